@@ -1,0 +1,2 @@
+//! dnsd: see lib.rs.
+fn main() {}

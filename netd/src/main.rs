@@ -1,0 +1,2 @@
+//! netd.
+fn main() {}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh Debian 12 machine with only the Rust toolchain:
+# installs the peers the tests run against, then checks format, lints and runs every test.
+# Needs root (packages, network namespaces). Usage: ./test.sh
+set -euo pipefail
+cd "$(dirname "$0")"
+
+packages=(nsd knot knot-dnsutils bind9 bind9-dnsutils unbound ldnsutils dnsperf
+          keepalived nftables iproute2 procps iputils-ping busybox-static)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  # policy-rc.d keeps Debian's postinst scripts from starting the daemons we install.
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d
+  fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -q -- -D warnings
+cargo test --workspace --release
