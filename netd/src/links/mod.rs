@@ -1,0 +1,1 @@
+//! Bridges and addresses, reconciled with rtnetlink.

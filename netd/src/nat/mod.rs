@@ -1,0 +1,1 @@
+//! NAT and port forwarding: configuration to nftables ruleset (pure), applied atomically.
