@@ -1,0 +1,7 @@
+//! Harness for the integration tests: where the binaries are, processes and network
+//! namespaces that are cleaned up by their guards, also when a test fails
+//! (shared/TESTNET.md).
+
+pub mod bins;
+pub mod netns;
+pub mod process;

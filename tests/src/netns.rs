@@ -1,0 +1,89 @@
+//! Network namespaces created by a test, deleted by their guard (shared/TESTNET.md:
+//! unique names with the test's pid, deleted also when the test fails).
+
+use std::process::{Command, Output};
+
+/// A network namespace that exists as long as the guard does.
+pub struct Netns {
+    name: String,
+}
+
+impl Netns {
+    /// Creates namespace `<prefix>-<pid>-<n>` with its loopback up.
+    pub fn new(prefix: &str) -> Self {
+        static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("{prefix}-{}-{n}", std::process::id());
+        run_ok(Command::new("ip").args(["netns", "add", &name]));
+        let ns = Self { name };
+        ns.exec_ok(&["ip", "link", "set", "lo", "up"]);
+        ns
+    }
+
+    /// The namespace's name, as `ip netns` knows it.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// A command that runs `argv` inside the namespace (through nsenter, which keeps
+    /// /sys as it is, unlike `ip netns exec`).
+    pub fn command(&self, argv: &[&str]) -> Command {
+        let mut cmd = Command::new("nsenter");
+        cmd.arg(format!("--net=/run/netns/{}", self.name))
+            .arg("--")
+            .args(argv);
+        cmd
+    }
+
+    /// Runs `argv` in the namespace and panics, with its output, unless it succeeds.
+    pub fn exec_ok(&self, argv: &[&str]) -> Output {
+        run_ok(&mut self.command(argv))
+    }
+
+    /// Runs `argv` in the namespace and returns its output, whatever the exit status.
+    pub fn exec(&self, argv: &[&str]) -> Output {
+        self.command(argv)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {argv:?}: {e}"))
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+/// Creates a veth pair `a` (in namespace `ns_a`) <-> `b` (in `ns_b`).
+pub fn veth(ns_a: &Netns, a: &str, ns_b: &Netns, b: &str) {
+    ns_a.exec_ok(&[
+        "ip",
+        "link",
+        "add",
+        a,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        b,
+        "netns",
+        ns_b.name(),
+    ]);
+    ns_a.exec_ok(&["ip", "link", "set", a, "up"]);
+    ns_b.exec_ok(&["ip", "link", "set", b, "up"]);
+}
+
+fn run_ok(cmd: &mut Command) -> Output {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
