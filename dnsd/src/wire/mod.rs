@@ -1,0 +1,3 @@
+//! DNS wire format: names, and (in later modules) messages.
+
+pub mod name;

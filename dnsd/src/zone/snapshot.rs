@@ -1,0 +1,621 @@
+//! The immutable zone snapshot that every source produces and the answer engine reads.
+//!
+//! # Design
+//! A zone of a million names must load fast, stay small and answer without allocating,
+//! so the snapshot is a handful of flat arrays rather than a tree of boxed records:
+//!
+//! - `names`: the lowercased wire-format owner names of all nodes, back to back;
+//! - `nodes`: one entry per owner name, empty non-terminals included (RFC 4592 §2.2.2),
+//!   each pointing at its run of RRsets;
+//! - `rrsets`: type, TTL and rdata count, sorted by type within a node;
+//! - `rdata`: every RDATA as RDLENGTH (2 octets, big-endian) + RDATA, ready to be copied
+//!   into a response as it is;
+//! - `index`: a hash table from lowercased owner name to node.
+//!
+//! Each node also carries flags computed once at build time (apex, delegation point,
+//! below a zone cut), so the common query costs one hash lookup. A snapshot is never
+//! changed once published: a source builds the next one aside (`Zone::build`) and the
+//! zone set swaps it in.
+
+use std::hash::BuildHasher;
+
+use foldhash::fast::FixedState;
+use hashbrown::HashTable;
+
+use super::record::{Record, Rtype};
+use crate::wire::name::{self, Name};
+
+/// Why a set of records does not make a zone.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BuildError {
+    /// No SOA record at the apex.
+    #[error("no SOA record at the zone apex {0}")]
+    NoSoa(Name),
+    /// More than one SOA record at the apex.
+    #[error("more than one SOA record at the zone apex {0}")]
+    MultipleSoa(Name),
+    /// A SOA record whose RDATA is not a valid SOA.
+    #[error("malformed SOA RDATA at {0}")]
+    BadSoa(Name),
+    /// A record whose owner is not at or below the apex.
+    #[error("{owner} is outside the zone {apex}")]
+    OutOfZone {
+        /// The offending owner name.
+        owner: Name,
+        /// The zone's apex.
+        apex: Name,
+    },
+    /// The zone does not fit the snapshot's 32-bit offsets.
+    #[error("zone too large")]
+    TooLarge,
+}
+
+const APEX: u8 = 1;
+const DELEGATION: u8 = 2;
+const BELOW_CUT: u8 = 4;
+
+#[derive(Clone, Copy)]
+struct Node {
+    name_off: u32,
+    name_len: u8,
+    flags: u8,
+    rrset_count: u16,
+    first_rrset: u32,
+}
+
+#[derive(Clone, Copy)]
+struct RrsetEntry {
+    rtype: Rtype,
+    count: u16,
+    ttl: u32,
+    rdata_off: u32,
+    rdata_len: u32,
+}
+
+/// An immutable, fully built zone.
+pub struct Zone {
+    apex: Name,
+    names: Vec<u8>,
+    nodes: Vec<Node>,
+    rrsets: Vec<RrsetEntry>,
+    rdata: Vec<u8>,
+    index: HashTable<u32>,
+    hasher: FixedState,
+    soa_rdata_off: u32,
+}
+
+/// A node (owner name) of a zone.
+#[derive(Clone, Copy)]
+pub struct NodeRef<'z> {
+    zone: &'z Zone,
+    node: &'z Node,
+}
+
+/// An RRset of a node.
+#[derive(Clone, Copy)]
+pub struct RrsetRef<'z> {
+    /// The RRset's type.
+    pub rtype: Rtype,
+    /// The RRset's TTL.
+    pub ttl: u32,
+    count: u16,
+    wire: &'z [u8],
+}
+
+impl Zone {
+    /// Builds a zone from records. Owner names may be in any case; duplicate records are
+    /// merged (RFC 2181 §5); an RRset takes the TTL of its first record. The apex must
+    /// hold exactly one SOA and every owner must be at or below `apex`. Semantic checks
+    /// with file and line (CNAME beside other data, missing glue, ...) are
+    /// `zone::check`'s business, before this.
+    pub fn build(apex: &Name, mut records: Vec<Record>) -> Result<Zone, BuildError> {
+        let apex = apex.to_lowercase();
+        for record in &mut records {
+            if !record.owner.is_subdomain_of(&apex) {
+                return Err(BuildError::OutOfZone {
+                    owner: record.owner.clone(),
+                    apex,
+                });
+            }
+            record.owner = record.owner.to_lowercase();
+        }
+        // Stable: the first record of an RRset in source order gives its TTL.
+        records.sort_by(|a, b| (a.owner.as_wire(), a.rtype).cmp(&(b.owner.as_wire(), b.rtype)));
+
+        let mut soa_rdatas: Vec<&[u8]> = records
+            .iter()
+            .filter(|r| r.rtype == Rtype::SOA && r.owner == apex)
+            .map(|r| &r.rdata[..])
+            .collect();
+        soa_rdatas.sort_unstable();
+        soa_rdatas.dedup();
+        match soa_rdatas.len() {
+            0 => return Err(BuildError::NoSoa(apex)),
+            1 => {}
+            _ => return Err(BuildError::MultipleSoa(apex)),
+        }
+
+        let mut zone = Zone {
+            apex: apex.clone(),
+            names: Vec::new(),
+            nodes: Vec::new(),
+            rrsets: Vec::new(),
+            rdata: Vec::new(),
+            index: HashTable::with_capacity(records.len()),
+            hasher: FixedState::with_seed(0x6e65_7466_6162_7269),
+            soa_rdata_off: 0,
+        };
+
+        let mut group: Vec<&[u8]> = Vec::new();
+        let mut i = 0;
+        while i < records.len() {
+            let owner = records[i].owner.clone();
+            let first_rrset = zone.rrsets.len();
+            while i < records.len() && records[i].owner == owner {
+                let rtype = records[i].rtype;
+                let ttl = records[i].ttl;
+                let rdata_off = zone.rdata.len();
+                group.clear();
+                while i < records.len() && records[i].owner == owner && records[i].rtype == rtype {
+                    group.push(&records[i].rdata);
+                    i += 1;
+                }
+                group.sort_unstable();
+                group.dedup();
+                let count = u16::try_from(group.len()).map_err(|_| BuildError::TooLarge)?;
+                for rdata in &group {
+                    let len = u16::try_from(rdata.len()).map_err(|_| BuildError::TooLarge)?;
+                    zone.rdata.extend_from_slice(&len.to_be_bytes());
+                    zone.rdata.extend_from_slice(rdata);
+                }
+                if rtype == Rtype::SOA && owner == apex {
+                    zone.soa_rdata_off = offset(rdata_off)?;
+                }
+                zone.rrsets.push(RrsetEntry {
+                    rtype,
+                    count,
+                    ttl,
+                    rdata_off: offset(rdata_off)?,
+                    rdata_len: offset(zone.rdata.len() - rdata_off)?,
+                });
+            }
+            let rrset_count =
+                u16::try_from(zone.rrsets.len() - first_rrset).map_err(|_| BuildError::TooLarge)?;
+            zone.push_node(owner.as_wire(), offset(first_rrset)?, rrset_count)?;
+        }
+        drop(group);
+        drop(records);
+
+        // Empty non-terminals: every ancestor of an owner, up to the apex, is a node.
+        let apex_len = apex.as_wire().len();
+        for n in 0..zone.nodes.len() {
+            let owner = zone.node_name(&zone.nodes[n]).to_vec();
+            for at in name::label_offsets(&owner).skip(1) {
+                let ancestor = &owner[at..];
+                if ancestor.len() < apex_len || zone.find_index(ancestor).is_some() {
+                    break;
+                }
+                zone.push_node(ancestor, 0, 0)?;
+            }
+        }
+        if zone.find_index(apex.as_wire()).is_none() {
+            zone.push_node(apex.as_wire(), 0, 0)?;
+        }
+
+        zone.set_flags();
+        zone.soa().ok_or_else(|| BuildError::BadSoa(apex.clone()))?;
+        if zone.serial().is_none() {
+            return Err(BuildError::BadSoa(apex));
+        }
+        Ok(zone)
+    }
+
+    fn push_node(
+        &mut self,
+        owner: &[u8],
+        first_rrset: u32,
+        rrset_count: u16,
+    ) -> Result<(), BuildError> {
+        let idx = offset(self.nodes.len())?;
+        let node = Node {
+            name_off: offset(self.names.len())?,
+            name_len: owner.len() as u8,
+            flags: 0,
+            rrset_count,
+            first_rrset,
+        };
+        self.names.extend_from_slice(owner);
+        self.nodes.push(node);
+        let hash = self.hasher.hash_one(owner);
+        let Self {
+            index,
+            nodes,
+            names,
+            hasher,
+            ..
+        } = self;
+        index.insert_unique(hash, idx, |&i| {
+            let n = &nodes[i as usize];
+            hasher.hash_one(&names[n.name_off as usize..n.name_off as usize + n.name_len as usize])
+        });
+        Ok(())
+    }
+
+    fn set_flags(&mut self) {
+        let apex_len = self.apex.as_wire().len();
+        for n in 0..self.nodes.len() {
+            let node = self.nodes[n];
+            let owner = self.node_name(&node);
+            let mut flags = 0;
+            if owner.len() == apex_len {
+                flags |= APEX;
+            } else if self.node_rrsets(&node).iter().any(|r| r.rtype == Rtype::NS) {
+                flags |= DELEGATION;
+            }
+            // Strict ancestors below the apex: is any of them a delegation point?
+            let below_cut = name::label_offsets(owner).skip(1).any(|at| {
+                let ancestor = &owner[at..];
+                ancestor.len() > apex_len
+                    && self.find_index(ancestor).is_some_and(|i| {
+                        let a = &self.nodes[i as usize];
+                        a.name_len as usize != apex_len
+                            && self.node_rrsets(a).iter().any(|r| r.rtype == Rtype::NS)
+                    })
+            });
+            if below_cut {
+                flags |= BELOW_CUT;
+            }
+            self.nodes[n].flags = flags;
+        }
+    }
+
+    fn find_index(&self, lower: &[u8]) -> Option<u32> {
+        let hash = self.hasher.hash_one(lower);
+        self.index
+            .find(hash, |&i| self.node_name(&self.nodes[i as usize]) == lower)
+            .copied()
+    }
+
+    fn node_name(&self, node: &Node) -> &[u8] {
+        &self.names[node.name_off as usize..node.name_off as usize + node.name_len as usize]
+    }
+
+    fn node_rrsets(&self, node: &Node) -> &[RrsetEntry] {
+        &self.rrsets
+            [node.first_rrset as usize..node.first_rrset as usize + node.rrset_count as usize]
+    }
+
+    fn rrset_ref(&self, entry: &RrsetEntry) -> RrsetRef<'_> {
+        RrsetRef {
+            rtype: entry.rtype,
+            ttl: entry.ttl,
+            count: entry.count,
+            wire: &self.rdata
+                [entry.rdata_off as usize..(entry.rdata_off + entry.rdata_len) as usize],
+        }
+    }
+
+    /// The apex, lowercased.
+    pub fn apex(&self) -> &Name {
+        &self.apex
+    }
+
+    /// The node whose owner is `lower`, a lowercased wire-format name.
+    pub fn node(&self, lower: &[u8]) -> Option<NodeRef<'_>> {
+        let i = self.find_index(lower)?;
+        Some(NodeRef {
+            zone: self,
+            node: &self.nodes[i as usize],
+        })
+    }
+
+    /// The apex node.
+    pub fn apex_node(&self) -> NodeRef<'_> {
+        // `build` guarantees the apex node exists; fall back to the first node rather
+        // than panic should that ever not hold.
+        self.node(self.apex.as_wire()).unwrap_or(NodeRef {
+            zone: self,
+            node: &self.nodes[0],
+        })
+    }
+
+    /// The apex SOA RRset.
+    pub fn soa(&self) -> Option<RrsetRef<'_>> {
+        self.apex_node().rrset(Rtype::SOA)
+    }
+
+    /// The SOA serial.
+    pub fn serial(&self) -> Option<u32> {
+        let at = self.soa_rdata_off as usize + 2;
+        let rdata = self.soa()?.rdatas().next()?;
+        let names = soa_names_len(rdata)?;
+        let serial = self.rdata.get(at + names..at + names + 4)?;
+        Some(u32::from_be_bytes(serial.try_into().ok()?))
+    }
+
+    /// Replaces the SOA serial. Only for a zone that is still being built (not yet
+    /// published), e.g. by the serial policy.
+    pub fn set_serial(&mut self, serial: u32) {
+        let at = self.soa_rdata_off as usize + 2;
+        let Some(names) = self.rdata.get(at..).and_then(soa_names_len) else {
+            return;
+        };
+        if let Some(dst) = self.rdata.get_mut(at + names..at + names + 4) {
+            dst.copy_from_slice(&serial.to_be_bytes());
+        }
+    }
+
+    /// The SOA MINIMUM field (negative-caching TTL, RFC 2308 §4).
+    pub fn soa_minimum(&self) -> Option<u32> {
+        let rdata = self.soa()?.rdatas().next()?;
+        let names = soa_names_len(rdata)?;
+        let min = rdata.get(names + 16..names + 20)?;
+        Some(u32::from_be_bytes(min.try_into().ok()?))
+    }
+
+    /// Every node, empty non-terminals included, in no particular order.
+    pub fn nodes(&self) -> impl Iterator<Item = NodeRef<'_>> {
+        self.nodes
+            .iter()
+            .map(move |node| NodeRef { zone: self, node })
+    }
+
+    /// Every record of the zone (owners lowercased), in no particular order.
+    pub fn records(&self) -> impl Iterator<Item = Record> + '_ {
+        self.nodes().flat_map(|node| {
+            let owner = node.owner_name();
+            node.rrsets().flat_map(move |rrset| {
+                let owner = owner.clone();
+                rrset.rdatas().map(move |rdata| Record {
+                    owner: owner.clone(),
+                    rtype: rrset.rtype,
+                    ttl: rrset.ttl,
+                    rdata: rdata.into(),
+                })
+            })
+        })
+    }
+
+    /// Number of nodes (owner names and empty non-terminals).
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Number of records.
+    pub fn record_count(&self) -> usize {
+        self.rrsets.iter().map(|r| r.count as usize).sum()
+    }
+}
+
+impl<'z> NodeRef<'z> {
+    /// The owner, lowercased wire format.
+    pub fn owner(&self) -> &'z [u8] {
+        self.zone.node_name(self.node)
+    }
+
+    /// The owner as a `Name`.
+    pub fn owner_name(&self) -> Name {
+        // Node names were valid names when inserted.
+        Name::from_wire(self.owner()).unwrap_or_else(|_| Name::root())
+    }
+
+    /// Whether this is the zone apex.
+    pub fn is_apex(&self) -> bool {
+        self.node.flags & APEX != 0
+    }
+
+    /// Whether this is a delegation point: NS records below the apex (a zone cut).
+    pub fn is_delegation(&self) -> bool {
+        self.node.flags & DELEGATION != 0
+    }
+
+    /// Whether a zone cut lies strictly above this node: its data is glue or occluded.
+    pub fn is_below_cut(&self) -> bool {
+        self.node.flags & BELOW_CUT != 0
+    }
+
+    /// Whether the node holds no RRsets (an empty non-terminal).
+    pub fn is_empty(&self) -> bool {
+        self.node.rrset_count == 0
+    }
+
+    /// The RRset of type `rtype`, if any.
+    pub fn rrset(&self, rtype: Rtype) -> Option<RrsetRef<'z>> {
+        let zone = self.zone;
+        zone.node_rrsets(self.node)
+            .iter()
+            .find(|r| r.rtype == rtype)
+            .map(|r| zone.rrset_ref(r))
+    }
+
+    /// All RRsets, by ascending type.
+    pub fn rrsets(&self) -> impl Iterator<Item = RrsetRef<'z>> + use<'z> {
+        let zone = self.zone;
+        zone.node_rrsets(self.node)
+            .iter()
+            .map(move |r| zone.rrset_ref(r))
+    }
+}
+
+impl<'z> RrsetRef<'z> {
+    /// Number of records.
+    pub fn len(&self) -> usize {
+        self.count as usize
+    }
+
+    /// Whether the RRset is empty (never, in a built zone).
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Each record's RDATA preceded by its RDLENGTH, back to back: what a response
+    /// carries after owner, type, class and TTL.
+    pub fn wire(&self) -> &'z [u8] {
+        self.wire
+    }
+
+    /// Each record's RDATA.
+    pub fn rdatas(&self) -> impl Iterator<Item = &'z [u8]> + use<'z> {
+        let mut rest = self.wire;
+        std::iter::from_fn(move || {
+            let len = u16::from_be_bytes([*rest.first()?, *rest.get(1)?]) as usize;
+            let rdata = rest.get(2..2 + len)?;
+            rest = &rest[2 + len..];
+            Some(rdata)
+        })
+    }
+}
+
+/// Length of MNAME + RNAME at the start of SOA RDATA, if the RDATA is a valid SOA.
+fn soa_names_len(rdata: &[u8]) -> Option<usize> {
+    let mname = name::wire_len(rdata)?;
+    let rname = name::wire_len(&rdata[mname..])?;
+    (rdata.len() >= mname + rname + 20).then_some(mname + rname)
+}
+
+fn offset(n: usize) -> Result<u32, BuildError> {
+    u32::try_from(n).map_err(|_| BuildError::TooLarge)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn n(text: &str) -> Name {
+        Name::from_text(text, None).unwrap()
+    }
+
+    fn soa_rdata(serial: u32) -> Box<[u8]> {
+        let mut rdata = n("ns1.example.org.").as_wire().to_vec();
+        rdata.extend_from_slice(n("hostmaster.example.org.").as_wire());
+        for v in [serial, 3600, 900, 604800, 300] {
+            rdata.extend_from_slice(&v.to_be_bytes());
+        }
+        rdata.into()
+    }
+
+    fn rec(owner: &str, rtype: Rtype, ttl: u32, rdata: &[u8]) -> Record {
+        Record {
+            owner: n(owner),
+            rtype,
+            ttl,
+            rdata: rdata.into(),
+        }
+    }
+
+    fn example() -> Zone {
+        let apex = n("Example.org.");
+        let records = vec![
+            Record {
+                owner: apex.clone(),
+                rtype: Rtype::SOA,
+                ttl: 3600,
+                rdata: soa_rdata(7),
+            },
+            rec(
+                "example.org.",
+                Rtype::NS,
+                3600,
+                n("ns1.example.org.").as_wire(),
+            ),
+            rec("ns1.example.org.", Rtype::A, 300, &[198, 51, 100, 1]),
+            rec("WWW.example.org.", Rtype::A, 300, &[198, 51, 100, 2]),
+            rec("www.example.org.", Rtype::A, 600, &[198, 51, 100, 3]),
+            rec("www.example.org.", Rtype::A, 300, &[198, 51, 100, 2]),
+            rec("a.b.c.example.org.", Rtype::TXT, 300, b"\x02hi"),
+            rec(
+                "sub.example.org.",
+                Rtype::NS,
+                300,
+                n("ns.sub.example.org.").as_wire(),
+            ),
+            rec("ns.sub.example.org.", Rtype::A, 300, &[198, 51, 100, 9]),
+        ];
+        Zone::build(&apex, records).unwrap()
+    }
+
+    #[test]
+    fn builds_nodes_rrsets_and_empty_non_terminals() {
+        let zone = example();
+        assert_eq!(zone.apex(), &n("example.org."));
+        assert_eq!(zone.serial(), Some(7));
+        assert_eq!(zone.soa_minimum(), Some(300));
+        let www = zone.node(n("www.example.org.").as_wire()).unwrap();
+        let a = www.rrset(Rtype::A).unwrap();
+        assert_eq!(a.len(), 2, "duplicates merged");
+        assert_eq!(a.ttl, 300, "the first record in source order gives the TTL");
+        assert_eq!(
+            a.rdatas().collect::<Vec<_>>(),
+            vec![&[198, 51, 100, 2][..], &[198, 51, 100, 3][..]]
+        );
+        assert_eq!(&a.wire()[..2], &[0, 4]);
+        for ent in ["b.c.example.org.", "c.example.org."] {
+            let node = zone.node(n(ent).as_wire()).unwrap();
+            assert!(node.is_empty(), "{ent} is an empty non-terminal");
+        }
+        assert!(zone.node(n("d.example.org.").as_wire()).is_none());
+        assert_eq!(zone.record_count(), 8);
+        assert_eq!(zone.records().count(), 8);
+    }
+
+    #[test]
+    fn flags_apex_delegations_and_glue() {
+        let zone = example();
+        assert!(zone.apex_node().is_apex());
+        assert!(
+            !zone.apex_node().is_delegation(),
+            "apex NS is no delegation"
+        );
+        let sub = zone.node(n("sub.example.org.").as_wire()).unwrap();
+        assert!(sub.is_delegation() && !sub.is_below_cut());
+        let glue = zone.node(n("ns.sub.example.org.").as_wire()).unwrap();
+        assert!(glue.is_below_cut() && !glue.is_delegation());
+        let www = zone.node(n("www.example.org.").as_wire()).unwrap();
+        assert!(!www.is_below_cut() && !www.is_delegation() && !www.is_apex());
+    }
+
+    #[test]
+    fn set_serial_rewrites_the_soa() {
+        let mut zone = example();
+        zone.set_serial(2026112201);
+        assert_eq!(zone.serial(), Some(2026112201));
+        assert_eq!(zone.soa_minimum(), Some(300));
+    }
+
+    #[test]
+    fn rejects_zones_without_one_soa_or_with_outside_names() {
+        let apex = n("example.org.");
+        let ns = rec("example.org.", Rtype::NS, 1, n("ns.example.org.").as_wire());
+        assert_eq!(
+            Zone::build(&apex, vec![ns.clone()]).err(),
+            Some(BuildError::NoSoa(apex.clone()))
+        );
+        let soa = Record {
+            owner: apex.clone(),
+            rtype: Rtype::SOA,
+            ttl: 1,
+            rdata: soa_rdata(1),
+        };
+        let soa2 = Record {
+            rdata: soa_rdata(2),
+            ..soa.clone()
+        };
+        assert_eq!(
+            Zone::build(&apex, vec![soa.clone(), soa2]).err(),
+            Some(BuildError::MultipleSoa(apex.clone()))
+        );
+        let outside = rec("example.com.", Rtype::A, 1, &[1, 2, 3, 4]);
+        assert!(matches!(
+            Zone::build(&apex, vec![soa.clone(), outside]),
+            Err(BuildError::OutOfZone { .. })
+        ));
+        let bad_soa = Record {
+            rdata: Box::new([0, 0, 1]),
+            ..soa
+        };
+        assert_eq!(
+            Zone::build(&apex, vec![bad_soa]).err(),
+            Some(BuildError::BadSoa(apex))
+        );
+    }
+}
