@@ -1,3 +1,16 @@
 //! VRRPv3 (RFC 5798): packet codec and state machine (pure), socket I/O at the edge.
+//!
+//! Data flow: `config` validates the `[[vrrp]]` sections into `Instance`s; per instance,
+//! `io` opens the raw sockets (IP protocol 112) and runs a task that decodes packets
+//! (`packet`), feeds them with timer and tracking events into the state machine
+//! (`fsm::Router::step`) and carries out the actions it returns: send adverts, add or
+//! remove the virtual addresses (`addr`, rtnetlink), announce them (`announce`:
+//! gratuitous ARP, unsolicited NA). `track` turns interface state and health checks
+//! into the effective priority; `status` writes the state file and metrics that
+//! `netd status` reads.
+//!
+//! RFCs: 5798 (VRRPv3), 5227 (ARP announcements), 4861 section 7.2.6 (unsolicited NA).
 
 pub mod config;
+pub mod fsm;
+pub mod packet;

@@ -1,0 +1,679 @@
+//! The VRRPv3 state machine of one virtual router (RFC 5798 section 6.4), pure.
+//!
+//! ```text
+//!                 Startup (priority 255)
+//!   Initialize ────────────────────────────────► Master ◄──┐
+//!       │  ▲ Shutdown                 ▲           │      │ Master_Down_Timer,
+//!       │  └───────────────┐          │           │      │ preempt delay over
+//!       │ Startup          │          │  higher   │      │
+//!       ▼                  │          │  priority │      │
+//!     Backup ──────────────┘          └───────────┘      │
+//!       └────────────────────────────────────────────────┘
+//! ```
+//!
+//! Time comes in (`now`, a virtual clock: any monotonic origin), timers go out as
+//! `Action::ArmTimer`; the shell (`io.rs`) feeds `Input::Timer` back when one is due.
+//! Everything that enters or leaves is serde, so the replay tests in
+//! `netd/tests/vrrp/` record and compare it.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::packet::Advertisement;
+
+/// How many times the addresses are announced (GARP / unsolicited NA) on becoming
+/// master, one second apart: the first for speed, the repeats for lost frames.
+const ANNOUNCEMENTS: u8 = 3;
+/// Lower-priority adverts a master tolerates before it calls it split brain.
+const SPLIT_BRAIN_ADVERTS: u32 = 3;
+
+//------------ Types in and out ----------------------------------------------
+
+/// The state of a virtual router (section 6.4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    /// Not running.
+    Initialize,
+    /// Watching the master.
+    Backup,
+    /// Holding the addresses.
+    Master,
+}
+
+impl State {
+    /// Lower-case name, for logs, notify commands and status.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Initialize => "initialize",
+            Self::Backup => "backup",
+            Self::Master => "master",
+        }
+    }
+}
+
+/// The timers of a virtual router.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Timer {
+    /// Adver_Timer: the master's next advertisement.
+    Advert,
+    /// Master_Down_Timer: the backup's patience.
+    MasterDown,
+    /// A higher-priority backup's preempt delay.
+    PreemptDelay,
+    /// The next repeat of the address announcements.
+    Announce,
+}
+
+/// What the state machine is told.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Input {
+    /// Startup event.
+    Startup,
+    /// Shutdown event.
+    Shutdown,
+    /// A decoded, checked advertisement from `src` (the sender's primary address).
+    Advert {
+        /// Sender.
+        src: IpAddr,
+        /// The message.
+        advert: Advertisement,
+    },
+    /// A timer armed earlier is due.
+    Timer(Timer),
+    /// Tracking changed the effective priority.
+    Priority(u8),
+}
+
+/// What the shell must do.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    /// Send an advertisement with this priority.
+    SendAdvert {
+        /// Priority to send (0 on shutdown).
+        priority: u8,
+    },
+    /// Add the virtual addresses to the interface.
+    AddAddresses,
+    /// Remove the virtual addresses.
+    RemoveAddresses,
+    /// Gratuitous ARP (IPv4) or unsolicited NA (IPv6) for every address.
+    Announce,
+    /// Call back with `Input::Timer(timer)` at `at` (replaces an armed one).
+    ArmTimer {
+        /// Which.
+        timer: Timer,
+        /// When, on the caller's clock, in milliseconds.
+        #[serde(with = "millis")]
+        at: Duration,
+    },
+    /// Forget an armed timer.
+    CancelTimer(Timer),
+    /// The state changed.
+    StateChange {
+        /// From.
+        from: State,
+        /// To.
+        to: State,
+    },
+    /// A received advert was dropped; `reason` names the counter.
+    Drop {
+        /// Counter label.
+        reason: String,
+    },
+    /// Another router keeps acting as master beside us (log loudly).
+    SplitBrain {
+        /// The other master.
+        peer: IpAddr,
+        /// Its priority.
+        priority: u8,
+    },
+}
+
+/// Durations as milliseconds (fractional) in the replay files.
+mod millis {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64() * 1000.0)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let ms = f64::deserialize(d)?;
+        Ok(Duration::from_secs_f64(ms.max(0.0) / 1000.0))
+    }
+}
+
+/// The fixed parameters of a virtual router.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Params {
+    /// VRID.
+    pub vrid: u8,
+    /// Configured priority.
+    pub priority: u8,
+    /// Advertisement_Interval, centiseconds.
+    pub advert_interval: u16,
+    /// Preempt_Mode.
+    pub preempt: bool,
+    /// Preempt delay.
+    #[serde(with = "millis")]
+    pub preempt_delay: Duration,
+    /// This router's primary address on the interface (tie-break, section 6.4.3).
+    pub primary: IpAddr,
+}
+
+//------------ Router --------------------------------------------------------
+
+/// One virtual router.
+#[derive(Clone, Debug)]
+pub struct Router {
+    params: Params,
+    state: State,
+    /// Effective priority (configured minus tracking).
+    priority: u8,
+    /// Master_Adver_Interval, centiseconds.
+    master_adver_interval: u16,
+    /// Who we believe is master and its priority.
+    master: Option<(IpAddr, u8)>,
+    /// Whether a preempt delay is running, or has run out.
+    preempt: Preempt,
+    /// Announcements still to repeat.
+    announce_left: u8,
+    /// Consecutive lower-priority adverts received as master.
+    rival_adverts: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Preempt {
+    Idle,
+    Waiting,
+    Due,
+}
+
+impl Router {
+    /// A router in Initialize.
+    pub fn new(params: Params) -> Self {
+        Self {
+            priority: params.priority,
+            master_adver_interval: params.advert_interval,
+            params,
+            state: State::Initialize,
+            master: None,
+            preempt: Preempt::Idle,
+            announce_left: 0,
+            rival_adverts: 0,
+        }
+    }
+
+    /// Current state.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// Effective priority.
+    pub fn priority(&self) -> u8 {
+        self.priority
+    }
+
+    /// The current master (address, priority), as far as this router knows.
+    pub fn master(&self) -> Option<(IpAddr, u8)> {
+        self.master
+    }
+
+    /// Master_Adver_Interval in centiseconds.
+    pub fn master_adver_interval(&self) -> u16 {
+        self.master_adver_interval
+    }
+
+    /// The parameters.
+    pub fn params(&self) -> &Params {
+        &self.params
+    }
+
+    /// Skew_Time (section 6.1), kept in microseconds rather than centiseconds.
+    fn skew_time(&self) -> Duration {
+        let cs = u64::from(self.master_adver_interval);
+        Duration::from_micros((256 - u64::from(self.priority)) * cs * 10_000 / 256)
+    }
+
+    /// Master_Down_Interval = 3 * Master_Adver_Interval + Skew_Time (section 6.1).
+    fn master_down_interval(&self) -> Duration {
+        centis(self.master_adver_interval) * 3 + self.skew_time()
+    }
+
+    /// Advances the machine by one input at time `now`.
+    pub fn step(&mut self, input: Input, now: Duration) -> Vec<Action> {
+        let mut out = Vec::new();
+        match (self.state, input) {
+            (_, Input::Priority(p)) => self.set_priority(p, now, &mut out),
+            (State::Initialize, Input::Startup) => self.startup(now, &mut out),
+            (State::Initialize, _) => {}
+            (_, Input::Startup) => {}
+            (_, Input::Shutdown) => self.shutdown(&mut out),
+            (State::Backup, Input::Advert { src, advert }) => {
+                if self.accept_advert(&advert, &mut out) {
+                    self.backup_advert(src, &advert, now, &mut out)
+                }
+            }
+            (State::Master, Input::Advert { src, advert }) => {
+                if self.accept_advert(&advert, &mut out) {
+                    self.master_advert(src, &advert, now, &mut out)
+                }
+            }
+            (State::Backup, Input::Timer(Timer::MasterDown)) => self.become_master(now, &mut out),
+            (State::Backup, Input::Timer(Timer::PreemptDelay)) => {
+                if self.preempt == Preempt::Waiting {
+                    self.become_master(now, &mut out);
+                }
+            }
+            (State::Master, Input::Timer(Timer::Advert)) => {
+                out.push(Action::SendAdvert {
+                    priority: self.priority,
+                });
+                self.arm_advert(now, &mut out);
+            }
+            (State::Master, Input::Timer(Timer::Announce)) if self.announce_left > 0 => {
+                self.announce_left -= 1;
+                out.push(Action::Announce);
+                if self.announce_left > 0 {
+                    out.push(Action::ArmTimer {
+                        timer: Timer::Announce,
+                        at: now + Duration::from_secs(1),
+                    });
+                }
+            }
+            // A timer that belongs to another state fired late: nothing to do.
+            (_, Input::Timer(_)) => {}
+        }
+        out
+    }
+
+    /// Section 6.4.1.
+    fn startup(&mut self, now: Duration, out: &mut Vec<Action>) {
+        if self.priority == 255 {
+            self.become_master(now, out);
+        } else {
+            self.master_adver_interval = self.params.advert_interval;
+            self.change_state(State::Backup, out);
+            self.arm_master_down(self.master_down_interval(), now, out);
+        }
+    }
+
+    /// Section 6.4.2 and 6.4.3 ("If a Shutdown event is received").
+    fn shutdown(&mut self, out: &mut Vec<Action>) {
+        match self.state {
+            State::Backup => {
+                out.push(Action::CancelTimer(Timer::MasterDown));
+                out.push(Action::CancelTimer(Timer::PreemptDelay));
+            }
+            State::Master => {
+                out.push(Action::CancelTimer(Timer::Advert));
+                out.push(Action::CancelTimer(Timer::Announce));
+                out.push(Action::SendAdvert { priority: 0 });
+                out.push(Action::RemoveAddresses);
+            }
+            State::Initialize => return,
+        }
+        self.master = None;
+        self.change_state(State::Initialize, out);
+    }
+
+    /// Section 7.1 checks that depend on the router rather than the bytes.
+    fn accept_advert(&mut self, advert: &Advertisement, out: &mut Vec<Action>) -> bool {
+        let reason = if advert.vrid != self.params.vrid {
+            "vrid"
+        } else if self.params.priority == 255 {
+            // The address owner never defers (section 7.1, fourth check).
+            "owner"
+        } else {
+            return true;
+        };
+        out.push(Action::Drop {
+            reason: reason.to_string(),
+        });
+        false
+    }
+
+    /// Section 6.4.2, "If an ADVERTISEMENT is received".
+    fn backup_advert(
+        &mut self,
+        src: IpAddr,
+        advert: &Advertisement,
+        now: Duration,
+        out: &mut Vec<Action>,
+    ) {
+        if advert.priority == 0 {
+            // The master resigned: take over after Skew_Time only.
+            self.master = None;
+            self.arm_master_down(self.skew_time(), now, out);
+            return;
+        }
+        let defer = !self.params.preempt || advert.priority >= self.priority;
+        let delayed =
+            !defer && self.preempt != Preempt::Due && !self.params.preempt_delay.is_zero();
+        if defer || delayed {
+            self.master = Some((src, advert.priority));
+            self.master_adver_interval = advert.max_advert_int.max(1);
+            self.arm_master_down(self.master_down_interval(), now, out);
+        }
+        if defer {
+            if self.preempt == Preempt::Waiting {
+                out.push(Action::CancelTimer(Timer::PreemptDelay));
+            }
+            self.preempt = Preempt::Idle;
+        } else if delayed && self.preempt == Preempt::Idle {
+            // Not section 6.4.2: keepalived's preempt_delay, so a router that just came
+            // back waits for its own services before taking the addresses.
+            self.preempt = Preempt::Waiting;
+            out.push(Action::ArmTimer {
+                timer: Timer::PreemptDelay,
+                at: now + self.params.preempt_delay,
+            });
+        }
+        // Otherwise: preempt, discard the advert and let Master_Down_Timer run out.
+    }
+
+    /// Section 6.4.3, "If an ADVERTISEMENT is received".
+    fn master_advert(
+        &mut self,
+        src: IpAddr,
+        advert: &Advertisement,
+        now: Duration,
+        out: &mut Vec<Action>,
+    ) {
+        if advert.priority == 0 {
+            out.push(Action::SendAdvert {
+                priority: self.priority,
+            });
+            self.arm_advert(now, out);
+            return;
+        }
+        let higher = advert.priority > self.priority
+            || (advert.priority == self.priority && src > self.params.primary);
+        if higher {
+            out.push(Action::CancelTimer(Timer::Advert));
+            out.push(Action::CancelTimer(Timer::Announce));
+            out.push(Action::RemoveAddresses);
+            self.master = Some((src, advert.priority));
+            self.master_adver_interval = advert.max_advert_int.max(1);
+            self.change_state(State::Backup, out);
+            self.arm_master_down(self.master_down_interval(), now, out);
+            return;
+        }
+        // A lower-priority master that does not yield keeps sending: it cannot hear us.
+        self.rival_adverts += 1;
+        if self.rival_adverts == SPLIT_BRAIN_ADVERTS {
+            out.push(Action::SplitBrain {
+                peer: src,
+                priority: advert.priority,
+            });
+        }
+    }
+
+    fn become_master(&mut self, now: Duration, out: &mut Vec<Action>) {
+        out.push(Action::CancelTimer(Timer::MasterDown));
+        if self.preempt == Preempt::Waiting {
+            out.push(Action::CancelTimer(Timer::PreemptDelay));
+        }
+        self.preempt = Preempt::Idle;
+        out.push(Action::AddAddresses);
+        out.push(Action::SendAdvert {
+            priority: self.priority,
+        });
+        out.push(Action::Announce);
+        self.announce_left = ANNOUNCEMENTS - 1;
+        out.push(Action::ArmTimer {
+            timer: Timer::Announce,
+            at: now + Duration::from_secs(1),
+        });
+        self.arm_advert(now, out);
+        self.master = Some((self.params.primary, self.priority));
+        self.rival_adverts = 0;
+        self.change_state(State::Master, out);
+    }
+
+    fn set_priority(&mut self, priority: u8, now: Duration, out: &mut Vec<Action>) {
+        let priority = priority.max(1);
+        if priority == self.priority {
+            return;
+        }
+        self.priority = priority;
+        if self.state == State::Master {
+            // Tell the backups at once rather than at the next interval.
+            self.master = Some((self.params.primary, priority));
+            out.push(Action::SendAdvert { priority });
+            self.arm_advert(now, out);
+        }
+    }
+
+    fn arm_advert(&self, now: Duration, out: &mut Vec<Action>) {
+        out.push(Action::ArmTimer {
+            timer: Timer::Advert,
+            at: now + centis(self.params.advert_interval),
+        });
+    }
+
+    fn arm_master_down(&self, after: Duration, now: Duration, out: &mut Vec<Action>) {
+        out.push(Action::ArmTimer {
+            timer: Timer::MasterDown,
+            at: now + after,
+        });
+    }
+
+    fn change_state(&mut self, to: State, out: &mut Vec<Action>) {
+        let from = self.state;
+        self.state = to;
+        out.push(Action::StateChange { from, to });
+    }
+}
+
+fn centis(cs: u16) -> Duration {
+    Duration::from_millis(u64::from(cs) * 10)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn router(priority: u8, primary: &str) -> Router {
+        Router::new(Params {
+            vrid: 1,
+            priority,
+            advert_interval: 100,
+            preempt: true,
+            preempt_delay: Duration::ZERO,
+            primary: primary.parse().unwrap(),
+        })
+    }
+
+    fn advert(priority: u8) -> Advertisement {
+        Advertisement {
+            vrid: 1,
+            priority,
+            max_advert_int: 100,
+            addresses: vec!["198.51.100.1".parse().unwrap()],
+        }
+    }
+
+    fn from(src: &str, priority: u8) -> Input {
+        Input::Advert {
+            src: src.parse().unwrap(),
+            advert: advert(priority),
+        }
+    }
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn backup_arms_master_down_interval() {
+        let mut r = router(100, "198.51.100.2");
+        let out = r.step(Input::Startup, ms(0));
+        // 3 * 1 s + (256 - 100) * 1 s / 256 = 3.609375 s
+        assert_eq!(
+            out,
+            [
+                Action::StateChange {
+                    from: State::Initialize,
+                    to: State::Backup
+                },
+                Action::ArmTimer {
+                    timer: Timer::MasterDown,
+                    at: Duration::from_micros(3_609_375)
+                }
+            ]
+        );
+        let out = r.step(Input::Timer(Timer::MasterDown), ms(3610));
+        assert!(out.contains(&Action::AddAddresses));
+        assert!(out.contains(&Action::SendAdvert { priority: 100 }));
+        assert_eq!(r.state(), State::Master);
+    }
+
+    #[test]
+    fn owner_starts_as_master() {
+        let mut r = router(255, "198.51.100.2");
+        r.step(Input::Startup, ms(0));
+        assert_eq!(r.state(), State::Master);
+        // And drops what others say.
+        let out = r.step(from("198.51.100.3", 254), ms(10));
+        assert_eq!(
+            out,
+            [Action::Drop {
+                reason: "owner".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn priority_zero_means_skew_time() {
+        let mut r = router(100, "198.51.100.2");
+        r.step(Input::Startup, ms(0));
+        let out = r.step(from("198.51.100.3", 0), ms(1000));
+        assert_eq!(
+            out,
+            [Action::ArmTimer {
+                timer: Timer::MasterDown,
+                at: ms(1000) + Duration::from_micros(609_375)
+            }]
+        );
+    }
+
+    #[test]
+    fn backup_learns_master_interval() {
+        let mut r = router(100, "198.51.100.2");
+        r.step(Input::Startup, ms(0));
+        let mut a = advert(200);
+        a.max_advert_int = 10;
+        r.step(
+            Input::Advert {
+                src: "198.51.100.3".parse().unwrap(),
+                advert: a,
+            },
+            ms(0),
+        );
+        assert_eq!(r.master_adver_interval(), 10);
+    }
+
+    #[test]
+    fn master_yields_to_higher_priority_and_to_higher_address_on_tie() {
+        let mut r = router(100, "198.51.100.2");
+        r.step(Input::Startup, ms(0));
+        r.step(Input::Timer(Timer::MasterDown), ms(4000));
+        // Lower priority: discarded.
+        assert!(r.step(from("198.51.100.9", 99), ms(4100)).is_empty());
+        // Equal priority, lower address: discarded.
+        assert!(r.step(from("198.51.100.1", 100), ms(4200)).is_empty());
+        assert_eq!(r.state(), State::Master);
+        // Equal priority, higher address: yield.
+        let out = r.step(from("198.51.100.3", 100), ms(4300));
+        assert!(out.contains(&Action::RemoveAddresses));
+        assert_eq!(r.state(), State::Backup);
+    }
+
+    #[test]
+    fn shutdown_sends_priority_zero() {
+        let mut r = router(100, "198.51.100.2");
+        r.step(Input::Startup, ms(0));
+        r.step(Input::Timer(Timer::MasterDown), ms(4000));
+        let out = r.step(Input::Shutdown, ms(5000));
+        assert!(out.contains(&Action::SendAdvert { priority: 0 }));
+        assert!(out.contains(&Action::RemoveAddresses));
+        assert_eq!(r.state(), State::Initialize);
+    }
+
+    #[test]
+    fn no_preempt_defers_to_lower_priority() {
+        let mut r = router(200, "198.51.100.2");
+        r.params.preempt = false;
+        r.step(Input::Startup, ms(0));
+        let out = r.step(from("198.51.100.3", 100), ms(100));
+        assert!(matches!(
+            out[..],
+            [Action::ArmTimer {
+                timer: Timer::MasterDown,
+                ..
+            }]
+        ));
+    }
+
+    #[test]
+    fn preempt_delay_then_takeover() {
+        let mut r = router(200, "198.51.100.2");
+        r.params.preempt_delay = ms(2000);
+        r.step(Input::Startup, ms(0));
+        let out = r.step(from("198.51.100.3", 100), ms(100));
+        assert!(out.contains(&Action::ArmTimer {
+            timer: Timer::PreemptDelay,
+            at: ms(2100)
+        }));
+        r.step(from("198.51.100.3", 100), ms(1100));
+        assert_eq!(r.state(), State::Backup);
+        r.step(Input::Timer(Timer::PreemptDelay), ms(2100));
+        assert_eq!(r.state(), State::Master);
+    }
+
+    #[test]
+    fn split_brain_is_reported_once() {
+        let mut r = router(200, "198.51.100.2");
+        r.step(Input::Startup, ms(0));
+        r.step(Input::Timer(Timer::MasterDown), ms(4000));
+        let reports: usize = (0..10)
+            .map(|i| {
+                r.step(from("198.51.100.3", 100), ms(4100 + i * 100))
+                    .iter()
+                    .filter(|a| matches!(a, Action::SplitBrain { .. }))
+                    .count()
+            })
+            .sum();
+        assert_eq!(reports, 1);
+    }
+
+    #[test]
+    fn wrong_vrid_is_dropped_without_change() {
+        let mut r = router(100, "198.51.100.2");
+        r.step(Input::Startup, ms(0));
+        let mut a = advert(200);
+        a.vrid = 2;
+        let out = r.step(
+            Input::Advert {
+                src: "198.51.100.3".parse().unwrap(),
+                advert: a,
+            },
+            ms(10),
+        );
+        assert_eq!(
+            out,
+            [Action::Drop {
+                reason: "vrid".into()
+            }]
+        );
+        assert_eq!(r.master(), None);
+    }
+}
