@@ -14,3 +14,9 @@
 pub mod config;
 pub mod fsm;
 pub mod packet;
+
+pub mod addr;
+pub mod announce;
+pub mod io;
+pub mod status;
+pub mod track;

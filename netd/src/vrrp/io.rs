@@ -1,0 +1,663 @@
+//! The shell around one virtual router: raw sockets for IP protocol 112, the timers,
+//! and carrying out the state machine's actions.
+//!
+//! ```text
+//!  raw socket ──► check_received ──► fsm::Router::step ──► actions ──► send advert
+//!  timers (deadlines from ArmTimer) ──┘      ▲                     ├──► addr (rtnetlink)
+//!  track (effective priority) ───────────────┘                     ├──► announce (GARP/NA)
+//!  shutdown (SIGTERM) ───────────────────────┘                     └──► status, notify
+//! ```
+//!
+//! One task per instance. Receiving: IPv4 raw sockets deliver the IP header (TTL,
+//! source, destination); IPv6 ones deliver the hop limit and destination as control
+//! messages. Sending: a separate socket bound to the primary address, so the source
+//! is the one the tie-break compares, with TTL/hop limit 255 and multicast loop off.
+
+use std::collections::HashMap;
+use std::io::{self, IoSliceMut, Read};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr, SocketAddrV6};
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ipnet::IpNet;
+use nix::sys::socket::{ControlMessageOwned, MsgFlags, SockaddrIn6, recvmsg};
+use socket2::{Domain, InterfaceIndexOrAddress, Protocol, Socket, Type};
+use tokio::io::unix::AsyncFd;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::addr::Addresses;
+use super::announce;
+use super::config::Instance;
+use super::fsm::{Action, Input, Params, Router, State, Timer};
+use super::packet::{self, Advertisement, DecodeError, Ipv4Header};
+use super::status::{Board, InstanceStatus};
+
+//------------ Receive checks (pure) -----------------------------------------
+
+/// Why a packet that reached the socket is not given to the state machine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rejected {
+    /// Failed a section 7.1 check.
+    Bad(DecodeError),
+    /// Our own packet, looped back.
+    Own,
+    /// From an address that is not a configured unicast peer.
+    NotPeer,
+}
+
+impl Rejected {
+    /// The metric label.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Bad(e) => e.label(),
+            Self::Own => "own",
+            Self::NotPeer => "not-peer",
+        }
+    }
+}
+
+/// Section 7.1 checks on one received VRRP message (the IP header already parsed).
+pub fn check_received(
+    bytes: &[u8],
+    src: IpAddr,
+    dst: IpAddr,
+    ttl: u8,
+    primary: IpAddr,
+    peers: &[IpAddr],
+) -> Result<Advertisement, Rejected> {
+    if src == primary {
+        return Err(Rejected::Own);
+    }
+    if ttl != packet::TTL {
+        return Err(Rejected::Bad(DecodeError::Ttl(ttl)));
+    }
+    if !peers.is_empty() && !peers.contains(&src) {
+        return Err(Rejected::NotPeer);
+    }
+    Advertisement::decode(bytes, src, dst).map_err(Rejected::Bad)
+}
+
+//------------ The interface -------------------------------------------------
+
+/// What the shell needs to know about the interface.
+#[derive(Clone, Copy, Debug)]
+struct Link {
+    index: u32,
+    mac: [u8; 6],
+    primary: IpAddr,
+}
+
+/// Looks up the interface's index, MAC and primary address: its first IPv4 address,
+/// or for IPv6 its link-local one (section 5.1.2.1), or its first global one when
+/// the peers are global unicast addresses.
+fn discover(instance: &Instance) -> io::Result<Link> {
+    let name = instance.interface.as_str();
+    let index = nix::net::if_::if_nametoindex(name)
+        .map_err(|e| io::Error::other(format!("interface {name}: {e}")))?;
+    let mut mac = None;
+    let mut candidates = Vec::new();
+    for ifa in nix::ifaddrs::getifaddrs()? {
+        if ifa.interface_name != name {
+            continue;
+        }
+        let Some(addr) = ifa.address else { continue };
+        if let Some(link) = addr.as_link_addr() {
+            mac = link.addr();
+        } else if let Some(v4) = addr.as_sockaddr_in() {
+            candidates.push(IpAddr::V4(v4.ip()));
+        } else if let Some(v6) = addr.as_sockaddr_in6() {
+            candidates.push(IpAddr::V6(v6.ip()));
+        }
+    }
+    let vips: Vec<IpAddr> = instance.addresses.iter().map(IpNet::addr).collect();
+    let global_peers = instance
+        .unicast_peers
+        .iter()
+        .any(|p| matches!(p, IpAddr::V6(a) if !a.is_unicast_link_local()));
+    let primary = candidates
+        .into_iter()
+        .filter(|a| !vips.contains(a))
+        .find(|a| match a {
+            IpAddr::V4(_) => !instance.is_ipv6(),
+            IpAddr::V6(a) if instance.is_ipv6() => a.is_unicast_link_local() != global_peers,
+            IpAddr::V6(_) => false,
+        })
+        .ok_or_else(|| io::Error::other(format!("interface {name} has no usable address")))?;
+    let mac = mac.ok_or_else(|| io::Error::other(format!("interface {name} has no MAC")))?;
+    Ok(Link {
+        index,
+        mac,
+        primary,
+    })
+}
+
+//------------ Sockets -------------------------------------------------------
+
+struct Sockets {
+    rx: AsyncFd<Socket>,
+    tx: Socket,
+    /// Where adverts go: the multicast group or each unicast peer.
+    dsts: Vec<IpAddr>,
+}
+
+fn open(instance: &Instance, link: &Link) -> io::Result<Sockets> {
+    let proto = Some(Protocol::from(i32::from(packet::PROTOCOL)));
+    let device = Some(instance.interface.as_bytes());
+    let multicast = instance.unicast_peers.is_empty();
+    let (rx, tx, group) = if instance.is_ipv6() {
+        let rx = Socket::new(Domain::IPV6, Type::RAW, proto)?;
+        rx.bind_device(device)?;
+        if multicast {
+            rx.join_multicast_v6(&packet::MULTICAST_V6, link.index)?;
+        }
+        set_int(&rx, libc::IPPROTO_IPV6, libc::IPV6_RECVHOPLIMIT, 1)?;
+        set_int(&rx, libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO, 1)?;
+        let tx = Socket::new(Domain::IPV6, Type::RAW, proto)?;
+        tx.bind_device(device)?;
+        let scope = if matches!(link.primary, IpAddr::V6(a) if a.is_unicast_link_local()) {
+            link.index
+        } else {
+            0
+        };
+        if let IpAddr::V6(a) = link.primary {
+            tx.bind(&SocketAddrV6::new(a, 0, 0, scope).into())?;
+        }
+        tx.set_multicast_if_v6(link.index)?;
+        tx.set_multicast_hops_v6(u32::from(packet::TTL))?;
+        tx.set_unicast_hops_v6(u32::from(packet::TTL))?;
+        tx.set_multicast_loop_v6(false)?;
+        (rx, tx, IpAddr::V6(packet::MULTICAST_V6))
+    } else {
+        let rx = Socket::new(Domain::IPV4, Type::RAW, proto)?;
+        rx.bind_device(device)?;
+        if multicast {
+            let index = InterfaceIndexOrAddress::Index(link.index);
+            rx.join_multicast_v4_n(&packet::MULTICAST_V4, &index)?;
+        }
+        let tx = Socket::new(Domain::IPV4, Type::RAW, proto)?;
+        tx.bind_device(device)?;
+        tx.bind(&SocketAddr::new(link.primary, 0).into())?;
+        tx.set_multicast_ttl_v4(u32::from(packet::TTL))?;
+        tx.set_ttl_v4(u32::from(packet::TTL))?;
+        tx.set_multicast_loop_v4(false)?;
+        // Internetwork control, as routing protocols (and keepalived) send.
+        tx.set_tos_v4(0xc0)?;
+        (rx, tx, IpAddr::V4(packet::MULTICAST_V4))
+    };
+    rx.set_nonblocking(true)?;
+    tx.set_nonblocking(true)?;
+    let dsts = if multicast {
+        vec![group]
+    } else {
+        instance.unicast_peers.clone()
+    };
+    Ok(Sockets {
+        // SAFETY: the Socket is moved into the AsyncFd, which owns its fd until dropped.
+        rx: unsafe { AsyncFd::register(rx) }?,
+        tx,
+        dsts,
+    })
+}
+
+fn set_int(socket: &Socket, level: i32, name: i32, value: i32) -> io::Result<()> {
+    // SAFETY: setsockopt(2) with a pointer to an int that outlives the call.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            level,
+            name,
+            (&raw const value).cast(),
+            size_of::<i32>() as u32,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// One datagram: (bytes, src, dst, ttl), or a malformed IP header.
+type Received = Result<(usize, IpAddr, IpAddr, u8), DecodeError>;
+
+/// Reads one datagram without blocking; `WouldBlock` when there is none.
+fn receive(socket: &Socket, ipv6: bool, buf: &mut [u8]) -> io::Result<(usize, Received)> {
+    if !ipv6 {
+        let n = (&*socket).read(buf)?;
+        let parsed = Ipv4Header::parse(&buf[..n]).map(|h| {
+            buf.copy_within(h.header_len..n, 0);
+            (n - h.header_len, h.src.into(), h.dst.into(), h.ttl)
+        });
+        return Ok((n, parsed));
+    }
+    let mut cmsg = nix::cmsg_space!(libc::in6_pktinfo, libc::c_int);
+    let mut iov = [IoSliceMut::new(buf)];
+    let msg = recvmsg::<SockaddrIn6>(
+        socket.as_raw_fd(),
+        &mut iov,
+        Some(&mut cmsg),
+        MsgFlags::MSG_DONTWAIT,
+    )
+    .map_err(io::Error::from)?;
+    let n = msg.bytes;
+    let src = msg.address.map(|a| IpAddr::V6(a.ip()));
+    let (mut dst, mut hops) = (None, None);
+    if let Ok(cmsgs) = msg.cmsgs() {
+        for c in cmsgs {
+            match c {
+                ControlMessageOwned::Ipv6PacketInfo(info) => {
+                    dst = Some(IpAddr::V6(Ipv6Addr::from(info.ipi6_addr.s6_addr)));
+                }
+                ControlMessageOwned::Ipv6HopLimit(h) => hops = u8::try_from(h).ok(),
+                _ => {}
+            }
+        }
+    }
+    Ok((
+        n,
+        match (src, dst, hops) {
+            (Some(s), Some(d), Some(h)) => Ok((n, s, d, h)),
+            _ => Err(DecodeError::Ip),
+        },
+    ))
+}
+
+//------------ The task ------------------------------------------------------
+
+/// Runs every instance until `shutdown` turns true, publishing into `state_dir`;
+/// returns when all have resigned and removed their addresses.
+pub async fn run_instances(
+    instances: Vec<Instance>,
+    state_dir: Option<std::path::PathBuf>,
+    shutdown: watch::Receiver<bool>,
+) -> io::Result<()> {
+    if instances.is_empty() {
+        return Ok(());
+    }
+    let board = Arc::new(Board::new(state_dir)?);
+    let addrs = Addresses::connect()?;
+    let mut tasks = tokio::task::JoinSet::new();
+    for instance in instances {
+        let priority = super::track::spawn(&instance);
+        tasks.spawn(run(
+            instance,
+            addrs.clone(),
+            board.clone(),
+            priority,
+            shutdown.clone(),
+        ));
+    }
+    while tasks.join_next().await.is_some() {}
+    Ok(())
+}
+
+/// Runs one instance until `shutdown` turns true; then resigns (priority 0) and
+/// removes its addresses.
+pub async fn run(
+    instance: Instance,
+    addrs: Addresses,
+    board: Arc<Board>,
+    mut priority: watch::Receiver<u8>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let name = instance.name.clone();
+    // The interface may come later (a bridge that links/ creates): wait for it.
+    let mut warned = false;
+    let (link, sockets) = loop {
+        match discover(&instance).and_then(|link| Ok((link, open(&instance, &link)?))) {
+            Ok(found) => break found,
+            Err(e) => {
+                if !warned {
+                    tracing::warn!(instance = %name, error = %e, "vrrp: waiting for interface");
+                    warned = true;
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = shutdown.changed() => return,
+                }
+            }
+        }
+    };
+    tracing::info!(instance = %name, interface = %instance.interface, vrid = instance.vrid,
+        primary = %link.primary, "vrrp: starting");
+    let Sockets { rx, tx, dsts } = sockets;
+    let mut shell = Shell::new(instance, link, (tx, dsts), addrs, board);
+    if shell.instance.priority != 255 {
+        // A crashed run may have left the addresses: a backup must not hold them.
+        shell.remove_addresses().await;
+    }
+    let initial = *priority.borrow_and_update();
+    shell.input(Input::Priority(initial)).await;
+    shell.input(Input::Startup).await;
+    let mut buf = vec![0u8; 2048];
+    let mut flush = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        let next = shell.next_timer();
+        let sleep_until = next.map_or_else(|| Instant::now() + Duration::from_secs(3600), |n| n.1);
+        tokio::select! {
+            changed = shutdown.changed() => {
+                if changed.is_err() || *shutdown.borrow() {
+                    break;
+                }
+            }
+            _ = tokio::time::sleep_until(sleep_until) => {
+                if let Some((timer, _)) = next {
+                    shell.timers.remove(&timer);
+                    shell.input(Input::Timer(timer)).await;
+                }
+            }
+            ready = rx.readable() => {
+                let Ok(mut guard) = ready else { continue };
+                loop {
+                    match receive(guard.get_inner(), shell.ipv6, &mut buf) {
+                        Ok((_, received)) => shell.received(&buf, received).await,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                            guard.clear_ready();
+                            break;
+                        }
+                        Err(e) => {
+                            tracing::warn!(instance = %shell.instance.name, error = %e, "vrrp: receive failed");
+                            break;
+                        }
+                    }
+                }
+            }
+            changed = priority.changed(), if priority.has_changed().is_ok() => {
+                if changed.is_ok() {
+                    let p = *priority.borrow_and_update();
+                    shell.input(Input::Priority(p)).await;
+                }
+            }
+            _ = flush.tick() => shell.publish(true),
+        }
+    }
+    shell.input(Input::Shutdown).await;
+    shell.publish(true);
+    tracing::info!(instance = %name, "vrrp: stopped");
+}
+
+/// The state of one running instance's shell.
+struct Shell {
+    instance: Instance,
+    link: Link,
+    tx: Socket,
+    dsts: Vec<IpAddr>,
+    addrs: Addresses,
+    board: Arc<Board>,
+    router: Router,
+    origin: Instant,
+    timers: HashMap<Timer, Instant>,
+    status: InstanceStatus,
+    ipv6: bool,
+    published: Option<(State, u8, Option<IpAddr>)>,
+    dirty: bool,
+}
+
+impl Shell {
+    fn new(
+        instance: Instance,
+        link: Link,
+        (tx, dsts): (Socket, Vec<IpAddr>),
+        addrs: Addresses,
+        board: Arc<Board>,
+    ) -> Self {
+        let router = Router::new(Params {
+            vrid: instance.vrid,
+            priority: instance.priority,
+            advert_interval: instance.advert_interval,
+            preempt: instance.preempt,
+            preempt_delay: instance.preempt_delay,
+            primary: link.primary,
+        });
+        let status = InstanceStatus::new(&instance, link.primary);
+        Self {
+            ipv6: instance.is_ipv6(),
+            instance,
+            link,
+            tx,
+            dsts,
+            addrs,
+            board,
+            router,
+            origin: Instant::now(),
+            timers: HashMap::new(),
+            status,
+            published: None,
+            dirty: true,
+        }
+    }
+
+    fn next_timer(&self) -> Option<(Timer, Instant)> {
+        self.timers
+            .iter()
+            .min_by_key(|(_, at)| **at)
+            .map(|(t, at)| (*t, *at))
+    }
+
+    async fn received(&mut self, buf: &[u8], received: Received) {
+        let checked = received
+            .map_err(Rejected::Bad)
+            .and_then(|(n, src, dst, ttl)| {
+                let bytes = &buf[..n];
+                check_received(
+                    bytes,
+                    src,
+                    dst,
+                    ttl,
+                    self.link.primary,
+                    &self.instance.unicast_peers,
+                )
+                .map(|advert| (src, advert))
+            });
+        match checked {
+            Ok((src, advert)) => {
+                self.status.adverts_received += 1;
+                self.dirty = true;
+                self.input(Input::Advert { src, advert }).await;
+            }
+            Err(Rejected::Own) => {}
+            Err(rejected) => {
+                tracing::debug!(instance = %self.instance.name, reason = rejected.label(), "vrrp: dropped packet");
+                self.status.count_drop(rejected.label());
+                self.dirty = true;
+            }
+        }
+    }
+
+    async fn input(&mut self, input: Input) {
+        let now = self.origin.elapsed();
+        let actions = self.router.step(input, now);
+        for action in actions {
+            self.execute(action).await;
+        }
+        self.publish(false);
+    }
+
+    async fn execute(&mut self, action: Action) {
+        let name = &self.instance.name;
+        match action {
+            Action::SendAdvert { priority } => self.send_advert(priority),
+            Action::AddAddresses => {
+                if let Err(errors) = self
+                    .addrs
+                    .add(self.link.index, &self.instance.addresses)
+                    .await
+                {
+                    for e in errors {
+                        tracing::error!(instance = %name, error = %e, "vrrp: cannot add address");
+                    }
+                }
+            }
+            Action::RemoveAddresses => self.remove_addresses().await,
+            Action::Announce => self.announce(),
+            Action::ArmTimer { timer, at } => {
+                self.timers.insert(timer, self.origin + at);
+            }
+            Action::CancelTimer(timer) => {
+                self.timers.remove(&timer);
+            }
+            Action::StateChange { from, to } => {
+                tracing::info!(instance = %name, from = from.as_str(), to = to.as_str(),
+                    priority = self.router.priority(), "vrrp: state change");
+                self.status.transitions += 1;
+                self.status.since = unix_now();
+                self.notify(to);
+            }
+            Action::Drop { reason } => {
+                self.status.count_drop(&reason);
+                self.dirty = true;
+            }
+            Action::SplitBrain { peer, priority } => {
+                tracing::error!(instance = %name, peer = %peer, peer_priority = priority,
+                    "vrrp: SPLIT BRAIN: another master keeps advertising and does not hear us");
+                self.status.split_brain += 1;
+                self.dirty = true;
+            }
+        }
+    }
+
+    fn send_advert(&mut self, priority: u8) {
+        let advert = Advertisement {
+            vrid: self.instance.vrid,
+            priority,
+            max_advert_int: self.instance.advert_interval,
+            addresses: self.instance.addresses.iter().map(IpNet::addr).collect(),
+        };
+        for dst in &self.dsts {
+            let bytes = advert.encode(self.link.primary, *dst);
+            let scope = if self.ipv6 { self.link.index } else { 0 };
+            let to: SocketAddr = match dst {
+                IpAddr::V6(a) => SocketAddrV6::new(*a, 0, 0, scope).into(),
+                IpAddr::V4(a) => SocketAddr::new(IpAddr::V4(*a), 0),
+            };
+            match self.tx.send_to(&bytes, &to.into()) {
+                Ok(_) => self.status.adverts_sent += 1,
+                Err(e) => {
+                    self.status.count_drop("send-error");
+                    tracing::warn!(instance = %self.instance.name, to = %dst, error = %e, "vrrp: send failed");
+                }
+            }
+        }
+        self.dirty = true;
+    }
+
+    async fn remove_addresses(&mut self) {
+        if let Err(errors) = self
+            .addrs
+            .remove(self.link.index, &self.instance.addresses)
+            .await
+        {
+            for e in errors {
+                tracing::error!(instance = %self.instance.name, error = %e, "vrrp: cannot remove address");
+            }
+        }
+    }
+
+    fn announce(&self) {
+        let result = if self.ipv6 {
+            let v6: Vec<_> = self
+                .instance
+                .addresses
+                .iter()
+                .filter_map(|n| match n.addr() {
+                    IpAddr::V6(a) => Some(a),
+                    IpAddr::V4(_) => None,
+                })
+                .collect();
+            announce::send_nas(self.link.index, self.link.mac, &v6)
+        } else {
+            let v4: Vec<_> = self
+                .instance
+                .addresses
+                .iter()
+                .filter_map(|n| match n.addr() {
+                    IpAddr::V4(a) => Some(a),
+                    IpAddr::V6(_) => None,
+                })
+                .collect();
+            announce::send_garps(self.link.index, self.link.mac, &v4)
+        };
+        if let Err(e) = result {
+            tracing::warn!(instance = %self.instance.name, error = %e, "vrrp: cannot announce addresses");
+        }
+    }
+
+    /// Runs the notify command with the instance name and new state appended.
+    fn notify(&self, to: State) {
+        let Some((program, args)) = self.instance.notify.split_first() else {
+            return;
+        };
+        let mut cmd = tokio::process::Command::new(program);
+        cmd.args(args).arg(&self.instance.name).arg(to.as_str());
+        match cmd.spawn() {
+            Ok(mut child) => {
+                tokio::spawn(async move {
+                    let _ = child.wait().await;
+                });
+            }
+            Err(e) => {
+                tracing::warn!(instance = %self.instance.name, command = %program, error = %e, "vrrp: notify failed")
+            }
+        }
+    }
+
+    /// Writes the status at once when state, priority or master changed; counters
+    /// alone are written by the periodic flush (`periodic`), at most once a second.
+    fn publish(&mut self, periodic: bool) {
+        let master = self.router.master();
+        let key = (
+            self.router.state(),
+            self.router.priority(),
+            master.map(|m| m.0),
+        );
+        self.status.state = key.0;
+        self.status.priority = key.1;
+        self.status.master = key.2;
+        self.status.master_priority = master.map(|m| m.1);
+        if self.published != Some(key) || (periodic && self.dirty) {
+            self.board.update(self.status.clone());
+            self.published = Some(key);
+            self.dirty = false;
+        }
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn receive_checks() {
+        let src: IpAddr = "198.51.100.3".parse().unwrap();
+        let dst: IpAddr = "224.0.0.18".parse().unwrap();
+        let me: IpAddr = "198.51.100.2".parse().unwrap();
+        let advert = Advertisement {
+            vrid: 1,
+            priority: 100,
+            max_advert_int: 100,
+            addresses: vec!["198.51.100.1".parse().unwrap()],
+        };
+        let bytes = advert.encode(src, dst);
+        assert_eq!(check_received(&bytes, src, dst, 255, me, &[]), Ok(advert));
+        assert_eq!(
+            check_received(&bytes, src, dst, 64, me, &[]),
+            Err(Rejected::Bad(DecodeError::Ttl(64)))
+        );
+        assert_eq!(
+            check_received(&bytes, me, dst, 255, me, &[]),
+            Err(Rejected::Own)
+        );
+        assert_eq!(
+            check_received(&bytes, src, dst, 255, me, &[me]),
+            Err(Rejected::NotPeer)
+        );
+    }
+}
