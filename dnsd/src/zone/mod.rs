@@ -5,7 +5,9 @@
 //! `Zone` by `Zone::build`, compared with the previous version by `diff`, and given a
 //! serial by `serial`; the `ZoneSet` holding every zone is swapped atomically.
 
+pub mod diff;
 pub mod record;
+pub mod serial;
 pub mod set;
 pub mod snapshot;
 

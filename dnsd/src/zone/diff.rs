@@ -1,0 +1,195 @@
+//! The difference between two versions of a zone: what every change yields (DESIGN.md
+//! principle 4) and what the journal, IXFR (RFC 1995), NOTIFY and the logs consume.
+//!
+//! A diff lists the records removed from the old version and added in the new one, in
+//! IXFR's order (RFC 1995 §4): when the SOA changed, the old SOA opens `removed` and the
+//! new SOA opens `added`. A record whose TTL changed is removed with its old TTL and
+//! added with its new one, as IXFR carries it.
+//!
+//! # Speed
+//! A reload of a zone of a million names usually changes a handful of records, so the
+//! diff walks the nodes of the new version and looks each one up in the old version by
+//! name (one hash lookup), comparing whole RRsets by their wire bytes before looking at
+//! single records. Nothing is sorted; nodes only the old version has are found in a
+//! second pass, skipped when every old node was matched.
+
+use std::cmp::Ordering;
+use std::collections::HashSet;
+
+use super::record::{Record, Rtype};
+use super::snapshot::{BuildError, NodeRef, RrsetRef, Zone};
+
+/// What changed between two versions of a zone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ZoneDiff {
+    /// Serial of the old version.
+    pub old_serial: u32,
+    /// Serial of the new version.
+    pub new_serial: u32,
+    /// Records only the old version has; the old SOA first if the SOA changed.
+    pub removed: Vec<Record>,
+    /// Records only the new version has; the new SOA first if the SOA changed.
+    pub added: Vec<Record>,
+}
+
+/// Why a diff does not apply to a zone.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// The diff removes a record the zone does not hold.
+    #[error("record to remove is not in the zone: {0:?}")]
+    MissingRecord(Box<Record>),
+    /// The result is not a valid zone.
+    #[error(transparent)]
+    Build(#[from] BuildError),
+}
+
+impl ZoneDiff {
+    /// Computes the diff from `old` to `new` (two versions of the same zone).
+    pub fn between(old: &Zone, new: &Zone) -> ZoneDiff {
+        let mut diff = ZoneDiff {
+            old_serial: old.serial().unwrap_or(0),
+            new_serial: new.serial().unwrap_or(0),
+            removed: Vec::new(),
+            added: Vec::new(),
+        };
+        let (old_apex, new_apex) = (old.apex_node(), new.apex_node());
+        if let (Some(o), Some(n)) = (old_apex.rrset(Rtype::SOA), new_apex.rrset(Rtype::SOA))
+            && (o.ttl != n.ttl || o.wire() != n.wire())
+        {
+            push_rrset(&mut diff.removed, &old_apex, o);
+            push_rrset(&mut diff.added, &new_apex, n);
+        }
+
+        let mut matched = 0usize;
+        for node in new.nodes() {
+            match old.node(node.owner()) {
+                None => push_node(&mut diff.added, &node),
+                Some(old_node) => {
+                    matched += 1;
+                    diff_node(&mut diff, &old_node, &node);
+                }
+            }
+        }
+        if matched < old.node_count() {
+            for node in old.nodes() {
+                if new.node(node.owner()).is_none() {
+                    push_node(&mut diff.removed, &node);
+                }
+            }
+        }
+        diff
+    }
+
+    /// Whether nothing changed, the SOA included.
+    pub fn is_empty(&self) -> bool {
+        self.removed.is_empty() && self.added.is_empty()
+    }
+
+    /// Applies the diff to `zone`, which must be the diff's old version.
+    pub fn apply(&self, zone: &Zone) -> Result<Zone, ApplyError> {
+        let mut remove: HashSet<&Record> = self.removed.iter().collect();
+        let mut records: Vec<Record> = zone.records().filter(|r| !remove.remove(r)).collect();
+        if let Some(missing) = remove.into_iter().next() {
+            return Err(ApplyError::MissingRecord(Box::new(missing.clone())));
+        }
+        records.extend(self.added.iter().cloned());
+        Ok(Zone::build(zone.apex(), records)?)
+    }
+}
+
+/// Compares the RRsets of one owner in both versions (both sorted by type).
+fn diff_node(diff: &mut ZoneDiff, old: &NodeRef<'_>, new: &NodeRef<'_>) {
+    let mut olds = old
+        .rrsets()
+        .filter(|r| !(old.is_apex() && r.rtype == Rtype::SOA));
+    let mut news = new
+        .rrsets()
+        .filter(|r| !(new.is_apex() && r.rtype == Rtype::SOA));
+    let (mut o, mut n) = (olds.next(), news.next());
+    loop {
+        match (o, n) {
+            (None, None) => break,
+            (Some(or), None) => {
+                push_rrset(&mut diff.removed, old, or);
+                o = olds.next();
+            }
+            (None, Some(nr)) => {
+                push_rrset(&mut diff.added, new, nr);
+                n = news.next();
+            }
+            (Some(or), Some(nr)) => match or.rtype.cmp(&nr.rtype) {
+                Ordering::Less => {
+                    push_rrset(&mut diff.removed, old, or);
+                    o = olds.next();
+                }
+                Ordering::Greater => {
+                    push_rrset(&mut diff.added, new, nr);
+                    n = news.next();
+                }
+                Ordering::Equal => {
+                    if or.ttl != nr.ttl {
+                        push_rrset(&mut diff.removed, old, or);
+                        push_rrset(&mut diff.added, new, nr);
+                    } else if or.wire() != nr.wire() {
+                        diff_rdatas(diff, new, or, nr);
+                    }
+                    (o, n) = (olds.next(), news.next());
+                }
+            },
+        }
+    }
+}
+
+/// Two RRsets of the same type and TTL whose records differ; the snapshot keeps each
+/// RRset's RDATAs sorted, so one merge walk finds the differences.
+fn diff_rdatas(diff: &mut ZoneDiff, node: &NodeRef<'_>, old: RrsetRef<'_>, new: RrsetRef<'_>) {
+    let owner = node.owner_name();
+    let record = |rrset: &RrsetRef<'_>, rdata: &[u8]| Record {
+        owner: owner.clone(),
+        rtype: rrset.rtype,
+        ttl: rrset.ttl,
+        rdata: rdata.into(),
+    };
+    let mut olds = old.rdatas();
+    let mut news = new.rdatas();
+    let (mut o, mut n) = (olds.next(), news.next());
+    loop {
+        let order = match (o, n) {
+            (None, None) => break,
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (Some(a), Some(b)) => a.cmp(b),
+        };
+        match (order, o, n) {
+            (Ordering::Less, Some(a), _) => {
+                diff.removed.push(record(&old, a));
+                o = olds.next();
+            }
+            (Ordering::Greater, _, Some(b)) => {
+                diff.added.push(record(&new, b));
+                n = news.next();
+            }
+            _ => (o, n) = (olds.next(), news.next()),
+        }
+    }
+}
+
+fn push_node(out: &mut Vec<Record>, node: &NodeRef<'_>) {
+    for rrset in node.rrsets() {
+        push_rrset(out, node, rrset);
+    }
+}
+
+fn push_rrset(out: &mut Vec<Record>, node: &NodeRef<'_>, rrset: RrsetRef<'_>) {
+    let owner = node.owner_name();
+    out.extend(rrset.rdatas().map(|rdata| Record {
+        owner: owner.clone(),
+        rtype: rrset.rtype,
+        ttl: rrset.ttl,
+        rdata: rdata.into(),
+    }));
+}
+
+#[cfg(test)]
+#[path = "diff_tests.rs"]
+mod tests;
