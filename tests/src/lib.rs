@@ -3,5 +3,8 @@
 //! (shared/TESTNET.md).
 
 pub mod bins;
+pub mod dns;
 pub mod netns;
 pub mod process;
+pub mod procstat;
+pub mod servers;

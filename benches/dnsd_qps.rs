@@ -1,0 +1,310 @@
+//! Benchmark (issue 2 point 9): dnsperf against dnsd, NSD and Knot serving the same
+//! generated zone of 10,000 and of 1,000,000 names on loopback.
+//!
+//! Run: `cargo build --release -p dnsd && cargo bench -p netfabric-tests --bench dnsd_qps`
+//! (`-- --sizes 10000` for one size, `--rounds N`, `--seconds S`, `--unpinned`,
+//! `--servers dnsd,nsd,knot`).
+//!
+//! Per shared/BENCHMARKING.md: the server runs on CPU 0 and dnsperf on CPU 1 (taskset);
+//! the servers are started one after another and interleaved, `--rounds` starts each
+//! (3 by default, order rotated per round); each start reports QPS, average latency,
+//! the server's CPU time per answered query (utime+stime of its processes over the run),
+//! memory after the run (PSS summed over the process tree, which is RSS for one process)
+//! and load time (spawn to first answer). The table gives medians and dnsd's ratios. A bare
+//! UDP reflector (recvmmsg, flip QR, sendmmsg) runs too: the kernel's share, the floor no
+//! server can go below.
+
+#[path = "dnsd_qps/reflector.rs"]
+mod reflector;
+#[path = "dnsd_qps/zonegen.rs"]
+mod zonegen;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use netfabric_tests::procstat;
+use netfabric_tests::servers::{Kind, Options, Server, ZoneFile, free_port};
+
+/// One start of one server.
+#[derive(Clone, Debug, Default)]
+struct Sample {
+    qps: f64,
+    latency_us: f64,
+    cpu_us_per_query: f64,
+    mem_mb: f64,
+    load_s: f64,
+    lost: u64,
+}
+
+struct Settings {
+    sizes: Vec<usize>,
+    rounds: usize,
+    seconds: u32,
+    pinned: bool,
+    servers: Vec<Kind>,
+}
+
+fn settings() -> Settings {
+    let mut s = Settings {
+        sizes: vec![10_000, 1_000_000],
+        rounds: 3,
+        seconds: 10,
+        pinned: true,
+        servers: vec![Kind::Dnsd, Kind::Nsd, Kind::Knot],
+    };
+    let args: Vec<String> = std::env::args().collect();
+    let mut i = 1;
+    while i < args.len() {
+        let next = args.get(i + 1).cloned().unwrap_or_default();
+        match args[i].as_str() {
+            "--sizes" => {
+                s.sizes = next.split(',').filter_map(|n| n.parse().ok()).collect();
+                i += 1;
+            }
+            "--rounds" => {
+                s.rounds = next.parse().unwrap_or(3);
+                i += 1;
+            }
+            "--seconds" => {
+                s.seconds = next.parse().unwrap_or(10).clamp(1, 60);
+                i += 1;
+            }
+            "--unpinned" => s.pinned = false,
+            "--servers" => {
+                s.servers = next
+                    .split(',')
+                    .filter_map(|n| match n {
+                        "dnsd" => Some(Kind::Dnsd),
+                        "nsd" => Some(Kind::Nsd),
+                        "knot" => Some(Kind::Knot),
+                        _ => None,
+                    })
+                    .collect();
+                i += 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    s
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(pos) = args.iter().position(|a| a == "--reflector") {
+        let addr = args.get(pos + 1).expect("--reflector ADDR:PORT");
+        reflector::run(addr.parse().expect("reflector address"));
+        return;
+    }
+    let s = settings();
+    let work = target_dir().join("bench-dnsd");
+    std::fs::create_dir_all(&work).expect("bench folder");
+    println!(
+        "dnsd benchmark: {} s per run, {} rounds, {}",
+        s.seconds,
+        s.rounds,
+        if s.pinned {
+            "server on CPU 0, dnsperf on CPU 1"
+        } else {
+            "unpinned, 2 workers"
+        }
+    );
+    for &size in &s.sizes {
+        let dir = work.join(format!("{size}"));
+        let (zone, queries) = zonegen::generate(&dir, size);
+        let zones = vec![zone];
+        let mut results: Vec<(Kind, Vec<Sample>)> = Vec::new();
+        let mut floor = Vec::new();
+        let order = &s.servers;
+        for round in 0..s.rounds {
+            for k in 0..order.len() {
+                let kind = order[(k + round) % order.len()];
+                let sample = run_server(kind, &zones, &queries, &s);
+                eprintln!("  {size} names, round {round}, {}: {sample:?}", kind.name());
+                match results.iter_mut().find(|(k, _)| *k == kind) {
+                    Some((_, v)) => v.push(sample),
+                    None => results.push((kind, vec![sample])),
+                }
+            }
+            let f = run_reflector(&queries, &s);
+            eprintln!("  {size} names, round {round}, reflector: {f:?}");
+            floor.push(f);
+        }
+        report(size, &results, &floor);
+    }
+}
+
+fn target_dir() -> PathBuf {
+    // target/release/deps/dnsd_qps-HASH -> target
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| Some(p.parent()?.parent()?.parent()?.to_path_buf()))
+        .unwrap_or_else(|| PathBuf::from("target"))
+}
+
+fn run_server(kind: Kind, zones: &[ZoneFile], queries: &Path, s: &Settings) -> Sample {
+    let opts = Options {
+        workers: Some(if s.pinned { 1 } else { 2 }),
+        ready_timeout: Duration::from_secs(120),
+        cpus: s.pinned.then(|| "0".to_string()),
+        minimal_responses: true,
+    };
+    let server = Server::start(kind, zones, &opts);
+    let load_s = server.load_time.as_secs_f64();
+    let pid = server.pid();
+    let cpu_before = procstat::cpu_micros(pid);
+    let perf = dnsperf(server.addr.port(), queries, s);
+    let cpu = procstat::cpu_micros(pid).saturating_sub(cpu_before);
+    let mem = procstat::pss_bytes(pid);
+    server.stop();
+    Sample {
+        qps: perf.qps,
+        latency_us: perf.latency_us,
+        cpu_us_per_query: cpu as f64 / perf.completed.max(1) as f64,
+        mem_mb: mem as f64 / 1e6,
+        load_s,
+        lost: perf.lost,
+    }
+}
+
+fn run_reflector(queries: &Path, s: &Settings) -> Sample {
+    let port = free_port();
+    let exe = std::env::current_exe().expect("bench executable");
+    let mut cmd = if s.pinned {
+        let mut c = Command::new("taskset");
+        c.arg("-c").arg("0").arg(exe);
+        c
+    } else {
+        Command::new(exe)
+    };
+    cmd.arg("--reflector").arg(format!("127.0.0.1:{port}"));
+    let guard = netfabric_tests::process::ProcessGuard::spawn("reflector", &mut cmd);
+    // The reflector binds before it reads; wait until a datagram comes back.
+    let probe = netfabric_tests::dns::Query::new("x.", 1).to_bytes();
+    let started = Instant::now();
+    while netfabric_tests::dns::udp_exchange(
+        ([127, 0, 0, 1], port).into(),
+        &probe,
+        Duration::from_millis(50),
+    )
+    .is_none()
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "reflector did not start"
+        );
+    }
+    let cpu_before = procstat::cpu_micros(guard.pid());
+    let perf = dnsperf(port, queries, s);
+    let cpu = procstat::cpu_micros(guard.pid()).saturating_sub(cpu_before);
+    Sample {
+        qps: perf.qps,
+        latency_us: perf.latency_us,
+        cpu_us_per_query: cpu as f64 / perf.completed.max(1) as f64,
+        mem_mb: procstat::pss_bytes(guard.pid()) as f64 / 1e6,
+        load_s: 0.0,
+        lost: perf.lost,
+    }
+}
+
+struct Perf {
+    qps: f64,
+    latency_us: f64,
+    completed: u64,
+    lost: u64,
+}
+
+fn dnsperf(port: u16, queries: &Path, s: &Settings) -> Perf {
+    let mut cmd = if s.pinned {
+        let mut c = Command::new("taskset");
+        c.args(["-c", "1", "dnsperf"]);
+        c
+    } else {
+        Command::new("dnsperf")
+    };
+    // Bounded: -l seconds; -q outstanding queries, -c clients (source ports).
+    cmd.args(["-s", "127.0.0.1", "-p", &port.to_string(), "-d"])
+        .arg(queries)
+        .args([
+            "-l",
+            &s.seconds.to_string(),
+            "-c",
+            "2",
+            "-q",
+            "200",
+            "-t",
+            "2",
+        ]);
+    let out = cmd.output().expect("run dnsperf (Debian package dnsperf)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let field = |label: &str| -> f64 {
+        text.lines()
+            .find(|l| l.trim_start().starts_with(label))
+            .and_then(|l| l.split(':').nth(1))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0)
+    };
+    Perf {
+        qps: field("Queries per second"),
+        latency_us: field("Average Latency (s)") * 1e6,
+        completed: field("Queries completed") as u64,
+        lost: field("Queries lost") as u64,
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    match v.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+fn medians(samples: &[Sample]) -> Sample {
+    let m = |f: fn(&Sample) -> f64| median(samples.iter().map(f).collect());
+    Sample {
+        qps: m(|s| s.qps),
+        latency_us: m(|s| s.latency_us),
+        cpu_us_per_query: m(|s| s.cpu_us_per_query),
+        mem_mb: m(|s| s.mem_mb),
+        load_s: m(|s| s.load_s),
+        lost: samples.iter().map(|s| s.lost).sum(),
+    }
+}
+
+fn report(size: usize, results: &[(Kind, Vec<Sample>)], floor: &[Sample]) {
+    println!("\n{size} names (medians of {} starts)", floor.len());
+    println!(
+        "{:<10} {:>10} {:>12} {:>12} {:>10} {:>9} {:>8}",
+        "server", "QPS", "latency µs", "CPU µs/q", "mem MB", "load s", "lost"
+    );
+    let row = |name: &str, m: &Sample| {
+        println!(
+            "{:<10} {:>10.0} {:>12.1} {:>12.2} {:>10.1} {:>9.2} {:>8}",
+            name, m.qps, m.latency_us, m.cpu_us_per_query, m.mem_mb, m.load_s, m.lost
+        );
+    };
+    let mut med = Vec::new();
+    for (kind, samples) in results {
+        let m = medians(samples);
+        row(kind.name(), &m);
+        med.push((*kind, m));
+    }
+    row("reflector", &medians(floor));
+    let Some((_, d)) = med.iter().find(|(k, _)| *k == Kind::Dnsd) else {
+        return;
+    };
+    for (kind, p) in med.iter().filter(|(k, _)| *k != Kind::Dnsd) {
+        println!(
+            "dnsd / {:<5} QPS {:.2}x  CPU/q {:.2}x  mem {:.2}x  load {:.2}x",
+            kind.name(),
+            d.qps / p.qps.max(1e-9),
+            d.cpu_us_per_query / p.cpu_us_per_query.max(1e-9),
+            d.mem_mb / p.mem_mb.max(1e-9),
+            d.load_s / p.load_s.max(1e-9)
+        );
+    }
+}

@@ -1,0 +1,489 @@
+//! A DNS client for tests: queries built byte by byte (so a test can set any opcode,
+//! EDNS version, option or flag, or send garbage), exchanged over UDP and TCP with
+//! timeouts, and responses normalized for comparison between servers: rcode, flags,
+//! EDNS, and each section as a set of RRsets (owner lowercased, TTL kept), with a
+//! readable diff.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::time::{Duration, Instant};
+
+use hickory_proto::op::Message;
+use hickory_proto::rr::Record;
+
+/// EDNS0 settings of a query's OPT record (RFC 6891).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Edns {
+    /// Advertised UDP payload size.
+    pub size: u16,
+    /// EDNS version (0 is the only one defined; 1 must get BADVERS).
+    pub version: u8,
+    /// The DO bit.
+    pub dnssec_ok: bool,
+    /// Options as (code, data).
+    pub options: Vec<(u16, Vec<u8>)>,
+}
+
+impl Default for Edns {
+    fn default() -> Self {
+        Self {
+            size: 1232,
+            version: 0,
+            dnssec_ok: false,
+            options: Vec::new(),
+        }
+    }
+}
+
+/// A query to build: one question, flags and EDNS as the test wants them.
+#[derive(Clone, Debug)]
+pub struct Query {
+    /// Message id.
+    pub id: u16,
+    /// Question name in presentation form, case kept as written ("WwW.Example.COM.").
+    pub name: String,
+    /// Question type (numeric, so unknown types can be asked).
+    pub qtype: u16,
+    /// Question class (1 = IN).
+    pub qclass: u16,
+    /// Opcode (0 = QUERY).
+    pub opcode: u8,
+    /// The RD flag.
+    pub rd: bool,
+    /// The CD flag.
+    pub cd: bool,
+    /// The OPT record, if any.
+    pub edns: Option<Edns>,
+}
+
+impl Query {
+    /// A plain IN query with EDNS0 (1232 bytes), RD clear.
+    pub fn new(name: &str, qtype: u16) -> Self {
+        Self {
+            id: 0x4242,
+            name: name.to_string(),
+            qtype,
+            qclass: 1,
+            opcode: 0,
+            rd: false,
+            cd: false,
+            edns: Some(Edns::default()),
+        }
+    }
+
+    /// The same query without an OPT record.
+    pub fn no_edns(mut self) -> Self {
+        self.edns = None;
+        self
+    }
+
+    /// The query in wire format.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut b = Vec::with_capacity(64);
+        b.extend_from_slice(&self.id.to_be_bytes());
+        let mut flags: u16 = u16::from(self.opcode & 0x0f) << 11;
+        if self.rd {
+            flags |= 0x0100;
+        }
+        if self.cd {
+            flags |= 0x0010;
+        }
+        b.extend_from_slice(&flags.to_be_bytes());
+        let arcount: u16 = u16::from(self.edns.is_some());
+        for count in [1u16, 0, 0, arcount] {
+            b.extend_from_slice(&count.to_be_bytes());
+        }
+        encode_name(&self.name, &mut b);
+        b.extend_from_slice(&self.qtype.to_be_bytes());
+        b.extend_from_slice(&self.qclass.to_be_bytes());
+        if let Some(edns) = &self.edns {
+            b.push(0); // root owner
+            b.extend_from_slice(&41u16.to_be_bytes());
+            b.extend_from_slice(&edns.size.to_be_bytes());
+            b.push(0); // extended rcode
+            b.push(edns.version);
+            let eflags: u16 = if edns.dnssec_ok { 0x8000 } else { 0 };
+            b.extend_from_slice(&eflags.to_be_bytes());
+            let rdlen: usize = edns.options.iter().map(|(_, d)| 4 + d.len()).sum();
+            b.extend_from_slice(&(rdlen as u16).to_be_bytes());
+            for (code, data) in &edns.options {
+                b.extend_from_slice(&code.to_be_bytes());
+                b.extend_from_slice(&(data.len() as u16).to_be_bytes());
+                b.extend_from_slice(data);
+            }
+        }
+        b
+    }
+}
+
+/// Encodes a presentation-form name (no escapes; "." is the root) into wire labels.
+pub fn encode_name(name: &str, out: &mut Vec<u8>) {
+    for label in name.split('.').filter(|l| !l.is_empty()) {
+        out.push(label.len() as u8);
+        out.extend_from_slice(label.as_bytes());
+    }
+    out.push(0);
+}
+
+/// Sends `request` over UDP and returns the first datagram whose id matches, or None when
+/// nothing came within `timeout`.
+pub fn udp_exchange(server: SocketAddr, request: &[u8], timeout: Duration) -> Option<Vec<u8>> {
+    let bind: SocketAddr = if server.is_ipv4() {
+        "127.0.0.1:0".parse().ok()?
+    } else {
+        "[::1]:0".parse().ok()?
+    };
+    let sock = UdpSocket::bind(bind).ok()?;
+    sock.connect(server).ok()?;
+    sock.send(request).ok()?;
+    let deadline = Instant::now() + timeout;
+    let mut buf = vec![0u8; 65535];
+    loop {
+        let left = deadline.checked_duration_since(Instant::now())?;
+        sock.set_read_timeout(Some(left.max(Duration::from_millis(1))))
+            .ok()?;
+        let n = sock.recv(&mut buf).ok()?;
+        if request.len() < 2 || (n >= 2 && buf[..2] == request[..2]) {
+            return Some(buf[..n].to_vec());
+        }
+    }
+}
+
+/// What a server sent back to one UDP request that may deserve no answer at all.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Reply {
+    /// No datagram came before the answer to the probe sent after it.
+    Silence,
+    /// This datagram came.
+    Datagram(Vec<u8>),
+}
+
+/// Sends `request`, then a good `probe` query (with another id) from the same socket, and
+/// collects what comes back until the probe's answer: whatever came before it answered
+/// `request`. Servers answer one socket's datagrams in order, so silence is known without
+/// guessing a timeout. Returns None if even the probe got no answer within `timeout`.
+pub fn udp_exchange_or_silence(
+    server: SocketAddr,
+    request: &[u8],
+    probe: &Query,
+    timeout: Duration,
+) -> Option<Reply> {
+    let sock = UdpSocket::bind(if server.is_ipv4() {
+        "127.0.0.1:0"
+    } else {
+        "[::1]:0"
+    })
+    .ok()?;
+    sock.connect(server).ok()?;
+    let mut probe = probe.clone();
+    probe.id = if request.len() >= 2 && request[..2] == probe.id.to_be_bytes() {
+        probe.id.wrapping_add(1)
+    } else {
+        probe.id
+    };
+    sock.send(request).ok()?;
+    sock.send(&probe.to_bytes()).ok()?;
+    let deadline = Instant::now() + timeout;
+    let mut buf = vec![0u8; 65535];
+    let mut reply = Reply::Silence;
+    loop {
+        let left = deadline.checked_duration_since(Instant::now())?;
+        sock.set_read_timeout(Some(left.max(Duration::from_millis(1))))
+            .ok()?;
+        let n = sock.recv(&mut buf).ok()?;
+        if n >= 2 && buf[..2] == probe.id.to_be_bytes() && reply != Reply::Silence {
+            return Some(reply);
+        }
+        if n >= 2 && buf[..2] == probe.id.to_be_bytes() {
+            return Some(Reply::Silence);
+        }
+        reply = Reply::Datagram(buf[..n].to_vec());
+    }
+}
+
+/// Sends `request` over a new TCP connection (2-byte length prefix, RFC 7766) and returns
+/// the response.
+pub fn tcp_exchange(
+    server: SocketAddr,
+    request: &[u8],
+    timeout: Duration,
+) -> std::io::Result<Vec<u8>> {
+    let mut conn = TcpStream::connect_timeout(&server, timeout)?;
+    conn.set_read_timeout(Some(timeout))?;
+    conn.set_write_timeout(Some(timeout))?;
+    tcp_send(&mut conn, request)?;
+    tcp_recv(&mut conn)
+}
+
+/// Writes one length-prefixed message on a TCP connection.
+pub fn tcp_send(conn: &mut TcpStream, request: &[u8]) -> std::io::Result<()> {
+    let mut framed = Vec::with_capacity(request.len() + 2);
+    framed.extend_from_slice(&(request.len() as u16).to_be_bytes());
+    framed.extend_from_slice(request);
+    conn.write_all(&framed)
+}
+
+/// Reads one length-prefixed message from a TCP connection.
+pub fn tcp_recv(conn: &mut TcpStream) -> std::io::Result<Vec<u8>> {
+    let mut len = [0u8; 2];
+    conn.read_exact(&mut len)?;
+    let mut msg = vec![0u8; usize::from(u16::from_be_bytes(len))];
+    conn.read_exact(&mut msg)?;
+    Ok(msg)
+}
+
+/// One RRset's identity in a normalized section: owner (lowercased), type, class, TTL.
+pub type RrsetKey = (String, String, String, u32);
+
+/// A response reduced to what two correct servers should agree on.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Normalized {
+    /// Response code, EDNS extended bits merged (BADVERS = 16).
+    pub rcode: u16,
+    /// Opcode echoed.
+    pub opcode: u8,
+    /// Header flags that are set, by name (qr, aa, tc, rd, ra, ad, cd).
+    pub flags: BTreeSet<&'static str>,
+    /// The question section as sent back, case kept.
+    pub question: Vec<String>,
+    /// Answer section: RRset key -> set of rdatas in presentation form.
+    pub answer: BTreeMap<RrsetKey, BTreeSet<String>>,
+    /// Authority section, as `answer`.
+    pub authority: BTreeMap<RrsetKey, BTreeSet<String>>,
+    /// Additional section without the OPT record, as `answer`.
+    pub additional: BTreeMap<RrsetKey, BTreeSet<String>>,
+    /// The OPT record: (version, DO bit), None when absent. The payload size is kept
+    /// apart in `edns_size` since servers pick their own.
+    pub edns: Option<(u8, bool)>,
+    /// The payload size our peer advertised.
+    pub edns_size: Option<u16>,
+}
+
+/// Parses and normalizes a response.
+pub fn normalize(bytes: &[u8]) -> Result<Normalized, String> {
+    let msg = Message::from_vec(bytes).map_err(|e| format!("unparsable response: {e}"))?;
+    let meta = &msg.metadata;
+    let mut flags = BTreeSet::new();
+    for (on, name) in [
+        (
+            meta.message_type == hickory_proto::op::MessageType::Response,
+            "qr",
+        ),
+        (meta.authoritative, "aa"),
+        (meta.truncation, "tc"),
+        (meta.recursion_desired, "rd"),
+        (meta.recursion_available, "ra"),
+        (meta.authentic_data, "ad"),
+        (meta.checking_disabled, "cd"),
+    ] {
+        if on {
+            flags.insert(name);
+        }
+    }
+    Ok(Normalized {
+        rcode: u16::from(meta.response_code),
+        opcode: u8::from(meta.op_code),
+        flags,
+        question: msg
+            .queries
+            .iter()
+            .map(|q| format!("{} {} {}", q.name, q.query_class, q.query_type))
+            .collect(),
+        answer: rrsets(&msg.answers),
+        authority: rrsets(&msg.authorities),
+        additional: rrsets(&msg.additionals),
+        edns: msg
+            .edns
+            .as_ref()
+            .map(|e| (e.version(), e.flags().dnssec_ok)),
+        edns_size: msg.edns.as_ref().map(|e| e.max_payload()),
+    })
+}
+
+fn rrsets(records: &[Record]) -> BTreeMap<RrsetKey, BTreeSet<String>> {
+    let mut sets: BTreeMap<RrsetKey, BTreeSet<String>> = BTreeMap::new();
+    for r in records {
+        let key = (
+            r.name.to_lowercase().to_string(),
+            r.record_type().to_string(),
+            r.dns_class.to_string(),
+            r.ttl,
+        );
+        // Names inside RDATA compare without case (RFC 4343); servers that compress them
+        // against a mixed-case qname send them in its case.
+        let rdata = match r.record_type().to_string().as_str() {
+            "NS" | "CNAME" | "DNAME" | "PTR" | "MX" | "SRV" | "SOA" => {
+                r.data.to_string().to_ascii_lowercase()
+            }
+            _ => r.data.to_string(),
+        };
+        sets.entry(key).or_default().insert(rdata);
+    }
+    sets
+}
+
+impl Normalized {
+    /// Names of the sections, for diffs and allow-list rules.
+    pub fn section(&self, name: &str) -> &BTreeMap<RrsetKey, BTreeSet<String>> {
+        match name {
+            "answer" => &self.answer,
+            "authority" => &self.authority,
+            _ => &self.additional,
+        }
+    }
+
+    /// Mutable access to a section by name.
+    pub fn section_mut(&mut self, name: &str) -> &mut BTreeMap<RrsetKey, BTreeSet<String>> {
+        match name {
+            "answer" => &mut self.answer,
+            "authority" => &mut self.authority,
+            _ => &mut self.additional,
+        }
+    }
+
+    /// The rcode's name (NOERROR, NXDOMAIN, ...).
+    pub fn rcode_name(&self) -> String {
+        <hickory_proto::op::ResponseCode as From<u16>>::from(self.rcode)
+            .to_str()
+            .to_string()
+    }
+}
+
+impl fmt::Display for Normalized {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} flags [", self.rcode_name())?;
+        for (i, flag) in self.flags.iter().enumerate() {
+            write!(f, "{}{flag}", if i > 0 { " " } else { "" })?;
+        }
+        write!(f, "]")?;
+        match (self.edns, self.edns_size) {
+            (Some((version, dok)), Some(size)) => {
+                write!(
+                    f,
+                    " edns v{version} size {size}{}",
+                    if dok { " do" } else { "" }
+                )?;
+            }
+            _ => write!(f, " no-edns")?,
+        }
+        writeln!(f)?;
+        for q in &self.question {
+            writeln!(f, "  question   {q}")?;
+        }
+        for name in ["answer", "authority", "additional"] {
+            for ((owner, rtype, class, ttl), rdatas) in self.section(name) {
+                for rdata in rdatas {
+                    writeln!(f, "  {name:<10} {owner} {ttl} {class} {rtype} {rdata}")?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The differences between two normalized responses, one line each, empty when they
+/// match. `left`/`right` name the servers in the lines.
+pub fn diff(
+    left_name: &str,
+    left: &Normalized,
+    right_name: &str,
+    right: &Normalized,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    if left.rcode != right.rcode {
+        out.push(format!(
+            "rcode: {left_name} {} / {right_name} {}",
+            left.rcode_name(),
+            right.rcode_name()
+        ));
+    }
+    if left.opcode != right.opcode {
+        out.push(format!(
+            "opcode: {left_name} {} / {right_name} {}",
+            left.opcode, right.opcode
+        ));
+    }
+    if left.flags != right.flags {
+        let only_l: Vec<_> = left.flags.difference(&right.flags).collect();
+        let only_r: Vec<_> = right.flags.difference(&left.flags).collect();
+        out.push(format!(
+            "flags: only {left_name} {only_l:?}, only {right_name} {only_r:?}"
+        ));
+    }
+    if left.question != right.question {
+        out.push(format!(
+            "question: {left_name} {:?} / {right_name} {:?}",
+            left.question, right.question
+        ));
+    }
+    if left.edns != right.edns {
+        out.push(format!(
+            "edns (version, do): {left_name} {:?} / {right_name} {:?}",
+            left.edns, right.edns
+        ));
+    }
+    for name in ["answer", "authority", "additional"] {
+        let (l, r) = (left.section(name), right.section(name));
+        for (key, rdatas) in l {
+            if r.get(key) != Some(rdatas) {
+                out.push(format!(
+                    "{name}: only {left_name}: {} {} {} {} {:?}",
+                    key.0, key.3, key.2, key.1, rdatas
+                ));
+            }
+        }
+        for (key, rdatas) in r {
+            if l.get(key) != Some(rdatas) {
+                out.push(format!(
+                    "{name}: only {right_name}: {} {} {} {} {:?}",
+                    key.0, key.3, key.2, key.1, rdatas
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// Transfers `zone` by AXFR over TCP (RFC 5936) and returns each owner name with the
+/// types it holds, in the order they came.
+pub fn axfr_owners(
+    server: SocketAddr,
+    zone: &str,
+    timeout: Duration,
+) -> Result<Vec<(String, Vec<u16>)>, String> {
+    let q = Query::new(&format!("{}.", zone.trim_end_matches('.')), 252).no_edns();
+    let mut conn = TcpStream::connect_timeout(&server, timeout).map_err(|e| e.to_string())?;
+    conn.set_read_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    tcp_send(&mut conn, &q.to_bytes()).map_err(|e| e.to_string())?;
+    let mut owners: Vec<(String, Vec<u16>)> = Vec::new();
+    let mut soas = 0;
+    while soas < 2 {
+        let bytes = tcp_recv(&mut conn).map_err(|e| e.to_string())?;
+        let msg = Message::from_vec(&bytes).map_err(|e| e.to_string())?;
+        if msg.metadata.response_code != hickory_proto::op::ResponseCode::NoError {
+            return Err(format!("AXFR refused: {}", msg.metadata.response_code));
+        }
+        if msg.answers.is_empty() {
+            return Err("empty AXFR message".to_string());
+        }
+        for r in &msg.answers {
+            let rtype = u16::from(r.record_type());
+            if rtype == 6 {
+                soas += 1;
+                if soas == 2 {
+                    break;
+                }
+            }
+            let owner = r.name.to_string();
+            match owners.iter_mut().find(|(o, _)| *o == owner) {
+                Some((_, types)) if !types.contains(&rtype) => types.push(rtype),
+                Some(_) => {}
+                None => owners.push((owner, vec![rtype])),
+            }
+        }
+    }
+    Ok(owners)
+}

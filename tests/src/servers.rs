@@ -1,0 +1,292 @@
+//! Authoritative servers for tests and benchmarks, each serving a set of zone files on
+//! a loopback address: dnsd (the binary under test), and the peers it is compared with,
+//! NSD and Knot from Debian. Each runs in the foreground under a [`ProcessGuard`], with
+//! its configuration and state in its own temporary folder, and is ready once it
+//! answers a query for the first zone's SOA.
+
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::dns::{Query, normalize, udp_exchange};
+use crate::process::ProcessGuard;
+
+/// A zone to serve: its name (no trailing dot) and its file.
+#[derive(Clone, Debug)]
+pub struct ZoneFile {
+    /// The zone's apex, e.g. "example.com".
+    pub name: String,
+    /// The master file, absolute.
+    pub path: PathBuf,
+}
+
+impl ZoneFile {
+    /// Every `NAME.zone` in `dir` (Knot's and dnsd's convention), sorted by name.
+    pub fn all_in(dir: &Path) -> Vec<ZoneFile> {
+        let mut zones: Vec<ZoneFile> = std::fs::read_dir(dir)
+            .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
+            .filter_map(Result::ok)
+            .filter_map(|entry| {
+                let path = entry.path();
+                let name = path
+                    .file_name()?
+                    .to_str()?
+                    .strip_suffix(".zone")?
+                    .to_string();
+                path.is_file().then(|| ZoneFile {
+                    name,
+                    path: std::path::absolute(&path).unwrap_or(path),
+                })
+            })
+            .collect();
+        zones.sort_by(|a, b| a.name.cmp(&b.name));
+        zones
+    }
+}
+
+/// Which server a [`Server`] runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// netfabric's dnsd.
+    Dnsd,
+    /// NLnet Labs' NSD.
+    Nsd,
+    /// CZ.NIC's Knot DNS.
+    Knot,
+}
+
+impl Kind {
+    /// Lowercase name for reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Dnsd => "dnsd",
+            Kind::Nsd => "nsd",
+            Kind::Knot => "knot",
+        }
+    }
+}
+
+/// Tuning of a server start.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Worker processes (NSD `server-count`) or UDP threads (Knot `udp-workers`);
+    /// None = the server's own default.
+    pub workers: Option<usize>,
+    /// How long loading may take before the start counts as failed.
+    pub ready_timeout: Duration,
+    /// Run the server under `taskset -c CPUS`.
+    pub cpus: Option<String>,
+    /// NSD's `minimal-responses`.
+    pub minimal_responses: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            workers: Some(1),
+            ready_timeout: Duration::from_secs(30),
+            cpus: None,
+            minimal_responses: false,
+        }
+    }
+}
+
+/// A running server; dropping it stops the process and removes its folder.
+pub struct Server {
+    /// What runs.
+    pub kind: Kind,
+    /// Where it listens (UDP and TCP).
+    pub addr: SocketAddr,
+    /// Time from spawn to the first answer.
+    pub load_time: Duration,
+    guard: ProcessGuard,
+    dir: tempfile::TempDir,
+}
+
+impl Server {
+    /// Starts `kind` serving `zones` on 127.0.0.1 and a free port, and waits until it
+    /// answers the first zone's SOA.
+    pub fn start(kind: Kind, zones: &[ZoneFile], opts: &Options) -> Server {
+        let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("nf-{}-", kind.name()))
+            .tempdir()
+            .expect("temporary folder");
+        let mut cmd = match kind {
+            Kind::Nsd => nsd_command(dir.path(), addr, zones, opts),
+            Kind::Knot => knot_command(dir.path(), addr, zones, opts),
+            Kind::Dnsd => dnsd_command(dir.path(), addr, zones),
+        };
+        if let Some(cpus) = &opts.cpus {
+            let program = cmd.get_program().to_owned();
+            let args: Vec<_> = cmd.get_args().map(|a| a.to_owned()).collect();
+            let cwd = cmd.get_current_dir().map(Path::to_path_buf);
+            cmd = Command::new("taskset");
+            cmd.arg("-c").arg(cpus).arg(program).args(args);
+            if let Some(cwd) = cwd {
+                cmd.current_dir(cwd);
+            }
+        }
+        let log = std::fs::File::create(dir.path().join("server.log")).expect("log file");
+        let log2 = log.try_clone().expect("log file");
+        cmd.stdin(Stdio::null()).stdout(log).stderr(log2);
+        let started = Instant::now();
+        let mut guard = ProcessGuard::spawn(kind.name(), &mut cmd);
+        let probe = Query::new(&format!("{}.", zones[0].name), 6);
+        loop {
+            if let Some(status) = guard.try_wait() {
+                panic!(
+                    "{} exited ({status}) before answering:\n{}",
+                    kind.name(),
+                    std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default()
+                );
+            }
+            let answered = udp_exchange(addr, &probe.to_bytes(), Duration::from_millis(100))
+                .and_then(|r| normalize(&r).ok())
+                .is_some_and(|n| n.rcode == 0 && !n.answer.is_empty());
+            if answered {
+                break;
+            }
+            assert!(
+                started.elapsed() < opts.ready_timeout,
+                "{} did not answer within {:?}:\n{}",
+                kind.name(),
+                opts.ready_timeout,
+                std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Server {
+            kind,
+            addr,
+            load_time: started.elapsed(),
+            guard,
+            dir,
+        }
+    }
+
+    /// The main process id (NSD forks workers below it).
+    pub fn pid(&self) -> u32 {
+        self.guard.pid()
+    }
+
+    /// The server's folder (configuration, state, log).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// What the server logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.guard.try_wait().is_none()
+    }
+
+    /// Stops the server (SIGTERM, then SIGKILL).
+    pub fn stop(mut self) {
+        self.guard.terminate(Duration::from_secs(5));
+    }
+}
+
+/// A port free for both UDP and TCP on 127.0.0.1 at the time of the call.
+pub fn free_port() -> u16 {
+    for _ in 0..100 {
+        let Ok(udp) = UdpSocket::bind("127.0.0.1:0") else {
+            continue;
+        };
+        let Ok(port) = udp.local_addr().map(|a| a.port()) else {
+            continue;
+        };
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port on 127.0.0.1");
+}
+
+fn nsd_command(dir: &Path, addr: SocketAddr, zones: &[ZoneFile], opts: &Options) -> Command {
+    let d = dir.display();
+    let mut conf = format!(
+        "server:\n  ip-address: {ip}@{port}\n  port: {port}\n  username: \"\"\n  chroot: \"\"\n  \
+         zonesdir: \"{d}\"\n  database: \"\"\n  zonelistfile: \"{d}/zone.list\"\n  \
+         pidfile: \"{d}/nsd.pid\"\n  xfrdfile: \"{d}/xfrd.state\"\n  xfrdir: \"{d}\"\n  \
+         logfile: \"{d}/nsd.log\"\n  verbosity: 1\n  hide-version: yes\n  hide-identity: yes\n  \
+         rrl-ratelimit: 0\n  rrl-whitelist-ratelimit: 0\n  refuse-any: no\n  \
+         minimal-responses: {minimal}\n  zonefiles-check: no\n  tcp-count: 100\n",
+        ip = addr.ip(),
+        port = addr.port(),
+        minimal = if opts.minimal_responses { "yes" } else { "no" },
+    );
+    if let Some(n) = opts.workers {
+        conf.push_str(&format!("  server-count: {n}\n"));
+        if n > 1 {
+            conf.push_str("  reuseport: yes\n");
+        }
+    }
+    conf.push_str("remote-control:\n  control-enable: no\n");
+    for z in zones {
+        conf.push_str(&format!(
+            "zone:\n  name: \"{}\"\n  zonefile: \"{}\"\n  provide-xfr: 127.0.0.0/8 NOKEY\n",
+            z.name,
+            z.path.display()
+        ));
+    }
+    let path = dir.join("nsd.conf");
+    std::fs::write(&path, conf).expect("write nsd.conf");
+    let mut cmd = Command::new("/usr/sbin/nsd");
+    cmd.arg("-d").arg("-c").arg(&path).current_dir(dir);
+    cmd
+}
+
+fn knot_command(dir: &Path, addr: SocketAddr, zones: &[ZoneFile], opts: &Options) -> Command {
+    let d = dir.display();
+    let mut conf = format!(
+        "server:\n  listen: {ip}@{port}\n  rundir: \"{d}\"\n  pidfile: \"{d}/knot.pid\"\n  \
+         background-workers: 1\n  tcp-workers: 1\n",
+        ip = addr.ip(),
+        port = addr.port(),
+    );
+    if let Some(n) = opts.workers {
+        conf.push_str(&format!("  udp-workers: {n}\n"));
+    }
+    conf.push_str(&format!(
+        "control:\n  listen: \"{d}/knot.sock\"\ndatabase:\n  storage: \"{d}/db\"\n\
+         log:\n  - target: stderr\n    any: warning\n\
+         template:\n  - id: default\n    storage: \"{d}\"\n    zonefile-sync: -1\n    \
+         zonefile-load: whole\n    journal-content: none\n    semantic-checks: off\nzone:\n"
+    ));
+    for z in zones {
+        conf.push_str(&format!(
+            "  - domain: \"{}\"\n    file: \"{}\"\n",
+            z.name,
+            z.path.display()
+        ));
+    }
+    let path = dir.join("knot.conf");
+    std::fs::write(&path, conf).expect("write knot.conf");
+    let mut cmd = Command::new("/usr/sbin/knotd");
+    cmd.arg("-c").arg(&path).current_dir(dir);
+    cmd
+}
+
+fn dnsd_command(dir: &Path, addr: SocketAddr, zones: &[ZoneFile]) -> Command {
+    // dnsd reads NAME.zone files from one folder: copy the zone files there (copies, not
+    // links, so that a file's folder is the folder dnsd was given).
+    let zdir = dir.join("zones");
+    std::fs::create_dir_all(&zdir).expect("zones folder");
+    for z in zones {
+        std::fs::copy(&z.path, zdir.join(format!("{}.zone", z.name))).expect("copy zone file");
+    }
+    let mut cmd = Command::new(crate::bins::path("dnsd"));
+    cmd.arg("--listen")
+        .arg(addr.to_string())
+        .arg("--zones")
+        .arg(&zdir)
+        .current_dir(dir)
+        .env("RUST_LOG", "warn");
+    cmd
+}
