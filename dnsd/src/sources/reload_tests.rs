@@ -1,0 +1,370 @@
+//! Tests of the reloader against real files in a temporary folder, with a tiny zone
+//! format of its own (`soa SERIAL`, `LABEL IPV4`, anything else an error at its line) so
+//! that they test reloading, not parsing.
+
+use std::net::Ipv4Addr;
+
+use super::*;
+use crate::zone::{Record, Rtype};
+
+/// 2026-11-22 15:30:00 UTC.
+fn clock() -> u64 {
+    1_795_361_400
+}
+
+fn n(text: &str) -> Name {
+    Name::from_text(text, None).unwrap()
+}
+
+fn tiny_load(path: &Path, apex: &Name) -> Result<Loaded, Vec<String>> {
+    let text = fs::read_to_string(path).map_err(|e| vec![format!("{}: {e}", path.display())])?;
+    let mut records = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let bad = || vec![format!("{}:{}: bad line {line:?}", path.display(), i + 1)];
+        let mut words = line.split_whitespace();
+        match (words.next(), words.next()) {
+            (Some("soa"), Some(serial)) => {
+                let serial: u32 = serial.parse().map_err(|_| bad())?;
+                let mut rdata = apex.as_wire().to_vec();
+                rdata.extend_from_slice(apex.as_wire());
+                for v in [serial, 3600, 900, 604800, 300] {
+                    rdata.extend_from_slice(&v.to_be_bytes());
+                }
+                records.push(Record {
+                    owner: apex.clone(),
+                    rtype: Rtype::SOA,
+                    ttl: 3600,
+                    rdata: rdata.into(),
+                });
+            }
+            (Some(label), Some(ip)) => {
+                let ip: Ipv4Addr = ip.parse().map_err(|_| bad())?;
+                records.push(Record {
+                    owner: Name::from_text(label, Some(apex)).map_err(|_| bad())?,
+                    rtype: Rtype::A,
+                    ttl: 300,
+                    rdata: ip.octets().into(),
+                });
+            }
+            (None, _) => {}
+            _ => return Err(bad()),
+        }
+    }
+    let zone = Zone::build(apex, records).map_err(|e| vec![format!("{}: {e}", path.display())])?;
+    Ok((zone, Vec::new()))
+}
+
+struct Setup {
+    dir: tempfile::TempDir,
+    zones: Arc<ArcSwap<ZoneSet>>,
+}
+
+impl Setup {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join("zones")).unwrap();
+        Self {
+            dir,
+            zones: Arc::new(ArcSwap::from_pointee(ZoneSet::new())),
+        }
+    }
+
+    fn zones_dir(&self) -> PathBuf {
+        self.dir.path().join("zones")
+    }
+
+    fn settings(&self, zones: BTreeMap<Name, ZoneOptions>) -> Settings {
+        Settings {
+            zones_dir: self.zones_dir(),
+            state_dir: self.dir.path().join("state"),
+            zones,
+        }
+    }
+
+    fn reloader(&self) -> Reloader {
+        self.reloader_with(BTreeMap::new())
+    }
+
+    fn reloader_with(&self, zones: BTreeMap<Name, ZoneOptions>) -> Reloader {
+        Reloader::new(
+            self.settings(zones),
+            self.zones.clone(),
+            Box::new(tiny_load),
+        )
+        .with_clock(clock)
+    }
+
+    fn write(&self, file: &str, text: &str) -> PathBuf {
+        let path = self.zones_dir().join(file);
+        fs::write(&path, text).unwrap();
+        path
+    }
+
+    fn serial(&self, apex: &str) -> Option<u32> {
+        self.zones.load().get(&n(apex)).and_then(|z| z.serial())
+    }
+
+    fn address(&self, owner: &str) -> Option<Vec<u8>> {
+        let set = self.zones.load();
+        let owner = n(owner);
+        let zone = set.find(owner.as_wire())?;
+        let node = zone.node(owner.as_wire())?;
+        node.rrset(Rtype::A)?.rdatas().next().map(<[u8]>::to_vec)
+    }
+}
+
+fn paths(list: &[&PathBuf]) -> HashSet<PathBuf> {
+    list.iter().map(|p| (*p).clone()).collect()
+}
+
+#[test]
+fn edit_break_fix_delete() {
+    let s = Setup::new();
+    let a = s.write("a.example.zone", "soa 1\nwww 198.51.100.1\n");
+    s.write("b.example.zone", "soa 1\nwww 198.51.100.2\n");
+    let mut r = s.reloader();
+    let summary = r.reload_all();
+    assert_eq!(summary.changed, 2);
+    assert_eq!(
+        s.serial("a.example."),
+        Some(2026112200),
+        "date policy by default"
+    );
+    assert_eq!(s.address("www.a.example."), Some(vec![198, 51, 100, 1]));
+
+    s.write("a.example.zone", "soa 1\nwww 198.51.100.9\n");
+    let summary = r.reload_changed(&paths(&[&a]));
+    assert_eq!(
+        (summary.changed, summary.unchanged),
+        (1, 0),
+        "b is not reloaded"
+    );
+    assert_eq!(s.serial("a.example."), Some(2026112201));
+    assert_eq!(s.address("www.a.example."), Some(vec![198, 51, 100, 9]));
+    let journal = r.journal(&n("a.example.")).unwrap();
+    assert_eq!(journal.entries().len(), 1);
+    let diff = &journal.entries()[0];
+    assert_eq!((diff.old_serial, diff.new_serial), (2026112200, 2026112201));
+    assert_eq!((diff.removed.len(), diff.added.len()), (2, 2));
+
+    s.write("a.example.zone", "soa 1\nwww 198.51.100.10\nwww oops\n");
+    let summary = r.reload_changed(&paths(&[&a]));
+    assert_eq!(summary.failed, 1);
+    assert_eq!(
+        s.address("www.a.example."),
+        Some(vec![198, 51, 100, 9]),
+        "last good version"
+    );
+    assert_eq!(s.serial("a.example."), Some(2026112201));
+    assert_eq!(r.stats().zone("a.example.").reload_errors, 1);
+
+    s.write("a.example.zone", "soa 1\nwww 198.51.100.10\n");
+    r.reload_changed(&paths(&[&a]));
+    assert_eq!(s.address("www.a.example."), Some(vec![198, 51, 100, 10]));
+    assert_eq!(s.serial("a.example."), Some(2026112202));
+
+    fs::remove_file(&a).unwrap();
+    let summary = r.reload_changed(&paths(&[&a]));
+    assert_eq!(summary.removed, 1);
+    assert_eq!(s.address("www.a.example."), None);
+    assert_eq!(s.address("www.b.example."), Some(vec![198, 51, 100, 2]));
+    let stats = r.stats().zone("a.example.");
+    assert_eq!(
+        (
+            stats.reloads,
+            stats.reload_errors,
+            stats.changes,
+            stats.serial
+        ),
+        (3, 1, 2, None)
+    );
+}
+
+#[test]
+fn changes_are_found_by_fingerprint_and_renames_move_zones() {
+    let s = Setup::new();
+    let a = s.write("a.example.zone", "soa 1\nwww 198.51.100.1\n");
+    let mut r = s.reloader();
+    r.reload_all();
+    // Same bytes, new inode (git rewrites files this way): reloaded, found unchanged.
+    fs::remove_file(&a).unwrap();
+    s.write("a.example.zone", "soa 1\nwww 198.51.100.1\n");
+    let summary = r.reload_changed(&HashSet::new());
+    assert_eq!((summary.changed, summary.unchanged), (0, 1));
+    assert_eq!(s.serial("a.example."), Some(2026112200));
+    assert!(r.journal(&n("a.example.")).unwrap().entries().is_empty());
+
+    let c = s.zones_dir().join("c.example.zone");
+    fs::rename(&a, &c).unwrap();
+    let summary = r.reload_changed(&paths(&[&a, &c]));
+    assert_eq!((summary.changed, summary.removed), (1, 1));
+    assert_eq!(s.address("www.a.example."), None);
+    assert_eq!(s.address("www.c.example."), Some(vec![198, 51, 100, 1]));
+}
+
+#[test]
+fn restarts_keep_serials_and_journals() {
+    let s = Setup::new();
+    s.write("a.example.zone", "soa 5\nwww 198.51.100.1\n");
+    let mut r = s.reloader();
+    r.reload_all();
+    s.write("a.example.zone", "soa 5\nwww 198.51.100.2\n");
+    r.reload_all();
+    assert_eq!(s.serial("a.example."), Some(2026112201));
+    drop(r);
+
+    // Unchanged while stopped: same serial, journal read back.
+    s.zones.store(Arc::new(ZoneSet::new()));
+    let mut r = s.reloader();
+    assert_eq!(r.reload_all().changed, 1);
+    assert_eq!(s.serial("a.example."), Some(2026112201));
+    assert_eq!(r.journal(&n("a.example.")).unwrap().entries().len(), 1);
+    drop(r);
+
+    // A checkout of the older commit while stopped: older content, lower file serial.
+    s.zones.store(Arc::new(ZoneSet::new()));
+    s.write("a.example.zone", "soa 4\nwww 198.51.100.1\n");
+    let mut r = s.reloader();
+    r.reload_all();
+    assert_eq!(s.serial("a.example."), Some(2026112202));
+    assert_eq!(s.address("www.a.example."), Some(vec![198, 51, 100, 1]));
+    // That change has no diff: the next one starts the journal over.
+    s.write("a.example.zone", "soa 4\nwww 198.51.100.3\n");
+    r.reload_all();
+    let journal = r.journal(&n("a.example.")).unwrap();
+    assert_eq!(journal.entries().len(), 1);
+    assert_eq!(journal.entries()[0].old_serial, 2026112202);
+    assert!(journal.diffs(2026112202, 2026112203).is_some());
+}
+
+#[test]
+fn keep_policy_refuses_a_serial_that_did_not_go_up() {
+    let s = Setup::new();
+    let a = s.write("a.example.zone", "soa 7\nwww 198.51.100.1\n");
+    let mut options = BTreeMap::new();
+    options.insert(
+        n("a.example."),
+        ZoneOptions {
+            serial: SerialPolicy::Keep,
+            ..ZoneOptions::default()
+        },
+    );
+    let mut r = s.reloader_with(options);
+    r.reload_all();
+    assert_eq!(s.serial("a.example."), Some(7));
+    s.write("a.example.zone", "soa 7\nwww 198.51.100.2\n");
+    assert_eq!(r.reload_changed(&paths(&[&a])).failed, 1);
+    assert_eq!(s.address("www.a.example."), Some(vec![198, 51, 100, 1]));
+    s.write("a.example.zone", "soa 8\nwww 198.51.100.2\n");
+    r.reload_changed(&paths(&[&a]));
+    assert_eq!(s.serial("a.example."), Some(8));
+    assert_eq!(s.address("www.a.example."), Some(vec![198, 51, 100, 2]));
+}
+
+#[test]
+fn many_zones_change_in_one_swap() {
+    let s = Setup::new();
+    for i in 0..50 {
+        s.write(&format!("z{i}.example.zone"), "soa 1\nwww 198.51.100.1\n");
+    }
+    let mut r = s.reloader();
+    r.reload_all();
+    let before = s.zones.load_full();
+    for i in 0..50 {
+        s.write(&format!("z{i}.example.zone"), "soa 1\nwww 198.51.100.2\n");
+    }
+    let summary = r.reload_changed(&HashSet::new());
+    assert_eq!(summary.changed, 50);
+    assert!(!Arc::ptr_eq(&before, &s.zones.load_full()));
+    for i in 0..50 {
+        assert_eq!(
+            s.address(&format!("www.z{i}.example.")),
+            Some(vec![198, 51, 100, 2])
+        );
+    }
+}
+
+#[test]
+fn state_file_names_are_safe() {
+    let dir = Path::new("/state");
+    let (serial, journal) = state_paths(dir, &n("Example.ORG."));
+    assert_eq!(serial, dir.join("example.org.serial"));
+    assert_eq!(journal, dir.join("example.org.journal"));
+    assert_eq!(state_paths(dir, &Name::root()).0, dir.join("root.serial"));
+    assert_eq!(
+        state_paths(dir, &n("a\\/b.example.")).0,
+        dir.join("a%2Fb.example.serial")
+    );
+}
+
+/// Polls `check` until it holds; panics after 20 s (a bound, not a timing assertion).
+fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !check() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(20),
+            "timed out waiting: {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn the_watcher_picks_up_edits_new_files_renames_and_deletions() {
+    let s = Setup::new();
+    s.write("a.example.zone", "soa 1\nwww 198.51.100.1\n");
+    let mut r = s.reloader();
+    r.reload_all();
+    let stats = r.stats();
+    let handle = crate::sources::watch(r).unwrap();
+
+    // An editor that writes a temporary file and renames it over the zone file.
+    let tmp = s.zones_dir().join(".a.example.zone.swp");
+    fs::write(&tmp, "soa 1\nwww 198.51.100.7\n").unwrap();
+    fs::rename(&tmp, s.zones_dir().join("a.example.zone")).unwrap();
+    wait_for("the edit", || {
+        s.address("www.a.example.") == Some(vec![198, 51, 100, 7])
+    });
+    assert_eq!(s.serial("a.example."), Some(2026112201));
+
+    s.write("b.example.zone", "soa 1\nwww 198.51.100.8\n");
+    wait_for("the new file", || {
+        s.address("www.b.example.") == Some(vec![198, 51, 100, 8])
+    });
+
+    fs::rename(
+        s.zones_dir().join("b.example.zone"),
+        s.zones_dir().join("c.example.zone"),
+    )
+    .unwrap();
+    wait_for("the rename", || {
+        s.address("www.c.example.").is_some() && s.address("www.b.example.").is_none()
+    });
+
+    // Changes under .git/ alone reload nothing.
+    let reloads = stats.zone("a.example.").reloads;
+    fs::create_dir_all(s.zones_dir().join(".git/objects")).unwrap();
+    fs::write(s.zones_dir().join(".git/objects/x"), "x").unwrap();
+    // An $INCLUDE-like file in a sub-folder reloads every zone (found unchanged).
+    fs::create_dir_all(s.zones_dir().join("inc")).unwrap();
+    fs::write(s.zones_dir().join("inc/hosts"), "x").unwrap();
+    wait_for("the full reload", || {
+        stats.zone("a.example.").reloads == reloads + 1
+    });
+    assert_eq!(s.serial("a.example."), Some(2026112201));
+
+    fs::remove_file(s.zones_dir().join("a.example.zone")).unwrap();
+    wait_for("the deletion", || s.address("www.a.example.").is_none());
+
+    s.write("a.example.zone", "soa 1\nwww 198.51.100.9\n");
+    handle.reload_all();
+    wait_for("SIGHUP's reload", || {
+        s.address("www.a.example.") == Some(vec![198, 51, 100, 9])
+    });
+    assert_eq!(
+        s.serial("a.example."),
+        Some(2026112202),
+        "the served serial survives removal"
+    );
+    handle.stop();
+}

@@ -1,0 +1,184 @@
+//! Counters of the reloader, per zone, for the metrics endpoint. Reloads are not the
+//! query path: one mutex, taken once per zone load, is cheap enough.
+//!
+//! Series ([`ReloadStats::render`], Prometheus text format 0.0.4):
+//! - `dnsd_zone_reloads_total{zone}`: loads that succeeded, changed or not;
+//! - `dnsd_zone_reload_errors_total{zone}`: loads that failed (parse or check errors,
+//!   a serial the `keep` policy cannot serve, journal or state files not written);
+//!   errors that belong to no zone (an unreadable zones folder) count under `zone=""`;
+//! - `dnsd_zone_changes_total{zone}`: loads that changed the zone (one diff each);
+//! - `dnsd_zone_diff_records_total{zone,op="removed"|"added"}`: records in those diffs;
+//! - `dnsd_zone_served_serial{zone}`: the serial served (zones being served only).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::{Mutex, MutexGuard};
+
+/// The counters of one zone.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ZoneStats {
+    /// The serial served; None when the zone is not served.
+    pub serial: Option<u32>,
+    /// Successful loads.
+    pub reloads: u64,
+    /// Failed loads.
+    pub reload_errors: u64,
+    /// Loads that changed the zone.
+    pub changes: u64,
+    /// Records removed, summed over the changes.
+    pub records_removed: u64,
+    /// Records added, summed over the changes.
+    pub records_added: u64,
+}
+
+/// Every zone's counters, by zone name (apex with its final dot).
+#[derive(Debug, Default)]
+pub struct ReloadStats {
+    zones: Mutex<BTreeMap<String, ZoneStats>>,
+}
+
+impl ReloadStats {
+    fn lock(&self) -> MutexGuard<'_, BTreeMap<String, ZoneStats>> {
+        // A panic elsewhere while counting leaves the counters usable.
+        self.zones.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn with(&self, zone: &str, f: impl FnOnce(&mut ZoneStats)) {
+        let mut zones = self.lock();
+        match zones.get_mut(zone) {
+            Some(stats) => f(stats),
+            None => f(zones.entry(zone.to_string()).or_default()),
+        }
+    }
+
+    pub(crate) fn count_reload(&self, zone: &str) {
+        self.with(zone, |s| s.reloads += 1);
+    }
+
+    pub(crate) fn count_error(&self, zone: Option<&str>) {
+        self.with(zone.unwrap_or(""), |s| s.reload_errors += 1);
+    }
+
+    pub(crate) fn count_change(&self, zone: &str, serial: u32, removed: usize, added: usize) {
+        self.with(zone, |s| {
+            s.changes += 1;
+            s.serial = Some(serial);
+            s.records_removed += removed as u64;
+            s.records_added += added as u64;
+        });
+    }
+
+    pub(crate) fn set_serial(&self, zone: &str, serial: u32) {
+        self.with(zone, |s| s.serial = Some(serial));
+    }
+
+    pub(crate) fn zone_removed(&self, zone: &str) {
+        self.with(zone, |s| s.serial = None);
+    }
+
+    /// A copy of every zone's counters.
+    pub fn zones(&self) -> BTreeMap<String, ZoneStats> {
+        self.lock().clone()
+    }
+
+    /// The counters of one zone (zeros if it never loaded).
+    pub fn zone(&self, zone: &str) -> ZoneStats {
+        self.lock().get(zone).cloned().unwrap_or_default()
+    }
+
+    /// Appends the series to `out` in the Prometheus text format.
+    pub fn render(&self, out: &mut String) {
+        let zones = self.zones();
+        let series: [Series; 4] = [
+            (
+                "dnsd_zone_reloads_total",
+                "counter",
+                "Zone loads that succeeded.",
+                |s| Some(s.reloads),
+            ),
+            (
+                "dnsd_zone_reload_errors_total",
+                "counter",
+                "Zone loads that failed.",
+                |s| Some(s.reload_errors),
+            ),
+            (
+                "dnsd_zone_changes_total",
+                "counter",
+                "Zone loads that changed the zone.",
+                |s| Some(s.changes),
+            ),
+            (
+                "dnsd_zone_served_serial",
+                "gauge",
+                "SOA serial served.",
+                |s| s.serial.map(u64::from),
+            ),
+        ];
+        for (name, kind, help, value) in series {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for (zone, stats) in &zones {
+                if let Some(v) = value(stats) {
+                    let _ = writeln!(out, "{name}{{zone=\"{}\"}} {v}", escape(zone));
+                }
+            }
+        }
+        let name = "dnsd_zone_diff_records_total";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Records in zone diffs.\n# TYPE {name} counter"
+        );
+        for (zone, stats) in &zones {
+            for (op, v) in [
+                ("removed", stats.records_removed),
+                ("added", stats.records_added),
+            ] {
+                let _ = writeln!(out, "{name}{{zone=\"{}\",op=\"{op}\"}} {v}", escape(zone));
+            }
+        }
+    }
+}
+
+/// Name, type, help and value of one series.
+type Series = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&ZoneStats) -> Option<u64>,
+);
+
+/// A label value: backslash, double quote and newline escaped.
+fn escape(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_every_series() {
+        let stats = ReloadStats::default();
+        stats.count_reload("example.org.");
+        stats.count_change("example.org.", 7, 2, 3);
+        stats.count_error(Some("example.org."));
+        stats.count_error(None);
+        let mut out = String::new();
+        stats.render(&mut out);
+        for line in [
+            "dnsd_zone_reloads_total{zone=\"example.org.\"} 1",
+            "dnsd_zone_reload_errors_total{zone=\"example.org.\"} 1",
+            "dnsd_zone_reload_errors_total{zone=\"\"} 1",
+            "dnsd_zone_changes_total{zone=\"example.org.\"} 1",
+            "dnsd_zone_served_serial{zone=\"example.org.\"} 7",
+            "dnsd_zone_diff_records_total{zone=\"example.org.\",op=\"added\"} 3",
+        ] {
+            assert!(out.lines().any(|l| l == line), "{line} missing from\n{out}");
+        }
+        stats.zone_removed("example.org.");
+        assert_eq!(stats.zone("example.org.").serial, None);
+    }
+}
