@@ -1,107 +1,66 @@
-//! netd: the command line (run, check, status).
+//! netd: the command line. Parses arguments and hands over to `netd::commands`.
+//!
+//! Exit codes: 0 done; 1 failed while applying (netlink, nft, files); 2 the
+//! configuration is invalid or does not fit this host (nothing was applied).
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
-use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
+use netd::commands::{self, Global};
 
+/// Bridges, NAT and port forwards for the service network, reconciled with nftables.
 #[derive(Parser)]
-#[command(version, about = "netfabric's network daemon")]
+#[command(name = "netd", version)]
 struct Cli {
+    /// The configuration file.
+    #[arg(short, long, global = true, default_value = "/etc/netd/netd.toml")]
+    config: PathBuf,
+    /// Where netd records what it owns.
+    #[arg(long, global = true, default_value = "/run/netd")]
+    state_dir: PathBuf,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the daemon.
+    /// Check the configuration and exit.
+    Check,
+    /// Print the link changes and the nftables table that `apply` would load.
+    Plan,
+    /// Apply the configuration once.
+    Apply,
+    /// Apply, then keep it applied: follow the file, repair drift.
     Run {
-        /// The configuration file.
-        #[arg(long, default_value = "/etc/netd/netd.toml")]
-        config: PathBuf,
-        /// Where the state files (VRRP status and metrics) are written.
-        #[arg(long, default_value = "/run/netd")]
-        state_dir: PathBuf,
+        /// Seconds between drift checks.
+        #[arg(long, default_value_t = 2.0)]
+        interval: f64,
     },
-    /// Check the configuration file and exit.
-    Check {
-        /// The configuration file.
-        #[arg(long, default_value = "/etc/netd/netd.toml")]
-        config: PathBuf,
-    },
+    /// Remove everything netd owns.
+    Down,
     /// Show each VRRP instance's state, priority and master (from a running daemon).
     Status {
-        /// The running daemon's state directory.
-        #[arg(long, default_value = "/run/netd")]
-        state_dir: PathBuf,
         /// Print the raw JSON state instead of a table.
         #[arg(long)]
         json: bool,
     },
 }
 
-fn load(path: &PathBuf) -> anyhow::Result<Vec<netd::vrrp::config::Instance>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?;
-    let spec: netd::config::Spec =
-        toml::from_str(&text).with_context(|| format!("{}", path.display()))?;
-    match netd::vrrp::config::validate(&spec.vrrp) {
-        Ok(instances) => Ok(instances),
-        Err(errors) => {
-            for e in &errors {
-                eprintln!("{}: {e}", path.display());
-            }
-            bail!("{}: {} errors", path.display(), errors.len())
-        }
-    }
-}
-
-fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-    match Cli::parse().command {
-        Command::Check { config } => {
-            load(&config)?;
-            println!("{}: ok", config.display());
-            Ok(())
-        }
-        Command::Status { state_dir, json } => {
-            let all = netd::vrrp::status::read(&state_dir)?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&all)?);
-            } else {
-                print!("{}", netd::vrrp::status::render_table(&all));
-            }
-            Ok(())
-        }
-        Command::Run { config, state_dir } => {
-            let vrrp = load(&config)?;
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            runtime.block_on(async move {
-                let (stop, stopped) = tokio::sync::watch::channel(false);
-                let mut vrrp = tokio::spawn(netd::vrrp::io::run_instances(
-                    vrrp,
-                    Some(state_dir),
-                    stopped,
-                ));
-                let mut term =
-                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
-                    done = &mut vrrp => return done?.context("vrrp"),
-                }
-                tracing::info!("netd: stopping");
-                let _ = stop.send(true);
-                vrrp.await?.context("vrrp")?;
-                Ok(())
-            })
-        }
-    }
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    commands::init_logs();
+    let global = Global {
+        config: cli.config,
+        state_dir: cli.state_dir,
+    };
+    let code = match cli.command {
+        Command::Check => commands::check(&global),
+        Command::Plan => commands::block_on(commands::plan(&global)),
+        Command::Apply => commands::block_on(commands::apply(&global)),
+        Command::Run { interval } => commands::block_on(commands::run(&global, interval)),
+        Command::Down => commands::block_on(commands::down(&global)),
+        Command::Status { json } => commands::status(&global, json),
+    };
+    ExitCode::from(code)
 }

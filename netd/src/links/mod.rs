@@ -1,1 +1,14 @@
-//! Bridges and addresses, reconciled with rtnetlink.
+//! Bridges, their ports and addresses, reconciled with rtnetlink.
+//!
+//! `plan` is pure: (configured bridges, kernel state, what netd owns) -> the changes
+//! to make, in order (create, enslave ports, MTU, addresses, up). `netlink` reads the
+//! kernel and applies changes one by one, and offers `Netlink::add_address` /
+//! `Netlink::remove_address` by interface name for VRRP's virtual addresses. What netd
+//! owns (bridges it created, addresses it added, ports it enslaved) is recorded by the
+//! caller in `crate::owned`, so that netd never removes what it did not make.
+
+pub mod netlink;
+pub mod plan;
+
+pub use netlink::{LinkError, Netlink};
+pub use plan::{Kernel, KernelLink, LinkChange, OwnedBridge};

@@ -1,0 +1,257 @@
+//! What each subcommand does and prints; `main.rs` only parses arguments. Each returns
+//! its exit code: 0 done, 1 failed while applying, 2 configuration invalid.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tracing::error;
+
+use crate::config::{self, Config};
+use crate::daemon::{self, RunOptions};
+use crate::links::Netlink;
+use crate::nat::render::render;
+use crate::owned::Owned;
+use crate::reconcile::{self, ApplyError, Context};
+
+/// Exit code: done.
+pub const OK: u8 = 0;
+/// Exit code: failed while applying.
+pub const FAILED: u8 = 1;
+/// Exit code: the configuration is invalid or does not fit this host.
+pub const INVALID: u8 = 2;
+
+/// Options every subcommand takes.
+pub struct Global {
+    /// The configuration file.
+    pub config: PathBuf,
+    /// The ownership record's folder.
+    pub state_dir: PathBuf,
+}
+
+/// Logs to stderr; `RUST_LOG` filters (default `info`).
+pub fn init_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// Runs `f` on a single-threaded runtime (netd's work is I/O, one step at a time).
+pub fn block_on(f: impl Future<Output = u8>) -> u8 {
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt.block_on(f),
+        Err(e) => {
+            error!("cannot start the runtime: {e}");
+            FAILED
+        }
+    }
+}
+
+/// Loads the configuration, printing its errors.
+fn load(global: &Global) -> Result<(Config, String), u8> {
+    let text = std::fs::read_to_string(&global.config).map_err(|e| {
+        eprintln!("{}: cannot read: {e}", global.config.display());
+        INVALID
+    })?;
+    match config::parse(&text) {
+        Ok(c) => Ok((c, text)),
+        Err(errors) => {
+            for e in errors {
+                eprintln!("{}:{e}", global.config.display());
+            }
+            eprintln!("configuration refused: nothing applied");
+            Err(INVALID)
+        }
+    }
+}
+
+/// Prints an apply error and returns its exit code.
+fn report(global: &Global, e: &ApplyError) -> u8 {
+    match e {
+        ApplyError::Config(errors) => {
+            for e in errors {
+                eprintln!("{}:{e}", global.config.display());
+            }
+            eprintln!("configuration refused: nothing applied");
+            INVALID
+        }
+        other => {
+            eprintln!("netd: {other}");
+            FAILED
+        }
+    }
+}
+
+/// `netd check`.
+pub fn check(global: &Global) -> u8 {
+    match load(global) {
+        Ok(_) => {
+            println!("{}: ok", global.config.display());
+            OK
+        }
+        Err(code) => code,
+    }
+}
+
+/// `netd plan`: needs no privilege. The kernel's links are read when netlink allows
+/// (it does unprivileged); otherwise the changes are those from an empty host.
+pub async fn plan(global: &Global) -> u8 {
+    let (config, _) = match load(global) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let owned = Owned::load(&global.state_dir).unwrap_or_default();
+    let kernel = match Netlink::connect() {
+        Ok(nl) => nl.kernel().await.ok(),
+        Err(_) => None,
+    };
+    let kernel = match kernel {
+        Some(k) => k,
+        None => {
+            println!("# kernel state unreadable: changes shown from an empty host");
+            Default::default()
+        }
+    };
+    let plan = match reconcile::plan(&config, &kernel, &owned) {
+        Ok(p) => p,
+        Err(ApplyError::Io(e)) => {
+            // Sysctls unreadable: still show links and the ruleset.
+            eprintln!("netd: {e}");
+            reconcile::Plan {
+                links: Vec::new(),
+                sysctls: Vec::new(),
+                ruleset: render(&config),
+            }
+        }
+        Err(e) => return report(global, &e),
+    };
+    println!("# links");
+    if plan.links.is_empty() {
+        println!("# (no change)");
+    }
+    for c in &plan.links {
+        println!("{c}");
+    }
+    println!("# sysctls");
+    if plan.sysctls.is_empty() {
+        println!("# (no change)");
+    }
+    for c in &plan.sysctls {
+        println!("{c}");
+    }
+    println!("# forwards");
+    for f in &config.forwards {
+        let protos: Vec<String> = f.protocols.iter().map(ToString::to_string).collect();
+        println!(
+            "# {} {}/{} {}{}-> {}:{}{}",
+            f.label(),
+            protos.join("+"),
+            f.ports,
+            f.interface
+                .as_ref()
+                .map_or(String::new(), |i| format!("on {i} ")),
+            f.address.map_or(String::new(), |a| format!("at {a} ")),
+            f.to,
+            f.to_port,
+            if f.allow.is_empty() {
+                String::new()
+            } else {
+                let a: Vec<String> = f.allow.iter().map(ToString::to_string).collect();
+                format!(" allow {}", a.join(", "))
+            }
+        );
+    }
+    println!("# nftables: replaces table inet netd in one transaction");
+    print!("{}", plan.ruleset.replace_batch());
+    OK
+}
+
+/// `netd apply`.
+pub async fn apply(global: &Global) -> u8 {
+    let (config, _) = match load(global) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let mut ctx = match Context::open(&global.state_dir) {
+        Ok(c) => c,
+        Err(e) => return report(global, &e),
+    };
+    match reconcile::apply(&mut ctx, &config, "apply").await {
+        Ok(changes) => {
+            if changes.is_empty() {
+                println!("no changes");
+            }
+            for c in changes {
+                println!("{c}");
+            }
+            OK
+        }
+        Err(e) => report(global, &e),
+    }
+}
+
+/// `netd run`.
+pub async fn run(global: &Global, interval: f64) -> u8 {
+    let (config, text) = match load(global) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let interval = Duration::try_from_secs_f64(interval)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .unwrap_or(Duration::from_secs(2));
+    let opts = RunOptions {
+        config: global.config.clone(),
+        state_dir: global.state_dir.clone(),
+        interval,
+    };
+    match daemon::run(opts, config, text).await {
+        Ok(()) => OK,
+        Err(e) => report(global, &e),
+    }
+}
+
+/// `netd status`: the VRRP instances of a running daemon, from its state folder.
+pub fn status(global: &Global, json: bool) -> u8 {
+    let all = match crate::vrrp::status::read(&global.state_dir) {
+        Ok(all) => all,
+        Err(e) => {
+            eprintln!("netd: {e}");
+            return FAILED;
+        }
+    };
+    if json {
+        match serde_json::to_string_pretty(&all) {
+            Ok(text) => println!("{text}"),
+            Err(e) => {
+                eprintln!("netd: {e}");
+                return FAILED;
+            }
+        }
+    } else {
+        print!("{}", crate::vrrp::status::render_table(&all));
+    }
+    OK
+}
+
+/// `netd down`.
+pub async fn down(global: &Global) -> u8 {
+    let mut ctx = match Context::open(&global.state_dir) {
+        Ok(c) => c,
+        Err(e) => return report(global, &e),
+    };
+    let (done, errors) = reconcile::down(&mut ctx).await;
+    for c in done {
+        println!("{c}");
+    }
+    for e in &errors {
+        eprintln!("netd: {e}");
+    }
+    if errors.is_empty() { OK } else { FAILED }
+}

@@ -1,0 +1,90 @@
+//! Loading netd's table with `nft -f -`: one input, one transaction, all or nothing.
+
+use std::fmt;
+use std::process::Stdio;
+
+use tokio::io::AsyncWriteExt;
+use tokio::process::Command;
+
+use crate::nat::ruleset::TABLE;
+
+/// An `nft` run that failed.
+#[derive(Debug)]
+pub struct NftError {
+    /// What was being done.
+    pub op: &'static str,
+    /// nft's message, or why it could not run.
+    pub reason: String,
+}
+
+impl fmt::Display for NftError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "nft {}: {}", self.op, self.reason.trim_end())
+    }
+}
+
+impl std::error::Error for NftError {}
+
+/// The nft binary: `$NETD_NFT` or `nft` from `PATH`.
+fn nft() -> Command {
+    Command::new(std::env::var_os("NETD_NFT").unwrap_or_else(|| "nft".into()))
+}
+
+/// Runs `batch` as one `nft -f -` transaction.
+pub async fn run_batch(op: &'static str, batch: &str) -> Result<(), NftError> {
+    let fail = |reason: String| NftError { op, reason };
+    let mut child = nft()
+        .args(["-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| fail(format!("cannot run nft: {e}")))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(batch.as_bytes())
+            .await
+            .map_err(|e| fail(format!("writing to nft: {e}")))?;
+    }
+    let out = child
+        .wait_with_output()
+        .await
+        .map_err(|e| fail(format!("waiting for nft: {e}")))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(fail(String::from_utf8_lossy(&out.stderr).into_owned()))
+    }
+}
+
+/// The kernel's listing of netd's table, or `None` when there is no such table.
+pub async fn list_table() -> Result<Option<String>, NftError> {
+    let fail = |reason: String| NftError {
+        op: "list table",
+        reason,
+    };
+    let out = nft()
+        .args(["list", "table"])
+        .args(TABLE.split(' '))
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .map_err(|e| fail(format!("cannot run nft: {e}")))?;
+    if out.status.success() {
+        return Ok(Some(String::from_utf8_lossy(&out.stdout).into_owned()));
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if stderr.contains("No such file or directory") {
+        Ok(None)
+    } else {
+        Err(fail(stderr.into_owned()))
+    }
+}
+
+/// FNV-1a, 64 bits: a stable fingerprint of a table's text, kept in the state file to
+/// tell whether the kernel still holds what netd loaded.
+pub fn fingerprint(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}

@@ -1,0 +1,276 @@
+//! One reconciliation pass: the configuration's desired state against the kernel, and
+//! the changes that move the kernel there (links, then sysctls, then the nftables
+//! table), each logged; and the pass that removes everything netd owns.
+//!
+//! Everything that can refuse the configuration (unknown interfaces, a bridge name
+//! taken by another kind of link) is checked before the first change, so a refused
+//! configuration applies nothing.
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use tracing::{info, warn};
+
+use crate::config::{Config, ConfigError};
+use crate::links::{self, Kernel, LinkChange, LinkError, Netlink};
+use crate::nat::apply::{self, NftError, fingerprint};
+use crate::nat::render::render;
+use crate::nat::ruleset::{Ruleset, delete_batch};
+use crate::owned::{NftRecord, Owned};
+use crate::sysctl::{self, SysctlChange};
+
+/// Why a pass failed.
+#[derive(Debug)]
+pub enum ApplyError {
+    /// The configuration does not fit this host; nothing was applied.
+    Config(Vec<ConfigError>),
+    /// A netlink operation failed.
+    Link(LinkError),
+    /// nft refused or could not run.
+    Nft(NftError),
+    /// The state file or a sysctl.
+    Io(io::Error),
+}
+
+impl fmt::Display for ApplyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Config(errors) => {
+                for (i, e) in errors.iter().enumerate() {
+                    if i > 0 {
+                        writeln!(f)?;
+                    }
+                    write!(f, "{e}")?;
+                }
+                Ok(())
+            }
+            Self::Link(e) => write!(f, "{e}"),
+            Self::Nft(e) => write!(f, "{e}"),
+            Self::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for ApplyError {}
+
+impl From<LinkError> for ApplyError {
+    fn from(e: LinkError) -> Self {
+        Self::Link(e)
+    }
+}
+impl From<NftError> for ApplyError {
+    fn from(e: NftError) -> Self {
+        Self::Nft(e)
+    }
+}
+impl From<io::Error> for ApplyError {
+    fn from(e: io::Error) -> Self {
+        Self::Io(e)
+    }
+}
+
+/// What a pass needs between calls.
+pub struct Context {
+    /// Where the ownership record lives.
+    pub state_dir: PathBuf,
+    /// Route netlink.
+    pub netlink: Netlink,
+    /// What netd owns.
+    pub owned: Owned,
+    /// The ruleset this process loaded last: lets the next pass change only elements.
+    pub loaded: Option<Ruleset>,
+}
+
+impl Context {
+    /// Opens netlink and reads the ownership record.
+    pub fn open(state_dir: &Path) -> Result<Self, ApplyError> {
+        Ok(Self {
+            state_dir: state_dir.to_path_buf(),
+            netlink: Netlink::connect()?,
+            owned: Owned::load(state_dir)?,
+            loaded: None,
+        })
+    }
+
+    fn save(&self) -> Result<(), ApplyError> {
+        Ok(self.owned.save(&self.state_dir)?)
+    }
+}
+
+/// Everything `apply` would change, computed without changing anything.
+pub struct Plan {
+    /// Link changes.
+    pub links: Vec<LinkChange>,
+    /// Sysctl changes.
+    pub sysctls: Vec<SysctlChange>,
+    /// The table netd would load.
+    pub ruleset: Ruleset,
+}
+
+/// Checks `config` against `kernel` and computes the link and sysctl changes.
+pub fn plan(config: &Config, kernel: &Kernel, owned: &Owned) -> Result<Plan, ApplyError> {
+    let mut errors = config.check_interfaces(|n| kernel.links.contains_key(n));
+    let links = match links::plan::plan(&config.bridges, kernel, &owned.bridges) {
+        Ok(c) => c,
+        Err(e) => {
+            errors.extend(e);
+            Vec::new()
+        }
+    };
+    if !errors.is_empty() {
+        return Err(ApplyError::Config(errors));
+    }
+    Ok(Plan {
+        links,
+        sysctls: sysctl::plan(config.forwarding)?,
+        ruleset: render(config),
+    })
+}
+
+/// Moves the kernel to `config`; returns the changes made, each also logged with
+/// `reason` (`apply`, `config changed`, `drift repaired`).
+pub async fn apply(
+    ctx: &mut Context,
+    config: &Config,
+    reason: &str,
+) -> Result<Vec<String>, ApplyError> {
+    let kernel = ctx.netlink.kernel().await?;
+    let plan = plan(config, &kernel, &ctx.owned)?;
+    let mut done = Vec::new();
+
+    for change in &plan.links {
+        ctx.netlink.apply(change).await?;
+        links::plan::record(&mut ctx.owned.bridges, change);
+        info!(reason, change = %change, "link");
+        done.push(change.to_string());
+    }
+    if !plan.links.is_empty() {
+        ctx.save()?;
+    }
+
+    for change in &plan.sysctls {
+        ctx.owned
+            .sysctls
+            .entry(change.name.to_string())
+            .or_insert_with(|| change.was.clone());
+        ctx.save()?;
+        sysctl::write(change.name, change.value)?;
+        info!(reason, change = %change, "sysctl");
+        done.push(change.to_string());
+    }
+
+    if let Some(change) = load_table(ctx, &plan.ruleset).await? {
+        info!(reason, change = %change, "nftables");
+        done.push(change);
+    }
+    Ok(done)
+}
+
+/// Loads `ruleset` unless the kernel already holds it: as element changes when this
+/// process loaded the table last and nobody touched it since, else whole.
+async fn load_table(ctx: &mut Context, ruleset: &Ruleset) -> Result<Option<String>, ApplyError> {
+    let text = ruleset.table_text();
+    let rendered = fingerprint(&text);
+    let listing = apply::list_table().await?;
+    let intact = match (ctx.owned.nft, &listing) {
+        (Some(r), Some(l)) => fingerprint(l) == r.listing,
+        _ => false,
+    };
+    if intact && ctx.owned.nft.is_some_and(|r| r.rendered == rendered) {
+        return Ok(None);
+    }
+    let delta = match (&ctx.loaded, intact) {
+        (Some(old), true) => ruleset.delta_batch(old),
+        _ => None,
+    };
+    let change = match delta {
+        Some(batch) => {
+            apply::run_batch("change elements", &batch).await?;
+            format!("~ nftables: {} element change(s)", batch.lines().count())
+        }
+        None => {
+            // `add; delete; table {..}`: one transaction, safe whether the table exists.
+            apply::run_batch("load table", &format!("{}{text}", delete_batch())).await?;
+            let what = if listing.is_some() {
+                "replaced"
+            } else {
+                "created"
+            };
+            format!(
+                "~ nftables: table inet netd {what} ({} elements)",
+                ruleset.element_count()
+            )
+        }
+    };
+    let listing = apply::list_table().await?.unwrap_or_default();
+    ctx.owned.nft = Some(NftRecord {
+        rendered,
+        listing: fingerprint(&listing),
+    });
+    ctx.loaded = Some(ruleset.clone());
+    ctx.save()?;
+    Ok(Some(change))
+}
+
+/// Removes everything netd owns: its table, what it did to links, the sysctls it
+/// changed (restored). Goes on after an error and returns every error.
+pub async fn down(ctx: &mut Context) -> (Vec<String>, Vec<String>) {
+    let mut done = Vec::new();
+    let mut errors = Vec::new();
+    match apply::run_batch("delete table", &delete_batch()).await {
+        Ok(()) => {
+            ctx.owned.nft = None;
+            ctx.loaded = None;
+            info!(change = "- nftables: table inet netd", "down");
+            done.push("- nftables: table inet netd".to_string());
+        }
+        Err(e) => errors.push(e.to_string()),
+    }
+    match ctx.netlink.kernel().await {
+        Ok(kernel) => {
+            let owned = ctx.owned.bridges.clone();
+            for (name, mine) in &owned {
+                for change in links::plan::undo(name, mine, &kernel) {
+                    match ctx.netlink.apply(&change).await {
+                        Ok(()) => {
+                            info!(change = %change, "down");
+                            done.push(change.to_string());
+                        }
+                        Err(e) => errors.push(e.to_string()),
+                    }
+                }
+                // Whatever is left of a bridge netd no longer touches is not its own.
+                ctx.owned.bridges.remove(name);
+            }
+        }
+        Err(e) => errors.push(e.to_string()),
+    }
+    let sysctls = std::mem::take(&mut ctx.owned.sysctls);
+    for (name, was) in sysctls {
+        match sysctl::write(&name, &was) {
+            Ok(()) => {
+                let change = format!("~ sysctl {name} -> {was} (restored)");
+                info!(change = %change, "down");
+                done.push(change);
+            }
+            Err(e) => {
+                errors.push(e.to_string());
+                ctx.owned.sysctls.insert(name, was);
+            }
+        }
+    }
+    let saved = if ctx.owned.is_empty() {
+        match std::fs::remove_file(Owned::path(&ctx.state_dir)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    } else {
+        ctx.owned.save(&ctx.state_dir)
+    };
+    if let Err(e) = saved {
+        warn!(error = %e, "cannot update the ownership record");
+        errors.push(e.to_string());
+    }
+    (done, errors)
+}
