@@ -160,7 +160,14 @@ pub async fn apply(
         done.push(change.to_string());
     }
 
-    if let Some(change) = load_table(ctx, &plan.ruleset).await? {
+    let table = if config.bridges.is_empty() && config.nat.is_empty() && config.forwards.is_empty()
+    {
+        // Nothing to translate or forward (a VRRP-only host): no table at all.
+        drop_table(ctx).await?
+    } else {
+        load_table(ctx, &plan.ruleset).await?
+    };
+    if let Some(change) = table {
         info!(reason, change = %change, "nftables");
         done.push(change);
     }
@@ -211,6 +218,18 @@ async fn load_table(ctx: &mut Context, ruleset: &Ruleset) -> Result<Option<Strin
     ctx.loaded = Some(ruleset.clone());
     ctx.save()?;
     Ok(Some(change))
+}
+
+/// Removes netd's table if netd loaded one.
+async fn drop_table(ctx: &mut Context) -> Result<Option<String>, ApplyError> {
+    if ctx.owned.nft.is_none() {
+        return Ok(None);
+    }
+    apply::run_batch("delete table", &delete_batch()).await?;
+    ctx.owned.nft = None;
+    ctx.loaded = None;
+    ctx.save()?;
+    Ok(Some("- nftables: table inet netd".into()))
 }
 
 /// Removes everything netd owns: its table, what it did to links, the sysctls it
