@@ -343,6 +343,17 @@ impl Reloader {
         }
         let journal = match Journal::open(&journal_path, options.journal_max_entries) {
             Ok((journal, recovery)) => {
+                if let (Some(first), Some(last)) =
+                    (journal.entries().first(), journal.entries().last())
+                {
+                    tracing::info!(
+                        zone = %zone_name,
+                        "journal read back: {} diffs, serials {}→{}",
+                        journal.entries().len(),
+                        first.old_serial,
+                        last.new_serial
+                    );
+                }
                 if recovery.dropped_bytes > 0 {
                     tracing::warn!(
                         zone = %zone_name,
