@@ -14,6 +14,7 @@
 //! 5. The **front** moves bytes: UDP and TCP listeners, limits, metrics.
 #![warn(missing_docs)]
 
+pub mod answer;
 pub mod sources;
 pub mod wire;
 pub mod xfr;

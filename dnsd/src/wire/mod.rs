@@ -1,3 +1,4 @@
-//! DNS wire format: names, and (in later modules) messages.
+//! DNS wire format: names and request messages.
 
+pub mod message;
 pub mod name;

@@ -1,0 +1,156 @@
+//! The authoritative answer engine: request bytes in, response bytes out.
+//!
+//! The front calls [`respond`] for every packet, on its own thread, with the current
+//! [`ZoneSet`] snapshot. The path is synchronous, takes no lock and, once `out` has
+//! grown to its working size, allocates nothing. Its steps, each in its own module:
+//!
+//! 1. `wire::message` parses the header, the question and the OPT record, and rejects
+//!    what must be rejected (no reply, FORMERR, NOTIMP);
+//! 2. `special` answers what is not a lookup: EDNS version, classes other than IN,
+//!    zone transfers, NOTIFY;
+//! 3. `lookup` runs RFC 1034 §4.3.2 over the zones into a `Response` description,
+//!    with `wildcard`, `referral`, `negative` and `additional` for the parts of it;
+//! 4. `render` writes the description: compression, OPT, truncation.
+//!
+//! RFCs: 1034, 1035, 2181, 2308, 3597, 4035 §3.1.4.1 (DS), 4592, 6672, 6891, 7766,
+//! 8482, 8914, 9471. Where the RFCs leave a choice, dnsd does what NSD 4.6 does (the
+//! README lists the few places where it deliberately does not).
+
+mod additional;
+mod lookup;
+mod negative;
+mod referral;
+mod render;
+mod response;
+mod special;
+mod wildcard;
+
+#[cfg(test)]
+mod tests;
+
+use crate::wire::message::{self, Rejection, Request, class, flags, rcode};
+use crate::zone::{Rtype, ZoneSet};
+use lookup::Query;
+use render::{Head, Opt, Writer};
+use response::Response;
+
+/// Our EDNS UDP payload size (the DNS flag day 2020 value, NSD's default).
+pub const EDNS_UDP_SIZE: u16 = 1232;
+/// Largest response without EDNS (RFC 1035 §4.2.1).
+pub const PLAIN_UDP_SIZE: usize = 512;
+/// Largest response over TCP (RFC 7766 §8: the two-octet length prefix).
+pub const TCP_SIZE: usize = 65535;
+
+/// The transport a request came over: it bounds the response's size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    /// UDP: 512 octets, or the EDNS size the client advertised, up to ours.
+    Udp,
+    /// TCP: up to 65535 octets.
+    Tcp,
+}
+
+/// What `respond` did, for metrics and logs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    /// The response's RCODE, extended ones (BADVERS) included.
+    pub rcode: u16,
+    /// The question's type (0 without a question).
+    pub qtype: u16,
+    /// The response's length in octets.
+    pub len: usize,
+    /// Whether TC was set.
+    pub truncated: bool,
+}
+
+/// Writes the response to `request` into `out` (cleared first); `None` = send nothing.
+/// Synchronous, no locks, no allocation once `out` has grown.
+pub fn respond(
+    zones: &ZoneSet,
+    request: &[u8],
+    transport: Transport,
+    out: &mut Vec<u8>,
+) -> Option<Outcome> {
+    let request = match message::parse(request) {
+        Ok(request) => request,
+        Err(Rejection::Drop) => return None,
+        Err(Rejection::NotImplemented(header)) => {
+            return Some(special::header_only(out, &header, rcode::NOTIMP, true));
+        }
+        Err(Rejection::Malformed { header, keep_rd }) => {
+            return Some(special::header_only(out, &header, rcode::FORMERR, keep_rd));
+        }
+    };
+    if let Some(outcome) = special::respond(zones, &request, transport, out) {
+        return Some(outcome);
+    }
+    let Some(question) = request.question else {
+        // `special` answers the EDNS probe, the only request without a question.
+        return Some(special::header_only(
+            out,
+            &request.header,
+            rcode::FORMERR,
+            true,
+        ));
+    };
+    let query = Query {
+        qname: question.name,
+        qtype: Rtype(question.qtype),
+        class_any: question.qclass == class::ANY,
+    };
+    let mut response = Response::new();
+    lookup::resolve(zones, &query, &mut response);
+    let ede = (response.rcode == rcode::REFUSED).then_some(special::EDE_NOT_AUTHORITATIVE);
+    Some(write(out, &request, transport, &response, ede))
+}
+
+/// Renders `response` to `request` into `out`.
+pub(crate) fn write(
+    out: &mut Vec<u8>,
+    request: &Request<'_>,
+    transport: Transport,
+    response: &Response<'_>,
+    ede: Option<u16>,
+) -> Outcome {
+    let question = request.question;
+    let qtype = question.map_or(0, |q| q.qtype);
+    let question_bytes = question.map(|q| q.wire);
+    let qname = question.map_or(&[][..], |q| q.name);
+    let opt = request.edns.map(|edns| Opt {
+        udp_size: EDNS_UDP_SIZE,
+        extended_rcode: (response.rcode >> 4) as u8,
+        dnssec_ok: edns.dnssec_ok,
+        ede,
+    });
+    let limit = match (transport, request.edns) {
+        (Transport::Tcp, _) => TCP_SIZE,
+        (Transport::Udp, None) => PLAIN_UDP_SIZE,
+        (Transport::Udp, Some(edns)) => {
+            usize::from(edns.udp_size.clamp(PLAIN_UDP_SIZE as u16, EDNS_UDP_SIZE))
+        }
+    } - opt.map_or(0, |o| o.wire_len());
+    let mut writer = Writer::new(out, question_bytes);
+    let truncated = writer.sections(response, qname, limit);
+    if let Some(opt) = &opt {
+        writer.opt(opt);
+    }
+    let mut head_flags = flags::QR
+        | (request.header.flags & (flags::OPCODE_MASK | flags::RD))
+        | (response.rcode & 0x000f);
+    if response.authoritative {
+        head_flags |= flags::AA;
+    }
+    if truncated {
+        head_flags |= flags::TC;
+    }
+    let len = writer.finish(Head {
+        id: request.header.id,
+        flags: head_flags,
+    });
+    Outcome {
+        rcode: response.rcode,
+        qtype,
+        len,
+        truncated,
+    }
+}

@@ -1,0 +1,129 @@
+//! Requests that are not a lookup in the zones, answered as NSD 4.6 answers them:
+//! errors without a question, EDNS probes and versions, classes other than IN, zone
+//! transfers and NOTIFY. Later issues (transfers, NOTIFY, UPDATE, TSIG) replace the
+//! refusals here with the real thing.
+
+use super::render::{Head, Writer};
+use super::response::Response;
+use super::{Outcome, Transport, write};
+use crate::wire::message::{Header, Request, class, flags, opcode, rcode};
+use crate::wire::name::{MAX_NAME_LEN, lowercase_into};
+use crate::zone::ZoneSet;
+
+/// RFC 8914 §4.21: the server is not authoritative for the name.
+pub const EDE_NOT_AUTHORITATIVE: u16 = 20;
+/// RFC 8914 §4.22: the request is of a kind the server does not support.
+pub const EDE_NOT_SUPPORTED: u16 = 21;
+
+/// A response of the header alone (counts zero): id, opcode, RD if `keep_rd`, RCODE.
+pub fn header_only(out: &mut Vec<u8>, header: &Header, code: u16, keep_rd: bool) -> Outcome {
+    let keep = if keep_rd {
+        flags::OPCODE_MASK | flags::RD
+    } else {
+        flags::OPCODE_MASK
+    };
+    let writer = Writer::new(out, None);
+    let len = writer.finish(Head {
+        id: header.id,
+        flags: flags::QR | (header.flags & keep) | (code & 0x000f),
+    });
+    Outcome {
+        rcode: code,
+        qtype: 0,
+        len,
+        truncated: false,
+    }
+}
+
+/// Answers `request` if it is not a plain lookup; `None` lets the lookup answer it.
+pub fn respond(
+    zones: &ZoneSet,
+    request: &Request<'_>,
+    transport: Transport,
+    out: &mut Vec<u8>,
+) -> Option<Outcome> {
+    let header = &request.header;
+    if header.opcode() == opcode::NOTIFY {
+        return Some(notify(zones, request, out));
+    }
+    if request.tsig {
+        // No TSIG keys are configured yet (transfers come in a later issue): a signed
+        // request cannot be verified (RFC 8945 §5.2), and NSD refuses it.
+        return Some(header_only(out, header, rcode::REFUSED, true));
+    }
+    if let Some(edns) = request.edns
+        && edns.version > 0
+    {
+        // RFC 6891 §6.1.3: BADVERS, with the highest version we support (0). NSD leaves
+        // DO out of this answer.
+        let mut plain = *request;
+        plain.edns = Some(crate::wire::message::Edns {
+            dnssec_ok: false,
+            ..edns
+        });
+        let mut response = Response::new();
+        response.rcode = rcode::BADVERS;
+        return Some(write(out, &plain, transport, &response, None));
+    }
+    let Some(question) = request.question else {
+        // An EDNS probe (RFC 7873 §5.4): NOERROR, our OPT.
+        return Some(write(out, request, transport, &Response::new(), None));
+    };
+    match question.qclass {
+        class::IN | class::ANY => {}
+        class::CH => {
+            // NSD answers version.bind and id.server unless hidden; dnsd does not tell
+            // what it is or where it runs, and refuses every CHAOS query.
+            let mut response = Response::new();
+            response.rcode = rcode::REFUSED;
+            return Some(write(
+                out,
+                request,
+                transport,
+                &response,
+                Some(EDE_NOT_SUPPORTED),
+            ));
+        }
+        _ => {
+            let mut bare = *request;
+            bare.question = None;
+            let mut response = Response::new();
+            response.rcode = rcode::REFUSED;
+            return Some(write(
+                out,
+                &bare,
+                transport,
+                &response,
+                Some(EDE_NOT_SUPPORTED),
+            ));
+        }
+    }
+    let code = match (question.qtype, transport) {
+        // RFC 5936 §4.2: AXFR is a TCP affair; over UDP, NOTIMP as NSD says.
+        (252, Transport::Udp) => rcode::NOTIMP,
+        // Transfers are served in a later issue; until then, as NSD without an ACL.
+        (252, Transport::Tcp) | (251, _) => rcode::REFUSED,
+        _ => return None,
+    };
+    let mut response = Response::new();
+    response.rcode = code;
+    Some(write(out, request, transport, &response, None))
+}
+
+/// NOTIFY (RFC 1996): not accepted yet (secondary zones come in a later issue). As NSD
+/// without `allow-notify`: REFUSED for a zone we serve, NXDOMAIN for any other.
+fn notify(zones: &ZoneSet, request: &Request<'_>, out: &mut Vec<u8>) -> Outcome {
+    let served = request.question.is_some_and(|q| {
+        let mut buf = [0u8; MAX_NAME_LEN];
+        let lower = lowercase_into(q.name, &mut buf);
+        zones
+            .find(lower)
+            .is_some_and(|zone| zone.apex().as_wire() == lower)
+    });
+    let code = if served {
+        rcode::REFUSED
+    } else {
+        rcode::NXDOMAIN
+    };
+    header_only(out, &request.header, code, true)
+}

@@ -1,0 +1,622 @@
+//! Behaviour of `respond` as a client sees it: requests built as bytes, responses parsed
+//! with hickory-proto and checked section by section.
+
+use std::sync::Arc;
+
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::Record as HRecord;
+use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};
+use hickory_proto::serialize::txt::Parser;
+
+use super::{Outcome, Transport, respond};
+use crate::wire::name::Name;
+use crate::zone::{Record, Rtype, Zone, ZoneSet};
+
+const EXAMPLE: &str = r#"
+$ORIGIN example.org.
+$TTL 3600
+@ IN SOA ns1 hostmaster 7 3600 900 604800 300
+@ NS ns1
+@ NS ns2.other.net.
+@ MX 10 mail
+ns1 A 198.51.100.1
+ns1 AAAA 2001:db8::1
+mail A 198.51.100.5
+www A 198.51.100.2
+alias CNAME www
+alias2 CNAME alias
+loop1 CNAME loop2
+loop2 CNAME loop1
+ext CNAME www.other.net.
+*.wild TXT "wild"
+*.wild MX 10 mail
+ent.wild A 198.51.100.7
+a.b.c TXT "deep"
+*.c TXT "wild c"
+sub NS ns.sub
+sub NS ns.elsewhere.net.
+ns.sub A 198.51.100.9
+ns.sub AAAA 2001:db8::9
+deep.ns.sub A 198.51.100.10
+d DNAME target.example.net.
+dloop DNAME dloop.example.org.
+srv._tcp SRV 0 5 80 www
+srv._tcp SRV 0 5 80 mail
+mx2 MX 10 host.wild
+mx3 MX 10 ns.sub
+child NS ns1.child
+child DS 12345 8 2 49FD46E6C4B45C55D4AC49FD46E6C4B45C55D4AC49FD46E6C4B45C55D4AC4444
+ns1.child A 198.51.100.20
+tochild CNAME www.child
+toother CNAME www.other.test.
+tonx CNAME nothere
+tonone CNAME www.nowhere.invalid.
+toref CNAME host.sub
+big TXT "0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789"
+big TXT "1123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789"
+big TXT "2123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789"
+big TXT "3123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789"
+big TXT "4123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789"
+big TXT "5123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789"
+"#;
+
+const CHILD: &str = r#"
+$ORIGIN child.example.org.
+$TTL 600
+@ SOA ns1 h 1 2 3 4 60
+@ NS ns1
+ns1 A 198.51.100.20
+www A 198.51.100.21
+"#;
+
+const OTHER: &str = r#"
+$ORIGIN other.test.
+$TTL 600
+@ SOA ns1 h 1 2 3 4 60
+@ NS ns1
+ns1 A 198.51.100.30
+www A 198.51.100.31
+"#;
+
+/// Builds a zone from master-file text (hickory's parser: tests only). hickory does
+/// not know DNAME, and DS only with DNSSEC features: lines `owner DNAME target` and
+/// `owner DS tag alg type hex` (relative to `$ORIGIN`, at `$TTL`) are taken aside.
+pub(crate) fn zone(text: &str) -> Zone {
+    let (mut origin_text, mut ttl) = ("", 0);
+    let mut dnames = Vec::new();
+    let mut rest = String::new();
+    for line in text.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words[..] {
+            ["$ORIGIN", o] => origin_text = o,
+            ["$TTL", t] => ttl = t.parse().unwrap(),
+            [owner, "DNAME", target] => {
+                dnames.push((owner, Rtype::DNAME, target.to_string()));
+                continue;
+            }
+            [owner, "DS", tag, alg, digest_type, digest] => {
+                let mut rdata = tag.parse::<u16>().unwrap().to_be_bytes().to_vec();
+                rdata.push(alg.parse().unwrap());
+                rdata.push(digest_type.parse().unwrap());
+                for i in (0..digest.len()).step_by(2) {
+                    rdata.push(u8::from_str_radix(&digest[i..i + 2], 16).unwrap());
+                }
+                let hex: String = rdata.iter().map(|b| format!("{b:02x}")).collect();
+                dnames.push((owner, Rtype::DS, hex));
+                continue;
+            }
+            _ => {}
+        }
+        rest.push_str(line);
+        rest.push('\n');
+    }
+    let (origin, sets) = Parser::new(rest, None, None).parse().unwrap();
+    let dname_origin = Name::from_text(origin_text, None).unwrap();
+    let mut records: Vec<Record> = dnames
+        .into_iter()
+        .map(|(owner, rtype, data)| Record {
+            owner: Name::from_text(owner, Some(&dname_origin)).unwrap(),
+            rtype,
+            ttl,
+            rdata: if rtype == Rtype::DNAME {
+                Name::from_text(&data, Some(&dname_origin))
+                    .unwrap()
+                    .as_wire()
+                    .into()
+            } else {
+                (0..data.len())
+                    .step_by(2)
+                    .map(|i| u8::from_str_radix(&data[i..i + 2], 16).unwrap())
+                    .collect()
+            },
+        })
+        .collect();
+    for set in sets.values() {
+        for r in set.records_without_rrsigs() {
+            let mut rdata = Vec::new();
+            let mut enc = BinEncoder::new(&mut rdata);
+            enc.set_name_encoding(NameEncoding::Uncompressed);
+            r.data.emit(&mut enc).unwrap();
+            records.push(Record {
+                owner: Name::from_wire(&r.name.to_bytes().unwrap()).unwrap(),
+                rtype: Rtype(u16::from(r.record_type())),
+                ttl: r.ttl,
+                rdata: rdata.into(),
+            });
+        }
+    }
+    let apex = Name::from_wire(&origin.to_bytes().unwrap()).unwrap();
+    Zone::build(&apex, records).unwrap()
+}
+
+fn zones() -> ZoneSet {
+    ZoneSet::new()
+        .with_zone(Arc::new(zone(EXAMPLE)))
+        .with_zone(Arc::new(zone(CHILD)))
+        .with_zone(Arc::new(zone(OTHER)))
+}
+
+/// A request: (udp size, version, DO) for EDNS.
+#[derive(Clone)]
+struct Ask {
+    name: &'static str,
+    qtype: u16,
+    qclass: u16,
+    edns: Option<(u16, u8, bool)>,
+    flags: u16,
+}
+
+fn ask(name: &'static str, qtype: u16) -> Ask {
+    Ask {
+        name,
+        qtype,
+        qclass: 1,
+        edns: Some((1232, 0, false)),
+        flags: 0,
+    }
+}
+
+impl Ask {
+    fn bytes(&self) -> Vec<u8> {
+        let arcount = u16::from(self.edns.is_some());
+        let mut p = vec![0xab, 0xcd];
+        for w in [self.flags, 1, 0, 0, arcount] {
+            p.extend_from_slice(&w.to_be_bytes());
+        }
+        p.extend_from_slice(Name::from_text(self.name, None).unwrap().as_wire());
+        p.extend_from_slice(&self.qtype.to_be_bytes());
+        p.extend_from_slice(&self.qclass.to_be_bytes());
+        if let Some((size, version, dnssec_ok)) = self.edns {
+            p.push(0);
+            p.extend_from_slice(&41u16.to_be_bytes());
+            p.extend_from_slice(&size.to_be_bytes());
+            p.extend_from_slice(&[0, version, if dnssec_ok { 0x80 } else { 0 }, 0, 0, 0]);
+        }
+        p
+    }
+
+    fn run(&self, transport: Transport) -> (Message, Outcome, Vec<u8>) {
+        let mut out = Vec::new();
+        let outcome = respond(&zones(), &self.bytes(), transport, &mut out).unwrap();
+        assert_eq!(outcome.len, out.len());
+        (Message::from_vec(&out).unwrap(), outcome, out)
+    }
+
+    fn udp(&self) -> Message {
+        self.run(Transport::Udp).0
+    }
+
+    fn noedns(mut self) -> Self {
+        self.edns = None;
+        self
+    }
+}
+
+/// A section as sorted "owner ttl TYPE rdata" lines, names lowercased.
+fn lines(records: &[HRecord]) -> Vec<String> {
+    let mut v: Vec<String> = records
+        .iter()
+        .map(|r| {
+            format!("{} {} {} {}", r.name, r.ttl, r.record_type(), r.data).to_ascii_lowercase()
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+const SOA_NEG: &str =
+    "example.org. 300 soa ns1.example.org. hostmaster.example.org. 7 3600 900 604800 300";
+
+#[test]
+fn answers_authoritatively_with_the_question_case_kept() {
+    let (m, outcome, bytes) = ask("WwW.Example.ORG.", 1).run(Transport::Udp);
+    assert!(m.metadata.authoritative);
+    assert_eq!(m.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(lines(&m.answers), ["www.example.org. 3600 a 198.51.100.2"]);
+    assert!(m.authorities.is_empty() && m.additionals.is_empty());
+    assert_eq!(m.answers[0].name.to_string(), "WwW.Example.ORG.");
+    assert_eq!(m.queries[0].name().to_string(), "WwW.Example.ORG.");
+    // The owner is a pointer to the question.
+    let answer_at = 12 + 17 + 4;
+    assert_eq!(&bytes[answer_at..answer_at + 2], &[0xc0, 0x0c]);
+    assert_eq!(outcome.rcode, 0);
+    assert_eq!(outcome.qtype, 1);
+    let edns = m.edns.unwrap();
+    assert_eq!(edns.max_payload(), 1232);
+}
+
+#[test]
+fn follows_cname_chains_inside_and_across_our_zones() {
+    let m = ask("alias2.example.org.", 1).udp();
+    assert_eq!(
+        lines(&m.answers),
+        [
+            "alias.example.org. 3600 cname www.example.org.",
+            "alias2.example.org. 3600 cname alias.example.org.",
+            "www.example.org. 3600 a 198.51.100.2",
+        ]
+    );
+    let m = ask("toother.example.org.", 1).udp();
+    assert_eq!(
+        lines(&m.answers),
+        [
+            "toother.example.org. 3600 cname www.other.test.",
+            "www.other.test. 600 a 198.51.100.31"
+        ]
+    );
+    assert!(m.metadata.authoritative);
+    // A target outside our zones ends the chain, NOERROR.
+    let m = ask("tonone.example.org.", 1).udp();
+    assert_eq!(m.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(m.answers.len(), 1);
+    // A target that does not exist: NXDOMAIN with the SOA (RFC 6604).
+    let m = ask("tonx.example.org.", 1).udp();
+    assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
+    assert_eq!(m.answers.len(), 1);
+    assert_eq!(lines(&m.authorities), [SOA_NEG]);
+    // NODATA at the target: SOA of the target's zone.
+    let m = ask("toother.example.org.", 15).udp();
+    assert_eq!(m.answers.len(), 1);
+    assert_eq!(
+        lines(&m.authorities),
+        ["other.test. 60 soa ns1.other.test. h.other.test. 1 2 3 4 60"]
+    );
+    // A target below a cut: the referral completes the answer, which stays AA.
+    let m = ask("toref.example.org.", 1).udp();
+    assert!(m.metadata.authoritative);
+    assert_eq!(m.answers.len(), 1);
+    assert_eq!(m.authorities.len(), 2);
+    assert_eq!(
+        lines(&m.additionals),
+        [
+            "ns.sub.example.org. 3600 a 198.51.100.9",
+            "ns.sub.example.org. 3600 aaaa 2001:db8::9"
+        ]
+    );
+}
+
+#[test]
+fn stops_at_cname_loops() {
+    let m = ask("loop1.example.org.", 1).udp();
+    assert_eq!(m.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(
+        lines(&m.answers),
+        [
+            "loop1.example.org. 3600 cname loop2.example.org.",
+            "loop2.example.org. 3600 cname loop1.example.org."
+        ]
+    );
+    let m = ask("loop1.example.org.", 5).udp();
+    assert_eq!(m.answers.len(), 1, "a CNAME query is answered by the CNAME");
+}
+
+#[test]
+fn substitutes_dnames() {
+    let m = ask("X.d.example.org.", 1).udp();
+    assert_eq!(m.answers.len(), 2);
+    assert_eq!(u16::from(m.answers[0].record_type()), 39);
+    assert_eq!(m.answers[0].name.to_string(), "d.example.org.");
+    assert_eq!(
+        lines(&m.answers[1..]),
+        ["x.d.example.org. 3600 cname x.target.example.net."]
+    );
+    assert_eq!(m.answers[1].name.to_string(), "X.d.example.org.");
+    // The DNAME's owner itself is not substituted.
+    let m = ask("d.example.org.", 39).udp();
+    assert_eq!(m.answers.len(), 1);
+    // A substitution that loops back into the same DNAME stops.
+    let m = ask("a.dloop.example.org.", 1).udp();
+    assert_eq!(m.metadata.response_code, ResponseCode::NoError);
+    assert!(m.answers.len() <= 3);
+}
+
+#[test]
+fn dname_result_too_long_is_yxdomain() {
+    let long: &'static str = Box::leak(
+        format!(
+            "{}.{}.{}.{}.d.example.org.",
+            "a".repeat(60),
+            "b".repeat(60),
+            "c".repeat(60),
+            "d".repeat(54)
+        )
+        .into_boxed_str(),
+    );
+    let m = ask(long, 1).udp();
+    assert_eq!(m.metadata.response_code, ResponseCode::YXDomain);
+    assert_eq!(m.answers.len(), 1, "the DNAME, no CNAME");
+}
+
+#[test]
+fn synthesizes_from_wildcards() {
+    let m = ask("Host.wild.example.org.", 16).udp();
+    assert_eq!(lines(&m.answers), ["host.wild.example.org. 3600 txt wild"]);
+    assert_eq!(m.answers[0].name.to_string(), "Host.wild.example.org.");
+    // Below a name that does not exist, too.
+    let m = ask("a.b.wild.example.org.", 16).udp();
+    assert_eq!(m.answers.len(), 1);
+    // A name that exists is not answered from the wildcard.
+    let m = ask("ent.wild.example.org.", 16).udp();
+    assert!(m.answers.is_empty());
+    assert_eq!(lines(&m.authorities), [SOA_NEG]);
+    // An empty non-terminal blocks the wildcard above it: b.c exists.
+    let m = ask("b.c.example.org.", 16).udp();
+    assert_eq!(m.metadata.response_code, ResponseCode::NoError);
+    assert!(m.answers.is_empty());
+    let m = ask("x.b.c.example.org.", 16).udp();
+    assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
+    // `*` answers for itself, and NODATA from a wildcard.
+    let m = ask("*.wild.example.org.", 16).udp();
+    assert_eq!(lines(&m.answers), ["*.wild.example.org. 3600 txt wild"]);
+    let m = ask("host.wild.example.org.", 1).udp();
+    assert_eq!(m.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(lines(&m.authorities), [SOA_NEG]);
+    // Wildcard MX: additional addresses for its target.
+    let m = ask("host.wild.example.org.", 15).udp();
+    assert_eq!(
+        lines(&m.additionals),
+        ["mail.example.org. 3600 a 198.51.100.5"]
+    );
+}
+
+#[test]
+fn refers_below_a_cut() {
+    for (name, qtype) in [
+        ("sub.example.org.", 1),
+        ("sub.example.org.", 2),
+        ("x.sub.example.org.", 1),
+        ("ns.sub.example.org.", 1),
+        ("deep.ns.sub.example.org.", 1),
+        ("sub.example.org.", 255),
+    ] {
+        let m = ask(name, qtype).udp();
+        assert!(!m.metadata.authoritative, "{name}");
+        assert_eq!(m.metadata.response_code, ResponseCode::NoError);
+        assert!(m.answers.is_empty(), "{name}");
+        assert_eq!(
+            lines(&m.authorities),
+            [
+                "sub.example.org. 3600 ns ns.elsewhere.net.",
+                "sub.example.org. 3600 ns ns.sub.example.org."
+            ],
+            "{name}"
+        );
+        assert_eq!(
+            lines(&m.additionals),
+            [
+                "ns.sub.example.org. 3600 a 198.51.100.9",
+                "ns.sub.example.org. 3600 aaaa 2001:db8::9"
+            ]
+        );
+    }
+}
+
+#[test]
+fn answers_ds_from_the_parent_side() {
+    // We serve the child and the parent: the parent answers, with its DS.
+    let m = ask("child.example.org.", 43).udp();
+    assert!(m.metadata.authoritative);
+    assert_eq!(m.answers.len(), 1);
+    assert_eq!(m.answers[0].ttl, 3600);
+    // A delegation whose child we do not serve: NODATA from the parent.
+    let m = ask("sub.example.org.", 43).udp();
+    assert!(m.metadata.authoritative);
+    assert!(m.answers.is_empty());
+    assert_eq!(lines(&m.authorities), [SOA_NEG]);
+    // Other types at the child apex come from the child.
+    let m = ask("child.example.org.", 2).udp();
+    assert!(m.metadata.authoritative);
+    assert_eq!(
+        lines(&m.answers),
+        ["child.example.org. 600 ns ns1.child.example.org."]
+    );
+    // DS of a zone whose parent we do not serve: NODATA from the zone itself.
+    let m = ask("other.test.", 43).udp();
+    assert!(m.metadata.authoritative);
+    assert_eq!(m.authorities.len(), 1);
+    assert_eq!(m.authorities[0].record_type().to_string(), "SOA");
+}
+
+#[test]
+fn negative_answers_carry_the_soa_with_the_minimum_ttl() {
+    let m = ask("nx.example.org.", 1).udp();
+    assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
+    assert!(m.metadata.authoritative);
+    assert_eq!(lines(&m.authorities), [SOA_NEG]);
+    let m = ask("www.example.org.", 28).udp();
+    assert_eq!(m.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(lines(&m.authorities), [SOA_NEG]);
+    // Types that no zone holds (meta types, RRSIG): NODATA.
+    for qtype in [0, 41, 46, 254, 65535] {
+        let m = ask("www.example.org.", qtype).udp();
+        assert_eq!(m.metadata.response_code, ResponseCode::NoError);
+        assert_eq!(m.authorities.len(), 1);
+    }
+}
+
+#[test]
+fn adds_addresses_for_ns_mx_and_srv_targets() {
+    let m = ask("example.org.", 2).udp();
+    assert_eq!(
+        lines(&m.additionals),
+        [
+            "ns1.example.org. 3600 a 198.51.100.1",
+            "ns1.example.org. 3600 aaaa 2001:db8::1"
+        ]
+    );
+    let m = ask("example.org.", 15).udp();
+    assert_eq!(
+        lines(&m.additionals),
+        ["mail.example.org. 3600 a 198.51.100.5"]
+    );
+    let m = ask("srv._tcp.example.org.", 33).udp();
+    assert_eq!(
+        lines(&m.additionals),
+        [
+            "mail.example.org. 3600 a 198.51.100.5",
+            "www.example.org. 3600 a 198.51.100.2"
+        ]
+    );
+    // An MX target below a cut is glue: not added.
+    let m = ask("mx3.example.org.", 15).udp();
+    assert!(m.additionals.is_empty());
+    // An MX target matched by a wildcard has no address there.
+    let m = ask("mx2.example.org.", 15).udp();
+    assert!(m.additionals.is_empty());
+}
+
+#[test]
+fn any_is_answered_with_one_rrset() {
+    let m = ask("example.org.", 255).udp();
+    assert_eq!(m.answers.len(), 1);
+    assert_eq!(m.answers[0].record_type().to_string(), "SOA");
+    let (m, _, _) = ask("example.org.", 255).run(Transport::Tcp);
+    assert_eq!(m.answers.len(), 1);
+    let m = ask("ns1.example.org.", 255).udp();
+    assert_eq!(lines(&m.answers), ["ns1.example.org. 3600 a 198.51.100.1"]);
+    let m = ask("alias.example.org.", 255).udp();
+    assert_eq!(
+        lines(&m.answers),
+        ["alias.example.org. 3600 cname www.example.org."]
+    );
+    let m = ask("b.c.example.org.", 255).udp();
+    assert!(m.answers.is_empty());
+    assert_eq!(m.authorities.len(), 1);
+}
+
+#[test]
+fn refuses_names_outside_our_zones() {
+    for flags in [0, 0x0100] {
+        let mut a = ask("www.example.com.", 1);
+        a.flags = flags;
+        let (m, outcome, _) = a.run(Transport::Udp);
+        assert_eq!(m.metadata.response_code, ResponseCode::Refused);
+        assert_eq!(outcome.rcode, 5);
+        assert!(!m.metadata.authoritative);
+        assert_eq!(m.metadata.recursion_desired, flags != 0);
+        assert!(!m.metadata.recursion_available);
+        assert_eq!(m.queries.len(), 1);
+    }
+}
+
+#[test]
+fn truncates_at_rrset_boundaries() {
+    // Six 100-octet TXT records do not fit 512 octets.
+    let (m, outcome, bytes) = ask("big.example.org.", 16).noedns().run(Transport::Udp);
+    assert!(outcome.truncated && m.metadata.truncation);
+    assert!(m.answers.is_empty());
+    assert_eq!(m.queries.len(), 1);
+    assert!(bytes.len() <= 512);
+    // With EDNS 1232 they fit; with EDNS 512 they do not, and the OPT stays.
+    let mut a = ask("big.example.org.", 16);
+    assert_eq!(a.udp().answers.len(), 6);
+    a.edns = Some((100, 0, false));
+    let (m, outcome, bytes) = a.run(Transport::Udp);
+    assert!(outcome.truncated && m.edns.is_some());
+    assert!(bytes.len() <= 512);
+    // TCP carries all of it.
+    let (m, outcome, _) = ask("big.example.org.", 16).noedns().run(Transport::Tcp);
+    assert!(!outcome.truncated);
+    assert_eq!(m.answers.len(), 6);
+}
+
+#[test]
+fn edns_is_echoed_and_versions_checked() {
+    let mut a = ask("www.example.org.", 1);
+    a.edns = Some((4096, 0, true));
+    let m = a.udp();
+    let edns = m.edns.unwrap();
+    assert_eq!(edns.max_payload(), 1232);
+    assert!(edns.flags().dnssec_ok);
+    a.edns = Some((4096, 1, true));
+    let (m, outcome, bytes) = a.run(Transport::Udp);
+    assert_eq!(outcome.rcode, 16);
+    assert_eq!(u16::from(m.metadata.response_code), 16, "BADVERS");
+    assert!(m.answers.is_empty());
+    assert_eq!(m.queries.len(), 1);
+    assert_eq!(m.edns.unwrap().version(), 0);
+    // The extended RCODE is in the OPT's TTL field: 16 >> 4 = 1.
+    let opt_ttl = &bytes[bytes.len() - 6..bytes.len() - 2];
+    assert_eq!(opt_ttl, &[1, 0, 0, 0]);
+    // No EDNS in, no EDNS out.
+    assert!(ask("www.example.org.", 1).noedns().udp().edns.is_none());
+}
+
+#[test]
+fn errors_and_silence() {
+    let zones = zones();
+    let mut out = Vec::new();
+    assert!(respond(&zones, &[0; 11], Transport::Udp, &mut out).is_none());
+    let mut q = ask("www.example.org.", 1).bytes();
+    q[2] |= 0x80;
+    assert!(respond(&zones, &q, Transport::Udp, &mut out).is_none());
+    // Unknown opcode: NOTIMP, header only.
+    let mut q = ask("www.example.org.", 1).bytes();
+    q[2] = 0x18 | 0x01; // opcode 3, RD
+    let outcome = respond(&zones, &q, Transport::Udp, &mut out).unwrap();
+    assert_eq!(outcome.rcode, 4);
+    assert_eq!(out, [0xab, 0xcd, 0x99, 0x04, 0, 0, 0, 0, 0, 0, 0, 0]);
+    // Two questions: FORMERR, header only.
+    let mut q = ask("www.example.org.", 1).noedns().bytes();
+    q[5] = 2;
+    let outcome = respond(&zones, &q, Transport::Udp, &mut out).unwrap();
+    assert_eq!(outcome.rcode, 1);
+    assert_eq!(out.len(), 12);
+    // AXFR over UDP: NOTIMP; over TCP (not served yet): REFUSED.
+    let (m, _, _) = ask("example.org.", 252).run(Transport::Udp);
+    assert_eq!(m.metadata.response_code, ResponseCode::NotImp);
+    let (m, _, _) = ask("example.org.", 252).run(Transport::Tcp);
+    assert_eq!(m.metadata.response_code, ResponseCode::Refused);
+    // Other classes: REFUSED; CHAOS too (no version.bind).
+    let mut a = ask("version.bind.", 16);
+    a.qclass = 3;
+    assert_eq!(a.udp().metadata.response_code, ResponseCode::Refused);
+    let mut a = ask("www.example.org.", 1);
+    a.qclass = 4;
+    assert_eq!(a.udp().metadata.response_code, ResponseCode::Refused);
+    // Class ANY: the IN data without AA, no SOA in negative answers.
+    let mut a = ask("www.example.org.", 1);
+    a.qclass = 255;
+    let m = a.udp();
+    assert!(!m.metadata.authoritative);
+    assert_eq!(m.answers.len(), 1);
+    let mut a = ask("nx.example.org.", 1);
+    a.qclass = 255;
+    let m = a.udp();
+    assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
+    assert!(m.authorities.is_empty());
+}
+
+#[test]
+fn compresses_rdata_names_of_rfc1035_types_only() {
+    let (m, _, bytes) = ask("example.org.", 15).run(Transport::Udp);
+    assert_eq!(m.answers.len(), 1);
+    // MX: owner pointer, then RDATA = preference + "mail" + pointer to example.org.
+    let rdata_at = 12 + 13 + 4 + 2 + 10;
+    assert_eq!(&bytes[rdata_at - 2..rdata_at], &[0, 9]);
+    assert_eq!(&bytes[rdata_at + 2..rdata_at + 9], b"\x04mail\xc0\x0c");
+    // SRV targets stay uncompressed.
+    let (_, _, bytes) = ask("srv._tcp.example.org.", 33).run(Transport::Udp);
+    let needle = b"\x03www\x07example\x03org\x00";
+    assert!(bytes.windows(needle.len()).any(|w| w == needle));
+}
