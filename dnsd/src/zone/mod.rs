@@ -5,12 +5,20 @@
 //! `Zone` by `Zone::build`, compared with the previous version by `diff`, and given a
 //! serial by `serial`; the `ZoneSet` holding every zone is swapped atomically.
 
+pub mod check;
 pub mod diff;
+pub mod lexer;
+pub mod load;
+pub mod parse;
+pub mod rdata_svcb;
+pub mod rdata_text;
 pub mod record;
 pub mod serial;
 pub mod set;
 pub mod snapshot;
+pub mod text;
 
+pub use load::{LoadError, LoadErrorKind, Loaded, load_zone};
 pub use record::{Record, Rtype};
 pub use set::ZoneSet;
 pub use snapshot::{BuildError, NodeRef, RrsetRef, Zone};

@@ -1,0 +1,281 @@
+//! Semantic checks of a zone's records before the snapshot is built, each problem
+//! reported with the file and line of the record at fault:
+//!
+//! - exactly one SOA, at the apex (RFC 1035 §5.2), and NS records at the apex;
+//! - a CNAME alone at its name but for RRSIG/NSEC (RFC 2181 §10.1), one CNAME per name,
+//!   one DNAME per name and never CNAME with DNAME (RFC 6672 §2.4);
+//! - every in-zone NS target has an A or AAAA record (glue), as Knot requires;
+//! - warnings: RRsets whose records disagree on the TTL (RFC 2181 §5.2), data occluded
+//!   below a delegation (other than glue addresses) or below a DNAME.
+//!
+//! Out-of-zone owners and bad TTLs are refused while parsing (`parse`).
+//! The records are sorted by owner and type here, as `Zone::build` wants them.
+
+use std::collections::HashSet;
+
+use super::load::{Diagnostics, LoadErrorKind};
+use super::parse::Parsed;
+use super::record::Rtype;
+use crate::wire::name::{self, MAX_NAME_LEN, Name};
+
+/// Checks `records` (sorted in place by owner and type), reporting to `diag`.
+pub(crate) fn check(apex: &Name, records: &mut [Parsed], diag: &mut Diagnostics) {
+    records.sort_by(|a, b| {
+        (a.record.owner.as_wire(), a.record.rtype).cmp(&(b.record.owner.as_wire(), b.record.rtype))
+    });
+    let apex_wire = apex.as_wire();
+    let mut apex_soa = false;
+    let mut apex_ns = false;
+    let mut cuts: HashSet<&[u8]> = HashSet::new();
+    let mut dnames: HashSet<&[u8]> = HashSet::new();
+
+    for node in owner_runs(records) {
+        let owner = records[node.start].record.owner.as_wire();
+        let at_apex = owner == apex_wire;
+        let mut cname: Option<usize> = None;
+        let mut dname: Option<usize> = None;
+        let mut other: Option<usize> = None;
+        for set in type_runs(records, node.clone()) {
+            let first = &records[set.start];
+            let rtype = first.record.rtype;
+            ttl_mismatches(records, set.clone(), diag);
+            match rtype {
+                Rtype::SOA if at_apex => {
+                    apex_soa = true;
+                    if let Some(second) = second_distinct(records, set.clone()) {
+                        let kind = LoadErrorKind::MultipleSoa {
+                            apex: apex.clone(),
+                            first_line: first.line as usize,
+                        };
+                        diag.report(records[second].file, records[second].line, kind);
+                    }
+                }
+                Rtype::SOA => {
+                    for p in &records[set.clone()] {
+                        let kind = LoadErrorKind::SoaNotAtApex {
+                            owner: p.record.owner.clone(),
+                            apex: apex.clone(),
+                        };
+                        diag.report(p.file, p.line, kind);
+                    }
+                }
+                Rtype::NS if at_apex => apex_ns = true,
+                Rtype::NS => {
+                    cuts.insert(owner);
+                }
+                _ => {}
+            }
+            match rtype {
+                Rtype::CNAME => {
+                    cname = Some(set.start);
+                    if let Some(second) = second_distinct(records, set.clone()) {
+                        let kind = LoadErrorKind::MultipleCname {
+                            owner: first.record.owner.clone(),
+                            first_line: first.line as usize,
+                        };
+                        diag.report(records[second].file, records[second].line, kind);
+                    }
+                }
+                Rtype::DNAME => {
+                    dname = Some(set.start);
+                    dnames.insert(owner);
+                    if let Some(second) = second_distinct(records, set.clone()) {
+                        let kind = LoadErrorKind::MultipleDname {
+                            owner: first.record.owner.clone(),
+                            first_line: first.line as usize,
+                        };
+                        diag.report(records[second].file, records[second].line, kind);
+                    }
+                }
+                Rtype::RRSIG | Rtype::NSEC => {}
+                _ => {
+                    if other.is_none() {
+                        other = Some(set.start);
+                    }
+                }
+            }
+        }
+        if let Some(c) = cname {
+            let p = &records[c];
+            let kind = if let Some(d) = dname {
+                Some(LoadErrorKind::CnameAndDname {
+                    owner: p.record.owner.clone(),
+                    dname_line: records[d].line as usize,
+                })
+            } else {
+                other.map(|o| LoadErrorKind::CnameAndOther {
+                    owner: p.record.owner.clone(),
+                    other: records[o].record.rtype,
+                    other_line: records[o].line as usize,
+                })
+            };
+            if let Some(kind) = kind {
+                diag.report(p.file, p.line, kind);
+            }
+        }
+    }
+
+    if !apex_soa {
+        diag.report(0, 0, LoadErrorKind::NoSoa(apex.clone()));
+    }
+    if !apex_ns {
+        diag.report(0, 0, LoadErrorKind::NoApexNs(apex.clone()));
+    }
+    if !cuts.is_empty() || !dnames.is_empty() {
+        occlusion(records, apex_wire, &cuts, &dnames, diag);
+    }
+    glue(records, apex_wire, &cuts, diag);
+}
+
+/// Ranges of `records` with one owner each.
+fn owner_runs(records: &[Parsed]) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
+    runs(records, 0..records.len(), |a, b| {
+        a.record.owner == b.record.owner
+    })
+}
+
+/// Ranges of `records[node]` with one type each.
+fn type_runs(
+    records: &[Parsed],
+    node: std::ops::Range<usize>,
+) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
+    runs(records, node, |a, b| a.record.rtype == b.record.rtype)
+}
+
+fn runs<'r>(
+    records: &'r [Parsed],
+    range: std::ops::Range<usize>,
+    same: impl Fn(&Parsed, &Parsed) -> bool + 'r,
+) -> impl Iterator<Item = std::ops::Range<usize>> + 'r {
+    let mut at = range.start;
+    std::iter::from_fn(move || {
+        if at >= range.end {
+            return None;
+        }
+        let start = at;
+        at += 1;
+        while at < range.end && same(&records[start], &records[at]) {
+            at += 1;
+        }
+        Some(start..at)
+    })
+}
+
+/// The first record of `set` whose RDATA differs from the first's (duplicates are one
+/// record, RFC 2181 §5).
+fn second_distinct(records: &[Parsed], set: std::ops::Range<usize>) -> Option<usize> {
+    let first = &records[set.start].record.rdata;
+    set.clone()
+        .skip(1)
+        .find(|&i| records[i].record.rdata != *first)
+}
+
+/// Warns for each record whose TTL differs from its RRset's first record.
+fn ttl_mismatches(records: &[Parsed], set: std::ops::Range<usize>, diag: &mut Diagnostics) {
+    let first = &records[set.start];
+    for p in &records[set.start + 1..set.end] {
+        if p.record.ttl != first.record.ttl {
+            let kind = LoadErrorKind::TtlMismatch {
+                owner: p.record.owner.clone(),
+                rtype: p.record.rtype,
+                ttl: p.record.ttl,
+                rrset_ttl: first.record.ttl,
+                first_line: first.line as usize,
+            };
+            diag.report(p.file, p.line, kind);
+        }
+    }
+}
+
+/// Warns for data that no query can reach: below (or beside, but for NS, DS and glue)
+/// a delegation, or below a DNAME.
+fn occlusion(
+    records: &[Parsed],
+    apex: &[u8],
+    cuts: &HashSet<&[u8]>,
+    dnames: &HashSet<&[u8]>,
+    diag: &mut Diagnostics,
+) {
+    for node in owner_runs(records) {
+        let owner = records[node.start].record.owner.as_wire();
+        // Ancestors from the parent up to the apex; the apex is no cut, but a DNAME
+        // there occludes the whole zone below it.
+        let ancestors = name::label_offsets(owner)
+            .skip(1)
+            .map(|at| &owner[at..])
+            .take_while(|a| a.len() >= apex.len());
+        let mut cause = None;
+        for ancestor in ancestors {
+            if ancestor.len() > apex.len() && cuts.contains(ancestor) {
+                cause = Some((ancestor, true));
+            } else if dnames.contains(ancestor) {
+                cause = Some((ancestor, false));
+            }
+        }
+        let at_cut = cause.is_none() && cuts.contains(owner);
+        for set in type_runs(records, node) {
+            let p = &records[set.start];
+            let rtype = p.record.rtype;
+            let kind = match cause {
+                Some((cut, true)) if !matches!(rtype, Rtype::A | Rtype::AAAA) => {
+                    LoadErrorKind::OccludedByDelegation {
+                        owner: p.record.owner.clone(),
+                        rtype,
+                        cut: name_of(cut),
+                    }
+                }
+                Some((dname, false)) => LoadErrorKind::OccludedByDname {
+                    owner: p.record.owner.clone(),
+                    rtype,
+                    dname: name_of(dname),
+                },
+                None if at_cut
+                    && !matches!(
+                        rtype,
+                        Rtype::NS | Rtype::DS | Rtype::A | Rtype::AAAA | Rtype::RRSIG | Rtype::NSEC
+                    ) =>
+                {
+                    LoadErrorKind::OccludedByDelegation {
+                        owner: p.record.owner.clone(),
+                        rtype,
+                        cut: p.record.owner.clone(),
+                    }
+                }
+                _ => continue,
+            };
+            diag.report(p.file, p.line, kind);
+        }
+    }
+}
+
+/// Errors for each in-zone target of an apex or delegation NS record that has no
+/// address record anywhere in the zone.
+fn glue(records: &[Parsed], apex: &[u8], cuts: &HashSet<&[u8]>, diag: &mut Diagnostics) {
+    let mut lower = [0u8; MAX_NAME_LEN];
+    for p in records.iter().filter(|p| p.record.rtype == Rtype::NS) {
+        let owner = p.record.owner.as_wire();
+        if owner != apex && !cuts.contains(owner) {
+            continue;
+        }
+        let target = name::lowercase_into(&p.record.rdata, &mut lower);
+        if !name::is_subdomain(target, apex) {
+            continue;
+        }
+        let from = records.partition_point(|r| r.record.owner.as_wire() < target);
+        let has_address = records[from..]
+            .iter()
+            .take_while(|r| r.record.owner.as_wire() == target)
+            .any(|r| matches!(r.record.rtype, Rtype::A | Rtype::AAAA));
+        if !has_address {
+            let kind = LoadErrorKind::MissingGlue {
+                owner: p.record.owner.clone(),
+                target: name_of(target),
+            };
+            diag.report(p.file, p.line, kind);
+        }
+    }
+}
+
+fn name_of(wire: &[u8]) -> Name {
+    Name::from_wire(wire).unwrap_or_else(|_| Name::root())
+}

@@ -1,0 +1,331 @@
+//! Loading a zone file: read, parse (`parse`, with `$INCLUDE`), check (`check`) and
+//! build the [`Zone`] snapshot, collecting every problem with its file and line.
+//!
+//! `load_zone` is what the reloader and `dnsd check` call. It never panics on a bad
+//! file: it returns all the errors it found, each displayed as `file:line: what`.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use super::check;
+use super::lexer::LexError;
+use super::parse::{Parsed, Parser};
+use super::rdata_text::RdataError;
+use super::record::{Record, Rtype};
+use super::snapshot::{BuildError, Zone};
+use crate::wire::name::{Name, NameError};
+
+/// One problem found while loading a zone file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadError {
+    /// The file it is in (an `$INCLUDE`d file for records from there).
+    pub file: PathBuf,
+    /// Its line (1-based); 0 when the problem belongs to no line (e.g. no SOA at all).
+    pub line: usize,
+    /// What is wrong.
+    pub kind: LoadErrorKind,
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}: {}", self.file.display(), self.kind)
+        } else {
+            write!(f, "{}:{}: {}", self.file.display(), self.line, self.kind)
+        }
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+/// What is wrong, for [`LoadError`]. Errors keep a zone from loading; warnings
+/// ([`LoadErrorKind::is_warning`]) do not.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadErrorKind {
+    /// The file could not be read.
+    #[error("cannot read the file: {0}")]
+    Read(String),
+    /// The tokenizer failed (parentheses, quotes).
+    #[error("{0}")]
+    Syntax(#[from] LexError),
+    /// A `$` directive other than `$ORIGIN`, `$TTL` and `$INCLUDE`.
+    #[error("unknown directive '{0}' (only $ORIGIN, $TTL and $INCLUDE are supported)")]
+    UnknownDirective(String),
+    /// A directive with missing or extra arguments.
+    #[error("{directive} needs {expected}")]
+    DirectiveUsage {
+        /// The directive.
+        directive: &'static str,
+        /// Its arguments.
+        expected: &'static str,
+    },
+    /// `$INCLUDE` of a file that is being read already.
+    #[error("$INCLUDE of {0} loops back to a file being read")]
+    IncludeLoop(PathBuf),
+    /// `$INCLUDE`s nested too deep.
+    #[error("$INCLUDE nested more than {0} deep")]
+    IncludeTooDeep(usize),
+    /// `$INCLUDE` where it is not allowed (text loaded from memory).
+    #[error("$INCLUDE is not allowed here")]
+    IncludeNotAllowed,
+    /// A record with blank owner and no previous record.
+    #[error("no owner name, and no previous record to take it from")]
+    NoOwner,
+    /// A name that does not parse.
+    #[error("bad {what} '{text}': {error}")]
+    BadName {
+        /// Which name: owner, $ORIGIN, ...
+        what: &'static str,
+        /// Its text.
+        text: String,
+        /// Why.
+        error: NameError,
+    },
+    /// A TTL that does not parse or does not fit 32 bits.
+    #[error("bad TTL '{0}'")]
+    BadTtl(String),
+    /// A TTL above 2^31 - 1 (RFC 2181 §8).
+    #[error("TTL {0} is above 2147483647 (RFC 2181 §8)")]
+    TtlTooLarge(u32),
+    /// A class other than IN.
+    #[error("class {0} is not supported: dnsd serves class IN only")]
+    UnsupportedClass(String),
+    /// A type mnemonic that is not known.
+    #[error("unknown record type '{0}' (write TYPEnnn for others, RFC 3597)")]
+    UnknownType(String),
+    /// A record without a type.
+    #[error("missing record type")]
+    MissingType,
+    /// A meta type (OPT, ANY, AXFR...) that cannot be in a zone.
+    #[error("type {0} cannot be stored in a zone")]
+    MetaType(Rtype),
+    /// RDATA that does not parse for its type.
+    #[error("bad {rtype} record: {error}")]
+    Rdata {
+        /// The record's type.
+        rtype: Rtype,
+        /// Why.
+        error: RdataError,
+    },
+    /// Parsing stopped.
+    #[error("too many errors, giving up on this file")]
+    TooManyErrors,
+    /// A record whose owner is not in the zone.
+    #[error("out of zone data: {owner} is outside the zone {apex}")]
+    OutOfZone {
+        /// The owner.
+        owner: Name,
+        /// The zone's apex.
+        apex: Name,
+    },
+    /// No SOA at the apex.
+    #[error("no SOA record at the zone apex {0}")]
+    NoSoa(Name),
+    /// Two different SOA records at the apex.
+    #[error("more than one SOA record at the zone apex {apex} (first at line {first_line})")]
+    MultipleSoa {
+        /// The apex.
+        apex: Name,
+        /// Line of the first one.
+        first_line: usize,
+    },
+    /// A SOA below the apex.
+    #[error("SOA record at {owner}, which is not the zone apex {apex}")]
+    SoaNotAtApex {
+        /// Its owner.
+        owner: Name,
+        /// The apex.
+        apex: Name,
+    },
+    /// No NS at the apex.
+    #[error("no NS records at the zone apex {0}")]
+    NoApexNs(Name),
+    /// A CNAME beside other data (RFC 2181 §10.1).
+    #[error("CNAME at {owner} beside other data ({other} at line {other_line})")]
+    CnameAndOther {
+        /// The owner.
+        owner: Name,
+        /// One other type there.
+        other: Rtype,
+        /// Its line.
+        other_line: usize,
+    },
+    /// Two different CNAMEs at one name (RFC 1034 §3.6.2).
+    #[error("more than one CNAME at {owner} (first at line {first_line})")]
+    MultipleCname {
+        /// The owner.
+        owner: Name,
+        /// Line of the first.
+        first_line: usize,
+    },
+    /// CNAME and DNAME at one name (RFC 6672 §2.4).
+    #[error("CNAME and DNAME at {owner} (DNAME at line {dname_line})")]
+    CnameAndDname {
+        /// The owner.
+        owner: Name,
+        /// Line of the DNAME.
+        dname_line: usize,
+    },
+    /// Two different DNAMEs at one name (RFC 6672 §2.4).
+    #[error("more than one DNAME at {owner} (first at line {first_line})")]
+    MultipleDname {
+        /// The owner.
+        owner: Name,
+        /// Line of the first.
+        first_line: usize,
+    },
+    /// An in-zone NS target with no address record (missing glue).
+    #[error(
+        "NS target {target} of {owner} is in the zone but has no A or AAAA record (missing glue)"
+    )]
+    MissingGlue {
+        /// The NS owner (apex or delegation point).
+        owner: Name,
+        /// The target.
+        target: Name,
+    },
+    /// Warning: records of one RRset with different TTLs (RFC 2181 §5.2).
+    #[error(
+        "TTL {ttl} of this {rtype} record at {owner} differs from the RRset's TTL {rrset_ttl} (line {first_line}); the RRset is served with {rrset_ttl}"
+    )]
+    TtlMismatch {
+        /// The owner.
+        owner: Name,
+        /// The type.
+        rtype: Rtype,
+        /// This record's TTL.
+        ttl: u32,
+        /// The RRset's TTL (its first record's).
+        rrset_ttl: u32,
+        /// Line of the first record.
+        first_line: usize,
+    },
+    /// Warning: data below a zone cut that is not glue, never served (RFC 1034 §4.2.1).
+    #[error("{rtype} at {owner} is below the delegation {cut} and will not be served (occluded)")]
+    OccludedByDelegation {
+        /// The owner.
+        owner: Name,
+        /// The type.
+        rtype: Rtype,
+        /// The delegation point.
+        cut: Name,
+    },
+    /// Warning: data below a DNAME, never served (RFC 6672 §2.4).
+    #[error("{rtype} at {owner} is below the DNAME at {dname} and will not be served (occluded)")]
+    OccludedByDname {
+        /// The owner.
+        owner: Name,
+        /// The type.
+        rtype: Rtype,
+        /// The DNAME's owner.
+        dname: Name,
+    },
+    /// The snapshot could not be built.
+    #[error("{0}")]
+    Build(BuildError),
+}
+
+impl LoadErrorKind {
+    /// Whether this is a warning: the zone loads anyway.
+    pub fn is_warning(&self) -> bool {
+        matches!(
+            self,
+            Self::TtlMismatch { .. }
+                | Self::OccludedByDelegation { .. }
+                | Self::OccludedByDname { .. }
+        )
+    }
+}
+
+/// A loaded zone and the warnings its files gave.
+pub struct Loaded {
+    /// The zone.
+    pub zone: Zone,
+    /// Problems that did not keep it from loading.
+    pub warnings: Vec<LoadError>,
+}
+
+/// The problems found so far, and the files they refer to by index.
+pub(crate) struct Diagnostics {
+    pub files: Vec<PathBuf>,
+    pub errors: Vec<LoadError>,
+    pub warnings: Vec<LoadError>,
+}
+
+/// Errors beyond which a file is given up (a binary file is not a zone).
+pub(crate) const MAX_ERRORS: usize = 1000;
+
+impl Diagnostics {
+    pub fn new() -> Self {
+        Self {
+            files: Vec::new(),
+            errors: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+
+    /// Records a problem in file number `file` at `line`, as error or warning by kind.
+    pub fn report(&mut self, file: u32, line: u32, kind: LoadErrorKind) {
+        let error = LoadError {
+            file: self.files.get(file as usize).cloned().unwrap_or_default(),
+            line: line as usize,
+            kind,
+        };
+        if error.kind.is_warning() {
+            self.warnings.push(error);
+        } else {
+            self.errors.push(error);
+        }
+    }
+
+    /// Whether parsing should stop.
+    pub fn too_many(&self) -> bool {
+        self.errors.len() >= MAX_ERRORS
+    }
+}
+
+/// Reads, parses (`$INCLUDE` relative to the including file's folder), checks and builds
+/// the zone `apex` from the file at `path`.
+pub fn load_zone(path: &Path, apex: &Name) -> Result<Loaded, Vec<LoadError>> {
+    let mut parser = Parser::new(apex, true);
+    parser.parse_file(path);
+    finish(parser, apex)
+}
+
+/// Like [`load_zone`] for zone text already in memory, `path` naming it in errors;
+/// `$INCLUDE` is refused. For tests and fuzzing.
+pub fn load_zone_from_bytes(
+    text: &[u8],
+    path: &Path,
+    apex: &Name,
+) -> Result<Loaded, Vec<LoadError>> {
+    let mut parser = Parser::new(apex, false);
+    parser.parse_bytes(text, path);
+    finish(parser, apex)
+}
+
+fn finish(parser: Parser, apex: &Name) -> Result<Loaded, Vec<LoadError>> {
+    let (mut records, mut diag) = parser.into_parts();
+    let apex = apex.to_lowercase();
+    check::check(&apex, &mut records, &mut diag);
+    if !diag.errors.is_empty() {
+        return Err(diag.errors);
+    }
+    // Sorted by owner and type already: the build's own sort finds one run.
+    let records: Vec<Record> = records.into_iter().map(|p: Parsed| p.record).collect();
+    match Zone::build(&apex, records) {
+        Ok(zone) => Ok(Loaded {
+            zone,
+            warnings: diag.warnings,
+        }),
+        Err(error) => {
+            let file = diag.files.first().cloned().unwrap_or_default();
+            Err(vec![LoadError {
+                file,
+                line: 0,
+                kind: LoadErrorKind::Build(error),
+            }])
+        }
+    }
+}
