@@ -27,6 +27,8 @@ mod wildcard;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod vs_nsd;
 
 use crate::wire::message::{self, Rejection, Request, class, flags, rcode};
 use crate::zone::{Rtype, ZoneSet};
