@@ -8,10 +8,11 @@
 //!
 //! # Speed
 //! A reload of a zone of a million names usually changes a handful of records, so the
-//! diff walks the nodes of the new version and looks each one up in the old version by
-//! name (one hash lookup), comparing whole RRsets by their wire bytes before looking at
-//! single records. Nothing is sorted; nodes only the old version has are found in a
-//! second pass, skipped when every old node was matched.
+//! diff walks the nodes of both versions in step (the snapshot keeps them in the same
+//! order), falling back to a lookup by name (one hash lookup) where they differ, and
+//! compares whole RRsets by their wire bytes before looking at single records. Nothing
+//! is sorted; nodes only the old version has are found in a second pass, skipped when
+//! every old node was matched.
 
 use std::cmp::Ordering;
 use std::collections::HashSet;
@@ -60,9 +61,21 @@ impl ZoneDiff {
             push_rrset(&mut diff.added, &new_apex, n);
         }
 
+        // Both versions usually hold their nodes in the same order (the snapshot sorts
+        // them), so walk the old nodes in step with the new ones: sequential reads, no
+        // hashing. A node only the new version has is looked up (and not found); a node
+        // only the old version has is stepped over (the second pass lists it).
+        let mut cursor = old.nodes().peekable();
         let mut matched = 0usize;
         for node in new.nodes() {
-            match old.node(node.owner()) {
+            let mut old_node = cursor.next_if(|o| o.owner() == node.owner());
+            if old_node.is_none() {
+                while cursor.next_if(|o| new.node(o.owner()).is_none()).is_some() {}
+                old_node = cursor
+                    .next_if(|o| o.owner() == node.owner())
+                    .or_else(|| old.node(node.owner()));
+            }
+            match old_node {
                 None => push_node(&mut diff.added, &node),
                 Some(old_node) => {
                     matched += 1;
