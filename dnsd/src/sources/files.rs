@@ -275,6 +275,9 @@ fn watch_loop(
     rx: &mpsc::Receiver<Message>,
 ) {
     let zones_dir = reloader.zones_dir().to_path_buf();
+    // Files changed between the caller's first load and the watch starting are found
+    // by their fingerprints.
+    reloader.reload_changed(&HashSet::new());
     while let Ok(message) = rx.recv() {
         let mut paths = HashSet::new();
         let mut all = false;
