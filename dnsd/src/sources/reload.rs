@@ -31,7 +31,7 @@ use crate::wire::name::Name;
 use crate::xfr::journal::{self, Journal};
 use crate::zone::diff::ZoneDiff;
 use crate::zone::serial::{self, SerialPolicy, Served, Verdict};
-use crate::zone::{Zone, ZoneSet};
+use crate::zone::{Zone, ZoneSet, load};
 
 /// Default bound of a zone's journal.
 pub const DEFAULT_JOURNAL_MAX_ENTRIES: usize = 100;
@@ -74,6 +74,18 @@ pub type Loaded = (Zone, Vec<String>);
 /// Reads, parses, checks and builds the zone `apex` from a file; on failure every
 /// error as `file:line: what`. The daemon passes `zone::load::load_zone`.
 pub type LoadFn = dyn Fn(&Path, &Name) -> Result<Loaded, Vec<String>> + Send + Sync;
+
+/// The daemon's [`LoadFn`]: `zone::load::load_zone` (RFC 1035 master files, checked),
+/// its errors and warnings as `file:line: what` lines.
+pub fn load_zone_file(path: &Path, apex: &Name) -> Result<Loaded, Vec<String>> {
+    match load::load_zone(path, apex) {
+        Ok(loaded) => Ok((
+            loaded.zone,
+            loaded.warnings.iter().map(ToString::to_string).collect(),
+        )),
+        Err(errors) => Err(errors.iter().map(ToString::to_string).collect()),
+    }
+}
 
 /// A served zone and what the reloader remembers of it.
 struct ZoneState {
@@ -128,6 +140,11 @@ impl Reloader {
             stats: Arc::new(ReloadStats::default()),
             clock: unix_now,
         }
+    }
+
+    /// A reloader of RFC 1035 zone files ([`load_zone_file`]): what the daemon runs.
+    pub fn for_zone_files(settings: Settings, zones: Arc<ArcSwap<ZoneSet>>) -> Self {
+        Self::new(settings, zones, Box::new(load_zone_file))
     }
 
     /// Replaces the clock (seconds since the Unix epoch) the serial policy reads.

@@ -368,3 +368,30 @@ fn the_watcher_picks_up_edits_new_files_renames_and_deletions() {
     );
     handle.stop();
 }
+
+#[test]
+fn master_files_load_and_errors_name_file_and_line() {
+    let s = Setup::new();
+    let text = |address: &str, extra: &str| {
+        format!(
+            "$TTL 300\n@ IN SOA ns1 hostmaster 1 3600 900 604800 300\n@ IN NS ns1\n\
+             ns1 IN A 198.51.100.53\nwww IN A {address}\n{extra}"
+        )
+    };
+    let path = s.write("home.test.zone", &text("198.51.100.1", ""));
+    let mut r =
+        Reloader::for_zone_files(s.settings(BTreeMap::new()), s.zones.clone()).with_clock(clock);
+    r.reload_all();
+    assert_eq!(s.address("www.home.test."), Some(vec![198, 51, 100, 1]));
+    s.write(
+        "home.test.zone",
+        &text("198.51.100.2", "mail IN A 300.1.2.3\n"),
+    );
+    let errors = load_zone_file(&path, &n("home.test.")).err().unwrap();
+    assert!(
+        errors[0].starts_with(&format!("{}:6: ", path.display())),
+        "{errors:?}"
+    );
+    assert_eq!(r.reload_all().failed, 1);
+    assert_eq!(s.address("www.home.test."), Some(vec![198, 51, 100, 1]));
+}
