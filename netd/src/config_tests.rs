@@ -151,3 +151,12 @@ fn range_moves_ports() {
         .unwrap();
     assert_eq!(c.forwards[0].to_port, 9000);
 }
+
+#[test]
+fn example_file_is_valid() {
+    let text = include_str!("../netd.toml");
+    match parse(text) {
+        Ok(c) => assert_eq!(c.forwards.len(), 3),
+        Err(e) => panic!("netd/netd.toml: {e:?}"),
+    }
+}

@@ -40,6 +40,26 @@ impl Netns {
         run_ok(&mut self.command(argv))
     }
 
+    /// Runs `f` on a thread that has entered the namespace (setns changes only the
+    /// calling thread). Sockets opened by `f` stay in the namespace wherever they are
+    /// used afterwards, so a test can serve and connect from its own threads.
+    pub fn run_in<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
+        use std::os::fd::AsRawFd;
+        let path = format!("/run/netns/{}", self.name);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let ns = std::fs::File::open(&path)
+                    .unwrap_or_else(|e| panic!("cannot open {path}: {e}"));
+                // SAFETY: setns(2) on an fd we own; it affects only this thread.
+                let rc = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
+                assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
+                f()
+            })
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e))
+        })
+    }
+
     /// Runs `argv` in the namespace and returns its output, whatever the exit status.
     pub fn exec(&self, argv: &[&str]) -> Output {
         self.command(argv)
