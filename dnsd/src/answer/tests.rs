@@ -620,3 +620,64 @@ fn compresses_rdata_names_of_rfc1035_types_only() {
     let needle = b"\x03www\x07example\x03org\x00";
     assert!(bytes.windows(needle.len()).any(|w| w == needle));
 }
+
+/// xorshift64*: a deterministic stream of pseudo-random numbers.
+fn next(state: &mut u64) -> u64 {
+    *state ^= *state >> 12;
+    *state ^= *state << 25;
+    *state ^= *state >> 27;
+    state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+}
+
+#[test]
+fn garbage_never_panics_and_replies_stay_within_bounds() {
+    let zones = zones();
+    let seeds: Vec<Vec<u8>> = [
+        ask("www.example.org.", 1),
+        ask("x.d.example.org.", 1),
+        ask("host.wild.example.org.", 15),
+        ask("x.sub.example.org.", 1),
+        ask("big.example.org.", 16).noedns(),
+        ask("example.org.", 255),
+    ]
+    .iter()
+    .map(Ask::bytes)
+    .collect();
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut out = Vec::new();
+    for round in 0..200_000 {
+        let mut packet = seeds[round % seeds.len()].clone();
+        // Flip, overwrite, cut or extend a few octets.
+        for _ in 0..1 + next(&mut state) % 4 {
+            let r = next(&mut state);
+            let at = (r >> 8) as usize % packet.len().max(1);
+            match r % 5 {
+                0 => packet[at] ^= 1 << (r >> 40) % 8,
+                1 => packet[at] = (r >> 32) as u8,
+                2 => packet.truncate(at),
+                3 => packet.push((r >> 24) as u8),
+                _ => {
+                    // The header and counts, where the parser decides the most.
+                    let header_at = at.min(11).min(packet.len() - 1);
+                    packet[header_at] = (r >> 16) as u8;
+                }
+            }
+            if packet.is_empty() {
+                break;
+            }
+        }
+        for transport in [Transport::Udp, Transport::Tcp] {
+            let Some(outcome) = respond(&zones, &packet, transport, &mut out) else {
+                continue;
+            };
+            assert_eq!(outcome.len, out.len());
+            assert!(out.len() >= 12);
+            assert_eq!(out[..2], packet[..2], "id echoed");
+            assert!(out[2] & 0x80 != 0, "QR set");
+            if transport == Transport::Udp {
+                assert!(out.len() <= 1232, "{packet:02x?}");
+            }
+            Message::from_vec(&out).unwrap_or_else(|e| panic!("{e}: {packet:02x?} -> {out:02x?}"));
+        }
+    }
+}
