@@ -652,7 +652,7 @@ fn garbage_never_panics_and_replies_stay_within_bounds() {
             let r = next(&mut state);
             let at = (r >> 8) as usize % packet.len().max(1);
             match r % 5 {
-                0 => packet[at] ^= 1 << (r >> 40) % 8,
+                0 => packet[at] ^= 1 << ((r >> 40) % 8),
                 1 => packet[at] = (r >> 32) as u8,
                 2 => packet.truncate(at),
                 3 => packet.push((r >> 24) as u8),
