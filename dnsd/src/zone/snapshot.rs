@@ -117,7 +117,10 @@ impl Zone {
                     apex,
                 });
             }
-            record.owner = record.owner.to_lowercase();
+            // Sources that lowercase owners already (the zone-file loader) cost no copy.
+            if record.owner.as_wire().iter().any(u8::is_ascii_uppercase) {
+                record.owner = record.owner.to_lowercase();
+            }
         }
         // Stable: the first record of an RRset in source order gives its TTL.
         records.sort_by(|a, b| (a.owner.as_wire(), a.rtype).cmp(&(b.owner.as_wire(), b.rtype)));
@@ -137,10 +140,12 @@ impl Zone {
 
         let mut zone = Zone {
             apex: apex.clone(),
-            names: Vec::new(),
-            nodes: Vec::new(),
-            rrsets: Vec::new(),
-            rdata: Vec::new(),
+            // Sized once: growing these by doubling would copy them and, at a
+            // million names, leave up to twice the memory committed.
+            names: Vec::with_capacity(records.iter().map(|r| r.owner.as_wire().len()).sum()),
+            nodes: Vec::with_capacity(records.len()),
+            rrsets: Vec::with_capacity(records.len()),
+            rdata: Vec::with_capacity(records.iter().map(|r| r.rdata.len() + 2).sum()),
             index: HashTable::with_capacity(records.len()),
             hasher: FixedState::with_seed(0x6e65_7466_6162_7269),
             soa_rdata_off: 0,
@@ -149,14 +154,14 @@ impl Zone {
         let mut group: Vec<&[u8]> = Vec::new();
         let mut i = 0;
         while i < records.len() {
-            let owner = records[i].owner.clone();
+            let owner = &records[i].owner;
             let first_rrset = zone.rrsets.len();
-            while i < records.len() && records[i].owner == owner {
+            while i < records.len() && records[i].owner == *owner {
                 let rtype = records[i].rtype;
                 let ttl = records[i].ttl;
                 let rdata_off = zone.rdata.len();
                 group.clear();
-                while i < records.len() && records[i].owner == owner && records[i].rtype == rtype {
+                while i < records.len() && records[i].owner == *owner && records[i].rtype == rtype {
                     group.push(&records[i].rdata);
                     i += 1;
                 }
@@ -168,7 +173,7 @@ impl Zone {
                     zone.rdata.extend_from_slice(&len.to_be_bytes());
                     zone.rdata.extend_from_slice(rdata);
                 }
-                if rtype == Rtype::SOA && owner == apex {
+                if rtype == Rtype::SOA && *owner == apex {
                     zone.soa_rdata_off = offset(rdata_off)?;
                 }
                 zone.rrsets.push(RrsetEntry {
@@ -188,9 +193,13 @@ impl Zone {
 
         // Empty non-terminals: every ancestor of an owner, up to the apex, is a node.
         let apex_len = apex.as_wire().len();
+        let mut buf = [0u8; name::MAX_NAME_LEN];
         for n in 0..zone.nodes.len() {
-            let owner = zone.node_name(&zone.nodes[n]).to_vec();
-            for at in name::label_offsets(&owner).skip(1) {
+            let src = zone.node_name(&zone.nodes[n]);
+            let len = src.len().min(buf.len());
+            buf[..len].copy_from_slice(&src[..len]);
+            let owner = &buf[..len];
+            for at in name::label_offsets(owner).skip(1) {
                 let ancestor = &owner[at..];
                 if ancestor.len() < apex_len || zone.find_index(ancestor).is_some() {
                     break;
