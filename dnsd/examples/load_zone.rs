@@ -42,6 +42,21 @@ fn main() -> std::process::ExitCode {
     let (rss, peak) = memory_kb();
     match result {
         Ok(loaded) => {
+            if std::env::var_os("LOAD_ZONE_DUMP").is_some() {
+                for r in loaded.zone.records() {
+                    let hex: String = r.rdata.iter().map(|b| format!("{b:02x}")).collect();
+                    println!(
+                        "{} {} IN TYPE{} \\# {} {hex}",
+                        r.owner,
+                        r.ttl,
+                        r.rtype.0,
+                        r.rdata.len()
+                    );
+                }
+            }
+            for w in &loaded.warnings {
+                eprintln!("warning: {w}");
+            }
             println!(
                 "loaded {} records, {} nodes in {:.3} s; RSS after load {} MB, peak {} MB; {} warnings",
                 loaded.zone.record_count(),

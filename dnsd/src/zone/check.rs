@@ -188,7 +188,7 @@ fn ttl_mismatches(records: &[Parsed], set: std::ops::Range<usize>, diag: &mut Di
 }
 
 /// Warns for data that no query can reach: below (or beside, but for NS, DS and glue)
-/// a delegation, or below a DNAME.
+/// a delegation, or below a DNAME. Glue is an address record of an NS target.
 fn occlusion(
     records: &[Parsed],
     apex: &[u8],
@@ -196,6 +196,13 @@ fn occlusion(
     dnames: &HashSet<&[u8]>,
     diag: &mut Diagnostics,
 ) {
+    // Glue: addresses of the names that NS records point to (RFC 1034 §4.2.1).
+    let mut lower = [0u8; MAX_NAME_LEN];
+    let ns_targets: HashSet<Vec<u8>> = records
+        .iter()
+        .filter(|p| p.record.rtype == Rtype::NS)
+        .map(|p| name::lowercase_into(&p.record.rdata, &mut lower).to_vec())
+        .collect();
     for node in owner_runs(records) {
         let owner = records[node.start].record.owner.as_wire();
         // Ancestors from the parent up to the apex; the apex is no cut, but a DNAME
@@ -213,11 +220,12 @@ fn occlusion(
             }
         }
         let at_cut = cause.is_none() && cuts.contains(owner);
+        let glue = ns_targets.contains(owner);
         for set in type_runs(records, node) {
             let p = &records[set.start];
             let rtype = p.record.rtype;
             let kind = match cause {
-                Some((cut, true)) if !matches!(rtype, Rtype::A | Rtype::AAAA) => {
+                Some((cut, true)) if !(glue && matches!(rtype, Rtype::A | Rtype::AAAA)) => {
                     LoadErrorKind::OccludedByDelegation {
                         owner: p.record.owner.clone(),
                         rtype,
@@ -230,10 +238,8 @@ fn occlusion(
                     dname: name_of(dname),
                 },
                 None if at_cut
-                    && !matches!(
-                        rtype,
-                        Rtype::NS | Rtype::DS | Rtype::A | Rtype::AAAA | Rtype::RRSIG | Rtype::NSEC
-                    ) =>
+                    && !matches!(rtype, Rtype::NS | Rtype::DS | Rtype::RRSIG | Rtype::NSEC)
+                    && !(glue && matches!(rtype, Rtype::A | Rtype::AAAA)) =>
                 {
                     LoadErrorKind::OccludedByDelegation {
                         owner: p.record.owner.clone(),
