@@ -13,8 +13,27 @@
 //! 4. `render` writes the description: compression, OPT, truncation.
 //!
 //! RFCs: 1034, 1035, 2181, 2308, 3597, 4035 §3.1.4.1 (DS), 4592, 6672, 6891, 7766,
-//! 8482, 8914, 9471. Where the RFCs leave a choice, dnsd does what NSD 4.6 does (the
-//! README lists the few places where it deliberately does not).
+//! 8482, 8914, 8945 §5.2, 9471. Where the RFCs leave a choice, dnsd does what NSD 4.6
+//! does; `vs_nsd` checks that, response by response, against a running NSD.
+//!
+//! # Differences from NSD 4.6 (on purpose)
+//!
+//! - Positive answers carry no NS RRset in the authority section and so no addresses
+//!   for it in additional (NSD adds both unless `minimal-responses: yes`, which also
+//!   drops the MX/SRV addresses dnsd keeps). Knot does the same as dnsd; RFC 2181 §6.1
+//!   leaves it optional, and it costs size on every answer.
+//! - A referral whose glue for in-domain name servers does not fit is truncated (TC),
+//!   as RFC 9471 §3 requires; NSD 4.6 predates it and drops the glue silently.
+//! - CHAOS queries (version.bind, id.server, ...) are REFUSED: dnsd does not tell what
+//!   it is or where it runs. NSD answers them unless `hide-version`/`hide-identity`.
+//! - QTYPE ANY is answered with one RRset, over UDP and TCP, as NSD does (RFC 8482
+//!   §4.1); NSD picks the first of SOA/A/AAAA/MX/PTR in zone-file order, dnsd in that
+//!   order of types (the snapshot keeps no file order).
+//! - CNAME and DNAME chains stop after 12 steps (`lookup::MAX_CHAIN`); NSD stops only
+//!   at a loop or when its pool of synthesized names runs out.
+//! - Until transfers, NOTIFY and TSIG keys arrive (later issues): AXFR over TCP and IXFR
+//!   are REFUSED, AXFR over UDP is NOTIMP (as NSD), NOTIFY is REFUSED (NSD without
+//!   `allow-notify`), and a signed request gets NOTAUTH/BADKEY (NSD without keys).
 
 mod additional;
 mod lookup;

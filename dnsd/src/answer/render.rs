@@ -261,6 +261,32 @@ impl<'o> Writer<'o> {
         false
     }
 
+    /// Appends an unsigned TSIG record carrying `error` (RFC 8945 §5.3.2): class ANY,
+    /// TTL 0, an empty MAC, no other data.
+    pub fn tsig_error(
+        &mut self,
+        key: &[u8],
+        algorithm: &[u8],
+        time_and_fudge: &[u8],
+        original_id: u16,
+        error: u16,
+    ) {
+        self.out.extend_from_slice(key);
+        self.out.extend_from_slice(&Rtype::TSIG.0.to_be_bytes());
+        self.out.extend_from_slice(&255u16.to_be_bytes());
+        self.out.extend_from_slice(&[0, 0, 0, 0]);
+        let len_at = self.out.len();
+        self.out.extend_from_slice(&[0, 0]);
+        self.out.extend_from_slice(algorithm);
+        self.out.extend_from_slice(time_and_fudge);
+        self.out.extend_from_slice(&[0, 0]);
+        self.out.extend_from_slice(&original_id.to_be_bytes());
+        self.out.extend_from_slice(&error.to_be_bytes());
+        self.out.extend_from_slice(&[0, 0]);
+        self.patch_len(len_at);
+        self.add_count(3, 1);
+    }
+
     /// Appends the OPT record.
     pub fn opt(&mut self, opt: &Opt) {
         self.out.push(0);

@@ -3,10 +3,10 @@
 //! transfers and NOTIFY. Later issues (transfers, NOTIFY, UPDATE, TSIG) replace the
 //! refusals here with the real thing.
 
-use super::render::{Head, Writer};
+use super::render::{Head, Opt, Writer};
 use super::response::Response;
 use super::{Outcome, Transport, write};
-use crate::wire::message::{Header, Request, class, flags, opcode, rcode};
+use crate::wire::message::{Header, Request, Tsig, class, flags, opcode, rcode};
 use crate::wire::name::{MAX_NAME_LEN, lowercase_into};
 use crate::zone::ZoneSet;
 
@@ -46,10 +46,8 @@ pub fn respond(
     if header.opcode() == opcode::NOTIFY {
         return Some(notify(zones, request, out));
     }
-    if request.tsig {
-        // No TSIG keys are configured yet (transfers come in a later issue): a signed
-        // request cannot be verified (RFC 8945 §5.2), and NSD refuses it.
-        return Some(header_only(out, header, rcode::REFUSED, true));
+    if let Some(tsig) = request.tsig {
+        return Some(tsig_bad_key(out, request, &tsig));
     }
     if let Some(edns) = request.edns
         && edns.version > 0
@@ -108,6 +106,43 @@ pub fn respond(
     let mut response = Response::new();
     response.rcode = code;
     Some(write(out, request, transport, &response, None))
+}
+
+/// TSIG error BADKEY (RFC 8945 §5.2.2).
+const TSIG_BADKEY: u16 = 17;
+
+/// A signed request: no TSIG keys are configured yet (transfers and updates come in
+/// later issues), so the key is unknown. RFC 8945 §5.2.2, as NSD answers: NOTAUTH,
+/// no question, the OPT if the request had one, and an unsigned TSIG record with error
+/// BADKEY that echoes key, algorithm, time, fudge and original id.
+fn tsig_bad_key(out: &mut Vec<u8>, request: &Request<'_>, tsig: &Tsig<'_>) -> Outcome {
+    let mut writer = Writer::new(out, None);
+    if let Some(edns) = request.edns {
+        writer.opt(&Opt {
+            udp_size: super::EDNS_UDP_SIZE,
+            extended_rcode: 0,
+            dnssec_ok: edns.dnssec_ok,
+            ede: None,
+        });
+    }
+    writer.tsig_error(
+        tsig.key,
+        tsig.algorithm,
+        tsig.time_and_fudge,
+        tsig.original_id,
+        TSIG_BADKEY,
+    );
+    let header = &request.header;
+    let len = writer.finish(Head {
+        id: header.id,
+        flags: flags::QR | (header.flags & (flags::OPCODE_MASK | flags::RD)) | rcode::NOTAUTH,
+    });
+    Outcome {
+        rcode: rcode::NOTAUTH,
+        qtype: request.question.map_or(0, |q| q.qtype),
+        len,
+        truncated: false,
+    }
 }
 
 /// NOTIFY (RFC 1996): not accepted yet (secondary zones come in a later issue). As NSD

@@ -681,3 +681,27 @@ fn garbage_never_panics_and_replies_stay_within_bounds() {
         }
     }
 }
+
+#[test]
+fn signed_requests_get_badkey_until_keys_exist() {
+    let mut request = ask("www.example.org.", 1).noedns().bytes();
+    request[11] = 1;
+    let mut rdata = b"\x0bhmac-sha256\x00".to_vec();
+    rdata.extend_from_slice(&[0, 0, 0x65, 0x53, 0xf1, 0, 1, 0x2c, 0, 2, 9, 9]);
+    rdata.extend_from_slice(&[0xab, 0xcd, 0, 0, 0, 0]);
+    request.extend_from_slice(b"\x03key\x00\x00\xfa\x00\xff\x00\x00\x00\x00");
+    request.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+    request.extend_from_slice(&rdata);
+    let mut out = Vec::new();
+    let outcome = respond(&zones(), &request, Transport::Udp, &mut out).unwrap();
+    assert_eq!(outcome.rcode, 9, "NOTAUTH");
+    assert_eq!(&out[4..12], &[0, 0, 0, 0, 0, 0, 0, 1]);
+    // Key, type TSIG, class ANY, TTL 0, then algorithm, time and fudge echoed, an empty
+    // MAC, the original id, error 17 (BADKEY), no other data.
+    let mut tsig = b"\x03key\x00\x00\xfa\x00\xff\x00\x00\x00\x00\x00\x1d".to_vec();
+    tsig.extend_from_slice(b"\x0bhmac-sha256\x00");
+    tsig.extend_from_slice(&[
+        0, 0, 0x65, 0x53, 0xf1, 0, 1, 0x2c, 0, 0, 0xab, 0xcd, 0, 17, 0, 0,
+    ]);
+    assert_eq!(&out[12..], &tsig[..]);
+}

@@ -79,6 +79,10 @@ big TXT "91234567890123456789012345678901234567890123456789012345678901234567890
 big TXT "A123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789"
 big TXT "B123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789"
 tobig CNAME big
+*.wa A 198.51.100.77
+mx5 MX 10 host.wa
+mx5 MX 20 mail
+nswild NS host.wa
 midref NS a-long-name-server-number-01.midref
 a-long-name-server-number-01.midref A 198.51.100.201
 a-long-name-server-number-01.midref AAAA 2001:db8::201
@@ -410,6 +414,10 @@ fn queries() -> Vec<(String, Query, Transport)> {
         ("midref.example.org.", 1),
         ("x.bigref.example.org.", 1),
         ("manymx.example.org.", 15),
+        ("mx5.example.org.", 15),
+        ("nswild.example.org.", 1),
+        ("a.b.c.example.org.", 43),
+        ("x.wa.example.org.", 255),
     ] {
         let label = format!("{name} {qtype}");
         add(&label, q(name, qtype), Udp);
@@ -524,7 +532,32 @@ fn raw_requests() -> Vec<(&'static str, Vec<u8>)> {
     probe[11] = 1;
     probe[2] = 1;
     probe.extend_from_slice(opt);
+    let tsig = {
+        let mut rdata = b"\x0bhmac-sha256\x00".to_vec();
+        rdata.extend_from_slice(&[0, 0, 0x65, 0x53, 0xf1, 0, 1, 0x2c, 0, 32]);
+        rdata.extend_from_slice(&[7; 32]);
+        rdata.extend_from_slice(&[0x12, 0x34, 0, 0, 0, 0]);
+        let mut rr = b"\x03key\x07example\x00\x00\xfa\x00\xff\x00\x00\x00\x00".to_vec();
+        rr.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+        rr.extend_from_slice(&rdata);
+        rr
+    };
+    let mut signed = set(base.clone(), 11, 1);
+    signed.extend_from_slice(&tsig);
+    let mut opt_then_tsig = set(with_opt.clone(), 11, 2);
+    opt_then_tsig.extend_from_slice(&tsig);
+    let mut tsig_then_opt = set(base.clone(), 11, 2);
+    tsig_then_opt.extend_from_slice(&tsig);
+    tsig_then_opt.extend_from_slice(opt);
+    // The TSIG's "other length" claims data its RDATA does not hold.
+    let mut bad_tsig = signed.clone();
+    let last = bad_tsig.len() - 1;
+    bad_tsig[last] = 5;
     vec![
+        ("tsig, unknown key", signed),
+        ("opt then tsig", opt_then_tsig),
+        ("tsig then opt", tsig_then_opt),
+        ("tsig fields do not add up", bad_tsig),
         ("empty", vec![]),
         ("short", base[..11].to_vec()),
         ("header only qd=0", set(base[..12].to_vec(), 5, 0)),

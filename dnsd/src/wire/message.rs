@@ -161,8 +161,21 @@ pub struct Request<'a> {
     pub question: Option<Question<'a>>,
     /// The OPT record, if there was one.
     pub edns: Option<Edns>,
-    /// Whether the additional section held a TSIG record (RFC 8945).
-    pub tsig: bool,
+    /// The TSIG record of the additional section, if any (RFC 8945).
+    pub tsig: Option<Tsig<'a>>,
+}
+
+/// The parts of a request's TSIG record (RFC 8945 §4.2) that an error response echoes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tsig<'a> {
+    /// The key name, uncompressed.
+    pub key: &'a [u8],
+    /// The algorithm name, uncompressed.
+    pub algorithm: &'a [u8],
+    /// Time signed (48 bits) and fudge (16 bits), as received.
+    pub time_and_fudge: &'a [u8],
+    /// The original message id.
+    pub original_id: u16,
 }
 
 /// Why a packet is not a request the engine answers from its zones.
@@ -206,7 +219,7 @@ pub fn parse(packet: &[u8]) -> Result<Request<'_>, Rejection> {
                 header,
                 question: None,
                 edns: Some(edns),
-                tsig: false,
+                tsig: None,
             });
         }
     }
@@ -300,16 +313,19 @@ fn skip_record(packet: &[u8], at: usize) -> Option<(u16, usize)> {
     (end <= packet.len()).then_some((rtype, end))
 }
 
+/// What the additional section of a request holds.
+type Additional<'a> = (Option<Edns>, Option<Tsig<'a>>);
+
 /// Reads the additional section: at most one OPT (root owner, well-formed options) and
-/// one TSIG, nothing else (RFC 6891 §6.1.1, RFC 8945 §5.1).
-fn parse_additional(packet: &[u8], mut at: usize, count: u16) -> Result<(Option<Edns>, bool), ()> {
+/// one TSIG, last (RFC 6891 §6.1.1, RFC 8945 §5.1), nothing else.
+fn parse_additional(packet: &[u8], mut at: usize, count: u16) -> Result<Additional<'_>, ()> {
     let mut edns = None;
-    let mut tsig = false;
+    let mut tsig = None;
     for _ in 0..count {
         let start = at;
         let (rtype, end) = skip_record(packet, at).ok_or(())?;
         match rtype {
-            41 if edns.is_none() && !tsig => {
+            41 if edns.is_none() && tsig.is_none() => {
                 if packet[start] != 0 {
                     return Err(());
                 }
@@ -324,12 +340,36 @@ fn parse_additional(packet: &[u8], mut at: usize, count: u16) -> Result<(Option<
                     dnssec_ok: fixed[6] & 0x80 != 0,
                 });
             }
-            250 if !tsig => tsig = true,
+            250 if tsig.is_none() => tsig = Some(parse_tsig(packet, start, end).ok_or(())?),
             _ => return Err(()),
         }
         at = end;
     }
     Ok((edns, tsig))
+}
+
+/// Reads the TSIG record that spans `packet[start..end]`: uncompressed names, and an
+/// RDATA whose fields add up (RFC 8945 §4.2).
+fn parse_tsig(packet: &[u8], start: usize, end: usize) -> Option<Tsig<'_>> {
+    let record = &packet[start..end];
+    let key_len = name_len(record)?;
+    let rdata = record.get(key_len + 10..)?;
+    let algorithm_len = name_len(rdata)?;
+    let time_and_fudge = rdata.get(algorithm_len..algorithm_len + 8)?;
+    let at = algorithm_len + 8;
+    let mac_len = u16::from_be_bytes([*rdata.get(at)?, *rdata.get(at + 1)?]) as usize;
+    let at = at + 2 + mac_len;
+    let fixed = rdata.get(at..at + 6)?;
+    let other_len = u16::from_be_bytes([fixed[4], fixed[5]]) as usize;
+    if at + 6 + other_len != rdata.len() {
+        return None;
+    }
+    Some(Tsig {
+        key: &record[..key_len],
+        algorithm: &rdata[..algorithm_len],
+        time_and_fudge,
+        original_id: u16::from_be_bytes([fixed[0], fixed[1]]),
+    })
 }
 
 /// Whether OPT RDATA is a well-formed sequence of {code, length, data} options.
