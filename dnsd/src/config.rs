@@ -1,0 +1,567 @@
+//! The configuration: one TOML file (`dnsd.toml`, documented key by key in
+//! `examples/dnsd.toml`), command-line flags that override it, and the embedded default
+//! (serve `./zones` on 127.0.0.1:5353) when there is neither.
+//!
+//! The file is read into a serde [`Spec`] that mirrors it (kebab-case keys, unknown keys
+//! refused, every value kept with its span), then [`validate`] turns the spec into the
+//! runtime [`Config`], collecting every bad value at once. Each [`ConfigError`] names the
+//! file, the line and the key path: `dnsd.toml:14: zone."home.lan".serial: expected one
+//! of keep, unixtime, date`. `dnsd check` and `dnsd` run exactly this code.
+//!
+//! Relative paths in the file are relative to the file's folder, so a configuration kept
+//! in git beside its zones works from any working directory; paths given as flags are
+//! relative to the working directory, as a shell user expects.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+pub use crate::sources::reload::{DEFAULT_JOURNAL_MAX_ENTRIES, ZoneOptions};
+use crate::wire::name::Name;
+pub use crate::zone::serial::SerialPolicy;
+
+/// Where the server listens when neither the file nor a flag says (UDP and TCP).
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:5353";
+/// The zones folder when neither the file nor a flag says.
+pub const DEFAULT_ZONES_DIR: &str = "zones";
+/// The state folder (journals, served serials) when the file does not say.
+pub const DEFAULT_STATE_DIR: &str = ".dnsd-state";
+/// Default TCP idle timeout (RFC 7766 §6.2.3 suggests seconds, not minutes).
+pub const DEFAULT_TCP_IDLE_TIMEOUT_MS: u64 = 10_000;
+/// Default limit of simultaneous TCP connections.
+pub const DEFAULT_TCP_MAX_CONNECTIONS: usize = 1_000;
+
+//------------ Config --------------------------------------------------------
+
+/// The validated configuration the daemon runs with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The file it came from, if any.
+    pub file: Option<PathBuf>,
+    /// Addresses served over both UDP and TCP.
+    pub listen: Vec<SocketAddr>,
+    /// Folder of zone files: `NAME.zone` is the zone `NAME`.
+    pub zones_dir: PathBuf,
+    /// Folder for state that survives restarts (journals, served serials).
+    pub state_dir: PathBuf,
+    /// Prometheus text endpoint, if any.
+    pub metrics: Option<SocketAddr>,
+    /// Log filter (tracing-subscriber `EnvFilter` syntax); `RUST_LOG` wins when set.
+    pub log_level: String,
+    /// TCP listener limits.
+    pub tcp: TcpConfig,
+    /// UDP workers.
+    pub udp: UdpConfig,
+    /// Per-zone options, by lowercased apex; zones not named here use the defaults.
+    pub zones: BTreeMap<Name, ZoneOptions>,
+}
+
+/// TCP limits (RFC 7766 §6.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpConfig {
+    /// A connection with no complete query for this long is closed.
+    pub idle_timeout: Duration,
+    /// Connections beyond this many are closed as soon as they are accepted.
+    pub max_connections: usize,
+}
+
+/// UDP workers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UdpConfig {
+    /// Worker threads, each with its own SO_REUSEPORT socket per address; 0 = one per core.
+    pub workers: usize,
+}
+
+impl Config {
+    /// The options of the zone at `apex` (any case): configured or default.
+    pub fn zone_options(&self, apex: &Name) -> ZoneOptions {
+        self.zones
+            .get(&apex.to_lowercase())
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// What the reloader needs: folders and per-zone options.
+    pub fn reload_settings(&self) -> crate::sources::Settings {
+        crate::sources::Settings {
+            zones_dir: self.zones_dir.clone(),
+            state_dir: self.state_dir.clone(),
+            zones: self.zones.clone(),
+        }
+    }
+}
+
+/// Command-line flags that override the file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Overrides {
+    /// `--listen ADDR:PORT`, repeatable: replaces the file's `listen`.
+    pub listen: Vec<String>,
+    /// `--zones DIR`: replaces the file's `zones-dir`.
+    pub zones_dir: Option<PathBuf>,
+}
+
+//------------ ConfigError ---------------------------------------------------
+
+/// One problem in the configuration, with where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The file, or None for a flag.
+    pub file: Option<PathBuf>,
+    /// 1-based line in the file, when known.
+    pub line: Option<usize>,
+    /// Key path (`zone."home.lan".serial`) or flag (`--listen`); empty when none applies.
+    pub key: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(file) = &self.file {
+            write!(f, "{}", file.display())?;
+            if let Some(line) = self.line {
+                write!(f, ":{line}")?;
+            }
+            f.write_str(": ")?;
+        }
+        if !self.key.is_empty() {
+            write!(f, "{}: ", self.key)?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+//------------ Spec ----------------------------------------------------------
+
+/// The file as written: every key of `dnsd.toml`, each value with its span.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct Spec {
+    listen: Option<Spanned<Vec<Spanned<String>>>>,
+    zones_dir: Option<Spanned<String>>,
+    state_dir: Option<Spanned<String>>,
+    metrics: Option<Spanned<String>>,
+    log_level: Option<Spanned<String>>,
+    tcp: TcpSpec,
+    udp: UdpSpec,
+    zone: BTreeMap<String, Spanned<ZoneSpec>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+struct TcpSpec {
+    idle_timeout_ms: Option<Spanned<i64>>,
+    max_connections: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+struct UdpSpec {
+    workers: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+struct ZoneSpec {
+    file: Option<Spanned<String>>,
+    serial: Option<Spanned<String>>,
+    journal_max_entries: Option<Spanned<i64>>,
+}
+
+//------------ Loading and validating ----------------------------------------
+
+/// Reads the file (if any), applies the flags and validates: the one path by which both
+/// `dnsd` and `dnsd check` get their configuration.
+pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, Vec<ConfigError>> {
+    let Some(path) = file else {
+        return validate(Spec::default(), None, "", overrides);
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        vec![ConfigError {
+            file: Some(path.to_path_buf()),
+            line: None,
+            key: String::new(),
+            message: format!("cannot read: {e}"),
+        }]
+    })?;
+    let spec = parse(&text).map_err(|e| vec![e.in_file(path)])?;
+    validate(spec, Some(path), &text, overrides)
+}
+
+/// Parses the file's text into a spec: TOML syntax, types and unknown keys.
+pub fn parse(text: &str) -> Result<Spec, ConfigError> {
+    let located = |message: String, span: Option<Range<usize>>, key: String| ConfigError {
+        file: None,
+        line: span.map(|s| line_of(text, s.start)),
+        key,
+        message,
+    };
+    let table = DeTable::parse(text)
+        .map_err(|e| located(e.message().to_string(), e.span(), String::new()))?;
+    let deserializer = toml::de::Deserializer::from(table.clone());
+    Spec::deserialize(deserializer).map_err(|e| {
+        let key = e
+            .span()
+            .map(|span| key_path_at(table.get_ref(), &span))
+            .unwrap_or_default();
+        located(e.message().to_string(), e.span(), key)
+    })
+}
+
+/// Checks every value of `spec`, applies `overrides`, and returns the runtime config or
+/// every problem found. `text` is the file's text (for line numbers), `file` its path.
+pub fn validate(
+    spec: Spec,
+    file: Option<&Path>,
+    text: &str,
+    overrides: &Overrides,
+) -> Result<Config, Vec<ConfigError>> {
+    let mut problems = Problems {
+        file,
+        text,
+        errors: Vec::new(),
+    };
+    let base = file
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let in_file = |p: &str| base.join(p);
+
+    // listen: flags replace the file's list.
+    let mut listen = Vec::new();
+    if !overrides.listen.is_empty() {
+        for text in &overrides.listen {
+            match text.parse::<SocketAddr>() {
+                Ok(addr) => listen.push(addr),
+                Err(_) => problems.errors.push(ConfigError {
+                    file: None,
+                    line: None,
+                    key: "--listen".into(),
+                    message: format!("{text:?} is not an ADDR:PORT"),
+                }),
+            }
+        }
+    } else if let Some(list) = &spec.listen {
+        if list.get_ref().is_empty() {
+            problems.fail(
+                Some(list.span()),
+                "listen".into(),
+                "needs at least one ADDR:PORT".into(),
+            );
+        }
+        for (i, item) in list.get_ref().iter().enumerate() {
+            match item.get_ref().parse::<SocketAddr>() {
+                Ok(addr) if listen.contains(&addr) => problems.fail(
+                    Some(item.span()),
+                    format!("listen[{i}]"),
+                    format!("{addr} is listed twice"),
+                ),
+                Ok(addr) => listen.push(addr),
+                Err(_) => problems.fail(
+                    Some(item.span()),
+                    format!("listen[{i}]"),
+                    format!(
+                        "{:?} is not an ADDR:PORT (e.g. 127.0.0.1:53 or [::1]:53)",
+                        item.get_ref()
+                    ),
+                ),
+            }
+        }
+    } else if let Ok(addr) = DEFAULT_LISTEN.parse() {
+        listen.push(addr);
+    }
+
+    let zones_dir = match (&overrides.zones_dir, &spec.zones_dir) {
+        (Some(dir), _) => dir.clone(),
+        (None, Some(dir)) if dir.get_ref().is_empty() => {
+            problems.fail(Some(dir.span()), "zones-dir".into(), "is empty".into());
+            PathBuf::new()
+        }
+        (None, Some(dir)) => in_file(dir.get_ref()),
+        (None, None) => in_file(DEFAULT_ZONES_DIR),
+    };
+    let state_dir = match &spec.state_dir {
+        Some(dir) if dir.get_ref().is_empty() => {
+            problems.fail(Some(dir.span()), "state-dir".into(), "is empty".into());
+            PathBuf::new()
+        }
+        Some(dir) => in_file(dir.get_ref()),
+        None => in_file(DEFAULT_STATE_DIR),
+    };
+
+    let metrics = spec
+        .metrics
+        .as_ref()
+        .and_then(|m| match m.get_ref().parse::<SocketAddr>() {
+            Ok(addr) if listen.contains(&addr) => {
+                problems.fail(
+                    Some(m.span()),
+                    "metrics".into(),
+                    format!("{addr} is also a DNS listener"),
+                );
+                None
+            }
+            Ok(addr) => Some(addr),
+            Err(_) => {
+                problems.fail(
+                    Some(m.span()),
+                    "metrics".into(),
+                    format!(
+                        "{:?} is not an ADDR:PORT (e.g. 127.0.0.1:9153)",
+                        m.get_ref()
+                    ),
+                );
+                None
+            }
+        });
+
+    let log_level = match &spec.log_level {
+        Some(level) => {
+            if let Err(e) = tracing_subscriber::EnvFilter::builder().parse(level.get_ref()) {
+                problems.fail(
+                    Some(level.span()),
+                    "log-level".into(),
+                    format!(
+                        "{:?} is not a level (error, warn, info, debug, trace) or filter: {e}",
+                        level.get_ref()
+                    ),
+                );
+            }
+            level.get_ref().clone()
+        }
+        None => "info".into(),
+    };
+
+    let tcp = TcpConfig {
+        idle_timeout: Duration::from_millis(problems.positive(
+            &spec.tcp.idle_timeout_ms,
+            "tcp.idle-timeout-ms",
+            86_400_000,
+            DEFAULT_TCP_IDLE_TIMEOUT_MS,
+        )),
+        max_connections: problems.positive(
+            &spec.tcp.max_connections,
+            "tcp.max-connections",
+            1_000_000,
+            DEFAULT_TCP_MAX_CONNECTIONS as u64,
+        ) as usize,
+    };
+    let udp = UdpConfig {
+        workers: match &spec.udp.workers {
+            Some(v) if (0..=1024).contains(v.get_ref()) => *v.get_ref() as usize,
+            Some(v) => {
+                problems.fail(
+                    Some(v.span()),
+                    "udp.workers".into(),
+                    format!(
+                        "{} is out of range 0..=1024 (0 = one per core)",
+                        v.get_ref()
+                    ),
+                );
+                0
+            }
+            None => 0,
+        },
+    };
+
+    let mut zones = BTreeMap::new();
+    let mut files: BTreeMap<PathBuf, String> = BTreeMap::new();
+    for (apex_text, zone) in &spec.zone {
+        let key = format!("zone.{}", quote_key(apex_text));
+        let apex = match zone_name(apex_text) {
+            Ok(apex) => apex.to_lowercase(),
+            Err(message) => {
+                problems.fail(Some(zone.span()), key, message);
+                continue;
+            }
+        };
+        if zones.contains_key(&apex) {
+            problems.fail(
+                Some(zone.span()),
+                key,
+                format!("zone {apex} is configured twice"),
+            );
+            continue;
+        }
+        let spec = zone.get_ref();
+        let mut options = ZoneOptions::default();
+        if let Some(file) = &spec.file {
+            let name = file.get_ref();
+            if name.is_empty() {
+                problems.fail(Some(file.span()), format!("{key}.file"), "is empty".into());
+            } else {
+                let path = PathBuf::from(name);
+                if let Some(other) = files.insert(zones_dir.join(&path), key.clone()) {
+                    problems.fail(
+                        Some(file.span()),
+                        format!("{key}.file"),
+                        format!("{name:?} is also the file of {other}"),
+                    );
+                }
+                options.file = Some(path);
+            }
+        }
+        if let Some(serial) = &spec.serial {
+            match SerialPolicy::from_config(serial.get_ref()) {
+                Some(policy) => options.serial = policy,
+                None => problems.fail(
+                    Some(serial.span()),
+                    format!("{key}.serial"),
+                    "expected one of keep, unixtime, date".into(),
+                ),
+            }
+        }
+        if let Some(n) = &spec.journal_max_entries {
+            match usize::try_from(*n.get_ref()) {
+                Ok(n) => options.journal_max_entries = n,
+                _ => problems.fail(
+                    Some(n.span()),
+                    format!("{key}.journal-max-entries"),
+                    format!("{} is negative (0 = no journal)", n.get_ref()),
+                ),
+            }
+        }
+        zones.insert(apex, options);
+    }
+
+    if !problems.errors.is_empty() {
+        return Err(problems.errors);
+    }
+    Ok(Config {
+        file: file.map(Path::to_path_buf),
+        listen,
+        zones_dir,
+        state_dir,
+        metrics,
+        log_level,
+        tcp,
+        udp,
+        zones,
+    })
+}
+
+/// Problems found so far, located in the file.
+struct Problems<'a> {
+    file: Option<&'a Path>,
+    text: &'a str,
+    errors: Vec<ConfigError>,
+}
+
+impl Problems<'_> {
+    fn fail(&mut self, span: Option<Range<usize>>, key: String, message: String) {
+        self.errors.push(ConfigError {
+            file: self.file.map(Path::to_path_buf),
+            line: span.map(|s| line_of(self.text, s.start)),
+            key,
+            message,
+        })
+    }
+
+    /// An integer in 1..=max, or `default` when absent (or bad, after saying so).
+    fn positive(&mut self, value: &Option<Spanned<i64>>, key: &str, max: i64, default: u64) -> u64 {
+        match value {
+            Some(v) if (1..=max).contains(v.get_ref()) => *v.get_ref() as u64,
+            Some(v) => {
+                self.fail(
+                    Some(v.span()),
+                    key.into(),
+                    format!("{} is out of range 1..={max}", v.get_ref()),
+                );
+                default
+            }
+            None => default,
+        }
+    }
+}
+
+/// The zone name of a `[zone."NAME"]` key: absolute whether or not it ends with a dot.
+fn zone_name(text: &str) -> Result<Name, String> {
+    if text.is_empty() {
+        return Err("is not a domain name: empty".into());
+    }
+    let absolute = if text.ends_with('.') {
+        text.to_string()
+    } else {
+        format!("{text}.")
+    };
+    Name::from_text(&absolute, None).map_err(|e| format!("is not a domain name: {e}"))
+}
+
+impl ConfigError {
+    fn in_file(mut self, path: &Path) -> Self {
+        self.file = Some(path.to_path_buf());
+        self
+    }
+}
+
+/// 1-based line of byte `offset` in `text`.
+fn line_of(text: &str, offset: usize) -> usize {
+    let end = offset.min(text.len());
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+/// A TOML key as written in a path: bare when it can be, quoted otherwise.
+fn quote_key(key: &str) -> String {
+    let bare = !key.is_empty()
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if bare {
+        key.to_string()
+    } else {
+        format!("{key:?}")
+    }
+}
+
+/// The dotted path of the innermost key whose key or value span holds `span`: serde's
+/// errors carry only a span, and the user needs the key's name.
+fn key_path_at(table: &DeTable<'_>, span: &Range<usize>) -> String {
+    let mut path = Vec::new();
+    find_key(table, span, &mut path);
+    path.join(".")
+}
+
+/// Pushes onto `path` the keys leading to `span`; true when found. Tables are searched
+/// whatever their own span, which for `[header]` tables covers only the header.
+fn find_key(table: &DeTable<'_>, span: &Range<usize>, path: &mut Vec<String>) -> bool {
+    let holds = |outer: Range<usize>| outer.start <= span.start && span.end <= outer.end;
+    for (key, value) in table.iter() {
+        path.push(quote_key(key.get_ref()));
+        if holds(key.span()) {
+            return true;
+        }
+        match value.get_ref() {
+            DeValue::Table(inner) if find_key(inner, span, path) || holds(value.span()) => {
+                return true;
+            }
+            DeValue::Array(items) if holds(value.span()) => {
+                let index = items.iter().position(|item| holds(item.span()));
+                if let (Some(i), Some(last)) = (index, path.last_mut()) {
+                    last.push_str(&format!("[{i}]"));
+                }
+                return true;
+            }
+            _ if holds(value.span()) => return true,
+            _ => {}
+        }
+        path.pop();
+    }
+    false
+}
+
+#[cfg(test)]
+#[path = "config_tests.rs"]
+mod tests;

@@ -1,0 +1,288 @@
+//! Tests of the configuration: every key's accepted values and errors, with the line and
+//! key path a user sees.
+
+use super::*;
+
+/// Errors of `text` as the user sees them, as if read from `dnsd.toml`.
+fn errors(text: &str) -> Vec<String> {
+    errors_with(text, &Overrides::default())
+}
+
+fn errors_with(text: &str, overrides: &Overrides) -> Vec<String> {
+    let path = Path::new("dnsd.toml");
+    let result = parse(text)
+        .map_err(|e| vec![e.in_file(path)])
+        .and_then(|spec| validate(spec, Some(path), text, overrides));
+    match result {
+        Ok(config) => panic!("expected errors, got {config:?}"),
+        Err(errors) => errors.iter().map(ToString::to_string).collect(),
+    }
+}
+
+fn config(text: &str) -> Config {
+    config_with(text, &Overrides::default())
+}
+
+fn config_with(text: &str, overrides: &Overrides) -> Config {
+    let path = Path::new("/etc/dnsd/dnsd.toml");
+    let spec = parse(text).unwrap_or_else(|e| panic!("{e}"));
+    validate(spec, Some(path), text, overrides).unwrap_or_else(|e| panic!("{e:?}"))
+}
+
+fn name(text: &str) -> Name {
+    Name::from_text(text, None).unwrap()
+}
+
+#[test]
+fn no_file_is_the_embedded_default() {
+    let config = load(None, &Overrides::default()).unwrap();
+    assert_eq!(config.listen, vec!["127.0.0.1:5353".parse().unwrap()]);
+    assert_eq!(config.zones_dir, PathBuf::from("zones"));
+    assert_eq!(config.state_dir, PathBuf::from(".dnsd-state"));
+    assert_eq!(config.metrics, None);
+    assert_eq!(config.log_level, "info");
+    assert_eq!(config.tcp.idle_timeout, Duration::from_secs(10));
+    assert_eq!(config.tcp.max_connections, 1000);
+    assert_eq!(config.udp.workers, 0);
+    assert!(config.zones.is_empty());
+    assert_eq!(config.file, None);
+}
+
+#[test]
+fn an_empty_file_is_the_default_relative_to_its_folder() {
+    let config = config("");
+    assert_eq!(config.zones_dir, PathBuf::from("/etc/dnsd/zones"));
+    assert_eq!(config.state_dir, PathBuf::from("/etc/dnsd/.dnsd-state"));
+}
+
+#[test]
+fn every_key_is_read() {
+    let config = config(
+        r#"
+listen = ["127.0.0.1:53", "[::1]:53"]
+zones-dir = "/srv/zones"
+state-dir = "state"
+metrics = "127.0.0.1:9153"
+log-level = "debug,dnsd=trace"
+
+[tcp]
+idle-timeout-ms = 2500
+max-connections = 7
+
+[udp]
+workers = 3
+
+[zone."Home.Lan"]
+file = "home.txt"
+serial = "keep"
+journal-max-entries = 5
+
+[zone."example.org."]
+serial = "unixtime"
+"#,
+    );
+    assert_eq!(
+        config.listen,
+        vec!["127.0.0.1:53".parse().unwrap(), "[::1]:53".parse().unwrap()]
+    );
+    assert_eq!(config.zones_dir, PathBuf::from("/srv/zones"));
+    assert_eq!(config.state_dir, PathBuf::from("/etc/dnsd/state"));
+    assert_eq!(config.metrics, Some("127.0.0.1:9153".parse().unwrap()));
+    assert_eq!(config.log_level, "debug,dnsd=trace");
+    assert_eq!(config.tcp.idle_timeout, Duration::from_millis(2500));
+    assert_eq!(config.tcp.max_connections, 7);
+    assert_eq!(config.udp.workers, 3);
+    let home = config.zone_options(&name("home.lan."));
+    assert_eq!(home.file, Some(PathBuf::from("home.txt")));
+    assert_eq!(home.serial, SerialPolicy::Keep);
+    assert_eq!(home.journal_max_entries, 5);
+    let org = config.zone_options(&name("EXAMPLE.org."));
+    assert_eq!(org.file, None);
+    assert_eq!(org.serial, SerialPolicy::Unixtime);
+    assert_eq!(org.journal_max_entries, 100);
+    let other = config.zone_options(&name("other.net."));
+    assert_eq!(other, ZoneOptions::default());
+    assert_eq!(other.serial, SerialPolicy::Date);
+}
+
+#[test]
+fn flags_override_the_file() {
+    let overrides = Overrides {
+        listen: vec!["127.0.0.2:5300".into(), "[::1]:5300".into()],
+        zones_dir: Some("here/zones".into()),
+    };
+    let config = config_with(
+        "listen = [\"127.0.0.1:53\"]\nzones-dir = \"/srv/zones\"\n",
+        &overrides,
+    );
+    assert_eq!(
+        config.listen,
+        vec![
+            "127.0.0.2:5300".parse().unwrap(),
+            "[::1]:5300".parse().unwrap()
+        ]
+    );
+    assert_eq!(config.zones_dir, PathBuf::from("here/zones"));
+}
+
+#[test]
+fn bad_flags_are_errors_naming_the_flag() {
+    let overrides = Overrides {
+        listen: vec!["localhost".into()],
+        zones_dir: None,
+    };
+    assert_eq!(
+        errors_with("", &overrides),
+        vec!["--listen: \"localhost\" is not an ADDR:PORT"]
+    );
+}
+
+#[test]
+fn syntax_errors_name_the_line() {
+    let errors = errors("listen = [\"127.0.0.1:53\"]\n\nzones-dir = \n");
+    assert_eq!(errors.len(), 1);
+    assert!(errors[0].starts_with("dnsd.toml:3: "), "{errors:?}");
+}
+
+#[test]
+fn unknown_keys_are_errors_naming_the_key() {
+    let errors_top = errors("log-level = \"info\"\nlisten-on = [\"127.0.0.1:53\"]\n");
+    assert_eq!(errors_top.len(), 1);
+    assert!(
+        errors_top[0].starts_with("dnsd.toml:2: listen-on: unknown field `listen-on`"),
+        "{errors_top:?}"
+    );
+    let errors_tcp = errors("[tcp]\nidle-timeout = 5\n");
+    assert!(
+        errors_tcp[0].starts_with("dnsd.toml:2: tcp.idle-timeout: unknown field"),
+        "{errors_tcp:?}"
+    );
+    let errors_zone = errors("[zone.\"home.lan\"]\nfile = \"a\"\nserials = \"keep\"\n");
+    assert!(
+        errors_zone[0].starts_with("dnsd.toml:3: zone.\"home.lan\".serials: unknown field"),
+        "{errors_zone:?}"
+    );
+}
+
+#[test]
+fn wrong_types_are_errors_naming_the_key() {
+    let wrong = errors("listen = \"127.0.0.1:53\"\n");
+    assert!(wrong[0].starts_with("dnsd.toml:1: listen: "), "{wrong:?}");
+    let wrong = errors("listen = [\"127.0.0.1:53\", 53]\n");
+    assert!(
+        wrong[0].starts_with("dnsd.toml:1: listen[1]: "),
+        "{wrong:?}"
+    );
+    let wrong = errors("\n[tcp]\nmax-connections = \"many\"\n");
+    assert!(
+        wrong[0].starts_with("dnsd.toml:3: tcp.max-connections: "),
+        "{wrong:?}"
+    );
+    let wrong = errors("[zone.\"a.b\"]\njournal-max-entries = 1.5\n");
+    assert!(
+        wrong[0].starts_with("dnsd.toml:2: zone.\"a.b\".journal-max-entries: "),
+        "{wrong:?}"
+    );
+}
+
+#[test]
+fn every_bad_value_is_reported_at_once() {
+    let text = r#"listen = ["127.0.0.1:53", "nowhere", "127.0.0.1:53"]
+zones-dir = ""
+state-dir = ""
+metrics = "9153"
+log-level = "loud[["
+
+[tcp]
+idle-timeout-ms = 0
+max-connections = -1
+
+[udp]
+workers = 5000
+
+[zone."home..lan"]
+file = "x"
+
+[zone."home.lan"]
+file = ""
+serial = "weekly"
+journal-max-entries = -1
+
+[zone."a.lan"]
+file = "same.zone"
+
+[zone."b.lan"]
+file = "same.zone"
+"#;
+    assert_eq!(
+        errors(text),
+        vec![
+            "dnsd.toml:1: listen[1]: \"nowhere\" is not an ADDR:PORT (e.g. 127.0.0.1:53 or [::1]:53)",
+            "dnsd.toml:1: listen[2]: 127.0.0.1:53 is listed twice",
+            "dnsd.toml:2: zones-dir: is empty",
+            "dnsd.toml:3: state-dir: is empty",
+            "dnsd.toml:4: metrics: \"9153\" is not an ADDR:PORT (e.g. 127.0.0.1:9153)",
+            &format!(
+                "dnsd.toml:5: log-level: \"loud[[\" is not a level (error, warn, info, debug, trace) or filter: {}",
+                tracing_subscriber::EnvFilter::builder()
+                    .parse("loud[[")
+                    .unwrap_err()
+            ),
+            "dnsd.toml:8: tcp.idle-timeout-ms: 0 is out of range 1..=86400000",
+            "dnsd.toml:9: tcp.max-connections: -1 is out of range 1..=1000000",
+            "dnsd.toml:12: udp.workers: 5000 is out of range 0..=1024 (0 = one per core)",
+            "dnsd.toml:26: zone.\"b.lan\".file: \"same.zone\" is also the file of zone.\"a.lan\"",
+            "dnsd.toml:14: zone.\"home..lan\": is not a domain name: empty label",
+            "dnsd.toml:18: zone.\"home.lan\".file: is empty",
+            "dnsd.toml:19: zone.\"home.lan\".serial: expected one of keep, unixtime, date",
+            "dnsd.toml:20: zone.\"home.lan\".journal-max-entries: -1 is negative (0 = no journal)",
+        ]
+    );
+}
+
+#[test]
+fn listen_needs_an_address() {
+    assert_eq!(
+        errors("listen = []\n"),
+        vec!["dnsd.toml:1: listen: needs at least one ADDR:PORT"]
+    );
+}
+
+#[test]
+fn metrics_must_not_be_a_dns_listener() {
+    assert_eq!(
+        errors("listen = [\"127.0.0.1:53\"]\nmetrics = \"127.0.0.1:53\"\n"),
+        vec!["dnsd.toml:2: metrics: 127.0.0.1:53 is also a DNS listener"]
+    );
+}
+
+#[test]
+fn a_zone_is_configured_once_whatever_its_spelling() {
+    assert_eq!(
+        errors("[zone.\"home.lan\"]\n[zone.\"HOME.lan.\"]\n"),
+        vec!["dnsd.toml:1: zone.\"home.lan\": zone home.lan. is configured twice"]
+    );
+}
+
+#[test]
+fn a_missing_file_is_an_error_naming_it() {
+    let errors = load(
+        Some(Path::new("/nonexistent/dnsd.toml")),
+        &Overrides::default(),
+    )
+    .unwrap_err();
+    assert_eq!(errors.len(), 1);
+    assert!(
+        errors[0]
+            .to_string()
+            .starts_with("/nonexistent/dnsd.toml: cannot read: "),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn the_example_configuration_is_valid() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/dnsd.toml");
+    let config = load(Some(&path), &Overrides::default()).unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(config.listen, vec!["127.0.0.1:5353".parse().unwrap()]);
+}
