@@ -15,6 +15,10 @@
 #![warn(missing_docs)]
 
 pub mod answer;
+pub mod config;
+pub mod daemon;
+pub mod front;
+pub mod metrics;
 pub mod sources;
 pub mod wire;
 pub mod xfr;

@@ -1,2 +1,165 @@
-//! dnsd: see lib.rs.
-fn main() {}
+//! dnsd's command line: parses the arguments and calls the library (see lib.rs).
+//!
+//! ```text
+//! dnsd [--config FILE] [--listen ADDR:PORT]... [--zones DIR]   serve (default: ./zones
+//!                                                               on 127.0.0.1:5353)
+//! dnsd check [--config FILE] [PATH...]                           check, exit 0 or 1
+//! ```
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use dnsd::config::{self, Overrides};
+use dnsd::daemon::{check, logging, run};
+
+/// netfabric's DNS server: authoritative zones from files kept in git.
+#[derive(Debug, Parser)]
+#[command(name = "dnsd", version, args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+/// Serving (the default command).
+#[derive(Debug, Args, PartialEq)]
+struct ServeArgs {
+    /// Configuration file (TOML); without it, the embedded default.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Address to serve over UDP and TCP (repeatable); replaces the file's `listen`.
+    #[arg(long, value_name = "ADDR:PORT")]
+    listen: Vec<String>,
+    /// Folder of NAME.zone files; replaces the file's `zones-dir`.
+    #[arg(long, value_name = "DIR")]
+    zones: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand, PartialEq)]
+enum Command {
+    /// Check the configuration and zone files without serving: one line per problem,
+    /// exit status 0 when all is well, 1 otherwise.
+    Check {
+        /// Configuration file (TOML); without it, the embedded default.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Zone files or folders to check (default: every zone the configuration serves).
+        paths: Vec<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Check { config, paths }) => {
+            let report = check::check(config.as_deref(), &paths);
+            for line in &report.lines {
+                println!("{line}");
+            }
+            if report.failed {
+                ExitCode::FAILURE
+            } else {
+                eprintln!("dnsd check: {} zones ok", report.zones_ok);
+                ExitCode::SUCCESS
+            }
+        }
+        None => serve(cli.serve),
+    }
+}
+
+fn serve(args: ServeArgs) -> ExitCode {
+    let overrides = Overrides {
+        listen: args.listen,
+        zones_dir: args.zones,
+    };
+    let config = match config::load(args.config.as_deref(), &overrides) {
+        Ok(config) => config,
+        Err(errors) => {
+            for error in errors {
+                eprintln!("{error}");
+            }
+            return ExitCode::FAILURE;
+        }
+    };
+    logging::init(&config.log_level);
+    match run::run(config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("dnsd: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("dnsd").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn no_arguments_serve_the_default() {
+        let cli = parse(&[]).unwrap();
+        assert_eq!(cli.command, None);
+        assert_eq!(
+            cli.serve,
+            ServeArgs {
+                config: None,
+                listen: vec![],
+                zones: None
+            }
+        );
+    }
+
+    #[test]
+    fn serve_flags() {
+        let cli = parse(&[
+            "--config",
+            "d.toml",
+            "--listen",
+            "127.0.0.2:53",
+            "--listen",
+            "[::1]:53",
+            "--zones",
+            "z",
+        ])
+        .unwrap();
+        assert_eq!(cli.command, None);
+        assert_eq!(cli.serve.config, Some("d.toml".into()));
+        assert_eq!(cli.serve.listen, vec!["127.0.0.2:53", "[::1]:53"]);
+        assert_eq!(cli.serve.zones, Some("z".into()));
+    }
+
+    #[test]
+    fn check_with_config_and_paths() {
+        let cli = parse(&["check", "--config", "d.toml", "a.zone", "zones/"]).unwrap();
+        assert_eq!(
+            cli.command,
+            Some(Command::Check {
+                config: Some("d.toml".into()),
+                paths: vec!["a.zone".into(), "zones/".into()]
+            })
+        );
+        let bare = parse(&["check"]).unwrap();
+        assert_eq!(
+            bare.command,
+            Some(Command::Check {
+                config: None,
+                paths: vec![]
+            })
+        );
+    }
+
+    #[test]
+    fn unknown_flags_and_serve_flags_before_check_are_refused() {
+        assert!(parse(&["--listen-on", "x"]).is_err());
+        assert!(parse(&["--zones", "z", "check"]).is_err());
+        assert!(parse(&["check", "--listen", "127.0.0.1:53"]).is_err());
+    }
+}

@@ -1,0 +1,256 @@
+//! `dnsd` serving: loads the zones, binds every listener (so that a busy port is an
+//! error at start, not a surprise later), starts the UDP workers and the tokio runtime
+//! that carries TCP, metrics and signals, and stops cleanly on SIGTERM or SIGINT.
+//!
+//! ```text
+//!  zone files ──Reloader──► Arc<ArcSwap<ZoneSet>> ◄──swap── watcher, SIGHUP
+//!                                  │ load() per batch / per query
+//!        ┌─────────────────────────┼──────────────────────────┐
+//!   UDP worker 0 … N-1        TCP (tokio)              metrics endpoint
+//!   (one thread per core,     accept, pipelined        (scrape sums the
+//!    SO_REUSEPORT socket       queries, idle timeout,   per-worker counters)
+//!    per address)              max-connections)
+//! ```
+
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use tokio::signal::unix::{Signal, SignalKind, signal};
+use tokio::sync::watch;
+
+use super::zones::load;
+use crate::config::Config;
+use crate::front::{metrics_http, tcp, udp};
+use crate::metrics::Metrics;
+use crate::sources::files::WatchError;
+use crate::sources::{Reloader, WatchHandle, watch};
+use crate::zone::ZoneSet;
+
+/// Why the daemon could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The zones folder could not be read.
+    #[error("cannot read the zones folder {}: {source}", path.display())]
+    ZonesDir {
+        /// The folder.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// The zones folder could not be watched.
+    #[error("{0}")]
+    Watch(WatchError),
+    /// A listener could not be bound.
+    #[error("cannot listen on {addr} ({transport}): {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// "udp", "tcp" or "metrics".
+        transport: &'static str,
+        /// Why.
+        source: io::Error,
+    },
+    /// The runtime, a thread or a pipe could not be created.
+    #[error("cannot start: {0}")]
+    Start(io::Error),
+}
+
+/// Serves `config` until SIGTERM or SIGINT.
+pub fn run(config: Config) -> Result<(), RunError> {
+    // Signal handlers first: a SIGTERM that comes while zones load or as soon as the
+    // first answer went out must stop the server cleanly, not kill it.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("dnsd-io")
+        .enable_all()
+        .build()
+        .map_err(RunError::Start)?;
+    let signals = {
+        let _context = runtime.enter();
+        Signals::new().map_err(RunError::Start)?
+    };
+    let metrics = Arc::new(Metrics::new());
+    let zones = Arc::new(ArcSwap::from_pointee(ZoneSet::new()));
+    // A zones folder that cannot be read is a mistake to show at once; later, while
+    // serving, the reloader rides out a folder that goes away for a moment.
+    if let Err(source) = std::fs::read_dir(&config.zones_dir) {
+        return Err(RunError::ZonesDir {
+            path: config.zones_dir.clone(),
+            source,
+        });
+    }
+    let mut reloader = Reloader::new(config.reload_settings(), zones.clone(), Box::new(load));
+    let summary = reloader.reload_all();
+    tracing::info!(
+        zones = zones.load().len(),
+        failed = summary.failed,
+        "zones loaded"
+    );
+    metrics.attach_reload_stats(reloader.stats());
+
+    // Bind everything before serving anything.
+    let mut tcp_listeners = Vec::new();
+    for &addr in &config.listen {
+        let bind_err = |transport, source| RunError::Bind {
+            addr,
+            transport,
+            source,
+        };
+        tcp_listeners.push(tcp::bind(addr).map_err(|e| bind_err("tcp", e))?);
+        udp::ensure_free(addr).map_err(|e| bind_err("udp", e))?;
+    }
+    let workers = match config.udp.workers {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    let mut worker_sockets = Vec::new();
+    for _ in 0..workers {
+        let mut sockets = Vec::new();
+        for &addr in &config.listen {
+            sockets.push(udp::bind(addr).map_err(|source| RunError::Bind {
+                addr,
+                transport: "udp",
+                source,
+            })?);
+        }
+        worker_sockets.push(sockets);
+    }
+    let metrics_listener = match config.metrics {
+        Some(addr) => Some(
+            std::net::TcpListener::bind(addr).map_err(|source| RunError::Bind {
+                addr,
+                transport: "metrics",
+                source,
+            })?,
+        ),
+        None => None,
+    };
+
+    let watcher = watch(reloader).map_err(RunError::Watch)?;
+
+    // Workers sleep in poll(); closing the write end of this pipe wakes them all.
+    let (wake_read, wake_write) = pipe().map_err(RunError::Start)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut threads = Vec::new();
+    for (i, sockets) in worker_sockets.into_iter().enumerate() {
+        let worker = udp::Worker::new(
+            sockets,
+            zones.clone(),
+            metrics.udp_worker(),
+            stop.clone(),
+            wake_read_fd(&wake_read),
+        );
+        let thread = std::thread::Builder::new()
+            .name(format!("dnsd-udp-{i}"))
+            .spawn(move || worker.run())
+            .map_err(RunError::Start)?;
+        threads.push(thread);
+    }
+
+    let result = runtime.block_on(serve(
+        &config,
+        signals,
+        &watcher,
+        zones,
+        metrics,
+        tcp_listeners,
+        metrics_listener,
+    ));
+    watcher.stop();
+
+    stop.store(true, Ordering::Relaxed);
+    drop(wake_write);
+    for thread in threads {
+        let _ = thread.join();
+    }
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    drop(wake_read);
+    tracing::info!("stopped");
+    result
+}
+
+/// The async half: TCP, metrics, signals. Returns on SIGTERM or SIGINT.
+async fn serve(
+    config: &Config,
+    mut signals: Signals,
+    watcher: &WatchHandle,
+    zones: Arc<ArcSwap<ZoneSet>>,
+    metrics: Arc<Metrics>,
+    tcp_listeners: Vec<std::net::TcpListener>,
+    metrics_listener: Option<std::net::TcpListener>,
+) -> Result<(), RunError> {
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let shared = Arc::new(tcp::Shared::new(zones.clone(), metrics.clone(), config.tcp));
+    for listener in tcp_listeners {
+        let listener = tokio::net::TcpListener::from_std(listener).map_err(RunError::Start)?;
+        tokio::spawn(tcp::serve(listener, shared.clone(), shutdown_rx.clone()));
+    }
+    if let Some(listener) = metrics_listener {
+        listener.set_nonblocking(true).map_err(RunError::Start)?;
+        let listener = tokio::net::TcpListener::from_std(listener).map_err(RunError::Start)?;
+        tokio::spawn(metrics_http::serve(
+            listener,
+            metrics.clone(),
+            zones.clone(),
+            shutdown_rx.clone(),
+        ));
+    }
+    tracing::info!(
+        listen = ?config.listen,
+        zones = zones.load().len(),
+        metrics = ?config.metrics,
+        "serving"
+    );
+    loop {
+        tokio::select! {
+            _ = signals.terminate.recv() => break,
+            _ = signals.interrupt.recv() => break,
+            _ = signals.hangup.recv() => {
+                tracing::info!("SIGHUP: reloading every zone");
+                watcher.reload_all();
+            }
+        }
+    }
+    tracing::info!("stopping");
+    let _ = shutdown_tx.send(true);
+    Ok(())
+}
+
+/// The signals the daemon handles.
+struct Signals {
+    terminate: Signal,
+    interrupt: Signal,
+    hangup: Signal,
+}
+
+impl Signals {
+    /// Installs the handlers (inside a tokio runtime's context).
+    fn new() -> io::Result<Self> {
+        Ok(Self {
+            terminate: signal(SignalKind::terminate())?,
+            interrupt: signal(SignalKind::interrupt())?,
+            hangup: signal(SignalKind::hangup())?,
+        })
+    }
+}
+
+fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as RawFd; 2];
+    // SAFETY: pipe2 writes two descriptors into a 2-element array.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: both descriptors were just created and are owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+fn wake_read_fd(fd: &OwnedFd) -> RawFd {
+    use std::os::fd::AsRawFd;
+    fd.as_raw_fd()
+}

@@ -1,0 +1,361 @@
+//! The UDP front: worker threads that read batches of queries with `recvmmsg`, answer
+//! each through the answer engine, and send the batch of responses with `sendmmsg`.
+//!
+//! Each worker owns one socket per listen address, all bound with SO_REUSEPORT so that
+//! the kernel spreads datagrams over the workers by flow hash: no socket, buffer or
+//! counter is shared between workers, and the query path takes no lock and makes no
+//! allocation once the buffers have grown. The zone set is loaded once per batch (an
+//! arc-swap guard, no lock).
+//!
+//! Sockets set IP_FREEBIND / IPV6_FREEBIND, so an address that is not on the host yet
+//! (a VRRP virtual address) can be bound. On a wildcard address (0.0.0.0, ::) the
+//! destination of each query is read with IP_PKTINFO / IPV6_RECVPKTINFO and used as the
+//! source of the response, so that a multi-homed host answers from the address it was
+//! asked on.
+
+use std::io;
+use std::mem::{size_of, zeroed};
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use arc_swap::ArcSwap;
+use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::answer::{Transport, respond};
+use crate::metrics::QueryCounters;
+use crate::zone::ZoneSet;
+
+/// Datagrams read (and answered) per system call.
+const BATCH: usize = 64;
+/// Largest query read; longer datagrams are flagged MSG_TRUNC and dropped.
+const QUERY_MAX: usize = 4096;
+/// Room for one IP_PKTINFO or IPV6_PKTINFO control message.
+const CONTROL_LEN: usize = 64;
+/// Socket receive buffer asked for, to ride out bursts (the kernel caps it at rmem_max).
+const RECV_BUFFER: usize = 4 << 20;
+
+/// Binds one UDP socket on `addr` for one worker: SO_REUSEPORT, freebind, blocking.
+pub fn bind(addr: SocketAddr) -> io::Result<Socket> {
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    socket.set_cloexec(true)?;
+    socket.set_reuse_port(true)?;
+    let _ = socket.set_recv_buffer_size(RECV_BUFFER);
+    match addr {
+        SocketAddr::V4(_) => {
+            socket.set_freebind_v4(true)?;
+            if addr.ip().is_unspecified() {
+                set_int_option(&socket, libc::IPPROTO_IP, libc::IP_PKTINFO, 1)?;
+            }
+        }
+        SocketAddr::V6(_) => {
+            socket.set_only_v6(true)?;
+            socket.set_freebind_v6(true)?;
+            if addr.ip().is_unspecified() {
+                set_int_option(&socket, libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO, 1)?;
+            }
+        }
+    }
+    socket.bind(&addr.into())?;
+    Ok(socket)
+}
+
+/// Fails when another process already serves UDP on `addr`. SO_REUSEPORT would
+/// otherwise let a second server (of the same user) share the port silently; a socket
+/// bound without it is refused while a reuse-port group holds the address.
+pub fn ensure_free(addr: SocketAddr) -> io::Result<()> {
+    let probe = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    match addr {
+        SocketAddr::V4(_) => probe.set_freebind_v4(true)?,
+        SocketAddr::V6(_) => {
+            probe.set_only_v6(true)?;
+            probe.set_freebind_v6(true)?;
+        }
+    }
+    probe.bind(&addr.into())
+}
+
+fn set_int_option(socket: &Socket, level: i32, name: i32, value: libc::c_int) -> io::Result<()> {
+    // SAFETY: setsockopt with a pointer to a live c_int and its size.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            level,
+            name,
+            (&value as *const libc::c_int).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+//------------ Worker --------------------------------------------------------
+
+/// One UDP worker: its sockets, buffers and counters. Runs on its own thread.
+pub struct Worker {
+    sockets: Vec<Socket>,
+    zones: Arc<ArcSwap<ZoneSet>>,
+    counters: Arc<QueryCounters>,
+    stop: Arc<AtomicBool>,
+    wake: RawFd,
+    batch: Box<Batch>,
+}
+
+/// The buffers of one batch, allocated once per worker. The `mmsghdr`s point into the
+/// other fields, so a `Batch` lives in a `Box` and never moves.
+struct Batch {
+    queries: Box<[[u8; QUERY_MAX]]>,
+    names: Box<[libc::sockaddr_storage]>,
+    recv_control: Box<[[u8; CONTROL_LEN]]>,
+    send_control: Box<[[u8; CONTROL_LEN]]>,
+    recv_iov: Box<[libc::iovec]>,
+    send_iov: Box<[libc::iovec]>,
+    recv_hdrs: Box<[libc::mmsghdr]>,
+    send_hdrs: Box<[libc::mmsghdr]>,
+    responses: Vec<Vec<u8>>,
+}
+
+// SAFETY: the raw pointers inside a Batch point into its own heap buffers, which move
+// with it to the worker thread and are used by that thread alone.
+unsafe impl Send for Batch {}
+
+impl Batch {
+    fn new() -> Self {
+        // SAFETY: all-zero bytes are valid for these plain C structs.
+        let zero_hdr = || unsafe { zeroed::<libc::mmsghdr>() };
+        let zero_iov = libc::iovec {
+            iov_base: std::ptr::null_mut(),
+            iov_len: 0,
+        };
+        Self {
+            queries: vec![[0; QUERY_MAX]; BATCH].into_boxed_slice(),
+            // SAFETY: as above.
+            names: (0..BATCH)
+                .map(|_| unsafe { zeroed::<libc::sockaddr_storage>() })
+                .collect(),
+            recv_control: vec![[0; CONTROL_LEN]; BATCH].into_boxed_slice(),
+            send_control: vec![[0; CONTROL_LEN]; BATCH].into_boxed_slice(),
+            recv_iov: vec![zero_iov; BATCH].into_boxed_slice(),
+            send_iov: vec![zero_iov; BATCH].into_boxed_slice(),
+            recv_hdrs: (0..BATCH).map(|_| zero_hdr()).collect(),
+            send_hdrs: (0..BATCH).map(|_| zero_hdr()).collect(),
+            responses: (0..BATCH).map(|_| Vec::with_capacity(1232)).collect(),
+        }
+    }
+
+    /// Points the receive headers at the buffers again (recvmmsg overwrites lengths).
+    fn arm_receive(&mut self) {
+        for i in 0..BATCH {
+            self.recv_iov[i] = libc::iovec {
+                iov_base: self.queries[i].as_mut_ptr().cast(),
+                iov_len: QUERY_MAX,
+            };
+            let hdr = &mut self.recv_hdrs[i];
+            hdr.msg_len = 0;
+            hdr.msg_hdr.msg_name = (&mut self.names[i] as *mut libc::sockaddr_storage).cast();
+            hdr.msg_hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            hdr.msg_hdr.msg_iov = &mut self.recv_iov[i];
+            hdr.msg_hdr.msg_iovlen = 1;
+            hdr.msg_hdr.msg_control = self.recv_control[i].as_mut_ptr().cast();
+            hdr.msg_hdr.msg_controllen = CONTROL_LEN as _;
+            hdr.msg_hdr.msg_flags = 0;
+        }
+    }
+}
+
+impl Worker {
+    /// A worker serving `sockets`; it stops when `stop` is set and `wake` (the read end
+    /// of a pipe whose write end is closed at shutdown) becomes readable.
+    pub fn new(
+        sockets: Vec<Socket>,
+        zones: Arc<ArcSwap<ZoneSet>>,
+        counters: Arc<QueryCounters>,
+        stop: Arc<AtomicBool>,
+        wake: RawFd,
+    ) -> Self {
+        Self {
+            sockets,
+            zones,
+            counters,
+            stop,
+            wake,
+            batch: Box::new(Batch::new()),
+        }
+    }
+
+    /// Serves until shutdown.
+    pub fn run(mut self) {
+        let mut pollfds: Vec<libc::pollfd> = self
+            .sockets
+            .iter()
+            .map(|s| s.as_raw_fd())
+            .chain(std::iter::once(self.wake))
+            .map(|fd| libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            })
+            .collect();
+        while !self.stop.load(Ordering::Relaxed) {
+            let mut busy = false;
+            for s in 0..self.sockets.len() {
+                busy |= self.serve_batch(s);
+            }
+            if !busy {
+                // Nothing queued on any socket: sleep until one is readable or the
+                // shutdown pipe closes.
+                // SAFETY: pollfds is a live array of initialised pollfd.
+                unsafe { libc::poll(pollfds.as_mut_ptr(), pollfds.len() as _, -1) };
+            }
+        }
+    }
+
+    /// Reads, answers and sends one batch from socket `s`; false if there was nothing.
+    fn serve_batch(&mut self, s: usize) -> bool {
+        let fd = self.sockets[s].as_raw_fd();
+        let batch = &mut *self.batch;
+        batch.arm_receive();
+        // SAFETY: the headers point at buffers of the sizes they declare, owned by
+        // `batch`, which outlives the call.
+        let received = unsafe {
+            libc::recvmmsg(
+                fd,
+                batch.recv_hdrs.as_mut_ptr(),
+                BATCH as _,
+                libc::MSG_DONTWAIT,
+                std::ptr::null_mut(),
+            )
+        };
+        if received <= 0 {
+            return false;
+        }
+        let received = received as usize;
+        let zones = self.zones.load();
+        let mut to_send = 0;
+        for i in 0..received {
+            let hdr = &batch.recv_hdrs[i];
+            let len = hdr.msg_len as usize;
+            if hdr.msg_hdr.msg_flags & libc::MSG_TRUNC != 0 {
+                self.counters.drop_owned();
+                continue;
+            }
+            let out = &mut batch.responses[i];
+            match respond(&zones, &batch.queries[i][..len], Transport::Udp, out) {
+                Some(outcome) => {
+                    self.counters.count_owned(
+                        outcome.rcode,
+                        outcome.qtype,
+                        out.len(),
+                        outcome.truncated,
+                    );
+                }
+                None => {
+                    self.counters.drop_owned();
+                    continue;
+                }
+            }
+            let control_len = reply_control(&batch.recv_hdrs[i], &mut batch.send_control[to_send]);
+            batch.send_iov[to_send] = libc::iovec {
+                iov_base: batch.responses[i].as_mut_ptr().cast(),
+                iov_len: batch.responses[i].len(),
+            };
+            let send = &mut batch.send_hdrs[to_send];
+            send.msg_len = 0;
+            send.msg_hdr.msg_name = batch.recv_hdrs[i].msg_hdr.msg_name;
+            send.msg_hdr.msg_namelen = batch.recv_hdrs[i].msg_hdr.msg_namelen;
+            send.msg_hdr.msg_iov = &mut batch.send_iov[to_send];
+            send.msg_hdr.msg_iovlen = 1;
+            if control_len > 0 {
+                send.msg_hdr.msg_control = batch.send_control[to_send].as_mut_ptr().cast();
+                send.msg_hdr.msg_controllen = control_len as _;
+            } else {
+                send.msg_hdr.msg_control = std::ptr::null_mut();
+                send.msg_hdr.msg_controllen = 0;
+            }
+            send.msg_hdr.msg_flags = 0;
+            to_send += 1;
+        }
+        drop(zones);
+        send_all(fd, &mut batch.send_hdrs[..to_send]);
+        true
+    }
+}
+
+/// Sends every prepared response; a response the kernel refuses (say, to an
+/// unreachable address) is skipped, the others still go.
+fn send_all(fd: RawFd, hdrs: &mut [libc::mmsghdr]) {
+    let mut next = 0;
+    while next < hdrs.len() {
+        // SAFETY: the headers point at live buffers prepared by serve_batch.
+        let sent =
+            unsafe { libc::sendmmsg(fd, hdrs[next..].as_mut_ptr(), (hdrs.len() - next) as _, 0) };
+        if sent > 0 {
+            next += sent as usize;
+        } else if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+            continue;
+        } else {
+            next += 1;
+        }
+    }
+}
+
+/// Writes into `control` the control message that makes a response leave from the
+/// address its query came to (wildcard listeners only); returns its length, 0 if none.
+fn reply_control(received: &libc::mmsghdr, control: &mut [u8; CONTROL_LEN]) -> usize {
+    let hdr = &received.msg_hdr;
+    if hdr.msg_controllen == 0 {
+        return 0;
+    }
+    // SAFETY: the kernel filled msg_control with msg_controllen bytes of well-formed
+    // control messages; CMSG_* walk them within that length.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(hdr);
+        while !cmsg.is_null() {
+            let level = (*cmsg).cmsg_level;
+            let kind = (*cmsg).cmsg_type;
+            if level == libc::IPPROTO_IP && kind == libc::IP_PKTINFO {
+                let info: libc::in_pktinfo = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast());
+                let reply = libc::in_pktinfo {
+                    ipi_ifindex: info.ipi_ifindex,
+                    ipi_spec_dst: info.ipi_addr,
+                    ipi_addr: libc::in_addr { s_addr: 0 },
+                };
+                return write_control(control, libc::IPPROTO_IP, libc::IP_PKTINFO, &reply);
+            }
+            if level == libc::IPPROTO_IPV6 && kind == libc::IPV6_PKTINFO {
+                let info: libc::in6_pktinfo =
+                    std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast());
+                return write_control(control, libc::IPPROTO_IPV6, libc::IPV6_PKTINFO, &info);
+            }
+            cmsg = libc::CMSG_NXTHDR(hdr, cmsg);
+        }
+    }
+    0
+}
+
+/// Writes one control message holding `value`; returns the space it takes.
+fn write_control<T>(control: &mut [u8; CONTROL_LEN], level: i32, kind: i32, value: &T) -> usize {
+    // SAFETY: CMSG_SPACE(size_of::<T>()) <= CONTROL_LEN for the pktinfo structs (checked
+    // below), and a msghdr over `control` makes CMSG_FIRSTHDR point at its start.
+    unsafe {
+        let space = libc::CMSG_SPACE(size_of::<T>() as u32) as usize;
+        if space > CONTROL_LEN {
+            return 0;
+        }
+        control[..space].fill(0);
+        let mut hdr: libc::msghdr = zeroed();
+        hdr.msg_control = control.as_mut_ptr().cast();
+        hdr.msg_controllen = space as _;
+        let cmsg = libc::CMSG_FIRSTHDR(&hdr);
+        (*cmsg).cmsg_level = level;
+        (*cmsg).cmsg_type = kind;
+        (*cmsg).cmsg_len = libc::CMSG_LEN(size_of::<T>() as u32) as _;
+        std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast(), std::ptr::read(value));
+        space
+    }
+}
