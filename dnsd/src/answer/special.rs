@@ -99,8 +99,10 @@ pub fn respond(
     let code = match (question.qtype, transport) {
         // RFC 5936 §4.2: AXFR is a TCP affair; over UDP, NOTIMP as NSD says.
         (252, Transport::Udp) => rcode::NOTIMP,
-        // Transfers are served in a later issue; until then, as NSD without an ACL.
-        (252, Transport::Tcp) | (251, _) => rcode::REFUSED,
+        // Transfers are served in a later issue; until then, as NSD without an ACL:
+        // REFUSED for a zone we serve, NOTAUTH for any other.
+        (252, Transport::Tcp) | (251, _) if is_apex(zones, question.name) => rcode::REFUSED,
+        (252, Transport::Tcp) | (251, _) => rcode::NOTAUTH,
         _ => return None,
     };
     let mut response = Response::new();
@@ -148,17 +150,19 @@ fn tsig_bad_key(out: &mut Vec<u8>, request: &Request<'_>, tsig: &Tsig<'_>) -> Ou
 /// NOTIFY (RFC 1996): not accepted yet (secondary zones come in a later issue). As NSD
 /// without `allow-notify`: REFUSED for a zone we serve, NXDOMAIN for any other.
 fn notify(zones: &ZoneSet, request: &Request<'_>, out: &mut Vec<u8>) -> Outcome {
-    let served = request.question.is_some_and(|q| {
-        let mut buf = [0u8; MAX_NAME_LEN];
-        let lower = lowercase_into(q.name, &mut buf);
-        zones
-            .find(lower)
-            .is_some_and(|zone| zone.apex().as_wire() == lower)
-    });
-    let code = if served {
+    let code = if request.question.is_some_and(|q| is_apex(zones, q.name)) {
         rcode::REFUSED
     } else {
         rcode::NXDOMAIN
     };
     header_only(out, &request.header, code, true)
+}
+
+/// Whether `name` (any case) is the apex of a zone we serve.
+fn is_apex(zones: &ZoneSet, name: &[u8]) -> bool {
+    let mut buf = [0u8; MAX_NAME_LEN];
+    let lower = lowercase_into(name, &mut buf);
+    zones
+        .find(lower)
+        .is_some_and(|zone| zone.apex().as_wire() == lower)
 }

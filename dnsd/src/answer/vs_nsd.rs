@@ -498,6 +498,10 @@ fn queries() -> Vec<(String, Query, Transport)> {
     // with a header claiming a question it does not carry; dnsd, which serves no
     // transfers before issue 3, refuses it.
     add("axfr nx udp", q("example.com.", 252), Udp);
+    add("axfr nx tcp", q("example.com.", 252), Tcp);
+    add("ixfr nx tcp", q("example.com.", 251), Tcp);
+    add("ixfr nx udp", q("example.com.", 251), Udp);
+    add("axfr below apex tcp", q("www.example.org.", 252), Tcp);
     list
 }
 
