@@ -169,3 +169,51 @@ fn include_is_relative_to_the_including_file_and_loops_are_refused() {
         "{errors:?}"
     );
 }
+
+/// Small deterministic generator (splitmix64) for the mutation test.
+fn next(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+#[test]
+fn mutated_zone_files_give_errors_not_panics() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let seeds = [
+        (
+            root.join("zones/home.example.net.zone"),
+            "home.example.net.",
+        ),
+        (
+            root.join("dnsd/tests/zones/every-type.example.zone"),
+            "every-type.example.",
+        ),
+    ];
+    const SPECIAL: &[u8] = b"()\";\\ \t\n.@$#*=,0123456789aA";
+    let mut state = 7;
+    for (seed, apex) in seeds {
+        let original = std::fs::read(&seed).unwrap();
+        assert!(load_zone_from_bytes(&original, &seed, &n(apex)).is_ok());
+        for _ in 0..1500 {
+            let mut text = original.clone();
+            for _ in 0..1 + next(&mut state) % 4 {
+                let at = (next(&mut state) % text.len() as u64) as usize;
+                let byte = SPECIAL[(next(&mut state) % SPECIAL.len() as u64) as usize];
+                match next(&mut state) % 3 {
+                    0 => text[at] = byte,
+                    1 => text.insert(at, byte),
+                    _ => {
+                        text.remove(at);
+                    }
+                }
+            }
+            // Either outcome is fine; a panic fails the test.
+            if let Err(errors) = load_zone_from_bytes(&text, Path::new("m.zone"), &n(apex)) {
+                assert!(!errors.is_empty());
+            }
+        }
+    }
+}
