@@ -3,14 +3,15 @@
 
 use std::sync::Arc;
 
+use std::path::Path;
+
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::Record as HRecord;
-use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};
-use hickory_proto::serialize::txt::Parser;
 
 use super::{Outcome, Transport, respond};
 use crate::wire::name::Name;
-use crate::zone::{Record, Rtype, Zone, ZoneSet};
+use crate::zone::load::load_zone_from_bytes;
+use crate::zone::{Zone, ZoneSet};
 
 const EXAMPLE: &str = r#"
 $ORIGIN example.org.
@@ -78,75 +79,18 @@ ns1 A 198.51.100.30
 www A 198.51.100.31
 "#;
 
-/// Builds a zone from master-file text (hickory's parser: tests only). hickory does
-/// not know DNAME, and DS only with DNSSEC features: lines `owner DNAME target` and
-/// `owner DS tag alg type hex` (relative to `$ORIGIN`, at `$TTL`) are taken aside.
+/// Builds a zone from master-file text that starts with `$ORIGIN`, with dnsd's loader.
 pub(crate) fn zone(text: &str) -> Zone {
-    let (mut origin_text, mut ttl) = ("", 0);
-    let mut dnames = Vec::new();
-    let mut rest = String::new();
-    for line in text.lines() {
-        let words: Vec<&str> = line.split_whitespace().collect();
-        match words[..] {
-            ["$ORIGIN", o] => origin_text = o,
-            ["$TTL", t] => ttl = t.parse().unwrap(),
-            [owner, "DNAME", target] => {
-                dnames.push((owner, Rtype::DNAME, target.to_string()));
-                continue;
-            }
-            [owner, "DS", tag, alg, digest_type, digest] => {
-                let mut rdata = tag.parse::<u16>().unwrap().to_be_bytes().to_vec();
-                rdata.push(alg.parse().unwrap());
-                rdata.push(digest_type.parse().unwrap());
-                for i in (0..digest.len()).step_by(2) {
-                    rdata.push(u8::from_str_radix(&digest[i..i + 2], 16).unwrap());
-                }
-                let hex: String = rdata.iter().map(|b| format!("{b:02x}")).collect();
-                dnames.push((owner, Rtype::DS, hex));
-                continue;
-            }
-            _ => {}
-        }
-        rest.push_str(line);
-        rest.push('\n');
+    let origin = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("$ORIGIN"))
+        .expect("the text sets $ORIGIN")
+        .trim();
+    let apex = Name::from_text(origin, None).unwrap();
+    match load_zone_from_bytes(text.as_bytes(), Path::new("test.zone"), &apex) {
+        Ok(loaded) => loaded.zone,
+        Err(errors) => panic!("{errors:?}"),
     }
-    let (origin, sets) = Parser::new(rest, None, None).parse().unwrap();
-    let dname_origin = Name::from_text(origin_text, None).unwrap();
-    let mut records: Vec<Record> = dnames
-        .into_iter()
-        .map(|(owner, rtype, data)| Record {
-            owner: Name::from_text(owner, Some(&dname_origin)).unwrap(),
-            rtype,
-            ttl,
-            rdata: if rtype == Rtype::DNAME {
-                Name::from_text(&data, Some(&dname_origin))
-                    .unwrap()
-                    .as_wire()
-                    .into()
-            } else {
-                (0..data.len())
-                    .step_by(2)
-                    .map(|i| u8::from_str_radix(&data[i..i + 2], 16).unwrap())
-                    .collect()
-            },
-        })
-        .collect();
-    for set in sets.values() {
-        for r in set.records_without_rrsigs() {
-            let mut rdata = Vec::new();
-            let mut enc = BinEncoder::new(&mut rdata);
-            enc.set_name_encoding(NameEncoding::Uncompressed);
-            r.data.emit(&mut enc).unwrap();
-            records.push(Record {
-                owner: Name::from_wire(&r.name.to_bytes().unwrap()).unwrap(),
-                rtype: Rtype(u16::from(r.record_type())),
-                ttl: r.ttl,
-                rdata: rdata.into(),
-            });
-        }
-    }
-    let apex = Name::from_wire(&origin.to_bytes().unwrap()).unwrap();
-    Zone::build(&apex, records).unwrap()
 }
 
 fn zones() -> ZoneSet {

@@ -82,7 +82,6 @@ tobig CNAME big
 *.wa A 198.51.100.77
 mx5 MX 10 host.wa
 mx5 MX 20 mail
-nswild NS host.wa
 midref NS a-long-name-server-number-01.midref
 a-long-name-server-number-01.midref A 198.51.100.201
 a-long-name-server-number-01.midref AAAA 2001:db8::201
@@ -415,7 +414,6 @@ fn queries() -> Vec<(String, Query, Transport)> {
         ("x.bigref.example.org.", 1),
         ("manymx.example.org.", 15),
         ("mx5.example.org.", 15),
-        ("nswild.example.org.", 1),
         ("a.b.c.example.org.", 43),
         ("x.wa.example.org.", 255),
     ] {
