@@ -47,6 +47,8 @@ mod wildcard;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_wire;
+#[cfg(test)]
 mod vs_nsd;
 
 use crate::wire::message::{self, Rejection, Request, class, flags, rcode};

@@ -82,96 +82,6 @@ tobig CNAME big
 *.wa A 198.51.100.77
 mx5 MX 10 host.wa
 mx5 MX 20 mail
-midref NS a-long-name-server-number-01.midref
-a-long-name-server-number-01.midref A 198.51.100.201
-a-long-name-server-number-01.midref AAAA 2001:db8::201
-midref NS a-long-name-server-number-02.midref
-a-long-name-server-number-02.midref A 198.51.100.202
-a-long-name-server-number-02.midref AAAA 2001:db8::202
-midref NS a-long-name-server-number-03.midref
-a-long-name-server-number-03.midref A 198.51.100.203
-a-long-name-server-number-03.midref AAAA 2001:db8::203
-midref NS a-long-name-server-number-04.midref
-a-long-name-server-number-04.midref A 198.51.100.204
-a-long-name-server-number-04.midref AAAA 2001:db8::204
-midref NS a-long-name-server-number-05.midref
-a-long-name-server-number-05.midref A 198.51.100.205
-a-long-name-server-number-05.midref AAAA 2001:db8::205
-midref NS a-long-name-server-number-06.midref
-a-long-name-server-number-06.midref A 198.51.100.206
-a-long-name-server-number-06.midref AAAA 2001:db8::206
-bigref NS a-long-name-server-number-01.bigref
-a-long-name-server-number-01.bigref A 198.51.100.101
-a-long-name-server-number-01.bigref AAAA 2001:db8::101
-bigref NS a-long-name-server-number-02.bigref
-a-long-name-server-number-02.bigref A 198.51.100.102
-a-long-name-server-number-02.bigref AAAA 2001:db8::102
-bigref NS a-long-name-server-number-03.bigref
-a-long-name-server-number-03.bigref A 198.51.100.103
-a-long-name-server-number-03.bigref AAAA 2001:db8::103
-bigref NS a-long-name-server-number-04.bigref
-a-long-name-server-number-04.bigref A 198.51.100.104
-a-long-name-server-number-04.bigref AAAA 2001:db8::104
-bigref NS a-long-name-server-number-05.bigref
-a-long-name-server-number-05.bigref A 198.51.100.105
-a-long-name-server-number-05.bigref AAAA 2001:db8::105
-bigref NS a-long-name-server-number-06.bigref
-a-long-name-server-number-06.bigref A 198.51.100.106
-a-long-name-server-number-06.bigref AAAA 2001:db8::106
-bigref NS a-long-name-server-number-07.bigref
-a-long-name-server-number-07.bigref A 198.51.100.107
-a-long-name-server-number-07.bigref AAAA 2001:db8::107
-bigref NS a-long-name-server-number-08.bigref
-a-long-name-server-number-08.bigref A 198.51.100.108
-a-long-name-server-number-08.bigref AAAA 2001:db8::108
-bigref NS a-long-name-server-number-09.bigref
-a-long-name-server-number-09.bigref A 198.51.100.109
-a-long-name-server-number-09.bigref AAAA 2001:db8::109
-bigref NS a-long-name-server-number-10.bigref
-a-long-name-server-number-10.bigref A 198.51.100.110
-a-long-name-server-number-10.bigref AAAA 2001:db8::110
-bigref NS a-long-name-server-number-11.bigref
-a-long-name-server-number-11.bigref A 198.51.100.111
-a-long-name-server-number-11.bigref AAAA 2001:db8::111
-bigref NS a-long-name-server-number-12.bigref
-a-long-name-server-number-12.bigref A 198.51.100.112
-a-long-name-server-number-12.bigref AAAA 2001:db8::112
-manymx MX 1 a-long-mail-exchanger-name-01
-a-long-mail-exchanger-name-01 A 198.51.100.151
-a-long-mail-exchanger-name-01 AAAA 2001:db8::151
-manymx MX 2 a-long-mail-exchanger-name-02
-a-long-mail-exchanger-name-02 A 198.51.100.152
-a-long-mail-exchanger-name-02 AAAA 2001:db8::152
-manymx MX 3 a-long-mail-exchanger-name-03
-a-long-mail-exchanger-name-03 A 198.51.100.153
-a-long-mail-exchanger-name-03 AAAA 2001:db8::153
-manymx MX 4 a-long-mail-exchanger-name-04
-a-long-mail-exchanger-name-04 A 198.51.100.154
-a-long-mail-exchanger-name-04 AAAA 2001:db8::154
-manymx MX 5 a-long-mail-exchanger-name-05
-a-long-mail-exchanger-name-05 A 198.51.100.155
-a-long-mail-exchanger-name-05 AAAA 2001:db8::155
-manymx MX 6 a-long-mail-exchanger-name-06
-a-long-mail-exchanger-name-06 A 198.51.100.156
-a-long-mail-exchanger-name-06 AAAA 2001:db8::156
-manymx MX 7 a-long-mail-exchanger-name-07
-a-long-mail-exchanger-name-07 A 198.51.100.157
-a-long-mail-exchanger-name-07 AAAA 2001:db8::157
-manymx MX 8 a-long-mail-exchanger-name-08
-a-long-mail-exchanger-name-08 A 198.51.100.158
-a-long-mail-exchanger-name-08 AAAA 2001:db8::158
-manymx MX 9 a-long-mail-exchanger-name-09
-a-long-mail-exchanger-name-09 A 198.51.100.159
-a-long-mail-exchanger-name-09 AAAA 2001:db8::159
-manymx MX 10 a-long-mail-exchanger-name-10
-a-long-mail-exchanger-name-10 A 198.51.100.160
-a-long-mail-exchanger-name-10 AAAA 2001:db8::160
-manymx MX 11 a-long-mail-exchanger-name-11
-a-long-mail-exchanger-name-11 A 198.51.100.161
-a-long-mail-exchanger-name-11 AAAA 2001:db8::161
-manymx MX 12 a-long-mail-exchanger-name-12
-a-long-mail-exchanger-name-12 A 198.51.100.162
-a-long-mail-exchanger-name-12 AAAA 2001:db8::162
 "#;
 
 const CHILD: &str = r#"$ORIGIN child.example.org.
@@ -190,11 +100,35 @@ ns1 A 198.51.100.30
 www A 198.51.100.31
 "#;
 
-const ZONES: [(&str, &str); 3] = [
-    ("example.org", EXAMPLE),
-    ("child.example.org", CHILD),
-    ("other.test", OTHER),
-];
+/// The zones: name and text. example.org gets, beside `EXAMPLE`, two delegations with
+/// long in-domain server names (too much glue for 512 octets, and much too much) and an
+/// MX RRset with a dozen targets.
+fn zones_text() -> Vec<(&'static str, String)> {
+    let mut example = EXAMPLE.to_string();
+    for (cut, count, base) in [("bigref", 12, 100), ("midref", 6, 200)] {
+        for i in 1..=count {
+            let ns = format!("a-long-name-server-number-{i:02}.{cut}");
+            example.push_str(&format!(
+                "{cut} NS {ns}\n{ns} A 198.51.100.{}\n{ns} AAAA 2001:db8::{}\n",
+                base + i,
+                base + i
+            ));
+        }
+    }
+    for i in 1..=12 {
+        let mx = format!("a-long-mail-exchanger-name-{i:02}");
+        example.push_str(&format!(
+            "manymx MX {i} {mx}\n{mx} A 198.51.100.{}\n{mx} AAAA 2001:db8::{}\n",
+            150 + i,
+            150 + i
+        ));
+    }
+    vec![
+        ("example.org", example),
+        ("child.example.org", CHILD.to_string()),
+        ("other.test", OTHER.to_string()),
+    ]
+}
 
 /// NSD (default `minimal-responses: no`) adds the zone's NS RRset to the authority
 /// section of every positive answer, and the addresses of those servers to the
@@ -205,7 +139,7 @@ fn drop_apex_ns(nsd: &mut Normalized, ours: &Normalized) {
     if nsd.rcode != 0 || nsd.answer.is_empty() || !ours.authority.is_empty() {
         return;
     }
-    let apexes: Vec<String> = ZONES.iter().map(|(z, _)| format!("{z}.")).collect();
+    let apexes: Vec<String> = zones_text().iter().map(|(z, _)| format!("{z}.")).collect();
     let ns_keys: Vec<_> = nsd
         .authority
         .keys()
@@ -242,14 +176,14 @@ impl Harness {
         let dir = tempfile::tempdir().unwrap();
         let mut files = Vec::new();
         let mut zones = ZoneSet::new();
-        for (name, text) in ZONES {
+        for (name, text) in zones_text() {
             let path = dir.path().join(format!("{name}.zone"));
-            std::fs::write(&path, text).unwrap();
+            std::fs::write(&path, &text).unwrap();
             files.push(ZoneFile {
                 name: name.to_string(),
                 path,
             });
-            zones = zones.with_zone(Arc::new(zone(text)));
+            zones = zones.with_zone(Arc::new(zone(&text)));
         }
         let nsd = Server::start(Kind::Nsd, &files, &Options::default());
         Harness {
