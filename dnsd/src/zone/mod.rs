@@ -10,6 +10,7 @@ pub mod diff;
 pub mod lexer;
 pub mod load;
 pub mod parse;
+pub mod rdata_dnssec;
 pub mod rdata_svcb;
 pub mod rdata_text;
 pub mod record;

@@ -1,7 +1,8 @@
 //! RDATA from presentation format to wire format, per type: RFC 1035 §3.3 (A, NS,
 //! CNAME, SOA, PTR, MX, TXT, HINFO), RFC 3596 (AAAA), 2782 (SRV), 6672 (DNAME),
 //! 3403 (NAPTR), 4034 (DS, DNSKEY), 4255 (SSHFP), 6698 (TLSA), 8659 (CAA), 7553 (URI),
-//! 9460 (SVCB/HTTPS, in `rdata_svcb`), and any type in the RFC 3597 `\# len hex` form.
+//! 9460 (SVCB/HTTPS, in `rdata_svcb`), RRSIG, NSEC, NSEC3, NSEC3PARAM (in
+//! `rdata_dnssec`), and any type in the RFC 3597 `\# len hex` form.
 //!
 //! Every parser is hand-written over the tokens of the file buffer and writes into a
 //! caller-owned buffer: the common types are what a million-name zone is made of, and
@@ -10,6 +11,7 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::lexer::Token;
+use super::rdata_dnssec;
 use super::rdata_svcb;
 use super::record::Rtype;
 use super::text::{self, StringError};
@@ -283,6 +285,10 @@ fn typed_into(
             out.push(f.u8("matching type")?);
             hex_rest(f, "certificate association data", false, out)?;
         }
+        46 => rdata_dnssec::rrsig_into(f, origin, out)?,
+        47 => rdata_dnssec::nsec_into(f, origin, out)?,
+        50 => rdata_dnssec::nsec3_into(f, true, out)?,
+        51 => rdata_dnssec::nsec3_into(f, false, out)?,
         61 => base64_rest(f, "public key", out)?,
         64 | 65 => rdata_svcb::svcb_into(f, origin, out)?,
         256 => {
@@ -398,7 +404,7 @@ fn base64_rest(
 }
 
 /// A DNSSEC algorithm, by number or mnemonic (RFC 4034 Appendix A.1, RFC 8624).
-fn algorithm(f: &mut Fields<'_, '_>) -> Result<u8, RdataError> {
+pub(crate) fn algorithm(f: &mut Fields<'_, '_>) -> Result<u8, RdataError> {
     const MNEMONICS: &[(&str, u8)] = &[
         ("RSAMD5", 1),
         ("DH", 2),
