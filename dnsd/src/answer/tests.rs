@@ -492,3 +492,26 @@ fn long_chains_stop_after_max_chain_steps() {
         ["c20.chain.test. 60 a 198.51.100.2"]
     );
 }
+
+#[test]
+fn serves_the_root_zone_too() {
+    let text = "$ORIGIN .\n$TTL 86400\n. SOA a.root-servers.net. nstld.verisign-grs.com. 1 2 3 4 86400\n. NS a.root-servers.net.\ncom. NS a.gtld-servers.net.\na.gtld-servers.net. A 192.5.6.30\nnet. NS a.gtld-servers.net.\na.root-servers.net. A 198.41.0.4\n";
+    let zones = ZoneSet::new().with_zone(Arc::new(zone(text)));
+    let mut out = Vec::new();
+    for (name, qtype, rcode, referral) in [
+        ("www.example.com.", 1, ResponseCode::NoError, true),
+        ("com.", 43, ResponseCode::NoError, false),
+        ("nx.", 1, ResponseCode::NXDomain, false),
+        (".", 2, ResponseCode::NoError, false),
+    ] {
+        respond(&zones, &ask(name, qtype).bytes(), Transport::Udp, &mut out).unwrap();
+        let m = Message::from_vec(&out).unwrap();
+        assert_eq!(m.metadata.response_code, rcode, "{name}");
+        assert_eq!(m.metadata.authoritative, !referral, "{name}");
+        if referral {
+            assert_eq!(lines(&m.authorities), ["com. 86400 ns a.gtld-servers.net."]);
+        }
+    }
+    let m = Message::from_vec(&out).unwrap();
+    assert_eq!(lines(&m.answers), [". 86400 ns a.root-servers.net."]);
+}
