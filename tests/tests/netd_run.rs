@@ -45,7 +45,7 @@ fn drift_is_repaired() {
     // A deleted map element comes back.
     lab.router.exec_ok(&[
         "nft",
-        "delete element inet netd fwd4_iif { \"up0\" . 0.0.0.0/0 . tcp . 80 . 0.0.0.0/0 }",
+        "delete element inet netd fwd4_iif { \"up0\" . tcp . 80 }",
     ]);
     let back = wait_for(Duration::from_secs(10), || {
         String::from_utf8_lossy(
@@ -53,7 +53,7 @@ fn drift_is_repaired() {
                 .exec(&["nft", "list", "map", "inet", "netd", "fwd4_iif"])
                 .stdout,
         )
-        .contains("tcp . 80")
+        .contains("\"up0\" . tcp . 80 :")
     });
     assert!(back, "element not restored: {}", log_text(&lab));
 
@@ -101,7 +101,7 @@ fn config_change_keeps_other_forwards_whole() {
         let applied = wait_for(Duration::from_secs(10), || {
             let out = lab
                 .router
-                .exec(&["nft", "list", "map", "inet", "netd", "fwd4_any"]);
+                .exec(&["nft", "list", "map", "inet", "netd", "fwd4_sel"]);
             String::from_utf8_lossy(&out.stdout)
                 .contains(&format!("7000 . 0.0.0.0/0 : 198.51.100.11 . {expect}"))
         });

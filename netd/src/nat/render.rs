@@ -1,13 +1,12 @@
 //! The configuration rendered as netd's nftables table: a pure function.
 //!
-//! Per family (4 and 6) the forwards fill three maps, looked up by one rule each, so a
-//! packet costs the same three lookups whether there is one forward or a thousand:
+//! Per family (4 and 6) the forwards fill six maps, each read by one rule, so a packet
+//! costs the same few lookups whether there is one forward or a thousand:
 //!
 //! ```text
-//!  prerouting (dstnat)  iifname @bridges  -> fwdF_inside   (hairpin: from the bridges)
-//!                       any packet        -> fwdF_iif      (forwards with an interface)
-//!                       any packet        -> fwdF_any      (forwards on every interface)
-//!  output (dstnat)      local clients     -> fwdF_inside
+//!  prerouting (dstnat)  from @bridges -> fwdF_inside_sel, fwdF_inside   (hairpin)
+//!                       any packet    -> fwdF_iif_sel, fwdF_sel, fwdF_iif, fwdF_port
+//!  output (dstnat)      local clients -> fwdF_inside_sel, fwdF_inside, fwdF_sel, fwdF_port
 //!  input (filter)       guarded port, not translated (source outside allow) -> drop
 //!  forward (filter)     established, related, dnat -> accept;
 //!                       new from an egress into its masqueraded prefixes -> drop
@@ -15,11 +14,14 @@
 //!                       (hairpin); sources of each [[nat]] leaving its egress -> masquerade
 //! ```
 //!
-//! A map key is `[iifname .] daddr . l4proto . dport . saddr`, `daddr` being the
-//! forward's address or the whole family (`0.0.0.0/0`, with `fib daddr type local`
-//! keeping it to the host's own addresses), `saddr` each allowed prefix; the value is
-//! `address . port` inside. Ranges are expanded port by port so a range can move
-//! (`8000-8010` to `9000-9010`).
+//! A forward with neither address nor allow-list is keyed `[iifname .] l4proto . dport`
+//! in an exact map (`fwdF_iif`, `fwdF_port`); one with either is keyed
+//! `[iifname .] daddr . l4proto . dport . saddr` in an interval map (`*_sel`), `daddr`
+//! being its address or the whole family (with `fib daddr type local` keeping it to the
+//! host's own addresses) and `saddr` each allowed prefix. The value is `address . port`
+//! inside. Forwards bound to an interface get a copy without it in `fwdF_inside*`, for
+//! the bridges and local clients. Ranges are expanded port by port so a range can
+//! move (`8000-8010` to `9000-9010`).
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
@@ -86,6 +88,84 @@ fn quote(name: &str) -> String {
     format!("\"{name}\"")
 }
 
+/// One map of forwards: its name, key type, and whether its keys hold prefixes.
+struct MapKind {
+    /// Name suffix: the map is `fwd4_<suffix>` or `fwd6_<suffix>`.
+    suffix: &'static str,
+    /// Whether the key starts with the ingress interface.
+    iif: bool,
+    /// Whether the key holds daddr and saddr (interval map) or only protocol and port.
+    selective: bool,
+    /// Its comment.
+    doc: &'static str,
+}
+
+/// The forward maps, in the order of their lookup rules. Keys are as short as the
+/// forwards allow: most forwards name neither an address nor an allow-list, and a
+/// two- or three-field exact map costs a third of a five-field interval map to load.
+const MAPS: [MapKind; 6] = [
+    MapKind {
+        suffix: "inside_sel",
+        iif: false,
+        selective: true,
+        doc: "forwards with an interface and an address or allow-list, for hosts on the bridges (hairpin) and local clients",
+    },
+    MapKind {
+        suffix: "inside",
+        iif: false,
+        selective: false,
+        doc: "forwards with an interface, for hosts on the bridges (hairpin) and local clients",
+    },
+    MapKind {
+        suffix: "iif_sel",
+        iif: true,
+        selective: true,
+        doc: "forwards with an interface and an address or allow-list",
+    },
+    MapKind {
+        suffix: "sel",
+        iif: false,
+        selective: true,
+        doc: "forwards on every interface with an address or allow-list",
+    },
+    MapKind {
+        suffix: "iif",
+        iif: true,
+        selective: false,
+        doc: "forwards with an interface",
+    },
+    MapKind {
+        suffix: "port",
+        iif: false,
+        selective: false,
+        doc: "forwards on every interface and address, from everyone",
+    },
+];
+
+/// `fwd4_<suffix>` or `fwd6_<suffix>`, as a static name.
+fn map_name(v4: bool, suffix: &str) -> &'static str {
+    const NAMES: [[&str; 6]; 2] = [
+        [
+            "fwd4_inside_sel",
+            "fwd4_inside",
+            "fwd4_iif_sel",
+            "fwd4_sel",
+            "fwd4_iif",
+            "fwd4_port",
+        ],
+        [
+            "fwd6_inside_sel",
+            "fwd6_inside",
+            "fwd6_iif_sel",
+            "fwd6_sel",
+            "fwd6_iif",
+            "fwd6_port",
+        ],
+    ];
+    let i = MAPS.iter().position(|m| m.suffix == suffix).unwrap_or(0);
+    NAMES[usize::from(!v4)][i]
+}
+
 /// The sets and maps of one family.
 fn family_sets(config: &Config, fam: &Family) -> Vec<NamedSet> {
     let forwards: Vec<&Forward> = config
@@ -93,16 +173,12 @@ fn family_sets(config: &Config, fam: &Family) -> Vec<NamedSet> {
         .iter()
         .filter(|f| f.to.is_ipv4() == fam.v4)
         .collect();
-    let key_any = format!(
-        "{a} . inet_proto . inet_service . {a} : {a} . inet_service",
-        a = fam.addr_type
-    );
-    let mut iif = Vec::new();
-    let mut any = Vec::new();
-    let mut inside = Vec::new();
+    // Elements per map, indexed like MAPS.
+    let mut elements: [Vec<Element>; 6] = Default::default();
     let mut inside_seen = InsideIndex::default();
     let mut guard = BTreeSet::new();
     for f in &forwards {
+        let selective = f.address.is_some() || !f.allow.is_empty();
         let daddr = f
             .address
             .map_or_else(|| fam.everything.to_string(), |a| a.to_string());
@@ -114,25 +190,38 @@ fn family_sets(config: &Config, fam: &Family) -> Vec<NamedSet> {
         for &proto in &f.protocols {
             for port in f.ports.first..=f.ports.last {
                 let to_port = u32::from(f.to_port) + u32::from(port - f.ports.first);
-                let data = format!("{} . {to_port}", f.to);
-                for (s, saddr) in sources.iter().enumerate() {
-                    let key = format!("{daddr} . {proto} . {port} . {saddr}");
-                    if inside_seen.claim(f, s, proto, port) {
-                        inside.push(Element {
+                let data = Some(format!("{} . {to_port}", f.to));
+                let keys: Vec<String> = if selective {
+                    sources
+                        .iter()
+                        .map(|saddr| format!("{daddr} . {proto} . {port} . {saddr}"))
+                        .collect()
+                } else {
+                    vec![format!("{proto} . {port}")]
+                };
+                for (s, key) in keys.into_iter().enumerate() {
+                    let main = match (&f.interface, selective) {
+                        (Some(_), true) => 2,
+                        (None, true) => 3,
+                        (Some(_), false) => 4,
+                        (None, false) => 5,
+                    };
+                    // Forwards without an interface match packets from the bridges
+                    // and local clients as they are; the others need an inside copy.
+                    if f.interface.is_some() && inside_seen.claim(f, s, proto, port) {
+                        elements[if selective { 0 } else { 1 }].push(Element {
                             key: key.clone(),
-                            data: Some(data.clone()),
+                            data: data.clone(),
                         });
                     }
-                    match &f.interface {
-                        Some(i) => iif.push(Element {
-                            key: format!("{} . {key}", quote(i)),
-                            data: Some(data.clone()),
-                        }),
-                        None => any.push(Element {
-                            key,
-                            data: Some(data.clone()),
-                        }),
-                    }
+                    let key = match &f.interface {
+                        Some(i) => format!("{} . {key}", quote(i)),
+                        None => key,
+                    };
+                    elements[main].push(Element {
+                        key,
+                        data: data.clone(),
+                    });
                 }
                 if !f.allow.is_empty() {
                     guard.insert((f.address, proto, port));
@@ -166,52 +255,49 @@ fn family_sets(config: &Config, fam: &Family) -> Vec<NamedSet> {
             data: None,
         })
         .collect();
-    vec![
-        NamedSet {
-            name: if fam.v4 { "fwd4_iif" } else { "fwd6_iif" },
-            datatype: format!("ifname . {key_any}"),
-            is_map: true,
-            interval: true,
-            elements: iif,
-            doc: "forwards with an ingress interface",
-        },
-        NamedSet {
-            name: if fam.v4 { "fwd4_any" } else { "fwd6_any" },
-            datatype: key_any.clone(),
-            is_map: true,
-            interval: true,
-            elements: any,
-            doc: "forwards on every ingress interface",
-        },
-        NamedSet {
-            name: if fam.v4 { "fwd4_inside" } else { "fwd6_inside" },
-            datatype: key_any,
-            is_map: true,
-            interval: true,
-            elements: inside,
-            doc: "every forward, for hosts on the bridges (hairpin) and local clients",
-        },
-        NamedSet {
-            name: if fam.v4 { "guard4" } else { "guard6" },
-            datatype: format!("{} . inet_proto . inet_service", fam.addr_type),
-            is_map: false,
-            interval: true,
-            elements: guard,
-            doc: "ports of forwards with an allow-list: closed to other sources",
-        },
-        NamedSet {
-            name: if fam.v4 {
-                "bridge_nets4"
+
+    let a = fam.addr_type;
+    let mut sets: Vec<NamedSet> = MAPS
+        .iter()
+        .zip(elements)
+        .map(|(m, elements)| {
+            let key = if m.selective {
+                format!("{a} . inet_proto . inet_service . {a}")
             } else {
-                "bridge_nets6"
-            },
-            datatype: fam.addr_type.into(),
-            is_map: false,
-            interval: true,
-            elements: bridge_nets,
-            doc: "networks of the bridges, masqueraded when they hairpin",
+                "inet_proto . inet_service".to_string()
+            };
+            let iif = if m.iif { "ifname . " } else { "" };
+            NamedSet {
+                name: map_name(fam.v4, m.suffix),
+                datatype: format!("{iif}{key} : {a} . inet_service"),
+                is_map: true,
+                interval: m.selective,
+                elements,
+                doc: m.doc,
+            }
+        })
+        .collect();
+    sets.push(NamedSet {
+        name: if fam.v4 { "guard4" } else { "guard6" },
+        datatype: format!("{a} . inet_proto . inet_service"),
+        is_map: false,
+        interval: true,
+        elements: guard,
+        doc: "ports of forwards with an allow-list: closed to other sources",
+    });
+    sets.push(NamedSet {
+        name: if fam.v4 {
+            "bridge_nets4"
+        } else {
+            "bridge_nets6"
         },
-    ]
+        datatype: a.into(),
+        is_map: false,
+        interval: true,
+        elements: bridge_nets,
+        doc: "networks of the bridges, masqueraded when they hairpin",
+    });
+    sets
 }
 
 /// Remembers which (protocol, port) the inside map already serves, so that two
@@ -267,20 +353,25 @@ fn chains(config: &Config) -> Vec<Chain> {
     let mut postrouting = Vec::new();
     for fam in [&V4, &V6] {
         let (p, n) = (fam.proto, if fam.v4 { 4 } else { 6 });
-        let lookup = format!("{p} daddr . meta l4proto . th dport . {p} saddr");
-        prerouting.push(format!(
-            "iifname @bridges {l4} fib daddr type local dnat {p} to {lookup} map @fwd{n}_inside"
-        ));
-        prerouting.push(format!(
-            "{l4} fib daddr type local dnat {p} to iifname . {lookup} map @fwd{n}_iif"
-        ));
-        prerouting.push(format!(
-            "{l4} fib daddr type local dnat {p} to {lookup} map @fwd{n}_any"
-        ));
+        let sel = format!("{p} daddr . meta l4proto . th dport . {p} saddr");
+        let port = "meta l4proto . th dport".to_string();
+        let lookup = |m: &MapKind| {
+            let key = if m.selective { &sel } else { &port };
+            let iif = if m.iif { "iifname . " } else { "" };
+            format!("dnat {p} to {iif}{key} map @{}", map_name(fam.v4, m.suffix))
+        };
         let loopback = if fam.v4 { "127.0.0.0/8" } else { "::1" };
-        output.push(format!(
-            "{p} daddr != {loopback} {l4} fib daddr type local dnat {p} to {lookup} map @fwd{n}_inside"
-        ));
+        for m in &MAPS {
+            let local = format!("{l4} fib daddr type local {}", lookup(m));
+            if m.suffix.starts_with("inside") {
+                prerouting.push(format!("iifname @bridges {local}"));
+            } else {
+                prerouting.push(local.clone());
+            }
+            if !m.iif {
+                output.push(format!("{p} daddr != {loopback} {local}"));
+            }
+        }
         input.push(format!(
             "{l4} {p} daddr . meta l4proto . th dport @guard{n} drop"
         ));
