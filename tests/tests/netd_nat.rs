@@ -172,3 +172,42 @@ fn established_connection_survives_reapply() {
     let moved = tcp_ask(&lab.inet, None, "203.0.113.1:7000", "4").unwrap();
     assert_eq!(moved, "svc2 203.0.113.2 4");
 }
+
+#[test]
+fn plan_changes_nothing_and_needs_no_root() {
+    let lab = Lab::new();
+    let before = (lab.ruleset(), lab.links());
+    let plan = lab.netd_ok("plan");
+    assert!(plan.contains("+ bridge br-svc"), "{plan}");
+    assert!(plan.contains("+ port svc1 -> br-svc"), "{plan}");
+    assert!(
+        plan.contains("~ sysctl net.ipv4.ip_forward 0 -> 1"),
+        "{plan}"
+    );
+    assert!(plan.contains("table inet netd {"), "{plan}");
+    assert!(
+        plan.contains("\"up0\" . tcp . 80 : 198.51.100.10 . 8080"),
+        "{plan}"
+    );
+    assert_eq!((lab.ruleset(), lab.links()), before);
+
+    // As nobody: the same changes and the same table.
+    for p in [lab.dir.path().to_path_buf(), lab.config()] {
+        std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    }
+    let mut argv = vec![
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+    ];
+    let netd = lab.netd_argv("plan");
+    argv.extend(netd.iter().map(String::as_str));
+    let out = lab.router.exec(&argv);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), plan);
+}
