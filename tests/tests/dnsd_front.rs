@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use netfabric_tests::bins;
 use netfabric_tests::dns::{Query, normalize, tcp_recv, tcp_send, udp_exchange};
+use netfabric_tests::netns::Netns;
 use netfabric_tests::process::ProcessGuard;
 
 const NOERROR: u16 = 0;
@@ -457,4 +458,54 @@ fn no_arguments_serve_the_repository_zones_on_127_0_0_1_port_5353() {
     let over_tcp =
         normalize(&netfabric_tests::dns::tcp_exchange(default, &query, TIMEOUT).unwrap()).unwrap();
     assert_eq!(over_tcp.answer, over_udp.answer);
+}
+
+#[test]
+fn a_wildcard_listener_answers_from_the_address_asked() {
+    // In a namespace of our own, dnsd listens on 0.0.0.0 and [::]; dig (which drops a
+    // reply from any other address than the one it asked) asks several addresses of lo.
+    let ns = Netns::new("nf-front");
+    let dir = tempfile::tempdir().unwrap();
+    let zones = dir.path().join("zones");
+    std::fs::create_dir(&zones).unwrap();
+    std::fs::write(zones.join("front.test.zone"), front_zone()).unwrap();
+    let dnsd = bins::path("dnsd");
+    let mut cmd = ns.command(&[
+        dnsd.to_str().unwrap(),
+        "--listen",
+        "0.0.0.0:5300",
+        "--listen",
+        "[::]:5300",
+        "--zones",
+        zones.to_str().unwrap(),
+    ]);
+    cmd.current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("stderr")).unwrap());
+    let mut guard = ProcessGuard::spawn("dnsd", &mut cmd);
+    for server in ["127.0.0.1", "127.0.0.53", "127.9.8.7", "::1"] {
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            assert!(guard.try_wait().is_none(), "dnsd exited");
+            let out = ns.exec(&[
+                "dig",
+                &format!("@{server}"),
+                "-p",
+                "5300",
+                "+tries=1",
+                "+time=1",
+                "www.front.test.",
+                "A",
+            ]);
+            let text = String::from_utf8_lossy(&out.stdout);
+            if text.contains("status: NOERROR") && text.contains("198.51.100.10") {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no answer from {server}:\n{text}\n{}",
+                std::fs::read_to_string(dir.path().join("stderr")).unwrap_or_default()
+            );
+        }
+    }
 }
