@@ -177,10 +177,10 @@ fn push_answer<'z>(
 /// The zone we serve that holds the parent side of `zone`'s apex.
 fn parent_zone<'z>(zones: &'z ZoneSet, zone: &Zone) -> Option<&'z Zone> {
     let apex = zone.apex().as_wire();
-    let parent = apex.get(1 + *apex.first()? as usize..)?;
     if apex.len() <= 1 {
-        return None;
+        return None; // The root has no parent.
     }
+    let parent = apex.get(1 + usize::from(apex[0])..)?;
     zones.find(parent).map(|z| &**z)
 }
 
