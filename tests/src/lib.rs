@@ -8,3 +8,4 @@ pub mod netns;
 pub mod process;
 pub mod procstat;
 pub mod servers;
+pub mod vrrp;

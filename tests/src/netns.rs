@@ -35,6 +35,23 @@ impl Netns {
         cmd
     }
 
+    /// Runs `f` on a new thread that has entered the namespace (setns affects only
+    /// the calling thread), for sockets a test opens itself.
+    pub fn spawn_thread<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> std::thread::JoinHandle<T> {
+        let path = format!("/run/netns/{}", self.name);
+        std::thread::spawn(move || {
+            let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+            // SAFETY: setns(2) on a namespace fd we hold open; it changes this thread only.
+            let rc =
+                unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&file), libc::CLONE_NEWNET) };
+            assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
+            f()
+        })
+    }
+
     /// Runs `argv` in the namespace and panics, with its output, unless it succeeds.
     pub fn exec_ok(&self, argv: &[&str]) -> Output {
         run_ok(&mut self.command(argv))

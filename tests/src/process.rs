@@ -38,6 +38,32 @@ impl ProcessGuard {
             .and_then(|c| c.try_wait().ok().flatten())
     }
 
+    /// Waits up to `timeout` for the process to exit (killing it after that) and
+    /// returns what it wrote to its stdout, which must have been `Stdio::piped()`.
+    pub fn wait_output(&mut self, timeout: std::time::Duration) -> String {
+        let Some(mut child) = self.child.take() else {
+            return String::new();
+        };
+        let reader = child.stdout.take().map(|mut out| {
+            std::thread::spawn(move || {
+                let mut text = String::new();
+                let _ = std::io::Read::read_to_string(&mut out, &mut text);
+                text
+            })
+        });
+        let deadline = std::time::Instant::now() + timeout;
+        while child.try_wait().ok().flatten().is_none() {
+            if std::time::Instant::now() >= deadline {
+                eprintln!("{} did not exit, killing it", self.name);
+                let _ = child.kill();
+                let _ = child.wait();
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        reader.and_then(|r| r.join().ok()).unwrap_or_default()
+    }
+
     /// Kills the process now (SIGKILL) and waits for it.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {

@@ -513,7 +513,8 @@ impl Shell {
                 tracing::error!(instance = %name, peer = %peer, peer_priority = priority,
                     "vrrp: SPLIT BRAIN: another master keeps advertising and does not hear us");
                 self.status.split_brain += 1;
-                self.dirty = true;
+                // Publish at once, as for a state change: an operator wants it now.
+                self.published = None;
             }
         }
     }
