@@ -127,6 +127,12 @@ impl Segment {
             .success()
     }
 
+    /// Whether the client reaches `addr` within a few seconds (a failover is only done
+    /// for the client once its neighbor entry follows the announcements).
+    pub fn reachable(&self, addr: &str) -> bool {
+        wait_until(Duration::from_secs(5), || self.ping(addr))
+    }
+
     /// Sets router `i`'s link up or down.
     pub fn set_link(&self, i: usize, up: bool) {
         let state = if up { "up" } else { "down" };

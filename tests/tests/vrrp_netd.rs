@@ -50,17 +50,17 @@ fn failover_and_preemption_ipv4_and_ipv6() {
     let mut b = Netd::start(&seg.routers[1], &both("svc", 100, &notify_cmd));
     assert_only_holder(&seg, VIP4, 0);
     assert_only_holder(&seg, VIP6, 0);
-    assert!(seg.ping(VIP4) && seg.ping(VIP6));
-    assert!(wait_until(LONG, || b.state("svc") == "backup"));
-    let table = b.status_table();
-    assert!(table.contains("198.51.100.2 (200)"), "{table}");
+    assert!(seg.reachable(VIP4) && seg.reachable(VIP6));
+    assert!(wait_until(LONG, || b
+        .status_table()
+        .contains("backup  100       198.51.100.2 (200)")));
     assert_eq!(a.state("svc"), "master");
 
     // Clean shutdown of the master: the backup takes over (priority 0 advert).
     a.stop();
     assert_only_holder(&seg, VIP4, 1);
     assert_only_holder(&seg, VIP6, 1);
-    assert!(seg.ping(VIP4) && seg.ping(VIP6));
+    assert!(seg.reachable(VIP4) && seg.reachable(VIP6));
     assert_eq!(b.state("svc"), "master");
 
     // The master comes back and preempts.
@@ -100,8 +100,9 @@ fn no_preempt_and_preempt_delay() {
 
     // A higher priority without preemption defers to the running master.
     let mut a = Netd::start(&seg.routers[0], &both("svc", 200, "preempt = false"));
-    assert!(wait_until(LONG, || a.state("svc") == "backup"));
-    assert!(a.status_table().contains("198.51.100.3 (100)"));
+    assert!(wait_until(LONG, || a
+        .status_table()
+        .contains("backup  200       198.51.100.3 (100)")));
     // Ten Master_Down_Intervals: still the old master.
     for _ in 0..30 {
         assert_eq!(seg.holders(VIP4), [1]);
