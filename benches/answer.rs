@@ -1,6 +1,7 @@
 //! Micro-benchmark of the answer engine alone: `dnsd::answer::respond` called in a loop
-//! on a zone of 10,000 names, no sockets. Prints nanoseconds per query for each kind of
-//! query and for a mix. Run: `cargo bench -p dnsd --bench answer`.
+//! on a zone of 10,000 names (`--names N` for another size), no sockets. Prints wall and
+//! thread-CPU nanoseconds per query for each kind of query.
+//! Run: `cargo bench -p dnsd --bench answer [-- [--names N] [FILTER]]`.
 //!
 //! This is the server's own share of the CPU time per query; the kernel's share (1.6 to
 //! 2.7 µs here, shared/BENCHMARKING.md) comes on top, and dnsperf against the real
@@ -14,7 +15,7 @@ use dnsd::answer::{Transport, respond};
 use dnsd::wire::name::Name;
 use dnsd::zone::{Record, Rtype, Zone, ZoneSet};
 
-const NAMES: usize = 10_000;
+const DEFAULT_NAMES: usize = 10_000;
 const ROUNDS: usize = 2_000_000;
 
 fn name(text: &str) -> Name {
@@ -32,7 +33,7 @@ fn record(owner: &str, rtype: Rtype, rdata: Vec<u8>) -> Record {
 
 /// example.net with NAMES hosts (A, every other one AAAA too), MX, a wildcard, a CNAME
 /// and a delegation.
-fn zones() -> ZoneSet {
+fn zones(names: usize) -> ZoneSet {
     let mut soa = name("ns1.example.net.").as_wire().to_vec();
     soa.extend_from_slice(name("hostmaster.example.net.").as_wire());
     for v in [1u32, 3600, 900, 604800, 300] {
@@ -69,7 +70,7 @@ fn zones() -> ZoneSet {
     mx.extend_from_slice(name("mail.example.net.").as_wire());
     records.push(record("example.net.", Rtype::MX, mx));
     records.push(record("mail.example.net.", Rtype::A, vec![198, 51, 100, 5]));
-    for i in 0..NAMES {
+    for i in 0..names {
         let owner = format!("host{i}.example.net.");
         let ip = (i as u32).to_be_bytes();
         records.push(record(&owner, Rtype::A, vec![10, ip[1], ip[2], ip[3]]));
@@ -131,9 +132,18 @@ fn measure(zones: &ZoneSet, queries: &[Vec<u8>]) -> (f64, f64) {
 }
 
 fn main() {
-    let zones = zones();
-    // Queries over the whole zone, in a scrambled order, as dnsperf's would be.
-    let hosts: Vec<usize> = (0..NAMES).map(|i| (i * 7919) % NAMES).collect();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let names = args
+        .iter()
+        .position(|a| a == "--names")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(DEFAULT_NAMES);
+    let zones = zones(names);
+    // Queries over the whole zone, in a scrambled order, as dnsperf's would be (at most
+    // 100,000 distinct ones).
+    let distinct = names.min(100_000);
+    let hosts: Vec<usize> = (0..distinct).map(|i| (i * 7919) % names).collect();
     let a: Vec<Vec<u8>> = hosts
         .iter()
         .map(|i| query(&format!("host{i}.example.net."), 1, true))
@@ -182,11 +192,15 @@ fn main() {
         ("CNAME chain", fixed(query("alias.example.net.", 1, true))),
     ];
     // `cargo bench --bench answer -- WORD` runs the cases whose label holds WORD.
-    let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with("--"));
-    println!("answer engine, zone of {NAMES} names, {ROUNDS} queries per case");
+    let filter: Option<&String> = args
+        .iter()
+        .enumerate()
+        .find(|(i, a)| !a.starts_with("--") && (*i == 0 || args[i - 1] != "--names"))
+        .map(|(_, a)| a);
+    println!("answer engine, zone of {names} names, {ROUNDS} queries per case");
     println!("    wall      cpu  (ns/query)");
     for (label, queries) in &cases {
-        if filter.as_ref().is_some_and(|f| !label.contains(f.as_str())) {
+        if filter.is_some_and(|f| !label.contains(f.as_str())) {
             continue;
         }
         let (wall, cpu) = measure(&zones, queries);
