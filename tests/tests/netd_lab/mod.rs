@@ -72,6 +72,18 @@ pub struct Lab {
 }
 
 impl Lab {
+    /// A router namespace and netd's files only, for tests that build their own peers
+    /// (the other namespaces are created empty and unused).
+    pub fn empty() -> Self {
+        Self {
+            inet: Netns::new("nd-inet"),
+            router: Netns::new("nd-rtr"),
+            svc1: Netns::new("nd-svc1"),
+            svc2: Netns::new("nd-svc2"),
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
     /// Builds the namespaces and starts the servers; netd is not run yet.
     pub fn new() -> Self {
         let lab = Self {
@@ -169,45 +181,50 @@ impl Lab {
     }
 }
 
-/// Starts TCP and UDP servers on `ports` in `ns`, answering `<name> <peer> <msg>`.
+/// Starts TCP and UDP servers on `ports` (IPv4, every address) in `ns`, answering
+/// `<name> <peer> <msg>`.
 pub fn serve(ns: &Netns, name: &'static str, ports: &[u16]) {
     for &port in ports {
-        let (tcp, udp) = ns.run_in(|| {
-            let addr = SocketAddr::from(([0, 0, 0, 0], port));
-            (
-                TcpListener::bind(addr).unwrap(),
-                UdpSocket::bind(addr).unwrap(),
-            )
-        });
-        std::thread::spawn(move || {
-            for conn in tcp.incoming() {
-                let Ok(conn) = conn else { continue };
-                std::thread::spawn(move || {
-                    let peer = conn
-                        .peer_addr()
-                        .map(|p| p.ip().to_string())
-                        .unwrap_or_default();
-                    let mut writer = conn.try_clone().unwrap();
-                    for line in BufReader::new(conn).lines() {
-                        let Ok(line) = line else { return };
-                        if writeln!(writer, "{name} {peer} {line}").is_err() {
-                            return;
-                        }
-                    }
-                });
-            }
-        });
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 1500];
-            loop {
-                let Ok((n, peer)) = udp.recv_from(&mut buf) else {
-                    continue;
-                };
-                let msg = String::from_utf8_lossy(&buf[..n]).trim().to_string();
-                let _ = udp.send_to(format!("{name} {} {msg}\n", peer.ip()).as_bytes(), peer);
-            }
-        });
+        serve_on(ns, name, SocketAddr::from(([0, 0, 0, 0], port)));
     }
+}
+
+/// Starts a TCP and a UDP server on `addr` in `ns`, answering `<name> <peer> <msg>`.
+pub fn serve_on(ns: &Netns, name: &'static str, addr: SocketAddr) {
+    let (tcp, udp) = ns.run_in(|| {
+        (
+            TcpListener::bind(addr).unwrap(),
+            UdpSocket::bind(addr).unwrap(),
+        )
+    });
+    std::thread::spawn(move || {
+        for conn in tcp.incoming() {
+            let Ok(conn) = conn else { continue };
+            std::thread::spawn(move || {
+                let peer = conn
+                    .peer_addr()
+                    .map(|p| p.ip().to_string())
+                    .unwrap_or_default();
+                let mut writer = conn.try_clone().unwrap();
+                for line in BufReader::new(conn).lines() {
+                    let Ok(line) = line else { return };
+                    if writeln!(writer, "{name} {peer} {line}").is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 1500];
+        loop {
+            let Ok((n, peer)) = udp.recv_from(&mut buf) else {
+                continue;
+            };
+            let msg = String::from_utf8_lossy(&buf[..n]).trim().to_string();
+            let _ = udp.send_to(format!("{name} {} {msg}\n", peer.ip()).as_bytes(), peer);
+        }
+    });
 }
 
 /// How long a client waits for a connection or an answer.
@@ -218,7 +235,7 @@ pub fn tcp_connect(ns: &Netns, source: Option<&str>, to: &str) -> std::io::Resul
     let to: SocketAddr = to.parse().unwrap();
     let source: Option<IpAddr> = source.map(|s| s.parse().unwrap());
     ns.run_in(move || {
-        let s = Socket::new(Domain::IPV4, Type::STREAM, None)?;
+        let s = Socket::new(Domain::for_address(to), Type::STREAM, None)?;
         if let Some(src) = source {
             s.bind(&SocketAddr::new(src, 0).into())?;
         }
@@ -249,7 +266,8 @@ pub fn tcp_ask(ns: &Netns, source: Option<&str>, to: &str, msg: &str) -> std::io
 /// One UDP exchange from `ns` (from `source`, if given) to `to`.
 pub fn udp_ask(ns: &Netns, source: Option<&str>, to: &str, msg: &str) -> std::io::Result<String> {
     let to: SocketAddr = to.parse().unwrap();
-    let bind: SocketAddr = SocketAddr::new(source.unwrap_or("0.0.0.0").parse().unwrap(), 0);
+    let any = if to.is_ipv4() { "0.0.0.0" } else { "::" };
+    let bind: SocketAddr = SocketAddr::new(source.unwrap_or(any).parse().unwrap(), 0);
     let sock = ns.run_in(move || UdpSocket::bind(bind))?;
     sock.set_read_timeout(Some(WAIT))?;
     sock.send_to(msg.as_bytes(), to)?;
