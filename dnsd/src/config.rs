@@ -193,12 +193,18 @@ pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, Vec<Co
             message: format!("cannot read: {e}"),
         }]
     })?;
-    let spec = parse(&text).map_err(|e| vec![e.in_file(path)])?;
+    let spec = parse(&text).map_err(|errors| {
+        errors
+            .into_iter()
+            .map(|e| e.in_file(path))
+            .collect::<Vec<_>>()
+    })?;
     validate(spec, Some(path), &text, overrides)
 }
 
-/// Parses the file's text into a spec: TOML syntax, types and unknown keys.
-pub fn parse(text: &str) -> Result<Spec, ConfigError> {
+/// Parses the file's text into a spec: TOML syntax, unknown keys (all of them), then
+/// types (serde stops at the first wrong one).
+pub fn parse(text: &str) -> Result<Spec, Vec<ConfigError>> {
     let located = |message: String, span: Option<Range<usize>>, key: String| ConfigError {
         file: None,
         line: span.map(|s| line_of(text, s.start)),
@@ -206,15 +212,74 @@ pub fn parse(text: &str) -> Result<Spec, ConfigError> {
         message,
     };
     let table = DeTable::parse(text)
-        .map_err(|e| located(e.message().to_string(), e.span(), String::new()))?;
+        .map_err(|e| vec![located(e.message().to_string(), e.span(), String::new())])?;
+    let unknown = unknown_keys(table.get_ref());
+    if !unknown.is_empty() {
+        return Err(unknown
+            .into_iter()
+            .map(|(span, key, message)| located(message, Some(span), key))
+            .collect());
+    }
     let deserializer = toml::de::Deserializer::from(table.clone());
     Spec::deserialize(deserializer).map_err(|e| {
         let key = e
             .span()
             .map(|span| key_path_at(table.get_ref(), &span))
             .unwrap_or_default();
-        located(e.message().to_string(), e.span(), key)
+        vec![located(e.message().to_string(), e.span(), key)]
     })
+}
+
+/// The keys of each table of the file, as `Spec` has them: serde's
+/// `deny_unknown_fields` reports only the first unknown key, this every one.
+const TOP_KEYS: &[&str] = &[
+    "listen",
+    "zones-dir",
+    "state-dir",
+    "metrics",
+    "log-level",
+    "tcp",
+    "udp",
+    "zone",
+];
+const TCP_KEYS: &[&str] = &["idle-timeout-ms", "max-connections"];
+const UDP_KEYS: &[&str] = &["workers"];
+const ZONE_KEYS: &[&str] = &["file", "serial", "journal-max-entries"];
+
+/// Every key of `table` that the file format does not have: (span, key path, message).
+fn unknown_keys(table: &DeTable<'_>) -> Vec<(Range<usize>, String, String)> {
+    let mut found = Vec::new();
+    let mut check = |table: &DeTable<'_>, prefix: &str, known: &[&str]| {
+        for key in table.keys() {
+            if !known.contains(&key.get_ref().as_ref()) {
+                found.push((
+                    key.span(),
+                    format!("{prefix}{}", quote_key(key.get_ref())),
+                    format!("unknown key; expected one of {}", known.join(", ")),
+                ));
+            }
+        }
+    };
+    check(table, "", TOP_KEYS);
+    let sub = |name: &str| table.get(name).and_then(|v| v.get_ref().as_table());
+    if let Some(tcp) = sub("tcp") {
+        check(tcp, "tcp.", TCP_KEYS);
+    }
+    if let Some(udp) = sub("udp") {
+        check(udp, "udp.", UDP_KEYS);
+    }
+    if let Some(zones) = sub("zone") {
+        for (name, zone) in zones.iter() {
+            if let Some(zone) = zone.get_ref().as_table() {
+                check(
+                    zone,
+                    &format!("zone.{}.", quote_key(name.get_ref())),
+                    ZONE_KEYS,
+                );
+            }
+        }
+    }
+    found
 }
 
 /// Checks every value of `spec`, applies `overrides`, and returns the runtime config or

@@ -412,7 +412,7 @@ fn dnsd_serve_refuses_a_bad_configuration() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.starts_with("dnsd.toml:2: listen-on: unknown field"),
+        stderr.starts_with("dnsd.toml:2: listen-on: unknown key"),
         "{stderr}"
     );
 }
