@@ -515,3 +515,21 @@ fn serves_the_root_zone_too() {
     let m = Message::from_vec(&out).unwrap();
     assert_eq!(lines(&m.answers), [". 86400 ns a.root-servers.net."]);
 }
+
+#[test]
+fn additional_data_is_not_repeated() {
+    let text = "$ORIGIN dup.test.\n$TTL 60\n@ SOA ns h 1 2 3 4 5\n@ NS ns\n@ NS NS.dup.test.\nns A 198.51.100.1\n@ MX 10 ns\n@ MX 20 Ns\nmx MX 10 mx\nmx A 198.51.100.2\n";
+    let zones = ZoneSet::new().with_zone(Arc::new(zone(text)));
+    let mut out = Vec::new();
+    for (name, qtype, additional) in [
+        ("dup.test.", 15, vec!["ns.dup.test. 60 a 198.51.100.1"]),
+        ("dup.test.", 2, vec!["ns.dup.test. 60 a 198.51.100.1"]),
+        // The target's address is the answer's owner's: it is in additional all the
+        // same, since the answer holds the MX, not the A.
+        ("mx.dup.test.", 15, vec!["mx.dup.test. 60 a 198.51.100.2"]),
+    ] {
+        respond(&zones, &ask(name, qtype).bytes(), Transport::Udp, &mut out).unwrap();
+        let m = Message::from_vec(&out).unwrap();
+        assert_eq!(lines(&m.additionals), additional, "{name} {qtype}");
+    }
+}
