@@ -5,6 +5,7 @@
 
 pub mod files;
 pub mod reload;
+pub mod state;
 pub mod stats;
 
 pub use files::{WatchHandle, watch};

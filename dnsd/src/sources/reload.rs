@@ -2,23 +2,21 @@
 //! diff to the journal, and swaps all changed zones into the served `ZoneSet` at once.
 //!
 //! ```text
-//!  zone_files ─► load (parse, check, build) ─► serial::decide ─► ZoneDiff::between
-//!      │              │ errors: logged, counted,        │             │
-//!      │              ▼ last good version kept          ▼             ▼
-//!  deleted file ─► zone removed                 state file     journal append
-//!                                                      └──────┬──────┘
-//!                                                 one ArcSwap::store per reload
+//!  zone_files ─► load (parse, check, build) ─► serial::decide ─► staged
+//!      │              │ errors: logged, counted,                  │
+//!      │              ▼ last good version kept                    ▼
+//!  deleted file ─► zone removed          `serials` saved (one fsync) ─► one ArcSwap::store
+//!                                                                     ─► diffs to the journals
 //! ```
 //!
 //! A zone that fails to load, or whose serial the `keep` policy cannot serve, keeps its
-//! last good version serving; the error is logged with file:line and counted. The last
-//! served serial and content digest of each zone are kept in the state folder
-//! (`NAME.serial`, written atomically), the journal beside them (`NAME.journal`), so a
-//! restart neither lowers a serial nor loses the journal.
+//! last good version serving; the error is logged with file:line and counted. Every
+//! zone that changed in one reload (a `git checkout` of fifty files) is swapped in by
+//! one store, after the served serials are saved (`state`), so a restart never lowers
+//! a serial; each change's diff is logged, counted and appended to the zone's journal.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs;
-use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -26,9 +24,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use arc_swap::ArcSwap;
 
 use super::files::{self, Fingerprint};
+use super::state::{self, ServedSerials};
 pub use super::stats::{ReloadStats, ZoneStats};
 use crate::wire::name::Name;
-use crate::xfr::journal::{self, Journal};
+use crate::xfr::journal::Journal;
 use crate::zone::diff::ZoneDiff;
 use crate::zone::serial::{self, SerialPolicy, Served, Verdict};
 use crate::zone::{Zone, ZoneSet, load};
@@ -125,6 +124,8 @@ pub struct Reloader {
     failed: BTreeMap<Name, Failed>,
     stats: Arc<ReloadStats>,
     clock: fn() -> u64,
+    /// The state folder's served serials, read at the first reload.
+    served: Option<ServedSerials>,
 }
 
 impl Reloader {
@@ -139,6 +140,7 @@ impl Reloader {
             failed: BTreeMap::new(),
             stats: Arc::new(ReloadStats::default()),
             clock: unix_now,
+            served: None,
         }
     }
 
@@ -220,6 +222,8 @@ impl Reloader {
         }
         self.failed.retain(|apex, _| found.contains_key(apex));
 
+        // Load and check every zone that may have changed, aside.
+        let mut staged = Vec::new();
         for (apex, path) in found {
             let fingerprint = Fingerprint::of(&path);
             if let Some(touched) = touched {
@@ -235,25 +239,85 @@ impl Reloader {
                     continue;
                 }
             }
-            match self.load_zone(&apex, &path, fingerprint) {
-                Outcome::Changed(zone) => {
-                    set = set.with_zone(zone);
-                    set_changed = true;
-                    summary.changed += 1;
+            match self.stage(&apex, &path, fingerprint) {
+                Stage::Changed(change) => staged.push(change),
+                Stage::Unchanged => summary.unchanged += 1,
+                Stage::Failed => summary.failed += 1,
+            }
+        }
+
+        // Their serials are saved before any of them is served (one fsync for all).
+        if !staged.is_empty() {
+            let served = self.served_serials();
+            for change in &staged {
+                served.set(&change.apex, change.served);
+            }
+            if let Err(e) = served.write() {
+                let path = served.path().display().to_string();
+                for change in staged.drain(..) {
+                    tracing::error!(
+                        zone = %change.apex,
+                        "{path}: cannot save the served serial ({e}); the zone keeps its last version"
+                    );
+                    self.stats.count_error(Some(&change.apex.to_string()));
+                    self.forget_attempt(&change.apex);
+                    summary.failed += 1;
                 }
-                Outcome::Unchanged => summary.unchanged += 1,
-                Outcome::Failed => summary.failed += 1,
+                // Reread on the next reload: memory must not claim what the disk lacks.
+                self.served = None;
+            }
+        }
+
+        let mut journal_appends = Vec::new();
+        for change in staged {
+            set = set.with_zone(change.zone.clone());
+            set_changed = true;
+            summary.changed += 1;
+            if let Some(diff) = self.commit(change) {
+                journal_appends.push(diff);
             }
         }
         if set_changed {
             self.zones.store(Arc::new(set));
         }
+        // The journal feeds IXFR: its fsyncs need not delay serving the new data. A
+        // crash before they complete only costs a journal that starts over.
+        for (apex, diff) in journal_appends {
+            if let Some(state) = self.states.get_mut(&apex)
+                && let Err(e) = state.journal.append(diff)
+            {
+                tracing::error!(zone = %apex, "journal: {e}");
+                self.stats.count_error(Some(&apex.to_string()));
+            }
+        }
         summary
     }
 
-    /// Loads one zone; on success records its new state (journal and state file
-    /// written) and returns the zone to publish.
-    fn load_zone(&mut self, apex: &Name, path: &Path, fingerprint: Option<Fingerprint>) -> Outcome {
+    /// The served-serials file, read at the first use.
+    fn served_serials(&mut self) -> &mut ServedSerials {
+        self.served.get_or_insert_with(|| {
+            let (served, problems) = ServedSerials::read(&self.settings.state_dir);
+            for problem in problems {
+                tracing::error!("{problem}");
+            }
+            served
+        })
+    }
+
+    /// Makes the next reload load `apex` again, whatever its fingerprint.
+    fn forget_attempt(&mut self, apex: &Name) {
+        if let Some(state) = self.states.get_mut(apex) {
+            state.attempted = None;
+        }
+        if let Some(failed) = self.failed.get_mut(apex) {
+            failed.attempted = None;
+        }
+    }
+
+    /// Loads one zone and decides its serial: the change to publish, or why there is
+    /// none (a failure is logged, counted, and remembered in `failed` if the zone is not
+    /// served).
+    fn stage(&mut self, apex: &Name, path: &Path, fingerprint: Option<Fingerprint>) -> Stage {
         let zone_name = apex.to_string();
         let options = self.options(apex);
         let fail = |this: &mut Self, messages: &[String]| {
@@ -282,7 +346,7 @@ impl Reloader {
                     tracing::warn!(zone = %zone_name, "zone not served");
                 }
             }
-            Outcome::Failed
+            Stage::Failed
         };
 
         let (mut zone, warnings) = match (self.load)(path, apex) {
@@ -294,71 +358,124 @@ impl Reloader {
         }
         let file_serial = zone.serial().unwrap_or(0);
         let digest = serial::content_digest(&zone);
-
-        let (serial_path, journal_path) = state_paths(&self.settings.state_dir, apex);
         let last = match self.states.get(apex) {
             Some(state) => Some(state.served),
-            None => read_served(&serial_path),
+            None => self.served_serials().get(apex),
         };
-        let verdict = match serial::decide(
-            options.serial,
-            last.as_ref(),
-            file_serial,
-            digest,
-            (self.clock)(),
-        ) {
+        let now = (self.clock)();
+        let verdict = match serial::decide(options.serial, last.as_ref(), file_serial, digest, now)
+        {
             Ok(verdict) => verdict,
             Err(e) => return fail(self, &[format!("{}: {e}", path.display())]),
         };
         self.stats.count_reload(&zone_name);
+        zone.set_serial(verdict.serial());
         let served = Served {
             serial: verdict.serial(),
             file_serial,
             digest,
         };
+        let previous = match self.states.get_mut(apex) {
+            Some(state) => {
+                state.attempted = fingerprint;
+                state.path = path.to_path_buf();
+                if let Verdict::Unchanged(_) = verdict {
+                    return Stage::Unchanged;
+                }
+                Previous::Served(state.zone.clone())
+            }
+            None => Previous::NotLoaded {
+                last,
+                journal: self.open_journal(apex, &options),
+            },
+        };
+        Stage::Changed(Box::new(Staged {
+            apex: apex.clone(),
+            path: path.to_path_buf(),
+            fingerprint,
+            zone: Arc::new(zone),
+            served,
+            previous,
+        }))
+    }
 
-        if let Some(state) = self.states.get_mut(apex) {
-            state.attempted = fingerprint;
-            state.path = path.to_path_buf();
-            let Verdict::Changed(new_serial) = verdict else {
-                return Outcome::Unchanged;
-            };
-            zone.set_serial(new_serial);
-            let diff = ZoneDiff::between(&state.zone, &zone);
-            tracing::info!(
-                zone = %zone_name,
-                serial = %format_args!("{}→{}", diff.old_serial, diff.new_serial),
-                removed = diff.removed.len(),
-                added = diff.added.len(),
-                "zone changed"
-            );
-            self.stats
-                .count_change(&zone_name, new_serial, diff.removed.len(), diff.added.len());
-            if let Err(e) = state.journal.append(diff) {
-                tracing::error!(zone = %zone_name, "journal: {e}");
-                self.stats.count_error(Some(&zone_name));
+    /// Records a staged change as served; returns the diff for the journal, if any.
+    fn commit(&mut self, change: Box<Staged>) -> Option<(Name, ZoneDiff)> {
+        let Staged {
+            apex,
+            path,
+            fingerprint,
+            zone,
+            served,
+            previous,
+        } = *change;
+        let zone_name = apex.to_string();
+        self.stats.set_serial(&zone_name, served.serial);
+        match previous {
+            Previous::Served(old) => {
+                let diff = ZoneDiff::between(&old, &zone);
+                tracing::info!(
+                    zone = %zone_name,
+                    serial = %format_args!("{}→{}", diff.old_serial, diff.new_serial),
+                    removed = diff.removed.len(),
+                    added = diff.added.len(),
+                    "zone changed"
+                );
+                self.stats.count_change(
+                    &zone_name,
+                    served.serial,
+                    diff.removed.len(),
+                    diff.added.len(),
+                );
+                let state = self.states.get_mut(&apex)?;
+                state.zone = zone;
+                state.served = served;
+                Some((apex, diff))
             }
-            if let Err(e) = write_served(&serial_path, &served) {
-                tracing::error!(zone = %zone_name, "{}: cannot save the served serial: {e}", serial_path.display());
-                self.stats.count_error(Some(&zone_name));
+            Previous::NotLoaded { last, journal } => {
+                // First load since start: no previous version in memory, so no diff. If
+                // the zone changed while dnsd was stopped, its next diff will not chain
+                // and the journal starts over.
+                match last {
+                    Some(last) if last.serial != served.serial => tracing::info!(
+                        zone = %zone_name,
+                        serial = %format_args!("{}→{}", last.serial, served.serial),
+                        "zone changed while dnsd was stopped (no diff)"
+                    ),
+                    _ => tracing::info!(
+                        zone = %zone_name,
+                        serial = served.serial,
+                        records = zone.record_count(),
+                        "zone loaded"
+                    ),
+                }
+                self.failed.remove(&apex);
+                self.states.insert(
+                    apex,
+                    ZoneState {
+                        path,
+                        zone,
+                        served,
+                        journal,
+                        attempted: fingerprint,
+                    },
+                );
+                None
             }
-            let zone = Arc::new(zone);
-            state.zone = zone.clone();
-            state.served = served;
-            return Outcome::Changed(zone);
         }
+    }
 
-        // First load since start: no previous version in memory, so no diff. The journal
-        // is read back; if the zone changed while dnsd was stopped, its next diff will
-        // not chain and the journal starts over.
-        zone.set_serial(verdict.serial());
+    /// Reads the zone's journal back (first load since start).
+    fn open_journal(&self, apex: &Name, options: &ZoneOptions) -> Journal {
+        let zone_name = apex.to_string();
+        let path = state::journal_path(&self.settings.state_dir, apex);
         if let Err(e) = fs::create_dir_all(&self.settings.state_dir) {
             tracing::error!(
                 "{}: cannot create the state folder: {e}",
                 self.settings.state_dir.display()
             );
         }
-        let journal = match Journal::open(&journal_path, options.journal_max_entries) {
+        match Journal::open(&path, options.journal_max_entries) {
             Ok((journal, recovery)) => {
                 if let (Some(first), Some(last)) =
                     (journal.entries().first(), journal.entries().last())
@@ -375,7 +492,7 @@ impl Reloader {
                     tracing::warn!(
                         zone = %zone_name,
                         "{}: cut a torn tail of {} bytes",
-                        journal_path.display(),
+                        path.display(),
                         recovery.dropped_bytes
                     );
                 }
@@ -383,45 +500,10 @@ impl Reloader {
             }
             Err(e) => {
                 tracing::error!(zone = %zone_name, "journal: {e}; starting it over");
-                let _ = fs::remove_file(&journal_path);
-                Journal::open(&journal_path, options.journal_max_entries)
-                    .map(|(j, _)| j)
-                    .unwrap_or_else(|_| Journal::empty(&journal_path, options.journal_max_entries))
+                let _ = fs::remove_file(&path);
+                Journal::empty(&path, options.journal_max_entries)
             }
-        };
-        match (verdict, last) {
-            (Verdict::Changed(new), Some(last)) => tracing::info!(
-                zone = %zone_name,
-                serial = %format_args!("{}→{new}", last.serial),
-                "zone changed while dnsd was stopped (no diff)"
-            ),
-            _ => tracing::info!(
-                zone = %zone_name,
-                serial = verdict.serial(),
-                records = zone.record_count(),
-                "zone loaded"
-            ),
         }
-        if last != Some(served)
-            && let Err(e) = write_served(&serial_path, &served)
-        {
-            tracing::error!(zone = %zone_name, "{}: cannot save the served serial: {e}", serial_path.display());
-            self.stats.count_error(Some(&zone_name));
-        }
-        self.stats.set_serial(&zone_name, served.serial);
-        self.failed.remove(apex);
-        let zone = Arc::new(zone);
-        self.states.insert(
-            apex.clone(),
-            ZoneState {
-                path: path.to_path_buf(),
-                zone: zone.clone(),
-                served,
-                journal,
-                attempted: fingerprint,
-            },
-        );
-        Outcome::Changed(zone)
     }
 
     fn options(&self, apex: &Name) -> ZoneOptions {
@@ -434,62 +516,38 @@ impl Reloader {
     }
 }
 
-enum Outcome {
-    Changed(Arc<Zone>),
+/// What loading one zone gave.
+enum Stage {
+    Changed(Box<Staged>),
     Unchanged,
     Failed,
+}
+
+/// A zone loaded aside, to be served once its serial is saved.
+struct Staged {
+    apex: Name,
+    path: PathBuf,
+    fingerprint: Option<Fingerprint>,
+    zone: Arc<Zone>,
+    served: Served,
+    previous: Previous,
+}
+
+/// What was there before a staged zone.
+enum Previous {
+    /// The version being served.
+    Served(Arc<Zone>),
+    /// Nothing in memory (first load since start): what the state folder remembers.
+    NotLoaded {
+        last: Option<Served>,
+        journal: Journal,
+    },
 }
 
 fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
-}
-
-/// The state files of a zone: `NAME.serial` and `NAME.journal`, NAME being the apex
-/// without its final dot (`root` for the root zone) with any byte that does not belong
-/// in a file name written `%XX`.
-pub fn state_paths(state_dir: &Path, apex: &Name) -> (PathBuf, PathBuf) {
-    let text = apex.to_lowercase().to_string();
-    let text = text.strip_suffix('.').unwrap_or(&text);
-    let mut base = String::new();
-    if text.is_empty() {
-        base.push_str("root");
-    }
-    for b in text.bytes() {
-        match b {
-            b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => base.push(b as char),
-            _ => base.push_str(&format!("%{b:02X}")),
-        }
-    }
-    (
-        state_dir.join(format!("{base}.serial")),
-        state_dir.join(format!("{base}.journal")),
-    )
-}
-
-fn read_served(path: &Path) -> Option<Served> {
-    let text = fs::read_to_string(path).ok()?;
-    let served = Served::from_line(&text);
-    if served.is_none() {
-        tracing::warn!("{}: not a served-serial line; ignored", path.display());
-    }
-    served
-}
-
-/// Writes the state file atomically: a new file, fsync, rename, fsync of the folder.
-fn write_served(path: &Path, served: &Served) -> io::Result<()> {
-    if let Some(dir) = path.parent() {
-        fs::create_dir_all(dir)?;
-    }
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    let mut file = fs::File::create(&tmp)?;
-    file.write_all(served.to_line().as_bytes())?;
-    file.sync_all()?;
-    fs::rename(&tmp, path)?;
-    journal::sync_parent(path)
 }
 
 #[cfg(test)]

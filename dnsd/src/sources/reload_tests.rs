@@ -284,19 +284,6 @@ fn many_zones_change_in_one_swap() {
     }
 }
 
-#[test]
-fn state_file_names_are_safe() {
-    let dir = Path::new("/state");
-    let (serial, journal) = state_paths(dir, &n("Example.ORG."));
-    assert_eq!(serial, dir.join("example.org.serial"));
-    assert_eq!(journal, dir.join("example.org.journal"));
-    assert_eq!(state_paths(dir, &Name::root()).0, dir.join("root.serial"));
-    assert_eq!(
-        state_paths(dir, &n("a\\/b.example.")).0,
-        dir.join("a%2Fb.example.serial")
-    );
-}
-
 /// Polls `check` until it holds; panics after 20 s (a bound, not a timing assertion).
 fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
     let start = std::time::Instant::now();
@@ -394,4 +381,26 @@ fn master_files_load_and_errors_name_file_and_line() {
     );
     assert_eq!(r.reload_all().failed, 1);
     assert_eq!(s.address("www.home.test."), Some(vec![198, 51, 100, 1]));
+}
+
+#[test]
+fn a_serial_that_cannot_be_saved_is_not_served() {
+    let s = Setup::new();
+    let a = s.write("a.example.zone", "soa 1\nwww 198.51.100.1\n");
+    let mut r = s.reloader();
+    r.reload_all();
+    let state = s.dir.path().join("state");
+    fs::rename(&state, s.dir.path().join("state.away")).unwrap();
+    fs::write(&state, "not a folder").unwrap();
+    s.write("a.example.zone", "soa 1\nwww 198.51.100.2\n");
+    assert_eq!(r.reload_changed(&paths(&[&a])).failed, 1);
+    assert_eq!(s.address("www.a.example."), Some(vec![198, 51, 100, 1]));
+    assert_eq!(s.serial("a.example."), Some(2026112200));
+    assert_eq!(r.stats().zone("a.example.").reload_errors, 1);
+    fs::remove_file(&state).unwrap();
+    fs::rename(s.dir.path().join("state.away"), &state).unwrap();
+    // Nothing changed in the file since: the failed attempt is retried all the same.
+    assert_eq!(r.reload_changed(&HashSet::new()).changed, 1);
+    assert_eq!(s.address("www.a.example."), Some(vec![198, 51, 100, 2]));
+    assert_eq!(s.serial("a.example."), Some(2026112201));
 }
