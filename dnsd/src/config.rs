@@ -21,7 +21,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use toml::Spanned;
-use toml::de::{DeTable, DeValue};
+use toml::de::DeTable;
+
+use keys::{key_path_at, line_of, quote_key, unknown_keys};
 
 pub use crate::sources::reload::{DEFAULT_JOURNAL_MAX_ENTRIES, ZoneOptions};
 use crate::wire::name::Name;
@@ -228,58 +230,6 @@ pub fn parse(text: &str) -> Result<Spec, Vec<ConfigError>> {
             .unwrap_or_default();
         vec![located(e.message().to_string(), e.span(), key)]
     })
-}
-
-/// The keys of each table of the file, as `Spec` has them: serde's
-/// `deny_unknown_fields` reports only the first unknown key, this every one.
-const TOP_KEYS: &[&str] = &[
-    "listen",
-    "zones-dir",
-    "state-dir",
-    "metrics",
-    "log-level",
-    "tcp",
-    "udp",
-    "zone",
-];
-const TCP_KEYS: &[&str] = &["idle-timeout-ms", "max-connections"];
-const UDP_KEYS: &[&str] = &["workers"];
-const ZONE_KEYS: &[&str] = &["file", "serial", "journal-max-entries"];
-
-/// Every key of `table` that the file format does not have: (span, key path, message).
-fn unknown_keys(table: &DeTable<'_>) -> Vec<(Range<usize>, String, String)> {
-    let mut found = Vec::new();
-    let mut check = |table: &DeTable<'_>, prefix: &str, known: &[&str]| {
-        for key in table.keys() {
-            if !known.contains(&key.get_ref().as_ref()) {
-                found.push((
-                    key.span(),
-                    format!("{prefix}{}", quote_key(key.get_ref())),
-                    format!("unknown key; expected one of {}", known.join(", ")),
-                ));
-            }
-        }
-    };
-    check(table, "", TOP_KEYS);
-    let sub = |name: &str| table.get(name).and_then(|v| v.get_ref().as_table());
-    if let Some(tcp) = sub("tcp") {
-        check(tcp, "tcp.", TCP_KEYS);
-    }
-    if let Some(udp) = sub("udp") {
-        check(udp, "udp.", UDP_KEYS);
-    }
-    if let Some(zones) = sub("zone") {
-        for (name, zone) in zones.iter() {
-            if let Some(zone) = zone.get_ref().as_table() {
-                check(
-                    zone,
-                    &format!("zone.{}.", quote_key(name.get_ref())),
-                    ZONE_KEYS,
-                );
-            }
-        }
-    }
-    found
 }
 
 /// Checks every value of `spec`, applies `overrides`, and returns the runtime config or
@@ -568,64 +518,8 @@ impl ConfigError {
     }
 }
 
-/// 1-based line of byte `offset` in `text`.
-fn line_of(text: &str, offset: usize) -> usize {
-    let end = offset.min(text.len());
-    text.as_bytes()[..end]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
-        + 1
-}
-
-/// A TOML key as written in a path: bare when it can be, quoted otherwise.
-fn quote_key(key: &str) -> String {
-    let bare = !key.is_empty()
-        && key
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if bare {
-        key.to_string()
-    } else {
-        format!("{key:?}")
-    }
-}
-
-/// The dotted path of the innermost key whose key or value span holds `span`: serde's
-/// errors carry only a span, and the user needs the key's name.
-fn key_path_at(table: &DeTable<'_>, span: &Range<usize>) -> String {
-    let mut path = Vec::new();
-    find_key(table, span, &mut path);
-    path.join(".")
-}
-
-/// Pushes onto `path` the keys leading to `span`; true when found. Tables are searched
-/// whatever their own span, which for `[header]` tables covers only the header.
-fn find_key(table: &DeTable<'_>, span: &Range<usize>, path: &mut Vec<String>) -> bool {
-    let holds = |outer: Range<usize>| outer.start <= span.start && span.end <= outer.end;
-    for (key, value) in table.iter() {
-        path.push(quote_key(key.get_ref()));
-        if holds(key.span()) {
-            return true;
-        }
-        match value.get_ref() {
-            DeValue::Table(inner) if find_key(inner, span, path) || holds(value.span()) => {
-                return true;
-            }
-            DeValue::Array(items) if holds(value.span()) => {
-                let index = items.iter().position(|item| holds(item.span()));
-                if let (Some(i), Some(last)) = (index, path.last_mut()) {
-                    last.push_str(&format!("[{i}]"));
-                }
-                return true;
-            }
-            _ if holds(value.span()) => return true,
-            _ => {}
-        }
-        path.pop();
-    }
-    false
-}
+#[path = "config_keys.rs"]
+mod keys;
 
 #[cfg(test)]
 #[path = "config_tests.rs"]
