@@ -113,11 +113,13 @@ pub fn run(config: Config) -> Result<(), RunError> {
     for _ in 0..workers {
         let mut sockets = Vec::new();
         for &addr in &config.listen {
-            sockets.push(udp::bind(addr).map_err(|source| RunError::Bind {
-                addr,
-                transport: "udp",
-                source,
-            })?);
+            sockets.push(Arc::new(udp::bind(addr).map_err(|source| {
+                RunError::Bind {
+                    addr,
+                    transport: "udp",
+                    source,
+                }
+            })?));
         }
         worker_sockets.push(sockets);
     }
@@ -134,7 +136,9 @@ pub fn run(config: Config) -> Result<(), RunError> {
 
     let watcher = watch(reloader).map_err(RunError::Watch)?;
 
-    // Workers sleep in poll(); closing the write end of this pipe wakes them all.
+    // Workers sleep in recvmmsg (one socket each: woken by shutting the socket down
+    // for reading) or in poll (several: woken by closing the write end of this pipe).
+    let udp_sockets: Vec<Arc<socket2::Socket>> = worker_sockets.iter().flatten().cloned().collect();
     let (wake_read, wake_write) = pipe().map_err(RunError::Start)?;
     let stop = Arc::new(AtomicBool::new(false));
     let mut threads = Vec::new();
@@ -165,6 +169,11 @@ pub fn run(config: Config) -> Result<(), RunError> {
     watcher.stop();
 
     stop.store(true, Ordering::Relaxed);
+    for socket in &udp_sockets {
+        // ENOTCONN for an unconnected UDP socket, but the kernel still marks it shut
+        // and wakes its readers.
+        let _ = socket.shutdown(std::net::Shutdown::Read);
+    }
     drop(wake_write);
     for thread in threads {
         let _ = thread.join();

@@ -98,7 +98,7 @@ fn set_int_option(socket: &Socket, level: i32, name: i32, value: libc::c_int) ->
 
 /// One UDP worker: its sockets, buffers and counters. Runs on its own thread.
 pub struct Worker {
-    sockets: Vec<Socket>,
+    sockets: Vec<Arc<Socket>>,
     zones: Arc<ArcSwap<ZoneSet>>,
     counters: Arc<QueryCounters>,
     stop: Arc<AtomicBool>,
@@ -169,10 +169,11 @@ impl Batch {
 }
 
 impl Worker {
-    /// A worker serving `sockets`; it stops when `stop` is set and `wake` (the read end
-    /// of a pipe whose write end is closed at shutdown) becomes readable.
+    /// A worker serving `sockets`; it stops when `stop` is set and then either its
+    /// socket is shut down for reading (one socket) or `wake`, the read end of a pipe
+    /// whose write end is closed at shutdown, becomes readable (several).
     pub fn new(
-        sockets: Vec<Socket>,
+        sockets: Vec<Arc<Socket>>,
         zones: Arc<ArcSwap<ZoneSet>>,
         counters: Arc<QueryCounters>,
         stop: Arc<AtomicBool>,
@@ -190,6 +191,15 @@ impl Worker {
 
     /// Serves until shutdown.
     pub fn run(mut self) {
+        if self.sockets.len() == 1 {
+            // One socket: block in recvmmsg itself (MSG_WAITFORONE), two system calls
+            // per batch. Shutdown wakes it with shutdown(SHUT_RD), after which recvmmsg
+            // returns at once.
+            while !self.stop.load(Ordering::Relaxed) {
+                self.serve_batch(0, libc::MSG_WAITFORONE);
+            }
+            return;
+        }
         let mut pollfds: Vec<libc::pollfd> = self
             .sockets
             .iter()
@@ -204,7 +214,7 @@ impl Worker {
         while !self.stop.load(Ordering::Relaxed) {
             let mut busy = false;
             for s in 0..self.sockets.len() {
-                busy |= self.serve_batch(s);
+                busy |= self.serve_batch(s, libc::MSG_DONTWAIT);
             }
             if !busy {
                 // Nothing queued on any socket: sleep until one is readable or the
@@ -215,8 +225,9 @@ impl Worker {
         }
     }
 
-    /// Reads, answers and sends one batch from socket `s`; false if there was nothing.
-    fn serve_batch(&mut self, s: usize) -> bool {
+    /// Reads (with recvmmsg `flags`), answers and sends one batch from socket `s`;
+    /// false if there was nothing.
+    fn serve_batch(&mut self, s: usize, flags: libc::c_int) -> bool {
         let fd = self.sockets[s].as_raw_fd();
         let batch = &mut *self.batch;
         batch.arm_receive();
@@ -227,7 +238,7 @@ impl Worker {
                 fd,
                 batch.recv_hdrs.as_mut_ptr(),
                 BATCH as _,
-                libc::MSG_DONTWAIT,
+                flags,
                 std::ptr::null_mut(),
             )
         };
