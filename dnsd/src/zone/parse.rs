@@ -126,6 +126,8 @@ impl Parser {
     }
 
     fn parse_text(&mut self, text: &[u8], index: u32, origin: Vec<u8>) {
+        // Editors on some systems start UTF-8 files with a byte-order mark.
+        let text = text.strip_prefix(b"\xef\xbb\xbf").unwrap_or(text);
         let mut lexer = Lexer::new(text);
         let mut tokens: Vec<Token<'_>> = Vec::with_capacity(16);
         let mut state = FileState {

@@ -77,6 +77,13 @@ fn master_file_syntax() {
 }
 
 #[test]
+fn byte_order_mark_and_crlf_line_ends_are_accepted() {
+    let text = format!("\u{feff}{}", HEAD.replace('\n', "\r\n"));
+    let zone = load(&text).unwrap();
+    assert_eq!(zone.serial(), Some(1));
+}
+
+#[test]
 fn ttl_defaults_to_3600_without_dollar_ttl() {
     let zone =
         load("@ SOA ns1 h 1 2 3 4 5\n NS ns1\nns1 60 A 198.51.100.1\nx A 198.51.100.2\n").unwrap();
