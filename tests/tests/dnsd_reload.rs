@@ -30,12 +30,17 @@ struct Dnsd {
 
 impl Dnsd {
     fn start(dir: &Path) -> Dnsd {
+        Self::start_with(dir, "")
+    }
+
+    /// Starts dnsd with `extra` appended to its configuration file.
+    fn start_with(dir: &Path, extra: &str) -> Dnsd {
         let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let config = dir.join("dnsd.toml");
         std::fs::write(
             &config,
             format!(
-                "listen = [\"{addr}\"]\nzones-dir = \"{}\"\nstate-dir = \"{}\"\nlog-level = \"info\"\n",
+                "listen = [\"{addr}\"]\nzones-dir = \"{}\"\nstate-dir = \"{}\"\nlog-level = \"info\"\n{extra}",
                 dir.join("zones").display(),
                 dir.join("state").display()
             ),
@@ -312,5 +317,73 @@ fn restarts_never_lower_a_serial_and_keep_the_journal() {
         restarted > served,
         "serial {served} -> {restarted} across the restart"
     );
+    dnsd.stop();
+}
+
+/// The metrics endpoint's text, or "" when it does not answer.
+fn scrape(addr: SocketAddr) -> String {
+    use std::io::{Read, Write};
+    let Ok(mut conn) = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else {
+        return String::new();
+    };
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
+    let request = format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    if conn.write_all(request.as_bytes()).is_err() {
+        return String::new();
+    }
+    let mut response = String::new();
+    let _ = conn.read_to_string(&mut response);
+    response
+}
+
+fn metric(text: &str, series: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[test]
+fn sighup_reloads_and_metrics_count_reloads_and_errors() {
+    let dir = setup();
+    let d = dir.path();
+    write(d, "hup.test.zone", &zone_text("198.51.100.1", 1));
+    let metrics = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let mut dnsd = Dnsd::start_with(d, &format!("metrics = \"{metrics}\"\n"));
+    let serial = dnsd.serial("hup.test.").unwrap();
+    let reloads = "dnsd_zone_reloads_total{zone=\"hup.test.\"}";
+    let errors = "dnsd_zone_reload_errors_total{zone=\"hup.test.\"}";
+    let served = "dnsd_zone_served_serial{zone=\"hup.test.\"}";
+    dnsd.wait_for("the first load counted", |_| {
+        metric(&scrape(metrics), reloads) == Some(1)
+    });
+    assert_eq!(metric(&scrape(metrics), served), Some(u64::from(serial)));
+
+    dnsd.guard.signal(libc::SIGHUP);
+    dnsd.wait_for("SIGHUP's reload", |_| {
+        metric(&scrape(metrics), reloads) == Some(2)
+    });
+    assert_eq!(
+        dnsd.serial("hup.test."),
+        Some(serial),
+        "nothing changed, same serial"
+    );
+
+    write(
+        d,
+        "hup.test.zone",
+        &(zone_text("198.51.100.2", 1) + "bad IN A 1.2.3\n"),
+    );
+    dnsd.wait_for("the error counted", |_| {
+        metric(&scrape(metrics), errors) == Some(1)
+    });
+    assert_eq!(
+        dnsd.addresses("www.hup.test."),
+        Some(vec!["198.51.100.1".into()])
+    );
+    let changes = "dnsd_zone_changes_total{zone=\"hup.test.\"}";
+    assert_eq!(metric(&scrape(metrics), changes), Some(0));
+    write(d, "hup.test.zone", &zone_text("198.51.100.2", 1));
+    dnsd.wait_for("the change counted", |_| {
+        metric(&scrape(metrics), changes) == Some(1)
+    });
     dnsd.stop();
 }

@@ -7,11 +7,14 @@
 //! (relative to the zones folder) instead; a file so claimed is no zone of its own name.
 //! Only the folder's top level holds zones: sub-folders are for `$INCLUDE`d files and
 //! anything else the operator keeps there, and names starting with a dot (`.git`,
-//! editors' swap and lock files) are never zones.
+//! editors' swap and lock files) are never zones. The zones folder itself must exist
+//! when dnsd starts; it is watched as it is (a folder replaced by another of the same
+//! name, rather than changed, needs a SIGHUP).
 //!
 //! # Watching
 //! A `notify` (inotify) watcher covers the whole folder, sub-folders included (an
-//! `$INCLUDE`d file may change alone). Events under `.git/` and for editors' temporary
+//! `$INCLUDE`d file may change alone), and the folders of configured zone files that
+//! lie elsewhere. Events under `.git/` and for editors' temporary
 //! files are dropped. The rest are debounced: a reload starts once the folder has been
 //! quiet for [`QUIET`], or [`MAX_DELAY`] after the first event at the latest, so that a
 //! `git checkout` touching fifty files yields one reload that swaps them all at once.
@@ -160,7 +163,12 @@ impl Fingerprint {
 /// Whether an event for `path` can change a zone: not under a folder starting with a
 /// dot (`.git/`), not an editor's temporary or backup file.
 pub fn is_relevant(zones_dir: &Path, path: &Path) -> bool {
-    let relative = path.strip_prefix(zones_dir).unwrap_or(path);
+    // Outside the zones folder (a configured file elsewhere), only the name counts.
+    let relative = path
+        .strip_prefix(zones_dir)
+        .ok()
+        .or_else(|| path.file_name().map(Path::new))
+        .unwrap_or(path);
     let hidden = relative.components().any(|c| match c {
         Component::Normal(part) => part.to_str().is_none_or(|p| p.starts_with('.')),
         _ => false,
@@ -256,6 +264,22 @@ pub fn watch(reloader: Reloader) -> Result<WatchHandle, WatchError> {
             path: zones_dir.clone(),
             source,
         })?;
+    // Configured zone files outside the zones folder: watch their folders too.
+    let mut outside: Vec<PathBuf> = reloader
+        .configured_files()
+        .filter(|file| !file.starts_with(&zones_dir))
+        .filter_map(|file| file.parent().map(Path::to_path_buf))
+        .collect();
+    outside.sort();
+    outside.dedup();
+    for dir in outside {
+        if let Err(e) = watcher.watch(&dir, RecursiveMode::NonRecursive) {
+            tracing::warn!(
+                "cannot watch {}: {e}; changes there need a SIGHUP",
+                dir.display()
+            );
+        }
+    }
     let thread = thread::Builder::new()
         .name("zone-watcher".into())
         .spawn(move || watch_loop(reloader, watcher, &rx))
@@ -381,6 +405,8 @@ mod tests {
         assert!(!relevant("example.org.zone~"));
         assert!(!relevant("4913"));
         assert!(!relevant("#example.org.zone#"));
+        assert!(is_relevant(dir, Path::new("/home/u/.config/out.zone")));
+        assert!(!is_relevant(dir, Path::new("/home/u/zones2/.out.zone.swp")));
         assert!(is_top_level_zone_file(dir, &dir.join("example.org.zone")));
         assert!(!is_top_level_zone_file(dir, &dir.join("inc/x.zone")));
     }

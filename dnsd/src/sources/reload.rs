@@ -165,6 +165,15 @@ impl Reloader {
         &self.settings.zones_dir
     }
 
+    /// The zone files the configuration names (`[zone."NAME"] file`), as paths.
+    pub fn configured_files(&self) -> impl Iterator<Item = PathBuf> + '_ {
+        self.settings
+            .zones
+            .values()
+            .filter_map(|o| o.file.as_ref())
+            .map(|f| self.settings.zones_dir.join(f))
+    }
+
     /// The journal of the zone `apex`, if it is served.
     pub fn journal(&self, apex: &Name) -> Option<&Journal> {
         self.states.get(&apex.to_lowercase()).map(|s| &s.journal)

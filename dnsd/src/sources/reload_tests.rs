@@ -404,3 +404,29 @@ fn a_serial_that_cannot_be_saved_is_not_served() {
     assert_eq!(s.address("www.a.example."), Some(vec![198, 51, 100, 2]));
     assert_eq!(s.serial("a.example."), Some(2026112201));
 }
+
+#[test]
+fn configured_files_outside_the_zones_folder_are_watched() {
+    let s = Setup::new();
+    let elsewhere = s.dir.path().join(".elsewhere");
+    fs::create_dir(&elsewhere).unwrap();
+    let file = elsewhere.join("out.txt");
+    fs::write(&file, "soa 1\nwww 198.51.100.1\n").unwrap();
+    let mut options = BTreeMap::new();
+    options.insert(
+        n("out.example."),
+        ZoneOptions {
+            file: Some(file.clone()),
+            ..ZoneOptions::default()
+        },
+    );
+    let mut r = s.reloader_with(options);
+    r.reload_all();
+    assert_eq!(s.address("www.out.example."), Some(vec![198, 51, 100, 1]));
+    let handle = crate::sources::watch(r).unwrap();
+    fs::write(&file, "soa 1\nwww 198.51.100.2\n").unwrap();
+    wait_for("the edit", || {
+        s.address("www.out.example.") == Some(vec![198, 51, 100, 2])
+    });
+    handle.stop();
+}
