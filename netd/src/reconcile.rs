@@ -237,12 +237,16 @@ async fn drop_table(ctx: &mut Context) -> Result<Option<String>, ApplyError> {
 pub async fn down(ctx: &mut Context) -> (Vec<String>, Vec<String>) {
     let mut done = Vec::new();
     let mut errors = Vec::new();
+    // The table is netd's by its name, recorded or not (a lost state folder).
+    let existed = apply::list_table().await.map(|t| t.is_some());
     match apply::run_batch("delete table", &delete_batch()).await {
         Ok(()) => {
             ctx.owned.nft = None;
             ctx.loaded = None;
-            info!(change = "- nftables: table inet netd", "down");
-            done.push("- nftables: table inet netd".to_string());
+            if existed.unwrap_or(true) {
+                info!(change = "- nftables: table inet netd", "down");
+                done.push("- nftables: table inet netd".to_string());
+            }
         }
         Err(e) => errors.push(e.to_string()),
     }

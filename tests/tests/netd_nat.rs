@@ -99,6 +99,8 @@ fn apply_twice_changes_nothing_and_down_removes_everything() {
     assert!(!lab.links().contains("br-svc"));
     assert_eq!(fwd(&lab), "0");
     assert!(!lab.state().join("owned.json").exists());
+    // Nothing left to remove.
+    assert_eq!(lab.netd_ok("down"), "");
     // The ports netd enslaved are back as they were (but for their state).
     assert_eq!(
         before_links.lines().filter(|l| l.contains("svc")).count(),

@@ -169,11 +169,13 @@ impl Lab {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    /// `ip -br addr` and `ip -br link` in the router, without volatile fields.
+    /// `ip -o addr` and `ip -o link` in the router, without volatile fields.
     pub fn links(&self) -> String {
         let out = self.router.exec(&["ip", "-o", "addr", "show"]);
+        // IPv6 link-local addresses come and go with the kernel's own timing (DAD).
         let addrs: String = String::from_utf8_lossy(&out.stdout)
             .lines()
+            .filter(|l| !l.contains("scope link"))
             .map(|l| l.split("valid_lft").next().unwrap_or(l).to_string() + "\n")
             .collect();
         let out = self.router.exec(&["ip", "-o", "link", "show"]);
