@@ -83,7 +83,7 @@ pub fn zone_files(
     configured: &BTreeMap<Name, ZoneOptions>,
 ) -> (BTreeMap<Name, PathBuf>, Vec<SourceProblem>) {
     let mut problems = Vec::new();
-    let mut zones = BTreeMap::new();
+    let mut zones: BTreeMap<Name, PathBuf> = BTreeMap::new();
     let claimed: HashSet<PathBuf> = configured
         .values()
         .filter_map(|o| o.file.as_ref())
@@ -112,6 +112,19 @@ pub fn zone_files(
                     }),
                     Some(Ok(apex)) => {
                         if configured.get(&apex).is_some_and(|o| o.file.is_some()) {
+                            continue;
+                        }
+                        if let Some(other) = zones.get(&apex) {
+                            // `Example.org.zone` beside `example.org.zone`: serve the
+                            // first, say why the other is not served.
+                            problems.push(SourceProblem {
+                                message: format!(
+                                    "zone {apex} is already read from {}; this file is ignored",
+                                    other.display()
+                                ),
+                                path,
+                                folder_unreadable: false,
+                            });
                             continue;
                         }
                         zones.insert(apex, path);
@@ -416,6 +429,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         for f in [
             "a.example.zone",
+            "A.example.zone",
             "b.example.zone",
             "other.txt",
             ".hidden.zone",
@@ -446,12 +460,13 @@ mod tests {
         assert_eq!(
             got,
             vec![
-                ("a.example.".to_string(), PathBuf::from("a.example.zone")),
+                ("a.example.".to_string(), PathBuf::from("A.example.zone")),
                 ("c.example.".to_string(), PathBuf::from("b.example.zone")),
             ]
         );
-        assert_eq!(problems.len(), 1, "{problems:?}");
-        assert!(problems[0].message.contains("not a domain name"));
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].message.contains("already read from"));
+        assert!(problems[1].message.contains("not a domain name"));
         let (_, problems) = zone_files(&dir.path().join("missing"), &BTreeMap::new());
         assert!(problems[0].folder_unreadable);
     }
