@@ -285,3 +285,74 @@ fn digest_ignores_the_serial_and_order_but_not_content() {
         assert_ne!(content_digest(&changed), digest);
     }
 }
+
+/// Random histories of edits, serial edits, checkouts, clock jumps and restarts: under
+/// every policy the served serial only goes up (RFC 1982), and stays put when nothing
+/// changed.
+#[test]
+fn property_served_serials_never_go_back() {
+    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move |n: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng % n
+    };
+    for policy in [
+        SerialPolicy::Keep,
+        SerialPolicy::Unixtime,
+        SerialPolicy::Date,
+    ] {
+        for _ in 0..200 {
+            let mut now = NOW;
+            let mut file_serial = next(5) as u32;
+            let mut digest = 0u64;
+            let mut line: Option<String> = None;
+            let mut last: Option<Served> = None;
+            for _ in 0..60 {
+                match next(6) {
+                    0 => digest = next(4),                                   // edit or checkout
+                    1 => file_serial = file_serial.wrapping_add(1),          // operator raises it
+                    2 => file_serial = file_serial.wrapping_sub(1),          // older commit
+                    3 => now += next(200_000),                               // time passes
+                    4 => now = now.saturating_sub(next(100)),                // clock steps back
+                    _ => last = line.as_deref().and_then(Served::from_line), // restart
+                }
+                match decide(policy, last.as_ref(), file_serial, digest, now) {
+                    Ok(Verdict::Unchanged(s)) => {
+                        let last = last.expect("unchanged needs a last state");
+                        assert_eq!(s, last.serial);
+                        assert_eq!(digest, last.digest);
+                        // An automatic policy ignores a file serial that moved but
+                        // not above the served one.
+                        assert!(
+                            file_serial == last.file_serial
+                                || (policy != SerialPolicy::Keep
+                                    && !serial_gt(file_serial, last.serial))
+                        );
+                    }
+                    Ok(Verdict::Changed(s)) => {
+                        if let Some(last) = last {
+                            assert!(
+                                serial_gt(s, last.serial),
+                                "{policy}: {} -> {s}",
+                                last.serial
+                            );
+                        }
+                        let served = Served {
+                            serial: s,
+                            file_serial,
+                            digest,
+                        };
+                        line = Some(served.to_line());
+                        last = Some(served);
+                    }
+                    Err(e) => {
+                        assert_eq!(policy, SerialPolicy::Keep);
+                        assert!(!serial_gt(e.file, e.served));
+                    }
+                }
+            }
+        }
+    }
+}
