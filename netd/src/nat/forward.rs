@@ -139,7 +139,7 @@ fn port_range(spec: &PortSpec) -> Result<PortRange, String> {
 
 /// Checks the `index`th `[[forward]]`; errors go to `c`.
 pub(crate) fn validate(
-    c: &mut Checker<'_>,
+    c: &mut Checker,
     index: usize,
     spec: &Spanned<ForwardSpec>,
 ) -> Option<Forward> {
@@ -301,7 +301,7 @@ pub fn overlap(a: &Forward, b: &Forward) -> bool {
 
 /// Errors for forwards that would catch the same packet, and for a file that asks for
 /// more map elements than [`MAX_ELEMENTS`]; names (`name`, `n`) are checked unique.
-pub(crate) fn check_overlaps(c: &mut Checker<'_>, forwards: &[Forward]) {
+pub(crate) fn check_overlaps(c: &mut Checker, forwards: &[Forward]) {
     let mut errors = Vec::new();
     // Bucket by (family, protocol) and sort by first port so that only neighbours
     // whose ranges can overlap are compared: 1,000 forwards cost about n log n.
