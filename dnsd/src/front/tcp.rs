@@ -27,6 +27,9 @@ use crate::zone::ZoneSet;
 
 /// Largest DNS message over TCP (the length prefix is 16 bits).
 const MESSAGE_MAX: usize = 65535;
+/// Responses gathered before they are written: beyond it, further pipelined queries
+/// wait until the client has read (TCP flow control pushes back on it).
+const OUTPUT_BOUND: usize = 65536;
 /// Pending connections the kernel holds before we accept them.
 const BACKLOG: i32 = 1024;
 
@@ -135,6 +138,10 @@ async fn connection(
                 Err(_) => return timed_out(shared),
             }
             output.clear();
+            if has_complete_message(&input) {
+                // Left over by the output bound: answer them before reading more.
+                continue;
+            }
         }
         if input.capacity() - input.len() < 2048 {
             input.reserve(input.len().clamp(4096, 2 + MESSAGE_MAX));
@@ -157,9 +164,16 @@ fn timed_out(shared: &Shared) -> io::Result<()> {
     Err(io::Error::new(io::ErrorKind::TimedOut, "idle timeout"))
 }
 
-/// Answers every complete length-prefixed message at the front of `input`, in order,
-/// appending the length-prefixed responses to `output`; removes them from `input` and
-/// returns how many there were.
+/// Whether `input` starts with a complete length-prefixed message.
+fn has_complete_message(input: &[u8]) -> bool {
+    input.len() >= 2 && input.len() >= 2 + usize::from(u16::from_be_bytes([input[0], input[1]]))
+}
+
+/// Answers the complete length-prefixed messages at the front of `input`, in order,
+/// appending the length-prefixed responses to `output` until it holds
+/// [`OUTPUT_BOUND`] octets; removes the messages answered from `input` and returns how
+/// many there were. The bound keeps a client that pipelines many queries for big
+/// answers from making the server hold megabytes for it.
 fn answer_complete(
     input: &mut Vec<u8>,
     output: &mut Vec<u8>,
@@ -170,7 +184,9 @@ fn answer_complete(
     let mut count = 0;
     let zones = shared.zones.load();
     let counters = shared.metrics.tcp();
-    while let Some(len_bytes) = input.get(at..at + 2) {
+    while output.len() < OUTPUT_BOUND
+        && let Some(len_bytes) = input.get(at..at + 2)
+    {
         let len = usize::from(u16::from_be_bytes([len_bytes[0], len_bytes[1]]));
         let Some(request) = input.get(at + 2..at + 2 + len) else {
             break;
@@ -193,4 +209,90 @@ fn answer_complete(
     }
     input.drain(..at);
     count
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A length-prefixed query for `name`'s A record (no zone: REFUSED, as long as it).
+    fn framed_query(id: u16, name: &str) -> Vec<u8> {
+        let mut q = id.to_be_bytes().to_vec();
+        q.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
+        for label in name.split('.') {
+            q.push(label.len() as u8);
+            q.extend_from_slice(label.as_bytes());
+        }
+        q.extend_from_slice(&[0, 0, 1, 0, 1]);
+        let mut framed = (q.len() as u16).to_be_bytes().to_vec();
+        framed.extend_from_slice(&q);
+        framed
+    }
+
+    fn shared() -> Shared {
+        Shared::new(
+            Arc::new(ArcSwap::from_pointee(ZoneSet::new())),
+            Arc::new(Metrics::new()),
+            TcpConfig {
+                idle_timeout: Duration::from_secs(1),
+                max_connections: 1,
+            },
+        )
+    }
+
+    fn ids(mut output: &[u8]) -> Vec<u16> {
+        let mut ids = Vec::new();
+        while output.len() >= 4 {
+            let len = usize::from(u16::from_be_bytes([output[0], output[1]]));
+            ids.push(u16::from_be_bytes([output[2], output[3]]));
+            output = &output[2 + len..];
+        }
+        ids
+    }
+
+    #[test]
+    fn complete_messages_are_answered_in_order_and_a_partial_one_waits() {
+        let shared = shared();
+        let mut input = Vec::new();
+        for id in 1..=3 {
+            input.extend_from_slice(&framed_query(id, "a.example"));
+        }
+        let partial = framed_query(4, "b.example");
+        input.extend_from_slice(&partial[..7]);
+        let (mut output, mut response) = (Vec::new(), Vec::new());
+        assert_eq!(
+            answer_complete(&mut input, &mut output, &mut response, &shared),
+            3
+        );
+        assert_eq!(ids(&output), vec![1, 2, 3]);
+        assert_eq!(input, partial[..7]);
+        assert!(!has_complete_message(&input));
+        input.extend_from_slice(&partial[7..]);
+        assert!(has_complete_message(&input));
+        output.clear();
+        assert_eq!(
+            answer_complete(&mut input, &mut output, &mut response, &shared),
+            1
+        );
+        assert_eq!(ids(&output), vec![4]);
+        assert!(input.is_empty());
+    }
+
+    #[test]
+    fn a_long_pipeline_is_answered_in_bounded_slices() {
+        let shared = shared();
+        let mut input = Vec::new();
+        for id in 0..5000 {
+            input.extend_from_slice(&framed_query(id, "pipelined.example"));
+        }
+        let (mut output, mut response) = (Vec::new(), Vec::new());
+        let mut answered = Vec::new();
+        while has_complete_message(&input) {
+            answer_complete(&mut input, &mut output, &mut response, &shared);
+            assert!(output.len() < OUTPUT_BOUND + 2 + MESSAGE_MAX);
+            answered.extend(ids(&output));
+            output.clear();
+        }
+        assert_eq!(answered, (0..5000).collect::<Vec<u16>>());
+    }
 }
