@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 packages=(nsd knot knot-dnsutils knot-dnssecutils bind9 bind9-dnsutils unbound ldnsutils dnsperf
-          keepalived nftables iproute2 procps iputils-ping busybox-static)
+          keepalived nftables iproute2 procps iputils-ping busybox-static git)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

@@ -314,7 +314,7 @@ fn watch_loop(
     let zones_dir = reloader.zones_dir().to_path_buf();
     // Files changed between the caller's first load and the watch starting are found
     // by their fingerprints.
-    reloader.reload_changed(&HashSet::new());
+    reload_guarded(&mut reloader, false, &HashSet::new());
     while let Ok(message) = rx.recv() {
         let mut paths = HashSet::new();
         let mut all = false;
@@ -345,11 +345,23 @@ fn watch_loop(
                 Err(mpsc::RecvTimeoutError::Disconnected) => return,
             }
         }
+        reload_guarded(&mut reloader, all, &paths);
+    }
+}
+
+/// Runs one reload. A bug in a loader must not end reloading for good: a panic is
+/// logged and counted, and the zones served stay as they were (the swap comes last).
+fn reload_guarded(reloader: &mut Reloader, all: bool, paths: &HashSet<PathBuf>) {
+    let reloaded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         if all {
             reloader.reload_all();
         } else {
-            reloader.reload_changed(&paths);
+            reloader.reload_changed(paths);
         }
+    }));
+    if reloaded.is_err() {
+        tracing::error!("zone reload panicked (a bug); the zones served are unchanged");
+        reloader.stats().count_error(None);
     }
 }
 

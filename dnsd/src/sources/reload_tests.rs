@@ -430,3 +430,26 @@ fn configured_files_outside_the_zones_folder_are_watched() {
     });
     handle.stop();
 }
+
+#[test]
+fn a_panicking_loader_does_not_stop_the_watcher() {
+    let s = Setup::new();
+    s.write("a.example.zone", "soa 1\nwww 198.51.100.1\n");
+    let load = |path: &Path, apex: &Name| {
+        let text = fs::read_to_string(path).unwrap_or_default();
+        assert!(!text.contains("panic"), "a loader bug");
+        tiny_load(path, apex)
+    };
+    let mut r = Reloader::new(s.settings(BTreeMap::new()), s.zones.clone(), Box::new(load));
+    r.reload_all();
+    let stats = r.stats();
+    let handle = crate::sources::watch(r).unwrap();
+    s.write("a.example.zone", "soa 1\nwww 198.51.100.2\npanic\n");
+    wait_for("the panic counted", || stats.zone("").reload_errors >= 1);
+    assert_eq!(s.address("www.a.example."), Some(vec![198, 51, 100, 1]));
+    s.write("a.example.zone", "soa 1\nwww 198.51.100.3\n");
+    wait_for("the next edit", || {
+        s.address("www.a.example.") == Some(vec![198, 51, 100, 3])
+    });
+    handle.stop();
+}
