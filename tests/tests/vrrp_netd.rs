@@ -309,3 +309,39 @@ fn one_way_failure_is_reported_as_split_brain() {
     assert!(wait_until(LONG, || a.log().contains("SPLIT BRAIN")));
     assert!(a.status_json().contains("\"split_brain\": 1"));
 }
+
+#[test]
+fn accept_mode_off_drops_traffic_to_the_addresses() {
+    let seg = Segment::new("vrac");
+    let mut a = Netd::start(
+        &seg.routers[0],
+        &netd_instance("svc", 51, 200, VIP4, 10, "accept = false"),
+    );
+    let _b = Netd::start(
+        &seg.routers[1],
+        &netd_instance("svc", 51, 100, VIP4, 10, ""),
+    );
+    assert_only_holder(&seg, VIP4, 0);
+    assert!(seg.reachable(Segment::router_addr(0)));
+    assert!(
+        seg.routers[0]
+            .exec(&["nft", "list", "table", "inet", "netd_vrrp_svc"])
+            .status
+            .success()
+    );
+    // The master answers ARP for the address but accepts no packet sent to it.
+    assert!(!seg.ping(VIP4));
+    let neigh = seg.client.exec(&["ip", "neigh", "show", VIP4]);
+    assert!(String::from_utf8_lossy(&neigh.stdout).contains("lladdr"));
+
+    // Stopped, it removes its table; the backup (accept on) takes over and answers.
+    a.stop();
+    assert!(
+        !seg.routers[0]
+            .exec(&["nft", "list", "table", "inet", "netd_vrrp_svc"])
+            .status
+            .success()
+    );
+    assert_only_holder(&seg, VIP4, 1);
+    assert!(seg.reachable(VIP4));
+}

@@ -11,7 +11,7 @@
 //! advert-interval = 100               # centiseconds, 1-4095 (RFC 5798 section 5.2.7)
 //! preempt = true
 //! preempt-delay = 0                   # centiseconds a backup waits before taking over
-//! accept = true                       # accept traffic to the addresses while master
+//! accept = true                       # false: RFC 5798's Accept_Mode off (nftables)
 //! unicast-peers = ["198.51.100.3"]    # instead of multicast, for segments without it
 //! notify = ["/usr/local/bin/vrrp-notify"]   # run with instance name and new state appended
 //! [[vrrp.track-interface]]
@@ -55,7 +55,9 @@ pub struct InstanceSpec {
     /// Centiseconds a higher-priority backup waits before it preempts.
     #[serde(default)]
     pub preempt_delay: i64,
-    /// Accept_Mode of RFC 5798.
+    /// Accept_Mode of RFC 5798. On by default, unlike the RFC: the addresses are the
+    /// gateway and resolver address that dnsd listens on, as keepalived (not strict)
+    /// does too. Off: a non-owner master drops packets to them (`vrrp::accept`).
     #[serde(default = "default_true")]
     pub accept: bool,
     /// Unicast peers; empty means multicast (224.0.0.18 / ff02::12).

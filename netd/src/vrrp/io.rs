@@ -328,6 +328,12 @@ pub async fn run(
         // A crashed run may have left the addresses: a backup must not hold them.
         shell.remove_addresses().await;
     }
+    // Accept_Mode False: a non-owner master drops what is addressed to the addresses.
+    let enforce_accept = !shell.instance.accept && shell.instance.priority != 255;
+    if enforce_accept && let Err(e) = super::accept::install(&name, &shell.instance.addresses).await
+    {
+        tracing::error!(instance = %name, error = %e, "vrrp: cannot enforce accept = false");
+    }
     let initial = *priority.borrow_and_update();
     shell.input(Input::Priority(initial)).await;
     shell.input(Input::Startup).await;
@@ -375,6 +381,9 @@ pub async fn run(
     }
     shell.input(Input::Shutdown).await;
     shell.publish(true);
+    if enforce_accept && let Err(e) = super::accept::remove(&name).await {
+        tracing::error!(instance = %name, error = %e, "vrrp: cannot remove accept-mode table");
+    }
     tracing::info!(instance = %name, "vrrp: stopped");
 }
 

@@ -5,7 +5,8 @@
 //! (`packet`), feeds them with timer and tracking events into the state machine
 //! (`fsm::Router::step`) and carries out the actions it returns: send adverts, add or
 //! remove the virtual addresses (`addr`, rtnetlink), announce them (`announce`:
-//! gratuitous ARP, unsolicited NA). `track` turns interface state and health checks
+//! gratuitous ARP, unsolicited NA); `accept` keeps a master with Accept_Mode off from
+//! accepting packets to them (nftables). `track` turns interface state and health checks
 //! into the effective priority; `status` writes the state file and metrics that
 //! `netd status` reads.
 //!
@@ -15,6 +16,7 @@ pub mod config;
 pub mod fsm;
 pub mod packet;
 
+pub mod accept;
 pub mod addr;
 pub mod announce;
 pub mod io;
