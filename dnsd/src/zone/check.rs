@@ -23,6 +23,7 @@ pub(crate) fn check(apex: &Name, records: &mut [Parsed], diag: &mut Diagnostics)
     records.sort_by(|a, b| {
         (a.record.owner.as_wire(), a.record.rtype).cmp(&(b.record.owner.as_wire(), b.record.rtype))
     });
+    let parsed_cleanly = diag.errors.is_empty();
     let apex_wire = apex.as_wire();
     let mut apex_soa = false;
     let mut apex_ns = false;
@@ -115,10 +116,12 @@ pub(crate) fn check(apex: &Name, records: &mut [Parsed], diag: &mut Diagnostics)
         }
     }
 
-    if !apex_soa {
+    // After parse errors a missing SOA or NS is most likely one of them: say it only
+    // about files that parsed.
+    if !apex_soa && parsed_cleanly {
         diag.report(0, 0, LoadErrorKind::NoSoa(apex.clone()));
     }
-    if !apex_ns {
+    if !apex_ns && parsed_cleanly {
         diag.report(0, 0, LoadErrorKind::NoApexNs(apex.clone()));
     }
     if !cuts.is_empty() || !dnames.is_empty() {

@@ -175,6 +175,16 @@ fn include_is_relative_to_the_including_file_and_loops_are_refused() {
         matches!(errors[0].kind, LoadErrorKind::Read(_)),
         "{errors:?}"
     );
+
+    let errors = load_zone(&dir.path().join("absent.zone"), &n("example.org."))
+        .err()
+        .unwrap();
+    assert_eq!(errors.len(), 1, "only the read error: {errors:?}");
+    assert!(
+        errors[0].to_string().ends_with("(os error 2)"),
+        "{}",
+        errors[0]
+    );
 }
 
 /// Small deterministic generator (splitmix64) for the mutation test.
