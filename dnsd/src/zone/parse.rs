@@ -189,9 +189,7 @@ impl Parser {
             at += 1;
         }
         let type_token = tokens.get(at).ok_or(LoadErrorKind::MissingType)?;
-        let rtype = std::str::from_utf8(type_token.text)
-            .ok()
-            .and_then(Rtype::from_text)
+        let rtype = rtype_from(type_token.text)
             .ok_or_else(|| LoadErrorKind::UnknownType(lossy(type_token.text)))?;
         if rtype.is_meta() {
             return Err(LoadErrorKind::MetaType(rtype));
@@ -304,6 +302,21 @@ fn is_class_token(t: &[u8]) -> bool {
         || (t.len() > 5
             && t[..5].eq_ignore_ascii_case(b"CLASS")
             && t[5..].iter().all(u8::is_ascii_digit))
+}
+
+/// A type mnemonic or `TYPEnnn`; the types a large zone is made of without a detour.
+fn rtype_from(t: &[u8]) -> Option<Rtype> {
+    match t {
+        b"A" | b"a" => Some(Rtype::A),
+        b"AAAA" | b"aaaa" => Some(Rtype::AAAA),
+        b"NS" | b"ns" => Some(Rtype::NS),
+        b"CNAME" | b"cname" => Some(Rtype::CNAME),
+        b"MX" | b"mx" => Some(Rtype::MX),
+        b"TXT" | b"txt" => Some(Rtype::TXT),
+        b"PTR" | b"ptr" => Some(Rtype::PTR),
+        b"SRV" | b"srv" => Some(Rtype::SRV),
+        _ => std::str::from_utf8(t).ok().and_then(Rtype::from_text),
+    }
 }
 
 fn parse_ttl(t: &[u8]) -> Result<u32, LoadErrorKind> {

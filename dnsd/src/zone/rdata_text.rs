@@ -8,7 +8,7 @@
 //! caller-owned buffer: the common types are what a million-name zone is made of, and
 //! hickory's parsers know no origin for relative names (RFC 1035 §5.1).
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::Ipv6Addr;
 
 use super::lexer::Token;
 use super::rdata_dnssec;
@@ -197,11 +197,8 @@ fn typed_into(
     match rtype.0 {
         1 => {
             let t = f.next("IPv4 address")?;
-            let addr = std::str::from_utf8(t.text)
-                .ok()
-                .and_then(|s| s.parse::<Ipv4Addr>().ok())
-                .ok_or_else(|| bad("IPv4 address", t))?;
-            out.extend_from_slice(&addr.octets());
+            let octets = ipv4(t.text).ok_or_else(|| bad("IPv4 address", t))?;
+            out.extend_from_slice(&octets);
         }
         28 => {
             let t = f.next("IPv6 address")?;
@@ -314,6 +311,43 @@ fn typed_into(
         _ => return Err(RdataError::Unsupported(rtype)),
     }
     Ok(())
+}
+
+/// A dotted-quad IPv4 address, as strict as `Ipv4Addr::from_str` (four decimal
+/// octets, no leading zeros), without its UTF-8 check: A records are most of a zone.
+fn ipv4(text: &[u8]) -> Option<[u8; 4]> {
+    let mut octets = [0u8; 4];
+    let mut n = 0;
+    let mut value: u32 = 0;
+    let mut digits = 0;
+    for &c in text {
+        match c {
+            b'.' => {
+                if digits == 0 || n == 3 {
+                    return None;
+                }
+                octets[n] = value as u8;
+                n += 1;
+                (value, digits) = (0, 0);
+            }
+            b'0'..=b'9' => {
+                if digits > 0 && value == 0 {
+                    return None;
+                }
+                value = value * 10 + u32::from(c - b'0');
+                digits += 1;
+                if value > 255 {
+                    return None;
+                }
+            }
+            _ => return None,
+        }
+    }
+    if n != 3 || digits == 0 {
+        return None;
+    }
+    octets[3] = value as u8;
+    Some(octets)
 }
 
 /// RFC 3597 §5: `\# length hex...`, for any type. For the types whose RDATA holds

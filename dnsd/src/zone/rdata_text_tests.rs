@@ -27,7 +27,25 @@ fn hex(s: &str) -> Vec<u8> {
 #[test]
 fn addresses_and_names() {
     assert_eq!(wire("A", "198.51.100.7").unwrap(), [198, 51, 100, 7]);
-    assert!(wire("A", "198.51.100.256").is_err());
+    for bad in [
+        "198.51.100.256",
+        "198.51.100",
+        "198.51.100.7.1",
+        "198.051.100.7",
+        "1..2.3",
+        ".1.2.3",
+        "1.2.3.",
+        "a.b.c.d",
+        "",
+    ] {
+        assert_eq!(
+            wire("A", bad).is_ok(),
+            bad.parse::<std::net::Ipv4Addr>().is_ok(),
+            "{bad}"
+        );
+    }
+    assert_eq!(wire("A", "0.0.0.0").unwrap(), [0, 0, 0, 0]);
+    assert_eq!(wire("A", "255.255.255.255").unwrap(), [255; 4]);
     assert!(wire("A", "198.51.100.7 x").is_err());
     assert_eq!(
         wire("AAAA", "2001:db8::1").unwrap(),
