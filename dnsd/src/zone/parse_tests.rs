@@ -234,3 +234,28 @@ fn mutated_zone_files_give_errors_not_panics() {
         }
     }
 }
+
+/// The shape of the benchmark zone, small: every name and type is there afterwards.
+#[test]
+fn generated_zone_of_many_names_loads_completely() {
+    let mut text = String::from(HEAD);
+    for i in 0..5000 {
+        match i % 10 {
+            0..=6 => text.push_str(&format!("host{i} A 198.51.100.{}\n", i % 256)),
+            7 => text.push_str(&format!(
+                "host{i} AAAA 2001:db8::{i:x}\nhost{i} A 203.0.113.1\n"
+            )),
+            8 => text.push_str(&format!("host{i} MX 10 host{}\n", i - 1)),
+            _ => text.push_str(&format!("host{i} CNAME host{}\n", i - 2)),
+        }
+    }
+    let zone = load(&text).unwrap();
+    assert_eq!(zone.record_count(), 3 + 5000 + 500);
+    assert_eq!(zone.node_count(), 2 + 5000);
+    assert_eq!(
+        rdatas(&zone, "host4999.example.org.", Rtype::CNAME),
+        [b"\x08host4997\x07example\x03org\x00".to_vec()]
+    );
+    assert_eq!(rdatas(&zone, "host17.example.org.", Rtype::A).len(), 1);
+    assert_eq!(rdatas(&zone, "host17.example.org.", Rtype::AAAA).len(), 1);
+}
