@@ -14,7 +14,7 @@ use super::load::{Diagnostics, LoadErrorKind};
 use super::rdata_text::{self, lossy};
 use super::record::{Record, Rtype};
 use super::text;
-use crate::wire::name::{self, Name};
+use crate::wire::name::Name;
 
 /// TTL of records when the file sets none (NSD's default).
 const DEFAULT_TTL: u32 = 3600;
@@ -325,11 +325,6 @@ fn parse_ttl(t: &[u8]) -> Result<u32, LoadErrorKind> {
         return Err(LoadErrorKind::TtlTooLarge(ttl));
     }
     Ok(ttl)
-}
-
-/// Whether wire name `owner` (lowercase) lies at or below `apex` (lowercase).
-pub fn in_zone(owner: &[u8], apex: &[u8]) -> bool {
-    name::is_subdomain(owner, apex)
 }
 
 #[cfg(test)]
