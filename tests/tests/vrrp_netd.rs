@@ -345,3 +345,30 @@ fn accept_mode_off_drops_traffic_to_the_addresses() {
     assert_only_holder(&seg, VIP4, 1);
     assert!(seg.reachable(VIP4));
 }
+
+#[test]
+fn tracked_interface_down_moves_the_addresses() {
+    let seg = Segment::new("vrti");
+    // A veth pair inside router0 stands for its uplink (no dummy driver here).
+    seg.routers[0].exec_ok(&[
+        "ip", "link", "add", "uplink0", "type", "veth", "peer", "name", "uplink1",
+    ]);
+    seg.routers[0].exec_ok(&["ip", "link", "set", "uplink1", "up"]);
+    seg.routers[0].exec_ok(&["ip", "link", "set", "uplink0", "up"]);
+    let track = "[[vrrp.track-interface]]\nname = \"uplink0\"\nweight = 150";
+    let a = Netd::start(
+        &seg.routers[0],
+        &netd_instance("svc", 51, 200, VIP4, 10, track),
+    );
+    let _b = Netd::start(
+        &seg.routers[1],
+        &netd_instance("svc", 51, 100, VIP4, 10, ""),
+    );
+    assert_only_holder(&seg, VIP4, 0);
+
+    seg.routers[0].exec_ok(&["ip", "link", "set", "uplink0", "down"]);
+    assert_only_holder(&seg, VIP4, 1);
+    assert!(a.status_table().contains("50 (configured 200)"));
+    seg.routers[0].exec_ok(&["ip", "link", "set", "uplink0", "up"]);
+    assert_only_holder(&seg, VIP4, 0);
+}

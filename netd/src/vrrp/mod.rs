@@ -20,5 +20,6 @@ pub mod accept;
 pub mod addr;
 pub mod announce;
 pub mod io;
+pub mod socket;
 pub mod status;
 pub mod track;

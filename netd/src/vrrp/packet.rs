@@ -278,6 +278,26 @@ mod tests {
         assert_eq!(back, Ok(advert));
     }
 
+    // keepalived 2.2.7, vrrp_version 3, vrid 52, priority 100, advert_int 1,
+    // 2001:db8::1, sent from fe80::ff:fe00:2 to ff02::12 (captured from a raw socket).
+    const KEEPALIVED_V6: [u8; 24] = [
+        0x31, 0x34, 0x64, 0x01, 0x00, 0x64, 0x3f, 0x8c, 0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0x01,
+    ];
+
+    #[test]
+    fn encodes_keepalived_bytes_ipv6() {
+        let advert = Advertisement {
+            vrid: 52,
+            priority: 100,
+            max_advert_int: 100,
+            addresses: vec![v4("2001:db8::1")],
+        };
+        let (src, dst) = (v4("fe80::ff:fe00:2"), IpAddr::V6(MULTICAST_V6));
+        assert_eq!(advert.encode(src, dst), KEEPALIVED_V6);
+        assert_eq!(Advertisement::decode(&KEEPALIVED_V6, src, dst), Ok(advert));
+    }
+
     #[test]
     fn ipv6_round_trip_and_pseudo_header() {
         let src = v4("fe80::1");
