@@ -100,6 +100,10 @@ pub fn resolve<'z>(zones: &'z ZoneSet, query: &Query<'_>, response: &mut Respons
                 dname.ttl,
                 Data::Cname(next),
             );
+            // The synthesized CNAME is itself the answer to a CNAME question (NSD, Knot).
+            if query.qtype == Rtype::CNAME {
+                return;
+            }
             current = next;
             steps += 1;
             continue;
