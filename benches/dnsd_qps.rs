@@ -149,6 +149,7 @@ fn run_server(kind: Kind, zones: &[ZoneFile], queries: &Path, s: &Settings) -> S
         ready_timeout: Duration::from_secs(120),
         cpus: s.pinned.then(|| "0".to_string()),
         minimal_responses: true,
+        ..Options::default()
     };
     let server = Server::start(kind, zones, &opts);
     let load_s = server.load_time.as_secs_f64();

@@ -4,6 +4,7 @@
 
 pub mod bins;
 pub mod dns;
+pub mod fuzz;
 pub mod netns;
 pub mod process;
 pub mod procstat;

@@ -79,6 +79,8 @@ pub struct Options {
     pub cpus: Option<String>,
     /// NSD's `minimal-responses`.
     pub minimal_responses: bool,
+    /// Extra TOML for dnsd's configuration file (given with `--config`).
+    pub dnsd_config: Option<String>,
 }
 
 impl Default for Options {
@@ -88,6 +90,7 @@ impl Default for Options {
             ready_timeout: Duration::from_secs(30),
             cpus: None,
             minimal_responses: false,
+            dnsd_config: None,
         }
     }
 }
@@ -116,7 +119,7 @@ impl Server {
         let mut cmd = match kind {
             Kind::Nsd => nsd_command(dir.path(), addr, zones, opts),
             Kind::Knot => knot_command(dir.path(), addr, zones, opts),
-            Kind::Dnsd => dnsd_command(dir.path(), addr, zones),
+            Kind::Dnsd => dnsd_command(dir.path(), addr, zones, opts),
         };
         if let Some(cpus) = &opts.cpus {
             let program = cmd.get_program().to_owned();
@@ -273,7 +276,7 @@ fn knot_command(dir: &Path, addr: SocketAddr, zones: &[ZoneFile], opts: &Options
     cmd
 }
 
-fn dnsd_command(dir: &Path, addr: SocketAddr, zones: &[ZoneFile]) -> Command {
+fn dnsd_command(dir: &Path, addr: SocketAddr, zones: &[ZoneFile], opts: &Options) -> Command {
     // dnsd reads NAME.zone files from one folder: copy the zone files there (copies, not
     // links, so that a file's folder is the folder dnsd was given).
     let zdir = dir.join("zones");
@@ -282,6 +285,11 @@ fn dnsd_command(dir: &Path, addr: SocketAddr, zones: &[ZoneFile]) -> Command {
         std::fs::copy(&z.path, zdir.join(format!("{}.zone", z.name))).expect("copy zone file");
     }
     let mut cmd = Command::new(crate::bins::path("dnsd"));
+    if let Some(toml) = &opts.dnsd_config {
+        let path = dir.join("dnsd.toml");
+        std::fs::write(&path, toml).expect("write dnsd.toml");
+        cmd.arg("--config").arg(path);
+    }
     cmd.arg("--listen")
         .arg(addr.to_string())
         .arg("--zones")

@@ -8,7 +8,10 @@
 //! accepted too. A mismatch that nobody has fixed yet is listed in `KNOWN_FAILURES`: it is
 //! printed, not failed, so that CI stays green while the list says what is left to do.
 //!
-//! `NF_DIFF_SUBJECT=knot` compares Knot in dnsd's place (a check of the harness itself).
+//! `NF_DIFF_SUBJECT=knot` compares Knot in dnsd's place (a check of the harness itself);
+//! `NF_DIFF_SUBJECT=engine` (for now the default) calls `dnsd::answer::respond` in
+//! process instead of the binary (the answer engine without the front);
+//! `NF_DIFF_SUBJECT=dnsd` starts the binary.
 
 #[path = "dnsd_vs_nsd/allow.rs"]
 mod allow;
@@ -136,10 +139,55 @@ fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
-fn subject_kind() -> Kind {
-    match std::env::var("NF_DIFF_SUBJECT").as_deref() {
-        Ok("knot") => Kind::Knot,
-        _ => Kind::Dnsd,
+/// What is compared with NSD: a server, or the answer engine called in process.
+enum Subject {
+    Server(Server),
+    Engine(dnsd::zone::ZoneSet),
+}
+
+impl Subject {
+    fn start(zones: &[ZoneFile], opts: &Options) -> (Subject, &'static str) {
+        match std::env::var("NF_DIFF_SUBJECT").as_deref() {
+            Ok("knot") => (
+                Subject::Server(Server::start(Kind::Knot, zones, opts)),
+                "knot",
+            ),
+            // Until the daemon serves (the front lands), the engine stands in for it.
+            Ok("engine") | Err(_) => {
+                let files: Vec<(String, PathBuf)> = zones
+                    .iter()
+                    .map(|z| (z.name.clone(), z.path.clone()))
+                    .collect();
+                (
+                    Subject::Engine(netfabric_tests::fuzz::zone_set(&files)),
+                    "engine",
+                )
+            }
+            _ => (
+                Subject::Server(Server::start(Kind::Dnsd, zones, opts)),
+                "dnsd",
+            ),
+        }
+    }
+
+    fn ask(&self, case: &Case) -> Outcome {
+        let set = match self {
+            Subject::Server(server) => return ask(server.addr, case),
+            Subject::Engine(set) => set,
+        };
+        let transport = match case.transport {
+            Transport::Tcp => dnsd::answer::Transport::Tcp,
+            _ => dnsd::answer::Transport::Udp,
+        };
+        let mut out = Vec::new();
+        match dnsd::answer::respond(set, &case.request, transport, &mut out) {
+            Some(_) => match normalize(&out) {
+                Ok(n) => Outcome::Response(Box::new(n)),
+                Err(e) => Outcome::Unparsable(e),
+            },
+            None if case.transport == Transport::UdpMaybeSilent => Outcome::Silence,
+            None => Outcome::Timeout,
+        }
     }
 }
 
@@ -149,9 +197,7 @@ fn run(zones: &[ZoneFile], cases: &[Case]) {
     let opts = Options::default();
     let nsd = Server::start(Kind::Nsd, zones, &opts);
     let knot = Server::start(Kind::Knot, zones, &opts);
-    let subject_kind = subject_kind();
-    let subject = Server::start(subject_kind, zones, &opts);
-    let who = subject_kind.name();
+    let (subject, who) = Subject::start(zones, &opts);
 
     let mut same = 0;
     let mut allowed: std::collections::BTreeMap<&str, usize> = Default::default();
@@ -161,7 +207,7 @@ fn run(zones: &[ZoneFile], cases: &[Case]) {
     for case in cases {
         let n = ask(nsd.addr, case);
         let k = ask(knot.addr, case);
-        let s = ask(subject.addr, case);
+        let s = subject.ask(case);
         if std::env::var_os("NF_DIFF_VERBOSE").is_some() {
             let lines = differences("nsd", &n, who, &s);
             if !lines.is_empty() {
