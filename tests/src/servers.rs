@@ -285,11 +285,14 @@ fn dnsd_command(dir: &Path, addr: SocketAddr, zones: &[ZoneFile], opts: &Options
         std::fs::copy(&z.path, zdir.join(format!("{}.zone", z.name))).expect("copy zone file");
     }
     let mut cmd = Command::new(crate::bins::path("dnsd"));
-    if let Some(toml) = &opts.dnsd_config {
-        let path = dir.join("dnsd.toml");
-        std::fs::write(&path, toml).expect("write dnsd.toml");
-        cmd.arg("--config").arg(path);
+    // Serve each file's own serial, as the peers do (dnsd's default raises it to a date).
+    let mut toml = opts.dnsd_config.clone().unwrap_or_default();
+    for z in zones {
+        toml.push_str(&format!("\n[zone.\"{}\"]\nserial = \"keep\"\n", z.name));
     }
+    let path = dir.join("dnsd.toml");
+    std::fs::write(&path, toml).expect("write dnsd.toml");
+    cmd.arg("--config").arg(path);
     cmd.arg("--listen")
         .arg(addr.to_string())
         .arg("--zones")

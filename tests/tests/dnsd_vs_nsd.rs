@@ -9,9 +9,8 @@
 //! printed, not failed, so that CI stays green while the list says what is left to do.
 //!
 //! `NF_DIFF_SUBJECT=knot` compares Knot in dnsd's place (a check of the harness itself);
-//! `NF_DIFF_SUBJECT=engine` (for now the default) calls `dnsd::answer::respond` in
-//! process instead of the binary (the answer engine without the front);
-//! `NF_DIFF_SUBJECT=dnsd` starts the binary.
+//! `NF_DIFF_SUBJECT=engine` calls `dnsd::answer::respond` in process instead of
+//! starting the binary (the answer engine without the front).
 
 #[path = "dnsd_vs_nsd/allow.rs"]
 mod allow;
@@ -152,8 +151,7 @@ impl Subject {
                 Subject::Server(Server::start(Kind::Knot, zones, opts)),
                 "knot",
             ),
-            // Until the daemon serves (the front lands), the engine stands in for it.
-            Ok("engine") | Err(_) => {
+            Ok("engine") => {
                 let files: Vec<(String, PathBuf)> = zones
                     .iter()
                     .map(|z| (z.name.clone(), z.path.clone()))
