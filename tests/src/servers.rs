@@ -70,8 +70,8 @@ impl Kind {
 /// Tuning of a server start.
 #[derive(Clone, Debug)]
 pub struct Options {
-    /// Worker processes (NSD `server-count`) or UDP threads (Knot `udp-workers`);
-    /// None = the server's own default.
+    /// Worker processes (NSD `server-count`) or UDP threads (Knot `udp-workers`, dnsd
+    /// `[udp] workers`); None = the server's own default.
     pub workers: Option<usize>,
     /// How long loading may take before the start counts as failed.
     pub ready_timeout: Duration,
@@ -287,6 +287,9 @@ fn dnsd_command(dir: &Path, addr: SocketAddr, zones: &[ZoneFile], opts: &Options
     let mut cmd = Command::new(crate::bins::path("dnsd"));
     // Serve each file's own serial, as the peers do (dnsd's default raises it to a date).
     let mut toml = opts.dnsd_config.clone().unwrap_or_default();
+    if let Some(n) = opts.workers.filter(|_| !toml.contains("[udp]")) {
+        toml.push_str(&format!("\n[udp]\nworkers = {n}\n"));
+    }
     for z in zones {
         toml.push_str(&format!("\n[zone.\"{}\"]\nserial = \"keep\"\n", z.name));
     }
