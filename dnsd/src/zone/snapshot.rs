@@ -54,41 +54,35 @@ const APEX: u8 = 1;
 const DELEGATION: u8 = 2;
 const BELOW_CUT: u8 = 4;
 
-#[derive(Clone, Copy)]
-struct Node {
-    name_off: u32,
-    name_len: u8,
-    flags: u8,
-    rrset_count: u16,
-    first_rrset: u32,
-}
-
-#[derive(Clone, Copy)]
-struct RrsetEntry {
-    rtype: Rtype,
-    count: u16,
-    ttl: u32,
-    rdata_off: u32,
-    rdata_len: u32,
-}
+// A node in `Zone::blob`, at the offset the index gives:
+//
+//   +0  flags u8 | +1 name length u8 | +2 RRset count u16 (LE)
+//   +4  owner name (lowercased wire format)
+//       RRset entries, RRSET_ENTRY octets each, by ascending type:
+//         type u16 | count u16 | TTL u32 | length of its wire u32 (all LE)
+//       the RRsets' wire (RDLENGTH + RDATA per record), in the same order
+//
+// One node's name, types and usual RDATA share one or two cache lines: a lookup in a
+// zone of a million names costs the hash table's probe and this, no more.
+const NODE_HEADER: usize = 4;
+const RRSET_ENTRY: usize = 12;
 
 /// An immutable, fully built zone.
 pub struct Zone {
     apex: Name,
-    names: Vec<u8>,
-    nodes: Vec<Node>,
-    rrsets: Vec<RrsetEntry>,
-    rdata: Vec<u8>,
+    blob: Vec<u8>,
     index: HashTable<u32>,
     hasher: FixedState,
-    soa_rdata_off: u32,
+    soa_wire_at: u32,
+    record_count: usize,
 }
 
 /// A node (owner name) of a zone.
 #[derive(Clone, Copy)]
 pub struct NodeRef<'z> {
+    /// The node's bytes, from its header to the end of the blob.
+    bytes: &'z [u8],
     zone: &'z Zone,
-    node: &'z Node,
 }
 
 /// An RRset of a node.
@@ -138,81 +132,113 @@ impl Zone {
             _ => return Err(BuildError::MultipleSoa(apex)),
         }
 
+        // An upper bound, so that the blob is allocated once: growing it by doubling
+        // would copy it and, at a million names, leave up to twice the memory committed.
+        let bound: usize = records
+            .iter()
+            .map(|r| NODE_HEADER + r.owner.as_wire().len() + RRSET_ENTRY + 2 + r.rdata.len())
+            .sum();
         let mut zone = Zone {
             apex: apex.clone(),
-            // Sized once: growing these by doubling would copy them and, at a
-            // million names, leave up to twice the memory committed.
-            names: Vec::with_capacity(records.iter().map(|r| r.owner.as_wire().len()).sum()),
-            nodes: Vec::with_capacity(records.len()),
-            rrsets: Vec::with_capacity(records.len()),
-            rdata: Vec::with_capacity(records.iter().map(|r| r.rdata.len() + 2).sum()),
+            blob: Vec::with_capacity(bound),
             index: HashTable::with_capacity(records.len()),
             hasher: FixedState::with_seed(0x6e65_7466_6162_7269),
-            soa_rdata_off: 0,
+            soa_wire_at: 0,
+            record_count: 0,
         };
 
+        let mut offsets: Vec<u32> = Vec::new();
         let mut group: Vec<&[u8]> = Vec::new();
+        let mut types: Vec<(Rtype, u32, usize)> = Vec::new();
         let mut i = 0;
         while i < records.len() {
             let owner = &records[i].owner;
-            let first_rrset = zone.rrsets.len();
-            while i < records.len() && records[i].owner == *owner {
-                let rtype = records[i].rtype;
-                let ttl = records[i].ttl;
-                let rdata_off = zone.rdata.len();
+            let at = zone.blob.len();
+            offsets.push(offset(at)?);
+            // The RRset count and entries are known once the node's records are read.
+            zone.blob
+                .extend_from_slice(&[0, owner.as_wire().len() as u8, 0, 0]);
+            zone.blob.extend_from_slice(owner.as_wire());
+            let entries_at = zone.blob.len();
+            let node_end = records[i..]
+                .iter()
+                .position(|r| r.owner != *owner)
+                .map_or(records.len(), |n| i + n);
+            types.clear();
+            let mut j = i;
+            while j < node_end {
+                let rtype = records[j].rtype;
+                let run = records[j..node_end]
+                    .iter()
+                    .take_while(|r| r.rtype == rtype)
+                    .count();
+                types.push((rtype, records[j].ttl, run));
+                j += run;
+            }
+            let rrset_count = u16::try_from(types.len()).map_err(|_| BuildError::TooLarge)?;
+            zone.blob.resize(entries_at + types.len() * RRSET_ENTRY, 0);
+            for (k, &(rtype, ttl, run)) in types.iter().enumerate() {
+                let wire_at = zone.blob.len();
                 group.clear();
-                while i < records.len() && records[i].owner == *owner && records[i].rtype == rtype {
-                    group.push(&records[i].rdata);
-                    i += 1;
-                }
+                group.extend(records[i..i + run].iter().map(|r| &r.rdata[..]));
+                i += run;
                 group.sort_unstable();
                 group.dedup();
                 let count = u16::try_from(group.len()).map_err(|_| BuildError::TooLarge)?;
+                zone.record_count += group.len();
                 for rdata in &group {
                     let len = u16::try_from(rdata.len()).map_err(|_| BuildError::TooLarge)?;
-                    zone.rdata.extend_from_slice(&len.to_be_bytes());
-                    zone.rdata.extend_from_slice(rdata);
+                    zone.blob.extend_from_slice(&len.to_be_bytes());
+                    zone.blob.extend_from_slice(rdata);
                 }
                 if rtype == Rtype::SOA && *owner == apex {
-                    zone.soa_rdata_off = offset(rdata_off)?;
+                    zone.soa_wire_at = offset(wire_at)?;
                 }
-                zone.rrsets.push(RrsetEntry {
-                    rtype,
-                    count,
-                    ttl,
-                    rdata_off: offset(rdata_off)?,
-                    rdata_len: offset(zone.rdata.len() - rdata_off)?,
-                });
+                let wire_len = offset(zone.blob.len() - wire_at)?;
+                let entry = entries_at + k * RRSET_ENTRY;
+                zone.blob[entry..entry + 2].copy_from_slice(&rtype.0.to_le_bytes());
+                zone.blob[entry + 2..entry + 4].copy_from_slice(&count.to_le_bytes());
+                zone.blob[entry + 4..entry + 8].copy_from_slice(&ttl.to_le_bytes());
+                zone.blob[entry + 8..entry + 12].copy_from_slice(&wire_len.to_le_bytes());
             }
-            let rrset_count =
-                u16::try_from(zone.rrsets.len() - first_rrset).map_err(|_| BuildError::TooLarge)?;
-            zone.append_node(owner.as_wire(), offset(first_rrset)?, rrset_count)?;
+            zone.blob[at + 2..at + 4].copy_from_slice(&rrset_count.to_le_bytes());
         }
-        zone.index_all();
         drop(group);
         drop(records);
+        zone.index_all(&offsets);
 
         // Empty non-terminals: every ancestor of an owner, up to the apex, is a node.
         let apex_len = apex.as_wire().len();
         let mut buf = [0u8; name::MAX_NAME_LEN];
-        for n in 0..zone.nodes.len() {
-            let src = zone.node_name(&zone.nodes[n]);
-            let len = src.len().min(buf.len());
-            buf[..len].copy_from_slice(&src[..len]);
+        for n in 0..offsets.len() {
+            let src = node_name(&zone.blob[offsets[n] as usize..]);
+            let len = src.len();
+            buf[..len].copy_from_slice(src);
             let owner = &buf[..len];
-            for at in name::label_offsets(owner).skip(1) {
-                let ancestor = &owner[at..];
-                if ancestor.len() < apex_len || zone.find_index(ancestor).is_some() {
+            // The apex itself, even the root's, is checked after this loop.
+            for label in name::label_offsets(owner).skip(1) {
+                let ancestor = &owner[label..];
+                if ancestor.len() < apex_len || zone.find(ancestor).is_some() {
                     break;
                 }
-                zone.push_node(ancestor, 0, 0)?;
+                let at = offset(zone.blob.len())?;
+                zone.blob
+                    .extend_from_slice(&[0, ancestor.len() as u8, 0, 0]);
+                zone.blob.extend_from_slice(ancestor);
+                zone.insert_index(at);
+                offsets.push(at);
             }
         }
-        if zone.find_index(apex.as_wire()).is_none() {
-            zone.push_node(apex.as_wire(), 0, 0)?;
+        if zone.find(apex.as_wire()).is_none() {
+            let at = offset(zone.blob.len())?;
+            zone.blob.extend_from_slice(&[0, apex_len as u8, 0, 0]);
+            zone.blob.extend_from_slice(apex.as_wire());
+            zone.insert_index(at);
+            offsets.push(at);
         }
+        zone.blob.shrink_to_fit();
 
-        zone.set_flags();
+        zone.set_flags(&offsets);
         zone.soa().ok_or_else(|| BuildError::BadSoa(apex.clone()))?;
         if zone.serial().is_none() {
             return Err(BuildError::BadSoa(apex));
@@ -220,124 +246,79 @@ impl Zone {
         Ok(zone)
     }
 
-    /// Appends a node and indexes it.
-    fn push_node(
-        &mut self,
-        owner: &[u8],
-        first_rrset: u32,
-        rrset_count: u16,
-    ) -> Result<(), BuildError> {
-        let idx = self.append_node(owner, first_rrset, rrset_count)?;
-        let hash = self.hasher.hash_one(owner);
-        self.insert_index(hash, idx);
-        Ok(())
-    }
-
-    /// Appends a node without indexing it (`index_all` does that later).
-    fn append_node(
-        &mut self,
-        owner: &[u8],
-        first_rrset: u32,
-        rrset_count: u16,
-    ) -> Result<u32, BuildError> {
-        let idx = offset(self.nodes.len())?;
-        let node = Node {
-            name_off: offset(self.names.len())?,
-            name_len: owner.len() as u8,
-            flags: 0,
-            rrset_count,
-            first_rrset,
-        };
-        self.names.extend_from_slice(owner);
-        self.nodes.push(node);
-        Ok(idx)
-    }
-
-    fn insert_index(&mut self, hash: u64, idx: u32) {
+    fn insert_index(&mut self, at: u32) {
         let Self {
             index,
-            nodes,
-            names,
+            blob,
             hasher,
             ..
         } = self;
-        index.insert_unique(hash, idx, |&i| {
-            let n = &nodes[i as usize];
-            hasher.hash_one(&names[n.name_off as usize..n.name_off as usize + n.name_len as usize])
+        let hash = hasher.hash_one(node_name(&blob[at as usize..]));
+        index.insert_unique(hash, at, |&n| {
+            hasher.hash_one(node_name(&blob[n as usize..]))
         });
     }
 
-    /// Indexes every node, in the order of the table slots they hash to: inserting a
-    /// million names in name order touches the table at random, one cache miss each,
-    /// which was the largest cost of a build. (The slot order assumes hashbrown's
-    /// power-of-two tables probed from the hash's low bits; were that to change, only
-    /// the speed would suffer.)
-    fn index_all(&mut self) {
-        let buckets = (self.index.capacity().max(self.nodes.len()) / 7 * 8 + 8).next_power_of_two();
+    /// Indexes the nodes at `offsets`, in the order of the table slots they hash to:
+    /// inserting a million names in name order touches the table at random, one cache
+    /// miss each, which was the largest cost of a build. (The slot order assumes
+    /// hashbrown's power-of-two tables probed from the hash's low bits; were that to
+    /// change, only the speed would suffer.)
+    fn index_all(&mut self, offsets: &[u32]) {
+        let buckets = (self.index.capacity().max(offsets.len()) / 7 * 8 + 8).next_power_of_two();
         let mask = buckets as u64 - 1;
-        let mut order: Vec<(u64, u32)> = (0..self.nodes.len())
-            .map(|i| {
-                let hash = self.hasher.hash_one(self.node_name(&self.nodes[i]));
-                (hash, i as u32)
+        let mut order: Vec<(u64, u32)> = offsets
+            .iter()
+            .map(|&at| {
+                (
+                    self.hasher.hash_one(node_name(&self.blob[at as usize..])),
+                    at,
+                )
             })
             .collect();
         order.sort_unstable_by_key(|&(hash, _)| hash & mask);
-        for (hash, idx) in order {
-            self.insert_index(hash, idx);
+        for (_, at) in order {
+            self.insert_index(at);
         }
     }
 
-    fn set_flags(&mut self) {
+    fn set_flags(&mut self, offsets: &[u32]) {
         let apex_len = self.apex.as_wire().len();
-        for n in 0..self.nodes.len() {
-            let node = self.nodes[n];
-            let owner = self.node_name(&node);
+        for &at in offsets {
+            let node = self.node_at(at);
+            let owner = node.owner();
             let mut flags = 0;
             if owner.len() == apex_len {
                 flags |= APEX;
-            } else if self.node_rrsets(&node).iter().any(|r| r.rtype == Rtype::NS) {
+            } else if node.rrset(Rtype::NS).is_some() {
                 flags |= DELEGATION;
             }
             // Strict ancestors below the apex: is any of them a delegation point?
-            let below_cut = name::label_offsets(owner).skip(1).any(|at| {
-                let ancestor = &owner[at..];
+            let below_cut = name::label_offsets(owner).skip(1).any(|label| {
+                let ancestor = &owner[label..];
                 ancestor.len() > apex_len
-                    && self.find_index(ancestor).is_some_and(|i| {
-                        let a = &self.nodes[i as usize];
-                        a.name_len as usize != apex_len
-                            && self.node_rrsets(a).iter().any(|r| r.rtype == Rtype::NS)
-                    })
+                    && self
+                        .node(ancestor)
+                        .is_some_and(|a| a.rrset(Rtype::NS).is_some())
             });
             if below_cut {
                 flags |= BELOW_CUT;
             }
-            self.nodes[n].flags = flags;
+            self.blob[at as usize] = flags;
         }
     }
 
-    fn find_index(&self, lower: &[u8]) -> Option<u32> {
+    fn find(&self, lower: &[u8]) -> Option<u32> {
         let hash = self.hasher.hash_one(lower);
         self.index
-            .find(hash, |&i| self.node_name(&self.nodes[i as usize]) == lower)
+            .find(hash, |&at| node_name(&self.blob[at as usize..]) == lower)
             .copied()
     }
 
-    fn node_name(&self, node: &Node) -> &[u8] {
-        &self.names[node.name_off as usize..node.name_off as usize + node.name_len as usize]
-    }
-
-    fn node_rrsets(&self, node: &Node) -> &[RrsetEntry] {
-        &self.rrsets
-            [node.first_rrset as usize..node.first_rrset as usize + node.rrset_count as usize]
-    }
-
-    fn rrset_ref(&self, entry: &RrsetEntry) -> RrsetRef<'_> {
-        RrsetRef {
-            rtype: entry.rtype,
-            ttl: entry.ttl,
-            count: entry.count,
-            wire: &self.rdata
-                [entry.rdata_off as usize..(entry.rdata_off + entry.rdata_len) as usize],
+    fn node_at(&self, at: u32) -> NodeRef<'_> {
+        NodeRef {
+            bytes: &self.blob[at as usize..],
+            zone: self,
         }
     }
 
@@ -348,21 +329,15 @@ impl Zone {
 
     /// The node whose owner is `lower`, a lowercased wire-format name.
     pub fn node(&self, lower: &[u8]) -> Option<NodeRef<'_>> {
-        let i = self.find_index(lower)?;
-        Some(NodeRef {
-            zone: self,
-            node: &self.nodes[i as usize],
-        })
+        self.find(lower).map(|at| self.node_at(at))
     }
 
     /// The apex node.
     pub fn apex_node(&self) -> NodeRef<'_> {
         // `build` guarantees the apex node exists; fall back to the first node rather
         // than panic should that ever not hold.
-        self.node(self.apex.as_wire()).unwrap_or(NodeRef {
-            zone: self,
-            node: &self.nodes[0],
-        })
+        self.node(self.apex.as_wire())
+            .unwrap_or_else(|| self.node_at(0))
     }
 
     /// The apex SOA RRset.
@@ -370,40 +345,41 @@ impl Zone {
         self.apex_node().rrset(Rtype::SOA)
     }
 
+    /// Offset in the blob of the SOA's serial field.
+    fn serial_at(&self) -> Option<usize> {
+        let rdata_at = self.soa_wire_at as usize + 2;
+        let names = soa_names_len(self.blob.get(rdata_at..)?)?;
+        Some(rdata_at + names)
+    }
+
     /// The SOA serial.
     pub fn serial(&self) -> Option<u32> {
-        let at = self.soa_rdata_off as usize + 2;
-        let rdata = self.soa()?.rdatas().next()?;
-        let names = soa_names_len(rdata)?;
-        let serial = self.rdata.get(at + names..at + names + 4)?;
+        let at = self.serial_at()?;
+        let serial = self.blob.get(at..at + 4)?;
         Some(u32::from_be_bytes(serial.try_into().ok()?))
     }
 
     /// Replaces the SOA serial. Only for a zone that is still being built (not yet
     /// published), e.g. by the serial policy.
     pub fn set_serial(&mut self, serial: u32) {
-        let at = self.soa_rdata_off as usize + 2;
-        let Some(names) = self.rdata.get(at..).and_then(soa_names_len) else {
+        let Some(at) = self.serial_at() else {
             return;
         };
-        if let Some(dst) = self.rdata.get_mut(at + names..at + names + 4) {
+        if let Some(dst) = self.blob.get_mut(at..at + 4) {
             dst.copy_from_slice(&serial.to_be_bytes());
         }
     }
 
     /// The SOA MINIMUM field (negative-caching TTL, RFC 2308 §4).
     pub fn soa_minimum(&self) -> Option<u32> {
-        let rdata = self.soa()?.rdatas().next()?;
-        let names = soa_names_len(rdata)?;
-        let min = rdata.get(names + 16..names + 20)?;
+        let at = self.serial_at()? + 16;
+        let min = self.blob.get(at..at + 4)?;
         Some(u32::from_be_bytes(min.try_into().ok()?))
     }
 
     /// Every node, empty non-terminals included, in no particular order.
     pub fn nodes(&self) -> impl Iterator<Item = NodeRef<'_>> {
-        self.nodes
-            .iter()
-            .map(move |node| NodeRef { zone: self, node })
+        self.index.iter().map(move |&at| self.node_at(at))
     }
 
     /// Every record of the zone (owners lowercased), in no particular order.
@@ -424,19 +400,19 @@ impl Zone {
 
     /// Number of nodes (owner names and empty non-terminals).
     pub fn node_count(&self) -> usize {
-        self.nodes.len()
+        self.index.len()
     }
 
     /// Number of records.
     pub fn record_count(&self) -> usize {
-        self.rrsets.iter().map(|r| r.count as usize).sum()
+        self.record_count
     }
 }
 
 impl<'z> NodeRef<'z> {
     /// The owner, lowercased wire format.
     pub fn owner(&self) -> &'z [u8] {
-        self.zone.node_name(self.node)
+        node_name(self.bytes)
     }
 
     /// The owner as a `Name`.
@@ -445,41 +421,63 @@ impl<'z> NodeRef<'z> {
         Name::from_wire(self.owner()).unwrap_or_else(|_| Name::root())
     }
 
+    fn flags(&self) -> u8 {
+        self.bytes[0]
+    }
+
     /// Whether this is the zone apex.
     pub fn is_apex(&self) -> bool {
-        self.node.flags & APEX != 0
+        self.flags() & APEX != 0
     }
 
     /// Whether this is a delegation point: NS records below the apex (a zone cut).
     pub fn is_delegation(&self) -> bool {
-        self.node.flags & DELEGATION != 0
+        self.flags() & DELEGATION != 0
     }
 
     /// Whether a zone cut lies strictly above this node: its data is glue or occluded.
     pub fn is_below_cut(&self) -> bool {
-        self.node.flags & BELOW_CUT != 0
+        self.flags() & BELOW_CUT != 0
     }
 
     /// Whether the node holds no RRsets (an empty non-terminal).
     pub fn is_empty(&self) -> bool {
-        self.node.rrset_count == 0
+        self.rrset_count() == 0
+    }
+
+    fn rrset_count(&self) -> usize {
+        u16::from_le_bytes([self.bytes[2], self.bytes[3]]) as usize
     }
 
     /// The RRset of type `rtype`, if any.
     pub fn rrset(&self, rtype: Rtype) -> Option<RrsetRef<'z>> {
-        let zone = self.zone;
-        zone.node_rrsets(self.node)
-            .iter()
-            .find(|r| r.rtype == rtype)
-            .map(|r| zone.rrset_ref(r))
+        self.rrsets().find(|r| r.rtype == rtype)
     }
 
     /// All RRsets, by ascending type.
     pub fn rrsets(&self) -> impl Iterator<Item = RrsetRef<'z>> + use<'z> {
-        let zone = self.zone;
-        zone.node_rrsets(self.node)
-            .iter()
-            .map(move |r| zone.rrset_ref(r))
+        let bytes = self.bytes;
+        let count = self.rrset_count();
+        let entries_at = NODE_HEADER + bytes[1] as usize;
+        let mut wire_at = entries_at + count * RRSET_ENTRY;
+        (0..count).map(move |k| {
+            let e = &bytes[entries_at + k * RRSET_ENTRY..entries_at + (k + 1) * RRSET_ENTRY];
+            let le32 = |at: usize| u32::from_le_bytes([e[at], e[at + 1], e[at + 2], e[at + 3]]);
+            let wire_len = le32(8) as usize;
+            let wire = &bytes[wire_at..wire_at + wire_len];
+            wire_at += wire_len;
+            RrsetRef {
+                rtype: Rtype(u16::from_le_bytes([e[0], e[1]])),
+                count: u16::from_le_bytes([e[2], e[3]]),
+                ttl: le32(4),
+                wire,
+            }
+        })
+    }
+
+    /// The zone this node belongs to.
+    pub fn zone(&self) -> &'z Zone {
+        self.zone
     }
 }
 
@@ -510,6 +508,11 @@ impl<'z> RrsetRef<'z> {
             Some(rdata)
         })
     }
+}
+
+/// The owner name of the node whose bytes start `node`.
+fn node_name(node: &[u8]) -> &[u8] {
+    &node[NODE_HEADER..NODE_HEADER + node[1] as usize]
 }
 
 /// Length of MNAME + RNAME at the start of SOA RDATA, if the RDATA is a valid SOA.
