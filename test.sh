@@ -23,5 +23,5 @@ fi
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -q -- -D warnings
-cargo build --release --workspace --bins
-cargo test --workspace --release
+cargo build --profile ci --workspace --bins
+cargo test --profile ci --workspace

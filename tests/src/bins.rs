@@ -1,5 +1,5 @@
-//! Locating the workspace's binaries (built by `cargo build --release --workspace --bins`,
-//! which `test.sh` runs before the tests).
+//! Locating the workspace's binaries (built by `cargo build --profile ci --workspace --bins`,
+//! which `test.sh` runs before the tests, or by `cargo build --release`).
 
 use std::path::PathBuf;
 
@@ -20,7 +20,7 @@ pub fn path(name: &str) -> PathBuf {
     let bin = dir.join(name);
     assert!(
         bin.exists(),
-        "{} not found: run `cargo build --release --workspace --bins` first (test.sh does)",
+        "{} not found: run `cargo build --profile ci --workspace --bins` first (test.sh does)",
         bin.display()
     );
     bin
