@@ -462,11 +462,15 @@ pub fn validate(spec: Spec, text: &str) -> Result<Config, Vec<ConfigError>> {
     let vrrp = match crate::vrrp::config::validate(&spec.vrrp) {
         Ok(v) => v,
         Err(errors) => {
-            c.errors.extend(errors.into_iter().map(|e| ConfigError {
-                line: None,
-                key: e.key,
-                message: e.message,
-            }));
+            let errors: Vec<ConfigError> = errors
+                .into_iter()
+                .map(|e| ConfigError {
+                    line: e.offset.map(|o| c.line_at(o)),
+                    key: e.key,
+                    message: e.message,
+                })
+                .collect();
+            c.errors.extend(errors);
             Vec::new()
         }
     };

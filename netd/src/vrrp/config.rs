@@ -29,6 +29,7 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 use serde::Deserialize;
+use toml::Spanned;
 
 //------------ InstanceSpec --------------------------------------------------
 
@@ -37,24 +38,24 @@ use serde::Deserialize;
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct InstanceSpec {
     /// Name of the instance, unique in the file.
-    pub name: String,
+    pub name: Spanned<String>,
     /// Interface the virtual router lives on.
-    pub interface: String,
+    pub interface: Spanned<String>,
     /// Virtual router id, 1-255.
-    pub vrid: i64,
+    pub vrid: Spanned<i64>,
     /// Priority, 1-255 (255: the address owner).
-    pub priority: i64,
+    pub priority: Spanned<i64>,
     /// Virtual addresses, with or without a prefix length.
-    pub addresses: Vec<String>,
+    pub addresses: Spanned<Vec<Spanned<String>>>,
     /// Advertisement interval in centiseconds.
     #[serde(default = "default_advert_interval")]
-    pub advert_interval: i64,
+    pub advert_interval: Spanned<i64>,
     /// Whether a higher-priority backup preempts a lower-priority master.
     #[serde(default = "default_true")]
     pub preempt: bool,
     /// Centiseconds a higher-priority backup waits before it preempts.
-    #[serde(default)]
-    pub preempt_delay: i64,
+    #[serde(default = "default_zero")]
+    pub preempt_delay: Spanned<i64>,
     /// Accept_Mode of RFC 5798. On by default, unlike the RFC: the addresses are the
     /// gateway and resolver address that dnsd listens on, as keepalived (not strict)
     /// does too. Off: a non-owner master drops packets to them (`vrrp::accept`).
@@ -62,7 +63,7 @@ pub struct InstanceSpec {
     pub accept: bool,
     /// Unicast peers; empty means multicast (224.0.0.18 / ff02::12).
     #[serde(default)]
-    pub unicast_peers: Vec<String>,
+    pub unicast_peers: Vec<Spanned<String>>,
     /// Command run on each state change, with instance name and state appended.
     #[serde(default)]
     pub notify: Vec<String>,
@@ -79,9 +80,9 @@ pub struct InstanceSpec {
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct TrackInterfaceSpec {
     /// Interface name.
-    pub name: String,
+    pub name: Spanned<String>,
     /// Priority subtracted while the interface is down.
-    pub weight: i64,
+    pub weight: Spanned<i64>,
 }
 
 /// A health check as written.
@@ -89,34 +90,41 @@ pub struct TrackInterfaceSpec {
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct CheckSpec {
     /// Name, for logs and status.
-    pub name: String,
+    pub name: Spanned<String>,
     /// Priority subtracted while the check fails.
-    pub weight: i64,
+    pub weight: Spanned<i64>,
     /// A command (argv) that succeeds when healthy.
     #[serde(default)]
     pub command: Vec<String>,
     /// A DNS server (`addr` or `addr:port`) that must answer a query.
     #[serde(default)]
-    pub dns: Option<String>,
+    pub dns: Option<Spanned<String>>,
     /// The name the DNS check asks for (type SOA).
     #[serde(default = "default_dns_name")]
     pub dns_name: String,
     /// Centiseconds between runs.
     #[serde(default = "default_check_interval")]
-    pub interval: i64,
+    pub interval: Spanned<i64>,
     /// Centiseconds a run may take before it counts as failed.
     #[serde(default = "default_check_timeout")]
-    pub timeout: i64,
+    pub timeout: Spanned<i64>,
     /// Consecutive failures before the check counts as down.
     #[serde(default = "default_one")]
-    pub fall: i64,
+    pub fall: Spanned<i64>,
     /// Consecutive successes before the check counts as up again.
     #[serde(default = "default_one")]
-    pub rise: i64,
+    pub rise: Spanned<i64>,
 }
 
-fn default_advert_interval() -> i64 {
-    100
+/// A default value; its span is never reported (defaults are valid).
+fn spanned(value: i64) -> Spanned<i64> {
+    Spanned::new(0..0, value)
+}
+fn default_advert_interval() -> Spanned<i64> {
+    spanned(100)
+}
+fn default_zero() -> Spanned<i64> {
+    spanned(0)
 }
 fn default_true() -> bool {
     true
@@ -124,14 +132,14 @@ fn default_true() -> bool {
 fn default_dns_name() -> String {
     ".".to_string()
 }
-fn default_check_interval() -> i64 {
-    100
+fn default_check_interval() -> Spanned<i64> {
+    spanned(100)
 }
-fn default_check_timeout() -> i64 {
-    100
+fn default_check_timeout() -> Spanned<i64> {
+    spanned(100)
 }
-fn default_one() -> i64 {
-    1
+fn default_one() -> Spanned<i64> {
+    spanned(1)
 }
 
 //------------ Instance ------------------------------------------------------
@@ -226,6 +234,8 @@ pub struct ConfigError {
     pub key: String,
     /// What is wrong with it.
     pub message: String,
+    /// Byte offset of the value in the file, when known (for its line).
+    pub offset: Option<usize>,
 }
 
 impl fmt::Display for ConfigError {
@@ -248,18 +258,24 @@ pub fn validate(specs: &[InstanceSpec]) -> Result<Vec<Instance>, Vec<ConfigError
             errors: &mut errors,
         };
         if let Some(instance) = v.instance(spec) {
-            instances.push(instance);
+            instances.push((i, instance));
         }
     }
-    // Cross-instance checks: names unique, (interface, vrid, family) unique.
-    for (i, a) in instances.iter().enumerate() {
-        for b in &instances[..i] {
+    // Cross-instance checks: names unique, (interface, vrid, family) unique. Keys use
+    // the index in the file, which skips the instances that failed on their own.
+    for (n, (i, a)) in instances.iter().enumerate() {
+        for (_, b) in &instances[..n] {
             if a.name == b.name {
-                errors.push(err(&format!("vrrp[{i}].name"), "duplicate instance name"));
+                errors.push(err(
+                    &format!("vrrp[{i}].name"),
+                    at(&specs[*i].name),
+                    "duplicate instance name",
+                ));
             }
             if a.interface == b.interface && a.vrid == b.vrid && a.is_ipv6() == b.is_ipv6() {
                 errors.push(err(
                     &format!("vrrp[{i}].vrid"),
+                    at(&specs[*i].vrid),
                     &format!(
                         "vrid {} already used on {} by {}",
                         a.vrid, a.interface, b.name
@@ -269,17 +285,27 @@ pub fn validate(specs: &[InstanceSpec]) -> Result<Vec<Instance>, Vec<ConfigError
         }
     }
     if errors.is_empty() {
-        Ok(instances)
+        Ok(instances
+            .into_iter()
+            .map(|(_, instance)| instance)
+            .collect())
     } else {
         Err(errors)
     }
 }
 
-fn err(key: &str, message: &str) -> ConfigError {
+fn err(key: &str, offset: Option<usize>, message: &str) -> ConfigError {
     ConfigError {
         key: key.to_string(),
         message: message.to_string(),
+        offset,
     }
+}
+
+/// Where a value starts in the file, unless it is a default.
+fn at<T>(value: &Spanned<T>) -> Option<usize> {
+    let span = value.span();
+    (span.end > span.start).then_some(span.start)
 }
 
 /// Collects errors for one instance under its key prefix.
@@ -289,64 +315,67 @@ struct Validator<'a> {
 }
 
 impl Validator<'_> {
-    fn fail(&mut self, key: &str, message: &str) {
+    fn fail(&mut self, key: &str, offset: Option<usize>, message: &str) {
         self.errors
-            .push(err(&format!("{}.{key}", self.prefix), message));
+            .push(err(&format!("{}.{key}", self.prefix), offset, message));
     }
 
     /// An integer within `lo..=hi`, or an error naming `key`.
-    fn range(&mut self, key: &str, value: i64, lo: i64, hi: i64) -> Option<i64> {
-        if (lo..=hi).contains(&value) {
-            Some(value)
+    fn range(&mut self, key: &str, value: &Spanned<i64>, lo: i64, hi: i64) -> Option<i64> {
+        let v = *value.get_ref();
+        if (lo..=hi).contains(&v) {
+            Some(v)
         } else {
-            self.fail(key, &format!("{value} is out of range {lo}-{hi}"));
+            self.fail(key, at(value), &format!("{v} is out of range {lo}-{hi}"));
             None
         }
     }
 
     fn instance(&mut self, spec: &InstanceSpec) -> Option<Instance> {
         let before = self.errors.len();
-        if spec.name.is_empty() || spec.name.contains(char::is_whitespace) {
-            self.fail("name", "must be a non-empty word");
+        let (name, interface) = (spec.name.get_ref(), spec.interface.get_ref());
+        if name.is_empty() || name.contains(char::is_whitespace) {
+            self.fail("name", at(&spec.name), "must be a non-empty word");
         }
-        if spec.interface.is_empty() || spec.interface.len() > 15 || spec.interface.contains('/') {
-            self.fail("interface", "not an interface name");
+        if interface.is_empty() || interface.len() > 15 || interface.contains('/') {
+            self.fail("interface", at(&spec.interface), "not an interface name");
         }
-        let vrid = self.range("vrid", spec.vrid, 1, 255);
-        let priority = self.range("priority", spec.priority, 1, 255);
-        let advert_interval = self.range("advert-interval", spec.advert_interval, 1, 4095);
-        let preempt_delay = self.range("preempt-delay", spec.preempt_delay, 0, 360_000);
+        let vrid = self.range("vrid", &spec.vrid, 1, 255);
+        let priority = self.range("priority", &spec.priority, 1, 255);
+        let advert_interval = self.range("advert-interval", &spec.advert_interval, 1, 4095);
+        let preempt_delay = self.range("preempt-delay", &spec.preempt_delay, 0, 360_000);
         let addresses = self.addresses(&spec.addresses);
         let ipv6 = matches!(addresses.first(), Some(IpNet::V6(_)));
         let mut unicast_peers = Vec::new();
         for (i, peer) in spec.unicast_peers.iter().enumerate() {
-            match peer.parse::<IpAddr>() {
-                Ok(addr) if addr.is_ipv6() != ipv6 => self.fail(
-                    &format!("unicast-peers[{i}]"),
-                    "not the family of addresses",
-                ),
+            let (key, offset) = (format!("unicast-peers[{i}]"), at(peer));
+            match peer.get_ref().parse::<IpAddr>() {
+                Ok(addr) if addr.is_ipv6() != ipv6 => {
+                    self.fail(&key, offset, "not the family of addresses")
+                }
                 Ok(addr) if addr.is_multicast() || addr.is_unspecified() => {
-                    self.fail(&format!("unicast-peers[{i}]"), "not a unicast address")
+                    self.fail(&key, offset, "not a unicast address")
                 }
                 Ok(addr) => unicast_peers.push(addr),
                 Err(_) => self.fail(
-                    &format!("unicast-peers[{i}]"),
-                    &format!("{peer:?} is not an address"),
+                    &key,
+                    offset,
+                    &format!("{:?} is not an address", peer.get_ref()),
                 ),
             }
         }
         if spec.notify.first().is_some_and(String::is_empty) {
-            self.fail("notify", "empty command");
+            self.fail("notify", at(&spec.name), "empty command");
         }
         let mut track_interfaces = Vec::new();
         for (i, t) in spec.track_interface.iter().enumerate() {
             let key = format!("track-interface[{i}]");
-            if t.name.is_empty() || t.name.len() > 15 {
-                self.fail(&format!("{key}.name"), "not an interface name");
+            if t.name.get_ref().is_empty() || t.name.get_ref().len() > 15 {
+                self.fail(&format!("{key}.name"), at(&t.name), "not an interface name");
             }
-            if let Some(weight) = self.range(&format!("{key}.weight"), t.weight, 1, 254) {
+            if let Some(weight) = self.range(&format!("{key}.weight"), &t.weight, 1, 254) {
                 track_interfaces.push(TrackInterface {
-                    name: t.name.clone(),
+                    name: t.name.get_ref().clone(),
                     weight: weight as u8,
                 });
             }
@@ -361,6 +390,7 @@ impl Validator<'_> {
             // RFC 5798 section 5.2.4: 255 is reserved for the owner, who always wins.
             self.fail(
                 "priority",
+                at(&spec.priority),
                 "255 (address owner) cannot be lowered by tracking",
             );
         }
@@ -368,8 +398,8 @@ impl Validator<'_> {
             return None;
         }
         Some(Instance {
-            name: spec.name.clone(),
-            interface: spec.interface.clone(),
+            name: name.clone(),
+            interface: interface.clone(),
             vrid: vrid? as u8,
             priority: priority? as u8,
             addresses,
@@ -384,67 +414,76 @@ impl Validator<'_> {
         })
     }
 
-    fn addresses(&mut self, specs: &[String]) -> Vec<IpNet> {
-        if specs.is_empty() {
-            self.fail("addresses", "at least one address is needed");
+    fn addresses(&mut self, specs: &Spanned<Vec<Spanned<String>>>) -> Vec<IpNet> {
+        if specs.get_ref().is_empty() {
+            self.fail("addresses", at(specs), "at least one address is needed");
         }
         let mut out: Vec<IpNet> = Vec::new();
-        for (i, text) in specs.iter().enumerate() {
-            let key = format!("addresses[{i}]");
+        for (i, spanned) in specs.get_ref().iter().enumerate() {
+            let (key, offset, text) = (format!("addresses[{i}]"), at(spanned), spanned.get_ref());
             let net = match (text.parse::<IpNet>(), text.parse::<IpAddr>()) {
                 (Ok(net), _) => net,
                 (_, Ok(addr)) => IpNet::from(addr),
                 _ => {
-                    self.fail(&key, &format!("{text:?} is not an address"));
+                    self.fail(&key, offset, &format!("{text:?} is not an address"));
                     continue;
                 }
             };
             let addr = net.addr();
             if addr.is_multicast() || addr.is_unspecified() || addr.is_loopback() {
-                self.fail(&key, &format!("{addr} cannot be a virtual address"));
+                self.fail(&key, offset, &format!("{addr} cannot be a virtual address"));
             } else if out
                 .first()
                 .is_some_and(|f| f.addr().is_ipv6() != addr.is_ipv6())
             {
-                self.fail(&key, "IPv4 and IPv6 need separate instances");
+                self.fail(&key, offset, "IPv4 and IPv6 need separate instances");
             } else if out.iter().any(|o| o.addr() == addr) {
-                self.fail(&key, &format!("{addr} listed twice"));
+                self.fail(&key, offset, &format!("{addr} listed twice"));
             } else {
                 out.push(net);
             }
         }
         if out.len() > 255 {
-            self.fail("addresses", "at most 255 addresses fit an advertisement");
+            self.fail(
+                "addresses",
+                at(specs),
+                "at most 255 addresses fit an advertisement",
+            );
         }
         out
     }
 
     fn check(&mut self, key: &str, c: &CheckSpec) -> Option<Check> {
         let before = self.errors.len();
-        let weight = self.range(&format!("{key}.weight"), c.weight, 1, 254);
-        let interval = self.range(&format!("{key}.interval"), c.interval, 1, 360_000);
-        let timeout = self.range(&format!("{key}.timeout"), c.timeout, 1, 360_000);
-        let fall = self.range(&format!("{key}.fall"), c.fall, 1, 1000);
-        let rise = self.range(&format!("{key}.rise"), c.rise, 1, 1000);
+        let weight = self.range(&format!("{key}.weight"), &c.weight, 1, 254);
+        let interval = self.range(&format!("{key}.interval"), &c.interval, 1, 360_000);
+        let timeout = self.range(&format!("{key}.timeout"), &c.timeout, 1, 360_000);
+        let fall = self.range(&format!("{key}.fall"), &c.fall, 1, 1000);
+        let rise = self.range(&format!("{key}.rise"), &c.rise, 1, 1000);
         let probe = match (&c.dns, c.command.is_empty()) {
             (None, false) => Some(Probe::Command(c.command.clone())),
             (Some(server), true) => {
-                let server = server
+                let text = server.get_ref();
+                let parsed = text
                     .parse::<SocketAddr>()
-                    .or_else(|_| server.parse::<IpAddr>().map(|a| SocketAddr::new(a, 53)));
-                match server {
+                    .or_else(|_| text.parse::<IpAddr>().map(|a| SocketAddr::new(a, 53)));
+                match parsed {
                     Ok(server) => Some(Probe::Dns {
                         server,
                         name: c.dns_name.clone(),
                     }),
                     Err(_) => {
-                        self.fail(&format!("{key}.dns"), "not an address or address:port");
+                        self.fail(
+                            &format!("{key}.dns"),
+                            at(server),
+                            "not an address or address:port",
+                        );
                         None
                     }
                 }
             }
             _ => {
-                self.fail(key, "needs exactly one of `command` and `dns`");
+                self.fail(key, at(&c.name), "needs exactly one of `command` and `dns`");
                 None
             }
         };
@@ -452,7 +491,7 @@ impl Validator<'_> {
             return None;
         }
         Some(Check {
-            name: c.name.clone(),
+            name: c.name.get_ref().clone(),
             weight: weight? as u8,
             probe: probe?,
             interval: Duration::from_millis(interval? as u64 * 10),
@@ -514,10 +553,7 @@ mod tests {
         );
     }
 
-    #[test]
-    fn errors_name_their_keys() {
-        let errors = parse(
-            r#"
+    const TEXT_WITH_ERRORS: &str = r#"
             [[vrrp]]
             name = "a"
             interface = "eth0"
@@ -529,9 +565,11 @@ mod tests {
             [[vrrp.check]]
             name = "c"
             weight = 10
-            "#,
-        )
-        .unwrap_err();
+            "#;
+
+    #[test]
+    fn errors_name_their_keys() {
+        let errors = parse(TEXT_WITH_ERRORS).unwrap_err();
         let keys: Vec<_> = errors.iter().map(|e| e.key.as_str()).collect();
         assert_eq!(
             keys,
