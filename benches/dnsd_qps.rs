@@ -35,6 +35,9 @@ struct Sample {
     mem_mb: f64,
     load_s: f64,
     lost: u64,
+    /// Share of answers with NOERROR, in percent: a server that answers fast but wrong
+    /// (REFUSED, SERVFAIL) shows here. The query file asks 5% names that do not exist.
+    noerror_pct: f64,
 }
 
 struct Settings {
@@ -166,6 +169,7 @@ fn run_server(kind: Kind, zones: &[ZoneFile], queries: &Path, s: &Settings) -> S
         mem_mb: mem as f64 / 1e6,
         load_s,
         lost: perf.lost,
+        noerror_pct: perf.noerror_pct,
     }
 }
 
@@ -206,6 +210,7 @@ fn run_reflector(queries: &Path, s: &Settings) -> Sample {
         mem_mb: procstat::pss_bytes(guard.pid()) as f64 / 1e6,
         load_s: 0.0,
         lost: perf.lost,
+        noerror_pct: perf.noerror_pct,
     }
 }
 
@@ -214,6 +219,7 @@ struct Perf {
     latency_us: f64,
     completed: u64,
     lost: u64,
+    noerror_pct: f64,
 }
 
 fn dnsperf(port: u16, queries: &Path, s: &Settings) -> Perf {
@@ -252,6 +258,15 @@ fn dnsperf(port: u16, queries: &Path, s: &Settings) -> Perf {
         latency_us: field("Average Latency (s)") * 1e6,
         completed: field("Queries completed") as u64,
         lost: field("Queries lost") as u64,
+        // "Response codes:       NOERROR 190000 (95.00%), NXDOMAIN 10000 (5.00%)"
+        noerror_pct: text
+            .lines()
+            .find(|l| l.trim_start().starts_with("Response codes"))
+            .and_then(|l| l.split("NOERROR").nth(1))
+            .and_then(|rest| rest.split('(').nth(1))
+            .and_then(|pct| pct.split('%').next())
+            .and_then(|pct| pct.parse().ok())
+            .unwrap_or(0.0),
     }
 }
 
@@ -273,19 +288,27 @@ fn medians(samples: &[Sample]) -> Sample {
         mem_mb: m(|s| s.mem_mb),
         load_s: m(|s| s.load_s),
         lost: samples.iter().map(|s| s.lost).sum(),
+        noerror_pct: m(|s| s.noerror_pct),
     }
 }
 
 fn report(size: usize, results: &[(Kind, Vec<Sample>)], floor: &[Sample]) {
     println!("\n{size} names (medians of {} starts)", floor.len());
     println!(
-        "{:<10} {:>10} {:>12} {:>12} {:>10} {:>9} {:>8}",
-        "server", "QPS", "latency µs", "CPU µs/q", "mem MB", "load s", "lost"
+        "{:<10} {:>10} {:>12} {:>12} {:>10} {:>9} {:>8} {:>9}",
+        "server", "QPS", "latency µs", "CPU µs/q", "mem MB", "load s", "lost", "NOERROR"
     );
     let row = |name: &str, m: &Sample| {
         println!(
-            "{:<10} {:>10.0} {:>12.1} {:>12.2} {:>10.1} {:>9.2} {:>8}",
-            name, m.qps, m.latency_us, m.cpu_us_per_query, m.mem_mb, m.load_s, m.lost
+            "{:<10} {:>10.0} {:>12.1} {:>12.2} {:>10.1} {:>9.2} {:>8} {:>8.1}%",
+            name,
+            m.qps,
+            m.latency_us,
+            m.cpu_us_per_query,
+            m.mem_mb,
+            m.load_s,
+            m.lost,
+            m.noerror_pct
         );
     };
     let mut med = Vec::new();
