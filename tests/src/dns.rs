@@ -314,7 +314,7 @@ fn rrsets(records: &[Record]) -> BTreeMap<RrsetKey, BTreeSet<String>> {
         // Names inside RDATA compare without case (RFC 4343); servers that compress them
         // against a mixed-case qname send them in its case.
         let rdata = match r.record_type().to_string().as_str() {
-            "NS" | "CNAME" | "DNAME" | "PTR" | "MX" | "SRV" | "SOA" => {
+            "NS" | "CNAME" | "PTR" | "MX" | "SRV" | "SOA" => {
                 r.data.to_string().to_ascii_lowercase()
             }
             _ => r.data.to_string(),
