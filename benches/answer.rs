@@ -112,7 +112,7 @@ fn measure(zones: &ZoneSet, queries: &[Vec<u8>]) -> (f64, f64) {
     let mut out = Vec::with_capacity(65_536);
     // Warm up caches and `out`'s capacity.
     for q in queries.iter().cycle().take(100_000) {
-        black_box(respond(zones, q, Transport::Udp, &mut out));
+        black_box(respond(zones, q, &Transport::Udp.into(), &mut out));
     }
     let started = Instant::now();
     let cpu = thread_cpu_ns();
@@ -120,7 +120,7 @@ fn measure(zones: &ZoneSet, queries: &[Vec<u8>]) -> (f64, f64) {
         black_box(respond(
             black_box(zones),
             black_box(q),
-            Transport::Udp,
+            &Transport::Udp.into(),
             &mut out,
         ));
     }

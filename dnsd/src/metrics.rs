@@ -12,6 +12,8 @@
 //! - `dnsd_queries_dropped_total{transport}`: requests given no answer (not a query,
 //!   shorter than a header, QR set, truncated datagram).
 //! - `dnsd_responses_truncated_total{transport}`: responses sent with TC.
+//! - `dnsd_answer_panics_total{transport}`: panics of the answer path (a bug), each
+//!   contained: the batch or connection it hit got no answer, the worker went on.
 //! - `dnsd_response_bytes{transport}`: histogram of response sizes.
 //! - `dnsd_tcp_connections`, `dnsd_tcp_connections_refused_total`,
 //!   `dnsd_tcp_idle_timeouts_total`.
@@ -127,6 +129,7 @@ pub struct QueryCounters {
     responses: AtomicU64,
     truncated: AtomicU64,
     dropped: AtomicU64,
+    panics: AtomicU64,
 }
 
 impl Default for QueryCounters {
@@ -138,6 +141,7 @@ impl Default for QueryCounters {
             responses: AtomicU64::new(0),
             truncated: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
+            panics: AtomicU64::new(0),
         }
     }
 }
@@ -175,6 +179,17 @@ impl QueryCounters {
     /// Counts a request given no answer, from any thread.
     pub fn drop_shared(&self) {
         bump_shared(&self.dropped, 1);
+    }
+
+    /// Counts a panic of the answer path (a bug), from any thread: the requests it
+    /// was answering got no response, the worker or connection went on.
+    pub fn panic_shared(&self) {
+        bump_shared(&self.panics, 1);
+    }
+
+    /// Panics counted so far.
+    pub fn panics(&self) -> u64 {
+        self.panics.load(Relaxed)
     }
 
     #[inline]
@@ -297,6 +312,19 @@ impl Metrics {
             let _ = writeln!(
                 out,
                 "dnsd_queries_dropped_total{{transport=\"{transport}\"}} {n}"
+            );
+        }
+        header(
+            &mut out,
+            "dnsd_answer_panics_total",
+            "counter",
+            "Panics of the answer path (a bug: please report it); the worker went on.",
+        );
+        for (transport, slots) in &transports {
+            let n = sum(slots, &|s| &s.panics);
+            let _ = writeln!(
+                out,
+                "dnsd_answer_panics_total{{transport=\"{transport}\"}} {n}"
             );
         }
         header(

@@ -24,7 +24,7 @@ use dnsd::zone::load::load_zone_from_bytes;
 pub fn check_respond(zones: &ZoneSet, request: &[u8], out: &mut Vec<u8>) -> usize {
     let mut answered = 0;
     for transport in [Transport::Udp, Transport::Tcp] {
-        let outcome = respond(zones, request, transport, out);
+        let outcome = respond(zones, request, &transport.into(), out);
         let is_response = request.len() >= 3 && request[2] & 0x80 != 0;
         let Some(outcome) = outcome else {
             continue;

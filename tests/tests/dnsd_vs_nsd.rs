@@ -178,7 +178,7 @@ impl Subject {
             _ => dnsd::answer::Transport::Udp,
         };
         let mut out = Vec::new();
-        match dnsd::answer::respond(set, &case.request, transport, &mut out) {
+        match dnsd::answer::respond(set, &case.request, &transport.into(), &mut out) {
             Some(_) => match normalize(&out) {
                 Ok(n) => Outcome::Response(Box::new(n)),
                 Err(e) => Outcome::Unparsable(e),

@@ -36,6 +36,7 @@
 //!   `allow-notify`), and a signed request gets NOTAUTH/BADKEY (NSD without keys).
 
 mod additional;
+mod context;
 mod lookup;
 mod negative;
 mod referral;
@@ -56,6 +57,8 @@ use crate::zone::{Rtype, ZoneSet};
 use lookup::Query;
 use render::{Head, Opt, Writer};
 use response::Response;
+
+pub use context::{RequestContext, Role};
 
 /// Our EDNS UDP payload size (the DNS flag day 2020 value, NSD's default).
 pub const EDNS_UDP_SIZE: u16 = 1232;
@@ -86,14 +89,16 @@ pub struct Outcome {
     pub truncated: bool,
 }
 
-/// Writes the response to `request` into `out` (cleared first); `None` = send nothing.
-/// Synchronous, no locks, no allocation once `out` has grown.
+/// Writes the response to `request`, which came as `context` says, into `out`
+/// (cleared first); `None` = send nothing. Synchronous, no locks, no allocation once
+/// `out` has grown.
 pub fn respond(
     zones: &ZoneSet,
     request: &[u8],
-    transport: Transport,
+    context: &RequestContext,
     out: &mut Vec<u8>,
 ) -> Option<Outcome> {
+    let transport = context.transport;
     let request = match message::parse(request) {
         Ok(request) => request,
         Err(Rejection::Drop) => return None,

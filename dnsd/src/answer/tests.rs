@@ -143,7 +143,7 @@ impl Ask {
 
     pub(super) fn run(&self, transport: Transport) -> (Message, Outcome, Vec<u8>) {
         let mut out = Vec::new();
-        let outcome = respond(&zones(), &self.bytes(), transport, &mut out).unwrap();
+        let outcome = respond(&zones(), &self.bytes(), &transport.into(), &mut out).unwrap();
         assert_eq!(outcome.len, out.len());
         (Message::from_vec(&out).unwrap(), outcome, out)
     }
@@ -477,14 +477,14 @@ fn long_chains_stop_after_max_chain_steps() {
     let zones = ZoneSet::new().with_zone(Arc::new(zone(&text)));
     let mut out = Vec::new();
     let request = ask("c0.chain.test.", 1).bytes();
-    respond(&zones, &request, Transport::Udp, &mut out).unwrap();
+    respond(&zones, &request, &Transport::Udp.into(), &mut out).unwrap();
     let m = Message::from_vec(&out).unwrap();
     assert_eq!(m.metadata.response_code, ResponseCode::NoError);
     assert_eq!(m.answers.len(), super::lookup::MAX_CHAIN);
     assert!(m.answers.iter().all(|r| u16::from(r.record_type()) == 5));
     // A chain within the bound is followed to its end.
     let request = ask("c10.chain.test.", 1).bytes();
-    respond(&zones, &request, Transport::Udp, &mut out).unwrap();
+    respond(&zones, &request, &Transport::Udp.into(), &mut out).unwrap();
     let m = Message::from_vec(&out).unwrap();
     assert_eq!(m.answers.len(), 11);
     assert_eq!(
@@ -504,7 +504,13 @@ fn serves_the_root_zone_too() {
         ("nx.", 1, ResponseCode::NXDomain, false),
         (".", 2, ResponseCode::NoError, false),
     ] {
-        respond(&zones, &ask(name, qtype).bytes(), Transport::Udp, &mut out).unwrap();
+        respond(
+            &zones,
+            &ask(name, qtype).bytes(),
+            &Transport::Udp.into(),
+            &mut out,
+        )
+        .unwrap();
         let m = Message::from_vec(&out).unwrap();
         assert_eq!(m.metadata.response_code, rcode, "{name}");
         assert_eq!(m.metadata.authoritative, !referral, "{name}");
@@ -528,7 +534,13 @@ fn additional_data_is_not_repeated() {
         // same, since the answer holds the MX, not the A.
         ("mx.dup.test.", 15, vec!["mx.dup.test. 60 a 198.51.100.2"]),
     ] {
-        respond(&zones, &ask(name, qtype).bytes(), Transport::Udp, &mut out).unwrap();
+        respond(
+            &zones,
+            &ask(name, qtype).bytes(),
+            &Transport::Udp.into(),
+            &mut out,
+        )
+        .unwrap();
         let m = Message::from_vec(&out).unwrap();
         assert_eq!(lines(&m.additionals), additional, "{name} {qtype}");
     }

@@ -61,20 +61,20 @@ fn edns_is_echoed_and_versions_checked() {
 fn errors_and_silence() {
     let zones = zones();
     let mut out = Vec::new();
-    assert!(respond(&zones, &[0; 11], Transport::Udp, &mut out).is_none());
+    assert!(respond(&zones, &[0; 11], &Transport::Udp.into(), &mut out).is_none());
     let mut q = ask("www.example.org.", 1).bytes();
     q[2] |= 0x80;
-    assert!(respond(&zones, &q, Transport::Udp, &mut out).is_none());
+    assert!(respond(&zones, &q, &Transport::Udp.into(), &mut out).is_none());
     // Unknown opcode: NOTIMP, header only.
     let mut q = ask("www.example.org.", 1).bytes();
     q[2] = 0x18 | 0x01; // opcode 3, RD
-    let outcome = respond(&zones, &q, Transport::Udp, &mut out).unwrap();
+    let outcome = respond(&zones, &q, &Transport::Udp.into(), &mut out).unwrap();
     assert_eq!(outcome.rcode, 4);
     assert_eq!(out, [0xab, 0xcd, 0x99, 0x04, 0, 0, 0, 0, 0, 0, 0, 0]);
     // Two questions: FORMERR, header only.
     let mut q = ask("www.example.org.", 1).noedns().bytes();
     q[5] = 2;
-    let outcome = respond(&zones, &q, Transport::Udp, &mut out).unwrap();
+    let outcome = respond(&zones, &q, &Transport::Udp.into(), &mut out).unwrap();
     assert_eq!(outcome.rcode, 1);
     assert_eq!(out.len(), 12);
     // AXFR over UDP: NOTIMP; over TCP (not served yet): REFUSED.
@@ -154,7 +154,7 @@ fn garbage_never_panics_and_replies_stay_within_bounds() {
             }
         }
         for transport in [Transport::Udp, Transport::Tcp] {
-            let Some(outcome) = respond(&zones, &packet, transport, &mut out) else {
+            let Some(outcome) = respond(&zones, &packet, &transport.into(), &mut out) else {
                 continue;
             };
             assert_eq!(outcome.len, out.len());
@@ -180,7 +180,7 @@ fn signed_requests_get_badkey_until_keys_exist() {
     request.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
     request.extend_from_slice(&rdata);
     let mut out = Vec::new();
-    let outcome = respond(&zones(), &request, Transport::Udp, &mut out).unwrap();
+    let outcome = respond(&zones(), &request, &Transport::Udp.into(), &mut out).unwrap();
     assert_eq!(outcome.rcode, 9, "NOTAUTH");
     assert_eq!(&out[4..12], &[0, 0, 0, 0, 0, 0, 0, 1]);
     // Key, type TSIG, class ANY, TTL 0, then algorithm, time and fudge echoed, an empty

@@ -195,7 +195,7 @@ impl Harness {
 
     fn ours(&self, request: &[u8], transport: Transport) -> Option<Vec<u8>> {
         let mut out = Vec::new();
-        respond(&self.zones, request, transport, &mut out).map(|_| out)
+        respond(&self.zones, request, &transport.into(), &mut out).map(|_| out)
     }
 
     fn theirs(&self, request: &[u8], transport: Transport) -> Option<Vec<u8>> {

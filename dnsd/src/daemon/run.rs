@@ -25,6 +25,7 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::watch;
 
 use super::zones::load;
+use crate::answer::Role;
 use crate::config::Config;
 use crate::front::{metrics_http, tcp, udp};
 use crate::metrics::Metrics;
@@ -109,19 +110,22 @@ pub fn run(config: Config) -> Result<(), RunError> {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
     };
-    let mut worker_sockets = Vec::new();
+    let mut worker_listeners = Vec::new();
     for _ in 0..workers {
-        let mut sockets = Vec::new();
-        for &addr in &config.listen {
-            sockets.push(Arc::new(udp::bind(addr).map_err(|source| {
-                RunError::Bind {
-                    addr,
-                    transport: "udp",
-                    source,
-                }
-            })?));
+        let mut listeners = Vec::new();
+        for (index, &addr) in config.listen.iter().enumerate() {
+            let socket = udp::bind(addr).map_err(|source| RunError::Bind {
+                addr,
+                transport: "udp",
+                source,
+            })?;
+            listeners.push(udp::Listener {
+                socket: Arc::new(socket),
+                index: index as u16,
+                role: Role::Authoritative,
+            });
         }
-        worker_sockets.push(sockets);
+        worker_listeners.push(listeners);
     }
     let metrics_listener = match config.metrics {
         Some(addr) => Some(
@@ -138,13 +142,17 @@ pub fn run(config: Config) -> Result<(), RunError> {
 
     // Workers sleep in recvmmsg (one socket each: woken by shutting the socket down
     // for reading) or in poll (several: woken by closing the write end of this pipe).
-    let udp_sockets: Vec<Arc<socket2::Socket>> = worker_sockets.iter().flatten().cloned().collect();
+    let udp_sockets: Vec<Arc<socket2::Socket>> = worker_listeners
+        .iter()
+        .flatten()
+        .map(|l| l.socket.clone())
+        .collect();
     let (wake_read, wake_write) = pipe().map_err(RunError::Start)?;
     let stop = Arc::new(AtomicBool::new(false));
     let mut threads = Vec::new();
-    for (i, sockets) in worker_sockets.into_iter().enumerate() {
+    for (i, listeners) in worker_listeners.into_iter().enumerate() {
         let worker = udp::Worker::new(
-            sockets,
+            listeners,
             zones.clone(),
             metrics.udp_worker(),
             stop.clone(),
@@ -196,8 +204,13 @@ async fn serve(
 ) -> Result<(), RunError> {
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let shared = Arc::new(tcp::Shared::new(zones.clone(), metrics.clone(), config.tcp));
-    for listener in tcp_listeners {
+    for (index, listener) in tcp_listeners.into_iter().enumerate() {
         let listener = tokio::net::TcpListener::from_std(listener).map_err(RunError::Start)?;
+        let listener = tcp::Listener {
+            listener,
+            index: index as u16,
+            role: Role::Authoritative,
+        };
         tokio::spawn(tcp::serve(listener, shared.clone(), shutdown_rx.clone()));
     }
     if let Some(listener) = metrics_listener {

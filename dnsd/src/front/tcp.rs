@@ -20,7 +20,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::{Instant, timeout_at};
 
-use crate::answer::{Transport, respond};
+use crate::answer::{RequestContext, Role, Transport, respond};
 use crate::config::TcpConfig;
 use crate::metrics::Metrics;
 use crate::zone::ZoneSet;
@@ -76,12 +76,23 @@ impl Shared {
     }
 }
 
+/// A listening socket and what it is in the configuration.
+pub struct Listener {
+    /// The socket.
+    pub listener: TcpListener,
+    /// The listener's index in the configuration.
+    pub index: u16,
+    /// Its role.
+    pub role: Role,
+}
+
 /// Accepts connections on `listener` until `shutdown` turns true.
-pub async fn serve(
-    listener: TcpListener,
-    shared: Arc<Shared>,
-    mut shutdown: watch::Receiver<bool>,
-) {
+pub async fn serve(listener: Listener, shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+    let Listener {
+        listener,
+        index,
+        role,
+    } = listener;
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -104,13 +115,29 @@ pub async fn serve(
         };
         let shared = shared.clone();
         let shutdown = shutdown.clone();
+        let context = RequestContext::new(Transport::Tcp, peer, index, role);
         tokio::spawn(async move {
-            shared.metrics.tcp_connection(1);
-            if let Err(e) = connection(stream, &shared, shutdown, permit).await {
+            let _open = OpenConnection::new(&shared.metrics);
+            if let Err(e) = connection(stream, &shared, &context, shutdown, permit).await {
                 tracing::debug!(%peer, error = %e, "tcp connection ended");
             }
-            shared.metrics.tcp_connection(-1);
         });
+    }
+}
+
+/// Counts a connection in the gauge while it lives, also when its task unwinds.
+struct OpenConnection<'m>(&'m Metrics);
+
+impl<'m> OpenConnection<'m> {
+    fn new(metrics: &'m Metrics) -> Self {
+        metrics.tcp_connection(1);
+        Self(metrics)
+    }
+}
+
+impl Drop for OpenConnection<'_> {
+    fn drop(&mut self) {
+        self.0.tcp_connection(-1);
     }
 }
 
@@ -118,6 +145,7 @@ pub async fn serve(
 async fn connection(
     mut stream: TcpStream,
     shared: &Shared,
+    context: &RequestContext,
     mut shutdown: watch::Receiver<bool>,
     _permit: OwnedSemaphorePermit,
 ) -> io::Result<()> {
@@ -128,7 +156,15 @@ async fn connection(
     let mut response: Vec<u8> = Vec::with_capacity(4096);
     let mut deadline = Instant::now() + idle;
     loop {
-        let answered = answer_complete(&mut input, &mut output, &mut response, shared);
+        let answered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            answer_complete(&mut input, &mut output, &mut response, shared, context)
+        }))
+        .map_err(|_| {
+            // A bug in the answer path: this connection ends, the server goes on.
+            shared.metrics.tcp().panic_shared();
+            tracing::error!(client = %context.client, "the answer path panicked (a bug)");
+            io::Error::other("the answer path panicked")
+        })?;
         if answered > 0 {
             deadline = Instant::now() + idle;
         }
@@ -179,6 +215,7 @@ fn answer_complete(
     output: &mut Vec<u8>,
     response: &mut Vec<u8>,
     shared: &Shared,
+    context: &RequestContext,
 ) -> usize {
     let mut at = 0;
     let mut count = 0;
@@ -193,7 +230,7 @@ fn answer_complete(
         };
         count += 1;
         at += 2 + len;
-        match respond(&zones, request, Transport::Tcp, response) {
+        match respond(&zones, request, context, response) {
             Some(outcome) if response.len() <= MESSAGE_MAX => {
                 counters.count_shared(
                     outcome.rcode,
@@ -261,7 +298,13 @@ mod tests {
         input.extend_from_slice(&partial[..7]);
         let (mut output, mut response) = (Vec::new(), Vec::new());
         assert_eq!(
-            answer_complete(&mut input, &mut output, &mut response, &shared),
+            answer_complete(
+                &mut input,
+                &mut output,
+                &mut response,
+                &shared,
+                &Transport::Tcp.into()
+            ),
             3
         );
         assert_eq!(ids(&output), vec![1, 2, 3]);
@@ -271,7 +314,13 @@ mod tests {
         assert!(has_complete_message(&input));
         output.clear();
         assert_eq!(
-            answer_complete(&mut input, &mut output, &mut response, &shared),
+            answer_complete(
+                &mut input,
+                &mut output,
+                &mut response,
+                &shared,
+                &Transport::Tcp.into()
+            ),
             1
         );
         assert_eq!(ids(&output), vec![4]);
@@ -288,7 +337,13 @@ mod tests {
         let (mut output, mut response) = (Vec::new(), Vec::new());
         let mut answered = Vec::new();
         while has_complete_message(&input) {
-            answer_complete(&mut input, &mut output, &mut response, &shared);
+            answer_complete(
+                &mut input,
+                &mut output,
+                &mut response,
+                &shared,
+                &Transport::Tcp.into(),
+            );
             assert!(output.len() < OUTPUT_BOUND + 2 + MESSAGE_MAX);
             answered.extend(ids(&output));
             output.clear();

@@ -7,6 +7,12 @@
 //! allocation once the buffers have grown. The zone set is loaded once per batch (an
 //! arc-swap guard, no lock).
 //!
+//! A panic while answering (a bug) is contained: the query it hit goes unanswered,
+//! `dnsd_answer_panics_total` counts it, and the worker goes on with the rest of its
+//! batch and its socket. A
+//! worker that died would leave its SO_REUSEPORT socket open and unread, and the
+//! kernel would go on handing it its share of the queries.
+//!
 //! Sockets set IP_FREEBIND / IPV6_FREEBIND, so an address that is not on the host yet
 //! (a VRRP virtual address) can be bound. On a wildcard address (0.0.0.0, ::) the
 //! destination of each query is read with IP_PKTINFO / IPV6_RECVPKTINFO and used as the
@@ -15,15 +21,16 @@
 
 use std::io;
 use std::mem::{size_of, zeroed};
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::{AsRawFd, RawFd};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use arc_swap::ArcSwap;
 use socket2::{Domain, Protocol, Socket, Type};
 
-use crate::answer::{Transport, respond};
+use crate::answer::{Outcome, RequestContext, Role, Transport, respond};
 use crate::metrics::QueryCounters;
 use crate::zone::ZoneSet;
 
@@ -96,9 +103,23 @@ fn set_int_option(socket: &Socket, level: i32, name: i32, value: libc::c_int) ->
 
 //------------ Worker --------------------------------------------------------
 
+/// The function a worker answers with: [`respond`], or in tests one that misbehaves.
+pub type Responder = fn(&ZoneSet, &[u8], &RequestContext, &mut Vec<u8>) -> Option<Outcome>;
+
+/// A socket of a worker and the listener it serves.
+pub struct Listener {
+    /// The socket, bound to the listener's address.
+    pub socket: Arc<Socket>,
+    /// The listener's index in the configuration.
+    pub index: u16,
+    /// Its role.
+    pub role: Role,
+}
+
 /// One UDP worker: its sockets, buffers and counters. Runs on its own thread.
 pub struct Worker {
-    sockets: Vec<Arc<Socket>>,
+    listeners: Vec<Listener>,
+    respond: Responder,
     zones: Arc<ArcSwap<ZoneSet>>,
     counters: Arc<QueryCounters>,
     stop: Arc<AtomicBool>,
@@ -173,14 +194,15 @@ impl Worker {
     /// socket is shut down for reading (one socket) or `wake`, the read end of a pipe
     /// whose write end is closed at shutdown, becomes readable (several).
     pub fn new(
-        sockets: Vec<Arc<Socket>>,
+        listeners: Vec<Listener>,
         zones: Arc<ArcSwap<ZoneSet>>,
         counters: Arc<QueryCounters>,
         stop: Arc<AtomicBool>,
         wake: RawFd,
     ) -> Self {
         Self {
-            sockets,
+            listeners,
+            respond,
             zones,
             counters,
             stop,
@@ -189,9 +211,15 @@ impl Worker {
         }
     }
 
+    /// Answers with `responder` instead of [`respond`] (tests of the worker itself).
+    pub fn with_responder(mut self, responder: Responder) -> Self {
+        self.respond = responder;
+        self
+    }
+
     /// Serves until shutdown.
     pub fn run(mut self) {
-        if self.sockets.len() == 1 {
+        if self.listeners.len() == 1 {
             // One socket: block in recvmmsg itself (MSG_WAITFORONE), two system calls
             // per batch. Shutdown wakes it with shutdown(SHUT_RD), after which recvmmsg
             // returns at once.
@@ -201,9 +229,9 @@ impl Worker {
             return;
         }
         let mut pollfds: Vec<libc::pollfd> = self
-            .sockets
+            .listeners
             .iter()
-            .map(|s| s.as_raw_fd())
+            .map(|l| l.socket.as_raw_fd())
             .chain(std::iter::once(self.wake))
             .map(|fd| libc::pollfd {
                 fd,
@@ -213,7 +241,7 @@ impl Worker {
             .collect();
         while !self.stop.load(Ordering::Relaxed) {
             let mut busy = false;
-            for s in 0..self.sockets.len() {
+            for s in 0..self.listeners.len() {
                 busy |= self.serve_batch(s, libc::MSG_DONTWAIT);
             }
             if !busy {
@@ -228,15 +256,14 @@ impl Worker {
     /// Reads (with recvmmsg `flags`), answers and sends one batch from socket `s`;
     /// false if there was nothing.
     fn serve_batch(&mut self, s: usize, flags: libc::c_int) -> bool {
-        let fd = self.sockets[s].as_raw_fd();
-        let batch = &mut *self.batch;
-        batch.arm_receive();
+        let fd = self.listeners[s].socket.as_raw_fd();
+        self.batch.arm_receive();
         // SAFETY: the headers point at buffers of the sizes they declare, owned by
-        // `batch`, which outlives the call.
+        // `self.batch`, which outlives the call.
         let received = unsafe {
             libc::recvmmsg(
                 fd,
-                batch.recv_hdrs.as_mut_ptr(),
+                self.batch.recv_hdrs.as_mut_ptr(),
                 BATCH as _,
                 flags,
                 std::ptr::null_mut(),
@@ -245,7 +272,16 @@ impl Worker {
         if received <= 0 {
             return false;
         }
-        let received = received as usize;
+        let to_send = self.answer_batch(s, received as usize);
+        send_all(fd, &mut self.batch.send_hdrs[..to_send]);
+        true
+    }
+
+    /// Answers the `received` datagrams of the batch read from listener `s` and
+    /// prepares the send headers; returns how many responses are to be sent.
+    fn answer_batch(&mut self, s: usize, received: usize) -> usize {
+        let listener = &self.listeners[s];
+        let batch = &mut *self.batch;
         let zones = self.zones.load();
         let mut to_send = 0;
         for i in 0..received {
@@ -255,8 +291,28 @@ impl Worker {
                 self.counters.drop_owned();
                 continue;
             }
+            let Some(client) = socket_addr(&batch.names[i]) else {
+                self.counters.drop_owned();
+                continue;
+            };
+            let context =
+                RequestContext::new(Transport::Udp, client, listener.index, listener.role);
             let out = &mut batch.responses[i];
-            match respond(&zones, &batch.queries[i][..len], Transport::Udp, out) {
+            let query = &batch.queries[i][..len];
+            let answered = catch_unwind(AssertUnwindSafe(|| {
+                (self.respond)(&zones, query, &context, out)
+            }));
+            let Ok(answered) = answered else {
+                // A bug in the answer path: this query goes unanswered (its client
+                // retries), the rest of the batch and the worker go on.
+                self.counters.panic_shared();
+                let panics = self.counters.panics();
+                if panics.is_power_of_two() {
+                    tracing::error!(panics, %client, "the answer path panicked (a bug)");
+                }
+                continue;
+            };
+            match answered {
                 Some(outcome) => {
                     self.counters.count_owned(
                         outcome.rcode,
@@ -291,9 +347,36 @@ impl Worker {
             send.msg_hdr.msg_flags = 0;
             to_send += 1;
         }
-        drop(zones);
-        send_all(fd, &mut batch.send_hdrs[..to_send]);
-        true
+        to_send
+    }
+}
+
+/// The address a datagram came from, as the kernel wrote it.
+fn socket_addr(storage: &libc::sockaddr_storage) -> Option<SocketAddr> {
+    match i32::from(storage.ss_family) {
+        libc::AF_INET => {
+            // SAFETY: the kernel wrote a sockaddr_in for AF_INET, and sockaddr_storage
+            // is large and aligned enough for it.
+            let sin =
+                unsafe { &*(storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+            Some(SocketAddr::V4(SocketAddrV4::new(
+                Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)),
+                u16::from_be(sin.sin_port),
+            )))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: as above, for sockaddr_in6.
+            let sin6 = unsafe {
+                &*(storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>()
+            };
+            Some(SocketAddr::V6(SocketAddrV6::new(
+                Ipv6Addr::from(sin6.sin6_addr.s6_addr),
+                u16::from_be(sin6.sin6_port),
+                u32::from_be(sin6.sin6_flowinfo),
+                sin6.sin6_scope_id,
+            )))
+        }
+        _ => None,
     }
 }
 
@@ -368,5 +451,72 @@ fn write_control<T>(control: &mut [u8; CONTROL_LEN], level: i32, kind: i32, valu
         (*cmsg).cmsg_len = libc::CMSG_LEN(size_of::<T>() as u32) as _;
         std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast(), std::ptr::read(value));
         space
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::UdpSocket;
+    use std::time::Duration;
+
+    use super::*;
+
+    /// Echoes the request with QR set, and panics on a request whose ID is 0xdead.
+    fn echo_or_panic(
+        _: &ZoneSet,
+        request: &[u8],
+        _: &RequestContext,
+        out: &mut Vec<u8>,
+    ) -> Option<Outcome> {
+        assert!(request.get(..2) != Some(&[0xde, 0xad][..]), "a bug");
+        out.clear();
+        out.extend_from_slice(request);
+        out[2] |= 0x80;
+        Some(Outcome {
+            rcode: 0,
+            qtype: 0,
+            len: out.len(),
+            truncated: false,
+        })
+    }
+
+    #[test]
+    fn a_panic_while_answering_leaves_the_worker_serving() {
+        let socket = Arc::new(bind("127.0.0.1:0".parse().unwrap()).unwrap());
+        let addr = socket.local_addr().unwrap().as_socket().unwrap();
+        let counters = Arc::new(QueryCounters::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let worker = Worker::new(
+            vec![Listener {
+                socket: socket.clone(),
+                index: 0,
+                role: Role::Authoritative,
+            }],
+            Arc::new(ArcSwap::from_pointee(ZoneSet::new())),
+            counters.clone(),
+            stop.clone(),
+            -1,
+        )
+        .with_responder(echo_or_panic);
+        let thread = std::thread::spawn(move || worker.run());
+
+        let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut buf = [0u8; 64];
+        client.send_to(&[0xde, 0xad, 0, 0], addr).unwrap();
+        // The worker must still answer after the panic, and its client gets the right
+        // answer (not the one of the batch that panicked).
+        for id in 1..=20u8 {
+            client.send_to(&[0, id, 0, 0], addr).unwrap();
+            let (len, _) = client.recv_from(&mut buf).expect("answer after a panic");
+            assert_eq!(&buf[..len], &[0, id, 0x80, 0]);
+        }
+        assert_eq!(counters.panics(), 1);
+
+        stop.store(true, Ordering::Relaxed);
+        let _ = socket.shutdown(std::net::Shutdown::Read);
+        thread.join().expect("the worker thread ends cleanly");
     }
 }
