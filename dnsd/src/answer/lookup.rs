@@ -132,6 +132,20 @@ pub fn resolve<'z>(zones: &'z ZoneSet, query: &Query<'_>, response: &mut Respons
             }
             return;
         }
+        if query.qtype == Rtype::RRSIG && matched.rrset(Rtype::RRSIG).is_some() {
+            // Every RRSIG RRset at the name, one per type covered, each with its own
+            // TTL (RFC 4034 §3), as NSD answers.
+            for rrset in matched.rrsets_of(Rtype::RRSIG) {
+                push_answer(
+                    response,
+                    current,
+                    rrset.rtype,
+                    rrset.ttl,
+                    Data::Rrset(rrset),
+                );
+            }
+            return;
+        }
         if let Some(rrset) = matched.rrset(query.qtype) {
             push_answer(
                 response,

@@ -5,10 +5,15 @@
 //! `Zone` by `Zone::build`, compared with the previous version by `diff`, and given a
 //! serial by `serial`; the `ZoneSet` holding every zone is swapped atomically.
 
+pub mod arena;
+pub mod canonical;
 pub mod check;
 pub mod diff;
+pub mod index;
 pub mod lexer;
 pub mod load;
+pub mod node;
+pub mod order;
 pub mod parse;
 pub mod rdata_dnssec;
 pub mod rdata_svcb;

@@ -1,27 +1,34 @@
-//! The immutable zone snapshot that every source produces and the answer engine reads.
+//! A version of a zone: immutable, and sharing every node it did not change with the
+//! version it came from.
 //!
 //! # Design
-//! A zone of a million names must load fast, stay small and answer without allocating,
-//! so the snapshot is a handful of flat arrays rather than a tree of boxed records:
+//! A zone of a million names must load fast, stay small, answer without allocating,
+//! and take a one-record change in time and memory proportional to the change. So a
+//! version is three shared structures over node blobs kept in an [`Arena`]:
 //!
-//! - `names`: the lowercased wire-format owner names of all nodes, back to back;
-//! - `nodes`: one entry per owner name, empty non-terminals included (RFC 4592 §2.2.2),
-//!   each pointing at its run of RRsets;
-//! - `rrsets`: type, TTL and rdata count, sorted by type within a node;
-//! - `rdata`: every RDATA as RDLENGTH (2 octets, big-endian) + RDATA, ready to be copied
-//!   into a response as it is;
-//! - `index`: a hash table from lowercased owner name to node.
+//! - the nodes themselves (`node`): owner name, RRsets, RDATA ready to be copied into
+//!   a response, and flags computed when the node is written (apex, delegation point,
+//!   below a zone cut); every owner name and every empty non-terminal (RFC 4592
+//!   §2.2.2) is a node;
+//! - `names` ([`NameIndex`]): exact lookup of a lowercased owner name, one hash probe;
+//! - `order` ([`OrderIndex`]): the nodes in DNS canonical order (RFC 4034 §6.1), for
+//!   AXFR, NSEC chains, predecessor queries and subtrees; and `nsec3`, the nodes
+//!   holding an NSEC3 RRset in hash order.
 //!
-//! Each node also carries flags computed once at build time (apex, delegation point,
-//! below a zone cut), so the common query costs one hash lookup. A snapshot is never
-//! changed once published: a source builds the next one aside (`Zone::build`) and the
-//! zone set swaps it in.
+//! A version is never changed once published: [`Zone::build`] loads one from records,
+//! and a transaction (`zone::txn`) derives the next from it, appending the nodes it
+//! rewrites to the same arena and copying only the index paths that lead to them.
 
-use std::hash::BuildHasher;
+use std::sync::Arc;
 
-use foldhash::fast::FixedState;
-use hashbrown::HashTable;
-
+use super::arena::{Arena, ArenaFull, ChunkedWriter, Ref};
+use super::canonical::{self, Labels};
+use super::index::{self, NameIndex};
+use super::node::{
+    self, APEX, BELOW_CUT, DELEGATION, EncodeError, NodeData, RrsetData, covered_of,
+};
+pub use super::node::{NodeRef, RrsetRef};
+use super::order::{Cursor, OrderIndex};
 use super::record::{Record, Rtype};
 use crate::wire::name::{self, Name};
 
@@ -45,63 +52,40 @@ pub enum BuildError {
         /// The zone's apex.
         apex: Name,
     },
-    /// The zone does not fit the snapshot's 32-bit offsets.
-    #[error("zone too large")]
-    TooLarge,
+    /// A node that does not fit a blob (an RRset of more than 65535 records).
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
+    /// The zone does not fit the store's 32-bit references.
+    #[error("zone too large: {0}")]
+    TooLarge(#[from] ArenaFull),
 }
 
-const APEX: u8 = 1;
-const DELEGATION: u8 = 2;
-const BELOW_CUT: u8 = 4;
-
-// A node in `Zone::blob`, at the offset the index gives:
-//
-//   +0  flags u8 | +1 name length u8 | +2 RRset count u16 (LE)
-//   +4  owner name (lowercased wire format)
-//       RRset entries, RRSET_ENTRY octets each, by ascending type:
-//         type u16 | count u16 | TTL u32 | length of its wire u32 (all LE)
-//       the RRsets' wire (RDLENGTH + RDATA per record), in the same order
-//
-// One node's name, types and usual RDATA share one or two cache lines: a lookup in a
-// zone of a million names costs the hash table's probe and this, no more.
-const NODE_HEADER: usize = 4;
-const RRSET_ENTRY: usize = 12;
-
-/// An immutable, fully built zone.
+/// An immutable version of a zone (see the module documentation).
+#[derive(Clone)]
 pub struct Zone {
     apex: Name,
-    blob: Vec<u8>,
-    index: HashTable<u32>,
-    hasher: FixedState,
-    soa_wire_at: u32,
+    arena: Arc<Arena>,
+    names: NameIndex,
+    order: OrderIndex,
+    nsec3: OrderIndex,
+    apex_ref: Ref,
     record_count: usize,
+    /// Bytes of the nodes this version refers to (the arena may hold more: garbage).
+    live_bytes: usize,
 }
 
-/// A node (owner name) of a zone.
-#[derive(Clone, Copy)]
-pub struct NodeRef<'z> {
-    /// The node's bytes, from its header to the end of the blob.
-    bytes: &'z [u8],
-    zone: &'z Zone,
-}
-
-/// An RRset of a node.
-#[derive(Clone, Copy)]
-pub struct RrsetRef<'z> {
-    /// The RRset's type.
-    pub rtype: Rtype,
-    /// The RRset's TTL.
-    pub ttl: u32,
-    count: u16,
-    wire: &'z [u8],
+/// One owner's records in the sorted input of a build.
+struct Group {
+    start: usize,
+    end: usize,
 }
 
 impl Zone {
     /// Builds a zone from records. Owner names may be in any case; duplicate records are
-    /// merged (RFC 2181 §5); an RRset takes the TTL of its first record. The apex must
-    /// hold exactly one SOA and every owner must be at or below `apex`. Semantic checks
-    /// with file and line (CNAME beside other data, missing glue, ...) are
-    /// `zone::check`'s business, before this.
+    /// merged (RFC 2181 §5); an RRset takes the TTL of its first record (RRSIGs: one
+    /// RRset per type covered). The apex must hold exactly one SOA and every owner must
+    /// be at or below `apex`. Semantic checks with file and line (CNAME beside other
+    /// data, missing glue, ...) are `zone::check`'s business, before this.
     pub fn build(apex: &Name, mut records: Vec<Record>) -> Result<Zone, BuildError> {
         let apex = apex.to_lowercase();
         for record in &mut records {
@@ -117,8 +101,18 @@ impl Zone {
             }
         }
         // Stable: the first record of an RRset in source order gives its TTL.
-        records.sort_by(|a, b| (a.owner.as_wire(), a.rtype).cmp(&(b.owner.as_wire(), b.rtype)));
-
+        records.sort_by(|a, b| {
+            (
+                a.owner.as_wire(),
+                a.rtype,
+                covered_of(a.rtype, Some(&a.rdata[..])),
+            )
+                .cmp(&(
+                    b.owner.as_wire(),
+                    b.rtype,
+                    covered_of(b.rtype, Some(&b.rdata[..])),
+                ))
+        });
         let mut soa_rdatas: Vec<&[u8]> = records
             .iter()
             .filter(|r| r.rtype == Rtype::SOA && r.owner == apex)
@@ -132,194 +126,138 @@ impl Zone {
             _ => return Err(BuildError::MultipleSoa(apex)),
         }
 
-        // An upper bound, so that the blob is allocated once: growing it by doubling
-        // would copy it and, at a million names, leave up to twice the memory committed.
-        let bound: usize = records
-            .iter()
-            .map(|r| NODE_HEADER + r.owner.as_wire().len() + RRSET_ENTRY + 2 + r.rdata.len())
-            .sum();
-        let mut zone = Zone {
-            apex: apex.clone(),
-            blob: Vec::with_capacity(bound),
-            index: HashTable::with_capacity(records.len()),
-            hasher: FixedState::with_seed(0x6e65_7466_6162_7269),
-            soa_wire_at: 0,
-            record_count: 0,
-        };
-
-        let mut offsets: Vec<u32> = Vec::new();
-        let mut group: Vec<&[u8]> = Vec::new();
-        let mut types: Vec<(Rtype, u32, usize)> = Vec::new();
+        // One group per owner, visited in canonical order by their sort keys.
+        let mut groups = Vec::new();
         let mut i = 0;
         while i < records.len() {
-            let owner = &records[i].owner;
-            let at = zone.blob.len();
-            offsets.push(offset(at)?);
-            // The RRset count and entries are known once the node's records are read.
-            zone.blob
-                .extend_from_slice(&[0, owner.as_wire().len() as u8, 0, 0]);
-            zone.blob.extend_from_slice(owner.as_wire());
-            let entries_at = zone.blob.len();
-            let node_end = records[i..]
+            let end = records[i..]
                 .iter()
-                .position(|r| r.owner != *owner)
+                .position(|r| r.owner != records[i].owner)
                 .map_or(records.len(), |n| i + n);
-            types.clear();
-            let mut j = i;
-            while j < node_end {
-                let rtype = records[j].rtype;
-                let run = records[j..node_end]
-                    .iter()
-                    .take_while(|r| r.rtype == rtype)
-                    .count();
-                types.push((rtype, records[j].ttl, run));
-                j += run;
-            }
-            let rrset_count = u16::try_from(types.len()).map_err(|_| BuildError::TooLarge)?;
-            zone.blob.resize(entries_at + types.len() * RRSET_ENTRY, 0);
-            for (k, &(rtype, ttl, run)) in types.iter().enumerate() {
-                let wire_at = zone.blob.len();
-                group.clear();
-                group.extend(records[i..i + run].iter().map(|r| &r.rdata[..]));
-                i += run;
-                group.sort_unstable();
-                group.dedup();
-                let count = u16::try_from(group.len()).map_err(|_| BuildError::TooLarge)?;
-                zone.record_count += group.len();
-                for rdata in &group {
-                    let len = u16::try_from(rdata.len()).map_err(|_| BuildError::TooLarge)?;
-                    zone.blob.extend_from_slice(&len.to_be_bytes());
-                    zone.blob.extend_from_slice(rdata);
-                }
-                if rtype == Rtype::SOA && *owner == apex {
-                    zone.soa_wire_at = offset(wire_at)?;
-                }
-                let wire_len = offset(zone.blob.len() - wire_at)?;
-                let entry = entries_at + k * RRSET_ENTRY;
-                zone.blob[entry..entry + 2].copy_from_slice(&rtype.0.to_le_bytes());
-                zone.blob[entry + 2..entry + 4].copy_from_slice(&count.to_le_bytes());
-                zone.blob[entry + 4..entry + 8].copy_from_slice(&ttl.to_le_bytes());
-                zone.blob[entry + 8..entry + 12].copy_from_slice(&wire_len.to_le_bytes());
-            }
-            zone.blob[at + 2..at + 4].copy_from_slice(&rrset_count.to_le_bytes());
+            groups.push(Group { start: i, end });
+            i = end;
         }
-        drop(group);
-        drop(records);
-        zone.index_all(&offsets);
-
-        // Empty non-terminals: every ancestor of an owner, up to the apex, is a node.
         let apex_len = apex.as_wire().len();
-        let mut buf = [0u8; name::MAX_NAME_LEN];
-        for n in 0..offsets.len() {
-            let src = node_name(&zone.blob[offsets[n] as usize..]);
-            let len = src.len();
-            buf[..len].copy_from_slice(src);
-            let owner = &buf[..len];
-            // The apex itself, even the root's, is checked after this loop.
-            for label in name::label_offsets(owner).skip(1) {
-                let ancestor = &owner[label..];
-                if ancestor.len() < apex_len || zone.find(ancestor).is_some() {
-                    break;
-                }
-                let at = offset(zone.blob.len())?;
-                zone.blob
-                    .extend_from_slice(&[0, ancestor.len() as u8, 0, 0]);
-                zone.blob.extend_from_slice(ancestor);
-                zone.insert_index(at);
-                offsets.push(at);
-            }
-        }
-        if zone.find(apex.as_wire()).is_none() {
-            let at = offset(zone.blob.len())?;
-            zone.blob.extend_from_slice(&[0, apex_len as u8, 0, 0]);
-            zone.blob.extend_from_slice(apex.as_wire());
-            zone.insert_index(at);
-            offsets.push(at);
-        }
-        zone.blob.shrink_to_fit();
+        let order = canonical_order(&groups, &records, apex_len);
 
-        zone.set_flags(&offsets);
-        zone.soa().ok_or_else(|| BuildError::BadSoa(apex.clone()))?;
+        // An upper bound, so that the first chunk is allocated once: growing it by
+        // doubling would copy it and, at a million names, leave up to twice the memory
+        // committed. Empty non-terminals are counted at a name's full length.
+        let bound: usize = records.iter().map(|r| 2 + r.rdata.len() + 3).sum::<usize>()
+            + groups
+                .iter()
+                .map(|g| 2 * (node::NODE_HEADER + records[g.start].owner.as_wire().len()) + 3)
+                .sum::<usize>()
+            + groups.len() * 2 * node::RRSET_ENTRY
+            + 64;
+        let mut writer = ChunkedWriter::with_capacity(bound);
+        let mut build = Bulk {
+            writer: &mut writer,
+            refs: Vec::with_capacity(groups.len()),
+            hashes: Vec::with_capacity(groups.len()),
+            nsec3: Vec::new(),
+            record_count: 0,
+            live_bytes: 0,
+            scratch: NodeData::empty(Name::root()),
+            blob: Vec::new(),
+        };
+        // Canonical order visits ancestors before descendants (a pre-order walk of the
+        // name tree), so a stack of the nodes on the path from the apex gives each name
+        // its missing ancestors (empty non-terminals, written here in order) and the
+        // cut above it.
+        let mut stack: Vec<(Vec<u8>, u8)> = Vec::new();
+        let mut apex_ref = None;
+        for &g in &order {
+            let group = &groups[g];
+            let owner = records[group.start].owner.as_wire();
+            while stack
+                .last()
+                .is_some_and(|(a, _)| !name::is_subdomain(owner, a) || a.len() == owner.len())
+            {
+                stack.pop();
+            }
+            if owner.len() > apex_len {
+                let known = stack.last().map_or(0, |(a, _)| a.len());
+                let missing: Vec<usize> = name::label_offsets(owner)
+                    .skip(1)
+                    .filter(|&at| owner.len() - at > known.max(apex_len - 1))
+                    .collect();
+                for &at in missing.iter().rev() {
+                    let ent = &owner[at..];
+                    let flags = child_flags(&stack, ent.len() == apex_len, false);
+                    build.node(ent, flags, &[])?;
+                    if ent.len() == apex_len {
+                        apex_ref = build.refs.last().copied();
+                    }
+                    stack.push((ent.to_vec(), flags));
+                }
+            }
+            let rrsets = &records[group.start..group.end];
+            let at_apex = owner.len() == apex_len;
+            let has_ns = rrsets.iter().any(|r| r.rtype == Rtype::NS);
+            let flags = child_flags(&stack, at_apex, has_ns);
+            build.node(owner, flags, rrsets)?;
+            if at_apex {
+                apex_ref = build.refs.last().copied();
+            }
+            stack.push((owner.to_vec(), flags));
+        }
+        let Bulk {
+            refs,
+            hashes,
+            mut nsec3,
+            record_count,
+            live_bytes,
+            ..
+        } = build;
+        drop(records);
+        let apex_ref = apex_ref.ok_or_else(|| BuildError::NoSoa(apex.clone()))?;
+        let names = NameIndex::build(hashes.iter().copied().zip(refs.iter().copied()));
+        drop(hashes);
+        nsec3.sort_by(|&a, &b| {
+            first_label(NodeRef::new(writer.get(a)).owner())
+                .cmp(first_label(NodeRef::new(writer.get(b)).owner()))
+        });
+        let zone = Zone {
+            apex: apex.clone(),
+            arena: Arc::new(writer.finish()?),
+            names,
+            order: OrderIndex::from_sorted(&refs),
+            nsec3: OrderIndex::from_sorted(&nsec3),
+            apex_ref,
+            record_count,
+            live_bytes,
+        };
         if zone.serial().is_none() {
             return Err(BuildError::BadSoa(apex));
         }
         Ok(zone)
     }
 
-    fn insert_index(&mut self, at: u32) {
-        let Self {
-            index,
-            blob,
-            hasher,
-            ..
-        } = self;
-        let hash = hasher.hash_one(node_name(&blob[at as usize..]));
-        index.insert_unique(hash, at, |&n| {
-            hasher.hash_one(node_name(&blob[n as usize..]))
-        });
-    }
-
-    /// Indexes the nodes at `offsets`, in the order of the table slots they hash to:
-    /// inserting a million names in name order touches the table at random, one cache
-    /// miss each, which was the largest cost of a build. (The slot order assumes
-    /// hashbrown's power-of-two tables probed from the hash's low bits; were that to
-    /// change, only the speed would suffer.)
-    fn index_all(&mut self, offsets: &[u32]) {
-        let buckets = (self.index.capacity().max(offsets.len()) / 7 * 8 + 8).next_power_of_two();
-        let mask = buckets as u64 - 1;
-        let mut order: Vec<(u64, u32)> = offsets
-            .iter()
-            .map(|&at| {
-                (
-                    self.hasher.hash_one(node_name(&self.blob[at as usize..])),
-                    at,
-                )
-            })
-            .collect();
-        order.sort_unstable_by_key(|&(hash, _)| hash & mask);
-        for (_, at) in order {
-            self.insert_index(at);
+    fn node_at(&self, r: Ref) -> NodeRef<'_> {
+        // SAFETY: every ref of a version points at a whole blob appended before the
+        // version was made; the header and entries are read first, then the blob.
+        unsafe {
+            let header: [u8; 4] = self.arena.bytes(r, 4).try_into().unwrap_or([0; 4]);
+            let head = self.arena.bytes(r, node::head_len(header));
+            let len = node::blob_len(head).unwrap_or(head.len());
+            NodeRef::new(self.arena.bytes(r, len))
         }
     }
 
-    fn set_flags(&mut self, offsets: &[u32]) {
-        let apex_len = self.apex.as_wire().len();
-        for &at in offsets {
-            let node = self.node_at(at);
-            let owner = node.owner();
-            let mut flags = 0;
-            if owner.len() == apex_len {
-                flags |= APEX;
-            } else if node.rrset(Rtype::NS).is_some() {
-                flags |= DELEGATION;
-            }
-            // Strict ancestors below the apex: is any of them a delegation point?
-            let below_cut = name::label_offsets(owner).skip(1).any(|label| {
-                let ancestor = &owner[label..];
-                ancestor.len() > apex_len
-                    && self
-                        .node(ancestor)
-                        .is_some_and(|a| a.rrset(Rtype::NS).is_some())
-            });
-            if below_cut {
-                flags |= BELOW_CUT;
-            }
-            self.blob[at as usize] = flags;
+    fn name_at(&self, r: Ref) -> &[u8] {
+        // SAFETY: as in `node_at`; the name follows the 4-octet header.
+        unsafe {
+            let header = self.arena.bytes(r, 4);
+            let len = node::NODE_HEADER + header[1] as usize;
+            &self.arena.bytes(r, len)[node::NODE_HEADER..]
         }
     }
 
-    fn find(&self, lower: &[u8]) -> Option<u32> {
-        let hash = self.hasher.hash_one(lower);
-        self.index
-            .find(hash, |&at| node_name(&self.blob[at as usize..]) == lower)
-            .copied()
-    }
-
-    fn node_at(&self, at: u32) -> NodeRef<'_> {
-        NodeRef {
-            bytes: &self.blob[at as usize..],
-            zone: self,
-        }
+    /// The ref of the node whose owner is `lower`.
+    pub(crate) fn find(&self, lower: &[u8]) -> Option<Ref> {
+        self.names
+            .find(index::hash(lower), lower, |r| self.name_at(r))
     }
 
     /// The apex, lowercased.
@@ -328,16 +266,14 @@ impl Zone {
     }
 
     /// The node whose owner is `lower`, a lowercased wire-format name.
+    #[inline]
     pub fn node(&self, lower: &[u8]) -> Option<NodeRef<'_>> {
-        self.find(lower).map(|at| self.node_at(at))
+        self.find(lower).map(|r| self.node_at(r))
     }
 
     /// The apex node.
     pub fn apex_node(&self) -> NodeRef<'_> {
-        // `build` guarantees the apex node exists; fall back to the first node rather
-        // than panic should that ever not hold.
-        self.node(self.apex.as_wire())
-            .unwrap_or_else(|| self.node_at(0))
+        self.node_at(self.apex_ref)
     }
 
     /// The apex SOA RRset.
@@ -345,174 +281,271 @@ impl Zone {
         self.apex_node().rrset(Rtype::SOA)
     }
 
-    /// Offset in the blob of the SOA's serial field.
-    fn serial_at(&self) -> Option<usize> {
-        let rdata_at = self.soa_wire_at as usize + 2;
-        let names = soa_names_len(self.blob.get(rdata_at..)?)?;
-        Some(rdata_at + names)
+    /// The SOA RDATA's fixed fields after MNAME and RNAME (serial, refresh, retry,
+    /// expire, minimum).
+    fn soa_fields(&self) -> Option<[u32; 5]> {
+        let rdata = self.soa()?.rdatas().next()?;
+        soa_fields(rdata)
     }
 
     /// The SOA serial.
     pub fn serial(&self) -> Option<u32> {
-        let at = self.serial_at()?;
-        let serial = self.blob.get(at..at + 4)?;
-        Some(u32::from_be_bytes(serial.try_into().ok()?))
-    }
-
-    /// Replaces the SOA serial. Only for a zone that is still being built (not yet
-    /// published), e.g. by the serial policy.
-    pub fn set_serial(&mut self, serial: u32) {
-        let Some(at) = self.serial_at() else {
-            return;
-        };
-        if let Some(dst) = self.blob.get_mut(at..at + 4) {
-            dst.copy_from_slice(&serial.to_be_bytes());
-        }
+        self.soa_fields().map(|f| f[0])
     }
 
     /// The SOA MINIMUM field (negative-caching TTL, RFC 2308 §4).
     pub fn soa_minimum(&self) -> Option<u32> {
-        let at = self.serial_at()? + 16;
-        let min = self.blob.get(at..at + 4)?;
-        Some(u32::from_be_bytes(min.try_into().ok()?))
+        self.soa_fields().map(|f| f[4])
     }
 
-    /// Every node, empty non-terminals included, in no particular order.
+    /// Replaces the SOA serial: this version becomes one that differs from the old
+    /// only there (for a version not yet published, e.g. by the serial policy).
+    pub fn set_serial(&mut self, serial: u32) {
+        let apex = self.apex_node();
+        let mut data = apex.to_data();
+        let flags = apex.flags();
+        let Some(soa) = data.rrsets.iter_mut().find(|r| r.rtype == Rtype::SOA) else {
+            return;
+        };
+        let Some(rdata) = soa.rdatas.first_mut() else {
+            return;
+        };
+        let Some(names) = soa_names_len(rdata) else {
+            return;
+        };
+        rdata[names..names + 4].copy_from_slice(&serial.to_be_bytes());
+        let mut blob = Vec::new();
+        if data.encode(flags, &mut blob).is_err() {
+            return;
+        }
+        let Ok(new) = self.arena.append(&blob) else {
+            return;
+        };
+        let old = self.apex_ref;
+        let h = index::hash(self.apex.as_wire());
+        let mut editor = self.names.edit();
+        editor.replace(h, old, new);
+        editor.finish();
+        let apex = self.apex.as_wire().to_vec();
+        let labels = Labels::of(&apex);
+        let arena = self.arena.clone();
+        let order_cmp =
+            move |r: Ref| canonical::compare_labels(&apex, &labels, name_in(&arena, r)).reverse();
+        self.order.replace(new, order_cmp);
+        self.apex_ref = new;
+    }
+
+    /// Every node, empty non-terminals included, in canonical order.
     pub fn nodes(&self) -> impl Iterator<Item = NodeRef<'_>> {
-        self.index.iter().map(move |&at| self.node_at(at))
+        self.order.iter().map(move |r| self.node_at(r))
     }
 
-    /// Every record of the zone (owners lowercased), in no particular order.
+    /// The nodes from `lower` on (the first at or after it), in canonical order.
+    pub fn nodes_from(&self, lower: &[u8]) -> impl Iterator<Item = NodeRef<'_>> {
+        self.seek(lower).map(move |r| self.node_at(r))
+    }
+
+    /// `lower` and the nodes below it, in canonical order.
+    pub fn subtree<'z>(&'z self, lower: &'z [u8]) -> impl Iterator<Item = NodeRef<'z>> + 'z {
+        self.nodes_from(lower)
+            .take_while(move |n| name::is_subdomain(n.owner(), lower))
+    }
+
+    /// The node before `lower` in canonical order (whether or not `lower` is a node):
+    /// what an NSEC record covering `lower` is owned by.
+    pub fn predecessor(&self, lower: &[u8]) -> Option<NodeRef<'_>> {
+        let labels = Labels::of(lower);
+        self.order
+            .before(|r| canonical::compare_labels(lower, &labels, self.name_at(r)).reverse())
+            .map(|r| self.node_at(r))
+    }
+
+    /// The first node after `lower` in canonical order.
+    pub fn successor(&self, lower: &[u8]) -> Option<NodeRef<'_>> {
+        let mut cursor = self.seek(lower);
+        match cursor.peek() {
+            Some(r) if self.name_at(r) == lower => {
+                cursor.next();
+                cursor.peek()
+            }
+            other => other,
+        }
+        .map(|r| self.node_at(r))
+    }
+
+    fn seek(&self, lower: &[u8]) -> Cursor<'_> {
+        let labels = Labels::of(lower);
+        self.order
+            .seek(|r| canonical::compare_labels(lower, &labels, self.name_at(r)).reverse())
+    }
+
+    /// The nodes holding an NSEC3 RRset, in hash order (RFC 5155 §7.2).
+    pub fn nsec3_nodes(&self) -> impl Iterator<Item = NodeRef<'_>> {
+        self.nsec3.iter().map(move |r| self.node_at(r))
+    }
+
+    /// The NSEC3 node whose hash (first label, base32hex) is the greatest not above
+    /// `hash_label`: the one that matches or covers that hash. None if every NSEC3
+    /// owner sorts above it (the last one then covers it, RFC 5155 §7.2.1).
+    pub fn nsec3_covering(&self, hash_label: &[u8]) -> Option<NodeRef<'_>> {
+        let mut cursor = self
+            .nsec3
+            .seek(|r| first_label(self.name_at(r)).cmp(hash_label));
+        match cursor.peek() {
+            Some(r) if first_label(self.name_at(r)) == hash_label => Some(r),
+            _ => cursor.prev(),
+        }
+        .map(|r| self.node_at(r))
+    }
+
+    /// Every record of the zone (owners lowercased), in canonical order.
     pub fn records(&self) -> impl Iterator<Item = Record> + '_ {
-        self.nodes().flat_map(|node| {
-            let owner = node.owner_name();
-            node.rrsets().flat_map(move |rrset| {
-                let owner = owner.clone();
-                rrset.rdatas().map(move |rdata| Record {
-                    owner: owner.clone(),
-                    rtype: rrset.rtype,
-                    ttl: rrset.ttl,
-                    rdata: rdata.into(),
-                })
-            })
-        })
+        self.nodes().flat_map(|node| node.records())
     }
 
     /// Number of nodes (owner names and empty non-terminals).
     pub fn node_count(&self) -> usize {
-        self.index.len()
+        self.names.len()
     }
 
     /// Number of records.
     pub fn record_count(&self) -> usize {
         self.record_count
     }
-}
 
-impl<'z> NodeRef<'z> {
-    /// The owner, lowercased wire format.
-    pub fn owner(&self) -> &'z [u8] {
-        node_name(self.bytes)
+    /// Bytes of node blobs this version refers to.
+    pub fn live_bytes(&self) -> usize {
+        self.live_bytes
     }
 
-    /// The owner as a `Name`.
-    pub fn owner_name(&self) -> Name {
-        // Node names were valid names when inserted.
-        Name::from_wire(self.owner()).unwrap_or_else(|_| Name::root())
+    /// Bytes of the arena this version's nodes do not use: older versions' nodes, or
+    /// garbage once those are gone. Compaction pays when it passes `live_bytes`.
+    pub fn garbage_bytes(&self) -> usize {
+        self.arena.used().saturating_sub(self.live_bytes)
     }
 
-    fn flags(&self) -> u8 {
-        self.bytes[0]
-    }
-
-    /// Whether this is the zone apex.
-    pub fn is_apex(&self) -> bool {
-        self.flags() & APEX != 0
-    }
-
-    /// Whether this is a delegation point: NS records below the apex (a zone cut).
-    pub fn is_delegation(&self) -> bool {
-        self.flags() & DELEGATION != 0
-    }
-
-    /// Whether a zone cut lies strictly above this node: its data is glue or occluded.
-    pub fn is_below_cut(&self) -> bool {
-        self.flags() & BELOW_CUT != 0
-    }
-
-    /// Whether the node holds no RRsets (an empty non-terminal).
-    pub fn is_empty(&self) -> bool {
-        self.rrset_count() == 0
-    }
-
-    fn rrset_count(&self) -> usize {
-        u16::from_le_bytes([self.bytes[2], self.bytes[3]]) as usize
-    }
-
-    /// The RRset of type `rtype`, if any.
-    pub fn rrset(&self, rtype: Rtype) -> Option<RrsetRef<'z>> {
-        self.rrsets().find(|r| r.rtype == rtype)
-    }
-
-    /// All RRsets, by ascending type.
-    pub fn rrsets(&self) -> impl Iterator<Item = RrsetRef<'z>> + use<'z> {
-        let bytes = self.bytes;
-        let count = self.rrset_count();
-        let entries_at = NODE_HEADER + bytes[1] as usize;
-        let mut wire_at = entries_at + count * RRSET_ENTRY;
-        (0..count).map(move |k| {
-            let e = &bytes[entries_at + k * RRSET_ENTRY..entries_at + (k + 1) * RRSET_ENTRY];
-            let le32 = |at: usize| u32::from_le_bytes([e[at], e[at + 1], e[at + 2], e[at + 3]]);
-            let wire_len = le32(8) as usize;
-            let wire = &bytes[wire_at..wire_at + wire_len];
-            wire_at += wire_len;
-            RrsetRef {
-                rtype: Rtype(u16::from_le_bytes([e[0], e[1]])),
-                count: u16::from_le_bytes([e[2], e[3]]),
-                ttl: le32(4),
-                wire,
-            }
-        })
-    }
-
-    /// The zone this node belongs to.
-    pub fn zone(&self) -> &'z Zone {
-        self.zone
+    /// Memory of this version's indexes (shared parts counted in full).
+    pub fn index_bytes(&self) -> usize {
+        self.names.heap_bytes() + self.order.heap_bytes() + self.nsec3.heap_bytes()
     }
 }
 
-impl<'z> RrsetRef<'z> {
-    /// Number of records.
-    pub fn len(&self) -> usize {
-        self.count as usize
-    }
-
-    /// Whether the RRset is empty (never, in a built zone).
-    pub fn is_empty(&self) -> bool {
-        self.count == 0
-    }
-
-    /// Each record's RDATA preceded by its RDLENGTH, back to back: what a response
-    /// carries after owner, type, class and TTL.
-    pub fn wire(&self) -> &'z [u8] {
-        self.wire
-    }
-
-    /// Each record's RDATA.
-    pub fn rdatas(&self) -> impl Iterator<Item = &'z [u8]> + use<'z> {
-        let mut rest = self.wire;
-        std::iter::from_fn(move || {
-            let len = u16::from_be_bytes([*rest.first()?, *rest.get(1)?]) as usize;
-            let rdata = rest.get(2..2 + len)?;
-            rest = &rest[2 + len..];
-            Some(rdata)
-        })
+/// The name in the node blob at `r` (a free function: the transaction code borrows
+/// the arena alone).
+pub(crate) fn name_in(arena: &Arena, r: Ref) -> &[u8] {
+    // SAFETY: `r` comes from a version over this arena.
+    unsafe {
+        let header = arena.bytes(r, 4);
+        let len = node::NODE_HEADER + header[1] as usize;
+        &arena.bytes(r, len)[node::NODE_HEADER..]
     }
 }
 
-/// The owner name of the node whose bytes start `node`.
-fn node_name(node: &[u8]) -> &[u8] {
-    &node[NODE_HEADER..NODE_HEADER + node[1] as usize]
+/// The state of a bulk build.
+struct Bulk<'w> {
+    writer: &'w mut ChunkedWriter,
+    refs: Vec<Ref>,
+    hashes: Vec<u64>,
+    nsec3: Vec<Ref>,
+    record_count: usize,
+    live_bytes: usize,
+    scratch: NodeData,
+    blob: Vec<u8>,
+}
+
+impl Bulk<'_> {
+    /// Writes the node `owner` with `flags` and the records `rrsets` (sorted by
+    /// type and type covered, one owner).
+    fn node(&mut self, owner: &[u8], flags: u8, records: &[Record]) -> Result<(), BuildError> {
+        let data = &mut self.scratch;
+        data.owner = Name::from_wire(owner).unwrap_or_else(|_| Name::root());
+        data.rrsets.clear();
+        let mut i = 0;
+        while i < records.len() {
+            let key = (
+                records[i].rtype,
+                covered_of(records[i].rtype, Some(&records[i].rdata[..])),
+            );
+            let run = records[i..]
+                .iter()
+                .take_while(|r| (r.rtype, covered_of(r.rtype, Some(&r.rdata[..]))) == key)
+                .count();
+            let mut rdatas: Vec<Box<[u8]>> = records[i..i + run]
+                .iter()
+                .map(|r| r.rdata.clone())
+                .collect();
+            rdatas.sort_unstable();
+            rdatas.dedup();
+            self.record_count += rdatas.len();
+            data.rrsets.push(RrsetData {
+                rtype: key.0,
+                ttl: records[i].ttl,
+                rdatas,
+            });
+            i += run;
+        }
+        self.blob.clear();
+        data.encode(flags, &mut self.blob)?;
+        let r = self.writer.next_ref(self.blob.len())?;
+        self.writer.current().extend_from_slice(&self.blob);
+        self.writer.align();
+        self.live_bytes += self.blob.len().next_multiple_of(4);
+        self.refs.push(r);
+        self.hashes.push(index::hash(owner));
+        if data.rrset(Rtype::NSEC3).is_some() {
+            self.nsec3.push(r);
+        }
+        Ok(())
+    }
+}
+
+/// The flags of a node whose parent is the top of `stack` (the nodes on the path from
+/// the apex).
+fn child_flags(stack: &[(Vec<u8>, u8)], at_apex: bool, has_ns: bool) -> u8 {
+    if at_apex {
+        return APEX;
+    }
+    let mut flags = if has_ns { DELEGATION } else { 0 };
+    if stack
+        .last()
+        .is_some_and(|&(_, parent)| parent & (DELEGATION | BELOW_CUT) != 0)
+    {
+        flags |= BELOW_CUT;
+    }
+    flags
+}
+
+/// The groups' indexes in the canonical order of their owners.
+fn canonical_order(groups: &[Group], records: &[Record], apex_len: usize) -> Vec<usize> {
+    let mut keys = Vec::new();
+    // (first 8 key octets, key start, key end, group): most comparisons end on the
+    // prefix, as names below one apex differ early in their keys.
+    let mut spans: Vec<(u64, u32, u32, u32)> = Vec::with_capacity(groups.len());
+    for (g, group) in groups.iter().enumerate() {
+        let start = keys.len();
+        canonical::sort_key(records[group.start].owner.as_wire(), apex_len, &mut keys);
+        let key = &keys[start..];
+        let mut prefix = [0u8; 8];
+        let n = key.len().min(8);
+        prefix[..n].copy_from_slice(&key[..n]);
+        spans.push((
+            u64::from_be_bytes(prefix),
+            start as u32,
+            keys.len() as u32,
+            g as u32,
+        ));
+    }
+    spans.sort_unstable_by(|a, b| {
+        a.0.cmp(&b.0)
+            .then_with(|| keys[a.1 as usize..a.2 as usize].cmp(&keys[b.1 as usize..b.2 as usize]))
+    });
+    spans.into_iter().map(|s| s.3 as usize).collect()
+}
+
+/// The first label of a wire name, without its length octet.
+fn first_label(wire: &[u8]) -> &[u8] {
+    let len = wire.first().map_or(0, |&l| l as usize);
+    wire.get(1..1 + len).unwrap_or(&[])
 }
 
 /// Length of MNAME + RNAME at the start of SOA RDATA, if the RDATA is a valid SOA.
@@ -522,10 +555,16 @@ fn soa_names_len(rdata: &[u8]) -> Option<usize> {
     (rdata.len() >= mname + rname + 20).then_some(mname + rname)
 }
 
-fn offset(n: usize) -> Result<u32, BuildError> {
-    u32::try_from(n).map_err(|_| BuildError::TooLarge)
+/// The five 32-bit fields of SOA RDATA.
+pub(crate) fn soa_fields(rdata: &[u8]) -> Option<[u32; 5]> {
+    let at = soa_names_len(rdata)?;
+    let mut fields = [0u32; 5];
+    for (i, field) in fields.iter_mut().enumerate() {
+        let b = rdata.get(at + 4 * i..at + 4 * i + 4)?;
+        *field = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+    }
+    Some(fields)
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -49,6 +49,7 @@ pub const QTYPES: &[(u16, &str)] = &[
     (33, "SRV"),
     (39, "DNAME"),
     (43, "DS"),
+    (46, "RRSIG"),
     (257, "CAA"),
     (65280, "TYPE65280"),
     (255, "ANY"),
@@ -111,6 +112,8 @@ pub const NAMES: &[&str] = &[
     "example.net.",               // the second zone's apex
     "www.example.net.",           // a name in the second zone
     "nope.example.net.",          // NXDOMAIN in the second zone
+    "signed.example.",            // pre-signed zone: RRSIG RRsets of other TTLs
+    "www.signed.example.",        // RRSIGs over A (TTL 300) and TXT (TTL 60)
     "4.100.51.198.in-addr.arpa.", // reverse zone: PTR
     "9.100.51.198.in-addr.arpa.", // reverse zone: NXDOMAIN
 ];
