@@ -98,7 +98,9 @@ fn a_flood_of_garbage_does_not_stop_it_answering() {
                 let a = &seeds[rng.below(seeds.len())];
                 mutate(&mut rng, a, a)
             };
-            let _ = flood.send_to(&input, addr);
+            flood
+                .send_to(&input, addr)
+                .unwrap_or_else(|e| panic!("garbage datagram {i} not sent: {e}"));
             if i % EVERY == EVERY / 2 {
                 let mut query = Query::new("www.example.com.", 1);
                 query.id = (i / EVERY) as u16;
