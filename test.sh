@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh Debian 12 machine with only the Rust toolchain:
-# installs the peers the tests run against, then checks format, lints and runs every test.
+# installs the peers the tests run against, then checks format, lints and runs every test,
+# then builds the fuzz targets and runs each for 30 s (fuzz/run.sh).
 # Needs root (packages, network namespaces). Usage: ./test.sh
 set -euo pipefail
 cd "$(dirname "$0")"
 
 packages=(nsd knot knot-dnsutils knot-dnssecutils bind9 bind9-dnsutils unbound ldnsutils dnsperf
-          keepalived nftables iproute2 procps iputils-ping busybox-static git)
+          keepalived nftables iproute2 procps iputils-ping busybox-static git g++)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
@@ -22,6 +23,9 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 cargo fmt --all -- --check
+cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 cargo clippy --workspace --all-targets -q -- -D warnings
 cargo build --profile ci --workspace --bins
 cargo test --profile ci --workspace
+# The fuzz crate is a workspace of its own: built and run here so that it cannot rot.
+fuzz/run.sh 30

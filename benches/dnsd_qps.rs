@@ -158,7 +158,7 @@ fn run_server(kind: Kind, zones: &[ZoneFile], queries: &Path, s: &Settings) -> S
     let load_s = server.load_time.as_secs_f64();
     let pid = server.pid();
     let cpu_before = procstat::cpu_micros(pid);
-    let perf = dnsperf(server.addr.port(), queries, s);
+    let perf = dnsperf(server.addr, queries, s);
     let cpu = procstat::cpu_micros(pid).saturating_sub(cpu_before);
     let mem = procstat::pss_bytes(pid);
     server.stop();
@@ -201,7 +201,7 @@ fn run_reflector(queries: &Path, s: &Settings) -> Sample {
         );
     }
     let cpu_before = procstat::cpu_micros(guard.pid());
-    let perf = dnsperf(port, queries, s);
+    let perf = dnsperf(([127, 0, 0, 1], port).into(), queries, s);
     let cpu = procstat::cpu_micros(guard.pid()).saturating_sub(cpu_before);
     Sample {
         qps: perf.qps,
@@ -222,7 +222,7 @@ struct Perf {
     noerror_pct: f64,
 }
 
-fn dnsperf(port: u16, queries: &Path, s: &Settings) -> Perf {
+fn dnsperf(server: std::net::SocketAddr, queries: &Path, s: &Settings) -> Perf {
     let mut cmd = if s.pinned {
         let mut c = Command::new("taskset");
         c.args(["-c", "1", "dnsperf"]);
@@ -231,18 +231,24 @@ fn dnsperf(port: u16, queries: &Path, s: &Settings) -> Perf {
         Command::new("dnsperf")
     };
     // Bounded: -l seconds; -q outstanding queries, -c clients (source ports).
-    cmd.args(["-s", "127.0.0.1", "-p", &port.to_string(), "-d"])
-        .arg(queries)
-        .args([
-            "-l",
-            &s.seconds.to_string(),
-            "-c",
-            "2",
-            "-q",
-            "200",
-            "-t",
-            "2",
-        ]);
+    cmd.args([
+        "-s",
+        &server.ip().to_string(),
+        "-p",
+        &server.port().to_string(),
+        "-d",
+    ])
+    .arg(queries)
+    .args([
+        "-l",
+        &s.seconds.to_string(),
+        "-c",
+        "2",
+        "-q",
+        "200",
+        "-t",
+        "2",
+    ]);
     let out = cmd.output().expect("run dnsperf (Debian package dnsperf)");
     let text = String::from_utf8_lossy(&out.stdout);
     let field = |label: &str| -> f64 {

@@ -14,8 +14,10 @@ fn zones() -> &'static ZoneSet {
     static ZONES: OnceLock<ZoneSet> = OnceLock::new();
     ZONES.get_or_init(|| {
         let dir: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/zones/cases");
-        let files: Vec<(String, PathBuf)> =
-            ZoneFile::all_in(&dir).into_iter().map(|z| (z.name, z.path)).collect();
+        let files: Vec<(String, PathBuf)> = ZoneFile::all_in(&dir)
+            .into_iter()
+            .map(|z| (z.name, z.path))
+            .collect();
         zone_set(&files)
     })
 }

@@ -4,7 +4,8 @@
 //! run) and `script.jsonl` (what happens when: inputs, crashes, one-way cuts).
 //! Output: every action the routers take, with time, compared line by line with
 //! `expected.jsonl` (timers are left out: their effect shows in the times of what
-//! follows). `NETD_UPDATE_TEST_OUTPUTS=1` rewrites the expected files; review the diff.
+//! follows). `NETD_UPDATE_TEST_OUTPUTS=1` rewrites the expected files that differ, and
+//! those tests fail while it does; review the diff and run again without it.
 //! Each case's `description.txt` says what it shows and why the times are right.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -221,11 +222,22 @@ fn replay(case: &str) {
         .map(|l| serde_json::to_string(l).unwrap() + "\n")
         .collect();
     let expected_path = dir.join("expected.jsonl");
-    if std::env::var_os("NETD_UPDATE_TEST_OUTPUTS").is_some() {
+    let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
+    // Regenerating is a failing run: the new file is written, and the test fails until
+    // it runs again without the variable (so an environment cannot turn it into a pass).
+    if actual != expected && std::env::var_os("NETD_UPDATE_TEST_OUTPUTS").is_some() {
         std::fs::write(&expected_path, &actual).unwrap();
-        return;
+        panic!(
+            "{case}: rewrote {}: review the diff, then run again without \
+             NETD_UPDATE_TEST_OUTPUTS",
+            expected_path.display()
+        );
     }
-    let expected = std::fs::read_to_string(&expected_path).unwrap();
+    assert!(
+        expected_path.exists(),
+        "{case}: no {} (NETD_UPDATE_TEST_OUTPUTS=1 writes it)",
+        expected_path.display()
+    );
     for (i, (a, e)) in actual.lines().zip(expected.lines()).enumerate() {
         let (a, e): (OutputLine, OutputLine) = (
             serde_json::from_str(a).unwrap(),

@@ -4,19 +4,16 @@
 use std::path::PathBuf;
 
 /// Path of the workspace binary `name` (`dnsd`, `netd`), from the profile folder that
-/// holds the running test executable, or `$NETFABRIC_BIN_DIR` when set.
+/// holds the running test executable: a test always runs the binaries built with it
+/// (no environment variable can point it at others).
 pub fn path(name: &str) -> PathBuf {
-    let dir = match std::env::var_os("NETFABRIC_BIN_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => {
-            // target/<profile>/deps/<test-exe>
-            let exe = std::env::current_exe().expect("the test executable has a path");
-            exe.parent()
-                .and_then(|deps| deps.parent())
-                .expect("test executable lives in target/<profile>/deps")
-                .to_path_buf()
-        }
-    };
+    // target/<profile>/deps/<test-exe>
+    let exe = std::env::current_exe().expect("the test executable has a path");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("test executable lives in target/<profile>/deps")
+        .to_path_buf();
     let bin = dir.join(name);
     assert!(
         bin.exists(),

@@ -1,8 +1,9 @@
 //! A DNS client for tests: queries built byte by byte (so a test can set any opcode,
 //! EDNS version, option or flag, or send garbage), exchanged over UDP and TCP with
 //! timeouts, and responses normalized for comparison between servers: rcode, flags,
-//! EDNS, and each section as a set of RRsets (owner lowercased, TTL kept), with a
-//! readable diff.
+//! EDNS, and each section as RRsets (owner lowercased, TTL kept), each RRset's rdatas
+//! sorted with their multiplicity (a record sent twice counts twice; the order of
+//! records within an RRset is not significant, RFC 2181 §5), with a readable diff.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -237,6 +238,9 @@ pub fn tcp_recv(conn: &mut TcpStream) -> std::io::Result<Vec<u8>> {
 /// One RRset's identity in a normalized section: owner (lowercased), type, class, TTL.
 pub type RrsetKey = (String, String, String, u32);
 
+/// A section: each RRset's rdatas in presentation form, sorted, duplicates kept.
+pub type Section = BTreeMap<RrsetKey, Vec<String>>;
+
 /// A response reduced to what two correct servers should agree on.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Normalized {
@@ -248,12 +252,13 @@ pub struct Normalized {
     pub flags: BTreeSet<&'static str>,
     /// The question section as sent back, case kept.
     pub question: Vec<String>,
-    /// Answer section: RRset key -> set of rdatas in presentation form.
-    pub answer: BTreeMap<RrsetKey, BTreeSet<String>>,
+    /// Answer section: RRset key -> its rdatas in presentation form (sorted, with
+    /// their multiplicity).
+    pub answer: Section,
     /// Authority section, as `answer`.
-    pub authority: BTreeMap<RrsetKey, BTreeSet<String>>,
+    pub authority: Section,
     /// Additional section without the OPT record, as `answer`.
-    pub additional: BTreeMap<RrsetKey, BTreeSet<String>>,
+    pub additional: Section,
     /// The OPT record: (version, DO bit), None when absent. The payload size is kept
     /// apart in `edns_size` since servers pick their own.
     pub edns: Option<(u8, bool)>,
@@ -302,8 +307,8 @@ pub fn normalize(bytes: &[u8]) -> Result<Normalized, String> {
     })
 }
 
-fn rrsets(records: &[Record]) -> BTreeMap<RrsetKey, BTreeSet<String>> {
-    let mut sets: BTreeMap<RrsetKey, BTreeSet<String>> = BTreeMap::new();
+fn rrsets(records: &[Record]) -> Section {
+    let mut sets = Section::new();
     for r in records {
         let key = (
             r.name.to_lowercase().to_string(),
@@ -319,14 +324,17 @@ fn rrsets(records: &[Record]) -> BTreeMap<RrsetKey, BTreeSet<String>> {
             }
             _ => r.data.to_string(),
         };
-        sets.entry(key).or_default().insert(rdata);
+        sets.entry(key).or_default().push(rdata);
+    }
+    for rdatas in sets.values_mut() {
+        rdatas.sort();
     }
     sets
 }
 
 impl Normalized {
     /// Names of the sections, for diffs and allow-list rules.
-    pub fn section(&self, name: &str) -> &BTreeMap<RrsetKey, BTreeSet<String>> {
+    pub fn section(&self, name: &str) -> &Section {
         match name {
             "answer" => &self.answer,
             "authority" => &self.authority,
@@ -335,7 +343,7 @@ impl Normalized {
     }
 
     /// Mutable access to a section by name.
-    pub fn section_mut(&mut self, name: &str) -> &mut BTreeMap<RrsetKey, BTreeSet<String>> {
+    pub fn section_mut(&mut self, name: &str) -> &mut Section {
         match name {
             "answer" => &mut self.answer,
             "authority" => &mut self.authority,
@@ -486,4 +494,60 @@ pub fn axfr_owners(
         }
     }
     Ok(owners)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A response to www.example.com. A with `addresses` in the answer section (TTL 300).
+    fn response(addresses: &[[u8; 4]]) -> Vec<u8> {
+        let mut b = vec![
+            0x42,
+            0x42,
+            0x84,
+            0x00,
+            0,
+            1,
+            0,
+            addresses.len() as u8,
+            0,
+            0,
+            0,
+            0,
+        ];
+        encode_name("www.example.com.", &mut b);
+        b.extend_from_slice(&[0, 1, 0, 1]);
+        for a in addresses {
+            b.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 1, 44, 0, 4]);
+            b.extend_from_slice(a);
+        }
+        b
+    }
+
+    #[test]
+    fn a_record_sent_twice_counts_twice() {
+        let once = normalize(&response(&[[198, 51, 100, 1], [198, 51, 100, 2]])).unwrap();
+        let twice = normalize(&response(&[
+            [198, 51, 100, 2],
+            [198, 51, 100, 1],
+            [198, 51, 100, 1],
+        ]))
+        .unwrap();
+        let rdatas: Vec<&Vec<String>> = twice.answer.values().collect();
+        assert_eq!(
+            rdatas,
+            [&vec![
+                "198.51.100.1".to_string(),
+                "198.51.100.1".into(),
+                "198.51.100.2".into()
+            ]]
+        );
+        let lines = diff("a", &once, "b", &twice);
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(lines[1].starts_with("answer: only b: www.example.com. 300 IN A"));
+        // The order of records within an RRset does not matter.
+        let swapped = normalize(&response(&[[198, 51, 100, 2], [198, 51, 100, 1]])).unwrap();
+        assert!(diff("a", &once, "b", &swapped).is_empty());
+    }
 }

@@ -4,6 +4,7 @@
 
 pub mod bins;
 pub mod dns;
+pub mod dnsd;
 pub mod fuzz;
 pub mod netns;
 pub mod process;

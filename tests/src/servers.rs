@@ -10,6 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::dns::{Query, normalize, udp_exchange};
+use crate::dnsd::Dnsd;
 use crate::process::ProcessGuard;
 
 /// A zone to serve: its name (no trailing dot) and its file.
@@ -103,14 +104,31 @@ pub struct Server {
     pub addr: SocketAddr,
     /// Time from spawn to the first answer.
     pub load_time: Duration,
-    guard: ProcessGuard,
-    dir: tempfile::TempDir,
+    running: Running,
+}
+
+/// A peer started here, or dnsd started by its fixture ([`crate::dnsd`]).
+enum Running {
+    Peer {
+        guard: ProcessGuard,
+        dir: tempfile::TempDir,
+    },
+    Dnsd(Box<Dnsd>),
 }
 
 impl Server {
     /// Starts `kind` serving `zones` on 127.0.0.1 and a free port, and waits until it
     /// answers the first zone's SOA.
     pub fn start(kind: Kind, zones: &[ZoneFile], opts: &Options) -> Server {
+        if kind == Kind::Dnsd {
+            let dnsd = start_dnsd(zones, opts);
+            return Server {
+                kind,
+                addr: dnsd.addr,
+                load_time: dnsd.load_time,
+                running: Running::Dnsd(Box::new(dnsd)),
+            };
+        }
         let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let dir = tempfile::Builder::new()
             .prefix(&format!("nf-{}-", kind.name()))
@@ -119,7 +137,7 @@ impl Server {
         let mut cmd = match kind {
             Kind::Nsd => nsd_command(dir.path(), addr, zones, opts),
             Kind::Knot => knot_command(dir.path(), addr, zones, opts),
-            Kind::Dnsd => dnsd_command(dir.path(), addr, zones, opts),
+            Kind::Dnsd => unreachable!("dnsd starts through its fixture"),
         };
         if let Some(cpus) = &opts.cpus {
             let program = cmd.get_program().to_owned();
@@ -164,34 +182,50 @@ impl Server {
             kind,
             addr,
             load_time: started.elapsed(),
-            guard,
-            dir,
+            running: Running::Peer { guard, dir },
         }
     }
 
     /// The main process id (NSD forks workers below it).
     pub fn pid(&self) -> u32 {
-        self.guard.pid()
+        match &self.running {
+            Running::Peer { guard, .. } => guard.pid(),
+            Running::Dnsd(dnsd) => dnsd.pid(),
+        }
     }
 
     /// The server's folder (configuration, state, log).
     pub fn dir(&self) -> &Path {
-        self.dir.path()
+        match &self.running {
+            Running::Peer { dir, .. } => dir.path(),
+            Running::Dnsd(dnsd) => dnsd.dir(),
+        }
     }
 
     /// What the server logged so far.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+        match &self.running {
+            Running::Peer { dir, .. } => {
+                std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default()
+            }
+            Running::Dnsd(dnsd) => dnsd.log(),
+        }
     }
 
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
-        self.guard.try_wait().is_none()
+        match &mut self.running {
+            Running::Peer { guard, .. } => guard.try_wait().is_none(),
+            Running::Dnsd(dnsd) => dnsd.is_running(),
+        }
     }
 
     /// Stops the server (SIGTERM, then SIGKILL).
     pub fn stop(mut self) {
-        self.guard.terminate(Duration::from_secs(5));
+        match &mut self.running {
+            Running::Peer { guard, .. } => guard.terminate(Duration::from_secs(5)),
+            Running::Dnsd(dnsd) => dnsd.terminate(Duration::from_secs(5)),
+        };
     }
 }
 
@@ -276,31 +310,22 @@ fn knot_command(dir: &Path, addr: SocketAddr, zones: &[ZoneFile], opts: &Options
     cmd
 }
 
-fn dnsd_command(dir: &Path, addr: SocketAddr, zones: &[ZoneFile], opts: &Options) -> Command {
-    // dnsd reads NAME.zone files from one folder: copy the zone files there (copies, not
-    // links, so that a file's folder is the folder dnsd was given).
-    let zdir = dir.join("zones");
-    std::fs::create_dir_all(&zdir).expect("zones folder");
+/// dnsd through its fixture, serving each file's own serial as the peers do.
+fn start_dnsd(zones: &[ZoneFile], opts: &Options) -> Dnsd {
+    let mut builder = Dnsd::builder()
+        .keep_serials()
+        .log_filter("warn")
+        .ready_timeout(opts.ready_timeout);
     for z in zones {
-        std::fs::copy(&z.path, zdir.join(format!("{}.zone", z.name))).expect("copy zone file");
+        builder = builder.zone_file(z);
     }
-    let mut cmd = Command::new(crate::bins::path("dnsd"));
-    // Serve each file's own serial, as the peers do (dnsd's default raises it to a date).
-    let mut toml = opts.dnsd_config.clone().unwrap_or_default();
+    let toml = opts.dnsd_config.clone().unwrap_or_default();
+    builder = builder.config(&toml);
     if let Some(n) = opts.workers.filter(|_| !toml.contains("[udp]")) {
-        toml.push_str(&format!("\n[udp]\nworkers = {n}\n"));
+        builder = builder.config(&format!("[udp]\nworkers = {n}"));
     }
-    for z in zones {
-        toml.push_str(&format!("\n[zone.\"{}\"]\nserial = \"keep\"\n", z.name));
+    if let Some(cpus) = &opts.cpus {
+        builder = builder.cpus(cpus);
     }
-    let path = dir.join("dnsd.toml");
-    std::fs::write(&path, toml).expect("write dnsd.toml");
-    cmd.arg("--config").arg(path);
-    cmd.arg("--listen")
-        .arg(addr.to_string())
-        .arg("--zones")
-        .arg(&zdir)
-        .current_dir(dir)
-        .env("RUST_LOG", "warn");
-    cmd
+    builder.start()
 }

@@ -1,114 +1,35 @@
 //! The dnsd front, as a client sees it: the real binary on a loopback address, queried
-//! over UDP and TCP; TCP pipelining, idle timeout and connection limit; truncation over
-//! UDP and the full answer over TCP; `dnsd check`'s exit status and messages; the
-//! metrics endpoint; the no-argument default; IP_FREEBIND; SIGTERM.
+//! over UDP and TCP; TCP pipelining, idle timeout (also: a busy connection stays open)
+//! and connection limit; truncation over UDP and the full answer over TCP; `dnsd
+//! check`'s exit status and messages; the no-argument default; IP_FREEBIND (an address
+//! bound before it exists, answered on once it does); SIGTERM. Metrics are in
+//! dnsd_metrics.rs.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use netfabric_tests::bins;
-use netfabric_tests::dns::{Query, normalize, tcp_recv, tcp_send, udp_exchange};
-use netfabric_tests::netns::Netns;
-use netfabric_tests::process::ProcessGuard;
+use netfabric_tests::dns::{Query, normalize, tcp_exchange, tcp_recv, tcp_send, udp_exchange};
+use netfabric_tests::dnsd::{Dnsd, PATIENCE, front_zone};
 
 const NOERROR: u16 = 0;
 const REFUSED: u16 = 5;
 const TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a test waits for the server to close a connection it should close.
 const CLOSE_WAIT: Duration = Duration::from_secs(30);
-/// How long a start may take before the test fails.
-const START_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// A zone with a big RRset (about 4 kB of TXT) for the truncation test.
-fn front_zone() -> String {
-    let mut zone = String::from(
-        "$ORIGIN front.test.\n$TTL 300\n\
-         @ IN SOA ns1 hostmaster 2024010101 3600 900 604800 300\n\
-         @ NS ns1\n\
-         ns1 A 127.0.0.1\n\
-         www A 198.51.100.10\n",
-    );
-    for i in 0..40 {
-        zone.push_str(&format!("big TXT \"{i:03} {}\"\n", "x".repeat(90)));
+/// dnsd serving the front zone on a loopback address, with `config` (TOML without
+/// `listen`) when given.
+fn start(config: Option<&str>) -> Dnsd {
+    let builder = Dnsd::builder().zone("front.test", &front_zone());
+    match config {
+        Some(config) => builder.config(config),
+        None => builder,
     }
-    zone
-}
-
-/// A running dnsd on a random 127.0.0.x address and port, its folder, its stderr.
-struct Dnsd {
-    addr: SocketAddr,
-    guard: ProcessGuard,
-    dir: tempfile::TempDir,
-}
-
-impl Dnsd {
-    /// Starts dnsd with `config` (TOML text without `listen`, or None) serving the front
-    /// zone, on a random loopback address and port; retries when the port is taken.
-    fn start(config: Option<&str>) -> Dnsd {
-        let dir = tempfile::tempdir().unwrap();
-        let zones = dir.path().join("zones");
-        std::fs::create_dir(&zones).unwrap();
-        std::fs::write(zones.join("front.test.zone"), front_zone()).unwrap();
-        if let Some(config) = config {
-            std::fs::write(dir.path().join("dnsd.toml"), config).unwrap();
-        }
-        for attempt in 0..20 {
-            let addr = random_addr(attempt);
-            let mut cmd = Command::new(bins::path("dnsd"));
-            if config.is_some() {
-                cmd.arg("--config").arg(dir.path().join("dnsd.toml"));
-            }
-            cmd.arg("--listen")
-                .arg(addr.to_string())
-                .arg("--zones")
-                .arg(&zones)
-                .current_dir(dir.path())
-                .env("RUST_LOG", "info")
-                .stdout(Stdio::null())
-                .stderr(std::fs::File::create(dir.path().join("stderr")).unwrap());
-            let mut guard = ProcessGuard::spawn("dnsd", &mut cmd);
-            if wait_ready(&mut guard, addr) {
-                return Dnsd { addr, guard, dir };
-            }
-            let log = std::fs::read_to_string(dir.path().join("stderr")).unwrap_or_default();
-            assert!(log.contains("cannot listen"), "dnsd did not start:\n{log}");
-        }
-        panic!("no free loopback address and port after 20 attempts");
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("stderr")).unwrap_or_default()
-    }
-}
-
-/// 127.0.0.x:port, both picked from the clock and the pid (no two tests alike).
-fn random_addr(attempt: u32) -> SocketAddr {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    let seed = nanos ^ std::process::id().rotate_left(16) ^ attempt.wrapping_mul(0x9e37_79b9);
-    let host = 2 + (seed % 250) as u8;
-    let port = 20_000 + ((seed >> 8) % 40_000) as u16;
-    SocketAddr::from(([127, 0, 0, host], port))
-}
-
-/// Polls with queries until dnsd answers (true) or exits (false).
-fn wait_ready(guard: &mut ProcessGuard, addr: SocketAddr) -> bool {
-    let deadline = Instant::now() + START_TIMEOUT;
-    let probe = Query::new("front.test.", 6).to_bytes();
-    while Instant::now() < deadline {
-        if guard.try_wait().is_some() {
-            return false;
-        }
-        if udp_exchange(addr, &probe, Duration::from_millis(200)).is_some() {
-            return true;
-        }
-    }
-    panic!("dnsd did not answer within {START_TIMEOUT:?}");
+    .start()
 }
 
 fn connect(addr: SocketAddr) -> TcpStream {
@@ -122,8 +43,6 @@ fn id_of(response: &[u8]) -> u16 {
     u16::from_be_bytes([response[0], response[1]])
 }
 
-/// Whether the peer closed `conn` (EOF or reset) before `TIMEOUT`, reading anything
-/// it sent first.
 /// Whether the server closes `conn` within `CLOSE_WAIT`: generous, because a loaded
 /// machine can be slow to run the server's timers, yet bounded, so a server that never
 /// closes fails the test.
@@ -148,12 +67,10 @@ fn closed_by_peer(conn: &mut TcpStream) -> bool {
 
 #[test]
 fn answers_over_udp_and_tcp() {
-    let dnsd = Dnsd::start(None);
+    let dnsd = start(None);
     let query = Query::new("WWW.front.test.", 1).to_bytes();
     let over_udp = normalize(&udp_exchange(dnsd.addr, &query, TIMEOUT).unwrap()).unwrap();
-    let over_tcp =
-        normalize(&netfabric_tests::dns::tcp_exchange(dnsd.addr, &query, TIMEOUT).unwrap())
-            .unwrap();
+    let over_tcp = normalize(&tcp_exchange(dnsd.addr, &query, TIMEOUT).unwrap()).unwrap();
     for response in [&over_udp, &over_tcp] {
         assert_eq!(response.rcode, NOERROR, "{response}");
         assert!(response.flags.contains("aa"), "{response}");
@@ -166,7 +83,7 @@ fn answers_over_udp_and_tcp() {
 
 #[test]
 fn tcp_pipelined_queries_are_answered_in_order() {
-    let dnsd = Dnsd::start(None);
+    let dnsd = start(None);
     let mut conn = connect(dnsd.addr);
     let names = [
         "www.front.test.",
@@ -196,7 +113,7 @@ fn tcp_pipelined_queries_are_answered_in_order() {
 
 #[test]
 fn idle_tcp_connections_are_closed() {
-    let dnsd = Dnsd::start(Some("[tcp]\nidle-timeout-ms = 300\n"));
+    let dnsd = start(Some("[tcp]\nidle-timeout-ms = 300\n"));
     let mut silent = connect(dnsd.addr);
     assert!(
         closed_by_peer(&mut silent),
@@ -215,9 +132,62 @@ fn idle_tcp_connections_are_closed() {
     );
 }
 
+/// A connection that keeps sending queries is not idle: with a 2 s idle timeout, a
+/// query every 100 ms for three idle timeouts is answered on the one connection, which
+/// is closed once it falls silent. (A server that closed every connection after some
+/// fixed time, or counted the timeout from the connection's start, fails here.)
+#[test]
+fn a_connection_still_sending_queries_stays_open_past_the_idle_timeout() {
+    const IDLE: Duration = Duration::from_secs(2);
+    let dnsd = start(Some("[tcp]\nidle-timeout-ms = 2000\n"));
+    // A pause of this test longer than the idle timeout (a stalled machine) makes a
+    // close legitimate: that run proves nothing and is made again, at most 3 times.
+    for run in 1..=3 {
+        let mut conn = connect(dnsd.addr);
+        let opened = Instant::now();
+        let mut last_answer = Instant::now();
+        let mut id = 0u16;
+        let mut paused = None;
+        while opened.elapsed() < IDLE * 3 {
+            std::thread::sleep(IDLE / 20);
+            let gap = last_answer.elapsed();
+            let mut query = Query::new("www.front.test.", 1);
+            query.id = id;
+            let answer = tcp_send(&mut conn, &query.to_bytes()).and_then(|()| tcp_recv(&mut conn));
+            match answer {
+                Ok(response) => assert_eq!(id_of(&response), id, "answers out of order"),
+                Err(e) if gap >= IDLE => {
+                    paused = Some(format!("run {run}: this test paused {gap:?} ({e})"));
+                    break;
+                }
+                Err(e) => panic!(
+                    "query {id} of a busy connection, {:?} after it opened and {gap:?} after \
+                     the last answer: {e}\n{}",
+                    opened.elapsed(),
+                    dnsd.log()
+                ),
+            }
+            last_answer = Instant::now();
+            id += 1;
+        }
+        if let Some(why) = paused {
+            eprintln!("{why}; again");
+            continue;
+        }
+        assert!(id >= 30, "only {id} queries in three idle timeouts");
+        // Silent now: the idle timeout still applies to it.
+        assert!(
+            closed_by_peer(&mut conn),
+            "the connection stays open once silent"
+        );
+        return;
+    }
+    panic!("this test was paused longer than the idle timeout in each of 3 runs");
+}
+
 #[test]
 fn tcp_connections_beyond_the_limit_are_closed() {
-    let dnsd = Dnsd::start(Some("[tcp]\nmax-connections = 2\n"));
+    let dnsd = start(Some("[tcp]\nmax-connections = 2\n"));
     let query = Query::new("www.front.test.", 1).to_bytes();
     let mut held = Vec::new();
     for _ in 0..2 {
@@ -227,12 +197,13 @@ fn tcp_connections_beyond_the_limit_are_closed() {
         held.push(conn);
     }
     let mut third = connect(dnsd.addr);
+    // The server may have closed it already: the send may fail, the close is checked.
     let _ = tcp_send(&mut third, &query);
     assert!(closed_by_peer(&mut third), "a third connection was served");
     // Once one closes, a new connection is served again (the server notices the close
     // asynchronously: poll, bounded).
     drop(held.pop());
-    let deadline = Instant::now() + TIMEOUT;
+    let deadline = Instant::now() + PATIENCE;
     loop {
         let mut conn = connect(dnsd.addr);
         if tcp_send(&mut conn, &query).is_ok() && tcp_recv(&mut conn).is_ok() {
@@ -247,104 +218,73 @@ fn tcp_connections_beyond_the_limit_are_closed() {
 
 #[test]
 fn oversized_udp_answers_are_truncated_and_complete_over_tcp() {
-    let dnsd = Dnsd::start(None);
+    let dnsd = start(None);
     let query = Query::new("big.front.test.", 16).no_edns().to_bytes();
     let datagram = udp_exchange(dnsd.addr, &query, TIMEOUT).unwrap();
     assert!(datagram.len() <= 512, "{} octets over UDP", datagram.len());
     let over_udp = normalize(&datagram).unwrap();
     assert!(over_udp.flags.contains("tc"), "{over_udp}");
-    let stream = netfabric_tests::dns::tcp_exchange(dnsd.addr, &query, TIMEOUT).unwrap();
+    let stream = tcp_exchange(dnsd.addr, &query, TIMEOUT).unwrap();
     let over_tcp = normalize(&stream).unwrap();
     assert!(!over_tcp.flags.contains("tc"), "{over_tcp}");
     let txts: usize = over_tcp.answer.values().map(|rdatas| rdatas.len()).sum();
     assert_eq!(txts, 40, "{over_tcp}");
 }
 
+/// IP_FREEBIND: dnsd, in a namespace of its own, listens on 198.51.100.53:53 before
+/// that address is on any interface (a VRRP address before it moves to this host):
+/// the kernel lists both sockets as dnsd's; once the address is added, queries to it
+/// are answered over UDP and TCP, from that address.
 #[test]
-fn metrics_count_queries() {
-    let port = netfabric_tests::servers::free_port();
-    let metrics: SocketAddr = SocketAddr::from(([127, 0, 0, 1], port));
-    let dnsd = Dnsd::start(Some(&format!("metrics = \"{metrics}\"\n")));
-    let count = |text: &str, series: &str| -> u64 {
-        text.lines()
-            .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
-            .unwrap_or(0)
-    };
-    let udp_a = "dnsd_queries_total{transport=\"udp\",rcode=\"NOERROR\",qtype=\"A\"}";
-    let tcp_a = "dnsd_queries_total{transport=\"tcp\",rcode=\"NOERROR\",qtype=\"A\"}";
-    let before = scrape(metrics);
-    let query = Query::new("www.front.test.", 1).to_bytes();
-    for _ in 0..3 {
-        udp_exchange(dnsd.addr, &query, TIMEOUT).unwrap();
-    }
-    netfabric_tests::dns::tcp_exchange(dnsd.addr, &query, TIMEOUT).unwrap();
-    let after = scrape(metrics);
-    assert_eq!(count(&after, udp_a), count(&before, udp_a) + 3, "{after}");
-    assert_eq!(count(&after, tcp_a), count(&before, tcp_a) + 1, "{after}");
-    assert!(
-        after.contains("dnsd_zone_served_serial{zone=\"front.test.\"} "),
-        "{after}"
-    );
-    assert!(
-        after.contains("dnsd_zone_reloads_total{zone=\"front.test.\"} 1"),
-        "{after}"
-    );
-    assert!(
-        after.contains("dnsd_response_bytes_bucket{transport=\"udp\",le=\"+Inf\"}"),
-        "{after}"
-    );
-}
-
-fn scrape(addr: SocketAddr) -> String {
-    let mut conn = connect(addr);
-    conn.write_all(b"GET /metrics HTTP/1.1\r\nHost: dnsd\r\n\r\n")
-        .unwrap();
-    let mut response = String::new();
-    conn.read_to_string(&mut response).unwrap();
-    assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
-    response
-}
-
-#[test]
-fn a_listener_may_bind_an_address_not_on_the_host() {
-    // 198.51.100.53 (TEST-NET-2) is on no interface: only IP_FREEBIND lets it bind. No
-    // packet is sent to it.
-    let dir = tempfile::tempdir().unwrap();
-    let zones = dir.path().join("zones");
-    std::fs::create_dir(&zones).unwrap();
-    std::fs::write(zones.join("front.test.zone"), front_zone()).unwrap();
-    for attempt in 0..20 {
-        let local = random_addr(attempt);
-        let virtual_addr = SocketAddr::from(([198, 51, 100, 53], local.port()));
-        let mut cmd = Command::new(bins::path("dnsd"));
-        cmd.args([
-            "--listen",
-            &virtual_addr.to_string(),
-            "--listen",
-            &local.to_string(),
-        ])
-        .arg("--zones")
-        .arg(&zones)
-        .current_dir(dir.path())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.path().join("stderr")).unwrap());
-        let mut guard = ProcessGuard::spawn("dnsd", &mut cmd);
-        if wait_ready(&mut guard, local) {
-            return;
-        }
-        let log = std::fs::read_to_string(dir.path().join("stderr")).unwrap_or_default();
+fn a_listener_binds_an_address_before_it_exists_and_answers_on_it_once_it_does() {
+    let dnsd = Dnsd::builder()
+        .zone("front.test", &front_zone())
+        .private_netns()
+        .listen("127.0.0.1:53".parse().unwrap())
+        .listen("198.51.100.53:53".parse().unwrap())
+        .start();
+    let ns = dnsd.netns().expect("a namespace");
+    let owner = format!("pid={},", dnsd.pid());
+    for (flags, transport) in [("-Hlnup", "udp"), ("-Hlntp", "tcp")] {
+        let out = ns.exec_ok(&["ss", flags]);
+        let listed = String::from_utf8_lossy(&out.stdout).into_owned();
         assert!(
-            log.contains("cannot listen on 127."),
-            "dnsd did not start:\n{log}"
+            listed
+                .lines()
+                .any(|l| l.contains("198.51.100.53:53 ") && l.contains(&owner)),
+            "no {transport} socket of dnsd ({owner}) on 198.51.100.53:53:\n{listed}"
         );
     }
-    panic!("no free loopback port after 20 attempts");
+    let addresses = ns.exec_ok(&["ip", "-o", "addr", "show"]);
+    let addresses = String::from_utf8_lossy(&addresses.stdout).into_owned();
+    assert!(!addresses.contains("198.51.100.53"), "{addresses}");
+    ns.exec_ok(&["ip", "addr", "add", "198.51.100.53/32", "dev", "lo"]);
+    for transport in ["+notcp", "+tcp"] {
+        // dig drops a reply from any other address than the one it asked.
+        let out = ns.exec(&[
+            "dig",
+            "@198.51.100.53",
+            "-p",
+            "53",
+            transport,
+            "+tries=3",
+            "+time=5",
+            "www.front.test.",
+            "A",
+        ]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("status: NOERROR") && text.contains("198.51.100.10"),
+            "no answer on 198.51.100.53 ({transport}):\n{text}\n{}",
+            dnsd.log()
+        );
+    }
 }
 
 #[test]
 fn sigterm_stops_cleanly() {
-    let mut dnsd = Dnsd::start(None);
-    let status = dnsd.guard.terminate(TIMEOUT).expect("dnsd exited");
+    let mut dnsd = start(None);
+    let status = dnsd.terminate(TIMEOUT).expect("dnsd exited");
     assert!(status.success(), "exit status {status:?}\n{}", dnsd.log());
 }
 
@@ -436,14 +376,12 @@ fn dnsd_serve_refuses_a_bad_configuration() {
     );
 }
 
+/// As a newcomer runs it: `dnsd` with no argument, from the repository's root, serves
+/// zones/ on 127.0.0.1:5353. In a namespace of its own, where that port is always
+/// free: a port taken on this machine cannot turn the test into a pass or a skip.
 #[test]
 fn no_arguments_serve_the_repository_zones_on_127_0_0_1_port_5353() {
     let default: SocketAddr = "127.0.0.1:5353".parse().unwrap();
-    if std::net::UdpSocket::bind(default).is_err() || std::net::TcpListener::bind(default).is_err()
-    {
-        eprintln!("skipped: 127.0.0.1:5353 is in use on this machine");
-        return;
-    }
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let zone = std::fs::read_dir(root.join("zones"))
         .unwrap()
@@ -456,35 +394,22 @@ fn no_arguments_serve_the_repository_zones_on_127_0_0_1_port_5353() {
         })
         .min()
         .expect("zones/ holds example zones");
-    // As a newcomer runs it: from the repository's root, no arguments.
-    let log = tempfile::NamedTempFile::new().unwrap();
-    let mut cmd = Command::new(bins::path("dnsd"));
-    cmd.current_dir(&root)
-        .stdout(Stdio::null())
-        .stderr(log.reopen().unwrap());
-    let mut guard = ProcessGuard::spawn("dnsd", &mut cmd);
-    let deadline = Instant::now() + START_TIMEOUT;
+    let dnsd = Dnsd::builder()
+        .no_arguments(&root, &zone)
+        .private_netns()
+        .start();
+    assert_eq!(dnsd.addr, default);
     let query = Query::new(&format!("{zone}."), 6).to_bytes();
-    let response = loop {
-        if guard.try_wait().is_some() {
-            let log = std::fs::read_to_string(log.path()).unwrap_or_default();
-            if log.contains("cannot listen on 127.0.0.1:5353") {
-                // Another program took the port after the check above.
-                eprintln!("skipped: 127.0.0.1:5353 was taken meanwhile:\n{log}");
-                return;
-            }
-            panic!("dnsd exited:\n{log}");
-        }
-        if let Some(response) = udp_exchange(default, &query, Duration::from_millis(200)) {
-            break response;
-        }
-        assert!(Instant::now() < deadline, "no answer on {default}");
-    };
+    let response = dnsd
+        .exchange(&query, TIMEOUT)
+        .unwrap_or_else(|| panic!("no answer on {default}:\n{}", dnsd.log()));
     let over_udp = normalize(&response).unwrap();
     assert_eq!(over_udp.rcode, NOERROR, "{over_udp}");
     assert!(over_udp.flags.contains("aa"), "{over_udp}");
-    let over_tcp =
-        normalize(&netfabric_tests::dns::tcp_exchange(default, &query, TIMEOUT).unwrap()).unwrap();
+    let over_tcp = dnsd
+        .run_in(|| tcp_exchange(default, &query, TIMEOUT))
+        .unwrap_or_else(|e| panic!("over TCP on {default}: {e}\n{}", dnsd.log()));
+    let over_tcp = normalize(&over_tcp).unwrap();
     assert_eq!(over_tcp.answer, over_udp.answer);
 }
 
@@ -492,29 +417,17 @@ fn no_arguments_serve_the_repository_zones_on_127_0_0_1_port_5353() {
 fn a_wildcard_listener_answers_from_the_address_asked() {
     // In a namespace of our own, dnsd listens on 0.0.0.0 and [::]; dig (which drops a
     // reply from any other address than the one it asked) asks several addresses of lo.
-    let ns = Netns::new("nf-front");
-    let dir = tempfile::tempdir().unwrap();
-    let zones = dir.path().join("zones");
-    std::fs::create_dir(&zones).unwrap();
-    std::fs::write(zones.join("front.test.zone"), front_zone()).unwrap();
-    let dnsd = bins::path("dnsd");
-    let mut cmd = ns.command(&[
-        dnsd.to_str().unwrap(),
-        "--listen",
-        "0.0.0.0:5300",
-        "--listen",
-        "[::]:5300",
-        "--zones",
-        zones.to_str().unwrap(),
-    ]);
-    cmd.current_dir(dir.path())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.path().join("stderr")).unwrap());
-    let mut guard = ProcessGuard::spawn("dnsd", &mut cmd);
+    let mut dnsd = Dnsd::builder()
+        .zone("front.test", &front_zone())
+        .private_netns()
+        .listen("0.0.0.0:5300".parse().unwrap())
+        .listen("[::]:5300".parse().unwrap())
+        .start();
     for server in ["127.0.0.1", "127.0.0.53", "127.9.8.7", "::1"] {
-        let deadline = Instant::now() + START_TIMEOUT;
+        let deadline = Instant::now() + PATIENCE;
         loop {
-            assert!(guard.try_wait().is_none(), "dnsd exited");
+            assert!(dnsd.is_running(), "dnsd exited:\n{}", dnsd.log());
+            let ns = dnsd.netns().expect("a namespace");
             let out = ns.exec(&[
                 "dig",
                 &format!("@{server}"),
@@ -532,7 +445,7 @@ fn a_wildcard_listener_answers_from_the_address_asked() {
             assert!(
                 Instant::now() < deadline,
                 "no answer from {server}:\n{text}\n{}",
-                std::fs::read_to_string(dir.path().join("stderr")).unwrap_or_default()
+                dnsd.log()
             );
         }
     }

@@ -8,13 +8,19 @@ use std::path::Path;
 use std::time::Duration;
 
 use netfabric_tests::dns::{Query, normalize, tcp_recv, tcp_send};
-use netfabric_tests::servers::{Kind, Options, Server, ZoneFile};
+use netfabric_tests::dnsd::Dnsd;
+use netfabric_tests::servers::ZoneFile;
 
-fn zones() -> Vec<ZoneFile> {
-    ZoneFile::all_in(&Path::new(env!("CARGO_MANIFEST_DIR")).join("zones/cases"))
+/// dnsd serving the case zones.
+fn start() -> Dnsd {
+    let mut builder = Dnsd::builder();
+    for zone in ZoneFile::all_in(&Path::new(env!("CARGO_MANIFEST_DIR")).join("zones/cases")) {
+        builder = builder.zone_file(&zone);
+    }
+    builder.start()
 }
 
-fn connect(server: &Server) -> TcpStream {
+fn connect(server: &Dnsd) -> TcpStream {
     let c = TcpStream::connect(server.addr).expect("connect");
     c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     c
@@ -22,7 +28,7 @@ fn connect(server: &Server) -> TcpStream {
 
 #[test]
 fn a_message_split_across_writes_is_answered() {
-    let server = Server::start(Kind::Dnsd, &zones(), &Options::default());
+    let server = start();
     let mut conn = connect(&server);
     conn.set_nodelay(true).unwrap();
     let q = Query::new("www.example.com.", 1).to_bytes();

@@ -50,6 +50,8 @@ mod tests;
 #[cfg(test)]
 mod tests_wire;
 #[cfg(test)]
+mod tests_zones;
+#[cfg(test)]
 mod vs_nsd;
 
 use crate::wire::message::{self, Rejection, Request, class, flags, rcode};

@@ -1,106 +1,19 @@
 //! Behaviour of `respond` as a client sees it: requests built as bytes, responses parsed
 //! with hickory-proto and checked section by section. This file: the lookup (RFC 1034
 //! §4.3.2 and its companions) and the helpers; `tests_wire.rs`: EDNS, errors,
-//! truncation, compression, garbage.
+//! truncation, compression, garbage; `tests_zones.rs`: the zones, shared with
+//! `vs_nsd.rs`.
 
 use std::sync::Arc;
-
-use std::path::Path;
 
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::Record as HRecord;
 
+use super::tests_zones::zone;
+pub(super) use super::tests_zones::zones;
 use super::{Outcome, Transport, respond};
 use crate::wire::name::Name;
-use crate::zone::load::load_zone_from_bytes;
-use crate::zone::{Zone, ZoneSet};
-
-const EXAMPLE: &str = r#"
-$ORIGIN example.org.
-$TTL 3600
-@ IN SOA ns1 hostmaster 7 3600 900 604800 300
-@ NS ns1
-@ NS ns2.other.net.
-@ MX 10 mail
-ns1 A 198.51.100.1
-ns1 AAAA 2001:db8::1
-mail A 198.51.100.5
-www A 198.51.100.2
-alias CNAME www
-alias2 CNAME alias
-loop1 CNAME loop2
-loop2 CNAME loop1
-ext CNAME www.other.net.
-*.wild TXT "wild"
-*.wild MX 10 mail
-ent.wild A 198.51.100.7
-a.b.c TXT "deep"
-*.c TXT "wild c"
-sub NS ns.sub
-sub NS ns.elsewhere.net.
-ns.sub A 198.51.100.9
-ns.sub AAAA 2001:db8::9
-deep.ns.sub A 198.51.100.10
-d DNAME target.example.net.
-dloop DNAME dloop.example.org.
-srv._tcp SRV 0 5 80 www
-srv._tcp SRV 0 5 80 mail
-mx2 MX 10 host.wild
-mx3 MX 10 ns.sub
-child NS ns1.child
-child DS 12345 8 2 49FD46E6C4B45C55D4AC49FD46E6C4B45C55D4AC49FD46E6C4B45C55D4AC4444
-ns1.child A 198.51.100.20
-tochild CNAME www.child
-toother CNAME www.other.test.
-tonx CNAME nothere
-tonone CNAME www.nowhere.invalid.
-toref CNAME host.sub
-big TXT "0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789"
-big TXT "1123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789"
-big TXT "2123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789"
-big TXT "3123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789"
-big TXT "4123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789"
-big TXT "5123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789"
-"#;
-
-const CHILD: &str = r#"
-$ORIGIN child.example.org.
-$TTL 600
-@ SOA ns1 h 1 2 3 4 60
-@ NS ns1
-ns1 A 198.51.100.20
-www A 198.51.100.21
-"#;
-
-const OTHER: &str = r#"
-$ORIGIN other.test.
-$TTL 600
-@ SOA ns1 h 1 2 3 4 60
-@ NS ns1
-ns1 A 198.51.100.30
-www A 198.51.100.31
-"#;
-
-/// Builds a zone from master-file text that starts with `$ORIGIN`, with dnsd's loader.
-pub(crate) fn zone(text: &str) -> Zone {
-    let origin = text
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("$ORIGIN"))
-        .expect("the text sets $ORIGIN")
-        .trim();
-    let apex = Name::from_text(origin, None).unwrap();
-    match load_zone_from_bytes(text.as_bytes(), Path::new("test.zone"), &apex) {
-        Ok(loaded) => loaded.zone,
-        Err(errors) => panic!("{errors:?}"),
-    }
-}
-
-pub(super) fn zones() -> ZoneSet {
-    ZoneSet::new()
-        .with_zone(Arc::new(zone(EXAMPLE)))
-        .with_zone(Arc::new(zone(CHILD)))
-        .with_zone(Arc::new(zone(OTHER)))
-}
+use crate::zone::ZoneSet;
 
 /// A request: (udp size, version, DO) for EDNS.
 #[derive(Clone)]
@@ -170,6 +83,21 @@ pub(super) fn lines(records: &[HRecord]) -> Vec<String> {
     v
 }
 
+/// The additional section of a referral to sub.example.org: the glue below the cut,
+/// and the addresses of its in-zone server outside the cut.
+const SUB_ADDITIONAL: [&str; 4] = [
+    "ns.sub.example.org. 3600 a 198.51.100.9",
+    "ns.sub.example.org. 3600 aaaa 2001:db8::9",
+    "ns1.example.org. 3600 a 198.51.100.1",
+    "ns1.example.org. 3600 aaaa 2001:db8::1",
+];
+
+/// mail.example.org's addresses, as additional data for an MX or SRV target.
+const MAIL_ADDRESSES: [&str; 2] = [
+    "mail.example.org. 3600 a 198.51.100.5",
+    "mail.example.org. 3600 aaaa 2001:db8::5",
+];
+
 const SOA_NEG: &str =
     "example.org. 300 soa ns1.example.org. hostmaster.example.org. 7 3600 900 604800 300";
 
@@ -231,14 +159,8 @@ fn follows_cname_chains_inside_and_across_our_zones() {
     let m = ask("toref.example.org.", 1).udp();
     assert!(m.metadata.authoritative);
     assert_eq!(m.answers.len(), 1);
-    assert_eq!(m.authorities.len(), 2);
-    assert_eq!(
-        lines(&m.additionals),
-        [
-            "ns.sub.example.org. 3600 a 198.51.100.9",
-            "ns.sub.example.org. 3600 aaaa 2001:db8::9"
-        ]
-    );
+    assert_eq!(m.authorities.len(), 3);
+    assert_eq!(lines(&m.additionals), SUB_ADDITIONAL);
 }
 
 #[test]
@@ -319,10 +241,7 @@ fn synthesizes_from_wildcards() {
     assert_eq!(lines(&m.authorities), [SOA_NEG]);
     // Wildcard MX: additional addresses for its target.
     let m = ask("host.wild.example.org.", 15).udp();
-    assert_eq!(
-        lines(&m.additionals),
-        ["mail.example.org. 3600 a 198.51.100.5"]
-    );
+    assert_eq!(lines(&m.additionals), MAIL_ADDRESSES);
 }
 
 #[test]
@@ -343,17 +262,12 @@ fn refers_below_a_cut() {
             lines(&m.authorities),
             [
                 "sub.example.org. 3600 ns ns.elsewhere.net.",
-                "sub.example.org. 3600 ns ns.sub.example.org."
+                "sub.example.org. 3600 ns ns.sub.example.org.",
+                "sub.example.org. 3600 ns ns1.example.org."
             ],
             "{name}"
         );
-        assert_eq!(
-            lines(&m.additionals),
-            [
-                "ns.sub.example.org. 3600 a 198.51.100.9",
-                "ns.sub.example.org. 3600 aaaa 2001:db8::9"
-            ]
-        );
+        assert_eq!(lines(&m.additionals), SUB_ADDITIONAL, "{name}");
     }
 }
 
@@ -389,8 +303,9 @@ fn negative_answers_carry_the_soa_with_the_minimum_ttl() {
     assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
     assert!(m.metadata.authoritative);
     assert_eq!(lines(&m.authorities), [SOA_NEG]);
-    let m = ask("www.example.org.", 28).udp();
+    let m = ask("www.example.org.", 16).udp();
     assert_eq!(m.metadata.response_code, ResponseCode::NoError);
+    assert!(m.answers.is_empty());
     assert_eq!(lines(&m.authorities), [SOA_NEG]);
     // Types that no zone holds (meta types, RRSIG): NODATA.
     for qtype in [0, 41, 46, 254, 65535] {
@@ -411,16 +326,17 @@ fn adds_addresses_for_ns_mx_and_srv_targets() {
         ]
     );
     let m = ask("example.org.", 15).udp();
-    assert_eq!(
-        lines(&m.additionals),
-        ["mail.example.org. 3600 a 198.51.100.5"]
-    );
+    assert_eq!(lines(&m.additionals), MAIL_ADDRESSES);
+    // Targets in the zone get their addresses; one outside our zones, none.
     let m = ask("srv._tcp.example.org.", 33).udp();
+    assert_eq!(m.answers.len(), 3);
     assert_eq!(
         lines(&m.additionals),
         [
             "mail.example.org. 3600 a 198.51.100.5",
-            "www.example.org. 3600 a 198.51.100.2"
+            "mail.example.org. 3600 aaaa 2001:db8::5",
+            "www.example.org. 3600 a 198.51.100.2",
+            "www.example.org. 3600 aaaa 2001:db8::2"
         ]
     );
     // An MX target below a cut is glue: not added.

@@ -17,22 +17,29 @@ fn next(state: &mut u64) -> u64 {
 #[test]
 fn truncates_at_rrset_boundaries() {
     // Six 100-octet TXT records do not fit 512 octets.
-    let (m, outcome, bytes) = ask("big.example.org.", 16).noedns().run(Transport::Udp);
+    let (m, outcome, bytes) = ask("mid.example.org.", 16).noedns().run(Transport::Udp);
     assert!(outcome.truncated && m.metadata.truncation);
     assert!(m.answers.is_empty());
     assert_eq!(m.queries.len(), 1);
     assert!(bytes.len() <= 512);
     // With EDNS 1232 they fit; with EDNS 512 they do not, and the OPT stays.
-    let mut a = ask("big.example.org.", 16);
+    let mut a = ask("mid.example.org.", 16);
     assert_eq!(a.udp().answers.len(), 6);
     a.edns = Some((100, 0, false));
     let (m, outcome, bytes) = a.run(Transport::Udp);
     assert!(outcome.truncated && m.edns.is_some());
     assert!(bytes.len() <= 512);
+    // Twelve do not fit 1232 either.
+    let (m, outcome, bytes) = ask("big.example.org.", 16).run(Transport::Udp);
+    assert!(outcome.truncated && m.answers.is_empty());
+    assert!(bytes.len() <= 1232);
     // TCP carries all of it.
-    let (m, outcome, _) = ask("big.example.org.", 16).noedns().run(Transport::Tcp);
+    let (m, outcome, _) = ask("mid.example.org.", 16).noedns().run(Transport::Tcp);
     assert!(!outcome.truncated);
     assert_eq!(m.answers.len(), 6);
+    let (m, outcome, _) = ask("big.example.org.", 16).noedns().run(Transport::Tcp);
+    assert!(!outcome.truncated);
+    assert_eq!(m.answers.len(), 12);
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! Golden-text tests of the renderer and tests of element-only changes.
-//! `NETD_UPDATE_GOLDEN=1 cargo test -p netd` rewrites the golden file.
+//! `NETD_UPDATE_GOLDEN=1 cargo test -p netd` rewrites the golden file when it differs,
+//! and the test fails while it does; run it again without the variable.
 
 use super::*;
 use crate::config::parse;
@@ -43,11 +44,17 @@ to = "2001:db8:1::10"
 fn ruleset_matches_golden_text() {
     let text = render(&parse(CONFIG).unwrap()).replace_batch();
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/nat/render_golden.nft");
-    if std::env::var_os("NETD_UPDATE_GOLDEN").is_some() {
+    let golden = std::fs::read_to_string(path).unwrap_or_default();
+    // Regenerating is a failing run: the file is written and the test fails until it
+    // runs again without the variable (an environment cannot turn it into a pass).
+    if text != golden && std::env::var_os("NETD_UPDATE_GOLDEN").is_some() {
         std::fs::write(path, &text).unwrap();
+        panic!("rewrote {path}: review the diff, then run again without NETD_UPDATE_GOLDEN");
     }
-    let golden = std::fs::read_to_string(path).unwrap();
-    assert_eq!(text, golden, "rendered ruleset differs from {path}");
+    assert_eq!(
+        text, golden,
+        "rendered ruleset differs from {path} (NETD_UPDATE_GOLDEN=1 rewrites it)"
+    );
 }
 
 #[test]

@@ -1,0 +1,462 @@
+//! The one way tests start dnsd: the real binary, with its zones, configuration file,
+//! state and log in a temporary folder of its own, on a loopback address (or in a
+//! network namespace the fixture creates), stopped by its guard.
+//!
+//! ```text
+//! let dnsd = Dnsd::builder().zone("front.test", &front_zone()).config("[tcp]\n…").start();
+//! dnsd.ask("www.front.test.", 1)   // over UDP, retried, from inside its namespace
+//! dnsd.metric("dnsd_zones")        // scraped from its metrics endpoint
+//! ```
+//!
+//! `start` returns once dnsd answers the SOA of its first zone (NOERROR, with an
+//! answer); it fails with dnsd's log when dnsd exits or stays silent. A loopback
+//! address and metrics port the fixture picked itself are picked again when dnsd
+//! reports that another program holds them; an address the test chose is never
+//! replaced, so a taken port fails the test.
+
+use std::io::{Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::dns::{Normalized, Query, normalize, udp_exchange};
+use crate::netns::Netns;
+use crate::process::ProcessGuard;
+use crate::servers::ZoneFile;
+
+/// Bound on a start and on every wait: generous for a loaded machine, and a failure
+/// guard rather than a timing requirement.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+/// A small zone for front and metrics tests: `front.test.`, 43 records, with `www`
+/// (one A) and `big` (40 TXT records of about 100 octets: truncated over UDP without
+/// EDNS, complete over TCP).
+pub fn front_zone() -> String {
+    let mut zone = String::from(
+        "$ORIGIN front.test.\n$TTL 300\n\
+         @ IN SOA ns1 hostmaster 2024010101 3600 900 604800 300\n\
+         @ NS ns1\n\
+         ns1 A 127.0.0.1\n\
+         www A 198.51.100.10\n",
+    );
+    for i in 0..40 {
+        zone.push_str(&format!("big TXT \"{i:03} {}\"\n", "x".repeat(90)));
+    }
+    zone
+}
+
+//------------ Builder -------------------------------------------------------
+
+/// How to start a dnsd: zones, configuration, addresses, where it runs.
+#[derive(Default)]
+pub struct Builder {
+    zones: Vec<(String, Vec<u8>)>,
+    config: String,
+    listen: Vec<SocketAddr>,
+    metrics: bool,
+    keep_serials: bool,
+    netns: bool,
+    no_arguments: Option<PathBuf>,
+    cpus: Option<String>,
+    log_filter: Option<String>,
+    ready_timeout: Option<Duration>,
+    probe: Option<String>,
+}
+
+impl Builder {
+    /// Serves `text` as the zone `name` (no trailing dot), in `zones/NAME.zone`.
+    pub fn zone(mut self, name: &str, text: &str) -> Self {
+        self.zones
+            .push((name.to_string(), text.as_bytes().to_vec()));
+        self
+    }
+
+    /// Serves a copy of `file` (a copy, so that the zone's folder is dnsd's own).
+    pub fn zone_file(mut self, file: &ZoneFile) -> Self {
+        let text = std::fs::read(&file.path)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", file.path.display()));
+        self.zones.push((file.name.clone(), text));
+        self
+    }
+
+    /// Appends `toml` to the configuration file (which never sets `listen` or
+    /// `zones-dir`: the fixture passes them on the command line).
+    pub fn config(mut self, toml: &str) -> Self {
+        self.config.push_str(toml);
+        self.config.push('\n');
+        self
+    }
+
+    /// Listens on `addr` (repeatable). Without it, dnsd listens on a loopback address
+    /// and port the fixture picks.
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.listen.push(addr);
+        self
+    }
+
+    /// Serves metrics on a loopback port the fixture picks ([`Dnsd::scrape`]).
+    pub fn metrics(mut self) -> Self {
+        self.metrics = true;
+        self
+    }
+
+    /// Serves each zone's own serial (`serial = "keep"`), as NSD and Knot do.
+    pub fn keep_serials(mut self) -> Self {
+        self.keep_serials = true;
+        self
+    }
+
+    /// Runs dnsd in a network namespace of its own, created for it and deleted with
+    /// it; [`Dnsd::ask`] and [`Dnsd::run_in`] reach it from inside.
+    pub fn private_netns(mut self) -> Self {
+        self.netns = true;
+        self
+    }
+
+    /// Runs `dnsd` with no argument at all from `cwd`, as a newcomer does: the zones,
+    /// configuration and addresses are the defaults (127.0.0.1:5353). Zones, config
+    /// and listen addresses given to the builder are ignored; `probe` names the zone
+    /// whose SOA tells that dnsd is ready.
+    pub fn no_arguments(mut self, cwd: &Path, probe: &str) -> Self {
+        self.no_arguments = Some(cwd.to_path_buf());
+        self.probe = Some(probe.to_string());
+        self
+    }
+
+    /// Runs dnsd under `taskset -c CPUS`.
+    pub fn cpus(mut self, cpus: &str) -> Self {
+        self.cpus = Some(cpus.to_string());
+        self
+    }
+
+    /// dnsd's log filter (`RUST_LOG`); "info" by default.
+    pub fn log_filter(mut self, filter: &str) -> Self {
+        self.log_filter = Some(filter.to_string());
+        self
+    }
+
+    /// How long loading may take before the start fails ([`PATIENCE`] by default).
+    pub fn ready_timeout(mut self, timeout: Duration) -> Self {
+        self.ready_timeout = Some(timeout);
+        self
+    }
+
+    /// Starts dnsd and waits until it answers.
+    pub fn start(self) -> Dnsd {
+        let dir = tempfile::Builder::new()
+            .prefix("nf-dnsd-")
+            .tempdir()
+            .expect("temporary folder");
+        let netns = self.netns.then(|| Netns::new("nf-dnsd"));
+        let zones = dir.path().join("zones");
+        std::fs::create_dir(&zones).expect("zones folder");
+        for (name, text) in &self.zones {
+            std::fs::write(zones.join(format!("{name}.zone")), text).expect("write zone file");
+        }
+        let mut names: Vec<&str> = self.zones.iter().map(|(n, _)| n.as_str()).collect();
+        names.sort();
+        let probe = match (&self.probe, names.first()) {
+            (Some(probe), _) => probe.clone(),
+            (None, Some(first)) => first.to_string(),
+            (None, None) => panic!("the builder names no zone to serve"),
+        };
+        let probe = Query::new(&format!("{}.", probe.trim_end_matches('.')), 6).to_bytes();
+        // Addresses the fixture picks are picked again when another program holds
+        // them; in a namespace of its own nothing else does.
+        let repick = self.listen.is_empty() && self.no_arguments.is_none() && netns.is_none();
+        for attempt in 0..20 {
+            let listen = match (&self.no_arguments, self.listen.is_empty(), &netns) {
+                (Some(_), _, _) => vec![SocketAddr::from(([127, 0, 0, 1], 5353))],
+                (None, true, None) => vec![random_loopback(attempt)],
+                (None, true, Some(_)) => vec![SocketAddr::from(([127, 0, 0, 1], 53))],
+                (None, false, _) => self.listen.clone(),
+            };
+            let metrics = self
+                .metrics
+                .then(|| SocketAddr::from(([127, 0, 0, 1], random_loopback(attempt).port() + 1)));
+            let mut cmd = self.command(dir.path(), &listen, metrics, netns.as_ref());
+            let started = Instant::now();
+            let mut guard = ProcessGuard::spawn("dnsd", &mut cmd);
+            let timeout = self.ready_timeout.unwrap_or(PATIENCE);
+            let log = || std::fs::read_to_string(dir.path().join("dnsd.log")).unwrap_or_default();
+            let ready = loop {
+                if let Some(status) = guard.try_wait() {
+                    let log = log();
+                    assert!(
+                        repick && log.contains("cannot listen on 127."),
+                        "dnsd exited ({status}) before answering:\n{log}"
+                    );
+                    break false;
+                }
+                let answered = exchange_in(
+                    netns.as_ref(),
+                    reachable(listen[0]),
+                    &probe,
+                    Duration::from_millis(200),
+                )
+                .and_then(|r| normalize(&r).ok())
+                .is_some_and(|n| n.rcode == 0 && !n.answer.is_empty());
+                if answered {
+                    break true;
+                }
+                assert!(
+                    started.elapsed() < timeout,
+                    "dnsd did not answer on {} within {timeout:?}:\n{}",
+                    listen[0],
+                    log()
+                );
+                std::thread::sleep(Duration::from_millis(10));
+            };
+            if ready {
+                return Dnsd {
+                    addr: reachable(listen[0]),
+                    metrics,
+                    load_time: started.elapsed(),
+                    guard,
+                    dir,
+                    netns,
+                };
+            }
+            // Another program holds the address or the metrics port: pick again.
+            eprintln!("dnsd: {} or {metrics:?} taken, picking others", listen[0]);
+        }
+        panic!("no free loopback address and port after 20 attempts");
+    }
+
+    /// The command that runs dnsd in `dir` (configuration file written there).
+    fn command(
+        &self,
+        dir: &Path,
+        listen: &[SocketAddr],
+        metrics: Option<SocketAddr>,
+        netns: Option<&Netns>,
+    ) -> Command {
+        let mut argv: Vec<String> = Vec::new();
+        if let Some(cpus) = &self.cpus {
+            argv.extend(["taskset".to_string(), "-c".into(), cpus.clone()]);
+        }
+        argv.push(crate::bins::path("dnsd").display().to_string());
+        if self.no_arguments.is_none() {
+            // Top-level keys first: the builder's TOML may open tables.
+            let mut file = String::new();
+            if let Some(metrics) = metrics {
+                file.push_str(&format!("metrics = \"{metrics}\"\n"));
+            }
+            file.push_str(&self.config);
+            if self.keep_serials {
+                for (name, _) in &self.zones {
+                    file.push_str(&format!("\n[zone.\"{name}\"]\nserial = \"keep\"\n"));
+                }
+            }
+            let path = dir.join("dnsd.toml");
+            std::fs::write(&path, file).expect("write dnsd.toml");
+            argv.extend(["--config".to_string(), path.display().to_string()]);
+            for addr in listen {
+                argv.extend(["--listen".to_string(), addr.to_string()]);
+            }
+            argv.extend([
+                "--zones".to_string(),
+                dir.join("zones").display().to_string(),
+            ]);
+        }
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+        let mut cmd = match netns {
+            Some(ns) => ns.command(&argv),
+            None => {
+                let mut cmd = Command::new(argv[0]);
+                cmd.args(&argv[1..]);
+                cmd
+            }
+        };
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("dnsd.log"))
+            .expect("log file");
+        cmd.current_dir(self.no_arguments.as_deref().unwrap_or(dir))
+            .env("RUST_LOG", self.log_filter.as_deref().unwrap_or("info"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log file"))
+            .stderr(log);
+        cmd
+    }
+}
+
+//------------ Dnsd ----------------------------------------------------------
+
+/// A running dnsd; dropping it kills the process (by its pid), then deletes its
+/// folder and its namespace.
+pub struct Dnsd {
+    /// The first address it listens on (for a wildcard, the loopback address).
+    pub addr: SocketAddr,
+    /// Its metrics endpoint, when the builder asked for one.
+    pub metrics: Option<SocketAddr>,
+    /// Time from spawn to the first answer.
+    pub load_time: Duration,
+    // Dropped in this order: the process, its folder, its namespace.
+    guard: ProcessGuard,
+    dir: tempfile::TempDir,
+    netns: Option<Netns>,
+}
+
+impl Dnsd {
+    /// What to start.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.guard.pid()
+    }
+
+    /// Its folder: `zones/`, `dnsd.toml`, `dnsd.log`, state.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The folder of its zone files.
+    pub fn zones_dir(&self) -> PathBuf {
+        self.dir.path().join("zones")
+    }
+
+    /// Its namespace, when it runs in one of its own.
+    pub fn netns(&self) -> Option<&Netns> {
+        self.netns.as_ref()
+    }
+
+    /// What it logged so far (standard output and error).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("dnsd.log")).unwrap_or_default()
+    }
+
+    /// Runs `f` where dnsd's addresses are reachable: on a thread inside its namespace,
+    /// or here.
+    pub fn run_in<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
+        match &self.netns {
+            Some(ns) => ns.run_in(f),
+            None => f(),
+        }
+    }
+
+    /// Sends `request` over UDP and returns the response; a datagram lost is sent
+    /// again, up to 5 times, each waiting up to `timeout`.
+    pub fn exchange(&self, request: &[u8], timeout: Duration) -> Option<Vec<u8>> {
+        (0..5).find_map(|_| exchange_in(self.netns.as_ref(), self.addr, request, timeout))
+    }
+
+    /// Asks `name` `qtype` over UDP (retried as [`Dnsd::exchange`]); None when no
+    /// response came or it does not parse.
+    pub fn ask(&self, name: &str, qtype: u16) -> Option<Normalized> {
+        let query = Query::new(name, qtype).to_bytes();
+        normalize(&self.exchange(&query, Duration::from_secs(1))?).ok()
+    }
+
+    /// The metrics endpoint's text; panics, saying why, when it cannot be read.
+    pub fn scrape(&self) -> String {
+        let addr = self.metrics.expect("dnsd started without .metrics()");
+        let fetch = || -> std::io::Result<String> {
+            let mut conn = TcpStream::connect_timeout(&addr, PATIENCE)?;
+            conn.set_read_timeout(Some(PATIENCE))?;
+            conn.set_write_timeout(Some(PATIENCE))?;
+            conn.write_all(
+                format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")
+                    .as_bytes(),
+            )?;
+            let mut response = String::new();
+            conn.read_to_string(&mut response)?;
+            Ok(response)
+        };
+        let response = self
+            .run_in(fetch)
+            .unwrap_or_else(|e| panic!("cannot scrape {addr}: {e}\n{}", self.log()));
+        assert!(
+            response.starts_with("HTTP/1.1 200 OK\r\n"),
+            "scrape of {addr}: {response}"
+        );
+        response
+    }
+
+    /// The value of `series` (name and labels, exactly as rendered) in a new scrape,
+    /// None when the series is absent.
+    pub fn metric(&self, series: &str) -> Option<u64> {
+        metric(&self.scrape(), series)
+    }
+
+    /// Polls `check` every 10 ms until it holds, for at most [`PATIENCE`]; fails with
+    /// `what` and the log when it does not, or when dnsd exits meanwhile.
+    pub fn wait_for(&mut self, what: &str, mut check: impl FnMut(&Dnsd) -> bool) {
+        let start = Instant::now();
+        loop {
+            if check(self) {
+                return;
+            }
+            if let Some(status) = self.guard.try_wait() {
+                panic!("dnsd exited ({status}) waiting for {what}:\n{}", self.log());
+            }
+            assert!(
+                start.elapsed() < PATIENCE,
+                "{what}: not within {PATIENCE:?}\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Whether the process still runs.
+    pub fn is_running(&mut self) -> bool {
+        self.guard.try_wait().is_none()
+    }
+
+    /// Sends `signal` to the process.
+    pub fn signal(&self, signal: i32) {
+        self.guard.signal(signal);
+    }
+
+    /// Stops dnsd with SIGTERM, killing it after `timeout`; its exit status.
+    pub fn terminate(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        self.guard.terminate(timeout)
+    }
+}
+
+/// The value of `series` (name and labels, as rendered) in the scrape `text`.
+pub fn metric(text: &str, series: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// One UDP exchange with `addr`, from inside `netns` when there is one.
+fn exchange_in(
+    netns: Option<&Netns>,
+    addr: SocketAddr,
+    request: &[u8],
+    timeout: Duration,
+) -> Option<Vec<u8>> {
+    match netns {
+        Some(ns) => ns.run_in(|| udp_exchange(addr, request, timeout)),
+        None => udp_exchange(addr, request, timeout),
+    }
+}
+
+/// `addr`, or the loopback address of its family when it is a wildcard.
+fn reachable(addr: SocketAddr) -> SocketAddr {
+    match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => SocketAddr::from(([127, 0, 0, 1], addr.port())),
+        IpAddr::V6(ip) if ip.is_unspecified() => {
+            SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, addr.port()))
+        }
+        _ => addr,
+    }
+}
+
+/// 127.0.0.x:port, both picked from the clock, the pid and `attempt`.
+fn random_loopback(attempt: u32) -> SocketAddr {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let seed = nanos ^ std::process::id().rotate_left(16) ^ attempt.wrapping_mul(0x9e37_79b9);
+    let host = 2 + (seed % 250) as u8;
+    let port = 20_000 + ((seed >> 8) % 40_000) as u16;
+    SocketAddr::from(([127, 0, 0, host], port))
+}
