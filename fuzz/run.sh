@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 seconds="${1:-30}"
-targets=(respond load_zone)
+targets=(respond load_zone transaction)
 triple="$(rustc -vV | sed -n 's/^host: //p')"
 
 # With --target, RUSTFLAGS reach the targets' code but not build scripts and macros.

@@ -239,3 +239,186 @@ pub fn mutate_zone(rng: &mut Rng, seed: &[u8], other: &[u8]) -> Vec<u8> {
     }
     v
 }
+
+/// Owners that transaction inputs pick from, below `example.`: nesting, a wildcard, a
+/// delegation and names inside it, corners of canonical order.
+const TXN_OWNERS: &[&str] = &[
+    "example.",
+    "a.example.",
+    "b.a.example.",
+    "*.a.example.",
+    "sub.example.",
+    "ns.sub.example.",
+    "x.y.sub.example.",
+    "\\000.example.",
+    "\\255.example.",
+    "z.example.",
+    "outside.test.",
+];
+
+/// Reads a sequence of transactions from `data` (each change five bytes: operation,
+/// owner, type, value, TTL; a zero operation byte ends a transaction) and applies them
+/// to a small zone one after the other. Never a panic; a transaction is accepted or
+/// refused with a reason, and an accepted one gives a version whose records are the
+/// old ones minus the diff's removals plus its additions, whose structure (empty
+/// non-terminals, flags, canonical order) is that of the same records built from
+/// scratch, and which leaves the old version as it was. Returns how many were
+/// accepted.
+pub fn check_transactions(data: &[u8]) -> usize {
+    use dnsd::zone::txn::{Change, Transaction, apply};
+    use dnsd::zone::{Record, Rtype, Zone};
+
+    let name = |text: &str| Name::from_text(text, None).unwrap_or_else(|_| Name::root());
+    let apex = name("example.");
+    let mut soa = name("ns.example.").as_wire().to_vec();
+    soa.extend_from_slice(name("h.example.").as_wire());
+    soa.extend_from_slice(&[
+        0, 0, 0, 1, 0, 0, 14, 16, 0, 0, 3, 132, 0, 9, 58, 128, 0, 0, 1, 44,
+    ]);
+    let base = vec![
+        Record {
+            owner: apex.clone(),
+            rtype: Rtype::SOA,
+            ttl: 3600,
+            rdata: soa.into(),
+        },
+        Record {
+            owner: apex.clone(),
+            rtype: Rtype::NS,
+            ttl: 3600,
+            rdata: name("ns.sub.example.").as_wire().into(),
+        },
+    ];
+    let Ok(mut zone) = Zone::build(&apex, base) else {
+        panic!("the base zone builds");
+    };
+    let mut accepted = 0;
+    for chunk in data.split(|&b| b == 0) {
+        let mut txn = Transaction::new();
+        txn.strict = chunk.first().is_some_and(|b| b & 0x80 != 0);
+        for c in chunk.chunks(5) {
+            let [op, o, t, v, ttl] = [
+                c[0],
+                *c.get(1).unwrap_or(&0),
+                *c.get(2).unwrap_or(&0),
+                *c.get(3).unwrap_or(&0),
+                *c.get(4).unwrap_or(&0),
+            ];
+            let owner = name(TXN_OWNERS[o as usize % TXN_OWNERS.len()]);
+            let (rtype, rdata): (Rtype, Vec<u8>) = match t % 8 {
+                0 => (Rtype::A, vec![198, 51, 100, v % 4]),
+                1 => (
+                    Rtype::AAAA,
+                    [[0x20, 1, 0x0d, 0xb8], [0; 4], [0; 4], [0, 0, 0, v % 4]].concat(),
+                ),
+                2 => (
+                    Rtype::NS,
+                    name(TXN_OWNERS[v as usize % TXN_OWNERS.len()])
+                        .as_wire()
+                        .to_vec(),
+                ),
+                3 => (
+                    Rtype::CNAME,
+                    name(TXN_OWNERS[v as usize % TXN_OWNERS.len()])
+                        .as_wire()
+                        .to_vec(),
+                ),
+                4 => (Rtype::TXT, vec![1, v]),
+                5 => (
+                    Rtype::RRSIG,
+                    vec![
+                        0,
+                        1 + v % 2,
+                        13,
+                        2,
+                        0,
+                        0,
+                        0,
+                        60,
+                        0,
+                        0,
+                        0,
+                        1,
+                        0,
+                        0,
+                        0,
+                        0,
+                        0,
+                        1,
+                    ],
+                ),
+                6 => (Rtype::SOA, vec![v; 22]),
+                _ => (Rtype(t as u16), vec![v]),
+            };
+            let record = Record {
+                owner: owner.clone(),
+                rtype,
+                ttl: u32::from(ttl),
+                rdata: rdata.clone().into(),
+            };
+            txn.push(match op % 5 {
+                0 | 1 => Change::Add(record),
+                2 => Change::Remove(record),
+                3 => Change::Replace {
+                    owner,
+                    rtype,
+                    ttl: u32::from(ttl),
+                    rdatas: vec![rdata.into()],
+                },
+                _ => Change::RemoveName { owner },
+            });
+        }
+        let before: Vec<Record> = zone.records().collect();
+        let Ok(applied) = apply(&zone, &txn) else {
+            continue;
+        };
+        assert_eq!(
+            zone.records().collect::<Vec<_>>(),
+            before,
+            "the old version changed"
+        );
+        let mut expected: std::collections::BTreeSet<Record> = before.into_iter().collect();
+        for r in &applied.diff.removed {
+            assert!(
+                expected.remove(r),
+                "the diff removes a record that was not there: {r:?}"
+            );
+        }
+        for r in &applied.diff.added {
+            assert!(
+                expected.insert(r.clone()),
+                "the diff adds a record that was there: {r:?}"
+            );
+        }
+        let got: Vec<Record> = applied.zone.records().collect();
+        assert_eq!(
+            got.iter()
+                .cloned()
+                .collect::<std::collections::BTreeSet<_>>(),
+            expected
+        );
+        let built = Zone::build(&apex, got)
+            .unwrap_or_else(|e| panic!("accepted records do not build: {e}"));
+        let shape = |z: &Zone| -> Vec<(Vec<u8>, bool, bool, bool, usize)> {
+            z.nodes()
+                .map(|n| {
+                    (
+                        n.owner().to_vec(),
+                        n.is_apex(),
+                        n.is_delegation(),
+                        n.is_below_cut(),
+                        n.rrsets().count(),
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(
+            shape(&applied.zone),
+            shape(&built),
+            "structure differs from a build"
+        );
+        zone = applied.zone;
+        accepted += 1;
+    }
+    accepted
+}

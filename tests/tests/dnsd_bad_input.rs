@@ -9,7 +9,9 @@ mod cases;
 
 use std::path::{Path, PathBuf};
 
-use netfabric_tests::fuzz::{Rng, check_load, check_respond, mutate, mutate_zone, zone_set};
+use netfabric_tests::fuzz::{
+    Rng, check_load, check_respond, check_transactions, mutate, mutate_zone, zone_set,
+};
 use netfabric_tests::servers::ZoneFile;
 
 fn repo_root() -> PathBuf {
@@ -103,4 +105,16 @@ fn no_zone_text_makes_the_loader_panic() {
         "{loaded} of {} files loaded, {mutated} of 10000 mutations",
         texts.len()
     );
+}
+
+#[test]
+fn no_sequence_of_transactions_breaks_a_zone() {
+    let mut rng = Rng(0x7c_a5e5);
+    let mut accepted = 0;
+    for _ in 0..2000 {
+        let len = rng.below(200);
+        accepted += check_transactions(&rng.bytes(len));
+    }
+    println!("{accepted} transactions accepted");
+    assert!(accepted > 200, "only {accepted} transactions accepted");
 }

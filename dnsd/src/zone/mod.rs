@@ -23,6 +23,7 @@ pub mod serial;
 pub mod set;
 pub mod snapshot;
 pub mod text;
+pub mod txn;
 
 pub use load::{LoadError, LoadErrorKind, Loaded, load_zone};
 pub use record::{Record, Rtype};

@@ -72,6 +72,11 @@ impl<'z> NodeRef<'z> {
         Self { bytes }
     }
 
+    /// The blob's length in the arena (padded to 4 octets).
+    pub(crate) fn stored_len(&self) -> usize {
+        self.bytes.len().next_multiple_of(4)
+    }
+
     /// The owner, lowercased wire format.
     pub fn owner(&self) -> &'z [u8] {
         &self.bytes[NODE_HEADER..NODE_HEADER + self.bytes[1] as usize]

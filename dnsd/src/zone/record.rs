@@ -121,7 +121,7 @@ impl fmt::Debug for Rtype {
 }
 
 /// One resource record of class IN.
-#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
 pub struct Record {
     /// Owner name, as the source wrote it (case preserved).
     pub owner: Name,

@@ -63,15 +63,15 @@ pub enum BuildError {
 /// An immutable version of a zone (see the module documentation).
 #[derive(Clone)]
 pub struct Zone {
-    apex: Name,
-    arena: Arc<Arena>,
-    names: NameIndex,
-    order: OrderIndex,
-    nsec3: OrderIndex,
-    apex_ref: Ref,
-    record_count: usize,
+    pub(super) apex: Name,
+    pub(super) arena: Arc<Arena>,
+    pub(super) names: NameIndex,
+    pub(super) order: OrderIndex,
+    pub(super) nsec3: OrderIndex,
+    pub(super) apex_ref: Ref,
+    pub(super) record_count: usize,
     /// Bytes of the nodes this version refers to (the arena may hold more: garbage).
-    live_bytes: usize,
+    pub(super) live_bytes: usize,
 }
 
 /// One owner's records in the sorted input of a build.
@@ -234,7 +234,7 @@ impl Zone {
         Ok(zone)
     }
 
-    fn node_at(&self, r: Ref) -> NodeRef<'_> {
+    pub(super) fn node_at(&self, r: Ref) -> NodeRef<'_> {
         // SAFETY: every ref of a version points at a whole blob appended before the
         // version was made; the header and entries are read first, then the blob.
         unsafe {
