@@ -25,6 +25,8 @@ use toml::de::DeTable;
 
 use keys::{key_path_at, line_of, quote_key, unknown_keys};
 
+pub use internet::{CookieConfig, RrlConfig};
+
 pub use crate::sources::reload::{DEFAULT_JOURNAL_MAX_ENTRIES, ZoneOptions};
 use crate::wire::name::Name;
 pub use crate::zone::serial::SerialPolicy;
@@ -63,6 +65,16 @@ pub struct Config {
     pub udp: UdpConfig,
     /// Per-zone options, by lowercased apex; zones not named here use the defaults.
     pub zones: BTreeMap<Name, ZoneOptions>,
+    /// Response rate limiting.
+    pub rrl: RrlConfig,
+    /// DNS cookies.
+    pub cookies: CookieConfig,
+    /// Our name server identifier (RFC 5001), if any.
+    pub nsid: Option<Box<[u8]>>,
+    /// The answer to CHAOS id.server and hostname.bind, if any.
+    pub identity: Option<Box<[u8]>>,
+    /// Largest UDP response, and the EDNS payload size advertised.
+    pub udp_max_response_size: u16,
 }
 
 /// TCP limits (RFC 7766 §6.2).
@@ -153,8 +165,13 @@ pub struct Spec {
     state_dir: Option<Spanned<String>>,
     metrics: Option<Spanned<String>>,
     log_level: Option<Spanned<String>>,
+    nsid: Option<Spanned<String>>,
+    identity: Option<Spanned<String>>,
+    udp_max_response_size: Option<Spanned<i64>>,
     tcp: TcpSpec,
     udp: UdpSpec,
+    rrl: internet::RrlSpec,
+    cookies: internet::CookieSpec,
     zone: BTreeMap<String, Spanned<ZoneSpec>>,
 }
 
@@ -388,6 +405,12 @@ pub fn validate(
         },
     };
 
+    let rrl = internet::rrl(&spec.rrl, &mut problems);
+    let cookies = internet::cookies(&spec.cookies, &mut problems);
+    let nsid = internet::identity_text(&spec.nsid, "nsid", &mut problems);
+    let identity = internet::identity_text(&spec.identity, "identity", &mut problems);
+    let udp_max_response_size = internet::udp_max(&spec.udp_max_response_size, &mut problems);
+
     let mut zones = BTreeMap::new();
     let mut files: BTreeMap<PathBuf, String> = BTreeMap::new();
     for (apex_text, zone) in &spec.zone {
@@ -461,6 +484,11 @@ pub fn validate(
         tcp,
         udp,
         zones,
+        rrl,
+        cookies,
+        nsid,
+        identity,
+        udp_max_response_size,
     })
 }
 
@@ -520,6 +548,9 @@ impl ConfigError {
 
 #[path = "config_keys.rs"]
 mod keys;
+
+#[path = "config_internet.rs"]
+mod internet;
 
 #[cfg(test)]
 #[path = "config_tests.rs"]

@@ -13,8 +13,13 @@ const TOP_KEYS: &[&str] = &[
     "state-dir",
     "metrics",
     "log-level",
+    "nsid",
+    "identity",
+    "udp-max-response-size",
     "tcp",
     "udp",
+    "rrl",
+    "cookies",
     "zone",
 ];
 const TCP_KEYS: &[&str] = &["idle-timeout-ms", "max-connections"];
@@ -42,6 +47,12 @@ pub(super) fn unknown_keys(table: &DeTable<'_>) -> Vec<(Range<usize>, String, St
     }
     if let Some(udp) = sub("udp") {
         check(udp, "udp.", UDP_KEYS);
+    }
+    if let Some(rrl) = sub("rrl") {
+        check(rrl, "rrl.", super::internet::RRL_KEYS);
+    }
+    if let Some(cookies) = sub("cookies") {
+        check(cookies, "cookies.", super::internet::COOKIE_KEYS);
     }
     if let Some(zones) = sub("zone") {
         for (name, zone) in zones.iter() {

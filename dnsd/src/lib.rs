@@ -11,14 +11,18 @@
 //!    readers never wait.
 //! 4. The **answer** engine turns a query and the zone set into a response, synchronously
 //!    and without locks.
-//! 5. The **front** moves bytes: UDP and TCP listeners, limits, metrics.
+//! 5. The **front** moves bytes: UDP and TCP listeners, limits, metrics. Before a UDP
+//!    response leaves, response rate limiting ([`rrl`]) may drop or truncate it; DNS
+//!    cookies ([`cookies`]) let a client prove its address and pass.
 #![warn(missing_docs)]
 
 pub mod answer;
 pub mod config;
+pub mod cookies;
 pub mod daemon;
 pub mod front;
 pub mod metrics;
+pub mod rrl;
 pub mod sources;
 pub mod wire;
 pub mod xfr;

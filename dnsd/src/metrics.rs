@@ -15,6 +15,11 @@
 //! - `dnsd_answer_panics_total{transport}`: panics of the answer path (a bug), each
 //!   contained: the batch or connection it hit got no answer, the worker went on.
 //! - `dnsd_response_bytes{transport}`: histogram of response sizes.
+//! - `dnsd_rrl_limited_total{kind,action}`: UDP responses response rate limiting
+//!   dropped (`drop`), replaced by a truncated or BADCOOKIE one (`slip`), or would
+//!   have limited in log-only mode (`log-drop`, `log-slip`).
+//! - `dnsd_cookie_requests_total{transport,cookie}`: requests with a client cookie
+//!   only or a bad server cookie (`client`), and with a good server cookie (`valid`).
 //! - `dnsd_tcp_connections`, `dnsd_tcp_connections_refused_total`,
 //!   `dnsd_tcp_idle_timeouts_total`.
 //! - `dnsd_zones`, `dnsd_zone_records{zone}`.
@@ -26,11 +31,13 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, OnceLock};
 
+use crate::answer::CookieState;
+use crate::rrl::{Decision, Kind};
 use crate::sources::stats::ReloadStats;
 use crate::zone::{Rtype, ZoneSet};
 
 /// Named RCODEs; others count under "other".
-const RCODES: [(u16, &str); 13] = [
+const RCODES: [(u16, &str); 14] = [
     (0, "NOERROR"),
     (1, "FORMERR"),
     (2, "SERVFAIL"),
@@ -43,6 +50,7 @@ const RCODES: [(u16, &str); 13] = [
     (9, "NOTAUTH"),
     (10, "NOTZONE"),
     (16, "BADVERS"),
+    (23, "BADCOOKIE"),
     (u16::MAX, "other"),
 ];
 
@@ -130,7 +138,14 @@ pub struct QueryCounters {
     truncated: AtomicU64,
     dropped: AtomicU64,
     panics: AtomicU64,
+    /// Rate-limited responses by kind and action (drop, slip, log-drop, log-slip).
+    rrl: [[AtomicU64; 4]; 6],
+    /// Requests with a cookie, by what it proved (client, valid).
+    cookies: [AtomicU64; 2],
 }
+
+/// Actions of `dnsd_rrl_limited_total`, in the order of `QueryCounters::rrl`.
+const RRL_ACTIONS: [&str; 4] = ["drop", "slip", "log-drop", "log-slip"];
 
 impl Default for QueryCounters {
     fn default() -> Self {
@@ -142,6 +157,8 @@ impl Default for QueryCounters {
             truncated: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             panics: AtomicU64::new(0),
+            rrl: std::array::from_fn(|_| std::array::from_fn(|_| AtomicU64::new(0))),
+            cookies: std::array::from_fn(|_| AtomicU64::new(0)),
         }
     }
 }
@@ -185,6 +202,39 @@ impl QueryCounters {
     /// was answering got no response, the worker or connection went on.
     pub fn panic_shared(&self) {
         bump_shared(&self.panics, 1);
+    }
+
+    /// Counts a response rate limiting limited (`log_only`: would have); the caller
+    /// must be this slot's only writer.
+    #[inline]
+    pub fn rrl_owned(&self, kind: Kind, decision: Decision, log_only: bool) {
+        let action = match decision {
+            Decision::Pass => return,
+            Decision::Drop => 0,
+            Decision::Slip => 1,
+        } + if log_only { 2 } else { 0 };
+        bump_owned(&self.rrl[kind as usize][action], 1);
+    }
+
+    /// Counts a request by what its cookie proved; the caller must be this slot's
+    /// only writer.
+    #[inline]
+    pub fn cookie_owned(&self, state: CookieState) {
+        self.cookie(state, bump_owned);
+    }
+
+    /// Counts a request by what its cookie proved, from any thread.
+    pub fn cookie_shared(&self, state: CookieState) {
+        self.cookie(state, bump_shared);
+    }
+
+    #[inline]
+    fn cookie(&self, state: CookieState, bump: fn(&AtomicU64, u64)) {
+        match state {
+            CookieState::None => {}
+            CookieState::Client => bump(&self.cookies[0], 1),
+            CookieState::Valid => bump(&self.cookies[1], 1),
+        }
     }
 
     /// Panics counted so far.
@@ -373,6 +423,39 @@ impl Metrics {
 
         header(
             &mut out,
+            "dnsd_rrl_limited_total",
+            "counter",
+            "UDP responses limited by response rate limiting, by kind and action.",
+        );
+        let udp_slots = &transports[0].1;
+        for kind in Kind::ALL {
+            for (a, action) in RRL_ACTIONS.iter().enumerate() {
+                let n = sum(udp_slots, &|s| &s.rrl[kind as usize][a]);
+                let _ = writeln!(
+                    out,
+                    "dnsd_rrl_limited_total{{kind=\"{}\",action=\"{action}\"}} {n}",
+                    kind.name()
+                );
+            }
+        }
+        header(
+            &mut out,
+            "dnsd_cookie_requests_total",
+            "counter",
+            "Requests with a DNS cookie: client cookie only or bad server cookie (client), good server cookie (valid).",
+        );
+        for (transport, slots) in &transports {
+            for (c, cookie) in ["client", "valid"].iter().enumerate() {
+                let n = sum(slots, &|s| &s.cookies[c]);
+                let _ = writeln!(
+                    out,
+                    "dnsd_cookie_requests_total{{transport=\"{transport}\",cookie=\"{cookie}\"}} {n}"
+                );
+            }
+        }
+
+        header(
+            &mut out,
             "dnsd_tcp_connections",
             "gauge",
             "Open TCP connections.",
@@ -457,6 +540,11 @@ mod tests {
         b.count_owned(3, 28, 40, false);
         b.count_owned(0, 4242, 40, false);
         a.drop_owned();
+        a.rrl_owned(Kind::Nxdomain, Decision::Slip, false);
+        b.rrl_owned(Kind::Nxdomain, Decision::Slip, false);
+        b.rrl_owned(Kind::Error, Decision::Drop, true);
+        a.cookie_owned(CookieState::Valid);
+        metrics.tcp().cookie_shared(CookieState::Client);
         metrics.tcp().count_shared(5, 1, 3000, false);
         let text = metrics.render(&ZoneSet::new());
         for line in [
@@ -474,6 +562,11 @@ mod tests {
             "dnsd_response_bytes_bucket{transport=\"tcp\",le=\"2048\"} 0",
             "dnsd_response_bytes_bucket{transport=\"tcp\",le=\"4096\"} 1",
             "dnsd_zones 0",
+            "dnsd_rrl_limited_total{kind=\"nxdomain\",action=\"slip\"} 2",
+            "dnsd_rrl_limited_total{kind=\"error\",action=\"log-drop\"} 1",
+            "dnsd_rrl_limited_total{kind=\"positive\",action=\"drop\"} 0",
+            "dnsd_cookie_requests_total{transport=\"udp\",cookie=\"valid\"} 1",
+            "dnsd_cookie_requests_total{transport=\"tcp\",cookie=\"client\"} 1",
         ] {
             assert!(
                 text.lines().any(|l| l == line),
@@ -495,7 +588,7 @@ mod tests {
             assert_eq!(rcode_index(rcode), i, "rcode {rcode}");
         }
         assert_eq!(qtype_index(99), QTYPES.len() - 1);
-        assert_eq!(rcode_index(23), RCODES.len() - 1);
+        assert_eq!(rcode_index(24), RCODES.len() - 1);
     }
 
     #[test]

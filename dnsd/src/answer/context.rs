@@ -1,12 +1,47 @@
 //! Who asks, and where: the request context a front hands to [`super::respond`] with
 //! every request, so that what a request may get can depend on the listener it came
 //! to (its role), the client's address and the transport. Access lists, TSIG
-//! identities and the resolver route on it; the authoritative path only reads the
-//! transport today.
+//! identities and the resolver route on it. The authoritative path reads the
+//! transport, the client's address and the time (DNS cookies, RFC 7873), and the
+//! [`AnswerOptions`] of the server: response size, NSID, identity, cookie secrets.
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 
-use super::Transport;
+use super::{EDNS_UDP_SIZE, Transport};
+use crate::cookies::Secrets;
+
+/// What the configuration says about answers beyond the zones: the same for every
+/// request until the configuration or a cookie secret changes (the front loads them
+/// once per batch).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AnswerOptions {
+    /// Largest UDP response, and the EDNS payload size we advertise (RFC 6891 §6.2.5).
+    pub udp_max: u16,
+    /// Our name server identifier, sent to requests that ask (RFC 5001); None = off.
+    pub nsid: Option<Box<[u8]>>,
+    /// The TXT answer to CHAOS `id.server.` and `hostname.bind.`; None = REFUSED.
+    pub identity: Option<Box<[u8]>>,
+    /// Cookie secrets (RFC 7873, RFC 9018); None = cookies off (the option ignored).
+    pub cookies: Option<Secrets>,
+    /// Whether a UDP request with a client cookie but no good server cookie gets
+    /// BADCOOKIE rather than an answer (RFC 7873 §5.2.3).
+    pub require_cookie: bool,
+}
+
+/// The options when nothing is configured.
+pub static DEFAULT_OPTIONS: AnswerOptions = AnswerOptions {
+    udp_max: EDNS_UDP_SIZE,
+    nsid: None,
+    identity: None,
+    cookies: None,
+    require_cookie: false,
+};
+
+impl Default for AnswerOptions {
+    fn default() -> Self {
+        DEFAULT_OPTIONS.clone()
+    }
+}
 
 /// What a listener is for (DESIGN.md, the router).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -22,7 +57,7 @@ pub enum Role {
 
 /// The context of one request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RequestContext {
+pub struct RequestContext<'a> {
     /// The transport it came over: it bounds the response's size.
     pub transport: Transport,
     /// The client's address and port.
@@ -31,16 +66,37 @@ pub struct RequestContext {
     pub listener: u16,
     /// That listener's role.
     pub role: Role,
+    /// The time it came, in Unix seconds (cookie timestamps, RFC 9018 §4.3).
+    pub now: u32,
+    /// The server's answer options.
+    pub options: &'a AnswerOptions,
 }
 
-impl RequestContext {
-    /// A request from `client` over `transport`, to listener `listener` of role `role`.
+impl RequestContext<'static> {
+    /// A request from `client` over `transport`, to listener `listener` of role `role`,
+    /// answered with the default options at time 0 (see [`Self::with_options`]).
     pub fn new(transport: Transport, client: SocketAddr, listener: u16, role: Role) -> Self {
         Self {
             transport,
             client,
             listener,
             role,
+            now: 0,
+            options: &DEFAULT_OPTIONS,
+        }
+    }
+}
+
+impl RequestContext<'_> {
+    /// The same request, answered with `options` at `now` (Unix seconds).
+    pub fn with_options(self, options: &AnswerOptions, now: u32) -> RequestContext<'_> {
+        RequestContext {
+            transport: self.transport,
+            client: self.client,
+            listener: self.listener,
+            role: self.role,
+            now,
+            options,
         }
     }
 }
@@ -48,7 +104,7 @@ impl RequestContext {
 /// A request over `transport` from an unknown client (0.0.0.0:0) to the first
 /// listener, an authoritative one: what in-process callers (tests, fuzzing,
 /// benchmarks) use.
-impl From<Transport> for RequestContext {
+impl From<Transport> for RequestContext<'static> {
     fn from(transport: Transport) -> Self {
         Self::new(
             transport,

@@ -108,6 +108,7 @@ pub fn resolve<'z>(zones: &'z ZoneSet, query: &Query<'_>, response: &mut Respons
             steps += 1;
             continue;
         } else if let Some(source) = wildcard::source(zone, encloser) {
+            response.wildcard.get_or_insert(encloser.owner());
             source
         } else {
             response.rcode = rcode::NXDOMAIN;

@@ -12,8 +12,13 @@
 //!    with `wildcard`, `referral`, `negative` and `additional` for the parts of it;
 //! 4. `render` writes the description: compression, OPT, truncation.
 //!
-//! RFCs: 1034, 1035, 2181, 2308, 3597, 4035 §3.1.4.1 (DS), 4592, 6672, 6891, 7766,
-//! 8482, 8914, 8945 §5.2, 9471. Where the RFCs leave a choice, dnsd does what NSD 4.6
+//! Around them: `cookie` checks the request's DNS cookie and makes the response's
+//! (RFC 7873, RFC 9018), `identity` answers CHAOS `id.server` when configured, and
+//! `limit` tells response rate limiting what each response was and writes the short
+//! response that replaces a limited one.
+//!
+//! RFCs: 1034, 1035, 2181, 2308, 3597, 4035 §3.1.4.1 (DS), 4592, 4892, 5001, 6672,
+//! 6891, 7766, 7873, 8482, 8914, 8945 §5.2, 9018, 9471. Where the RFCs leave a choice, dnsd does what NSD 4.6
 //! does; `vs_nsd` checks that, response by response, against a running NSD.
 //!
 //! # Differences from NSD 4.6 (on purpose)
@@ -25,7 +30,8 @@
 //! - A referral whose glue for in-domain name servers does not fit is truncated (TC),
 //!   as RFC 9471 §3 requires; NSD 4.6 predates it and drops the glue silently.
 //! - CHAOS queries (version.bind, id.server, ...) are REFUSED: dnsd does not tell what
-//!   it is or where it runs. NSD answers them unless `hide-version`/`hide-identity`.
+//!   it is or where it runs, unless `identity` is configured (then `id.server` and
+//!   `hostname.bind` get it). NSD answers them unless `hide-version`/`hide-identity`.
 //! - QTYPE ANY is answered with one RRset, over UDP and TCP, as NSD does (RFC 8482
 //!   §4.1); NSD picks the first of SOA/A/AAAA/MX/PTR in zone-file order, dnsd in that
 //!   order of types (the snapshot keeps no file order).
@@ -37,6 +43,9 @@
 
 mod additional;
 mod context;
+mod cookie;
+mod identity;
+mod limit;
 mod lookup;
 mod negative;
 mod referral;
@@ -60,9 +69,12 @@ use lookup::Query;
 use render::{Head, Opt, Writer};
 use response::Response;
 
-pub use context::{RequestContext, Role};
+pub use context::{AnswerOptions, DEFAULT_OPTIONS, RequestContext, Role};
+pub use cookie::CookieState;
+pub use limit::{BADCOOKIE, LimitKey, slip};
 
-/// Our EDNS UDP payload size (the DNS flag day 2020 value, NSD's default).
+/// Our default EDNS UDP payload size (the DNS flag day 2020 value, NSD's default);
+/// `udp-max-response-size` changes it.
 pub const EDNS_UDP_SIZE: u16 = 1232;
 /// Largest response without EDNS (RFC 1035 §4.2.1).
 pub const PLAIN_UDP_SIZE: usize = 512;
@@ -89,6 +101,33 @@ pub struct Outcome {
     pub len: usize,
     /// Whether TC was set.
     pub truncated: bool,
+    /// What response rate limiting accounts it to.
+    pub limit: LimitKey,
+    /// What the request's DNS cookie proved.
+    pub cookie: CookieState,
+}
+
+/// How a response is to be written: transport, options, and what the request's
+/// cookie asks for.
+pub(crate) struct Reply<'a> {
+    /// The transport: it bounds the size.
+    pub transport: Transport,
+    /// The server's options.
+    pub options: &'a AnswerOptions,
+    /// The COOKIE option's data for the response.
+    pub cookie: Option<[u8; cookie::REPLY_LEN]>,
+    /// What the request's cookie proved.
+    pub cookie_state: CookieState,
+}
+
+impl Reply<'_> {
+    /// Our NSID, if `request` asked for it and one is configured (RFC 5001 §2.1).
+    pub fn nsid(&self, request: &Request<'_>) -> Option<&[u8]> {
+        self.options
+            .nsid
+            .as_deref()
+            .filter(|_| request.edns.is_some_and(|e| e.nsid))
+    }
 }
 
 /// Writes the response to `request`, which came as `context` says, into `out`
@@ -97,10 +136,9 @@ pub struct Outcome {
 pub fn respond(
     zones: &ZoneSet,
     request: &[u8],
-    context: &RequestContext,
+    context: &RequestContext<'_>,
     out: &mut Vec<u8>,
 ) -> Option<Outcome> {
-    let transport = context.transport;
     let request = match message::parse(request) {
         Ok(request) => request,
         Err(Rejection::Drop) => return None,
@@ -111,7 +149,23 @@ pub fn respond(
             return Some(special::header_only(out, &header, rcode::FORMERR, keep_rd));
         }
     };
-    if let Some(outcome) = special::respond(zones, &request, transport, out) {
+    let (cookie_state, cookie) = cookie::verdict(&request, context);
+    let reply = Reply {
+        transport: context.transport,
+        options: context.options,
+        cookie,
+        cookie_state,
+    };
+    if cookie_state == CookieState::Client
+        && context.options.require_cookie
+        && context.transport == Transport::Udp
+    {
+        // RFC 7873 §5.2.3: a client that sent a cookie proves its address first.
+        let mut response = Response::new();
+        response.rcode = BADCOOKIE;
+        return Some(write(out, &request, &reply, &response, None));
+    }
+    if let Some(outcome) = special::respond(zones, &request, &reply, out) {
         return Some(outcome);
     }
     let Some(question) = request.question else {
@@ -131,34 +185,42 @@ pub fn respond(
     let mut response = Response::new();
     lookup::resolve(zones, &query, &mut response);
     let ede = (response.rcode == rcode::REFUSED).then_some(special::EDE_NOT_AUTHORITATIVE);
-    Some(write(out, &request, transport, &response, ede))
+    let mut outcome = write(out, &request, &reply, &response, ede);
+    outcome.limit = limit::classify(question.name, &response);
+    Some(outcome)
 }
 
-/// Renders `response` to `request` into `out`.
+/// Renders `response` to `request` into `out`, as `reply` says; accounted as an
+/// error by rate limiting (`respond` classifies lookups).
 pub(crate) fn write(
     out: &mut Vec<u8>,
     request: &Request<'_>,
-    transport: Transport,
+    reply: &Reply<'_>,
     response: &Response<'_>,
     ede: Option<u16>,
 ) -> Outcome {
+    let transport = reply.transport;
+    let udp_max = reply.options.udp_max.max(PLAIN_UDP_SIZE as u16);
     let question = request.question;
     let qtype = question.map_or(0, |q| q.qtype);
     let question_bytes = question.map(|q| q.wire);
     let qname = question.map_or(&[][..], |q| q.name);
     let opt = request.edns.map(|edns| Opt {
-        udp_size: EDNS_UDP_SIZE,
+        udp_size: udp_max,
         extended_rcode: (response.rcode >> 4) as u8,
         dnssec_ok: edns.dnssec_ok,
         ede,
+        cookie: reply.cookie,
+        nsid: reply.nsid(request),
     });
     let limit = match (transport, request.edns) {
         (Transport::Tcp, _) => TCP_SIZE,
         (Transport::Udp, None) => PLAIN_UDP_SIZE,
         (Transport::Udp, Some(edns)) => {
-            usize::from(edns.udp_size.clamp(PLAIN_UDP_SIZE as u16, EDNS_UDP_SIZE))
+            usize::from(edns.udp_size.clamp(PLAIN_UDP_SIZE as u16, udp_max))
         }
-    } - opt.map_or(0, |o| o.wire_len());
+    }
+    .saturating_sub(opt.map_or(0, |o| o.wire_len()));
     let mut writer = Writer::new(out, question_bytes);
     let truncated = writer.sections(response, qname, limit);
     if let Some(opt) = &opt {
@@ -182,5 +244,7 @@ pub(crate) fn write(
         qtype,
         len,
         truncated,
+        limit: LimitKey::ERROR,
+        cookie: reply.cookie_state,
     }
 }

@@ -13,7 +13,7 @@
 //! not fit is left out. The question and the OPT record always stay.
 
 use super::response::{Data, Item, NameRef, Response, Section};
-use crate::wire::message::HEADER_LEN;
+use crate::wire::message::{HEADER_LEN, option};
 use crate::wire::name::label_offsets;
 use crate::zone::Rtype;
 
@@ -40,7 +40,7 @@ pub struct Head {
 
 /// What the OPT record of the response says.
 #[derive(Clone, Copy, Debug)]
-pub struct Opt {
+pub struct Opt<'a> {
     /// Our UDP payload size.
     pub udp_size: u16,
     /// The upper eight bits of the 12-bit RCODE.
@@ -49,12 +49,22 @@ pub struct Opt {
     pub dnssec_ok: bool,
     /// An Extended DNS Error info-code (RFC 8914), if any.
     pub ede: Option<u16>,
+    /// The COOKIE option's data (RFC 7873 §4): client and server cookie.
+    pub cookie: Option<[u8; super::cookie::REPLY_LEN]>,
+    /// Our name server identifier (RFC 5001), to a request that asked.
+    pub nsid: Option<&'a [u8]>,
 }
 
-impl Opt {
+impl Opt<'_> {
     /// Octets the record takes.
     pub fn wire_len(&self) -> usize {
-        11 + if self.ede.is_some() { 6 } else { 0 }
+        11 + self.rdata_len()
+    }
+
+    fn rdata_len(&self) -> usize {
+        self.ede.map_or(0, |_| 6)
+            + self.cookie.map_or(0, |c| 4 + c.len())
+            + self.nsid.map_or(0, |n| 4 + n.len())
     }
 }
 
@@ -295,16 +305,42 @@ impl<'o> Writer<'o> {
         let do_bit = if opt.dnssec_ok { 0x80 } else { 0 };
         self.out
             .extend_from_slice(&[opt.extended_rcode, 0, do_bit, 0]);
-        match opt.ede {
-            Some(code) => {
-                self.out.extend_from_slice(&6u16.to_be_bytes());
-                self.out.extend_from_slice(&15u16.to_be_bytes());
-                self.out.extend_from_slice(&2u16.to_be_bytes());
-                self.out.extend_from_slice(&code.to_be_bytes());
-            }
-            None => self.out.extend_from_slice(&[0, 0]),
+        self.out
+            .extend_from_slice(&(opt.rdata_len() as u16).to_be_bytes());
+        if let Some(nsid) = opt.nsid {
+            self.option(option::NSID, nsid);
+        }
+        if let Some(cookie) = &opt.cookie {
+            self.option(option::COOKIE, cookie);
+        }
+        if let Some(code) = opt.ede {
+            self.option(option::EDE, &code.to_be_bytes());
         }
         self.add_count(3, 1);
+    }
+
+    /// Appends one EDNS option.
+    fn option(&mut self, code: u16, data: &[u8]) {
+        self.out.extend_from_slice(&code.to_be_bytes());
+        self.out
+            .extend_from_slice(&(data.len() as u16).to_be_bytes());
+        self.out.extend_from_slice(data);
+    }
+
+    /// Appends a CHAOS TXT record owned by the question's name, TTL 0, holding `text`
+    /// as one character-string (at most 255 octets; the rest is cut).
+    pub fn chaos_txt(&mut self, text: &[u8]) {
+        let text = &text[..text.len().min(255)];
+        self.out
+            .extend_from_slice(&(0xc000 | HEADER_LEN as u16).to_be_bytes());
+        self.out.extend_from_slice(&Rtype::TXT.0.to_be_bytes());
+        self.out.extend_from_slice(&3u16.to_be_bytes());
+        self.out.extend_from_slice(&[0, 0, 0, 0]);
+        self.out
+            .extend_from_slice(&(text.len() as u16 + 1).to_be_bytes());
+        self.out.push(text.len() as u8);
+        self.out.extend_from_slice(text);
+        self.add_count(1, 1);
     }
 }
 

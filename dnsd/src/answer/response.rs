@@ -75,6 +75,9 @@ pub struct Response<'z> {
     pub rcode: u16,
     /// Whether the AA bit is set.
     pub authoritative: bool,
+    /// The closest encloser whose wildcard answered the question (RFC 4592), if
+    /// one did: rate limiting accounts such answers to the wildcard.
+    pub wildcard: Option<&'z [u8]>,
     items: SmallVec<[Item<'z>; MAX_ITEMS]>,
     synthesized: SmallVec<[u8; SYNTHESIZED_ROOM]>,
 }
@@ -85,6 +88,7 @@ impl<'z> Response<'z> {
         Self {
             rcode: 0,
             authoritative: false,
+            wildcard: None,
             items: SmallVec::new(),
             synthesized: SmallVec::new(),
         }

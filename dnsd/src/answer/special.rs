@@ -3,9 +3,10 @@
 //! transfers and NOTIFY. Later issues (transfers, NOTIFY, UPDATE, TSIG) replace the
 //! refusals here with the real thing.
 
+use super::limit::LimitKey;
 use super::render::{Head, Opt, Writer};
 use super::response::Response;
-use super::{Outcome, Transport, write};
+use super::{Outcome, Reply, Transport, identity, write};
 use crate::wire::message::{Header, Request, Tsig, class, flags, opcode, rcode};
 use crate::wire::name::{MAX_NAME_LEN, lowercase_into};
 use crate::zone::ZoneSet;
@@ -14,6 +15,8 @@ use crate::zone::ZoneSet;
 pub const EDE_NOT_AUTHORITATIVE: u16 = 20;
 /// RFC 8914 §4.22: the request is of a kind the server does not support.
 pub const EDE_NOT_SUPPORTED: u16 = 21;
+/// RFC 8914 §4.19: the server's policy forbids the request (a transfer refused).
+pub const EDE_PROHIBITED: u16 = 18;
 
 /// A response of the header alone (counts zero): id, opcode, RD if `keep_rd`, RCODE.
 pub fn header_only(out: &mut Vec<u8>, header: &Header, code: u16, keep_rd: bool) -> Outcome {
@@ -32,6 +35,8 @@ pub fn header_only(out: &mut Vec<u8>, header: &Header, code: u16, keep_rd: bool)
         qtype: 0,
         len,
         truncated: false,
+        limit: LimitKey::ERROR,
+        cookie: Default::default(),
     }
 }
 
@@ -39,7 +44,7 @@ pub fn header_only(out: &mut Vec<u8>, header: &Header, code: u16, keep_rd: bool)
 pub fn respond(
     zones: &ZoneSet,
     request: &Request<'_>,
-    transport: Transport,
+    reply: &Reply<'_>,
     out: &mut Vec<u8>,
 ) -> Option<Outcome> {
     let header = &request.header;
@@ -61,42 +66,24 @@ pub fn respond(
         });
         let mut response = Response::new();
         response.rcode = rcode::BADVERS;
-        return Some(write(out, &plain, transport, &response, None));
+        return Some(write(out, &plain, reply, &response, None));
     }
     let Some(question) = request.question else {
         // An EDNS probe (RFC 7873 §5.4): NOERROR, our OPT.
-        return Some(write(out, request, transport, &Response::new(), None));
+        return Some(write(out, request, reply, &Response::new(), None));
     };
     match question.qclass {
         class::IN | class::ANY => {}
-        class::CH => {
-            // NSD answers version.bind and id.server unless hidden; dnsd does not tell
-            // what it is or where it runs, and refuses every CHAOS query.
-            let mut response = Response::new();
-            response.rcode = rcode::REFUSED;
-            return Some(write(
-                out,
-                request,
-                transport,
-                &response,
-                Some(EDE_NOT_SUPPORTED),
-            ));
-        }
+        class::CH => return Some(identity::respond(request, &question, reply, out)),
         _ => {
             let mut bare = *request;
             bare.question = None;
             let mut response = Response::new();
             response.rcode = rcode::REFUSED;
-            return Some(write(
-                out,
-                &bare,
-                transport,
-                &response,
-                Some(EDE_NOT_SUPPORTED),
-            ));
+            return Some(write(out, &bare, reply, &response, Some(EDE_NOT_SUPPORTED)));
         }
     }
-    let code = match (question.qtype, transport) {
+    let code = match (question.qtype, reply.transport) {
         // RFC 5936 §4.2: AXFR is a TCP affair; over UDP, NOTIMP as NSD says.
         (252, Transport::Udp) => rcode::NOTIMP,
         // Transfers are served in a later issue; until then, as NSD without an ACL:
@@ -107,7 +94,12 @@ pub fn respond(
     };
     let mut response = Response::new();
     response.rcode = code;
-    Some(write(out, request, transport, &response, None))
+    let ede = match code {
+        rcode::REFUSED => Some(EDE_PROHIBITED),
+        rcode::NOTAUTH => Some(EDE_NOT_AUTHORITATIVE),
+        _ => None,
+    };
+    Some(write(out, request, reply, &response, ede))
 }
 
 /// TSIG error BADKEY (RFC 8945 §5.2.2).
@@ -125,6 +117,8 @@ fn tsig_bad_key(out: &mut Vec<u8>, request: &Request<'_>, tsig: &Tsig<'_>) -> Ou
             extended_rcode: 0,
             dnssec_ok: edns.dnssec_ok,
             ede: None,
+            cookie: None,
+            nsid: None,
         });
     }
     writer.tsig_error(
@@ -144,6 +138,8 @@ fn tsig_bad_key(out: &mut Vec<u8>, request: &Request<'_>, tsig: &Tsig<'_>) -> Ou
         qtype: request.question.map_or(0, |q| q.qtype),
         len,
         truncated: false,
+        limit: LimitKey::ERROR,
+        cookie: Default::default(),
     }
 }
 

@@ -1,8 +1,10 @@
 //! The daemon around the engine: what `dnsd` (`run`) and `dnsd check` (`check`) do,
-//! the zone files they read (`zones`) and logging (`logging`). `main.rs` parses the
+//! the zone files they read (`zones`), the answer options and rate limiter built from
+//! the configuration (`options`) and logging (`logging`). `main.rs` parses the
 //! command line and calls these.
 
 pub mod check;
 pub mod logging;
+pub mod options;
 pub mod run;
 pub mod zones;

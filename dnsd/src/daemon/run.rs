@@ -24,6 +24,7 @@ use arc_swap::ArcSwap;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::watch;
 
+use super::options;
 use super::zones::load;
 use crate::answer::Role;
 use crate::config::Config;
@@ -78,6 +79,10 @@ pub fn run(config: Config) -> Result<(), RunError> {
     };
     let metrics = Arc::new(Metrics::new());
     let zones = Arc::new(ArcSwap::from_pointee(ZoneSet::new()));
+    let answer_options = options::answer_options(&config)
+        .ok_or_else(|| RunError::Start(io::Error::other("no random cookie secret")))?;
+    let answer_options = Arc::new(ArcSwap::from_pointee(answer_options));
+    let limiter = options::limiter(&config);
     // A zones folder that cannot be read is a mistake to show at once; later, while
     // serving, the reloader rides out a folder that goes away for a moment.
     if let Err(source) = std::fs::read_dir(&config.zones_dir) {
@@ -123,6 +128,7 @@ pub fn run(config: Config) -> Result<(), RunError> {
                 socket: Arc::new(socket),
                 index: index as u16,
                 role: Role::Authoritative,
+                limit: config.rrl.applies_to(&addr),
             });
         }
         worker_listeners.push(listeners);
@@ -157,7 +163,9 @@ pub fn run(config: Config) -> Result<(), RunError> {
             metrics.udp_worker(),
             stop.clone(),
             wake_read_fd(&wake_read),
-        );
+        )
+        .with_options(answer_options.clone())
+        .with_limiter(limiter.clone());
         let thread = std::thread::Builder::new()
             .name(format!("dnsd-udp-{i}"))
             .spawn(move || worker.run())
@@ -169,8 +177,7 @@ pub fn run(config: Config) -> Result<(), RunError> {
         &config,
         signals,
         &watcher,
-        zones,
-        metrics,
+        Arc::new(tcp::Shared::new(zones, metrics, config.tcp).with_options(answer_options.clone())),
         tcp_listeners,
         metrics_listener,
     ));
@@ -197,13 +204,17 @@ async fn serve(
     config: &Config,
     mut signals: Signals,
     watcher: &WatchHandle,
-    zones: Arc<ArcSwap<ZoneSet>>,
-    metrics: Arc<Metrics>,
+    shared: Arc<tcp::Shared>,
     tcp_listeners: Vec<std::net::TcpListener>,
     metrics_listener: Option<std::net::TcpListener>,
 ) -> Result<(), RunError> {
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let shared = Arc::new(tcp::Shared::new(zones.clone(), metrics.clone(), config.tcp));
+    let (zones, metrics) = (shared.zones.clone(), shared.metrics.clone());
+    tokio::spawn({
+        let config = config.clone();
+        let (options, shutdown) = (shared.options.clone(), shutdown_rx.clone());
+        async move { options::rotate_cookie_secret(&config, options, shutdown).await }
+    });
     for (index, listener) in tcp_listeners.into_iter().enumerate() {
         let listener = tokio::net::TcpListener::from_std(listener).map_err(RunError::Start)?;
         let listener = tcp::Listener {

@@ -7,8 +7,28 @@
 //! - `metrics_http`: the Prometheus endpoint that renders `crate::metrics`.
 //!
 //! Both DNS transports call `answer::respond` over the zone set loaded from the
-//! `Arc<ArcSwap<ZoneSet>>` that reloads swap.
+//! `Arc<ArcSwap<ZoneSet>>` that reloads swap, with the answer options (NSID, cookie
+//! secrets, ...) loaded the same way. UDP responses then go through response rate
+//! limiting (`crate::rrl`); TCP is never limited.
 
 pub mod metrics_http;
 pub mod tcp;
 pub mod udp;
+
+/// The time in whole Unix seconds (cookie timestamps, RFC 9018 §4.3).
+pub fn unix_now() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as u32)
+}
+
+/// Whole seconds of the monotonic clock (rate limiting buckets).
+pub fn monotonic_seconds() -> u32 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec into `ts`.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    ts.tv_sec as u32
+}

@@ -20,7 +20,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::{Instant, timeout_at};
 
-use crate::answer::{RequestContext, Role, Transport, respond};
+use crate::answer::{AnswerOptions, RequestContext, Role, Transport, respond};
 use crate::config::TcpConfig;
 use crate::metrics::Metrics;
 use crate::zone::ZoneSet;
@@ -62,6 +62,8 @@ pub struct Shared {
     pub config: TcpConfig,
     /// One permit per connection allowed, over all listeners.
     pub permits: Arc<Semaphore>,
+    /// The answer options (cookie secrets rotate: loaded per read).
+    pub options: Arc<ArcSwap<AnswerOptions>>,
 }
 
 impl Shared {
@@ -72,7 +74,14 @@ impl Shared {
             metrics,
             config,
             permits: Arc::new(Semaphore::new(config.max_connections)),
+            options: Arc::new(ArcSwap::from_pointee(AnswerOptions::default())),
         }
+    }
+
+    /// The same, answering with `options`.
+    pub fn with_options(mut self, options: Arc<ArcSwap<AnswerOptions>>) -> Self {
+        self.options = options;
+        self
     }
 }
 
@@ -145,7 +154,7 @@ impl Drop for OpenConnection<'_> {
 async fn connection(
     mut stream: TcpStream,
     shared: &Shared,
-    context: &RequestContext,
+    context: &RequestContext<'static>,
     mut shutdown: watch::Receiver<bool>,
     _permit: OwnedSemaphorePermit,
 ) -> io::Result<()> {
@@ -215,11 +224,14 @@ fn answer_complete(
     output: &mut Vec<u8>,
     response: &mut Vec<u8>,
     shared: &Shared,
-    context: &RequestContext,
+    context: &RequestContext<'_>,
 ) -> usize {
     let mut at = 0;
     let mut count = 0;
     let zones = shared.zones.load();
+    let options = shared.options.load();
+    let context = context.with_options(&options, super::unix_now());
+    let context = &context;
     let counters = shared.metrics.tcp();
     while output.len() < OUTPUT_BOUND
         && let Some(len_bytes) = input.get(at..at + 2)
@@ -238,6 +250,7 @@ fn answer_complete(
                     response.len(),
                     outcome.truncated,
                 );
+                counters.cookie_shared(outcome.cookie);
                 output.extend_from_slice(&(response.len() as u16).to_be_bytes());
                 output.extend_from_slice(response);
             }

@@ -7,6 +7,11 @@
 //! allocation once the buffers have grown. The zone set is loaded once per batch (an
 //! arc-swap guard, no lock).
 //!
+//! Each response to a listener that rate limits goes through `crate::rrl` before it
+//! is queued: passed, dropped, or replaced by a truncated one (`answer::slip`). The
+//! table is shared by every worker, lock-free; a client with a good server cookie
+//! (RFC 7873 §5.4) or in an exempt prefix is not limited.
+//!
 //! A panic while answering (a bug) is contained: the query it hit goes unanswered,
 //! `dnsd_answer_panics_total` counts it, and the worker goes on with the rest of its
 //! batch and its socket. A
@@ -30,8 +35,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use arc_swap::ArcSwap;
 use socket2::{Domain, Protocol, Socket, Type};
 
-use crate::answer::{Outcome, RequestContext, Role, Transport, respond};
+use crate::answer::{
+    AnswerOptions, CookieState, Outcome, RequestContext, Role, Transport, respond,
+};
 use crate::metrics::QueryCounters;
+use crate::rrl::{Decision, Limiter};
 use crate::zone::ZoneSet;
 
 /// Datagrams read (and answered) per system call.
@@ -104,7 +112,7 @@ fn set_int_option(socket: &Socket, level: i32, name: i32, value: libc::c_int) ->
 //------------ Worker --------------------------------------------------------
 
 /// The function a worker answers with: [`respond`], or in tests one that misbehaves.
-pub type Responder = fn(&ZoneSet, &[u8], &RequestContext, &mut Vec<u8>) -> Option<Outcome>;
+pub type Responder = fn(&ZoneSet, &[u8], &RequestContext<'_>, &mut Vec<u8>) -> Option<Outcome>;
 
 /// A socket of a worker and the listener it serves.
 pub struct Listener {
@@ -114,13 +122,21 @@ pub struct Listener {
     pub index: u16,
     /// Its role.
     pub role: Role,
+    /// Whether its responses are rate limited (when the worker has a limiter).
+    pub limit: bool,
 }
+
+/// Most "rate limiting started" log lines a worker writes per second.
+const LOG_LINES_PER_SECOND: u32 = 10;
 
 /// One UDP worker: its sockets, buffers and counters. Runs on its own thread.
 pub struct Worker {
     listeners: Vec<Listener>,
     respond: Responder,
     zones: Arc<ArcSwap<ZoneSet>>,
+    options: Arc<ArcSwap<AnswerOptions>>,
+    limiter: Option<Arc<Limiter>>,
+    log_budget: (u32, u32),
     counters: Arc<QueryCounters>,
     stop: Arc<AtomicBool>,
     wake: RawFd,
@@ -204,11 +220,26 @@ impl Worker {
             listeners,
             respond,
             zones,
+            options: Arc::new(ArcSwap::from_pointee(AnswerOptions::default())),
+            limiter: None,
+            log_budget: (0, 0),
             counters,
             stop,
             wake,
             batch: Box::new(Batch::new()),
         }
+    }
+
+    /// Answers with `options` (swapped when a cookie secret rotates).
+    pub fn with_options(mut self, options: Arc<ArcSwap<AnswerOptions>>) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Rate limits the responses of the listeners that say so with `limiter`.
+    pub fn with_limiter(mut self, limiter: Option<Arc<Limiter>>) -> Self {
+        self.limiter = limiter;
+        self
     }
 
     /// Answers with `responder` instead of [`respond`] (tests of the worker itself).
@@ -283,6 +314,14 @@ impl Worker {
         let listener = &self.listeners[s];
         let batch = &mut *self.batch;
         let zones = self.zones.load();
+        let options = self.options.load();
+        let now = super::unix_now();
+        let limiter = self.limiter.as_deref().filter(|_| listener.limit);
+        let seconds = if limiter.is_some() {
+            super::monotonic_seconds()
+        } else {
+            0
+        };
         let mut to_send = 0;
         for i in 0..received {
             let hdr = &batch.recv_hdrs[i];
@@ -296,7 +335,8 @@ impl Worker {
                 continue;
             };
             let context =
-                RequestContext::new(Transport::Udp, client, listener.index, listener.role);
+                RequestContext::new(Transport::Udp, client, listener.index, listener.role)
+                    .with_options(&options, now);
             let out = &mut batch.responses[i];
             let query = &batch.queries[i][..len];
             let answered = catch_unwind(AssertUnwindSafe(|| {
@@ -312,20 +352,25 @@ impl Worker {
                 }
                 continue;
             };
-            match answered {
-                Some(outcome) => {
-                    self.counters.count_owned(
-                        outcome.rcode,
-                        outcome.qtype,
-                        out.len(),
-                        outcome.truncated,
-                    );
-                }
-                None => {
-                    self.counters.drop_owned();
-                    continue;
+            let Some(mut outcome) = answered else {
+                self.counters.drop_owned();
+                continue;
+            };
+            if let Some(limiter) = limiter {
+                let limited = Limited {
+                    limiter,
+                    counters: &self.counters,
+                    log_budget: &mut self.log_budget,
+                    seconds,
+                };
+                match limited.apply(query, &context, outcome, out) {
+                    Some(sent) => outcome = sent,
+                    None => continue,
                 }
             }
+            self.counters
+                .count_owned(outcome.rcode, outcome.qtype, out.len(), outcome.truncated);
+            self.counters.cookie_owned(outcome.cookie);
             let control_len = reply_control(&batch.recv_hdrs[i], &mut batch.send_control[to_send]);
             batch.send_iov[to_send] = libc::iovec {
                 iov_base: batch.responses[i].as_mut_ptr().cast(),
@@ -348,6 +393,78 @@ impl Worker {
             to_send += 1;
         }
         to_send
+    }
+}
+
+/// Response rate limiting for one response of a batch.
+struct Limited<'w> {
+    limiter: &'w Limiter,
+    counters: &'w QueryCounters,
+    log_budget: &'w mut (u32, u32),
+    seconds: u32,
+}
+
+impl Limited<'_> {
+    /// Decides on the response `outcome` in `out` to `query`: the outcome to send
+    /// (the same, or the slipped one now in `out`), or `None` to send nothing.
+    fn apply(
+        mut self,
+        query: &[u8],
+        context: &RequestContext<'_>,
+        outcome: Outcome,
+        out: &mut Vec<u8>,
+    ) -> Option<Outcome> {
+        let client = context.client.ip();
+        if outcome.cookie == CookieState::Valid || self.limiter.is_exempt(client) {
+            return Some(outcome);
+        }
+        let key = outcome.limit;
+        let name = key.name(query);
+        let verdict = self.limiter.decide(client, key.kind, name, self.seconds);
+        let log_only = self.limiter.settings().log_only;
+        if verdict.started {
+            self.log_start(client, key.kind, name, log_only);
+        }
+        if verdict.decision == Decision::Pass {
+            return Some(outcome);
+        }
+        self.counters
+            .rrl_owned(key.kind, verdict.decision, log_only);
+        match verdict.decision {
+            _ if log_only => Some(outcome),
+            Decision::Slip => crate::answer::slip(query, context, &outcome, out),
+            _ => None,
+        }
+    }
+
+    /// Logs that a bucket started limiting, at most `LOG_LINES_PER_SECOND` a second.
+    fn log_start(
+        &mut self,
+        client: std::net::IpAddr,
+        kind: crate::rrl::Kind,
+        name: &[u8],
+        log_only: bool,
+    ) {
+        if self.log_budget.0 != self.seconds {
+            *self.log_budget = (self.seconds, 0);
+        }
+        if self.log_budget.1 >= LOG_LINES_PER_SECOND {
+            return;
+        }
+        self.log_budget.1 += 1;
+        let mut text = String::new();
+        if name.is_empty() {
+            text.push('-');
+        } else {
+            let _ = crate::wire::name::write_text(name, &mut text);
+        }
+        tracing::info!(
+            prefix = %self.limiter.prefix_of(client),
+            kind = kind.name(),
+            name = %text,
+            log_only,
+            "rate limiting responses"
+        );
     }
 }
 
@@ -465,7 +582,7 @@ mod tests {
     fn echo_or_panic(
         _: &ZoneSet,
         request: &[u8],
-        _: &RequestContext,
+        _: &RequestContext<'_>,
         out: &mut Vec<u8>,
     ) -> Option<Outcome> {
         assert!(request.get(..2) != Some(&[0xde, 0xad][..]), "a bug");
@@ -477,6 +594,8 @@ mod tests {
             qtype: 0,
             len: out.len(),
             truncated: false,
+            limit: crate::answer::LimitKey::ERROR,
+            cookie: CookieState::None,
         })
     }
 
@@ -491,6 +610,7 @@ mod tests {
                 socket: socket.clone(),
                 index: 0,
                 role: Role::Authoritative,
+                limit: false,
             }],
             Arc::new(ArcSwap::from_pointee(ZoneSet::new())),
             counters.clone(),

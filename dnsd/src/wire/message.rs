@@ -13,7 +13,10 @@
 //!   (authority is allowed for IXFR, RFC 1995 §3), an additional record that is not one
 //!   OPT with the root owner, two OPTs, or an OPT whose RDATA does not parse: FORMERR;
 //! - bytes after the last record are ignored (NSD removes such "trailing garbage");
-//! - QDCOUNT 0 with only an OPT record: an EDNS probe (RFC 7873 §5.4), answered NOERROR.
+//! - QDCOUNT 0 with only an OPT record: an EDNS probe (RFC 7873 §5.4), answered NOERROR;
+//! - a COOKIE option (RFC 7873 §4) shorter than a client cookie, longer than 40 octets,
+//!   or with a server cookie shorter than 8: FORMERR (RFC 7873 §5.2.2). NSD 4.6 does
+//!   not know cookies and ignores the option; Knot and BIND answer FORMERR.
 
 use super::name::{MAX_LABEL_LEN, MAX_NAME_LEN};
 
@@ -130,13 +133,28 @@ impl Header {
 
 /// The EDNS information of a request's OPT record (RFC 6891 §6.1.2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Edns {
+pub struct Edns<'a> {
     /// The requestor's UDP payload size.
     pub udp_size: u16,
     /// The EDNS version.
     pub version: u8,
     /// The DO bit (RFC 3225).
     pub dnssec_ok: bool,
+    /// The data of the first COOKIE option (RFC 7873 §4): a client cookie of 8
+    /// octets, then a server cookie of 8 to 32, or none.
+    pub cookie: Option<&'a [u8]>,
+    /// Whether the request asks for our name server identifier (RFC 5001 §2.1).
+    pub nsid: bool,
+}
+
+/// EDNS option codes (IANA registry).
+pub mod option {
+    /// Name server identifier (RFC 5001).
+    pub const NSID: u16 = 3;
+    /// DNS cookie (RFC 7873).
+    pub const COOKIE: u16 = 10;
+    /// Extended DNS error (RFC 8914).
+    pub const EDE: u16 = 15;
 }
 
 /// The question of a request.
@@ -160,7 +178,7 @@ pub struct Request<'a> {
     /// The question; `None` only for an EDNS probe (QDCOUNT 0 with an OPT).
     pub question: Option<Question<'a>>,
     /// The OPT record, if there was one.
-    pub edns: Option<Edns>,
+    pub edns: Option<Edns<'a>>,
     /// The TSIG record of the additional section, if any (RFC 8945).
     pub tsig: Option<Tsig<'a>>,
 }
@@ -314,7 +332,7 @@ fn skip_record(packet: &[u8], at: usize) -> Option<(u16, usize)> {
 }
 
 /// What the additional section of a request holds.
-type Additional<'a> = (Option<Edns>, Option<Tsig<'a>>);
+type Additional<'a> = (Option<Edns<'a>>, Option<Tsig<'a>>);
 
 /// Reads the additional section: at most one OPT (root owner, well-formed options) and
 /// one TSIG, last (RFC 6891 §6.1.1, RFC 8945 §5.1), nothing else.
@@ -331,13 +349,13 @@ fn parse_additional(packet: &[u8], mut at: usize, count: u16) -> Result<Addition
                 }
                 let fixed = &packet[start + 1..start + 11];
                 let rdata = &packet[start + 11..end];
-                if !options_parse(rdata) {
-                    return Err(());
-                }
+                let (cookie, nsid) = options_parse(rdata).ok_or(())?;
                 edns = Some(Edns {
                     udp_size: u16::from_be_bytes([fixed[2], fixed[3]]),
                     version: fixed[5],
                     dnssec_ok: fixed[6] & 0x80 != 0,
+                    cookie,
+                    nsid,
                 });
             }
             250 if tsig.is_none() => tsig = Some(parse_tsig(packet, start, end).ok_or(())?),
@@ -372,19 +390,30 @@ fn parse_tsig(packet: &[u8], start: usize, end: usize) -> Option<Tsig<'_>> {
     })
 }
 
-/// Whether OPT RDATA is a well-formed sequence of {code, length, data} options.
-fn options_parse(mut rdata: &[u8]) -> bool {
+/// Reads OPT RDATA, a sequence of {code, length, data} options: the first COOKIE
+/// option's data and whether NSID is asked; `None` if the options are not well
+/// formed or a cookie has a length RFC 7873 §5.2.2 rejects.
+fn options_parse(mut rdata: &[u8]) -> Option<(Option<&[u8]>, bool)> {
+    let mut cookie = None;
+    let mut nsid = false;
     while !rdata.is_empty() {
-        let Some(head) = rdata.get(..4) else {
-            return false;
-        };
+        let head = rdata.get(..4)?;
+        let code = u16::from_be_bytes([head[0], head[1]]);
         let len = u16::from_be_bytes([head[2], head[3]]) as usize;
-        match rdata.get(4 + len..) {
-            Some(rest) => rdata = rest,
-            None => return false,
+        let data = rdata.get(4..4 + len)?;
+        match code {
+            option::COOKIE if cookie.is_none() => {
+                if !(len == 8 || (16..=40).contains(&len)) {
+                    return None;
+                }
+                cookie = Some(data);
+            }
+            option::NSID => nsid = true,
+            _ => {}
         }
+        rdata = &rdata[4 + len..];
     }
-    true
+    Some((cookie, nsid))
 }
 
 #[cfg(test)]
@@ -420,7 +449,7 @@ mod tests {
     fn parses_a_query_with_edns() {
         let mut p = header(0x0100, 1, 0, 0, 1);
         question(&mut p, WWW, 28);
-        opt(&mut p, 4096, 0, true, b"\x00\x0a\x00\x02ab");
+        opt(&mut p, 4096, 0, true, b"\x00\x0b\x00\x02ab");
         let req = parse(&p).unwrap();
         assert_eq!(req.header.id, 0x1234);
         assert!(req.header.recursion_desired());
@@ -431,7 +460,9 @@ mod tests {
             Some(Edns {
                 udp_size: 4096,
                 version: 0,
-                dnssec_ok: true
+                dnssec_ok: true,
+                cookie: None,
+                nsid: false,
             })
         );
     }
@@ -514,6 +545,42 @@ mod tests {
         let req = parse(&p).unwrap();
         assert_eq!(req.question, None);
         assert!(req.edns.is_some());
+    }
+
+    #[test]
+    fn reads_cookie_and_nsid_options() {
+        let mut p = header(0, 1, 0, 0, 1);
+        question(&mut p, WWW, 1);
+        opt(
+            &mut p,
+            1232,
+            0,
+            false,
+            b"\x00\x03\x00\x00\x00\x0a\x00\x0812345678",
+        );
+        let edns = parse(&p).unwrap().edns.unwrap();
+        assert_eq!(edns.cookie, Some(&b"12345678"[..]));
+        assert!(edns.nsid);
+        // Client and server cookie.
+        let mut p = header(0, 1, 0, 0, 1);
+        question(&mut p, WWW, 1);
+        opt(&mut p, 1232, 0, false, b"\x00\x0a\x00\x1012345678abcdefgh");
+        assert_eq!(
+            parse(&p).unwrap().edns.unwrap().cookie,
+            Some(&b"12345678abcdefgh"[..])
+        );
+        // RFC 7873 §5.2.2: lengths 0-7, 9-15 and above 40 are FORMERR.
+        for len in [0usize, 7, 9, 15, 41] {
+            let mut rdata = vec![0, 10, 0, len as u8];
+            rdata.extend(std::iter::repeat_n(b'x', len));
+            let mut p = header(0, 1, 0, 0, 1);
+            question(&mut p, WWW, 1);
+            opt(&mut p, 1232, 0, false, &rdata);
+            assert!(
+                matches!(parse(&p), Err(Rejection::Malformed { .. })),
+                "cookie of {len}"
+            );
+        }
     }
 
     #[test]
