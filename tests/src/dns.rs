@@ -496,6 +496,79 @@ pub fn axfr_owners(
     Ok(owners)
 }
 
+/// Skips a possibly compressed name at `at`; the offset after it.
+fn skip_name(msg: &[u8], mut at: usize) -> Option<usize> {
+    loop {
+        let len = *msg.get(at)?;
+        match len {
+            0 => return Some(at + 1),
+            0xc0..=0xff => return Some(at + 2),
+            _ => at += 1 + usize::from(len),
+        }
+    }
+}
+
+/// The data of the first EDNS option `code` in the OPT record of `msg`, if any.
+pub fn edns_option(msg: &[u8], code: u16) -> Option<Vec<u8>> {
+    let count = |i: usize| usize::from(u16::from_be_bytes([msg[4 + 2 * i], msg[5 + 2 * i]]));
+    if msg.len() < 12 {
+        return None;
+    }
+    let mut at = 12;
+    for _ in 0..count(0) {
+        at = skip_name(msg, at)? + 4;
+    }
+    for _ in 0..count(1) + count(2) + count(3) {
+        let start = at;
+        at = skip_name(msg, at)?;
+        let rtype = u16::from_be_bytes([*msg.get(at)?, *msg.get(at + 1)?]);
+        let rdlen = usize::from(u16::from_be_bytes([*msg.get(at + 8)?, *msg.get(at + 9)?]));
+        let rdata = msg.get(at + 10..at + 10 + rdlen)?;
+        at += 10 + rdlen;
+        if rtype == 41 && msg.get(start) == Some(&0) {
+            let mut options = rdata;
+            while options.len() >= 4 {
+                let c = u16::from_be_bytes([options[0], options[1]]);
+                let len = usize::from(u16::from_be_bytes([options[2], options[3]]));
+                let data = options.get(4..4 + len)?;
+                if c == code {
+                    return Some(data.to_vec());
+                }
+                options = &options[4 + len..];
+            }
+        }
+    }
+    None
+}
+
+/// The RCODE of `msg`, with the upper eight bits from its OPT record (RFC 6891 §6.1.3).
+pub fn full_rcode(msg: &[u8]) -> u16 {
+    let low = u16::from(msg.get(3).copied().unwrap_or(0) & 0x0f);
+    let count = |i: usize| usize::from(u16::from_be_bytes([msg[4 + 2 * i], msg[5 + 2 * i]]));
+    if msg.len() < 12 {
+        return low;
+    }
+    let mut at = 12;
+    for _ in 0..count(0) {
+        match skip_name(msg, at) {
+            Some(next) => at = next + 4,
+            None => return low,
+        }
+    }
+    for _ in 0..count(1) + count(2) + count(3) {
+        let Some(name_end) = skip_name(msg, at) else {
+            return low;
+        };
+        let field = |i: usize| msg.get(name_end + i).copied().unwrap_or(0);
+        let rdlen = usize::from(u16::from_be_bytes([field(8), field(9)]));
+        if u16::from_be_bytes([field(0), field(1)]) == 41 {
+            return low | u16::from(field(4)) << 4;
+        }
+        at = name_end + 10 + rdlen;
+    }
+    low
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

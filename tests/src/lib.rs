@@ -9,5 +9,6 @@ pub mod fuzz;
 pub mod netns;
 pub mod process;
 pub mod procstat;
+pub mod rrl;
 pub mod servers;
 pub mod vrrp;
