@@ -291,3 +291,96 @@ fn the_example_configuration_is_valid() {
     let config = load(Some(&path), &Overrides::default()).unwrap_or_else(|e| panic!("{e:?}"));
     assert_eq!(config.listen, vec!["127.0.0.1:5353".parse().unwrap()]);
 }
+
+#[test]
+fn internet_keys_are_read() {
+    let c = config(
+        r#"
+nsid = "ns1"
+identity = "ns1.example.net"
+udp-max-response-size = 1400
+listen = ["127.0.0.1:53", "192.0.2.1:53"]
+
+[rrl]
+responses-per-second = 15
+nxdomains-per-second = 5
+errors-per-second = 0
+burst-seconds = 4
+slip = 3
+ipv4-prefix-length = 22
+ipv6-prefix-length = 48
+exempt-clients = ["198.51.100.0/24", "2001:db8::1"]
+log-only = true
+table-size = 1024
+
+[cookies]
+secrets = ["0x000102030405060708090a0b0c0d0e0f", "e5e973e5a6b2a43f48e7dc849e37bfcf"]
+secret-lifetime-hours = 2
+require = true
+"#,
+    );
+    assert_eq!(c.nsid.as_deref(), Some(&b"ns1"[..]));
+    assert_eq!(c.identity.as_deref(), Some(&b"ns1.example.net"[..]));
+    assert_eq!(c.udp_max_response_size, 1400);
+    let s = &c.rrl.settings;
+    assert_eq!(s.rates, [15, 15, 15, 5, 15, 0]);
+    assert_eq!((s.burst_seconds, s.slip), (4, 3));
+    assert_eq!((s.ipv4_prefix, s.ipv6_prefix), (22, 48));
+    assert_eq!(s.exempt.len(), 2);
+    assert!(s.log_only);
+    assert_eq!(s.table_size, 1024);
+    // Absent `enabled`: listeners that are not on loopback.
+    assert!(!c.rrl.applies_to(&"127.0.0.1:53".parse().unwrap()));
+    assert!(c.rrl.applies_to(&"192.0.2.1:53".parse().unwrap()));
+    assert!(c.rrl.applies_to(&"[::]:53".parse().unwrap()));
+    assert_eq!(c.cookies.secrets.len(), 2);
+    assert_eq!(c.cookies.secret_lifetime, Duration::from_secs(7200));
+    assert!(c.cookies.enabled && c.cookies.require);
+}
+
+#[test]
+fn internet_keys_have_documented_defaults() {
+    let c = config("");
+    assert_eq!(c.rrl.enabled, None);
+    assert_eq!(c.rrl.settings, crate::rrl::Settings::default());
+    assert_eq!(c.rrl.settings.rates, [20; 6]);
+    assert!(c.cookies.enabled && c.cookies.secrets.is_empty() && !c.cookies.require);
+    assert_eq!(c.cookies.secret_lifetime, Duration::from_secs(26 * 3600));
+    assert_eq!((c.nsid, c.identity), (None, None));
+    assert_eq!(c.udp_max_response_size, 1232);
+    let off = config("[rrl]\nenabled = false\n[cookies]\nenabled = false\n");
+    assert!(!off.rrl.applies_to(&"192.0.2.1:53".parse().unwrap()));
+    assert!(!off.cookies.enabled);
+}
+
+#[test]
+fn internet_keys_bad_values_name_key_and_line() {
+    let e = errors(
+        "nsid = \"\"\nudp-max-response-size = 100\n[rrl]\nslip = 101\n\
+         exempt-clients = [\"nope\"]\nresponses-per-second = -1\n\
+         [cookies]\nsecrets = [\"abc\"]\nsecret-lifetime-hours = 0\nfrobnicate = 1\n",
+    );
+    assert_eq!(
+        e,
+        [
+            "dnsd.toml:10: cookies.frobnicate: unknown key; expected one of enabled, secrets, secret-lifetime-hours, require"
+        ]
+    );
+    let e = errors(
+        "nsid = \"\"\nudp-max-response-size = 100\n[rrl]\nslip = 101\n\
+         exempt-clients = [\"nope\"]\nresponses-per-second = -1\n\
+         [cookies]\nsecrets = [\"abc\"]\nsecret-lifetime-hours = 0\n",
+    );
+    assert_eq!(
+        e,
+        [
+            "dnsd.toml:6: rrl.responses-per-second: -1 is out of range 0..=10000",
+            "dnsd.toml:4: rrl.slip: 101 is out of range 0..=100",
+            "dnsd.toml:5: rrl.exempt-clients[0]: \"nope\" is not an address or prefix (e.g. 198.51.100.0/24, 2001:db8::/48)",
+            "dnsd.toml:9: cookies.secret-lifetime-hours: 0 is out of range 1..=864",
+            "dnsd.toml:8: cookies.secrets[0]: is not a secret of 32 hexadecimal digits (128 bits)",
+            "dnsd.toml:1: nsid: must be 1 to 255 octets, not 0",
+            "dnsd.toml:2: udp-max-response-size: 100 is out of range 512..=4096",
+        ]
+    );
+}

@@ -5,8 +5,8 @@
 //! queries of each kind over UDP and TCP, and malformed ones. Output: zero allocations.
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use dnsd::answer::{Transport, respond};
 use dnsd::wire::name::Name;
@@ -14,12 +14,24 @@ use dnsd::zone::{Record, Rtype, Zone, ZoneSet};
 
 struct Counting;
 
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+thread_local! {
+    /// Allocations made by this thread: the tests run in parallel threads, and each
+    /// counts only its own.
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+fn count_one() {
+    let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+}
+
+fn allocations() -> usize {
+    ALLOCATIONS.with(Cell::get)
+}
 
 // SAFETY: forwards to the system allocator, only counting calls.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        count_one();
         // SAFETY: same contract as ours.
         unsafe { System.alloc(layout) }
     }
@@ -30,7 +42,7 @@ unsafe impl GlobalAlloc for Counting {
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        count_one();
         // SAFETY: same contract as ours.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -130,7 +142,7 @@ fn respond_does_not_allocate() {
     requests.push(garbage);
     requests.push(vec![0; 5]);
     let mut out = Vec::with_capacity(65_536);
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let before = allocations();
     let mut answered = 0;
     for _ in 0..10 {
         for request in &requests {
@@ -140,11 +152,83 @@ fn respond_does_not_allocate() {
             }
         }
     }
-    let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
+    let made = allocations() - before;
     assert_eq!(answered, 10 * 2 * (requests.len() - 1));
-    assert_eq!(allocations, 0, "respond allocated");
+    assert_eq!(made, 0, "respond allocated");
     // The counter does see allocations: a fresh buffer has to grow.
     let mut fresh = Vec::new();
     respond(&zones, &requests[0], &Transport::Udp.into(), &mut fresh);
-    assert!(ALLOCATIONS.load(Ordering::Relaxed) > before + allocations);
+    assert!(allocations() > before + made);
+}
+
+/// The paths a server facing the Internet adds: DNS cookies made and checked, NSID,
+/// the CHAOS identity, the slip response, and the rate limiter's decision.
+#[test]
+fn cookies_nsid_slip_and_rate_limiting_do_not_allocate() {
+    use dnsd::answer::{AnswerOptions, RequestContext, Role, slip};
+    use dnsd::cookies::{Secret, Secrets};
+    use dnsd::rrl::{Limiter, Settings};
+
+    let zones = zones();
+    let options = AnswerOptions {
+        nsid: Some(b"ns-1".to_vec().into()),
+        identity: Some(b"ns1.example.net".to_vec().into()),
+        cookies: Some(Secrets::new(Secret([3; 16]), &[Secret([4; 16])])),
+        ..AnswerOptions::default()
+    };
+    let with_options = |mut q: Vec<u8>, data: &[u8]| {
+        let at = q.len() - 2;
+        q[at..].copy_from_slice(&(data.len() as u16).to_be_bytes());
+        q.extend_from_slice(data);
+        q
+    };
+    let mut requests = Vec::new();
+    // NSID asked; a client cookie; a client cookie with a bad server cookie.
+    requests.push(with_options(
+        query("www.example.net.", 1, true),
+        b"\x00\x03\x00\x00",
+    ));
+    let mut client_only = b"\x00\x0a\x00\x08".to_vec();
+    client_only.extend_from_slice(b"abcdefgh");
+    requests.push(with_options(
+        query("www.example.net.", 1, true),
+        &client_only,
+    ));
+    let mut bad = b"\x00\x0a\x00\x18abcdefgh".to_vec();
+    bad.extend_from_slice(&[1, 0, 0, 0, 0, 0, 0, 9, 1, 2, 3, 4, 5, 6, 7, 8]);
+    requests.push(with_options(query("nx.example.net.", 1, true), &bad));
+    let mut chaos = query("id.server.", 16, true);
+    let class_at = 12 + 11 + 2;
+    chaos[class_at..class_at + 2].copy_from_slice(&3u16.to_be_bytes());
+    requests.push(chaos);
+    let client = "198.51.100.1:5300".parse().unwrap();
+    let limiter = Limiter::new(Settings::default(), 5);
+    let mut out = Vec::with_capacity(65_536);
+    // A good server cookie, learnt from a first answer (outside the count).
+    let context = RequestContext::new(Transport::Udp, client, 0, Role::Authoritative)
+        .with_options(&options, 1000);
+    respond(&zones, &requests[1], &context, &mut out).unwrap();
+    let learnt = out[out.len() - 24..].to_vec();
+    let mut good = b"\x00\x0a\x00\x18".to_vec();
+    good.extend_from_slice(&learnt);
+    requests.push(with_options(query("www.example.net.", 1, true), &good));
+
+    let before = allocations();
+    let mut answered = 0;
+    for now in 1000..1010 {
+        let context = RequestContext::new(Transport::Udp, client, 0, Role::Authoritative)
+            .with_options(&options, now);
+        for request in &requests {
+            let outcome = respond(&zones, request, &context, &mut out).unwrap();
+            let name = outcome.limit.name(request);
+            limiter.decide(client.ip(), outcome.limit.kind, name, now);
+            answered += usize::from(slip(request, &context, &outcome, &mut out).is_some());
+        }
+    }
+    let allocations = allocations() - before;
+    assert_eq!(answered, 10 * requests.len());
+    assert_eq!(
+        allocations, 0,
+        "allocated on the cookie, NSID, slip or RRL path"
+    );
 }

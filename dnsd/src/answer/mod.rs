@@ -57,6 +57,8 @@ mod wildcard;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_internet;
+#[cfg(test)]
 mod tests_wire;
 #[cfg(test)]
 mod tests_zones;
