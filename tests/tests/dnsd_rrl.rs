@@ -342,3 +342,56 @@ fn a_flood_of_random_sources_does_not_grow_memory() {
         "memory grew from {before} to {after} bytes"
     );
 }
+
+/// examples/internet.toml, run as its header shows (from the repository's root, as
+/// it is): NSID and identity answer, a cookie is given, and a flood from one address
+/// is limited while a client with its cookie is answered in full.
+#[test]
+fn the_internet_example_runs_from_the_repository_root() {
+    let addr: SocketAddr = "127.0.0.1:5300".parse().unwrap();
+    let metrics: SocketAddr = "127.0.0.1:9154".parse().unwrap();
+    let free = |a: SocketAddr| std::net::TcpListener::bind(a).is_ok();
+    if UdpSocket::bind(addr).is_err() || !free(addr) || !free(metrics) {
+        eprintln!("skipped: 127.0.0.1:5300 or :9154 is in use on this machine");
+        return;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut cmd = std::process::Command::new(netfabric_tests::bins::path("dnsd"));
+    cmd.args(["--config", "examples/internet.toml"])
+        .current_dir(&root)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let _dnsd = netfabric_tests::process::ProcessGuard::spawn("dnsd", &mut cmd);
+    let mut nsid_query = Query::new("home.example.net.", 6);
+    if let Some(edns) = nsid_query.edns.as_mut() {
+        edns.options.push((3, Vec::new()));
+        edns.options.push((10, CLIENT_COOKIE.to_vec()));
+    }
+    let first = (0..100)
+        .find_map(|_| {
+            std::thread::sleep(Duration::from_millis(50));
+            ask_from("127.0.0.1:0", addr, &nsid_query)
+        })
+        .expect("examples/internet.toml answers on 127.0.0.1:5300");
+    assert_eq!(edns_option(&first, 3), Some(b"ns2-vps".to_vec()));
+    let cookie = edns_option(&first, 10).expect("a cookie");
+    let mail = Query::new("mail.home.example.net.", 1);
+    let (counts, _) = flood(
+        addr,
+        "127.0.0.1:0".parse().unwrap(),
+        &mail,
+        4,
+        100,
+        |_| "home.example.net.".to_string(),
+        |_| {},
+    );
+    assert!(
+        counts.answered <= 60 && counts.truncated >= 100,
+        "{counts:?}"
+    );
+    let q = with_cookie("mail.home.example.net.", &cookie);
+    for _ in 0..50 {
+        let response = ask_from("127.0.0.1:0", addr, &q).expect("an answer");
+        assert!(full(&response), "a client with its cookie is not limited");
+    }
+}
