@@ -2,7 +2,7 @@
 //! what they do under a flood, beside NSD and Knot with theirs on, in the same run.
 //!
 //! Run: `cargo build --release -p dnsd && cargo bench -p netfabric-tests --bench
-//! dnsd_internet` (`-- --rounds N --seconds S`).
+//! dnsd_internet` (`-- --rounds N --seconds S --cost-only`).
 //!
 //! 1. **Cost**, no limit pressure: the 10,000-name zone of `dnsd_qps`, dnsperf (CPU 1)
 //!    asking existing names only, each query with a client cookie (`-E 10:...`), every
@@ -133,6 +133,9 @@ fn main() {
         on / med(Setup::Knot)
     );
 
+    if args.iter().any(|a| a == "--cost-only") {
+        return;
+    }
     println!("\nflood: {seconds} s from 127.0.0.1 at one core's ceiling, RRL 20/s slip 2");
     println!(
         "{:<28} {:>10} {:>12} {:>12} {:>12}",

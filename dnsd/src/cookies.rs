@@ -85,13 +85,22 @@ impl Secret {
     /// The hash of RFC 9018 §4.4 over the client cookie, the first eight octets of the
     /// server cookie and the client's address.
     fn hash(&self, client: &[u8; CLIENT_LEN], head: &[u8; 8], ip: IpAddr) -> [u8; 8] {
+        // One contiguous input, hashed in one call (cheaper than three writes).
+        let mut input = [0u8; CLIENT_LEN + 8 + 16];
+        input[..CLIENT_LEN].copy_from_slice(client);
+        input[CLIENT_LEN..CLIENT_LEN + 8].copy_from_slice(head);
+        let len = match ip {
+            IpAddr::V4(v4) => {
+                input[16..20].copy_from_slice(&v4.octets());
+                20
+            }
+            IpAddr::V6(v6) => {
+                input[16..32].copy_from_slice(&v6.octets());
+                32
+            }
+        };
         let mut hasher = SipHasher24::new_with_key(&self.0);
-        hasher.write(client);
-        hasher.write(head);
-        match ip {
-            IpAddr::V4(v4) => hasher.write(&v4.octets()),
-            IpAddr::V6(v6) => hasher.write(&v6.octets()),
-        }
+        hasher.write(&input[..len]);
         hasher.finish().to_le_bytes()
     }
 }

@@ -130,10 +130,16 @@ fn the_first_limited_response_says_limiting_started() {
         .map(|_| l.decide(ip("192.0.2.1"), Kind::Positive, WWW, 1).started)
         .collect();
     assert_eq!(started, [false, false, true, false, false, false]);
-    // It stops when tokens come back, and says so again the next time.
-    assert!(!l.decide(ip("192.0.2.1"), Kind::Positive, WWW, 2).started);
-    assert!(!l.decide(ip("192.0.2.1"), Kind::Positive, WWW, 2).started);
-    assert!(l.decide(ip("192.0.2.1"), Kind::Positive, WWW, 2).started);
+    // A steady flood: the next second's limited responses are the same spell.
+    let next_second: Vec<bool> = (0..4)
+        .map(|_| l.decide(ip("192.0.2.1"), Kind::Positive, WWW, 2).started)
+        .collect();
+    assert_eq!(next_second, [false, false, false, false]);
+    // After two quiet seconds, a new spell is told again.
+    let later: Vec<bool> = (0..4)
+        .map(|_| l.decide(ip("192.0.2.1"), Kind::Positive, WWW, 4).started)
+        .collect();
+    assert_eq!(later, [false, false, true, false]);
 }
 
 #[test]
