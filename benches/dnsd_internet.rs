@@ -2,7 +2,7 @@
 //! what they do under a flood, beside NSD and Knot with theirs on, in the same run.
 //!
 //! Run: `cargo build --release -p dnsd && cargo bench -p netfabric-tests --bench
-//! dnsd_internet` (`-- --rounds N --seconds S --cost-only`).
+//! dnsd_internet` (`-- --rounds N --seconds S --cost-only --flood-only`).
 //!
 //! 1. **Cost**, no limit pressure: the 10,000-name zone of `dnsd_qps`, dnsperf (CPU 1)
 //!    asking existing names only, each query with a client cookie (`-E 10:...`), every
@@ -15,7 +15,8 @@
 //! 2. **Flood**: each server with RRL at 20 a second, slip 2 (dnsd's defaults); a
 //!    flood of one query from 127.0.0.1 as fast as one core sends it (a child of this
 //!    benchmark on CPU 1, for `--seconds`), while a good client at 127.0.1.1 asks
-//!    1,000 different names one after another (1 s timeout, no retry). Reported: the
+//!    1,000 different names, each for a type it holds, one after another (1 s
+//!    timeout, no retry; a truncated answer counts as not answered). Reported: the
 //!    good client's answered share, and the reflected bytes per flooded byte (the
 //!    amplification the flood gets: RRL's purpose is to keep it well below 1).
 
@@ -93,6 +94,30 @@ fn main() {
     std::fs::write(&positive, lines.join("\n")).expect("write query file");
     let zones = vec![zone];
 
+    // The good client's questions: existing names with a type they hold (positive
+    // answers, each name its own bucket), as a resolver asks them.
+    let good: Vec<(String, u16)> = lines
+        .iter()
+        .filter_map(|l| {
+            let (name, rtype) = l.split_once(' ')?;
+            let rtype = match rtype {
+                "A" => 1,
+                "AAAA" => 28,
+                "MX" => 15,
+                "TXT" => 16,
+                _ => return None,
+            };
+            Some((format!("{name}."), rtype))
+        })
+        .fold(Vec::new(), |mut acc, q| {
+            if acc.len() < 1000 && !acc.iter().any(|(n, _)| *n == q.0) {
+                acc.push(q);
+            }
+            acc
+        });
+    if args.iter().any(|a| a == "--flood-only") {
+        return flood_table(&zones, &good, rounds, seconds);
+    }
     println!("cost: {seconds} s per run, {rounds} rounds, server on CPU 0, dnsperf on CPU 1");
     let setups = [Setup::DnsdOff, Setup::DnsdOn, Setup::Nsd, Setup::Knot];
     let mut cpu: Vec<(Setup, Vec<f64>)> = Vec::new();
@@ -136,6 +161,11 @@ fn main() {
     if args.iter().any(|a| a == "--cost-only") {
         return;
     }
+    flood_table(&zones, &good, rounds, seconds);
+}
+
+/// Part 2: every server under the flood, `rounds` times, interleaved.
+fn flood_table(zones: &[ZoneFile], good: &[(String, u16)], rounds: usize, seconds: u64) {
     println!("\nflood: {seconds} s from 127.0.0.1 at one core's ceiling, RRL 20/s slip 2");
     println!(
         "{:<28} {:>10} {:>12} {:>12} {:>12}",
@@ -144,7 +174,7 @@ fn main() {
     for round in 0..rounds {
         for k in 0..3 {
             let kind = [Kind::Dnsd, Kind::Nsd, Kind::Knot][(k + round) % 3];
-            let f = flood(kind, &zones, seconds);
+            let f = flood(kind, zones, good, seconds);
             println!(
                 "{:<28} {:>9.2}% {:>12} {:>12} {:>12.3}",
                 format!("{} (round {round})", kind.name()),
@@ -269,7 +299,7 @@ struct Flood {
 }
 
 /// One start of `kind` under the flood.
-fn flood(kind: Kind, zones: &[ZoneFile], seconds: u64) -> Flood {
+fn flood(kind: Kind, zones: &[ZoneFile], good: &[(String, u16)], seconds: u64) -> Flood {
     let server = Server::start(
         kind,
         zones,
@@ -293,10 +323,9 @@ fn flood(kind: Kind, zones: &[ZoneFile], seconds: u64) -> Flood {
     let sock = UdpSocket::bind("127.0.1.1:0").expect("bind 127.0.1.1");
     sock.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
     let mut answered = 0;
-    let mut buf = [0u8; 2048];
-    let good = 1000;
-    for i in 0..good {
-        let mut q = Query::new(&format!("host{i}.bench.example."), 1);
+    let mut buf = [0u8; 4096];
+    for (i, (name, rtype)) in good.iter().enumerate() {
+        let mut q = Query::new(name, *rtype);
         q.id = i as u16;
         let _ = sock.send_to(&q.to_bytes(), addr);
         if let Ok((n, _)) = sock.recv_from(&mut buf)
@@ -317,7 +346,7 @@ fn flood(kind: Kind, zones: &[ZoneFile], seconds: u64) -> Flood {
         panic!("blaster said {out:?}");
     };
     Flood {
-        good_pct: 100.0 * answered as f64 / good as f64,
+        good_pct: 100.0 * answered as f64 / good.len().max(1) as f64,
         sent,
         reflected_packets: packets,
         amplification: bytes as f64 / sent_bytes.max(1) as f64,
