@@ -283,10 +283,10 @@ fn unbound_behind_a_limited_prefix_still_gets_answers_over_tcp() {
              logfile: \"\"\n  chroot: \"\"\n  username: \"\"\n  directory: \"{d}\"\n  \
              pidfile: \"{d}/unbound.pid\"\n  do-daemonize: no\n  do-not-query-localhost: no\n  \
              module-config: \"iterator\"\n  access-control: 127.0.0.0/8 allow\n  \
-             qname-minimisation: no\n  num-threads: 1\n  local-zone: \"test.\" nodefault\n\
-             forward-zone:\n  name: \".\"\n  forward-addr: 127.0.0.1@{dport}\n",
+             qname-minimisation: no\n  num-threads: 1\n  outgoing-interface: 127.0.0.1\n  local-zone: \"test.\" nodefault\n\
+             forward-zone:\n  name: \".\"\n  forward-addr: {dnsd_addr}\n",
             d = dir.path().display(),
-            dport = dnsd_addr.port(),
+            dnsd_addr = format!("{}@{}", dnsd_addr.ip(), dnsd_addr.port()),
         ),
     )
     .unwrap();
