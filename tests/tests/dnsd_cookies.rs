@@ -284,9 +284,10 @@ fn unbound_behind_a_limited_prefix_still_gets_answers_over_tcp() {
              pidfile: \"{d}/unbound.pid\"\n  do-daemonize: no\n  do-not-query-localhost: no\n  \
              module-config: \"iterator\"\n  access-control: 127.0.0.0/8 allow\n  \
              qname-minimisation: no\n  num-threads: 1\n  outgoing-interface: 127.0.0.1\n  local-zone: \"test.\" nodefault\n\
-             forward-zone:\n  name: \".\"\n  forward-addr: {dnsd_addr}\n",
+             forward-zone:\n  name: \".\"\n  forward-addr: {ip}@{dport}\n",
             d = dir.path().display(),
-            dnsd_addr = format!("{}@{}", dnsd_addr.ip(), dnsd_addr.port()),
+            ip = dnsd_addr.ip(),
+            dport = dnsd_addr.port(),
         ),
     )
     .unwrap();
