@@ -14,6 +14,7 @@
 pub mod metrics_http;
 pub mod tcp;
 pub mod udp;
+mod udp_limit;
 
 /// The time in whole Unix seconds (cookie timestamps, RFC 9018 §4.3).
 pub fn unix_now() -> u32 {

@@ -35,11 +35,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use arc_swap::ArcSwap;
 use socket2::{Domain, Protocol, Socket, Type};
 
-use crate::answer::{
-    AnswerOptions, CookieState, Outcome, RequestContext, Role, Transport, respond,
-};
+use crate::answer::{AnswerOptions, Outcome, RequestContext, Role, Transport, respond};
 use crate::metrics::QueryCounters;
-use crate::rrl::{Decision, Limiter};
+use crate::rrl::Limiter;
 use crate::zone::ZoneSet;
 
 /// Datagrams read (and answered) per system call.
@@ -125,9 +123,6 @@ pub struct Listener {
     /// Whether its responses are rate limited (when the worker has a limiter).
     pub limit: bool,
 }
-
-/// Most "rate limiting started" log lines a worker writes per second.
-const LOG_LINES_PER_SECOND: u32 = 10;
 
 /// One UDP worker: its sockets, buffers and counters. Runs on its own thread.
 pub struct Worker {
@@ -357,7 +352,7 @@ impl Worker {
                 continue;
             };
             if let Some(limiter) = limiter {
-                let limited = Limited {
+                let limited = super::udp_limit::Limited {
                     limiter,
                     counters: &self.counters,
                     log_budget: &mut self.log_budget,
@@ -393,78 +388,6 @@ impl Worker {
             to_send += 1;
         }
         to_send
-    }
-}
-
-/// Response rate limiting for one response of a batch.
-struct Limited<'w> {
-    limiter: &'w Limiter,
-    counters: &'w QueryCounters,
-    log_budget: &'w mut (u32, u32),
-    seconds: u32,
-}
-
-impl Limited<'_> {
-    /// Decides on the response `outcome` in `out` to `query`: the outcome to send
-    /// (the same, or the slipped one now in `out`), or `None` to send nothing.
-    fn apply(
-        mut self,
-        query: &[u8],
-        context: &RequestContext<'_>,
-        outcome: Outcome,
-        out: &mut Vec<u8>,
-    ) -> Option<Outcome> {
-        let client = context.client.ip();
-        if outcome.cookie == CookieState::Valid || self.limiter.is_exempt(client) {
-            return Some(outcome);
-        }
-        let key = outcome.limit;
-        let name = key.name(query);
-        let verdict = self.limiter.decide(client, key.kind, name, self.seconds);
-        let log_only = self.limiter.settings().log_only;
-        if verdict.started {
-            self.log_start(client, key.kind, name, log_only);
-        }
-        if verdict.decision == Decision::Pass {
-            return Some(outcome);
-        }
-        self.counters
-            .rrl_owned(key.kind, verdict.decision, log_only);
-        match verdict.decision {
-            _ if log_only => Some(outcome),
-            Decision::Slip => crate::answer::slip(query, context, &outcome, out),
-            _ => None,
-        }
-    }
-
-    /// Logs that a bucket started limiting, at most `LOG_LINES_PER_SECOND` a second.
-    fn log_start(
-        &mut self,
-        client: std::net::IpAddr,
-        kind: crate::rrl::Kind,
-        name: &[u8],
-        log_only: bool,
-    ) {
-        if self.log_budget.0 != self.seconds {
-            *self.log_budget = (self.seconds, 0);
-        }
-        if self.log_budget.1 >= LOG_LINES_PER_SECOND {
-            return;
-        }
-        self.log_budget.1 += 1;
-        let mut text = String::new();
-        if name.is_empty() {
-            text.push('-');
-        } else {
-            let _ = crate::wire::name::write_text(name, &mut text);
-        }
-        tracing::info!(
-            prefix = %self.limiter.prefix_of(client),
-            kind = kind.name(),
-            name = %text,
-            log_only,
-            "rate limiting responses"
-        );
     }
 }
 
@@ -595,7 +518,7 @@ mod tests {
             len: out.len(),
             truncated: false,
             limit: crate::answer::LimitKey::ERROR,
-            cookie: CookieState::None,
+            cookie: crate::answer::CookieState::None,
         })
     }
 

@@ -539,7 +539,12 @@ fn check_node(apex: &Name, owner: &[u8], node: &NodeData) -> Result<(), TxnError
             });
         }
         Some(soa) if soa.rdatas.len() > 1 => return Err(TxnError::MultipleSoa(apex.clone())),
-        Some(soa) if soa.rdatas.iter().any(|r| super::snapshot::soa_fields(r).is_none()) => {
+        Some(soa)
+            if soa
+                .rdatas
+                .iter()
+                .any(|r| super::snapshot::soa_fields(r).is_none()) =>
+        {
             return Err(TxnError::BadSoa(apex.clone()));
         }
         None if at_apex => return Err(TxnError::NoSoa(apex.clone())),
