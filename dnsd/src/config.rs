@@ -27,7 +27,7 @@ use keys::{key_path_at, line_of, quote_key, unknown_keys};
 
 pub use internet::{CookieConfig, RrlConfig};
 
-pub use crate::sources::reload::{DEFAULT_JOURNAL_MAX_ENTRIES, ZoneOptions};
+pub use crate::manager::{DEFAULT_JOURNAL_MAX_BYTES, DEFAULT_JOURNAL_MAX_ENTRIES, ZoneOptions};
 use crate::wire::name::Name;
 pub use crate::zone::serial::SerialPolicy;
 
@@ -194,6 +194,7 @@ struct ZoneSpec {
     file: Option<Spanned<String>>,
     serial: Option<Spanned<String>>,
     journal_max_entries: Option<Spanned<i64>>,
+    journal_max_bytes: Option<Spanned<i64>>,
 }
 
 //------------ Loading and validating ----------------------------------------
@@ -464,7 +465,17 @@ pub fn validate(
                 _ => problems.fail(
                     Some(n.span()),
                     format!("{key}.journal-max-entries"),
-                    format!("{} is negative (0 = no journal)", n.get_ref()),
+                    format!("{} is negative (0 = no history kept)", n.get_ref()),
+                ),
+            }
+        }
+        if let Some(n) = &spec.journal_max_bytes {
+            match usize::try_from(*n.get_ref()) {
+                Ok(n) => options.journal_max_bytes = n,
+                _ => problems.fail(
+                    Some(n.span()),
+                    format!("{key}.journal-max-bytes"),
+                    format!("{} is negative (0 = no history kept)", n.get_ref()),
                 ),
             }
         }

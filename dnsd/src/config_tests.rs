@@ -240,7 +240,7 @@ file = "same.zone"
             "dnsd.toml:14: zone.\"home..lan\": is not a domain name: empty label",
             "dnsd.toml:18: zone.\"home.lan\".file: is empty",
             "dnsd.toml:19: zone.\"home.lan\".serial: expected one of keep, unixtime, date",
-            "dnsd.toml:20: zone.\"home.lan\".journal-max-entries: -1 is negative (0 = no journal)",
+            "dnsd.toml:20: zone.\"home.lan\".journal-max-entries: -1 is negative (0 = no history kept)",
         ]
     );
 }

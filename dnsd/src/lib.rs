@@ -4,9 +4,10 @@
 //!
 //! 1. **Sources** produce records: zone files kept in git, and later transfers in,
 //!    container events and dynamic updates.
-//! 2. The **zone builder** checks them (file:line errors), builds an immutable
-//!    [`zone::Zone`] snapshot, gives it a serial and computes the diff with the previous
-//!    version; the diff goes to the journal.
+//! 2. Each zone's **manager** ([`manager::ZoneHandle`], the zone's only writer) turns
+//!    them into a transaction on the live version ([`zone::txn`]): checked, given a
+//!    serial, its diff made durable in the journal ([`xfr::journal`]) before the new
+//!    version — which shares every unchanged node with the old — is served.
 //! 3. The **zone set** ([`zone::ZoneSet`]) holds every zone and is swapped atomically;
 //!    readers never wait.
 //! 4. The **answer** engine turns a query and the zone set into a response, synchronously
@@ -21,6 +22,7 @@ pub mod config;
 pub mod cookies;
 pub mod daemon;
 pub mod front;
+pub mod manager;
 pub mod metrics;
 pub mod rrl;
 pub mod sources;

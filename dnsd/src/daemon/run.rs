@@ -29,10 +29,10 @@ use super::zones::load;
 use crate::answer::Role;
 use crate::config::Config;
 use crate::front::{metrics_http, tcp, udp};
+use crate::manager::Manager;
 use crate::metrics::Metrics;
 use crate::sources::files::WatchError;
 use crate::sources::{Reloader, WatchHandle, watch};
-use crate::zone::ZoneSet;
 
 /// Why the daemon could not start.
 #[derive(Debug, thiserror::Error)]
@@ -78,7 +78,6 @@ pub fn run(config: Config) -> Result<(), RunError> {
         Signals::new().map_err(RunError::Start)?
     };
     let metrics = Arc::new(Metrics::new());
-    let zones = Arc::new(ArcSwap::from_pointee(ZoneSet::new()));
     let answer_options = options::answer_options(&config)
         .ok_or_else(|| RunError::Start(io::Error::other("no random cookie secret")))?;
     let answer_options = Arc::new(ArcSwap::from_pointee(answer_options));
@@ -91,7 +90,9 @@ pub fn run(config: Config) -> Result<(), RunError> {
             source,
         });
     }
-    let mut reloader = Reloader::new(config.reload_settings(), zones.clone(), Box::new(load));
+    let manager = Arc::new(Manager::new(&config.state_dir, crate::manager::unix_now));
+    let zones = manager.zone_set();
+    let mut reloader = Reloader::new(config.reload_settings(), manager.clone(), Box::new(load));
     let summary = reloader.reload_all();
     tracing::info!(
         zones = zones.load().len(),
@@ -182,6 +183,9 @@ pub fn run(config: Config) -> Result<(), RunError> {
         metrics_listener,
     ));
     watcher.stop();
+    // Images being written in the background: let them finish, so that the next start
+    // replays less.
+    manager.wait_images();
 
     stop.store(true, Ordering::Relaxed);
     for socket in &udp_sockets {

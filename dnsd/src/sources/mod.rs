@@ -3,6 +3,7 @@
 //! transfers in will be further sources; each produces `Zone` snapshots and diffs the
 //! same way.
 
+pub mod file_diff;
 pub mod files;
 pub mod reload;
 pub mod state;

@@ -4,7 +4,10 @@
 
 use std::net::Ipv4Addr;
 
+use std::fs;
+
 use super::*;
+use crate::zone::serial::SerialPolicy;
 use crate::zone::{Record, Rtype};
 
 /// 2026-11-22 15:30:00 UTC.
@@ -56,17 +59,38 @@ fn tiny_load(path: &Path, apex: &Name) -> Result<Loaded, Vec<String>> {
 
 struct Setup {
     dir: tempfile::TempDir,
-    zones: Arc<ArcSwap<ZoneSet>>,
+    manager: Arc<Manager>,
+    zones: Arc<arc_swap::ArcSwap<crate::zone::ZoneSet>>,
 }
 
 impl Setup {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         fs::create_dir(dir.path().join("zones")).unwrap();
+        let manager = Arc::new(Manager::new(&dir.path().join("state"), clock));
+        let zones = manager.zone_set();
         Self {
             dir,
-            zones: Arc::new(ArcSwap::from_pointee(ZoneSet::new())),
+            manager,
+            zones,
         }
+    }
+
+    /// A new manager on the same state folder, as after a restart (images written
+    /// first, as at a clean stop).
+    fn restart(&mut self) {
+        self.manager.wait_images();
+        self.manager = Arc::new(Manager::new(&self.dir.path().join("state"), clock));
+        self.zones = self.manager.zone_set();
+    }
+
+    fn journal(&self, apex: &str) -> crate::xfr::journal::JournalView {
+        self.manager
+            .zone(&n(apex))
+            .unwrap()
+            .published()
+            .journal
+            .clone()
     }
 
     fn zones_dir(&self) -> PathBuf {
@@ -88,10 +112,9 @@ impl Setup {
     fn reloader_with(&self, zones: BTreeMap<Name, ZoneOptions>) -> Reloader {
         Reloader::new(
             self.settings(zones),
-            self.zones.clone(),
+            self.manager.clone(),
             Box::new(tiny_load),
         )
-        .with_clock(clock)
     }
 
     fn write(&self, file: &str, text: &str) -> PathBuf {
@@ -141,9 +164,9 @@ fn edit_break_fix_delete() {
     );
     assert_eq!(s.serial("a.example."), Some(2026112201));
     assert_eq!(s.address("www.a.example."), Some(vec![198, 51, 100, 9]));
-    let journal = r.journal(&n("a.example.")).unwrap();
+    let journal = s.journal("a.example.");
     assert_eq!(journal.entries().len(), 1);
-    let diff = &journal.entries()[0];
+    let diff = &journal.entries()[0].diff;
     assert_eq!((diff.old_serial, diff.new_serial), (2026112200, 2026112201));
     assert_eq!((diff.removed.len(), diff.added.len()), (2, 2));
 
@@ -192,7 +215,7 @@ fn changes_are_found_by_fingerprint_and_renames_move_zones() {
     let summary = r.reload_changed(&HashSet::new());
     assert_eq!((summary.changed, summary.unchanged), (0, 1));
     assert_eq!(s.serial("a.example."), Some(2026112200));
-    assert!(r.journal(&n("a.example.")).unwrap().entries().is_empty());
+    assert!(s.journal("a.example.").entries().is_empty());
 
     let c = s.zones_dir().join("c.example.zone");
     fs::rename(&a, &c).unwrap();
@@ -204,7 +227,7 @@ fn changes_are_found_by_fingerprint_and_renames_move_zones() {
 
 #[test]
 fn restarts_keep_serials_and_journals() {
-    let s = Setup::new();
+    let mut s = Setup::new();
     s.write("a.example.zone", "soa 5\nwww 198.51.100.1\n");
     let mut r = s.reloader();
     r.reload_all();
@@ -213,28 +236,42 @@ fn restarts_keep_serials_and_journals() {
     assert_eq!(s.serial("a.example."), Some(2026112201));
     drop(r);
 
-    // Unchanged while stopped: same serial, journal read back.
-    s.zones.store(Arc::new(ZoneSet::new()));
+    // Unchanged while stopped: served from the state folder, same serial, journal read
+    // back.
+    s.restart();
     let mut r = s.reloader();
-    assert_eq!(r.reload_all().changed, 1);
+    let summary = r.reload_all();
+    assert_eq!((summary.changed, summary.unchanged), (0, 1));
     assert_eq!(s.serial("a.example."), Some(2026112201));
-    assert_eq!(r.journal(&n("a.example.")).unwrap().entries().len(), 1);
+    assert_eq!(s.journal("a.example.").entries().len(), 1);
     drop(r);
 
     // A checkout of the older commit while stopped: older content, lower file serial.
-    s.zones.store(Arc::new(ZoneSet::new()));
+    // It is a diff of the restored zone like any other: the journal goes on.
+    s.restart();
     s.write("a.example.zone", "soa 4\nwww 198.51.100.1\n");
     let mut r = s.reloader();
     r.reload_all();
     assert_eq!(s.serial("a.example."), Some(2026112202));
     assert_eq!(s.address("www.a.example."), Some(vec![198, 51, 100, 1]));
-    // That change has no diff: the next one starts the journal over.
     s.write("a.example.zone", "soa 4\nwww 198.51.100.3\n");
     r.reload_all();
-    let journal = r.journal(&n("a.example.")).unwrap();
-    assert_eq!(journal.entries().len(), 1);
-    assert_eq!(journal.entries()[0].old_serial, 2026112202);
-    assert!(journal.diffs(2026112202, 2026112203).is_some());
+    let journal = s.journal("a.example.");
+    assert_eq!(journal.entries().len(), 3);
+    let changes = journal.changes(2026112200, 2026112203).unwrap();
+    assert_eq!(
+        changes.added.iter().filter(|r| r.rtype == Rtype::A).count(),
+        1
+    );
+
+    // A broken file at start: the last good version is served from the state folder.
+    drop(r);
+    s.restart();
+    s.write("a.example.zone", "soa 4\nwww oops\n");
+    let mut r = s.reloader();
+    assert_eq!(r.reload_all().failed, 1);
+    assert_eq!(s.serial("a.example."), Some(2026112203));
+    assert_eq!(s.address("www.a.example."), Some(vec![198, 51, 100, 3]));
 }
 
 #[test]
@@ -269,13 +306,17 @@ fn many_zones_change_in_one_swap() {
     }
     let mut r = s.reloader();
     r.reload_all();
-    let before = s.zones.load_full();
+    let swaps = s.manager.publisher().swaps();
     for i in 0..50 {
         s.write(&format!("z{i}.example.zone"), "soa 1\nwww 198.51.100.2\n");
     }
     let summary = r.reload_changed(&HashSet::new());
     assert_eq!(summary.changed, 50);
-    assert!(!Arc::ptr_eq(&before, &s.zones.load_full()));
+    assert_eq!(
+        s.manager.publisher().swaps(),
+        swaps + 1,
+        "one swap for the burst"
+    );
     for i in 0..50 {
         assert_eq!(
             s.address(&format!("www.z{i}.example.")),
@@ -366,8 +407,11 @@ fn master_files_load_and_errors_name_file_and_line() {
         )
     };
     let path = s.write("home.test.zone", &text("198.51.100.1", ""));
-    let mut r =
-        Reloader::for_zone_files(s.settings(BTreeMap::new()), s.zones.clone()).with_clock(clock);
+    let mut r = Reloader::new(
+        s.settings(BTreeMap::new()),
+        s.manager.clone(),
+        Box::new(load_zone_file),
+    );
     r.reload_all();
     assert_eq!(s.address("www.home.test."), Some(vec![198, 51, 100, 1]));
     s.write(
@@ -440,7 +484,11 @@ fn a_panicking_loader_does_not_stop_the_watcher() {
         assert!(!text.contains("panic"), "a loader bug");
         tiny_load(path, apex)
     };
-    let mut r = Reloader::new(s.settings(BTreeMap::new()), s.zones.clone(), Box::new(load));
+    let mut r = Reloader::new(
+        s.settings(BTreeMap::new()),
+        s.manager.clone(),
+        Box::new(load),
+    );
     r.reload_all();
     let stats = r.stats();
     let handle = crate::sources::watch(r).unwrap();

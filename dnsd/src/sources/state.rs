@@ -1,15 +1,15 @@
-//! What the reloader keeps in the state folder so that a restart never lowers a
-//! served serial and finds each zone's journal again:
+//! Names of what the zone managers keep in the state folder, and the first release's
+//! `serials` file:
 //!
-//! - `serials`: one line per zone ever served, `APEX SERIAL FILE-SERIAL DIGEST`
-//!   ([`Served`]), rewritten as a whole (new file, fsync, rename, fsync of the folder)
-//!   once per reload, before the zones it describes are served. One file for all zones
-//!   costs one fsync however many zones a `git checkout` changed.
-//! - `NAME.journal`: the zone's journal of diffs (`xfr::journal`).
+//! - `NAME.journal`: the zone's journal of diffs (`xfr::journal`);
+//! - `NAME.image`: the zone's content (`manager::image`);
+//! - `serials`: written by the first release (one line per zone,
+//!   `APEX SERIAL FILE-SERIAL DIGEST`), read now only as a floor below which a zone that
+//!   has no journal yet never serves.
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::wire::name::Name;
@@ -35,7 +35,12 @@ impl ServedSerials {
                 for (i, line) in text.lines().enumerate() {
                     let parsed = line.split_once(' ').and_then(|(apex, rest)| {
                         let apex = Name::from_text(apex, None).ok()?;
-                        Some((apex, Served::from_line(rest)?))
+                        let mut fields = rest.split_ascii_whitespace();
+                        let served = Served {
+                            serial: fields.next()?.parse().ok()?,
+                            file_serial: fields.next()?.parse().ok()?,
+                        };
+                        Some((apex, served))
                     });
                     match parsed {
                         Some((apex, served)) => {
@@ -66,25 +71,19 @@ impl ServedSerials {
         self.zones.insert(apex.clone(), served);
     }
 
-    /// Writes the file atomically.
+    /// Writes the file atomically (the first release's format, digest 0).
     pub fn write(&self) -> io::Result<()> {
         if let Some(dir) = self.path.parent() {
             fs::create_dir_all(dir)?;
         }
         let mut text = String::new();
         for (apex, served) in &self.zones {
-            text.push_str(&apex.to_string());
-            text.push(' ');
-            text.push_str(&served.to_line());
+            text.push_str(&format!(
+                "{apex} {} {} 0\n",
+                served.serial, served.file_serial
+            ));
         }
-        let mut tmp = self.path.as_os_str().to_owned();
-        tmp.push(".tmp");
-        let tmp = PathBuf::from(tmp);
-        let mut file = fs::File::create(&tmp)?;
-        file.write_all(text.as_bytes())?;
-        file.sync_all()?;
-        fs::rename(&tmp, &self.path)?;
-        journal::sync_parent(&self.path)
+        journal::write_atomically(&self.path, text.as_bytes())
     }
 
     /// The file.
@@ -128,7 +127,6 @@ mod tests {
         let served = Served {
             serial: 2026112201,
             file_serial: 1,
-            digest: 0xfeed,
         };
         db.set(&n("a\\032b.example."), served);
         db.set(&Name::root(), served);

@@ -1,39 +1,48 @@
-//! The per-zone journal: the last diffs of a zone, on disk in the state folder, so that
-//! IXFR (RFC 1995) can serve "from serial X to now" also after a restart.
+//! The per-zone journal: every change of a zone as a diff, appended and made durable
+//! before the version it leads to is served (the zone manager's commit), so that a
+//! restart finds every acknowledged change again, and IXFR (RFC 1995) can serve "from
+//! serial X to now".
 //!
 //! # Format
 //! An append-only file of entries, each
 //!
 //! ```text
-//! magic "NFJ1" (4) | payload length (4, big-endian) | payload | FNV-1a-64 of the
+//! magic "NFJ2" (4) | payload length (4, big-endian) | payload | FNV-1a-64 of the
 //! length and payload (8, big-endian)
 //! ```
 //!
 //! where the payload is `old serial (4) | new serial (4) | removed count (4) | records |
-//! added count (4) | records`, each record `owner length (1) | owner (wire) | type (2) |
-//! TTL (4) | RDLENGTH (2) | RDATA`.
+//! added count (4) | records | meta`, each record `owner length (1) | owner (wire) |
+//! type (2) | TTL (4) | RDLENGTH (2) | RDATA`, and meta `file serial present (1) | file
+//! serial (4) | ownership changes (4) | each: owner length (1) | owner | type (2) |
+//! source length (1) | source`. Entries of the first release ("NFJ1", no meta) are
+//! read too.
 //!
 //! # Crash safety
-//! An append is one `write` then `fsync`. A crash can only tear the last entry: reading
-//! stops at the first entry that is incomplete or fails its checksum, and the torn tail
-//! is cut off before the next append. Rewrites (trimming to the configured number of
-//! entries, or starting over when the history no longer chains) write a new file,
-//! `fsync` it and rename it over the old one, so a crash leaves one or the other.
+//! An append is one `write` then `fdatasync`. A crash can only tear the last entry:
+//! reading stops at the first entry that is incomplete or fails its checksum, and the
+//! torn tail is cut off at the next open. Rewrites (dropping old history) write a new
+//! file, `fsync` it and rename it over the old one, so a crash leaves one or the other.
 //!
-//! The entries always form a chain (each one's old serial is the previous one's new
-//! serial); a diff that does not continue the chain (the zone changed while dnsd was
-//! stopped, so that change has no diff) starts the journal over.
+//! # What is kept
+//! In memory and on disk: the last diffs up to the history bounds (entries and bytes,
+//! for IXFR), and always every diff since the zone's last durable image (the zone
+//! manager's `image`), which a restart replays. The entries always form a chain (each
+//! one's old serial is the previous one's new serial).
 
+use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::wire::name::Name;
 use crate::zone::diff::ZoneDiff;
 use crate::zone::record::{Record, Rtype};
-use crate::zone::serial::Fnv;
+use crate::zone::serial::{Fnv, serial_gt};
 
-const MAGIC: &[u8; 4] = b"NFJ1";
+const MAGIC_V1: &[u8; 4] = b"NFJ1";
+const MAGIC: &[u8; 4] = b"NFJ2";
 /// Magic, length and checksum around each payload.
 const FRAMING: usize = 4 + 4 + 8;
 
@@ -48,12 +57,58 @@ pub struct JournalError {
     pub source: io::Error,
 }
 
-/// The journal of one zone: its entries in memory and the file that keeps them.
+/// A change of the owner of an RRset (zone manager ownership, DESIGN.md): `None` gives
+/// it back to the zone file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OwnerChange {
+    /// The RRset's owner, lowercased.
+    pub owner: Name,
+    /// The RRset's type.
+    pub rtype: Rtype,
+    /// The source that owns it now; `None`: the zone file.
+    pub source: Option<Arc<str>>,
+}
+
+/// What an entry records besides its diff.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Meta {
+    /// The SOA serial written in the zone file when this version was made, if a file
+    /// backs the zone (the serial policy compares the next file's with it).
+    pub file_serial: Option<u32>,
+    /// RRsets whose owning source changed.
+    pub owners: Vec<OwnerChange>,
+}
+
+/// One journal entry: a diff and its meta.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// The change.
+    pub diff: ZoneDiff,
+    /// What else the version recorded.
+    pub meta: Meta,
+}
+
+/// How much history a journal keeps (beyond what a restart needs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Diffs kept (0: none beyond those a restart needs).
+    pub max_entries: usize,
+    /// Bytes of diffs kept.
+    pub max_bytes: usize,
+}
+
+/// The journal of one zone: its recent entries in memory and the file that keeps them.
 #[derive(Debug)]
 pub struct Journal {
     path: PathBuf,
-    max_entries: usize,
-    entries: Vec<ZoneDiff>,
+    limits: Limits,
+    entries: VecDeque<(Arc<Entry>, usize)>,
+    /// Encoded bytes of `entries`.
+    bytes: usize,
+    /// Bytes in the file (entries dropped from memory included, until a rewrite).
+    file_bytes: u64,
+    /// Serial of the zone's last durable image: entries after it are never dropped.
+    image_serial: Option<u32>,
 }
 
 /// What opening a journal found besides its entries.
@@ -61,78 +116,98 @@ pub struct Journal {
 pub struct Recovery {
     /// Bytes of a torn or corrupt tail that were cut off.
     pub dropped_bytes: u64,
+    /// Entries at the start that did not chain to the rest and were dropped.
+    pub unchained: usize,
 }
 
 impl Journal {
-    /// Opens (or creates on first append) the journal at `path`, keeping at most
-    /// `max_entries` diffs (0: keep none, write nothing). Reads back every complete entry
-    /// and cuts off a torn tail.
-    pub fn open(path: &Path, max_entries: usize) -> Result<(Journal, Recovery), JournalError> {
+    /// Opens (or creates on first append) the journal at `path`. Returns it and every
+    /// entry read back (for the caller to replay after its image), oldest first; a torn
+    /// tail is cut off, and only the chain that ends with the last entry is kept.
+    pub fn open(
+        path: &Path,
+        limits: Limits,
+    ) -> Result<(Journal, Vec<Arc<Entry>>, Recovery), JournalError> {
         let err = |source| JournalError {
             path: path.to_path_buf(),
             source,
         };
-        let mut journal = Journal {
-            path: path.to_path_buf(),
-            max_entries,
-            entries: Vec::new(),
-        };
+        let mut journal = Journal::empty(path, limits);
         let bytes = match fs::read(path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Ok((journal, Recovery::default()));
+                return Ok((journal, Vec::new(), Recovery::default()));
             }
             Err(e) => return Err(err(e)),
         };
-        let (entries, valid) = read_entries(&bytes);
-        journal.entries = entries;
-        let recovery = Recovery {
+        let (mut entries, valid) = read_entries(&bytes);
+        let mut recovery = Recovery {
             dropped_bytes: (bytes.len() - valid) as u64,
+            unchained: 0,
         };
         if valid < bytes.len() {
             let file = OpenOptions::new().write(true).open(path).map_err(err)?;
             file.set_len(valid as u64).map_err(err)?;
             file.sync_all().map_err(err)?;
         }
-        // Keep only the part that chains to the newest entry.
-        let start = chain_start(&journal.entries);
-        let over = journal.entries.len().saturating_sub(max_entries);
-        if start > 0 || over > 0 {
-            journal.entries.drain(..start.max(over));
+        journal.file_bytes = valid as u64;
+        let start = chain_start(&entries);
+        if start > 0 {
+            recovery.unchained = start;
+            entries.drain(..start);
+        }
+        let all: Vec<Arc<Entry>> = entries.iter().map(|(e, _)| e.clone()).collect();
+        journal.bytes = entries.iter().map(|(_, len)| len).sum();
+        journal.entries = entries.into();
+        if start > 0 {
             journal.rewrite()?;
         }
-        Ok((journal, recovery))
+        Ok((journal, all, recovery))
     }
 
-    /// An empty journal for `path` that has not read the file (when it cannot be).
-    pub fn empty(path: &Path, max_entries: usize) -> Journal {
+    /// An empty journal for `path` that has not read the file (when it cannot be, or
+    /// to start over).
+    pub fn empty(path: &Path, limits: Limits) -> Journal {
         Journal {
             path: path.to_path_buf(),
-            max_entries,
-            entries: Vec::new(),
+            limits,
+            entries: VecDeque::new(),
+            bytes: 0,
+            file_bytes: 0,
+            image_serial: None,
         }
     }
 
-    /// Appends `diff`, starting over if it does not continue the chain, and trims the
-    /// journal to its maximum number of entries.
-    pub fn append(&mut self, diff: ZoneDiff) -> Result<(), JournalError> {
-        if self.max_entries == 0 {
-            return Ok(());
-        }
+    /// Records that the zone's image at `serial` is durable: entries up to it may go
+    /// once the history bounds say so.
+    pub fn set_image_serial(&mut self, serial: u32) -> Result<(), JournalError> {
+        self.image_serial = Some(serial);
+        self.trim()
+    }
+
+    /// Changes the history bounds.
+    pub fn set_limits(&mut self, limits: Limits) -> Result<(), JournalError> {
+        self.limits = limits;
+        self.trim()
+    }
+
+    /// Appends `entry` durably. An entry that does not continue the chain starts the
+    /// journal over (the caller then writes an image, which the restart needs).
+    pub fn append(&mut self, entry: Entry) -> Result<(), JournalError> {
         let chains = self
             .entries
-            .last()
-            .is_none_or(|last| last.new_serial == diff.old_serial);
-        let bytes = encode_entry(&diff);
-        self.entries.push(diff);
-        if !chains {
-            let last = self.entries.len() - 1;
-            self.entries.drain(..last);
-            return self.rewrite();
-        }
-        if self.entries.len() > self.max_entries {
-            let over = self.entries.len() - self.max_entries;
-            self.entries.drain(..over);
+            .back()
+            .is_none_or(|(last, _)| last.diff.new_serial == entry.diff.old_serial);
+        let bytes = encode_entry(&entry);
+        let len = bytes.len();
+        if !chains || self.entries.is_empty() {
+            // A first entry, or one that starts over: a new file, whatever the old one
+            // held.
+            self.entries.clear();
+            self.bytes = 0;
+            self.entries.push_back((Arc::new(entry), len));
+            self.bytes = len;
+            self.image_serial = None;
             return self.rewrite();
         }
         let err = |source| JournalError {
@@ -147,31 +222,67 @@ impl Journal {
         let before = file.metadata().map_err(err)?.len();
         let written = file.write_all(&bytes).and_then(|()| file.sync_data());
         if let Err(e) = written {
-            // Cut what was written so that later appends do not follow a torn entry,
-            // and forget the entry: it is not on disk.
+            // Cut what was written so that later appends do not follow a torn entry;
+            // the entry is not on disk, so it is not in memory either.
             let _ = file.set_len(before);
-            self.entries.pop();
             return Err(err(e));
+        }
+        if before == 0 {
+            // A new file: its directory entry must be durable too.
+            sync_parent(&self.path).map_err(err)?;
+        }
+        self.file_bytes = before + len as u64;
+        self.entries.push_back((Arc::new(entry), len));
+        self.bytes += len;
+        self.trim()
+    }
+
+    /// Drops history beyond the bounds (never an entry after the last image), and
+    /// rewrites the file when most of it is such dropped history.
+    fn trim(&mut self) -> Result<(), JournalError> {
+        while let Some((oldest, len)) = self.entries.front() {
+            let over =
+                self.entries.len() > self.limits.max_entries || self.bytes > self.limits.max_bytes;
+            let before_image = self
+                .image_serial
+                .is_some_and(|s| !serial_gt(oldest.diff.new_serial, s));
+            if !over || !before_image {
+                break;
+            }
+            self.bytes -= len;
+            self.entries.pop_front();
+        }
+        if self.file_bytes > 2 * self.bytes as u64 + (1 << 20) {
+            self.rewrite()?;
         }
         Ok(())
     }
 
-    /// The diffs that lead from serial `from` to serial `to`, oldest first; None when
-    /// the journal does not reach back to `from` or does not end at `to`.
-    pub fn diffs(&self, from: u32, to: u32) -> Option<&[ZoneDiff]> {
-        if from == to {
-            return Some(&[]);
+    /// The entries in memory, oldest first, as a view other tasks can read.
+    pub fn view(&self) -> JournalView {
+        JournalView {
+            entries: self.entries.iter().map(|(e, _)| e.clone()).collect(),
         }
-        if self.entries.last()?.new_serial != to {
-            return None;
-        }
-        let start = self.entries.iter().rposition(|d| d.old_serial == from)?;
-        Some(&self.entries[start..])
     }
 
-    /// Every entry, oldest first.
-    pub fn entries(&self) -> &[ZoneDiff] {
-        &self.entries
+    /// The newest entry.
+    pub fn last(&self) -> Option<&Entry> {
+        self.entries.back().map(|(e, _)| &**e)
+    }
+
+    /// Number of entries in memory.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether no entry is in memory.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Bytes of the entries in memory (encoded).
+    pub fn bytes(&self) -> usize {
+        self.bytes
     }
 
     /// The journal file.
@@ -179,25 +290,88 @@ impl Journal {
         &self.path
     }
 
-    /// Writes all entries to a new file and renames it over the journal.
-    fn rewrite(&self) -> Result<(), JournalError> {
+    /// Writes the entries in memory to a new file and renames it over the journal.
+    fn rewrite(&mut self) -> Result<(), JournalError> {
         let err = |source| JournalError {
             path: self.path.clone(),
             source,
         };
-        let mut tmp = self.path.clone().into_os_string();
-        tmp.push(".tmp");
-        let tmp = PathBuf::from(tmp);
-        let mut bytes = Vec::new();
-        for diff in &self.entries {
-            bytes.extend_from_slice(&encode_entry(diff));
+        let mut bytes = Vec::with_capacity(self.bytes);
+        for (entry, _) in &self.entries {
+            bytes.extend_from_slice(&encode_entry(entry));
         }
-        let mut file = File::create(&tmp).map_err(err)?;
-        file.write_all(&bytes).map_err(err)?;
-        file.sync_all().map_err(err)?;
-        fs::rename(&tmp, &self.path).map_err(err)?;
-        sync_parent(&self.path).map_err(err)
+        write_atomically(&self.path, &bytes).map_err(err)?;
+        self.file_bytes = bytes.len() as u64;
+        Ok(())
     }
+}
+
+/// The recent history of a zone, as of one version: what IXFR and NOTIFY read.
+#[derive(Clone, Debug, Default)]
+pub struct JournalView {
+    entries: Arc<[Arc<Entry>]>,
+}
+
+/// The history does not reach back to a serial: the reader falls back to a full
+/// transfer (RFC 1995 §4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the journal holds no history from serial {from} to {to}")]
+pub struct NoHistory {
+    /// The serial asked from.
+    pub from: u32,
+    /// The serial of the version the history would have to reach.
+    pub to: u32,
+}
+
+impl JournalView {
+    /// The changes from serial `from` to `to` (the serial of the version read with
+    /// this view), condensed into one removal and one addition list (RFC 1995 §4).
+    pub fn changes(&self, from: u32, to: u32) -> Result<ZoneDiff, NoHistory> {
+        if from == to {
+            return Ok(ZoneDiff {
+                old_serial: from,
+                new_serial: to,
+                removed: Vec::new(),
+                added: Vec::new(),
+            });
+        }
+        let no = NoHistory { from, to };
+        if self.entries.last().map(|e| e.diff.new_serial) != Some(to) {
+            return Err(no);
+        }
+        let start = self
+            .entries
+            .iter()
+            .rposition(|e| e.diff.old_serial == from)
+            .ok_or(no)?;
+        let mut diffs = self.entries[start..].iter().map(|e| e.diff.clone());
+        let first = diffs.next().ok_or(no)?;
+        Ok(diffs.fold(first, ZoneDiff::then))
+    }
+
+    /// The entries, oldest first.
+    pub fn entries(&self) -> &[Arc<Entry>] {
+        &self.entries
+    }
+}
+
+/// Writes `bytes` to a new file beside `path`, makes it durable and renames it over
+/// `path` (and makes the rename durable). A crash leaves the old file or the new one.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".tmp{}", std::process::id()));
+    let tmp = PathBuf::from(tmp);
+    let result = (|| {
+        let mut file = File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        fs::rename(&tmp, path)?;
+        sync_parent(path)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
 }
 
 /// Makes a rename in `path`'s folder durable.
@@ -209,27 +383,29 @@ pub(crate) fn sync_parent(path: &Path) -> io::Result<()> {
 }
 
 /// Index of the first entry of the chain that ends with the last entry.
-fn chain_start(entries: &[ZoneDiff]) -> usize {
+fn chain_start(entries: &[(Arc<Entry>, usize)]) -> usize {
     let mut start = entries.len().saturating_sub(1);
-    while start > 0 && entries[start - 1].new_serial == entries[start].old_serial {
+    while start > 0 && entries[start - 1].0.diff.new_serial == entries[start].0.diff.old_serial {
         start -= 1;
     }
     start
 }
 
-/// Every complete, intact entry at the start of `bytes`, and how many bytes they span.
-fn read_entries(bytes: &[u8]) -> (Vec<ZoneDiff>, usize) {
+/// Every complete, intact entry at the start of `bytes` with its length, and how many
+/// bytes they span.
+fn read_entries(bytes: &[u8]) -> (Vec<(Arc<Entry>, usize)>, usize) {
     let mut entries = Vec::new();
     let mut at = 0;
-    while let Some((diff, len)) = read_entry(&bytes[at..]) {
-        entries.push(diff);
+    while let Some((entry, len)) = read_entry(&bytes[at..]) {
+        entries.push((Arc::new(entry), len));
         at += len;
     }
     (entries, at)
 }
 
-fn read_entry(bytes: &[u8]) -> Option<(ZoneDiff, usize)> {
-    if bytes.get(..4)? != MAGIC {
+fn read_entry(bytes: &[u8]) -> Option<(Entry, usize)> {
+    let magic = bytes.get(..4)?;
+    if magic != MAGIC && magic != MAGIC_V1 {
         return None;
     }
     let len = u32::from_be_bytes(bytes.get(4..8)?.try_into().ok()?) as usize;
@@ -240,11 +416,23 @@ fn read_entry(bytes: &[u8]) -> Option<(ZoneDiff, usize)> {
     if h.finish() != sum {
         return None;
     }
-    let diff = decode_payload(payload)?;
-    Some((diff, FRAMING + len))
+    let entry = decode_payload(payload, magic == MAGIC)?;
+    Some((entry, FRAMING + len))
 }
 
-fn encode_entry(diff: &ZoneDiff) -> Vec<u8> {
+/// Appends one record in the journal's encoding.
+pub(crate) fn encode_record(r: &Record, out: &mut Vec<u8>) {
+    let owner = r.owner.as_wire();
+    out.push(owner.len() as u8);
+    out.extend_from_slice(owner);
+    out.extend_from_slice(&r.rtype.0.to_be_bytes());
+    out.extend_from_slice(&r.ttl.to_be_bytes());
+    out.extend_from_slice(&(r.rdata.len() as u16).to_be_bytes());
+    out.extend_from_slice(&r.rdata);
+}
+
+fn encode_entry(entry: &Entry) -> Vec<u8> {
+    let diff = &entry.diff;
     let mut out = Vec::with_capacity(64);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&[0; 4]);
@@ -253,14 +441,22 @@ fn encode_entry(diff: &ZoneDiff) -> Vec<u8> {
     for records in [&diff.removed, &diff.added] {
         out.extend_from_slice(&(records.len() as u32).to_be_bytes());
         for r in records {
-            let owner = r.owner.as_wire();
-            out.push(owner.len() as u8);
-            out.extend_from_slice(owner);
-            out.extend_from_slice(&r.rtype.0.to_be_bytes());
-            out.extend_from_slice(&r.ttl.to_be_bytes());
-            out.extend_from_slice(&(r.rdata.len() as u16).to_be_bytes());
-            out.extend_from_slice(&r.rdata);
+            encode_record(r, &mut out);
         }
+    }
+    let meta = &entry.meta;
+    out.push(u8::from(meta.file_serial.is_some()));
+    out.extend_from_slice(&meta.file_serial.unwrap_or(0).to_be_bytes());
+    out.extend_from_slice(&(meta.owners.len() as u32).to_be_bytes());
+    for change in &meta.owners {
+        let owner = change.owner.as_wire();
+        out.push(owner.len() as u8);
+        out.extend_from_slice(owner);
+        out.extend_from_slice(&change.rtype.0.to_be_bytes());
+        let source = change.source.as_deref().unwrap_or("").as_bytes();
+        let source = &source[..source.len().min(255)];
+        out.push(source.len() as u8);
+        out.extend_from_slice(source);
     }
     let len = (out.len() - 8) as u32;
     out[4..8].copy_from_slice(&len.to_be_bytes());
@@ -272,45 +468,82 @@ fn encode_entry(diff: &ZoneDiff) -> Vec<u8> {
 }
 
 /// A cursor over a payload; every read is bounds-checked.
-struct Reader<'a>(&'a [u8]);
+pub(crate) struct Reader<'a>(pub(crate) &'a [u8]);
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+    pub(crate) fn take(&mut self, n: usize) -> Option<&'a [u8]> {
         let (head, rest) = self.0.split_at_checked(n)?;
         self.0 = rest;
         Some(head)
     }
 
-    fn u16(&mut self) -> Option<u16> {
+    pub(crate) fn u8(&mut self) -> Option<u8> {
+        Some(self.take(1)?[0])
+    }
+
+    pub(crate) fn u16(&mut self) -> Option<u16> {
         Some(u16::from_be_bytes(self.take(2)?.try_into().ok()?))
     }
 
-    fn u32(&mut self) -> Option<u32> {
+    pub(crate) fn u32(&mut self) -> Option<u32> {
         Some(u32::from_be_bytes(self.take(4)?.try_into().ok()?))
+    }
+
+    pub(crate) fn name(&mut self) -> Option<Name> {
+        let len = self.u8()? as usize;
+        Name::from_wire(self.take(len)?).ok()
+    }
+
+    /// One record in the journal's encoding.
+    pub(crate) fn record(&mut self) -> Option<Record> {
+        let owner = self.name()?;
+        let rtype = Rtype(self.u16()?);
+        let ttl = self.u32()?;
+        let rdlen = self.u16()? as usize;
+        let rdata = self.take(rdlen)?.into();
+        Some(Record {
+            owner,
+            rtype,
+            ttl,
+            rdata,
+        })
+    }
+
+    /// A count of items at least `min_size` bytes each: never more than could fit.
+    pub(crate) fn count(&mut self, min_size: usize) -> Option<usize> {
+        let count = self.u32()? as usize;
+        (count <= self.0.len() / min_size.max(1)).then_some(count)
     }
 }
 
-fn decode_payload(payload: &[u8]) -> Option<ZoneDiff> {
+fn decode_payload(payload: &[u8], with_meta: bool) -> Option<Entry> {
     let mut r = Reader(payload);
     let old_serial = r.u32()?;
     let new_serial = r.u32()?;
     let mut lists = [Vec::new(), Vec::new()];
     for list in &mut lists {
-        let count = r.u32()? as usize;
         // Each record takes at least 10 bytes: never trust a count to size memory.
-        list.reserve(count.min(payload.len() / 10));
+        let count = r.count(10)?;
+        list.reserve(count);
         for _ in 0..count {
-            let owner_len = r.take(1)?[0] as usize;
-            let owner = Name::from_wire(r.take(owner_len)?).ok()?;
+            list.push(r.record()?);
+        }
+    }
+    let mut meta = Meta::default();
+    if with_meta {
+        let present = r.u8()? != 0;
+        let file_serial = r.u32()?;
+        meta.file_serial = present.then_some(file_serial);
+        let count = r.count(4)?;
+        for _ in 0..count {
+            let owner = r.name()?;
             let rtype = Rtype(r.u16()?);
-            let ttl = r.u32()?;
-            let rdlen = r.u16()? as usize;
-            let rdata = r.take(rdlen)?.into();
-            list.push(Record {
+            let len = r.u8()? as usize;
+            let source = std::str::from_utf8(r.take(len)?).ok()?;
+            meta.owners.push(OwnerChange {
                 owner,
                 rtype,
-                ttl,
-                rdata,
+                source: (!source.is_empty()).then(|| Arc::from(source)),
             });
         }
     }
@@ -318,11 +551,14 @@ fn decode_payload(payload: &[u8]) -> Option<ZoneDiff> {
         return None;
     }
     let [removed, added] = lists;
-    Some(ZoneDiff {
-        old_serial,
-        new_serial,
-        removed,
-        added,
+    Some(Entry {
+        diff: ZoneDiff {
+            old_serial,
+            new_serial,
+            removed,
+            added,
+        },
+        meta,
     })
 }
 

@@ -1,4 +1,5 @@
-//! Tests of the journal: round trips, trimming, chains, and crash safety.
+//! Tests of the journal: round trips, history bounds, chains, condensed reads and
+//! crash safety.
 
 use super::*;
 
@@ -6,93 +7,174 @@ fn n(text: &str) -> Name {
     Name::from_text(text, None).unwrap()
 }
 
-fn diff(old: u32, new: u32) -> ZoneDiff {
-    let rec = |serial: u32| Record {
+fn rec(serial: u32) -> Record {
+    Record {
         owner: n("host.example.org."),
         rtype: Rtype::A,
         ttl: 300,
         rdata: serial.to_be_bytes().into(),
-    };
-    ZoneDiff {
-        old_serial: old,
-        new_serial: new,
-        removed: vec![rec(old)],
-        added: vec![rec(new), rec(new + 1000)],
     }
 }
 
+fn entry(old: u32, new: u32) -> Entry {
+    Entry {
+        diff: ZoneDiff {
+            old_serial: old,
+            new_serial: new,
+            removed: vec![rec(old)],
+            added: vec![rec(new), rec(new + 1000)],
+        },
+        meta: Meta {
+            file_serial: new.is_multiple_of(2).then_some(new),
+            owners: vec![OwnerChange {
+                owner: n("web.example.org."),
+                rtype: Rtype::A,
+                source: new.is_multiple_of(3).then(|| Arc::from("docker")),
+            }],
+        },
+    }
+}
+
+const WIDE: Limits = Limits {
+    max_entries: 10,
+    max_bytes: 1 << 20,
+};
+
+fn serials(j: &Journal) -> Vec<u32> {
+    j.view()
+        .entries()
+        .iter()
+        .map(|e| e.diff.old_serial)
+        .collect()
+}
+
 #[test]
-fn entries_survive_reopening() {
+fn entries_and_their_meta_survive_reopening() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("example.org.journal");
-    let (mut j, _) = Journal::open(&path, 10).unwrap();
+    let (mut j, read, _) = Journal::open(&path, WIDE).unwrap();
+    assert!(read.is_empty());
     for s in 1..4 {
-        j.append(diff(s, s + 1)).unwrap();
+        j.append(entry(s, s + 1)).unwrap();
     }
-    let (j2, recovery) = Journal::open(&path, 10).unwrap();
+    let (j2, read, recovery) = Journal::open(&path, WIDE).unwrap();
     assert_eq!(recovery, Recovery::default());
-    assert_eq!(j2.entries(), j.entries());
-    assert_eq!(j2.diffs(2, 4).unwrap(), &j.entries()[1..]);
-    assert_eq!(j2.diffs(4, 4).unwrap(), &[]);
-    assert!(j2.diffs(0, 4).is_none(), "does not reach back");
-    assert!(
-        j2.diffs(2, 5).is_none(),
-        "does not end at the current serial"
+    let expected: Vec<Entry> = (1..4).map(|s| entry(s, s + 1)).collect();
+    assert_eq!(
+        read.iter().map(|e| (**e).clone()).collect::<Vec<_>>(),
+        expected
     );
+    assert_eq!(serials(&j2), vec![1, 2, 3]);
+    assert_eq!(j2.last(), Some(&entry(3, 4)));
 }
 
 #[test]
-fn trims_to_the_maximum_and_starts_over_when_the_chain_breaks() {
+fn history_is_bounded_but_never_drops_what_a_restart_needs() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("z.journal");
-    let (mut j, _) = Journal::open(&path, 3).unwrap();
+    let limits = Limits {
+        max_entries: 3,
+        max_bytes: 1 << 20,
+    };
+    let (mut j, _, _) = Journal::open(&path, limits).unwrap();
     for s in 1..8 {
-        j.append(diff(s, s + 1)).unwrap();
+        j.append(entry(s, s + 1)).unwrap();
     }
-    let serials = |j: &Journal| j.entries().iter().map(|d| d.old_serial).collect::<Vec<_>>();
-    assert_eq!(serials(&j), vec![5, 6, 7]);
-    assert_eq!(serials(&Journal::open(&path, 3).unwrap().0), vec![5, 6, 7]);
-    assert_eq!(serials(&Journal::open(&path, 2).unwrap().0), vec![6, 7]);
-    assert_eq!(serials(&Journal::open(&path, 2).unwrap().0), vec![6, 7]);
-    let (mut j, _) = Journal::open(&path, 3).unwrap();
-    j.append(diff(100, 101)).unwrap();
-    assert_eq!(serials(&j), vec![100]);
-    assert_eq!(serials(&Journal::open(&path, 3).unwrap().0), vec![100]);
-    let (mut off, _) = Journal::open(&dir.path().join("off.journal"), 0).unwrap();
-    off.append(diff(1, 2)).unwrap();
-    assert!(off.entries().is_empty() && !dir.path().join("off.journal").exists());
+    // No image yet: every entry is needed to rebuild the zone.
+    assert_eq!(serials(&j), (1..8).collect::<Vec<_>>());
+    j.set_image_serial(6).unwrap();
+    assert_eq!(
+        serials(&j),
+        vec![5, 6, 7],
+        "history bound, and everything after 6"
+    );
+    j.set_image_serial(8).unwrap();
+    for s in 8..20 {
+        j.append(entry(s, s + 1)).unwrap();
+    }
+    assert_eq!(serials(&j).first(), Some(&8), "all since the image at 8");
+    j.set_image_serial(19).unwrap();
+    assert_eq!(serials(&j), vec![17, 18, 19]);
+    // The file still holds what memory dropped (it is rewritten once that outweighs
+    // the rest by a megabyte); reopened, it reads back whole and chained.
+    let (mut again, read, _) = Journal::open(&path, limits).unwrap();
+    assert_eq!(read.first().map(|e| e.diff.old_serial), Some(1));
+    assert_eq!(read.last().map(|e| e.diff.new_serial), Some(20));
+    again.set_image_serial(19).unwrap();
+    assert_eq!(serials(&again), vec![17, 18, 19]);
+    // Bytes bound too.
+    let tiny = Limits {
+        max_entries: 100,
+        max_bytes: 1,
+    };
+    j.set_limits(tiny).unwrap();
+    assert_eq!(serials(&j), vec![19], "the one entry after the image stays");
 }
 
-/// A crash can stop a write at any byte: every complete entry before it must read back,
-/// and the next append must be readable after the cut.
+#[test]
+fn an_entry_that_does_not_chain_starts_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("z.journal");
+    let (mut j, _, _) = Journal::open(&path, WIDE).unwrap();
+    for s in 1..4 {
+        j.append(entry(s, s + 1)).unwrap();
+    }
+    j.append(entry(100, 101)).unwrap();
+    assert_eq!(serials(&j), vec![100]);
+    let (_, read, _) = Journal::open(&path, WIDE).unwrap();
+    assert_eq!(read.len(), 1);
+}
+
+#[test]
+fn changes_are_condensed_and_missing_history_is_said() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut j, _, _) = Journal::open(&dir.path().join("z.journal"), WIDE).unwrap();
+    for s in 1..5 {
+        j.append(entry(s, s + 1)).unwrap();
+    }
+    let view = j.view();
+    let changes = view.changes(2, 5).unwrap();
+    assert_eq!((changes.old_serial, changes.new_serial), (2, 5));
+    // 2 removed, 3 and 1003 added, then 3 removed (cancels), 4 and 1004 added, ...
+    assert_eq!(changes.removed, vec![rec(2)]);
+    let mut added = changes.added.clone();
+    added.sort();
+    let mut expected = vec![rec(1003), rec(1004), rec(5), rec(1005)];
+    expected.sort();
+    assert_eq!(added, expected);
+    assert_eq!(view.changes(5, 5).unwrap().added, vec![]);
+    assert_eq!(view.changes(0, 5), Err(NoHistory { from: 0, to: 5 }));
+    assert_eq!(view.changes(2, 6), Err(NoHistory { from: 2, to: 6 }));
+}
+
 #[test]
 fn a_file_cut_at_any_byte_keeps_its_complete_entries() {
     let dir = tempfile::tempdir().unwrap();
-    let full = dir.path().join("full.journal");
-    let (mut j, _) = Journal::open(&full, 10).unwrap();
-    let mut ends = Vec::new();
+    let path = dir.path().join("z.journal");
+    let (mut j, _, _) = Journal::open(&path, WIDE).unwrap();
     for s in 1..4 {
-        j.append(diff(s, s + 1)).unwrap();
-        ends.push(fs::metadata(&full).unwrap().len() as usize);
+        j.append(entry(s, s + 1)).unwrap();
     }
-    let bytes = fs::read(&full).unwrap();
-    let cut = dir.path().join("cut.journal");
-    for at in 0..=bytes.len() {
-        fs::write(&cut, &bytes[..at]).unwrap();
-        let (mut j, recovery) = Journal::open(&cut, 10).unwrap();
-        let complete = ends.iter().filter(|&&end| end <= at).count();
-        assert_eq!(j.entries().len(), complete, "cut at {at}");
-        assert_eq!(
-            j.entries(),
-            &Journal::open(&full, 10).unwrap().0.entries()[..complete]
-        );
-        let kept = if complete == 0 { 0 } else { ends[complete - 1] };
-        assert_eq!(recovery.dropped_bytes as usize, at - kept, "cut at {at}");
-        let next = complete as u32 + 1;
-        j.append(diff(next, next + 1)).unwrap();
-        let (again, _) = Journal::open(&cut, 10).unwrap();
-        assert_eq!(again.entries().len(), complete + 1, "cut at {at}, appended");
-        assert_eq!(again.entries().last(), Some(&diff(next, next + 1)));
+    let full = fs::read(&path).unwrap();
+    let sizes: Vec<usize> = (1..4)
+        .map(|s| encode_entry(&entry(s, s + 1)).len())
+        .collect();
+    for cut in 0..=full.len() {
+        fs::write(&path, &full[..cut]).unwrap();
+        let (j, read, recovery) = Journal::open(&path, WIDE).unwrap();
+        let mut complete = 0;
+        let mut at = 0;
+        for size in &sizes {
+            if at + size > cut {
+                break;
+            }
+            complete += 1;
+            at += size;
+        }
+        assert_eq!(read.len(), complete, "cut at {cut}");
+        assert_eq!(recovery.dropped_bytes as usize, cut - at);
+        assert_eq!(fs::metadata(&path).unwrap().len() as usize, at);
+        drop(j);
     }
 }
 
@@ -100,49 +182,39 @@ fn a_file_cut_at_any_byte_keeps_its_complete_entries() {
 fn a_corrupt_entry_ends_the_readable_journal() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("z.journal");
-    let (mut j, _) = Journal::open(&path, 10).unwrap();
-    j.append(diff(1, 2)).unwrap();
-    let first = fs::metadata(&path).unwrap().len() as usize;
-    j.append(diff(2, 3)).unwrap();
+    let (mut j, _, _) = Journal::open(&path, WIDE).unwrap();
+    for s in 1..4 {
+        j.append(entry(s, s + 1)).unwrap();
+    }
     let mut bytes = fs::read(&path).unwrap();
-    bytes[first + 20] ^= 0x40;
+    let second = encode_entry(&entry(1, 2)).len();
+    bytes[second + 20] ^= 0xff;
     fs::write(&path, &bytes).unwrap();
-    let (j, recovery) = Journal::open(&path, 10).unwrap();
-    assert_eq!(j.entries(), &[diff(1, 2)]);
-    assert_eq!(recovery.dropped_bytes as usize, bytes.len() - first);
+    let (_, read, recovery) = Journal::open(&path, WIDE).unwrap();
+    assert_eq!(read.len(), 1);
+    assert!(recovery.dropped_bytes > 0);
 }
 
-/// Flipped bytes anywhere, and pure garbage, never make reading panic; what reads back
-/// is always a prefix of what was written.
 #[test]
-fn damaged_journals_read_back_a_prefix_or_nothing() {
+fn first_release_entries_are_read() {
+    // An NFJ1 entry: the v2 payload without meta.
+    let mut v2 = encode_entry(&Entry {
+        diff: entry(1, 2).diff,
+        meta: Meta::default(),
+    });
+    let meta_len = 1 + 4 + 4;
+    let payload_len = v2.len() - FRAMING - meta_len;
+    let mut v1 = MAGIC_V1.to_vec();
+    v1.extend_from_slice(&(payload_len as u32).to_be_bytes());
+    v1.extend_from_slice(&v2[8..8 + payload_len]);
+    let mut h = Fnv::new();
+    h.write(&v1[4..]);
+    v1.extend_from_slice(&h.finish().to_be_bytes());
+    v2.clear();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("z.journal");
-    let (mut j, _) = Journal::open(&path, 10).unwrap();
-    for s in 1..5 {
-        j.append(diff(s, s + 1)).unwrap();
-    }
-    let written = j.entries().to_vec();
-    let bytes = fs::read(&path).unwrap();
-    let mut rng = 0x2545_f491_4f6c_dd1du64;
-    let mut next = move || {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        rng
-    };
-    for round in 0..2000 {
-        let mut damaged = bytes.clone();
-        if round % 4 == 0 {
-            damaged = (0..next() % 300).map(|_| next() as u8).collect();
-        } else {
-            for _ in 0..1 + next() % 3 {
-                let at = (next() as usize) % damaged.len();
-                damaged[at] ^= 1 << (next() % 8);
-            }
-        }
-        let (entries, valid) = read_entries(&damaged);
-        assert!(valid <= damaged.len());
-        assert_eq!(entries[..], written[..entries.len()], "round {round}");
-    }
+    fs::write(&path, &v1).unwrap();
+    let (_, read, _) = Journal::open(&path, WIDE).unwrap();
+    assert_eq!(read.len(), 1);
+    assert_eq!(read[0].diff, entry(1, 2).diff);
 }

@@ -15,7 +15,7 @@
 //! every old node was matched.
 
 use std::cmp::Ordering;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use super::record::{Record, Rtype};
 use super::snapshot::{BuildError, NodeRef, RrsetRef, Zone};
@@ -96,6 +96,67 @@ impl ZoneDiff {
     /// Whether nothing changed, the SOA included.
     pub fn is_empty(&self) -> bool {
         self.removed.is_empty() && self.added.is_empty()
+    }
+
+    /// This diff followed by `next` (from this one's new serial on), condensed as RFC
+    /// 1995 §4 allows: a record added by one and removed by the other appears in
+    /// neither list, and of the SOAs only the first old and the last new remain.
+    pub fn then(self, next: ZoneDiff) -> ZoneDiff {
+        let mut removed: Vec<Option<Record>> = self.removed.into_iter().map(Some).collect();
+        let mut added: Vec<Option<Record>> = self.added.into_iter().map(Some).collect();
+        let index = |list: &[Option<Record>]| -> HashMap<Record, Vec<usize>> {
+            let mut map: HashMap<Record, Vec<usize>> = HashMap::new();
+            for (i, r) in list.iter().enumerate() {
+                if let Some(r) = r {
+                    map.entry(r.clone()).or_default().push(i);
+                }
+            }
+            map
+        };
+        let mut added_at = index(&added);
+        let mut removed_at = index(&removed);
+        for r in next.removed {
+            match added_at.get_mut(&r).and_then(Vec::pop) {
+                Some(i) => added[i] = None,
+                None => {
+                    removed_at.entry(r.clone()).or_default().push(removed.len());
+                    removed.push(Some(r));
+                }
+            }
+        }
+        for r in next.added {
+            match removed_at.get_mut(&r).and_then(Vec::pop) {
+                Some(i) => removed[i] = None,
+                None => {
+                    added_at.entry(r.clone()).or_default().push(added.len());
+                    added.push(Some(r));
+                }
+            }
+        }
+        let mut diff = ZoneDiff {
+            old_serial: self.old_serial,
+            new_serial: next.new_serial,
+            removed: removed.into_iter().flatten().collect(),
+            added: added.into_iter().flatten().collect(),
+        };
+        diff.soas_first();
+        diff
+    }
+
+    /// Puts the SOA of each list first, and keeps one SOA per list: the oldest removed
+    /// and the newest added (RFC 1995 §4's condensed form).
+    fn soas_first(&mut self) {
+        let is_soa = |r: &Record| r.rtype == Rtype::SOA;
+        if let Some(first) = self.removed.iter().position(is_soa) {
+            let soa = self.removed.remove(first);
+            self.removed.retain(|r| !is_soa(r));
+            self.removed.insert(0, soa);
+        }
+        if let Some(last) = self.added.iter().rposition(is_soa) {
+            let soa = self.added.remove(last);
+            self.added.retain(|r| !is_soa(r));
+            self.added.insert(0, soa);
+        }
     }
 
     /// Applies the diff to `zone`, which must be the diff's old version.

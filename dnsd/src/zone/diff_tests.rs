@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::wire::name::Name;
+use std::collections::HashSet;
 
 fn n(text: &str) -> Name {
     Name::from_text(text, None).unwrap()
@@ -225,4 +226,34 @@ fn large_zone_with_one_change() {
     assert_eq!(diff.removed.len(), 2);
     assert_eq!(diff.added.len(), 2);
     assert_eq!(diff.added[1].owner, n("host50000.example.org."));
+}
+
+#[test]
+fn diffs_in_a_row_condense_to_the_diff_of_the_ends() {
+    let mut rng = Rng(0xc0de);
+    for _ in 0..200 {
+        let a = random_zone(&mut rng);
+        let b = random_zone(&mut rng);
+        let c = random_zone(&mut rng);
+        let (ab, bc) = (ZoneDiff::between(&a, &b), ZoneDiff::between(&b, &c));
+        let condensed = ab.then(bc);
+        let direct = ZoneDiff::between(&a, &c);
+        let set = |v: &[Record]| v.iter().cloned().collect::<HashSet<_>>();
+        assert_eq!(set(&condensed.removed), set(&direct.removed));
+        assert_eq!(set(&condensed.added), set(&direct.added));
+        assert_eq!(
+            (condensed.old_serial, condensed.new_serial),
+            (direct.old_serial, direct.new_serial)
+        );
+        if let Some(first) = condensed.removed.first() {
+            assert!(
+                first.rtype == Rtype::SOA
+                    || !condensed.removed.iter().any(|r| r.rtype == Rtype::SOA)
+            );
+        }
+        assert_eq!(
+            condensed.apply(&a).map(|z| sorted_records(&z)).ok(),
+            Some(sorted_records(&c))
+        );
+    }
 }

@@ -19,10 +19,6 @@
 
 use std::fmt;
 
-use super::record::Rtype;
-use super::snapshot::Zone;
-use crate::wire::name;
-
 /// How a zone's served serial is chosen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum SerialPolicy {
@@ -63,36 +59,14 @@ pub fn serial_gt(a: u32, b: u32) -> bool {
     a != b && a.wrapping_sub(b) < 1 << 31
 }
 
-/// What dnsd last served for a zone; persisted in the state folder.
+/// What dnsd last served for a zone, as its zone manager remembers it (journal and
+/// image, in the state folder).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Served {
     /// The serial served.
     pub serial: u32,
     /// The serial the zone file held then.
     pub file_serial: u32,
-    /// [`content_digest`] of the zone then.
-    pub digest: u64,
-}
-
-impl Served {
-    /// The state file's line: `SERIAL FILE-SERIAL DIGEST-HEX`.
-    pub fn to_line(&self) -> String {
-        format!(
-            "{} {} {:016x}\n",
-            self.serial, self.file_serial, self.digest
-        )
-    }
-
-    /// Reads [`Served::to_line`]'s output; None if it is not that.
-    pub fn from_line(line: &str) -> Option<Self> {
-        let mut fields = line.split_ascii_whitespace();
-        let served = Self {
-            serial: fields.next()?.parse().ok()?,
-            file_serial: fields.next()?.parse().ok()?,
-            digest: u64::from_str_radix(fields.next()?, 16).ok()?,
-        };
-        fields.next().is_none().then_some(served)
-    }
 }
 
 /// The serial to serve for a freshly loaded zone.
@@ -126,14 +100,15 @@ pub struct SerialNotIncreased {
     pub served: u32,
 }
 
-/// Chooses the serial for a zone whose file holds `file_serial` and whose content digest
-/// is `digest`, given what was `last` served (None: never served) and the time `now`
-/// (seconds since the Unix epoch; passed in so the policy is a pure function).
+/// Chooses the serial for a zone whose file holds `file_serial` and whose content
+/// changed (`content_changed`, the SOA serial aside) since what was `last` served
+/// (None: never served), at the time `now` (seconds since the Unix epoch; passed in so
+/// the policy is a pure function).
 pub fn decide(
     policy: SerialPolicy,
     last: Option<&Served>,
     file_serial: u32,
-    digest: u64,
+    content_changed: bool,
     now: u64,
 ) -> Result<Verdict, SerialNotIncreased> {
     let Some(last) = last else {
@@ -150,7 +125,6 @@ pub fn decide(
         };
         return Ok(Verdict::Changed(serial));
     };
-    let content_changed = digest != last.digest;
     let file_serial_changed = file_serial != last.file_serial;
     if !content_changed && !file_serial_changed {
         return Ok(Verdict::Unchanged(last.serial));
@@ -175,6 +149,19 @@ pub fn decide(
             }
             Ok(Verdict::Changed(serial))
         }
+    }
+}
+
+/// The serial for a change that does not come from the zone file (a dynamic update,
+/// a container record): above `current`, and for the automatic policies the current
+/// time or date when that is higher. `keep` counts on by one, as Knot's
+/// `serial-policy: increment` does for changes the file does not make.
+pub fn next(policy: SerialPolicy, current: u32, now: u64) -> u32 {
+    let generated = generate(policy, now);
+    if policy != SerialPolicy::Keep && serial_gt(generated, current) {
+        generated
+    } else {
+        current.wrapping_add(1)
     }
 }
 
@@ -207,44 +194,6 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (y, m, d)
 }
 
-/// A digest of the zone's content with the SOA serial left out, independent of the
-/// order of nodes in the snapshot. It is persisted, so the function is our own and must
-/// not change between versions (a change would only cost one extra serial increment).
-pub fn content_digest(zone: &Zone) -> u64 {
-    let mut sum = 0u64;
-    for node in zone.nodes() {
-        let owner = node.owner();
-        for rrset in node.rrsets() {
-            let mut h = Fnv::new();
-            h.write(owner);
-            h.write(&rrset.rtype.0.to_be_bytes());
-            h.write(&rrset.ttl.to_be_bytes());
-            if rrset.rtype == Rtype::SOA && node.is_apex() {
-                for rdata in rrset.rdatas() {
-                    write_soa_without_serial(&mut h, rdata);
-                }
-            } else {
-                h.write(rrset.wire());
-            }
-            sum = sum.wrapping_add(mix(h.finish()));
-        }
-    }
-    sum
-}
-
-fn write_soa_without_serial(h: &mut Fnv, rdata: &[u8]) {
-    let names = name::wire_len(rdata)
-        .and_then(|m| name::wire_len(&rdata[m..]).map(|r| m + r))
-        .filter(|&n| rdata.len() >= n + 4);
-    match names {
-        Some(n) => {
-            h.write(&rdata[..n]);
-            h.write(&rdata[n + 4..]);
-        }
-        None => h.write(rdata),
-    }
-}
-
 /// FNV-1a, 64 bits: stable across versions and platforms (unlike std's hashers).
 pub(crate) struct Fnv(u64);
 
@@ -262,13 +211,6 @@ impl Fnv {
     pub(crate) fn finish(&self) -> u64 {
         self.0
     }
-}
-
-/// splitmix64's finalizer: spreads FNV's bits before the order-free sum.
-fn mix(mut x: u64) -> u64 {
-    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^ (x >> 31)
 }
 
 #[cfg(test)]

@@ -14,7 +14,9 @@ use crate::wire::name::{self, Name};
 /// ancestor of every query name, and SipHash made that a fifth of the answer's cost.
 #[derive(Clone, Default)]
 pub struct ZoneSet {
-    zones: HashMap<Box<[u8]>, Arc<Zone>, RandomState>,
+    // Keys are shared, so that copying the set for a new version of one zone costs a
+    // reference count per zone, not an allocation.
+    zones: HashMap<Arc<[u8]>, Arc<Zone>, RandomState>,
 }
 
 impl ZoneSet {
@@ -42,7 +44,11 @@ impl ZoneSet {
     /// A copy of this set with `zone` added or replacing the zone of the same apex.
     pub fn with_zone(&self, zone: Arc<Zone>) -> Self {
         let mut next = self.clone();
-        next.zones.insert(zone.apex().as_wire().into(), zone);
+        let key: Arc<[u8]> = match next.zones.get_key_value(zone.apex().as_wire()) {
+            Some((key, _)) => key.clone(),
+            None => zone.apex().as_wire().into(),
+        };
+        next.zones.insert(key, zone);
         next
     }
 

@@ -1,0 +1,718 @@
+//! One zone's manager: the only writer of the zone. Every source submits changes to
+//! it; it checks them, gives the new version its serial, makes the journal entry
+//! durable, and only then publishes the version and acknowledges the change.
+//!
+//! ```text
+//!  submit(source, txn) ─► queue ─┐                      ┌─► journal (fdatasync)
+//!  load_file(zone file) ─────────┼─► writer (one at a ──┤─► publish (one swap)
+//!                                │   time: a mutex)     └─► acknowledge, image later
+//! ```
+//!
+//! # Group commit
+//! A submitter queues its transaction, then takes the writer lock. Whoever holds the
+//! lock commits everything queued so far as one version (one serial, one journal
+//! entry, one fsync, one swap) and acknowledges each transaction before it lets go; a
+//! submitter that gets the lock and finds its transaction committed returns. So while
+//! one version is being made durable, the changes that arrive meanwhile pile up and
+//! become the next version: a burst of 200 container starts becomes a few versions,
+//! and a lone change waits for nothing.
+//!
+//! # Persistence
+//! The journal holds every diff since the zone's last image (`image`); images are
+//! written in the background from an immutable version, after which the journal may
+//! drop the history before them (beyond what IXFR keeps). A restart reads the image
+//! and replays the journal, so the zone is served at once, from its last good version.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use arc_swap::ArcSwap;
+
+use super::image;
+use super::ownership::{FILE_SOURCE, Ownership};
+use super::publish::Publisher;
+use super::{Clock, ZoneOptions};
+use crate::sources::file_diff::file_changes;
+use crate::sources::stats::ReloadStats;
+use crate::wire::name::Name;
+use crate::xfr::journal::{Entry, Journal, JournalError, JournalView, Meta, OwnerChange};
+use crate::zone::diff::ZoneDiff;
+use crate::zone::serial::{self, SerialNotIncreased, Served, Verdict};
+use crate::zone::txn::{self, Change, Transaction, TxnError};
+use crate::zone::{Rtype, Zone};
+
+/// Why a change was not committed. The zone is as it was.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommitError {
+    /// The zone has no content yet (its file never loaded, nothing restored).
+    #[error("zone {0} is not loaded")]
+    NotLoaded(Name),
+    /// The transaction is not valid.
+    #[error(transparent)]
+    Txn(#[from] TxnError),
+    /// A dynamic change to an RRset the zone file defines.
+    #[error("{rtype} at {owner} is defined by the zone file; change it there")]
+    OwnedByFile {
+        /// The owner.
+        owner: Name,
+        /// The type.
+        rtype: Rtype,
+    },
+    /// A change to an RRset another source owns.
+    #[error("{rtype} at {owner} belongs to source {source_name}")]
+    OwnedBy {
+        /// The owner.
+        owner: Name,
+        /// The type.
+        rtype: Rtype,
+        /// Its source.
+        source_name: Arc<str>,
+    },
+    /// The `keep` serial policy cannot serve this file.
+    #[error(transparent)]
+    Serial(#[from] SerialNotIncreased),
+    /// The journal entry could not be made durable: nothing was served.
+    #[error("journal: {0}")]
+    Journal(String),
+}
+
+impl From<JournalError> for CommitError {
+    fn from(e: JournalError) -> Self {
+        CommitError::Journal(e.to_string())
+    }
+}
+
+/// What readers of the zone see: the version served and the history that leads to it.
+#[derive(Clone, Default)]
+pub struct Published {
+    /// The version served, if any.
+    pub zone: Option<Arc<Zone>>,
+    /// The journal as of that version (IXFR, NOTIFY).
+    pub journal: JournalView,
+}
+
+/// What a zone-file load did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileOutcome {
+    /// The zone had no content and now has the file's.
+    Loaded {
+        /// The serial served.
+        serial: u32,
+    },
+    /// The file changed the zone.
+    Changed {
+        /// The diff (serials, records).
+        removed: usize,
+        /// Records added.
+        added: usize,
+        /// The old serial.
+        old_serial: u32,
+        /// The new serial.
+        new_serial: u32,
+        /// RRsets a dynamic source owned that the file took over (owner, type, source).
+        takeovers: Vec<(Name, Rtype, Arc<str>)>,
+    },
+    /// The file's content is what is served already.
+    Unchanged {
+        /// The serial served.
+        serial: u32,
+    },
+}
+
+/// A zone's manager (see the module documentation). Cheap to clone.
+#[derive(Clone)]
+pub struct ZoneHandle {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    apex: Name,
+    publisher: Arc<Publisher>,
+    stats: Arc<ReloadStats>,
+    queue: Mutex<Vec<Pending>>,
+    writer: Mutex<Writer>,
+    published: ArcSwap<Published>,
+    /// Serial + 1 of the newest durable image (0: none yet), set by image writers.
+    image_durable: AtomicU64,
+    image_busy: AtomicBool,
+}
+
+struct Pending {
+    source: Arc<str>,
+    txn: Transaction,
+    ticket: Arc<Ticket>,
+}
+
+#[derive(Default)]
+struct Ticket(Mutex<Option<Result<u32, CommitError>>>);
+
+impl Ticket {
+    fn finish(&self, result: Result<u32, CommitError>) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
+    }
+
+    fn take(&self) -> Option<Result<u32, CommitError>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+}
+
+/// The state only the writer touches.
+pub(super) struct Writer {
+    pub(super) zone: Option<Arc<Zone>>,
+    pub(super) options: ZoneOptions,
+    pub(super) journal: Journal,
+    pub(super) ownership: Ownership,
+    /// The zone file's serial when the served version was made.
+    pub(super) file_serial: Option<u32>,
+    /// The lowest serial the zone may serve next: above every serial it ever served.
+    pub(super) floor: Option<u32>,
+    pub(super) state_dir: PathBuf,
+    pub(super) clock: Clock,
+    /// The serial of the newest durable image.
+    pub(super) image_serial: Option<u32>,
+    pub(super) commits_since_image: u64,
+    pub(super) bytes_since_image: usize,
+}
+
+/// A version made durable by a writer, not yet published.
+pub(super) struct Prepared {
+    zone: Arc<Zone>,
+    owners: Vec<OwnerChange>,
+    file_serial: Option<u32>,
+    diff: Option<ZoneDiff>,
+    outcome: FileOutcome,
+}
+
+impl ZoneHandle {
+    pub(super) fn new(
+        apex: Name,
+        writer: Writer,
+        publisher: Arc<Publisher>,
+        stats: Arc<ReloadStats>,
+    ) -> Self {
+        let published = Published {
+            zone: writer.zone.clone(),
+            journal: writer.journal.view(),
+        };
+        let image_durable = writer.image_serial.map_or(0, |s| u64::from(s) + 1);
+        let handle = Self {
+            shared: Arc::new(Shared {
+                apex,
+                publisher,
+                stats,
+                queue: Mutex::new(Vec::new()),
+                writer: Mutex::new(writer),
+                published: ArcSwap::from_pointee(published),
+                image_durable: AtomicU64::new(image_durable),
+                image_busy: AtomicBool::new(false),
+            }),
+        };
+        if let Some(zone) = handle.zone() {
+            handle
+                .shared
+                .publisher
+                .publish(&[(handle.apex().clone(), Some(zone.clone()))]);
+            let name = handle.apex().to_string();
+            handle
+                .shared
+                .stats
+                .set_serial(&name, zone.serial().unwrap_or(0));
+        }
+        handle
+    }
+
+    /// The zone's apex, lowercased.
+    pub fn apex(&self) -> &Name {
+        &self.shared.apex
+    }
+
+    /// The version served and the history that leads to it.
+    pub fn published(&self) -> Arc<Published> {
+        self.shared.published.load_full()
+    }
+
+    /// The version served, if any.
+    pub fn zone(&self) -> Option<Arc<Zone>> {
+        self.shared.published.load().zone.clone()
+    }
+
+    pub(super) fn lock(&self) -> MutexGuard<'_, Writer> {
+        // A writer that panicked published nothing half-done (publishing is its last
+        // step): the state is still consistent.
+        self.shared.writer.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Submits a change from `source` (any name but "file") and waits until it is
+    /// durable and served, or refused; returns the serial that serves it. Blocking: call
+    /// it from a thread that may wait (`spawn_blocking` in async code).
+    pub fn submit(&self, source: &str, txn: Transaction) -> Result<u32, CommitError> {
+        let ticket = Arc::new(Ticket::default());
+        self.shared
+            .queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Pending {
+                source: Arc::from(source),
+                txn,
+                ticket: ticket.clone(),
+            });
+        loop {
+            if let Some(result) = ticket.take() {
+                return result;
+            }
+            let mut writer = self.lock();
+            if let Some(result) = ticket.take() {
+                return result;
+            }
+            let batch =
+                std::mem::take(&mut *self.shared.queue.lock().unwrap_or_else(|e| e.into_inner()));
+            self.commit(&mut writer, batch);
+        }
+    }
+
+    /// Commits a batch of transactions as one version.
+    fn commit(&self, w: &mut Writer, batch: Vec<Pending>) {
+        let Some(base) = w.zone.clone() else {
+            for p in batch {
+                p.ticket
+                    .finish(Err(CommitError::NotLoaded(self.apex().clone())));
+            }
+            return;
+        };
+        let mut working: Zone = (*base).clone();
+        let mut diff: Option<ZoneDiff> = None;
+        let mut owners: Vec<OwnerChange> = Vec::new();
+        let mut ownership = w.ownership.clone();
+        let mut accepted = Vec::new();
+        for p in batch {
+            let result = check_ownership(&ownership, &working, &p.source, &p.txn)
+                .and_then(|()| txn::apply(&working, &p.txn).map_err(CommitError::from));
+            match result {
+                Ok(applied) => {
+                    let changes =
+                        owner_changes(&applied.zone, &applied.diff, &ownership, &p.source);
+                    ownership.apply(&changes);
+                    owners.extend(changes);
+                    working = applied.zone;
+                    diff = Some(match diff {
+                        Some(d) => d.then(applied.diff),
+                        None => applied.diff,
+                    });
+                    accepted.push(p.ticket);
+                }
+                Err(e) => p.ticket.finish(Err(e)),
+            }
+        }
+        let Some(diff) = diff else { return };
+        let current = base.serial().unwrap_or(0);
+        let serial = serial::next(
+            w.options.serial,
+            w.floor.unwrap_or(current).max_serial(current),
+            (w.clock)(),
+        );
+        let result = set_serial(&working, serial).and_then(|applied| {
+            let diff = diff.then(applied.diff);
+            let entry = Entry {
+                diff,
+                meta: Meta {
+                    file_serial: w.file_serial,
+                    owners: owners.clone(),
+                },
+            };
+            self.append(w, entry)?;
+            Ok(applied.zone)
+        });
+        match result {
+            Ok(zone) => {
+                let zone = Arc::new(zone);
+                let diff_len = w
+                    .journal
+                    .last()
+                    .map(|e| (e.diff.removed.len(), e.diff.added.len()));
+                self.shared
+                    .publisher
+                    .publish(&[(self.apex().clone(), Some(zone.clone()))]);
+                self.finish(w, zone, &owners, w.file_serial, diff_len);
+                for ticket in accepted {
+                    ticket.finish(Ok(serial));
+                }
+            }
+            Err(e) => {
+                self.shared
+                    .stats
+                    .count_error(Some(&self.apex().to_string()));
+                for ticket in accepted {
+                    ticket.finish(Err(e.clone()));
+                }
+            }
+        }
+    }
+
+    /// Appends a journal entry durably, having first taken note of any image written
+    /// meanwhile.
+    fn append(&self, w: &mut Writer, entry: Entry) -> Result<(), CommitError> {
+        self.note_image(w)?;
+        let bytes = entry.diff.removed.len() + entry.diff.added.len();
+        w.journal.append(entry)?;
+        w.commits_since_image += 1;
+        w.bytes_since_image += bytes * 32;
+        Ok(())
+    }
+
+    /// Tells the journal about an image written since the last commit.
+    fn note_image(&self, w: &mut Writer) -> Result<(), CommitError> {
+        let durable = self.shared.image_durable.load(Ordering::Acquire);
+        if durable > 0 {
+            let serial = (durable - 1) as u32;
+            if w.image_serial != Some(serial) {
+                w.image_serial = Some(serial);
+                w.journal.set_image_serial(serial)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Records a published version as the writer's and the readers'.
+    fn finish(
+        &self,
+        w: &mut Writer,
+        zone: Arc<Zone>,
+        owners: &[OwnerChange],
+        file_serial: Option<u32>,
+        diff_len: Option<(usize, usize)>,
+    ) {
+        w.ownership.apply(owners);
+        w.file_serial = file_serial;
+        let serial = zone.serial().unwrap_or(0);
+        w.floor = Some(serial);
+        w.zone = Some(zone.clone());
+        self.shared.published.store(Arc::new(Published {
+            zone: Some(zone.clone()),
+            journal: w.journal.view(),
+        }));
+        let name = self.apex().to_string();
+        match diff_len {
+            Some((removed, added)) => self
+                .shared
+                .stats
+                .count_change(&name, serial, removed, added),
+            None => self.shared.stats.set_serial(&name, serial),
+        }
+        self.maybe_write_image(w, &zone);
+    }
+
+    /// Writes an image in the background when the journal since the last one has grown
+    /// past the zone's own size (or there is none).
+    fn maybe_write_image(&self, w: &mut Writer, zone: &Arc<Zone>) {
+        let due = w.image_serial.is_none()
+            || w.bytes_since_image > (zone.live_bytes() / 2).max(1 << 20)
+            || w.commits_since_image >= 100_000;
+        if !due || self.shared.image_busy.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        w.commits_since_image = 0;
+        w.bytes_since_image = 0;
+        let shared = self.shared.clone();
+        let zone = zone.clone();
+        let ownership = w.ownership.clone();
+        let file_serial = w.file_serial;
+        let path = image::image_path(&w.state_dir, self.apex());
+        let spawned = std::thread::Builder::new()
+            .name("zone-image".into())
+            .spawn(move || {
+                let serial = zone.serial().unwrap_or(0);
+                match image::write(&path, &zone, file_serial, &ownership) {
+                    Ok(()) => shared
+                        .image_durable
+                        .store(u64::from(serial) + 1, Ordering::Release),
+                    Err(e) => tracing::error!(
+                        zone = %shared.apex,
+                        "{}: cannot write the zone's image: {e}; a restart replays the journal",
+                        path.display()
+                    ),
+                }
+                shared.image_busy.store(false, Ordering::Release);
+            });
+        if spawned.is_err() {
+            self.shared.image_busy.store(false, Ordering::Release);
+        }
+    }
+
+    /// Loads the zone file's content (`file`, which holds the file's serial) into the
+    /// zone: the first content, or the changes that make the zone what the file says.
+    pub fn load_file(&self, file: Zone) -> Result<FileOutcome, CommitError> {
+        let mut w = self.lock();
+        let Some(prepared) = self.prepare_file(&mut w, file)? else {
+            let serial = w.zone.as_ref().and_then(|z| z.serial()).unwrap_or(0);
+            return Ok(FileOutcome::Unchanged { serial });
+        };
+        self.shared
+            .publisher
+            .publish(&[(self.apex().clone(), Some(prepared.zone.clone()))]);
+        Ok(self.finish_prepared(&mut w, prepared))
+    }
+
+    /// Makes the file's version durable without publishing it (the caller publishes a
+    /// burst of zones in one swap). None: the file changes nothing.
+    pub(super) fn prepare_file(
+        &self,
+        w: &mut Writer,
+        mut file: Zone,
+    ) -> Result<Option<Prepared>, CommitError> {
+        let file_serial = file.serial().unwrap_or(0);
+        let now = (w.clock)();
+        let Some(live) = w.zone.clone() else {
+            let last = w.floor.map(|serial| Served {
+                serial,
+                file_serial: w.file_serial.unwrap_or(serial),
+            });
+            let verdict = serial::decide(w.options.serial, last.as_ref(), file_serial, true, now)?;
+            let serial = verdict.serial();
+            file.set_serial(serial);
+            return Ok(Some(Prepared {
+                zone: Arc::new(file),
+                owners: Vec::new(),
+                file_serial: Some(file_serial),
+                diff: None,
+                outcome: FileOutcome::Loaded { serial },
+            }));
+        };
+        let changes = file_changes(&file, &live, &w.ownership);
+        let current = live.serial().unwrap_or(0);
+        let last = Served {
+            serial: current,
+            file_serial: w.file_serial.unwrap_or(current),
+        };
+        let verdict = serial::decide(
+            w.options.serial,
+            Some(&last),
+            file_serial,
+            !changes.is_empty(),
+            now,
+        )?;
+        let Verdict::Changed(serial) = verdict else {
+            return Ok(None);
+        };
+        let mut txn = changes.txn;
+        if let Some(soa) = file.soa() {
+            let rdata = soa.rdatas().next().map(|r| with_serial(r, serial));
+            txn.push(Change::Replace {
+                owner: self.apex().clone(),
+                rtype: Rtype::SOA,
+                ttl: soa.ttl,
+                rdatas: rdata.into_iter().collect(),
+            });
+        }
+        let applied = txn::apply(&live, &txn)?;
+        let owners: Vec<OwnerChange> = changes
+            .takeovers
+            .iter()
+            .map(|(owner, rtype, _)| OwnerChange {
+                owner: owner.clone(),
+                rtype: *rtype,
+                source: None,
+            })
+            .collect();
+        let takeovers = changes.takeovers;
+        let outcome = FileOutcome::Changed {
+            removed: applied.diff.removed.len(),
+            added: applied.diff.added.len(),
+            old_serial: applied.diff.old_serial,
+            new_serial: applied.diff.new_serial,
+            takeovers,
+        };
+        let diff = applied.diff.clone();
+        self.append(
+            w,
+            Entry {
+                diff: applied.diff,
+                meta: Meta {
+                    file_serial: Some(file_serial),
+                    owners: owners.clone(),
+                },
+            },
+        )?;
+        Ok(Some(Prepared {
+            zone: Arc::new(applied.zone),
+            owners,
+            file_serial: Some(file_serial),
+            diff: Some(diff),
+            outcome,
+        }))
+    }
+
+    /// The apex and version a prepared change publishes.
+    pub(super) fn prepared_zone(prepared: &Prepared) -> Arc<Zone> {
+        prepared.zone.clone()
+    }
+
+    /// Records a prepared version, once published, as the zone's.
+    pub(super) fn finish_prepared(&self, w: &mut Writer, prepared: Prepared) -> FileOutcome {
+        let diff_len = prepared
+            .diff
+            .as_ref()
+            .map(|d| (d.removed.len(), d.added.len()));
+        self.finish(
+            w,
+            prepared.zone,
+            &prepared.owners,
+            prepared.file_serial,
+            diff_len,
+        );
+        prepared.outcome
+    }
+
+    /// Changes the zone's options (a configuration reload).
+    pub fn set_options(&self, options: ZoneOptions) -> Result<(), CommitError> {
+        let mut w = self.lock();
+        w.journal.set_limits(options.journal_limits())?;
+        w.options = options;
+        Ok(())
+    }
+
+    /// The dynamic owners of the zone's RRsets.
+    pub fn ownership(&self) -> Ownership {
+        self.lock().ownership.clone()
+    }
+
+    /// Waits until no image of this zone is being written.
+    pub fn wait_image(&self) {
+        while self.shared.image_busy.load(Ordering::Acquire) {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+    }
+
+    /// Stops serving the zone (its file is gone, or it left the configuration).
+    pub fn unpublish(&self) {
+        self.shared
+            .publisher
+            .publish(&[(self.apex().clone(), None)]);
+        self.shared.stats.zone_removed(&self.apex().to_string());
+        self.shared.published.store(Arc::new(Published::default()));
+    }
+}
+
+/// `max` in serial arithmetic: the later of two serials (RFC 1982).
+trait MaxSerial {
+    fn max_serial(self, other: u32) -> u32;
+}
+
+impl MaxSerial for u32 {
+    fn max_serial(self, other: u32) -> u32 {
+        if serial::serial_gt(other, self) {
+            other
+        } else {
+            self
+        }
+    }
+}
+
+/// SOA RDATA with its serial replaced.
+fn with_serial(rdata: &[u8], serial: u32) -> Box<[u8]> {
+    let mut rdata = rdata.to_vec();
+    if let Some(at) = rdata.len().checked_sub(20) {
+        rdata[at..at + 4].copy_from_slice(&serial.to_be_bytes());
+    }
+    rdata.into()
+}
+
+/// The transaction that gives `zone` the serial `serial`.
+fn set_serial(zone: &Zone, serial: u32) -> Result<txn::Applied, CommitError> {
+    let soa = zone
+        .soa()
+        .ok_or_else(|| TxnError::NoSoa(zone.apex().clone()))?;
+    let rdata = soa
+        .rdatas()
+        .next()
+        .ok_or_else(|| TxnError::NoSoa(zone.apex().clone()))?;
+    let mut txn = Transaction::new();
+    txn.push(Change::Replace {
+        owner: zone.apex().clone(),
+        rtype: Rtype::SOA,
+        ttl: soa.ttl,
+        rdatas: vec![with_serial(rdata, serial)],
+    });
+    Ok(txn::apply(zone, &txn)?)
+}
+
+/// Refuses a dynamic change to an RRset the file or another source owns.
+fn check_ownership(
+    ownership: &Ownership,
+    zone: &Zone,
+    source: &str,
+    txn: &Transaction,
+) -> Result<(), CommitError> {
+    for change in &txn.changes {
+        let (owner, types): (Name, Vec<Rtype>) = match change {
+            Change::Add(r) | Change::Remove(r) => (r.owner.to_lowercase(), vec![r.rtype]),
+            Change::Replace { owner, rtype, .. } | Change::RemoveRrset { owner, rtype } => {
+                (owner.to_lowercase(), vec![*rtype])
+            }
+            Change::RemoveName { owner } => {
+                let owner = owner.to_lowercase();
+                let types = zone
+                    .node(owner.as_wire())
+                    .map(|n| n.rrsets().map(|r| r.rtype).collect())
+                    .unwrap_or_default();
+                (owner, types)
+            }
+        };
+        for rtype in types {
+            let exists = zone
+                .node(owner.as_wire())
+                .is_some_and(|n| n.rrset(rtype).is_some());
+            match ownership.owner_of(&owner, rtype) {
+                Some(s) if &**s != source => {
+                    return Err(CommitError::OwnedBy {
+                        owner,
+                        rtype,
+                        source_name: s.clone(),
+                    });
+                }
+                None if exists || rtype == Rtype::SOA => {
+                    return Err(CommitError::OwnedByFile { owner, rtype });
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The ownership changes a dynamic source's applied transaction makes: RRsets it made
+/// are its own, RRsets it emptied are nobody's.
+fn owner_changes(
+    zone: &Zone,
+    diff: &ZoneDiff,
+    ownership: &Ownership,
+    source: &str,
+) -> Vec<OwnerChange> {
+    if source == FILE_SOURCE {
+        return Vec::new();
+    }
+    let mut touched: Vec<(Name, Rtype)> = diff
+        .removed
+        .iter()
+        .chain(&diff.added)
+        .map(|r| (r.owner.to_lowercase(), r.rtype))
+        .collect();
+    touched.sort();
+    touched.dedup();
+    let source: Arc<str> = Arc::from(source);
+    touched
+        .into_iter()
+        .filter_map(|(owner, rtype)| {
+            let exists = zone
+                .node(owner.as_wire())
+                .is_some_and(|n| n.rrset(rtype).is_some());
+            let now = exists.then(|| source.clone());
+            let before = ownership.owner_of(&owner, rtype).cloned();
+            (before != now).then_some(OwnerChange {
+                owner,
+                rtype,
+                source: now,
+            })
+        })
+        .collect()
+}
