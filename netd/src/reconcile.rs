@@ -31,6 +31,8 @@ pub enum ApplyError {
     Nft(NftError),
     /// The state file or a sysctl.
     Io(io::Error),
+    /// Another netd holds the state folder.
+    Lock(crate::lock::LockError),
 }
 
 impl fmt::Display for ApplyError {
@@ -48,6 +50,7 @@ impl fmt::Display for ApplyError {
             Self::Link(e) => write!(f, "{e}"),
             Self::Nft(e) => write!(f, "{e}"),
             Self::Io(e) => write!(f, "{e}"),
+            Self::Lock(e) => write!(f, "{e}"),
         }
     }
 }
@@ -93,8 +96,22 @@ impl Context {
         })
     }
 
-    fn save(&self) -> Result<(), ApplyError> {
-        Ok(self.owned.save(&self.state_dir)?)
+    /// Writes what this pass owns to the record, keeping what the VRRP instances of
+    /// this process recorded there meanwhile.
+    fn save(&mut self) -> Result<(), ApplyError> {
+        let (bridges, sysctls, nft) = (
+            self.owned.bridges.clone(),
+            self.owned.sysctls.clone(),
+            self.owned.nft,
+        );
+        let vrrp = Owned::update(&self.state_dir, |disk| {
+            disk.bridges = bridges;
+            disk.sysctls = sysctls;
+            disk.nft = nft;
+            disk.vrrp.clone()
+        })?;
+        self.owned.vrrp = vrrp;
+        Ok(())
     }
 }
 
@@ -140,13 +157,21 @@ pub async fn apply(
     let mut done = Vec::new();
 
     for change in &plan.links {
+        // Intent first: a change that makes netd own something is recorded before it
+        // is made, so a failure or a kill right after it cannot make netd forget it
+        // (and later adopt its own bridge). Giving something up is recorded after.
+        let gains = change.gains_ownership();
+        if gains {
+            links::plan::record(&mut ctx.owned.bridges, change);
+            ctx.save()?;
+        }
         ctx.netlink.apply(change).await?;
-        links::plan::record(&mut ctx.owned.bridges, change);
+        if !gains {
+            links::plan::record(&mut ctx.owned.bridges, change);
+            ctx.save()?;
+        }
         info!(reason, change = %change, "link");
         done.push(change.to_string());
-    }
-    if !plan.links.is_empty() {
-        ctx.save()?;
     }
 
     for change in &plan.sysctls {
@@ -232,11 +257,24 @@ async fn drop_table(ctx: &mut Context) -> Result<Option<String>, ApplyError> {
     Ok(Some("- nftables: table inet netd".into()))
 }
 
-/// Removes everything netd owns: its table, what it did to links, the sysctls it
+/// Removes everything netd owns: what VRRP instances that did not stop cleanly left
+/// (addresses, accept-mode tables), its table, what it did to links, the sysctls it
 /// changed (restored). Goes on after an error and returns every error.
 pub async fn down(ctx: &mut Context) -> (Vec<String>, Vec<String>) {
     let mut done = Vec::new();
     let mut errors = Vec::new();
+    let vrrp = std::mem::take(&mut ctx.owned.vrrp);
+    for (name, left) in vrrp {
+        let (d, e) = crate::vrrp::supervise::undo(&ctx.netlink, &name, &left).await;
+        for change in &d {
+            info!(change = %change, "down");
+        }
+        done.extend(d);
+        if !e.is_empty() {
+            errors.extend(e);
+            ctx.owned.vrrp.insert(name, left);
+        }
+    }
     // The table is netd's by its name, recorded or not (a lost state folder).
     let existed = apply::list_table().await.map(|t| t.is_some());
     match apply::run_batch("delete table", &delete_batch()).await {
@@ -283,15 +321,8 @@ pub async fn down(ctx: &mut Context) -> (Vec<String>, Vec<String>) {
             }
         }
     }
-    let saved = if ctx.owned.is_empty() {
-        match std::fs::remove_file(Owned::path(&ctx.state_dir)) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
-        }
-    } else {
-        ctx.owned.save(&ctx.state_dir)
-    };
-    if let Err(e) = saved {
+    // `down` holds the state lock: no other writer, the record is written whole.
+    if let Err(e) = ctx.owned.save(&ctx.state_dir) {
         warn!(error = %e, "cannot update the ownership record");
         errors.push(e.to_string());
     }
