@@ -1,10 +1,8 @@
 //! netd apply/down in namespaces: forwards (TCP and UDP), masquerade, hairpin,
 //! allow-lists, idempotence, teardown, refused configurations, re-applies that keep
-//! established connections. Topology: see `netd_lab`.
+//! established connections. Topology: see `netfabric_tests::netd`.
 
-mod netd_lab;
-
-use netd_lab::{CONFIG, Lab, PUBLIC, tcp_ask, tcp_connect, tcp_say, udp_ask};
+use netfabric_tests::netd::{CONFIG, Lab, PUBLIC, tcp_ask, tcp_connect, tcp_say, udp_ask};
 
 #[test]
 fn forwards_masquerade_and_hairpin() {

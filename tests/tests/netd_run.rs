@@ -1,12 +1,10 @@
 //! netd run in namespaces: drift is repaired, configuration changes are applied as
 //! element changes, and the other forwards keep every packet meanwhile.
 
-mod netd_lab;
-
 use std::process::Stdio;
 use std::time::Duration;
 
-use netd_lab::{CONFIG, Lab, tcp_ask, tcp_connect, tcp_say, udp_ask, wait_for};
+use netfabric_tests::netd::{CONFIG, Lab, tcp_ask, tcp_connect, tcp_say, udp_ask, wait_for};
 use netfabric_tests::process::ProcessGuard;
 
 /// Starts `netd run` with a short drift interval; stderr goes to `run.log`.

@@ -25,9 +25,22 @@ impl fmt::Display for NftError {
 
 impl std::error::Error for NftError {}
 
-/// The nft binary: `$NETD_NFT` or `nft` from `PATH`.
+/// The nft binary: `$NETD_NFT` or `nft` from `PATH`. It dies with netd: an nft
+/// left running by a killed netd could otherwise load a stale table after the next
+/// netd (or `netd down`) has moved on. nft's batch is one kernel transaction, so
+/// killing it never leaves half a table.
 fn nft() -> Command {
-    Command::new(std::env::var_os("NETD_NFT").unwrap_or_else(|| "nft".into()))
+    let mut cmd = Command::new(std::env::var_os("NETD_NFT").unwrap_or_else(|| "nft".into()));
+    // SAFETY: prctl(2) is async-signal-safe and touches only the child being made.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd
 }
 
 /// Runs `batch` as one `nft -f -` transaction.
