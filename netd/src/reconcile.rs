@@ -204,8 +204,8 @@ pub async fn apply(
 async fn load_table(ctx: &mut Context, ruleset: &Ruleset) -> Result<Option<String>, ApplyError> {
     let text = ruleset.table_text();
     let rendered = fingerprint(&text);
-    let listing = apply::list_table().await?;
-    let intact = match (ctx.owned.nft, &listing) {
+    let listing_before = apply::list_table().await?;
+    let intact = match (ctx.owned.nft, &listing_before) {
         (Some(r), Some(l)) => fingerprint(l) == r.listing,
         _ => false,
     };
@@ -224,7 +224,7 @@ async fn load_table(ctx: &mut Context, ruleset: &Ruleset) -> Result<Option<Strin
         None => {
             // `add; delete; table {..}`: one transaction, safe whether the table exists.
             apply::run_batch("load table", &format!("{}{text}", delete_batch())).await?;
-            let what = if listing.is_some() {
+            let what = if listing_before.is_some() {
                 "replaced"
             } else {
                 "created"
@@ -236,10 +236,15 @@ async fn load_table(ctx: &mut Context, ruleset: &Ruleset) -> Result<Option<Strin
         }
     };
     let listing = apply::list_table().await?.unwrap_or_default();
-    ctx.owned.nft = Some(NftRecord {
-        rendered,
-        listing: fingerprint(&listing),
-    });
+    // Someone changed the table between the load and this listing: record nothing
+    // that matches it, so the next pass sees drift and loads it again.
+    let listing = if apply::holds_every_element(&listing, ruleset) {
+        fingerprint(&listing)
+    } else {
+        warn!("nftables: table inet netd changed while it was loaded; reloading next pass");
+        0
+    };
+    ctx.owned.nft = Some(NftRecord { rendered, listing });
     ctx.loaded = Some(ruleset.clone());
     ctx.save()?;
     Ok(Some(change))

@@ -143,17 +143,23 @@ fn a_killed_master_is_cleaned_up_by_down_and_status_tells_it_is_dead() {
     assert!(!a.state_dir().join("owned.json").exists());
 }
 
-/// `GET /metrics` on `addr`, from inside `ns`.
+/// `GET /metrics` on `addr`, from inside `ns` (waits for the endpoint to open).
 fn scrape(ns: &Netns, addr: &'static str) -> String {
-    ns.run_in(move || {
-        let mut s = std::net::TcpStream::connect(addr).expect("connect to the metrics endpoint");
-        s.set_read_timeout(Some(LONG)).expect("timeout");
-        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: netd\r\n\r\n")
-            .expect("send request");
+    let get = move || -> std::io::Result<String> {
+        let mut s = std::net::TcpStream::connect(addr)?;
+        s.set_read_timeout(Some(LONG))?;
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: netd\r\n\r\n")?;
         let mut text = String::new();
-        s.read_to_string(&mut text).expect("read response");
-        text
-    })
+        s.read_to_string(&mut text)?;
+        Ok(text)
+    };
+    let mut last = None;
+    let ok = wait_until(LONG, || {
+        last = Some(ns.run_in(get));
+        matches!(last, Some(Ok(_)))
+    });
+    assert!(ok, "metrics endpoint: {last:?}");
+    last.and_then(Result::ok).unwrap_or_default()
 }
 
 #[test]
