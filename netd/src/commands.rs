@@ -170,7 +170,20 @@ pub async fn plan(global: &Global) -> u8 {
     }
     println!("# nftables: replaces table inet netd in one transaction");
     print!("{}", plan.ruleset.replace_batch());
+    warn_coexistence(&config).await;
     OK
+}
+
+/// Prints what in the host's other tables breaks the configuration (stderr).
+async fn warn_coexistence(config: &Config) {
+    match reconcile::coexistence(config).await {
+        Ok(warnings) => {
+            for w in warnings {
+                eprintln!("warning: {w}");
+            }
+        }
+        Err(e) => eprintln!("netd: cannot read the host's other tables: {e}"),
+    }
 }
 
 /// `netd apply`.
@@ -187,7 +200,11 @@ pub async fn apply(global: &Global) -> u8 {
         Ok(c) => c,
         Err(e) => return report(global, &e),
     };
-    match reconcile::apply(&mut ctx, &config, "apply").await {
+    let applied = reconcile::apply(&mut ctx, &config, "apply").await;
+    if applied.is_ok() {
+        warn_coexistence(&config).await;
+    }
+    match applied {
         Ok(changes) => {
             if changes.is_empty() {
                 println!("no changes");

@@ -124,6 +124,8 @@ pub async fn run(opts: RunOptions, config: Config, text: String) -> Result<(), A
     metrics.set_board(board.clone());
     clean_leftovers(&ctx.netlink, &opts.state_dir, &config.vrrp).await;
     let mut vrrp = Supervisor::new(ctx.netlink.clone(), board, Some(opts.state_dir.clone()));
+    let mut warned = Vec::new();
+    warn_coexistence(&config, &mut warned).await;
     vrrp.set(&config.vrrp).await;
 
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -147,7 +149,7 @@ pub async fn run(opts: RunOptions, config: Config, text: String) -> Result<(), A
     tasks.spawn(reconcile_task(
         opts.clone(),
         ctx,
-        (config, file),
+        (config, file, warned),
         vrrp,
         metrics,
         stop_rx.clone(),
@@ -183,7 +185,7 @@ pub async fn run(opts: RunOptions, config: Config, text: String) -> Result<(), A
 async fn reconcile_task(
     opts: RunOptions,
     mut ctx: Context,
-    (mut good, mut file): (Config, ConfigFile),
+    (mut good, mut file, mut warned): (Config, ConfigFile, Vec<String>),
     mut vrrp: Supervisor,
     metrics: Arc<Metrics>,
     mut stop: watch::Receiver<bool>,
@@ -252,8 +254,27 @@ async fn reconcile_task(
         if let Err(e) = result {
             error!(reason = "drift repaired", "{e}");
         }
+        warn_coexistence(&good, &mut warned).await;
     }
     vrrp.stop_all().await;
+}
+
+/// Logs what in the host's other tables breaks the configuration, when it differs
+/// from what was logged last (`warned`): once per change, not every pass.
+async fn warn_coexistence(config: &Config, warned: &mut Vec<String>) {
+    let now: Vec<String> = match reconcile::coexistence(config).await {
+        Ok(w) => w.iter().map(ToString::to_string).collect(),
+        Err(e) => vec![format!("cannot read the host's other tables: {e}")],
+    };
+    if now != *warned {
+        for w in &now {
+            warn!("{w}");
+        }
+        if now.is_empty() && !warned.is_empty() {
+            info!("the host's other tables no longer break netd's forwards");
+        }
+        *warned = now;
+    }
 }
 
 #[cfg(test)]

@@ -250,6 +250,16 @@ async fn load_table(ctx: &mut Context, ruleset: &Ruleset) -> Result<Option<Strin
     Ok(Some(change))
 }
 
+/// What in the host's other tables would break `config`'s forwards or masquerade
+/// (`crate::nat::coexist`); nothing is changed.
+pub async fn coexistence(config: &Config) -> Result<Vec<crate::nat::coexist::Warning>, NftError> {
+    if config.forwards.is_empty() && config.nat.is_empty() {
+        return Ok(Vec::new());
+    }
+    let listing = apply::list_ruleset().await?;
+    Ok(crate::nat::coexist::check(&listing, config))
+}
+
 /// Removes netd's table if netd loaded one.
 async fn drop_table(ctx: &mut Context) -> Result<Option<String>, ApplyError> {
     if ctx.owned.nft.is_none() {

@@ -130,6 +130,27 @@ pub async fn list_table() -> Result<Option<String>, NftError> {
     }
 }
 
+/// The kernel's whole ruleset, as `nft list ruleset` prints it (read only).
+pub async fn list_ruleset() -> Result<String, NftError> {
+    let out = nft()
+        .args(["list", "ruleset"])
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .map_err(|e| NftError {
+            op: "list ruleset",
+            reason: format!("cannot run nft: {e}"),
+        })?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(NftError {
+            op: "list ruleset",
+            reason: String::from_utf8_lossy(&out.stderr).into_owned(),
+        })
+    }
+}
+
 /// FNV-1a, 64 bits: a stable fingerprint of a table's text, kept in the state file to
 /// tell whether the kernel still holds what netd loaded.
 pub fn fingerprint(text: &str) -> u64 {
