@@ -171,8 +171,21 @@ fn unicast_peers_with_keepalived() {
 #[test]
 fn address_owner_with_keepalived_backup() {
     let seg = Segment::new("vrko");
-    // netd owns 198.51.100.1 (priority 255); keepalived (100) backs it up.
-    let owner = netd_instance("svc", 51, 255, &format!("{VIP4}/24"), 10, "");
+    // netd owns 198.51.100.1 (priority 255); keepalived (100) backs it up. The
+    // notify command logs every state netd's instance enters.
+    let notify = tempfile::tempdir().unwrap();
+    let log = notify.path().join("states.log");
+    let owner = netd_instance(
+        "svc",
+        51,
+        255,
+        &format!("{VIP4}/24"),
+        10,
+        &format!(
+            "notify = [\"/bin/sh\", \"-c\", \"echo \\\"$0 $1\\\" >> {}\"]",
+            log.display()
+        ),
+    );
     let mut netd = Netd::start(&seg.routers[0], &owner);
     let _ka = Keepalived::start(
         &seg.routers[1],
@@ -187,12 +200,14 @@ fn address_owner_with_keepalived_backup() {
     assert_only_holder(&seg, VIP4, 1);
     assert!(seg.reachable(VIP4));
 
-    // The owner returns and is master at once (no Master_Down_Interval): keepalived
-    // yields to priority 255; the owner drops keepalived's adverts unheeded.
+    // The owner returns and is master at once, never a backup (RFC 5798 6.4.1):
+    // keepalived yields to priority 255.
+    std::fs::write(&log, "").unwrap();
     let netd = Netd::start(&seg.routers[0], &owner);
     assert_only_holder(&seg, VIP4, 0);
     assert!(seg.reachable(VIP4));
     assert_eq!(netd.state("svc"), "master");
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "svc master\n");
     assert!(
         netd.status_table().contains("255"),
         "{}",
