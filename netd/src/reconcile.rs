@@ -343,3 +343,86 @@ pub async fn down(ctx: &mut Context) -> (Vec<String>, Vec<String>) {
     }
     (done, errors)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::links::KernelLink;
+
+    const CONFIG: &str = "[[bridge]]\nname = \"br-svc\"\naddresses = [\"198.51.100.1/24\"]\n\
+        members = [\"svc1\"]\n[[nat]]\nsource = [\"198.51.100.0/24\"]\negress = \"up0\"\n\
+        [forwarding]\nipv4 = false\n";
+
+    fn kernel(names: &[&str]) -> Kernel {
+        let mut k = Kernel::default();
+        for (i, n) in names.iter().enumerate() {
+            k.links.insert(
+                n.to_string(),
+                KernelLink {
+                    index: i as u32 + 1,
+                    up: true,
+                    ..KernelLink::default()
+                },
+            );
+        }
+        k
+    }
+
+    #[test]
+    fn an_unknown_interface_refuses_the_whole_plan() {
+        let config = crate::config::parse(CONFIG).unwrap();
+        let Err(ApplyError::Config(errors)) = plan(&config, &kernel(&["svc1"]), &Owned::default())
+        else {
+            panic!("accepted")
+        };
+        let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(text, ["7: nat[0].egress: unknown interface \"up0\""]);
+    }
+
+    #[test]
+    fn an_empty_host_gets_the_bridge_and_the_table() {
+        let config = crate::config::parse(CONFIG).unwrap();
+        let p = plan(&config, &kernel(&["svc1", "up0"]), &Owned::default()).unwrap();
+        let links: Vec<String> = p.links.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            links,
+            [
+                "+ bridge br-svc",
+                "+ port svc1 -> br-svc",
+                "+ address 198.51.100.1/24 on br-svc",
+                "~ up br-svc"
+            ]
+        );
+        // Recorded before it is made: what makes netd own something.
+        let gains: Vec<bool> = p.links.iter().map(LinkChange::gains_ownership).collect();
+        assert_eq!(gains, [true, true, true, false]);
+        assert!(p.sysctls.is_empty());
+        assert!(p.ruleset.table_text().contains("oifname \"up0\" ip saddr"));
+    }
+
+    #[test]
+    fn an_owned_bridge_no_longer_configured_is_removed() {
+        let config = crate::config::parse("[forwarding]\nipv4 = false\n").unwrap();
+        let mut owned = Owned::default();
+        owned.bridges.insert(
+            "br-old".into(),
+            crate::links::OwnedBridge {
+                created: true,
+                ..Default::default()
+            },
+        );
+        let mut k = kernel(&["up0"]);
+        k.links.insert(
+            "br-old".into(),
+            KernelLink {
+                index: 9,
+                is_bridge: true,
+                ..KernelLink::default()
+            },
+        );
+        let p = plan(&config, &k, &owned).unwrap();
+        let links: Vec<String> = p.links.iter().map(ToString::to_string).collect();
+        assert_eq!(links, ["- bridge br-old"]);
+        assert!(!p.links[0].gains_ownership());
+    }
+}
