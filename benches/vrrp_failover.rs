@@ -125,7 +125,9 @@ fn run_once(imp: Implementation, cs: u16, failure: Failure) -> Option<f64> {
     Some(match failure {
         Failure::Clean | Failure::Crash => gaps.fold(0.0, f64::max).max(0.0),
         // Every gap of at least two missed pings adds to a flap's outage.
-        Failure::FlapMaster | Failure::FlapBackup => gaps.filter(|g| *g >= 15.0).sum(),
+        Failure::FlapMaster | Failure::FlapBackup => {
+            gaps.filter(|g| *g >= 15.0).fold(0.0, |sum, g| sum + g)
+        }
     })
 }
 
