@@ -111,6 +111,11 @@ impl ConfigFile {
 /// Applies `config` once, then runs every task until SIGTERM or SIGINT.
 /// Fails only if the state folder is locked or the first apply fails.
 pub async fn run(opts: RunOptions, config: Config, text: String) -> Result<(), ApplyError> {
+    // First of all: a SIGTERM during startup is then handled (a clean stop once
+    // started), not the default action that kills the process mid-way.
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
     let _lock = StateLock::acquire(&opts.state_dir, "run").map_err(ApplyError::Lock)?;
     let mut ctx = Context::open(&opts.state_dir)?;
     let metrics = Arc::new(Metrics::default());
@@ -156,9 +161,6 @@ pub async fn run(opts: RunOptions, config: Config, text: String) -> Result<(), A
         wake.clone(),
     ));
 
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    let mut hup = signal(SignalKind::hangup())?;
     loop {
         tokio::select! {
             _ = term.recv() => break,
