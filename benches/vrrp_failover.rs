@@ -6,12 +6,17 @@
 //! namespaces). Master priority 200 on router0, backup 100 on router1, one IPv4
 //! virtual address. The client pings it every 10 ms (`ping -D -i 0.01`); the outage is
 //! the longest gap between two consecutive replies, minus the 10 ms interval.
-//! Failures: a clean shutdown (SIGTERM: priority 0 advert) and a crash (SIGKILL of
-//! every process, then the master's link down). Advert intervals 1 s and 0.1 s.
+//! Failures: a clean shutdown (SIGTERM: priority 0 advert), a crash (SIGKILL of
+//! every process, then the master's link down), and a 5 s cable flap (the switch
+//! port down, then up) on the master and on the backup. Advert intervals 1 s and
+//! 0.1 s. For a flap the outage is the sum of every gap between replies beyond the
+//! ping interval (a flap can cause more than one), from the pull to 5 s after the
+//! cable is back.
 //!
 //! Run: `cargo bench -p netfabric-tests --bench vrrp_failover` (as root; builds
 //! netd in release first: `cargo build --release -p netd`). `VRRP_BENCH_ROUNDS`
-//! (default 3) sets the starts per case; medians are reported.
+//! (default 3) sets the starts per case; medians are reported. `VRRP_BENCH_CASES`
+//! (`clean`, `crash`, `flap`, comma-separated; default all) picks the failures.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -31,7 +36,14 @@ enum Implementation {
 enum Failure {
     Clean,
     Crash,
+    /// The master's cable out for 5 s.
+    FlapMaster,
+    /// The backup's cable out for 5 s.
+    FlapBackup,
 }
+
+/// How long a cable stays out.
+const FLAP: Duration = Duration::from_secs(5);
 
 enum Daemon {
     Netd(Netd),
@@ -59,6 +71,7 @@ impl Daemon {
             (Self::Netd(n), Failure::Crash) => n.guard.kill(),
             (Self::Keepalived(k), Failure::Clean) => k.stop(),
             (Self::Keepalived(k), Failure::Crash) => k.kill(),
+            (_, Failure::FlapMaster | Failure::FlapBackup) => {}
         }
     }
 }
@@ -80,16 +93,27 @@ fn run_once(imp: Implementation, cs: u16, failure: Failure) -> Option<f64> {
             .stdout(Stdio::piped()),
     );
     std::thread::sleep(Duration::from_millis(500));
-    master.fail(failure);
-    if failure == Failure::Crash {
-        seg.set_link(0, false);
+    match failure {
+        Failure::Clean | Failure::Crash => {
+            master.fail(failure);
+            if failure == Failure::Crash {
+                seg.set_link(0, false);
+            }
+            if !wait_until(settle, || seg.holds(1, VIP4)) {
+                eprintln!("{imp:?}: backup did not take over");
+                return None;
+            }
+            // Let the client's pings come back for a while after the takeover.
+            std::thread::sleep(Duration::from_millis(700));
+        }
+        Failure::FlapMaster | Failure::FlapBackup => {
+            let i = usize::from(failure == Failure::FlapBackup);
+            seg.set_cable(i, false);
+            std::thread::sleep(FLAP);
+            seg.set_cable(i, true);
+            std::thread::sleep(Duration::from_secs(5));
+        }
     }
-    if !wait_until(settle, || seg.holds(1, VIP4)) {
-        eprintln!("{imp:?}: backup did not take over");
-        return None;
-    }
-    // Let the client's pings come back for a while after the takeover.
-    std::thread::sleep(Duration::from_millis(700));
     ping.signal(libc::SIGINT);
     let out = ping.wait_output(Duration::from_secs(5));
     let times: Vec<f64> = out
@@ -97,8 +121,14 @@ fn run_once(imp: Implementation, cs: u16, failure: Failure) -> Option<f64> {
         .filter(|l| l.contains("bytes from"))
         .filter_map(|l| l.strip_prefix('[')?.split(']').next()?.parse().ok())
         .collect();
-    let gap = times.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max);
-    Some((gap * 1000.0 - 10.0).max(0.0))
+    let gaps = times.windows(2).map(|w| (w[1] - w[0]) * 1000.0 - 10.0);
+    Some(match failure {
+        Failure::Clean | Failure::Crash => gaps.fold(0.0, f64::max).max(0.0),
+        // Every gap of at least two missed pings adds to a flap's outage.
+        Failure::FlapMaster | Failure::FlapBackup => {
+            gaps.filter(|g| *g >= 15.0).fold(0.0, |sum, g| sum + g)
+        }
+    })
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -127,9 +157,26 @@ fn main() {
                 .to_string()
         })
         .unwrap_or_default();
+    let wanted = std::env::var("VRRP_BENCH_CASES").unwrap_or_else(|_| "clean,crash,flap".into());
+    let wanted: Vec<&str> = wanted.split(',').map(str::trim).collect();
     let cases: Vec<(u16, Failure)> = [100, 10]
         .into_iter()
-        .flat_map(|cs| [(cs, Failure::Clean), (cs, Failure::Crash)])
+        .flat_map(|cs| {
+            [
+                (cs, Failure::Clean),
+                (cs, Failure::Crash),
+                (cs, Failure::FlapMaster),
+                (cs, Failure::FlapBackup),
+            ]
+        })
+        .filter(|(_, f)| {
+            let name = match f {
+                Failure::Clean => "clean",
+                Failure::Crash => "crash",
+                Failure::FlapMaster | Failure::FlapBackup => "flap",
+            };
+            wanted.contains(&name)
+        })
         .collect();
     let mut results: Vec<((u16, Failure, Implementation), Vec<f64>)> = Vec::new();
     for round in 0..rounds {

@@ -10,6 +10,7 @@ use tracing::error;
 use crate::config::{self, Config};
 use crate::daemon::{self, RunOptions};
 use crate::links::Netlink;
+use crate::lock::StateLock;
 use crate::nat::render::render;
 use crate::owned::Owned;
 use crate::reconcile::{self, ApplyError, Context};
@@ -169,7 +170,20 @@ pub async fn plan(global: &Global) -> u8 {
     }
     println!("# nftables: replaces table inet netd in one transaction");
     print!("{}", plan.ruleset.replace_batch());
+    warn_coexistence(&config).await;
     OK
+}
+
+/// Prints what in the host's other tables breaks the configuration (stderr).
+async fn warn_coexistence(config: &Config) {
+    match reconcile::coexistence(config).await {
+        Ok(warnings) => {
+            for w in warnings {
+                eprintln!("warning: {w}");
+            }
+        }
+        Err(e) => eprintln!("netd: cannot read the host's other tables: {e}"),
+    }
 }
 
 /// `netd apply`.
@@ -178,11 +192,19 @@ pub async fn apply(global: &Global) -> u8 {
         Ok(c) => c,
         Err(code) => return code,
     };
+    let _lock = match StateLock::acquire(&global.state_dir, "apply") {
+        Ok(l) => l,
+        Err(e) => return report(global, &ApplyError::Lock(e)),
+    };
     let mut ctx = match Context::open(&global.state_dir) {
         Ok(c) => c,
         Err(e) => return report(global, &e),
     };
-    match reconcile::apply(&mut ctx, &config, "apply").await {
+    let applied = reconcile::apply(&mut ctx, &config, "apply").await;
+    if applied.is_ok() {
+        warn_coexistence(&config).await;
+    }
+    match applied {
         Ok(changes) => {
             if changes.is_empty() {
                 println!("no changes");
@@ -217,8 +239,20 @@ pub async fn run(global: &Global, interval: f64) -> u8 {
     }
 }
 
+/// Exit code of `netd status` when no daemon runs (its last state is shown).
+pub const NOT_RUNNING: u8 = 3;
+
 /// `netd status`: the VRRP instances of a running daemon, from its state folder.
+/// When no `netd run` holds the folder, the states shown are a dead daemon's last
+/// (marked stale) and the exit code is [`NOT_RUNNING`].
 pub fn status(global: &Global, json: bool) -> u8 {
+    let running = match StateLock::holder(&global.state_dir) {
+        Ok(holder) => holder.is_some_and(|h| h.command == "run"),
+        Err(e) => {
+            eprintln!("netd: {e}");
+            return FAILED;
+        }
+    };
     let all = match crate::vrrp::status::read(&global.state_dir) {
         Ok(all) => all,
         Err(e) => {
@@ -227,6 +261,9 @@ pub fn status(global: &Global, json: bool) -> u8 {
         }
     };
     if json {
+        if !running {
+            eprintln!("netd is not running: this is the last state a daemon wrote");
+        }
         match serde_json::to_string_pretty(&all) {
             Ok(text) => println!("{text}"),
             Err(e) => {
@@ -235,13 +272,17 @@ pub fn status(global: &Global, json: bool) -> u8 {
             }
         }
     } else {
-        print!("{}", crate::vrrp::status::render_table(&all));
+        print!("{}", crate::vrrp::status::render_table(&all, running));
     }
-    OK
+    if running { OK } else { NOT_RUNNING }
 }
 
 /// `netd down`.
 pub async fn down(global: &Global) -> u8 {
+    let _lock = match StateLock::acquire(&global.state_dir, "down") {
+        Ok(l) => l,
+        Err(e) => return report(global, &ApplyError::Lock(e)),
+    };
     let mut ctx = match Context::open(&global.state_dir) {
         Ok(c) => c,
         Err(e) => return report(global, &e),

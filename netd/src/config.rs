@@ -40,6 +40,9 @@ pub struct Spec {
     /// VRRP instances (`[[vrrp]]`), see `crate::vrrp::config`.
     #[serde(default)]
     pub vrrp: Vec<crate::vrrp::config::InstanceSpec>,
+    /// `ADDR:PORT` of the Prometheus endpoint of `netd run` (`/metrics`).
+    #[serde(default)]
+    pub metrics: Option<Spanned<String>>,
 }
 
 /// One `[[bridge]]`.
@@ -135,6 +138,8 @@ pub struct Config {
     pub forwarding: Forwarding,
     /// VRRP instances, validated by `crate::vrrp::config`.
     pub vrrp: Vec<crate::vrrp::config::Instance>,
+    /// Where `netd run` serves its metrics, if anywhere.
+    pub metrics: Option<std::net::SocketAddr>,
     /// Every interface the file names outside `[[bridge]].name`, to check against the
     /// kernel before applying.
     pub interface_refs: Vec<InterfaceRef>,
@@ -475,6 +480,21 @@ pub fn validate(spec: Spec, text: &str) -> Result<Config, Vec<ConfigError>> {
         }
     };
 
+    let metrics = spec.metrics.as_ref().and_then(|m| {
+        let parsed = m.get_ref().parse::<std::net::SocketAddr>();
+        if parsed.is_err() {
+            c.error(
+                m,
+                "metrics".into(),
+                format!(
+                    "{:?} is not ADDR:PORT (like \"127.0.0.1:9102\")",
+                    m.get_ref()
+                ),
+            );
+        }
+        parsed.ok()
+    });
+
     if c.errors.is_empty() {
         Ok(Config {
             bridges,
@@ -482,6 +502,7 @@ pub fn validate(spec: Spec, text: &str) -> Result<Config, Vec<ConfigError>> {
             forwards,
             forwarding,
             vrrp,
+            metrics,
             interface_refs: refs,
         })
     } else {

@@ -9,42 +9,24 @@ fn errors(text: &str) -> Vec<String> {
     }
 }
 
-const GOOD: &str = r#"
-[[bridge]]
-name = "br-svc"
-addresses = ["198.51.100.1/24", "2001:db8:1::1/64"]
-mtu = 1500
-members = ["vm1"]
-
-[[nat]]
-source = ["198.51.100.0/24"]
-egress = "eth0"
-
-[[forward]]
-name = "web"
-protocol = ["tcp", "udp"]
-port = 80
-interface = "eth0"
-to = "198.51.100.10"
-to-port = 8080
-
-[[forward]]
-port = "5300-5302"
-address = "203.0.113.1"
-to = "198.51.100.11"
-to-port = 53
-allow = ["203.0.113.0/24"]
-"#;
+/// netd's base configuration, the one the integration tests run
+/// (`netfabric_tests::netd::CONFIG`): a bridge, masquerade, three forwards.
+const GOOD: &str = include_str!("../tests/fixtures/lab.toml");
 
 #[test]
 fn good_file_is_accepted() {
     let c = parse(GOOD).unwrap();
     assert_eq!(c.bridges.len(), 1);
-    assert_eq!(c.bridges[0].mtu, Some(1500));
-    assert_eq!(c.forwards.len(), 2);
-    assert_eq!(c.forwards[1].ports.len(), 3);
-    assert_eq!(c.forwards[1].protocols, vec![forward::Protocol::Tcp]);
+    assert_eq!(c.bridges[0].members, ["svc1", "svc2"]);
+    assert_eq!(c.forwards.len(), 3);
+    assert_eq!(c.forwards[1].ports.len(), 2);
+    assert_eq!(
+        c.forwards[2].protocols,
+        vec![forward::Protocol::Tcp, forward::Protocol::Udp]
+    );
+    assert_eq!(c.forwards[2].allow.len(), 1);
     assert!(c.forwarding.ipv4 && !c.forwarding.ipv6);
+    assert!(c.metrics.is_none());
 }
 
 #[test]
@@ -114,13 +96,13 @@ fn ipv6_forward_needs_ipv6_forwarding() {
 fn unknown_interfaces_are_named() {
     let c = parse(GOOD).unwrap();
     let e: Vec<String> = c
-        .check_interfaces(|n| n == "eth0")
+        .check_interfaces(|n| n == "up0" || n == "svc2")
         .iter()
         .map(ToString::to_string)
         .collect();
     assert_eq!(
         e,
-        vec!["6: bridge[0].members[0]: unknown interface \"vm1\""]
+        vec!["5: bridge[0].members[0]: unknown interface \"svc1\""]
     );
     assert!(c.check_interfaces(|_| true).is_empty());
 }
@@ -159,4 +141,15 @@ fn example_file_is_valid() {
         Ok(c) => assert_eq!(c.forwards.len(), 3),
         Err(e) => panic!("netd/netd.toml: {e:?}"),
     }
+}
+
+#[test]
+fn metrics_address_is_checked() {
+    let e = errors("metrics = \"localhost\"\n");
+    assert_eq!(
+        e,
+        ["1: metrics: \"localhost\" is not ADDR:PORT (like \"127.0.0.1:9102\")"]
+    );
+    let c = parse("metrics = \"127.0.0.1:9102\"\n").unwrap();
+    assert_eq!(c.metrics, Some("127.0.0.1:9102".parse().unwrap()));
 }

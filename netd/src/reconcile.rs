@@ -31,6 +31,8 @@ pub enum ApplyError {
     Nft(NftError),
     /// The state file or a sysctl.
     Io(io::Error),
+    /// Another netd holds the state folder.
+    Lock(crate::lock::LockError),
 }
 
 impl fmt::Display for ApplyError {
@@ -48,6 +50,7 @@ impl fmt::Display for ApplyError {
             Self::Link(e) => write!(f, "{e}"),
             Self::Nft(e) => write!(f, "{e}"),
             Self::Io(e) => write!(f, "{e}"),
+            Self::Lock(e) => write!(f, "{e}"),
         }
     }
 }
@@ -93,8 +96,22 @@ impl Context {
         })
     }
 
-    fn save(&self) -> Result<(), ApplyError> {
-        Ok(self.owned.save(&self.state_dir)?)
+    /// Writes what this pass owns to the record, keeping what the VRRP instances of
+    /// this process recorded there meanwhile.
+    fn save(&mut self) -> Result<(), ApplyError> {
+        let (bridges, sysctls, nft) = (
+            self.owned.bridges.clone(),
+            self.owned.sysctls.clone(),
+            self.owned.nft,
+        );
+        let vrrp = Owned::update(&self.state_dir, |disk| {
+            disk.bridges = bridges;
+            disk.sysctls = sysctls;
+            disk.nft = nft;
+            disk.vrrp.clone()
+        })?;
+        self.owned.vrrp = vrrp;
+        Ok(())
     }
 }
 
@@ -140,13 +157,21 @@ pub async fn apply(
     let mut done = Vec::new();
 
     for change in &plan.links {
+        // Intent first: a change that makes netd own something is recorded before it
+        // is made, so a failure or a kill right after it cannot make netd forget it
+        // (and later adopt its own bridge). Giving something up is recorded after.
+        let gains = change.gains_ownership();
+        if gains {
+            links::plan::record(&mut ctx.owned.bridges, change);
+            ctx.save()?;
+        }
         ctx.netlink.apply(change).await?;
-        links::plan::record(&mut ctx.owned.bridges, change);
+        if !gains {
+            links::plan::record(&mut ctx.owned.bridges, change);
+            ctx.save()?;
+        }
         info!(reason, change = %change, "link");
         done.push(change.to_string());
-    }
-    if !plan.links.is_empty() {
-        ctx.save()?;
     }
 
     for change in &plan.sysctls {
@@ -179,8 +204,8 @@ pub async fn apply(
 async fn load_table(ctx: &mut Context, ruleset: &Ruleset) -> Result<Option<String>, ApplyError> {
     let text = ruleset.table_text();
     let rendered = fingerprint(&text);
-    let listing = apply::list_table().await?;
-    let intact = match (ctx.owned.nft, &listing) {
+    let listing_before = apply::list_table().await?;
+    let intact = match (ctx.owned.nft, &listing_before) {
         (Some(r), Some(l)) => fingerprint(l) == r.listing,
         _ => false,
     };
@@ -199,7 +224,7 @@ async fn load_table(ctx: &mut Context, ruleset: &Ruleset) -> Result<Option<Strin
         None => {
             // `add; delete; table {..}`: one transaction, safe whether the table exists.
             apply::run_batch("load table", &format!("{}{text}", delete_batch())).await?;
-            let what = if listing.is_some() {
+            let what = if listing_before.is_some() {
                 "replaced"
             } else {
                 "created"
@@ -211,13 +236,28 @@ async fn load_table(ctx: &mut Context, ruleset: &Ruleset) -> Result<Option<Strin
         }
     };
     let listing = apply::list_table().await?.unwrap_or_default();
-    ctx.owned.nft = Some(NftRecord {
-        rendered,
-        listing: fingerprint(&listing),
-    });
+    // Someone changed the table between the load and this listing: record nothing
+    // that matches it, so the next pass sees drift and loads it again.
+    let listing = if apply::holds_every_element(&listing, ruleset) {
+        fingerprint(&listing)
+    } else {
+        warn!("nftables: table inet netd changed while it was loaded; reloading next pass");
+        0
+    };
+    ctx.owned.nft = Some(NftRecord { rendered, listing });
     ctx.loaded = Some(ruleset.clone());
     ctx.save()?;
     Ok(Some(change))
+}
+
+/// What in the host's other tables would break `config`'s forwards or masquerade
+/// (`crate::nat::coexist`); nothing is changed.
+pub async fn coexistence(config: &Config) -> Result<Vec<crate::nat::coexist::Warning>, NftError> {
+    if config.forwards.is_empty() && config.nat.is_empty() {
+        return Ok(Vec::new());
+    }
+    let listing = apply::list_ruleset().await?;
+    Ok(crate::nat::coexist::check(&listing, config))
 }
 
 /// Removes netd's table if netd loaded one.
@@ -232,11 +272,24 @@ async fn drop_table(ctx: &mut Context) -> Result<Option<String>, ApplyError> {
     Ok(Some("- nftables: table inet netd".into()))
 }
 
-/// Removes everything netd owns: its table, what it did to links, the sysctls it
+/// Removes everything netd owns: what VRRP instances that did not stop cleanly left
+/// (addresses, accept-mode tables), its table, what it did to links, the sysctls it
 /// changed (restored). Goes on after an error and returns every error.
 pub async fn down(ctx: &mut Context) -> (Vec<String>, Vec<String>) {
     let mut done = Vec::new();
     let mut errors = Vec::new();
+    let vrrp = std::mem::take(&mut ctx.owned.vrrp);
+    for (name, left) in vrrp {
+        let (d, e) = crate::vrrp::supervise::undo(&ctx.netlink, &name, &left).await;
+        for change in &d {
+            info!(change = %change, "down");
+        }
+        done.extend(d);
+        if !e.is_empty() {
+            errors.extend(e);
+            ctx.owned.vrrp.insert(name, left);
+        }
+    }
     // The table is netd's by its name, recorded or not (a lost state folder).
     let existed = apply::list_table().await.map(|t| t.is_some());
     match apply::run_batch("delete table", &delete_batch()).await {
@@ -283,17 +336,93 @@ pub async fn down(ctx: &mut Context) -> (Vec<String>, Vec<String>) {
             }
         }
     }
-    let saved = if ctx.owned.is_empty() {
-        match std::fs::remove_file(Owned::path(&ctx.state_dir)) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
-        }
-    } else {
-        ctx.owned.save(&ctx.state_dir)
-    };
-    if let Err(e) = saved {
+    // `down` holds the state lock: no other writer, the record is written whole.
+    if let Err(e) = ctx.owned.save(&ctx.state_dir) {
         warn!(error = %e, "cannot update the ownership record");
         errors.push(e.to_string());
     }
     (done, errors)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::links::KernelLink;
+
+    const CONFIG: &str = "[[bridge]]\nname = \"br-svc\"\naddresses = [\"198.51.100.1/24\"]\n\
+        members = [\"svc1\"]\n[[nat]]\nsource = [\"198.51.100.0/24\"]\negress = \"up0\"\n\
+        [forwarding]\nipv4 = false\n";
+
+    fn kernel(names: &[&str]) -> Kernel {
+        let mut k = Kernel::default();
+        for (i, n) in names.iter().enumerate() {
+            k.links.insert(
+                n.to_string(),
+                KernelLink {
+                    index: i as u32 + 1,
+                    up: true,
+                    ..KernelLink::default()
+                },
+            );
+        }
+        k
+    }
+
+    #[test]
+    fn an_unknown_interface_refuses_the_whole_plan() {
+        let config = crate::config::parse(CONFIG).unwrap();
+        let Err(ApplyError::Config(errors)) = plan(&config, &kernel(&["svc1"]), &Owned::default())
+        else {
+            panic!("accepted")
+        };
+        let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(text, ["7: nat[0].egress: unknown interface \"up0\""]);
+    }
+
+    #[test]
+    fn an_empty_host_gets_the_bridge_and_the_table() {
+        let config = crate::config::parse(CONFIG).unwrap();
+        let p = plan(&config, &kernel(&["svc1", "up0"]), &Owned::default()).unwrap();
+        let links: Vec<String> = p.links.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            links,
+            [
+                "+ bridge br-svc",
+                "+ port svc1 -> br-svc",
+                "+ address 198.51.100.1/24 on br-svc",
+                "~ up br-svc"
+            ]
+        );
+        // Recorded before it is made: what makes netd own something.
+        let gains: Vec<bool> = p.links.iter().map(LinkChange::gains_ownership).collect();
+        assert_eq!(gains, [true, true, true, false]);
+        assert!(p.sysctls.is_empty());
+        assert!(p.ruleset.table_text().contains("oifname \"up0\" ip saddr"));
+    }
+
+    #[test]
+    fn an_owned_bridge_no_longer_configured_is_removed() {
+        let config = crate::config::parse("[forwarding]\nipv4 = false\n").unwrap();
+        let mut owned = Owned::default();
+        owned.bridges.insert(
+            "br-old".into(),
+            crate::links::OwnedBridge {
+                created: true,
+                ..Default::default()
+            },
+        );
+        let mut k = kernel(&["up0"]);
+        k.links.insert(
+            "br-old".into(),
+            KernelLink {
+                index: 9,
+                is_bridge: true,
+                ..KernelLink::default()
+            },
+        );
+        let p = plan(&config, &k, &owned).unwrap();
+        let links: Vec<String> = p.links.iter().map(ToString::to_string).collect();
+        assert_eq!(links, ["- bridge br-old"]);
+        assert!(!p.links[0].gains_ownership());
+    }
 }

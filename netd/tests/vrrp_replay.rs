@@ -67,6 +67,8 @@ struct Net {
     queue: BTreeMap<(Duration, u64), (String, Due)>,
     seq: u64,
     cuts: BTreeSet<(String, String)>,
+    /// Routers whose link is down: they neither send nor receive.
+    down: BTreeSet<String>,
     out: Vec<OutputLine>,
 }
 
@@ -110,11 +112,20 @@ impl Net {
             }
             let input = match due {
                 Due::Timer(t) => Input::Timer(t),
+                // A frame that reaches a link without carrier is lost.
+                Due::Packet { .. } if self.down.contains(&router) => continue,
                 Due::Packet { src, advert } => Input::Advert {
                     src: self.address(&src),
                     advert,
                 },
-                Due::Script(Event::Input(i)) => i,
+                Due::Script(Event::Input(i)) => {
+                    match i {
+                        Input::LinkDown => self.down.insert(router.clone()),
+                        Input::LinkUp => self.down.remove(&router),
+                        _ => false,
+                    };
+                    i
+                }
                 Due::Script(Event::Crash) => {
                     self.routers.insert(router.clone(), None);
                     self.timers.retain(|k, _| k.0 != router);
@@ -152,15 +163,21 @@ impl Net {
                 }
                 Action::SendAdvert { priority } => {
                     let params = &self.setup.routers[router];
+                    let addresses = if params.addresses.is_empty() {
+                        vec!["198.51.100.1".parse().unwrap()]
+                    } else {
+                        params.addresses.clone()
+                    };
                     let advert = Advertisement {
                         vrid: params.vrid,
                         priority: *priority,
                         max_advert_int: params.advert_interval,
-                        addresses: vec!["198.51.100.1".parse().unwrap()],
+                        addresses,
                     };
                     let peers: Vec<String> = self.setup.routers.keys().cloned().collect();
                     for peer in peers {
-                        let cut = self.cuts.contains(&(router.to_string(), peer.clone()));
+                        let cut = self.cuts.contains(&(router.to_string(), peer.clone()))
+                            || self.down.contains(router);
                         if peer != router && !cut {
                             let due = Due::Packet {
                                 src: router.to_string(),
@@ -199,6 +216,7 @@ fn replay(case: &str) {
         queue: BTreeMap::new(),
         seq: 0,
         cuts: BTreeSet::new(),
+        down: BTreeSet::new(),
         out: Vec::new(),
     };
     let script = std::fs::read_to_string(dir.join("script.jsonl")).unwrap();
@@ -312,4 +330,29 @@ fn split_brain() {
 #[test]
 fn backup_learns_interval() {
     replay("learned-interval");
+}
+
+// Input: the backup's cable is pulled at 10 s and put back at 15 s.
+// Output: b goes to Fault (nothing held, nothing sent) and back to Backup, listening;
+// it never becomes master, so a's addresses never move.
+#[test]
+fn link_fault_on_backup() {
+    replay("link-fault-backup");
+}
+
+// Input: the master's cable is pulled at 10 s and put back at 15 s.
+// Output: a drops its addresses at once (Fault); b takes over after its
+// Master_Down_Interval; back, a listens a full Master_Down_Interval as a backup,
+// then preempts b (priority 200 > 100).
+#[test]
+fn link_fault_on_master() {
+    replay("link-fault-master");
+}
+
+// Input: c (254) starts in a's VRID with other virtual addresses.
+// Output: a ignores c's adverts for the election (reported, dropped as "addresses")
+// and stays master; c, which sees a's as foreign too, claims its own addresses.
+#[test]
+fn foreign_addresses_are_ignored() {
+    replay("foreign-addresses");
 }

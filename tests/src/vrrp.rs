@@ -1,5 +1,6 @@
-//! A VRRP segment in namespaces, and netd and keepalived running on it, for the VRRP
-//! tests (`tests/tests/vrrp_*.rs`) and the failover benchmark (`benches/`).
+//! The VRRP fixture: a segment in namespaces, netd and keepalived running on it, a
+//! capture of the VRRP packets on the wire, and the assertions the VRRP tests
+//! (`tests/tests/vrrp_*.rs`) share; the failover benchmark (`benches/`) uses it too.
 //!
 //! ```text
 //!   router0 (198.51.100.2, 2001:db8::2) ──┐
@@ -9,7 +10,10 @@
 //! Each host's interface is `eth0`. The virtual addresses are 198.51.100.1 and
 //! 2001:db8::1.
 
-use std::process::{Command, Stdio};
+use std::net::{IpAddr, Ipv4Addr};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::netns::Netns;
@@ -19,6 +23,10 @@ use crate::process::ProcessGuard;
 pub const VIP4: &str = "198.51.100.1";
 /// The IPv6 virtual address.
 pub const VIP6: &str = "2001:db8::1";
+
+/// How long a test waits for something that must happen (a takeover, a state): far
+/// beyond what it takes on an idle machine, so a loaded one does not fail the test.
+pub const LONG: Duration = Duration::from_secs(20);
 
 /// Polls `cond` every 10 ms until it holds (true) or `timeout` passes (false).
 pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
@@ -89,12 +97,16 @@ impl Segment {
             ]);
         }
         // The link-local addresses take a moment to leave DAD; VRRP over IPv6 needs them.
-        for host in &routers {
-            wait_until(Duration::from_secs(5), || {
+        for (i, host) in routers.iter().enumerate() {
+            let ready = wait_until(LONG, || {
                 let out = host.exec(&["ip", "-6", "addr", "show", "dev", "eth0", "scope", "link"]);
                 let text = String::from_utf8_lossy(&out.stdout);
                 text.contains("fe80") && !text.contains("tentative")
             });
+            assert!(
+                ready,
+                "router{i}: no usable IPv6 link-local address on eth0"
+            );
         }
         Self {
             routers,
@@ -138,6 +150,137 @@ impl Segment {
         let state = if up { "up" } else { "down" };
         self.routers[i].exec_ok(&["ip", "link", "set", "eth0", state]);
     }
+
+    /// Pulls or plugs router `i`'s cable: its switch port goes down or up, so its
+    /// eth0 loses or regains the carrier while it stays configured (NO-CARRIER).
+    pub fn set_cable(&self, i: usize, plugged: bool) {
+        let state = if plugged { "up" } else { "down" };
+        self.switch
+            .exec_ok(&["ip", "link", "set", &format!("p{i}"), state]);
+    }
+
+    /// Asserts, over a few advert intervals, that exactly router `i` holds `vip`.
+    pub fn assert_only_holder(&self, vip: &str, i: usize) {
+        assert!(
+            wait_until(LONG, || self.holders(vip) == [i]),
+            "{vip}: expected only router{i}, got {:?}",
+            self.holders(vip)
+        );
+        for _ in 0..10 {
+            assert_eq!(self.holders(vip), [i], "{vip}: two masters or none");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+//------------ Capture -------------------------------------------------------
+
+/// One VRRP packet seen on the wire.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Seen {
+    /// Sender.
+    pub src: IpAddr,
+    /// VRRP version.
+    pub version: u8,
+    /// VRID.
+    pub vrid: u8,
+    /// Priority.
+    pub priority: u8,
+}
+
+/// Records every IPv4 VRRP packet (to 224.0.0.18) the client receives, until dropped.
+pub struct Capture {
+    seen: Arc<Mutex<Vec<Seen>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Capture {
+    /// Starts capturing on the segment's client.
+    pub fn start(seg: &Segment) -> Self {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let ready = Arc::new(AtomicBool::new(false));
+        let (s, st, r) = (seen.clone(), stop.clone(), ready.clone());
+        let thread = seg.client.spawn_thread(move || {
+            let socket = socket2::Socket::new(
+                socket2::Domain::IPV4,
+                socket2::Type::RAW,
+                Some(socket2::Protocol::from(112)),
+            )
+            .expect("raw socket for protocol 112");
+            socket
+                .join_multicast_v4(
+                    &Ipv4Addr::new(224, 0, 0, 18),
+                    &Ipv4Addr::new(198, 51, 100, 10),
+                )
+                .expect("join 224.0.0.18");
+            socket
+                .set_read_timeout(Some(Duration::from_millis(50)))
+                .expect("read timeout");
+            r.store(true, Ordering::Relaxed);
+            let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 2048];
+            while !st.load(Ordering::Relaxed) {
+                let Ok(n) = socket.recv(&mut buf) else {
+                    continue;
+                };
+                // SAFETY: recv initialised the first n bytes.
+                let bytes: Vec<u8> = buf[..n]
+                    .iter()
+                    .map(|b| unsafe { b.assume_init() })
+                    .collect();
+                if let Some(p) = parse_ipv4_vrrp(&bytes) {
+                    s.lock().unwrap_or_else(|e| e.into_inner()).push(p);
+                }
+            }
+        });
+        assert!(
+            wait_until(LONG, || ready.load(Ordering::Relaxed)),
+            "capture did not start"
+        );
+        Self {
+            seen,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Everything seen so far.
+    pub fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Whether a packet from `src` with `priority` was seen.
+    pub fn saw(&self, src: &str, priority: u8) -> bool {
+        let src: IpAddr = src.parse().expect("an address");
+        self.seen()
+            .iter()
+            .any(|p| p.src == src && p.priority == priority)
+    }
+}
+
+impl Drop for Capture {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The VRRP header fields of an IPv4 packet, if it is one.
+fn parse_ipv4_vrrp(p: &[u8]) -> Option<Seen> {
+    let ihl = usize::from(*p.first()? & 0x0f) * 4;
+    if *p.get(9)? != 112 {
+        return None;
+    }
+    let v = p.get(ihl..ihl + 3)?;
+    Some(Seen {
+        src: IpAddr::V4(Ipv4Addr::new(p[12], p[13], p[14], p[15])),
+        version: v[0] >> 4,
+        vrid: v[1],
+        priority: v[2],
+    })
 }
 
 //------------ netd ----------------------------------------------------------
@@ -222,10 +365,65 @@ impl Netd {
         std::fs::read_to_string(self.dir.path().join("netd.log")).unwrap_or_default()
     }
 
-    /// Stops netd cleanly (SIGTERM) and waits for it.
+    /// Stops netd cleanly (SIGTERM) and waits for it; panics unless it exits by
+    /// itself with status 0 (a stop that needs SIGKILL is no clean shutdown).
     pub fn stop(&mut self) {
-        self.guard.terminate(Duration::from_secs(5));
+        let status = self.guard.terminate(LONG);
+        assert!(
+            status.is_some_and(|s| s.success()),
+            "netd did not stop cleanly on SIGTERM: {status:?}\n{}",
+            self.log()
+        );
     }
+
+    /// The state folder.
+    pub fn state_dir(&self) -> std::path::PathBuf {
+        self.dir.path().join("state")
+    }
+
+    /// Runs `netd <argv>` (with this daemon's files) in `ns`.
+    pub fn command(&self, ns: &Netns, argv: &[&str]) -> std::process::Output {
+        let bin = crate::bins::path("netd");
+        let conf = self.dir.path().join("netd.toml");
+        let state = self.state_dir();
+        let mut all = vec![
+            bin.to_str().expect("utf-8 path"),
+            "--config",
+            conf.to_str().expect("utf-8 path"),
+            "--state-dir",
+            state.to_str().expect("utf-8 path"),
+        ];
+        all.extend(argv);
+        ns.exec(&all)
+    }
+
+    /// Replaces netd.toml (atomically) and asks the daemon to read it (SIGHUP).
+    pub fn reconfigure(&self, config: &str) {
+        let tmp = self.dir.path().join("netd.toml.tmp");
+        std::fs::write(&tmp, config).expect("write netd.toml");
+        std::fs::rename(&tmp, self.dir.path().join("netd.toml")).expect("rename netd.toml");
+        self.guard.signal(libc::SIGHUP);
+    }
+}
+
+/// Two `[[vrrp]]` sections, IPv4 (VRID 51, `name`) and IPv6 (VRID 52, `name-v6`),
+/// 0.1 s adverts.
+pub fn netd_both(name: &str, priority: u8, extra: &str) -> String {
+    netd_instance(name, 51, priority, &format!("{VIP4}/24"), 10, extra)
+        + &netd_instance(
+            &format!("{name}-v6"),
+            52,
+            priority,
+            &format!("{VIP6}/64"),
+            10,
+            extra,
+        )
+}
+
+/// The keepalived instances that match [`netd_both`] (`svc`, `svc6`).
+pub fn keepalived_both(priority: u8, extra: &str) -> String {
+    keepalived_instance("svc", 51, priority, &format!("{VIP4}/24"), 10, extra)
+        + &keepalived_instance("svc6", 52, priority, &format!("{VIP6}/64"), 10, extra)
 }
 
 //------------ keepalived ----------------------------------------------------
@@ -254,14 +452,19 @@ pub struct Keepalived {
 }
 
 impl Keepalived {
-    /// Starts keepalived in `ns` with the `vrrp_instance` blocks `instances`.
+    /// Starts keepalived (VRRPv3) in `ns` with the `vrrp_instance` blocks `instances`.
     pub fn start(ns: &Netns, instances: &str) -> Self {
+        Self::start_version(ns, instances, 3)
+    }
+
+    /// Starts keepalived speaking VRRP `version` (2 or 3).
+    pub fn start_version(ns: &Netns, instances: &str, version: u8) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let conf = dir.path().join("keepalived.conf");
         std::fs::write(
             &conf,
             format!(
-                "global_defs {{\n  vrrp_version 3\n  script_user root\n  enable_script_security\n}}\n{instances}"
+                "global_defs {{\n  vrrp_version {version}\n  script_user root\n  enable_script_security\n}}\n{instances}"
             ),
         )
         .expect("write keepalived.conf");
@@ -292,12 +495,21 @@ impl Keepalived {
             .and_then(|s| s.trim().parse().ok())
     }
 
-    /// Stops keepalived cleanly: SIGTERM to the parent, which stops its child.
+    /// Stops keepalived cleanly: SIGTERM to the parent, which stops its child;
+    /// panics unless both end by themselves.
     pub fn stop(&mut self) {
         let child = self.child_pid();
-        self.guard.terminate(Duration::from_secs(5));
+        let status: Option<ExitStatus> = self.guard.terminate(LONG);
+        assert!(
+            status.is_some_and(|s| s.success()),
+            "keepalived did not stop cleanly: {status:?}\n{}",
+            self.log()
+        );
         if let Some(pid) = child {
-            wait_until(Duration::from_secs(5), || !alive(pid));
+            assert!(
+                wait_until(LONG, || !alive(pid)),
+                "keepalived's VRRP child lingers"
+            );
         }
     }
 

@@ -6,11 +6,9 @@
 //!         route 2001:db8:1::/64 via ::1      br-svc 2001:db8:1::1/64 ── svc1 <-veth-> svc eth0 2001:db8:1::10
 //! ```
 
-mod netd_lab;
-
 use std::time::Duration;
 
-use netd_lab::{Lab, serve_on, tcp_ask, udp_ask, wait_for};
+use netfabric_tests::netd::{Lab, serve_on, tcp_ask, udp_ask, wait_for};
 use netfabric_tests::netns::{Netns, veth};
 
 const CONFIG: &str = r#"

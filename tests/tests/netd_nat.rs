@@ -1,10 +1,8 @@
 //! netd apply/down in namespaces: forwards (TCP and UDP), masquerade, hairpin,
 //! allow-lists, idempotence, teardown, refused configurations, re-applies that keep
-//! established connections. Topology: see `netd_lab`.
+//! established connections. Topology: see `netfabric_tests::netd`.
 
-mod netd_lab;
-
-use netd_lab::{CONFIG, Lab, PUBLIC, tcp_ask, tcp_connect, tcp_say, udp_ask};
+use netfabric_tests::netd::{CONFIG, Lab, PUBLIC, tcp_ask, tcp_connect, tcp_say, udp_ask};
 
 #[test]
 fn forwards_masquerade_and_hairpin() {
@@ -212,4 +210,44 @@ fn plan_changes_nothing_and_needs_no_root() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout), plan);
+}
+
+#[test]
+fn the_routers_own_connections_from_a_guarded_port_get_their_answers() {
+    let lab = Lab::new();
+    lab.netd_ok("apply");
+    // 2222 is guarded (forward "guarded" has an allow-list): new connections to it
+    // from outside the list are dropped. A connection the router itself opens from
+    // local port 2222 is not one of them: its answers must come back.
+    let local: std::net::SocketAddr = "203.0.113.1:2222".parse().unwrap();
+    let inet: std::net::SocketAddr = "203.0.113.2:9999".parse().unwrap();
+    let tcp = lab.router.run_in(|| -> std::io::Result<String> {
+        let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+        s.set_reuse_address(true)?;
+        s.bind(&local.into())?;
+        s.connect_timeout(&inet.into(), std::time::Duration::from_secs(4))?;
+        let mut stream: std::net::TcpStream = s.into();
+        stream.set_read_timeout(Some(std::time::Duration::from_secs(4)))?;
+        tcp_say(&mut stream, "out")
+    });
+    assert_eq!(tcp.unwrap(), "inet 203.0.113.1 out");
+    let udp = lab.router.run_in(|| -> std::io::Result<String> {
+        let s = std::net::UdpSocket::bind(local)?;
+        s.set_read_timeout(Some(std::time::Duration::from_secs(4)))?;
+        s.send_to(b"out", inet)?;
+        let mut buf = [0u8; 128];
+        let n = s.recv(&mut buf)?;
+        Ok(String::from_utf8_lossy(&buf[..n]).trim().to_string())
+    });
+    assert_eq!(udp.unwrap(), "inet 203.0.113.1 out");
+    // The guard still holds for new connections from outside the list.
+    assert!(
+        tcp_ask(
+            &lab.inet,
+            Some("203.0.113.200"),
+            &format!("{PUBLIC}:2222"),
+            "g"
+        )
+        .is_err()
+    );
 }

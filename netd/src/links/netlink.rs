@@ -1,12 +1,18 @@
 //! rtnetlink at the edge: reading the kernel's links and addresses, applying
-//! [`LinkChange`]s, and adding or removing one address on an interface by name (the
-//! small API VRRP uses for its virtual addresses).
+//! [`LinkChange`]s, and netd's one address API: adding or removing an address by
+//! interface name or index, IPv6 with or without duplicate address detection (the
+//! bridges' addresses and VRRP's virtual addresses both go through it).
 
 use std::fmt;
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
 use futures_util::TryStreamExt;
 use ipnet::IpNet;
-use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage};
+use rtnetlink::AddressMessageBuilder;
+use rtnetlink::packet_route::address::{
+    AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage,
+};
 use rtnetlink::packet_route::link::{InfoKind, LinkAttribute, LinkFlags, LinkInfo};
 use rtnetlink::{Handle, LinkBridge, LinkUnspec};
 
@@ -179,17 +185,34 @@ impl Netlink {
     pub async fn add_address(&self, name: &str, address: IpNet) -> Result<(), LinkError> {
         let op = format!("add address {address} on {name}");
         let index = self.require(name, &op).await?;
-        match self
+        self.add_address_at(index, name, address, Dad::Normal).await
+    }
+
+    /// Adds `address` to the interface with `index` (`name` is for messages); an
+    /// address already there is success, and replaced (so a flag such as `nodad`
+    /// holds even when a previous run left the address behind).
+    pub async fn add_address_at(
+        &self,
+        index: u32,
+        name: &str,
+        address: IpNet,
+        dad: Dad,
+    ) -> Result<(), LinkError> {
+        let mut req = self
             .handle
             .address()
-            .add(index, address.addr(), address.prefix_len())
-            .execute()
-            .await
-        {
+            .add(index, address.addr(), address.prefix_len());
+        if dad == Dad::Skip && address.addr().is_ipv6() {
+            let msg = req.message_mut();
+            msg.header.flags |= AddressHeaderFlags::Nodad;
+            msg.attributes
+                .push(AddressAttribute::Flags(AddressFlags::Nodad));
+        }
+        match req.replace().execute().await {
             Ok(()) => Ok(()),
             Err(e) if errno(&e) == Some(libc::EEXIST) => Ok(()),
             Err(e) => Err(LinkError {
-                op,
+                op: format!("add address {address} on {name}"),
                 reason: e.to_string(),
             }),
         }
@@ -197,31 +220,56 @@ impl Netlink {
 
     /// Removes `address` from interface `name`; an address not there is success.
     pub async fn remove_address(&self, name: &str, address: IpNet) -> Result<(), LinkError> {
-        let op = format!("remove address {address} on {name}");
         let Some(index) = self.index(name).await? else {
             return Ok(());
         };
-        let fail = |e: rtnetlink::Error| LinkError {
-            op: op.clone(),
-            reason: e.to_string(),
-        };
-        let mut found = self
-            .handle
-            .address()
-            .get()
-            .set_link_index_filter(index)
-            .execute();
-        while let Some(msg) = found.try_next().await.map_err(fail)? {
-            if address_of(&msg) == Some(address) {
-                return match self.handle.address().del(msg).execute().await {
-                    Ok(()) => Ok(()),
-                    Err(e) if errno(&e) == Some(libc::EADDRNOTAVAIL) => Ok(()),
-                    Err(e) => Err(fail(e)),
-                };
-            }
-        }
-        Ok(())
+        self.remove_address_at(index, name, address).await
     }
+
+    /// Removes `address` from the interface with `index` (`name` is for messages);
+    /// an address not there is success.
+    pub async fn remove_address_at(
+        &self,
+        index: u32,
+        name: &str,
+        address: IpNet,
+    ) -> Result<(), LinkError> {
+        let msg = match address.addr() {
+            IpAddr::V4(a) => AddressMessageBuilder::<Ipv4Addr>::new()
+                .index(index)
+                .address(a, address.prefix_len())
+                .build(),
+            IpAddr::V6(a) => AddressMessageBuilder::<Ipv6Addr>::new()
+                .index(index)
+                .address(a, address.prefix_len())
+                .build(),
+        };
+        match self.handle.address().del(msg).execute().await {
+            Ok(()) => Ok(()),
+            Err(e)
+                if matches!(
+                    errno(&e),
+                    Some(libc::EADDRNOTAVAIL | libc::ENOENT | libc::ENODEV)
+                ) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(LinkError {
+                op: format!("remove address {address} on {name}"),
+                reason: e.to_string(),
+            }),
+        }
+    }
+}
+
+/// Whether a new address goes through duplicate address detection (IPv6 only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dad {
+    /// As the kernel does by default: a bridge's own addresses.
+    Normal,
+    /// `nodad`: a VRRP virtual address, which moves between routers and would stay
+    /// tentative (unusable) for a second or two after every failover.
+    Skip,
 }
 
 /// The address and prefix length an address message carries (IFA_LOCAL for IPv4,

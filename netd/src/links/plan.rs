@@ -126,6 +126,17 @@ impl fmt::Display for LinkChange {
     }
 }
 
+impl LinkChange {
+    /// Whether the change makes netd own something (a bridge, an address, a port),
+    /// which is then recorded before the change is made.
+    pub fn gains_ownership(&self) -> bool {
+        matches!(
+            self,
+            Self::CreateBridge { .. } | Self::Enslave { .. } | Self::AddAddress { .. }
+        )
+    }
+}
+
 /// The changes that make the kernel hold `bridges`, given what netd owns; errors for
 /// configured bridge names that the kernel holds as something else.
 pub fn plan(

@@ -25,18 +25,67 @@ impl fmt::Display for NftError {
 
 impl std::error::Error for NftError {}
 
-/// The nft binary: `$NETD_NFT` or `nft` from `PATH`.
+/// The nft binary: `$NETD_NFT` or `nft` from `PATH`. It dies with netd: an nft
+/// left running by a killed netd could otherwise load a stale table after the next
+/// netd (or `netd down`) has moved on. nft's batch is one kernel transaction, so
+/// killing it never leaves half a table.
 fn nft() -> Command {
-    Command::new(std::env::var_os("NETD_NFT").unwrap_or_else(|| "nft".into()))
+    let mut cmd = Command::new(std::env::var_os("NETD_NFT").unwrap_or_else(|| "nft".into()));
+    // SAFETY: prctl(2) is async-signal-safe and touches only the child being made.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd
 }
 
 /// Runs `batch` as one `nft -f -` transaction.
 pub async fn run_batch(op: &'static str, batch: &str) -> Result<(), NftError> {
+    run(op, batch, false).await.map(drop)
+}
+
+/// Whether `listing` (nft's) holds every element of `ruleset`: a listing taken
+/// right after a load that lacks one was changed by someone else in between, and
+/// must not be recorded as what netd loaded.
+pub fn holds_every_element(listing: &str, ruleset: &crate::nat::ruleset::Ruleset) -> bool {
+    let mut seen = std::collections::HashSet::new();
+    for line in listing.lines() {
+        let line = line.trim();
+        let line = line.strip_prefix("elements = {").unwrap_or(line);
+        for item in line.split(", ") {
+            let item = item
+                .trim()
+                .trim_end_matches(',')
+                .trim_end_matches('}')
+                .trim();
+            if !item.is_empty() {
+                seen.insert(item);
+            }
+        }
+    }
+    ruleset.sets.iter().flat_map(|s| &s.elements).all(|e| {
+        let text = match &e.data {
+            Some(d) => format!("{} : {d}", e.key),
+            None => e.key.clone(),
+        };
+        seen.contains(text.as_str())
+    })
+}
+
+async fn run(op: &'static str, batch: &str, output: bool) -> Result<String, NftError> {
     let fail = |reason: String| NftError { op, reason };
     let mut child = nft()
         .args(["-f", "-"])
         .stdin(Stdio::piped())
-        .stdout(Stdio::null())
+        .stdout(if output {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| fail(format!("cannot run nft: {e}")))?;
@@ -51,7 +100,7 @@ pub async fn run_batch(op: &'static str, batch: &str) -> Result<(), NftError> {
         .await
         .map_err(|e| fail(format!("waiting for nft: {e}")))?;
     if out.status.success() {
-        Ok(())
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {
         Err(fail(String::from_utf8_lossy(&out.stderr).into_owned()))
     }
@@ -78,6 +127,27 @@ pub async fn list_table() -> Result<Option<String>, NftError> {
         Ok(None)
     } else {
         Err(fail(stderr.into_owned()))
+    }
+}
+
+/// The kernel's whole ruleset, as `nft list ruleset` prints it (read only).
+pub async fn list_ruleset() -> Result<String, NftError> {
+    let out = nft()
+        .args(["list", "ruleset"])
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .map_err(|e| NftError {
+            op: "list ruleset",
+            reason: format!("cannot run nft: {e}"),
+        })?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(NftError {
+            op: "list ruleset",
+            reason: String::from_utf8_lossy(&out.stderr).into_owned(),
+        })
     }
 }
 

@@ -4,9 +4,12 @@
 //! configuration into netd's one table (`ruleset`), and `apply` loads it with a single
 //! `nft -f -` transaction, whole or as element changes. Only `table inet netd` is ever
 //! written: other tables (a host firewall, Docker, libvirt, Incus) are never flushed or
-//! touched. docs/netd.md tells how the host firewall and netd's table interact.
+//! touched; `coexist` reads them to warn about what would break netd's forwards
+//! (Docker's forward policy, a port published twice). docs/netd.md tells how the
+//! host firewall and netd's table interact.
 
 pub mod apply;
+pub mod coexist;
 pub mod forward;
 pub mod render;
 pub mod ruleset;

@@ -7,7 +7,8 @@
 //!  prerouting (dstnat)  from @bridges -> fwdF_inside_sel, fwdF_inside   (hairpin)
 //!                       any packet    -> fwdF_iif_sel, fwdF_sel, fwdF_iif, fwdF_port
 //!  output (dstnat)      local clients -> fwdF_inside_sel, fwdF_inside, fwdF_sel, fwdF_port
-//!  input (filter)       guarded port, not translated (source outside allow) -> drop
+//!  input (filter)       new connection to a guarded port, not translated (source
+//!                       outside allow) -> drop
 //!  forward (filter)     established, related, dnat -> accept;
 //!                       new from an egress into its masqueraded prefixes -> drop
 //!  postrouting (srcnat) dnat'd from a bridge network back into a bridge -> masquerade
@@ -372,8 +373,10 @@ fn chains(config: &Config) -> Vec<Chain> {
                 output.push(format!("{p} daddr != {loopback} {local}"));
             }
         }
+        // New inbound connections only: replies to the router's own outbound
+        // connections that happen to use a guarded local port must pass.
         input.push(format!(
-            "{l4} {p} daddr . meta l4proto . th dport @guard{n} drop"
+            "ct state new {l4} {p} daddr . meta l4proto . th dport @guard{n} drop"
         ));
         postrouting.push(format!(
             "ct status dnat oifname @bridges {p} saddr @bridge_nets{n} masquerade"

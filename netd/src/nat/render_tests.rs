@@ -127,3 +127,14 @@ fn guard_on_every_address_covers_single_addresses() {
     assert_eq!(guard.elements.len(), 1);
     assert_eq!(guard.elements[0].key, "0.0.0.0/0 . tcp . 80");
 }
+
+#[test]
+fn a_listing_is_checked_for_every_element() {
+    let ruleset = render(&parse(CONFIG).unwrap());
+    // nft lists the elements as netd renders them (checked against nft 1.0.6 by the
+    // integration tests, whose drift checks rely on it).
+    let listing = ruleset.table_text();
+    assert!(crate::nat::apply::holds_every_element(&listing, &ruleset));
+    let gone = listing.replace("\"eth0\" . tcp . 80 : 198.51.100.10 . 8080,", "");
+    assert!(!crate::nat::apply::holds_every_element(&gone, &ruleset));
+}

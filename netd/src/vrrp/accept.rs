@@ -52,7 +52,12 @@ pub async fn install(name: &str, addresses: &[IpNet]) -> Result<(), NftError> {
 
 /// Deletes the instance's table (if it is there).
 pub async fn remove(name: &str) -> Result<(), NftError> {
-    let table = table_name(name);
+    remove_table(&table_name(name)).await
+}
+
+/// Deletes table `inet <table>` (if it is there): what `netd down` does with the
+/// tables the ownership record names.
+pub async fn remove_table(table: &str) -> Result<(), NftError> {
     run_batch(
         "delete vrrp accept-mode table",
         &format!("table inet {table} {{ }}\ndelete table inet {table}\n"),

@@ -8,8 +8,17 @@
 //!       │ Startup          │          │  higher   │      │
 //!       ▼                  │          │  priority │      │
 //!     Backup ──────────────┘          └───────────┘      │
-//!       └────────────────────────────────────────────────┘
+//!       │ ▲ └────────────────────────────────────────────┘
+//!       │ │ LinkUp: a full Master_Down_Interval of listening
+//!       │ │
+//!       ▼ │ LinkDown (from Backup or Master: addresses removed, nothing sent)
+//!     Fault
 //! ```
+//!
+//! Fault is not in RFC 5798, which assumes a working link: like keepalived's FAULT
+//! state, a router whose interface has no carrier holds no address and sends nothing,
+//! and when the carrier returns it listens as a backup before it may claim anything,
+//! so a flapping cable never steals the addresses from a healthy master.
 //!
 //! Time comes in (`now`, a virtual clock: any monotonic origin), timers go out as
 //! `Action::ArmTimer`; the shell (`io.rs`) feeds `Input::Timer` back when one is due.
@@ -22,6 +31,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::packet::Advertisement;
+use super::peer::{PeerProblem, same_addresses};
 
 /// How many times the addresses are announced (GARP / unsolicited NA) on becoming
 /// master, one second apart: the first for speed, the repeats for lost frames.
@@ -41,6 +51,8 @@ pub enum State {
     Backup,
     /// Holding the addresses.
     Master,
+    /// The interface has no carrier: nothing held, nothing sent.
+    Fault,
 }
 
 impl State {
@@ -50,6 +62,7 @@ impl State {
             Self::Initialize => "initialize",
             Self::Backup => "backup",
             Self::Master => "master",
+            Self::Fault => "fault",
         }
     }
 }
@@ -87,6 +100,10 @@ pub enum Input {
     Timer(Timer),
     /// Tracking changed the effective priority.
     Priority(u8),
+    /// The interface lost its carrier (operational state down).
+    LinkDown,
+    /// The interface's carrier is back.
+    LinkUp,
 }
 
 /// What the shell must do.
@@ -125,6 +142,13 @@ pub enum Action {
     Drop {
         /// Counter label.
         reason: String,
+    },
+    /// Another router of our VRID is configured differently (log loudly, count).
+    PeerProblem {
+        /// The router.
+        peer: IpAddr,
+        /// What is wrong.
+        problem: PeerProblem,
     },
     /// Another router keeps acting as master beside us (log loudly).
     SplitBrain {
@@ -166,6 +190,9 @@ pub struct Params {
     pub preempt_delay: Duration,
     /// This router's primary address on the interface (tie-break, section 6.4.3).
     pub primary: IpAddr,
+    /// The virtual addresses; an advert for others is ignored (none: not checked).
+    #[serde(default)]
+    pub addresses: Vec<IpAddr>,
 }
 
 //------------ Router --------------------------------------------------------
@@ -187,6 +214,8 @@ pub struct Router {
     announce_left: u8,
     /// Consecutive lower-priority adverts received as master.
     rival_adverts: u32,
+    /// Whether the interface has its carrier.
+    link_up: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -208,6 +237,7 @@ impl Router {
             preempt: Preempt::Idle,
             announce_left: 0,
             rival_adverts: 0,
+            link_up: true,
         }
     }
 
@@ -252,17 +282,24 @@ impl Router {
         let mut out = Vec::new();
         match (self.state, input) {
             (_, Input::Priority(p)) => self.set_priority(p, now, &mut out),
+            (_, Input::LinkDown) => self.link_down(&mut out),
+            (_, Input::LinkUp) => self.link_up(now, &mut out),
+            (State::Initialize, Input::Startup) if !self.link_up => {
+                self.change_state(State::Fault, &mut out)
+            }
             (State::Initialize, Input::Startup) => self.startup(now, &mut out),
             (State::Initialize, _) => {}
             (_, Input::Startup) => {}
             (_, Input::Shutdown) => self.shutdown(&mut out),
+            // No carrier: nothing arrives, and no timer is armed.
+            (State::Fault, _) => {}
             (State::Backup, Input::Advert { src, advert }) => {
-                if self.accept_advert(&advert, &mut out) {
+                if self.accept_advert(src, &advert, &mut out) {
                     self.backup_advert(src, &advert, now, &mut out)
                 }
             }
             (State::Master, Input::Advert { src, advert }) => {
-                if self.accept_advert(&advert, &mut out) {
+                if self.accept_advert(src, &advert, &mut out) {
                     self.master_advert(src, &advert, now, &mut out)
                 }
             }
@@ -318,20 +355,86 @@ impl Router {
                 out.push(Action::SendAdvert { priority: 0 });
                 out.push(Action::RemoveAddresses);
             }
+            State::Fault => {}
             State::Initialize => return,
         }
         self.master = None;
         self.change_state(State::Initialize, out);
     }
 
-    /// Section 7.1 checks that depend on the router rather than the bytes.
-    fn accept_advert(&mut self, advert: &Advertisement, out: &mut Vec<Action>) -> bool {
+    /// The carrier went away: hold nothing, send nothing (keepalived's FAULT).
+    fn link_down(&mut self, out: &mut Vec<Action>) {
+        if !self.link_up {
+            return;
+        }
+        self.link_up = false;
+        match self.state {
+            // Startup goes to Fault while the link is down.
+            State::Initialize | State::Fault => return,
+            State::Backup => {
+                out.push(Action::CancelTimer(Timer::MasterDown));
+                if self.preempt == Preempt::Waiting {
+                    out.push(Action::CancelTimer(Timer::PreemptDelay));
+                }
+            }
+            State::Master => {
+                out.push(Action::CancelTimer(Timer::Advert));
+                out.push(Action::CancelTimer(Timer::Announce));
+                out.push(Action::RemoveAddresses);
+            }
+        }
+        self.preempt = Preempt::Idle;
+        self.master = None;
+        self.change_state(State::Fault, out);
+    }
+
+    /// The carrier is back: listen a full Master_Down_Interval as a backup before
+    /// claiming anything (the owner, who always wins, takes its addresses at once).
+    fn link_up(&mut self, now: Duration, out: &mut Vec<Action>) {
+        if self.link_up {
+            return;
+        }
+        self.link_up = true;
+        if self.state == State::Fault {
+            if self.priority == 255 {
+                self.become_master(now, out);
+            } else {
+                self.master_adver_interval = self.params.advert_interval;
+                self.change_state(State::Backup, out);
+                self.arm_master_down(self.master_down_interval(), now, out);
+            }
+        }
+    }
+
+    /// Section 7.1 checks that depend on the router rather than the bytes, and the
+    /// address-list check it leaves optional (keepalived makes it too).
+    fn accept_advert(
+        &mut self,
+        src: IpAddr,
+        advert: &Advertisement,
+        out: &mut Vec<Action>,
+    ) -> bool {
         let reason = if advert.vrid != self.params.vrid {
             "vrid"
         } else if self.params.priority == 255 {
             // The address owner never defers (section 7.1, fourth check).
             "owner"
+        } else if !self.params.addresses.is_empty() && !same_addresses(advert, &self.params) {
+            out.push(Action::PeerProblem {
+                peer: src,
+                problem: PeerProblem::Addresses,
+            });
+            "addresses"
         } else {
+            if advert.priority != 0 && advert.max_advert_int != self.params.advert_interval {
+                out.push(Action::PeerProblem {
+                    peer: src,
+                    problem: PeerProblem::Interval {
+                        theirs: advert.max_advert_int,
+                        ours: self.params.advert_interval,
+                    },
+                });
+            }
             return true;
         };
         out.push(Action::Drop {
@@ -406,7 +509,13 @@ impl Router {
             self.arm_master_down(self.master_down_interval(), now, out);
             return;
         }
-        // A lower-priority master that does not yield keeps sending: it cannot hear us.
+        // A lower priority: answer at once, and announce the addresses again, so the
+        // other router yields and clients that followed it come back (keepalived does
+        // the same). One that does not yield keeps sending: it cannot hear us.
+        out.push(Action::SendAdvert {
+            priority: self.priority,
+        });
+        out.push(Action::Announce);
         self.rival_adverts += 1;
         if self.rival_adverts == SPLIT_BRAIN_ADVERTS {
             out.push(Action::SplitBrain {

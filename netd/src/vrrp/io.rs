@@ -5,68 +5,52 @@
 //!  raw socket ──► check_received ──► fsm::Router::step ──► actions ──► send advert
 //!  timers (deadlines from ArmTimer) ──┘      ▲                     ├──► addr (rtnetlink)
 //!  track (effective priority) ───────────────┘                     ├──► announce (GARP/NA)
-//!  shutdown (SIGTERM) ───────────────────────┘                     └──► status, notify
+//!  carrier (rtnetlink link events) ───────────┤                     └──► status, notify
+//!  shutdown (SIGTERM, reload) ───────────────┘
 //! ```
 //!
-//! One task per instance; the sockets and the receive checks are in `socket.rs`.
+//! One task per instance (started and stopped by `supervise.rs`); the sockets and
+//! the receive checks are in `socket.rs`.
 
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr, SocketAddrV6};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use ipnet::IpNet;
 use socket2::Socket;
 use tokio::sync::watch;
+use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use super::addr::Addresses;
 use super::announce;
 use super::config::Instance;
 use super::fsm::{Action, Input, Params, Router, State, Timer};
-use super::packet::Advertisement;
+use super::packet::{Advertisement, DecodeError};
+use super::peer::{PeerProblem, PeerProblems};
 use super::socket::{Link, Received, Rejected, Sockets, check_received, discover, open, receive};
 use super::status::{Board, InstanceStatus};
+use crate::links::{Dad, Netlink};
+use crate::owned::{Owned, OwnedVrrp};
 
 //------------ The task ------------------------------------------------------
 
-/// Runs every instance until `shutdown` turns true, publishing into `state_dir`;
-/// returns when all have resigned and removed their addresses.
-pub async fn run_instances(
-    instances: Vec<Instance>,
-    state_dir: Option<std::path::PathBuf>,
-    shutdown: watch::Receiver<bool>,
-) -> io::Result<()> {
-    if instances.is_empty() {
-        return Ok(());
-    }
-    let board = Arc::new(Board::new(state_dir)?);
-    let addrs = Addresses::connect()?;
-    let mut tasks = tokio::task::JoinSet::new();
-    for instance in instances {
-        let priority = super::track::spawn(&instance);
-        tasks.spawn(run(
-            instance,
-            addrs.clone(),
-            board.clone(),
-            priority,
-            shutdown.clone(),
-        ));
-    }
-    while tasks.join_next().await.is_some() {}
-    Ok(())
+/// What every instance of one daemon shares.
+#[derive(Clone)]
+pub struct Env {
+    /// netd's rtnetlink connection (the one address API).
+    pub netlink: Netlink,
+    /// Where the status is published.
+    pub board: Arc<Board>,
+    /// The state folder, for the ownership record (none: not recorded, in tests).
+    pub state_dir: Option<PathBuf>,
 }
 
-/// Runs one instance until `shutdown` turns true; then resigns (priority 0) and
-/// removes its addresses.
-pub async fn run(
-    instance: Instance,
-    addrs: Addresses,
-    board: Arc<Board>,
-    mut priority: watch::Receiver<u8>,
-    mut shutdown: watch::Receiver<bool>,
-) {
+/// Runs one instance until `shutdown` turns true; then resigns (priority 0), removes
+/// its addresses and its accept-mode table, and drops them from the ownership record.
+pub async fn run(instance: Instance, env: Env, mut shutdown: watch::Receiver<bool>) {
     let name = instance.name.clone();
     // The interface may come later (a bridge that links/ creates): wait for it.
     let mut warned = false;
@@ -87,20 +71,35 @@ pub async fn run(
     };
     tracing::info!(instance = %name, interface = %instance.interface, vrid = instance.vrid,
         primary = %link.primary, "vrrp: starting");
+    // Accept_Mode False: a non-owner master drops what is addressed to the addresses.
+    let enforce_accept = !instance.accept && instance.priority != 255;
+    // Intent first: the record names what this instance may add before it adds it.
+    record(&env, &instance, enforce_accept);
+    let mut carrier = match crate::links::carrier::watch(&instance.interface).await {
+        Ok(rx) => rx,
+        Err(e) => {
+            tracing::error!(instance = %name, error = %e, "vrrp: cannot follow the carrier; assuming it is up");
+            watch::channel(true).1
+        }
+    };
+    let mut probes = JoinSet::new();
+    let mut priority = super::track::spawn(&instance, &mut probes);
     let Sockets { rx, tx, dsts } = sockets;
-    let mut shell = Shell::new(instance, link, (tx, dsts), addrs, board);
+    let mut shell = Shell::new(instance, link, (tx, dsts), env.clone());
     if shell.instance.priority != 255 {
         // A crashed run may have left the addresses: a backup must not hold them.
         shell.remove_addresses().await;
     }
-    // Accept_Mode False: a non-owner master drops what is addressed to the addresses.
-    let enforce_accept = !shell.instance.accept && shell.instance.priority != 255;
     if enforce_accept && let Err(e) = super::accept::install(&name, &shell.instance.addresses).await
     {
         tracing::error!(instance = %name, error = %e, "vrrp: cannot enforce accept = false");
     }
     let initial = *priority.borrow_and_update();
     shell.input(Input::Priority(initial)).await;
+    if !*carrier.borrow_and_update() {
+        tracing::warn!(instance = %name, interface = %shell.instance.interface, "vrrp: no carrier");
+        shell.input(Input::LinkDown).await;
+    }
     shell.input(Input::Startup).await;
     let mut buf = vec![0u8; 2048];
     let mut flush = tokio::time::interval(Duration::from_secs(1));
@@ -135,6 +134,14 @@ pub async fn run(
                     }
                 }
             }
+            changed = carrier.changed(), if carrier.has_changed().is_ok() => {
+                if changed.is_ok() {
+                    let up = *carrier.borrow_and_update();
+                    tracing::warn!(instance = %shell.instance.name, interface = %shell.instance.interface,
+                        carrier = up, "vrrp: link {}", if up { "up" } else { "down" });
+                    shell.input(if up { Input::LinkUp } else { Input::LinkDown }).await;
+                }
+            }
             changed = priority.changed(), if priority.has_changed().is_ok() => {
                 if changed.is_ok() {
                     let p = *priority.borrow_and_update();
@@ -149,7 +156,29 @@ pub async fn run(
     if enforce_accept && let Err(e) = super::accept::remove(&name).await {
         tracing::error!(instance = %name, error = %e, "vrrp: cannot remove accept-mode table");
     }
+    forget(&env, &name);
     tracing::info!(instance = %name, "vrrp: stopped");
+}
+
+/// Records in the ownership record what `instance` may put on the host.
+fn record(env: &Env, instance: &Instance, table: bool) {
+    let Some(dir) = &env.state_dir else { return };
+    let owned = OwnedVrrp {
+        interface: instance.interface.clone(),
+        addresses: instance.addresses.clone(),
+        table: table.then(|| super::accept::table_name(&instance.name)),
+    };
+    if let Err(e) = Owned::update(dir, |o| o.vrrp.insert(instance.name.clone(), owned)) {
+        tracing::error!(instance = %instance.name, error = %e, "vrrp: cannot update the ownership record");
+    }
+}
+
+/// Drops a cleanly stopped instance from the ownership record.
+fn forget(env: &Env, name: &str) {
+    let Some(dir) = &env.state_dir else { return };
+    if let Err(e) = Owned::update(dir, |o| o.vrrp.remove(name)) {
+        tracing::error!(instance = %name, error = %e, "vrrp: cannot update the ownership record");
+    }
 }
 
 /// The state of one running instance's shell.
@@ -158,9 +187,9 @@ struct Shell {
     link: Link,
     tx: Socket,
     dsts: Vec<IpAddr>,
-    addrs: Addresses,
-    board: Arc<Board>,
+    env: Env,
     router: Router,
+    peers: PeerProblems,
     origin: Instant,
     timers: HashMap<Timer, Instant>,
     status: InstanceStatus,
@@ -170,13 +199,7 @@ struct Shell {
 }
 
 impl Shell {
-    fn new(
-        instance: Instance,
-        link: Link,
-        (tx, dsts): (Socket, Vec<IpAddr>),
-        addrs: Addresses,
-        board: Arc<Board>,
-    ) -> Self {
+    fn new(instance: Instance, link: Link, (tx, dsts): (Socket, Vec<IpAddr>), env: Env) -> Self {
         let router = Router::new(Params {
             vrid: instance.vrid,
             priority: instance.priority,
@@ -184,6 +207,7 @@ impl Shell {
             preempt: instance.preempt,
             preempt_delay: instance.preempt_delay,
             primary: link.primary,
+            addresses: instance.addresses.iter().map(IpNet::addr).collect(),
         });
         let status = InstanceStatus::new(&instance, link.primary);
         Self {
@@ -192,9 +216,9 @@ impl Shell {
             link,
             tx,
             dsts,
-            addrs,
-            board,
+            env,
             router,
+            peers: PeerProblems::default(),
             origin: Instant::now(),
             timers: HashMap::new(),
             status,
@@ -211,38 +235,72 @@ impl Shell {
     }
 
     async fn received(&mut self, buf: &[u8], received: Received) {
-        let checked = received
-            .map_err(Rejected::Bad)
-            .and_then(|(n, src, dst, ttl)| {
-                let bytes = &buf[..n];
-                check_received(
-                    bytes,
-                    src,
-                    dst,
-                    ttl,
-                    self.link.primary,
-                    &self.instance.unicast_peers,
-                )
-                .map(|advert| (src, advert))
-            });
-        match checked {
-            Ok((src, advert)) => {
-                self.status.adverts_received += 1;
+        let (n, src, dst, ttl) = match received {
+            Ok(r) => r,
+            Err(e) => {
+                self.status.count_drop(e.label());
                 self.dirty = true;
-                self.input(Input::Advert { src, advert }).await;
+                return;
+            }
+        };
+        let bytes = &buf[..n];
+        let checked = check_received(
+            bytes,
+            src,
+            dst,
+            ttl,
+            self.link.primary,
+            &self.instance.unicast_peers,
+        );
+        match checked {
+            Ok(advert) => {
+                let actions = self.input_actions(Input::Advert { src, advert });
+                // Accepted: it reached the election (no Drop from the state machine).
+                if !actions.iter().any(|a| matches!(a, Action::Drop { .. })) {
+                    self.status.adverts_received += 1;
+                }
+                self.dirty = true;
+                for action in actions {
+                    self.execute(action).await;
+                }
+                self.publish(false);
             }
             Err(Rejected::Own) => {}
             Err(rejected) => {
                 tracing::debug!(instance = %self.instance.name, reason = rejected.label(), "vrrp: dropped packet");
                 self.status.count_drop(rejected.label());
                 self.dirty = true;
+                // Another version for our VRID: a peer that will never agree with us.
+                if let Rejected::Bad(DecodeError::Version(v)) = rejected
+                    && bytes.get(1) == Some(&self.instance.vrid)
+                {
+                    self.peer_problem(src, PeerProblem::Version(v));
+                }
             }
         }
     }
 
-    async fn input(&mut self, input: Input) {
+    /// Counts a problem of a peer and logs it loudly, at most once a minute each.
+    fn peer_problem(&mut self, peer: IpAddr, problem: PeerProblem) {
         let now = self.origin.elapsed();
-        let actions = self.router.step(input, now);
+        if self.peers.record(peer, &problem, now, unix_now()) {
+            tracing::error!(instance = %self.instance.name, peer = %peer, problem = problem.label(),
+                "vrrp: MISCONFIGURED PEER: {} (logged once a minute while it lasts)", problem.describe());
+            // Publish at once, as for a state change: an operator wants it now.
+            self.published = None;
+        }
+        self.status.peer_problems = self.peers.list();
+        self.dirty = true;
+    }
+
+    /// The state machine's actions for `input`, now.
+    fn input_actions(&mut self, input: Input) -> Vec<Action> {
+        let now = self.origin.elapsed();
+        self.router.step(input, now)
+    }
+
+    async fn input(&mut self, input: Input) {
+        let actions = self.input_actions(input);
         for action in actions {
             self.execute(action).await;
         }
@@ -254,12 +312,13 @@ impl Shell {
         match action {
             Action::SendAdvert { priority } => self.send_advert(priority),
             Action::AddAddresses => {
-                if let Err(errors) = self
-                    .addrs
-                    .add(self.link.index, &self.instance.addresses)
-                    .await
-                {
-                    for e in errors {
+                for net in &self.instance.addresses {
+                    let added = self
+                        .env
+                        .netlink
+                        .add_address_at(self.link.index, &self.instance.interface, *net, Dad::Skip)
+                        .await;
+                    if let Err(e) = added {
                         tracing::error!(instance = %name, error = %e, "vrrp: cannot add address");
                     }
                 }
@@ -283,6 +342,7 @@ impl Shell {
                 self.status.count_drop(&reason);
                 self.dirty = true;
             }
+            Action::PeerProblem { peer, problem } => self.peer_problem(peer, problem),
             Action::SplitBrain { peer, priority } => {
                 tracing::error!(instance = %name, peer = %peer, peer_priority = priority,
                     "vrrp: SPLIT BRAIN: another master keeps advertising and does not hear us");
@@ -319,12 +379,13 @@ impl Shell {
     }
 
     async fn remove_addresses(&mut self) {
-        if let Err(errors) = self
-            .addrs
-            .remove(self.link.index, &self.instance.addresses)
-            .await
-        {
-            for e in errors {
+        for net in &self.instance.addresses {
+            let removed = self
+                .env
+                .netlink
+                .remove_address_at(self.link.index, &self.instance.interface, *net)
+                .await;
+            if let Err(e) = removed {
                 tracing::error!(instance = %self.instance.name, error = %e, "vrrp: cannot remove address");
             }
         }
@@ -392,7 +453,7 @@ impl Shell {
         self.status.master = key.2;
         self.status.master_priority = master.map(|m| m.1);
         if self.published != Some(key) || (periodic && self.dirty) {
-            self.board.update(self.status.clone());
+            self.env.board.update(self.status.clone());
             self.published = Some(key);
             self.dirty = false;
         }

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use super::config::Instance;
 use super::fsm::State;
+use super::peer::PeerProblemStatus;
 
 /// The state file's name in the state directory.
 pub const STATE_FILE: &str = "vrrp.json";
@@ -58,6 +59,9 @@ pub struct InstanceStatus {
     pub dropped: BTreeMap<String, u64>,
     /// Split-brain episodes.
     pub split_brain: u64,
+    /// Routers of our VRID configured differently (version, addresses, interval).
+    #[serde(default)]
+    pub peer_problems: Vec<PeerProblemStatus>,
 }
 
 impl InstanceStatus {
@@ -79,6 +83,7 @@ impl InstanceStatus {
             adverts_received: 0,
             dropped: BTreeMap::new(),
             split_brain: 0,
+            peer_problems: Vec::new(),
         }
     }
 
@@ -118,13 +123,30 @@ impl Board {
             map.insert(status.name.clone(), status);
             map.values().cloned().collect()
         };
+        self.write(&all);
+    }
+
+    /// Rewrites the files with `all`.
+    fn write(&self, all: &[InstanceStatus]) {
         let Some(dir) = &self.dir else { return };
-        let json = serde_json::to_string_pretty(&all).unwrap_or_default();
-        for (file, text) in [(STATE_FILE, json), (METRICS_FILE, render_metrics(&all))] {
+        let json = serde_json::to_string_pretty(all).unwrap_or_default();
+        for (file, text) in [(STATE_FILE, json), (METRICS_FILE, render_metrics(all))] {
             if let Err(e) = write_atomic(&dir.join(file), &text) {
                 tracing::warn!(file = %dir.join(file).display(), error = %e, "vrrp: cannot write status");
             }
         }
+    }
+
+    /// Forgets an instance that was removed from the configuration.
+    pub fn remove(&self, name: &str) {
+        let all: Vec<InstanceStatus> = {
+            let Ok(mut map) = self.instances.lock() else {
+                return;
+            };
+            map.remove(name);
+            map.values().cloned().collect()
+        };
+        self.write(&all);
     }
 
     /// A snapshot of every instance.
@@ -137,7 +159,7 @@ impl Board {
 }
 
 fn write_atomic(path: &Path, text: &str) -> io::Result<()> {
-    let tmp = path.with_extension("tmp");
+    let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
     std::fs::write(&tmp, text)?;
     std::fs::rename(&tmp, path)
 }
@@ -157,9 +179,16 @@ pub fn read(dir: &Path) -> io::Result<Vec<InstanceStatus>> {
 
 //------------ Rendering (pure) ----------------------------------------------
 
-/// The table `netd status` prints.
-pub fn render_table(all: &[InstanceStatus]) -> String {
+/// The table `netd status` prints; `running` is false when no daemon holds the
+/// state folder: the states are then the last a dead daemon wrote, shown as such.
+pub fn render_table(all: &[InstanceStatus], running: bool) -> String {
     let mut out = String::new();
+    if !running {
+        out.push_str(
+            "netd is not running: last known state below (stale); \
+             `netd down` removes the addresses it may have left\n",
+        );
+    }
     let rows: Vec<[String; 6]> = all
         .iter()
         .map(|s| {
@@ -177,7 +206,11 @@ pub fn render_table(all: &[InstanceStatus]) -> String {
                 s.name.clone(),
                 s.interface.clone(),
                 s.vrid.to_string(),
-                s.state.as_str().to_string(),
+                if running {
+                    s.state.as_str().to_string()
+                } else {
+                    format!("stale:{}", s.state.as_str())
+                },
                 priority,
                 master,
             ]
@@ -206,6 +239,15 @@ pub fn render_table(all: &[InstanceStatus]) -> String {
         out.push_str(line.join("  ").trim_end());
         out.push('\n');
     }
+    for s in all {
+        for p in &s.peer_problems {
+            let _ = writeln!(
+                out,
+                "! {}: peer {} {} ({} adverts)",
+                s.name, p.peer, p.detail, p.count
+            );
+        }
+    }
     out
 }
 
@@ -227,7 +269,13 @@ pub fn render_metrics(all: &[InstanceStatus]) -> String {
         "gauge",
         "1 for the instance's current state.",
         &mut all.iter().flat_map(|s| {
-            [State::Initialize, State::Backup, State::Master].map(|st| {
+            [
+                State::Initialize,
+                State::Backup,
+                State::Master,
+                State::Fault,
+            ]
+            .map(|st| {
                 let v = u8::from(st == s.state);
                 format!("{{instance=\"{}\",state=\"{}\"}} {v}", s.name, st.as_str())
             })
@@ -259,6 +307,19 @@ pub fn render_metrics(all: &[InstanceStatus]) -> String {
                 .map(|s| format!("{{instance=\"{}\"}} {}", s.name, get(s))),
         );
     }
+    family(
+        "netd_vrrp_peer_problems_total",
+        "counter",
+        "Adverts from routers of our VRID configured differently, by peer and problem.",
+        &mut all.iter().flat_map(|s| {
+            s.peer_problems.iter().map(|p| {
+                format!(
+                    "{{instance=\"{}\",peer=\"{}\",problem=\"{}\"}} {}",
+                    s.name, p.peer, p.problem, p.count
+                )
+            })
+        }),
+    );
     family(
         "netd_vrrp_dropped_total",
         "counter",
@@ -293,16 +354,27 @@ mod tests {
             adverts_received: 7,
             dropped: BTreeMap::from([("ttl".to_string(), 2)]),
             split_brain: 0,
+            peer_problems: vec![PeerProblemStatus {
+                peer: "198.51.100.4".parse().unwrap(),
+                problem: "version".into(),
+                detail: "sends VRRPv2 adverts".into(),
+                count: 3,
+                last_seen: 0,
+            }],
         }
     }
 
     #[test]
     fn table() {
         assert_eq!(
-            render_table(&[status()]),
+            render_table(&[status()], true),
             "INSTANCE  INTERFACE  VRID  STATE   PRIORITY             MASTER\n\
-             svc4      br-svc     51    backup  50 (configured 100)  198.51.100.3 (200)\n"
+             svc4      br-svc     51    backup  50 (configured 100)  198.51.100.3 (200)\n\
+             ! svc4: peer 198.51.100.4 sends VRRPv2 adverts (3 adverts)\n"
         );
+        let stale = render_table(&[status()], false);
+        assert!(stale.starts_with("netd is not running"), "{stale}");
+        assert!(stale.contains("stale:backup"), "{stale}");
     }
 
     #[test]
@@ -312,5 +384,8 @@ mod tests {
         assert!(m.contains("netd_vrrp_state{instance=\"svc4\",state=\"master\"} 0\n"));
         assert!(m.contains("netd_vrrp_dropped_total{instance=\"svc4\",reason=\"ttl\"} 2\n"));
         assert!(m.contains("netd_vrrp_adverts_received_total{instance=\"svc4\"} 7\n"));
+        assert!(m.contains(
+            "netd_vrrp_peer_problems_total{instance=\"svc4\",peer=\"198.51.100.4\",problem=\"version\"} 3\n"
+        ));
     }
 }

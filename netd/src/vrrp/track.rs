@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
 
 use super::config::{Check, Instance, Probe};
 
@@ -96,8 +97,9 @@ impl Hysteresis {
 
 //------------ Probes --------------------------------------------------------
 
-/// Starts the probes of `instance`; the receiver holds the effective priority.
-pub fn spawn(instance: &Instance) -> watch::Receiver<u8> {
+/// Starts the probes of `instance` in `tasks` (they end when it is dropped, with the
+/// instance); the receiver holds the effective priority.
+pub fn spawn(instance: &Instance, tasks: &mut JoinSet<()>) -> watch::Receiver<u8> {
     let weights: Vec<u8> = instance
         .track_interfaces
         .iter()
@@ -108,13 +110,13 @@ pub fn spawn(instance: &Instance) -> watch::Receiver<u8> {
     let (priority_tx, priority_rx) = watch::channel(instance.priority);
     if instance.track_interfaces.is_empty() && instance.checks.is_empty() {
         // Keep the sender alive so the receiver never reports a closed channel.
-        tokio::spawn(async move { priority_tx.closed().await });
+        tasks.spawn(async move { priority_tx.closed().await });
         return priority_rx;
     }
     let (tx, mut rx) = mpsc::channel::<(usize, bool)>(16);
     for (i, t) in instance.track_interfaces.iter().enumerate() {
         let (tx, name, inst) = (tx.clone(), t.name.clone(), instance.name.clone());
-        tokio::spawn(async move {
+        tasks.spawn(async move {
             let mut last = None;
             loop {
                 let up = interface_up(&name);
@@ -132,10 +134,10 @@ pub fn spawn(instance: &Instance) -> watch::Receiver<u8> {
     let offset = instance.track_interfaces.len();
     for (i, check) in instance.checks.iter().enumerate() {
         let (tx, check, inst) = (tx.clone(), check.clone(), instance.name.clone());
-        tokio::spawn(async move { run_check(offset + i, check, inst, tx).await });
+        tasks.spawn(async move { run_check(offset + i, check, inst, tx).await });
     }
     let name = instance.name.clone();
-    tokio::spawn(async move {
+    tasks.spawn(async move {
         while let Some((i, up)) = rx.recv().await {
             let p = tracker.set(i, up);
             if *priority_tx.borrow() != p {

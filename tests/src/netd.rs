@@ -1,4 +1,5 @@
-//! The namespaces of netd's integration tests and the traffic that crosses them.
+//! netd's test fixture: the namespaces of its integration tests, its base
+//! configuration, running it (one shot or as a daemon), and the traffic that crosses.
 //!
 //! ```text
 //!   inet (the internet)            router (runs netd)                 services
@@ -11,53 +12,19 @@
 //! sockets were opened inside a namespace; each answers `<name> <peer address> <msg>`,
 //! so a test sees both who answered and whom they saw.
 
-#![allow(dead_code)]
-
 use std::io::{BufRead, BufReader, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::PathBuf;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use netfabric_tests::bins;
-use netfabric_tests::netns::{Netns, veth};
+use crate::bins;
+use crate::netns::{Netns, veth};
 use socket2::{Domain, Socket, Type};
 
-/// The base configuration: a bridge, masquerade, and three forwards.
-pub const CONFIG: &str = r#"
-[[bridge]]
-name = "br-svc"
-addresses = ["198.51.100.1/24"]
-members = ["svc1", "svc2"]
-
-[[nat]]
-source = ["198.51.100.0/24"]
-egress = "up0"
-
-[[forward]]
-name = "web"
-protocol = ["tcp", "udp"]
-port = 80
-interface = "up0"
-to = "198.51.100.10"
-to-port = 8080
-
-[[forward]]
-name = "range"
-protocol = ["tcp", "udp"]
-port = "7000-7001"
-address = "203.0.113.1"
-to = "198.51.100.11"
-to-port = 9000
-
-[[forward]]
-name = "guarded"
-protocol = ["tcp", "udp"]
-port = 2222
-to = "198.51.100.11"
-to-port = 22
-allow = ["203.0.113.0/25"]
-"#;
+/// The base configuration: a bridge, masquerade, and three forwards. The same file
+/// is netd's own parse test (`netd/src/config_tests.rs`), so the two cannot drift.
+pub const CONFIG: &str = include_str!("../../netd/tests/fixtures/lab.toml");
 
 /// The public address of the router.
 pub const PUBLIC: &str = "203.0.113.1";
@@ -85,6 +52,7 @@ impl Lab {
     }
 
     /// Builds the namespaces and starts the servers; netd is not run yet.
+    #[allow(clippy::new_without_default)] // creates namespaces: not a default value
     pub fn new() -> Self {
         let lab = Self {
             inet: Netns::new("nd-inet"),
@@ -229,8 +197,9 @@ pub fn serve_on(ns: &Netns, name: &'static str, addr: SocketAddr) {
     });
 }
 
-/// How long a client waits for a connection or an answer.
-const WAIT: Duration = Duration::from_secs(2);
+/// How long a client waits for a connection or an answer: generous, so a loaded
+/// machine does not fail a test (a test that expects a drop waits this long).
+const WAIT: Duration = Duration::from_secs(4);
 
 /// A TCP connection opened from `ns` (from `source`, if given) to `to`.
 pub fn tcp_connect(ns: &Netns, source: Option<&str>, to: &str) -> std::io::Result<TcpStream> {
