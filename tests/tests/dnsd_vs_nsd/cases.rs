@@ -163,12 +163,22 @@ pub fn cases() -> Vec<Case> {
             cases.push(Case::udp(format!("{name} {tname} edns-{size}"), &q));
         }
     }
-    // EDNS version 1 (BADVERS), DO bit, an unknown option, NSID, a cookie.
+    // EDNS version 1 (BADVERS, without and with DO), DO bit, an unknown option, NSID, a
+    // cookie.
     let edns_variants: Vec<(&str, Edns)> = vec![
         (
             "edns-v1",
             Edns {
                 version: 1,
+                ..Edns::default()
+            },
+        ),
+        (
+            // RFC 3225 §3: DO is copied into the BADVERS answer too (Knot; NSD drops it).
+            "edns-v1+do",
+            Edns {
+                version: 1,
+                dnssec_ok: true,
                 ..Edns::default()
             },
         ),
