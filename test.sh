@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-packages=(nsd knot knot-dnsutils knot-dnssecutils bind9 bind9-dnsutils unbound ldnsutils dnsperf
+packages=(nsd knot knot-dnsutils knot-dnssecutils bind9 bind9-utils bind9-dnsutils unbound ldnsutils dnsperf
           keepalived nftables iproute2 procps iputils-ping busybox-static git g++)
 missing=()
 for p in "${packages[@]}"; do

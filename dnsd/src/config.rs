@@ -29,6 +29,9 @@ pub use internet::{CookieConfig, RrlConfig};
 
 pub use crate::sources::reload::{DEFAULT_JOURNAL_MAX_ENTRIES, ZoneOptions};
 use crate::wire::name::Name;
+pub use crate::zone::files::{
+    DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, DEFAULT_MAX_FILES, LoadOptions,
+};
 pub use crate::zone::serial::SerialPolicy;
 
 /// Where the server listens when neither the file nor a flag says (UDP and TCP).
@@ -63,7 +66,7 @@ pub struct Config {
     pub tcp: TcpConfig,
     /// UDP workers.
     pub udp: UdpConfig,
-    /// Per-zone options, by lowercased apex; zones not named here use the defaults.
+    /// Per-zone options, by lowercased apex; zones not named here use `zone_defaults`.
     pub zones: BTreeMap<Name, ZoneOptions>,
     /// Response rate limiting.
     pub rrl: RrlConfig,
@@ -75,6 +78,12 @@ pub struct Config {
     pub identity: Option<Box<[u8]>>,
     /// Largest UDP response, and the EDNS payload size advertised.
     pub udp_max_response_size: u16,
+    /// Options of a zone without a `[zone."NAME"]` table (and the values such a table
+    /// starts from): the global `serial`.
+    pub zone_defaults: ZoneOptions,
+    /// How zone files are read (`[include]`): the folders `$INCLUDE` may read (the
+    /// zones folder and `dirs`) and each zone's limits.
+    pub include: LoadOptions,
 }
 
 /// TCP limits (RFC 7766 §6.2).
@@ -94,12 +103,12 @@ pub struct UdpConfig {
 }
 
 impl Config {
-    /// The options of the zone at `apex` (any case): configured or default.
+    /// The options of the zone at `apex` (any case): configured or `zone_defaults`.
     pub fn zone_options(&self, apex: &Name) -> ZoneOptions {
         self.zones
             .get(&apex.to_lowercase())
             .cloned()
-            .unwrap_or_default()
+            .unwrap_or_else(|| self.zone_defaults.clone())
     }
 
     /// What the reloader needs: folders and per-zone options.
@@ -172,6 +181,8 @@ pub struct Spec {
     udp: UdpSpec,
     rrl: internet::RrlSpec,
     cookies: internet::CookieSpec,
+    include: IncludeSpec,
+    serial: Option<Spanned<String>>,
     zone: BTreeMap<String, Spanned<ZoneSpec>>,
 }
 
@@ -186,6 +197,15 @@ struct TcpSpec {
 #[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
 struct UdpSpec {
     workers: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+struct IncludeSpec {
+    dirs: Option<Vec<Spanned<String>>>,
+    max_depth: Option<Spanned<i64>>,
+    max_files: Option<Spanned<i64>>,
+    max_bytes: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -410,6 +430,54 @@ pub fn validate(
     let nsid = internet::identity_text(&spec.nsid, "nsid", &mut problems);
     let identity = internet::identity_text(&spec.identity, "identity", &mut problems);
     let udp_max_response_size = internet::udp_max(&spec.udp_max_response_size, &mut problems);
+    // How zone files are read: $INCLUDE from the zones folder and `dirs` only, within
+    // each zone's limits.
+    let mut include_dirs = vec![zones_dir.clone()];
+    for (i, dir) in spec.include.dirs.iter().flatten().enumerate() {
+        if dir.get_ref().is_empty() {
+            problems.fail(
+                Some(dir.span()),
+                format!("include.dirs[{i}]"),
+                "is empty".into(),
+            );
+        } else {
+            include_dirs.push(in_file(dir.get_ref()));
+        }
+    }
+    let include = LoadOptions {
+        include_dirs,
+        max_depth: problems.positive(
+            &spec.include.max_depth,
+            "include.max-depth",
+            1000,
+            DEFAULT_MAX_DEPTH as u64,
+        ) as usize,
+        max_files: problems.positive(
+            &spec.include.max_files,
+            "include.max-files",
+            1_000_000,
+            DEFAULT_MAX_FILES as u64,
+        ) as usize,
+        max_bytes: problems.positive(
+            &spec.include.max_bytes,
+            "include.max-bytes",
+            1 << 40,
+            DEFAULT_MAX_BYTES,
+        ),
+    };
+
+    // The global serial policy: every zone's, unless its [zone] table says otherwise.
+    let mut zone_defaults = ZoneOptions::default();
+    if let Some(serial) = &spec.serial {
+        match SerialPolicy::from_config(serial.get_ref()) {
+            Some(policy) => zone_defaults.serial = policy,
+            None => problems.fail(
+                Some(serial.span()),
+                "serial".into(),
+                "expected one of keep, unixtime, date".into(),
+            ),
+        }
+    }
 
     let mut zones = BTreeMap::new();
     let mut files: BTreeMap<PathBuf, String> = BTreeMap::new();
@@ -431,7 +499,7 @@ pub fn validate(
             continue;
         }
         let spec = zone.get_ref();
-        let mut options = ZoneOptions::default();
+        let mut options = zone_defaults.clone();
         if let Some(file) = &spec.file {
             let name = file.get_ref();
             if name.is_empty() {
@@ -489,6 +557,8 @@ pub fn validate(
         nsid,
         identity,
         udp_max_response_size,
+        zone_defaults,
+        include,
     })
 }
 
