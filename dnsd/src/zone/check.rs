@@ -187,10 +187,22 @@ fn second_distinct(records: &[Parsed], set: std::ops::Range<usize>) -> Option<us
         .find(|&i| records[i].record.rdata != *first)
 }
 
-/// Warns for each record whose TTL differs from its RRset's first record.
+/// Warns for each record whose TTL differs from its RRset's first record. RRSIGs form
+/// one RRset per type covered (RFC 4034 §3), each with its own TTL.
 fn ttl_mismatches(records: &[Parsed], set: std::ops::Range<usize>, diag: &mut Diagnostics) {
-    let first = &records[set.start];
-    for p in &records[set.start + 1..set.end] {
+    let covered = |p: &Parsed| match (p.record.rtype, p.record.rdata.get(..2)) {
+        (Rtype::RRSIG, Some(&[a, b])) => Some(u16::from_be_bytes([a, b])),
+        _ => None,
+    };
+    let mut firsts: Vec<(Option<u16>, usize)> = Vec::new();
+    for i in set {
+        let p = &records[i];
+        let key = covered(p);
+        let Some(&(_, first)) = firsts.iter().find(|(k, _)| *k == key) else {
+            firsts.push((key, i));
+            continue;
+        };
+        let first = &records[first];
         if p.record.ttl != first.record.ttl {
             let kind = LoadErrorKind::TtlMismatch {
                 owner: p.record.owner.clone(),

@@ -399,3 +399,23 @@ fn a_backslash_at_the_end_of_a_line_is_an_error_not_a_lost_record() {
         ]
     );
 }
+
+#[test]
+fn rrsigs_of_different_types_covered_may_have_different_ttls() {
+    let text = format!(
+        "{HEAD}www 300 A 198.51.100.2\nwww 60 TXT x\n\
+         www 300 RRSIG A 13 2 300 20261231000000 20261101000000 1 example.org. AAEC\n\
+         www 60 RRSIG TXT 13 2 60 20261231000000 20261101000000 1 example.org. AAEC\n\
+         www 90 RRSIG TXT 13 2 60 20261231000000 20261101000000 2 example.org. AAEC\n"
+    );
+    let loaded =
+        load_zone_from_bytes(text.as_bytes(), Path::new("t.zone"), &n("example.org.")).unwrap();
+    let warnings: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        warnings,
+        [
+            "t.zone:9: TTL 90 of this RRSIG record at www.example.org. differs from the \
+          RRset's TTL 60 (line 8); the RRset is served with 60"
+        ]
+    );
+}
