@@ -59,6 +59,8 @@ mod wildcard;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_dname;
+#[cfg(test)]
 mod tests_internet;
 #[cfg(test)]
 mod tests_wire;
