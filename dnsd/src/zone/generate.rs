@@ -166,7 +166,7 @@ fn format_value(value: u32, modifier: &[u8], out: &mut Vec<u8>) -> Result<(), Lo
     if width > MAX_WIDTH {
         return Err(error("modifier width above 255"));
     }
-    let v = i64::from(value) + offset;
+    let v = i64::from(value).checked_add(offset).ok_or_else(bad)?;
     let v = u64::try_from(v).map_err(|_| error("the offset makes the value negative"))?;
     let mut s = String::new();
     let _ = match base {
@@ -237,6 +237,7 @@ mod tests {
         assert!(substitute(b"${0,1,q}", 1, &mut out).is_err());
         assert!(substitute(b"${0", 1, &mut out).is_err());
         assert!(substitute(b"${0,999}", 1, &mut out).is_err());
+        assert!(substitute(b"${9223372036854775807}", 1, &mut out).is_err());
     }
 
     #[test]

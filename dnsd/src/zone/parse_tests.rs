@@ -255,8 +255,17 @@ fn mutated_zone_files_give_errors_not_panics() {
             root.join("dnsd/tests/zones/every-type.example.zone"),
             "every-type.example.",
         ),
+        (
+            root.join("dnsd/tests/zones-nsd/nsd-types.example.zone"),
+            "nsd-types.example.",
+        ),
+        (
+            root.join("dnsd/tests/zones-bind/bind-types.example.zone"),
+            "bind-types.example.",
+        ),
+        (root.join("zones/tricky/generate.zone"), "example.org."),
     ];
-    const SPECIAL: &[u8] = b"()\";\\ \t\n.@$#*=,0123456789aA";
+    const SPECIAL: &[u8] = b"()\";\\ \t\n.@$#*=,:/!+-{}0123456789aANSEWm";
     let mut state = 7;
     for (seed, apex) in seeds {
         let original = std::fs::read(&seed).unwrap();
