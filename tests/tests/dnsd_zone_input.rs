@@ -7,18 +7,13 @@
 //! Input: zone files written in a temporary folder. Output: `dnsd check`'s exit status
 //! and lines, the daemon's answers on 127.0.0.1 and its log.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use netfabric_tests::bins;
-use netfabric_tests::dns::{Query, normalize, udp_exchange};
+use netfabric_tests::dnsd::{Dnsd, PATIENCE};
 use netfabric_tests::process::ProcessGuard;
-use netfabric_tests::servers::free_port;
-
-/// Bound on every wait (a failure guard, not a timing requirement).
-const PATIENCE: Duration = Duration::from_secs(30);
 
 const HEAD: &str =
     "$TTL 300\n@ SOA ns1 hostmaster 1 3600 900 604800 300\n@ NS ns1\nns1 A 198.51.100.1\n";
@@ -209,54 +204,42 @@ fn check_names_an_rrset_too_large() {
     );
 }
 
-/// A dnsd serving the site's zones on a loopback port, logging to `dnsd.log`.
-fn serve(site: &Site) -> (ProcessGuard, SocketAddr) {
-    let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
-    let config = site.dir.path().join("serve.toml");
-    std::fs::write(
-        &config,
-        format!("listen = [\"{addr}\"]\nzones-dir = \"zones\"\nstate-dir = \"state\"\n"),
-    )
-    .unwrap();
-    let log = std::fs::File::create(site.dir.path().join("dnsd.log")).unwrap();
-    let mut cmd = Command::new(bins::path("dnsd"));
-    cmd.arg("--config")
-        .arg(&config)
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log);
-    (ProcessGuard::spawn("dnsd", &mut cmd), addr)
-}
-
 #[test]
-fn the_daemon_serves_the_other_zones_and_stops_when_one_includes_a_fifo() {
-    let site = Site::new();
-    mkfifo(&site.zones().join("pipe"));
-    site.zone("fifo.test", "$INCLUDE pipe\n");
-    site.zone("zero.test", "$INCLUDE /dev/zero\n");
-    site.zone("good.test", "www A 198.51.100.2\n");
-    let (mut dnsd, addr) = serve(&site);
-    let query = Query::new("www.good.test.", 1).to_bytes();
-    let started = Instant::now();
-    loop {
-        let answered = udp_exchange(addr, &query, Duration::from_millis(200))
-            .and_then(|r| normalize(&r).ok())
-            .is_some_and(|n| n.rcode == 0 && !n.answer.is_empty());
-        if answered {
-            break;
-        }
-        assert!(dnsd.try_wait().is_none(), "dnsd exited");
-        assert!(started.elapsed() < PATIENCE, "good.test never served");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+fn the_daemon_serves_the_other_zones_and_reloads_past_a_fifo() {
+    let mut dnsd = Dnsd::builder()
+        .zone(
+            "a-good.test",
+            &format!("$ORIGIN a-good.test.\n{HEAD}www A 198.51.100.2\n"),
+        )
+        .zone(
+            "fifo.test",
+            &format!("$ORIGIN fifo.test.\n{HEAD}$INCLUDE pipe\n"),
+        )
+        .zone(
+            "zero.test",
+            &format!("$ORIGIN zero.test.\n{HEAD}$INCLUDE /dev/zero\n"),
+        )
+        .start();
+    let zones = dnsd.zones_dir();
+    dnsd.wait_for("the /dev/zero include refused", |d| {
+        d.log()
+            .contains("zero.test.zone:6: $INCLUDE of /dev/zero is refused")
+    });
+    // The FIFO appears and the zone is reloaded: refused, and the reload thread is free.
+    mkfifo(&zones.join("pipe"));
+    let fifo_zone = zones.join("fifo.test.zone");
+    let text = std::fs::read_to_string(&fifo_zone).unwrap();
+    std::fs::write(&fifo_zone, format!("{text}; touched\n")).unwrap();
+    dnsd.wait_for("the FIFO refused", |d| {
+        d.log().contains("is a FIFO, not a regular file")
+    });
+    let good = zones.join("a-good.test.zone");
+    let text = std::fs::read_to_string(&good).unwrap();
+    std::fs::write(&good, text.replace("198.51.100.2", "198.51.100.3")).unwrap();
+    dnsd.wait_for("the good zone reloaded after it", |d| {
+        d.ask("www.a-good.test.", 1)
+            .is_some_and(|n| n.answer.values().flatten().any(|a| a == "198.51.100.3"))
+    });
     let status = dnsd.terminate(PATIENCE).expect("dnsd exited");
-    assert!(status.success(), "{status:?}");
-    let log = std::fs::read_to_string(site.dir.path().join("dnsd.log")).unwrap();
-    assert!(log.contains("fifo.test.zone:5: $INCLUDE file "), "{log}");
-    assert!(log.contains("is a FIFO, not a regular file"), "{log}");
-    assert!(
-        log.contains("zero.test.zone:5: $INCLUDE of /dev/zero is refused"),
-        "{log}"
-    );
+    assert!(status.success(), "{status:?}\n{}", dnsd.log());
 }
