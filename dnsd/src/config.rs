@@ -29,9 +29,7 @@ pub use internet::{CookieConfig, RrlConfig};
 
 pub use crate::sources::reload::{DEFAULT_JOURNAL_MAX_ENTRIES, ZoneOptions};
 use crate::wire::name::Name;
-pub use crate::zone::files::{
-    DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, DEFAULT_MAX_FILES, LoadOptions,
-};
+pub use crate::zone::files::LoadOptions;
 pub use crate::zone::serial::SerialPolicy;
 
 /// Where the server listens when neither the file nor a flag says (UDP and TCP).
@@ -181,7 +179,7 @@ pub struct Spec {
     udp: UdpSpec,
     rrl: internet::RrlSpec,
     cookies: internet::CookieSpec,
-    include: IncludeSpec,
+    include: zone_files::IncludeSpec,
     serial: Option<Spanned<String>>,
     zone: BTreeMap<String, Spanned<ZoneSpec>>,
 }
@@ -197,15 +195,6 @@ struct TcpSpec {
 #[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
 struct UdpSpec {
     workers: Option<Spanned<i64>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
-struct IncludeSpec {
-    dirs: Option<Vec<Spanned<String>>>,
-    max_depth: Option<Spanned<i64>>,
-    max_files: Option<Spanned<i64>>,
-    max_bytes: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -430,54 +419,8 @@ pub fn validate(
     let nsid = internet::identity_text(&spec.nsid, "nsid", &mut problems);
     let identity = internet::identity_text(&spec.identity, "identity", &mut problems);
     let udp_max_response_size = internet::udp_max(&spec.udp_max_response_size, &mut problems);
-    // How zone files are read: $INCLUDE from the zones folder and `dirs` only, within
-    // each zone's limits.
-    let mut include_dirs = vec![zones_dir.clone()];
-    for (i, dir) in spec.include.dirs.iter().flatten().enumerate() {
-        if dir.get_ref().is_empty() {
-            problems.fail(
-                Some(dir.span()),
-                format!("include.dirs[{i}]"),
-                "is empty".into(),
-            );
-        } else {
-            include_dirs.push(in_file(dir.get_ref()));
-        }
-    }
-    let include = LoadOptions {
-        include_dirs,
-        max_depth: problems.positive(
-            &spec.include.max_depth,
-            "include.max-depth",
-            1000,
-            DEFAULT_MAX_DEPTH as u64,
-        ) as usize,
-        max_files: problems.positive(
-            &spec.include.max_files,
-            "include.max-files",
-            1_000_000,
-            DEFAULT_MAX_FILES as u64,
-        ) as usize,
-        max_bytes: problems.positive(
-            &spec.include.max_bytes,
-            "include.max-bytes",
-            1 << 40,
-            DEFAULT_MAX_BYTES,
-        ),
-    };
-
-    // The global serial policy: every zone's, unless its [zone] table says otherwise.
-    let mut zone_defaults = ZoneOptions::default();
-    if let Some(serial) = &spec.serial {
-        match SerialPolicy::from_config(serial.get_ref()) {
-            Some(policy) => zone_defaults.serial = policy,
-            None => problems.fail(
-                Some(serial.span()),
-                "serial".into(),
-                "expected one of keep, unixtime, date".into(),
-            ),
-        }
-    }
+    let include = zone_files::include(&spec.include, &zones_dir, &in_file, &mut problems);
+    let zone_defaults = zone_files::zone_defaults(&spec.serial, &mut problems);
 
     let mut zones = BTreeMap::new();
     let mut files: BTreeMap<PathBuf, String> = BTreeMap::new();
@@ -621,6 +564,9 @@ mod keys;
 
 #[path = "config_internet.rs"]
 mod internet;
+
+#[path = "config_zone_files.rs"]
+mod zone_files;
 
 #[cfg(test)]
 #[path = "config_tests.rs"]

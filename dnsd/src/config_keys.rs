@@ -26,7 +26,6 @@ const TOP_KEYS: &[&str] = &[
 ];
 const TCP_KEYS: &[&str] = &["idle-timeout-ms", "max-connections"];
 const UDP_KEYS: &[&str] = &["workers"];
-const INCLUDE_KEYS: &[&str] = &["dirs", "max-depth", "max-files", "max-bytes"];
 const ZONE_KEYS: &[&str] = &["file", "serial", "journal-max-entries"];
 
 /// Every key of `table` that the file format does not have: (span, key path, message).
@@ -58,7 +57,7 @@ pub(super) fn unknown_keys(table: &DeTable<'_>) -> Vec<(Range<usize>, String, St
         check(cookies, "cookies.", super::internet::COOKIE_KEYS);
     }
     if let Some(include) = sub("include") {
-        check(include, "include.", INCLUDE_KEYS);
+        check(include, "include.", super::zone_files::INCLUDE_KEYS);
     }
     if let Some(zones) = sub("zone") {
         for (name, zone) in zones.iter() {
