@@ -97,6 +97,11 @@ fn check_refuses_a_fifo_include_without_hanging() {
         "{out}"
     );
     assert_eq!(out.lines().count(), 1, "only the bad zone fails: {out}");
+    // A FIFO named as the zone file itself.
+    mkfifo(&site.zones().join("named.test.zone"));
+    let (status, out, _) = site.check(&["zones/named.test.zone"], &[]);
+    assert_eq!(status.and_then(|s| s.code()), Some(1), "{out}");
+    assert_eq!(out.trim(), "zones/named.test.zone: not a regular file");
 }
 
 #[test]

@@ -103,7 +103,11 @@ fn add_folder(
 /// zone its name says.
 fn zone_of(config: &Config, path: &Path) -> Result<Name, String> {
     if !path.is_file() {
-        return Err("no such file".into());
+        // Never opened: a FIFO or a device given as a zone must not block the check.
+        return Err(match std::fs::metadata(path) {
+            Ok(_) => "not a regular file".into(),
+            Err(e) => e.to_string(),
+        });
     }
     for (apex, options) in &config.zones {
         let file = match &options.file {
