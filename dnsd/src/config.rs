@@ -29,6 +29,7 @@ pub use internet::{CookieConfig, RrlConfig};
 
 pub use crate::manager::{DEFAULT_JOURNAL_MAX_BYTES, DEFAULT_JOURNAL_MAX_ENTRIES, ZoneOptions};
 use crate::wire::name::Name;
+pub use crate::zone::files::LoadOptions;
 pub use crate::zone::serial::SerialPolicy;
 
 /// Where the server listens when neither the file nor a flag says (UDP and TCP).
@@ -63,7 +64,7 @@ pub struct Config {
     pub tcp: TcpConfig,
     /// UDP workers.
     pub udp: UdpConfig,
-    /// Per-zone options, by lowercased apex; zones not named here use the defaults.
+    /// Per-zone options, by lowercased apex; zones not named here use `zone_defaults`.
     pub zones: BTreeMap<Name, ZoneOptions>,
     /// Response rate limiting.
     pub rrl: RrlConfig,
@@ -75,6 +76,12 @@ pub struct Config {
     pub identity: Option<Box<[u8]>>,
     /// Largest UDP response, and the EDNS payload size advertised.
     pub udp_max_response_size: u16,
+    /// Options of a zone without a `[zone."NAME"]` table (and the values such a table
+    /// starts from): the global `serial`.
+    pub zone_defaults: ZoneOptions,
+    /// How zone files are read (`[include]`): the folders `$INCLUDE` may read (the
+    /// zones folder and `dirs`) and each zone's limits.
+    pub include: LoadOptions,
 }
 
 /// TCP limits (RFC 7766 §6.2).
@@ -94,12 +101,12 @@ pub struct UdpConfig {
 }
 
 impl Config {
-    /// The options of the zone at `apex` (any case): configured or default.
+    /// The options of the zone at `apex` (any case): configured or `zone_defaults`.
     pub fn zone_options(&self, apex: &Name) -> ZoneOptions {
         self.zones
             .get(&apex.to_lowercase())
             .cloned()
-            .unwrap_or_default()
+            .unwrap_or_else(|| self.zone_defaults.clone())
     }
 
     /// What the reloader needs: folders and per-zone options.
@@ -172,6 +179,8 @@ pub struct Spec {
     udp: UdpSpec,
     rrl: internet::RrlSpec,
     cookies: internet::CookieSpec,
+    include: zone_files::IncludeSpec,
+    serial: Option<Spanned<String>>,
     zone: BTreeMap<String, Spanned<ZoneSpec>>,
 }
 
@@ -411,6 +420,8 @@ pub fn validate(
     let nsid = internet::identity_text(&spec.nsid, "nsid", &mut problems);
     let identity = internet::identity_text(&spec.identity, "identity", &mut problems);
     let udp_max_response_size = internet::udp_max(&spec.udp_max_response_size, &mut problems);
+    let include = zone_files::include(&spec.include, &zones_dir, &in_file, &mut problems);
+    let zone_defaults = zone_files::zone_defaults(&spec.serial, &mut problems);
 
     let mut zones = BTreeMap::new();
     let mut files: BTreeMap<PathBuf, String> = BTreeMap::new();
@@ -432,7 +443,7 @@ pub fn validate(
             continue;
         }
         let spec = zone.get_ref();
-        let mut options = ZoneOptions::default();
+        let mut options = zone_defaults.clone();
         if let Some(file) = &spec.file {
             let name = file.get_ref();
             if name.is_empty() {
@@ -500,6 +511,8 @@ pub fn validate(
         nsid,
         identity,
         udp_max_response_size,
+        zone_defaults,
+        include,
     })
 }
 
@@ -562,6 +575,9 @@ mod keys;
 
 #[path = "config_internet.rs"]
 mod internet;
+
+#[path = "config_zone_files.rs"]
+mod zone_files;
 
 #[cfg(test)]
 #[path = "config_tests.rs"]

@@ -20,6 +20,8 @@ const TOP_KEYS: &[&str] = &[
     "udp",
     "rrl",
     "cookies",
+    "include",
+    "serial",
     "zone",
 ];
 const TCP_KEYS: &[&str] = &["idle-timeout-ms", "max-connections"];
@@ -53,6 +55,9 @@ pub(super) fn unknown_keys(table: &DeTable<'_>) -> Vec<(Range<usize>, String, St
     }
     if let Some(cookies) = sub("cookies") {
         check(cookies, "cookies.", super::internet::COOKIE_KEYS);
+    }
+    if let Some(include) = sub("include") {
+        check(include, "include.", super::zone_files::INCLUDE_KEYS);
     }
     if let Some(zones) = sub("zone") {
         for (name, zone) in zones.iter() {

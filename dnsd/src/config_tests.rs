@@ -106,6 +106,87 @@ serial = "unixtime"
 }
 
 #[test]
+fn a_global_serial_policy_applies_to_every_zone_that_sets_none() {
+    let config = config(
+        r#"
+serial = "keep"
+
+[zone."home.lan"]
+journal-max-entries = 5
+
+[zone."example.org"]
+serial = "unixtime"
+"#,
+    );
+    assert_eq!(config.zone_defaults.serial, SerialPolicy::Keep);
+    // A zone without a [zone] table, one with a table but no serial, one that overrides.
+    assert_eq!(
+        config.zone_options(&name("other.net.")).serial,
+        SerialPolicy::Keep
+    );
+    assert_eq!(
+        config.zone_options(&name("home.lan.")).serial,
+        SerialPolicy::Keep
+    );
+    assert_eq!(
+        config.zone_options(&name("example.org.")).serial,
+        SerialPolicy::Unixtime
+    );
+    assert_eq!(
+        super::tests::config("").zone_defaults,
+        ZoneOptions::default()
+    );
+    assert_eq!(
+        errors("serial = \"weekly\"\n"),
+        vec!["dnsd.toml:1: serial: expected one of keep, unixtime, date"]
+    );
+}
+
+#[test]
+fn include_folders_and_limits() {
+    let config = config(
+        r#"
+zones-dir = "/srv/zones"
+[include]
+dirs = ["shared", "/etc/dnsd/common"]
+max-depth = 4
+max-files = 50
+max-bytes = 1000000
+"#,
+    );
+    assert_eq!(
+        config.include.include_dirs,
+        [
+            PathBuf::from("/srv/zones"),
+            PathBuf::from("/etc/dnsd/shared"),
+            PathBuf::from("/etc/dnsd/common")
+        ]
+    );
+    assert_eq!(config.include.max_depth, 4);
+    assert_eq!(config.include.max_files, 50);
+    assert_eq!(config.include.max_bytes, 1_000_000);
+    let defaults = super::tests::config("").include;
+    assert_eq!(defaults.include_dirs, [PathBuf::from("/etc/dnsd/zones")]);
+    assert_eq!(defaults.max_depth, 16);
+    assert_eq!(defaults.max_files, 1024);
+    assert_eq!(defaults.max_bytes, 1 << 30);
+    assert_eq!(
+        errors("[include]\ndirs = [\"\"]\nmax-files = 0\nmax-depth = -1\nsize = 3\n"),
+        vec![
+            "dnsd.toml:5: include.size: unknown key; expected one of dirs, max-depth, max-files, max-bytes"
+        ]
+    );
+    assert_eq!(
+        errors("[include]\ndirs = [\"\"]\nmax-files = 0\nmax-depth = -1\n"),
+        vec![
+            "dnsd.toml:2: include.dirs[0]: is empty",
+            "dnsd.toml:4: include.max-depth: -1 is out of range 1..=1000",
+            "dnsd.toml:3: include.max-files: 0 is out of range 1..=1000000",
+        ]
+    );
+}
+
+#[test]
 fn flags_override_the_file() {
     let overrides = Overrides {
         listen: vec!["127.0.0.2:5300".into(), "[::1]:5300".into()],
@@ -160,8 +241,8 @@ serials = "keep"
     assert_eq!(
         errors(text),
         vec![
-            "dnsd.toml:2: listen-on: unknown key; expected one of listen, zones-dir, state-dir, metrics, log-level, nsid, identity, udp-max-response-size, tcp, udp, rrl, cookies, zone",
-            "dnsd.toml:10: zones: unknown key; expected one of listen, zones-dir, state-dir, metrics, log-level, nsid, identity, udp-max-response-size, tcp, udp, rrl, cookies, zone",
+            "dnsd.toml:2: listen-on: unknown key; expected one of listen, zones-dir, state-dir, metrics, log-level, nsid, identity, udp-max-response-size, tcp, udp, rrl, cookies, include, serial, zone",
+            "dnsd.toml:10: zones: unknown key; expected one of listen, zones-dir, state-dir, metrics, log-level, nsid, identity, udp-max-response-size, tcp, udp, rrl, cookies, include, serial, zone",
             "dnsd.toml:4: tcp.idle-timeout: unknown key; expected one of idle-timeout-ms, max-connections",
             "dnsd.toml:6: udp.threads: unknown key; expected one of workers",
             "dnsd.toml:9: zone.\"home.lan\".serials: unknown key; expected one of file, serial, journal-max-entries",

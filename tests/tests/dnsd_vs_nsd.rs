@@ -6,7 +6,8 @@
 //! dnsd must match NSD, except for the differences listed (and justified) in
 //! `dnsd_vs_nsd/allow.rs` and in README.md ("Differences from NSD"). Where NSD and Knot
 //! disagree with each other, the RFCs leave the choice open, and matching Knot is
-//! accepted too. A mismatch that nobody has fixed yet is listed in `KNOWN_FAILURES`: it is
+//! accepted too; where an RFC sides with Knot (`allow::KNOT_IS_RIGHT`), dnsd must match
+//! Knot. A mismatch that nobody has fixed yet is listed in `KNOWN_FAILURES`: it is
 //! printed, not failed, so that CI stays green while the list says what is left to do.
 //!
 //! Two subjects are compared with NSD, each on its own: the dnsd binary, and the answer
@@ -127,6 +128,22 @@ enum Verdict {
 }
 
 fn judge(case: &Case, nsd: &Outcome, knot: &Outcome, subject: &Outcome, who: &str) -> Verdict {
+    if allow::knot_is_right(case) {
+        let lines = differences("knot", knot, who, subject);
+        if lines.is_empty() {
+            return Verdict::MatchesKnot;
+        }
+        let mut report = format!(
+            "--- {} ({:?}), must match Knot\n",
+            case.label, case.transport
+        );
+        for line in lines {
+            report.push_str(&format!("  {line}\n"));
+        }
+        report.push_str(&format!("  knot: {}", indent(knot)));
+        report.push_str(&format!("  {who}: {}", indent(subject)));
+        return Verdict::Mismatch(report);
+    }
     if differences("nsd", nsd, who, subject).is_empty() {
         return Verdict::Same;
     }

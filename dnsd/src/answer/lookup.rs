@@ -1,5 +1,6 @@
 //! The authoritative lookup of RFC 1034 §4.3.2, step by step as NSD 4.6 takes it:
-//! find the zone, the closest encloser, a zone cut above it (referral), then the exact
+//! find the zone, the closest encloser (or a DNAME above it, whose redirect occludes
+//! everything below, RFC 6672 §2.4), a zone cut above it (referral), then the exact
 //! match, a DNAME at the closest encloser (RFC 6672), a wildcard (RFC 4592), or
 //! nothing (NXDOMAIN). A CNAME, or the CNAME synthesized from a DNAME, restarts the
 //! lookup with its target, in whichever zone we serve holds it, as NSD does.
@@ -10,7 +11,7 @@
 use super::response::{Data, Item, NameRef, Response, Section};
 use super::{additional, negative, referral, wildcard};
 use crate::wire::message::rcode;
-use crate::wire::name::{MAX_NAME_LEN, lowercase_into};
+use crate::wire::name::{MAX_NAME_LEN, label_offsets, lowercase_into};
 use crate::zone::{NodeRef, Rtype, Zone, ZoneSet};
 
 /// Most CNAME and DNAME steps followed for one query.
@@ -60,6 +61,12 @@ pub fn resolve<'z>(zones: &'z ZoneSet, query: &Query<'_>, response: &mut Respons
             }
         }
         let (exact, encloser) = wildcard::closest_encloser(zone, lower);
+        // RFC 6672 §2.4: below a DNAME only the redirect applies. A zone may still hold
+        // data there (from a source that let it in): it is never served.
+        let (exact, encloser) = match dname_above(zone, encloser) {
+            Some(dname) => (false, dname),
+            None => (exact, encloser),
+        };
         if let Some(cut) = referral::cut_above(zone, encloser)
             && !(exact && query.qtype == Rtype::DS && cut.owner() == encloser.owner())
         {
@@ -191,6 +198,31 @@ fn push_answer<'z>(
         data,
         required: true,
     });
+}
+
+/// The highest node strictly above `node`, from the apex down, that holds a DNAME:
+/// every name below it, `node` included, is redirected (RFC 6672 §2.4). One probe
+/// per label between the apex and `node`.
+fn dname_above<'z>(zone: &'z Zone, node: NodeRef<'z>) -> Option<NodeRef<'z>> {
+    let owner = node.owner();
+    let apex_len = zone.apex().as_wire().len();
+    if owner.len() <= apex_len {
+        return None;
+    }
+    let mut highest = None;
+    for at in label_offsets(owner).skip(1) {
+        let ancestor = &owner[at..];
+        if ancestor.len() < apex_len {
+            break;
+        }
+        if let Some(up) = zone
+            .node(ancestor)
+            .filter(|n| n.rrset(Rtype::DNAME).is_some())
+        {
+            highest = Some(up);
+        }
+    }
+    highest
 }
 
 /// The zone we serve that holds the parent side of `zone`'s apex.

@@ -29,6 +29,8 @@
 //!   leaves it optional, and it costs size on every answer.
 //! - A referral whose glue for in-domain name servers does not fit is truncated (TC),
 //!   as RFC 9471 §3 requires; NSD 4.6 predates it and drops the glue silently.
+//! - BADVERS answers keep the DO bit of the query (RFC 3225 §3), as Knot does; NSD 4.6
+//!   leaves it out.
 //! - CHAOS queries (version.bind, id.server, ...) are REFUSED: dnsd does not tell what
 //!   it is or where it runs, unless `identity` is configured (then `id.server` and
 //!   `hostname.bind` get it). NSD answers them unless `hide-version`/`hide-identity`.
@@ -56,6 +58,8 @@ mod wildcard;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_dname;
 #[cfg(test)]
 mod tests_internet;
 #[cfg(test)]

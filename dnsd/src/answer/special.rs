@@ -57,16 +57,12 @@ pub fn respond(
     if let Some(edns) = request.edns
         && edns.version > 0
     {
-        // RFC 6891 §6.1.3: BADVERS, with the highest version we support (0). NSD leaves
-        // DO out of this answer.
-        let mut plain = *request;
-        plain.edns = Some(crate::wire::message::Edns {
-            dnssec_ok: false,
-            ..edns
-        });
+        // RFC 6891 §6.1.3: BADVERS, with the highest version we support (0). RFC 3225
+        // §3: the DO bit is copied into every response to a query that set it, this
+        // one included (Knot does; NSD 4.6 leaves it out).
         let mut response = Response::new();
         response.rcode = rcode::BADVERS;
-        return Some(write(out, &plain, reply, &response, None));
+        return Some(write(out, request, reply, &response, None));
     }
     let Some(question) = request.question else {
         // An EDNS probe (RFC 7873 §5.4): NOERROR, our OPT.

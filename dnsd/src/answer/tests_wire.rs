@@ -57,9 +57,13 @@ fn edns_is_echoed_and_versions_checked() {
     assert!(m.answers.is_empty());
     assert_eq!(m.queries.len(), 1);
     assert_eq!(m.edns.unwrap().version(), 0);
-    // The extended RCODE is in the OPT's TTL field: 16 >> 4 = 1.
+    // The extended RCODE is in the OPT's TTL field: 16 >> 4 = 1; DO is copied into
+    // every response to a query that set it, BADVERS included (RFC 3225 §3).
     let opt_ttl = &bytes[bytes.len() - 6..bytes.len() - 2];
-    assert_eq!(opt_ttl, &[1, 0, 0, 0]);
+    assert_eq!(opt_ttl, &[1, 0, 0x80, 0]);
+    a.edns = Some((4096, 1, false));
+    let (_, _, bytes) = a.run(Transport::Udp);
+    assert_eq!(&bytes[bytes.len() - 6..bytes.len() - 2], &[1, 0, 0, 0]);
     // No EDNS in, no EDNS out.
     assert!(ask("www.example.org.", 1).noedns().udp().edns.is_none());
 }

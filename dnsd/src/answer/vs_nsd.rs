@@ -48,12 +48,21 @@ fn drop_apex_ns(nsd: &mut Normalized, ours: &Normalized) {
 
 /// Responses where dnsd differs from NSD on purpose: (query label, the one difference
 /// allowed, why).
-const DELIBERATE: &[(&str, &str, &str)] = &[(
-    "midref.example.org. 1 noedns",
-    r#"flags: only dnsd ["tc"], only nsd []"#,
-    "RFC 9471 §3 (2023, after NSD 4.6): a referral that cannot carry all glue for \
-     in-domain name servers is truncated",
-)];
+const DELIBERATE: &[(&str, &str, &str)] = &[
+    (
+        "midref.example.org. 1 noedns",
+        r#"flags: only dnsd ["tc"], only nsd []"#,
+        "RFC 9471 §3 (2023, after NSD 4.6): a referral that cannot carry all glue for \
+         in-domain name servers is truncated",
+    ),
+    ("edns v1 do www.example.org.", BADVERS_DO, BADVERS_DO_WHY),
+    ("edns v1 do big.example.org.", BADVERS_DO, BADVERS_DO_WHY),
+    ("edns v1 do nx.example.org.", BADVERS_DO, BADVERS_DO_WHY),
+];
+
+const BADVERS_DO: &str = "edns (version, do): dnsd Some((0, true)) / nsd Some((0, false))";
+const BADVERS_DO_WHY: &str = "RFC 3225 §3: DO is copied into every response to a query that \
+     set it, BADVERS included (as Knot does)";
 
 /// How long one try waits for NSD's answer.
 const TIMEOUT: Duration = Duration::from_secs(3);

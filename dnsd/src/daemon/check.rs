@@ -10,10 +10,11 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::zones::load;
+use super::zones::load_with;
 use crate::config::{self, Config, Overrides, ZoneOptions};
 use crate::sources::files::{apex_of_file, zone_files};
 use crate::wire::name::Name;
+use crate::zone::quote;
 
 /// What a check found.
 #[derive(Debug, Default)]
@@ -69,13 +70,13 @@ pub fn check(config_file: Option<&Path>, paths: &[PathBuf]) -> Report {
         } else {
             match zone_of(&config, path) {
                 Ok(apex) => zones.push((apex, path.clone())),
-                Err(message) => report.error(format!("{}: {message}", path.display())),
+                Err(message) => report.error(format!("{}: {message}", quote::path(path))),
             }
         }
     }
     for (apex, path) in &zones {
         report.zones += 1;
-        match load(path, apex) {
+        match load_with(path, apex, &config.include) {
             Ok((_, warnings)) => {
                 report.zones_ok += 1;
                 report.lines.extend(warnings);
@@ -102,7 +103,11 @@ fn add_folder(
 /// zone its name says.
 fn zone_of(config: &Config, path: &Path) -> Result<Name, String> {
     if !path.is_file() {
-        return Err("no such file".into());
+        // Never opened: a FIFO or a device given as a zone must not block the check.
+        return Err(match std::fs::metadata(path) {
+            Ok(_) => "not a regular file".into(),
+            Err(e) => e.to_string(),
+        });
     }
     for (apex, options) in &config.zones {
         let file = match &options.file {

@@ -1,17 +1,27 @@
 //! Loading one zone file, as both the reloader (`dnsd`) and `dnsd check` do it: the
 //! parser, the checks and the snapshot build of `zone::load`, with every problem as one
-//! line, `file:line: what` (warnings `file:line: warning: what`).
+//! line, `file:line: what` (warnings `file:line: warning: what`), input escaped.
 
 use std::path::Path;
 
+use crate::config::Config;
 use crate::wire::name::Name;
 use crate::zone::Zone;
-use crate::zone::load::{LoadError, load_zone};
+use crate::zone::load::{LoadError, LoadOptions, load_zone_with};
+use crate::zone::quote;
 
-/// Loads the zone `apex` from `path`: the zone and its warnings, or its errors. This is
-/// the reloader's `LoadFn`.
-pub fn load(path: &Path, apex: &Name) -> Result<(Zone, Vec<String>), Vec<String>> {
-    match load_zone(path, apex) {
+/// A zone and its warnings, or its errors, each as one line.
+pub type LoadResult = Result<(Zone, Vec<String>), Vec<String>>;
+
+/// Loads the zone `apex` from `path` with the default [`LoadOptions`] (`$INCLUDE` only
+/// from the zone file's own folder, default limits).
+pub fn load(path: &Path, apex: &Name) -> LoadResult {
+    load_with(path, apex, &LoadOptions::default())
+}
+
+/// Loads the zone `apex` from `path`, its files read as `options` say.
+pub fn load_with(path: &Path, apex: &Name, options: &LoadOptions) -> LoadResult {
+    match load_zone_with(path, apex, options) {
         Ok(loaded) => Ok((
             loaded.zone,
             loaded.warnings.iter().map(warning_line).collect(),
@@ -20,11 +30,19 @@ pub fn load(path: &Path, apex: &Name) -> Result<(Zone, Vec<String>), Vec<String>
     }
 }
 
+/// The reloader's `LoadFn` for `config`: zone files read as its `[include]` table says
+/// (the zones folder and `dirs` allowed, its limits).
+pub fn loader(config: &Config) -> impl Fn(&Path, &Name) -> LoadResult + Send + Sync + 'static {
+    let options = config.include.clone();
+    move |path: &Path, apex: &Name| load_with(path, apex, &options)
+}
+
 /// A warning as one line: `file:line: warning: what`.
 fn warning_line(e: &LoadError) -> String {
+    let file = quote::path(&e.file);
     if e.line == 0 {
-        format!("{}: warning: {}", e.file.display(), e.kind)
+        format!("{file}: warning: {}", e.kind)
     } else {
-        format!("{}:{}: warning: {}", e.file.display(), e.line, e.kind)
+        format!("{file}:{}: warning: {}", e.line, e.kind)
     }
 }

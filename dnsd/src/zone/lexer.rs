@@ -5,8 +5,13 @@
 //!
 //! Rules: `;` starts a comment to the end of the line; `(` and `)` let an entry span
 //! lines (they do not nest); `"` quotes a token that may hold spaces, `;` and
-//! parentheses; `\` escapes the next character (or starts `\DDD`) everywhere; an entry
-//! whose first line starts with a space or tab has no owner (the previous one applies).
+//! parentheses, and ends on its line (as BIND and Knot require: an unclosed quote
+//! would swallow the records that follow); `\` escapes the next character (or starts
+//! `\DDD`) everywhere, but not the end of a line outside quotes, which is an error
+//! (BIND and Knot refuse it; NSD joins the next line into the record, which then
+//! silently disappears); inside quotes `\` before a line end is a newline octet, as in
+//! BIND. An entry whose first line starts with a space or tab has no owner (the
+//! previous one applies).
 
 /// A token: the text between delimiters (without the quotes for a quoted token),
 /// escapes undecoded.
@@ -41,12 +46,17 @@ pub enum LexError {
     /// End of file inside parentheses.
     #[error("'(' opened at line {0} is never closed")]
     UnclosedParen(u32),
-    /// End of file inside a quoted string.
-    #[error("quoted string opened at line {0} is never closed")]
+    /// A quoted string not closed on the line it opened.
+    #[error("quoted string is not closed on its line (a '\"' is missing)")]
     UnclosedQuote(u32),
     /// A `\` at the very end of the file.
     #[error("'\\' at the end of the file")]
     TrailingBackslash,
+    /// A `\` at the end of a line, outside quotes.
+    #[error(
+        "'\\' at the end of the line would join the next line into this record; write \\092 for a backslash"
+    )]
+    EscapedNewline,
 }
 
 /// Cuts a file buffer into entries.
@@ -117,15 +127,24 @@ impl<'a> Lexer<'a> {
                     let mut i = start;
                     loop {
                         match buf.get(i) {
-                            None => {
-                                self.pos = buf.len();
+                            None | Some(b'\n') => {
+                                self.pos = i;
                                 return Some(Err((line, LexError::UnclosedQuote(line))));
                             }
                             Some(b'"') => break,
-                            Some(b'\\') => i += 2,
-                            Some(b'\n') => {
-                                self.line += 1;
-                                i += 1;
+                            Some(b'\\') => {
+                                // An escaped line end is a newline octet (BIND).
+                                match (buf.get(i + 1), buf.get(i + 2)) {
+                                    (Some(b'\n'), _) => {
+                                        self.line += 1;
+                                        i += 2;
+                                    }
+                                    (Some(b'\r'), Some(b'\n')) => {
+                                        self.line += 1;
+                                        i += 3;
+                                    }
+                                    _ => i += 2,
+                                }
                             }
                             Some(_) => i += 1,
                         }
@@ -151,8 +170,9 @@ impl<'a> Lexer<'a> {
                                     self.pos = buf.len();
                                     return Some(Err((self.line, LexError::TrailingBackslash)));
                                 }
-                                if buf[i + 1] == b'\n' {
-                                    self.line += 1;
+                                if buf[i + 1] == b'\n' || buf[i + 1..].starts_with(b"\r\n") {
+                                    self.pos = i;
+                                    return Some(Err(self.fail(LexError::EscapedNewline)));
                                 }
                                 i += 2;
                             }
@@ -270,5 +290,24 @@ mod tests {
         assert_eq!(got[2], Err((3, LexError::UnclosedQuote(3))));
         assert_eq!(entries("a ( b\n")[0], Err((1, LexError::UnclosedParen(1))));
         assert_eq!(entries("a\\")[0], Err((1, LexError::TrailingBackslash)));
+    }
+
+    #[test]
+    fn line_ends_are_never_escaped_away() {
+        // A backslash at the end of a line must not join the next record into this one.
+        let got = entries("www TXT abc\\\nmail A 1.2.3.4\nx A 1\\\r\ny A 2\n");
+        assert_eq!(got[0], Err((1, LexError::EscapedNewline)));
+        assert_eq!(words(got[1].as_ref().unwrap()), ["mail", "A", "1.2.3.4"]);
+        assert_eq!(got[1].as_ref().unwrap().0.line, 2);
+        assert_eq!(got[2], Err((3, LexError::EscapedNewline)));
+        assert_eq!(words(got[3].as_ref().unwrap()), ["y", "A", "2"]);
+        // An unclosed quote ends at its line; the next record is read.
+        let got = entries("a TXT \"open\nb A 1\n");
+        assert_eq!(got[0], Err((1, LexError::UnclosedQuote(1))));
+        assert_eq!(words(got[1].as_ref().unwrap()), ["b", "A", "1"]);
+        // Inside quotes, an escaped line end is a newline octet (BIND).
+        let got = entries("t TXT \"ab\\\ncd\"\nu A 1\n");
+        assert_eq!(words(got[0].as_ref().unwrap()), ["t", "TXT", "ab\\\ncd"]);
+        assert_eq!(got[1].as_ref().unwrap().0.line, 3);
     }
 }

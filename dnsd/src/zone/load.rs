@@ -8,8 +8,10 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use super::check;
+pub use super::files::LoadOptions;
 use super::lexer::LexError;
 use super::parse::{Parsed, Parser};
+use super::quote;
 use super::rdata_text::RdataError;
 use super::record::{Record, Rtype};
 use super::snapshot::{BuildError, Zone};
@@ -28,10 +30,11 @@ pub struct LoadError {
 
 impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let file = quote::path(&self.file);
         if self.line == 0 {
-            write!(f, "{}: {}", self.file.display(), self.kind)
+            write!(f, "{file}: {}", self.kind)
         } else {
-            write!(f, "{}:{}: {}", self.file.display(), self.line, self.kind)
+            write!(f, "{file}:{}: {}", self.line, self.kind)
         }
     }
 }
@@ -46,11 +49,46 @@ pub enum LoadErrorKind {
     /// The file could not be read.
     #[error("cannot read the file: {0}")]
     Read(String),
+    /// A file named by `$INCLUDE` could not be read.
+    #[error("cannot read $INCLUDE file {}: {error}", quote::path(.path))]
+    IncludeRead {
+        /// The file.
+        path: PathBuf,
+        /// What the system said.
+        error: String,
+    },
+    /// A file named by `$INCLUDE` is not a regular file (a FIFO, a device, ...).
+    #[error("$INCLUDE file {} is {what}, not a regular file", quote::path(.path))]
+    NotRegular {
+        /// The file.
+        path: PathBuf,
+        /// What it is.
+        what: &'static str,
+    },
+    /// `$INCLUDE` of a file outside the zone's folder and the allowed folders.
+    #[error(
+        "$INCLUDE of {} is refused: it is outside the zones folder and every folder of [include] dirs",
+        quote::path(.0)
+    )]
+    IncludeOutside(PathBuf),
+    /// The zone reads more files than allowed.
+    #[error(
+        "the zone reads more than {0} files (the zone file and its $INCLUDEs; [include] max-files)"
+    )]
+    TooManyFiles(usize),
+    /// The zone's files (and `$GENERATE` output) hold more octets than allowed.
+    #[error(
+        "the zone's files hold more than {0} octets (with $INCLUDEs and $GENERATE; [include] max-bytes)"
+    )]
+    TooManyBytes(u64),
+    /// A `$GENERATE` directive that cannot be used.
+    #[error("$GENERATE: {0}")]
+    Generate(&'static str),
     /// The tokenizer failed (parentheses, quotes).
     #[error("{0}")]
     Syntax(#[from] LexError),
-    /// A `$` directive other than `$ORIGIN`, `$TTL` and `$INCLUDE`.
-    #[error("unknown directive '{0}' (only $ORIGIN, $TTL and $INCLUDE are supported)")]
+    /// A `$` directive other than `$ORIGIN`, `$TTL`, `$INCLUDE` and `$GENERATE`.
+    #[error("unknown directive '{0}' (only $ORIGIN, $TTL, $INCLUDE and $GENERATE are supported)")]
     UnknownDirective(String),
     /// A directive with missing or extra arguments.
     #[error("{directive} needs {expected}")]
@@ -61,10 +99,10 @@ pub enum LoadErrorKind {
         expected: &'static str,
     },
     /// `$INCLUDE` of a file that is being read already.
-    #[error("$INCLUDE of {0} loops back to a file being read")]
+    #[error("$INCLUDE of {} loops back to a file being read", quote::path(.0))]
     IncludeLoop(PathBuf),
     /// `$INCLUDE`s nested too deep.
-    #[error("$INCLUDE nested more than {0} deep")]
+    #[error("$INCLUDE nested more than {0} deep ([include] max-depth)")]
     IncludeTooDeep(usize),
     /// `$INCLUDE` where it is not allowed (text loaded from memory).
     #[error("$INCLUDE is not allowed here")]
@@ -85,6 +123,20 @@ pub enum LoadErrorKind {
     /// A TTL that does not parse or does not fit 32 bits.
     #[error("bad TTL '{0}'")]
     BadTtl(String),
+    /// Warning: in a file without `$TTL`, a record without a TTL takes the last one
+    /// stated (RFC 1035 §5.1); said once per file.
+    #[error(
+        "no $TTL: records without a TTL take the last TTL stated before them, here {0} (RFC 1035 §5.1, as BIND; NSD and Knot use 3600)"
+    )]
+    TtlFromPrevious(u32),
+    /// Warning: a record without a TTL, with neither `$TTL` nor a TTL stated before it.
+    #[error("{}", no_ttl_message(*.ttl, *.soa_minimum))]
+    NoTtl {
+        /// The TTL it gets.
+        ttl: u32,
+        /// Whether that is the SOA's MINIMUM field.
+        soa_minimum: bool,
+    },
     /// A TTL above 2^31 - 1 (RFC 2181 §8).
     #[error("TTL {0} is above 2147483647 (RFC 2181 §8)")]
     TtlTooLarge(u32),
@@ -175,15 +227,39 @@ pub enum LoadErrorKind {
         /// Line of the first.
         first_line: usize,
     },
-    /// An in-zone NS target with no address record (missing glue).
+    /// An NS target at or below its delegation without an address record (RFC 9471
+    /// §2.1: in-domain glue is required).
     #[error(
-        "NS target {target} of {owner} is in the zone but has no A or AAAA record (missing glue)"
+        "NS target {target} of {owner} lies at or below the delegation and has no A or AAAA record (missing glue, RFC 9471 §2.1)"
     )]
     MissingGlue {
+        /// The delegation point.
+        owner: Name,
+        /// The target.
+        target: Name,
+    },
+    /// An NS target in the zone's own data without an address, not even from a
+    /// wildcard: the NS leads nowhere.
+    #[error(
+        "NS target {target} of {owner} is in this zone's own data but has no A or AAAA record (nor a wildcard that gives one)"
+    )]
+    NsTargetWithoutAddress {
         /// The NS owner (apex or delegation point).
         owner: Name,
         /// The target.
         target: Name,
+    },
+    /// An RRset of more records than its 16-bit count holds.
+    #[error(
+        "the RRset {owner} {rtype} has {count} records; an RRset holds at most 65535 (its count is 16 bits on the wire)"
+    )]
+    RrsetTooLarge {
+        /// The owner.
+        owner: Name,
+        /// The type.
+        rtype: Rtype,
+        /// Its distinct records.
+        count: usize,
     },
     /// Warning: records of one RRset with different TTLs (RFC 2181 §5.2).
     #[error(
@@ -211,9 +287,11 @@ pub enum LoadErrorKind {
         /// The delegation point.
         cut: Name,
     },
-    /// Warning: data below a DNAME, never served (RFC 6672 §2.4).
-    #[error("{rtype} at {owner} is below the DNAME at {dname} and will not be served (occluded)")]
-    OccludedByDname {
+    /// Data below a DNAME (RFC 6672 §2.4): never served, refused as NSD and Knot do.
+    #[error(
+        "{rtype} at {owner} is below the DNAME at {dname}: a DNAME redirects every name below it, so this data would never be served (RFC 6672 §2.4)"
+    )]
+    BelowDname {
         /// The owner.
         owner: Name,
         /// The type.
@@ -226,6 +304,17 @@ pub enum LoadErrorKind {
     Build(BuildError),
 }
 
+fn no_ttl_message(ttl: u32, soa_minimum: bool) -> String {
+    let source = if soa_minimum {
+        "its MINIMUM field, as BIND does"
+    } else {
+        "as NSD and Knot do"
+    };
+    format!(
+        "no TTL, no $TTL and no TTL stated before: this record takes {ttl} ({source}); set $TTL"
+    )
+}
+
 impl LoadErrorKind {
     /// Whether this is a warning: the zone loads anyway.
     pub fn is_warning(&self) -> bool {
@@ -233,8 +322,14 @@ impl LoadErrorKind {
             self,
             Self::TtlMismatch { .. }
                 | Self::OccludedByDelegation { .. }
-                | Self::OccludedByDname { .. }
+                | Self::TtlFromPrevious(_)
+                | Self::NoTtl { .. }
         )
+    }
+
+    /// Whether this error spends the zone's reading budget: nothing more is read.
+    pub fn exhausts_budget(&self) -> bool {
+        matches!(self, Self::TooManyFiles(_) | Self::TooManyBytes(_))
     }
 }
 
@@ -286,9 +381,18 @@ impl Diagnostics {
 }
 
 /// Reads, parses (`$INCLUDE` relative to the including file's folder), checks and builds
-/// the zone `apex` from the file at `path`.
+/// the zone `apex` from the file at `path`, with the default [`LoadOptions`].
 pub fn load_zone(path: &Path, apex: &Name) -> Result<Loaded, Vec<LoadError>> {
-    let mut parser = Parser::new(apex, true);
+    load_zone_with(path, apex, &LoadOptions::default())
+}
+
+/// [`load_zone`] with `options`: the folders `$INCLUDE` may read and the zone's limits.
+pub fn load_zone_with(
+    path: &Path,
+    apex: &Name,
+    options: &LoadOptions,
+) -> Result<Loaded, Vec<LoadError>> {
+    let mut parser = Parser::new(apex, true, options.clone());
     parser.parse_file(path);
     finish(parser, apex)
 }
@@ -300,7 +404,7 @@ pub fn load_zone_from_bytes(
     path: &Path,
     apex: &Name,
 ) -> Result<Loaded, Vec<LoadError>> {
-    let mut parser = Parser::new(apex, false);
+    let mut parser = Parser::new(apex, false, LoadOptions::default());
     parser.parse_bytes(text, path);
     finish(parser, apex)
 }

@@ -1,23 +1,33 @@
 //! Zones: the immutable snapshot every source produces (`snapshot`), its records
 //! (`record`), and the set of zones a server answers for (`set`).
 //!
-//! Zone text is loaded and checked in `parse`/`check` (file:line errors), turned into a
-//! `Zone` by `Zone::build`, compared with the previous version by `diff`, and given a
-//! serial by `serial`; the `ZoneSet` holding every zone is swapped atomically.
+//! Zone text is read by `files` (regular files, allowed folders, a budget per zone),
+//! tokenized by `lexer`, parsed by `parse` (with `generate` for `$GENERATE` and the
+//! `rdata_*` modules per type, `quote` for input in messages) and checked by `check`
+//! and `glue` (file:line errors), all driven by `load`; then turned into a `Zone` by
+//! `Zone::build`, compared with the previous version by `diff`, and given a serial by
+//! `serial`; the `ZoneSet` holding every zone is swapped atomically.
 
 pub mod arena;
 pub mod canonical;
 pub mod check;
 pub mod diff;
+pub mod files;
+pub mod generate;
+pub mod glue;
 pub mod index;
 pub mod lexer;
 pub mod load;
 pub mod node;
 pub mod order;
 pub mod parse;
+pub mod quote;
 pub mod rdata_dnssec;
+pub mod rdata_loc;
+pub mod rdata_misc;
 pub mod rdata_svcb;
 pub mod rdata_text;
+pub mod rdata_wire;
 pub mod record;
 pub mod serial;
 pub mod set;

@@ -1,27 +1,34 @@
 //! The RFC 1035 §5 master-file parser: entries from the tokenizer (`lexer`) become
 //! records, with `$ORIGIN`, `$TTL`, `$INCLUDE` (relative to the including file's
-//! folder, loops refused), `@`, relative names, blank owners (the previous owner), TTL
-//! and class in either order, class IN only, and RDATA by type (`rdata_text`).
+//! folder, read through `files`: regular files in allowed folders, within the zone's
+//! budget, loops refused), BIND's `$GENERATE` (`generate`), `@`, relative names, blank
+//! owners (the previous owner, also across an `$INCLUDE` as BIND and NSD do), TTL and
+//! class in either order, class IN only, and RDATA by type (`rdata_text`).
+//!
+//! TTLs: a record without one takes `$TTL` when the file set it (RFC 2308 §4), else
+//! the last TTL stated before it (RFC 1035 §5.1, as BIND, ldns, dnspython and
+//! miekg/dns; NSD and Knot use 3600), with a warning once per file. Before any TTL is
+//! known, a SOA takes its MINIMUM field (as BIND) and any other record 3600 (as NSD
+//! and Knot), with a warning.
 //!
 //! Each record keeps the file and line it came from, for the checks' messages. Owners
-//! are stored lowercased (the zone's key form). Records without a TTL take `$TTL`, or
-//! 3600 when the file has none, as NSD does.
+//! are stored lowercased (the zone's key form).
 
 use std::path::{Path, PathBuf};
 
+use super::files::{Budget, LoadOptions, ReadError};
+use super::generate;
 use super::lexer::{EntryHead, Lexer, Token};
 use super::load::{Diagnostics, LoadErrorKind};
-use super::rdata_text::{self, lossy};
+use super::rdata_text::{self, quoted};
 use super::record::{Record, Rtype};
 use super::text;
 use crate::wire::name::Name;
 
-/// TTL of records when the file sets none (NSD's default).
-const DEFAULT_TTL: u32 = 3600;
+/// TTL of a record when nothing before it gives one (NSD's and Knot's default).
+const FALLBACK_TTL: u32 = 3600;
 /// Largest TTL allowed (RFC 2181 §8).
 const MAX_TTL: u32 = i32::MAX as u32;
-/// How deep `$INCLUDE`s may nest.
-const MAX_INCLUDE_DEPTH: usize = 16;
 
 /// A record and where it was written.
 pub struct Parsed {
@@ -37,8 +44,14 @@ pub struct Parsed {
 pub struct Parser {
     apex: Name,
     includes: bool,
-    default_ttl: u32,
+    /// `$TTL`, once set.
+    dollar_ttl: Option<u32>,
+    /// The last TTL a record stated (or was given before any was stated).
+    last_ttl: Option<u32>,
     include_stack: Vec<PathBuf>,
+    budget: Budget,
+    /// The zone's budget is spent: nothing more is read.
+    stopped: bool,
     records: Vec<Parsed>,
     diag: Diagnostics,
     name_buf: Vec<u8>,
@@ -46,20 +59,26 @@ pub struct Parser {
 }
 
 /// State of one file being read.
-struct FileState {
+pub(crate) struct FileState {
     index: u32,
     origin: Vec<u8>,
     owner: Option<Name>,
+    /// Whether this file was warned about TTLs taken from an earlier record.
+    ttl_warned: bool,
 }
 
 impl Parser {
-    /// A parser for the zone `apex`; `includes` allows `$INCLUDE`.
-    pub fn new(apex: &Name, includes: bool) -> Self {
+    /// A parser for the zone `apex`; `includes` allows `$INCLUDE`, read as `options`
+    /// say.
+    pub fn new(apex: &Name, includes: bool, options: LoadOptions) -> Self {
         Self {
             apex: apex.to_lowercase(),
             includes,
-            default_ttl: DEFAULT_TTL,
+            dollar_ttl: None,
+            last_ttl: None,
             include_stack: Vec::new(),
+            budget: Budget::new(options),
+            stopped: false,
             records: Vec::new(),
             diag: Diagnostics::new(),
             name_buf: Vec::with_capacity(256),
@@ -72,17 +91,35 @@ impl Parser {
         (self.records, self.diag)
     }
 
-    /// Parses the file at `path` with the apex as origin.
+    /// Parses the zone file at `path` with the apex as origin.
     pub fn parse_file(&mut self, path: &Path) {
-        let origin = self.apex.as_wire().to_vec();
-        self.include(path, origin, None);
+        let index = self.add_file(path);
+        match self.budget.read_zone_file(path) {
+            Ok(text) => {
+                let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+                self.include_stack.push(canonical);
+                let origin = self.apex.as_wire().to_vec();
+                self.parse_text(&text, index, origin, None);
+                self.include_stack.pop();
+            }
+            Err(error) => {
+                let kind = match error {
+                    ReadError::Io(e) => LoadErrorKind::Read(e.to_string()),
+                    ReadError::NotRegular(what) => {
+                        LoadErrorKind::Read(format!("it is {what}, not a regular file"))
+                    }
+                    other => budget_error(other),
+                };
+                self.diag.report(index, 0, kind);
+            }
+        }
     }
 
     /// Parses zone text from memory, `path` naming it in errors.
     pub fn parse_bytes(&mut self, text: &[u8], path: &Path) {
         let index = self.add_file(path);
         let origin = self.apex.as_wire().to_vec();
-        self.parse_text(text, index, origin);
+        self.parse_text(text, index, origin, None);
     }
 
     fn add_file(&mut self, path: &Path) -> u32 {
@@ -90,42 +127,52 @@ impl Parser {
         (self.diag.files.len() - 1) as u32
     }
 
-    /// Reads and parses `path` (an `$INCLUDE` when `from` gives the including file's
-    /// index and line).
-    fn include(&mut self, path: &Path, origin: Vec<u8>, from: Option<(u32, u32)>) {
-        let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-        if let Some((file, line)) = from {
-            if self.include_stack.contains(&canonical) {
-                let kind = LoadErrorKind::IncludeLoop(path.to_path_buf());
+    /// Reads and parses the `$INCLUDE`d `path`, written at line `line` of file `from`.
+    fn include(&mut self, path: &Path, origin: Vec<u8>, owner: Option<Name>, from: (u32, u32)) {
+        let (file, line) = from;
+        let canonical = match std::fs::canonicalize(path) {
+            Ok(canonical) => canonical,
+            Err(e) => {
+                let kind = LoadErrorKind::IncludeRead {
+                    path: path.to_path_buf(),
+                    error: e.to_string(),
+                };
                 return self.diag.report(file, line, kind);
             }
-            if self.include_stack.len() > MAX_INCLUDE_DEPTH {
-                let kind = LoadErrorKind::IncludeTooDeep(MAX_INCLUDE_DEPTH);
-                return self.diag.report(file, line, kind);
-            }
+        };
+        if self.include_stack.contains(&canonical) {
+            let kind = LoadErrorKind::IncludeLoop(path.to_path_buf());
+            return self.diag.report(file, line, kind);
         }
-        match std::fs::read(path) {
+        if self.include_stack.len() > self.budget.max_depth() {
+            let kind = LoadErrorKind::IncludeTooDeep(self.budget.max_depth());
+            return self.diag.report(file, line, kind);
+        }
+        match self.budget.read_include(&canonical) {
             Ok(text) => {
                 let index = self.add_file(path);
                 self.include_stack.push(canonical);
-                self.parse_text(&text, index, origin);
+                self.parse_text(&text, index, origin, owner);
                 self.include_stack.pop();
             }
             Err(error) => {
-                let (file, line) = match from {
-                    Some(at) => at,
-                    None => (self.add_file(path), 0),
+                self.stopped |= error.exhausts_budget();
+                let path = path.to_path_buf();
+                let kind = match error {
+                    ReadError::Io(e) => LoadErrorKind::IncludeRead {
+                        path,
+                        error: e.to_string(),
+                    },
+                    ReadError::NotRegular(what) => LoadErrorKind::NotRegular { path, what },
+                    ReadError::Outside => LoadErrorKind::IncludeOutside(path),
+                    other => budget_error(other),
                 };
-                let message = match from {
-                    Some(_) => format!("{}: {error}", path.display()),
-                    None => error.to_string(),
-                };
-                self.diag.report(file, line, LoadErrorKind::Read(message));
+                self.diag.report(file, line, kind);
             }
         }
     }
 
-    fn parse_text(&mut self, text: &[u8], index: u32, origin: Vec<u8>) {
+    fn parse_text(&mut self, text: &[u8], index: u32, origin: Vec<u8>, owner: Option<Name>) {
         // Editors on some systems start UTF-8 files with a byte-order mark.
         let text = text.strip_prefix(b"\xef\xbb\xbf").unwrap_or(text);
         let mut lexer = Lexer::new(text);
@@ -133,17 +180,25 @@ impl Parser {
         let mut state = FileState {
             index,
             origin,
-            owner: None,
+            owner,
+            ttl_warned: false,
         };
         while let Some(entry) = lexer.next_entry(&mut tokens) {
+            if self.stopped {
+                return;
+            }
             if self.diag.too_many() {
                 self.diag.report(index, 0, LoadErrorKind::TooManyErrors);
+                self.stopped = true;
                 return;
             }
             match entry {
                 Err((line, error)) => self.diag.report(index, line, error.into()),
                 Ok(head) => {
                     if let Err(kind) = self.entry(&mut state, head, &tokens) {
+                        if kind.exhausts_budget() {
+                            self.stopped = true;
+                        }
                         self.diag.report(index, head.line, kind);
                     }
                 }
@@ -151,7 +206,8 @@ impl Parser {
         }
     }
 
-    fn entry(
+    /// One entry: a directive, or a record.
+    pub(crate) fn entry(
         &mut self,
         state: &mut FileState,
         head: EntryHead,
@@ -161,6 +217,17 @@ impl Parser {
         if !head.blank_owner && !first.quoted && first.text.first() == Some(&b'$') {
             return self.directive(state, head, tokens);
         }
+        self.record(state, head, tokens)
+    }
+
+    /// One record: owner (or blank), TTL and class in either order, type, RDATA.
+    fn record(
+        &mut self,
+        state: &mut FileState,
+        head: EntryHead,
+        tokens: &[Token<'_>],
+    ) -> Result<(), LoadErrorKind> {
+        let first = tokens[0];
         let mut at = 0;
         let owner = if head.blank_owner {
             state.owner.clone().ok_or(LoadErrorKind::NoOwner)?
@@ -178,7 +245,7 @@ impl Parser {
             }
             if !class_seen && is_class_token(t.text) {
                 if !(t.text.eq_ignore_ascii_case(b"IN") || t.text.eq_ignore_ascii_case(b"CLASS1")) {
-                    return Err(LoadErrorKind::UnsupportedClass(lossy(t.text)));
+                    return Err(LoadErrorKind::UnsupportedClass(quoted(t.text)));
                 }
                 class_seen = true;
             } else if ttl.is_none() && t.text.first().is_some_and(u8::is_ascii_digit) {
@@ -190,7 +257,7 @@ impl Parser {
         }
         let type_token = tokens.get(at).ok_or(LoadErrorKind::MissingType)?;
         let rtype = rtype_from(type_token.text)
-            .ok_or_else(|| LoadErrorKind::UnknownType(lossy(type_token.text)))?;
+            .ok_or_else(|| LoadErrorKind::UnknownType(quoted(type_token.text)))?;
         if rtype.is_meta() {
             return Err(LoadErrorKind::MetaType(rtype));
         }
@@ -203,17 +270,59 @@ impl Parser {
                 apex: self.apex.clone(),
             });
         }
+        let ttl = self.ttl_of(state, head.line, ttl, rtype);
         self.records.push(Parsed {
             record: Record {
                 owner,
                 rtype,
-                ttl: ttl.unwrap_or(self.default_ttl),
+                ttl,
                 rdata: self.rdata_buf.as_slice().into(),
             },
             file: state.index,
             line: head.line,
         });
         Ok(())
+    }
+
+    /// The TTL of a record that stated `stated` (see the module's doc), warning where
+    /// the peers would differ.
+    fn ttl_of(
+        &mut self,
+        state: &mut FileState,
+        line: u32,
+        stated: Option<u32>,
+        rtype: Rtype,
+    ) -> u32 {
+        if let Some(ttl) = stated {
+            self.last_ttl = Some(ttl);
+            return ttl;
+        }
+        if let Some(ttl) = self.dollar_ttl {
+            return ttl;
+        }
+        if let Some(ttl) = self.last_ttl {
+            if !state.ttl_warned {
+                state.ttl_warned = true;
+                let kind = LoadErrorKind::TtlFromPrevious(ttl);
+                self.diag.report(state.index, line, kind);
+            }
+            return ttl;
+        }
+        // Nothing gives a TTL yet: the SOA's MINIMUM (BIND), or 3600 (NSD, Knot).
+        let rdata = &self.rdata_buf;
+        let minimum = (rtype == Rtype::SOA && rdata.len() >= 4).then(|| {
+            let m = &rdata[rdata.len() - 4..];
+            u32::from_be_bytes([m[0], m[1], m[2], m[3]]).min(MAX_TTL)
+        });
+        let ttl = minimum.unwrap_or(FALLBACK_TTL);
+        state.ttl_warned = true;
+        let kind = LoadErrorKind::NoTtl {
+            ttl,
+            soa_minimum: minimum.is_some(),
+        };
+        self.diag.report(state.index, line, kind);
+        self.last_ttl = Some(ttl);
+        ttl
     }
 
     fn directive(
@@ -240,7 +349,7 @@ impl Parser {
                     expected: "one TTL",
                 });
             };
-            self.default_ttl = parse_ttl(arg.text)?;
+            self.dollar_ttl = Some(parse_ttl(arg.text)?);
         } else if directive.eq_ignore_ascii_case(b"$INCLUDE") {
             if !self.includes {
                 return Err(LoadErrorKind::IncludeNotAllowed);
@@ -263,15 +372,51 @@ impl Parser {
                 directive: "$INCLUDE",
                 expected: "a file name with valid escapes",
             })?;
-            let relative = PathBuf::from(String::from_utf8_lossy(&raw).into_owned());
+            let relative = PathBuf::from(
+                <std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(raw),
+            );
             let including = &self.diag.files[state.index as usize];
             let path = match including.parent() {
                 Some(dir) if relative.is_relative() => dir.join(&relative),
                 _ => relative,
             };
-            self.include(&path, origin, Some((state.index, head.line)));
+            // BIND and NSD: the included file's first record may take the current owner.
+            let owner = state.owner.clone();
+            self.include(&path, origin, owner, (state.index, head.line));
+        } else if directive.eq_ignore_ascii_case(b"$GENERATE") {
+            self.generate(state, head, args)?;
         } else {
-            return Err(LoadErrorKind::UnknownDirective(lossy(directive)));
+            return Err(LoadErrorKind::UnknownDirective(quoted(directive)));
+        }
+        Ok(())
+    }
+
+    /// `$GENERATE` (BIND): each line it yields is parsed as a record of this line.
+    fn generate(
+        &mut self,
+        state: &mut FileState,
+        head: EntryHead,
+        args: &[Token<'_>],
+    ) -> Result<(), LoadErrorKind> {
+        let directive = generate::Generate::parse(args)?;
+        let mut line = Vec::with_capacity(128);
+        for value in directive.values() {
+            line.clear();
+            directive.line_into(value, &mut line)?;
+            self.budget.generated(line.len()).map_err(budget_error)?;
+            let mut lexer = Lexer::new(&line);
+            let mut tokens: Vec<Token<'_>> = Vec::with_capacity(8);
+            match lexer.next_entry(&mut tokens) {
+                Some(Ok(_)) => {
+                    let head = EntryHead {
+                        line: head.line,
+                        blank_owner: false,
+                    };
+                    self.record(state, head, &tokens)?;
+                }
+                Some(Err((_, error))) => return Err(error.into()),
+                None => return Err(LoadErrorKind::Generate("a line with nothing in it")),
+            }
         }
         Ok(())
     }
@@ -286,12 +431,23 @@ impl Parser {
         self.name_buf.clear();
         let bad = |error| LoadErrorKind::BadName {
             what,
-            text: lossy(text),
+            text: quoted(text),
             error,
         };
         text::name_into(text, origin, &mut self.name_buf).map_err(bad)?;
         self.name_buf.make_ascii_lowercase();
         Name::from_wire(&self.name_buf).map_err(bad)
+    }
+}
+
+/// The error of a spent budget (too many files or octets).
+fn budget_error(error: ReadError) -> LoadErrorKind {
+    match error {
+        ReadError::TooManyFiles(n) => LoadErrorKind::TooManyFiles(n),
+        ReadError::TooManyBytes(n) => LoadErrorKind::TooManyBytes(n),
+        ReadError::Io(e) => LoadErrorKind::Read(e.to_string()),
+        ReadError::NotRegular(what) => LoadErrorKind::Read(format!("{what}, not a regular file")),
+        ReadError::Outside => LoadErrorKind::Read("outside the allowed folders".into()),
     }
 }
 
@@ -320,7 +476,7 @@ fn rtype_from(t: &[u8]) -> Option<Rtype> {
 }
 
 fn parse_ttl(t: &[u8]) -> Result<u32, LoadErrorKind> {
-    let ttl = text::ttl(t).ok_or_else(|| LoadErrorKind::BadTtl(lossy(t)))?;
+    let ttl = text::ttl(t).ok_or_else(|| LoadErrorKind::BadTtl(quoted(t)))?;
     if ttl > MAX_TTL {
         return Err(LoadErrorKind::TtlTooLarge(ttl));
     }

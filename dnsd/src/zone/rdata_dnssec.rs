@@ -86,7 +86,7 @@ fn rtype(text: &[u8]) -> Option<Rtype> {
 
 /// Appends the type bitmap of the remaining tokens (types in any order, RFC 4034
 /// §4.1.2): per 256-type window, the window number, the length and the bits.
-fn bitmap_into(f: &mut Fields<'_, '_>, out: &mut Vec<u8>) -> Result<(), RdataError> {
+pub fn bitmap_into(f: &mut Fields<'_, '_>, out: &mut Vec<u8>) -> Result<(), RdataError> {
     let mut types: Vec<u16> = Vec::new();
     for t in f.rest() {
         types.push(rtype(t.text).ok_or_else(|| bad("type", t))?.0);

@@ -6,7 +6,7 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use super::rdata_text::{Fields, RdataError, lossy};
+use super::rdata_text::{Fields, RdataError, quoted};
 use super::text;
 
 const KEY_NAMES: &[(&str, u16)] = &[
@@ -25,17 +25,34 @@ fn svcb_error(message: String) -> RdataError {
     RdataError::Svcb(message)
 }
 
-/// Parses a key name (`alpn`, `key65000`).
-fn key_from(name: &[u8]) -> Option<u16> {
-    if let Some(&(_, key)) = KEY_NAMES
-        .iter()
-        .find(|(n, _)| n.as_bytes().eq_ignore_ascii_case(name))
-    {
-        return Some(key);
+/// Parses a key name (`alpn`, `key65000`): lower case, as RFC 9460 §2.1 writes them,
+/// and `keyNNNNN` without leading zeros.
+fn key_from(name: &[u8]) -> Result<u16, RdataError> {
+    if let Some(&(_, key)) = KEY_NAMES.iter().find(|(n, _)| n.as_bytes() == name) {
+        return Ok(key);
     }
-    let digits = name.strip_prefix(b"key")?;
-    // key65535 is reserved ("Invalid key", RFC 9460 §14.3.2).
-    text::u16_from(digits).filter(|&k| k != 65535)
+    let number = name
+        .strip_prefix(b"key")
+        .filter(|d| d == b"0" || !d.starts_with(b"0"))
+        .and_then(text::u16_from);
+    match number {
+        Some(65535) => Err(svcb_error(
+            "SvcParamKey key65535 is reserved (RFC 9460 §14.3.2)".into(),
+        )),
+        Some(key) => Ok(key),
+        None => {
+            let lower = name.to_ascii_lowercase();
+            let hint = match KEY_NAMES.iter().find(|(n, _)| n.as_bytes() == lower) {
+                Some((n, _)) => format!(" (keys are lower case: {n})"),
+                None if lower.starts_with(b"key") => " (write keyNNNNN, 0 to 65534)".into(),
+                None => String::new(),
+            };
+            Err(svcb_error(format!(
+                "unknown SvcParamKey '{}'{hint}",
+                quoted(name)
+            )))
+        }
+    }
 }
 
 /// Appends SVCB/HTTPS RDATA.
@@ -67,18 +84,17 @@ pub fn svcb_into(
             }
             Some(eq) => (&t.text[..eq], Some(&t.text[eq + 1..])),
         };
-        let key = key_from(key_text)
-            .ok_or_else(|| svcb_error(format!("unknown SvcParamKey '{}'", lossy(key_text))))?;
+        let key = key_from(key_text)?;
         if params.iter().any(|(k, _)| *k == key) {
             return Err(svcb_error(format!(
                 "SvcParamKey '{}' appears twice",
-                lossy(key_text)
+                quoted(key_text)
             )));
         }
         let mut decoded = Vec::new();
         if let Some(v) = value {
             text::unescape_into(v, &mut decoded).ok_or_else(|| {
-                svcb_error(format!("bad escape in the value of '{}'", lossy(key_text)))
+                svcb_error(format!("bad escape in the value of '{}'", quoted(key_text)))
             })?;
         }
         let wire = param_value(key, key_text, value.is_some(), &decoded)?;
@@ -124,7 +140,7 @@ fn param_value(
     has_value: bool,
     value: &[u8],
 ) -> Result<Vec<u8>, RdataError> {
-    let name = lossy(key_text);
+    let name = quoted(key_text);
     let need_value = || {
         if value.is_empty() {
             Err(svcb_error(format!("SvcParamKey '{name}' needs a value")))
@@ -138,16 +154,14 @@ fn param_value(
             need_value()?;
             let mut keys = Vec::new();
             for item in value_list(value)? {
-                let k = key_from(&item).ok_or_else(|| {
-                    svcb_error(format!("unknown key '{}' in mandatory", lossy(&item)))
-                })?;
+                let k = key_from(&item)?;
                 if k == 0 {
                     return Err(svcb_error("mandatory lists itself".into()));
                 }
                 if keys.contains(&k) {
                     return Err(svcb_error(format!(
                         "key '{}' twice in mandatory",
-                        lossy(&item)
+                        quoted(&item)
                     )));
                 }
                 keys.push(k);
@@ -173,7 +187,7 @@ fn param_value(
         }
         3 => {
             let port = text::u16_from(value)
-                .ok_or_else(|| svcb_error(format!("bad port '{}'", lossy(value))))?;
+                .ok_or_else(|| svcb_error(format!("bad port '{}'", quoted(value))))?;
             wire.extend_from_slice(&port.to_be_bytes());
         }
         4 | 6 => {
@@ -187,8 +201,13 @@ fn param_value(
                     text.parse::<Ipv6Addr>()
                         .map(|a| wire.extend_from_slice(&a.octets()))
                 };
-                ok.map_err(|_| svcb_error(format!("bad address '{}' in {name}", lossy(&item))))?;
+                ok.map_err(|_| svcb_error(format!("bad address '{}' in {name}", quoted(&item))))?;
             }
+        }
+        7 => {
+            // RFC 9461 §5: a URI template, never empty.
+            need_value()?;
+            wire.extend_from_slice(value);
         }
         5 => {
             need_value()?;

@@ -1,8 +1,12 @@
 //! RDATA from presentation format to wire format, per type: RFC 1035 §3.3 (A, NS,
-//! CNAME, SOA, PTR, MX, TXT, HINFO), RFC 3596 (AAAA), 2782 (SRV), 6672 (DNAME),
-//! 3403 (NAPTR), 4034 (DS, DNSKEY), 4255 (SSHFP), 6698 (TLSA), 8659 (CAA), 7553 (URI),
-//! 9460 (SVCB/HTTPS, in `rdata_svcb`), RRSIG, NSEC, NSEC3, NSEC3PARAM (in
-//! `rdata_dnssec`), and any type in the RFC 3597 `\# len hex` form.
+//! CNAME, SOA, PTR, MX, TXT, HINFO, MINFO, MB, MG, MR, MD, MF), RFC 3596 (AAAA), 1183
+//! (RP, AFSDB, RT), 2230 (KX), 2782 (SRV), 6672 (DNAME), 3403 (NAPTR), 4034 (DS,
+//! DNSKEY, and SIG, KEY, CDS, CDNSKEY, TA, DLV, RKEY in the same forms), 4255 (SSHFP),
+//! 6698 (TLSA), 8162 (SMIMEA), 7929 (OPENPGPKEY), 4701 (DHCID), 8659 (CAA), 7553 (URI),
+//! the TXT-like AVC, NINFO, RESINFO, WALLET, SPF, and TALINK; then `rdata_svcb` (SVCB,
+//! HTTPS), `rdata_dnssec` (RRSIG, NSEC, NSEC3, NSEC3PARAM), `rdata_loc` (LOC, APL),
+//! `rdata_misc` (the rarer types), and any type in the RFC 3597 `\# len hex` form,
+//! checked against the type's layout by `rdata_wire`.
 //!
 //! Every parser is hand-written over the tokens of the file buffer and writes into a
 //! caller-owned buffer: the common types are what a million-name zone is made of, and
@@ -12,10 +16,13 @@ use std::net::Ipv6Addr;
 
 use super::lexer::Token;
 use super::rdata_dnssec;
+use super::rdata_loc;
+use super::rdata_misc;
 use super::rdata_svcb;
+use super::rdata_wire;
 use super::record::Rtype;
 use super::text::{self, StringError};
-use crate::wire::name::{self, NameError};
+use crate::wire::name::NameError;
 
 /// Why a record's RDATA text is not valid for its type.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -103,7 +110,7 @@ impl<'t, 'a> Fields<'t, 'a> {
     /// Fails if any token is left.
     pub fn end(&self) -> Result<(), RdataError> {
         match self.tokens.get(self.at) {
-            Some(t) => Err(RdataError::Trailing(lossy(t.text))),
+            Some(t) => Err(RdataError::Trailing(quoted(t.text))),
             None => Ok(()),
         }
     }
@@ -130,7 +137,7 @@ impl<'t, 'a> Fields<'t, 'a> {
         let t = self.next(field)?;
         text::name_into(t.text, origin, out).map_err(|error| RdataError::BadName {
             field,
-            text: lossy(t.text),
+            text: quoted(t.text),
             error,
         })
     }
@@ -138,24 +145,29 @@ impl<'t, 'a> Fields<'t, 'a> {
     /// A <character-string> appended to `out`.
     pub fn string(&mut self, field: &'static str, out: &mut Vec<u8>) -> Result<(), RdataError> {
         let t = self.next(field)?;
-        string_into(t, field, out)
+        string_token(t, field, out)
     }
 }
 
-/// The token's text for an error message.
-pub fn lossy(text: &[u8]) -> String {
-    String::from_utf8_lossy(text).into_owned()
+/// The token's text for an error message: short and escaped (`quote::token`).
+pub fn quoted(text: &[u8]) -> String {
+    super::quote::token(text)
 }
 
 /// `Bad { field, text }` for token `t`.
 pub fn bad(field: &'static str, t: &Token<'_>) -> RdataError {
     RdataError::Bad {
         field,
-        text: lossy(t.text),
+        text: quoted(t.text),
     }
 }
 
-fn string_into(t: &Token<'_>, field: &'static str, out: &mut Vec<u8>) -> Result<(), RdataError> {
+/// Appends token `t` as a <character-string>.
+pub(crate) fn string_token(
+    t: &Token<'_>,
+    field: &'static str,
+    out: &mut Vec<u8>,
+) -> Result<(), RdataError> {
     text::char_string_into(t.text, out).map_err(|e| match e {
         StringError::TooLong => RdataError::StringTooLong,
         StringError::BadEscape => bad(field, t),
@@ -208,8 +220,8 @@ fn typed_into(
                 .ok_or_else(|| bad("IPv6 address", t))?;
             out.extend_from_slice(&addr.octets());
         }
-        // NS, CNAME, PTR, DNAME: one name.
-        2 | 5 | 12 | 39 => f.name("target name", origin, out)?,
+        // NS, MD, MF, CNAME, MB, MG, MR, PTR, NSAP-PTR, DNAME: one name.
+        2..=5 | 7..=9 | 12 | 23 | 39 => f.name("target name", origin, out)?,
         6 => {
             f.name("primary server (MNAME)", origin, out)?;
             f.name("mailbox (RNAME)", origin, out)?;
@@ -222,26 +234,30 @@ fn typed_into(
                 out.extend_from_slice(&v.to_be_bytes());
             }
         }
-        // MX (RFC 1035), AFSDB (RFC 1183), KX (RFC 2230): preference and a name.
-        15 | 18 | 36 => {
+        // MX (RFC 1035), AFSDB, RT (RFC 1183), KX (RFC 2230), LP (RFC 6742):
+        // preference and a name.
+        15 | 18 | 21 | 36 | 107 => {
             out.extend_from_slice(&f.u16("preference")?.to_be_bytes());
             f.name("exchange", origin, out)?;
         }
-        // TXT and SPF: one or more character-strings.
-        16 | 99 => {
+        // TXT, SPF, NINFO, AVC, RESINFO, WALLET: one or more character-strings.
+        16 | 99 | 56 | 258 | 261 | 262 => {
             f.string("text", out)?;
             for t in f.rest() {
-                string_into(t, "text", out)?;
+                string_token(t, "text", out)?;
             }
         }
         13 => {
             f.string("CPU", out)?;
             f.string("OS", out)?;
         }
-        17 => {
-            f.name("mailbox", origin, out)?;
-            f.name("TXT owner", origin, out)?;
+        // MINFO, RP, TALINK: two names.
+        14 | 17 | 58 => {
+            f.name("first name", origin, out)?;
+            f.name("second name", origin, out)?;
         }
+        29 => rdata_loc::loc_into(f, out)?,
+        42 => rdata_loc::apl_into(f, out)?,
         33 => {
             for field in ["priority", "weight", "port"] {
                 out.extend_from_slice(&f.u16(field)?.to_be_bytes());
@@ -256,24 +272,30 @@ fn typed_into(
             f.string("regexp", out)?;
             f.name("replacement", origin, out)?;
         }
-        // DS, CDS: key tag, algorithm, digest type, digest.
-        43 | 59 => {
+        // DS, CDS, TA, DLV: key tag, algorithm, digest type, digest.
+        43 | 59 | 32768 | 32769 => {
             out.extend_from_slice(&f.u16("key tag")?.to_be_bytes());
             out.push(algorithm(f)?);
-            out.push(f.u8("digest type")?);
+            let digest_type = f.u8("digest type")?;
+            out.push(digest_type);
+            let at = out.len();
             hex_rest(f, "digest", false, out)?;
+            digest_fits(digest_type, out.len() - at)?;
         }
         44 => {
             out.push(f.u8("algorithm")?);
             out.push(f.u8("fingerprint type")?);
             hex_rest(f, "fingerprint", false, out)?;
         }
-        // DNSKEY, CDNSKEY: flags, protocol, algorithm, public key.
-        48 | 60 => {
+        // DNSKEY, CDNSKEY, RKEY, KEY: flags, protocol, algorithm, public key (which a
+        // KEY may lack, RFC 2535 §3.1.2).
+        25 | 48 | 57 | 60 => {
             out.extend_from_slice(&f.u16("flags")?.to_be_bytes());
             out.push(f.u8("protocol")?);
             out.push(algorithm(f)?);
-            base64_rest(f, "public key", out)?;
+            if rtype.0 != 25 || f.peek().is_some() {
+                base64_rest(f, "public key", out)?;
+            }
         }
         // TLSA, SMIMEA: usage, selector, matching type, data.
         52 | 53 => {
@@ -282,11 +304,14 @@ fn typed_into(
             out.push(f.u8("matching type")?);
             hex_rest(f, "certificate association data", false, out)?;
         }
-        46 => rdata_dnssec::rrsig_into(f, origin, out)?,
+        24 | 46 => rdata_dnssec::rrsig_into(f, origin, out)?,
         47 => rdata_dnssec::nsec_into(f, origin, out)?,
         50 => rdata_dnssec::nsec3_into(f, true, out)?,
         51 => rdata_dnssec::nsec3_into(f, false, out)?,
-        61 => base64_rest(f, "public key", out)?,
+        // OPENPGPKEY, DHCID: base64.
+        61 | 49 => base64_rest(f, "data", out)?,
+        // EID, NIMLOC: hex.
+        31 | 32 => hex_rest(f, "data", false, out)?,
         64 | 65 => rdata_svcb::svcb_into(f, origin, out)?,
         256 => {
             out.extend_from_slice(&f.u16("priority")?.to_be_bytes());
@@ -308,9 +333,33 @@ fn typed_into(
             let t = f.next("value")?;
             text::unescape_into(t.text, out).ok_or_else(|| bad("value", t))?;
         }
-        _ => return Err(RdataError::Unsupported(rtype)),
+        _ => {
+            if !rdata_misc::typed_into(rtype, f, origin, out)? {
+                return Err(RdataError::Unsupported(rtype));
+            }
+        }
     }
     Ok(())
+}
+
+/// Checks a DS-style digest's length for the digest types whose length is known
+/// (SHA-1 20, SHA-256 32, GOST 32, SHA-384 48: RFC 3658, 4509, 5933, 6605), as BIND
+/// does.
+pub(crate) fn digest_fits(digest_type: u8, len: usize) -> Result<(), RdataError> {
+    let want = match digest_type {
+        1 => 20,
+        2 | 3 => 32,
+        4 => 48,
+        _ => return Ok(()),
+    };
+    if len == want {
+        Ok(())
+    } else {
+        Err(RdataError::Bad {
+            field: "digest",
+            text: format!("{len} octets where digest type {digest_type} has {want}"),
+        })
+    }
 }
 
 /// A dotted-quad IPv4 address, as strict as `Ipv4Addr::from_str` (four decimal
@@ -350,9 +399,10 @@ fn ipv4(text: &[u8]) -> Option<[u8; 4]> {
     Some(octets)
 }
 
-/// RFC 3597 §5: `\# length hex...`, for any type. For the types whose RDATA holds
-/// names or has a fixed shape, the data must be valid for the type, since the answer
-/// engine reads it (additional-section names, the SOA).
+/// RFC 3597 §5: `\# length hex...`, for any type. For a type known here the data must
+/// be valid for the type (RFC 3597 §5), as NSD, Knot and BIND require: the answer
+/// engine reads some of it (additional-section names, the SOA), and resolvers reject
+/// malformed RDATA.
 fn generic_into(rtype: Rtype, f: &mut Fields<'_, '_>, out: &mut Vec<u8>) -> Result<(), RdataError> {
     let t = f.next("RDATA length")?;
     let said = text::u16_from(t.text).ok_or_else(|| bad("RDATA length", t))?;
@@ -371,24 +421,13 @@ fn generic_into(rtype: Rtype, f: &mut Fields<'_, '_>, out: &mut Vec<u8>) -> Resu
     Ok(())
 }
 
-/// Whether `rdata` is well-formed for `rtype`, for the types whose shape is checked.
+/// Whether `rdata` is well formed for `rtype` (`rdata_wire`; unknown types pass).
 pub fn wire_fits_type(rtype: Rtype, rdata: &[u8]) -> bool {
-    let name_at = |at: usize| rdata.get(at..).and_then(name::wire_len);
-    match rtype.0 {
-        1 => rdata.len() == 4,
-        28 => rdata.len() == 16,
-        2 | 5 | 12 | 39 => name_at(0) == Some(rdata.len()),
-        15 | 18 | 36 => name_at(2).is_some_and(|n| 2 + n == rdata.len()),
-        33 => name_at(6).is_some_and(|n| 6 + n == rdata.len()),
-        6 => name_at(0)
-            .and_then(|m| Some(m + name_at(m)?))
-            .is_some_and(|names| names + 20 == rdata.len()),
-        _ => true,
-    }
+    rdata_wire::fits(rtype.0, rdata)
 }
 
 /// Decodes the remaining tokens as one run of hex digits (they may be split by spaces).
-fn hex_rest(
+pub(crate) fn hex_rest(
     f: &mut Fields<'_, '_>,
     field: &'static str,
     allow_empty: bool,
@@ -422,7 +461,8 @@ fn hex_rest(
     Ok(())
 }
 
-fn base64_rest(
+/// Decodes the remaining tokens as one run of base64.
+pub(crate) fn base64_rest(
     f: &mut Fields<'_, '_>,
     field: &'static str,
     out: &mut Vec<u8>,

@@ -117,8 +117,15 @@ fn srv_naptr_caa_and_keys() {
     );
     assert_eq!(wire("TLSA", "3 1 1 00ff").unwrap(), hex("030101 00ff"));
     assert_eq!(
-        wire("DS", "60485 RSASHA256 2 ABCD").unwrap(),
-        hex("ec45 08 02 abcd")
+        wire("DS", "60485 RSASHA256 5 ABCD").unwrap(),
+        hex("ec45 08 05 abcd")
+    );
+    // Known digest types have known lengths (BIND refuses the others too).
+    assert!(wire("DS", "60485 RSASHA256 2 ABCD").is_err());
+    let sha256 = "ab".repeat(32);
+    assert_eq!(
+        wire("DS", &format!("60485 8 2 {sha256}")).unwrap(),
+        hex(&format!("ec45 08 02 {sha256}"))
     );
     assert_eq!(
         wire("DNSKEY", "257 3 ED25519 aGVs bG8=").unwrap(),
@@ -144,9 +151,16 @@ fn generic_form_for_any_type() {
         wire("NS", r"\# 2 0000"),
         Err(RdataError::GenericInvalid(Rtype::NS))
     );
+    assert_eq!(wire("UID", "5"), Err(RdataError::Unsupported(Rtype(101))));
+    assert_eq!(wire("UID", r"\# 1 05").unwrap(), [5]);
+    // A known type's generic data must fit the type (RFC 3597 §5).
     assert_eq!(
-        wire("LOC", "52 22 23.000 N"),
-        Err(RdataError::Unsupported(Rtype(29)))
+        wire("HTTPS", r"\# 0"),
+        Err(RdataError::GenericInvalid(Rtype::HTTPS))
+    );
+    assert_eq!(
+        wire("DS", r"\# 3 303908"),
+        Err(RdataError::GenericInvalid(Rtype::DS))
     );
 }
 
@@ -214,6 +228,11 @@ fn svcb_refuses_what_rfc9460_calls_invalid() {
         "1 foo.example.com. bogus=1",
         "1 foo.example.com. ipv4hint=2001:db8::1",
         "1 foo.example.com. alpn=h2,,h3",
+        "1 foo.example.com. ALPN=h2",
+        "1 foo.example.com. Key123=x",
+        "1 foo.example.com. key0123=x",
+        "1 foo.example.com. alpn=h2 dohpath",
+        "1 foo.example.com. alpn=h2 dohpath=",
     ] {
         assert!(
             matches!(wire("SVCB", bad), Err(RdataError::Svcb(_))),
@@ -221,4 +240,22 @@ fn svcb_refuses_what_rfc9460_calls_invalid() {
         );
     }
     assert!(wire("HTTPS", "1 . alpn=h2 no-default-alpn ech=AAAA").is_ok());
+    assert!(wire("SVCB", "1 . alpn=h2 dohpath=/q{?dns} key0=\"\" key123=x").is_err());
+    assert!(wire("SVCB", "1 . alpn=h2 dohpath=/q{?dns} key123=x").is_ok());
+    let message = |bad: &str| match wire("HTTPS", bad) {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("{bad}"),
+    };
+    assert_eq!(
+        message("1 . key65535=x"),
+        "SvcParamKey key65535 is reserved (RFC 9460 §14.3.2)"
+    );
+    assert_eq!(
+        message("1 . ALPN=h2"),
+        "unknown SvcParamKey 'ALPN' (keys are lower case: alpn)"
+    );
+    assert_eq!(
+        message("1 . dohpath"),
+        "SvcParamKey 'dohpath' needs a value"
+    );
 }

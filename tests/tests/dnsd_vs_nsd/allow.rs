@@ -59,6 +59,21 @@ fn apex_ns_in_positive_answers(_: &Case, nsd: &mut Normalized, subject: &mut Nor
     true
 }
 
+/// Cases where NSD 4.6 and Knot disagree and an RFC says Knot is right: dnsd must
+/// answer as Knot does (a response equal to NSD's alone fails). (label part, reason)
+pub const KNOT_IS_RIGHT: &[(&str, &str)] = &[(
+    "edns-v1+do",
+    "RFC 3225 §3: the DO bit is copied into every response to a query that set it, \
+     BADVERS included; NSD 4.6 leaves it out",
+)];
+
+/// Whether `case` is one of [`KNOT_IS_RIGHT`].
+pub fn knot_is_right(case: &Case) -> bool {
+    KNOT_IS_RIGHT
+        .iter()
+        .any(|(part, _)| case.label.split(' ').any(|word| word == *part))
+}
+
 /// Applies every rule to (nsd, subject); returns the names of those that applied.
 pub fn apply(case: &Case, nsd: &mut Normalized, subject: &mut Normalized) -> Vec<&'static str> {
     RULES

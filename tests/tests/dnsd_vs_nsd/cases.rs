@@ -77,6 +77,12 @@ pub const NAMES: &[&str] = &[
     "x.dnin",                     // DNAME in zone, target exists
     "nope.dnin",                  // DNAME in zone, target does not exist
     "target",                     // DNAME target itself
+    "moved.example.",             // apex DNAME: the apex keeps SOA, NS, DNAME
+    "www.moved.example.",         // below an apex DNAME: redirected into example.com
+    "a.b.moved.example.",         // deeper below it, to a name that does not exist
+    "ns1.moved.example.",         // below it, where an NS target would be occluded
+    "dnin.moved.example.",        // redirected onto a DNAME owner in example.com
+    "x.dnin.moved.example.",      // and through that second DNAME
     "nonexistent",                // NXDOMAIN
     "a.b.nonexistent",            // NXDOMAIN, deeper
     "x.wild",                     // wildcard synthesis
@@ -163,12 +169,22 @@ pub fn cases() -> Vec<Case> {
             cases.push(Case::udp(format!("{name} {tname} edns-{size}"), &q));
         }
     }
-    // EDNS version 1 (BADVERS), DO bit, an unknown option, NSID, a cookie.
+    // EDNS version 1 (BADVERS, without and with DO), DO bit, an unknown option, NSID, a
+    // cookie.
     let edns_variants: Vec<(&str, Edns)> = vec![
         (
             "edns-v1",
             Edns {
                 version: 1,
+                ..Edns::default()
+            },
+        ),
+        (
+            // RFC 3225 §3: DO is copied into the BADVERS answer too (Knot; NSD drops it).
+            "edns-v1+do",
+            Edns {
+                version: 1,
+                dnssec_ok: true,
                 ..Edns::default()
             },
         ),
