@@ -115,6 +115,7 @@ impl Config {
             zones_dir: self.zones_dir.clone(),
             state_dir: self.state_dir.clone(),
             zones: self.zones.clone(),
+            defaults: self.zone_defaults.clone(),
         }
     }
 }

@@ -25,7 +25,6 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::watch;
 
 use super::options;
-use super::zones::load;
 use crate::answer::Role;
 use crate::config::Config;
 use crate::front::{metrics_http, tcp, udp};
@@ -92,7 +91,11 @@ pub fn run(config: Config) -> Result<(), RunError> {
     }
     let manager = Arc::new(Manager::new(&config.state_dir, crate::manager::unix_now));
     let zones = manager.zone_set();
-    let mut reloader = Reloader::new(config.reload_settings(), manager.clone(), Box::new(load));
+    let mut reloader = Reloader::new(
+        config.reload_settings(),
+        manager.clone(),
+        Box::new(super::zones::loader(&config)),
+    );
     let summary = reloader.reload_all();
     tracing::info!(
         zones = zones.load().len(),

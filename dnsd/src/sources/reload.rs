@@ -32,8 +32,10 @@ pub struct Settings {
     pub zones_dir: PathBuf,
     /// The state folder (journals, images).
     pub state_dir: PathBuf,
-    /// Per-zone options by apex; zones not named use `ZoneOptions::default()`.
+    /// Per-zone options by apex.
     pub zones: BTreeMap<Name, ZoneOptions>,
+    /// The options of zones not named in `zones` (the configuration's global keys).
+    pub defaults: ZoneOptions,
 }
 
 /// A zone that loaded: the zone and its warnings (`file:line: what`).
@@ -296,7 +298,7 @@ fn options_of(settings: &Settings, apex: &Name) -> ZoneOptions {
         .iter()
         .find(|(a, _)| a.to_lowercase() == *apex)
         .map(|(_, o)| o.clone())
-        .unwrap_or_default()
+        .unwrap_or_else(|| settings.defaults.clone())
 }
 
 #[cfg(test)]

@@ -102,6 +102,7 @@ impl Setup {
             zones_dir: self.zones_dir(),
             state_dir: self.dir.path().join("state"),
             zones,
+            defaults: ZoneOptions::default(),
         }
     }
 

@@ -12,7 +12,9 @@
 //!   §2.2.2) is a node;
 //! - `names` ([`NameIndex`]): exact lookup of a lowercased owner name, one hash probe;
 //! - `order` ([`OrderIndex`]): the nodes in DNS canonical order (RFC 4034 §6.1), for
-//!   AXFR, NSEC chains, predecessor queries and subtrees; and `nsec3`, the nodes
+//!   AXFR, NSEC chains, predecessor queries and subtrees; `cuts`, the delegation
+//!   points (what a change to a name server's address must be checked against); and
+//!   `nsec3`, the nodes
 //!   holding an NSEC3 RRset in hash order.
 //!
 //! A version is never changed once published: [`Zone::build`] loads one from records,
@@ -68,6 +70,7 @@ pub struct Zone {
     pub(super) names: NameIndex,
     pub(super) order: OrderIndex,
     pub(super) nsec3: OrderIndex,
+    pub(super) cuts: OrderIndex,
     pub(super) apex_ref: Ref,
     pub(super) record_count: usize,
     /// Bytes of the nodes this version refers to (the arena may hold more: garbage).
@@ -156,6 +159,7 @@ impl Zone {
             refs: Vec::with_capacity(groups.len()),
             hashes: Vec::with_capacity(groups.len()),
             nsec3: Vec::new(),
+            cuts: Vec::new(),
             record_count: 0,
             live_bytes: 0,
             scratch: NodeData::empty(Name::root()),
@@ -206,6 +210,7 @@ impl Zone {
             refs,
             hashes,
             mut nsec3,
+            cuts,
             record_count,
             live_bytes,
             ..
@@ -224,6 +229,7 @@ impl Zone {
             names,
             order: OrderIndex::from_sorted(&refs),
             nsec3: OrderIndex::from_sorted(&nsec3),
+            cuts: OrderIndex::from_sorted(&cuts),
             apex_ref,
             record_count,
             live_bytes,
@@ -398,6 +404,12 @@ impl Zone {
         .map(|r| self.node_at(r))
     }
 
+    /// The delegation points (NS records below the apex, occluded ones included), in
+    /// canonical order.
+    pub fn delegations(&self) -> impl Iterator<Item = NodeRef<'_>> {
+        self.cuts.iter().map(move |r| self.node_at(r))
+    }
+
     /// Every record of the zone (owners lowercased), in canonical order.
     pub fn records(&self) -> impl Iterator<Item = Record> + '_ {
         self.nodes().flat_map(|node| node.records())
@@ -426,7 +438,10 @@ impl Zone {
 
     /// Memory of this version's indexes (shared parts counted in full).
     pub fn index_bytes(&self) -> usize {
-        self.names.heap_bytes() + self.order.heap_bytes() + self.nsec3.heap_bytes()
+        self.names.heap_bytes()
+            + self.order.heap_bytes()
+            + self.nsec3.heap_bytes()
+            + self.cuts.heap_bytes()
     }
 }
 
@@ -447,6 +462,7 @@ struct Bulk<'w> {
     refs: Vec<Ref>,
     hashes: Vec<u64>,
     nsec3: Vec<Ref>,
+    cuts: Vec<Ref>,
     record_count: usize,
     live_bytes: usize,
     scratch: NodeData,
@@ -494,6 +510,9 @@ impl Bulk<'_> {
         self.hashes.push(index::hash(owner));
         if data.rrset(Rtype::NSEC3).is_some() {
             self.nsec3.push(r);
+        }
+        if flags & DELEGATION != 0 {
+            self.cuts.push(r);
         }
         Ok(())
     }

@@ -13,7 +13,8 @@
 //!    records changed or a cut above it appeared or went (the whole subtree then).
 //! 4. Checks on what changed: one SOA, at the apex only; a CNAME alone but for its
 //!    RRSIG and NSEC (RFC 2181 §10.1), one per name, never beside a DNAME (RFC 6672
-//!    §2.4); glue for a delegation's name servers inside it (RFC 9471 §2.1), also when
+//!    §2.4); every NS target has the address it needs (RFC 9471: glue inside its
+//!    delegation, an address for one in the zone's own data; `zone::glue`), also when
 //!    an address is removed. Occluded data is accepted with a warning, as from a file.
 //! 5. The changed nodes are written to the zone's arena and the indexes updated by
 //!    copying the paths to them; everything else is shared with the old version.
@@ -23,6 +24,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use super::arena::Ref;
 use super::canonical::{self, Labels};
 use super::diff::ZoneDiff;
+use super::glue::{AddressNeed, address_need};
 use super::node::{APEX, BELOW_CUT, DELEGATION, EncodeError, NodeData, RrsetData, covered_of};
 use super::record::{Record, Rtype};
 use super::snapshot::{BuildError, Zone, name_in};
@@ -367,12 +369,8 @@ pub fn apply(zone: &Zone, txn: &Transaction) -> Result<Applied, TxnError> {
     for (owner, edit, flags) in writes {
         blob.clear();
         edit.after.encode(flags, &mut blob)?;
-        next.put_node(
-            owner,
-            edit.old,
-            &blob,
-            edit.after.rrset(Rtype::NSEC3).is_some(),
-        )?;
+        let nsec3 = edit.after.rrset(Rtype::NSEC3).is_some();
+        next.put_node(owner, edit.old, &blob, nsec3, flags & DELEGATION != 0)?;
     }
     next.record_count = next.record_count + diff.added.len() - diff.removed.len();
     Ok(Applied {
@@ -647,45 +645,112 @@ impl View<'_> {
         flags
     }
 
-    /// RFC 9471 §2.1: a delegation's name servers that lie inside it need an address
-    /// (glue), or the referral cannot be followed. Checked for every delegation whose
-    /// NS records changed, and for every name inside a delegation that lost its
-    /// addresses. Name servers elsewhere (in the parent's own data, in a sibling
-    /// delegation, outside the zone) need no glue from this delegation.
-    fn check_glue(&self, apex: &Name) -> Result<(), TxnError> {
-        let has_address = |t: &[u8]| self.has(t, Rtype::A) || self.has(t, Rtype::AAAA);
-        for (owner, edit) in self.edits {
-            if !edit.exists || owner.len() <= apex.as_wire().len() {
-                continue;
-            }
-            let ns_changed = edit.after.rrset(Rtype::NS) != edit.before.rrset(Rtype::NS);
-            if ns_changed && self.cut_above(apex, owner).is_none() {
-                for target in self.ns_targets(owner) {
-                    if name::is_subdomain(&target, owner) && !has_address(&target) {
-                        return Err(TxnError::MissingGlue {
-                            cut: name_of(owner),
-                            target: name_of(&target),
-                        });
-                    }
+    /// The NS RRsets that lead somewhere (the apex's, and those of delegations that
+    /// are not below another), in the new version: their owners.
+    fn ns_owners(&self, apex: &Name) -> Vec<Vec<u8>> {
+        let mut owners: Vec<Vec<u8>> = vec![apex.as_wire().to_vec()];
+        owners.extend(
+            self.zone
+                .delegations()
+                .map(|n| n.owner().to_vec())
+                .filter(|o| !self.edits.contains_key(o)),
+        );
+        owners.extend(
+            self.edits
+                .iter()
+                .filter(|(o, e)| {
+                    e.exists && e.after.rrset(Rtype::NS).is_some() && o.len() > apex.as_wire().len()
+                })
+                .map(|(o, _)| o.clone()),
+        );
+        owners.retain(|o| o.len() == apex.as_wire().len() || self.cut_above(apex, o).is_none());
+        owners
+    }
+
+    /// Whether the new version meets what `need` asks of `target`.
+    fn address_met(&self, apex: &Name, need: AddressNeed, target: &[u8]) -> bool {
+        let at = |t: &[u8]| self.has(t, Rtype::A) || self.has(t, Rtype::AAAA);
+        match need {
+            AddressNeed::Nothing => true,
+            AddressNeed::Glue => at(target),
+            AddressNeed::Authoritative => {
+                if at(target) {
+                    return true;
                 }
+                if self.exists(target) {
+                    return false;
+                }
+                // From a wildcard at the closest encloser (RFC 4592 §4.1).
+                let Some(encloser) = name::label_offsets(target)
+                    .skip(1)
+                    .map(|i| &target[i..])
+                    .take_while(|a| a.len() >= apex.as_wire().len())
+                    .find(|a| self.exists(a))
+                else {
+                    return false;
+                };
+                let mut wild = vec![1, b'*'];
+                wild.extend_from_slice(encloser);
+                at(&wild)
             }
         }
-        for (owner, edit) in self.edits {
-            let had =
-                edit.before.rrset(Rtype::A).is_some() || edit.before.rrset(Rtype::AAAA).is_some();
-            if !had || has_address(owner) {
-                continue;
-            }
-            // The cut this name lies in (the highest one above it, whose referral is
-            // the one served), if its NS records name it.
-            let Some(cut) = self.cut_above(apex, owner) else {
-                continue;
-            };
-            if self.ns_targets(&cut).iter().any(|t| t == owner) {
-                return Err(TxnError::MissingGlue {
-                    cut: name_of(&cut),
-                    target: name_of(owner),
+    }
+
+    /// Whether `owner` is a node of the new version.
+    fn exists(&self, owner: &[u8]) -> bool {
+        match self.edits.get(owner) {
+            Some(edit) => edit.exists,
+            None => self.zone.node(owner).is_some(),
+        }
+    }
+
+    /// RFC 9471 (`zone::glue`): every NS target needs what the rule says — glue at a
+    /// target inside its delegation, an address in the zone's own data for a target
+    /// there. Checked for every NS RRset that changed, and for every NS RRset that names
+    /// a name that lost its addresses.
+    fn check_glue(&self, apex: &Name) -> Result<(), TxnError> {
+        let apex_wire = apex.as_wire();
+        let lost: HashSet<&[u8]> = self
+            .edits
+            .iter()
+            .filter(|(o, e)| {
+                (e.before.rrset(Rtype::A).is_some() || e.before.rrset(Rtype::AAAA).is_some())
+                    && !(self.has(o, Rtype::A) || self.has(o, Rtype::AAAA))
+            })
+            .map(|(o, _)| o.as_slice())
+            .collect();
+        let ns_changed = |o: &[u8]| {
+            self.edits
+                .get(o)
+                .is_some_and(|e| e.after.rrset(Rtype::NS) != e.before.rrset(Rtype::NS))
+        };
+        let owners = if lost.is_empty() {
+            self.edits
+                .keys()
+                .filter(|o| ns_changed(o))
+                .filter(|o| o.len() == apex_wire.len() || self.cut_above(apex, o).is_none())
+                .cloned()
+                .collect()
+        } else {
+            self.ns_owners(apex)
+        };
+        for owner in owners {
+            let changed = ns_changed(&owner);
+            for target in self.ns_targets(&owner) {
+                if !changed && !lost.contains(target.as_slice()) {
+                    continue;
+                }
+                let target_cut = self.cut_above(apex, &target).or_else(|| {
+                    (target.len() > apex_wire.len() && self.has(&target, Rtype::NS))
+                        .then(|| target.clone())
                 });
+                let need = address_need(apex_wire, &owner, &target, target_cut.as_deref());
+                if !self.address_met(apex, need, &target) {
+                    return Err(TxnError::MissingGlue {
+                        cut: name_of(&owner),
+                        target: name_of(&target),
+                    });
+                }
             }
         }
         Ok(())
@@ -800,6 +865,7 @@ impl Zone {
         old: Option<Ref>,
         blob: &[u8],
         nsec3: bool,
+        cut: bool,
     ) -> Result<(), TxnError> {
         let new = self.arena.append(blob).map_err(BuildError::from)?;
         let h = super::index::hash(owner);
@@ -836,6 +902,21 @@ impl Zone {
             }
             (false, false) => {}
         }
+        let was_cut = old.is_some_and(|o| self.node_at(o).is_delegation());
+        let by_name =
+            |r: Ref| canonical::compare_labels(owner, &labels, name_in(arena, r)).reverse();
+        match (was_cut, cut) {
+            (true, true) => {
+                self.cuts.replace(new, by_name);
+            }
+            (true, false) => {
+                self.cuts.remove(by_name);
+            }
+            (false, true) => {
+                self.cuts.insert(new, by_name);
+            }
+            (false, false) => {}
+        }
         if let Some(old) = old {
             self.live_bytes -= self.node_at(old).stored_len();
         }
@@ -859,6 +940,10 @@ impl Zone {
         if self.node_at(old).rrset(Rtype::NSEC3).is_some() {
             self.nsec3
                 .remove(|r| first_label(name_in(arena, r)).cmp(first_label(owner)));
+        }
+        if self.node_at(old).is_delegation() {
+            self.cuts
+                .remove(|r| canonical::compare_labels(owner, &labels, name_in(arena, r)).reverse());
         }
         self.live_bytes -= self.node_at(old).stored_len();
     }

@@ -222,25 +222,55 @@ fn model_valid(model: &Model) -> bool {
     if !types_at(&apex).iter().any(|(t, _)| *t == Rtype::SOA) {
         return false;
     }
-    // Glue: each delegation not below another, for its targets inside it.
+    // Name servers (RFC 9471): for the apex and each delegation not below another,
+    // a target at or below the delegation needs an address there (glue); a target in
+    // the zone's own data needs one there or from a wildcard; a target below another
+    // delegation, or outside the zone, needs nothing.
     let is_cut = |o: &Name| *o != apex && types_at(o).iter().any(|(t, _)| *t == Rtype::NS);
-    for o in owners.iter().filter(|o| is_cut(o)) {
-        let below_other = owners
+    let below_cut = |o: &Name| {
+        owners
             .iter()
-            .any(|a| is_cut(a) && *a != *o && o.is_subdomain_of(a));
-        if below_other {
-            continue;
-        }
+            .any(|a| is_cut(a) && *a != o && o.is_subdomain_of(a))
+    };
+    let at_or_below_cut = |o: &Name| owners.iter().any(|a| is_cut(a) && o.is_subdomain_of(a));
+    let addressed = |t: &Name| {
+        [Rtype::A, Rtype::AAAA]
+            .iter()
+            .any(|&a| model.contains_key(&(t.clone(), a, Rtype(0))))
+    };
+    // A name exists if it or a name below it holds records.
+    let exists = |t: &Name| owners.iter().any(|o| o.is_subdomain_of(t));
+    for o in owners
+        .iter()
+        .filter(|o| (***o == apex || is_cut(o)) && !below_cut(o))
+    {
         let targets = model
             .get(&((*o).clone(), Rtype::NS, Rtype(0)))
             .map(|(_, r)| r.clone())
             .unwrap_or_default();
         for t in targets {
             let t = Name::from_wire(&t).unwrap().to_lowercase();
-            let addressed = [Rtype::A, Rtype::AAAA]
-                .iter()
-                .any(|&a| model.contains_key(&(t.clone(), a, Rtype(0))));
-            if t.is_subdomain_of(o) && !addressed {
+            let ok = if !t.is_subdomain_of(&apex) {
+                true
+            } else if **o != apex && t.is_subdomain_of(o) {
+                addressed(&t)
+            } else if at_or_below_cut(&t) {
+                true
+            } else if addressed(&t) {
+                true
+            } else if exists(&t) {
+                false
+            } else {
+                let mut encloser = t.parent();
+                while let Some(e) = encloser.clone() {
+                    if exists(&e) || e == apex {
+                        break;
+                    }
+                    encloser = e.parent();
+                }
+                encloser.is_some_and(|e| addressed(&e.prepend_label(b"*").unwrap()))
+            };
+            if !ok {
                 return false;
             }
         }
@@ -386,6 +416,15 @@ fn random_transactions_equal_a_build_from_scratch() {
             rtype: Rtype::NS,
             ttl: 3600,
             rdata: n("ns1.example.").as_wire().into(),
+        }),
+    );
+    model_apply(
+        &mut model,
+        &Change::Add(Record {
+            owner: n("ns1.example."),
+            rtype: Rtype::A,
+            ttl: 3600,
+            rdata: vec![198, 51, 100, 53].into(),
         }),
     );
     let mut zone = Zone::build(&apex, model_records(&model)).unwrap();
