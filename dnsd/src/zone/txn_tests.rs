@@ -254,9 +254,7 @@ fn model_valid(model: &Model) -> bool {
                 true
             } else if **o != apex && t.is_subdomain_of(o) {
                 addressed(&t)
-            } else if at_or_below_cut(&t) {
-                true
-            } else if addressed(&t) {
+            } else if at_or_below_cut(&t) || addressed(&t) {
                 true
             } else if exists(&t) {
                 false
