@@ -35,7 +35,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use arc_swap::ArcSwap;
 use socket2::{Domain, Protocol, Socket, Type};
 
-use crate::answer::{AnswerOptions, Outcome, RequestContext, Role, Transport, respond};
+use super::acl::Acl;
+use super::deferred::{DeferSink, Routed};
+use crate::answer::{AnswerOptions, Outcome, RequestContext, Role, Transport, refuse, respond};
 use crate::metrics::QueryCounters;
 use crate::rrl::Limiter;
 use crate::zone::ZoneSet;
@@ -44,8 +46,7 @@ use crate::zone::ZoneSet;
 const BATCH: usize = 64;
 /// Largest query read; longer datagrams are flagged MSG_TRUNC and dropped.
 const QUERY_MAX: usize = 4096;
-/// Room for one IP_PKTINFO or IPV6_PKTINFO control message.
-const CONTROL_LEN: usize = 64;
+use super::deferred::CONTROL_LEN;
 /// Socket receive buffer asked for, to ride out bursts (the kernel caps it at rmem_max).
 const RECV_BUFFER: usize = 4 << 20;
 
@@ -122,6 +123,20 @@ pub struct Listener {
     pub role: Role,
     /// Whether its responses are rate limited (when the worker has a limiter).
     pub limit: bool,
+    /// The clients it serves (or, for `both`, recurses for).
+    pub allow: Acl,
+}
+
+impl Listener {
+    /// The role a request from `client` gets, or None when it is refused (RFC 8914
+    /// §4.19, Prohibited): a `both` listener still answers its zones to a client
+    /// outside its access list, as an authoritative server.
+    pub fn role_for(&self, client: std::net::IpAddr) -> Option<Role> {
+        if self.allow.is_any() || self.allow.allows(client) {
+            return Some(self.role);
+        }
+        (self.role == Role::Both).then_some(Role::Authoritative)
+    }
 }
 
 /// One UDP worker: its sockets, buffers and counters. Runs on its own thread.
@@ -136,6 +151,7 @@ pub struct Worker {
     stop: Arc<AtomicBool>,
     wake: RawFd,
     batch: Box<Batch>,
+    defer: Option<DeferSink>,
 }
 
 /// The buffers of one batch, allocated once per worker. The `mmsghdr`s point into the
@@ -222,6 +238,7 @@ impl Worker {
             stop,
             wake,
             batch: Box::new(Batch::new()),
+            defer: None,
         }
     }
 
@@ -234,6 +251,12 @@ impl Worker {
     /// Rate limits the responses of the listeners that say so with `limiter`.
     pub fn with_limiter(mut self, limiter: Option<Arc<Limiter>>) -> Self {
         self.limiter = limiter;
+        self
+    }
+
+    /// Hands requests for the resolver to `sink` (without one, they get SERVFAIL).
+    pub fn with_defer(mut self, sink: DeferSink) -> Self {
+        self.defer = Some(sink);
         self
     }
 
@@ -329,13 +352,19 @@ impl Worker {
                 self.counters.drop_owned();
                 continue;
             };
-            let context =
-                RequestContext::new(Transport::Udp, client, listener.index, listener.role)
-                    .with_options(&options, now);
+            let role = listener.role_for(client.ip());
+            let context = RequestContext::new(
+                Transport::Udp,
+                client,
+                listener.index,
+                role.unwrap_or(listener.role),
+            )
+            .with_options(&options, now);
             let out = &mut batch.responses[i];
             let query = &batch.queries[i][..len];
-            let answered = catch_unwind(AssertUnwindSafe(|| {
-                (self.respond)(&zones, query, &context, out)
+            let answered = catch_unwind(AssertUnwindSafe(|| match role {
+                Some(_) => (self.respond)(&zones, query, &context, out),
+                None => refuse(query, &context, out),
             }));
             let Ok(answered) = answered else {
                 // A bug in the answer path: this query goes unanswered (its client
@@ -351,7 +380,27 @@ impl Worker {
                 self.counters.drop_owned();
                 continue;
             };
-            if let Some(limiter) = limiter {
+            if outcome.deferred {
+                // DESIGN.md, the router: the resolver's answer from what it rendered
+                // before, or later on this socket. Not rate limited: RRL is for
+                // authoritative answers, and the access list bounds who asks.
+                let mut control = [0u8; CONTROL_LEN];
+                let control_len = reply_control(&batch.recv_hdrs[i], &mut control);
+                let reply = super::deferred::Reply::Udp {
+                    socket: listener.socket.clone(),
+                    to: client,
+                    control,
+                    control_len,
+                };
+                match super::deferred::route(self.defer.as_ref(), query, &context, reply, out) {
+                    Routed::Taken => continue,
+                    Routed::Answered(answered) => outcome = answered,
+                    Routed::Nothing => {
+                        self.counters.drop_owned();
+                        continue;
+                    }
+                }
+            } else if let Some(limiter) = limiter {
                 let limited = super::udp_limit::Limited {
                     limiter,
                     counters: &self.counters,
@@ -519,6 +568,7 @@ mod tests {
             truncated: false,
             limit: crate::answer::LimitKey::ERROR,
             cookie: crate::answer::CookieState::None,
+            deferred: false,
         })
     }
 
@@ -534,6 +584,7 @@ mod tests {
                 index: 0,
                 role: Role::Authoritative,
                 limit: false,
+                allow: Acl::any(),
             }],
             Arc::new(ArcSwap::from_pointee(ZoneSet::new())),
             counters.clone(),
