@@ -13,6 +13,8 @@ use std::sync::Arc;
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
+use crate::answer::Role;
+
 /// The clients a listener admits.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Acl {
@@ -66,6 +68,16 @@ impl Acl {
         };
         prefixes.iter().any(|p| p.contains(&client))
     }
+}
+
+/// The role a request from `client` to a listener of `role` and access list `allow`
+/// gets, or None when it is refused (RFC 8914 §4.19, Prohibited): a `both` listener
+/// still answers its zones to a client outside its list, as an authoritative server.
+pub fn role_for(role: Role, allow: &Acl, client: IpAddr) -> Option<Role> {
+    if allow.is_any() || allow.allows(client) {
+        return Some(role);
+    }
+    (role == Role::Both).then_some(Role::Authoritative)
 }
 
 /// Whether `addr` is reachable from the Internet at large, for the check that refuses

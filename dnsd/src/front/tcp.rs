@@ -132,13 +132,7 @@ pub async fn serve(listener: Listener, shared: Arc<Shared>, mut shutdown: watch:
         };
         let shared = shared.clone();
         let shutdown = shutdown.clone();
-        // The role this client gets (see udp::Listener::role_for); None: refused.
-        let admitted = allow.is_any() || allow.allows(peer.ip());
-        let client_role = match (admitted, role) {
-            (true, role) => Some(role),
-            (false, Role::Both) => Some(Role::Authoritative),
-            (false, _) => None,
-        };
+        let client_role = super::acl::role_for(role, &allow, peer.ip());
         let context = Context {
             request: RequestContext::new(Transport::Tcp, peer, index, client_role.unwrap_or(role)),
             refused: client_role.is_none(),

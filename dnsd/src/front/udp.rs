@@ -127,18 +127,6 @@ pub struct Listener {
     pub allow: Acl,
 }
 
-impl Listener {
-    /// The role a request from `client` gets, or None when it is refused (RFC 8914
-    /// §4.19, Prohibited): a `both` listener still answers its zones to a client
-    /// outside its access list, as an authoritative server.
-    pub fn role_for(&self, client: std::net::IpAddr) -> Option<Role> {
-        if self.allow.is_any() || self.allow.allows(client) {
-            return Some(self.role);
-        }
-        (self.role == Role::Both).then_some(Role::Authoritative)
-    }
-}
-
 /// One UDP worker: its sockets, buffers and counters. Runs on its own thread.
 pub struct Worker {
     listeners: Vec<Listener>,
@@ -352,7 +340,7 @@ impl Worker {
                 self.counters.drop_owned();
                 continue;
             };
-            let role = listener.role_for(client.ip());
+            let role = super::acl::role_for(listener.role, &listener.allow, client.ip());
             let context = RequestContext::new(
                 Transport::Udp,
                 client,
@@ -381,9 +369,7 @@ impl Worker {
                 continue;
             };
             if outcome.deferred {
-                // DESIGN.md, the router: the resolver's answer from what it rendered
-                // before, or later on this socket. Not rate limited: RRL is for
-                // authoritative answers, and the access list bounds who asks.
+                // To the resolver (not rate limited: RRL is for authoritative data).
                 let mut control = [0u8; CONTROL_LEN];
                 let control_len = reply_control(&batch.recv_hdrs[i], &mut control);
                 let reply = super::deferred::Reply::Udp {
