@@ -27,6 +27,8 @@ use keys::{key_path_at, line_of, quote_key, unknown_keys};
 
 pub use internet::{CookieConfig, RrlConfig};
 
+pub use crate::answer::Role;
+pub use crate::front::acl::Acl;
 pub use crate::manager::{DEFAULT_JOURNAL_MAX_BYTES, DEFAULT_JOURNAL_MAX_ENTRIES, ZoneOptions};
 use crate::wire::name::Name;
 pub use crate::zone::files::LoadOptions;
@@ -50,8 +52,12 @@ pub const DEFAULT_TCP_MAX_CONNECTIONS: usize = 1_000;
 pub struct Config {
     /// The file it came from, if any.
     pub file: Option<PathBuf>,
-    /// Addresses served over both UDP and TCP.
+    /// Addresses served over both UDP and TCP: those of `listeners`, in their order.
     pub listen: Vec<SocketAddr>,
+    /// Every listener: the `listen` addresses (authoritative, any client), then the
+    /// `[[listener]]` tables. A listener's index in this list is its index in the
+    /// request context.
+    pub listeners: Vec<ListenerConfig>,
     /// Folder of zone files: `NAME.zone` is the zone `NAME`.
     pub zones_dir: PathBuf,
     /// Folder for state that survives restarts (journals, served serials).
@@ -82,6 +88,30 @@ pub struct Config {
     /// How zone files are read (`[include]`): the folders `$INCLUDE` may read (the
     /// zones folder and `dirs`) and each zone's limits.
     pub include: LoadOptions,
+    /// The resolver's settings; it runs when a listener's role is resolver or both.
+    pub resolver: crate::resolver::Settings,
+}
+
+/// One listener: an address served over UDP and TCP, its role and its clients.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerConfig {
+    /// The address and port.
+    pub address: SocketAddr,
+    /// What it answers: zones, recursion, or both.
+    pub role: Role,
+    /// The clients it serves (authoritative, resolver) or recurses for (both).
+    pub allow: Acl,
+}
+
+impl ListenerConfig {
+    /// An authoritative listener on `address` for every client (a `listen` entry).
+    pub fn authoritative(address: SocketAddr) -> Self {
+        Self {
+            address,
+            role: Role::Authoritative,
+            allow: Acl::any(),
+        }
+    }
 }
 
 /// TCP limits (RFC 7766 §6.2).
@@ -183,6 +213,30 @@ pub struct Spec {
     include: zone_files::IncludeSpec,
     serial: Option<Spanned<String>>,
     zone: BTreeMap<String, Spanned<ZoneSpec>>,
+    listener: Vec<Spanned<ListenerSpec>>,
+    resolver: ResolverSpec,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+struct ResolverSpec {
+    root_hints: Option<Spanned<String>>,
+    trust_anchor: Option<Spanned<String>>,
+    cache_size_mb: Option<Spanned<i64>>,
+    min_ttl: Option<Spanned<i64>>,
+    max_ttl: Option<Spanned<i64>>,
+    qname_minimisation: Option<Spanned<bool>>,
+    max_in_flight: Option<Spanned<i64>>,
+    upstream_port: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+struct ListenerSpec {
+    address: Option<Spanned<String>>,
+    role: Option<Spanned<String>>,
+    allow: Option<Spanned<Vec<Spanned<String>>>>,
+    force_open: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -294,7 +348,7 @@ pub fn validate(
             }
         }
     } else if let Some(list) = &spec.listen {
-        if list.get_ref().is_empty() {
+        if list.get_ref().is_empty() && spec.listener.is_empty() {
             problems.fail(
                 Some(list.span()),
                 "listen".into(),
@@ -319,8 +373,33 @@ pub fn validate(
                 ),
             }
         }
-    } else if let Ok(addr) = DEFAULT_LISTEN.parse() {
+    } else if spec.listener.is_empty()
+        && let Ok(addr) = DEFAULT_LISTEN.parse()
+    {
+        // No `listen` and no `[[listener]]`: the embedded default.
         listen.push(addr);
+    }
+
+    let mut listeners: Vec<ListenerConfig> = listen
+        .iter()
+        .map(|&addr| ListenerConfig::authoritative(addr))
+        .collect();
+    for (i, item) in spec.listener.iter().enumerate() {
+        if let Some(listener) = listener_config(item, &format!("listener[{i}]"), &mut problems) {
+            if listen.contains(&listener.address) {
+                problems.fail(
+                    Some(item.span()),
+                    format!("listener[{i}].address"),
+                    format!("{} is listed twice", listener.address),
+                );
+                continue;
+            }
+            listen.push(listener.address);
+            listeners.push(listener);
+        }
+    }
+    if listen.is_empty() && problems.errors.is_empty() {
+        problems.fail(None, "listen".into(), "no address to serve".into());
     }
 
     let zones_dir = match (&overrides.zones_dir, &spec.zones_dir) {
@@ -494,12 +573,15 @@ pub fn validate(
         zones.insert(apex, options);
     }
 
+    let resolver = resolver_settings(&spec.resolver, &in_file, &mut problems);
+
     if !problems.errors.is_empty() {
         return Err(problems.errors);
     }
     Ok(Config {
         file: file.map(Path::to_path_buf),
         listen,
+        listeners,
         zones_dir,
         state_dir,
         metrics,
@@ -514,7 +596,74 @@ pub fn validate(
         udp_max_response_size,
         zone_defaults,
         include,
+        resolver,
     })
+}
+
+/// Where Debian's `dns-root-data` puts the root hints.
+pub const DEFAULT_ROOT_HINTS: &str = "/usr/share/dns/root.hints";
+/// Where Debian's `dns-root-data` puts the root trust anchor.
+pub const DEFAULT_TRUST_ANCHOR: &str = "/usr/share/dns/root.key";
+
+/// Validates `[resolver]`.
+fn resolver_settings(
+    spec: &ResolverSpec,
+    in_file: &dyn Fn(&str) -> PathBuf,
+    problems: &mut Problems<'_>,
+) -> crate::resolver::Settings {
+    let mut path = |value: &Option<Spanned<String>>, key: &str, default: &str| match value {
+        Some(v) if v.get_ref().is_empty() => {
+            problems.fail(Some(v.span()), format!("resolver.{key}"), "is empty".into());
+            PathBuf::new()
+        }
+        Some(v) => in_file(v.get_ref()),
+        None => PathBuf::from(default),
+    };
+    let root_hints = path(&spec.root_hints, "root-hints", DEFAULT_ROOT_HINTS);
+    let trust_anchor = path(&spec.trust_anchor, "trust-anchor", DEFAULT_TRUST_ANCHOR);
+    let cache_mb = problems.positive(&spec.cache_size_mb, "resolver.cache-size-mb", 1 << 20, 64);
+    let mut ttl = |value: &Option<Spanned<i64>>, key: &str, default: u32| match value {
+        Some(v) if (0..=i64::from(u32::MAX >> 1)).contains(v.get_ref()) => *v.get_ref() as u32,
+        Some(v) => {
+            problems.fail(
+                Some(v.span()),
+                format!("resolver.{key}"),
+                format!("{} is out of range 0..={}", v.get_ref(), u32::MAX >> 1),
+            );
+            default
+        }
+        None => default,
+    };
+    let min_ttl = ttl(&spec.min_ttl, "min-ttl", 0);
+    let max_ttl = ttl(&spec.max_ttl, "max-ttl", 86_400);
+    if min_ttl > max_ttl
+        && let Some(v) = &spec.min_ttl
+    {
+        problems.fail(
+            Some(v.span()),
+            "resolver.min-ttl".into(),
+            format!("{min_ttl} is above max-ttl ({max_ttl})"),
+        );
+    }
+    crate::resolver::Settings {
+        root_hints,
+        trust_anchor,
+        cache_bytes: (cache_mb as usize) << 20,
+        min_ttl,
+        max_ttl,
+        qname_minimisation: spec
+            .qname_minimisation
+            .as_ref()
+            .is_none_or(|v| *v.get_ref()),
+        max_in_flight: problems.positive(
+            &spec.max_in_flight,
+            "resolver.max-in-flight",
+            1_000_000,
+            1000,
+        ) as usize,
+        upstream_port: problems.positive(&spec.upstream_port, "resolver.upstream-port", 65535, 53)
+            as u16,
+    }
 }
 
 /// Problems found so far, located in the file.
@@ -549,6 +698,118 @@ impl Problems<'_> {
             None => default,
         }
     }
+}
+
+/// Validates one `[[listener]]` table (`key` is its path): None after saying why when
+/// it is not usable.
+fn listener_config(
+    item: &Spanned<ListenerSpec>,
+    key: &str,
+    problems: &mut Problems<'_>,
+) -> Option<ListenerConfig> {
+    let spec = item.get_ref();
+    let errors_before = problems.errors.len();
+    let address = match &spec.address {
+        Some(text) => match text.get_ref().parse::<SocketAddr>() {
+            Ok(addr) => Some(addr),
+            Err(_) => {
+                problems.fail(
+                    Some(text.span()),
+                    format!("{key}.address"),
+                    format!(
+                        "{:?} is not an ADDR:PORT (e.g. 127.0.0.1:53 or [::1]:53)",
+                        text.get_ref()
+                    ),
+                );
+                None
+            }
+        },
+        None => {
+            problems.fail(
+                Some(item.span()),
+                format!("{key}.address"),
+                "is missing".into(),
+            );
+            None
+        }
+    };
+    let role = match &spec.role {
+        None => Role::Authoritative,
+        Some(text) => match text.get_ref().as_str() {
+            "authoritative" => Role::Authoritative,
+            "resolver" => Role::Resolver,
+            "both" => Role::Both,
+            _ => {
+                problems.fail(
+                    Some(text.span()),
+                    format!("{key}.role"),
+                    "expected one of authoritative, resolver, both".into(),
+                );
+                Role::Authoritative
+            }
+        },
+    };
+    let allow = match &spec.allow {
+        None if role == Role::Authoritative => Acl::any(),
+        None => Acl::loopback(),
+        Some(list) => {
+            let mut prefixes = Vec::new();
+            for (i, text) in list.get_ref().iter().enumerate() {
+                let parsed = text.get_ref().parse::<ipnet::IpNet>().or_else(|_| {
+                    text.get_ref()
+                        .parse::<std::net::IpAddr>()
+                        .map(ipnet::IpNet::from)
+                });
+                match parsed {
+                    Ok(prefix) => prefixes.push(prefix.trunc()),
+                    Err(_) => problems.fail(
+                        Some(text.span()),
+                        format!("{key}.allow[{i}]"),
+                        format!(
+                            "{:?} is not a prefix or address (e.g. 198.51.100.0/24, ::1)",
+                            text.get_ref()
+                        ),
+                    ),
+                }
+            }
+            Acl::prefixes(prefixes)
+        }
+    };
+    let forced = spec.force_open.as_ref().is_some_and(|f| *f.get_ref());
+    if let Some(addr) = address
+        && role != Role::Authoritative
+        && crate::front::acl::is_public(addr.ip())
+    {
+        // DESIGN.md principle 6: recursion never for the world unless forced.
+        if spec.allow.is_none() {
+            problems.fail(
+                spec.address.as_ref().map(Spanned::span),
+                format!("{key}.allow"),
+                format!(
+                    "a {} listener on {addr}, a public address, must say which clients \
+                     it serves (allow = [\"PREFIX\", ...])",
+                    role.name()
+                ),
+            );
+        } else if allow.is_open() && !forced {
+            problems.fail(
+                spec.allow.as_ref().map(Spanned::span),
+                format!("{key}.allow"),
+                format!(
+                    "would make {addr} an open resolver for the whole Internet; \
+                     set force-open = true if that is really meant"
+                ),
+            );
+        }
+    }
+    if problems.errors.len() > errors_before {
+        return None;
+    }
+    Some(ListenerConfig {
+        address: address?,
+        role,
+        allow,
+    })
 }
 
 /// The zone name of a `[zone."NAME"]` key: absolute whether or not it ends with a dot.

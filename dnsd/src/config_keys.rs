@@ -23,9 +23,22 @@ const TOP_KEYS: &[&str] = &[
     "include",
     "serial",
     "zone",
+    "listener",
+    "resolver",
 ];
 const TCP_KEYS: &[&str] = &["idle-timeout-ms", "max-connections"];
 const UDP_KEYS: &[&str] = &["workers"];
+const LISTENER_KEYS: &[&str] = &["address", "role", "allow", "force-open"];
+const RESOLVER_KEYS: &[&str] = &[
+    "root-hints",
+    "trust-anchor",
+    "cache-size-mb",
+    "min-ttl",
+    "max-ttl",
+    "qname-minimisation",
+    "max-in-flight",
+    "upstream-port",
+];
 const ZONE_KEYS: &[&str] = &["file", "serial", "journal-max-entries"];
 
 /// Every key of `table` that the file format does not have: (span, key path, message).
@@ -47,6 +60,9 @@ pub(super) fn unknown_keys(table: &DeTable<'_>) -> Vec<(Range<usize>, String, St
     if let Some(tcp) = sub("tcp") {
         check(tcp, "tcp.", TCP_KEYS);
     }
+    if let Some(resolver) = sub("resolver") {
+        check(resolver, "resolver.", RESOLVER_KEYS);
+    }
     if let Some(udp) = sub("udp") {
         check(udp, "udp.", UDP_KEYS);
     }
@@ -58,6 +74,13 @@ pub(super) fn unknown_keys(table: &DeTable<'_>) -> Vec<(Range<usize>, String, St
     }
     if let Some(include) = sub("include") {
         check(include, "include.", super::zone_files::INCLUDE_KEYS);
+    }
+    if let Some(listeners) = table.get("listener").and_then(|v| v.get_ref().as_array()) {
+        for (i, listener) in listeners.iter().enumerate() {
+            if let Some(listener) = listener.get_ref().as_table() {
+                check(listener, &format!("listener[{i}]."), LISTENER_KEYS);
+            }
+        }
     }
     if let Some(zones) = sub("zone") {
         for (name, zone) in zones.iter() {

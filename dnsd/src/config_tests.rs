@@ -241,8 +241,8 @@ serials = "keep"
     assert_eq!(
         errors(text),
         vec![
-            "dnsd.toml:2: listen-on: unknown key; expected one of listen, zones-dir, state-dir, metrics, log-level, nsid, identity, udp-max-response-size, tcp, udp, rrl, cookies, include, serial, zone",
-            "dnsd.toml:10: zones: unknown key; expected one of listen, zones-dir, state-dir, metrics, log-level, nsid, identity, udp-max-response-size, tcp, udp, rrl, cookies, include, serial, zone",
+            "dnsd.toml:2: listen-on: unknown key; expected one of listen, zones-dir, state-dir, metrics, log-level, nsid, identity, udp-max-response-size, tcp, udp, rrl, cookies, include, serial, zone, listener, resolver",
+            "dnsd.toml:10: zones: unknown key; expected one of listen, zones-dir, state-dir, metrics, log-level, nsid, identity, udp-max-response-size, tcp, udp, rrl, cookies, include, serial, zone, listener, resolver",
             "dnsd.toml:4: tcp.idle-timeout: unknown key; expected one of idle-timeout-ms, max-connections",
             "dnsd.toml:6: udp.threads: unknown key; expected one of workers",
             "dnsd.toml:9: zone.\"home.lan\".serials: unknown key; expected one of file, serial, journal-max-entries",
@@ -462,6 +462,148 @@ fn internet_keys_bad_values_name_key_and_line() {
             "dnsd.toml:8: cookies.secrets[0]: is not a secret of 32 hexadecimal digits (128 bits)",
             "dnsd.toml:1: nsid: must be 1 to 255 octets, not 0",
             "dnsd.toml:2: udp-max-response-size: 100 is out of range 512..=4096",
+        ]
+    );
+}
+
+#[test]
+fn the_example_resolver_configuration_is_valid() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/resolver.toml");
+    let config = load(Some(&path), &Overrides::default()).unwrap_or_else(|e| panic!("{e:?}"));
+    let roles: Vec<Role> = config.listeners.iter().map(|l| l.role).collect();
+    assert_eq!(roles, vec![Role::Authoritative, Role::Resolver, Role::Both]);
+    assert_eq!(
+        config.resolver.root_hints,
+        PathBuf::from("/usr/share/dns/root.hints")
+    );
+    assert_eq!(config.resolver.cache_bytes, 64 << 20);
+    // Without [resolver], the same defaults.
+    assert_eq!(config.resolver, self::config("").resolver);
+}
+
+#[test]
+fn resolver_keys_are_checked() {
+    assert_eq!(
+        errors(
+            "[resolver]\nmin-ttl = 600\nmax-ttl = 60\ncache-size-mb = 0\nqname-minimization = true\n"
+        ),
+        vec![
+            "dnsd.toml:5: resolver.qname-minimization: unknown key; expected one of root-hints, trust-anchor, cache-size-mb, min-ttl, max-ttl, qname-minimisation, max-in-flight, upstream-port"
+        ]
+    );
+    assert_eq!(
+        errors("[resolver]\nmin-ttl = 600\nmax-ttl = 60\ncache-size-mb = 0\n"),
+        vec![
+            "dnsd.toml:4: resolver.cache-size-mb: 0 is out of range 1..=1048576",
+            "dnsd.toml:2: resolver.min-ttl: 600 is above max-ttl (60)",
+        ]
+    );
+}
+
+#[test]
+fn listeners_with_roles_and_access_lists() {
+    let config = config(
+        r#"
+listen = ["127.0.0.1:53"]
+[[listener]]
+address = "127.0.0.1:5300"
+role = "resolver"
+[[listener]]
+address = "[::1]:5300"
+role = "both"
+allow = ["::1", "fd00::/8", "198.51.100.7"]
+[[listener]]
+address = "203.0.113.1:53"
+role = "resolver"
+allow = ["203.0.113.0/24"]
+"#,
+    );
+    let addr = |s: &str| s.parse::<SocketAddr>().unwrap();
+    let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+    assert_eq!(
+        config.listen,
+        vec![
+            addr("127.0.0.1:53"),
+            addr("127.0.0.1:5300"),
+            addr("[::1]:5300"),
+            addr("203.0.113.1:53")
+        ]
+    );
+    let l = &config.listeners;
+    assert_eq!(l[0], ListenerConfig::authoritative(addr("127.0.0.1:53")));
+    assert_eq!(l[1].role, Role::Resolver);
+    // A resolver listener admits loopback clients unless told otherwise.
+    assert_eq!(l[1].allow, Acl::loopback());
+    assert_eq!(l[2].role, Role::Both);
+    assert!(l[2].allow.allows(ip("198.51.100.7")) && l[2].allow.allows(ip("fd12::1")));
+    assert!(!l[2].allow.allows(ip("127.0.0.1")));
+    assert!(l[3].allow.allows(ip("203.0.113.9")) && !l[3].allow.allows(ip("198.51.100.1")));
+}
+
+#[test]
+fn listeners_alone_replace_the_default_listen() {
+    let config = config("[[listener]]\naddress = \"127.0.0.1:5300\"\nrole = \"resolver\"\n");
+    assert_eq!(config.listen, vec!["127.0.0.1:5300".parse().unwrap()]);
+    assert_eq!(config.listeners.len(), 1);
+    // Without a file, the default stays authoritative-only.
+    let default = load(None, &Overrides::default()).unwrap();
+    assert_eq!(default.listeners.len(), 1);
+    assert_eq!(default.listeners[0].role, Role::Authoritative);
+    assert!(default.listeners[0].allow.is_any());
+}
+
+#[test]
+fn an_open_resolver_is_refused_unless_forced() {
+    assert_eq!(
+        errors(
+            "[[listener]]\naddress = \"0.0.0.0:53\"\nrole = \"resolver\"\n\
+             allow = [\"0.0.0.0/0\"]\n"
+        ),
+        vec![
+            "dnsd.toml:4: listener[0].allow: would make 0.0.0.0:53 an open resolver for \
+             the whole Internet; set force-open = true if that is really meant"
+        ]
+    );
+    assert_eq!(
+        errors("[[listener]]\naddress = \"203.0.113.1:53\"\nrole = \"both\"\n"),
+        vec![
+            "dnsd.toml:2: listener[0].allow: a both listener on 203.0.113.1:53, a public \
+             address, must say which clients it serves (allow = [\"PREFIX\", ...])"
+        ]
+    );
+    // Forced, or on a private address, or authoritative: accepted.
+    config(
+        "[[listener]]\naddress = \"0.0.0.0:53\"\nrole = \"resolver\"\n\
+         allow = [\"::/0\"]\nforce-open = true\n",
+    );
+    config(
+        "[[listener]]\naddress = \"10.0.0.1:53\"\nrole = \"resolver\"\nallow = [\"0.0.0.0/0\"]\n",
+    );
+    config("[[listener]]\naddress = \"0.0.0.0:53\"\n");
+}
+
+#[test]
+fn bad_listeners_name_their_key() {
+    assert_eq!(
+        errors(
+            "listen = [\"127.0.0.1:53\"]\n[[listener]]\naddress = \"127.0.0.1:53\"\n\
+             [[listener]]\nrole = \"recursive\"\nallow = [\"300.1.1.0/24\"]\nport = 5\n"
+        ),
+        vec![
+            "dnsd.toml:7: listener[1].port: unknown key; expected one of address, role, allow, force-open"
+        ]
+    );
+    assert_eq!(
+        errors(
+            "listen = [\"127.0.0.1:53\"]\n[[listener]]\naddress = \"127.0.0.1:53\"\n\
+             [[listener]]\nrole = \"recursive\"\nallow = [\"300.1.1.0/24\"]\n"
+        ),
+        vec![
+            "dnsd.toml:2: listener[0].address: 127.0.0.1:53 is listed twice",
+            "dnsd.toml:4: listener[1].address: is missing",
+            "dnsd.toml:5: listener[1].role: expected one of authoritative, resolver, both",
+            "dnsd.toml:6: listener[1].allow[0]: \"300.1.1.0/24\" is not a prefix or address \
+             (e.g. 198.51.100.0/24, ::1)",
         ]
     );
 }

@@ -14,7 +14,8 @@
 //!    and without locks.
 //! 5. The **front** moves bytes: UDP and TCP listeners, limits, metrics. Before a UDP
 //!    response leaves, response rate limiting ([`rrl`]) may drop or truncate it; DNS
-//!    cookies ([`cookies`]) let a client prove its address and pass.
+//!    cookies ([`cookies`]) let a client prove its address and pass. Requests for
+//!    names outside the zones, on listeners that recurse, go to the **resolver**.
 #![warn(missing_docs)]
 
 pub mod answer;
@@ -24,6 +25,7 @@ pub mod daemon;
 pub mod front;
 pub mod manager;
 pub mod metrics;
+pub mod resolver;
 pub mod rrl;
 pub mod sources;
 pub mod wire;

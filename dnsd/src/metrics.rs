@@ -276,6 +276,7 @@ pub struct Metrics {
     tcp_refused: AtomicU64,
     tcp_idle_timeouts: AtomicU64,
     reload_stats: OnceLock<Arc<ReloadStats>>,
+    resolver_stats: OnceLock<Arc<crate::resolver::stats::ResolverStats>>,
 }
 
 impl Metrics {
@@ -317,6 +318,11 @@ impl Metrics {
     /// what is rendered. Only the first call counts.
     pub fn attach_reload_stats(&self, stats: Arc<ReloadStats>) {
         let _ = self.reload_stats.set(stats);
+    }
+
+    /// Adds the resolver's counters (resolver/stats.rs) to what is rendered.
+    pub fn attach_resolver_stats(&self, stats: Arc<crate::resolver::stats::ResolverStats>) {
+        let _ = self.resolver_stats.set(stats);
     }
 
     /// Every metric in the Prometheus text format, with the serials of `zones`.
@@ -508,6 +514,9 @@ impl Metrics {
         }
 
         if let Some(stats) = self.reload_stats.get() {
+            stats.render(&mut out);
+        }
+        if let Some(stats) = self.resolver_stats.get() {
             stats.render(&mut out);
         }
         out

@@ -569,6 +569,27 @@ pub fn full_rcode(msg: &[u8]) -> u16 {
     low
 }
 
+/// The Extended DNS Error codes (RFC 8914) of a response's OPT record, in order.
+pub fn ede_codes(bytes: &[u8]) -> Vec<u16> {
+    use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
+    let Ok(msg) = Message::from_vec(bytes) else {
+        return Vec::new();
+    };
+    let Some(edns) = msg.edns.as_ref() else {
+        return Vec::new();
+    };
+    edns.options()
+        .get_all(EdnsCode::from(15))
+        .into_iter()
+        .filter_map(|option| match option {
+            EdnsOption::Unknown(_, data) if data.len() >= 2 => {
+                Some(u16::from_be_bytes([data[0], data[1]]))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,6 +6,7 @@ pub mod bins;
 pub mod dns;
 pub mod dnsd;
 pub mod fuzz;
+pub mod mini_internet;
 pub mod netd;
 pub mod netns;
 pub mod process;

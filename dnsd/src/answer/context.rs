@@ -55,6 +55,23 @@ pub enum Role {
     Both,
 }
 
+impl Role {
+    /// Its name in the configuration.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Authoritative => "authoritative",
+            Role::Resolver => "resolver",
+            Role::Both => "both",
+        }
+    }
+
+    /// Whether this request may get recursion: answers carry RA, and a name in no zone
+    /// served goes to the resolver instead of being REFUSED.
+    pub fn recursion(self) -> bool {
+        self != Role::Authoritative
+    }
+}
+
 /// The context of one request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RequestContext<'a> {
@@ -64,7 +81,8 @@ pub struct RequestContext<'a> {
     pub client: SocketAddr,
     /// The index of the listener it came to, in the configuration's order.
     pub listener: u16,
-    /// That listener's role.
+    /// The role this request gets: its listener's, except that the front narrows a
+    /// `both` listener's role to `Authoritative` for a client outside its access list.
     pub role: Role,
     /// The time it came, in Unix seconds (cookie timestamps, RFC 9018 §4.3).
     pub now: u32,

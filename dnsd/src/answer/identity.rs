@@ -57,5 +57,6 @@ pub fn respond(
         truncated: false,
         limit: LimitKey::ERROR,
         cookie: reply.cookie_state,
+        deferred: false,
     }
 }

@@ -150,5 +150,6 @@ pub fn slip(
         truncated: !badcookie,
         limit: limited.limit,
         cookie: state,
+        deferred: false,
     })
 }

@@ -111,6 +111,9 @@ pub struct Outcome {
     pub limit: LimitKey,
     /// What the request's DNS cookie proved.
     pub cookie: CookieState,
+    /// The request is for the resolver (a name in no zone served, to a listener that
+    /// recurses for this client): `out` is empty, and the front hands the request on.
+    pub deferred: bool,
 }
 
 /// How a response is to be written: transport, options, and what the request's
@@ -190,10 +193,88 @@ pub fn respond(
     };
     let mut response = Response::new();
     lookup::resolve(zones, &query, &mut response);
+    if response.rcode == rcode::REFUSED && context.role.recursion() {
+        // DESIGN.md, the router: local zones first, then the resolver.
+        out.clear();
+        return Some(Outcome {
+            rcode: rcode::NOERROR,
+            qtype: question.qtype,
+            len: 0,
+            truncated: false,
+            limit: LimitKey::ERROR,
+            cookie: reply.cookie_state,
+            deferred: true,
+        });
+    }
     let ede = (response.rcode == rcode::REFUSED).then_some(special::EDE_NOT_AUTHORITATIVE);
     let mut outcome = write(out, &request, &reply, &response, ede);
     outcome.limit = limit::classify(question.name, &response);
+    if context.role.recursion() && out.len() >= 4 {
+        // RFC 1035 §4.1.1: RA where recursion is offered (to this client).
+        out[3] |= RA_LOW_BYTE;
+    }
     Some(outcome)
+}
+
+/// RA (RFC 1035 §4.1.1) in the header's fourth octet.
+const RA_LOW_BYTE: u8 = 0x80;
+
+/// EDE 0, Other (RFC 8914 §4.1): the resolver could not take the request.
+pub const EDE_OTHER: u16 = 0;
+
+/// Writes SERVFAIL (RA set) for a request the resolver could not take (no resolver
+/// configured, its queue full); `None` for a packet that gets nothing.
+pub fn servfail(request: &[u8], context: &RequestContext, out: &mut Vec<u8>) -> Option<Outcome> {
+    let request = message::parse(request).ok()?;
+    let mut response = Response::new();
+    response.rcode = rcode::SERVFAIL;
+    let outcome = write(
+        out,
+        &request,
+        &plain_reply(context),
+        &response,
+        Some(EDE_OTHER),
+    );
+    if out.len() >= 4 {
+        out[3] |= RA_LOW_BYTE;
+    }
+    Some(outcome)
+}
+
+/// EDE 18, Prohibited (RFC 8914 §4.19): the client is outside the access list.
+pub const EDE_PROHIBITED: u16 = 18;
+
+/// Writes REFUSED with EDE Prohibited (when the request has EDNS) for a client that
+/// the listener's access list does not admit; `None` for a packet that gets nothing
+/// (not a request). RA stays clear: nothing is offered to this client.
+pub fn refuse(request: &[u8], context: &RequestContext, out: &mut Vec<u8>) -> Option<Outcome> {
+    let request = match message::parse(request) {
+        Ok(request) => request,
+        Err(Rejection::Drop) => return None,
+        Err(Rejection::NotImplemented(header)) | Err(Rejection::Malformed { header, .. }) => {
+            return Some(special::header_only(out, &header, rcode::REFUSED, true));
+        }
+    };
+    let mut response = Response::new();
+    response.rcode = rcode::REFUSED;
+    Some(write(
+        out,
+        &request,
+        &plain_reply(context),
+        &response,
+        Some(EDE_PROHIBITED),
+    ))
+}
+
+/// How an answer that is not from the zones (a refusal, a resolver's SERVFAIL) is
+/// written: the request's transport and the server's options, no cookie.
+fn plain_reply<'a>(context: &RequestContext<'a>) -> Reply<'a> {
+    Reply {
+        transport: context.transport,
+        options: context.options,
+        cookie: None,
+        cookie_state: CookieState::default(),
+    }
 }
 
 /// Renders `response` to `request` into `out`, as `reply` says; accounted as an
@@ -252,5 +333,6 @@ pub(crate) fn write(
         truncated,
         limit: LimitKey::ERROR,
         cookie: reply.cookie_state,
+        deferred: false,
     }
 }

@@ -37,6 +37,7 @@ pub fn header_only(out: &mut Vec<u8>, header: &Header, code: u16, keep_rd: bool)
         truncated: false,
         limit: LimitKey::ERROR,
         cookie: Default::default(),
+        deferred: false,
     }
 }
 
@@ -136,6 +137,7 @@ fn tsig_bad_key(out: &mut Vec<u8>, request: &Request<'_>, tsig: &Tsig<'_>) -> Ou
         truncated: false,
         limit: LimitKey::ERROR,
         cookie: Default::default(),
+        deferred: false,
     }
 }
 

@@ -25,7 +25,6 @@ use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::watch;
 
 use super::options;
-use crate::answer::Role;
 use crate::config::Config;
 use crate::front::{metrics_http, tcp, udp};
 use crate::manager::Manager;
@@ -57,6 +56,9 @@ pub enum RunError {
         /// Why.
         source: io::Error,
     },
+    /// The resolver's root hints or trust anchor could not be used.
+    #[error("resolver: {0}")]
+    Resolver(crate::resolver::hints::HintsError),
     /// The runtime, a thread or a pipe could not be created.
     #[error("cannot start: {0}")]
     Start(io::Error),
@@ -122,7 +124,8 @@ pub fn run(config: Config) -> Result<(), RunError> {
     let mut worker_listeners = Vec::new();
     for _ in 0..workers {
         let mut listeners = Vec::new();
-        for (index, &addr) in config.listen.iter().enumerate() {
+        for (index, listener) in config.listeners.iter().enumerate() {
+            let addr = listener.address;
             let socket = udp::bind(addr).map_err(|source| RunError::Bind {
                 addr,
                 transport: "udp",
@@ -131,8 +134,9 @@ pub fn run(config: Config) -> Result<(), RunError> {
             listeners.push(udp::Listener {
                 socket: Arc::new(socket),
                 index: index as u16,
-                role: Role::Authoritative,
+                role: listener.role,
                 limit: config.rrl.applies_to(&addr),
+                allow: listener.allow.clone(),
             });
         }
         worker_listeners.push(listeners);
@@ -150,6 +154,18 @@ pub fn run(config: Config) -> Result<(), RunError> {
 
     let watcher = watch(reloader).map_err(RunError::Watch)?;
 
+    // The resolver, when a listener recurses: requests for names outside the zones
+    // go to it (front/deferred.rs).
+    let defer = if config.listeners.iter().any(|l| l.role.recursion()) {
+        let resolver =
+            crate::resolver::Resolver::new(&config.resolver).map_err(RunError::Resolver)?;
+        metrics.attach_resolver_stats(resolver.stats());
+        let _context = runtime.enter();
+        Some(resolver.start(config.resolver.max_in_flight))
+    } else {
+        None
+    };
+
     // Workers sleep in recvmmsg (one socket each: woken by shutting the socket down
     // for reading) or in poll (several: woken by closing the write end of this pipe).
     let udp_sockets: Vec<Arc<socket2::Socket>> = worker_listeners
@@ -161,7 +177,7 @@ pub fn run(config: Config) -> Result<(), RunError> {
     let stop = Arc::new(AtomicBool::new(false));
     let mut threads = Vec::new();
     for (i, listeners) in worker_listeners.into_iter().enumerate() {
-        let worker = udp::Worker::new(
+        let mut worker = udp::Worker::new(
             listeners,
             zones.clone(),
             metrics.udp_worker(),
@@ -170,6 +186,9 @@ pub fn run(config: Config) -> Result<(), RunError> {
         )
         .with_options(answer_options.clone())
         .with_limiter(limiter.clone());
+        if let Some(sink) = &defer {
+            worker = worker.with_defer(sink.clone());
+        }
         let thread = std::thread::Builder::new()
             .name(format!("dnsd-udp-{i}"))
             .spawn(move || worker.run())
@@ -181,7 +200,12 @@ pub fn run(config: Config) -> Result<(), RunError> {
         &config,
         signals,
         &watcher,
-        Arc::new(tcp::Shared::new(zones, metrics, config.tcp).with_options(answer_options.clone())),
+        Arc::new({
+            let mut shared =
+                tcp::Shared::new(zones, metrics, config.tcp).with_options(answer_options.clone());
+            shared.defer = defer;
+            shared
+        }),
         tcp_listeners,
         metrics_listener,
     ));
@@ -222,12 +246,15 @@ async fn serve(
         let (options, shutdown) = (shared.options.clone(), shutdown_rx.clone());
         async move { options::rotate_cookie_secret(&config, options, shutdown).await }
     });
-    for (index, listener) in tcp_listeners.into_iter().enumerate() {
+    for (index, (listener, configured)) in
+        tcp_listeners.into_iter().zip(&config.listeners).enumerate()
+    {
         let listener = tokio::net::TcpListener::from_std(listener).map_err(RunError::Start)?;
         let listener = tcp::Listener {
             listener,
             index: index as u16,
-            role: Role::Authoritative,
+            role: configured.role,
+            allow: configured.allow.clone(),
         };
         tokio::spawn(tcp::serve(listener, shared.clone(), shutdown_rx.clone()));
     }

@@ -4,6 +4,8 @@
 //!   listen address, reading and answering batches (recvmmsg/sendmmsg), no lock.
 //! - `tcp`: tokio listeners, length-prefixed and pipelined queries (RFC 7766), idle
 //!   timeout and a connection limit.
+//! - `acl`: the clients each listener serves or recurses for.
+//! - `deferred`: requests handed to the resolver and the way back to their client.
 //! - `metrics_http`: the Prometheus endpoint that renders `crate::metrics`.
 //!
 //! Both DNS transports call `answer::respond` over the zone set loaded from the
@@ -11,6 +13,8 @@
 //! secrets, ...) loaded the same way. UDP responses then go through response rate
 //! limiting (`crate::rrl`); TCP is never limited.
 
+pub mod acl;
+pub mod deferred;
 pub mod metrics_http;
 pub mod tcp;
 pub mod udp;

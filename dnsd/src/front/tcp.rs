@@ -20,7 +20,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::{Instant, timeout_at};
 
-use crate::answer::{AnswerOptions, RequestContext, Role, Transport, respond};
+use super::acl::Acl;
+use super::deferred::{DeferSink, DeferredQuery, Reply};
+use crate::answer::{AnswerOptions, RequestContext, Role, Transport, refuse, respond, servfail};
 use crate::config::TcpConfig;
 use crate::metrics::Metrics;
 use crate::zone::ZoneSet;
@@ -64,6 +66,8 @@ pub struct Shared {
     pub permits: Arc<Semaphore>,
     /// The answer options (cookie secrets rotate: loaded per read).
     pub options: Arc<ArcSwap<AnswerOptions>>,
+    /// Where requests for the resolver go; without it they get SERVFAIL.
+    pub defer: Option<DeferSink>,
 }
 
 impl Shared {
@@ -75,6 +79,7 @@ impl Shared {
             config,
             permits: Arc::new(Semaphore::new(config.max_connections)),
             options: Arc::new(ArcSwap::from_pointee(AnswerOptions::default())),
+            defer: None,
         }
     }
 
@@ -93,6 +98,8 @@ pub struct Listener {
     pub index: u16,
     /// Its role.
     pub role: Role,
+    /// The clients it serves (or, for `both`, recurses for).
+    pub allow: Acl,
 }
 
 /// Accepts connections on `listener` until `shutdown` turns true.
@@ -101,6 +108,7 @@ pub async fn serve(listener: Listener, shared: Arc<Shared>, mut shutdown: watch:
         listener,
         index,
         role,
+        allow,
     } = listener;
     loop {
         let accepted = tokio::select! {
@@ -124,7 +132,11 @@ pub async fn serve(listener: Listener, shared: Arc<Shared>, mut shutdown: watch:
         };
         let shared = shared.clone();
         let shutdown = shutdown.clone();
-        let context = RequestContext::new(Transport::Tcp, peer, index, role);
+        let client_role = super::acl::role_for(role, &allow, peer.ip());
+        let context = Context {
+            request: RequestContext::new(Transport::Tcp, peer, index, client_role.unwrap_or(role)),
+            refused: client_role.is_none(),
+        };
         tokio::spawn(async move {
             let _open = OpenConnection::new(&shared.metrics);
             if let Err(e) = connection(stream, &shared, &context, shutdown, permit).await {
@@ -150,11 +162,17 @@ impl Drop for OpenConnection<'_> {
     }
 }
 
+/// The context of a connection's requests, and whether its client is refused.
+struct Context {
+    request: RequestContext<'static>,
+    refused: bool,
+}
+
 /// Serves one connection until the peer closes it, it idles too long, or shutdown.
 async fn connection(
     mut stream: TcpStream,
     shared: &Shared,
-    context: &RequestContext<'static>,
+    context: &Context,
     mut shutdown: watch::Receiver<bool>,
     _permit: OwnedSemaphorePermit,
 ) -> io::Result<()> {
@@ -165,15 +183,30 @@ async fn connection(
     let mut response: Vec<u8> = Vec::with_capacity(4096);
     let mut deadline = Instant::now() + idle;
     loop {
-        let answered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let (answered, deferred) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             answer_complete(&mut input, &mut output, &mut response, shared, context)
         }))
         .map_err(|_| {
             // A bug in the answer path: this connection ends, the server goes on.
             shared.metrics.tcp().panic_shared();
-            tracing::error!(client = %context.client, "the answer path panicked (a bug)");
+            tracing::error!(client = %context.request.client, "the answer path panicked (a bug)");
             io::Error::other("the answer path panicked")
         })?;
+        if let Some(request) = deferred {
+            // Answered in order: the resolver's answer goes where this request was.
+            let answer = tokio::select! {
+                answer = resolve(request, shared, &context.request) => answer,
+                _ = shutdown.changed() => return Ok(()),
+            };
+            if let Some(answer) = answer.filter(|a| a.len() <= MESSAGE_MAX) {
+                output.extend_from_slice(&(answer.len() as u16).to_be_bytes());
+                output.extend_from_slice(&answer);
+            }
+            deadline = Instant::now() + idle;
+            if has_complete_message(&input) || !output.is_empty() {
+                continue;
+            }
+        }
         if answered > 0 {
             deadline = Instant::now() + idle;
         }
@@ -214,23 +247,55 @@ fn has_complete_message(input: &[u8]) -> bool {
     input.len() >= 2 && input.len() >= 2 + usize::from(u16::from_be_bytes([input[0], input[1]]))
 }
 
+/// The resolver's answer to `request`, or SERVFAIL when it cannot take it; None when
+/// the request gets no answer at all.
+async fn resolve(
+    request: Vec<u8>,
+    shared: &Shared,
+    context: &RequestContext<'_>,
+) -> Option<Vec<u8>> {
+    let (sender, receiver) = tokio::sync::oneshot::channel();
+    let mut fallback = Vec::new();
+    if let Some(sink) = &shared.defer
+        && sink.answer_now(&request, context, &mut fallback).is_some()
+    {
+        return Some(fallback);
+    }
+    servfail(&request, context, &mut fallback)?;
+    let taken = shared.defer.as_ref().is_some_and(|sink| {
+        sink.defer(DeferredQuery {
+            request,
+            transport: context.transport,
+            client: context.client,
+            reply: Reply::Tcp(sender),
+        })
+    });
+    if !taken {
+        return Some(fallback);
+    }
+    // A resolver that dropped the request without an answer: SERVFAIL too.
+    Some(receiver.await.unwrap_or(fallback))
+}
+
 /// Answers the complete length-prefixed messages at the front of `input`, in order,
 /// appending the length-prefixed responses to `output` until it holds
 /// [`OUTPUT_BOUND`] octets; removes the messages answered from `input` and returns how
-/// many there were. The bound keeps a client that pipelines many queries for big
-/// answers from making the server hold megabytes for it.
+/// many there were, and the request for the resolver that stopped it, if one did. The
+/// bound keeps a client that pipelines many queries for big answers from making the
+/// server hold megabytes for it.
 fn answer_complete(
     input: &mut Vec<u8>,
     output: &mut Vec<u8>,
     response: &mut Vec<u8>,
     shared: &Shared,
-    context: &RequestContext<'_>,
-) -> usize {
+    context: &Context,
+) -> (usize, Option<Vec<u8>>) {
     let mut at = 0;
     let mut count = 0;
     let zones = shared.zones.load();
     let options = shared.options.load();
-    let context = context.with_options(&options, super::unix_now());
+    let refused = context.refused;
+    let context = context.request.with_options(&options, super::unix_now());
     let context = &context;
     let counters = shared.metrics.tcp();
     while output.len() < OUTPUT_BOUND
@@ -242,7 +307,17 @@ fn answer_complete(
         };
         count += 1;
         at += 2 + len;
-        match respond(&zones, request, context, response) {
+        let answered = if refused {
+            refuse(request, context, response)
+        } else {
+            respond(&zones, request, context, response)
+        };
+        match answered {
+            Some(outcome) if outcome.deferred => {
+                let request = request.to_vec();
+                input.drain(..at);
+                return (count, Some(request));
+            }
             Some(outcome) if response.len() <= MESSAGE_MAX => {
                 counters.count_shared(
                     outcome.rcode,
@@ -258,7 +333,7 @@ fn answer_complete(
         }
     }
     input.drain(..at);
-    count
+    (count, None)
 }
 
 #[cfg(test)]
@@ -290,6 +365,13 @@ mod tests {
         )
     }
 
+    fn tcp_context() -> Context {
+        Context {
+            request: Transport::Tcp.into(),
+            refused: false,
+        }
+    }
+
     fn ids(mut output: &[u8]) -> Vec<u16> {
         let mut ids = Vec::new();
         while output.len() >= 4 {
@@ -316,9 +398,9 @@ mod tests {
                 &mut output,
                 &mut response,
                 &shared,
-                &Transport::Tcp.into()
+                &tcp_context()
             ),
-            3
+            (3, None)
         );
         assert_eq!(ids(&output), vec![1, 2, 3]);
         assert_eq!(input, partial[..7]);
@@ -332,9 +414,9 @@ mod tests {
                 &mut output,
                 &mut response,
                 &shared,
-                &Transport::Tcp.into()
+                &tcp_context()
             ),
-            1
+            (1, None)
         );
         assert_eq!(ids(&output), vec![4]);
         assert!(input.is_empty());
@@ -355,7 +437,7 @@ mod tests {
                 &mut output,
                 &mut response,
                 &shared,
-                &Transport::Tcp.into(),
+                &tcp_context(),
             );
             assert!(output.len() < OUTPUT_BOUND + 2 + MESSAGE_MAX);
             answered.extend(ids(&output));

@@ -35,7 +35,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use arc_swap::ArcSwap;
 use socket2::{Domain, Protocol, Socket, Type};
 
-use crate::answer::{AnswerOptions, Outcome, RequestContext, Role, Transport, respond};
+use super::acl::Acl;
+use super::deferred::{DeferSink, Routed};
+use crate::answer::{AnswerOptions, Outcome, RequestContext, Role, Transport, refuse, respond};
 use crate::metrics::QueryCounters;
 use crate::rrl::Limiter;
 use crate::zone::ZoneSet;
@@ -44,8 +46,7 @@ use crate::zone::ZoneSet;
 const BATCH: usize = 64;
 /// Largest query read; longer datagrams are flagged MSG_TRUNC and dropped.
 const QUERY_MAX: usize = 4096;
-/// Room for one IP_PKTINFO or IPV6_PKTINFO control message.
-const CONTROL_LEN: usize = 64;
+use super::deferred::CONTROL_LEN;
 /// Socket receive buffer asked for, to ride out bursts (the kernel caps it at rmem_max).
 const RECV_BUFFER: usize = 4 << 20;
 
@@ -122,6 +123,8 @@ pub struct Listener {
     pub role: Role,
     /// Whether its responses are rate limited (when the worker has a limiter).
     pub limit: bool,
+    /// The clients it serves (or, for `both`, recurses for).
+    pub allow: Acl,
 }
 
 /// One UDP worker: its sockets, buffers and counters. Runs on its own thread.
@@ -136,6 +139,7 @@ pub struct Worker {
     stop: Arc<AtomicBool>,
     wake: RawFd,
     batch: Box<Batch>,
+    defer: Option<DeferSink>,
 }
 
 /// The buffers of one batch, allocated once per worker. The `mmsghdr`s point into the
@@ -222,6 +226,7 @@ impl Worker {
             stop,
             wake,
             batch: Box::new(Batch::new()),
+            defer: None,
         }
     }
 
@@ -234,6 +239,12 @@ impl Worker {
     /// Rate limits the responses of the listeners that say so with `limiter`.
     pub fn with_limiter(mut self, limiter: Option<Arc<Limiter>>) -> Self {
         self.limiter = limiter;
+        self
+    }
+
+    /// Hands requests for the resolver to `sink` (without one, they get SERVFAIL).
+    pub fn with_defer(mut self, sink: DeferSink) -> Self {
+        self.defer = Some(sink);
         self
     }
 
@@ -329,13 +340,19 @@ impl Worker {
                 self.counters.drop_owned();
                 continue;
             };
-            let context =
-                RequestContext::new(Transport::Udp, client, listener.index, listener.role)
-                    .with_options(&options, now);
+            let role = super::acl::role_for(listener.role, &listener.allow, client.ip());
+            let context = RequestContext::new(
+                Transport::Udp,
+                client,
+                listener.index,
+                role.unwrap_or(listener.role),
+            )
+            .with_options(&options, now);
             let out = &mut batch.responses[i];
             let query = &batch.queries[i][..len];
-            let answered = catch_unwind(AssertUnwindSafe(|| {
-                (self.respond)(&zones, query, &context, out)
+            let answered = catch_unwind(AssertUnwindSafe(|| match role {
+                Some(_) => (self.respond)(&zones, query, &context, out),
+                None => refuse(query, &context, out),
             }));
             let Ok(answered) = answered else {
                 // A bug in the answer path: this query goes unanswered (its client
@@ -351,7 +368,25 @@ impl Worker {
                 self.counters.drop_owned();
                 continue;
             };
-            if let Some(limiter) = limiter {
+            if outcome.deferred {
+                // To the resolver (not rate limited: RRL is for authoritative data).
+                let mut control = [0u8; CONTROL_LEN];
+                let control_len = reply_control(&batch.recv_hdrs[i], &mut control);
+                let reply = super::deferred::Reply::Udp {
+                    socket: listener.socket.clone(),
+                    to: client,
+                    control,
+                    control_len,
+                };
+                match super::deferred::route(self.defer.as_ref(), query, &context, reply, out) {
+                    Routed::Taken => continue,
+                    Routed::Answered(answered) => outcome = answered,
+                    Routed::Nothing => {
+                        self.counters.drop_owned();
+                        continue;
+                    }
+                }
+            } else if let Some(limiter) = limiter {
                 let limited = super::udp_limit::Limited {
                     limiter,
                     counters: &self.counters,
@@ -519,6 +554,7 @@ mod tests {
             truncated: false,
             limit: crate::answer::LimitKey::ERROR,
             cookie: crate::answer::CookieState::None,
+            deferred: false,
         })
     }
 
@@ -534,6 +570,7 @@ mod tests {
                 index: 0,
                 role: Role::Authoritative,
                 limit: false,
+                allow: Acl::any(),
             }],
             Arc::new(ArcSwap::from_pointee(ZoneSet::new())),
             counters.clone(),

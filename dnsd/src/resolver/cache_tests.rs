@@ -1,0 +1,160 @@
+//! Tests of the cache: TTLs, ranks, negative answers, the memory bound.
+
+use super::*;
+use crate::resolver::classify::tests::{a, name, soa};
+
+fn rrset(records: Vec<Record>, rank: Rank) -> CachedRrset {
+    CachedRrset {
+        records,
+        signatures: Vec::new(),
+        rank,
+    }
+}
+
+#[test]
+fn ttls_count_down_and_entries_expire() {
+    let cache = Cache::new(1 << 20, 0, 86400);
+    cache.put_rrset(
+        rrset(vec![a("www.example.", [198, 51, 100, 1])], Rank::Answer),
+        100,
+    );
+    let Lookup::Rrset(hit) = cache.get(&name("WWW.Example."), RecordType::A, 250) else {
+        panic!("miss");
+    };
+    assert_eq!(hit.records[0].ttl, 150);
+    assert_eq!(
+        cache.get(&name("www.example."), RecordType::A, 400),
+        Lookup::Miss
+    );
+}
+
+#[test]
+fn ttl_caps_apply() {
+    let cache = Cache::new(1 << 20, 60, 120);
+    let mut long = a("long.example.", [198, 51, 100, 1]);
+    long.ttl = 100_000;
+    let mut short = a("short.example.", [198, 51, 100, 2]);
+    short.ttl = 1;
+    cache.put_rrset(rrset(vec![long], Rank::Answer), 0);
+    cache.put_rrset(rrset(vec![short], Rank::Answer), 0);
+    assert_eq!(
+        cache
+            .rrset(&name("long.example."), RecordType::A, 0)
+            .unwrap()
+            .records[0]
+            .ttl,
+        120
+    );
+    assert_eq!(
+        cache
+            .rrset(&name("short.example."), RecordType::A, 0)
+            .unwrap()
+            .records[0]
+            .ttl,
+        60
+    );
+}
+
+#[test]
+fn glue_does_not_replace_an_answer() {
+    let cache = Cache::new(1 << 20, 0, 86400);
+    cache.put_rrset(
+        rrset(vec![a("ns.example.", [198, 51, 100, 1])], Rank::Answer),
+        0,
+    );
+    cache.put_rrset(
+        rrset(vec![a("ns.example.", [203, 0, 113, 66])], Rank::Glue),
+        1,
+    );
+    let hit = cache.rrset(&name("ns.example."), RecordType::A, 2).unwrap();
+    assert_eq!(
+        hit.records,
+        vec![{
+            let mut r = a("ns.example.", [198, 51, 100, 1]);
+            r.ttl = 298;
+            r
+        }]
+    );
+    // An answer replaces glue.
+    cache.put_rrset(
+        rrset(vec![a("ns2.example.", [203, 0, 113, 66])], Rank::Glue),
+        0,
+    );
+    cache.put_rrset(
+        rrset(vec![a("ns2.example.", [198, 51, 100, 2])], Rank::Answer),
+        0,
+    );
+    assert_eq!(
+        cache
+            .rrset(&name("ns2.example."), RecordType::A, 0)
+            .unwrap()
+            .rank,
+        Rank::Answer
+    );
+}
+
+#[test]
+fn nxdomain_covers_every_type_and_lives_for_the_soa_minimum() {
+    let cache = Cache::new(1 << 20, 0, 86400);
+    let negative = CachedNegative {
+        nxdomain: true,
+        authority: vec![soa("example.")],
+    };
+    cache.put_negative(&name("nx.example."), RecordType::A, negative, 0);
+    for rtype in [RecordType::A, RecordType::MX] {
+        assert!(
+            matches!(cache.get(&name("nx.example."), rtype, 59), Lookup::Negative(n) if n.nxdomain)
+        );
+    }
+    // RFC 2308 §5: min(SOA TTL 300, MINIMUM 60).
+    assert_eq!(
+        cache.get(&name("nx.example."), RecordType::A, 60),
+        Lookup::Miss
+    );
+    // Without an SOA: not cached.
+    cache.put_negative(
+        &name("nx2.example."),
+        RecordType::A,
+        CachedNegative {
+            nxdomain: true,
+            authority: vec![],
+        },
+        0,
+    );
+    assert_eq!(
+        cache.get(&name("nx2.example."), RecordType::A, 0),
+        Lookup::Miss
+    );
+}
+
+#[test]
+fn memory_stays_bounded_under_a_flood_of_names() {
+    let cache = Cache::new(1 << 20, 0, 86400);
+    for i in 0..50_000u32 {
+        let [_, b, c, d] = i.to_be_bytes();
+        cache.put_rrset(
+            rrset(
+                vec![a(&format!("n{i}.flood.example."), [198, b, c, d])],
+                Rank::Answer,
+            ),
+            0,
+        );
+    }
+    assert!(cache.bytes() <= 1 << 20, "{}", cache.bytes());
+    assert!(cache.len() > 1000);
+    // The newest names are there, the oldest went.
+    assert!(
+        cache
+            .rrset(&name("n49999.flood.example."), RecordType::A, 0)
+            .is_some()
+    );
+    assert!(
+        cache
+            .rrset(&name("n0.flood.example."), RecordType::A, 0)
+            .is_none()
+    );
+    let before = cache.len();
+    assert_eq!(cache.flush(&name("flood.example.")), before);
+    assert!(cache.is_empty());
+    assert_eq!(cache.bytes(), 0);
+}

@@ -1,0 +1,210 @@
+//! Tests of `classify`: responses built record by record, as servers send them.
+
+use std::net::Ipv4Addr;
+
+use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
+use hickory_proto::rr::rdata::{A, CNAME, NS, SOA};
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+
+use super::*;
+
+pub(crate) fn name(text: &str) -> Name {
+    Name::from_ascii(text).unwrap()
+}
+
+pub(crate) fn a(owner: &str, ip: [u8; 4]) -> Record {
+    Record::from_rdata(name(owner), 300, RData::A(A(Ipv4Addr::from(ip))))
+}
+
+pub(crate) fn ns(owner: &str, target: &str) -> Record {
+    Record::from_rdata(name(owner), 300, RData::NS(NS(name(target))))
+}
+
+pub(crate) fn cname(owner: &str, target: &str) -> Record {
+    Record::from_rdata(name(owner), 300, RData::CNAME(CNAME(name(target))))
+}
+
+pub(crate) fn soa(owner: &str) -> Record {
+    let under = |label: &str| match owner {
+        "." => format!("{label}."),
+        _ => format!("{label}.{owner}"),
+    };
+    Record::from_rdata(
+        name(owner),
+        300,
+        RData::SOA(SOA::new(
+            name(&under("ns")),
+            name(&under("h")),
+            1,
+            3600,
+            900,
+            604800,
+            60,
+        )),
+    )
+}
+
+pub(crate) fn response(
+    rcode: ResponseCode,
+    aa: bool,
+    answers: Vec<Record>,
+    authorities: Vec<Record>,
+    additionals: Vec<Record>,
+) -> Message {
+    let mut m = Message::new(1, MessageType::Response, OpCode::Query);
+    m.metadata.response_code = rcode;
+    m.metadata.authoritative = aa;
+    m.answers = answers;
+    m.authorities = authorities;
+    m.additionals = additionals;
+    m
+}
+
+#[test]
+fn an_answer_in_bailiwick() {
+    let r = response(
+        ResponseCode::NoError,
+        true,
+        vec![a("www.example.", [198, 51, 100, 1])],
+        vec![],
+        vec![],
+    );
+    let c = classify(&name("example."), &name("www.example."), RecordType::A, &r);
+    assert!(c.chain.is_empty());
+    assert!(matches!(c.outcome, Outcome::Answer { ref records, .. } if records.len() == 1));
+}
+
+#[test]
+fn out_of_bailiwick_records_are_not_believed() {
+    // A server of example. cannot speak for other.: its record is ignored, and with
+    // nothing else the response is lame.
+    let r = response(
+        ResponseCode::NoError,
+        false,
+        vec![a("www.other.", [198, 51, 100, 1])],
+        vec![ns("other.", "ns.evil.")],
+        vec![a("ns.evil.", [203, 0, 113, 66])],
+    );
+    let c = classify(&name("example."), &name("www.other."), RecordType::A, &r);
+    assert!(matches!(c.outcome, Outcome::Lame(_)), "{c:?}");
+}
+
+#[test]
+fn a_referral_keeps_glue_in_bailiwick_only() {
+    let r = response(
+        ResponseCode::NoError,
+        false,
+        vec![],
+        vec![
+            ns("sub.example.", "ns1.sub.example."),
+            ns("sub.example.", "ns.other."),
+        ],
+        vec![
+            a("ns1.sub.example.", [198, 51, 100, 2]),
+            a("ns.other.", [203, 0, 113, 66]),
+        ],
+    );
+    let c = classify(
+        &name("example."),
+        &name("www.sub.example."),
+        RecordType::A,
+        &r,
+    );
+    let Outcome::Referral { zone, ns, glue, .. } = c.outcome else {
+        panic!("{c:?}");
+    };
+    assert_eq!(zone, name("sub.example."));
+    assert_eq!(ns.len(), 2);
+    assert_eq!(glue, vec![a("ns1.sub.example.", [198, 51, 100, 2])]);
+}
+
+#[test]
+fn an_upward_or_sideways_referral_is_lame() {
+    for owner in ["example.", "other.example."] {
+        let r = response(
+            ResponseCode::NoError,
+            false,
+            vec![],
+            vec![ns(owner, "ns.example.")],
+            vec![],
+        );
+        let c = classify(
+            &name("example."),
+            &name("www.sub.example."),
+            RecordType::A,
+            &r,
+        );
+        assert!(matches!(c.outcome, Outcome::Lame(_)), "{owner}: {c:?}");
+    }
+}
+
+#[test]
+fn cname_chains_are_followed_in_bailiwick_then_handed_on() {
+    let r = response(
+        ResponseCode::NoError,
+        true,
+        vec![
+            cname("a.example.", "b.example."),
+            cname("b.example.", "c.other."),
+            a("c.other.", [203, 0, 113, 66]),
+        ],
+        vec![],
+        vec![],
+    );
+    let c = classify(&name("example."), &name("a.example."), RecordType::A, &r);
+    assert_eq!(c.chain.len(), 2);
+    // The address of c.other. is not believed from this server: ask anew.
+    assert_eq!(c.outcome, Outcome::Alias(name("c.other.")));
+}
+
+#[test]
+fn negative_answers_and_loops() {
+    let nx = response(
+        ResponseCode::NXDomain,
+        true,
+        vec![],
+        vec![soa("example.")],
+        vec![],
+    );
+    let c = classify(&name("example."), &name("nx.example."), RecordType::A, &nx);
+    assert_eq!(c.outcome, Outcome::NxDomain(vec![soa("example.")]));
+    let nodata = response(
+        ResponseCode::NoError,
+        true,
+        vec![],
+        vec![soa("example.")],
+        vec![],
+    );
+    let c = classify(
+        &name("example."),
+        &name("www.example."),
+        RecordType::TXT,
+        &nodata,
+    );
+    assert_eq!(c.outcome, Outcome::NoData(vec![soa("example.")]));
+    let looped = response(
+        ResponseCode::NoError,
+        true,
+        vec![
+            cname("a.example.", "b.example."),
+            cname("b.example.", "a.example."),
+        ],
+        vec![],
+        vec![],
+    );
+    let c = classify(
+        &name("example."),
+        &name("a.example."),
+        RecordType::A,
+        &looped,
+    );
+    assert!(matches!(c.outcome, Outcome::Lame(_)));
+    let refused = response(ResponseCode::Refused, false, vec![], vec![], vec![]);
+    let c = classify(
+        &name("example."),
+        &name("a.example."),
+        RecordType::A,
+        &refused,
+    );
+    assert!(matches!(c.outcome, Outcome::Lame(_)));
+}

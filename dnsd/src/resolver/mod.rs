@@ -1,0 +1,344 @@
+//! The recursive resolver: answers the requests the front defers to it (names in no
+//! zone served, on listeners that recurse for the client) by iterating from the root
+//! hints, through a shared cache (DESIGN.md, the router).
+//!
+//! ```text
+//!  front ──DeferredQuery──► queue (bounded; full: SERVFAIL at once)
+//!                             │ dispatcher: one task per request, at most
+//!                             ▼ `max-in-flight` at once
+//!                  reply: parse request ─► iterator.resolve() ─► reply::render
+//!                             │                 │   ▲
+//!                             │             upstream │ cache (cache.rs)
+//!                             ▼           (UDP/TCP to authoritative servers)
+//!                   Reply::send on the client's socket or connection
+//! ```
+//!
+//! Modules: `cache` (RRsets and negative answers, bounded by memory), `classify`
+//! (what a server's response means: the iterator's pure core), `iterator` (the
+//! resolution algorithm over an `Upstream`), `upstream` (the network), `hints` (root
+//! hints and trust anchor files), `reply` (the client's response).
+//!
+//! RFCs: 1034 §5.3.3, 1035, 2181 §5.4.1, 2308, 5452, 6891, 7766, 8109, 8914, 9156.
+//! DNSSEC (RFC 4033-4035, 5155, 6840): `trust` builds the chain of trust from the
+//! anchor and judges each resolution, `validator` verifies signatures and proofs;
+//! secure answers carry AD (to clients that set DO or AD, RFC 6840 §5.7-5.8), bogus
+//! ones become SERVFAIL with the EDE that says why, except with CD, which gets the
+//! data as it is (RFC 4035 §3.2.2, RFC 6840 §5.9).
+
+pub mod answers;
+pub mod cache;
+pub mod classify;
+pub mod hints;
+pub mod iterator;
+pub mod records;
+pub mod reply;
+pub mod stats;
+pub mod trust;
+pub mod upstream;
+pub mod validator;
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::{Name, RecordType};
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
+use tokio::sync::{Semaphore, mpsc};
+
+use crate::front::deferred::{DeferSink, DeferredQuery, Recursion};
+use crate::wire::message::{self, class};
+use cache::{Cache, Lookup};
+use hints::HintsError;
+use iterator::{Iterator, Resolution};
+use reply::ClientQuery;
+use upstream::Network;
+
+/// The resolver's settings (`[resolver]` in the configuration).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settings {
+    /// Root hints file (zone-file format).
+    pub root_hints: PathBuf,
+    /// Trust anchor file (DS or DNSKEY records of the root).
+    pub trust_anchor: PathBuf,
+    /// Cache size in bytes.
+    pub cache_bytes: usize,
+    /// TTLs stored are at least this (seconds).
+    pub min_ttl: u32,
+    /// TTLs stored are at most this (seconds).
+    pub max_ttl: u32,
+    /// RFC 9156 QNAME minimisation.
+    pub qname_minimisation: bool,
+    /// Requests resolved at once; more wait in the queue.
+    pub max_in_flight: usize,
+    /// Port authoritative servers are asked on (53).
+    pub upstream_port: u16,
+}
+
+/// Requests waiting for a resolution task.
+const QUEUE: usize = 4096;
+
+/// Seconds on a monotonic clock, for the cache.
+fn now() -> u64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_secs()
+}
+
+/// The running resolver.
+pub struct Resolver {
+    iterator: Iterator<Network>,
+    trust: trust::Trust,
+    answers: Arc<answers::AnswerCache>,
+    stats: Arc<stats::ResolverStats>,
+}
+
+/// What the front holds: the queue to the dispatcher and the rendered answers.
+struct Frontend {
+    queue: mpsc::Sender<DeferredQuery>,
+    answers: Arc<answers::AnswerCache>,
+    stats: Arc<stats::ResolverStats>,
+}
+
+impl Recursion for Frontend {
+    fn answer_now(
+        &self,
+        request: &[u8],
+        context: &crate::answer::RequestContext<'_>,
+        out: &mut Vec<u8>,
+    ) -> Option<crate::answer::Outcome> {
+        let parsed = message::parse(request).ok()?;
+        let limit = match (context.transport, parsed.edns) {
+            (crate::answer::Transport::Tcp, _) => crate::answer::TCP_SIZE,
+            (_, None) => crate::answer::PLAIN_UDP_SIZE,
+            (_, Some(edns)) => usize::from(edns.udp_size.clamp(
+                crate::answer::PLAIN_UDP_SIZE as u16,
+                crate::answer::EDNS_UDP_SIZE,
+            )),
+        };
+        if !self.answers.answer(&parsed, limit, out, now()) {
+            return None;
+        }
+        self.stats
+            .worker_answers
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Some(crate::answer::Outcome {
+            rcode: out.get(3).map_or(0, |b| u16::from(b & 0x0f)),
+            qtype: parsed.question.map_or(0, |q| q.qtype),
+            len: out.len(),
+            truncated: false,
+            limit: crate::answer::LimitKey::ERROR,
+            cookie: Default::default(),
+            deferred: false,
+        })
+    }
+
+    fn defer(&self, query: DeferredQuery) -> bool {
+        let taken = self.queue.try_send(query).is_ok();
+        if !taken {
+            self.stats
+                .queue_full
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        taken
+    }
+}
+
+/// Unix time in seconds (signature validity windows, RFC 4034 §3.1.5).
+fn unix_now() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as u32)
+}
+
+impl Resolver {
+    /// Reads the hints and the anchor and builds the resolver (no I/O beyond files).
+    pub fn new(settings: &Settings) -> Result<Self, HintsError> {
+        let hints = hints::load_hints(&settings.root_hints)?;
+        let anchor = hints::load_anchor(&settings.trust_anchor)?;
+        let trust = trust::Trust::new(&anchor, unix_now).ok_or(HintsError::Missing {
+            path: settings.trust_anchor.clone(),
+            message: "no DS or DNSKEY record",
+        })?;
+        let stats = Arc::new(stats::ResolverStats::default());
+        let cache = Arc::new(Cache::new(
+            settings.cache_bytes,
+            settings.min_ttl,
+            settings.max_ttl,
+        ));
+        stats.attach_cache(cache.clone());
+        Ok(Self {
+            stats: stats.clone(),
+            answers: Arc::new(answers::AnswerCache::new(settings.cache_bytes / 4)),
+            trust,
+            iterator: Iterator {
+                cache,
+                upstream: Network::new(settings.upstream_port, stats),
+                hints,
+                clock: now,
+                qname_minimisation: settings.qname_minimisation,
+            },
+        })
+    }
+
+    /// The counters, for the metrics endpoint.
+    pub fn stats(&self) -> Arc<stats::ResolverStats> {
+        self.stats.clone()
+    }
+
+    /// The cache (metrics, flush).
+    pub fn cache(&self) -> &Cache {
+        &self.iterator.cache
+    }
+
+    /// Starts the dispatcher on the current tokio runtime and returns the sink the
+    /// front hands deferred requests to.
+    pub fn start(self, max_in_flight: usize) -> DeferSink {
+        let (sender, mut receiver) = mpsc::channel::<DeferredQuery>(QUEUE);
+        let answers = self.answers.clone();
+        let stats = self.stats.clone();
+        let resolver = Arc::new(self);
+        let permits = Arc::new(Semaphore::new(max_in_flight.max(1)));
+        tokio::spawn(async move {
+            while let Some(job) = receiver.recv().await {
+                let Ok(permit) = permits.clone().acquire_owned().await else {
+                    return;
+                };
+                let resolver = resolver.clone();
+                tokio::spawn(async move {
+                    let response = resolver.answer(&job.request, job.transport).await;
+                    if let Some(response) = response
+                        && let Err(e) = job.reply.send(response)
+                    {
+                        tracing::debug!(client = %job.client, error = %e, "answer not sent");
+                    }
+                    drop(permit);
+                });
+            }
+        });
+        Arc::new(Frontend {
+            queue: sender,
+            answers,
+            stats,
+        })
+    }
+
+    /// The response to `request` (None: send nothing).
+    pub async fn answer(
+        &self,
+        request: &[u8],
+        transport: crate::answer::Transport,
+    ) -> Option<Vec<u8>> {
+        let parsed = message::parse(request).ok()?;
+        let question = parsed.question?;
+        let name = Name::read(&mut BinDecoder::new(question.name)).ok()?;
+        let query = ClientQuery {
+            id: parsed.header.id,
+            name: name.clone(),
+            qtype: RecordType::from(question.qtype),
+            rd: parsed.header.recursion_desired(),
+            cd: parsed.header.flags & CD != 0,
+            edns: parsed.edns.map(|e| (e.udp_size, e.dnssec_ok)),
+            transport,
+        };
+        if question.qclass != class::IN || is_meta(question.qtype) {
+            // Only IN is resolved; AXFR, IXFR, ANY and the like are not questions
+            // for a resolver (RFC 8482 for ANY: NOTIMP is what Unbound says too).
+            let refused = Resolution {
+                rcode: ResponseCode::NotImp,
+                answer: Vec::new(),
+                authority: Vec::new(),
+                ede: Some(21),
+            };
+            return Some(reply::render(&query, &refused, false));
+        }
+        let name = name.to_lowercase();
+        let mut resolution = if query.rd {
+            self.iterator.resolve(&name, query.qtype).await
+        } else {
+            // RFC 1034 §4.3.1: without RD, only what is at hand.
+            self.cached_answer(&name, query.qtype)
+        };
+        let security = self
+            .trust
+            .judge(&self.iterator, &name, query.qtype, &resolution)
+            .await;
+        let secure = match security {
+            validator::Security::Secure => true,
+            validator::Security::Insecure => false,
+            // RFC 4035 §3.2.2, RFC 6840 §5.9: with CD the client validates itself and
+            // gets the data as it is (AD still says when we found it secure).
+            validator::Security::Bogus(_) if query.cd => false,
+            validator::Security::Bogus(code) => {
+                tracing::debug!(%name, qtype = %query.qtype, ede = code, "bogus");
+                resolution = Resolution {
+                    rcode: ResponseCode::ServFail,
+                    answer: Vec::new(),
+                    authority: Vec::new(),
+                    ede: Some(code),
+                };
+                false
+            }
+        };
+        // RFC 6840 §5.7-5.8: AD for clients that ask for DNSSEC (DO) or set AD.
+        let wants_ad =
+            query.edns.is_some_and(|(_, dnssec_ok)| dnssec_ok) || parsed.header.flags & AD != 0;
+        let bogus = (resolution.rcode == ResponseCode::ServFail)
+            .then_some(resolution.ede)
+            .flatten()
+            .filter(|code| (1..=12).contains(code));
+        self.stats.verdict(secure, bogus);
+        self.stats
+            .resolver_answers
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let response = reply::render(&query, &resolution, secure && wants_ad);
+        let complete = response.get(2).is_some_and(|b| b & 0x02 == 0);
+        if query.rd
+            && complete
+            && matches!(
+                resolution.rcode,
+                ResponseCode::NoError | ResponseCode::NXDomain
+            )
+        {
+            // Kept for the workers to answer the same question themselves.
+            self.answers.put(&parsed, &response, now());
+        }
+        Some(response)
+    }
+
+    /// A cache-only answer (RD clear): the RRset or negative answer, else REFUSED.
+    fn cached_answer(&self, name: &Name, qtype: RecordType) -> Resolution {
+        let mut resolution = Resolution {
+            rcode: ResponseCode::NoError,
+            answer: Vec::new(),
+            authority: Vec::new(),
+            ede: None,
+        };
+        match self.iterator.cache.get(name, qtype, now()) {
+            Lookup::Rrset(rrset) => {
+                resolution.answer = rrset.records;
+                resolution.answer.extend(rrset.signatures);
+            }
+            Lookup::Negative(negative) => {
+                if negative.nxdomain {
+                    resolution.rcode = ResponseCode::NXDomain;
+                }
+                resolution.authority = negative.authority;
+            }
+            Lookup::Miss => {
+                resolution.rcode = ResponseCode::Refused;
+                resolution.ede = Some(20);
+            }
+        }
+        resolution
+    }
+}
+
+/// CD in the header's flags (RFC 4035 §3.2.2).
+const CD: u16 = 0x0010;
+/// AD in the header's flags (RFC 4035 §3.2.3).
+const AD: u16 = 0x0020;
+
+/// QTYPEs that are not a question for a resolver: IXFR, AXFR, MAILB, MAILA, ANY.
+fn is_meta(qtype: u16) -> bool {
+    (251..=255).contains(&qtype)
+}

@@ -1,0 +1,143 @@
+//! The resolver's counters, rendered with the daemon's metrics (Prometheus text):
+//!
+//! - `dnsd_resolver_answers_total{source}`: answers sent, `source="worker"` by a UDP
+//!   worker from the rendered answers, `source="resolver"` by the resolver's tasks;
+//! - `dnsd_resolver_queue_full_total`: requests answered SERVFAIL because the queue
+//!   was full;
+//! - `dnsd_resolver_upstream_queries_total`, `dnsd_resolver_upstream_timeouts_total`;
+//! - `dnsd_resolver_validation_total{result,ede}`: secure, insecure, and bogus by the
+//!   EDE code given (RFC 8914);
+//! - `dnsd_resolver_cache_bytes`, `dnsd_resolver_cache_entries`: the RRset cache.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use super::cache::Cache;
+
+/// EDE codes counted one by one (0 Other to 12 NSEC Missing); others as "other".
+const EDE_SLOTS: usize = 13;
+
+/// The counters. Shared by the front's workers and the resolver's tasks: each is a
+/// relaxed atomic add, off the authoritative path.
+#[derive(Default)]
+pub struct ResolverStats {
+    /// Answers from the rendered answers, by the workers.
+    pub worker_answers: AtomicU64,
+    /// Answers by the resolver's tasks.
+    pub resolver_answers: AtomicU64,
+    /// Requests refused by a full queue.
+    pub queue_full: AtomicU64,
+    /// Queries sent to authoritative servers.
+    pub upstream_queries: AtomicU64,
+    /// Of which timed out.
+    pub upstream_timeouts: AtomicU64,
+    secure: AtomicU64,
+    insecure: AtomicU64,
+    bogus: [AtomicU64; EDE_SLOTS + 1],
+    cache: std::sync::OnceLock<Arc<Cache>>,
+}
+
+impl ResolverStats {
+    /// Counts a verdict: Some(code) bogus, None with `secure`.
+    pub fn verdict(&self, secure: bool, bogus: Option<u16>) {
+        match bogus {
+            Some(code) => {
+                let slot = usize::from(code).min(EDE_SLOTS);
+                self.bogus[slot].fetch_add(1, Relaxed);
+            }
+            None if secure => {
+                self.secure.fetch_add(1, Relaxed);
+            }
+            None => {
+                self.insecure.fetch_add(1, Relaxed);
+            }
+        }
+    }
+
+    /// Renders the cache's size with the counters.
+    pub fn attach_cache(&self, cache: Arc<Cache>) {
+        let _ = self.cache.set(cache);
+    }
+
+    /// Appends the series to `out`.
+    pub fn render(&self, out: &mut String) {
+        let mut series = |name: &str, kind: &str, help: &str, values: &[(String, u64)]| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for (labels, value) in values {
+                let _ = writeln!(out, "{name}{labels} {value}");
+            }
+        };
+        series(
+            "dnsd_resolver_answers_total",
+            "counter",
+            "Answers sent by the resolver route, by who sent them.",
+            &[
+                (
+                    "{source=\"worker\"}".into(),
+                    self.worker_answers.load(Relaxed),
+                ),
+                (
+                    "{source=\"resolver\"}".into(),
+                    self.resolver_answers.load(Relaxed),
+                ),
+            ],
+        );
+        series(
+            "dnsd_resolver_queue_full_total",
+            "counter",
+            "Requests answered SERVFAIL because the resolver's queue was full.",
+            &[(String::new(), self.queue_full.load(Relaxed))],
+        );
+        series(
+            "dnsd_resolver_upstream_queries_total",
+            "counter",
+            "Queries sent to authoritative servers.",
+            &[(String::new(), self.upstream_queries.load(Relaxed))],
+        );
+        series(
+            "dnsd_resolver_upstream_timeouts_total",
+            "counter",
+            "Queries to authoritative servers that timed out.",
+            &[(String::new(), self.upstream_timeouts.load(Relaxed))],
+        );
+        let mut verdicts = vec![
+            ("{result=\"secure\"}".to_string(), self.secure.load(Relaxed)),
+            (
+                "{result=\"insecure\"}".to_string(),
+                self.insecure.load(Relaxed),
+            ),
+        ];
+        for (code, slot) in self.bogus.iter().enumerate() {
+            let ede = if code == EDE_SLOTS {
+                "other".to_string()
+            } else {
+                code.to_string()
+            };
+            verdicts.push((
+                format!("{{result=\"bogus\",ede=\"{ede}\"}}"),
+                slot.load(Relaxed),
+            ));
+        }
+        series(
+            "dnsd_resolver_validation_total",
+            "counter",
+            "DNSSEC verdicts on answers, bogus ones by Extended DNS Error code.",
+            &verdicts,
+        );
+        if let Some(cache) = self.cache.get() {
+            series(
+                "dnsd_resolver_cache_bytes",
+                "gauge",
+                "Bytes held by the RRset cache (estimated).",
+                &[(String::new(), cache.bytes() as u64)],
+            );
+            series(
+                "dnsd_resolver_cache_entries",
+                "gauge",
+                "Entries of the RRset cache.",
+                &[(String::new(), cache.len() as u64)],
+            );
+        }
+    }
+}

@@ -1,0 +1,396 @@
+//! The chain of trust (RFC 4035 §5): which zones are secure, insecure or bogus, from
+//! the trust anchor down, with the DS and DNSKEY RRsets fetched through the iterator;
+//! and the verdict on a whole resolution (answer chain, or negative answer and its
+//! proof), which becomes AD, or SERVFAIL with an EDE.
+//!
+//! ```text
+//!  zone_keys(Z):  Z is the anchor's zone ─► DNSKEY(Z) vouched for by the anchor
+//!                 else DS(Z) from the parent P (the DS's signer) ─► zone_keys(P)
+//!                     P insecure ─► Z insecure
+//!                     DS signed by P ─► DNSKEY(Z) vouched for by the DS
+//!                     no DS, proven by P's NSEC/NSEC3 ─► Z insecure (RFC 4035 §5.2)
+//! ```
+//!
+//! Verdicts per zone are kept for a while (the DNSKEY TTL, at most an hour; a minute
+//! for bogus ones, as Unbound's `val-bogus-ttl`), so the keys are checked once.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use hickory_proto::dnssec::rdata::{DNSKEY, DS};
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::{Name, Record, RecordType};
+
+use super::classify::{DNAME, chain_end};
+use super::iterator::{Iterator, Resolution};
+use super::upstream::Upstream;
+use super::validator::{
+    Security, dnskey, ds, ede, proves_nodata, proves_nxdomain, rrsig, verify_dnskeys, verify_rrset,
+};
+
+/// What is known of a zone's keys.
+#[derive(Clone, Debug)]
+enum Keys {
+    Secure(Vec<DNSKEY>),
+    Insecure,
+    Bogus(u16),
+}
+
+/// Most zones walked up while building one chain of trust.
+const MAX_CHAIN: usize = 32;
+
+/// The trust anchors and what was learnt from them.
+pub struct Trust {
+    anchor_zone: Name,
+    anchor_ds: Vec<DS>,
+    anchor_keys: Vec<DNSKEY>,
+    known: Mutex<HashMap<Name, (Keys, u64)>>,
+    /// Unix time (signature validity), seconds.
+    unix_now: fn() -> u32,
+}
+
+impl Trust {
+    /// Trust in `anchors` (DS or DNSKEY records of one zone, the root by default).
+    pub fn new(anchors: &[Record], unix_now: fn() -> u32) -> Option<Self> {
+        let anchor_zone = anchors.first()?.name.to_lowercase();
+        Some(Self {
+            anchor_ds: anchors.iter().filter_map(ds).cloned().collect(),
+            anchor_keys: anchors.iter().filter_map(dnskey).cloned().collect(),
+            anchor_zone,
+            known: Mutex::new(HashMap::new()),
+            unix_now,
+        })
+    }
+
+    /// The security of `resolution`, the answer to (`qname`, `qtype`).
+    pub async fn judge<U: Upstream>(
+        &self,
+        it: &Iterator<U>,
+        qname: &Name,
+        qtype: RecordType,
+        resolution: &Resolution,
+    ) -> Security {
+        if resolution.rcode == ResponseCode::ServFail {
+            return Security::Insecure;
+        }
+        let mut verdict = Security::Secure;
+        let worse = |s: Security, verdict: &mut Security| match (&*verdict, s) {
+            (Security::Bogus(_), _) => {}
+            (_, s @ Security::Bogus(_)) => *verdict = s,
+            (_, Security::Insecure) => *verdict = Security::Insecure,
+            _ => {}
+        };
+        let sets = rrsets(&resolution.answer);
+        let dnames: Vec<&Name> = sets
+            .iter()
+            .filter(|(_, t, _, _)| u16::from(*t) == DNAME)
+            .map(|(o, _, _, _)| o)
+            .collect();
+        for (owner, rtype, records, sigs) in &sets {
+            if *rtype == RecordType::CNAME
+                && sigs.is_empty()
+                && dnames.iter().any(|d| *d != owner && d.zone_of(owner))
+            {
+                // RFC 6672 §5.3.1: a CNAME synthesized from a DNAME is unsigned; the
+                // DNAME is what is validated.
+                continue;
+            }
+            let zone = signer_of(sigs, owner).unwrap_or_else(|| self.zone_of(it, owner));
+            let security = self.rrset_security(it, &zone, records, sigs).await;
+            worse(security, &mut verdict);
+        }
+        let positive = sets
+            .iter()
+            .any(|(o, t, _, _)| *t == qtype && *o == chain_end(&resolution.answer, qname));
+        if !positive {
+            let end = chain_end(&resolution.answer, qname);
+            let security = self.negative_security(it, &end, qtype, resolution).await;
+            worse(security, &mut verdict);
+        }
+        verdict
+    }
+
+    async fn rrset_security<U: Upstream>(
+        &self,
+        it: &Iterator<U>,
+        zone: &Name,
+        records: &[Record],
+        sigs: &[Record],
+    ) -> Security {
+        match self.zone_keys(it, zone).await {
+            Keys::Insecure => Security::Insecure,
+            Keys::Bogus(code) => Security::Bogus(code),
+            Keys::Secure(keys) => match verify_rrset(records, sigs, &keys, zone, (self.unix_now)())
+            {
+                Ok(()) => Security::Secure,
+                Err(code) => Security::Bogus(code),
+            },
+        }
+    }
+
+    /// The security of a negative answer: its SOA and proofs verified, and the proof
+    /// itself checked.
+    async fn negative_security<U: Upstream>(
+        &self,
+        it: &Iterator<U>,
+        name: &Name,
+        qtype: RecordType,
+        resolution: &Resolution,
+    ) -> Security {
+        let authority = &resolution.authority;
+        let Some(zone) = authority
+            .iter()
+            .find(|r| r.record_type() == RecordType::SOA)
+            .map(|r| r.name.clone())
+        else {
+            return Security::Insecure;
+        };
+        let keys = match self.zone_keys(it, &zone).await {
+            Keys::Insecure => return Security::Insecure,
+            Keys::Bogus(code) => return Security::Bogus(code),
+            Keys::Secure(keys) => keys,
+        };
+        for (owner, _, records, sigs) in rrsets(authority) {
+            if !zone.zone_of(&owner) {
+                continue;
+            }
+            if let Err(code) = verify_rrset(&records, &sigs, &keys, &zone, (self.unix_now)()) {
+                return Security::Bogus(code);
+            }
+        }
+        let proof = if resolution.rcode == ResponseCode::NXDomain {
+            proves_nxdomain(&zone, name, authority)
+        } else {
+            proves_nodata(&zone, name, qtype, authority)
+        };
+        match proof {
+            Ok(true) => Security::Secure,
+            Ok(false) => Security::Bogus(ede::NSEC_MISSING),
+            Err(security) => security,
+        }
+    }
+
+    /// The zone `owner` belongs to, for an unsigned RRset: the closest ancestor whose
+    /// NS RRset the iterator cached (every cut it descended through).
+    fn zone_of<U: Upstream>(&self, it: &Iterator<U>, owner: &Name) -> Name {
+        let now = (it.clock)();
+        let mut zone = owner.clone();
+        while !zone.is_root() {
+            if it.cache.rrset(&zone, RecordType::NS, now).is_some() {
+                return zone;
+            }
+            zone = zone.base_name();
+        }
+        zone
+    }
+
+    /// The keys of `zone`, following the chain of trust up as far as needed.
+    async fn zone_keys<U: Upstream>(&self, it: &Iterator<U>, zone: &Name) -> Keys {
+        let zone = zone.to_lowercase();
+        let now = (it.clock)();
+        if let Some((keys, expires)) = self.known.lock().ok().and_then(|k| k.get(&zone).cloned())
+            && expires > now
+        {
+            return keys;
+        }
+        if !self.anchor_zone.zone_of(&zone) {
+            // Outside the anchor's tree: nothing vouches for it.
+            return Keys::Insecure;
+        }
+        // Walk up to the closest zone whose keys are known (or the anchor), then down.
+        let mut path = vec![zone.clone()];
+        let mut keys = None;
+        for _ in 0..MAX_CHAIN {
+            let Some(top) = path.last().cloned() else {
+                break;
+            };
+            if top == self.anchor_zone {
+                let state = self.anchor_keys_state(it).await;
+                self.remember(&top, &state, now);
+                path.pop();
+                keys = Some(state);
+                break;
+            }
+            let ds = it.resolve(&top, RecordType::DS).await;
+            let parent = signer_of(&sigs_in(&ds.answer), &top)
+                .or_else(|| soa_owner(&ds.authority))
+                .filter(|p| *p != top && p.zone_of(&top))
+                .unwrap_or_else(|| top.base_name());
+            let known = self.known.lock().ok().and_then(|k| k.get(&parent).cloned());
+            match known {
+                Some((state, expires)) if expires > now => {
+                    keys = Some(state);
+                    break;
+                }
+                _ => path.push(parent),
+            }
+        }
+        let mut state = keys.unwrap_or(Keys::Bogus(ede::BOGUS));
+        while let Some(child) = path.pop() {
+            state = self.child_keys(it, &child, state).await;
+            self.remember(&child, &state, now);
+        }
+        state
+    }
+
+    fn remember(&self, zone: &Name, state: &Keys, now: u64) {
+        let ttl = match state {
+            Keys::Secure(_) => 3600,
+            Keys::Insecure => 3600,
+            Keys::Bogus(_) => 60,
+        };
+        if let Ok(mut known) = self.known.lock() {
+            known.insert(zone.clone(), (state.clone(), now + ttl));
+        }
+    }
+
+    /// The anchor zone's keys, vouched for by the configured anchor.
+    async fn anchor_keys_state<U: Upstream>(&self, it: &Iterator<U>) -> Keys {
+        let resolution = it.resolve(&self.anchor_zone, RecordType::DNSKEY).await;
+        let (records, sigs) = split(&resolution.answer, RecordType::DNSKEY);
+        match verify_dnskeys(
+            &self.anchor_zone,
+            &records,
+            &sigs,
+            &self.anchor_ds,
+            &self.anchor_keys,
+            (self.unix_now)(),
+        ) {
+            Ok(keys) => Keys::Secure(keys),
+            Err(Security::Insecure) => Keys::Insecure,
+            Err(Security::Bogus(code)) => Keys::Bogus(code),
+            Err(Security::Secure) => Keys::Bogus(ede::BOGUS),
+        }
+    }
+
+    /// The keys of `child`, given the state of the zone above it.
+    async fn child_keys<U: Upstream>(&self, it: &Iterator<U>, child: &Name, parent: Keys) -> Keys {
+        let parent_keys = match parent {
+            Keys::Secure(keys) => keys,
+            other => return other,
+        };
+        let unix = (self.unix_now)();
+        let resolution = it.resolve(child, RecordType::DS).await;
+        let (ds_records, ds_sigs) = split(&resolution.answer, RecordType::DS);
+        if ds_records.is_empty() {
+            // No DS: only a proof from the parent makes the child insecure.
+            let Some(parent_zone) = soa_owner(&resolution.authority) else {
+                return Keys::Bogus(ede::NSEC_MISSING);
+            };
+            for (owner, _, records, sigs) in rrsets(&resolution.authority) {
+                if parent_zone.zone_of(&owner)
+                    && let Err(code) =
+                        verify_rrset(&records, &sigs, &parent_keys, &parent_zone, unix)
+                {
+                    return Keys::Bogus(code);
+                }
+            }
+            return match proves_nodata(&parent_zone, child, RecordType::DS, &resolution.authority) {
+                Ok(true) | Err(Security::Insecure) => Keys::Insecure,
+                // A DS NXDOMAIN: the child is no zone; an empty non-terminal or a name
+                // inside the parent. Its data is the parent's.
+                Ok(false) if resolution.rcode == ResponseCode::NXDomain => {
+                    Keys::Secure(parent_keys)
+                }
+                Ok(false) => match proves_nxdomain_or_ent(&parent_zone, child, &resolution) {
+                    true => Keys::Secure(parent_keys),
+                    false => Keys::Bogus(ede::NSEC_MISSING),
+                },
+                Err(_) => Keys::Bogus(ede::BOGUS),
+            };
+        }
+        let Some(signer) = signer_of(&ds_sigs, child) else {
+            return Keys::Bogus(ede::RRSIGS_MISSING);
+        };
+        if let Err(code) = verify_rrset(&ds_records, &ds_sigs, &parent_keys, &signer, unix) {
+            return Keys::Bogus(code);
+        }
+        let ds: Vec<DS> = ds_records.iter().filter_map(ds).cloned().collect();
+        let keys = it.resolve(child, RecordType::DNSKEY).await;
+        let (key_records, key_sigs) = split(&keys.answer, RecordType::DNSKEY);
+        match verify_dnskeys(child, &key_records, &key_sigs, &ds, &[], unix) {
+            Ok(keys) => Keys::Secure(keys),
+            Err(Security::Insecure) => Keys::Insecure,
+            Err(Security::Bogus(code)) => Keys::Bogus(code),
+            Err(Security::Secure) => Keys::Bogus(ede::BOGUS),
+        }
+    }
+}
+
+/// A NODATA for DS at a name that is not a cut (an empty non-terminal or a name with
+/// data in the parent): the parent's NSEC at the name lists no NS.
+fn proves_nxdomain_or_ent(zone: &Name, name: &Name, resolution: &Resolution) -> bool {
+    matches!(
+        proves_nodata(zone, name, RecordType::NS, &resolution.authority),
+        Ok(true)
+    )
+}
+
+/// The signer named by the RRSIGs of `sigs`, when it holds `owner`.
+fn signer_of(sigs: &[Record], owner: &Name) -> Option<Name> {
+    sigs.iter()
+        .filter_map(rrsig)
+        .map(|s| s.input().signer_name.to_lowercase())
+        .find(|signer| signer.zone_of(owner))
+}
+
+fn soa_owner(authority: &[Record]) -> Option<Name> {
+    authority
+        .iter()
+        .find(|r| r.record_type() == RecordType::SOA)
+        .map(|r| r.name.to_lowercase())
+}
+
+fn sigs_in(records: &[Record]) -> Vec<Record> {
+    records
+        .iter()
+        .filter(|r| r.record_type() == RecordType::RRSIG)
+        .cloned()
+        .collect()
+}
+
+/// The records of `rtype` in `section` and the RRSIGs covering them.
+fn split(section: &[Record], rtype: RecordType) -> (Vec<Record>, Vec<Record>) {
+    let records = section
+        .iter()
+        .filter(|r| r.record_type() == rtype)
+        .cloned()
+        .collect();
+    let sigs = section
+        .iter()
+        .filter(|r| rrsig(r).is_some_and(|s| s.input().type_covered == rtype))
+        .cloned()
+        .collect();
+    (records, sigs)
+}
+
+/// `section` as RRsets: (owner, type, records, RRSIGs covering them).
+fn rrsets(section: &[Record]) -> Vec<(Name, RecordType, Vec<Record>, Vec<Record>)> {
+    let mut sets: Vec<(Name, RecordType, Vec<Record>, Vec<Record>)> = Vec::new();
+    for r in section {
+        let (rtype, is_sig) = match rrsig(r) {
+            Some(sig) => (sig.input().type_covered, true),
+            None => (r.record_type(), false),
+        };
+        if r.record_type() == RecordType::RRSIG && !is_sig {
+            continue;
+        }
+        let index = match sets
+            .iter()
+            .position(|(o, t, _, _)| *t == rtype && *o == r.name)
+        {
+            Some(i) => i,
+            None => {
+                sets.push((r.name.clone(), rtype, Vec::new(), Vec::new()));
+                sets.len() - 1
+            }
+        };
+        if is_sig {
+            sets[index].3.push(r.clone());
+        } else {
+            sets[index].2.push(r.clone());
+        }
+    }
+    sets.retain(|(_, _, records, _)| !records.is_empty());
+    sets
+}
