@@ -52,6 +52,8 @@ pub const DEFAULT_TCP_MAX_CONNECTIONS: usize = 1_000;
 pub struct Config {
     /// The file it came from, if any.
     pub file: Option<PathBuf>,
+    /// The command-line flags applied over it (a configuration reload applies them again).
+    pub overrides: Overrides,
     /// Addresses served over both UDP and TCP: those of `listeners`, in their order.
     pub listen: Vec<SocketAddr>,
     /// Every listener: the `listen` addresses (authoritative, any client), then the
@@ -137,6 +139,37 @@ impl Config {
             .get(&apex.to_lowercase())
             .cloned()
             .unwrap_or_else(|| self.zone_defaults.clone())
+    }
+
+    /// The keys whose change a configuration reload cannot apply (listeners, limits,
+    /// the metrics endpoint, RRL and cookies, the resolver, the folders): a restart is
+    /// needed for them. Zones, their options and `[include]` apply at once.
+    pub fn needs_restart(&self, next: &Config) -> Vec<&'static str> {
+        let mut keys = Vec::new();
+        let mut differs = |changed: bool, key: &'static str| {
+            if changed {
+                keys.push(key);
+            }
+        };
+        differs(self.listeners != next.listeners, "listen / [[listener]]");
+        differs(self.zones_dir != next.zones_dir, "zones-dir");
+        differs(self.state_dir != next.state_dir, "state-dir");
+        differs(self.metrics != next.metrics, "metrics");
+        differs(self.log_level != next.log_level, "log-level");
+        differs(self.tcp != next.tcp, "[tcp]");
+        differs(self.udp != next.udp, "[udp]");
+        differs(self.rrl != next.rrl, "[rrl]");
+        differs(self.cookies != next.cookies, "[cookies]");
+        differs(
+            self.nsid != next.nsid || self.identity != next.identity,
+            "nsid / identity",
+        );
+        differs(
+            self.udp_max_response_size != next.udp_max_response_size,
+            "udp-max-response-size",
+        );
+        differs(self.resolver != next.resolver, "[resolver]");
+        keys
     }
 
     /// What the reloader needs: folders and per-zone options.
@@ -580,6 +613,7 @@ pub fn validate(
     }
     Ok(Config {
         file: file.map(Path::to_path_buf),
+        overrides: overrides.clone(),
         listen,
         listeners,
         zones_dir,

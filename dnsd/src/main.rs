@@ -4,6 +4,8 @@
 //! dnsd [--config FILE] [--listen ADDR:PORT]... [--zones DIR]   serve (default: ./zones
 //!                                                               on 127.0.0.1:5353)
 //! dnsd check [--config FILE] [PATH...]                           check, exit 0 or 1
+//! dnsd ctl [--config FILE] [LINE...]                             control socket: change
+//!                                                               zones, read their state
 //! ```
 
 use std::path::PathBuf;
@@ -49,6 +51,18 @@ enum Command {
         /// Zone files or folders to check (default: every zone the configuration serves).
         paths: Vec<PathBuf>,
     },
+    /// Talk to a running dnsd through its control socket (in the state folder): each
+    /// LINE (or each line of standard input, without LINEs) is sent and its reply
+    /// printed; exit status 1 if any reply is an error. Lines: `zone NAME [SOURCE]`,
+    /// `add OWNER TTL TYPE RDATA`, `del OWNER TYPE [RDATA]`, `del-name OWNER`, `commit`,
+    /// `abort`, `status [NAME]`.
+    Ctl {
+        /// Configuration file (TOML), for the state folder; without it, the default.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Lines to send.
+        lines: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -66,7 +80,47 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             }
         }
+        Some(Command::Ctl { config, lines }) => ctl(config, lines),
         None => serve(cli.serve),
+    }
+}
+
+fn ctl(config: Option<PathBuf>, lines: Vec<String>) -> ExitCode {
+    let config = match config::load(config.as_deref(), &Overrides::default()) {
+        Ok(config) => config,
+        Err(errors) => {
+            for error in errors {
+                eprintln!("{error}");
+            }
+            return ExitCode::FAILURE;
+        }
+    };
+    let path = dnsd::front::control::socket_path(&config.state_dir);
+    let lines: Vec<String> = if lines.is_empty() {
+        std::io::stdin().lines().map_while(Result::ok).collect()
+    } else {
+        lines
+    };
+    match dnsd::front::control::client(&path, &lines) {
+        Ok(replies) => {
+            let mut failed = false;
+            for reply in replies {
+                failed |= reply.starts_with("error");
+                println!("{reply}");
+            }
+            if failed {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(e) => {
+            eprintln!(
+                "dnsd ctl: {}: {e} (is dnsd running with this state folder?)",
+                path.display()
+            );
+            ExitCode::FAILURE
+        }
     }
 }
 

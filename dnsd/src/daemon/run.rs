@@ -196,10 +196,25 @@ pub fn run(config: Config) -> Result<(), RunError> {
         threads.push(thread);
     }
 
+    // The control socket: a failure is reported loudly, but DNS is served all the same.
+    let control_path = crate::front::control::socket_path(&config.state_dir);
+    let control = match crate::front::control::bind(&control_path) {
+        Ok(listener) => Some(listener),
+        Err(e) => {
+            tracing::error!(
+                "{}: cannot open the control socket: {e}; `dnsd ctl` will not reach this dnsd",
+                control_path.display()
+            );
+            None
+        }
+    };
+
+    let control_bound = control.is_some();
     let result = runtime.block_on(serve(
         &config,
         signals,
         &watcher,
+        (manager.clone(), control),
         Arc::new({
             let mut shared =
                 tcp::Shared::new(zones, metrics, config.tcp).with_options(answer_options.clone());
@@ -210,6 +225,9 @@ pub fn run(config: Config) -> Result<(), RunError> {
         metrics_listener,
     ));
     watcher.stop();
+    if control_bound {
+        let _ = std::fs::remove_file(&control_path);
+    }
     // Images being written in the background: let them finish, so that the next start
     // replays less.
     manager.wait_images();
@@ -235,11 +253,20 @@ async fn serve(
     config: &Config,
     mut signals: Signals,
     watcher: &WatchHandle,
+    (manager, control): (Arc<Manager>, Option<std::os::unix::net::UnixListener>),
     shared: Arc<tcp::Shared>,
     tcp_listeners: Vec<std::net::TcpListener>,
     metrics_listener: Option<std::net::TcpListener>,
 ) -> Result<(), RunError> {
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    if let Some(listener) = control {
+        let listener = tokio::net::UnixListener::from_std(listener).map_err(RunError::Start)?;
+        tokio::spawn(crate::front::control::serve(
+            listener,
+            manager,
+            shutdown_rx.clone(),
+        ));
+    }
     let (zones, metrics) = (shared.zones.clone(), shared.metrics.clone());
     tokio::spawn({
         let config = config.clone();
@@ -278,15 +305,51 @@ async fn serve(
         tokio::select! {
             _ = signals.terminate.recv() => break,
             _ = signals.interrupt.recv() => break,
-            _ = signals.hangup.recv() => {
-                tracing::info!("SIGHUP: reloading every zone");
-                watcher.reload_all();
-            }
+            _ = signals.hangup.recv() => reconfigure(config, watcher),
         }
     }
     tracing::info!("stopping");
     let _ = shutdown_tx.send(true);
     Ok(())
+}
+
+/// SIGHUP: reads the configuration file again and applies what can change while
+/// serving (zones, their options, `[include]`), then reloads every zone; a file that
+/// does not validate changes nothing, and keys that need a restart are named.
+fn reconfigure(config: &Config, watcher: &WatchHandle) {
+    let Some(file) = &config.file else {
+        tracing::info!("SIGHUP: reloading every zone");
+        watcher.reload_all();
+        return;
+    };
+    match crate::config::load(Some(file), &config.overrides) {
+        Ok(next) => {
+            let restart = config.needs_restart(&next);
+            if !restart.is_empty() {
+                tracing::warn!(
+                    "SIGHUP: {}: changes to {} apply at the next restart",
+                    file.display(),
+                    restart.join(", ")
+                );
+            }
+            tracing::info!("SIGHUP: configuration read again, reloading every zone");
+            watcher.reconfigure(
+                next.reload_settings(),
+                Box::new(super::zones::loader(&next)),
+            );
+        }
+        Err(errors) => {
+            for e in &errors {
+                tracing::error!("{e}");
+            }
+            tracing::error!(
+                "SIGHUP: {} has {} errors; the running configuration stays; reloading every zone",
+                file.display(),
+                errors.len()
+            );
+            watcher.reload_all();
+        }
+    }
 }
 
 /// The signals the daemon handles.

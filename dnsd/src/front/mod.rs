@@ -7,6 +7,8 @@
 //! - `acl`: the clients each listener serves or recurses for.
 //! - `deferred`: requests handed to the resolver and the way back to their client.
 //! - `metrics_http`: the Prometheus endpoint that renders `crate::metrics`.
+//! - `control`: the control socket, through which `dnsd ctl` and scripts change zones
+//!   one transaction at a time and read their state.
 //!
 //! Both DNS transports call `answer::respond` over the zone set loaded from the
 //! `Arc<ArcSwap<ZoneSet>>` that reloads swap, with the answer options (NSID, cookie
@@ -14,6 +16,7 @@
 //! limiting (`crate::rrl`); TCP is never limited.
 
 pub mod acl;
+pub mod control;
 pub mod deferred;
 pub mod metrics_http;
 pub mod tcp;

@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use notify::{RecursiveMode, Watcher};
 
-use super::reload::{Reloader, ZoneOptions};
+use super::reload::{LoadFn, Reloader, Settings, ZoneOptions};
 use crate::wire::name::Name;
 
 /// Quiet time after the last event before a reload starts.
@@ -213,6 +213,8 @@ pub fn is_top_level_zone_file(zones_dir: &Path, path: &Path) -> bool {
 enum Message {
     Event(notify::Result<notify::Event>),
     ReloadAll,
+    /// A configuration reload: new settings and loader, then every zone reloaded.
+    Reconfigure(Box<(Settings, Box<LoadFn>)>),
     Stop,
 }
 
@@ -237,6 +239,14 @@ impl WatchHandle {
     /// Asks for a reload of every zone (SIGHUP); returns at once.
     pub fn reload_all(&self) {
         let _ = self.tx.send(Message::ReloadAll);
+    }
+
+    /// Applies new settings (zones and their options) and a new loader, then reloads
+    /// every zone (a configuration reload on SIGHUP); returns at once.
+    pub fn reconfigure(&self, settings: Settings, load: Box<LoadFn>) {
+        let _ = self
+            .tx
+            .send(Message::Reconfigure(Box::new((settings, load))));
     }
 
     /// Stops the watcher and waits for a reload under way to finish.
@@ -321,6 +331,12 @@ fn watch_loop(
         match message {
             Message::Stop => return,
             Message::ReloadAll => all = true,
+            Message::Reconfigure(next) => {
+                let (settings, load) = *next;
+                reloader.set_settings(settings);
+                reloader.set_loader(load);
+                all = true;
+            }
             Message::Event(event) => {
                 if !collect(&zones_dir, event, &mut paths, &mut all) {
                     continue;
@@ -338,6 +354,12 @@ fn watch_loop(
             match rx.recv_timeout(QUIET.min(left)) {
                 Ok(Message::Stop) => return,
                 Ok(Message::ReloadAll) => all = true,
+                Ok(Message::Reconfigure(next)) => {
+                    let (settings, load) = *next;
+                    reloader.set_settings(settings);
+                    reloader.set_loader(load);
+                    all = true;
+                }
                 Ok(Message::Event(event)) => {
                     collect(&zones_dir, event, &mut paths, &mut all);
                 }

@@ -130,6 +130,11 @@ impl Reloader {
         self.settings = settings;
     }
 
+    /// Replaces the loader (a configuration reload changed `[include]`).
+    pub fn set_loader(&mut self, load: Box<LoadFn>) {
+        self.load = load;
+    }
+
     /// Loads every zone file (at start, and on SIGHUP).
     pub fn reload_all(&mut self) -> Summary {
         self.reload(None)
