@@ -178,6 +178,12 @@ impl Builder {
             let mut cmd = self.command(dir.path(), &listen, metrics, netns.as_ref());
             let started = Instant::now();
             let mut guard = ProcessGuard::spawn("dnsd", &mut cmd);
+            let relaunch = (netns.is_none() && self.no_arguments.is_none()).then(|| Relaunch {
+                listen: listen.clone(),
+                metrics,
+                probe: probe.clone(),
+                builder: self.relaunch_parts(),
+            });
             let timeout = self.ready_timeout.unwrap_or(PATIENCE);
             let log = || std::fs::read_to_string(dir.path().join("dnsd.log")).unwrap_or_default();
             let ready = loop {
@@ -216,12 +222,29 @@ impl Builder {
                     guard,
                     dir,
                     netns,
+                    relaunch,
                 };
             }
             // Another program holds the address or the metrics port: pick again.
             eprintln!("dnsd: {} or {metrics:?} taken, picking others", listen[0]);
         }
         panic!("no free loopback address and port after 20 attempts");
+    }
+
+    /// What a restart needs of the builder (its configuration, not its zones).
+    fn relaunch_parts(&self) -> Builder {
+        Builder {
+            config: self.config.clone(),
+            keep_serials: self.keep_serials,
+            zones: self
+                .zones
+                .iter()
+                .map(|(n, _)| (n.clone(), Vec::new()))
+                .collect(),
+            cpus: self.cpus.clone(),
+            log_filter: self.log_filter.clone(),
+            ..Builder::default()
+        }
     }
 
     /// The command that runs dnsd in `dir` (configuration file written there).
@@ -298,6 +321,15 @@ pub struct Dnsd {
     guard: ProcessGuard,
     dir: tempfile::TempDir,
     netns: Option<Netns>,
+    relaunch: Option<Relaunch>,
+}
+
+/// How to start the same dnsd again in its folder (not for one in a namespace).
+struct Relaunch {
+    listen: Vec<SocketAddr>,
+    metrics: Option<SocketAddr>,
+    probe: Vec<u8>,
+    builder: Builder,
 }
 
 impl Dnsd {
@@ -412,6 +444,47 @@ impl Dnsd {
     /// Sends `signal` to the process.
     pub fn signal(&self, signal: i32) {
         self.guard.signal(signal);
+    }
+
+    /// Kills dnsd at once (SIGKILL), as a crash would.
+    pub fn kill(&mut self) {
+        self.guard.kill();
+    }
+
+    /// Starts dnsd again in its folder (killing it first if it runs), with the same
+    /// addresses and configuration, and waits until it answers the probe.
+    pub fn restart(&mut self) {
+        self.guard.kill();
+        let relaunch = self
+            .relaunch
+            .as_ref()
+            .expect("only a dnsd outside a namespace, started with arguments, restarts");
+        let mut cmd =
+            relaunch
+                .builder
+                .command(self.dir.path(), &relaunch.listen, relaunch.metrics, None);
+        self.guard = ProcessGuard::spawn("dnsd", &mut cmd);
+        let probe = relaunch.probe.clone();
+        self.wait_for("the restart", |d| {
+            udp_exchange(d.addr, &probe, Duration::from_millis(200))
+                .and_then(|r| normalize(&r).ok())
+                .is_some_and(|n| n.rcode == 0 && !n.answer.is_empty())
+        });
+    }
+
+    /// Sends `lines` to dnsd's control socket (`dnsd ctl`'s protocol) and returns the
+    /// replies; panics, with the log, when the socket cannot be reached.
+    pub fn ctl(&self, lines: &[&str]) -> Vec<String> {
+        let socket = dnsd::front::control::socket_path(&self.dir.path().join(".dnsd-state"));
+        let lines: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+        dnsd::front::control::client(&socket, &lines).unwrap_or_else(|e| {
+            panic!(
+                "control socket {}: {e}
+{}",
+                socket.display(),
+                self.log()
+            )
+        })
     }
 
     /// Stops dnsd with SIGTERM, killing it after `timeout`; its exit status.
