@@ -280,7 +280,7 @@ fn zone_files_and_dynamic_records_share_a_zone() {
         web.answer
             .values()
             .next()
-            .map(|v| v.iter().cloned().collect::<Vec<_>>()),
+            .map(|v| v.to_vec()),
         Some(vec!["198.51.100.80".to_string()])
     );
     // The file takes web's A over.
