@@ -16,6 +16,7 @@
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -62,6 +63,7 @@ pub struct Builder {
     log_filter: Option<String>,
     ready_timeout: Option<Duration>,
     probe: Option<String>,
+    open_files: Option<(u64, u64)>,
 }
 
 impl Builder {
@@ -139,6 +141,13 @@ impl Builder {
     /// How long loading may take before the start fails ([`PATIENCE`] by default).
     pub fn ready_timeout(mut self, timeout: Duration) -> Self {
         self.ready_timeout = Some(timeout);
+        self
+    }
+
+    /// Starts dnsd with the open-files limit (RLIMIT_NOFILE) `soft`:`hard`, as a shell
+    /// with `ulimit -n` or `prlimit --nofile` would (set between fork and exec).
+    pub fn open_files(mut self, soft: u64, hard: u64) -> Self {
+        self.open_files = Some((soft, hard));
         self
     }
 
@@ -279,6 +288,22 @@ impl Builder {
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log file"))
             .stderr(log);
+        if let Some((soft, hard)) = self.open_files {
+            let limit = libc::rlimit {
+                rlim_cur: soft as libc::rlim_t,
+                rlim_max: hard as libc::rlim_t,
+            };
+            // SAFETY: setrlimit(2) is async-signal-safe and touches only the child.
+            unsafe {
+                cmd.pre_exec(move || {
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
+            }
+        }
         cmd
     }
 }
