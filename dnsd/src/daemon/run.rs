@@ -24,7 +24,7 @@ use arc_swap::ArcSwap;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::watch;
 
-use super::{limits, options};
+use super::{limits, notify, options, privileges};
 use crate::config::Config;
 use crate::front::{metrics_http, tcp, udp};
 use crate::manager::Manager;
@@ -47,7 +47,7 @@ pub enum RunError {
     #[error("{0}")]
     Watch(WatchError),
     /// A listener could not be bound.
-    #[error("cannot listen on {addr} ({transport}): {source}")]
+    #[error("cannot listen on {addr} ({transport}): {source}{}", privileges::bind_hint(.addr, .source))]
     Bind {
         /// The address.
         addr: SocketAddr,
@@ -304,6 +304,7 @@ async fn serve(
         metrics = ?config.metrics,
         "serving"
     );
+    notify::ready(&format!("serving {} zones", zones.load().len()));
     loop {
         tokio::select! {
             _ = signals.terminate.recv() => break,
@@ -312,6 +313,7 @@ async fn serve(
         }
     }
     tracing::info!("stopping");
+    notify::stopping();
     let _ = shutdown_tx.send(true);
     Ok(())
 }
