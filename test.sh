@@ -8,7 +8,8 @@ cd "$(dirname "$0")"
 
 packages=(nsd knot knot-dnsutils knot-dnssecutils bind9 bind9-utils bind9-dnsutils unbound ldnsutils
           dnsperf keepalived nftables iproute2 procps iputils-ping busybox-static git g++ docker.io
-          dns-root-data)
+          dns-root-data
+          systemd)   # systemd-analyze and systemd-sysusers check dnsd's unit (nothing is started)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

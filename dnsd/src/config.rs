@@ -190,6 +190,9 @@ pub struct Overrides {
     pub listen: Vec<String>,
     /// `--zones DIR`: replaces the file's `zones-dir`.
     pub zones_dir: Option<PathBuf>,
+    /// `--state-dir DIR`: replaces the file's `state-dir` (the systemd unit passes its
+    /// `StateDirectory=`).
+    pub state_dir: Option<PathBuf>,
 }
 
 //------------ ConfigError ---------------------------------------------------
@@ -444,13 +447,14 @@ pub fn validate(
         (None, Some(dir)) => in_file(dir.get_ref()),
         (None, None) => in_file(DEFAULT_ZONES_DIR),
     };
-    let state_dir = match &spec.state_dir {
-        Some(dir) if dir.get_ref().is_empty() => {
+    let state_dir = match (&overrides.state_dir, &spec.state_dir) {
+        (Some(dir), _) => dir.clone(),
+        (None, Some(dir)) if dir.get_ref().is_empty() => {
             problems.fail(Some(dir.span()), "state-dir".into(), "is empty".into());
             PathBuf::new()
         }
-        Some(dir) => in_file(dir.get_ref()),
-        None => in_file(DEFAULT_STATE_DIR),
+        (None, Some(dir)) => in_file(dir.get_ref()),
+        (None, None) => in_file(DEFAULT_STATE_DIR),
     };
 
     let metrics = spec

@@ -191,9 +191,10 @@ fn flags_override_the_file() {
     let overrides = Overrides {
         listen: vec!["127.0.0.2:5300".into(), "[::1]:5300".into()],
         zones_dir: Some("here/zones".into()),
+        state_dir: Some("/var/lib/dnsd".into()),
     };
     let config = config_with(
-        "listen = [\"127.0.0.1:53\"]\nzones-dir = \"/srv/zones\"\n",
+        "listen = [\"127.0.0.1:53\"]\nzones-dir = \"/srv/zones\"\nstate-dir = \"st\"\n",
         &overrides,
     );
     assert_eq!(
@@ -204,13 +205,14 @@ fn flags_override_the_file() {
         ]
     );
     assert_eq!(config.zones_dir, PathBuf::from("here/zones"));
+    assert_eq!(config.state_dir, PathBuf::from("/var/lib/dnsd"));
 }
 
 #[test]
 fn bad_flags_are_errors_naming_the_flag() {
     let overrides = Overrides {
         listen: vec!["localhost".into()],
-        zones_dir: None,
+        ..Overrides::default()
     };
     assert_eq!(
         errors_with("", &overrides),

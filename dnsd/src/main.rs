@@ -1,8 +1,8 @@
 //! dnsd's command line: parses the arguments and calls the library (see lib.rs).
 //!
 //! ```text
-//! dnsd [--config FILE] [--listen ADDR:PORT]... [--zones DIR]   serve (default: ./zones
-//!                                                               on 127.0.0.1:5353)
+//! dnsd [--config FILE] [--listen ADDR:PORT]... [--zones DIR] [--state-dir DIR]
+//!                                     serve (default: ./zones on 127.0.0.1:5353)
 //! dnsd check [--config FILE] [PATH...]                           check, exit 0 or 1
 //! dnsd ctl [--config FILE] [LINE...]                             control socket: change
 //!                                                               zones, read their state
@@ -38,6 +38,9 @@ struct ServeArgs {
     /// Folder of NAME.zone files; replaces the file's `zones-dir`.
     #[arg(long, value_name = "DIR")]
     zones: Option<PathBuf>,
+    /// Folder of state kept across restarts; replaces the file's `state-dir`.
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand, PartialEq)]
@@ -128,6 +131,7 @@ fn serve(args: ServeArgs) -> ExitCode {
     let overrides = Overrides {
         listen: args.listen,
         zones_dir: args.zones,
+        state_dir: args.state_dir,
     };
     let config = match config::load(args.config.as_deref(), &overrides) {
         Ok(config) => config,
@@ -166,7 +170,8 @@ mod tests {
             ServeArgs {
                 config: None,
                 listen: vec![],
-                zones: None
+                zones: None,
+                state_dir: None,
             }
         );
     }
@@ -182,12 +187,15 @@ mod tests {
             "[::1]:53",
             "--zones",
             "z",
+            "--state-dir",
+            "/var/lib/dnsd",
         ])
         .unwrap();
         assert_eq!(cli.command, None);
         assert_eq!(cli.serve.config, Some("d.toml".into()));
         assert_eq!(cli.serve.listen, vec!["127.0.0.2:53", "[::1]:53"]);
         assert_eq!(cli.serve.zones, Some("z".into()));
+        assert_eq!(cli.serve.state_dir, Some("/var/lib/dnsd".into()));
     }
 
     #[test]

@@ -21,7 +21,7 @@
 //! - `dnsd_cookie_requests_total{transport,cookie}`: requests with a client cookie
 //!   only or a bad server cookie (`client`), and with a good server cookie (`valid`).
 //! - `dnsd_tcp_connections`, `dnsd_tcp_connections_refused_total`,
-//!   `dnsd_tcp_idle_timeouts_total`.
+//!   `dnsd_tcp_idle_timeouts_total`, `dnsd_tcp_unanswered_closes_total`.
 //! - `dnsd_zones`, `dnsd_zone_records{zone}`.
 //! - The reloader's series (`sources::stats`): `dnsd_zone_reloads_total{zone}`,
 //!   `dnsd_zone_reload_errors_total{zone}`, `dnsd_zone_changes_total{zone}`,
@@ -275,6 +275,7 @@ pub struct Metrics {
     tcp_connections: AtomicI64,
     tcp_refused: AtomicU64,
     tcp_idle_timeouts: AtomicU64,
+    tcp_unanswered_closes: AtomicU64,
     reload_stats: OnceLock<Arc<ReloadStats>>,
     resolver_stats: OnceLock<Arc<crate::resolver::stats::ResolverStats>>,
 }
@@ -312,6 +313,11 @@ impl Metrics {
     /// A TCP connection was closed for idleness.
     pub fn tcp_idle_timeout(&self) {
         self.tcp_idle_timeouts.fetch_add(1, Relaxed);
+    }
+
+    /// A TCP connection was closed for frames that got no answer.
+    pub fn tcp_unanswered_close(&self) {
+        self.tcp_unanswered_closes.fetch_add(1, Relaxed);
     }
 
     /// Adds the reloader's counters (reloads, errors, changes, served serials) to
@@ -486,12 +492,23 @@ impl Metrics {
             &mut out,
             "dnsd_tcp_idle_timeouts_total",
             "counter",
-            "TCP connections closed after idle-timeout-ms without a query.",
+            "TCP connections closed after idle-timeout-ms without an answer.",
         );
         let _ = writeln!(
             out,
             "dnsd_tcp_idle_timeouts_total {}",
             self.tcp_idle_timeouts.load(Relaxed)
+        );
+        header(
+            &mut out,
+            "dnsd_tcp_unanswered_closes_total",
+            "counter",
+            "TCP connections closed for frames that got no answer (empty, QR=1, short).",
+        );
+        let _ = writeln!(
+            out,
+            "dnsd_tcp_unanswered_closes_total {}",
+            self.tcp_unanswered_closes.load(Relaxed)
         );
 
         let mut served: Vec<_> = zones.zones().collect();

@@ -9,13 +9,18 @@
 //! ```
 //!
 //! `start` returns once dnsd answers the SOA of its first zone (NOERROR, with an
-//! answer); it fails with dnsd's log when dnsd exits or stays silent. A loopback
+//! answer); it fails with dnsd's log when dnsd exits or stays silent. With
+//! [`Builder::notify_socket`] it waits for `READY=1` instead, then asks once: READY
+//! must mean that dnsd answers. A loopback
 //! address and metrics port the fixture picked itself are picked again when dnsd
 //! reports that another program holds them; an address the test chose is never
 //! replaced, so a taken port fails the test.
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixDatagram;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -62,6 +67,16 @@ pub struct Builder {
     log_filter: Option<String>,
     ready_timeout: Option<Duration>,
     probe: Option<String>,
+    open_files: Option<(u64, u64)>,
+    user: Option<User>,
+    notify_socket: bool,
+}
+
+/// Who dnsd runs as ([`Builder::user`]).
+struct User {
+    uid: u32,
+    gid: u32,
+    setpriv: Vec<String>,
 }
 
 impl Builder {
@@ -142,6 +157,34 @@ impl Builder {
         self
     }
 
+    /// Starts dnsd with the open-files limit (RLIMIT_NOFILE) `soft`:`hard`, as a shell
+    /// with `ulimit -n` or `prlimit --nofile` would (set between fork and exec).
+    pub fn open_files(mut self, soft: u64, hard: u64) -> Self {
+        self.open_files = Some((soft, hard));
+        self
+    }
+
+    /// Runs dnsd as `uid`:`gid` with no supplementary group, through `setpriv
+    /// --reuid --regid --clear-groups SETPRIV... --` (capabilities, no_new_privs).
+    /// Its folder is made readable to that user, and its state goes to `state/`,
+    /// owned by it (as a systemd `StateDirectory=`).
+    pub fn user(mut self, uid: u32, gid: u32, setpriv: &[&str]) -> Self {
+        self.user = Some(User {
+            uid,
+            gid,
+            setpriv: setpriv.iter().map(|a| a.to_string()).collect(),
+        });
+        self
+    }
+
+    /// Gives dnsd a `NOTIFY_SOCKET` (a unix datagram socket in its folder, as systemd
+    /// does for `Type=notify`); `start` waits for `READY=1` on it, then sends one
+    /// query, which must be answered at once. [`Dnsd::notification`] reads more.
+    pub fn notify_socket(mut self) -> Self {
+        self.notify_socket = true;
+        self
+    }
+
     /// Starts dnsd and waits until it answers.
     pub fn start(self) -> Dnsd {
         let dir = tempfile::Builder::new()
@@ -154,6 +197,30 @@ impl Builder {
         for (name, text) in &self.zones {
             std::fs::write(zones.join(format!("{name}.zone")), text).expect("write zone file");
         }
+        if let Some(user) = &self.user {
+            // Readable to the user (as /etc/dnsd is); writable only where the state is.
+            // The binary is copied beside them (as to /usr/local/sbin): the
+            // workspace's target folder may lie where the user cannot reach.
+            std::fs::copy(crate::bins::path("dnsd"), dir.path().join("dnsd")).expect("copy dnsd");
+            for path in [dir.path(), zones.as_path()] {
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
+                    .expect("make the folder readable");
+            }
+            let state = dir.path().join("state");
+            std::fs::create_dir(&state).expect("state folder");
+            std::os::unix::fs::chown(&state, Some(user.uid), Some(user.gid))
+                .expect("chown the state folder");
+            std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o750))
+                .expect("state folder mode");
+        }
+        let notify = self.notify_socket.then(|| {
+            let path = dir.path().join("notify");
+            let socket = UnixDatagram::bind(&path).expect("bind the notify socket");
+            // systemd's socket is writable to every service's user.
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o777))
+                .expect("notify socket mode");
+            (path, socket)
+        });
         let mut names: Vec<&str> = self.zones.iter().map(|(n, _)| n.as_str()).collect();
         names.sort();
         let probe = match (&self.probe, names.first()) {
@@ -176,6 +243,9 @@ impl Builder {
                 .metrics
                 .then(|| SocketAddr::from(([127, 0, 0, 1], random_loopback(attempt).port() + 1)));
             let mut cmd = self.command(dir.path(), &listen, metrics, netns.as_ref());
+            if let Some((path, _)) = &notify {
+                cmd.env("NOTIFY_SOCKET", path);
+            }
             let started = Instant::now();
             let mut guard = ProcessGuard::spawn("dnsd", &mut cmd);
             let relaunch = (netns.is_none() && self.no_arguments.is_none()).then(|| Relaunch {
@@ -186,6 +256,37 @@ impl Builder {
             });
             let timeout = self.ready_timeout.unwrap_or(PATIENCE);
             let log = || std::fs::read_to_string(dir.path().join("dnsd.log")).unwrap_or_default();
+            if let Some((_, socket)) = &notify {
+                let Some(ready) = wait_ready(socket, &mut guard, started + timeout, log) else {
+                    let log = log();
+                    assert!(
+                        repick && log.contains("cannot listen on 127."),
+                        "dnsd exited before READY=1:\n{log}"
+                    );
+                    eprintln!("dnsd: {} or {metrics:?} taken, picking others", listen[0]);
+                    continue;
+                };
+                // READY=1 promises answers: one query, no second chance.
+                let response = exchange_in(netns.as_ref(), reachable(listen[0]), &probe, PATIENCE)
+                    .and_then(|r| normalize(&r).ok());
+                assert!(
+                    response
+                        .as_ref()
+                        .is_some_and(|n| n.rcode == 0 && !n.answer.is_empty()),
+                    "the query sent after {ready:?} got {response:?}:\n{}",
+                    log()
+                );
+                return Dnsd {
+                    addr: reachable(listen[0]),
+                    metrics,
+                    load_time: started.elapsed(),
+                    guard,
+                    notify: notify.map(|(_, socket)| socket),
+                    dir,
+                    netns,
+                    relaunch,
+                };
+            }
             let ready = loop {
                 if let Some(status) = guard.try_wait() {
                     let log = log();
@@ -220,6 +321,7 @@ impl Builder {
                     metrics,
                     load_time: started.elapsed(),
                     guard,
+                    notify: None,
                     dir,
                     netns,
                     relaunch,
@@ -259,12 +361,27 @@ impl Builder {
         if let Some(cpus) = &self.cpus {
             argv.extend(["taskset".to_string(), "-c".into(), cpus.clone()]);
         }
-        argv.push(crate::bins::path("dnsd").display().to_string());
+        if let Some(user) = &self.user {
+            argv.extend([
+                "setpriv".to_string(),
+                format!("--reuid={}", user.uid),
+                format!("--regid={}", user.gid),
+                "--clear-groups".into(),
+            ]);
+            argv.extend(user.setpriv.iter().cloned());
+            argv.push("--".into());
+            argv.push(dir.join("dnsd").display().to_string());
+        } else {
+            argv.push(crate::bins::path("dnsd").display().to_string());
+        }
         if self.no_arguments.is_none() {
             // Top-level keys first: the builder's TOML may open tables.
             let mut file = String::new();
             if let Some(metrics) = metrics {
                 file.push_str(&format!("metrics = \"{metrics}\"\n"));
+            }
+            if self.user.is_some() {
+                file.push_str("state-dir = \"state\"\n");
             }
             file.push_str(&self.config);
             if self.keep_serials {
@@ -299,9 +416,26 @@ impl Builder {
             .expect("log file");
         cmd.current_dir(self.no_arguments.as_deref().unwrap_or(dir))
             .env("RUST_LOG", self.log_filter.as_deref().unwrap_or("info"))
+            .env_remove("NOTIFY_SOCKET")
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log file"))
             .stderr(log);
+        if let Some((soft, hard)) = self.open_files {
+            let limit = libc::rlimit {
+                rlim_cur: soft as libc::rlim_t,
+                rlim_max: hard as libc::rlim_t,
+            };
+            // SAFETY: setrlimit(2) is async-signal-safe and touches only the child.
+            unsafe {
+                cmd.pre_exec(move || {
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
+            }
+        }
         cmd
     }
 }
@@ -317,8 +451,9 @@ pub struct Dnsd {
     pub metrics: Option<SocketAddr>,
     /// Time from spawn to the first answer.
     pub load_time: Duration,
-    // Dropped in this order: the process, its folder, its namespace.
+    // Dropped in this order: the process, its notify socket, folder, namespace.
     guard: ProcessGuard,
+    notify: Option<UnixDatagram>,
     dir: tempfile::TempDir,
     netns: Option<Netns>,
     relaunch: Option<Relaunch>,
@@ -487,6 +622,16 @@ impl Dnsd {
         })
     }
 
+    /// The next notification dnsd sent to its `NOTIFY_SOCKET`
+    /// ([`Builder::notify_socket`]), waiting up to `timeout`; None when none came.
+    pub fn notification(&self, timeout: Duration) -> Option<String> {
+        let socket = self.notify.as_ref()?;
+        socket.set_read_timeout(Some(timeout)).ok()?;
+        let mut buf = [0u8; 4096];
+        let n = socket.recv(&mut buf).ok()?;
+        Some(String::from_utf8_lossy(&buf[..n]).into_owned())
+    }
+
     /// Stops dnsd with SIGTERM, killing it after `timeout`; its exit status.
     pub fn terminate(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
         self.guard.terminate(timeout)
@@ -497,6 +642,41 @@ impl Dnsd {
 pub fn metric(text: &str, series: &str) -> Option<u64> {
     text.lines()
         .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// Waits until `socket` receives a notification with the line `READY=1`, and returns
+/// the notifications received; None when dnsd exits first. Panics at `deadline`,
+/// with what `log` returns.
+fn wait_ready(
+    socket: &UnixDatagram,
+    guard: &mut ProcessGuard,
+    deadline: Instant,
+    log: impl Fn() -> String,
+) -> Option<Vec<String>> {
+    let mut received = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        socket
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .expect("notify socket timeout");
+        if let Ok(n) = socket.recv(&mut buf) {
+            let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+            let ready = text.lines().any(|l| l == "READY=1");
+            received.push(text);
+            if ready {
+                return Some(received);
+            }
+            continue;
+        }
+        if guard.try_wait().is_some() {
+            return None;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no READY=1 on NOTIFY_SOCKET (received {received:?}):\n{}",
+            log()
+        );
+    }
 }
 
 /// One UDP exchange with `addr`, from inside `netns` when there is one.

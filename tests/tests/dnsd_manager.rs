@@ -277,10 +277,7 @@ fn zone_files_and_dynamic_records_share_a_zone() {
     });
     let web = dnsd.ask("web.tx.test.", 1).expect("answer");
     assert_eq!(
-        web.answer
-            .values()
-            .next()
-            .map(|v| v.to_vec()),
+        web.answer.values().next().map(|v| v.to_vec()),
         Some(vec!["198.51.100.80".to_string()])
     );
     // The file takes web's A over.

@@ -24,7 +24,7 @@ use arc_swap::ArcSwap;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::watch;
 
-use super::options;
+use super::{limits, notify, options, privileges};
 use crate::config::Config;
 use crate::front::{metrics_http, tcp, udp};
 use crate::manager::Manager;
@@ -47,7 +47,7 @@ pub enum RunError {
     #[error("{0}")]
     Watch(WatchError),
     /// A listener could not be bound.
-    #[error("cannot listen on {addr} ({transport}): {source}")]
+    #[error("cannot listen on {addr} ({transport}): {source}{}", privileges::bind_hint(.addr, .source))]
     Bind {
         /// The address.
         addr: SocketAddr,
@@ -66,6 +66,7 @@ pub enum RunError {
 
 /// Serves `config` until SIGTERM or SIGINT.
 pub fn run(config: Config) -> Result<(), RunError> {
+    let open_files = limits::raise();
     // Signal handlers first: a SIGTERM that comes while zones load or as soon as the
     // first answer went out must stop the server cleanly, not kill it.
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -210,6 +211,8 @@ pub fn run(config: Config) -> Result<(), RunError> {
     };
 
     let control_bound = control.is_some();
+    // Everything is open now but TCP connections: they get what the limit leaves.
+    let tcp_config = limits::fit_tcp(&config, open_files);
     let result = runtime.block_on(serve(
         &config,
         signals,
@@ -217,7 +220,7 @@ pub fn run(config: Config) -> Result<(), RunError> {
         (manager.clone(), control),
         Arc::new({
             let mut shared =
-                tcp::Shared::new(zones, metrics, config.tcp).with_options(answer_options.clone());
+                tcp::Shared::new(zones, metrics, tcp_config).with_options(answer_options.clone());
             shared.defer = defer;
             shared
         }),
@@ -301,6 +304,7 @@ async fn serve(
         metrics = ?config.metrics,
         "serving"
     );
+    notify::ready(&format!("serving {} zones", zones.load().len()));
     loop {
         tokio::select! {
             _ = signals.terminate.recv() => break,
@@ -309,6 +313,7 @@ async fn serve(
         }
     }
     tracing::info!("stopping");
+    notify::stopping();
     let _ = shutdown_tx.send(true);
     Ok(())
 }

@@ -1,6 +1,8 @@
 //! The metrics endpoint: a minimal HTTP/1.x responder for Prometheus scrapes. Any
 //! `GET /metrics` (or `GET /`) gets the text exposition of [`Metrics::render`]; other
-//! requests get 404. One request per connection; requests are bounded in size and time.
+//! requests get 404. One request per connection; requests are bounded in size and time,
+//! and at most [`CONNECTIONS_MAX`] are served at once (the others wait in the kernel's
+//! backlog), so that the endpoint's descriptors fit the reserve `daemon::limits` keeps.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,7 +10,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 
 use crate::metrics::Metrics;
 use crate::zone::ZoneSet;
@@ -17,6 +19,8 @@ use crate::zone::ZoneSet;
 const REQUEST_MAX: usize = 8192;
 /// Time a scraper has to send its request.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// Scrapes served at once.
+pub const CONNECTIONS_MAX: usize = 16;
 
 /// Answers scrapes on `listener` until `shutdown` turns true.
 pub async fn serve(
@@ -25,7 +29,15 @@ pub async fn serve(
     zones: Arc<ArcSwap<ZoneSet>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let slots = Arc::new(Semaphore::new(CONNECTIONS_MAX));
     loop {
+        // A free slot first: a scraper beyond it waits in the backlog, not in a
+        // descriptor of ours.
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => slot,
+            _ = shutdown.changed() => return,
+        };
+        let Ok(slot) = slot else { return };
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             _ = shutdown.changed() => return,
@@ -36,6 +48,7 @@ pub async fn serve(
         };
         let (metrics, zones) = (metrics.clone(), zones.clone());
         tokio::spawn(async move {
+            let _slot = slot;
             let _ = tokio::time::timeout(REQUEST_TIMEOUT, scrape(stream, &metrics, &zones)).await;
         });
     }

@@ -3,10 +3,17 @@
 //! A connection may carry many queries, sent back to back without waiting (pipelining,
 //! RFC 7766 §6.2.1.1): every complete query in what was read is answered, in order,
 //! and the answers leave in one write. Answers may be up to 65535 octets, so a client
-//! told to retry over TCP (TC) gets the full answer here. A connection that brings no
-//! complete query for `idle-timeout-ms` is closed (§6.2.3), and beyond
-//! `max-connections` a new connection is closed as soon as it is accepted, so that a
-//! crowd of idle clients cannot exhaust the server.
+//! told to retry over TCP (TC) gets the full answer here. A connection that gets no
+//! answer for `idle-timeout-ms` is closed (§6.2.3), and beyond `max-connections` a new
+//! connection is closed as soon as it is accepted, so that a crowd of idle clients
+//! cannot exhaust the server.
+//!
+//! Only a complete query that is answered resets the idle timeout (§6.2.3, §10):
+//! frames that get no answer (empty ones, QR=1 headers, anything shorter than a
+//! header) do not keep a connection open, and the [`UNANSWERED_MAX`]th of them since
+//! the connection's last answer closes it at once, counted in
+//! `dnsd_tcp_unanswered_closes_total`. One such frame among queries is forgiven: a
+//! client may get one wrong.
 
 use std::io;
 use std::net::SocketAddr;
@@ -34,6 +41,8 @@ const MESSAGE_MAX: usize = 65535;
 const OUTPUT_BOUND: usize = 65536;
 /// Pending connections the kernel holds before we accept them.
 const BACKLOG: i32 = 1024;
+/// Frames without an answer since the last answer that close a connection.
+pub const UNANSWERED_MAX: usize = 3;
 
 /// Binds a listening socket on `addr` (freebind: the address may not be here yet).
 /// Without SO_REUSEPORT, so that a port another server holds is an error.
@@ -182,9 +191,17 @@ async fn connection(
     let mut output: Vec<u8> = Vec::with_capacity(4096);
     let mut response: Vec<u8> = Vec::with_capacity(4096);
     let mut deadline = Instant::now() + idle;
+    let mut unanswered = 0;
     loop {
         let (answered, deferred) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            answer_complete(&mut input, &mut output, &mut response, shared, context)
+            answer_complete(
+                &mut input,
+                &mut output,
+                &mut response,
+                shared,
+                context,
+                &mut unanswered,
+            )
         }))
         .map_err(|_| {
             // A bug in the answer path: this connection ends, the server goes on.
@@ -201,8 +218,11 @@ async fn connection(
             if let Some(answer) = answer.filter(|a| a.len() <= MESSAGE_MAX) {
                 output.extend_from_slice(&(answer.len() as u16).to_be_bytes());
                 output.extend_from_slice(&answer);
+                deadline = Instant::now() + idle;
+                unanswered = 0;
+            } else {
+                unanswered += 1;
             }
-            deadline = Instant::now() + idle;
             if has_complete_message(&input) || !output.is_empty() {
                 continue;
             }
@@ -210,16 +230,25 @@ async fn connection(
         if answered > 0 {
             deadline = Instant::now() + idle;
         }
-        if !output.is_empty() {
+        let wrote = !output.is_empty();
+        if wrote {
             match timeout_at(deadline, stream.write_all(&output)).await {
                 Ok(result) => result?,
                 Err(_) => return timed_out(shared),
             }
             output.clear();
-            if has_complete_message(&input) {
-                // Left over by the output bound: answer them before reading more.
-                continue;
-            }
+        }
+        if unanswered >= UNANSWERED_MAX {
+            // The answers to what came before are out: now close (RFC 7766 §10).
+            shared.metrics.tcp_unanswered_close();
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{unanswered} frames without an answer"),
+            ));
+        }
+        if wrote && has_complete_message(&input) {
+            // Left over by the output bound: answer them before reading more.
+            continue;
         }
         if input.capacity() - input.len() < 2048 {
             input.reserve(input.len().clamp(4096, 2 + MESSAGE_MAX));
@@ -279,19 +308,22 @@ async fn resolve(
 
 /// Answers the complete length-prefixed messages at the front of `input`, in order,
 /// appending the length-prefixed responses to `output` until it holds
-/// [`OUTPUT_BOUND`] octets; removes the messages answered from `input` and returns how
-/// many there were, and the request for the resolver that stopped it, if one did. The
-/// bound keeps a client that pipelines many queries for big answers from making the
-/// server hold megabytes for it.
+/// [`OUTPUT_BOUND`] octets, or until `unanswered` (frames that got no answer since
+/// the last answer: reset by an answer, raised by each of them) reaches
+/// [`UNANSWERED_MAX`]; removes the messages read from `input` and returns how many
+/// were answered, and the request for the resolver that stopped it, if one did (its
+/// answer comes later, and counts then). The bound keeps a client that pipelines many
+/// queries for big answers from making the server hold megabytes for it.
 fn answer_complete(
     input: &mut Vec<u8>,
     output: &mut Vec<u8>,
     response: &mut Vec<u8>,
     shared: &Shared,
     context: &Context,
+    unanswered: &mut usize,
 ) -> (usize, Option<Vec<u8>>) {
     let mut at = 0;
-    let mut count = 0;
+    let mut answered_count = 0;
     let zones = shared.zones.load();
     let options = shared.options.load();
     let refused = context.refused;
@@ -299,13 +331,13 @@ fn answer_complete(
     let context = &context;
     let counters = shared.metrics.tcp();
     while output.len() < OUTPUT_BOUND
+        && *unanswered < UNANSWERED_MAX
         && let Some(len_bytes) = input.get(at..at + 2)
     {
         let len = usize::from(u16::from_be_bytes([len_bytes[0], len_bytes[1]]));
         let Some(request) = input.get(at + 2..at + 2 + len) else {
             break;
         };
-        count += 1;
         at += 2 + len;
         let answered = if refused {
             refuse(request, context, response)
@@ -316,7 +348,7 @@ fn answer_complete(
             Some(outcome) if outcome.deferred => {
                 let request = request.to_vec();
                 input.drain(..at);
-                return (count, Some(request));
+                return (answered_count, Some(request));
             }
             Some(outcome) if response.len() <= MESSAGE_MAX => {
                 counters.count_shared(
@@ -328,12 +360,17 @@ fn answer_complete(
                 counters.cookie_shared(outcome.cookie);
                 output.extend_from_slice(&(response.len() as u16).to_be_bytes());
                 output.extend_from_slice(response);
+                answered_count += 1;
+                *unanswered = 0;
             }
-            _ => counters.drop_shared(),
+            _ => {
+                counters.drop_shared();
+                *unanswered += 1;
+            }
         }
     }
     input.drain(..at);
-    (count, None)
+    (answered_count, None)
 }
 
 #[cfg(test)]
@@ -391,14 +428,15 @@ mod tests {
         }
         let partial = framed_query(4, "b.example");
         input.extend_from_slice(&partial[..7]);
-        let (mut output, mut response) = (Vec::new(), Vec::new());
+        let (mut output, mut response, mut unanswered) = (Vec::new(), Vec::new(), 0);
         assert_eq!(
             answer_complete(
                 &mut input,
                 &mut output,
                 &mut response,
                 &shared,
-                &tcp_context()
+                &tcp_context(),
+                &mut unanswered,
             ),
             (3, None)
         );
@@ -414,12 +452,14 @@ mod tests {
                 &mut output,
                 &mut response,
                 &shared,
-                &tcp_context()
+                &tcp_context(),
+                &mut unanswered,
             ),
             (1, None)
         );
         assert_eq!(ids(&output), vec![4]);
         assert!(input.is_empty());
+        assert_eq!(unanswered, 0);
     }
 
     #[test]
@@ -429,7 +469,7 @@ mod tests {
         for id in 0..5000 {
             input.extend_from_slice(&framed_query(id, "pipelined.example"));
         }
-        let (mut output, mut response) = (Vec::new(), Vec::new());
+        let (mut output, mut response, mut unanswered) = (Vec::new(), Vec::new(), 0);
         let mut answered = Vec::new();
         while has_complete_message(&input) {
             answer_complete(
@@ -438,11 +478,60 @@ mod tests {
                 &mut response,
                 &shared,
                 &tcp_context(),
+                &mut unanswered,
             );
             assert!(output.len() < OUTPUT_BOUND + 2 + MESSAGE_MAX);
             answered.extend(ids(&output));
             output.clear();
         }
         assert_eq!(answered, (0..5000).collect::<Vec<u16>>());
+    }
+
+    /// Input: an empty frame, a QR=1 header, a query, then three empty frames and a
+    /// query, in one read. Output: two frames forgiven before the first answer (which
+    /// resets the count); the third unanswered frame after it stops the reading,
+    /// with the query behind it left unread.
+    #[test]
+    fn frames_without_an_answer_are_not_answers_and_the_third_stops_the_connection() {
+        let shared = shared();
+        let empty = vec![0u8, 0];
+        let mut response_header = framed_query(7, "a.example");
+        response_header[4] |= 0x80; // QR=1
+        let mut input = Vec::new();
+        input.extend_from_slice(&empty);
+        input.extend_from_slice(&response_header);
+        input.extend_from_slice(&framed_query(1, "a.example"));
+        for _ in 0..UNANSWERED_MAX {
+            input.extend_from_slice(&empty);
+        }
+        let last = framed_query(2, "a.example");
+        input.extend_from_slice(&last);
+        let (mut output, mut response, mut unanswered) = (Vec::new(), Vec::new(), 0);
+        let answered = answer_complete(
+            &mut input,
+            &mut output,
+            &mut response,
+            &shared,
+            &tcp_context(),
+            &mut unanswered,
+        );
+        assert_eq!((answered, unanswered), ((1, None), UNANSWERED_MAX));
+        assert_eq!(ids(&output), vec![1]);
+        assert_eq!(input, last);
+
+        // Frames alone are no answer: nothing for the idle timeout to count.
+        let mut input = empty.clone();
+        let mut unanswered = 0;
+        output.clear();
+        let answered = answer_complete(
+            &mut input,
+            &mut output,
+            &mut response,
+            &shared,
+            &tcp_context(),
+            &mut unanswered,
+        );
+        assert_eq!((answered, unanswered), ((0, None), 1));
+        assert!(output.is_empty() && input.is_empty());
     }
 }
