@@ -39,7 +39,7 @@ const RESOLVER_KEYS: &[&str] = &[
     "max-in-flight",
     "upstream-port",
 ];
-const ZONE_KEYS: &[&str] = &["file", "serial", "journal-max-entries"];
+const ZONE_KEYS: &[&str] = &["file", "serial", "journal-max-entries", "journal-max-bytes"];
 
 /// Every key of `table` that the file format does not have: (span, key path, message).
 pub(super) fn unknown_keys(table: &DeTable<'_>) -> Vec<(Range<usize>, String, String)> {

@@ -76,6 +76,7 @@ workers = 3
 file = "home.txt"
 serial = "keep"
 journal-max-entries = 5
+journal-max-bytes = 65536
 
 [zone."example.org."]
 serial = "unixtime"
@@ -96,6 +97,7 @@ serial = "unixtime"
     assert_eq!(home.file, Some(PathBuf::from("home.txt")));
     assert_eq!(home.serial, SerialPolicy::Keep);
     assert_eq!(home.journal_max_entries, 5);
+    assert_eq!(home.journal_max_bytes, 65536);
     let org = config.zone_options(&name("EXAMPLE.org."));
     assert_eq!(org.file, None);
     assert_eq!(org.serial, SerialPolicy::Unixtime);
@@ -247,7 +249,7 @@ serials = "keep"
             "dnsd.toml:10: zones: unknown key; expected one of listen, zones-dir, state-dir, metrics, log-level, nsid, identity, udp-max-response-size, tcp, udp, rrl, cookies, include, serial, zone, listener, resolver",
             "dnsd.toml:4: tcp.idle-timeout: unknown key; expected one of idle-timeout-ms, max-connections",
             "dnsd.toml:6: udp.threads: unknown key; expected one of workers",
-            "dnsd.toml:9: zone.\"home.lan\".serials: unknown key; expected one of file, serial, journal-max-entries",
+            "dnsd.toml:9: zone.\"home.lan\".serials: unknown key; expected one of file, serial, journal-max-entries, journal-max-bytes",
         ]
     );
 }
