@@ -278,6 +278,7 @@ pub struct Metrics {
     tcp_unanswered_closes: AtomicU64,
     reload_stats: OnceLock<Arc<ReloadStats>>,
     resolver_stats: OnceLock<Arc<crate::resolver::stats::ResolverStats>>,
+    publisher: OnceLock<Arc<crate::manager::Publisher>>,
 }
 
 impl Metrics {
@@ -324,6 +325,11 @@ impl Metrics {
     /// what is rendered. Only the first call counts.
     pub fn attach_reload_stats(&self, stats: Arc<ReloadStats>) {
         let _ = self.reload_stats.set(stats);
+    }
+
+    /// Adds the swaps of the served zone set (`dnsd_zone_set_swaps_total`).
+    pub fn attach_publisher(&self, publisher: Arc<crate::manager::Publisher>) {
+        let _ = self.publisher.set(publisher);
     }
 
     /// Adds the resolver's counters (resolver/stats.rs) to what is rendered.
@@ -532,6 +538,15 @@ impl Metrics {
 
         if let Some(stats) = self.reload_stats.get() {
             stats.render(&mut out);
+        }
+        if let Some(publisher) = self.publisher.get() {
+            header(
+                &mut out,
+                "dnsd_zone_set_swaps_total",
+                "counter",
+                "Swaps of the served zone set (a burst of zone changes is one).",
+            );
+            let _ = writeln!(out, "dnsd_zone_set_swaps_total {}", publisher.swaps());
         }
         if let Some(stats) = self.resolver_stats.get() {
             stats.render(&mut out);

@@ -248,7 +248,7 @@ fn kill_9_never_loses_an_acknowledged_change_or_lowers_a_serial() {
 /// file broken while dnsd is stopped leaves the last good version served at start.
 #[test]
 fn zone_files_and_dynamic_records_share_a_zone() {
-    let mut dnsd = Dnsd::builder().zone("tx.test", ZONE).start();
+    let mut dnsd = Dnsd::builder().zone("tx.test", ZONE).metrics().start();
     commit(
         &dnsd,
         &[
@@ -268,6 +268,14 @@ fn zone_files_and_dynamic_records_share_a_zone() {
             .is_some_and(|r| r.contains("defined by the zone file")),
         "{refused:?}"
     );
+    let series = |result: &str| {
+        format!(
+            "dnsd_zone_transactions_total{{zone=\"tx.test.\",source=\"docker\",result=\"{result}\"}}"
+        )
+    };
+    assert_eq!(dnsd.metric(&series("committed")), Some(1));
+    assert_eq!(dnsd.metric(&series("refused")), Some(1));
+    let swaps = dnsd.metric("dnsd_zone_set_swaps_total").expect("swaps");
     // A git commit of the zone file: the container's record stays.
     let edited = format!("{ZONE}mail A 198.51.100.25\n");
     std::fs::write(dnsd.zones_dir().join("tx.test.zone"), &edited).expect("write");
@@ -294,6 +302,8 @@ fn zone_files_and_dynamic_records_share_a_zone() {
         })
     });
     assert!(dnsd.log().contains("takes it over"), "{}", dnsd.log());
+    // Two edits, two versions, each one swap of the served set.
+    assert_eq!(dnsd.metric("dnsd_zone_set_swaps_total"), Some(swaps + 2));
     let status = dnsd.ctl(&["status tx.test"]);
     assert!(status[0].contains("dynamic=-"), "{status:?}");
     // Broken while stopped: the last good version is served at start.

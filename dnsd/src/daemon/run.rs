@@ -106,6 +106,7 @@ pub fn run(config: Config) -> Result<(), RunError> {
         "zones loaded"
     );
     metrics.attach_reload_stats(reloader.stats());
+    metrics.attach_publisher(manager.publisher().clone());
 
     // Bind everything before serving anything.
     let mut tcp_listeners = Vec::new();

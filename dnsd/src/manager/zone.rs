@@ -285,9 +285,15 @@ impl ZoneHandle {
         let mut owners: Vec<OwnerChange> = Vec::new();
         let mut ownership = w.ownership.clone();
         let mut accepted = Vec::new();
+        let zone_name = self.apex().to_string();
         for p in batch {
             let result = check_ownership(&ownership, &working, &p.source, &p.txn)
                 .and_then(|()| txn::apply(&working, &p.txn).map_err(CommitError::from));
+            if result.is_err() {
+                self.shared
+                    .stats
+                    .count_transaction(&zone_name, &p.source, false);
+            }
             match result {
                 Ok(applied) => {
                     let changes =
@@ -299,7 +305,7 @@ impl ZoneHandle {
                         Some(d) => d.then(applied.diff),
                         None => applied.diff,
                     });
-                    accepted.push(p.ticket);
+                    accepted.push((p.source, p.ticket));
                 }
                 Err(e) => p.ticket.finish(Err(e)),
             }
@@ -334,7 +340,10 @@ impl ZoneHandle {
                     .publisher
                     .publish(&[(self.apex().clone(), Some(zone.clone()))]);
                 self.finish(w, zone, &owners, w.file_serial, diff_len);
-                for ticket in accepted {
+                for (source, ticket) in accepted {
+                    self.shared
+                        .stats
+                        .count_transaction(&zone_name, &source, true);
                     ticket.finish(Ok(serial));
                 }
             }
@@ -342,7 +351,10 @@ impl ZoneHandle {
                 self.shared
                     .stats
                     .count_error(Some(&self.apex().to_string()));
-                for ticket in accepted {
+                for (source, ticket) in accepted {
+                    self.shared
+                        .stats
+                        .count_transaction(&zone_name, &source, false);
                     ticket.finish(Err(e.clone()));
                 }
             }
@@ -422,7 +434,11 @@ impl ZoneHandle {
             .name("zone-image".into())
             .spawn(move || {
                 let serial = zone.serial().unwrap_or(0);
-                match image::write(&path, &zone, file_serial, &ownership) {
+                let written = image::write(&path, &zone, file_serial, &ownership);
+                shared
+                    .stats
+                    .count_image(&shared.apex.to_string(), written.is_ok());
+                match written {
                     Ok(()) => shared
                         .image_durable
                         .store(u64::from(serial) + 1, Ordering::Release),

@@ -8,7 +8,12 @@
 //!   errors that belong to no zone (an unreadable zones folder) count under `zone=""`;
 //! - `dnsd_zone_changes_total{zone}`: loads that changed the zone (one diff each);
 //! - `dnsd_zone_diff_records_total{zone,op="removed"|"added"}`: records in those diffs;
-//! - `dnsd_zone_served_serial{zone}`: the serial served (zones being served only).
+//! - `dnsd_zone_served_serial{zone}`: the serial served (zones being served only);
+//! - `dnsd_zone_transactions_total{zone,source,result="committed"|"refused"}`:
+//!   transactions submitted to the zone's manager by each source other than the file
+//!   (control socket, updates, containers, transfers), by outcome;
+//! - `dnsd_zone_images_written_total{zone}`, `dnsd_zone_image_errors_total{zone}`: the
+//!   zone's images written to the state folder, and those that could not be.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -29,6 +34,12 @@ pub struct ZoneStats {
     pub records_removed: u64,
     /// Records added, summed over the changes.
     pub records_added: u64,
+    /// Transactions by source: (committed, refused).
+    pub transactions: BTreeMap<String, (u64, u64)>,
+    /// Images written to the state folder.
+    pub images_written: u64,
+    /// Images that could not be written.
+    pub image_errors: u64,
 }
 
 /// Every zone's counters, by zone name (apex with its final dot).
@@ -68,6 +79,23 @@ impl ReloadStats {
         });
     }
 
+    pub(crate) fn count_transaction(&self, zone: &str, source: &str, committed: bool) {
+        self.with(zone, |s| {
+            let (ok, refused) = s.transactions.entry(source.to_string()).or_default();
+            *if committed { ok } else { refused } += 1;
+        });
+    }
+
+    pub(crate) fn count_image(&self, zone: &str, written: bool) {
+        self.with(zone, |s| {
+            *if written {
+                &mut s.images_written
+            } else {
+                &mut s.image_errors
+            } += 1;
+        });
+    }
+
     pub(crate) fn set_serial(&self, zone: &str, serial: u32) {
         self.with(zone, |s| s.serial = Some(serial));
     }
@@ -89,7 +117,7 @@ impl ReloadStats {
     /// Appends the series to `out` in the Prometheus text format.
     pub fn render(&self, out: &mut String) {
         let zones = self.zones();
-        let series: [Series; 4] = [
+        let series: [Series; 6] = [
             (
                 "dnsd_zone_reloads_total",
                 "counter",
@@ -114,6 +142,18 @@ impl ReloadStats {
                 "SOA serial served.",
                 |s| s.serial.map(u64::from),
             ),
+            (
+                "dnsd_zone_images_written_total",
+                "counter",
+                "Zone images written to the state folder.",
+                |s| Some(s.images_written),
+            ),
+            (
+                "dnsd_zone_image_errors_total",
+                "counter",
+                "Zone images that could not be written.",
+                |s| Some(s.image_errors),
+            ),
         ];
         for (name, kind, help, value) in series {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
@@ -134,6 +174,23 @@ impl ReloadStats {
                 ("added", stats.records_added),
             ] {
                 let _ = writeln!(out, "{name}{{zone=\"{}\",op=\"{op}\"}} {v}", escape(zone));
+            }
+        }
+        let name = "dnsd_zone_transactions_total";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Transactions submitted by sources other than the zone file.\n# TYPE {name} counter"
+        );
+        for (zone, stats) in &zones {
+            for (source, (committed, refused)) in &stats.transactions {
+                for (result, v) in [("committed", committed), ("refused", refused)] {
+                    let _ = writeln!(
+                        out,
+                        "{name}{{zone=\"{}\",source=\"{}\",result=\"{result}\"}} {v}",
+                        escape(zone),
+                        escape(source)
+                    );
+                }
             }
         }
     }
@@ -166,6 +223,10 @@ mod tests {
         stats.count_change("example.org.", 7, 2, 3);
         stats.count_error(Some("example.org."));
         stats.count_error(None);
+        stats.count_transaction("example.org.", "control", true);
+        stats.count_transaction("example.org.", "control", false);
+        stats.count_transaction("example.org.", "control", true);
+        stats.count_image("example.org.", true);
         let mut out = String::new();
         stats.render(&mut out);
         for line in [
@@ -175,6 +236,10 @@ mod tests {
             "dnsd_zone_changes_total{zone=\"example.org.\"} 1",
             "dnsd_zone_served_serial{zone=\"example.org.\"} 7",
             "dnsd_zone_diff_records_total{zone=\"example.org.\",op=\"added\"} 3",
+            "dnsd_zone_transactions_total{zone=\"example.org.\",source=\"control\",result=\"committed\"} 2",
+            "dnsd_zone_transactions_total{zone=\"example.org.\",source=\"control\",result=\"refused\"} 1",
+            "dnsd_zone_images_written_total{zone=\"example.org.\"} 1",
+            "dnsd_zone_image_errors_total{zone=\"example.org.\"} 0",
         ] {
             assert!(out.lines().any(|l| l == line), "{line} missing from\n{out}");
         }
