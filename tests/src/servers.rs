@@ -88,6 +88,10 @@ pub struct Options {
     /// A DNS cookie secret (32 hexadecimal digits) for the servers that take one:
     /// dnsd's `[cookies] secrets`, Knot's `mod-cookies` (NSD 4.6 has no cookies).
     pub cookie_secret: Option<String>,
+    /// Zones will be changed while serving: Knot keeps a journal of the changes, as
+    /// dnsd always does (`journal-content: changes`), and NSD reads zone files that
+    /// changed when it gets SIGHUP (`zonefiles-check: yes`).
+    pub changes: bool,
 }
 
 /// Response rate limiting settings that mean the same in dnsd, NSD and Knot: one rate
@@ -111,6 +115,7 @@ impl Default for Options {
             dnsd_config: None,
             rate_limit: None,
             cookie_secret: None,
+            changes: false,
         }
     }
 }
@@ -272,10 +277,11 @@ fn nsd_command(dir: &Path, addr: SocketAddr, zones: &[ZoneFile], opts: &Options)
          pidfile: \"{d}/nsd.pid\"\n  xfrdfile: \"{d}/xfrd.state\"\n  xfrdir: \"{d}\"\n  \
          logfile: \"{d}/nsd.log\"\n  verbosity: 1\n  hide-version: yes\n  hide-identity: yes\n  \
          refuse-any: no\n  \
-         minimal-responses: {minimal}\n  zonefiles-check: no\n  tcp-count: 100\n",
+         minimal-responses: {minimal}\n  zonefiles-check: {check}\n  tcp-count: 100\n",
         ip = addr.ip(),
         port = addr.port(),
         minimal = if opts.minimal_responses { "yes" } else { "no" },
+        check = if opts.changes { "yes" } else { "no" },
     );
     match opts.rate_limit {
         Some(RateLimit { rate, slip }) => conf.push_str(&format!(
@@ -334,9 +340,15 @@ fn knot_command(dir: &Path, addr: SocketAddr, zones: &[ZoneFile], opts: &Options
         ));
         modules.push("mod-rrl/default");
     }
+    let journal = if opts.changes {
+        std::fs::create_dir_all(dir.join("db")).expect("Knot's database folder");
+        "changes"
+    } else {
+        "none"
+    };
     conf.push_str(&format!(
         "template:\n  - id: default\n    storage: \"{d}\"\n    zonefile-sync: -1\n    \
-         zonefile-load: whole\n    journal-content: none\n    semantic-checks: off\n"
+         zonefile-load: whole\n    journal-content: {journal}\n    semantic-checks: off\n"
     ));
     if !modules.is_empty() {
         conf.push_str(&format!("    global-module: [{}]\n", modules.join(", ")));

@@ -318,3 +318,43 @@ fn zone_files_and_dynamic_records_share_a_zone() {
     );
     assert!(dnsd.log().contains("keeps serving its last good version"));
 }
+
+/// Input: 300 transactions pipelined on one control connection (written before any
+/// reply is read), each removing the record the one before added and adding the next.
+/// Output: every one acknowledged, serials that never go down, and only the last record
+/// served — so they were committed in the order they were sent, none lost or doubled.
+#[test]
+fn pipelined_transactions_commit_in_the_order_sent() {
+    let dnsd = Dnsd::builder().zone("tx.test", ZONE).start();
+    let count = 300;
+    let mut lines = vec![
+        "zone tx.test pipe".to_string(),
+        "add p0 30 A 198.51.100.1".into(),
+        "commit".into(),
+    ];
+    for i in 1..count {
+        lines.push("zone tx.test pipe".into());
+        lines.push(format!("del p{} A", i - 1));
+        lines.push(format!("add p{i} 30 A 198.51.100.1"));
+        lines.push("commit".into());
+    }
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let replies = dnsd.ctl(&refs);
+    assert!(replies.iter().all(|r| r.starts_with("ok")), "{replies:?}");
+    let serials: Vec<u32> = replies
+        .iter()
+        .filter_map(|r| r.strip_prefix("ok ")?.parse().ok())
+        .collect();
+    assert_eq!(serials.len(), count, "{replies:?}");
+    assert!(
+        serials.windows(2).all(|w| w[0] <= w[1]),
+        "serials went down: {serials:?}"
+    );
+    let served: Vec<usize> = (0..count)
+        .filter(|i| {
+            dnsd.ask(&format!("p{i}.tx.test."), 1)
+                .is_some_and(|n| !n.answer.is_empty())
+        })
+        .collect();
+    assert_eq!(served, vec![count - 1]);
+}

@@ -154,6 +154,20 @@ pub fn run(config: Config) -> Result<(), RunError> {
         None => None,
     };
 
+    // The control socket, before the first answer (a client that got one may use it):
+    // a failure is reported loudly, but DNS is served all the same.
+    let control_path = crate::front::control::socket_path(&config.state_dir);
+    let control = match crate::front::control::bind(&control_path) {
+        Ok(listener) => Some(listener),
+        Err(e) => {
+            tracing::error!(
+                "{}: cannot open the control socket: {e}; `dnsd ctl` will not reach this dnsd",
+                control_path.display()
+            );
+            None
+        }
+    };
+
     let watcher = watch(reloader).map_err(RunError::Watch)?;
 
     // The resolver, when a listener recurses: requests for names outside the zones
@@ -197,19 +211,6 @@ pub fn run(config: Config) -> Result<(), RunError> {
             .map_err(RunError::Start)?;
         threads.push(thread);
     }
-
-    // The control socket: a failure is reported loudly, but DNS is served all the same.
-    let control_path = crate::front::control::socket_path(&config.state_dir);
-    let control = match crate::front::control::bind(&control_path) {
-        Ok(listener) => Some(listener),
-        Err(e) => {
-            tracing::error!(
-                "{}: cannot open the control socket: {e}; `dnsd ctl` will not reach this dnsd",
-                control_path.display()
-            );
-            None
-        }
-    };
 
     let control_bound = control.is_some();
     // Everything is open now but TCP connections: they get what the limit leaves.

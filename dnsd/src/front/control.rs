@@ -26,7 +26,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::watch;
 
-use crate::manager::{FILE_SOURCE, Manager, ZoneHandle};
+use crate::manager::{CommitError, FILE_SOURCE, Manager, ZoneHandle};
 use crate::wire::name::Name;
 use crate::zone::files::LoadOptions;
 use crate::zone::parse::Parser;
@@ -227,12 +227,39 @@ pub fn bind(path: &Path) -> std::io::Result<std::os::unix::net::UnixListener> {
     Ok(listener)
 }
 
+/// Replies not yet written, in the order of the lines; a session may pipeline this many.
+const MAX_PIPELINED: usize = 256;
+
+/// The reply to one line: ready, or a commit still in progress.
+enum Reply {
+    Text(String),
+    Commit(tokio::task::JoinHandle<Result<u32, CommitError>>),
+}
+
 async fn session(
     stream: UnixStream,
     manager: Arc<Manager>,
     mut shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
+    // Replies go out in the order of the lines; commits queued by one session are
+    // committed in that order, so a client may pipeline transactions and read the
+    // acknowledgements after.
+    let (replies, mut pending) = tokio::sync::mpsc::channel::<Reply>(MAX_PIPELINED);
+    let writer = tokio::spawn(async move {
+        while let Some(reply) = pending.recv().await {
+            let text = match reply {
+                Reply::Text(text) => text,
+                Reply::Commit(join) => match join.await {
+                    Ok(Ok(serial)) => format!("ok {serial}\n"),
+                    Ok(Err(e)) => format!("error {e}\n"),
+                    Err(e) => format!("error the commit failed: {e}\n"),
+                },
+            };
+            write.write_all(text.as_bytes()).await?;
+        }
+        Ok::<_, std::io::Error>(())
+    });
     let mut lines = BufReader::new(read);
     let mut session = Session::default();
     let mut line = String::new();
@@ -241,56 +268,60 @@ async fn session(
         let mut limited = (&mut lines).take(MAX_LINE as u64);
         let read = tokio::select! {
             read = limited.read_line(&mut line) => read?,
-            _ = shutdown.changed() => return Ok(()),
+            _ = shutdown.changed() => break,
         };
         if read == 0 {
-            return Ok(());
+            break;
         }
         if !line.ends_with('\n') && read >= MAX_LINE {
-            write.write_all(b"error line too long\n").await?;
-            return Ok(());
+            let _ = replies
+                .send(Reply::Text("error line too long\n".into()))
+                .await;
+            break;
         }
-        let reply = answer(&mut session, &manager, &line).await;
-        write.write_all(reply.as_bytes()).await?;
+        let reply = answer(&mut session, &manager, &line);
+        if replies.send(reply).await.is_err() {
+            break;
+        }
     }
+    drop(replies);
+    writer.await.map_err(std::io::Error::other)?
 }
 
 /// The reply to one line (ending with a newline).
-async fn answer(session: &mut Session, manager: &Arc<Manager>, line: &str) -> String {
+fn answer(session: &mut Session, manager: &Arc<Manager>, line: &str) -> Reply {
+    let text = |t: &str| Reply::Text(t.to_string());
     let apex = session.open.as_ref().map(|(h, _, _)| h.apex().clone());
     let command = match parse_line(line, apex.as_ref()) {
         Ok(command) => command,
-        Err(e) => return format!("error {e}\n"),
+        Err(e) => return Reply::Text(format!("error {e}\n")),
     };
     match command {
         Command::Zone { apex, source } => match manager.zone(&apex) {
             Some(handle) => {
                 session.open = Some((handle, source, Transaction::new()));
-                "ok\n".into()
+                text("ok\n")
             }
-            None => format!("error zone {apex} is not served\n"),
+            None => Reply::Text(format!("error zone {apex} is not served\n")),
         },
         Command::Change(change) => match session.open.as_mut() {
             Some((_, _, txn)) => {
                 txn.push(change);
-                "ok\n".into()
+                text("ok\n")
             }
-            None => "error no open transaction\n".into(),
+            None => text("error no open transaction\n"),
         },
         Command::Abort => {
             session.open = None;
-            "ok\n".into()
+            text("ok\n")
         }
         Command::Commit => {
             let Some((handle, source, txn)) = session.open.take() else {
-                return "error no open transaction\n".into();
+                return text("error no open transaction\n");
             };
-            let committed = tokio::task::spawn_blocking(move || handle.submit(&source, txn)).await;
-            match committed {
-                Ok(Ok(serial)) => format!("ok {serial}\n"),
-                Ok(Err(e)) => format!("error {e}\n"),
-                Err(e) => format!("error the commit failed: {e}\n"),
-            }
+            // Queued now, in the order of the session's lines; waited for elsewhere.
+            let submitted = handle.enqueue(&source, txn);
+            Reply::Commit(tokio::task::spawn_blocking(move || submitted.wait()))
         }
         Command::Status(name) => {
             let mut out = String::new();
@@ -301,10 +332,10 @@ async fn answer(session: &mut Session, manager: &Arc<Manager>, line: &str) -> St
                 out.push_str(&status_line(&zone));
             }
             if out.is_empty() && name.is_some() {
-                return "error no such zone\n".into();
+                return text("error no such zone\n");
             }
             out.push_str("ok\n");
-            out
+            Reply::Text(out)
         }
     }
 }
@@ -337,12 +368,17 @@ pub fn client(path: &Path, lines: &[String]) -> std::io::Result<Vec<String>> {
     use std::io::{BufRead, Write};
     let stream = std::os::unix::net::UnixStream::connect(path)?;
     let mut reader = std::io::BufReader::new(stream.try_clone()?);
-    let mut writer = std::io::BufWriter::new(stream);
+    // Lines are written while replies are read, so that a long script never waits on
+    // replies nobody reads.
+    let mut text = String::new();
     for line in lines {
-        writer.write_all(line.trim_end().as_bytes())?;
-        writer.write_all(b"\n")?;
+        text.push_str(line.trim_end());
+        text.push('\n');
     }
-    writer.flush()?;
+    let writer = std::thread::spawn(move || {
+        let mut stream = stream;
+        stream.write_all(text.as_bytes())
+    });
     let mut replies = Vec::new();
     for _ in lines {
         // Each command ends with one `ok ...` or `error ...` line; `status` first
@@ -363,6 +399,9 @@ pub fn client(path: &Path, lines: &[String]) -> std::io::Result<Vec<String>> {
             }
         }
     }
+    writer
+        .join()
+        .map_err(|_| std::io::Error::other("the writer thread panicked"))??;
     Ok(replies)
 }
 

@@ -32,7 +32,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use ownership::{FILE_SOURCE, Ownership};
 pub use publish::Publisher;
-pub use zone::{CommitError, FileOutcome, Published, ZoneHandle};
+pub use zone::{CommitError, FileOutcome, Published, Submitted, ZoneHandle};
 
 use crate::sources::state::{ServedSerials, journal_path};
 use crate::sources::stats::ReloadStats;

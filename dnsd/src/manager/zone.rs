@@ -157,6 +157,33 @@ impl Ticket {
     }
 }
 
+/// A change queued by [`ZoneHandle::enqueue`].
+pub struct Submitted {
+    handle: ZoneHandle,
+    ticket: Arc<Ticket>,
+}
+
+impl Submitted {
+    /// Waits until the change is durable and served, or refused; the serial that
+    /// serves it. The first waiter to find the writer free commits every queued change
+    /// as one version (group commit). Blocking: call it from a thread that may wait.
+    pub fn wait(self) -> Result<u32, CommitError> {
+        let zone = &self.handle;
+        loop {
+            if let Some(result) = self.ticket.take() {
+                return result;
+            }
+            let mut writer = zone.lock();
+            if let Some(result) = self.ticket.take() {
+                return result;
+            }
+            let batch =
+                std::mem::take(&mut *zone.shared.queue.lock().unwrap_or_else(|e| e.into_inner()));
+            zone.commit(&mut writer, batch);
+        }
+    }
+}
+
 /// The state only the writer touches.
 pub(super) struct Writer {
     pub(super) zone: Option<Arc<Zone>>,
@@ -247,6 +274,13 @@ impl ZoneHandle {
     /// durable and served, or refused; returns the serial that serves it. Blocking: call
     /// it from a thread that may wait (`spawn_blocking` in async code).
     pub fn submit(&self, source: &str, txn: Transaction) -> Result<u32, CommitError> {
+        self.enqueue(source, txn).wait()
+    }
+
+    /// Queues a change from `source` without waiting: changes queued one after the
+    /// other are committed in that order (a client may pipeline them). The result
+    /// comes from [`Submitted::wait`].
+    pub fn enqueue(&self, source: &str, txn: Transaction) -> Submitted {
         let ticket = Arc::new(Ticket::default());
         self.shared
             .queue
@@ -257,20 +291,11 @@ impl ZoneHandle {
                 txn,
                 ticket: ticket.clone(),
             });
-        loop {
-            if let Some(result) = ticket.take() {
-                return result;
-            }
-            let mut writer = self.lock();
-            if let Some(result) = ticket.take() {
-                return result;
-            }
-            let batch =
-                std::mem::take(&mut *self.shared.queue.lock().unwrap_or_else(|e| e.into_inner()));
-            self.commit(&mut writer, batch);
+        Submitted {
+            handle: self.clone(),
+            ticket,
         }
     }
-
     /// Commits a batch of transactions as one version.
     fn commit(&self, w: &mut Writer, batch: Vec<Pending>) {
         let Some(base) = w.zone.clone() else {
