@@ -103,6 +103,9 @@ pub struct ListenerConfig {
     pub role: Role,
     /// The clients it serves (authoritative, resolver) or recurses for (both).
     pub allow: Acl,
+    /// Its own largest UDP response (and advertised EDNS size); None: the global
+    /// `udp-max-response-size`.
+    pub udp_max_response_size: Option<u16>,
 }
 
 impl ListenerConfig {
@@ -112,6 +115,7 @@ impl ListenerConfig {
             address,
             role: Role::Authoritative,
             allow: Acl::any(),
+            udp_max_response_size: None,
         }
     }
 }
@@ -273,6 +277,7 @@ struct ListenerSpec {
     role: Option<Spanned<String>>,
     allow: Option<Spanned<Vec<Spanned<String>>>>,
     force_open: Option<Spanned<bool>>,
+    udp_max_response_size: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -813,6 +818,8 @@ fn listener_config(
             Acl::prefixes(prefixes)
         }
     };
+    let udp_max_response_size =
+        internet::listener_udp_max(&spec.udp_max_response_size, key, problems);
     let forced = spec.force_open.as_ref().is_some_and(|f| *f.get_ref());
     if let Some(addr) = address
         && role != Role::Authoritative
@@ -847,6 +854,7 @@ fn listener_config(
         address: address?,
         role,
         allow,
+        udp_max_response_size,
     })
 }
 

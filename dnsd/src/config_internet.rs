@@ -293,6 +293,19 @@ pub(super) fn identity_text(
     Some(bytes.into())
 }
 
+/// Validates a listener's own `udp-max-response-size` (`key` is the listener's path):
+/// None when it sets none.
+pub(super) fn listener_udp_max(
+    value: &Option<Spanned<i64>>,
+    key: &str,
+    problems: &mut Problems<'_>,
+) -> Option<u16> {
+    value.as_ref()?;
+    let key = format!("{key}.udp-max-response-size");
+    let default = i64::from(crate::answer::EDNS_UDP_SIZE);
+    Some(ranged(problems, value, &key, 512..=4096, default) as u16)
+}
+
 /// Validates `udp-max-response-size`.
 pub(super) fn udp_max(value: &Option<Spanned<i64>>, problems: &mut Problems<'_>) -> u16 {
     ranged(

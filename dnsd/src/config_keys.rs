@@ -28,7 +28,13 @@ const TOP_KEYS: &[&str] = &[
 ];
 const TCP_KEYS: &[&str] = &["idle-timeout-ms", "max-connections"];
 const UDP_KEYS: &[&str] = &["workers"];
-const LISTENER_KEYS: &[&str] = &["address", "role", "allow", "force-open"];
+const LISTENER_KEYS: &[&str] = &[
+    "address",
+    "role",
+    "allow",
+    "force-open",
+    "udp-max-response-size",
+];
 const RESOLVER_KEYS: &[&str] = &[
     "root-hints",
     "trust-anchor",

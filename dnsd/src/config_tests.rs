@@ -594,7 +594,7 @@ fn bad_listeners_name_their_key() {
              [[listener]]\nrole = \"recursive\"\nallow = [\"300.1.1.0/24\"]\nport = 5\n"
         ),
         vec![
-            "dnsd.toml:7: listener[1].port: unknown key; expected one of address, role, allow, force-open"
+            "dnsd.toml:7: listener[1].port: unknown key; expected one of address, role, allow, force-open, udp-max-response-size"
         ]
     );
     assert_eq!(
@@ -609,5 +609,23 @@ fn bad_listeners_name_their_key() {
             "dnsd.toml:6: listener[1].allow[0]: \"300.1.1.0/24\" is not a prefix or address \
              (e.g. 198.51.100.0/24, ::1)",
         ]
+    );
+}
+
+#[test]
+fn a_listener_may_have_its_own_udp_size() {
+    let config = config(
+        "[[listener]]\naddress = \"127.0.0.1:53\"\n\
+         [[listener]]\naddress = \"127.0.0.2:53\"\nudp-max-response-size = 512\n",
+    );
+    let sizes: Vec<Option<u16>> = config
+        .listeners
+        .iter()
+        .map(|l| l.udp_max_response_size)
+        .collect();
+    assert_eq!(sizes, vec![None, Some(512)]);
+    assert_eq!(
+        errors("[[listener]]\naddress = \"127.0.0.1:53\"\nudp-max-response-size = 100\n"),
+        vec!["dnsd.toml:3: listener[0].udp-max-response-size: 100 is out of range 512..=4096"]
     );
 }

@@ -139,6 +139,7 @@ pub fn run(config: Config) -> Result<(), RunError> {
                 role: listener.role,
                 limit: config.rrl.applies_to(&addr),
                 allow: listener.allow.clone(),
+                udp_max: listener.udp_max_response_size,
             });
         }
         worker_listeners.push(listeners);

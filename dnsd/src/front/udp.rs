@@ -125,6 +125,8 @@ pub struct Listener {
     pub limit: bool,
     /// The clients it serves (or, for `both`, recurses for).
     pub allow: Acl,
+    /// Its own largest UDP response, when it has one (the options' otherwise).
+    pub udp_max: Option<u16>,
 }
 
 /// One UDP worker: its sockets, buffers and counters. Runs on its own thread.
@@ -140,6 +142,10 @@ pub struct Worker {
     wake: RawFd,
     batch: Box<Batch>,
     defer: Option<DeferSink>,
+    /// Per listener with a size of its own: the options with that size, and the
+    /// options they were made from (remade only when those are swapped).
+    own_options: Vec<Option<AnswerOptions>>,
+    own_options_from: usize,
 }
 
 /// The buffers of one batch, allocated once per worker. The `mmsghdr`s point into the
@@ -227,6 +233,8 @@ impl Worker {
             wake,
             batch: Box::new(Batch::new()),
             defer: None,
+            own_options: Vec::new(),
+            own_options_from: 0,
         }
     }
 
@@ -314,13 +322,40 @@ impl Worker {
         true
     }
 
+    /// Remakes the options of the listeners with a UDP size of their own when the
+    /// shared options were swapped (a cookie secret rotated): not per batch, so the
+    /// query path allocates nothing.
+    fn refresh_own_options(&mut self, shared: &Arc<AnswerOptions>) {
+        let from = Arc::as_ptr(shared) as usize;
+        if from == self.own_options_from {
+            return;
+        }
+        self.own_options_from = from;
+        self.own_options = self
+            .listeners
+            .iter()
+            .map(|l| {
+                l.udp_max.map(|udp_max| AnswerOptions {
+                    udp_max,
+                    ..AnswerOptions::clone(shared)
+                })
+            })
+            .collect();
+    }
+
     /// Answers the `received` datagrams of the batch read from listener `s` and
     /// prepares the send headers; returns how many responses are to be sent.
     fn answer_batch(&mut self, s: usize, received: usize) -> usize {
+        let shared_options = self.options.load();
+        self.refresh_own_options(&shared_options);
+        let options = self
+            .own_options
+            .get(s)
+            .and_then(Option::as_ref)
+            .unwrap_or(&shared_options);
         let listener = &self.listeners[s];
         let batch = &mut *self.batch;
         let zones = self.zones.load();
-        let options = self.options.load();
         let now = super::unix_now();
         let limiter = self.limiter.as_deref().filter(|_| listener.limit);
         let seconds = if limiter.is_some() {
@@ -571,6 +606,7 @@ mod tests {
                 role: Role::Authoritative,
                 limit: false,
                 allow: Acl::any(),
+                udp_max: None,
             }],
             Arc::new(ArcSwap::from_pointee(ZoneSet::new())),
             counters.clone(),
