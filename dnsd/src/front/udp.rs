@@ -382,7 +382,7 @@ impl Worker {
                 listener.index,
                 role.unwrap_or(listener.role),
             )
-            .with_options(&options, now);
+            .with_options(options, now);
             let out = &mut batch.responses[i];
             let query = &batch.queries[i][..len];
             let answered = catch_unwind(AssertUnwindSafe(|| match role {
