@@ -68,6 +68,16 @@ impl Ownership {
         self.dynamic.is_empty()
     }
 
+    /// This ownership as a batch of commits sees it, changes applied on top as the
+    /// batch goes, without copying it (a zone with many dynamic RRsets would otherwise
+    /// pay for all of them at every commit).
+    pub fn overlay(&self) -> Overlay<'_> {
+        Overlay {
+            base: self,
+            changed: BTreeMap::new(),
+        }
+    }
+
     /// RRsets owned by each source.
     pub fn counts(&self) -> BTreeMap<Arc<str>, usize> {
         let mut counts = BTreeMap::new();
@@ -75,5 +85,30 @@ impl Ownership {
             *counts.entry(source.clone()).or_default() += 1;
         }
         counts
+    }
+}
+
+/// An [`Ownership`] with a batch's changes on top ([`Ownership::overlay`]).
+pub struct Overlay<'a> {
+    base: &'a Ownership,
+    /// (owner, type) -> its new owner (None: the zone file).
+    changed: BTreeMap<(Name, Rtype), Option<Arc<str>>>,
+}
+
+impl Overlay<'_> {
+    /// As [`Ownership::owner_of`], with the changes applied so far.
+    pub fn owner_of(&self, owner: &Name, rtype: Rtype) -> Option<&Arc<str>> {
+        match self.changed.get(&(owner.clone(), rtype)) {
+            Some(changed) => changed.as_ref(),
+            None => self.base.owner_of(owner, rtype),
+        }
+    }
+
+    /// As [`Ownership::apply`], on the overlay only.
+    pub fn apply(&mut self, changes: &[OwnerChange]) {
+        for change in changes {
+            self.changed
+                .insert((change.owner.clone(), change.rtype), change.source.clone());
+        }
     }
 }

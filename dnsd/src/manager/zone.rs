@@ -30,7 +30,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use arc_swap::ArcSwap;
 
 use super::image;
-use super::ownership::{FILE_SOURCE, Ownership};
+use super::ownership::{FILE_SOURCE, Overlay, Ownership};
 use super::publish::Publisher;
 use super::{Clock, ZoneOptions};
 use crate::sources::file_diff::file_changes;
@@ -308,7 +308,7 @@ impl ZoneHandle {
         let mut working: Zone = (*base).clone();
         let mut diff: Option<ZoneDiff> = None;
         let mut owners: Vec<OwnerChange> = Vec::new();
-        let mut ownership = w.ownership.clone();
+        let mut ownership = w.ownership.overlay();
         let mut accepted = Vec::new();
         let zone_name = self.apex().to_string();
         for p in batch {
@@ -679,7 +679,7 @@ fn set_serial(zone: &Zone, serial: u32) -> Result<txn::Applied, CommitError> {
 
 /// Refuses a dynamic change to an RRset the file or another source owns.
 fn check_ownership(
-    ownership: &Ownership,
+    ownership: &Overlay<'_>,
     zone: &Zone,
     source: &str,
     txn: &Transaction,
@@ -726,7 +726,7 @@ fn check_ownership(
 fn owner_changes(
     zone: &Zone,
     diff: &ZoneDiff,
-    ownership: &Ownership,
+    ownership: &Overlay<'_>,
     source: &str,
 ) -> Vec<OwnerChange> {
     if source == FILE_SOURCE {
