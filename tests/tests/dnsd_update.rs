@@ -54,6 +54,11 @@ const SCRIPTS: &[(&str, &str)] = &[
     ("ttl change", "update add a.dyn.test. 600 A 198.51.100.1"),
 ];
 
+/// Scripts that change an RRset the zone file defines: Knot and BIND apply them, dnsd
+/// answers REFUSED (the file wins: `manager::ownership`); Knot and BIND are still
+/// compared with each other.
+const FILE_OWNED: &[&str] = &["apex ns last"];
+
 /// What the test compares after the scripts: (name, type).
 const LOOKS: &[(&str, &str)] = &[
     ("a.dyn.test.", "A"),
@@ -131,6 +136,8 @@ fn knot() -> Peer {
     let d = dir.path().display().to_string();
     let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
     std::fs::write(dir.path().join("dyn.test.zone"), ZONE).expect("zone");
+    // Knot's journal database: its folder must exist, or every update is SERVFAIL.
+    std::fs::create_dir(dir.path().join("db")).expect("db");
     let conf = format!(
         "server:\n  listen: {}@{}\n  rundir: \"{d}\"\n  pidfile: \"{d}/knot.pid\"\n\
          control:\n  listen: \"{d}/knot.sock\"\ndatabase:\n  storage: \"{d}/db\"\n\
@@ -200,6 +207,14 @@ fn updates_give_the_same_rcodes_and_zone_as_knot_and_bind() {
             .map(|(_, addr)| nsupdate(*addr, "dyn.test.", commands, &[]))
             .collect();
         table.push(format!("{what}: {rcodes:?}"));
+        if FILE_OWNED.contains(what) {
+            assert!(
+                rcodes[0] == "REFUSED" && rcodes[1] == rcodes[2],
+                "{what}: dnsd, knot, bind answered {rcodes:?}\n{}",
+                table.join("\n")
+            );
+            continue;
+        }
         assert!(
             rcodes.iter().all(|r| *r == rcodes[0]),
             "{what}: dnsd, knot, bind answered {rcodes:?}\n{}",
@@ -217,6 +232,12 @@ fn updates_give_the_same_rcodes_and_zone_as_knot_and_bind() {
             .iter()
             .map(|(_, addr)| short(*addr, name, qtype))
             .collect();
+        if (*name, *qtype) == ("dyn.test.", "NS") {
+            // "apex ns last": the file's NS RRset stays whole in dnsd.
+            assert_eq!(answers[0], ["ns1.example.net.", "ns2.example.net."]);
+            assert_eq!(answers[1], answers[2], "NS: knot, bind: {answers:?}");
+            continue;
+        }
         assert!(
             answers.iter().all(|a| *a == answers[0]),
             "{name} {qtype}: dnsd, knot, bind: {answers:?}"
