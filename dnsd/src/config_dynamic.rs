@@ -32,8 +32,8 @@ pub(super) const CONTAINERS_KEYS: &[&str] = &[
 pub(super) const ENGINE_KEYS: &[&str] = &["name", "socket"];
 pub(super) const NETWORK_KEYS: &[&str] = &["name", "subnet", "zone"];
 pub(super) const DYNAMIC_ZONE_KEYS: &[&str] = &["ns", "hostmaster", "ttl", "serial"];
-pub(super) const UPDATE_KEYS: &[&str] = &["allow-unsigned", "grant"];
-pub(super) const GRANT_KEYS: &[&str] = &["key", "match", "name", "types"];
+pub(super) const UPDATE_KEYS: &[&str] = &["allow-unsigned", "key-files", "grant"];
+pub(super) const GRANT_KEYS: &[&str] = &["key", "match", "name", "types", "zones"];
 pub(super) const API_KEYS: &[&str] = &["listen", "key-file", "server-id"];
 
 /// Default TTL of container records (issue 10: 30 s).
@@ -104,6 +104,7 @@ pub(super) struct DynamicZoneSpec {
 #[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
 pub(super) struct UpdateSpec {
     allow_unsigned: Option<Spanned<Vec<Spanned<String>>>>,
+    key_files: Option<Spanned<Vec<Spanned<String>>>>,
     grant: Vec<Spanned<GrantSpec>>,
 }
 
@@ -115,6 +116,7 @@ struct GrantSpec {
     rule: Option<Spanned<String>>,
     name: Option<Spanned<String>>,
     types: Option<Spanned<Vec<Spanned<String>>>>,
+    zones: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -140,7 +142,7 @@ pub(super) fn dynamic(
             .as_ref()
             .and_then(|c| containers_settings(c, in_file, problems)),
         zones: dynamic_zones(zones, zone_defaults, problems),
-        update: update_settings(update, problems),
+        update: update_settings(update, in_file, problems),
         api: api.as_ref().and_then(|a| api_config(a, in_file, problems)),
     }
 }
@@ -171,7 +173,12 @@ fn containers_settings(
             }
         },
     };
-    let grace = problems.positive(&spec.grace_seconds, "containers.grace-seconds", 86_400 * 30, 300);
+    let grace = problems.positive(
+        &spec.grace_seconds,
+        "containers.grace-seconds",
+        86_400 * 30,
+        300,
+    );
     let loss = match &spec.on_engine_loss {
         None => EngineLoss::Keep,
         Some(v) => match v.get_ref().as_str() {
@@ -224,7 +231,10 @@ fn containers_settings(
                     problems.fail(
                         Some(subnet.span()),
                         format!("{key}.subnet"),
-                        format!("{:?} is not a prefix (e.g. 198.18.0.0/24)", subnet.get_ref()),
+                        format!(
+                            "{:?} is not a prefix (e.g. 198.18.0.0/24)",
+                            subnet.get_ref()
+                        ),
                     );
                     continue;
                 }
@@ -292,7 +302,11 @@ fn dynamic_zones(
             match Name::from_text(&text, None) {
                 Ok(n) => Some(n),
                 Err(e) => {
-                    problems.fail(Some(v.span()), format!("{key}.{k}"), format!("is not a domain name: {e}"));
+                    problems.fail(
+                        Some(v.span()),
+                        format!("{key}.{k}"),
+                        format!("is not a domain name: {e}"),
+                    );
                     None
                 }
             }
@@ -328,7 +342,9 @@ fn dynamic_zones(
                 ),
             }
         }
-        let Some(hostmaster) = hostmaster else { continue };
+        let Some(hostmaster) = hostmaster else {
+            continue;
+        };
         out.insert(
             apex,
             ApexSettings {
@@ -342,7 +358,11 @@ fn dynamic_zones(
     out
 }
 
-fn update_settings(spec: &UpdateSpec, problems: &mut Problems<'_>) -> crate::sources::update::Settings {
+fn update_settings(
+    spec: &UpdateSpec,
+    in_file: &dyn Fn(&str) -> PathBuf,
+    problems: &mut Problems<'_>,
+) -> crate::sources::update::Settings {
     use crate::sources::update::policy::{Grant, Match};
     let mut settings = crate::sources::update::Settings::default();
     if let Some(list) = &spec.allow_unsigned {
@@ -371,19 +391,44 @@ fn update_settings(spec: &UpdateSpec, problems: &mut Problems<'_>) -> crate::sou
         }
     }
     let absolute = |text: &str| {
-        let t = if text.ends_with('.') { text.to_string() } else { format!("{text}.") };
+        let t = if text.ends_with('.') {
+            text.to_string()
+        } else {
+            format!("{text}.")
+        };
         Name::from_text(&t, None).map(|n| n.to_lowercase())
     };
+    if let Some(list) = &spec.key_files {
+        for (i, path) in list.get_ref().iter().enumerate() {
+            let key = format!("update.key-files[{i}]");
+            let file = in_file(path.get_ref());
+            let read = std::fs::read_to_string(&file)
+                .map_err(|e| e.to_string())
+                .and_then(|text| crate::sources::update::tsig::read_key_file(&text));
+            match read {
+                Ok(keys) => settings.keys.extend(keys),
+                Err(e) => problems.fail(Some(path.span()), key, format!("{}: {e}", path.get_ref())),
+            }
+        }
+    }
     for (i, g) in spec.grant.iter().enumerate() {
         let key = format!("update.grant[{i}]");
         let s = g.get_ref();
         let Some(identity) = s.key.as_ref().and_then(|k| absolute(k.get_ref()).ok()) else {
-            problems.fail(Some(g.span()), format!("{key}.key"), "is missing or not a key name".into());
+            problems.fail(
+                Some(g.span()),
+                format!("{key}.key"),
+                "is missing or not a key name".into(),
+            );
             continue;
         };
         let name = s.name.as_ref().map(|n| (n, absolute(n.get_ref())));
         let needs_name = |problems: &mut Problems<'_>| {
-            problems.fail(Some(g.span()), format!("{key}.name"), "this match needs a name".into());
+            problems.fail(
+                Some(g.span()),
+                format!("{key}.name"),
+                "this match needs a name".into(),
+            );
         };
         let rule = s.rule.as_ref().map_or("self", |r| r.get_ref().as_str());
         let matches = match (rule, name) {
@@ -396,7 +441,11 @@ fn update_settings(spec: &UpdateSpec, problems: &mut Problems<'_>) -> crate::sou
                 _ => Match::Wildcard(n),
             },
             ("name" | "subdomain" | "wildcard", Some((n, Err(e)))) => {
-                problems.fail(Some(n.span()), format!("{key}.name"), format!("is not a domain name: {e}"));
+                problems.fail(
+                    Some(n.span()),
+                    format!("{key}.name"),
+                    format!("is not a domain name: {e}"),
+                );
                 continue;
             }
             ("name" | "subdomain" | "wildcard", None) => {
@@ -418,13 +467,45 @@ fn update_settings(spec: &UpdateSpec, problems: &mut Problems<'_>) -> crate::sou
                 .filter_map(|t| {
                     let parsed = crate::zone::Rtype::from_text(&t.get_ref().to_ascii_uppercase());
                     if parsed.is_none() {
-                        problems.fail(Some(t.span()), format!("{key}.types"), format!("{:?} is not a type", t.get_ref()));
+                        problems.fail(
+                            Some(t.span()),
+                            format!("{key}.types"),
+                            format!("{:?} is not a type", t.get_ref()),
+                        );
                     }
                     parsed
                 })
                 .collect()
         });
-        settings.grants.push(Grant { identity, matches, types });
+        let zones = s.zones.as_ref().map(|list| {
+            list.get_ref()
+                .iter()
+                .filter_map(|z| match absolute(z.get_ref()) {
+                    Ok(n) => Some(n),
+                    Err(e) => {
+                        problems.fail(
+                            Some(z.span()),
+                            format!("{key}.zones"),
+                            format!("is not a domain name: {e}"),
+                        );
+                        None
+                    }
+                })
+                .collect()
+        });
+        if !settings.keys.iter().any(|k| k.name == identity) {
+            problems.fail(
+                s.key.as_ref().map(|k| k.span()),
+                format!("{key}.key"),
+                format!("no key {identity} is in update.key-files"),
+            );
+        }
+        settings.grants.push(Grant {
+            identity,
+            matches,
+            types,
+            zones,
+        });
     }
     settings
 }
@@ -442,7 +523,10 @@ fn api_config(
                 problems.fail(
                     Some(l.span()),
                     "api.listen".into(),
-                    format!("{:?} is not an ADDR:PORT (e.g. 127.0.0.1:8081)", l.get_ref()),
+                    format!(
+                        "{:?} is not an ADDR:PORT (e.g. 127.0.0.1:8081)",
+                        l.get_ref()
+                    ),
                 );
                 None
             }
@@ -466,10 +550,10 @@ fn api_config(
     Some(ApiConfig {
         listen: listen?,
         key_file: key_file?,
-        server_id: s
-            .server_id
-            .as_ref()
-            .map_or_else(|| DEFAULT_API_SERVER_ID.to_string(), |v| v.get_ref().clone()),
+        server_id: s.server_id.as_ref().map_or_else(
+            || DEFAULT_API_SERVER_ID.to_string(),
+            |v| v.get_ref().clone(),
+        ),
     })
 }
 

@@ -101,7 +101,11 @@ impl Dockerd {
         self.guard = Some(ProcessGuard::spawn("dockerd", &mut cmd));
         let end = Instant::now() + ENGINE_PATIENCE;
         while !self.docker(&["version"]).status.success() {
-            assert!(Instant::now() < end, "dockerd did not start: {}", self.log());
+            assert!(
+                Instant::now() < end,
+                "dockerd did not start: {}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }

@@ -22,7 +22,13 @@ const REVERSE: &str = "$ORIGIN 100.51.198.in-addr.arpa.\n$TTL 300\n\
     @ NS ns1.example.net.\n";
 
 /// One HTTP/1.1 request as the plugin's LWP::UserAgent sends it; (status, body).
-fn request(api: SocketAddr, method: &str, path: &str, key: &str, body: Option<&str>) -> (u16, String) {
+fn request(
+    api: SocketAddr,
+    method: &str,
+    path: &str,
+    key: &str,
+    body: Option<&str>,
+) -> (u16, String) {
     let mut stream = TcpStream::connect(api).expect("connect to the API");
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
@@ -74,10 +80,17 @@ fn add_a_record(api: SocketAddr, zone: &str, hostname: &str, ip: &str) -> (u16, 
         return (204, String::new());
     }
     let rtype = if ip.contains(':') { "AAAA" } else { "A" };
-    records.push(serde_json::json!({"content": ip, "disabled": false, "name": fqdn, "type": rtype}));
+    records
+        .push(serde_json::json!({"content": ip, "disabled": false, "name": fqdn, "type": rtype}));
     let params = serde_json::json!({"rrsets": [{"name": fqdn, "type": rtype, "ttl": 14400,
         "changetype": "REPLACE", "records": records}]});
-    request(api, "PATCH", &format!("{URL}/zones/{zone}"), KEY, Some(&params.to_string()))
+    request(
+        api,
+        "PATCH",
+        &format!("{URL}/zones/{zone}"),
+        KEY,
+        Some(&params.to_string()),
+    )
 }
 
 /// The plugin's del_a_record: REPLACE with the rest, or DELETE when none is left.
@@ -93,7 +106,13 @@ fn del_a_record(api: SocketAddr, zone: &str, hostname: &str, ip: &str) -> (u16, 
         serde_json::json!({"name": fqdn, "type": rtype, "ttl": existing["ttl"], "changetype": "REPLACE", "records": rest})
     };
     let params = serde_json::json!({ "rrsets": [rrset] });
-    request(api, "PATCH", &format!("{URL}/zones/{zone}"), KEY, Some(&params.to_string()))
+    request(
+        api,
+        "PATCH",
+        &format!("{URL}/zones/{zone}"),
+        KEY,
+        Some(&params.to_string()),
+    )
 }
 
 #[test]
@@ -118,7 +137,13 @@ fn the_proxmox_sdn_plugin_calls_work_as_against_powerdns() {
     let server: serde_json::Value = serde_json::from_str(&body).expect("server JSON");
     assert_eq!(server["id"], "localhost");
     assert_eq!(server["daemon_type"], "authoritative");
-    let (status, body) = request(api, "GET", &format!("{URL}/zones/home.test?rrsets=false"), KEY, None);
+    let (status, body) = request(
+        api,
+        "GET",
+        &format!("{URL}/zones/home.test?rrsets=false"),
+        KEY,
+        None,
+    );
     assert_eq!(status, 200, "{body}");
     let zone: serde_json::Value = serde_json::from_str(&body).expect("zone JSON");
     assert_eq!(zone["name"], "home.test.");
@@ -128,18 +153,36 @@ fn the_proxmox_sdn_plugin_calls_work_as_against_powerdns() {
     let (status, body) = add_a_record(api, "home.test", "vm100", "198.51.100.7");
     assert_eq!(status, 204, "{body}");
     assert_eq!(ask("vm100.home.test.", "A"), ["198.51.100.7"]);
-    assert_eq!(add_a_record(api, "home.test", "vm100", "198.51.100.8").0, 204);
-    assert_eq!(ask("vm100.home.test.", "A"), ["198.51.100.7", "198.51.100.8"]);
+    assert_eq!(
+        add_a_record(api, "home.test", "vm100", "198.51.100.8").0,
+        204
+    );
+    assert_eq!(
+        ask("vm100.home.test.", "A"),
+        ["198.51.100.7", "198.51.100.8"]
+    );
     // (The plugin matches RRsets by name alone, so a second type at one name mixes
     // the two RRsets' contents: PowerDNS refuses that too. Another name here.)
-    assert_eq!(add_a_record(api, "home.test", "vm101", "2001:db8::7").0, 204);
+    assert_eq!(
+        add_a_record(api, "home.test", "vm101", "2001:db8::7").0,
+        204
+    );
     assert_eq!(ask("vm101.home.test.", "AAAA"), ["2001:db8::7"]);
     let ptr = serde_json::json!({"rrsets": [{"name": "7.100.51.198.in-addr.arpa.", "type": "PTR",
         "ttl": 14400, "changetype": "REPLACE", "records": [{"content": "vm100.home.test.",
         "disabled": false, "name": "7.100.51.198.in-addr.arpa.", "type": "PTR"}]}]});
-    let (status, body) = request(api, "PATCH", &format!("{URL}/zones/100.51.198.in-addr.arpa."), KEY, Some(&ptr.to_string()));
+    let (status, body) = request(
+        api,
+        "PATCH",
+        &format!("{URL}/zones/100.51.198.in-addr.arpa."),
+        KEY,
+        Some(&ptr.to_string()),
+    );
     assert_eq!(status, 204, "{body}");
-    assert_eq!(ask("7.100.51.198.in-addr.arpa.", "PTR"), ["vm100.home.test."]);
+    assert_eq!(
+        ask("7.100.51.198.in-addr.arpa.", "PTR"),
+        ["vm100.home.test."]
+    );
 
     // What PowerDNS would store for the RRset.
     let stored = get_rrset(api, "home.test", "vm100.home.test.").expect("stored RRset");
@@ -154,14 +197,26 @@ fn the_proxmox_sdn_plugin_calls_work_as_against_powerdns() {
     assert_eq!(contents, ["198.51.100.7", "198.51.100.8"]);
 
     // del_a_record: one address (REPLACE with the rest), then the last (DELETE).
-    assert_eq!(del_a_record(api, "home.test", "vm100", "198.51.100.7").0, 204);
+    assert_eq!(
+        del_a_record(api, "home.test", "vm100", "198.51.100.7").0,
+        204
+    );
     assert_eq!(ask("vm100.home.test.", "A"), ["198.51.100.8"]);
-    assert_eq!(del_a_record(api, "home.test", "vm100", "198.51.100.8").0, 204);
+    assert_eq!(
+        del_a_record(api, "home.test", "vm100", "198.51.100.8").0,
+        204
+    );
     assert!(ask("vm100.home.test.", "A").is_empty());
     // del_ptr_record.
     let del = serde_json::json!({"rrsets": [{"name": "7.100.51.198.in-addr.arpa.", "type": "PTR",
         "changetype": "DELETE", "records": []}]});
-    let (status, _) = request(api, "PATCH", &format!("{URL}/zones/100.51.198.in-addr.arpa."), KEY, Some(&del.to_string()));
+    let (status, _) = request(
+        api,
+        "PATCH",
+        &format!("{URL}/zones/100.51.198.in-addr.arpa."),
+        KEY,
+        Some(&del.to_string()),
+    );
     assert_eq!(status, 204);
     assert!(ask("7.100.51.198.in-addr.arpa.", "PTR").is_empty());
 
@@ -213,5 +268,8 @@ fn the_dynamic_example_runs_from_the_repository_root() {
         Some(body),
     );
     assert_eq!(status, 204, "{out}");
-    assert_eq!(short(dns, "vm100.dyn.home.example.net.", "A"), ["198.51.100.7"]);
+    assert_eq!(
+        short(dns, "vm100.dyn.home.example.net.", "A"),
+        ["198.51.100.7"]
+    );
 }

@@ -58,12 +58,24 @@ fn container_records_follow_docker() {
     dnsd.wait_for("docker engine up", |d| {
         d.metric("dnsd_containers_engine_up{engine=\"docker\"}") == Some(1)
     });
-    assert_eq!(dnsd.metric("dnsd_containers_engine_up{engine=\"absent\"}"), Some(0));
+    assert_eq!(
+        dnsd.metric("dnsd_containers_engine_up{engine=\"absent\"}"),
+        Some(0)
+    );
 
     // Start: the container's name (normalised), its alias, its PTR.
-    docker.run_container(&["--name", "web_1", "--network", "svcnet", "--network-alias", "front"]);
+    docker.run_container(&[
+        "--name",
+        "web_1",
+        "--network",
+        "svcnet",
+        "--network-alias",
+        "front",
+    ]);
     let ip = docker.address("web_1", "svcnet");
-    wait("web-1 answered", PATIENCE, || ask(&dnsd, "web-1.svc.test.", "A") == [ip.clone()]);
+    wait("web-1 answered", PATIENCE, || {
+        ask(&dnsd, "web-1.svc.test.", "A") == [ip.clone()]
+    });
     assert_eq!(ask(&dnsd, "front.svc.test.", "A"), [ip.clone()]);
     let octets: Vec<&str> = ip.split('.').collect();
     let ptr = format!("{}.{}.18.198.in-addr.arpa.", octets[3], octets[2]);
@@ -75,7 +87,12 @@ fn container_records_follow_docker() {
         d.metric("dnsd_containers_conflicts_total").unwrap_or(0) >= 1
     });
     assert_eq!(ask(&dnsd, "taken.svc.test.", "A"), ["203.0.113.9"]);
-    assert!(dnsd.log().contains("container name conflict: taken.svc.test."), "{}", dnsd.log());
+    assert!(
+        dnsd.log()
+            .contains("container name conflict: taken.svc.test."),
+        "{}",
+        dnsd.log()
+    );
 
     // Rename: the old name goes, the new one comes.
     docker.docker_ok(&["rename", "web_1", "web2"]);
@@ -86,14 +103,20 @@ fn container_records_follow_docker() {
 
     // Network disconnect and connect.
     docker.docker_ok(&["network", "disconnect", "svcnet", "web2"]);
-    wait("disconnected", PATIENCE, || ask(&dnsd, "web2.svc.test.", "A").is_empty());
+    wait("disconnected", PATIENCE, || {
+        ask(&dnsd, "web2.svc.test.", "A").is_empty()
+    });
     docker.docker_ok(&["network", "connect", "svcnet", "web2"]);
     let ip2 = docker.address("web2", "svcnet");
-    wait("connected", PATIENCE, || ask(&dnsd, "web2.svc.test.", "A") == [ip2.clone()]);
+    wait("connected", PATIENCE, || {
+        ask(&dnsd, "web2.svc.test.", "A") == [ip2.clone()]
+    });
 
     // kill -9: the records and the PTR go.
     docker.docker_ok(&["kill", "-s", "KILL", "web2"]);
-    wait("killed", PATIENCE, || ask(&dnsd, "web2.svc.test.", "A").is_empty());
+    wait("killed", PATIENCE, || {
+        ask(&dnsd, "web2.svc.test.", "A").is_empty()
+    });
     let octets: Vec<&str> = ip2.split('.').collect();
     let ptr2 = format!("{}.{}.18.198.in-addr.arpa.", octets[3], octets[2]);
     assert!(ask(&dnsd, &ptr2, "PTR").is_empty());
@@ -114,7 +137,8 @@ fn container_records_follow_docker() {
         ]);
     }
     wait("service round robin", PATIENCE, || {
-        ask(&dnsd, "api.proj.svc.test.", "A").len() == 2 && ask(&dnsd, "api.svc.test.", "A").len() == 2
+        ask(&dnsd, "api.proj.svc.test.", "A").len() == 2
+            && ask(&dnsd, "api.svc.test.", "A").len() == 2
     });
 
     // dnsd restart with containers running: same serial, same records.
@@ -145,12 +169,28 @@ fn container_records_follow_docker() {
                 for i in (w..200).step_by(8) {
                     let out = std::process::Command::new("/usr/bin/docker")
                         .env("DOCKER_HOST", format!("unix://{}", socket.display()))
-                        .args(["run", "-d", "--stop-timeout", "1", "--name", &format!("burst{i}")])
+                        .args([
+                            "run",
+                            "-d",
+                            "--stop-timeout",
+                            "1",
+                            "--name",
+                            &format!("burst{i}"),
+                        ])
                         .args(["--network", "svcnet"])
-                        .args([netfabric_tests::engines::IMAGE, "/bin/busybox", "sleep", "3600"])
+                        .args([
+                            netfabric_tests::engines::IMAGE,
+                            "/bin/busybox",
+                            "sleep",
+                            "3600",
+                        ])
                         .output()
                         .expect("docker run");
-                    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+                    assert!(
+                        out.status.success(),
+                        "{}",
+                        String::from_utf8_lossy(&out.stderr)
+                    );
                 }
             })
         })
@@ -160,11 +200,21 @@ fn container_records_follow_docker() {
     }
     let mut dnsd = start_dnsd(&docker, state.path());
     wait("200 names", Duration::from_secs(120), || {
-        (0..200).step_by(37).all(|i| !ask(&dnsd, &format!("burst{i}.svc.test."), "A").is_empty())
+        (0..200)
+            .step_by(37)
+            .all(|i| !ask(&dnsd, &format!("burst{i}.svc.test."), "A").is_empty())
     });
     // One version of each zone: the names, and their PTRs.
-    assert_eq!(dnsd.metric("dnsd_containers_commits_total"), Some(2), "{}", dnsd.log());
-    assert_eq!(dnsd.metric("dnsd_zone_changes_total{zone=\"svc.test.\"}"), Some(1));
+    assert_eq!(
+        dnsd.metric("dnsd_containers_commits_total"),
+        Some(2),
+        "{}",
+        dnsd.log()
+    );
+    assert_eq!(
+        dnsd.metric("dnsd_zone_changes_total{zone=\"svc.test.\"}"),
+        Some(1)
+    );
     assert_eq!(
         dnsd.metric("dnsd_zone_changes_total{zone=\"18.198.in-addr.arpa.\"}"),
         Some(1)
@@ -186,9 +236,11 @@ fn container_records_follow_docker() {
         .expect("kill");
     assert!(killed.success());
     docker.run();
-    wait("reconciled after the engine restart", Duration::from_secs(120), || {
-        ask(&dnsd, "burst0.svc.test.", "A").is_empty()
-    });
+    wait(
+        "reconciled after the engine restart",
+        Duration::from_secs(120),
+        || ask(&dnsd, "burst0.svc.test.", "A").is_empty(),
+    );
     assert_eq!(ask(&dnsd, "api.proj.svc.test.", "A").len(), 2);
     assert_eq!(ask(&dnsd, "burst1.svc.test.", "A").len(), 1);
     assert!(dnsd.is_running());

@@ -46,7 +46,8 @@ pub fn start(
     let (shutdown, receiver) = watch::channel(false);
     if let Some(settings) = &config.dynamic.containers {
         let _context = runtime.enter();
-        let stats = crate::sources::containers::start(settings.clone(), manager.clone(), receiver.clone());
+        let stats =
+            crate::sources::containers::start(settings.clone(), manager.clone(), receiver.clone());
         metrics.attach(stats);
     }
     if let Some(api) = &config.dynamic.api {
@@ -67,7 +68,10 @@ fn start_api(
     let key = match std::fs::read_to_string(&api.key_file) {
         Ok(k) if !k.trim().is_empty() => k.trim().to_string(),
         Ok(_) => {
-            tracing::error!("api: {}: the key file is empty; the API is off", api.key_file.display());
+            tracing::error!(
+                "api: {}: the key file is empty; the API is off",
+                api.key_file.display()
+            );
             return;
         }
         Err(e) => {
@@ -112,8 +116,13 @@ pub fn route_updates(
     if !config.dynamic.update.enabled() {
         return Ok(resolver);
     }
-    let update =
-        crate::sources::update::UpdateService::start(manager.clone(), config.dynamic.update.clone())?;
+    let update = crate::sources::update::UpdateService::start(
+        manager.clone(),
+        config.dynamic.update.clone(),
+    )?;
     metrics.attach(update.stats());
-    Ok(Some(Arc::new(crate::sources::update::Router { resolver, update })))
+    Ok(Some(Arc::new(crate::sources::update::Router {
+        resolver,
+        update,
+    })))
 }

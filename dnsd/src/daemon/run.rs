@@ -184,8 +184,8 @@ pub fn run(config: Config) -> Result<(), RunError> {
         None
     };
     // RFC 2136 updates go the same deferred way, to the update service.
-    let defer =
-        super::dynamic::route_updates(&config, &manager, &metrics, defer).map_err(RunError::Start)?;
+    let defer = super::dynamic::route_updates(&config, &manager, &metrics, defer)
+        .map_err(RunError::Start)?;
 
     // Workers sleep in recvmmsg (one socket each: woken by shutting the socket down
     // for reading) or in poll (several: woken by closing the write end of this pipe).

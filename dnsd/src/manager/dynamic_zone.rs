@@ -120,7 +120,15 @@ mod tests {
         let mut more = settings();
         more.ns.push(name("ns2.example.net."));
         let (zone, outcome) = open_dynamic(&manager, &apex, &more).expect("apex change");
-        assert!(matches!(outcome, FileOutcome::Changed { .. }), "{outcome:?}");
-        assert!(zone.zone().expect("served").node(name("web.svc.test.").as_wire()).is_some());
+        assert!(
+            matches!(outcome, FileOutcome::Changed { .. }),
+            "{outcome:?}"
+        );
+        assert!(
+            zone.zone()
+                .expect("served")
+                .node(name("web.svc.test.").as_wire())
+                .is_some()
+        );
     }
 }

@@ -51,11 +51,12 @@ pub fn plan(zone: &Zone, ownership: &Ownership, source: &str, desired: &Desired)
         let node = zone.node(owner.as_wire());
         // A name with data that is not ours: the file (or another source) wins.
         let foreign = node.and_then(|n| {
-            n.rrsets().find_map(|r| match ownership.owner_of(owner, r.rtype) {
-                Some(s) if &**s == source => None,
-                Some(s) => Some((r.rtype, Some(s.to_string()))),
-                None => Some((r.rtype, None)),
-            })
+            n.rrsets()
+                .find_map(|r| match ownership.owner_of(owner, r.rtype) {
+                    Some(s) if &**s == source => None,
+                    Some(s) => Some((r.rtype, Some(s.to_string()))),
+                    None => Some((r.rtype, None)),
+                })
         });
         if let Some(found) = foreign {
             blocked.entry(owner.clone()).or_insert(found);
@@ -202,7 +203,9 @@ mod tests {
         );
         let plan = plan(&zone, &owned("web.svc.test."), "containers", &desired);
         assert_eq!(plan.txn.changes.len(), 2, "{:?}", plan.txn);
-        assert!(matches!(&plan.txn.changes[1], Change::RemoveRrset { owner, .. } if *owner == name("web.svc.test.")));
+        assert!(
+            matches!(&plan.txn.changes[1], Change::RemoveRrset { owner, .. } if *owner == name("web.svc.test."))
+        );
         // Another source's records are not ours to remove.
         let plan = super::plan(&zone, &owned("web.svc.test."), "api", &Desired::new());
         assert!(plan.txn.is_empty());

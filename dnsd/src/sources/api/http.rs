@@ -45,7 +45,11 @@ impl crate::metrics::Render for ApiStats {
             ("refused_total", "counter", &self.refused),
             ("last_patch_seconds", "gauge", &self.last_patch),
         ] {
-            let _ = writeln!(out, "# TYPE dnsd_api_{name} {kind}\ndnsd_api_{name} {}", v.load(Relaxed));
+            let _ = writeln!(
+                out,
+                "# TYPE dnsd_api_{name} {kind}\ndnsd_api_{name} {}",
+                v.load(Relaxed)
+            );
         }
     }
 }
@@ -154,15 +158,27 @@ async fn handle(context: &Context, req: Request<Incoming>) -> Reply {
         }
         (method, ["api", "v1", "servers", _, "zones", zone]) => {
             let Some(apex) = zone_apex(zone) else {
-                return error(StatusCode::NOT_FOUND, format!("Could not find domain '{zone}'"));
+                return error(
+                    StatusCode::NOT_FOUND,
+                    format!("Could not find domain '{zone}'"),
+                );
             };
             let Some(handle) = context.manager.zone(&apex) else {
-                return error(StatusCode::NOT_FOUND, format!("Could not find domain '{apex}'"));
+                return error(
+                    StatusCode::NOT_FOUND,
+                    format!("Could not find domain '{apex}'"),
+                );
             };
             match method {
                 Method::GET => match handle.zone() {
-                    Some(z) => json(StatusCode::OK, &zone_json(&z, &base, !query.split('&').any(|q| q == "rrsets=false"))),
-                    None => error(StatusCode::NOT_FOUND, format!("Could not find domain '{apex}'")),
+                    Some(z) => json(
+                        StatusCode::OK,
+                        &zone_json(&z, &base, !query.split('&').any(|q| q == "rrsets=false")),
+                    ),
+                    None => error(
+                        StatusCode::NOT_FOUND,
+                        format!("Could not find domain '{apex}'"),
+                    ),
                 },
                 Method::PATCH => patch(context, handle, &apex, req).await,
                 _ => error(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed"),
@@ -186,7 +202,12 @@ async fn patch(
     };
     let body = match Limited::new(req.into_body(), BODY_MAX).collect().await {
         Ok(b) => b.to_bytes(),
-        Err(e) => return refused(StatusCode::BAD_REQUEST, format!("cannot read the body: {e}")),
+        Err(e) => {
+            return refused(
+                StatusCode::BAD_REQUEST,
+                format!("cannot read the body: {e}"),
+            );
+        }
     };
     let patch: Patch = match serde_json::from_slice(&body) {
         Ok(p) => p,

@@ -15,9 +15,9 @@ use hickory_proto::serialize::binary::{BinDecoder, Restrict};
 use serde::{Deserialize, Serialize};
 
 use crate::wire::name::Name;
+use crate::zone::files::LoadOptions;
 use crate::zone::parse::Parser;
 use crate::zone::txn::{Change, Transaction};
-use crate::zone::files::LoadOptions;
 use crate::zone::{Rtype, Zone};
 
 /// A `PATCH` body.
@@ -190,7 +190,10 @@ pub fn patch_txn(apex: &Name, patch: &Patch) -> Result<Transaction, PatchError> 
             )));
         }
         let rtype = Rtype::from_text(&rrset.rtype.to_ascii_uppercase()).ok_or_else(|| {
-            PatchError(format!("RRset {}: unknown type {:?}", rrset.name, rrset.rtype))
+            PatchError(format!(
+                "RRset {}: unknown type {:?}",
+                rrset.name, rrset.rtype
+            ))
         })?;
         match rrset.changetype.to_ascii_uppercase().as_str() {
             "DELETE" => {
@@ -229,7 +232,12 @@ pub fn patch_txn(apex: &Name, patch: &Patch) -> Result<Transaction, PatchError> 
 
 /// The wire RDATA of `content` for a record of type `rtype` at `owner`, read with the
 /// zone-file parser (names in it relative to nothing: PowerDNS wants them absolute).
-fn parse_content(apex: &Name, owner: &Name, rtype: Rtype, content: &str) -> Result<Box<[u8]>, PatchError> {
+fn parse_content(
+    apex: &Name,
+    owner: &Name,
+    rtype: Rtype,
+    content: &str,
+) -> Result<Box<[u8]>, PatchError> {
     let bad = |why: String| PatchError(format!("Record {owner}/{rtype} '{content}': {why}"));
     if content.contains(['\n', '\r']) || content.trim().is_empty() {
         return Err(bad("not one line of RDATA".into()));
@@ -261,7 +269,9 @@ mod tests {
         let patch: Patch = serde_json::from_str(body).expect("json");
         let txn = patch_txn(&apex, &patch).expect("txn");
         assert_eq!(txn.changes.len(), 2);
-        assert!(matches!(&txn.changes[0], Change::Replace { ttl: 14400, rdatas, .. } if rdatas == &vec![Box::from(&[198u8, 51, 100, 7][..])]));
+        assert!(
+            matches!(&txn.changes[0], Change::Replace { ttl: 14400, rdatas, .. } if rdatas == &vec![Box::from(&[198u8, 51, 100, 7][..])])
+        );
         let outside: Patch = serde_json::from_str(
             r#"{"rrsets":[{"name":"x.other.","type":"A","ttl":1,"changetype":"REPLACE","records":[]}]}"#,
         )

@@ -103,8 +103,7 @@ async fn session(
         .await
         .map_err(|e| (format!("{socket}: {e}"), false))?;
     let since = (crate::manager::unix_now().saturating_sub(2)).to_string();
-    let filters: HashMap<&str, Vec<&str>> =
-        HashMap::from([("type", vec!["container", "network"])]);
+    let filters: HashMap<&str, Vec<&str>> = HashMap::from([("type", vec!["container", "network"])]);
     let mut stream = docker.events(Some(
         EventsOptionsBuilder::new()
             .since(&since)

@@ -39,7 +39,8 @@ pub fn label_names(value: &str) -> Vec<(Vec<String>, bool)> {
         .filter(|v| !v.is_empty())
         .filter_map(|v| {
             let absolute = v.ends_with('.');
-            let labels: Option<Vec<String>> = v.trim_end_matches('.').split('.').map(label).collect();
+            let labels: Option<Vec<String>> =
+                v.trim_end_matches('.').split('.').map(label).collect();
             labels.map(|l| (l, absolute))
         })
         .collect()
@@ -66,10 +67,7 @@ mod tests {
             label_names("api, Web_2.Example.NET., bad..x"),
             vec![
                 (vec!["api".to_string()], false),
-                (
-                    vec!["web-2".into(), "example".into(), "net".into()],
-                    true
-                ),
+                (vec!["web-2".into(), "example".into(), "net".into()], true),
             ]
         );
     }

@@ -160,7 +160,12 @@ pub fn wanted(containers: &[&Container], settings: &RecordSettings, served: &[Na
                     claims
                         .entry((zone.clone(), owner, rtype))
                         .or_default()
-                        .push((c.created.clone(), c.id.clone(), c.name.clone(), rdata.clone()));
+                        .push((
+                            c.created.clone(),
+                            c.id.clone(),
+                            c.name.clone(),
+                            rdata.clone(),
+                        ));
                 }
             }
         }
@@ -248,12 +253,8 @@ fn owners(c: &Container, a: &Attachment, zone: &Name, skipped: &mut Vec<String>)
         )),
     }
     if let (Some(service), Some(project)) = (
-        c.labels
-            .get(COMPOSE_SERVICE)
-            .and_then(|s| names::label(s)),
-        c.labels
-            .get(COMPOSE_PROJECT)
-            .and_then(|s| names::label(s)),
+        c.labels.get(COMPOSE_SERVICE).and_then(|s| names::label(s)),
+        c.labels.get(COMPOSE_PROJECT).and_then(|s| names::label(s)),
     ) {
         push(&mut out, &[service, project]);
     }

@@ -14,7 +14,10 @@ fn container(id: &str, name: &str, created: &str, net: &str, addrs: &[&str]) -> 
         labels: BTreeMap::new(),
         networks: vec![Attachment {
             network: net.into(),
-            addresses: addrs.iter().map(|a| a.parse::<IpAddr>().expect("ip")).collect(),
+            addresses: addrs
+                .iter()
+                .map(|a| a.parse::<IpAddr>().expect("ip"))
+                .collect(),
             aliases: Vec::new(),
         }],
     }
@@ -50,12 +53,19 @@ fn owners(w: &Wanted, zone: &str) -> Vec<String> {
 
 #[test]
 fn names_come_from_the_container_compose_aliases_and_labels() {
-    let mut c = container("abcdef1234567890", "Proj_Web_1", "2024", "svcnet", &["198.18.0.2"]);
+    let mut c = container(
+        "abcdef1234567890",
+        "Proj_Web_1",
+        "2024",
+        "svcnet",
+        &["198.18.0.2"],
+    );
     c.labels
         .insert("com.docker.compose.service".into(), "web".into());
     c.labels
         .insert("com.docker.compose.project".into(), "proj".into());
-    c.labels.insert(LABEL_NAME.into(), "www, api.svc.test.".into());
+    c.labels
+        .insert(LABEL_NAME.into(), "www, api.svc.test.".into());
     c.networks[0].aliases = vec!["abcdef123456".into(), "front".into()];
     let served = [name("svc.test."), name("18.198.in-addr.arpa.")];
     let w = wanted(&[&c], &settings(Duplicates::RoundRobin), &served);
@@ -104,7 +114,11 @@ fn two_containers_one_name_round_robin_or_first_wins() {
 fn dns_zone_moves_a_container_and_must_be_served() {
     let mut a = container("a", "a", "1", "svcnet", &["198.18.0.2"]);
     a.labels.insert(LABEL_ZONE.into(), "other.test".into());
-    let w = wanted(&[&a], &settings(Duplicates::RoundRobin), &[name("other.test.")]);
+    let w = wanted(
+        &[&a],
+        &settings(Duplicates::RoundRobin),
+        &[name("other.test.")],
+    );
     assert_eq!(owners(&w, "other.test."), ["a.other.test. A 1"]);
     let w = wanted(&[&a], &settings(Duplicates::RoundRobin), &[]);
     assert!(w.zones.is_empty());
@@ -118,5 +132,8 @@ fn reverse_names() {
         name("7.100.51.198.in-addr.arpa.")
     );
     let v6 = reverse_name("2001:db8::1".parse().expect("ip")).to_string();
-    assert!(v6.starts_with("1.0.0.0.") && v6.ends_with(".8.b.d.0.1.0.0.2.ip6.arpa."), "{v6}");
+    assert!(
+        v6.starts_with("1.0.0.0.") && v6.ends_with(".8.b.d.0.1.0.0.2.ip6.arpa."),
+        "{v6}"
+    );
 }

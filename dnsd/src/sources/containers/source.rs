@@ -99,7 +99,11 @@ impl ContainerStats {
     pub fn render(&self, out: &mut String) {
         let s = self.with(|s| s.clone());
         for (metric, kind, get) in [
-            ("engine_up", "gauge", (|e: &EngineStats| u64::from(e.up)) as fn(&EngineStats) -> u64),
+            (
+                "engine_up",
+                "gauge",
+                (|e: &EngineStats| u64::from(e.up)) as fn(&EngineStats) -> u64,
+            ),
             ("engine_containers", "gauge", |e| e.containers as u64),
             ("engine_events_total", "counter", |e| e.events),
             ("engine_losses_total", "counter", |e| e.losses),
@@ -221,10 +225,9 @@ async fn run(
                 .collect();
             let (records, manager2, stats2) =
                 (settings.records.clone(), manager.clone(), stats.clone());
-            let outcome = tokio::task::spawn_blocking(move || {
-                reconcile(&all, &records, &manager2, &stats2)
-            })
-            .await;
+            let outcome =
+                tokio::task::spawn_blocking(move || reconcile(&all, &records, &manager2, &stats2))
+                    .await;
             match outcome {
                 Ok(outcome) => {
                     reporter.report(&outcome, &stats);
@@ -277,8 +280,7 @@ fn apply(
         | EngineEvent::Gone(i, _)
         | EngineEvent::Lost(i, _) => *i,
     };
-    let (Some(engine), Some(config)) = (engines.get_mut(index), settings.engines.get(index))
-    else {
+    let (Some(engine), Some(config)) = (engines.get_mut(index), settings.engines.get(index)) else {
         return false;
     };
     stats.with(|s| {
@@ -380,9 +382,9 @@ fn reconcile(
     }
     for (apex, desired) in &w.zones {
         if !desired.is_empty() {
-            outcome
-                .skipped
-                .insert(format!("the zone {apex} is not served: its records are left out"));
+            outcome.skipped.insert(format!(
+                "the zone {apex} is not served: its records are left out"
+            ));
         }
     }
     stats.with(|s| {
@@ -480,7 +482,10 @@ type Remembered = BTreeMap<String, BTreeMap<String, Container>>;
 fn read_state(path: &Path) -> Remembered {
     match std::fs::read(path) {
         Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
-            tracing::warn!("{}: not a container state file ({e}); starting empty", path.display());
+            tracing::warn!(
+                "{}: not a container state file ({e}); starting empty",
+                path.display()
+            );
             Remembered::new()
         }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Remembered::new(),

@@ -125,14 +125,11 @@ pub fn response(request: &[u8], rcode: u16) -> Vec<u8> {
     let flags: u16 = 0x8000 | (5 << 11) | (rcode & 0xf);
     out.extend_from_slice(&flags.to_be_bytes());
     // The zone section, copied when it is one well-formed question.
-    let zone = request
-        .get(4..6)
-        .filter(|c| *c == [0, 1])
-        .and_then(|_| {
-            let rest = request.get(12..)?;
-            let len = crate::wire::name::wire_len(rest)?;
-            rest.get(..len + 4)
-        });
+    let zone = request.get(4..6).filter(|c| *c == [0, 1]).and_then(|_| {
+        let rest = request.get(12..)?;
+        let len = crate::wire::name::wire_len(rest)?;
+        rest.get(..len + 4)
+    });
     out.extend_from_slice(&[0, u8::from(zone.is_some()), 0, 0, 0, 0, 0, 0]);
     if let Some(zone) = zone {
         out.extend_from_slice(zone);

@@ -11,6 +11,7 @@
 //! - `message`: the UPDATE read with hickory's codec, the response written.
 //! - `process`: RFC 2136 §3.2 prerequisites, §3.4.1 prescan, §3.4.2 application (pure).
 //! - `policy`: BIND's `update-policy` rules (grant, self, subdomain, wildcard, ...).
+//! - `tsig`: the keys (BIND key files), the request's TSIG checked, the response signed.
 //! - `service`: the queue, the batches, the commits and the answers; the `Router`
 //!   that sends UPDATEs here and everything else deferred to the resolver.
 //!
@@ -21,6 +22,7 @@ pub mod message;
 pub mod policy;
 pub mod process;
 pub mod service;
+pub mod tsig;
 
 pub use service::{Router, Settings, UpdateService};
 

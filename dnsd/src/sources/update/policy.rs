@@ -43,12 +43,14 @@ pub struct Grant {
     pub matches: Match,
     /// Which types (None: all but SOA, NS, RRSIG, NSEC, NSEC3).
     pub types: Option<Vec<Rtype>>,
+    /// In which zones (None: every zone; BIND writes the policy inside each zone).
+    pub zones: Option<Vec<Name>>,
 }
 
 impl Grant {
     /// Whether this grant lets `identity` change (owner, rtype) in `zone`.
     pub fn allows(&self, identity: &Name, zone: &Name, owner: &Name, rtype: Rtype) -> bool {
-        if self.identity != *identity {
+        if self.identity != *identity || self.zones.as_ref().is_some_and(|z| !z.contains(zone)) {
             return false;
         }
         let owner = owner.to_lowercase();
@@ -80,7 +82,11 @@ pub fn allowed<'a>(
     zone: &Name,
     mut changes: impl Iterator<Item = (&'a Name, Rtype)>,
 ) -> bool {
-    changes.all(|(owner, rtype)| grants.iter().any(|g| g.allows(identity, zone, owner, rtype)))
+    changes.all(|(owner, rtype)| {
+        grants
+            .iter()
+            .any(|g| g.allows(identity, zone, owner, rtype))
+    })
 }
 
 #[cfg(test)]
@@ -99,6 +105,7 @@ mod tests {
             identity: key.clone(),
             matches,
             types,
+            zones: None,
         };
         let a = Rtype::A;
         let g = grant(Match::SelfName, None);
@@ -106,17 +113,43 @@ mod tests {
         assert!(!g.allows(&key, &zone, &name("other.home.test."), a));
         assert!(!g.allows(&key, &zone, &key, Rtype::NS));
         assert!(!g.allows(&name("k2."), &zone, &key, a));
-        let g = grant(Match::Wildcard(name("*.dhcp.home.test.")), Some(vec![a, Rtype::PTR]));
+        let g = grant(
+            Match::Wildcard(name("*.dhcp.home.test.")),
+            Some(vec![a, Rtype::PTR]),
+        );
         assert!(g.allows(&key, &zone, &name("pc1.dhcp.home.test."), a));
         assert!(!g.allows(&key, &zone, &name("dhcp.home.test."), a));
         assert!(!g.allows(&key, &zone, &name("pc1.dhcp.home.test."), Rtype::TXT));
-        let g = grant(Match::Subdomain(name("_acme-challenge.home.test.")), Some(vec![Rtype::TXT]));
+        let g = grant(
+            Match::Subdomain(name("_acme-challenge.home.test.")),
+            Some(vec![Rtype::TXT]),
+        );
         assert!(g.allows(&key, &zone, &name("_acme-challenge.home.test."), Rtype::TXT));
-        assert!(g.allows(&key, &zone, &name("x._acme-challenge.home.test."), Rtype::TXT));
+        assert!(g.allows(
+            &key,
+            &zone,
+            &name("x._acme-challenge.home.test."),
+            Rtype::TXT
+        ));
         let g = grant(Match::ZoneSub, None);
         assert!(g.allows(&key, &zone, &name("a.b.home.test."), a));
         assert!(!g.allows(&key, &zone, &name("a.elsewhere."), a));
-        assert!(allowed(&[g.clone()], &key, &zone, [(&name("x.home.test."), a)].into_iter()));
-        assert!(!allowed(&[g], &key, &zone, [(&zone, Rtype::SOA)].into_iter()));
+        assert!(allowed(
+            &[g.clone()],
+            &key,
+            &zone,
+            [(&name("x.home.test."), a)].into_iter()
+        ));
+        assert!(!allowed(
+            &[g.clone()],
+            &key,
+            &zone,
+            [(&zone, Rtype::SOA)].into_iter()
+        ));
+        let g = Grant {
+            zones: Some(vec![name("other.test.")]),
+            ..g
+        };
+        assert!(!g.allows(&key, &zone, &name("x.home.test."), a));
     }
 }

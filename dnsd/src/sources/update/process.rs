@@ -88,7 +88,10 @@ pub fn check_prerequisites(zone: &Zone, zclass: u16, prereqs: &[Rr]) -> Result<(
                 if rr.rtype.is_meta() || rr.rtype == TYPE_ANY {
                     return Err(rcode::FORMERR);
                 }
-                wanted.entry((owner, rr.rtype)).or_default().insert(&rr.rdata[..]);
+                wanted
+                    .entry((owner, rr.rtype))
+                    .or_default()
+                    .insert(&rr.rdata[..]);
             }
             _ => return Err(rcode::FORMERR),
         }
@@ -148,7 +151,12 @@ pub fn apply_updates(zone: &Zone, zclass: u16, updates: &[Rr]) -> Transaction {
     let apex = zone.apex().clone();
     let mut touched: Touched = BTreeMap::new();
     // The current state of (owner, type), through what this update did so far.
-    fn load<'t>(touched: &'t mut Touched, zone: &Zone, owner: &Name, rtype: Rtype) -> &'t mut (u32, BTreeSet<Box<[u8]>>) {
+    fn load<'t>(
+        touched: &'t mut Touched,
+        zone: &Zone,
+        owner: &Name,
+        rtype: Rtype,
+    ) -> &'t mut (u32, BTreeSet<Box<[u8]>>) {
         touched.entry((owner.clone(), rtype)).or_insert_with(|| {
             zone.node(owner.as_wire())
                 .and_then(|n| n.rrset(rtype))
@@ -161,7 +169,9 @@ pub fn apply_updates(zone: &Zone, zclass: u16, updates: &[Rr]) -> Transaction {
             .node(owner.as_wire())
             .map(|n| n.rrsets().map(|r| r.rtype).collect())
             .unwrap_or_default();
-        for ((o, t), (_, rdatas)) in touched.range((owner.clone(), Rtype(0))..=(owner.clone(), Rtype(u16::MAX))) {
+        for ((o, t), (_, rdatas)) in
+            touched.range((owner.clone(), Rtype(0))..=(owner.clone(), Rtype(u16::MAX)))
+        {
             debug_assert_eq!(o, owner);
             if rdatas.is_empty() {
                 types.remove(t);
@@ -181,7 +191,9 @@ pub fn apply_updates(zone: &Zone, zclass: u16, updates: &[Rr]) -> Transaction {
                 }
                 let types = types_at(&touched, &owner);
                 let dnssec = |t: &Rtype| matches!(*t, Rtype::RRSIG | Rtype::NSEC | Rtype::NSEC3);
-                if rr.rtype == Rtype::CNAME && types.iter().any(|t| *t != Rtype::CNAME && !dnssec(t)) {
+                if rr.rtype == Rtype::CNAME
+                    && types.iter().any(|t| *t != Rtype::CNAME && !dnssec(t))
+                {
                     continue;
                 }
                 if rr.rtype != Rtype::CNAME && !dnssec(&rr.rtype) && types.contains(&Rtype::CNAME) {
@@ -214,7 +226,8 @@ pub fn apply_updates(zone: &Zone, zclass: u16, updates: &[Rr]) -> Transaction {
                     continue;
                 }
                 let set = load(&mut touched, zone, &owner, rr.rtype);
-                if at_apex && rr.rtype == Rtype::NS && set.1.len() == 1 && set.1.contains(&rr.rdata) {
+                if at_apex && rr.rtype == Rtype::NS && set.1.len() == 1 && set.1.contains(&rr.rdata)
+                {
                     continue;
                 }
                 set.1.remove(&rr.rdata);
@@ -227,7 +240,9 @@ pub fn apply_updates(zone: &Zone, zclass: u16, updates: &[Rr]) -> Transaction {
         let before = zone.node(owner.as_wire()).and_then(|n| n.rrset(rtype));
         let unchanged = match before {
             Some(r) => {
-                r.ttl == ttl && r.rdatas().collect::<BTreeSet<&[u8]>>() == rdatas.iter().map(|b| &**b).collect()
+                r.ttl == ttl
+                    && r.rdatas().collect::<BTreeSet<&[u8]>>()
+                        == rdatas.iter().map(|b| &**b).collect()
             }
             None => rdatas.is_empty(),
         };

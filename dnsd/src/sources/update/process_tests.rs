@@ -25,7 +25,11 @@ fn zone() -> Zone {
             rec("dyn.test.", Rtype::SOA, &soa),
             rec("dyn.test.", Rtype::NS, b"\x03ns1\x00"),
             rec("www.dyn.test.", Rtype::A, &[198, 51, 100, 1]),
-            rec("alias.dyn.test.", Rtype::CNAME, b"\x03www\x03dyn\x04test\x00"),
+            rec(
+                "alias.dyn.test.",
+                Rtype::CNAME,
+                b"\x03www\x03dyn\x04test\x00",
+            ),
         ],
     )
     .expect("zone")
@@ -45,15 +49,42 @@ fn rr(owner: &str, rtype: Rtype, class: u16, ttl: u32, rdata: &[u8]) -> Rr {
 fn prerequisites_give_the_rfc_2136_rcodes() {
     let z = zone();
     let check = |p: Rr| check_prerequisites(&z, 1, &[p]);
-    assert_eq!(check(rr("www.dyn.test.", Rtype(255), CLASS_ANY, 0, b"")), Ok(()));
-    assert_eq!(check(rr("no.dyn.test.", Rtype(255), CLASS_ANY, 0, b"")), Err(rcode::NXDOMAIN));
-    assert_eq!(check(rr("www.dyn.test.", Rtype::AAAA, CLASS_ANY, 0, b"")), Err(NXRRSET));
-    assert_eq!(check(rr("www.dyn.test.", Rtype(255), CLASS_NONE, 0, b"")), Err(rcode::YXDOMAIN));
-    assert_eq!(check(rr("www.dyn.test.", Rtype::A, CLASS_NONE, 0, b"")), Err(YXRRSET));
-    assert_eq!(check(rr("www.dyn.test.", Rtype::A, 1, 0, &[198, 51, 100, 1])), Ok(()));
-    assert_eq!(check(rr("www.dyn.test.", Rtype::A, 1, 0, &[198, 51, 100, 2])), Err(NXRRSET));
-    assert_eq!(check(rr("www.other.", Rtype::A, CLASS_ANY, 0, b"")), Err(NOTZONE));
-    assert_eq!(check(rr("www.dyn.test.", Rtype::A, CLASS_ANY, 5, b"")), Err(rcode::FORMERR));
+    assert_eq!(
+        check(rr("www.dyn.test.", Rtype(255), CLASS_ANY, 0, b"")),
+        Ok(())
+    );
+    assert_eq!(
+        check(rr("no.dyn.test.", Rtype(255), CLASS_ANY, 0, b"")),
+        Err(rcode::NXDOMAIN)
+    );
+    assert_eq!(
+        check(rr("www.dyn.test.", Rtype::AAAA, CLASS_ANY, 0, b"")),
+        Err(NXRRSET)
+    );
+    assert_eq!(
+        check(rr("www.dyn.test.", Rtype(255), CLASS_NONE, 0, b"")),
+        Err(rcode::YXDOMAIN)
+    );
+    assert_eq!(
+        check(rr("www.dyn.test.", Rtype::A, CLASS_NONE, 0, b"")),
+        Err(YXRRSET)
+    );
+    assert_eq!(
+        check(rr("www.dyn.test.", Rtype::A, 1, 0, &[198, 51, 100, 1])),
+        Ok(())
+    );
+    assert_eq!(
+        check(rr("www.dyn.test.", Rtype::A, 1, 0, &[198, 51, 100, 2])),
+        Err(NXRRSET)
+    );
+    assert_eq!(
+        check(rr("www.other.", Rtype::A, CLASS_ANY, 0, b"")),
+        Err(NOTZONE)
+    );
+    assert_eq!(
+        check(rr("www.dyn.test.", Rtype::A, CLASS_ANY, 5, b"")),
+        Err(rcode::FORMERR)
+    );
 }
 
 #[test]
@@ -88,7 +119,11 @@ fn updates_apply_in_order_with_the_soa_ns_and_cname_rules() {
     );
     assert!(txn.is_empty(), "{txn:?}");
     // Adding what is there already changes nothing.
-    let txn = apply_updates(&z, 1, &[rr("www.dyn.test.", Rtype::A, 1, 300, &[198, 51, 100, 1])]);
+    let txn = apply_updates(
+        &z,
+        1,
+        &[rr("www.dyn.test.", Rtype::A, 1, 300, &[198, 51, 100, 1])],
+    );
     assert!(txn.is_empty(), "{txn:?}");
 }
 
@@ -96,10 +131,34 @@ fn updates_apply_in_order_with_the_soa_ns_and_cname_rules() {
 fn the_prescan_refuses_bad_classes_and_types() {
     let apex = name("dyn.test.");
     let scan = |r: Rr| prescan(&apex, 1, &[r]);
-    assert_eq!(scan(rr("x.dyn.test.", Rtype(255), 1, 0, b"")), Err(rcode::FORMERR));
-    assert_eq!(scan(rr("x.dyn.test.", Rtype::A, CLASS_ANY, 1, b"")), Err(rcode::FORMERR));
-    assert_eq!(scan(rr("x.dyn.test.", Rtype::A, CLASS_NONE, 1, b"\x01\x02\x03\x04")), Err(rcode::FORMERR));
-    assert_eq!(scan(rr("x.dyn.test.", Rtype::A, 3, 1, b"\x01\x02\x03\x04")), Err(rcode::FORMERR));
-    assert_eq!(scan(rr("x.elsewhere.", Rtype::A, 1, 1, b"\x01\x02\x03\x04")), Err(NOTZONE));
-    assert_eq!(scan(rr("x.dyn.test.", Rtype(255), CLASS_ANY, 0, b"")), Ok(()));
+    assert_eq!(
+        scan(rr("x.dyn.test.", Rtype(255), 1, 0, b"")),
+        Err(rcode::FORMERR)
+    );
+    assert_eq!(
+        scan(rr("x.dyn.test.", Rtype::A, CLASS_ANY, 1, b"")),
+        Err(rcode::FORMERR)
+    );
+    assert_eq!(
+        scan(rr(
+            "x.dyn.test.",
+            Rtype::A,
+            CLASS_NONE,
+            1,
+            b"\x01\x02\x03\x04"
+        )),
+        Err(rcode::FORMERR)
+    );
+    assert_eq!(
+        scan(rr("x.dyn.test.", Rtype::A, 3, 1, b"\x01\x02\x03\x04")),
+        Err(rcode::FORMERR)
+    );
+    assert_eq!(
+        scan(rr("x.elsewhere.", Rtype::A, 1, 1, b"\x01\x02\x03\x04")),
+        Err(NOTZONE)
+    );
+    assert_eq!(
+        scan(rr("x.dyn.test.", Rtype(255), CLASS_ANY, 0, b"")),
+        Ok(())
+    );
 }

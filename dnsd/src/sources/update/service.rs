@@ -5,11 +5,13 @@
 //! only then — the journal entry durable, the version served — answers each client.
 //! A burst of updates so becomes few versions, as Knot does it.
 //!
-//! Authentication: unsigned updates are accepted from the configured loopback
-//! prefixes only (tests, local scripts), with every right; anything else is REFUSED.
-//! A signed update (TSIG) gets NOTAUTH until TSIG verification arrives (issue 8's
-//! module; the integration step: verify the TSIG, take the key's name as the identity,
-//! check `policy::allowed`, sign the response).
+//! Authentication: a signed update (TSIG, RFC 8945) is checked first (`tsig`): an
+//! unknown key, a wrong MAC or a time outside the fudge get NOTAUTH; a good one
+//! makes the key's name the identity whose grants (`policy`) must cover every record
+//! of the update section (else REFUSED, checked before the prerequisites, as BIND
+//! 9.18 does), and its response is signed. Unsigned updates are accepted from the
+//! configured loopback prefixes only (tests, local scripts), with every right;
+//! anything else unsigned is REFUSED.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -18,8 +20,9 @@ use std::sync::{Arc, Condvar, Mutex};
 
 use super::SOURCE;
 use super::message::{self, Update, read};
-use super::policy::Grant;
+use super::policy::{Grant, allowed};
 use super::process::{apply_updates, check_prerequisites, prescan};
+use super::tsig::{self, Auth, Key};
 use crate::front::deferred::DeferredQuery;
 use crate::manager::{CommitError, Manager};
 use crate::wire::message::rcode;
@@ -34,8 +37,32 @@ const QUEUE_MAX: usize = 4096;
 pub struct Settings {
     /// Clients whose unsigned updates are accepted (loopback prefixes).
     pub allow_unsigned: Vec<ipnet::IpNet>,
-    /// Grants for TSIG identities (effective once TSIG verification is integrated).
+    /// The TSIG keys (`key-files`).
+    pub keys: Vec<Key>,
+    /// Grants for TSIG identities.
     pub grants: Vec<Grant>,
+}
+
+/// Who sent a request: the counters' label and, for a signed request, the key and
+/// the request's MAC that sign the response.
+struct Who {
+    label: String,
+    key: Option<(Key, Vec<u8>)>,
+}
+
+impl Who {
+    fn unsigned() -> Self {
+        Self {
+            label: "unsigned".into(),
+            key: None,
+        }
+    }
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// Counters, by RCODE.
@@ -63,7 +90,12 @@ impl crate::metrics::Render for UpdateStats {
     fn render(&self, out: &mut String) {
         use std::fmt::Write as _;
         let _ = writeln!(out, "# TYPE dnsd_update_requests_total counter");
-        for ((key, rcode), n) in self.by_rcode.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        for ((key, rcode), n) in self
+            .by_rcode
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
             let _ = writeln!(
                 out,
                 "dnsd_update_requests_total{{key=\"{}\",rcode=\"{}\"}} {n}",
@@ -71,8 +103,15 @@ impl crate::metrics::Render for UpdateStats {
                 rcode_name(*rcode)
             );
         }
-        for (name, v) in [("commits_total", &self.commits), ("batches_total", &self.batches)] {
-            let _ = writeln!(out, "# TYPE dnsd_update_{name} counter\ndnsd_update_{name} {}", v.load(Relaxed));
+        for (name, v) in [
+            ("commits_total", &self.commits),
+            ("batches_total", &self.batches),
+        ] {
+            let _ = writeln!(
+                out,
+                "# TYPE dnsd_update_{name} counter\ndnsd_update_{name} {}",
+                v.load(Relaxed)
+            );
         }
     }
 }
@@ -153,18 +192,45 @@ impl UpdateService {
     /// Answers a batch of requests (see the module documentation).
     fn process(&self, batch: Vec<DeferredQuery>) {
         // Per zone: the requests whose changes wait for the commit.
-        let mut zones: BTreeMap<Name, Vec<(DeferredQuery, Update)>> = BTreeMap::new();
+        let mut zones: BTreeMap<Name, Vec<(DeferredQuery, Update, Who)>> = BTreeMap::new();
         for query in batch {
-            match read(&query.request) {
-                Err(e) if e.id.is_none() => {}
-                Err(e) => self.answer(query, "unsigned", e.rcode),
-                Ok(update) => {
-                    if let Some(rc) = self.admit(&update, query.client) {
-                        self.answer(query, "unsigned", rc);
-                    } else {
-                        zones.entry(update.zone.clone()).or_default().push((query, update));
+            let update = match read(&query.request) {
+                Err(e) if e.id.is_none() => continue,
+                Err(e) => {
+                    self.answer(query, &Who::unsigned(), e.rcode);
+                    continue;
+                }
+                Ok(update) => update,
+            };
+            let who = if update.signed {
+                let Ok(message) = hickory_proto::op::Message::from_vec(&query.request) else {
+                    self.answer(query, &Who::unsigned(), rcode::FORMERR);
+                    continue;
+                };
+                match tsig::authenticate(&self.settings.keys, &query.request, &message, now()) {
+                    Auth::Unsigned => Who::unsigned(),
+                    Auth::Signed { key, mac } => Who {
+                        label: key.name.to_string(),
+                        key: Some((key, mac)),
+                    },
+                    Auth::Failed { why, context } => {
+                        tracing::info!(client = %query.client, "UPDATE not authenticated: {why}");
+                        self.stats.count("bad-tsig", rcode::NOTAUTH);
+                        let response = message::response(&query.request, rcode::NOTAUTH);
+                        let _ = query.reply.send(tsig::sign(response, context));
+                        continue;
                     }
                 }
+            } else {
+                Who::unsigned()
+            };
+            if let Some(rc) = self.admit(&update, query.client, &who) {
+                self.answer(query, &who, rc);
+            } else {
+                zones
+                    .entry(update.zone.clone())
+                    .or_default()
+                    .push((query, update, who));
             }
         }
         for (apex, requests) in zones {
@@ -173,14 +239,14 @@ impl UpdateService {
     }
 
     /// The RCODE that ends a request before its zone is looked at, if any.
-    fn admit(&self, update: &Update, client: SocketAddr) -> Option<u16> {
+    fn admit(&self, update: &Update, client: SocketAddr, who: &Who) -> Option<u16> {
         if !message::is_in(update.zclass) || self.manager.zone(&update.zone).is_none() {
             // §3.1.1: not a zone served here.
             return Some(rcode::NOTAUTH);
         }
-        if update.signed {
-            // TSIG verification is the integration step with issue 8's TSIG module.
-            return Some(rcode::NOTAUTH);
+        if who.key.is_some() {
+            // The grants are checked after the prerequisites (process_zone).
+            return None;
         }
         let allowed = self
             .settings
@@ -190,16 +256,16 @@ impl UpdateService {
         (!allowed).then_some(rcode::REFUSED)
     }
 
-    fn process_zone(&self, apex: &Name, requests: Vec<(DeferredQuery, Update)>) {
+    fn process_zone(&self, apex: &Name, requests: Vec<(DeferredQuery, Update, Who)>) {
         let Some(handle) = self.manager.zone(apex) else {
-            for (q, _) in requests {
-                self.answer(q, "unsigned", rcode::NOTAUTH);
+            for (q, _, who) in requests {
+                self.answer(q, &who, rcode::NOTAUTH);
             }
             return;
         };
         let Some(base) = handle.zone() else {
-            for (q, _) in requests {
-                self.answer(q, "unsigned", rcode::SERVFAIL);
+            for (q, _, who) in requests {
+                self.answer(q, &who, rcode::SERVFAIL);
             }
             return;
         };
@@ -207,19 +273,37 @@ impl UpdateService {
         let mut working = (*base).clone();
         let mut combined = Transaction::new();
         let mut waiting = Vec::new();
-        for (query, update) in requests {
-            let result = check_prerequisites(&working, update.zclass, &update.prereqs)
+        for (query, update, who) in requests {
+            // §3.3: the identity's grants must cover every record of the update
+            // section. BIND 9.18 checks them first, before the prerequisites: a key
+            // without the right learns nothing about the zone from them.
+            let permitted = |()| match &who.key {
+                Some((key, _))
+                    if !allowed(
+                        &self.settings.grants,
+                        &key.name,
+                        apex,
+                        update.updates.iter().map(|rr| (&rr.owner, rr.rtype)),
+                    ) =>
+                {
+                    tracing::info!(zone = %apex, key = %key.name, "UPDATE refused: outside the key's grants");
+                    Err(rcode::REFUSED)
+                }
+                _ => Ok(()),
+            };
+            let result = permitted(())
+                .and_then(|()| check_prerequisites(&working, update.zclass, &update.prereqs))
                 .and_then(|()| prescan(apex, update.zclass, &update.updates))
                 .map(|()| apply_updates(&working, update.zclass, &update.updates));
             let txn = match result {
                 Ok(txn) => txn,
                 Err(rc) => {
-                    self.answer(query, "unsigned", rc);
+                    self.answer(query, &who, rc);
                     continue;
                 }
             };
             if txn.is_empty() {
-                self.answer(query, "unsigned", rcode::NOERROR);
+                self.answer(query, &who, rcode::NOERROR);
                 continue;
             }
             // The zone file's RRsets, and other sources', are not the update's to change.
@@ -235,24 +319,26 @@ impl UpdateService {
                     .is_some_and(|n| n.rrset(rtype).is_some());
                 match ownership.owner_of(owner, rtype) {
                     Some(s) if &**s != SOURCE => Some(format!("{rtype} at {owner} belongs to {s}")),
-                    None if exists => Some(format!("{rtype} at {owner} is defined by the zone file")),
+                    None if exists => {
+                        Some(format!("{rtype} at {owner} is defined by the zone file"))
+                    }
                     _ => None,
                 }
             });
             if let Some(why) = foreign {
                 tracing::info!(zone = %apex, client = %query.client, "UPDATE refused: {why}");
-                self.answer(query, "unsigned", rcode::REFUSED);
+                self.answer(query, &who, rcode::REFUSED);
                 continue;
             }
             match txn::apply(&working, &txn) {
                 Ok(applied) => {
                     working = applied.zone;
                     combined.changes.extend(txn.changes);
-                    waiting.push(query);
+                    waiting.push((query, who));
                 }
                 Err(e) => {
                     tracing::info!(zone = %apex, client = %query.client, "UPDATE refused: {e}");
-                    self.answer(query, "unsigned", rcode::REFUSED);
+                    self.answer(query, &who, rcode::REFUSED);
                 }
             }
         }
@@ -265,7 +351,11 @@ impl UpdateService {
                 tracing::debug!(zone = %apex, serial, updates = waiting.len(), "UPDATE committed");
                 rcode::NOERROR
             }
-            Err(e @ (CommitError::OwnedBy { .. } | CommitError::OwnedByFile { .. } | CommitError::Txn(_))) => {
+            Err(
+                e @ (CommitError::OwnedBy { .. }
+                | CommitError::OwnedByFile { .. }
+                | CommitError::Txn(_)),
+            ) => {
                 tracing::info!(zone = %apex, "UPDATE refused at commit: {e}");
                 rcode::REFUSED
             }
@@ -274,14 +364,21 @@ impl UpdateService {
                 rcode::SERVFAIL
             }
         };
-        for query in waiting {
-            self.answer(query, "unsigned", rc);
+        for (query, who) in waiting {
+            self.answer(query, &who, rc);
         }
     }
 
-    fn answer(&self, query: DeferredQuery, identity: &str, rc: u16) {
-        self.stats.count(identity, rc);
-        let response = message::response(&query.request, rc);
+    fn answer(&self, query: DeferredQuery, who: &Who, rc: u16) {
+        self.stats.count(&who.label, rc);
+        let mut response = message::response(&query.request, rc);
+        if let Some((key, mac)) = &who.key {
+            let id = u16::from_be_bytes([response[0], response[1]]);
+            response = tsig::sign(
+                response,
+                tsig::response_context(id, now(), key, mac.clone()),
+            );
+        }
         let _ = query.reply.send(response);
     }
 }
@@ -323,6 +420,6 @@ impl crate::front::deferred::Recursion for Router {
 impl Settings {
     /// Whether UPDATE is served at all.
     pub fn enabled(&self) -> bool {
-        !self.allow_unsigned.is_empty() || !self.grants.is_empty()
+        !self.allow_unsigned.is_empty() || !self.keys.is_empty()
     }
 }
