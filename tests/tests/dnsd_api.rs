@@ -235,8 +235,8 @@ fn the_proxmox_sdn_plugin_calls_work_as_against_powerdns() {
 }
 
 /// examples/dynamic.toml, run as its header shows (from the repository's root): the
-/// zone with no file is served, and a record PATCHed through the API with the shipped
-/// key is answered.
+/// zone with no file is served, a record PATCHed through the API with the shipped key
+/// is answered, and so is one added by the README's `nsupdate -k` line.
 #[test]
 fn the_dynamic_example_runs_from_the_repository_root() {
     let dns: SocketAddr = "127.0.0.1:5302".parse().expect("addr");
@@ -271,5 +271,30 @@ fn the_dynamic_example_runs_from_the_repository_root() {
     assert_eq!(
         short(dns, "vm100.dyn.home.example.net.", "A"),
         ["198.51.100.7"]
+    );
+    // The README's nsupdate -k line, with the shipped TSIG key.
+    let script = "server 127.0.0.1 5302\nzone dyn.home.example.net\n\
+                  update add pc1.dyn.home.example.net 300 A 198.51.100.8\nsend\n";
+    let mut child = std::process::Command::new("nsupdate")
+        .args(["-t", "5", "-k", "examples/dynamic-update.key"])
+        .current_dir(&root)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("nsupdate");
+    if let Some(mut stdin) = child.stdin.take() {
+        use std::io::Write;
+        stdin.write_all(script.as_bytes()).expect("script");
+    }
+    let out = child.wait_with_output().expect("nsupdate");
+    assert!(
+        out.status.success(),
+        "nsupdate: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        short(dns, "pc1.dyn.home.example.net.", "A"),
+        ["198.51.100.8"]
     );
 }
