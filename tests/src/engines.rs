@@ -205,6 +205,7 @@ impl Drop for Dockerd {
             let _ = Command::new("umount")
                 .args(["-R", "-l"])
                 .arg(Path::new(self.dir.path()).join(dir))
+                .stderr(std::process::Stdio::null())
                 .status();
         }
     }
