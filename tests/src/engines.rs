@@ -1,4 +1,5 @@
-//! Container engines for tests (shared/TESTNET.md): Debian's dockerd inside a network
+//! Container engines for tests (shared/TESTNET.md): Debian's podman (`Podman`, its
+//! Docker-compatible service) and Debian's dockerd inside a network
 //! namespace of its own (entered with nsenter, which keeps the cgroup mounts), its
 //! data, exec root and socket in a temporary folder, no iptables, no default bridge;
 //! images built locally from Debian's static busybox (nothing is pulled). Stopped,
@@ -166,20 +167,7 @@ impl Dockerd {
     }
 
     fn import_busybox(&self) {
-        let root = self.dir.path().join("image");
-        std::fs::create_dir_all(root.join("bin")).expect("image folder");
-        std::fs::copy("/bin/busybox", root.join("bin/busybox")).expect("copy busybox");
-        let tarball = self.dir.path().join("image.tar");
-        let tar = Command::new("tar")
-            .arg("-C")
-            .arg(&root)
-            .arg("-cf")
-            .arg(&tarball)
-            .arg(".")
-            .status()
-            .expect("tar");
-        assert!(tar.success(), "tar failed");
-        self.docker_ok(&["import", &tarball.display().to_string(), IMAGE]);
+        import_busybox(self.dir.path(), |args| self.docker_ok(args));
     }
 }
 
@@ -243,4 +231,162 @@ pub fn wait(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
         assert!(Instant::now() < end, "{what}: not within {limit:?}");
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Podman's Docker-compatible service (`podman system service`, Debian's podman 4.3)
+/// in a network namespace of its own: root, run root, CNI configuration and events log
+/// in a temporary folder, the vfs storage driver, cgroupfs; the images come from
+/// Debian's busybox as for [`Dockerd`]. Driven with the docker CLI, as the service
+/// speaks the Docker Engine API. Podman 4.3 needs `default_ulimits` for nofile and
+/// nproc, or every container fails its rlimit setup.
+pub struct Podman {
+    guard: Option<ProcessGuard>,
+    dir: tempfile::TempDir,
+    _ns: Netns,
+}
+
+impl Podman {
+    /// Starts the service in a new namespace and imports the busybox image.
+    pub fn start() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("nf-podman-")
+            .tempdir()
+            .expect("temp dir");
+        let d = dir.path().display().to_string();
+        std::fs::create_dir_all(dir.path().join("cni")).expect("cni folder");
+        std::fs::write(
+            dir.path().join("containers.conf"),
+            format!(
+                "[containers]\ndefault_ulimits = [\"nofile=1024:1024\", \"nproc=1024:1024\"]\n\
+                 [network]\nnetwork_backend = \"cni\"\nnetwork_config_dir = \"{d}/cni\"\n\
+                 [engine]\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n\
+                 events_logfile_path = \"{d}/events.log\"\nruntime = \"runc\"\ntmp_dir = \"{d}/tmp\"\n"
+            ),
+        )
+        .expect("containers.conf");
+        let ns = Netns::new("nf-podman");
+        let log = std::fs::File::create(dir.path().join("podman.log")).expect("log");
+        let root = format!("{d}/root");
+        let runroot = format!("{d}/runroot");
+        let socket = format!("unix://{d}/podman.sock");
+        let mut cmd = ns.command(&[
+            "/usr/bin/podman",
+            "--root",
+            &root,
+            "--runroot",
+            &runroot,
+            "--storage-driver",
+            "vfs",
+            "system",
+            "service",
+            "--time=0",
+            &socket,
+        ]);
+        cmd.env("CONTAINERS_CONF", dir.path().join("containers.conf"))
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log);
+        let guard = ProcessGuard::spawn("podman", &mut cmd);
+        let podman = Self {
+            guard: Some(guard),
+            dir,
+            _ns: ns,
+        };
+        let end = Instant::now() + ENGINE_PATIENCE;
+        while !podman.docker(&["version"]).status.success() {
+            assert!(
+                Instant::now() < end,
+                "podman did not start: {}",
+                std::fs::read_to_string(podman.dir.path().join("podman.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        import_busybox(podman.dir.path(), |args| podman.docker_ok(args));
+        podman
+    }
+
+    /// The Engine API socket.
+    pub fn socket(&self) -> PathBuf {
+        self.dir.path().join("podman.sock")
+    }
+
+    /// Runs the docker CLI against the service.
+    pub fn docker(&self, args: &[&str]) -> Output {
+        Command::new("/usr/bin/docker")
+            .args(args)
+            .env("DOCKER_HOST", format!("unix://{}", self.socket().display()))
+            .output()
+            .expect("run the docker CLI")
+    }
+
+    /// Runs the docker CLI and returns its trimmed output; panics on failure.
+    pub fn docker_ok(&self, args: &[&str]) -> String {
+        let out = self.docker(args);
+        assert!(
+            out.status.success(),
+            "docker {args:?} (podman): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// Starts a container of [`IMAGE`] sleeping, with `args` before the image.
+    pub fn run_container(&self, args: &[&str]) -> String {
+        let mut all = vec!["run", "-d", "--stop-timeout", "1"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&[IMAGE, "/bin/busybox", "sleep", "3600"]);
+        self.docker_ok(&all)
+    }
+
+    /// A container's address on `network`.
+    pub fn address(&self, container: &str, network: &str) -> String {
+        self.docker_ok(&[
+            "inspect",
+            "-f",
+            &format!("{{{{(index .NetworkSettings.Networks \"{network}\").IPAddress}}}}"),
+            container,
+        ])
+    }
+}
+
+impl Drop for Podman {
+    fn drop(&mut self) {
+        let ids = self.docker(&["ps", "-aq"]);
+        let ids: Vec<String> = String::from_utf8_lossy(&ids.stdout)
+            .split_whitespace()
+            .map(String::from)
+            .collect();
+        if !ids.is_empty() {
+            let mut args = vec!["rm", "-f"];
+            args.extend(ids.iter().map(String::as_str));
+            let _ = self.docker(&args);
+        }
+        if let Some(mut guard) = self.guard.take() {
+            guard.terminate(ENGINE_PATIENCE);
+        }
+        for dir in ["runroot", "root"] {
+            let _ = Command::new("umount")
+                .args(["-R", "-l"])
+                .arg(self.dir.path().join(dir))
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+    }
+}
+
+/// Builds the busybox image in `dir` and imports it as [`IMAGE`] with `docker`.
+fn import_busybox(dir: &Path, docker: impl Fn(&[&str]) -> String) {
+    let root = dir.join("image");
+    std::fs::create_dir_all(root.join("bin")).expect("image folder");
+    std::fs::copy("/bin/busybox", root.join("bin/busybox")).expect("copy busybox");
+    let tarball = dir.join("image.tar");
+    let tar = Command::new("tar")
+        .arg("-C")
+        .arg(&root)
+        .arg("-cf")
+        .arg(&tarball)
+        .arg(".")
+        .status()
+        .expect("tar");
+    assert!(tar.success(), "tar failed");
+    docker(&["import", &tarball.display().to_string(), IMAGE]);
 }

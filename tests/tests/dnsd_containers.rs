@@ -245,3 +245,78 @@ fn container_records_follow_docker() {
     assert_eq!(ask(&dnsd, "burst1.svc.test.", "A").len(), 1);
     assert!(dnsd.is_running());
 }
+
+/// The same records from Podman's Docker-compatible service (Debian's podman 4.3, which
+/// sends no network events): start with an alias and a PTR, stop, rename, and dnsd
+/// killed with SIGKILL and started again while a container runs (the records come
+/// back from the journal, the serial unchanged).
+#[test]
+fn container_records_follow_podman() {
+    let podman = netfabric_tests::engines::Podman::start();
+    podman.docker_ok(&["network", "create", "--subnet", "198.18.1.0/24", "svcnet"]);
+    let state = tempfile::tempdir().expect("state dir");
+    let mut dnsd = Dnsd::builder()
+        .zone("svc.test", SVC)
+        .zone("18.198.in-addr.arpa", REVERSE)
+        .metrics()
+        .config(&format!(
+            "state-dir = \"{}\"\n\
+             [containers]\n\
+             [[containers.engine]]\nname = \"podman\"\nsocket = \"{}\"\n\
+             [[containers.network]]\nsubnet = \"198.18.1.0/24\"\nzone = \"svc.test\"\n",
+            state.path().display(),
+            podman.socket().display(),
+        ))
+        .start();
+    let ask = |dnsd: &Dnsd, name: &str, t: &str| short(dnsd.addr, name, t);
+    dnsd.wait_for("podman engine up", |d| {
+        d.metric("dnsd_containers_engine_up{engine=\"podman\"}") == Some(1)
+    });
+
+    podman.run_container(&[
+        "--name",
+        "web_1",
+        "--network",
+        "svcnet",
+        "--network-alias",
+        "front",
+    ]);
+    let ip = podman.address("web_1", "svcnet");
+    wait("web-1 answered", PATIENCE, || {
+        ask(&dnsd, "web-1.svc.test.", "A") == [ip.clone()]
+    });
+    assert_eq!(ask(&dnsd, "front.svc.test.", "A"), [ip.clone()]);
+    let octets: Vec<&str> = ip.split('.').collect();
+    let ptr = format!("{}.{}.18.198.in-addr.arpa.", octets[3], octets[2]);
+    assert_eq!(ask(&dnsd, &ptr, "PTR"), ["web-1.svc.test."]);
+
+    // Stop: the names and the PTR go.
+    podman.docker_ok(&["stop", "web_1"]);
+    wait("stopped", PATIENCE, || {
+        ask(&dnsd, "web-1.svc.test.", "A").is_empty() && ask(&dnsd, &ptr, "PTR").is_empty()
+    });
+
+    // Rename of a running container.
+    podman.run_container(&["--name", "db", "--network", "svcnet"]);
+    let db = podman.address("db", "svcnet");
+    wait("db answered", PATIENCE, || {
+        ask(&dnsd, "db.svc.test.", "A") == [db.clone()]
+    });
+    podman.docker_ok(&["rename", "db", "db2"]);
+    wait("renamed", PATIENCE, || {
+        ask(&dnsd, "db2.svc.test.", "A") == [db.clone()]
+            && ask(&dnsd, "db.svc.test.", "A").is_empty()
+    });
+
+    // kill -9 of dnsd: what was acknowledged is in the journal; the engine's list
+    // then changes nothing.
+    let before = serial(&dnsd);
+    dnsd.kill();
+    dnsd.restart();
+    assert_eq!(ask(&dnsd, "db2.svc.test.", "A"), [db.clone()]);
+    dnsd.wait_for("reconciled", |d| {
+        d.metric("dnsd_containers_reconciles_total").unwrap_or(0) >= 2
+    });
+    assert_eq!(serial(&dnsd), before, "{}", dnsd.log());
+    assert_eq!(dnsd.metric("dnsd_containers_commits_total"), Some(0));
+}
