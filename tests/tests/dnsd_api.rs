@@ -57,29 +57,29 @@ fn request(
 
 const URL: &str = "/api/v1/servers/localhost";
 
-fn get_rrset(api: SocketAddr, zone: &str, name: &str) -> Option<serde_json::Value> {
+fn get_rrset(api: SocketAddr, zone: &str, name: &str, rtype: &str) -> Option<serde_json::Value> {
     let (status, body) = request(api, "GET", &format!("{URL}/zones/{zone}"), KEY, None);
     assert_eq!(status, 200, "{body}");
     let zone: serde_json::Value = serde_json::from_str(&body).expect("zone JSON");
-    // The plugin's get_zone_rrset: the first RRset whose name matches.
+    // The plugin's get_zone_rrset: the first RRset whose name and type match.
     zone["rrsets"]
         .as_array()
         .expect("rrsets")
         .iter()
-        .find(|r| r["name"] == name)
+        .find(|r| r["name"] == name && r["type"] == rtype)
         .cloned()
 }
 
 /// The plugin's add_a_record: read the RRset, add the address, REPLACE.
 fn add_a_record(api: SocketAddr, zone: &str, hostname: &str, ip: &str) -> (u16, String) {
     let fqdn = format!("{hostname}.{zone}.");
-    let mut records: Vec<serde_json::Value> = get_rrset(api, zone, &fqdn)
+    let rtype = if ip.contains(':') { "AAAA" } else { "A" };
+    let mut records: Vec<serde_json::Value> = get_rrset(api, zone, &fqdn, rtype)
         .map(|r| r["records"].as_array().cloned().unwrap_or_default())
         .unwrap_or_default();
     if records.iter().any(|r| r["content"] == ip) {
         return (204, String::new());
     }
-    let rtype = if ip.contains(':') { "AAAA" } else { "A" };
     records
         .push(serde_json::json!({"content": ip, "disabled": false, "name": fqdn, "type": rtype}));
     let params = serde_json::json!({"rrsets": [{"name": fqdn, "type": rtype, "ttl": 14400,
@@ -96,10 +96,10 @@ fn add_a_record(api: SocketAddr, zone: &str, hostname: &str, ip: &str) -> (u16, 
 /// The plugin's del_a_record: REPLACE with the rest, or DELETE when none is left.
 fn del_a_record(api: SocketAddr, zone: &str, hostname: &str, ip: &str) -> (u16, String) {
     let fqdn = format!("{hostname}.{zone}.");
-    let existing = get_rrset(api, zone, &fqdn).expect("existing RRset");
+    let rtype = if ip.contains(':') { "AAAA" } else { "A" };
+    let existing = get_rrset(api, zone, &fqdn, rtype).expect("existing RRset");
     let all = existing["records"].as_array().cloned().unwrap_or_default();
     let rest: Vec<_> = all.iter().filter(|r| r["content"] != ip).cloned().collect();
-    let rtype = if ip.contains(':') { "AAAA" } else { "A" };
     let rrset = if rest.is_empty() {
         serde_json::json!({"name": fqdn, "type": rtype, "changetype": "DELETE", "records": []})
     } else {
@@ -161,13 +161,11 @@ fn the_proxmox_sdn_plugin_calls_work_as_against_powerdns() {
         ask("vm100.home.test.", "A"),
         ["198.51.100.7", "198.51.100.8"]
     );
-    // (The plugin matches RRsets by name alone, so a second type at one name mixes
-    // the two RRsets' contents: PowerDNS refuses that too. Another name here.)
     assert_eq!(
-        add_a_record(api, "home.test", "vm101", "2001:db8::7").0,
+        add_a_record(api, "home.test", "vm100", "2001:db8::7").0,
         204
     );
-    assert_eq!(ask("vm101.home.test.", "AAAA"), ["2001:db8::7"]);
+    assert_eq!(ask("vm100.home.test.", "AAAA"), ["2001:db8::7"]);
     let ptr = serde_json::json!({"rrsets": [{"name": "7.100.51.198.in-addr.arpa.", "type": "PTR",
         "ttl": 14400, "changetype": "REPLACE", "records": [{"content": "vm100.home.test.",
         "disabled": false, "name": "7.100.51.198.in-addr.arpa.", "type": "PTR"}]}]});
@@ -185,7 +183,7 @@ fn the_proxmox_sdn_plugin_calls_work_as_against_powerdns() {
     );
 
     // What PowerDNS would store for the RRset.
-    let stored = get_rrset(api, "home.test", "vm100.home.test.").expect("stored RRset");
+    let stored = get_rrset(api, "home.test", "vm100.home.test.", "A").expect("stored RRset");
     assert_eq!(stored["type"], "A");
     assert_eq!(stored["ttl"], 14400);
     let contents: Vec<&str> = stored["records"]
@@ -297,4 +295,233 @@ fn the_dynamic_example_runs_from_the_repository_root() {
         short(dns, "pc1.dyn.home.example.net.", "A"),
         ["198.51.100.8"]
     );
+}
+
+/// PowerDNS (Debian's pdns-server with the sqlite3 backend) serving `zones` on
+/// loopback, its API on with [`KEY`]: the peer the plugin was written for.
+struct PowerDns {
+    dns: SocketAddr,
+    api: SocketAddr,
+    _guard: netfabric_tests::process::ProcessGuard,
+    _dir: tempfile::TempDir,
+}
+
+fn powerdns(zones: &[(&str, &str)]) -> PowerDns {
+    use netfabric_tests::servers::free_port;
+    let dir = tempfile::Builder::new()
+        .prefix("nf-pdns-")
+        .tempdir()
+        .expect("dir");
+    let d = dir.path().display().to_string();
+    let db = dir.path().join("pdns.db");
+    let schema =
+        std::fs::read_to_string("/usr/share/pdns-backend-sqlite3/schema/schema.sqlite3.sql")
+            .expect("pdns-backend-sqlite3's schema");
+    let status = std::process::Command::new("sqlite3")
+        .arg(&db)
+        .arg(schema)
+        .status()
+        .expect("sqlite3");
+    assert!(status.success(), "sqlite3 schema");
+    let dns: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+    let api: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+    std::fs::write(
+        dir.path().join("pdns.conf"),
+        format!(
+            "launch=gsqlite3\ngsqlite3-database={d}/pdns.db\nlocal-address=127.0.0.1\n\
+             local-port={}\napi=yes\napi-key={KEY}\nwebserver=yes\nwebserver-address=127.0.0.1\n\
+             webserver-port={}\nwebserver-allow-from=127.0.0.0/8\nsocket-dir={d}\n\
+             guardian=no\ndaemon=no\n",
+            dns.port(),
+            api.port()
+        ),
+    )
+    .expect("pdns.conf");
+    for (zone, text) in zones {
+        let file = dir.path().join(format!("{zone}.zone"));
+        std::fs::write(&file, text).expect("zone");
+        let out = std::process::Command::new("pdnsutil")
+            .arg(format!("--config-dir={d}"))
+            .args(["load-zone", zone])
+            .arg(&file)
+            .output()
+            .expect("pdnsutil");
+        assert!(
+            out.status.success(),
+            "pdnsutil: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let log = std::fs::File::create(dir.path().join("log")).expect("log");
+    let mut cmd = std::process::Command::new("/usr/sbin/pdns_server");
+    cmd.arg(format!("--config-dir={d}"))
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log);
+    let guard = netfabric_tests::process::ProcessGuard::spawn("pdns_server", &mut cmd);
+    netfabric_tests::engines::wait("PowerDNS's API", Duration::from_secs(30), || {
+        TcpStream::connect(api).is_ok() && !short(dns, "home.test.", "SOA").is_empty()
+    });
+    PowerDns {
+        dns,
+        api,
+        _guard: guard,
+        _dir: dir,
+    }
+}
+
+/// The plugin's calls, in the order a VM's life makes them; the HTTP status of each.
+fn plugin_flow(api: SocketAddr) -> Vec<(String, u16)> {
+    let ptr = |content: Option<&str>| {
+        let rrset = match content {
+            Some(c) => serde_json::json!({"name": "7.100.51.198.in-addr.arpa.", "type": "PTR",
+                "ttl": 14400, "changetype": "REPLACE", "records": [{"content": c,
+                "disabled": false, "name": "7.100.51.198.in-addr.arpa.", "type": "PTR"}]}),
+            None => serde_json::json!({"name": "7.100.51.198.in-addr.arpa.", "type": "PTR",
+                "changetype": "DELETE", "records": []}),
+        };
+        let body = serde_json::json!({ "rrsets": [rrset] }).to_string();
+        request(
+            api,
+            "PATCH",
+            &format!("{URL}/zones/100.51.198.in-addr.arpa."),
+            KEY,
+            Some(&body),
+        )
+        .0
+    };
+    vec![
+        (
+            "on_update_hook".into(),
+            request(api, "GET", URL, KEY, None).0,
+        ),
+        (
+            "verify_zone".into(),
+            request(
+                api,
+                "GET",
+                &format!("{URL}/zones/home.test?rrsets=false"),
+                KEY,
+                None,
+            )
+            .0,
+        ),
+        (
+            "add vm100 A".into(),
+            add_a_record(api, "home.test", "vm100", "198.51.100.7").0,
+        ),
+        (
+            "add vm100 A 2".into(),
+            add_a_record(api, "home.test", "vm100", "198.51.100.8").0,
+        ),
+        (
+            "add vm100 A again".into(),
+            add_a_record(api, "home.test", "vm100", "198.51.100.8").0,
+        ),
+        (
+            "add vm100 AAAA".into(),
+            add_a_record(api, "home.test", "vm100", "2001:db8::7").0,
+        ),
+        (
+            "add vm101 A".into(),
+            add_a_record(api, "home.test", "vm101", "198.51.100.9").0,
+        ),
+        ("add ptr".into(), ptr(Some("vm100.home.test."))),
+        (
+            "del vm100 A".into(),
+            del_a_record(api, "home.test", "vm100", "198.51.100.7").0,
+        ),
+        (
+            "del vm101 A".into(),
+            del_a_record(api, "home.test", "vm101", "198.51.100.9").0,
+        ),
+        ("add ptr 2".into(), ptr(Some("vm102.home.test."))),
+        ("del ptr".into(), ptr(None)),
+        (
+            "wrong key".into(),
+            request(api, "GET", URL, "wrong", None).0,
+        ),
+        (
+            "unknown zone".into(),
+            request(api, "GET", &format!("{URL}/zones/nowhere.test"), KEY, None).0,
+        ),
+    ]
+}
+
+/// A zone's RRsets as `GET /zones/Z` shows them, but the SOA (serials differ):
+/// (name, type, TTL, sorted contents), sorted.
+fn stored(api: SocketAddr, zone: &str) -> Vec<(String, String, u64, Vec<String>)> {
+    let (status, body) = request(api, "GET", &format!("{URL}/zones/{zone}"), KEY, None);
+    assert_eq!(status, 200, "{body}");
+    let zone: serde_json::Value = serde_json::from_str(&body).expect("zone JSON");
+    let mut out: Vec<_> = zone["rrsets"]
+        .as_array()
+        .expect("rrsets")
+        .iter()
+        .filter(|r| r["type"] != "SOA")
+        .map(|r| {
+            let mut contents: Vec<String> = r["records"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .map(|c| c["content"].as_str().unwrap_or("").to_string())
+                        .collect()
+                })
+                .unwrap_or_default();
+            contents.sort();
+            (
+                r["name"].as_str().unwrap_or("").to_string(),
+                r["type"].as_str().unwrap_or("").to_string(),
+                r["ttl"].as_u64().unwrap_or(0),
+                contents,
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Differential: the plugin's calls replayed against PowerDNS and against dnsd get the
+/// same HTTP statuses, leave the same RRsets in `GET /zones/Z`, and the same answers.
+#[test]
+fn the_proxmox_plugin_flow_gives_what_powerdns_gives() {
+    let pdns = powerdns(&[("home.test", HOME), ("100.51.198.in-addr.arpa", REVERSE)]);
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(dir.path().join("api.key"), format!("{KEY}\n")).expect("key file");
+    let api: SocketAddr = format!("127.0.0.1:{}", netfabric_tests::servers::free_port())
+        .parse()
+        .expect("addr");
+    let dnsd = Dnsd::builder()
+        .zone("home.test", HOME)
+        .zone("100.51.198.in-addr.arpa", REVERSE)
+        .config(&format!(
+            "[api]\nlisten = \"{api}\"\nkey-file = \"{}\"\n",
+            dir.path().join("api.key").display()
+        ))
+        .start();
+    let theirs = plugin_flow(pdns.api);
+    let ours = plugin_flow(api);
+    assert_eq!(ours, theirs, "dnsd (left) and PowerDNS (right)");
+    assert!(
+        theirs
+            .iter()
+            .filter(|(what, _)| what.starts_with("add"))
+            .all(|(_, s)| *s == 204)
+    );
+    for zone in ["home.test", "100.51.198.in-addr.arpa"] {
+        assert_eq!(stored(api, zone), stored(pdns.api, zone), "{zone}");
+    }
+    for (name, qtype) in [
+        ("vm100.home.test.", "A"),
+        ("vm100.home.test.", "AAAA"),
+        ("vm101.home.test.", "A"),
+        ("7.100.51.198.in-addr.arpa.", "PTR"),
+        ("www.home.test.", "A"),
+    ] {
+        assert_eq!(
+            short(dnsd.addr, name, qtype),
+            short(pdns.dns, name, qtype),
+            "{name} {qtype}"
+        );
+    }
+    assert_eq!(short(dnsd.addr, "vm100.home.test.", "A"), ["198.51.100.8"]);
 }

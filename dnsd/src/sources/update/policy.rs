@@ -135,13 +135,13 @@ mod tests {
         assert!(g.allows(&key, &zone, &name("a.b.home.test."), a));
         assert!(!g.allows(&key, &zone, &name("a.elsewhere."), a));
         assert!(allowed(
-            &[g.clone()],
+            std::slice::from_ref(&g),
             &key,
             &zone,
             [(&name("x.home.test."), a)].into_iter()
         ));
         assert!(!allowed(
-            &[g.clone()],
+            std::slice::from_ref(&g),
             &key,
             &zone,
             [(&zone, Rtype::SOA)].into_iter()
