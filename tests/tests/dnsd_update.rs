@@ -452,7 +452,7 @@ fn signed_updates_and_policies_match_bind() {
     let dir = tempfile::tempdir().expect("dir");
     let keys = dir.path().join("update.key");
     std::fs::write(&keys, KEYS).expect("keys");
-    let dnsd = Dnsd::builder()
+    let mut dnsd = Dnsd::builder()
         .zone("dyn.test", ZONE)
         .metrics()
         .config(&format!(
@@ -586,4 +586,11 @@ fn signed_updates_and_policies_match_bind() {
         dnsd.metric("dnsd_update_requests_total{key=\"acme.key.\",rcode=\"REFUSED\"}"),
         Some(3)
     );
+    // Acknowledged means journaled: dnsd killed with SIGKILL keeps what it answered.
+    let serial = short(dnsd.addr, "dyn.test.", "SOA");
+    dnsd.kill();
+    dnsd.restart();
+    assert_eq!(short(dnsd.addr, "h1.dyn.test.", "A"), ["198.51.100.11"]);
+    assert_eq!(short(dnsd.addr, "h2.dyn.test.", "A"), ["198.51.100.12"]);
+    assert_eq!(short(dnsd.addr, "dyn.test.", "SOA"), serial);
 }
