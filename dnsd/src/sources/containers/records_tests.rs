@@ -40,15 +40,20 @@ fn settings(duplicates: Duplicates) -> RecordSettings {
     }
 }
 
+/// The RRsets wanted in `zone`, as text, sorted (the map's order is the names' wire
+/// order).
 fn owners(w: &Wanted, zone: &str) -> Vec<String> {
-    w.zones
+    let mut out: Vec<String> = w
+        .zones
         .get(&name(zone))
         .map(|d| {
             d.iter()
                 .map(|((o, t), r)| format!("{o} {t} {}", r.rdatas.len()))
                 .collect()
         })
-        .unwrap_or_default()
+        .unwrap_or_default();
+    out.sort();
+    out
 }
 
 #[test]
