@@ -586,6 +586,30 @@ fn signed_updates_and_policies_match_bind() {
         dnsd.metric("dnsd_update_requests_total{key=\"acme.key.\",rcode=\"REFUSED\"}"),
         Some(3)
     );
+    // knsupdate (Knot's client) signs with the same key and checks dnsd's signed answer.
+    let script = format!(
+        "server {} {}\nzone dyn.test.\nupdate add k1.dyn.test. 300 A 198.51.100.21\nsend\n",
+        dnsd.addr.ip(),
+        dnsd.addr.port()
+    );
+    let mut child = Command::new("knsupdate")
+        .args(["-y", UPD])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run knsupdate");
+    if let Some(mut stdin) = child.stdin.take() {
+        use std::io::Write;
+        stdin.write_all(script.as_bytes()).expect("script");
+    }
+    let out = child.wait_with_output().expect("knsupdate");
+    assert!(
+        out.status.success(),
+        "knsupdate: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(short(dnsd.addr, "k1.dyn.test.", "A"), ["198.51.100.21"]);
     // Acknowledged means journaled: dnsd killed with SIGKILL keeps what it answered.
     let serial = short(dnsd.addr, "dyn.test.", "SOA");
     dnsd.kill();
