@@ -7,7 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 packages=(nsd knot knot-dnsutils knot-dnssecutils bind9 bind9-utils bind9-dnsutils unbound ldnsutils
-          dnsperf keepalived nftables iproute2 procps iputils-ping busybox-static git g++ docker.io
+          dnsperf keepalived nftables iproute2 procps iputils-ping busybox-static git g++ docker.io podman
+          pdns-server pdns-backend-sqlite3 sqlite3
           dns-root-data
           systemd)   # systemd-analyze and systemd-sysusers check dnsd's unit (nothing is started)
 missing=()

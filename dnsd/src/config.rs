@@ -25,6 +25,7 @@ use toml::de::DeTable;
 
 use keys::{key_path_at, line_of, quote_key, unknown_keys};
 
+pub use dynamic::{ApiConfig, DynamicConfig};
 pub use internet::{CookieConfig, RrlConfig};
 
 pub use crate::answer::Role;
@@ -92,6 +93,8 @@ pub struct Config {
     pub include: LoadOptions,
     /// The resolver's settings; it runs when a listener's role is resolver or both.
     pub resolver: crate::resolver::Settings,
+    /// The dynamic sources: containers, dynamic zones, RFC 2136, the HTTP API.
+    pub dynamic: DynamicConfig,
 }
 
 /// One listener: an address served over UDP and TCP, its role and its clients.
@@ -255,6 +258,10 @@ pub struct Spec {
     zone: BTreeMap<String, Spanned<ZoneSpec>>,
     listener: Vec<Spanned<ListenerSpec>>,
     resolver: ResolverSpec,
+    containers: Option<dynamic::ContainersSpec>,
+    dynamic_zone: BTreeMap<String, Spanned<dynamic::DynamicZoneSpec>>,
+    update: dynamic::UpdateSpec,
+    api: Option<Spanned<dynamic::ApiSpec>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -616,6 +623,15 @@ pub fn validate(
     }
 
     let resolver = resolver_settings(&spec.resolver, &in_file, &mut problems);
+    let dynamic = dynamic::dynamic(
+        &spec.containers,
+        &spec.dynamic_zone,
+        &spec.update,
+        &spec.api,
+        &in_file,
+        &zone_defaults,
+        &mut problems,
+    );
 
     if !problems.errors.is_empty() {
         return Err(problems.errors);
@@ -640,6 +656,7 @@ pub fn validate(
         zone_defaults,
         include,
         resolver,
+        dynamic,
     })
 }
 
@@ -883,6 +900,9 @@ mod keys;
 
 #[path = "config_internet.rs"]
 mod internet;
+
+#[path = "config_dynamic.rs"]
+mod dynamic;
 
 #[path = "config_zone_files.rs"]
 mod zone_files;

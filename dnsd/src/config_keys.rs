@@ -25,6 +25,10 @@ const TOP_KEYS: &[&str] = &[
     "zone",
     "listener",
     "resolver",
+    "containers",
+    "dynamic-zone",
+    "update",
+    "api",
 ];
 const TCP_KEYS: &[&str] = &["idle-timeout-ms", "max-connections"];
 const UDP_KEYS: &[&str] = &["workers"];
@@ -81,6 +85,7 @@ pub(super) fn unknown_keys(table: &DeTable<'_>) -> Vec<(Range<usize>, String, St
     if let Some(include) = sub("include") {
         check(include, "include.", super::zone_files::INCLUDE_KEYS);
     }
+    super::dynamic::unknown_keys(table, &mut check);
     if let Some(listeners) = table.get("listener").and_then(|v| v.get_ref().as_array()) {
         for (i, listener) in listeners.iter().enumerate() {
             if let Some(listener) = listener.get_ref().as_table() {

@@ -279,6 +279,13 @@ pub struct Metrics {
     reload_stats: OnceLock<Arc<ReloadStats>>,
     resolver_stats: OnceLock<Arc<crate::resolver::stats::ResolverStats>>,
     publisher: OnceLock<Arc<crate::manager::Publisher>>,
+    parts: Mutex<Vec<Arc<dyn Render>>>,
+}
+
+/// A part of the exposition that a module renders itself (the dynamic sources).
+pub trait Render: Send + Sync {
+    /// Appends its series (with `# TYPE` lines) to `out`.
+    fn render(&self, out: &mut String);
 }
 
 impl Metrics {
@@ -335,6 +342,14 @@ impl Metrics {
     /// Adds the resolver's counters (resolver/stats.rs) to what is rendered.
     pub fn attach_resolver_stats(&self, stats: Arc<crate::resolver::stats::ResolverStats>) {
         let _ = self.resolver_stats.set(stats);
+    }
+
+    /// Adds a part rendered by its own module (`Render`).
+    pub fn attach(&self, part: Arc<dyn Render>) {
+        self.parts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(part);
     }
 
     /// Every metric in the Prometheus text format, with the serials of `zones`.
@@ -551,12 +566,20 @@ impl Metrics {
         if let Some(stats) = self.resolver_stats.get() {
             stats.render(&mut out);
         }
+        for part in self.parts.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            part.render(&mut out);
+        }
         out
     }
 }
 
 fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+/// A label value with `\`, `"` and newlines escaped (exposition format).
+pub fn escape_label(value: &str) -> String {
+    label(value)
 }
 
 /// A label value with `\`, `"` and newlines escaped (exposition format).

@@ -5,6 +5,7 @@
 pub mod bins;
 pub mod dns;
 pub mod dnsd;
+pub mod engines;
 pub mod fuzz;
 pub mod mini_internet;
 pub mod netd;

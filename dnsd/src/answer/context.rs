@@ -26,6 +26,9 @@ pub struct AnswerOptions {
     /// Whether a UDP request with a client cookie but no good server cookie gets
     /// BADCOOKIE rather than an answer (RFC 7873 §5.2.3).
     pub require_cookie: bool,
+    /// Whether UPDATE (RFC 2136) is served: such requests are deferred to the update
+    /// service (`sources::update`); otherwise NOTIMP.
+    pub updates: bool,
 }
 
 /// The options when nothing is configured.
@@ -35,6 +38,7 @@ pub static DEFAULT_OPTIONS: AnswerOptions = AnswerOptions {
     identity: None,
     cookies: None,
     require_cookie: false,
+    updates: false,
 };
 
 impl Default for AnswerOptions {

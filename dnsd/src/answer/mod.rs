@@ -151,6 +151,21 @@ pub fn respond(
     let request = match message::parse(request) {
         Ok(request) => request,
         Err(Rejection::Drop) => return None,
+        Err(Rejection::NotImplemented(header))
+            if header.opcode() == message::opcode::UPDATE && context.options.updates =>
+        {
+            // RFC 2136: to the update service, which answers once the change is durable.
+            out.clear();
+            return Some(Outcome {
+                rcode: rcode::NOERROR,
+                qtype: 0,
+                len: 0,
+                truncated: false,
+                limit: LimitKey::ERROR,
+                cookie: CookieState::default(),
+                deferred: true,
+            });
+        }
         Err(Rejection::NotImplemented(header)) => {
             return Some(special::header_only(out, &header, rcode::NOTIMP, true));
         }
@@ -225,7 +240,14 @@ pub const EDE_OTHER: u16 = 0;
 /// Writes SERVFAIL (RA set) for a request the resolver could not take (no resolver
 /// configured, its queue full); `None` for a packet that gets nothing.
 pub fn servfail(request: &[u8], context: &RequestContext, out: &mut Vec<u8>) -> Option<Outcome> {
-    let request = message::parse(request).ok()?;
+    let request = match message::parse(request) {
+        Ok(request) => request,
+        // A deferred UPDATE (RFC 2136) that the update service could not take.
+        Err(Rejection::NotImplemented(header)) => {
+            return Some(special::header_only(out, &header, rcode::SERVFAIL, true));
+        }
+        Err(_) => return None,
+    };
     let mut response = Response::new();
     response.rcode = rcode::SERVFAIL;
     let outcome = write(

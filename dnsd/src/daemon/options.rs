@@ -31,6 +31,7 @@ pub fn answer_options(config: &Config) -> Option<AnswerOptions> {
         identity: config.identity.clone(),
         cookies,
         require_cookie: config.cookies.require,
+        updates: config.dynamic.update.enabled(),
     })
 }
 

@@ -107,6 +107,7 @@ pub fn run(config: Config) -> Result<(), RunError> {
     );
     metrics.attach_reload_stats(reloader.stats());
     metrics.attach_publisher(manager.publisher().clone());
+    let dynamic = super::dynamic::start(&config, &manager, &metrics, &runtime);
 
     // Bind everything before serving anything.
     let mut tcp_listeners = Vec::new();
@@ -182,6 +183,9 @@ pub fn run(config: Config) -> Result<(), RunError> {
     } else {
         None
     };
+    // RFC 2136 updates go the same deferred way, to the update service.
+    let defer = super::dynamic::route_updates(&config, &manager, &metrics, defer)
+        .map_err(RunError::Start)?;
 
     // Workers sleep in recvmmsg (one socket each: woken by shutting the socket down
     // for reading) or in poll (several: woken by closing the write end of this pipe).
@@ -231,6 +235,7 @@ pub fn run(config: Config) -> Result<(), RunError> {
         metrics_listener,
     ));
     watcher.stop();
+    dynamic.stop();
     if control_bound {
         let _ = std::fs::remove_file(&control_path);
     }

@@ -15,11 +15,13 @@
 //! - `ownership`: which source owns which RRset, so file and dynamic records coexist.
 //! - `image`: a zone's whole content in the state folder, for restarts.
 //! - `publish`: the served zone set, swapped atomically.
+//! - `dynamic_zone`: zones with no file, their SOA and NS from the configuration.
 //!
 //! [`Manager`] holds every zone's manager, opens them from the state folder (image and
 //! journal, so a zone is served at once after a restart, from its last good version),
 //! and loads bursts of zone files as one swap.
 
+pub mod dynamic_zone;
 pub mod image;
 pub mod ownership;
 pub mod publish;

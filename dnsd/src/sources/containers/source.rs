@@ -1,0 +1,515 @@
+//! The container source: every engine's containers in one state, turned into records
+//! and committed to the zones, with what it did counted for the metrics.
+//!
+//! One task owns the state. It takes every report the engines sent since it last
+//! looked (so a burst of 200 starts is one reconcile, and the zone manager's group
+//! commit folds what arrives during a commit into the next), computes the records
+//! wanted, and commits to each zone the difference from what the zone holds
+//! (`sources::desired`). The zone file wins a name it defines: logged once when it
+//! appears, counted (`dnsd_containers_conflicts_total`).
+//!
+//! The state is written to `STATE/containers.json` after each change, so that a
+//! dnsd restart while an engine is away keeps that engine's records (not flapping);
+//! an engine that comes back is listed, and its list replaces what was remembered.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, watch};
+
+use super::SOURCE;
+use super::engine::{EngineConfig, EngineEvent, follow};
+use super::records::{Container, RecordSettings, wanted};
+use crate::manager::{CommitError, Manager, ZoneHandle};
+use crate::sources::desired;
+use crate::wire::name::Name;
+use crate::zone::txn::Transaction;
+
+/// What happens to an engine's records while it is away.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum EngineLoss {
+    /// Kept until the engine is back and listed.
+    #[default]
+    Keep,
+    /// Withdrawn once it has been away this long.
+    Withdraw(Duration),
+}
+
+/// The `[containers]` table, validated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settings {
+    /// The engines followed.
+    pub engines: Vec<EngineConfig>,
+    /// How records are made.
+    pub records: RecordSettings,
+    /// An engine away.
+    pub loss: EngineLoss,
+}
+
+//------------ ContainerStats ------------------------------------------------
+
+/// What the source did, for `/metrics` (and status).
+#[derive(Debug, Default)]
+pub struct ContainerStats {
+    inner: Mutex<StatsInner>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct StatsInner {
+    engines: BTreeMap<String, EngineStats>,
+    reconciles: u64,
+    commits: u64,
+    commit_errors: u64,
+    conflicts_total: u64,
+    conflicts: usize,
+    duplicates: usize,
+    records: usize,
+}
+
+#[derive(Debug, Default, Clone)]
+struct EngineStats {
+    up: bool,
+    containers: usize,
+    events: u64,
+    last_event: u64,
+    losses: u64,
+}
+
+impl ContainerStats {
+    fn with<T>(&self, f: impl FnOnce(&mut StatsInner) -> T) -> T {
+        f(&mut self.inner.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// The metrics (Prometheus text format):
+    /// - `dnsd_containers_engine_up{engine}`: 1 while connected and listed;
+    /// - `dnsd_containers_engine_containers{engine}`: running containers known (live
+    ///   or remembered);
+    /// - `dnsd_containers_engine_events_total{engine}`, `..._losses_total{engine}`,
+    ///   `dnsd_containers_engine_last_event_seconds{engine}` (Unix time);
+    /// - `dnsd_containers_reconciles_total` (state compared with the zones),
+    ///   `dnsd_containers_commits_total` (versions made, one per zone changed),
+    ///   `dnsd_containers_commit_errors_total`;
+    /// - `dnsd_containers_records`: RRsets the source owns in the zones;
+    /// - `dnsd_containers_conflicts` (names the zone file wins now) and
+    ///   `dnsd_containers_conflicts_total` (each time one appeared);
+    /// - `dnsd_containers_duplicate_names`: names claimed by several containers.
+    pub fn render(&self, out: &mut String) {
+        let s = self.with(|s| s.clone());
+        for (metric, kind, get) in [
+            (
+                "engine_up",
+                "gauge",
+                (|e: &EngineStats| u64::from(e.up)) as fn(&EngineStats) -> u64,
+            ),
+            ("engine_containers", "gauge", |e| e.containers as u64),
+            ("engine_events_total", "counter", |e| e.events),
+            ("engine_losses_total", "counter", |e| e.losses),
+            ("engine_last_event_seconds", "gauge", |e| e.last_event),
+        ] {
+            let _ = writeln!(out, "# TYPE dnsd_containers_{metric} {kind}");
+            for (name, e) in &s.engines {
+                let _ = writeln!(
+                    out,
+                    "dnsd_containers_{metric}{{engine=\"{}\"}} {}",
+                    crate::metrics::escape_label(name),
+                    get(e)
+                );
+            }
+        }
+        for (metric, kind, value) in [
+            ("reconciles_total", "counter", s.reconciles),
+            ("commits_total", "counter", s.commits),
+            ("commit_errors_total", "counter", s.commit_errors),
+            ("records", "gauge", s.records as u64),
+            ("conflicts", "gauge", s.conflicts as u64),
+            ("conflicts_total", "counter", s.conflicts_total),
+            ("duplicate_names", "gauge", s.duplicates as u64),
+        ] {
+            let _ = writeln!(out, "# TYPE dnsd_containers_{metric} {kind}");
+            let _ = writeln!(out, "dnsd_containers_{metric} {value}");
+        }
+    }
+
+    /// One line per engine and one for the source, for `dnsd status`.
+    pub fn status(&self) -> Vec<String> {
+        let s = self.with(|s| s.clone());
+        let mut lines: Vec<String> = s
+            .engines
+            .iter()
+            .map(|(name, e)| {
+                format!(
+                    "containers: engine {name}: {}, {} containers, {} events, last at {}",
+                    if e.up { "connected" } else { "away" },
+                    e.containers,
+                    e.events,
+                    e.last_event
+                )
+            })
+            .collect();
+        lines.push(format!(
+            "containers: {} RRsets, {} conflicts with zone files, {} commits ({} failed)",
+            s.records, s.conflicts, s.commits, s.commit_errors
+        ));
+        lines
+    }
+}
+
+impl crate::metrics::Render for ContainerStats {
+    fn render(&self, out: &mut String) {
+        ContainerStats::render(self, out);
+    }
+}
+
+//------------ The source's task ---------------------------------------------
+
+/// One engine's containers and connection.
+#[derive(Default)]
+struct EngineState {
+    containers: BTreeMap<String, Container>,
+    /// Connected and listed.
+    up: bool,
+    /// Since when it has been away (None while up).
+    away_since: Option<Instant>,
+}
+
+/// Starts following `settings.engines` (on the current tokio runtime) and committing
+/// their containers' records to `manager`'s zones until `shutdown`.
+pub fn start(
+    settings: Settings,
+    manager: Arc<Manager>,
+    shutdown: watch::Receiver<bool>,
+) -> Arc<ContainerStats> {
+    let stats = Arc::new(ContainerStats::default());
+    let (tx, rx) = mpsc::unbounded_channel();
+    for (i, engine) in settings.engines.iter().enumerate() {
+        tokio::spawn(follow(i, engine.clone(), tx.clone(), shutdown.clone()));
+    }
+    let path = manager.state_dir().join("containers.json");
+    tokio::spawn(run(settings, manager, rx, shutdown, stats.clone(), path));
+    stats
+}
+
+async fn run(
+    settings: Settings,
+    manager: Arc<Manager>,
+    mut rx: mpsc::UnboundedReceiver<EngineEvent>,
+    mut shutdown: watch::Receiver<bool>,
+    stats: Arc<ContainerStats>,
+    path: PathBuf,
+) {
+    let started = Instant::now();
+    let remembered = read_state(&path);
+    let mut engines: Vec<EngineState> = settings
+        .engines
+        .iter()
+        .map(|e| EngineState {
+            containers: remembered.get(&e.name).cloned().unwrap_or_default(),
+            up: false,
+            away_since: Some(started),
+        })
+        .collect();
+    let mut reporter = Reporter::default();
+    let mut dirty = true;
+    let mut retry: Option<Instant> = None;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        if dirty {
+            dirty = false;
+            publish_engine_stats(&settings, &engines, &stats);
+            let all: Vec<Container> = engines
+                .iter()
+                .flat_map(|e| e.containers.values().cloned())
+                .collect();
+            let (records, manager2, stats2) =
+                (settings.records.clone(), manager.clone(), stats.clone());
+            let outcome =
+                tokio::task::spawn_blocking(move || reconcile(&all, &records, &manager2, &stats2))
+                    .await;
+            match outcome {
+                Ok(outcome) => {
+                    reporter.report(&outcome, &stats);
+                    retry = (!outcome.failed.is_empty())
+                        .then(|| Instant::now() + Duration::from_secs(2));
+                }
+                Err(e) => tracing::error!("container records: reconcile task failed: {e}"),
+            }
+            write_state(&path, &settings, &engines);
+        }
+        tokio::select! {
+            event = rx.recv() => {
+                let Some(event) = event else { return };
+                dirty |= apply(&settings, &mut engines, event, &stats);
+                while let Ok(event) = rx.try_recv() {
+                    dirty |= apply(&settings, &mut engines, event, &stats);
+                }
+            }
+            _ = tick.tick() => {
+                if let EngineLoss::Withdraw(grace) = settings.loss {
+                    for (i, e) in engines.iter_mut().enumerate() {
+                        if e.away_since.is_some_and(|t| t.elapsed() >= grace) && !e.containers.is_empty() {
+                            tracing::warn!(engine = %settings.engines[i].name, containers = e.containers.len(), "container engine away past its grace time: its records are withdrawn");
+                            e.containers.clear();
+                            dirty = true;
+                        }
+                    }
+                }
+                if retry.is_some_and(|t| Instant::now() >= t) {
+                    retry = None;
+                    dirty = true;
+                }
+            }
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// Applies one engine report to the state; whether it changed the containers (or the
+/// connection state worth showing).
+fn apply(
+    settings: &Settings,
+    engines: &mut [EngineState],
+    event: EngineEvent,
+    stats: &ContainerStats,
+) -> bool {
+    let index = match &event {
+        EngineEvent::Synced(i, _)
+        | EngineEvent::Running(i, _)
+        | EngineEvent::Gone(i, _)
+        | EngineEvent::Lost(i, _) => *i,
+    };
+    let (Some(engine), Some(config)) = (engines.get_mut(index), settings.engines.get(index)) else {
+        return false;
+    };
+    stats.with(|s| {
+        let e = s.engines.entry(config.name.clone()).or_default();
+        e.events += 1;
+        e.last_event = crate::manager::unix_now();
+        if matches!(event, EngineEvent::Lost(..)) && engine.up {
+            e.losses += 1;
+        }
+    });
+    match event {
+        EngineEvent::Synced(_, list) => {
+            engine.containers = list.into_iter().map(|c| (c.id.clone(), c)).collect();
+            engine.up = true;
+            engine.away_since = None;
+            true
+        }
+        EngineEvent::Running(_, c) => {
+            let changed = engine.containers.get(&c.id) != Some(&c);
+            engine.containers.insert(c.id.clone(), c);
+            changed
+        }
+        EngineEvent::Gone(_, id) => engine.containers.remove(&id).is_some(),
+        EngineEvent::Lost(_, why) => {
+            if engine.up {
+                tracing::warn!(engine = %config.name, "container engine lost: {why}; its records are kept meanwhile");
+            } else {
+                tracing::debug!(engine = %config.name, "container engine unreachable: {why}");
+            }
+            let was_up = engine.up;
+            engine.up = false;
+            engine.away_since.get_or_insert_with(Instant::now);
+            was_up
+        }
+    }
+}
+
+fn publish_engine_stats(settings: &Settings, engines: &[EngineState], stats: &ContainerStats) {
+    stats.with(|s| {
+        for (config, e) in settings.engines.iter().zip(engines) {
+            let entry = s.engines.entry(config.name.clone()).or_default();
+            entry.up = e.up;
+            entry.containers = e.containers.len();
+        }
+    });
+}
+
+/// What one reconcile found.
+#[derive(Default)]
+struct Outcome {
+    conflicts: BTreeSet<(Name, String)>,
+    duplicates: BTreeMap<Name, Vec<String>>,
+    skipped: BTreeSet<String>,
+    refused: BTreeSet<String>,
+    failed: Vec<String>,
+}
+
+/// Computes the records the containers give and commits each zone's difference.
+fn reconcile(
+    containers: &[Container],
+    settings: &RecordSettings,
+    manager: &Manager,
+    stats: &ContainerStats,
+) -> Outcome {
+    let zones = manager.zones();
+    let served: Vec<Name> = zones.iter().map(|z| z.apex().clone()).collect();
+    let refs: Vec<&Container> = containers.iter().collect();
+    let mut w = wanted(&refs, settings, &served);
+    let mut outcome = Outcome {
+        duplicates: w.duplicates.into_iter().collect(),
+        skipped: w.skipped.into_iter().collect(),
+        ..Outcome::default()
+    };
+    let mut records = 0;
+    for handle in zones {
+        let desired = w.zones.remove(handle.apex()).unwrap_or_default();
+        let ownership = handle.ownership();
+        let owns = ownership.iter().any(|(_, _, s)| &**s == SOURCE);
+        if desired.is_empty() && !owns {
+            continue;
+        }
+        let Some(zone) = handle.zone() else { continue };
+        let plan = desired::plan(&zone, &ownership, SOURCE, &desired);
+        for (owner, rtype, by) in &plan.conflicts {
+            let by = by.as_deref().unwrap_or("the zone file");
+            outcome
+                .conflicts
+                .insert((owner.clone(), format!("{by} ({rtype})")));
+        }
+        if !plan.txn.is_empty() {
+            commit(&handle, plan.txn, stats, &mut outcome);
+        }
+        records += handle
+            .ownership()
+            .counts()
+            .get(SOURCE)
+            .copied()
+            .unwrap_or(0);
+    }
+    for (apex, desired) in &w.zones {
+        if !desired.is_empty() {
+            outcome.skipped.insert(format!(
+                "the zone {apex} is not served: its records are left out"
+            ));
+        }
+    }
+    stats.with(|s| {
+        s.records = records;
+        s.reconciles += 1;
+    });
+    outcome
+}
+
+/// Submits `txn`; when the zone refuses it as a whole (a CNAME where an address would
+/// go, say), each change alone, so that one bad name does not hold back the rest.
+/// Failures worth a retry (the journal, a race with a zone-file reload) go to
+/// `failed`; records the zone cannot take are reported as conflicts.
+fn commit(handle: &ZoneHandle, txn: Transaction, stats: &ContainerStats, outcome: &mut Outcome) {
+    let zone = handle.apex().to_string();
+    let changes = txn.changes.len();
+    match handle.submit(SOURCE, txn.clone()) {
+        Ok(serial) => {
+            stats.with(|s| s.commits += 1);
+            tracing::info!(zone = %zone, serial, changes, "container records committed");
+        }
+        Err(e @ (CommitError::Journal(_) | CommitError::NotLoaded(_) | CommitError::Serial(_))) => {
+            stats.with(|s| s.commit_errors += 1);
+            tracing::error!(zone = %zone, "container records not committed: {e}");
+            outcome.failed.push(format!("{zone}: {e}"));
+        }
+        Err(CommitError::OwnedBy { .. } | CommitError::OwnedByFile { .. }) => {
+            // The zone changed under the plan (a zone-file reload): plan again.
+            outcome.failed.push(format!("{zone}: changed meanwhile"));
+        }
+        Err(CommitError::Txn(_)) => {
+            for change in txn.changes {
+                let one = Transaction {
+                    changes: vec![change],
+                    strict: false,
+                };
+                match handle.submit(SOURCE, one) {
+                    Ok(_) => stats.with(|s| s.commits += 1),
+                    Err(e) => {
+                        stats.with(|s| s.commit_errors += 1);
+                        outcome.refused.insert(format!("{zone}: {e}"));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Logs what is new in each reconcile's remarks (once, not at every event) and keeps
+/// the gauges.
+#[derive(Default)]
+struct Reporter {
+    conflicts: BTreeSet<(Name, String)>,
+    duplicates: BTreeMap<Name, Vec<String>>,
+    skipped: BTreeSet<String>,
+    refused: BTreeSet<String>,
+}
+
+impl Reporter {
+    fn report(&mut self, outcome: &Outcome, stats: &ContainerStats) {
+        let mut new_conflicts = 0;
+        for (owner, by) in outcome.conflicts.difference(&self.conflicts) {
+            new_conflicts += 1;
+            tracing::warn!(name = %owner, "container name conflict: {owner} is defined by {by}, which wins; the container's records there are not published");
+        }
+        for (owner, containers) in &outcome.duplicates {
+            if self.duplicates.get(owner) != Some(containers) {
+                tracing::warn!(name = %owner, "name claimed by several containers: {}", containers.join(", "));
+            }
+        }
+        for line in outcome.skipped.difference(&self.skipped) {
+            tracing::warn!("container records: {line}");
+        }
+        for line in outcome.refused.difference(&self.refused) {
+            tracing::warn!("container record refused by the zone: {line}");
+        }
+        stats.with(|s| {
+            s.conflicts_total += new_conflicts;
+            s.conflicts = outcome.conflicts.len();
+            s.duplicates = outcome.duplicates.len();
+        });
+        self.conflicts = outcome.conflicts.clone();
+        self.duplicates = outcome.duplicates.clone();
+        self.skipped = outcome.skipped.clone();
+        self.refused = outcome.refused.clone();
+    }
+}
+
+//------------ The state file ------------------------------------------------
+
+/// The containers of each engine, by engine name, as last known.
+type Remembered = BTreeMap<String, BTreeMap<String, Container>>;
+
+/// Reads the state file; a missing or unreadable one is an empty state (logged).
+fn read_state(path: &Path) -> Remembered {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+            tracing::warn!(
+                "{}: not a container state file ({e}); starting empty",
+                path.display()
+            );
+            Remembered::new()
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Remembered::new(),
+        Err(e) => {
+            tracing::warn!("{}: {e}; starting empty", path.display());
+            Remembered::new()
+        }
+    }
+}
+
+/// Writes the state file (a temporary file renamed over it).
+fn write_state(path: &Path, settings: &Settings, engines: &[EngineState]) {
+    let state: Remembered = settings
+        .engines
+        .iter()
+        .zip(engines)
+        .map(|(c, e)| (c.name.clone(), e.containers.clone()))
+        .collect();
+    let Ok(bytes) = serde_json::to_vec(&state) else {
+        return;
+    };
+    let tmp = path.with_extension("json.tmp");
+    let written = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
+    if let Err(e) = written {
+        tracing::warn!("{}: cannot write the container state: {e}", path.display());
+    }
+}

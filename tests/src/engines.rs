@@ -1,0 +1,392 @@
+//! Container engines for tests (shared/TESTNET.md): Debian's podman (`Podman`, its
+//! Docker-compatible service) and Debian's dockerd inside a network
+//! namespace of its own (entered with nsenter, which keeps the cgroup mounts), its
+//! data, exec root and socket in a temporary folder, no iptables, no default bridge;
+//! images built locally from Debian's static busybox (nothing is pulled). Stopped,
+//! containers first, when dropped.
+//!
+//! containerd runs as a process of its own (not dockerd's child) and dockerd with
+//! `--live-restore`, so that dockerd can stop and start again while the containers
+//! run on, as an engine restart on a real host does.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use crate::netns::Netns;
+use crate::process::ProcessGuard;
+
+/// Patience for an engine to start or stop.
+pub const ENGINE_PATIENCE: Duration = Duration::from_secs(60);
+
+/// The image every test container runs: busybox alone.
+pub const IMAGE: &str = "nf-test-busybox";
+
+/// dockerd in a namespace.
+pub struct Dockerd {
+    guard: Option<ProcessGuard>,
+    containerd: Option<ProcessGuard>,
+    dir: tempfile::TempDir,
+    ns: Netns,
+}
+
+impl Dockerd {
+    /// Starts dockerd in a new namespace and imports the busybox image.
+    pub fn start() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("nf-dockerd-")
+            .tempdir()
+            .expect("temp dir");
+        let mut d = Self {
+            guard: None,
+            containerd: None,
+            dir,
+            ns: Netns::new("nf-docker"),
+        };
+        d.start_containerd();
+        d.run();
+        d.import_busybox();
+        d
+    }
+
+    fn start_containerd(&mut self) {
+        let p = |f: &str| self.dir.path().join(f).display().to_string();
+        let log = std::fs::File::create(self.dir.path().join("containerd.log")).expect("log");
+        std::fs::write(self.dir.path().join("containerd.toml"), "version = 2\n").expect("config");
+        let mut cmd = self.ns.command(&[
+            "/usr/bin/containerd",
+            "--config",
+            &p("containerd.toml"),
+            "--address",
+            &p("containerd.sock"),
+            "--root",
+            &p("containerd-root"),
+            "--state",
+            &p("containerd-state"),
+        ]);
+        cmd.stdout(log.try_clone().expect("log")).stderr(log);
+        self.containerd = Some(ProcessGuard::spawn("containerd", &mut cmd));
+        let end = Instant::now() + ENGINE_PATIENCE;
+        while !self.dir.path().join("containerd.sock").exists() {
+            assert!(Instant::now() < end, "containerd did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// (Re)starts the daemon on the same folders.
+    pub fn run(&mut self) {
+        let p = |f: &str| self.dir.path().join(f).display().to_string();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("dockerd.log"))
+            .expect("log");
+        let mut cmd = self.ns.command(&[
+            "/usr/sbin/dockerd",
+            "--data-root",
+            &p("data"),
+            "--exec-root",
+            &p("exec"),
+            "--pidfile",
+            &p("dockerd.pid"),
+            "--host",
+            &format!("unix://{}", p("docker.sock")),
+            "--containerd",
+            &p("containerd.sock"),
+            "--live-restore",
+            "--iptables=false",
+            "--ip6tables=false",
+            "--bridge=none",
+        ]);
+        cmd.stdout(log.try_clone().expect("log")).stderr(log);
+        self.guard = Some(ProcessGuard::spawn("dockerd", &mut cmd));
+        let end = Instant::now() + ENGINE_PATIENCE;
+        while !self.docker(&["version"]).status.success() {
+            assert!(
+                Instant::now() < end,
+                "dockerd did not start: {}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Stops the daemon (SIGTERM), leaving its folders; containers run on (live restore).
+    pub fn stop(&mut self) {
+        if let Some(mut guard) = self.guard.take() {
+            guard.terminate(ENGINE_PATIENCE);
+        }
+    }
+
+    /// The Engine API socket.
+    pub fn socket(&self) -> PathBuf {
+        self.dir.path().join("docker.sock")
+    }
+
+    /// dockerd's log.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("dockerd.log")).unwrap_or_default()
+    }
+
+    /// Runs the docker CLI (Debian's, /usr/bin/docker) against this daemon.
+    pub fn docker(&self, args: &[&str]) -> Output {
+        Command::new("/usr/bin/docker")
+            .args(args)
+            .env("DOCKER_HOST", format!("unix://{}", self.socket().display()))
+            .output()
+            .expect("run the docker CLI")
+    }
+
+    /// Runs the docker CLI and returns its trimmed output; panics on failure.
+    pub fn docker_ok(&self, args: &[&str]) -> String {
+        let out = self.docker(args);
+        assert!(
+            out.status.success(),
+            "docker {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// Starts a container of [`IMAGE`] sleeping, with `args` before the image.
+    pub fn run_container(&self, args: &[&str]) -> String {
+        let mut all = vec!["run", "-d", "--stop-timeout", "1"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&[IMAGE, "/bin/busybox", "sleep", "3600"]);
+        self.docker_ok(&all)
+    }
+
+    /// A container's address on `network`.
+    pub fn address(&self, container: &str, network: &str) -> String {
+        self.docker_ok(&[
+            "inspect",
+            "-f",
+            &format!("{{{{(index .NetworkSettings.Networks \"{network}\").IPAddress}}}}"),
+            container,
+        ])
+    }
+
+    fn import_busybox(&self) {
+        import_busybox(self.dir.path(), |args| self.docker_ok(args));
+    }
+}
+
+impl Drop for Dockerd {
+    fn drop(&mut self) {
+        if self.guard.is_some() {
+            let ids = self.docker(&["ps", "-aq"]);
+            let ids: Vec<String> = String::from_utf8_lossy(&ids.stdout)
+                .split_whitespace()
+                .map(String::from)
+                .collect();
+            if !ids.is_empty() {
+                let mut args = vec!["rm", "-f"];
+                args.extend(ids.iter().map(String::as_str));
+                let _ = self.docker(&args);
+            }
+        }
+        self.stop();
+        if let Some(mut containerd) = self.containerd.take() {
+            containerd.terminate(ENGINE_PATIENCE);
+        }
+        for dir in ["exec", "data", "containerd-state", "containerd-root"] {
+            let _ = Command::new("umount")
+                .args(["-R", "-l"])
+                .arg(Path::new(self.dir.path()).join(dir))
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+    }
+}
+
+/// `dig +short` of `name` `qtype` at `server`, sorted.
+pub fn short(server: std::net::SocketAddr, name: &str, qtype: &str) -> Vec<String> {
+    let out = Command::new("dig")
+        .args([
+            &format!("@{}", server.ip()),
+            "-p",
+            &server.port().to_string(),
+            "+short",
+            "+norec",
+            "+time=2",
+            "+tries=2",
+            name,
+            qtype,
+        ])
+        .output()
+        .expect("run dig");
+    let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.starts_with(';'))
+        .map(String::from)
+        .collect();
+    lines.sort();
+    lines
+}
+
+/// Polls `check` every 20 ms until it holds; panics with `what` after `limit`.
+pub fn wait(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
+    let end = Instant::now() + limit;
+    while !check() {
+        assert!(Instant::now() < end, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Podman's Docker-compatible service (`podman system service`, Debian's podman 4.3)
+/// in a network namespace of its own: root, run root, CNI configuration and events log
+/// in a temporary folder, the vfs storage driver, cgroupfs; the images come from
+/// Debian's busybox as for [`Dockerd`]. Driven with the docker CLI, as the service
+/// speaks the Docker Engine API. Podman 4.3 needs `default_ulimits` for nofile and
+/// nproc, or every container fails its rlimit setup.
+pub struct Podman {
+    guard: Option<ProcessGuard>,
+    dir: tempfile::TempDir,
+    _ns: Netns,
+}
+
+impl Podman {
+    /// Starts the service in a new namespace and imports the busybox image.
+    pub fn start() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("nf-podman-")
+            .tempdir()
+            .expect("temp dir");
+        let d = dir.path().display().to_string();
+        std::fs::create_dir_all(dir.path().join("cni")).expect("cni folder");
+        std::fs::write(
+            dir.path().join("containers.conf"),
+            format!(
+                "[containers]\ndefault_ulimits = [\"nofile=1024:1024\", \"nproc=1024:1024\"]\n\
+                 [network]\nnetwork_backend = \"cni\"\nnetwork_config_dir = \"{d}/cni\"\n\
+                 [engine]\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n\
+                 events_logfile_path = \"{d}/events.log\"\nruntime = \"runc\"\ntmp_dir = \"{d}/tmp\"\n"
+            ),
+        )
+        .expect("containers.conf");
+        let ns = Netns::new("nf-podman");
+        let log = std::fs::File::create(dir.path().join("podman.log")).expect("log");
+        let root = format!("{d}/root");
+        let runroot = format!("{d}/runroot");
+        let socket = format!("unix://{d}/podman.sock");
+        let mut cmd = ns.command(&[
+            "/usr/bin/podman",
+            "--root",
+            &root,
+            "--runroot",
+            &runroot,
+            "--storage-driver",
+            "vfs",
+            "system",
+            "service",
+            "--time=0",
+            &socket,
+        ]);
+        cmd.env("CONTAINERS_CONF", dir.path().join("containers.conf"))
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log);
+        let guard = ProcessGuard::spawn("podman", &mut cmd);
+        let podman = Self {
+            guard: Some(guard),
+            dir,
+            _ns: ns,
+        };
+        let end = Instant::now() + ENGINE_PATIENCE;
+        while !podman.docker(&["version"]).status.success() {
+            assert!(
+                Instant::now() < end,
+                "podman did not start: {}",
+                std::fs::read_to_string(podman.dir.path().join("podman.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        import_busybox(podman.dir.path(), |args| podman.docker_ok(args));
+        podman
+    }
+
+    /// The Engine API socket.
+    pub fn socket(&self) -> PathBuf {
+        self.dir.path().join("podman.sock")
+    }
+
+    /// Runs the docker CLI against the service.
+    pub fn docker(&self, args: &[&str]) -> Output {
+        Command::new("/usr/bin/docker")
+            .args(args)
+            .env("DOCKER_HOST", format!("unix://{}", self.socket().display()))
+            .output()
+            .expect("run the docker CLI")
+    }
+
+    /// Runs the docker CLI and returns its trimmed output; panics on failure.
+    pub fn docker_ok(&self, args: &[&str]) -> String {
+        let out = self.docker(args);
+        assert!(
+            out.status.success(),
+            "docker {args:?} (podman): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// Starts a container of [`IMAGE`] sleeping, with `args` before the image.
+    pub fn run_container(&self, args: &[&str]) -> String {
+        let mut all = vec!["run", "-d", "--stop-timeout", "1"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&[IMAGE, "/bin/busybox", "sleep", "3600"]);
+        self.docker_ok(&all)
+    }
+
+    /// A container's address on `network`.
+    pub fn address(&self, container: &str, network: &str) -> String {
+        self.docker_ok(&[
+            "inspect",
+            "-f",
+            &format!("{{{{(index .NetworkSettings.Networks \"{network}\").IPAddress}}}}"),
+            container,
+        ])
+    }
+}
+
+impl Drop for Podman {
+    fn drop(&mut self) {
+        let ids = self.docker(&["ps", "-aq"]);
+        let ids: Vec<String> = String::from_utf8_lossy(&ids.stdout)
+            .split_whitespace()
+            .map(String::from)
+            .collect();
+        if !ids.is_empty() {
+            let mut args = vec!["rm", "-f"];
+            args.extend(ids.iter().map(String::as_str));
+            let _ = self.docker(&args);
+        }
+        if let Some(mut guard) = self.guard.take() {
+            guard.terminate(ENGINE_PATIENCE);
+        }
+        for dir in ["runroot", "root"] {
+            let _ = Command::new("umount")
+                .args(["-R", "-l"])
+                .arg(self.dir.path().join(dir))
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+    }
+}
+
+/// Builds the busybox image in `dir` and imports it as [`IMAGE`] with `docker`.
+fn import_busybox(dir: &Path, docker: impl Fn(&[&str]) -> String) {
+    let root = dir.join("image");
+    std::fs::create_dir_all(root.join("bin")).expect("image folder");
+    std::fs::copy("/bin/busybox", root.join("bin/busybox")).expect("copy busybox");
+    let tarball = dir.join("image.tar");
+    let tar = Command::new("tar")
+        .arg("-C")
+        .arg(&root)
+        .arg("-cf")
+        .arg(&tarball)
+        .arg(".")
+        .status()
+        .expect("tar");
+    assert!(tar.success(), "tar failed");
+    docker(&["import", &tarball.display().to_string(), IMAGE]);
+}

@@ -1,0 +1,322 @@
+//! Records that follow Docker containers (issue 10), against Debian's dockerd in a
+//! namespace (`netfabric_tests::engines`): start, rename, network disconnect and
+//! connect, kill -9, a compose-style service with two replicas, PTRs in the reverse
+//! zone, a name the zone file defines (the file wins, counted), an engine socket that
+//! does not exist, a dnsd restart with containers running (same serial, same records),
+//! 200 containers that appear while dnsd is down (one version), and a dockerd restart
+//! stopped and started again (records kept while it is away, then reconciled).
+//!
+//! One dockerd and one test function: starting the engine is the expensive part.
+
+use std::time::Duration;
+
+use netfabric_tests::dnsd::{Dnsd, PATIENCE};
+use netfabric_tests::engines::{Dockerd, short, wait};
+
+const SVC: &str = "$ORIGIN svc.test.\n$TTL 300\n\
+    @ SOA ns1.example.net. hostmaster.example.net. 1 3600 600 86400 300\n\
+    @ NS ns1.example.net.\n\
+    taken A 203.0.113.9\n";
+const REVERSE: &str = "$ORIGIN 18.198.in-addr.arpa.\n$TTL 300\n\
+    @ SOA ns1.example.net. hostmaster.example.net. 1 3600 600 86400 300\n\
+    @ NS ns1.example.net.\n";
+
+fn start_dnsd(docker: &Dockerd, state: &std::path::Path) -> Dnsd {
+    Dnsd::builder()
+        .zone("svc.test", SVC)
+        .zone("18.198.in-addr.arpa", REVERSE)
+        .metrics()
+        .config(&format!(
+            "state-dir = \"{}\"\n\
+             [containers]\n\
+             [[containers.engine]]\nname = \"docker\"\nsocket = \"{}\"\n\
+             [[containers.engine]]\nname = \"absent\"\nsocket = \"{}/no-such.sock\"\n\
+             [[containers.network]]\nname = \"svcnet\"\nzone = \"svc.test\"\n",
+            state.display(),
+            docker.socket().display(),
+            state.display()
+        ))
+        .start()
+}
+
+fn serial(dnsd: &Dnsd) -> String {
+    short(dnsd.addr, "svc.test.", "SOA")
+        .first()
+        .and_then(|soa| soa.split_whitespace().nth(2).map(String::from))
+        .unwrap_or_default()
+}
+
+#[test]
+fn container_records_follow_docker() {
+    let mut docker = Dockerd::start();
+    docker.docker_ok(&["network", "create", "--subnet", "198.18.0.0/24", "svcnet"]);
+    let state = tempfile::tempdir().expect("state dir");
+    let mut dnsd = start_dnsd(&docker, state.path());
+    let ask = |dnsd: &Dnsd, name: &str, t: &str| short(dnsd.addr, name, t);
+
+    // An engine whose socket does not exist does not stop the other one.
+    dnsd.wait_for("docker engine up", |d| {
+        d.metric("dnsd_containers_engine_up{engine=\"docker\"}") == Some(1)
+    });
+    assert_eq!(
+        dnsd.metric("dnsd_containers_engine_up{engine=\"absent\"}"),
+        Some(0)
+    );
+
+    // Start: the container's name (normalised), its alias, its PTR.
+    docker.run_container(&[
+        "--name",
+        "web_1",
+        "--network",
+        "svcnet",
+        "--network-alias",
+        "front",
+    ]);
+    let ip = docker.address("web_1", "svcnet");
+    wait("web-1 answered", PATIENCE, || {
+        ask(&dnsd, "web-1.svc.test.", "A") == [ip.clone()]
+    });
+    assert_eq!(ask(&dnsd, "front.svc.test.", "A"), [ip.as_str()]);
+    let octets: Vec<&str> = ip.split('.').collect();
+    let ptr = format!("{}.{}.18.198.in-addr.arpa.", octets[3], octets[2]);
+    assert_eq!(ask(&dnsd, &ptr, "PTR"), ["web-1.svc.test."]);
+
+    // A name the zone file defines: the file wins, the conflict is counted.
+    docker.run_container(&["--name", "taken", "--network", "svcnet"]);
+    dnsd.wait_for("conflict counted", |d| {
+        d.metric("dnsd_containers_conflicts_total").unwrap_or(0) >= 1
+    });
+    assert_eq!(ask(&dnsd, "taken.svc.test.", "A"), ["203.0.113.9"]);
+    assert!(
+        dnsd.log()
+            .contains("container name conflict: taken.svc.test."),
+        "{}",
+        dnsd.log()
+    );
+
+    // Rename: the old name goes, the new one comes.
+    docker.docker_ok(&["rename", "web_1", "web2"]);
+    wait("renamed", PATIENCE, || {
+        ask(&dnsd, "web2.svc.test.", "A") == [ip.clone()]
+            && ask(&dnsd, "web-1.svc.test.", "A").is_empty()
+    });
+
+    // Network disconnect and connect.
+    docker.docker_ok(&["network", "disconnect", "svcnet", "web2"]);
+    wait("disconnected", PATIENCE, || {
+        ask(&dnsd, "web2.svc.test.", "A").is_empty()
+    });
+    docker.docker_ok(&["network", "connect", "svcnet", "web2"]);
+    let ip2 = docker.address("web2", "svcnet");
+    wait("connected", PATIENCE, || {
+        ask(&dnsd, "web2.svc.test.", "A") == [ip2.clone()]
+    });
+
+    // kill -9: the records and the PTR go.
+    docker.docker_ok(&["kill", "-s", "KILL", "web2"]);
+    wait("killed", PATIENCE, || {
+        ask(&dnsd, "web2.svc.test.", "A").is_empty()
+    });
+    let octets: Vec<&str> = ip2.split('.').collect();
+    let ptr2 = format!("{}.{}.18.198.in-addr.arpa.", octets[3], octets[2]);
+    assert!(ask(&dnsd, &ptr2, "PTR").is_empty());
+
+    // A compose-style service with two replicas: round robin under SERVICE.PROJECT.
+    for i in 1..=2 {
+        docker.run_container(&[
+            "--name",
+            &format!("proj-api-{i}"),
+            "--network",
+            "svcnet",
+            "--network-alias",
+            "api",
+            "--label",
+            "com.docker.compose.service=api",
+            "--label",
+            "com.docker.compose.project=proj",
+        ]);
+    }
+    wait("service round robin", PATIENCE, || {
+        ask(&dnsd, "api.proj.svc.test.", "A").len() == 2
+            && ask(&dnsd, "api.svc.test.", "A").len() == 2
+    });
+
+    // dnsd restart with containers running: same serial, same records.
+    let before = serial(&dnsd);
+    let names = ask(&dnsd, "api.proj.svc.test.", "A");
+    dnsd.terminate(PATIENCE);
+    drop(dnsd);
+    let mut dnsd = start_dnsd(&docker, state.path());
+    assert_eq!(ask(&dnsd, "api.proj.svc.test.", "A"), names);
+    dnsd.wait_for("docker engine up again", |d| {
+        d.metric("dnsd_containers_engine_up{engine=\"docker\"}") == Some(1)
+    });
+    // The engine was listed and reconciled (the first reconcile is the remembered
+    // state at start, the second the engine's list): nothing changed, nothing committed.
+    dnsd.wait_for("reconciled", |d| {
+        d.metric("dnsd_containers_reconciles_total").unwrap_or(0) >= 2
+    });
+    assert_eq!(serial(&dnsd), before, "{}", dnsd.log());
+    assert_eq!(dnsd.metric("dnsd_containers_commits_total"), Some(0));
+
+    // 200 containers that start while dnsd is down: one version when it comes back.
+    dnsd.terminate(PATIENCE);
+    drop(dnsd);
+    let workers: Vec<_> = (0..8)
+        .map(|w| {
+            let socket = docker.socket();
+            std::thread::spawn(move || {
+                for i in (w..200).step_by(8) {
+                    let out = std::process::Command::new("/usr/bin/docker")
+                        .env("DOCKER_HOST", format!("unix://{}", socket.display()))
+                        .args([
+                            "run",
+                            "-d",
+                            "--stop-timeout",
+                            "1",
+                            "--name",
+                            &format!("burst{i}"),
+                        ])
+                        .args(["--network", "svcnet"])
+                        .args([
+                            netfabric_tests::engines::IMAGE,
+                            "/bin/busybox",
+                            "sleep",
+                            "3600",
+                        ])
+                        .output()
+                        .expect("docker run");
+                    assert!(
+                        out.status.success(),
+                        "{}",
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().expect("burst worker");
+    }
+    let mut dnsd = start_dnsd(&docker, state.path());
+    wait("200 names", Duration::from_secs(120), || {
+        (0..200)
+            .step_by(37)
+            .all(|i| !ask(&dnsd, &format!("burst{i}.svc.test."), "A").is_empty())
+    });
+    // One version of each zone: the names, and their PTRs.
+    assert_eq!(
+        dnsd.metric("dnsd_containers_commits_total"),
+        Some(2),
+        "{}",
+        dnsd.log()
+    );
+    assert_eq!(
+        dnsd.metric("dnsd_zone_changes_total{zone=\"svc.test.\"}"),
+        Some(1)
+    );
+    assert_eq!(
+        dnsd.metric("dnsd_zone_changes_total{zone=\"18.198.in-addr.arpa.\"}"),
+        Some(1)
+    );
+
+    // dockerd stops (its containers run on: live restore): the records stay while it is
+    // away. Meanwhile one container dies; dockerd comes back, is listed again, and
+    // only that container's records go.
+    let pid = docker.docker_ok(&["inspect", "-f", "{{.State.Pid}}", "burst0"]);
+    docker.stop();
+    dnsd.wait_for("docker engine away", |d| {
+        d.metric("dnsd_containers_engine_up{engine=\"docker\"}") == Some(0)
+    });
+    assert_eq!(ask(&dnsd, "api.proj.svc.test.", "A").len(), 2);
+    assert_eq!(ask(&dnsd, "burst0.svc.test.", "A").len(), 1);
+    let killed = std::process::Command::new("kill")
+        .args(["-9", &pid])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    docker.run();
+    wait(
+        "reconciled after the engine restart",
+        Duration::from_secs(120),
+        || ask(&dnsd, "burst0.svc.test.", "A").is_empty(),
+    );
+    assert_eq!(ask(&dnsd, "api.proj.svc.test.", "A").len(), 2);
+    assert_eq!(ask(&dnsd, "burst1.svc.test.", "A").len(), 1);
+    assert!(dnsd.is_running());
+}
+
+/// The same records from Podman's Docker-compatible service (Debian's podman 4.3, which
+/// sends no network events): start with an alias and a PTR, stop, rename, and dnsd
+/// killed with SIGKILL and started again while a container runs (the records come
+/// back from the journal, the serial unchanged).
+#[test]
+fn container_records_follow_podman() {
+    let podman = netfabric_tests::engines::Podman::start();
+    podman.docker_ok(&["network", "create", "--subnet", "198.18.1.0/24", "svcnet"]);
+    let state = tempfile::tempdir().expect("state dir");
+    let mut dnsd = Dnsd::builder()
+        .zone("svc.test", SVC)
+        .zone("18.198.in-addr.arpa", REVERSE)
+        .metrics()
+        .config(&format!(
+            "state-dir = \"{}\"\n\
+             [containers]\n\
+             [[containers.engine]]\nname = \"podman\"\nsocket = \"{}\"\n\
+             [[containers.network]]\nsubnet = \"198.18.1.0/24\"\nzone = \"svc.test\"\n",
+            state.path().display(),
+            podman.socket().display(),
+        ))
+        .start();
+    let ask = |dnsd: &Dnsd, name: &str, t: &str| short(dnsd.addr, name, t);
+    dnsd.wait_for("podman engine up", |d| {
+        d.metric("dnsd_containers_engine_up{engine=\"podman\"}") == Some(1)
+    });
+
+    podman.run_container(&[
+        "--name",
+        "web_1",
+        "--network",
+        "svcnet",
+        "--network-alias",
+        "front",
+    ]);
+    let ip = podman.address("web_1", "svcnet");
+    wait("web-1 answered", PATIENCE, || {
+        ask(&dnsd, "web-1.svc.test.", "A") == [ip.clone()]
+    });
+    assert_eq!(ask(&dnsd, "front.svc.test.", "A"), [ip.as_str()]);
+    let octets: Vec<&str> = ip.split('.').collect();
+    let ptr = format!("{}.{}.18.198.in-addr.arpa.", octets[3], octets[2]);
+    assert_eq!(ask(&dnsd, &ptr, "PTR"), ["web-1.svc.test."]);
+
+    // Stop: the names and the PTR go.
+    podman.docker_ok(&["stop", "web_1"]);
+    wait("stopped", PATIENCE, || {
+        ask(&dnsd, "web-1.svc.test.", "A").is_empty() && ask(&dnsd, &ptr, "PTR").is_empty()
+    });
+
+    // Rename of a running container.
+    podman.run_container(&["--name", "db", "--network", "svcnet"]);
+    let db = podman.address("db", "svcnet");
+    wait("db answered", PATIENCE, || {
+        ask(&dnsd, "db.svc.test.", "A") == [db.clone()]
+    });
+    podman.docker_ok(&["rename", "db", "db2"]);
+    wait("renamed", PATIENCE, || {
+        ask(&dnsd, "db2.svc.test.", "A") == [db.clone()]
+            && ask(&dnsd, "db.svc.test.", "A").is_empty()
+    });
+
+    // kill -9 of dnsd: what was acknowledged is in the journal; the engine's list
+    // then changes nothing.
+    let before = serial(&dnsd);
+    dnsd.kill();
+    dnsd.restart();
+    assert_eq!(ask(&dnsd, "db2.svc.test.", "A"), [db.as_str()]);
+    dnsd.wait_for("reconciled", |d| {
+        d.metric("dnsd_containers_reconciles_total").unwrap_or(0) >= 2
+    });
+    assert_eq!(serial(&dnsd), before, "{}", dnsd.log());
+    assert_eq!(dnsd.metric("dnsd_containers_commits_total"), Some(0));
+}
