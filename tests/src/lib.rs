@@ -14,3 +14,4 @@ pub mod procstat;
 pub mod rrl;
 pub mod servers;
 pub mod vrrp;
+pub mod xfr;

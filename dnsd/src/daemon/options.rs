@@ -31,6 +31,8 @@ pub fn answer_options(config: &Config) -> Option<AnswerOptions> {
         identity: config.identity.clone(),
         cookies,
         require_cookie: config.cookies.require,
+        // The daemon always runs the transfer service (`crate::xfr`).
+        transfers: true,
     })
 }
 

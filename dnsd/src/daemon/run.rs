@@ -107,6 +107,15 @@ pub fn run(config: Config) -> Result<(), RunError> {
     );
     metrics.attach_reload_stats(reloader.stats());
     metrics.attach_publisher(manager.publisher().clone());
+    // Transfers out, NOTIFY and signed requests (`xfr`): the fronts hand them over.
+    let xfr_stats = Arc::new(crate::xfr::stats::XfrStats::default());
+    metrics.attach_xfr_stats(xfr_stats.clone());
+    let transfers = Arc::new(crate::xfr::Service::new(
+        manager.clone(),
+        config.xfr.clone(),
+        xfr_stats,
+    ));
+    let xfr_tasks = crate::xfr::tasks::Tasks::new(manager.clone(), &transfers);
 
     // Bind everything before serving anything.
     let mut tcp_listeners = Vec::new();
@@ -202,7 +211,8 @@ pub fn run(config: Config) -> Result<(), RunError> {
             wake_read_fd(&wake_read),
         )
         .with_options(answer_options.clone())
-        .with_limiter(limiter.clone());
+        .with_limiter(limiter.clone())
+        .with_transfers(transfers.clone());
         if let Some(sink) = &defer {
             worker = worker.with_defer(sink.clone());
         }
@@ -225,10 +235,12 @@ pub fn run(config: Config) -> Result<(), RunError> {
             let mut shared =
                 tcp::Shared::new(zones, metrics, tcp_config).with_options(answer_options.clone());
             shared.defer = defer;
+            shared.transfers = Some(transfers.clone());
             shared
         }),
         tcp_listeners,
         metrics_listener,
+        xfr_tasks,
     ));
     watcher.stop();
     if control_bound {
@@ -263,6 +275,7 @@ async fn serve(
     shared: Arc<tcp::Shared>,
     tcp_listeners: Vec<std::net::TcpListener>,
     metrics_listener: Option<std::net::TcpListener>,
+    xfr_tasks: crate::xfr::tasks::Tasks,
 ) -> Result<(), RunError> {
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     if let Some(listener) = control {
@@ -273,6 +286,8 @@ async fn serve(
             shutdown_rx.clone(),
         ));
     }
+    // Secondary zones (opened from the state folder, served at once) and NOTIFY out.
+    xfr_tasks.spawn(config, shutdown_rx.clone());
     let (zones, metrics) = (shared.zones.clone(), shared.metrics.clone());
     tokio::spawn({
         let config = config.clone();

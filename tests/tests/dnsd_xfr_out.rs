@@ -1,0 +1,223 @@
+//! dnsd as a primary at "home" with NSD, Knot and BIND as its secondaries on the
+//! "vps" namespace: TSIG-signed AXFR of a zone that spans many messages, then IXFR
+//! after each of several edits; after each, the zone as every peer dumps it with its
+//! own tools equals the source file (both through `named-compilezone -s full`). A
+//! peer with the wrong secret, an unsigned request and a request from an address the
+//! zone does not allow are refused, logged and counted, and change nothing.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use netfabric_tests::dnsd::Dnsd;
+use netfabric_tests::xfr::{
+    HOME, HomeVps, PATIENCE, Peer, PeerServer, Role, TsigKey, VPS, canonical,
+};
+
+const ZONE: &str = "example.net";
+
+/// A zone of `hosts` names and many types, at `serial`, with edit `edit` applied
+/// (each edit changes, adds and removes a few records).
+fn zone_text(serial: u32, hosts: usize, edit: usize) -> String {
+    let mut z = format!(
+        "$ORIGIN example.net.\n$TTL 300\n\
+         @ SOA ns1 hostmaster {serial} 3600 600 86400 300\n\
+         @ NS ns1\n@ NS ns2.elsewhere.org.\n@ MX 10 mail\n\
+         ns1 A 198.51.100.1\nmail A 198.51.100.25\nmail AAAA 2001:db8::25\n\
+         _imap._tcp SRV 0 1 143 mail\nwww CNAME web\nweb A 198.51.100.80\n\
+         sub NS ns.sub\nns.sub A 198.51.100.53\n\
+         txt TXT \"edit {edit}\"\n"
+    );
+    for i in 0..hosts {
+        if (i + edit) % 97 == 0 && edit > 0 {
+            continue;
+        }
+        let last = (i + edit * 7) % 250;
+        z.push_str(&format!("host{i:05}.lan{} A 198.51.100.{last}\n", i % 13));
+        if i % 5 == 0 {
+            z.push_str(&format!(
+                "host{i:05}.lan{} TXT \"host {i} of {hosts}\"\n",
+                i % 13
+            ));
+        }
+    }
+    for e in 0..edit {
+        z.push_str(&format!("added{e} AAAA 2001:db8::{e:x}\n"));
+    }
+    z
+}
+
+fn dnsd_config(key: &TsigKey, allow: &str) -> String {
+    format!(
+        "[key.\"{}\"]\nalgorithm = \"{}\"\nsecret = \"{}\"\n\
+         [xfr]\nallow-transfer = [{allow}]\n",
+        key.name, key.algorithm, key.secret
+    )
+}
+
+/// Writes `text` as the primary's zone file and waits until dnsd serves `serial`.
+fn edit(dnsd: &mut Dnsd, text: &str, serial: u32) {
+    let path = dnsd.zones_dir().join(format!("{ZONE}.zone"));
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).expect("write zone");
+    std::fs::rename(&tmp, &path).expect("rename zone");
+    dnsd.wait_for(&format!("serial {serial}"), |d| {
+        d.ask(&format!("{ZONE}."), 6)
+            .and_then(|a| a.answer.values().next().cloned())
+            .is_some_and(|soa| {
+                soa.iter()
+                    .any(|r| r.split_whitespace().nth(2) == Some(&serial.to_string()))
+            })
+    });
+}
+
+fn source(dnsd: &Dnsd) -> Vec<String> {
+    canonical(ZONE, &dnsd.zones_dir().join(format!("{ZONE}.zone")))
+}
+
+#[test]
+fn nsd_knot_and_bind_transfer_from_dnsd_with_tsig_axfr_then_ixfr() {
+    let net = HomeVps::new();
+    let key = TsigKey::test("home-vps");
+    let mut dnsd = Dnsd::builder()
+        .in_netns(net.home.clone())
+        .listen(SocketAddr::new(HOME, 53))
+        .keep_serials()
+        .metrics()
+        .zone(ZONE, &zone_text(1, 3000, 0))
+        .config(&dnsd_config(&key, "{ key = \"home-vps\" }"))
+        .start();
+    let primary = SocketAddr::new(HOME, 53);
+    let zones = [ZONE.to_string()];
+    let mut peers: Vec<PeerServer> = Peer::ALL
+        .iter()
+        .enumerate()
+        .map(|(i, &kind)| {
+            PeerServer::start(
+                kind,
+                Some(net.vps.clone()),
+                SocketAddr::new(VPS, 5301 + i as u16),
+                &Role::Secondary {
+                    zones: &zones,
+                    primary,
+                },
+                Some(&key),
+            )
+        })
+        .collect();
+    for peer in &mut peers {
+        peer.wait_serial(ZONE, 1);
+        assert_eq!(
+            peer.dump(ZONE),
+            source(&dnsd),
+            "{} after AXFR",
+            peer.kind.name()
+        );
+    }
+    let metrics = dnsd.scrape();
+    assert!(
+        metrics.lines().any(
+            |l| l.starts_with("dnsd_xfr_out_total{zone=\"example.net.\"")
+                && l.contains("type=\"axfr\",result=\"ok\"")
+        ),
+        "{metrics}"
+    );
+    // Edits: each peer refreshes and gets an IXFR.
+    for step in 1..=4u32 {
+        let serial = 1 + step;
+        edit(&mut dnsd, &zone_text(serial, 3000, step as usize), serial);
+        for peer in &mut peers {
+            peer.refresh(ZONE);
+            peer.wait_serial(ZONE, serial);
+            assert_eq!(
+                peer.dump(ZONE),
+                source(&dnsd),
+                "{} after edit {step}",
+                peer.kind.name()
+            );
+        }
+    }
+    let ixfrs: u64 = dnsd
+        .scrape()
+        .lines()
+        .filter(|l| {
+            l.starts_with("dnsd_xfr_out_total{") && l.contains("type=\"ixfr\",result=\"ok\"")
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum();
+    assert!(ixfrs >= 3 * 4, "{ixfrs} IXFRs:\n{}", dnsd.log());
+    assert!(dnsd.log().contains("op=\"ixfr\""), "{}", dnsd.log());
+}
+
+#[test]
+fn a_wrong_key_no_key_or_an_address_not_allowed_is_refused_logged_and_counted() {
+    let net = HomeVps::new();
+    let key = TsigKey::test("home-vps");
+    let dnsd = Dnsd::builder()
+        .in_netns(net.home.clone())
+        .listen(SocketAddr::new(HOME, 53))
+        .keep_serials()
+        .metrics()
+        .zone(ZONE, &zone_text(1, 50, 0))
+        .config(&dnsd_config(
+            &key,
+            "{ from = \"198.18.0.2\", key = \"home-vps\" }",
+        ))
+        .start();
+    let primary = SocketAddr::new(HOME, 53);
+    let zones = [ZONE.to_string()];
+    // Knot with the right name and a wrong secret: BADSIG, never a zone.
+    let wrong = key.with_wrong_secret();
+    let knot = PeerServer::start(
+        Peer::Knot,
+        Some(net.vps.clone()),
+        SocketAddr::new(VPS, 5301),
+        &Role::Secondary {
+            zones: &zones,
+            primary,
+        },
+        Some(&wrong),
+    );
+    let start = Instant::now();
+    while dnsd
+        .metric("dnsd_tsig_failures_total{error=\"badsig\"}")
+        .unwrap_or(0)
+        == 0
+    {
+        assert!(
+            start.elapsed() < PATIENCE,
+            "no BADSIG counted:\n{}",
+            dnsd.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(knot.serial(ZONE), None, "{}", knot.log());
+    assert!(
+        dnsd.log().contains("request refused: TSIG"),
+        "{}",
+        dnsd.log()
+    );
+    // kdig from the VPS without a key, and with the key from home (not allowed).
+    let kdig = |ns: &netfabric_tests::netns::Netns, args: &[&str]| {
+        let mut argv = vec!["kdig", "@198.18.0.1", "+tcp", "+noall", "+comments"];
+        argv.extend_from_slice(args);
+        String::from_utf8_lossy(&ns.exec(&argv).stdout).to_string()
+    };
+    let unsigned = kdig(&net.vps, &["AXFR", "example.net."]);
+    assert!(unsigned.contains("REFUSED"), "{unsigned}");
+    let tsig = format!("hmac-sha256:home-vps:{}", key.secret);
+    let from_home = kdig(&net.home, &["-y", &tsig, "AXFR", "example.net."]);
+    assert!(from_home.contains("REFUSED"), "{from_home}");
+    let from_vps = kdig(&net.vps, &["-y", &tsig, "AXFR", "example.net."]);
+    assert!(!from_vps.contains("REFUSED"), "{from_vps}");
+    let refused: u64 = dnsd
+        .scrape()
+        .lines()
+        .filter(|l| l.starts_with("dnsd_xfr_out_total{") && l.contains("result=\"refused\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum();
+    assert!(refused >= 2, "{refused} refused:\n{}", dnsd.log());
+    assert!(
+        dnsd.log()
+            .contains("transfer refused: not in allow-transfer")
+    );
+}
