@@ -131,6 +131,13 @@ impl Builder {
         self
     }
 
+    /// Waits for an answer to `zone`'s SOA before calling dnsd started (the first zone
+    /// given with [`Builder::zone`] otherwise): a secondary zone, say.
+    pub fn probe(mut self, zone: &str) -> Self {
+        self.probe = Some(zone.to_string());
+        self
+    }
+
     /// Runs dnsd in `netns`, a namespace the test made (and deletes when its last
     /// holder goes), on the addresses given with [`Builder::listen`].
     pub fn in_netns(mut self, netns: Arc<Netns>) -> Self {
@@ -260,7 +267,7 @@ impl Builder {
             }
             let started = Instant::now();
             let mut guard = ProcessGuard::spawn("dnsd", &mut cmd);
-            let relaunch = (netns.is_none() && self.no_arguments.is_none()).then(|| Relaunch {
+            let relaunch = self.no_arguments.is_none().then(|| Relaunch {
                 listen: listen.clone(),
                 metrics,
                 probe: probe.clone(),
@@ -279,8 +286,9 @@ impl Builder {
                     continue;
                 };
                 // READY=1 promises answers: one query, no second chance.
-                let response = exchange_in(netns.as_deref(), reachable(listen[0]), &probe, PATIENCE)
-                    .and_then(|r| normalize(&r).ok());
+                let response =
+                    exchange_in(netns.as_deref(), reachable(listen[0]), &probe, PATIENCE)
+                        .and_then(|r| normalize(&r).ok());
                 assert!(
                     response
                         .as_ref()
@@ -471,7 +479,7 @@ pub struct Dnsd {
     relaunch: Option<Relaunch>,
 }
 
-/// How to start the same dnsd again in its folder (not for one in a namespace).
+/// How to start the same dnsd again in its folder (and namespace).
 struct Relaunch {
     listen: Vec<SocketAddr>,
     metrics: Option<SocketAddr>,
@@ -605,17 +613,24 @@ impl Dnsd {
         let relaunch = self
             .relaunch
             .as_ref()
-            .expect("only a dnsd outside a namespace, started with arguments, restarts");
-        let mut cmd =
-            relaunch
-                .builder
-                .command(self.dir.path(), &relaunch.listen, relaunch.metrics, None);
+            .expect("only a dnsd started with arguments restarts");
+        let mut cmd = relaunch.builder.command(
+            self.dir.path(),
+            &relaunch.listen,
+            relaunch.metrics,
+            self.netns.as_deref(),
+        );
         self.guard = ProcessGuard::spawn("dnsd", &mut cmd);
         let probe = relaunch.probe.clone();
         self.wait_for("the restart", |d| {
-            udp_exchange(d.addr, &probe, Duration::from_millis(200))
-                .and_then(|r| normalize(&r).ok())
-                .is_some_and(|n| n.rcode == 0 && !n.answer.is_empty())
+            exchange_in(
+                d.netns.as_deref(),
+                d.addr,
+                &probe,
+                Duration::from_millis(200),
+            )
+            .and_then(|r| normalize(&r).ok())
+            .is_some_and(|n| n.rcode == 0 && !n.answer.is_empty())
         });
     }
 

@@ -115,6 +115,37 @@ impl TsigKey {
     }
 }
 
+/// The test zone example.net: `hosts` names and many types, at `serial`, with edit `edit` applied
+/// (each edit changes, adds and removes a few records).
+pub fn zone_text(serial: u32, hosts: usize, edit: usize) -> String {
+    let mut z = format!(
+        "$ORIGIN example.net.\n$TTL 300\n\
+         @ SOA ns1 hostmaster {serial} 3600 600 86400 300\n\
+         @ NS ns1\n@ NS ns2.elsewhere.org.\n@ MX 10 mail\n\
+         ns1 A 198.51.100.1\nmail A 198.51.100.25\nmail AAAA 2001:db8::25\n\
+         _imap._tcp SRV 0 1 143 mail\nwww CNAME web\nweb A 198.51.100.80\n\
+         sub NS ns.sub\nns.sub A 198.51.100.53\n\
+         txt TXT \"edit {edit}\"\n"
+    );
+    for i in 0..hosts {
+        if (i + edit) % 97 == 0 && edit > 0 {
+            continue;
+        }
+        let last = (i + edit * 7) % 250;
+        z.push_str(&format!("host{i:05}.lan{} A 198.51.100.{last}\n", i % 13));
+        if i % 5 == 0 {
+            z.push_str(&format!(
+                "host{i:05}.lan{} TXT \"host {i} of {hosts}\"\n",
+                i % 13
+            ));
+        }
+    }
+    for e in 0..edit {
+        z.push_str(&format!("added{e} AAAA 2001:db8::{e:x}\n"));
+    }
+    z
+}
+
 //------------ Peers ---------------------------------------------------------
 
 /// Which peer.
@@ -301,11 +332,31 @@ impl PeerServer {
         )
     }
 
+    /// Replaces `zone`'s file with `text` and has it load it (a primary), which
+    /// makes it NOTIFY its secondaries.
+    pub fn edit(&self, zone: &str, text: &str) {
+        let path = self.dir.path().join(format!("{zone}.zone"));
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, text).expect("write zone");
+        std::fs::rename(&tmp, &path).expect("rename zone");
+        let out = match self.kind {
+            Peer::Knot => self.control(&["zone-reload", zone]),
+            Peer::Nsd => self.control(&["reload", zone]),
+            Peer::Bind => self.control(&["reload", zone]),
+        };
+        assert!(
+            !out.to_lowercase().contains("error"),
+            "{} reload {zone}: {out}",
+            self.kind.name()
+        );
+    }
+
     /// Makes it check `zone` with its primary now (a secondary).
     pub fn refresh(&self, zone: &str) {
         match self.kind {
             Peer::Knot => self.control(&["zone-refresh", zone]),
-            Peer::Nsd => self.control(&["force_transfer", zone]),
+            // `force_transfer` would be an AXFR; `transfer` checks the SOA, then IXFR.
+            Peer::Nsd => self.control(&["transfer", zone]),
             Peer::Bind => self.control(&["refresh", zone]),
         };
     }
@@ -470,7 +521,7 @@ fn knot_config(
             }
             conf.push_str(&format!(
                 "template:\n  - id: default\n    storage: \"{d}\"\n    zonefile-sync: -1\n    \
-                 zonefile-load: difference-no-serial\n    journal-content: changes\n    \
+                 zonefile-load: difference\n    journal-content: changes\n    \
                  semantic-checks: off\n    acl: xfr\n"
             ));
             if notify.is_some() {
@@ -502,6 +553,8 @@ fn knot_config(
             }
         }
     }
+    // Knot keeps its journal there, and does not make the folder itself.
+    std::fs::create_dir_all(dir.join("db")).expect("knot's database folder");
     let path = write(dir, "knot.conf", &conf);
     vec!["knotd".into(), "-c".into(), path.display().to_string()]
 }

@@ -211,7 +211,12 @@ pub fn respond(
             deferred: true,
         });
     }
-    let ede = (response.rcode == rcode::REFUSED).then_some(special::EDE_NOT_AUTHORITATIVE);
+    let ede = match response.rcode {
+        rcode::REFUSED => Some(special::EDE_NOT_AUTHORITATIVE),
+        // Only a secondary zone that never loaded or expired answers SERVFAIL here.
+        rcode::SERVFAIL => Some(special::EDE_NOT_READY),
+        _ => None,
+    };
     let mut outcome = write(out, &request, &reply, &response, ede);
     outcome.limit = limit::classify(question.name, &response);
     if context.role.recursion() && out.len() >= 4 {

@@ -15,6 +15,8 @@ use crate::zone::ZoneSet;
 
 /// RFC 8914 §4.21: the server is not authoritative for the name.
 pub const EDE_NOT_AUTHORITATIVE: u16 = 20;
+/// EDE 14, Not Ready (RFC 8914 §4.15): a secondary zone never loaded, or expired.
+pub const EDE_NOT_READY: u16 = 14;
 /// RFC 8914 §4.22: the request is of a kind the server does not support.
 pub const EDE_NOT_SUPPORTED: u16 = 21;
 /// RFC 8914 §4.19: the server's policy forbids the request (a transfer refused).

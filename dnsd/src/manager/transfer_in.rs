@@ -236,6 +236,31 @@ impl ZoneHandle {
         Ok(outcome)
     }
 
+    /// Until a secondary zone's first transfer: a placeholder (a bare SOA, marked
+    /// expired) in the served set, so that queries get SERVFAIL with EDE 14 Not Ready
+    /// (RFC 8914 §4.15) rather than REFUSED. Nothing when the zone has content. The
+    /// zone's own version stays empty: transfers out and IXFR in see no content.
+    pub fn publish_not_ready(&self) {
+        let w = self.lock();
+        if w.zone.is_some() {
+            return;
+        }
+        // MNAME and RNAME the root, every number 0.
+        let soa = Record {
+            owner: self.apex().clone(),
+            rtype: Rtype::SOA,
+            ttl: 0,
+            rdata: vec![0u8; 22].into_boxed_slice(),
+        };
+        match Zone::build(self.apex(), vec![soa]) {
+            Ok(zone) => self
+                .shared
+                .publisher
+                .publish(&[(self.apex().clone(), Some(Arc::new(zone.expired_copy())))]),
+            Err(e) => tracing::error!(zone = %self.apex(), "no placeholder: {e}"),
+        }
+    }
+
     /// Serves `zone` marked expired (every query SERVFAIL, RFC 1996/1034: a secondary
     /// past its expire with no primary reachable), or the version served again.
     pub fn set_expired(&self, expired: bool) {

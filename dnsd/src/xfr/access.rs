@@ -87,6 +87,21 @@ impl ZoneXfr {
     pub fn is_secondary(&self) -> bool {
         !self.primaries.is_empty()
     }
+
+    /// Whether a NOTIFY from `client`, signed with `key` (verified), is admitted: by
+    /// `allow-notify`, or because it comes from one of the zone's primaries (signed
+    /// with that primary's key when it has one), as BIND admits its primaries.
+    pub fn admits_notify(&self, client: IpAddr, key: Option<&Name>) -> bool {
+        let client = match client {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(client, IpAddr::V4),
+            v4 => v4,
+        };
+        self.allow_notify.admits(client, key)
+            || self
+                .primaries
+                .iter()
+                .any(|p| p.address.ip() == client && p.key.as_ref().is_none_or(|k| Some(k) == key))
+    }
 }
 
 /// Bounds on a secondary zone's SOA timers (RFC 1035 §3.3.13), so that a bad SOA can

@@ -49,6 +49,7 @@ pub fn start(
     let mut wakers: BTreeMap<Name, Arc<Notify>> = BTreeMap::new();
     for (apex, zone) in settings.secondaries() {
         let handle = manager.open(apex, options_of(apex));
+        handle.publish_not_ready();
         let waker = Arc::new(Notify::new());
         wakers.insert(apex.clone(), waker.clone());
         let primaries: Vec<Primary> = zone

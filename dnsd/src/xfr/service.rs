@@ -466,7 +466,7 @@ impl Service {
         let peer = inner.client.ip();
         let zone = settings.zone(&apex);
         let ours = self.manager.zone(&apex).is_some();
-        let admitted = ours && zone.is_secondary() && zone.allow_notify.admits(peer, key);
+        let admitted = ours && zone.is_secondary() && zone.admits_notify(peer, key);
         if !admitted {
             if ours {
                 self.stats.notify_in(&name, peer, "refused");

@@ -1,0 +1,196 @@
+//! dnsd as the secondary on the "vps" namespace of NSD, Knot and BIND primaries at
+//! "home": the first AXFR (TSIG-signed, many messages), then each edit on the primary
+//! reaches dnsd by the primary's NOTIFY (the SOA's refresh is an hour) and an IXFR
+//! (AXFR from NSD 4.6, which has no IXFR out); after each, the zone dnsd serves (its
+//! own AXFR out) equals the primary's file. The primary stopped, dnsd restarted:
+//! it serves the last serial from its state folder at once. Before its first transfer
+//! a secondary zone answers SERVFAIL with EDE 14 Not Ready.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use netfabric_tests::dnsd::Dnsd;
+use netfabric_tests::xfr::{
+    HOME, HomeVps, PATIENCE, Peer, PeerServer, Role, TsigKey, VPS, canonical, zone_text,
+};
+
+const ZONE: &str = "example.net";
+const HOSTS: usize = 2000;
+
+fn secondary_config(key: &TsigKey, primary: SocketAddr) -> String {
+    format!(
+        "[key.\"{}\"]\nalgorithm = \"{}\"\nsecret = \"{}\"\n\
+         [xfr]\nallow-transfer = [{{ from = \"198.18.0.0/24\" }}]\n\
+         [zone.\"{ZONE}\"]\nprimaries = [{{ address = \"{primary}\", key = \"{}\" }}]\n",
+        key.name, key.algorithm, key.secret, key.name
+    )
+}
+
+/// The serial dnsd serves for the zone.
+fn serial(dnsd: &Dnsd) -> Option<u32> {
+    let answer = dnsd.ask(&format!("{ZONE}."), 6)?;
+    let (_, rdatas) = answer.answer.iter().find(|(k, _)| k.1 == "SOA")?;
+    rdatas
+        .iter()
+        .next()?
+        .split_whitespace()
+        .nth(2)?
+        .parse()
+        .ok()
+}
+
+fn wait_serial(dnsd: &Dnsd, want: u32) {
+    let start = Instant::now();
+    while serial(dnsd) != Some(want) {
+        assert!(
+            start.elapsed() < PATIENCE,
+            "dnsd serves {:?}, not {want}:\n{}",
+            serial(dnsd),
+            dnsd.log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// The zone as dnsd serves it: its AXFR out (dig, from the VPS), canonical.
+fn dump(dnsd: &Dnsd, net: &HomeVps) -> Vec<String> {
+    let out = net.vps.exec(&[
+        "dig",
+        "@198.18.0.2",
+        "+tcp",
+        "+nocmd",
+        "+nostats",
+        "+nocomments",
+        "AXFR",
+        "example.net.",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        !text.contains("Transfer failed") && text.contains("SOA"),
+        "{text}\n{}",
+        dnsd.log()
+    );
+    // dig shows both SOAs of the AXFR: keep one.
+    let mut seen_soa = false;
+    let body: String = text
+        .lines()
+        .filter(|l| {
+            let soa = l.split_whitespace().nth(3) == Some("SOA");
+            let keep = !(soa && seen_soa);
+            seen_soa |= soa;
+            keep
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let path = dir.path().join("axfr.zone");
+    std::fs::write(&path, body).expect("write dump");
+    canonical(ZONE, &path)
+}
+
+fn counter(dnsd: &Dnsd, prefix: &str, needle: &str) -> u64 {
+    dnsd.scrape()
+        .lines()
+        .filter(|l| l.starts_with(prefix) && l.contains(needle))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+fn secondary_of(kind: Peer) {
+    let net = HomeVps::new();
+    let key = TsigKey::test("home-vps");
+    let primary_addr = SocketAddr::new(HOME, 53);
+    let vps_addr = SocketAddr::new(VPS, 53);
+    let zones = [(ZONE.to_string(), zone_text(1, HOSTS, 0))];
+    let primary = PeerServer::start(
+        kind,
+        Some(net.home.clone()),
+        primary_addr,
+        &Role::Primary {
+            zones: &zones,
+            notify: Some(vps_addr),
+        },
+        Some(&key),
+    );
+    let source = || canonical(ZONE, &primary.dir().join(format!("{ZONE}.zone")));
+    let mut dnsd = Dnsd::builder()
+        .in_netns(net.vps.clone())
+        .listen(vps_addr)
+        .metrics()
+        .probe(ZONE)
+        .config(&secondary_config(&key, primary_addr))
+        .start();
+    wait_serial(&dnsd, 1);
+    assert_eq!(dump(&dnsd, &net), source(), "{} → dnsd, AXFR", kind.name());
+    assert!(
+        counter(&dnsd, "dnsd_xfr_in_total{", "type=\"axfr\",result=\"ok\"") >= 1,
+        "{}",
+        dnsd.scrape()
+    );
+    // Edits: NOTIFY (the refresh timer is an hour away), then IXFR (AXFR from NSD).
+    for step in 1..=3u32 {
+        let serial = 1 + step;
+        primary.edit(ZONE, &zone_text(serial, HOSTS, step as usize));
+        wait_serial(&dnsd, serial);
+        assert_eq!(
+            dump(&dnsd, &net),
+            source(),
+            "{} → dnsd after edit {step}:\n{}",
+            kind.name(),
+            dnsd.log()
+        );
+    }
+    assert!(
+        counter(&dnsd, "dnsd_notify_in_total{", "result=\"accepted\"") >= 3,
+        "{}",
+        dnsd.scrape()
+    );
+    if kind != Peer::Nsd {
+        let ixfrs = counter(&dnsd, "dnsd_xfr_in_total{", "type=\"ixfr\",result=\"ok\"");
+        assert!(ixfrs >= 3, "{ixfrs} IXFRs in:\n{}", dnsd.log());
+    }
+    // The primary gone, dnsd restarted: the last serial at once, from its state folder.
+    let last = source();
+    primary.stop();
+    dnsd.restart();
+    assert_eq!(serial(&dnsd), Some(4), "{}", dnsd.log());
+    assert_eq!(dump(&dnsd, &net), last, "after the restart");
+}
+
+#[test]
+fn dnsd_is_a_secondary_of_knot() {
+    secondary_of(Peer::Knot);
+}
+
+#[test]
+fn dnsd_is_a_secondary_of_nsd() {
+    secondary_of(Peer::Nsd);
+}
+
+#[test]
+fn dnsd_is_a_secondary_of_bind() {
+    secondary_of(Peer::Bind);
+}
+
+/// A secondary zone whose primary never answers: SERVFAIL with EDE 14 Not Ready
+/// (RFC 8914 §4.15), not REFUSED; and no zone to transfer on.
+#[test]
+fn a_secondary_that_never_loaded_answers_not_ready() {
+    let net = HomeVps::new();
+    let key = TsigKey::test("home-vps");
+    // Nobody listens at home.
+    let dnsd = Dnsd::builder()
+        .in_netns(net.vps.clone())
+        .listen(SocketAddr::new(VPS, 53))
+        .probe("probe.test")
+        .zone(
+            "probe.test",
+            "$ORIGIN probe.test.\n@ 300 SOA ns hm 1 3600 600 86400 300\n@ 300 NS ns\nns 300 A 198.18.0.2\n",
+        )
+        .config(&secondary_config(&key, SocketAddr::new(HOME, 53)))
+        .start();
+    let out = net.vps.exec(&["dig", "@198.18.0.2", "example.net.", "SOA"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("status: SERVFAIL"), "{text}\n{}", dnsd.log());
+    assert!(text.contains("EDE: 14"), "{text}");
+}
