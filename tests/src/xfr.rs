@@ -597,7 +597,8 @@ fn bind_config(
                 write(dir, &format!("{name}.zone"), text);
                 conf.push_str(&format!(
                     "zone \"{name}\" {{\n  type primary;\n  file \"{d}/{name}.zone\";\n  \
-                     allow-transfer {{ {key_acl}; }};\n  ixfr-from-differences yes;\n"
+                     allow-transfer {{ {key_acl}; }};\n  ixfr-from-differences yes;\n  \
+                     max-ixfr-ratio unlimited;\n  max-journal-size unlimited;\n"
                 ));
                 if let Some(n) = notify {
                     conf.push_str(&format!(

@@ -39,14 +39,15 @@ fn serial(dnsd: &Dnsd) -> Option<u32> {
         .ok()
 }
 
-fn wait_serial(dnsd: &Dnsd, want: u32) {
+fn wait_serial(dnsd: &Dnsd, want: u32, primary: Option<&PeerServer>) {
     let start = Instant::now();
     while serial(dnsd) != Some(want) {
         assert!(
             start.elapsed() < PATIENCE,
-            "dnsd serves {:?}, not {want}:\n{}",
+            "dnsd serves {:?}, not {want}:\n{}\n--- primary:\n{}",
             serial(dnsd),
-            dnsd.log()
+            dnsd.log(),
+            primary.map(PeerServer::log).unwrap_or_default()
         );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
@@ -102,7 +103,7 @@ fn secondary_of(kind: Peer) {
     let primary_addr = SocketAddr::new(HOME, 53);
     let vps_addr = SocketAddr::new(VPS, 53);
     let zones = [(ZONE.to_string(), zone_text(1, HOSTS, 0))];
-    let primary = PeerServer::start(
+    let mut primary = PeerServer::start(
         kind,
         Some(net.home.clone()),
         primary_addr,
@@ -112,7 +113,8 @@ fn secondary_of(kind: Peer) {
         },
         Some(&key),
     );
-    let source = || canonical(ZONE, &primary.dir().join(format!("{ZONE}.zone")));
+    let file = primary.dir().join(format!("{ZONE}.zone"));
+    let source = || canonical(ZONE, &file);
     let mut dnsd = Dnsd::builder()
         .in_netns(net.vps.clone())
         .listen(vps_addr)
@@ -120,7 +122,7 @@ fn secondary_of(kind: Peer) {
         .probe(ZONE)
         .config(&secondary_config(&key, primary_addr))
         .start();
-    wait_serial(&dnsd, 1);
+    wait_serial(&dnsd, 1, Some(&primary));
     assert_eq!(dump(&dnsd, &net), source(), "{} → dnsd, AXFR", kind.name());
     assert!(
         counter(&dnsd, "dnsd_xfr_in_total{", "type=\"axfr\",result=\"ok\"") >= 1,
@@ -131,7 +133,8 @@ fn secondary_of(kind: Peer) {
     for step in 1..=3u32 {
         let serial = 1 + step;
         primary.edit(ZONE, &zone_text(serial, HOSTS, step as usize));
-        wait_serial(&dnsd, serial);
+        primary.wait_serial(ZONE, serial);
+        wait_serial(&dnsd, serial, Some(&primary));
         assert_eq!(
             dump(&dnsd, &net),
             source(),
