@@ -177,6 +177,10 @@ impl Config {
             "udp-max-response-size",
         );
         differs(self.resolver != next.resolver, "[resolver]");
+        differs(
+            self.xfr != next.xfr,
+            "[xfr] / [key] / transfer keys of [zone]",
+        );
         keys
     }
 

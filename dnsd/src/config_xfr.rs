@@ -181,15 +181,12 @@ pub(super) fn settings(
     if let Some(v) = &spec.notify_ns {
         settings.notify_ns = *v.get_ref();
     }
-    let ms = |p: &mut Problems<'_>, v: &Option<Spanned<i64>>, key: &str, default: Duration| {
-        Duration::from_millis(p.positive(v, key, 3_600_000, default.as_millis() as u64))
-    };
-    settings.write_timeout = ms(
-        problems,
+    settings.write_timeout = Duration::from_millis(problems.positive(
         &spec.write_timeout_ms,
         "xfr.write-timeout-ms",
-        settings.write_timeout,
-    );
+        3_600_000,
+        settings.write_timeout.as_millis() as u64,
+    ));
     settings.max_transfers_out = problems.positive(
         &spec.max_transfers_out,
         "xfr.max-transfers-out",

@@ -128,12 +128,12 @@ pub fn zone_text(serial: u32, hosts: usize, edit: usize) -> String {
          txt TXT \"edit {edit}\"\n"
     );
     for i in 0..hosts {
-        if (i + edit) % 97 == 0 && edit > 0 {
+        if (i + edit).is_multiple_of(97) && edit > 0 {
             continue;
         }
         let last = (i + edit * 7) % 250;
         z.push_str(&format!("host{i:05}.lan{} A 198.51.100.{last}\n", i % 13));
-        if i % 5 == 0 {
+        if i.is_multiple_of(5) {
             z.push_str(&format!(
                 "host{i:05}.lan{} TXT \"host {i} of {hosts}\"\n",
                 i % 13

@@ -351,7 +351,12 @@ fn check_reports_problems_one_per_line_and_exits_1() {
 #[test]
 fn the_documented_example_configuration_checks_clean() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    for example in ["examples/dnsd.toml", "examples/internet.toml"] {
+    for example in [
+        "examples/dnsd.toml",
+        "examples/internet.toml",
+        "examples/primary.toml",
+        "examples/secondary.toml",
+    ] {
         let (status, out) = dnsd_check(&root, &["--config", example]);
         assert_eq!((status, out.as_str()), (0, ""), "{example}");
     }

@@ -7,7 +7,7 @@
 //! a secondary zone answers SERVFAIL with EDE 14 Not Ready.
 
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use netfabric_tests::dnsd::Dnsd;
 use netfabric_tests::xfr::{
@@ -49,7 +49,7 @@ fn wait_serial(dnsd: &Dnsd, want: u32, primary: Option<&PeerServer>) {
             dnsd.log(),
             primary.map(PeerServer::log).unwrap_or_default()
         );
-        std::thread::sleep(std::time::Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -196,4 +196,108 @@ fn a_secondary_that_never_loaded_answers_not_ready() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("status: SERVFAIL"), "{text}\n{}", dnsd.log());
     assert!(text.contains("EDE: 14"), "{text}");
+}
+
+/// examples/primary.toml and examples/secondary.toml, run as their headers show (from
+/// the repository's root, as they are, two processes on loopback): the secondary
+/// transfers both zones from the primary with the key of examples/xfr.key, and
+/// answers every name of them as the primary does (the names from the primary's own
+/// AXFR, signed with that key by dig).
+#[test]
+fn the_primary_and_secondary_examples_run_from_the_repository_root() {
+    use netfabric_tests::dns::{Query, normalize, udp_exchange};
+    let primary: SocketAddr = "127.0.0.1:5310".parse().unwrap();
+    let secondary: SocketAddr = "127.0.0.1:5311".parse().unwrap();
+    let free = |a: SocketAddr| {
+        std::net::TcpListener::bind(a).is_ok() && std::net::UdpSocket::bind(a).is_ok()
+    };
+    if !free(primary) || !free(secondary) {
+        eprintln!("skipped: 127.0.0.1:5310 or :5311 is in use on this machine");
+        return;
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let logs = tempfile::tempdir().expect("temporary folder");
+    let start = |example: &str| {
+        let log = std::fs::File::create(logs.path().join(example)).expect("log file");
+        let mut cmd = std::process::Command::new(netfabric_tests::bins::path("dnsd"));
+        cmd.args(["--config", &format!("examples/{example}")])
+            .current_dir(&root)
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log);
+        netfabric_tests::process::ProcessGuard::spawn("dnsd", &mut cmd)
+    };
+    let _primary = start("primary.toml");
+    let _secondary = start("secondary.toml");
+    let log =
+        |example: &str| std::fs::read_to_string(logs.path().join(example)).unwrap_or_default();
+    let ask = |server: SocketAddr, name: &str, qtype: u16| {
+        udp_exchange(
+            server,
+            &Query::new(name, qtype).to_bytes(),
+            Duration::from_millis(300),
+        )
+        .and_then(|r| normalize(&r).ok())
+    };
+    for zone in ["home.example.net.", "100.51.198.in-addr.arpa."] {
+        let started = Instant::now();
+        loop {
+            let (p, s) = (ask(primary, zone, 6), ask(secondary, zone, 6));
+            if p.is_some() && p == s {
+                break;
+            }
+            assert!(
+                started.elapsed() < PATIENCE,
+                "{zone}: primary {p:?}, secondary {s:?}\n--- primary:\n{}\n--- secondary:\n{}",
+                log("primary.toml"),
+                log("secondary.toml")
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let axfr = std::process::Command::new("dig")
+            .current_dir(&root)
+            .args([
+                "@127.0.0.1",
+                "-p",
+                "5310",
+                "-k",
+                "examples/xfr.key",
+                "+nocmd",
+            ])
+            .args(["+nostats", "+nocomments", "AXFR", zone])
+            .output()
+            .expect("dig");
+        let text = String::from_utf8_lossy(&axfr.stdout);
+        let mut questions: Vec<(String, u16)> = text
+            .lines()
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                let qtype = match *f.get(3)? {
+                    "SOA" => 6,
+                    "NS" => 2,
+                    "A" => 1,
+                    "AAAA" => 28,
+                    "MX" => 15,
+                    "TXT" => 16,
+                    "PTR" => 12,
+                    "CNAME" => 5,
+                    "SRV" => 33,
+                    "CAA" => 257,
+                    _ => 255,
+                };
+                (qtype != 255).then(|| (f[0].to_string(), qtype))
+            })
+            .collect();
+        questions.sort();
+        questions.dedup();
+        assert!(questions.len() > 3, "the primary's AXFR of {zone}:\n{text}");
+        for (name, qtype) in &questions {
+            assert_eq!(
+                ask(secondary, name, *qtype),
+                ask(primary, name, *qtype),
+                "{name} {qtype}"
+            );
+        }
+    }
+    let secondary_log = log("secondary.toml");
+    assert!(secondary_log.contains("transfer in"), "{secondary_log}");
 }

@@ -230,7 +230,7 @@ pub fn run(config: Config) -> Result<(), RunError> {
         &config,
         signals,
         &watcher,
-        (manager.clone(), control),
+        (manager.clone(), control, xfr_tasks),
         Arc::new({
             let mut shared =
                 tcp::Shared::new(zones, metrics, tcp_config).with_options(answer_options.clone());
@@ -240,7 +240,6 @@ pub fn run(config: Config) -> Result<(), RunError> {
         }),
         tcp_listeners,
         metrics_listener,
-        xfr_tasks,
     ));
     watcher.stop();
     if control_bound {
@@ -271,11 +270,14 @@ async fn serve(
     config: &Config,
     mut signals: Signals,
     watcher: &WatchHandle,
-    (manager, control): (Arc<Manager>, Option<std::os::unix::net::UnixListener>),
+    (manager, control, xfr_tasks): (
+        Arc<Manager>,
+        Option<std::os::unix::net::UnixListener>,
+        crate::xfr::tasks::Tasks,
+    ),
     shared: Arc<tcp::Shared>,
     tcp_listeners: Vec<std::net::TcpListener>,
     metrics_listener: Option<std::net::TcpListener>,
-    xfr_tasks: crate::xfr::tasks::Tasks,
 ) -> Result<(), RunError> {
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     if let Some(listener) = control {

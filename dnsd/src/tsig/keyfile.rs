@@ -343,10 +343,10 @@ fn parse_yaml(text: &str) -> Result<Vec<KeySpec>, KeyFileError> {
         };
         let value = value.trim().trim_matches('"').to_string();
         let field = field.trim();
-        if starts_item || (field == "name" && current.as_ref().is_some_and(|p| p.name.is_some())) {
-            if let Some(p) = current.take() {
-                finish(p, &mut keys)?;
-            }
+        if (starts_item || (field == "name" && current.as_ref().is_some_and(|p| p.name.is_some())))
+            && let Some(p) = current.take()
+        {
+            finish(p, &mut keys)?;
         }
         let p = current.get_or_insert(Partial {
             line,

@@ -256,7 +256,7 @@ impl XfrStats {
         for (error, n) in &c.tsig_failures {
             let _ = writeln!(out, "dnsd_tsig_failures_total{{error=\"{error}\"}} {n}");
         }
-        let gauges: [(&str, &str, fn(&SecondaryState) -> Option<u64>); 6] = [
+        let gauges: [Gauge; 6] = [
             (
                 "dnsd_secondary_serial",
                 "The serial a secondary zone serves.",
@@ -303,3 +303,10 @@ impl XfrStats {
         }
     }
 }
+
+/// A secondary zone's gauge: its name, help, and how to read it.
+type Gauge = (
+    &'static str,
+    &'static str,
+    fn(&SecondaryState) -> Option<u64>,
+);
