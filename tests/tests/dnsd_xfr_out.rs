@@ -1,9 +1,11 @@
 //! dnsd as a primary at "home" with NSD, Knot and BIND as its secondaries on the
 //! "vps" namespace: TSIG-signed AXFR of a zone that spans many messages, then IXFR
-//! after each of several edits; after each, the zone as every peer dumps it with its
+//! after each of several edits, each announced by dnsd's NOTIFY; after each, the zone as every peer dumps it with its
 //! own tools equals the source file (both through `named-compilezone -s full`). A
 //! peer with the wrong secret, an unsigned request and a request from an address the
-//! zone does not allow are refused, logged and counted, and change nothing.
+//! zone does not allow are refused, logged and counted, and change nothing. NOTIFY
+//! out to a secondary that does not answer is sent again until it does, and a new
+//! serial is announced.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -72,7 +74,14 @@ fn nsd_knot_and_bind_transfer_from_dnsd_with_tsig_axfr_then_ixfr() {
         .keep_serials()
         .metrics()
         .zone(ZONE, &zone_text(1, 3000, 0))
-        .config(&dnsd_config(&key, "{ key = \"home-vps\" }"))
+        .config(&format!(
+            "{}notify = [{}]\n",
+            dnsd_config(&key, "{ key = \"home-vps\" }"),
+            (0..3)
+                .map(|i| format!("{{ address = \"{VPS}:{}\", key = \"home-vps\" }}", 5301 + i))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
         .start();
     let primary = SocketAddr::new(HOME, 53);
     let zones = [ZONE.to_string()];
@@ -104,12 +113,12 @@ fn nsd_knot_and_bind_transfer_from_dnsd_with_tsig_axfr_then_ixfr() {
         ),
         "{metrics}"
     );
-    // Edits: each peer refreshes and gets an IXFR.
+    // Edits: dnsd NOTIFYs each peer (their SOA refresh is an hour away), which asks
+    // for an IXFR.
     for step in 1..=4u32 {
         let serial = 1 + step;
         edit(&mut dnsd, &zone_text(serial, 3000, step as usize), serial);
         for peer in &mut peers {
-            peer.refresh(ZONE);
             peer.wait_serial(ZONE, serial);
             same_zone(peer, &source(&dnsd), &format!("after edit {step}"));
         }
@@ -128,6 +137,15 @@ fn nsd_knot_and_bind_transfer_from_dnsd_with_tsig_axfr_then_ixfr() {
         .collect();
     assert!(ixfrs >= 3 * 4, "{ixfrs} IXFRs:\n{}\n{logs}", dnsd.log());
     assert!(dnsd.log().contains("op=\"ixfr\""), "{}", dnsd.log());
+    let acknowledged: u64 = dnsd
+        .scrape()
+        .lines()
+        .filter(|l| {
+            l.starts_with("dnsd_notify_out_total{") && l.contains("result=\"acknowledged\"")
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum();
+    assert!(acknowledged >= 3 * 4, "{acknowledged} NOTIFYs acknowledged");
 }
 
 #[test]
@@ -208,4 +226,77 @@ fn a_wrong_key_no_key_or_an_address_not_allowed_is_refused_logged_and_counted() 
         dnsd.log()
             .contains("transfer refused: not in allow-transfer")
     );
+}
+
+/// The serial of the SOA a NOTIFY carries in its answer section (RFC 1996 §3.7), as
+/// dnsd writes it (the owner a pointer to the question, MNAME and RNAME uncompressed).
+fn notify_serial(msg: &[u8]) -> Option<u32> {
+    let mut at = 12;
+    while *msg.get(at)? != 0 {
+        at += 1 + usize::from(msg[at]);
+    }
+    at += 1 + 4; // root label, QTYPE, QCLASS
+    at += 2 + 2 + 2 + 4 + 2; // pointer, TYPE, CLASS, TTL, RDLENGTH
+    for _ in 0..2 {
+        while *msg.get(at)? != 0 {
+            at += 1 + usize::from(msg[at]);
+        }
+        at += 1;
+    }
+    Some(u32::from_be_bytes(msg.get(at..at + 4)?.try_into().ok()?))
+}
+
+/// NOTIFY out (RFC 1996) to a secondary that stays silent is sent again until it
+/// answers; then the next serial is announced, and acknowledged at once.
+#[test]
+fn notify_out_is_sent_again_until_acknowledged() {
+    let peer = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind the secondary");
+    peer.set_read_timeout(Some(PATIENCE)).expect("timeout");
+    let config = format!(
+        "[xfr]\nnotify = [{{ address = \"{}\" }}]\n",
+        peer.local_addr().expect("address")
+    );
+    let mut dnsd = Dnsd::builder()
+        .keep_serials()
+        .metrics()
+        .zone(ZONE, &zone_text(1, 10, 0))
+        .config(&config)
+        .start();
+    let mut buf = [0u8; 4096];
+    let mut recv = |what: &str, dnsd: &Dnsd| {
+        let (n, from) = peer
+            .recv_from(&mut buf)
+            .unwrap_or_else(|e| panic!("no NOTIFY ({what}): {e}\n{}", dnsd.log()));
+        let msg = buf[..n].to_vec();
+        assert_eq!((msg[2] >> 3) & 0x0f, 4, "opcode NOTIFY: {msg:?}");
+        (msg, from)
+    };
+    // The first NOTIFY (dnsd announces its zones at start) goes unanswered.
+    let (first, _) = recv("the first", &dnsd);
+    assert_eq!(notify_serial(&first), Some(1));
+    // It comes again; answered this time.
+    let (again, from) = recv("a retry", &dnsd);
+    assert_eq!(notify_serial(&again), Some(1));
+    let ack = |msg: &[u8], from| {
+        let mut answer = msg.to_vec();
+        answer[2] |= 0x80;
+        peer.send_to(&answer, from).expect("answer the NOTIFY");
+    };
+    ack(&again, from);
+    let acknowledged = |d: &Dnsd| {
+        d.scrape()
+            .lines()
+            .filter(|l| l.starts_with("dnsd_notify_out_total{") && l.contains("\"acknowledged\""))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum::<u64>()
+    };
+    dnsd.wait_for("the NOTIFY acknowledged", |d| acknowledged(d) == 1);
+    // A new serial: announced, acknowledged at once.
+    let path = dnsd.zones_dir().join(format!("{ZONE}.zone"));
+    std::fs::write(&path, zone_text(2, 10, 1)).expect("write zone");
+    let (next, from) = recv("the new serial", &dnsd);
+    assert_eq!(notify_serial(&next), Some(2), "{}", dnsd.log());
+    ack(&next, from);
+    dnsd.wait_for("the second NOTIFY acknowledged", |d| acknowledged(d) == 2);
+    assert!(dnsd.log().contains("NOTIFY acknowledged"), "{}", dnsd.log());
 }

@@ -159,9 +159,28 @@ async fn send_loop(
         let mut wait = FIRST_WAIT;
         let mut done = false;
         for attempt in 1..=TRIES {
-            let Some(zone) = manager.zone(&apex).and_then(|h| h.zone()) else {
+            // The version served (the zone set's, which a zone manager swaps before it
+            // records it as its own): the SOA in the NOTIFY is the new serial, which
+            // NSD compares with its own before it asks.
+            let Some(zone) = manager.zone_set().load().get(&apex).cloned() else {
                 return;
             };
+            if zone.is_expired() {
+                return;
+            }
+            // The zone's manager records a version as its own (what transfers out
+            // read) just after it swaps it in: a secondary that asks at once must
+            // find it there.
+            for _ in 0..200 {
+                let recorded = manager
+                    .zone(&apex)
+                    .and_then(|h| h.zone())
+                    .and_then(|z| z.serial());
+                if recorded == zone.serial() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
             stats.notify_out(&name, &peer, "sent");
             match notify_once(&zone, to, key.as_ref(), source, wait).await {
                 Ok(()) => {
