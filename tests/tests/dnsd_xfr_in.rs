@@ -306,3 +306,62 @@ fn the_primary_and_secondary_examples_run_from_the_repository_root() {
         "{secondary_log}"
     );
 }
+
+/// The primary gone, a secondary zone serves until the SOA's expire passes with no
+/// primary reachable, then answers SERVFAIL with EDE 14 (RFC 1996/1034); a primary
+/// back, it serves again. (Timers of seconds: the bounds are lowered for the test.)
+#[test]
+fn a_secondary_expires_without_its_primary_and_comes_back_with_it() {
+    let net = HomeVps::new();
+    let key = TsigKey::test("home-vps");
+    let primary_addr = SocketAddr::new(HOME, 53);
+    // Refresh 1 s, retry 1 s, expire 8 s.
+    let text = zone_text(1, 20, 0).replace("1 3600 600 86400 300", "1 1 1 8 300");
+    assert!(text.contains("1 1 1 8 300"));
+    let zones = [(ZONE.to_string(), text)];
+    let role = Role::Primary {
+        zones: &zones,
+        notify: None,
+    };
+    let primary = PeerServer::start(
+        Peer::Knot,
+        Some(net.home.clone()),
+        primary_addr,
+        &role,
+        Some(&key),
+    );
+    let config = format!(
+        "{}[xfr]\nrefresh-min-seconds = 1\nexpire-min-seconds = 1\n",
+        secondary_config(&key, primary_addr).replace(
+            "[xfr]\nallow-transfer = [{ from = \"198.18.0.0/24\" }]\n",
+            ""
+        )
+    );
+    let mut dnsd = Dnsd::builder()
+        .in_netns(net.vps.clone())
+        .listen(SocketAddr::new(VPS, 53))
+        .probe(ZONE)
+        .config(&config)
+        .start();
+    wait_serial(&dnsd, 1, None);
+    primary.stop();
+    dnsd.wait_for("the zone to expire", |_| {
+        let out = net.vps.exec(&["dig", "@198.18.0.2", "example.net.", "SOA"]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.contains("status: SERVFAIL") && text.contains("EDE: 14")
+    });
+    assert!(
+        dnsd.log().contains("secondary zone expired"),
+        "{}",
+        dnsd.log()
+    );
+    // A primary again (the same zone): served again.
+    let _back = PeerServer::start(
+        Peer::Knot,
+        Some(net.home.clone()),
+        primary_addr,
+        &role,
+        Some(&key),
+    );
+    dnsd.wait_for("the zone served again", |d| serial(d) == Some(1));
+}
