@@ -152,6 +152,17 @@ fn secondary_of(kind: Peer) {
         let ixfrs = counter(&dnsd, "dnsd_xfr_in_total{", "type=\"ixfr\",result=\"ok\"");
         assert!(ixfrs >= 3, "{ixfrs} IXFRs in:\n{}", dnsd.log());
     }
+    // The secondary's state in the metrics.
+    assert_eq!(
+        counter(&dnsd, "dnsd_secondary_serial{zone=\"example.net.\"}", ""),
+        4,
+        "{}",
+        dnsd.scrape()
+    );
+    assert_eq!(
+        counter(&dnsd, "dnsd_secondary_expired{zone=\"example.net.\"}", ""),
+        0
+    );
     // The primary gone, dnsd restarted: the last serial at once, from its state folder.
     let last = source();
     primary.stop();
