@@ -32,6 +32,7 @@ pub use crate::answer::Role;
 pub use crate::front::acl::Acl;
 pub use crate::manager::{DEFAULT_JOURNAL_MAX_BYTES, DEFAULT_JOURNAL_MAX_ENTRIES, ZoneOptions};
 use crate::wire::name::Name;
+pub use crate::xfr::access::XfrSettings;
 pub use crate::zone::files::LoadOptions;
 pub use crate::zone::serial::SerialPolicy;
 
@@ -95,6 +96,9 @@ pub struct Config {
     pub resolver: crate::resolver::Settings,
     /// The dynamic sources: containers, dynamic zones, RFC 2136, the HTTP API.
     pub dynamic: DynamicConfig,
+    /// Zone transfers, NOTIFY and TSIG keys (`[xfr]`, `[key]`, each zone's lists);
+    /// the secondary zones are those with primaries there.
+    pub xfr: XfrSettings,
 }
 
 /// One listener: an address served over UDP and TCP, its role and its clients.
@@ -176,16 +180,32 @@ impl Config {
             "udp-max-response-size",
         );
         differs(self.resolver != next.resolver, "[resolver]");
+        differs(
+            self.xfr != next.xfr,
+            "[xfr] / [key] / transfer keys of [zone]",
+        );
         keys
     }
 
     /// What the reloader needs: folders and per-zone options.
+    /// Secondary zones come from their primaries, never from the zones folder.
     pub fn reload_settings(&self) -> crate::sources::Settings {
+        let secondaries: std::collections::BTreeSet<Name> = self
+            .xfr
+            .secondaries()
+            .map(|(apex, _)| apex.clone())
+            .collect();
         crate::sources::Settings {
             zones_dir: self.zones_dir.clone(),
             state_dir: self.state_dir.clone(),
-            zones: self.zones.clone(),
+            zones: self
+                .zones
+                .iter()
+                .filter(|(apex, _)| !secondaries.contains(*apex))
+                .map(|(apex, options)| (apex.clone(), options.clone()))
+                .collect(),
             defaults: self.zone_defaults.clone(),
+            secondaries,
         }
     }
 }
@@ -262,6 +282,8 @@ pub struct Spec {
     dynamic_zone: BTreeMap<String, Spanned<dynamic::DynamicZoneSpec>>,
     update: dynamic::UpdateSpec,
     api: Option<Spanned<dynamic::ApiSpec>>,
+    xfr: transfers::XfrSpec,
+    key: BTreeMap<String, Spanned<transfers::KeyTableSpec>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -307,6 +329,10 @@ struct ZoneSpec {
     serial: Option<Spanned<String>>,
     journal_max_entries: Option<Spanned<i64>>,
     journal_max_bytes: Option<Spanned<i64>>,
+    allow_transfer: Option<Vec<Spanned<transfers::AclEntrySpec>>>,
+    allow_notify: Option<Vec<Spanned<transfers::AclEntrySpec>>>,
+    notify: Option<Vec<Spanned<transfers::RemoteSpec>>>,
+    primaries: Option<Vec<Spanned<transfers::RemoteSpec>>>,
 }
 
 //------------ Loading and validating ----------------------------------------
@@ -552,6 +578,7 @@ pub fn validate(
     let include = zone_files::include(&spec.include, &zones_dir, &in_file, &mut problems);
     let zone_defaults = zone_files::zone_defaults(&spec.serial, &mut problems);
 
+    let mut xfr = transfers::settings(&spec.xfr, &spec.key, &in_file, &mut problems);
     let mut zones = BTreeMap::new();
     let mut files: BTreeMap<PathBuf, String> = BTreeMap::new();
     for (apex_text, zone) in &spec.zone {
@@ -619,6 +646,14 @@ pub fn validate(
                 ),
             }
         }
+        let lists = transfers::ZoneXfrSpec {
+            allow_transfer: &spec.allow_transfer,
+            allow_notify: &spec.allow_notify,
+            notify: &spec.notify,
+            primaries: &spec.primaries,
+        };
+        let file_span = spec.file.as_ref().map(Spanned::span);
+        transfers::zone(&key, &apex, &lists, file_span, &mut xfr, &mut problems);
         zones.insert(apex, options);
     }
 
@@ -657,6 +692,7 @@ pub fn validate(
         include,
         resolver,
         dynamic,
+        xfr,
     })
 }
 
@@ -906,6 +942,9 @@ mod dynamic;
 
 #[path = "config_zone_files.rs"]
 mod zone_files;
+
+#[path = "config_xfr.rs"]
+mod transfers;
 
 #[cfg(test)]
 #[path = "config_tests.rs"]

@@ -29,6 +29,8 @@ const TOP_KEYS: &[&str] = &[
     "dynamic-zone",
     "update",
     "api",
+    "xfr",
+    "key",
 ];
 const TCP_KEYS: &[&str] = &["idle-timeout-ms", "max-connections"];
 const UDP_KEYS: &[&str] = &["workers"];
@@ -49,7 +51,16 @@ const RESOLVER_KEYS: &[&str] = &[
     "max-in-flight",
     "upstream-port",
 ];
-const ZONE_KEYS: &[&str] = &["file", "serial", "journal-max-entries", "journal-max-bytes"];
+const ZONE_KEYS: &[&str] = &[
+    "file",
+    "serial",
+    "journal-max-entries",
+    "journal-max-bytes",
+    "allow-transfer",
+    "allow-notify",
+    "notify",
+    "primaries",
+];
 
 /// Every key of `table` that the file format does not have: (span, key path, message).
 pub(super) fn unknown_keys(table: &DeTable<'_>) -> Vec<(Range<usize>, String, String)> {
@@ -86,6 +97,20 @@ pub(super) fn unknown_keys(table: &DeTable<'_>) -> Vec<(Range<usize>, String, St
         check(include, "include.", super::zone_files::INCLUDE_KEYS);
     }
     super::dynamic::unknown_keys(table, &mut check);
+    if let Some(xfr) = sub("xfr") {
+        check(xfr, "xfr.", super::transfers::XFR_KEYS);
+    }
+    if let Some(keys) = sub("key") {
+        for (name, key) in keys.iter() {
+            if let Some(key) = key.get_ref().as_table() {
+                check(
+                    key,
+                    &format!("key.{}.", quote_key(name.get_ref())),
+                    super::transfers::KEY_KEYS,
+                );
+            }
+        }
+    }
     if let Some(listeners) = table.get("listener").and_then(|v| v.get_ref().as_array()) {
         for (i, listener) in listeners.iter().enumerate() {
             if let Some(listener) = listener.get_ref().as_table() {

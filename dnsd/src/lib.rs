@@ -28,6 +28,7 @@ pub mod metrics;
 pub mod resolver;
 pub mod rrl;
 pub mod sources;
+pub mod tsig;
 pub mod wire;
 pub mod xfr;
 pub mod zone;

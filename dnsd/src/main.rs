@@ -6,6 +6,7 @@
 //! dnsd check [--config FILE] [PATH...]                           check, exit 0 or 1
 //! dnsd ctl [--config FILE] [LINE...]                             control socket: change
 //!                                                               zones, read their state
+//! dnsd tsig-keygen [-a ALGORITHM] NAME                  a new TSIG key (tsig-keygen's format)
 //! ```
 
 use std::path::PathBuf;
@@ -66,6 +67,15 @@ enum Command {
         /// Lines to send.
         lines: Vec<String>,
     },
+    /// Print a new TSIG key (RFC 8945) with a random secret, in the format of BIND's
+    /// `tsig-keygen`: paste it into a key file (`[xfr] key-files`) on both ends.
+    TsigKeygen {
+        /// hmac-sha256, hmac-sha384 or hmac-sha512.
+        #[arg(short, long, default_value = "hmac-sha256")]
+        algorithm: String,
+        /// The key's name.
+        name: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -84,7 +94,27 @@ fn main() -> ExitCode {
             }
         }
         Some(Command::Ctl { config, lines }) => ctl(config, lines),
+        Some(Command::TsigKeygen { algorithm, name }) => tsig_keygen(&algorithm, &name),
         None => serve(cli.serve),
+    }
+}
+
+fn tsig_keygen(algorithm: &str, name: &str) -> ExitCode {
+    let Some(algorithm) = dnsd::tsig::Algorithm::from_text(algorithm) else {
+        eprintln!(
+            "dnsd tsig-keygen: {algorithm}: unknown algorithm; expected hmac-sha256, hmac-sha384 or hmac-sha512"
+        );
+        return ExitCode::FAILURE;
+    };
+    match dnsd::tsig::keyfile::generate(name, algorithm) {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("dnsd tsig-keygen: {name}: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

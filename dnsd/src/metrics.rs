@@ -26,6 +26,8 @@
 //! - The reloader's series (`sources::stats`): `dnsd_zone_reloads_total{zone}`,
 //!   `dnsd_zone_reload_errors_total{zone}`, `dnsd_zone_changes_total{zone}`,
 //!   `dnsd_zone_served_serial{zone}`, ...
+//! - Transfers, NOTIFY, TSIG and secondary zones (`xfr::stats`): `dnsd_xfr_out_total`,
+//!   `dnsd_xfr_in_total`, `dnsd_notify_in_total`, `dnsd_notify_out_total`, ...
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
@@ -279,6 +281,7 @@ pub struct Metrics {
     reload_stats: OnceLock<Arc<ReloadStats>>,
     resolver_stats: OnceLock<Arc<crate::resolver::stats::ResolverStats>>,
     publisher: OnceLock<Arc<crate::manager::Publisher>>,
+    xfr_stats: OnceLock<Arc<crate::xfr::stats::XfrStats>>,
     parts: Mutex<Vec<Arc<dyn Render>>>,
 }
 
@@ -342,6 +345,11 @@ impl Metrics {
     /// Adds the resolver's counters (resolver/stats.rs) to what is rendered.
     pub fn attach_resolver_stats(&self, stats: Arc<crate::resolver::stats::ResolverStats>) {
         let _ = self.resolver_stats.set(stats);
+    }
+
+    /// Adds the transfer counters (xfr/stats.rs) to what is rendered.
+    pub fn attach_xfr_stats(&self, stats: Arc<crate::xfr::stats::XfrStats>) {
+        let _ = self.xfr_stats.set(stats);
     }
 
     /// Adds a part rendered by its own module (`Render`).
@@ -564,6 +572,9 @@ impl Metrics {
             let _ = writeln!(out, "dnsd_zone_set_swaps_total {}", publisher.swaps());
         }
         if let Some(stats) = self.resolver_stats.get() {
+            stats.render(&mut out);
+        }
+        if let Some(stats) = self.xfr_stats.get() {
             stats.render(&mut out);
         }
         for part in self.parts.lock().unwrap_or_else(|e| e.into_inner()).iter() {

@@ -23,6 +23,7 @@ use std::os::unix::net::UnixDatagram;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::dns::{Normalized, Query, normalize, udp_exchange};
@@ -62,6 +63,7 @@ pub struct Builder {
     metrics: bool,
     keep_serials: bool,
     netns: bool,
+    shared_netns: Option<Arc<Netns>>,
     no_arguments: Option<PathBuf>,
     cpus: Option<String>,
     log_filter: Option<String>,
@@ -129,6 +131,20 @@ impl Builder {
         self
     }
 
+    /// Waits for an answer to `zone`'s SOA before calling dnsd started (the first zone
+    /// given with [`Builder::zone`] otherwise): a secondary zone, say.
+    pub fn probe(mut self, zone: &str) -> Self {
+        self.probe = Some(zone.to_string());
+        self
+    }
+
+    /// Runs dnsd in `netns`, a namespace the test made (and deletes when its last
+    /// holder goes), on the addresses given with [`Builder::listen`].
+    pub fn in_netns(mut self, netns: Arc<Netns>) -> Self {
+        self.shared_netns = Some(netns);
+        self
+    }
+
     /// Runs `dnsd` with no argument at all from `cwd`, as a newcomer does: the zones,
     /// configuration and addresses are the defaults (127.0.0.1:5353). Zones, config
     /// and listen addresses given to the builder are ignored; `probe` names the zone
@@ -191,7 +207,10 @@ impl Builder {
             .prefix("nf-dnsd-")
             .tempdir()
             .expect("temporary folder");
-        let netns = self.netns.then(|| Netns::new("nf-dnsd"));
+        let netns = match &self.shared_netns {
+            Some(ns) => Some(ns.clone()),
+            None => self.netns.then(|| Arc::new(Netns::new("nf-dnsd"))),
+        };
         let zones = dir.path().join("zones");
         std::fs::create_dir(&zones).expect("zones folder");
         for (name, text) in &self.zones {
@@ -242,13 +261,13 @@ impl Builder {
             let metrics = self
                 .metrics
                 .then(|| SocketAddr::from(([127, 0, 0, 1], random_loopback(attempt).port() + 1)));
-            let mut cmd = self.command(dir.path(), &listen, metrics, netns.as_ref());
+            let mut cmd = self.command(dir.path(), &listen, metrics, netns.as_deref());
             if let Some((path, _)) = &notify {
                 cmd.env("NOTIFY_SOCKET", path);
             }
             let started = Instant::now();
             let mut guard = ProcessGuard::spawn("dnsd", &mut cmd);
-            let relaunch = (netns.is_none() && self.no_arguments.is_none()).then(|| Relaunch {
+            let relaunch = self.no_arguments.is_none().then(|| Relaunch {
                 listen: listen.clone(),
                 metrics,
                 probe: probe.clone(),
@@ -267,8 +286,9 @@ impl Builder {
                     continue;
                 };
                 // READY=1 promises answers: one query, no second chance.
-                let response = exchange_in(netns.as_ref(), reachable(listen[0]), &probe, PATIENCE)
-                    .and_then(|r| normalize(&r).ok());
+                let response =
+                    exchange_in(netns.as_deref(), reachable(listen[0]), &probe, PATIENCE)
+                        .and_then(|r| normalize(&r).ok());
                 assert!(
                     response
                         .as_ref()
@@ -297,7 +317,7 @@ impl Builder {
                     break false;
                 }
                 let answered = exchange_in(
-                    netns.as_ref(),
+                    netns.as_deref(),
                     reachable(listen[0]),
                     &probe,
                     Duration::from_millis(200),
@@ -455,11 +475,11 @@ pub struct Dnsd {
     guard: ProcessGuard,
     notify: Option<UnixDatagram>,
     dir: tempfile::TempDir,
-    netns: Option<Netns>,
+    netns: Option<Arc<Netns>>,
     relaunch: Option<Relaunch>,
 }
 
-/// How to start the same dnsd again in its folder (not for one in a namespace).
+/// How to start the same dnsd again in its folder (and namespace).
 struct Relaunch {
     listen: Vec<SocketAddr>,
     metrics: Option<SocketAddr>,
@@ -490,7 +510,7 @@ impl Dnsd {
 
     /// Its namespace, when it runs in one of its own.
     pub fn netns(&self) -> Option<&Netns> {
-        self.netns.as_ref()
+        self.netns.as_deref()
     }
 
     /// What it logged so far (standard output and error).
@@ -510,7 +530,7 @@ impl Dnsd {
     /// Sends `request` over UDP and returns the response; a datagram lost is sent
     /// again, up to 5 times, each waiting up to `timeout`.
     pub fn exchange(&self, request: &[u8], timeout: Duration) -> Option<Vec<u8>> {
-        (0..5).find_map(|_| exchange_in(self.netns.as_ref(), self.addr, request, timeout))
+        (0..5).find_map(|_| exchange_in(self.netns.as_deref(), self.addr, request, timeout))
     }
 
     /// Asks `name` `qtype` over UDP (retried as [`Dnsd::exchange`]); None when no
@@ -593,17 +613,24 @@ impl Dnsd {
         let relaunch = self
             .relaunch
             .as_ref()
-            .expect("only a dnsd outside a namespace, started with arguments, restarts");
-        let mut cmd =
-            relaunch
-                .builder
-                .command(self.dir.path(), &relaunch.listen, relaunch.metrics, None);
+            .expect("only a dnsd started with arguments restarts");
+        let mut cmd = relaunch.builder.command(
+            self.dir.path(),
+            &relaunch.listen,
+            relaunch.metrics,
+            self.netns.as_deref(),
+        );
         self.guard = ProcessGuard::spawn("dnsd", &mut cmd);
         let probe = relaunch.probe.clone();
         self.wait_for("the restart", |d| {
-            udp_exchange(d.addr, &probe, Duration::from_millis(200))
-                .and_then(|r| normalize(&r).ok())
-                .is_some_and(|n| n.rcode == 0 && !n.answer.is_empty())
+            exchange_in(
+                d.netns.as_deref(),
+                d.addr,
+                &probe,
+                Duration::from_millis(200),
+            )
+            .and_then(|r| normalize(&r).ok())
+            .is_some_and(|n| n.rcode == 0 && !n.answer.is_empty())
         });
     }
 

@@ -15,3 +15,4 @@ pub mod procstat;
 pub mod rrl;
 pub mod servers;
 pub mod vrrp;
+pub mod xfr;

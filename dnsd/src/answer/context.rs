@@ -29,6 +29,11 @@ pub struct AnswerOptions {
     /// Whether UPDATE (RFC 2136) is served: such requests are deferred to the update
     /// service (`sources::update`); otherwise NOTIMP.
     pub updates: bool,
+    /// Whether a transfer service (`crate::xfr::service`) takes zone transfers, NOTIFY
+    /// and TSIG-signed requests: `respond` defers them (`Outcome::deferred`) and the
+    /// front hands them to it. Without one they are answered as NSD without access
+    /// lists or keys answers them (REFUSED, NOTAUTH/BADKEY).
+    pub transfers: bool,
 }
 
 /// The options when nothing is configured.
@@ -39,6 +44,7 @@ pub static DEFAULT_OPTIONS: AnswerOptions = AnswerOptions {
     cookies: None,
     require_cookie: false,
     updates: false,
+    transfers: false,
 };
 
 impl Default for AnswerOptions {
@@ -92,6 +98,10 @@ pub struct RequestContext<'a> {
     pub now: u32,
     /// The server's answer options.
     pub options: &'a AnswerOptions,
+    /// The TSIG key that signed the request, once the transfer service verified the
+    /// signature (RFC 8945 §5.2): the sender's identity for access lists (transfers,
+    /// NOTIFY, updates). None: unsigned, or not verified (yet).
+    pub tsig: Option<&'a crate::tsig::Key>,
 }
 
 impl RequestContext<'static> {
@@ -105,13 +115,17 @@ impl RequestContext<'static> {
             role,
             now: 0,
             options: &DEFAULT_OPTIONS,
+            tsig: None,
         }
     }
 }
 
-impl RequestContext<'_> {
+impl<'a> RequestContext<'a> {
     /// The same request, answered with `options` at `now` (Unix seconds).
-    pub fn with_options(self, options: &AnswerOptions, now: u32) -> RequestContext<'_> {
+    pub fn with_options<'b>(self, options: &'b AnswerOptions, now: u32) -> RequestContext<'b>
+    where
+        'a: 'b,
+    {
         RequestContext {
             transport: self.transport,
             client: self.client,
@@ -119,6 +133,18 @@ impl RequestContext<'_> {
             role: self.role,
             now,
             options,
+            tsig: self.tsig,
+        }
+    }
+
+    /// The same request, signed with `key` (its TSIG verified).
+    pub fn with_tsig<'b>(self, key: &'b crate::tsig::Key) -> RequestContext<'b>
+    where
+        'a: 'b,
+    {
+        RequestContext {
+            tsig: Some(key),
+            ..self
         }
     }
 }

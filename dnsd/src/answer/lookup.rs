@@ -48,6 +48,13 @@ pub fn resolve<'z>(zones: &'z ZoneSet, query: &Query<'_>, response: &mut Respons
             }
             return;
         };
+        if zone.is_expired() {
+            // A secondary zone past its expire time (RFC 1034 §4.3.5): no data.
+            if steps == 0 {
+                response.rcode = rcode::SERVFAIL;
+            }
+            return;
+        }
         let at_apex = lower.len() == zone.apex().as_wire().len();
         if query.qtype == Rtype::DS && at_apex {
             // RFC 4035 §3.1.4.1: DS belongs to the parent side of the cut.

@@ -39,8 +39,10 @@
 //!   order of types (the snapshot keeps no file order).
 //! - CNAME and DNAME chains stop after 12 steps (`lookup::MAX_CHAIN`); NSD stops only
 //!   at a loop or when its pool of synthesized names runs out.
-//! - Until transfers, NOTIFY and TSIG keys arrive (later issues): AXFR over TCP and IXFR
-//!   are REFUSED, AXFR over UDP is NOTIMP (as NSD), NOTIFY is REFUSED (NSD without
+//! - Zone transfers, NOTIFY and TSIG-signed requests go to the transfer service
+//!   (`crate::xfr::service`) when the daemon runs one (`AnswerOptions::transfers`):
+//!   `respond` defers them. Without it (tests, fuzzing), AXFR over TCP and IXFR are
+//!   REFUSED, AXFR over UDP is NOTIMP (as NSD), NOTIFY is REFUSED (NSD without
 //!   `allow-notify`), and a signed request gets NOTAUTH/BADKEY (NSD without keys).
 
 mod additional;
@@ -127,6 +129,8 @@ pub(crate) struct Reply<'a> {
     pub cookie: Option<[u8; cookie::REPLY_LEN]>,
     /// What the request's cookie proved.
     pub cookie_state: CookieState,
+    /// Whether the request's TSIG was verified (`RequestContext::tsig`).
+    pub signed: bool,
 }
 
 impl Reply<'_> {
@@ -179,6 +183,7 @@ pub fn respond(
         options: context.options,
         cookie,
         cookie_state,
+        signed: context.tsig.is_some(),
     };
     if cookie_state == CookieState::Client
         && context.options.require_cookie
@@ -221,7 +226,12 @@ pub fn respond(
             deferred: true,
         });
     }
-    let ede = (response.rcode == rcode::REFUSED).then_some(special::EDE_NOT_AUTHORITATIVE);
+    let ede = match response.rcode {
+        rcode::REFUSED => Some(special::EDE_NOT_AUTHORITATIVE),
+        // Only a secondary zone that never loaded or expired answers SERVFAIL here.
+        rcode::SERVFAIL => Some(special::EDE_NOT_READY),
+        _ => None,
+    };
     let mut outcome = write(out, &request, &reply, &response, ede);
     outcome.limit = limit::classify(question.name, &response);
     if context.role.recursion() && out.len() >= 4 {
@@ -296,6 +306,7 @@ fn plain_reply<'a>(context: &RequestContext<'a>) -> Reply<'a> {
         options: context.options,
         cookie: None,
         cookie_state: CookieState::default(),
+        signed: context.tsig.is_some(),
     }
 }
 

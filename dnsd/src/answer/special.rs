@@ -1,7 +1,9 @@
 //! Requests that are not a lookup in the zones, answered as NSD 4.6 answers them:
 //! errors without a question, EDNS probes and versions, classes other than IN, zone
-//! transfers and NOTIFY. Later issues (transfers, NOTIFY, UPDATE, TSIG) replace the
-//! refusals here with the real thing.
+//! transfers and NOTIFY. Where the daemon runs a transfer service
+//! (`AnswerOptions::transfers`), zone transfers, NOTIFY and signed requests are
+//! deferred to it instead; it verifies TSIG and calls `respond` again with the key in
+//! the request context.
 
 use super::limit::LimitKey;
 use super::render::{Head, Opt, Writer};
@@ -13,6 +15,8 @@ use crate::zone::ZoneSet;
 
 /// RFC 8914 §4.21: the server is not authoritative for the name.
 pub const EDE_NOT_AUTHORITATIVE: u16 = 20;
+/// EDE 14, Not Ready (RFC 8914 §4.15): a secondary zone never loaded, or expired.
+pub const EDE_NOT_READY: u16 = 14;
 /// RFC 8914 §4.22: the request is of a kind the server does not support.
 pub const EDE_NOT_SUPPORTED: u16 = 21;
 /// RFC 8914 §4.19: the server's policy forbids the request (a transfer refused).
@@ -49,10 +53,20 @@ pub fn respond(
     out: &mut Vec<u8>,
 ) -> Option<Outcome> {
     let header = &request.header;
+    // The transfer service takes these; a request it passes back is verified.
+    let hand_on = reply.options.transfers && !reply.signed;
     if header.opcode() == opcode::NOTIFY {
+        if hand_on {
+            return Some(deferred(out, request));
+        }
         return Some(notify(zones, request, out));
     }
-    if let Some(tsig) = request.tsig {
+    if let Some(tsig) = request.tsig
+        && !reply.signed
+    {
+        if hand_on {
+            return Some(deferred(out, request));
+        }
         return Some(tsig_bad_key(out, request, &tsig));
     }
     if let Some(edns) = request.edns
@@ -80,6 +94,9 @@ pub fn respond(
             return Some(write(out, &bare, reply, &response, Some(EDE_NOT_SUPPORTED)));
         }
     }
+    if hand_on && matches!(question.qtype, 251 | 252) {
+        return Some(deferred(out, request));
+    }
     let code = match (question.qtype, reply.transport) {
         // RFC 5936 §4.2: AXFR is a TCP affair; over UDP, NOTIMP as NSD says.
         (252, Transport::Udp) => rcode::NOTIMP,
@@ -97,6 +114,20 @@ pub fn respond(
         _ => None,
     };
     Some(write(out, request, reply, &response, ede))
+}
+
+/// A request for the transfer service: nothing written, the front hands it on.
+fn deferred(out: &mut Vec<u8>, request: &Request<'_>) -> Outcome {
+    out.clear();
+    Outcome {
+        rcode: rcode::NOERROR,
+        qtype: request.question.map_or(0, |q| q.qtype),
+        len: 0,
+        truncated: false,
+        limit: LimitKey::ERROR,
+        cookie: Default::default(),
+        deferred: true,
+    }
 }
 
 /// TSIG error BADKEY (RFC 8945 §5.2.2).

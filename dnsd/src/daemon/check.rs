@@ -55,14 +55,16 @@ pub fn check(config_file: Option<&Path>, paths: &[PathBuf]) -> Report {
         }
     };
     let mut zones: Vec<(Name, PathBuf)> = Vec::new();
+    // Secondary zones (with primaries) have no file to check.
+    let file_zones = config.reload_settings().zones;
     if paths.is_empty() {
-        add_folder(&mut report, &mut zones, &config.zones_dir, &config.zones);
+        add_folder(&mut report, &mut zones, &config.zones_dir, &file_zones);
     }
     for path in paths {
         if path.is_dir() {
             // The configuration's zone options belong to its own zones folder only.
             let configured = if same_file(path, &config.zones_dir) {
-                config.zones.clone()
+                file_zones.clone()
             } else {
                 BTreeMap::new()
             };

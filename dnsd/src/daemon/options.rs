@@ -32,6 +32,8 @@ pub fn answer_options(config: &Config) -> Option<AnswerOptions> {
         cookies,
         require_cookie: config.cookies.require,
         updates: config.dynamic.update.enabled(),
+        // The daemon always runs the transfer service (`crate::xfr`).
+        transfers: true,
     })
 }
 

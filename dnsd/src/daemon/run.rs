@@ -108,6 +108,15 @@ pub fn run(config: Config) -> Result<(), RunError> {
     metrics.attach_reload_stats(reloader.stats());
     metrics.attach_publisher(manager.publisher().clone());
     let dynamic = super::dynamic::start(&config, &manager, &metrics, &runtime);
+    // Transfers out, NOTIFY and signed requests (`xfr`): the fronts hand them over.
+    let xfr_stats = Arc::new(crate::xfr::stats::XfrStats::default());
+    metrics.attach_xfr_stats(xfr_stats.clone());
+    let transfers = Arc::new(crate::xfr::Service::new(
+        manager.clone(),
+        config.xfr.clone(),
+        xfr_stats,
+    ));
+    let xfr_tasks = crate::xfr::tasks::Tasks::new(manager.clone(), &transfers);
 
     // Bind everything before serving anything.
     let mut tcp_listeners = Vec::new();
@@ -206,7 +215,8 @@ pub fn run(config: Config) -> Result<(), RunError> {
             wake_read_fd(&wake_read),
         )
         .with_options(answer_options.clone())
-        .with_limiter(limiter.clone());
+        .with_limiter(limiter.clone())
+        .with_transfers(transfers.clone());
         if let Some(sink) = &defer {
             worker = worker.with_defer(sink.clone());
         }
@@ -224,11 +234,12 @@ pub fn run(config: Config) -> Result<(), RunError> {
         &config,
         signals,
         &watcher,
-        (manager.clone(), control),
+        (manager.clone(), control, xfr_tasks),
         Arc::new({
             let mut shared =
                 tcp::Shared::new(zones, metrics, tcp_config).with_options(answer_options.clone());
             shared.defer = defer;
+            shared.transfers = Some(transfers.clone());
             shared
         }),
         tcp_listeners,
@@ -264,7 +275,11 @@ async fn serve(
     config: &Config,
     mut signals: Signals,
     watcher: &WatchHandle,
-    (manager, control): (Arc<Manager>, Option<std::os::unix::net::UnixListener>),
+    (manager, control, xfr_tasks): (
+        Arc<Manager>,
+        Option<std::os::unix::net::UnixListener>,
+        crate::xfr::tasks::Tasks,
+    ),
     shared: Arc<tcp::Shared>,
     tcp_listeners: Vec<std::net::TcpListener>,
     metrics_listener: Option<std::net::TcpListener>,
@@ -278,6 +293,8 @@ async fn serve(
             shutdown_rx.clone(),
         ));
     }
+    // Secondary zones (opened from the state folder, served at once) and NOTIFY out.
+    xfr_tasks.spawn(config, shutdown_rx.clone());
     let (zones, metrics) = (shared.zones.clone(), shared.metrics.clone());
     tokio::spawn({
         let config = config.clone();

@@ -77,6 +77,8 @@ pub struct Shared {
     pub options: Arc<ArcSwap<AnswerOptions>>,
     /// Where requests for the resolver go; without it they get SERVFAIL.
     pub defer: Option<DeferSink>,
+    /// The transfer service: signed requests, NOTIFY, AXFR and IXFR (streamed).
+    pub transfers: Option<Arc<crate::xfr::Service>>,
 }
 
 impl Shared {
@@ -89,6 +91,7 @@ impl Shared {
             permits: Arc::new(Semaphore::new(config.max_connections)),
             options: Arc::new(ArcSwap::from_pointee(AnswerOptions::default())),
             defer: None,
+            transfers: None,
         }
     }
 
@@ -209,6 +212,25 @@ async fn connection(
             tracing::error!(client = %context.request.client, "the answer path panicked (a bug)");
             io::Error::other("the answer path panicked")
         })?;
+        if let (Some(request), Some(service)) = (&deferred, &shared.transfers)
+            && crate::xfr::Service::takes(request)
+        {
+            // Answers before it go first; a transfer writes with its own timeout.
+            if !output.is_empty() {
+                match timeout_at(deadline, stream.write_all(&output)).await {
+                    Ok(result) => result?,
+                    Err(_) => return timed_out(shared),
+                }
+                output.clear();
+            }
+            let options = shared.options.load_full();
+            tokio::select! {
+                served = service.serve_tcp(request, context.request, options, &mut stream) => served?,
+                _ = shutdown.changed() => return Ok(()),
+            }
+            deadline = Instant::now() + idle;
+            continue;
+        }
         if let Some(request) = deferred {
             // Answered in order: the resolver's answer goes where this request was.
             let answer = tokio::select! {

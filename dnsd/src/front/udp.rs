@@ -146,6 +146,7 @@ pub struct Worker {
     /// options they were made from (remade only when those are swapped).
     own_options: Vec<Option<AnswerOptions>>,
     own_options_from: usize,
+    transfers: Option<DeferSink>,
 }
 
 /// The buffers of one batch, allocated once per worker. The `mmsghdr`s point into the
@@ -235,6 +236,7 @@ impl Worker {
             defer: None,
             own_options: Vec::new(),
             own_options_from: 0,
+            transfers: None,
         }
     }
 
@@ -253,6 +255,12 @@ impl Worker {
     /// Hands requests for the resolver to `sink` (without one, they get SERVFAIL).
     pub fn with_defer(mut self, sink: DeferSink) -> Self {
         self.defer = Some(sink);
+        self
+    }
+
+    /// Hands signed requests, NOTIFY and IXFR to the transfer service (`crate::xfr`).
+    pub fn with_transfers(mut self, sink: DeferSink) -> Self {
+        self.transfers = Some(sink);
         self
     }
 
@@ -404,7 +412,12 @@ impl Worker {
                 continue;
             };
             if outcome.deferred {
-                // To the resolver (not rate limited: RRL is for authoritative data).
+                // To the transfer service or the resolver (not rate limited: RRL is
+                // for authoritative data).
+                let sink = match &self.transfers {
+                    Some(t) if crate::xfr::Service::takes(query) => Some(t),
+                    _ => self.defer.as_ref(),
+                };
                 let mut control = [0u8; CONTROL_LEN];
                 let control_len = reply_control(&batch.recv_hdrs[i], &mut control);
                 let reply = super::deferred::Reply::Udp {
@@ -413,7 +426,7 @@ impl Worker {
                     control,
                     control_len,
                 };
-                match super::deferred::route(self.defer.as_ref(), query, &context, reply, out) {
+                match super::deferred::route(sink, query, &context, reply, out) {
                     Routed::Taken => continue,
                     Routed::Answered(answered) => outcome = answered,
                     Routed::Nothing => {

@@ -11,7 +11,9 @@
 //!                         answer engine (lock-free reads)    journal readers (IXFR, logs)
 //! ```
 //!
-//! - `zone`: a zone's manager ([`ZoneHandle`]): group commit, serials, journal.
+//! - `zone`: a zone's manager ([`ZoneHandle`]): group commit, serials, journal; and
+//!   (`transfer_in`) what a secondary zone's transfers change, with the primary's
+//!   serial.
 //! - `ownership`: which source owns which RRset, so file and dynamic records coexist.
 //! - `image`: a zone's whole content in the state folder, for restarts.
 //! - `publish`: the served zone set, swapped atomically.
@@ -34,7 +36,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use ownership::{FILE_SOURCE, Ownership};
 pub use publish::Publisher;
-pub use zone::{CommitError, FileOutcome, Published, Submitted, ZoneHandle};
+pub use zone::{
+    CommitError, Delta, FileOutcome, Published, Submitted, TransferError, TransferOutcome,
+    ZoneHandle,
+};
 
 use crate::sources::state::{ServedSerials, journal_path};
 use crate::sources::stats::ReloadStats;

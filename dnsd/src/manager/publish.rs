@@ -1,7 +1,10 @@
 //! The served zone set: one atomic pointer that every query reads (arc-swap), and the
 //! one lock that writers take to replace it. Each zone manager publishes its new
 //! version here; a burst of zone-file changes (a `git checkout`) publishes all its
-//! zones in one swap, so that a query never sees half of a checkout.
+//! zones in one swap, so that a query never sees half of a checkout. Every swap is
+//! announced on a watch channel ([`Publisher::subscribe`]): NOTIFY out learns of new
+//! serials there, after their journal entries are durable (zone managers publish
+//! only then).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -16,6 +19,7 @@ pub struct Publisher {
     set: Arc<ArcSwap<ZoneSet>>,
     lock: Mutex<()>,
     swaps: AtomicU64,
+    changed: tokio::sync::watch::Sender<u64>,
 }
 
 impl Publisher {
@@ -25,6 +29,7 @@ impl Publisher {
             set: Arc::new(ArcSwap::from_pointee(ZoneSet::new())),
             lock: Mutex::new(()),
             swaps: AtomicU64::new(0),
+            changed: tokio::sync::watch::Sender::new(0),
         }
     }
 
@@ -47,7 +52,13 @@ impl Publisher {
             };
         }
         self.set.store(Arc::new(next));
-        self.swaps.fetch_add(1, Ordering::Relaxed);
+        let swaps = self.swaps.fetch_add(1, Ordering::Relaxed) + 1;
+        self.changed.send_replace(swaps);
+    }
+
+    /// A receiver that sees every swap (its count) from now on.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changed.subscribe()
     }
 
     /// Swaps of the served set so far (a metric, and what tests count).

@@ -634,6 +634,10 @@ impl ZoneHandle {
     }
 }
 
+#[path = "transfer_in.rs"]
+mod transfer_in;
+pub use transfer_in::{Delta, TransferError, TransferOutcome};
+
 /// `max` in serial arithmetic: the later of two serials (RFC 1982).
 trait MaxSerial {
     fn max_serial(self, other: u32) -> u32;

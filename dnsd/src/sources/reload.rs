@@ -14,7 +14,7 @@
 //! restart: the zone manager restores it from the state folder); the error is logged
 //! with file:line and counted.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -36,6 +36,9 @@ pub struct Settings {
     pub zones: BTreeMap<Name, ZoneOptions>,
     /// The options of zones not named in `zones` (the configuration's global keys).
     pub defaults: ZoneOptions,
+    /// Secondary zones: their content comes from their primaries, and a file of the
+    /// same name in the zones folder is ignored.
+    pub secondaries: BTreeSet<Name>,
 }
 
 /// A zone that loaded: the zone and its warnings (`file:line: what`).
@@ -153,7 +156,15 @@ impl Reloader {
 
     fn reload(&mut self, touched: Option<&HashSet<PathBuf>>) -> Summary {
         let mut summary = Summary::default();
-        let (found, problems) = files::zone_files(&self.settings.zones_dir, &self.settings.zones);
+        let (mut found, problems) =
+            files::zone_files(&self.settings.zones_dir, &self.settings.zones);
+        found.retain(|apex, path| {
+            let secondary = self.settings.secondaries.contains(apex);
+            if secondary && touched.is_none() {
+                tracing::warn!(zone = %apex, file = %path.display(), "a secondary zone: its file in the zones folder is ignored");
+            }
+            !secondary
+        });
         for problem in &problems {
             tracing::error!("{problem}");
         }

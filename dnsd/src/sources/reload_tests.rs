@@ -103,6 +103,7 @@ impl Setup {
             state_dir: self.dir.path().join("state"),
             zones,
             defaults: ZoneOptions::default(),
+            secondaries: Default::default(),
         }
     }
 

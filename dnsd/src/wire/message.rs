@@ -249,7 +249,13 @@ pub fn parse(packet: &[u8]) -> Result<Request<'_>, Rejection> {
         });
     }
     if header.ancount != 0 {
-        return Err(malformed);
+        // NOTIFY may carry the zone's new SOA in the answer section (RFC 1996 §3.7).
+        if header.opcode() != opcode::NOTIFY || header.ancount > 4 {
+            return Err(malformed);
+        }
+        for _ in 0..header.ancount {
+            at = skip_record(packet, at).ok_or(malformed)?.1;
+        }
     }
     if header.nscount != 0 {
         // IXFR carries the client's SOA in the authority section (RFC 1995 §3); NSD

@@ -75,6 +75,8 @@ pub struct Zone {
     pub(super) record_count: usize,
     /// Bytes of the nodes this version refers to (the arena may hold more: garbage).
     pub(super) live_bytes: usize,
+    /// A secondary zone past its expire time: answered SERVFAIL (RFC 1034 §4.3.5).
+    pub(super) expired: bool,
 }
 
 /// One owner's records in the sorted input of a build.
@@ -233,6 +235,7 @@ impl Zone {
             apex_ref,
             record_count,
             live_bytes,
+            expired: false,
         };
         if zone.serial().is_none() {
             return Err(BuildError::BadSoa(apex));
@@ -339,6 +342,20 @@ impl Zone {
             move |r: Ref| canonical::compare_labels(&apex, &labels, name_in(&arena, r)).reverse();
         self.order.replace(new, order_cmp);
         self.apex_ref = new;
+    }
+
+    /// The same version, marked expired: every query gets SERVFAIL (a secondary zone
+    /// whose primaries stayed unreachable past the SOA's expire, RFC 1034 §4.3.5).
+    pub fn expired_copy(&self) -> Zone {
+        Zone {
+            expired: true,
+            ..self.clone()
+        }
+    }
+
+    /// Whether this version is served as expired.
+    pub fn is_expired(&self) -> bool {
+        self.expired
     }
 
     /// Every node, empty non-terminals included, in canonical order.

@@ -1,0 +1,120 @@
+//! Tests of the transfer keys: keys inline and from files, access lists, NOTIFY
+//! targets, primaries, limits, and the errors a user sees.
+
+use std::path::Path;
+
+use super::super::{Overrides, parse, validate};
+use crate::config::Config;
+use crate::tsig::Algorithm;
+use crate::wire::name::Name;
+
+const SECRET: &str = "KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio=";
+
+fn validated(text: &str, dir: &Path) -> Result<Config, Vec<String>> {
+    let path = dir.join("dnsd.toml");
+    let spec = parse(text).map_err(|e| e.iter().map(ToString::to_string).collect::<Vec<_>>())?;
+    validate(spec, Some(&path), text, &Overrides::default()).map_err(|e| {
+        e.iter()
+            .map(|e| e.to_string().replace(&format!("{}/", dir.display()), ""))
+            .collect()
+    })
+}
+
+fn name(text: &str) -> Name {
+    Name::from_text(text, None).unwrap()
+}
+
+#[test]
+fn keys_lists_primaries_and_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("vps.key"),
+        format!("key:\n  - id: vps\n    algorithm: hmac-sha512\n    secret: {SECRET}\n"),
+    )
+    .unwrap();
+    let text = format!(
+        "[key.\"home-vps\"]\nalgorithm = \"hmac-sha256\"\nsecret = \"{SECRET}\"\n\
+         [xfr]\nkey-files = [\"vps.key\"]\n\
+         allow-transfer = [{{ from = \"203.0.113.0/24\", key = \"home-vps\" }}, {{ from = \"::1\" }}]\n\
+         notify = [{{ address = \"203.0.113.7\", key = \"vps\" }}]\n\
+         write-timeout-ms = 5000\nmax-transfers-out = 3\nnotify-ns = true\n\
+         [zone.\"example.net\"]\nprimaries = [{{ address = \"198.51.100.1:5300\", key = \"home-vps\" }}]\n\
+         allow-notify = [{{ from = \"198.51.100.1\" }}]\n\
+         [zone.\"example.org\"]\nallow-transfer = []\n"
+    );
+    let config = validated(&text, dir.path()).unwrap();
+    let xfr = &config.xfr;
+    assert_eq!(xfr.keys.len(), 2);
+    assert_eq!(
+        xfr.keys.get(&name("vps.")).map(|k| k.algorithm()),
+        Some(Algorithm::HmacSha512)
+    );
+    assert_eq!(xfr.defaults.allow_transfer.0.len(), 2);
+    assert!(
+        xfr.defaults
+            .allow_transfer
+            .admits("203.0.113.9".parse().unwrap(), Some(&name("home-vps.")))
+    );
+    assert!(
+        !xfr.defaults
+            .allow_transfer
+            .admits("203.0.113.9".parse().unwrap(), None)
+    );
+    assert!(
+        xfr.defaults
+            .allow_transfer
+            .admits("::1".parse().unwrap(), None)
+    );
+    assert_eq!(
+        xfr.defaults.notify[0].address,
+        "203.0.113.7:53".parse().unwrap()
+    );
+    assert_eq!(xfr.write_timeout, std::time::Duration::from_secs(5));
+    assert_eq!(xfr.max_transfers_out, 3);
+    assert!(xfr.notify_ns);
+    let net = xfr.zone(&name("example.net."));
+    assert!(net.is_secondary());
+    assert_eq!(net.primaries[0].key, Some(name("home-vps.")));
+    assert_eq!(net.allow_transfer, xfr.defaults.allow_transfer, "inherited");
+    assert!(
+        xfr.zone(&name("example.org.")).allow_transfer.is_empty(),
+        "its own, empty"
+    );
+    assert!(!xfr.zone(&name("other.")).is_secondary());
+    // A secondary zone is not the zone-file reloader's.
+    let reload = config.reload_settings();
+    assert!(reload.secondaries.contains(&name("example.net.")));
+    assert!(!reload.zones.contains_key(&name("example.net.")));
+}
+
+#[test]
+fn mistakes_name_their_key_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("bad.key"),
+        "key \"k\" {\n algorithm hmac-md5;\n secret \"AAAA\";\n};\n",
+    )
+    .unwrap();
+    let text = "[key.\"a\"]\nalgorithm = \"hmac-sha256\"\n\
+                [xfr]\nkey-files = [\"bad.key\", \"missing.key\"]\n\
+                allow-transfer = [{ from = \"not-an-address\" }, { key = \"nokey\" }, {}]\n\
+                [zone.\"example.net\"]\nfile = \"x.zone\"\nprimaries = [{ address = \"198.51.100.1\" }, { key = \"a\" }]\n";
+    let errors = validated(text, dir.path()).unwrap_err();
+    let expected = [
+        "dnsd.toml:1: key.a: a key needs `algorithm` and `secret`",
+        "dnsd.toml:4: xfr.key-files[0]: bad.key:1: algorithm \"hmac-md5\" is not supported",
+        "dnsd.toml:4: xfr.key-files[1]: missing.key: No such file",
+        "dnsd.toml:5: xfr.allow-transfer[0].from: \"not-an-address\" is not an address or prefix",
+        "dnsd.toml:5: xfr.allow-transfer[1].key: no key \"nokey\" is defined",
+        "dnsd.toml:5: xfr.allow-transfer[2]: an entry needs `from`",
+        "dnsd.toml:8: zone.\"example.net\".primaries[1].address: is missing",
+        "dnsd.toml:7: zone.\"example.net\".file: a secondary zone (one with primaries) has no file",
+    ];
+    for want in expected {
+        assert!(
+            errors.iter().any(|e| e.starts_with(want)),
+            "{want:?} not in {errors:#?}"
+        );
+    }
+    assert_eq!(errors.len(), expected.len(), "{errors:#?}");
+}

@@ -1,0 +1,299 @@
+//! NOTIFY out (RFC 1996): each new serial a zone serves is announced to its
+//! secondaries once it is durable and served (the zone set's swap, which zone managers
+//! make only after the journal entry is on disk).
+//!
+//! ```text
+//!  publisher swap ──► zones whose serial changed ──► each target's sender
+//!                                                      │ NOTIFY (SOA in the answer
+//!                                                      │ section, signed if keyed)
+//!                                                      ├─ NOERROR: acknowledged
+//!                                                      └─ silence: again after 1, 2,
+//!                                                         4, ... s, up to 8 tries
+//! ```
+//!
+//! Targets: the zone's `notify` list, and with `notify-ns` the addresses its own data
+//! gives its NS names (not ours). Serials that come quickly coalesce: a sender always
+//! announces the newest, and a new serial restarts its tries.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::UdpSocket;
+use tokio::sync::watch;
+
+use super::access::{Remote, XfrSettings};
+use super::stats::XfrStats;
+use crate::manager::Manager;
+use crate::tsig::{self, Key};
+use crate::wire::name::Name;
+use crate::zone::{Rtype, Zone};
+
+/// Tries of one NOTIFY before giving up.
+const TRIES: u32 = 8;
+/// Wait for the first answer; doubled at each try.
+const FIRST_WAIT: Duration = Duration::from_secs(1);
+
+/// Starts NOTIFY out for `manager`'s zones until `shutdown`; `own` are our addresses
+/// (never notified), `source` the address NOTIFYs are sent from (None: the system's
+/// choice).
+pub fn start(
+    manager: Arc<Manager>,
+    settings: XfrSettings,
+    stats: Arc<XfrStats>,
+    own: Vec<SocketAddr>,
+    source: Option<IpAddr>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut swaps = manager.publisher().subscribe();
+    let settings = Arc::new(settings);
+    tokio::spawn(async move {
+        let mut senders: HashMap<(Name, SocketAddr), watch::Sender<u32>> = HashMap::new();
+        let mut announced: HashMap<Name, u32> = HashMap::new();
+        loop {
+            let set = manager.zone_set().load_full();
+            for zone in set.zones() {
+                if zone.is_expired() {
+                    continue;
+                }
+                let Some(serial) = zone.serial() else {
+                    continue;
+                };
+                let apex = zone.apex().clone();
+                if announced.get(&apex) == Some(&serial) {
+                    continue;
+                }
+                announced.insert(apex.clone(), serial);
+                for target in targets(zone, &settings, &own) {
+                    let key = (apex.clone(), target.address);
+                    match senders.get(&key) {
+                        Some(sender) if !sender.is_closed() => {
+                            sender.send_replace(serial);
+                        }
+                        _ => {
+                            let (tx, rx) = watch::channel(serial);
+                            let remote_key = target
+                                .key
+                                .as_ref()
+                                .and_then(|k| settings.keys.get(k).cloned());
+                            tokio::spawn(send_loop(
+                                manager.clone(),
+                                apex.clone(),
+                                target.address,
+                                remote_key,
+                                source,
+                                stats.clone(),
+                                rx,
+                            ));
+                            senders.insert(key, tx);
+                        }
+                    }
+                }
+            }
+            tokio::select! {
+                changed = swaps.changed() => if changed.is_err() { return },
+                _ = shutdown.changed() => return,
+            }
+        }
+    });
+}
+
+/// Where NOTIFY for `zone` goes: its `notify` list, and with `notify_ns` the addresses
+/// of its NS names held in the zone itself, except our own.
+fn targets(zone: &Zone, settings: &XfrSettings, own: &[SocketAddr]) -> Vec<Remote> {
+    let config = settings.zone(zone.apex());
+    let mut targets: Vec<Remote> = config.notify.clone();
+    if settings.notify_ns {
+        let apex = zone.apex_node();
+        let mname = zone.soa().and_then(|s| {
+            s.rdatas()
+                .next()
+                .and_then(|r| crate::wire::name::wire_len(r).map(|l| r[..l].to_ascii_lowercase()))
+        });
+        for ns in apex.rrset(Rtype::NS).into_iter().flat_map(|r| r.rdatas()) {
+            let target = ns.to_ascii_lowercase();
+            // RFC 1996 §3.6: not the primary named in MNAME.
+            if mname.as_deref() == Some(&target[..]) {
+                continue;
+            }
+            let Some(node) = zone.node(&target) else {
+                continue;
+            };
+            for (rtype, len) in [(Rtype::A, 4), (Rtype::AAAA, 16)] {
+                for rdata in node.rrset(rtype).into_iter().flat_map(|r| r.rdatas()) {
+                    let ip = match len {
+                        4 => <[u8; 4]>::try_from(rdata).ok().map(IpAddr::from),
+                        _ => <[u8; 16]>::try_from(rdata).ok().map(IpAddr::from),
+                    };
+                    if let Some(ip) = ip {
+                        targets.push(Remote {
+                            address: SocketAddr::new(ip, 53),
+                            key: None,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    targets.retain(|t| !own.contains(&t.address));
+    targets.sort_by_key(|t| t.address);
+    targets.dedup_by_key(|t| t.address);
+    targets
+}
+
+/// Announces the serials `serials` gives for `apex` to `to`, each until acknowledged.
+async fn send_loop(
+    manager: Arc<Manager>,
+    apex: Name,
+    to: SocketAddr,
+    key: Option<Arc<Key>>,
+    source: Option<IpAddr>,
+    stats: Arc<XfrStats>,
+    mut serials: watch::Receiver<u32>,
+) {
+    let name = apex.to_string();
+    let peer = to.to_string();
+    loop {
+        let serial = *serials.borrow_and_update();
+        let mut wait = FIRST_WAIT;
+        let mut done = false;
+        for attempt in 1..=TRIES {
+            // The version served (the zone set's, which a zone manager swaps before it
+            // records it as its own): the SOA in the NOTIFY is the new serial, which
+            // NSD compares with its own before it asks.
+            let Some(zone) = manager.zone_set().load().get(&apex).cloned() else {
+                return;
+            };
+            if zone.is_expired() {
+                return;
+            }
+            // The zone's manager records a version as its own (what transfers out
+            // read) just after it swaps it in: a secondary that asks at once must
+            // find it there.
+            for _ in 0..200 {
+                let recorded = manager
+                    .zone(&apex)
+                    .and_then(|h| h.zone())
+                    .and_then(|z| z.serial());
+                if recorded == zone.serial() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            stats.notify_out(&name, &peer, "sent");
+            match notify_once(&zone, to, key.as_ref(), source, wait).await {
+                Ok(()) => {
+                    stats.notify_out(&name, &peer, "acknowledged");
+                    tracing::info!(zone = %name, remote = %to, serial, "NOTIFY acknowledged");
+                    done = true;
+                    break;
+                }
+                Err(NotifyError::Refused(code)) => {
+                    stats.notify_out(&name, &peer, "failed");
+                    tracing::warn!(zone = %name, remote = %to, serial, rcode = code, "NOTIFY refused");
+                    done = true;
+                    break;
+                }
+                Err(e) => {
+                    tracing::debug!(zone = %name, remote = %to, serial, attempt, "NOTIFY: {e}");
+                }
+            }
+            // A newer serial replaces this one at once.
+            if serials.has_changed().unwrap_or(false) {
+                break;
+            }
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_secs(60));
+        }
+        if !done && !serials.has_changed().unwrap_or(false) {
+            stats.notify_out(&name, &peer, "failed");
+            tracing::warn!(zone = %name, remote = %to, serial, "NOTIFY not acknowledged after {TRIES} tries");
+        }
+        if !serials.has_changed().unwrap_or(false) && serials.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum NotifyError {
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("no answer")]
+    Timeout,
+    #[error("answered with RCODE {0}")]
+    Refused(u16),
+    #[error("TSIG: {0}")]
+    Tsig(#[from] tsig::VerifyError),
+}
+
+/// Sends one NOTIFY for `zone` to `to` and waits `wait` for its answer.
+async fn notify_once(
+    zone: &Zone,
+    to: SocketAddr,
+    key: Option<&Arc<Key>>,
+    source: Option<IpAddr>,
+    wait: Duration,
+) -> Result<(), NotifyError> {
+    let (msg, id, mut verifier) = message(zone, key);
+    let bind = match (source, to) {
+        (Some(ip), _) if ip.is_ipv4() == to.is_ipv4() => SocketAddr::new(ip, 0),
+        (_, SocketAddr::V4(_)) => SocketAddr::from(([0, 0, 0, 0], 0)),
+        (_, SocketAddr::V6(_)) => SocketAddr::from(([0u16; 8], 0)),
+    };
+    let socket = UdpSocket::bind(bind).await?;
+    socket.connect(to).await?;
+    socket.send(&msg).await?;
+    let mut buf = vec![0u8; 4096];
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let n = match tokio::time::timeout_at(deadline, socket.recv(&mut buf)).await {
+            Ok(Ok(n)) => n,
+            Ok(Err(e)) => return Err(e.into()),
+            Err(_) => return Err(NotifyError::Timeout),
+        };
+        let answer = &buf[..n];
+        // The answer to our NOTIFY: same id, QR, opcode NOTIFY.
+        if n < 12
+            || answer[0..2] != id.to_be_bytes()
+            || answer[2] & 0x80 == 0
+            || (answer[2] >> 3) & 0x0f != 4
+        {
+            continue;
+        }
+        if let Some(v) = verifier.as_mut() {
+            v.verify(answer, tsig::unix_now())?;
+        }
+        let code = u16::from(answer[3] & 0x0f);
+        return if code == 0 {
+            Ok(())
+        } else {
+            Err(NotifyError::Refused(code))
+        };
+    }
+}
+
+/// A NOTIFY for `zone` (RFC 1996 §3.7: opcode NOTIFY, AA, question SOA, the SOA in
+/// the answer section as a hint), signed with `key`.
+fn message(zone: &Zone, key: Option<&Arc<Key>>) -> (Vec<u8>, u16, Option<tsig::ResponseVerifier>) {
+    let id: u16 = rand::random();
+    let apex = zone.apex().as_wire();
+    let mut msg = Vec::with_capacity(128);
+    msg.extend_from_slice(&id.to_be_bytes());
+    // Opcode NOTIFY (4), AA.
+    msg.extend_from_slice(&[0x24, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
+    msg.extend_from_slice(apex);
+    msg.extend_from_slice(&[0, 6, 0, 1]);
+    if let Some(soa) = zone.soa()
+        && let Some(rdata) = soa.rdatas().next()
+    {
+        msg[7] = 1;
+        msg.extend_from_slice(&[0xc0, 12, 0, 6, 0, 1]);
+        msg.extend_from_slice(&soa.ttl.to_be_bytes());
+        msg.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+        msg.extend_from_slice(rdata);
+    }
+    let verifier = key.map(|k| tsig::sign_request(k, &mut msg, tsig::unix_now()));
+    (msg, id, verifier)
+}

@@ -1,0 +1,345 @@
+//! Secondary zones: one task per zone that keeps it in step with its primaries.
+//!
+//! ```text
+//!  timer (refresh.rs) or NOTIFY in ──► SOA query to each primary in turn
+//!     newer serial? ──► IXFR from ours ──► manager: apply_ixfr (strict) ──► served
+//!                         │ inconsistent (does not apply, does not chain)
+//!                         └──► AXFR ──► manager: replace_axfr ──► served
+//!  every primary failed ──► retry with backoff; past EXPIRE: SERVFAIL until one answers
+//! ```
+//!
+//! A zone is opened from the state folder first (image and journal), so a restart
+//! serves at once without any primary; its last success is kept beside it
+//! (`refresh::state_path`), so that a restart does not reset its expiry. Transfers in
+//! run `max-transfers-in` at a time. Each step is logged with zone, primary, serials
+//! and reason, and counted (`stats`).
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Notify, Semaphore, mpsc, watch};
+
+use super::access::{Remote, XfrSettings};
+use super::client::{self, Fetched, Primary, XfrError};
+use super::refresh::{self, Schedule, SoaTimers};
+use super::service::NotifyIn;
+use super::stats::{SecondaryState, XfrStats};
+use crate::manager::{Manager, TransferError, ZoneHandle, ZoneOptions};
+use crate::wire::name::Name;
+use crate::zone::serial::serial_gt;
+use crate::zone::{Record, Rtype, Zone};
+
+/// Bound on each exchange with a primary (and each read of a transfer).
+const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Starts a task for each secondary zone of `settings` (zone options from
+/// `options_of`), taking NOTIFY from `notify_in`, until `shutdown`.
+pub fn start(
+    manager: Arc<Manager>,
+    settings: &XfrSettings,
+    options_of: &dyn Fn(&Name) -> ZoneOptions,
+    stats: Arc<XfrStats>,
+    source: Option<IpAddr>,
+    mut notify_in: mpsc::UnboundedReceiver<NotifyIn>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let permits = Arc::new(Semaphore::new(settings.max_transfers_in));
+    let mut wakers: BTreeMap<Name, Arc<Notify>> = BTreeMap::new();
+    for (apex, zone) in settings.secondaries() {
+        let handle = manager.open(apex, options_of(apex));
+        handle.publish_not_ready();
+        let waker = Arc::new(Notify::new());
+        wakers.insert(apex.clone(), waker.clone());
+        let primaries: Vec<Primary> = zone
+            .primaries
+            .iter()
+            .map(|remote| primary_of(remote, settings, source))
+            .collect();
+        let task = ZoneTask {
+            handle,
+            state_path: refresh::state_path(manager.state_dir(), apex),
+            primaries,
+            bounds: settings.timers,
+            stats: stats.clone(),
+            permits: permits.clone(),
+            waker,
+            name: apex.to_string(),
+        };
+        tokio::spawn(task.run(shutdown.clone()));
+    }
+    tokio::spawn(async move {
+        while let Some(notify) = notify_in.recv().await {
+            if let Some(waker) = wakers.get(&notify.zone) {
+                waker.notify_one();
+            }
+        }
+    });
+}
+
+/// A primary as the client sees it: its key resolved.
+fn primary_of(remote: &Remote, settings: &XfrSettings, source: Option<IpAddr>) -> Primary {
+    Primary {
+        address: remote.address,
+        key: remote
+            .key
+            .as_ref()
+            .and_then(|k| settings.keys.get(k).cloned()),
+        timeout: EXCHANGE_TIMEOUT,
+        source,
+    }
+}
+
+/// One secondary zone's refresh.
+struct ZoneTask {
+    handle: ZoneHandle,
+    state_path: std::path::PathBuf,
+    primaries: Vec<Primary>,
+    bounds: super::access::TimerBounds,
+    stats: Arc<XfrStats>,
+    permits: Arc<Semaphore>,
+    waker: Arc<Notify>,
+    name: String,
+}
+
+/// What a check of one primary found.
+enum Checked {
+    /// We were current.
+    Current(u32),
+    /// A transfer made us current.
+    Transferred,
+}
+
+impl ZoneTask {
+    async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let now = unix_now();
+        let timers = self
+            .our_soa()
+            .and_then(|soa| SoaTimers::of(&soa.rdata, &self.bounds));
+        let mut schedule = Schedule::new(refresh::read_last_success(&self.state_path), timers, now);
+        let mut expired = false;
+        if let Some(serial) = self.handle.zone().and_then(|z| z.serial()) {
+            tracing::info!(zone = %self.name, serial, "secondary zone served from the state folder");
+        }
+        loop {
+            let now = unix_now();
+            if schedule.is_expired(now) != expired {
+                expired = !expired;
+                self.handle.set_expired(expired);
+                if expired {
+                    tracing::error!(
+                        zone = %self.name,
+                        last_success = schedule.last_success,
+                        "secondary zone expired: no primary answered within the SOA's expire; answering SERVFAIL"
+                    );
+                }
+            }
+            self.publish_state(&schedule, expired);
+            let wait = Duration::from_secs(schedule.next.saturating_sub(now));
+            let mut notified = false;
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = self.waker.notified() => notified = true,
+                _ = shutdown.changed() => return,
+            }
+            if notified {
+                schedule.notified(unix_now());
+                if schedule.next > unix_now() {
+                    continue;
+                }
+            }
+            let Ok(_permit) = self.permits.acquire().await else {
+                return;
+            };
+            let mut ok = false;
+            for primary in &self.primaries {
+                match self.check(primary).await {
+                    Ok(checked) => {
+                        let now = unix_now();
+                        let timers = self
+                            .our_soa()
+                            .and_then(|soa| SoaTimers::of(&soa.rdata, &self.bounds));
+                        schedule.succeeded(timers, now);
+                        if let Err(e) = refresh::write_last_success(&self.state_path, now) {
+                            tracing::warn!(zone = %self.name, "{}: {e}", self.state_path.display());
+                        }
+                        if let Checked::Current(serial) = checked {
+                            tracing::debug!(zone = %self.name, remote = %primary.address, serial, "secondary zone is current");
+                        }
+                        ok = true;
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::warn!(zone = %self.name, remote = %primary.address, "refresh failed: {e}");
+                    }
+                }
+            }
+            if !ok {
+                schedule.failed(unix_now());
+                tracing::warn!(
+                    zone = %self.name,
+                    next = schedule.next.saturating_sub(unix_now()),
+                    "no primary answered; retrying"
+                );
+            }
+        }
+    }
+
+    /// The SOA served.
+    fn our_soa(&self) -> Option<Record> {
+        let zone = self.handle.zone()?;
+        let soa = zone.soa()?;
+        Some(Record {
+            owner: zone.apex().clone(),
+            rtype: Rtype::SOA,
+            ttl: soa.ttl,
+            rdata: soa.rdatas().next()?.into(),
+        })
+    }
+
+    /// Checks `primary`: its serial, then a transfer if it is newer.
+    async fn check(&self, primary: &Primary) -> Result<Checked, String> {
+        let apex = self.handle.apex().clone();
+        let theirs = client::soa_serial(primary, &apex)
+            .await
+            .map_err(|e| format!("SOA query: {e}"))?;
+        let ours = self.our_soa();
+        let our_serial = ours
+            .as_ref()
+            .and_then(|soa| crate::zone::snapshot::soa_fields(&soa.rdata).map(|f| f[0]));
+        if let Some(serial) = our_serial
+            && !serial_gt(theirs, serial)
+        {
+            return Ok(Checked::Current(serial));
+        }
+        let peer = primary.address.ip();
+        if let Some(soa) = &ours {
+            match self.transfer(primary, Some(soa), peer).await {
+                Ok(()) => return Ok(Checked::Transferred),
+                Err(Failure::Inconsistent(why)) => {
+                    tracing::warn!(
+                        zone = %self.name,
+                        remote = %primary.address,
+                        "IXFR {}→{theirs} does not apply ({why}); the zone keeps serial {}; retrying with AXFR",
+                        our_serial.unwrap_or(0),
+                        our_serial.unwrap_or(0)
+                    );
+                }
+                Err(Failure::Other(e)) => return Err(e),
+            }
+        }
+        match self.transfer(primary, None, peer).await {
+            Ok(()) => Ok(Checked::Transferred),
+            Err(Failure::Inconsistent(why) | Failure::Other(why)) => Err(why),
+        }
+    }
+
+    /// One transfer from `primary`: IXFR from `ours`, or AXFR.
+    async fn transfer(
+        &self,
+        primary: &Primary,
+        ours: Option<&Record>,
+        peer: IpAddr,
+    ) -> Result<(), Failure> {
+        let started = Instant::now();
+        let asked = if ours.is_some() { "ixfr" } else { "axfr" };
+        let apex = self.handle.apex().clone();
+        let fetched = client::fetch(primary, &apex, ours).await;
+        let ms = started.elapsed().as_millis() as u64;
+        let (fetched, counts) = match fetched {
+            Ok(f) => f,
+            Err(e) => {
+                self.stats
+                    .transfer_in(&self.name, peer, asked, "error", 0, ms);
+                // A lone SOA, or a refusal of IXFR: AXFR may still work.
+                return Err(match (&e, ours) {
+                    (XfrError::Malformed(_) | XfrError::Rcode(_), Some(_)) => {
+                        Failure::Inconsistent(e.to_string())
+                    }
+                    _ => Failure::Other(format!("{asked}: {e}")),
+                });
+            }
+        };
+        let handle = self.handle.clone();
+        let kind = match &fetched {
+            Fetched::UpToDate(_) => "soa",
+            Fetched::Incremental(_) => "ixfr",
+            Fetched::Full(_) => "axfr",
+        };
+        let applied = tokio::task::spawn_blocking(move || match fetched {
+            Fetched::UpToDate(serial) => Ok(crate::manager::TransferOutcome {
+                old_serial: Some(serial),
+                new_serial: serial,
+                removed: 0,
+                added: 0,
+            }),
+            Fetched::Incremental(deltas) => handle.apply_ixfr(&deltas),
+            Fetched::Full(records) => {
+                let zone = Zone::build(handle.apex(), records)
+                    .map_err(|e| TransferError::NotAZone(e.to_string()))?;
+                handle.replace_axfr(zone)
+            }
+        })
+        .await
+        .map_err(|e| Failure::Other(format!("the transfer's task failed: {e}")))?;
+        let ms = started.elapsed().as_millis() as u64;
+        match applied {
+            Ok(outcome) => {
+                self.stats
+                    .transfer_in(&self.name, peer, kind, "ok", counts.bytes, ms);
+                tracing::info!(
+                    zone = %self.name,
+                    remote = %primary.address,
+                    op = kind,
+                    serial = %match outcome.old_serial {
+                        Some(old) => format!("{old}→{}", outcome.new_serial),
+                        None => outcome.new_serial.to_string(),
+                    },
+                    removed = outcome.removed,
+                    added = outcome.added,
+                    bytes = counts.bytes,
+                    ms,
+                    "transfer in"
+                );
+                Ok(())
+            }
+            Err(TransferError::Inconsistent(why)) => {
+                self.stats
+                    .transfer_in(&self.name, peer, kind, "inconsistent", counts.bytes, ms);
+                Err(Failure::Inconsistent(why))
+            }
+            Err(e) => {
+                self.stats
+                    .transfer_in(&self.name, peer, kind, "error", counts.bytes, ms);
+                Err(Failure::Other(format!("{kind}: {e}")))
+            }
+        }
+    }
+
+    fn publish_state(&self, schedule: &Schedule, expired: bool) {
+        self.stats.set_secondary(
+            &self.name,
+            SecondaryState {
+                serial: self.handle.zone().and_then(|z| z.serial()),
+                last_refresh: schedule.last_attempt,
+                last_success: schedule.last_success,
+                next_refresh: Some(schedule.next),
+                expired,
+                failures: u64::from(schedule.failures),
+            },
+        );
+    }
+}
+
+/// Why a transfer was not taken.
+enum Failure {
+    /// IXFR did not apply: try AXFR.
+    Inconsistent(String),
+    /// Anything else.
+    Other(String),
+}
+
+fn unix_now() -> u64 {
+    crate::manager::unix_now()
+}

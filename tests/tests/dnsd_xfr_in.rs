@@ -1,0 +1,378 @@
+//! dnsd as the secondary on the "vps" namespace of NSD, Knot and BIND primaries at
+//! "home": the first AXFR (TSIG-signed, many messages), then each edit on the primary
+//! reaches dnsd by the primary's NOTIFY (the SOA's refresh is an hour) and an IXFR
+//! (AXFR from NSD 4.6, which has no IXFR out); after each, the zone dnsd serves (its
+//! own AXFR out) equals the primary's file. The primary stopped, dnsd restarted:
+//! it serves the last serial from its state folder at once. Before its first transfer
+//! a secondary zone answers SERVFAIL with EDE 14 Not Ready.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use netfabric_tests::dnsd::Dnsd;
+use netfabric_tests::xfr::{
+    HOME, HomeVps, PATIENCE, Peer, PeerServer, Role, TsigKey, VPS, canonical, zone_text,
+};
+
+const ZONE: &str = "example.net";
+const HOSTS: usize = 2000;
+
+fn secondary_config(key: &TsigKey, primary: SocketAddr) -> String {
+    format!(
+        "[key.\"{}\"]\nalgorithm = \"{}\"\nsecret = \"{}\"\n\
+         [xfr]\nallow-transfer = [{{ from = \"198.18.0.0/24\" }}]\n\
+         [zone.\"{ZONE}\"]\nprimaries = [{{ address = \"{primary}\", key = \"{}\" }}]\n",
+        key.name, key.algorithm, key.secret, key.name
+    )
+}
+
+/// The serial dnsd serves for the zone.
+fn serial(dnsd: &Dnsd) -> Option<u32> {
+    let answer = dnsd.ask(&format!("{ZONE}."), 6)?;
+    let (_, rdatas) = answer.answer.iter().find(|(k, _)| k.1 == "SOA")?;
+    rdatas
+        .iter()
+        .next()?
+        .split_whitespace()
+        .nth(2)?
+        .parse()
+        .ok()
+}
+
+fn wait_serial(dnsd: &Dnsd, want: u32, primary: Option<&PeerServer>) {
+    let start = Instant::now();
+    while serial(dnsd) != Some(want) {
+        assert!(
+            start.elapsed() < PATIENCE,
+            "dnsd serves {:?}, not {want}:\n{}\n--- primary:\n{}",
+            serial(dnsd),
+            dnsd.log(),
+            primary.map(PeerServer::log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The zone as dnsd serves it: its AXFR out (dig, from the VPS), canonical.
+fn dump(dnsd: &Dnsd, net: &HomeVps) -> Vec<String> {
+    let out = net.vps.exec(&[
+        "dig",
+        "@198.18.0.2",
+        "+tcp",
+        "+nocmd",
+        "+nostats",
+        "+nocomments",
+        "AXFR",
+        "example.net.",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        !text.contains("Transfer failed") && text.contains("SOA"),
+        "{text}\n{}",
+        dnsd.log()
+    );
+    // dig shows both SOAs of the AXFR: keep one.
+    let mut seen_soa = false;
+    let body: String = text
+        .lines()
+        .filter(|l| {
+            let soa = l.split_whitespace().nth(3) == Some("SOA");
+            let keep = !(soa && seen_soa);
+            seen_soa |= soa;
+            keep
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let path = dir.path().join("axfr.zone");
+    std::fs::write(&path, body).expect("write dump");
+    canonical(ZONE, &path)
+}
+
+fn counter(dnsd: &Dnsd, prefix: &str, needle: &str) -> u64 {
+    dnsd.scrape()
+        .lines()
+        .filter(|l| l.starts_with(prefix) && l.contains(needle))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+fn secondary_of(kind: Peer) {
+    let net = HomeVps::new();
+    let key = TsigKey::test("home-vps");
+    let primary_addr = SocketAddr::new(HOME, 53);
+    let vps_addr = SocketAddr::new(VPS, 53);
+    let zones = [(ZONE.to_string(), zone_text(1, HOSTS, 0))];
+    let mut primary = PeerServer::start(
+        kind,
+        Some(net.home.clone()),
+        primary_addr,
+        &Role::Primary {
+            zones: &zones,
+            notify: Some(vps_addr),
+        },
+        Some(&key),
+    );
+    let file = primary.dir().join(format!("{ZONE}.zone"));
+    let source = || canonical(ZONE, &file);
+    let mut dnsd = Dnsd::builder()
+        .in_netns(net.vps.clone())
+        .listen(vps_addr)
+        .metrics()
+        .probe(ZONE)
+        .config(&secondary_config(&key, primary_addr))
+        .start();
+    wait_serial(&dnsd, 1, Some(&primary));
+    assert_eq!(dump(&dnsd, &net), source(), "{} → dnsd, AXFR", kind.name());
+    assert!(
+        counter(&dnsd, "dnsd_xfr_in_total{", "type=\"axfr\",result=\"ok\"") >= 1,
+        "{}",
+        dnsd.scrape()
+    );
+    // Edits: NOTIFY (the refresh timer is an hour away), then IXFR (AXFR from NSD).
+    for step in 1..=3u32 {
+        let serial = 1 + step;
+        primary.edit(ZONE, &zone_text(serial, HOSTS, step as usize));
+        primary.wait_serial(ZONE, serial);
+        wait_serial(&dnsd, serial, Some(&primary));
+        assert_eq!(
+            dump(&dnsd, &net),
+            source(),
+            "{} → dnsd after edit {step}:\n{}",
+            kind.name(),
+            dnsd.log()
+        );
+    }
+    assert!(
+        counter(&dnsd, "dnsd_notify_in_total{", "result=\"accepted\"") >= 3,
+        "{}",
+        dnsd.scrape()
+    );
+    if kind != Peer::Nsd {
+        let ixfrs = counter(&dnsd, "dnsd_xfr_in_total{", "type=\"ixfr\",result=\"ok\"");
+        assert!(ixfrs >= 3, "{ixfrs} IXFRs in:\n{}", dnsd.log());
+    }
+    // The secondary's state in the metrics.
+    assert_eq!(
+        counter(&dnsd, "dnsd_secondary_serial{zone=\"example.net.\"}", ""),
+        4,
+        "{}",
+        dnsd.scrape()
+    );
+    assert_eq!(
+        counter(&dnsd, "dnsd_secondary_expired{zone=\"example.net.\"}", ""),
+        0
+    );
+    // The primary gone, dnsd restarted: the last serial at once, from its state folder.
+    let last = source();
+    primary.stop();
+    dnsd.restart();
+    assert_eq!(serial(&dnsd), Some(4), "{}", dnsd.log());
+    assert_eq!(dump(&dnsd, &net), last, "after the restart");
+}
+
+#[test]
+fn dnsd_is_a_secondary_of_knot() {
+    secondary_of(Peer::Knot);
+}
+
+#[test]
+fn dnsd_is_a_secondary_of_nsd() {
+    secondary_of(Peer::Nsd);
+}
+
+#[test]
+fn dnsd_is_a_secondary_of_bind() {
+    secondary_of(Peer::Bind);
+}
+
+/// A secondary zone whose primary never answers: SERVFAIL with EDE 14 Not Ready
+/// (RFC 8914 §4.15), not REFUSED; and no zone to transfer on.
+#[test]
+fn a_secondary_that_never_loaded_answers_not_ready() {
+    let net = HomeVps::new();
+    let key = TsigKey::test("home-vps");
+    // Nobody listens at home.
+    let dnsd = Dnsd::builder()
+        .in_netns(net.vps.clone())
+        .listen(SocketAddr::new(VPS, 53))
+        .probe("probe.test")
+        .zone(
+            "probe.test",
+            "$ORIGIN probe.test.\n@ 300 SOA ns hm 1 3600 600 86400 300\n@ 300 NS ns\nns 300 A 198.18.0.2\n",
+        )
+        .config(&secondary_config(&key, SocketAddr::new(HOME, 53)))
+        .start();
+    let out = net.vps.exec(&["dig", "@198.18.0.2", "example.net.", "SOA"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("status: SERVFAIL"), "{text}\n{}", dnsd.log());
+    assert!(text.contains("EDE: 14"), "{text}");
+}
+
+/// examples/primary.toml and examples/secondary.toml, run as their headers show (from
+/// the repository's root, as they are, two processes on loopback): the secondary
+/// transfers both zones from the primary with the key of examples/xfr.key, and
+/// answers every name of them as the primary does (the names from the primary's own
+/// AXFR, signed with that key by dig).
+#[test]
+fn the_primary_and_secondary_examples_run_from_the_repository_root() {
+    use netfabric_tests::dns::{Query, normalize, udp_exchange};
+    let primary: SocketAddr = "127.0.0.1:5310".parse().unwrap();
+    let secondary: SocketAddr = "127.0.0.1:5311".parse().unwrap();
+    let free = |a: SocketAddr| {
+        std::net::TcpListener::bind(a).is_ok() && std::net::UdpSocket::bind(a).is_ok()
+    };
+    if !free(primary) || !free(secondary) {
+        eprintln!("skipped: 127.0.0.1:5310 or :5311 is in use on this machine");
+        return;
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let logs = tempfile::tempdir().expect("temporary folder");
+    let start = |example: &str| {
+        let log = std::fs::File::create(logs.path().join(example)).expect("log file");
+        let mut cmd = std::process::Command::new(netfabric_tests::bins::path("dnsd"));
+        cmd.args(["--config", &format!("examples/{example}")])
+            .current_dir(&root)
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log);
+        netfabric_tests::process::ProcessGuard::spawn("dnsd", &mut cmd)
+    };
+    let _primary = start("primary.toml");
+    let _secondary = start("secondary.toml");
+    let log =
+        |example: &str| std::fs::read_to_string(logs.path().join(example)).unwrap_or_default();
+    let ask = |server: SocketAddr, name: &str, qtype: u16| {
+        udp_exchange(
+            server,
+            &Query::new(name, qtype).to_bytes(),
+            Duration::from_millis(300),
+        )
+        .and_then(|r| normalize(&r).ok())
+    };
+    for zone in ["home.example.net.", "100.51.198.in-addr.arpa."] {
+        let started = Instant::now();
+        loop {
+            let (p, s) = (ask(primary, zone, 6), ask(secondary, zone, 6));
+            if p.is_some() && p == s {
+                break;
+            }
+            assert!(
+                started.elapsed() < PATIENCE,
+                "{zone}: primary {p:?}, secondary {s:?}\n--- primary:\n{}\n--- secondary:\n{}",
+                log("primary.toml"),
+                log("secondary.toml")
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let axfr = std::process::Command::new("dig")
+            .current_dir(&root)
+            .args([
+                "@127.0.0.1",
+                "-p",
+                "5310",
+                "-k",
+                "examples/xfr.key",
+                "+nocmd",
+            ])
+            .args(["+nostats", "+nocomments", "AXFR", zone])
+            .output()
+            .expect("dig");
+        let text = String::from_utf8_lossy(&axfr.stdout);
+        let mut questions: Vec<(String, u16)> = text
+            .lines()
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                let qtype = match *f.get(3)? {
+                    "SOA" => 6,
+                    "NS" => 2,
+                    "A" => 1,
+                    "AAAA" => 28,
+                    "MX" => 15,
+                    "TXT" => 16,
+                    "PTR" => 12,
+                    "CNAME" => 5,
+                    "SRV" => 33,
+                    "CAA" => 257,
+                    _ => 255,
+                };
+                (qtype != 255).then(|| (f[0].to_string(), qtype))
+            })
+            .collect();
+        questions.sort();
+        questions.dedup();
+        assert!(questions.len() > 3, "the primary's AXFR of {zone}:\n{text}");
+        for (name, qtype) in &questions {
+            assert_eq!(
+                ask(secondary, name, *qtype),
+                ask(primary, name, *qtype),
+                "{name} {qtype}"
+            );
+        }
+    }
+    let secondary_log = log("secondary.toml");
+    // A run before this one left the zones in the state folder (.dnsd-state).
+    assert!(
+        secondary_log.contains("transfer in")
+            || secondary_log.contains("secondary zone served from the state folder"),
+        "{secondary_log}"
+    );
+}
+
+/// The primary gone, a secondary zone serves until the SOA's expire passes with no
+/// primary reachable, then answers SERVFAIL with EDE 14 (RFC 1996/1034); a primary
+/// back, it serves again. (Timers of seconds: the bounds are lowered for the test.)
+#[test]
+fn a_secondary_expires_without_its_primary_and_comes_back_with_it() {
+    let net = HomeVps::new();
+    let key = TsigKey::test("home-vps");
+    let primary_addr = SocketAddr::new(HOME, 53);
+    // Refresh 1 s, retry 1 s, expire 8 s.
+    let text = zone_text(1, 20, 0).replace("1 3600 600 86400 300", "1 1 1 8 300");
+    assert!(text.contains("1 1 1 8 300"));
+    let zones = [(ZONE.to_string(), text)];
+    let role = Role::Primary {
+        zones: &zones,
+        notify: None,
+    };
+    let primary = PeerServer::start(
+        Peer::Knot,
+        Some(net.home.clone()),
+        primary_addr,
+        &role,
+        Some(&key),
+    );
+    let config = format!(
+        "{}[xfr]\nrefresh-min-seconds = 1\nexpire-min-seconds = 1\n",
+        secondary_config(&key, primary_addr).replace(
+            "[xfr]\nallow-transfer = [{ from = \"198.18.0.0/24\" }]\n",
+            ""
+        )
+    );
+    let mut dnsd = Dnsd::builder()
+        .in_netns(net.vps.clone())
+        .listen(SocketAddr::new(VPS, 53))
+        .probe(ZONE)
+        .config(&config)
+        .start();
+    wait_serial(&dnsd, 1, None);
+    primary.stop();
+    dnsd.wait_for("the zone to expire", |_| {
+        let out = net.vps.exec(&["dig", "@198.18.0.2", "example.net.", "SOA"]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.contains("status: SERVFAIL") && text.contains("EDE: 14")
+    });
+    assert!(
+        dnsd.log().contains("secondary zone expired"),
+        "{}",
+        dnsd.log()
+    );
+    // A primary again (the same zone): served again.
+    let _back = PeerServer::start(
+        Peer::Knot,
+        Some(net.home.clone()),
+        primary_addr,
+        &role,
+        Some(&key),
+    );
+    dnsd.wait_for("the zone served again", |d| serial(d) == Some(1));
+}
