@@ -231,6 +231,12 @@ impl MiniInternet {
     /// Starts Unbound (Debian's), validating with the mini-Internet's anchor, on
     /// `addr` in the namespace; the guard stops it.
     pub fn unbound(&self, addr: SocketAddr) -> ProcessGuard {
+        self.unbound_with(addr, "")
+    }
+
+    /// [`Self::unbound`] with `extra` lines added to its `server:` clause (each
+    /// indented by two spaces, e.g. `"  rrset-cache-size: 1g\n"`).
+    pub fn unbound_with(&self, addr: SocketAddr, extra: &str) -> ProcessGuard {
         let dir = self.dir.path().join(format!("unbound-{}", addr.port()));
         std::fs::create_dir_all(&dir).expect("unbound folder");
         let conf = format!(
@@ -242,7 +248,7 @@ impl MiniInternet {
              module-config: \"validator iterator\"\n  qname-minimisation: yes\n  \
              aggressive-nsec: yes\n  ede: yes\n  val-log-level: 2\n  \
              harden-referral-path: no\n  minimal-responses: yes\n  prefetch: no\n\
-             remote-control:\n  control-enable: no\n",
+             {extra}remote-control:\n  control-enable: no\n",
             ip = addr.ip(),
             port = addr.port(),
             d = dir.display(),

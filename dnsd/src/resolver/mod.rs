@@ -33,6 +33,7 @@ pub mod iterator;
 pub mod records;
 pub mod reply;
 pub mod stats;
+pub mod table;
 pub mod trust;
 pub mod upstream;
 pub mod validator;
