@@ -16,6 +16,8 @@
 //!  │  ├─ wrongds     NSD  198.51.100.21  DS in example. matches no key      -> bogus
 //!  │  ├─ nodnskey    NSD  198.51.100.21  DS in example., zone has no DNSKEY -> bogus
 //!  │  ├─ iter        NSD  198.51.100.21  NSEC3 with 200 iterations (RFC 9276)
+//!  │  ├─ optout      NSD  198.51.100.21  NSEC3 opt-out, with an unsigned delegation:
+//!  │  │  └─ sub      NSD  198.51.100.21  unsigned, covered by opt-out       -> insecure
 //!  │  ├─ outofzone   NSD  198.51.100.21  its name server is ns2.plain.lab. (no glue)
 //!  │  ├─ lame        NSD  198.51.100.30  which serves no zone (REFUSED)    -> SERVFAIL
 //!  │  └─ timeout     --   198.51.100.31  a socket that never answers       -> SERVFAIL
@@ -54,6 +56,8 @@ enum Signing {
     Nsec3 {
         iterations: u16,
     },
+    /// NSEC3 with opt-out (RFC 5155 §6): unsigned delegations get no NSEC3 record.
+    Nsec3OptOut,
     /// Signatures valid from 2019 to 2020 only.
     Expired,
     /// Signed, but the parent's DS names a key that is not there.
@@ -413,6 +417,7 @@ fn zone_defs() -> Vec<ZoneDef> {
                 ("wrongds.example.", "ns.wrongds.example.", Some(NSD)),
                 ("nodnskey.example.", "ns.nodnskey.example.", Some(NSD)),
                 ("iter.example.", "ns.iter.example.", Some(NSD)),
+                ("optout.example.", "ns.optout.example.", Some(NSD)),
                 ("outofzone.example.", "ns2.plain.lab.", None),
                 ("lame.example.", "ns.lame.example.", Some(LAME)),
                 ("timeout.example.", "ns.timeout.example.", Some(SILENT)),
@@ -472,6 +477,19 @@ fn zone_defs() -> Vec<ZoneDef> {
             Signing::Nsec3 { iterations: 200 },
             "www A 198.51.100.87\n",
         ),
+        ZoneDef {
+            name: "optout.example.",
+            body: "www A 198.51.100.90\n".to_string(),
+            signing: Signing::Nsec3OptOut,
+            server: NSD,
+            children: vec![("sub.optout.example.", "ns.sub.optout.example.", Some(NSD))],
+        },
+        leaf(
+            "sub.optout.example.",
+            NSD,
+            Signing::Unsigned,
+            "www A 198.51.100.91\n",
+        ),
         leaf(
             "outofzone.example.",
             NSD,
@@ -511,6 +529,9 @@ fn sign(work: &Path, zone: &str, path: &Path, signing: Signing) -> (PathBuf, Str
             if iterations > 0 {
                 cmd.args(["-s", "abcd"]);
             }
+        }
+        Signing::Nsec3OptOut => {
+            cmd.args(["-n", "-p", "-t", "0"]);
         }
         Signing::Expired => {
             cmd.args(["-i", "20190101000000", "-e", "20200101000000"]);

@@ -54,6 +54,7 @@ const MX: u16 = 15;
 const TXT: u16 = 16;
 const AAAA: u16 = 28;
 const DS: u16 = 43;
+const DNSKEY: u16 = 48;
 
 fn cases() -> Vec<Case> {
     let mut cases = vec![
@@ -91,6 +92,21 @@ fn cases() -> Vec<Case> {
         case("signed.plain.lab.", A),
         case("nx.plain.lab.", A),
         case("lab.", SOA),
+        // Denial proofs: NODATA (NSEC, NSEC3), wildcard NODATA, no DS at an insecure
+        // delegation (NSEC in example., NSEC3 in the root), NSEC3 opt-out.
+        case("www.secure.example.", MX),
+        case("www.nsec3.example.", AAAA),
+        case("a.wild.secure.example.", TXT),
+        case("b.wild.nsec3.example.", A),
+        case("insecure.example.", DS),
+        case("nsec3.example.", DS),
+        case("lab.", DS),
+        case("example.", DS),
+        case("secure.example.", DNSKEY),
+        case("www.optout.example.", A),
+        case("nx.optout.example.", A),
+        case("www.sub.optout.example.", A),
+        case("nx.sub.optout.example.", A),
         Case {
             tcp: true,
             ..case("big.secure.example.", TXT)

@@ -38,6 +38,9 @@ enum Keys {
 
 /// Most zones walked up while building one chain of trust.
 const MAX_CHAIN: usize = 32;
+/// Names below a signed zone asked for their DS when looking for a cut the iterator
+/// did not see (`hidden_insecure_cut`).
+const MAX_HIDDEN_CUT_DEPTH: usize = 8;
 
 /// The trust anchors and what was learnt from them.
 pub struct Trust {
@@ -96,7 +99,13 @@ impl Trust {
                 continue;
             }
             let zone = signer_of(sigs, owner).unwrap_or_else(|| self.zone_of(it, owner));
-            let security = self.rrset_security(it, &zone, records, sigs).await;
+            let mut security = self.rrset_security(it, &zone, records, sigs).await;
+            if sigs.is_empty()
+                && matches!(security, Security::Bogus(_))
+                && self.hidden_insecure_cut(it, &zone, owner).await
+            {
+                security = Security::Insecure;
+            }
             worse(security, &mut verdict);
         }
         let positive = sets
@@ -168,6 +177,32 @@ impl Trust {
             Ok(false) => Security::Bogus(ede::NSEC_MISSING),
             Err(security) => security,
         }
+    }
+
+    /// Whether an insecure delegation lies between `zone` and `owner` that the
+    /// iterator did not see (a server for both parent and child answers from the
+    /// child): asks for the DS of each name below `zone` down to `owner`, as Unbound
+    /// does for unsigned data in a signed zone (RFC 4035 §4.3, §5.2).
+    async fn hidden_insecure_cut<U: Upstream>(
+        &self,
+        it: &Iterator<U>,
+        zone: &Name,
+        owner: &Name,
+    ) -> bool {
+        let top = usize::from(zone.num_labels());
+        let bottom = usize::from(owner.num_labels());
+        if !zone.zone_of(owner) || bottom <= top {
+            return false;
+        }
+        for labels in (top + 1..=bottom).take(MAX_HIDDEN_CUT_DEPTH) {
+            let name = owner.trim_to(labels);
+            match self.zone_keys(it, &name).await {
+                Keys::Insecure => return true,
+                Keys::Bogus(_) => return false,
+                Keys::Secure(_) => {}
+            }
+        }
+        false
     }
 
     /// The zone `owner` belongs to, for an unsigned RRset: the closest ancestor whose
