@@ -268,6 +268,7 @@ struct ResolverSpec {
     qname_minimisation: Option<Spanned<bool>>,
     max_in_flight: Option<Spanned<i64>>,
     upstream_port: Option<Spanned<i64>>,
+    serve_stale_secs: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -679,6 +680,7 @@ fn resolver_settings(
     };
     let min_ttl = ttl(&spec.min_ttl, "min-ttl", 0);
     let max_ttl = ttl(&spec.max_ttl, "max-ttl", 86_400);
+    let serve_stale_secs = ttl(&spec.serve_stale_secs, "serve-stale-secs", 86_400);
     if min_ttl > max_ttl
         && let Some(v) = &spec.min_ttl
     {
@@ -706,6 +708,7 @@ fn resolver_settings(
         ) as usize,
         upstream_port: problems.positive(&spec.upstream_port, "resolver.upstream-port", 65535, 53)
             as u16,
+        serve_stale_secs,
     }
 }
 

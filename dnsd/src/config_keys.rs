@@ -44,6 +44,7 @@ const RESOLVER_KEYS: &[&str] = &[
     "qname-minimisation",
     "max-in-flight",
     "upstream-port",
+    "serve-stale-secs",
 ];
 const ZONE_KEYS: &[&str] = &["file", "serial", "journal-max-entries", "journal-max-bytes"];
 

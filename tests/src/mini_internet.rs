@@ -247,7 +247,7 @@ impl MiniInternet {
             "server:\n  interface: {ip}@{port}\n  port: {port}\n  do-daemonize: no\n  \
              username: \"\"\n  chroot: \"\"\n  directory: \"{d}\"\n  pidfile: \"\"\n  \
              use-syslog: no\n  logfile: \"\"\n  verbosity: 1\n  num-threads: 1\n  \
-             do-ip6: no\n  do-not-query-localhost: no\n  access-control: 0.0.0.0/0 allow\n  \
+             do-ip6: no\n  do-not-query-localhost: no\n  access-control: 0.0.0.0/0 allow_snoop\n  \
              root-hints: \"{hints}\"\n  trust-anchor-file: \"{anchor}\"\n  \
              module-config: \"validator iterator\"\n  qname-minimisation: yes\n  \
              aggressive-nsec: yes\n  ede: yes\n  val-log-level: 2\n  \

@@ -100,6 +100,11 @@ impl Cache {
         }
     }
 
+    /// `ttl` within the configured `[min_ttl, max_ttl]`, as stored and as sent.
+    pub fn cap_ttl(&self, ttl: u32) -> u32 {
+        ttl.clamp(self.min_ttl, self.max_ttl)
+    }
+
     /// Bytes held, as counted against the bound.
     pub fn bytes(&self) -> usize {
         self.table.bytes()
@@ -118,13 +123,19 @@ impl Cache {
     /// What is known of (`name`, `rtype`) at `now`: an NXDOMAIN of the name answers
     /// every type.
     pub fn get(&self, name: &Name, rtype: RecordType, now: u64) -> Lookup {
+        self.get_stale(name, rtype, now, 0)
+    }
+
+    /// [`Self::get`], also answering with entries that expired at most `stale`
+    /// seconds ago (RFC 8767; their TTLs are 0).
+    pub fn get_stale(&self, name: &Name, rtype: RecordType, now: u64, stale: u32) -> Lookup {
         let now = clock(now);
         let mut buf = [0u8; KEY_MAX];
         for code in [u16::from(rtype), NXDOMAIN_TYPE] {
             let Some(key) = key_of(name, code, &mut buf) else {
                 return Lookup::Miss;
             };
-            let found = self.table.get(key, now, 0, |found| {
+            let found = self.table.get(key, now, stale, |found| {
                 let elapsed = now.saturating_sub(found.stored);
                 decode(found.keyed, found.key.len(), elapsed)
             });
