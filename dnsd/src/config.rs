@@ -269,6 +269,7 @@ struct ResolverSpec {
     max_in_flight: Option<Spanned<i64>>,
     upstream_port: Option<Spanned<i64>>,
     serve_stale_secs: Option<Spanned<i64>>,
+    insecure_domains: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -690,7 +691,22 @@ fn resolver_settings(
             format!("{min_ttl} is above max-ttl ({max_ttl})"),
         );
     }
+    let mut insecure_domains = Vec::new();
+    for domain in spec.insecure_domains.iter().flat_map(|v| v.get_ref()) {
+        match hickory_proto::rr::Name::from_ascii(domain.get_ref()) {
+            Ok(mut name) if !domain.get_ref().is_empty() => {
+                name.set_fqdn(true);
+                insecure_domains.push(name);
+            }
+            _ => problems.fail(
+                Some(domain.span()),
+                "resolver.insecure-domains".into(),
+                format!("{:?} is not a domain name", domain.get_ref()),
+            ),
+        }
+    }
     crate::resolver::Settings {
+        insecure_domains,
         root_hints,
         trust_anchor,
         cache_bytes: (cache_mb as usize) << 20,

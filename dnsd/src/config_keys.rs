@@ -45,6 +45,7 @@ const RESOLVER_KEYS: &[&str] = &[
     "max-in-flight",
     "upstream-port",
     "serve-stale-secs",
+    "insecure-domains",
 ];
 const ZONE_KEYS: &[&str] = &["file", "serial", "journal-max-entries", "journal-max-bytes"];
 

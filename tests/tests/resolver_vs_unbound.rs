@@ -191,6 +191,36 @@ fn dnsd_resolves_as_unbound_does() {
         problems.extend(found.into_iter().map(|p| format!("{round}: {p}")));
     }
 
+    // Negative trust anchors (RFC 7646): Unbound's domain-insecure and dnsd's
+    // insecure-domains make the broken zones insecure, data without AD, for both.
+    let unbound_nta = resolver_addr(5303);
+    let dnsd_nta = resolver_addr(5304);
+    let _unbound_nta = net.unbound_with(
+        unbound_nta,
+        "  domain-insecure: \"wrongds.example.\"\n  domain-insecure: \"expired.example.\"\n",
+    );
+    let _dnsd_nta = net.dnsd(
+        dnsd_nta,
+        "insecure-domains = [\"wrongds.example\", \"expired.example.\"]\n",
+    );
+    let nta_cases = [
+        case("www.wrongds.example.", A),
+        case("www.expired.example.", A),
+        case("nx.expired.example.", A),
+        case("www.secure.example.", A),
+    ];
+    let found = compare(&net, &nta_cases, unbound_nta, dnsd_nta);
+    problems.extend(found.into_iter().map(|p| format!("insecure-domains: {p}")));
+    let mut query = Query::new("www.wrongds.example.", A);
+    query.rd = true;
+    let reply = net
+        .ns
+        .run_in(|| ask(dnsd_nta, &query, false, Duration::from_secs(15)))
+        .expect("dnsd answers under a negative trust anchor");
+    let reply = normalize(&reply).expect("a DNS response");
+    assert_eq!(reply.rcode, 0, "{reply}");
+    assert!(!reply.flags.contains("ad"), "{reply}");
+
     // The unreachable zone: dnsd alone (see the module's comment).
     let mut query = Query::new("www.timeout.example.", A);
     query.rd = true;

@@ -75,6 +75,8 @@ pub struct Settings {
     pub max_in_flight: usize,
     /// Port authoritative servers are asked on (53).
     pub upstream_port: u16,
+    /// Negative trust anchors (RFC 7646): domains not validated.
+    pub insecure_domains: Vec<Name>,
     /// RFC 8767: how long after expiry cached data may still answer when every
     /// authority fails (0: never).
     pub serve_stale_secs: u32,
@@ -161,10 +163,12 @@ impl Resolver {
     pub fn new(settings: &Settings) -> Result<Self, HintsError> {
         let hints = hints::load_hints(&settings.root_hints)?;
         let anchor = hints::load_anchor(&settings.trust_anchor)?;
-        let trust = trust::Trust::new(&anchor, unix_now).ok_or(HintsError::Missing {
-            path: settings.trust_anchor.clone(),
-            message: "no DS or DNSKEY record",
-        })?;
+        let trust = trust::Trust::new(&anchor, unix_now)
+            .ok_or(HintsError::Missing {
+                path: settings.trust_anchor.clone(),
+                message: "no DS or DNSKEY record",
+            })?
+            .with_insecure(&settings.insecure_domains);
         let stats = Arc::new(stats::ResolverStats::default());
         // `cache-size-mb` is the total: three quarters for RRsets, one for rendered
         // answers.

@@ -48,6 +48,8 @@ pub struct Trust {
     anchor_ds: Vec<DS>,
     anchor_keys: Vec<DNSKEY>,
     known: Mutex<HashMap<Name, (Keys, u64)>>,
+    /// Negative trust anchors (RFC 7646): domains whose data is insecure.
+    insecure: Vec<Name>,
     /// Unix time (signature validity), seconds.
     unix_now: fn() -> u32,
 }
@@ -61,8 +63,16 @@ impl Trust {
             anchor_keys: anchors.iter().filter_map(dnskey).cloned().collect(),
             anchor_zone,
             known: Mutex::new(HashMap::new()),
+            insecure: Vec::new(),
             unix_now,
         })
+    }
+
+    /// Negative trust anchors (RFC 7646): data at or below each of `domains` is
+    /// insecure, not validated (the site's own private or differently signed zones).
+    pub fn with_insecure(mut self, domains: &[Name]) -> Self {
+        self.insecure = domains.iter().map(Name::to_lowercase).collect();
+        self
     }
 
     /// The security of `resolution`, the answer to (`qname`, `qtype`).
@@ -228,8 +238,9 @@ impl Trust {
         {
             return keys;
         }
-        if !self.anchor_zone.zone_of(&zone) {
-            // Outside the anchor's tree: nothing vouches for it.
+        if !self.anchor_zone.zone_of(&zone) || self.insecure.iter().any(|d| d.zone_of(&zone)) {
+            // Outside the anchor's tree, or under a negative trust anchor: nothing
+            // vouches for it.
             return Keys::Insecure;
         }
         // Walk up to the closest zone whose keys are known (or the anchor), then down.
