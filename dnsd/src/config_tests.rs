@@ -502,6 +502,26 @@ fn resolver_keys_are_checked() {
             "dnsd.toml:2: resolver.min-ttl: 600 is above max-ttl (60)",
         ]
     );
+    assert_eq!(
+        errors(
+            "[resolver]
+serve-stale-secs = -1
+insecure-domains = [\"corp.example\", \"\"]\n"
+        ),
+        vec![
+            "dnsd.toml:2: resolver.serve-stale-secs: -1 is out of range 0..=2147483647",
+            "dnsd.toml:3: resolver.insecure-domains: \"\" is not a domain name",
+        ]
+    );
+    let resolver = config(
+        "[resolver]
+serve-stale-secs = 0
+insecure-domains = [\"Corp.Example\"]\n",
+    )
+    .resolver;
+    assert_eq!(resolver.serve_stale_secs, 0);
+    assert_eq!(resolver.insecure_domains.len(), 1);
+    assert_eq!(resolver.insecure_domains[0].to_string(), "Corp.Example.");
 }
 
 #[test]
