@@ -297,6 +297,8 @@ struct ResolverSpec {
     qname_minimisation: Option<Spanned<bool>>,
     max_in_flight: Option<Spanned<i64>>,
     upstream_port: Option<Spanned<i64>>,
+    serve_stale_secs: Option<Spanned<i64>>,
+    insecure_domains: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -732,6 +734,7 @@ fn resolver_settings(
     };
     let min_ttl = ttl(&spec.min_ttl, "min-ttl", 0);
     let max_ttl = ttl(&spec.max_ttl, "max-ttl", 86_400);
+    let serve_stale_secs = ttl(&spec.serve_stale_secs, "serve-stale-secs", 86_400);
     if min_ttl > max_ttl
         && let Some(v) = &spec.min_ttl
     {
@@ -741,7 +744,22 @@ fn resolver_settings(
             format!("{min_ttl} is above max-ttl ({max_ttl})"),
         );
     }
+    let mut insecure_domains = Vec::new();
+    for domain in spec.insecure_domains.iter().flat_map(|v| v.get_ref()) {
+        match hickory_proto::rr::Name::from_ascii(domain.get_ref()) {
+            Ok(mut name) if !domain.get_ref().is_empty() => {
+                name.set_fqdn(true);
+                insecure_domains.push(name);
+            }
+            _ => problems.fail(
+                Some(domain.span()),
+                "resolver.insecure-domains".into(),
+                format!("{:?} is not a domain name", domain.get_ref()),
+            ),
+        }
+    }
     crate::resolver::Settings {
+        insecure_domains,
         root_hints,
         trust_anchor,
         cache_bytes: (cache_mb as usize) << 20,
@@ -759,6 +777,7 @@ fn resolver_settings(
         ) as usize,
         upstream_port: problems.positive(&spec.upstream_port, "resolver.upstream-port", 65535, 53)
             as u16,
+        serve_stale_secs,
     }
 }
 

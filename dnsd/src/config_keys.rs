@@ -50,6 +50,8 @@ const RESOLVER_KEYS: &[&str] = &[
     "qname-minimisation",
     "max-in-flight",
     "upstream-port",
+    "serve-stale-secs",
+    "insecure-domains",
 ];
 const ZONE_KEYS: &[&str] = &[
     "file",

@@ -492,7 +492,7 @@ fn resolver_keys_are_checked() {
             "[resolver]\nmin-ttl = 600\nmax-ttl = 60\ncache-size-mb = 0\nqname-minimization = true\n"
         ),
         vec![
-            "dnsd.toml:5: resolver.qname-minimization: unknown key; expected one of root-hints, trust-anchor, cache-size-mb, min-ttl, max-ttl, qname-minimisation, max-in-flight, upstream-port"
+            "dnsd.toml:5: resolver.qname-minimization: unknown key; expected one of root-hints, trust-anchor, cache-size-mb, min-ttl, max-ttl, qname-minimisation, max-in-flight, upstream-port, serve-stale-secs, insecure-domains"
         ]
     );
     assert_eq!(
@@ -502,6 +502,26 @@ fn resolver_keys_are_checked() {
             "dnsd.toml:2: resolver.min-ttl: 600 is above max-ttl (60)",
         ]
     );
+    assert_eq!(
+        errors(
+            "[resolver]
+serve-stale-secs = -1
+insecure-domains = [\"corp.example\", \"\"]\n"
+        ),
+        vec![
+            "dnsd.toml:2: resolver.serve-stale-secs: -1 is out of range 0..=2147483647",
+            "dnsd.toml:3: resolver.insecure-domains: \"\" is not a domain name",
+        ]
+    );
+    let resolver = config(
+        "[resolver]
+serve-stale-secs = 0
+insecure-domains = [\"Corp.Example\"]\n",
+    )
+    .resolver;
+    assert_eq!(resolver.serve_stale_secs, 0);
+    assert_eq!(resolver.insecure_domains.len(), 1);
+    assert_eq!(resolver.insecure_domains[0].to_string(), "Corp.Example.");
 }
 
 #[test]

@@ -16,6 +16,8 @@
 //!  │  ├─ wrongds     NSD  198.51.100.21  DS in example. matches no key      -> bogus
 //!  │  ├─ nodnskey    NSD  198.51.100.21  DS in example., zone has no DNSKEY -> bogus
 //!  │  ├─ iter        NSD  198.51.100.21  NSEC3 with 200 iterations (RFC 9276)
+//!  │  ├─ optout      NSD  198.51.100.21  NSEC3 opt-out, with an unsigned delegation:
+//!  │  │  └─ sub      NSD  198.51.100.21  unsigned, covered by opt-out       -> insecure
 //!  │  ├─ outofzone   NSD  198.51.100.21  its name server is ns2.plain.lab. (no glue)
 //!  │  ├─ lame        NSD  198.51.100.30  which serves no zone (REFUSED)    -> SERVFAIL
 //!  │  └─ timeout     --   198.51.100.31  a socket that never answers       -> SERVFAIL
@@ -54,6 +56,8 @@ enum Signing {
     Nsec3 {
         iterations: u16,
     },
+    /// NSEC3 with opt-out (RFC 5155 §6): unsigned delegations get no NSEC3 record.
+    Nsec3OptOut,
     /// Signatures valid from 2019 to 2020 only.
     Expired,
     /// Signed, but the parent's DS names a key that is not there.
@@ -231,18 +235,24 @@ impl MiniInternet {
     /// Starts Unbound (Debian's), validating with the mini-Internet's anchor, on
     /// `addr` in the namespace; the guard stops it.
     pub fn unbound(&self, addr: SocketAddr) -> ProcessGuard {
+        self.unbound_with(addr, "")
+    }
+
+    /// [`Self::unbound`] with `extra` lines added to its `server:` clause (each
+    /// indented by two spaces, e.g. `"  rrset-cache-size: 1g\n"`).
+    pub fn unbound_with(&self, addr: SocketAddr, extra: &str) -> ProcessGuard {
         let dir = self.dir.path().join(format!("unbound-{}", addr.port()));
         std::fs::create_dir_all(&dir).expect("unbound folder");
         let conf = format!(
             "server:\n  interface: {ip}@{port}\n  port: {port}\n  do-daemonize: no\n  \
              username: \"\"\n  chroot: \"\"\n  directory: \"{d}\"\n  pidfile: \"\"\n  \
              use-syslog: no\n  logfile: \"\"\n  verbosity: 1\n  num-threads: 1\n  \
-             do-ip6: no\n  do-not-query-localhost: no\n  access-control: 0.0.0.0/0 allow\n  \
+             do-ip6: no\n  do-not-query-localhost: no\n  access-control: 0.0.0.0/0 allow_snoop\n  \
              root-hints: \"{hints}\"\n  trust-anchor-file: \"{anchor}\"\n  \
              module-config: \"validator iterator\"\n  qname-minimisation: yes\n  \
              aggressive-nsec: yes\n  ede: yes\n  val-log-level: 2\n  \
              harden-referral-path: no\n  minimal-responses: yes\n  prefetch: no\n\
-             remote-control:\n  control-enable: no\n",
+             {extra}remote-control:\n  control-enable: no\n",
             ip = addr.ip(),
             port = addr.port(),
             d = dir.display(),
@@ -407,6 +417,7 @@ fn zone_defs() -> Vec<ZoneDef> {
                 ("wrongds.example.", "ns.wrongds.example.", Some(NSD)),
                 ("nodnskey.example.", "ns.nodnskey.example.", Some(NSD)),
                 ("iter.example.", "ns.iter.example.", Some(NSD)),
+                ("optout.example.", "ns.optout.example.", Some(NSD)),
                 ("outofzone.example.", "ns2.plain.lab.", None),
                 ("lame.example.", "ns.lame.example.", Some(LAME)),
                 ("timeout.example.", "ns.timeout.example.", Some(SILENT)),
@@ -466,6 +477,19 @@ fn zone_defs() -> Vec<ZoneDef> {
             Signing::Nsec3 { iterations: 200 },
             "www A 198.51.100.87\n",
         ),
+        ZoneDef {
+            name: "optout.example.",
+            body: "www A 198.51.100.90\n".to_string(),
+            signing: Signing::Nsec3OptOut,
+            server: NSD,
+            children: vec![("sub.optout.example.", "ns.sub.optout.example.", Some(NSD))],
+        },
+        leaf(
+            "sub.optout.example.",
+            NSD,
+            Signing::Unsigned,
+            "www A 198.51.100.91\n",
+        ),
         leaf(
             "outofzone.example.",
             NSD,
@@ -505,6 +529,9 @@ fn sign(work: &Path, zone: &str, path: &Path, signing: Signing) -> (PathBuf, Str
             if iterations > 0 {
                 cmd.args(["-s", "abcd"]);
             }
+        }
+        Signing::Nsec3OptOut => {
+            cmd.args(["-n", "-p", "-t", "0"]);
         }
         Signing::Expired => {
             cmd.args(["-i", "20190101000000", "-e", "20200101000000"]);

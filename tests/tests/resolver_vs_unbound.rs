@@ -54,6 +54,7 @@ const MX: u16 = 15;
 const TXT: u16 = 16;
 const AAAA: u16 = 28;
 const DS: u16 = 43;
+const DNSKEY: u16 = 48;
 
 fn cases() -> Vec<Case> {
     let mut cases = vec![
@@ -91,6 +92,21 @@ fn cases() -> Vec<Case> {
         case("signed.plain.lab.", A),
         case("nx.plain.lab.", A),
         case("lab.", SOA),
+        // Denial proofs: NODATA (NSEC, NSEC3), wildcard NODATA, no DS at an insecure
+        // delegation (NSEC in example., NSEC3 in the root), NSEC3 opt-out.
+        case("www.secure.example.", MX),
+        case("www.nsec3.example.", AAAA),
+        case("a.wild.secure.example.", TXT),
+        case("b.wild.nsec3.example.", A),
+        case("insecure.example.", DS),
+        case("nsec3.example.", DS),
+        case("lab.", DS),
+        case("example.", DS),
+        case("secure.example.", DNSKEY),
+        case("www.optout.example.", A),
+        case("nx.optout.example.", A),
+        case("www.sub.optout.example.", A),
+        case("nx.sub.optout.example.", A),
         Case {
             tcp: true,
             ..case("big.secure.example.", TXT)
@@ -174,6 +190,36 @@ fn dnsd_resolves_as_unbound_does() {
         let found = compare(&net, &cases, unbound_addr, dnsd_addr);
         problems.extend(found.into_iter().map(|p| format!("{round}: {p}")));
     }
+
+    // Negative trust anchors (RFC 7646): Unbound's domain-insecure and dnsd's
+    // insecure-domains make the broken zones insecure, data without AD, for both.
+    let unbound_nta = resolver_addr(5303);
+    let dnsd_nta = resolver_addr(5304);
+    let _unbound_nta = net.unbound_with(
+        unbound_nta,
+        "  domain-insecure: \"wrongds.example.\"\n  domain-insecure: \"expired.example.\"\n",
+    );
+    let _dnsd_nta = net.dnsd(
+        dnsd_nta,
+        "insecure-domains = [\"wrongds.example\", \"expired.example.\"]\n",
+    );
+    let nta_cases = [
+        case("www.wrongds.example.", A),
+        case("www.expired.example.", A),
+        case("nx.expired.example.", A),
+        case("www.secure.example.", A),
+    ];
+    let found = compare(&net, &nta_cases, unbound_nta, dnsd_nta);
+    problems.extend(found.into_iter().map(|p| format!("insecure-domains: {p}")));
+    let mut query = Query::new("www.wrongds.example.", A);
+    query.rd = true;
+    let reply = net
+        .ns
+        .run_in(|| ask(dnsd_nta, &query, false, Duration::from_secs(15)))
+        .expect("dnsd answers under a negative trust anchor");
+    let reply = normalize(&reply).expect("a DNS response");
+    assert_eq!(reply.rcode, 0, "{reply}");
+    assert!(!reply.flags.contains("ad"), "{reply}");
 
     // The unreachable zone: dnsd alone (see the module's comment).
     let mut query = Query::new("www.timeout.example.", A);

@@ -9,18 +9,17 @@
 //! expires with its smallest TTL). The flags in the key (EDNS, DO, CD, AD, RD) are all
 //! that shaped the response, so a hit is the response the resolver would render again.
 //! A response larger than the client's UDP limit is left to the resolver (which
-//! truncates). Shards each behind a mutex, bounded by bytes, oldest out first.
-
-use std::collections::VecDeque;
-use std::hash::{BuildHasher, Hash, Hasher};
-use std::sync::Mutex;
-
-use hashbrown::{Equivalent, HashMap};
+//! truncates). Entries live in a `table::BlobTable` (sharded, bounded by bytes, CLOCK
+//! eviction): one allocation each, the key (lowercase question name, type, flags),
+//! then the count and offsets of the TTLs (u16 each), then the response.
 
 use crate::wire::message::{HEADER_LEN, Request, flags};
 use crate::wire::name::{MAX_NAME_LEN, lowercase_into};
 
-const SHARDS: usize = 16;
+use super::table::{Blob, BlobTable};
+
+/// Longest key: a name, a type (2) and the flags (1).
+const KEY_MAX: usize = MAX_NAME_LEN + 3;
 
 /// The request flags a cached response depends on.
 fn key_flags(request: &Request<'_>) -> u8 {
@@ -47,77 +46,39 @@ fn key_flags(request: &Request<'_>) -> u8 {
 const CD: u16 = 0x0010;
 const AD: u16 = 0x0020;
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Key {
-    name: Box<[u8]>,
-    qtype: u16,
-    flags: u8,
-}
-
-struct KeyRef<'a> {
-    name: &'a [u8],
-    qtype: u16,
-    flags: u8,
-}
-
-impl Hash for Key {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        KeyRef {
-            name: &self.name,
-            qtype: self.qtype,
-            flags: self.flags,
-        }
-        .hash(state);
-    }
-}
-
-impl Hash for KeyRef<'_> {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        state.write(self.name);
-        state.write_u16(self.qtype);
-        state.write_u8(self.flags);
-    }
-}
-
-impl Equivalent<Key> for KeyRef<'_> {
-    fn equivalent(&self, key: &Key) -> bool {
-        *self.name == *key.name && self.qtype == key.qtype && self.flags == key.flags
-    }
-}
-
-struct Stored {
-    bytes: Vec<u8>,
-    ttls: Vec<usize>,
-    stored: u64,
-    expires: u64,
-}
-
-#[derive(Default)]
-struct Shard {
-    map: HashMap<Key, Stored>,
-    order: VecDeque<(Key, u64)>,
-    bytes: usize,
+/// The key of `request` in `buf`: lowercase name, type, flags; None without question.
+fn key_of<'b>(request: &Request<'_>, buf: &'b mut [u8; KEY_MAX]) -> Option<&'b [u8]> {
+    let question = request.question?;
+    let mut name = [0u8; MAX_NAME_LEN];
+    let name = lowercase_into(question.name, &mut name);
+    let len = name.len();
+    buf.get_mut(..len)?.copy_from_slice(name);
+    buf[len..len + 2].copy_from_slice(&question.qtype.to_be_bytes());
+    buf[len + 2] = key_flags(request);
+    Some(&buf[..len + 3])
 }
 
 /// The cache of rendered answers.
 pub struct AnswerCache {
-    shards: Vec<Mutex<Shard>>,
-    hasher: foldhash::fast::FixedState,
-    shard_bytes: usize,
+    table: BlobTable,
+}
+
+/// The cache's clock: seconds in 32 bits.
+fn clock(now: u64) -> u32 {
+    u32::try_from(now).unwrap_or(u32::MAX)
 }
 
 impl AnswerCache {
     /// A cache of at most `max_bytes`.
     pub fn new(max_bytes: usize) -> Self {
         Self {
-            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
-            hasher: foldhash::fast::FixedState::with_seed(0xa5),
-            shard_bytes: (max_bytes / SHARDS).max(4096),
+            table: BlobTable::new(max_bytes),
         }
     }
 
-    fn shard(&self, key: &KeyRef<'_>) -> &Mutex<Shard> {
-        &self.shards[(self.hasher.hash_one(key) as usize) % SHARDS]
+    /// Octets held, as counted against the bound.
+    pub fn bytes(&self) -> usize {
+        self.table.bytes()
     }
 
     /// Writes into `out` the cached response to `request` at `now`, if there is one
@@ -126,29 +87,35 @@ impl AnswerCache {
         let Some(question) = request.question else {
             return false;
         };
-        let mut buf = [0u8; MAX_NAME_LEN];
-        let key = KeyRef {
-            name: lowercase_into(question.name, &mut buf),
-            qtype: question.qtype,
-            flags: key_flags(request),
-        };
-        let Ok(shard) = self.shard(&key).lock() else {
+        let mut buf = [0u8; KEY_MAX];
+        let Some(key) = key_of(request, &mut buf) else {
             return false;
         };
-        let Some(stored) = shard.map.get(&key).filter(|s| s.expires > now) else {
-            return false;
-        };
-        if stored.bytes.len() > limit {
+        let now = clock(now);
+        let copied = self.table.get(key, now, 0, |found| {
+            let value = found.value;
+            let count = usize::from(u16::from_be_bytes([*value.first()?, *value.get(1)?]));
+            let (offsets, response) = value.get(2..)?.split_at_checked(2 * count)?;
+            if response.len() > limit {
+                return None;
+            }
+            out.clear();
+            out.extend_from_slice(response);
+            let elapsed = now.saturating_sub(found.stored);
+            for pair in offsets.chunks_exact(2) {
+                let at = usize::from(u16::from_be_bytes([pair[0], pair[1]]));
+                let field = out.get_mut(at..at + 4)?;
+                let ttl = u32::from_be_bytes([field[0], field[1], field[2], field[3]]);
+                field.copy_from_slice(&ttl.saturating_sub(elapsed).to_be_bytes());
+            }
+            Some(())
+        });
+        if copied.flatten().is_none() {
             return false;
         }
-        out.clear();
-        out.extend_from_slice(&stored.bytes);
-        let elapsed = (now - stored.stored) as u32;
-        for &at in &stored.ttls {
-            let ttl = u32::from_be_bytes([out[at], out[at + 1], out[at + 2], out[at + 3]]);
-            out[at..at + 4].copy_from_slice(&ttl.saturating_sub(elapsed).to_be_bytes());
+        if out.len() < 2 {
+            return false;
         }
-        drop(shard);
         out[..2].copy_from_slice(&request.header.id.to_be_bytes());
         let name_end = HEADER_LEN + question.name.len();
         if out.len() >= name_end {
@@ -166,50 +133,35 @@ impl AnswerCache {
         let Some((ttls, min_ttl)) = ttl_offsets(response, question.name.len()) else {
             return;
         };
-        if min_ttl == 0 {
+        if min_ttl == 0 || response.len() < HEADER_LEN + question.name.len() + 4 {
             return;
         }
-        let mut buf = [0u8; MAX_NAME_LEN];
-        let name = lowercase_into(question.name, &mut buf);
-        let mut bytes = response.to_vec();
-        bytes[..2].fill(0);
-        bytes[HEADER_LEN..HEADER_LEN + name.len()].copy_from_slice(name);
-        let key = Key {
-            name: name.into(),
-            qtype: question.qtype,
-            flags: key_flags(request),
-        };
-        let size = bytes.len() + ttls.len() * 8 + key.name.len() + 96;
-        let key_ref = KeyRef {
-            name: &key.name,
-            qtype: key.qtype,
-            flags: key.flags,
-        };
-        let Ok(mut shard) = self.shard(&key_ref).lock() else {
+        let mut buf = [0u8; KEY_MAX];
+        let Some(key) = key_of(request, &mut buf) else {
             return;
         };
-        let shard = &mut *shard;
-        while shard.bytes + size > self.shard_bytes {
-            let Some((old, stored)) = shard.order.pop_front() else {
-                break;
+        let name_len = key.len() - 3;
+        let Ok(count) = u16::try_from(ttls.len()) else {
+            return;
+        };
+        let Some(mut blob) = Blob::new(key, 2 + 2 * ttls.len() + response.len()) else {
+            return;
+        };
+        blob.extend(&count.to_be_bytes());
+        for at in ttls {
+            let Ok(at) = u16::try_from(at) else {
+                return;
             };
-            if shard.map.get(&old).is_some_and(|s| s.stored == stored)
-                && let Some(gone) = shard.map.remove(&old)
-            {
-                shard.bytes -= gone.bytes.len() + gone.ttls.len() * 8 + old.name.len() + 96;
-            }
+            blob.extend(&at.to_be_bytes());
         }
-        let entry = Stored {
-            bytes,
-            ttls,
-            stored: now,
-            expires: now + u64::from(min_ttl),
-        };
-        if let Some(old) = shard.map.insert(key.clone(), entry) {
-            shard.bytes -= old.bytes.len() + old.ttls.len() * 8 + key.name.len() + 96;
-        }
-        shard.bytes += size;
-        shard.order.push_back((key, now));
+        // ID zeroed, question name lowercased (the request's case goes in on a hit).
+        blob.extend(&[0, 0]);
+        blob.extend(&response[2..HEADER_LEN]);
+        blob.extend(&key[..name_len]);
+        blob.extend(&response[HEADER_LEN + name_len..]);
+        let now = clock(now);
+        self.table
+            .insert(blob, now, now.saturating_add(min_ttl), |_, _| false);
     }
 }
 
@@ -311,5 +263,20 @@ mod tests {
         assert!(!cache.answer(&parse(&again).unwrap(), 1232, &mut out, 400));
         // Too big for the client: a miss.
         assert!(!cache.answer(&parse(&again).unwrap(), 20, &mut out, 130));
+    }
+
+    #[test]
+    fn the_bound_holds_under_a_flood_of_names() {
+        let cache = AnswerCache::new(1 << 20);
+        for i in 0..50_000u32 {
+            let name = format!("\x0an{i:09}\x07example\x00");
+            let q = query(1, name.as_bytes(), true);
+            cache.put(&parse(&q).unwrap(), &response(&q), 1);
+        }
+        assert!(cache.bytes() <= 1 << 20, "{} octets", cache.bytes());
+        let last = query(7, b"\x0an000049999\x07example\x00", true);
+        let mut out = Vec::new();
+        assert!(cache.answer(&parse(&last).unwrap(), 1232, &mut out, 1));
+        assert_eq!(out, response(&last));
     }
 }

@@ -9,23 +9,23 @@
 //!   MINIMUM) (§5).
 //! - **TTLs** are capped to `[min_ttl, max_ttl]` when stored (RFC 8767 §4 keeps the
 //!   original for serve-stale later); an entry is never returned after it expired.
-//! - **Memory**: the cache is split into shards by a hash of the key, each behind its
-//!   own mutex, so that workers and tasks do not share one lock; each shard holds at
-//!   most its part of the configured bytes, and evicts its oldest entries first.
+//! - **Memory**: entries live in a `table::BlobTable` (sharded, each shard behind its
+//!   own mutex, bounded by bytes, CLOCK eviction). An entry is one allocation: the
+//!   owner's lowercase wire name and the type (the key), then the records in wire
+//!   format, their owners compressed against the key (RFC 1035 §4.1.4 pointers), so
+//!   a cached RRset costs about its size on the wire plus 64 octets; records are
+//!   decoded again when read (the resolver's path, not the workers').
 //!
 //! Time comes in as an argument (`now`, seconds on a monotonic clock), so the cache is
 //! tested without waiting.
 
-use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasher, Hash};
-use std::sync::Mutex;
-
 use hickory_proto::rr::{Name, Record, RecordType};
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable, BinEncoder};
 
-/// Shards of the cache (a power of two).
-const SHARDS: usize = 16;
-/// What one entry costs beyond its records' bytes: key, map slot, vectors, queue.
-const ENTRY_OVERHEAD: usize = 160;
+use super::table::{Blob, BlobTable};
+
+/// Longest key: a name (255) and a type (2).
+const KEY_MAX: usize = 257;
 
 /// How much a record source is trusted (RFC 2181 §5.4.1), lowest first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -61,43 +61,20 @@ pub struct CachedNegative {
     pub authority: Vec<Record>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
-enum Value {
-    Rrset(CachedRrset),
-    Negative(CachedNegative),
+/// What an entry holds (the octet after the key).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Rrset = 0,
+    NxDomain = 1,
+    NoData = 2,
 }
 
 /// An NXDOMAIN is stored under this type: it covers every type at its name.
 const NXDOMAIN_TYPE: u16 = 0;
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-struct Key {
-    name: Name,
-    rtype: u16,
-}
-
-struct Entry {
-    value: Value,
-    /// When it was stored and when it expires, in the caller's seconds.
-    stored: u64,
-    expires: u64,
-    bytes: usize,
-}
-
-#[derive(Default)]
-struct Shard {
-    map: HashMap<Key, Entry>,
-    /// Keys in the order stored (a key stored again appears twice; the stale one is
-    /// recognized by its `stored` time and skipped).
-    order: VecDeque<(Key, u64)>,
-    bytes: usize,
-}
-
 /// The cache, shared by every resolution task.
 pub struct Cache {
-    shards: Vec<Mutex<Shard>>,
-    hasher: foldhash::fast::FixedState,
-    shard_bytes: usize,
+    table: BlobTable,
     min_ttl: u32,
     max_ttl: u32,
 }
@@ -114,76 +91,59 @@ pub enum Lookup {
 }
 
 impl Cache {
-    /// A cache of at most `max_bytes` (estimated), storing TTLs within
-    /// `[min_ttl, max_ttl]`.
+    /// A cache of at most `max_bytes`, storing TTLs within `[min_ttl, max_ttl]`.
     pub fn new(max_bytes: usize, min_ttl: u32, max_ttl: u32) -> Self {
         Self {
-            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
-            hasher: foldhash::fast::FixedState::with_seed(0x5eed),
-            shard_bytes: (max_bytes / SHARDS).max(4096),
+            table: BlobTable::new(max_bytes),
             min_ttl,
             max_ttl,
         }
     }
 
-    fn shard(&self, key: &Key) -> &Mutex<Shard> {
-        let hash = self.hasher.hash_one(key) as usize;
-        &self.shards[hash % SHARDS]
+    /// `ttl` within the configured `[min_ttl, max_ttl]`, as stored and as sent.
+    pub fn cap_ttl(&self, ttl: u32) -> u32 {
+        ttl.clamp(self.min_ttl, self.max_ttl)
     }
 
-    /// Bytes held, as estimated.
+    /// Bytes held, as counted against the bound.
     pub fn bytes(&self) -> usize {
-        self.shards
-            .iter()
-            .map(|s| s.lock().map_or(0, |s| s.bytes))
-            .sum()
+        self.table.bytes()
     }
 
     /// Entries held (expired ones included until evicted).
     pub fn len(&self) -> usize {
-        self.shards
-            .iter()
-            .map(|s| s.lock().map_or(0, |s| s.map.len()))
-            .sum()
+        self.table.len()
     }
 
     /// Whether the cache holds nothing.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.table.is_empty()
     }
 
     /// What is known of (`name`, `rtype`) at `now`: an NXDOMAIN of the name answers
     /// every type.
     pub fn get(&self, name: &Name, rtype: RecordType, now: u64) -> Lookup {
-        let name = name.to_lowercase();
+        self.get_stale(name, rtype, now, 0)
+    }
+
+    /// [`Self::get`], also answering with entries that expired at most `stale`
+    /// seconds ago (RFC 8767; their TTLs are 0).
+    pub fn get_stale(&self, name: &Name, rtype: RecordType, now: u64, stale: u32) -> Lookup {
+        let now = clock(now);
+        let mut buf = [0u8; KEY_MAX];
         for code in [u16::from(rtype), NXDOMAIN_TYPE] {
-            let key = Key {
-                name: name.clone(),
-                rtype: code,
-            };
-            let Ok(shard) = self.shard(&key).lock() else {
+            let Some(key) = key_of(name, code, &mut buf) else {
                 return Lookup::Miss;
             };
-            let Some(entry) = shard.map.get(&key).filter(|e| e.expires > now) else {
-                continue;
-            };
-            let elapsed = (now - entry.stored) as u32;
-            return match &entry.value {
-                Value::Rrset(rrset) => {
-                    let mut rrset = rrset.clone();
-                    for r in rrset.records.iter_mut().chain(rrset.signatures.iter_mut()) {
-                        r.ttl = r.ttl.saturating_sub(elapsed);
-                    }
-                    Lookup::Rrset(rrset)
-                }
-                Value::Negative(negative) => {
-                    let mut negative = negative.clone();
-                    for r in &mut negative.authority {
-                        r.ttl = r.ttl.saturating_sub(elapsed);
-                    }
-                    Lookup::Negative(negative)
-                }
-            };
+            let found = self.table.get(key, now, stale, |found| {
+                let elapsed = now.saturating_sub(found.stored);
+                decode(found.keyed, found.key.len(), elapsed)
+            });
+            match found {
+                Some(Some(lookup)) => return lookup,
+                Some(None) => return Lookup::Miss,
+                None => {}
+            }
         }
         Lookup::Miss
     }
@@ -202,10 +162,8 @@ impl Cache {
         let Some(first) = rrset.records.first() else {
             return;
         };
-        let key = Key {
-            name: first.name.to_lowercase(),
-            rtype: u16::from(first.record_type()),
-        };
+        let owner = first.name.clone();
+        let rtype = u16::from(first.record_type());
         let ttl = rrset
             .records
             .iter()
@@ -216,12 +174,23 @@ impl Cache {
         for r in rrset.records.iter_mut().chain(rrset.signatures.iter_mut()) {
             r.ttl = ttl;
         }
-        let bytes = estimate(&rrset.records) + estimate(&rrset.signatures);
         let rank = rrset.rank;
-        self.insert(key, Value::Rrset(rrset), ttl, bytes, now, |old| match old {
-            Value::Rrset(old) => old.rank <= rank,
-            Value::Negative(_) => true,
-        });
+        let Some(blob) = encode(
+            &owner,
+            rtype,
+            Kind::Rrset,
+            rank,
+            &rrset.records,
+            &rrset.signatures,
+        ) else {
+            return;
+        };
+        let now = clock(now);
+        self.table
+            .insert(blob, now, now.saturating_add(ttl), |old, _| match old {
+                [kind, old_rank, ..] if *kind == Kind::Rrset as u8 => *old_rank > rank as u8,
+                _ => false,
+            });
     }
 
     /// Stores a negative answer for (`name`, `rtype`) (every type when `nxdomain`),
@@ -232,98 +201,147 @@ impl Cache {
             return;
         };
         let ttl = ttl.clamp(self.min_ttl, self.max_ttl);
-        let key = Key {
-            name: name.to_lowercase(),
-            rtype: if negative.nxdomain {
-                NXDOMAIN_TYPE
-            } else {
-                u16::from(rtype)
-            },
+        let (kind, code) = if negative.nxdomain {
+            (Kind::NxDomain, NXDOMAIN_TYPE)
+        } else {
+            (Kind::NoData, u16::from(rtype))
         };
-        let mut negative = negative;
-        for r in &mut negative.authority {
+        let mut authority = negative.authority;
+        for r in &mut authority {
             r.ttl = r.ttl.min(ttl);
         }
-        let bytes = estimate(&negative.authority);
-        self.insert(key, Value::Negative(negative), ttl, bytes, now, |old| {
-            // Authoritative data proving existence wins over a negative answer.
-            !matches!(old, Value::Rrset(r) if r.rank >= Rank::Authority)
-        });
+        let Some(blob) = encode(name, code, kind, Rank::Answer, &authority, &[]) else {
+            return;
+        };
+        let now = clock(now);
+        self.table
+            .insert(blob, now, now.saturating_add(ttl), |old, _| {
+                // Authoritative data proving existence wins over a negative answer.
+                matches!(old, [kind, rank, ..]
+                    if *kind == Kind::Rrset as u8 && *rank >= Rank::Authority as u8)
+            });
     }
 
     /// Drops every entry at `name` or below it (a flush from the operator).
     pub fn flush(&self, name: &Name) -> usize {
-        let name = name.to_lowercase();
-        let mut dropped = 0;
-        for shard in &self.shards {
-            let Ok(mut shard) = shard.lock() else {
-                continue;
-            };
-            let before = shard.map.len();
-            let mut freed = 0;
-            shard.map.retain(|key, entry| {
-                let keep = !name.zone_of(&key.name);
-                if !keep {
-                    freed += entry.bytes;
-                }
-                keep
-            });
-            shard.bytes -= freed;
-            dropped += before - shard.map.len();
-        }
-        dropped
+        let mut buf = [0u8; KEY_MAX];
+        let Some(key) = key_of(name, 0, &mut buf) else {
+            return 0;
+        };
+        let zone = &key[..key.len() - 2];
+        self.table
+            .remove_where(|key| is_at_or_below(&key[..key.len() - 2], zone))
     }
+}
 
-    fn insert(
-        &self,
-        key: Key,
-        value: Value,
-        ttl: u32,
-        bytes: usize,
-        now: u64,
-        replaces: impl Fn(&Value) -> bool,
-    ) {
-        let bytes = bytes + ENTRY_OVERHEAD;
-        let Ok(mut shard) = self.shard(&key).lock() else {
-            return;
-        };
-        let shard = &mut *shard;
-        if let Some(old) = shard.map.get(&key)
-            && old.expires > now
-            && !replaces(&old.value)
-        {
-            return;
+/// The cache's clock: seconds fit 32 bits (136 years of uptime).
+fn clock(now: u64) -> u32 {
+    u32::try_from(now).unwrap_or(u32::MAX)
+}
+
+/// The key of (`name`, `rtype`): the name's lowercase wire form, then the type.
+fn key_of<'b>(name: &Name, rtype: u16, buf: &'b mut [u8; KEY_MAX]) -> Option<&'b [u8]> {
+    let mut at = 0;
+    for label in name.iter() {
+        let len = u8::try_from(label.len()).ok().filter(|l| *l < 64)?;
+        let end = at + 1 + label.len();
+        if end + 3 > KEY_MAX {
+            return None;
         }
-        // Make room: oldest first, expired or not.
-        while shard.bytes + bytes > self.shard_bytes {
-            let Some((old_key, stored)) = shard.order.pop_front() else {
-                break;
-            };
-            if shard.map.get(&old_key).is_some_and(|e| e.stored == stored)
-                && let Some(old) = shard.map.remove(&old_key)
-            {
-                shard.bytes -= old.bytes;
-            }
+        buf[at] = len;
+        for (slot, byte) in buf[at + 1..end].iter_mut().zip(label) {
+            *slot = byte.to_ascii_lowercase();
         }
-        if shard.order.len() > 4 * shard.map.len() + 64 {
-            // Stale queue slots of keys stored again: compact.
-            let map = &shard.map;
-            shard
-                .order
-                .retain(|(k, stored)| map.get(k).is_some_and(|e| e.stored == *stored));
-        }
-        let entry = Entry {
-            value,
-            stored: now,
-            expires: now + u64::from(ttl),
-            bytes,
-        };
-        if let Some(old) = shard.map.insert(key.clone(), entry) {
-            shard.bytes -= old.bytes;
-        }
-        shard.bytes += bytes;
-        shard.order.push_back((key, now));
+        at = end;
     }
+    buf[at] = 0;
+    buf[at + 1..at + 3].copy_from_slice(&rtype.to_be_bytes());
+    Some(&buf[..at + 3])
+}
+
+/// Whether the wire name `name` is `zone` or below it (both lowercase, uncompressed).
+fn is_at_or_below(name: &[u8], zone: &[u8]) -> bool {
+    let mut at = 0;
+    while at < name.len() {
+        if name[at..] == *zone {
+            return true;
+        }
+        at += 1 + usize::from(name[at]);
+    }
+    false
+}
+
+/// The entry for `records` and `signatures` at (`owner`, `rtype`): the key, then kind,
+/// rank and counts, then the records (owners lowercased, compressed against the key).
+fn encode(
+    owner: &Name,
+    rtype: u16,
+    kind: Kind,
+    rank: Rank,
+    records: &[Record],
+    signatures: &[Record],
+) -> Option<Blob> {
+    let mut buf = [0u8; KEY_MAX];
+    let key = key_of(owner, rtype, &mut buf)?;
+    let mut bytes = Vec::with_capacity(256);
+    let mut encoder = BinEncoder::new(&mut bytes);
+    owner.to_lowercase().emit(&mut encoder).ok()?;
+    encoder.emit_u16(rtype).ok()?;
+    encoder.emit(kind as u8).ok()?;
+    encoder.emit(rank as u8).ok()?;
+    encoder.emit_u16(u16::try_from(records.len()).ok()?).ok()?;
+    encoder
+        .emit_u16(u16::try_from(signatures.len()).ok()?)
+        .ok()?;
+    for record in records.iter().chain(signatures) {
+        let mut record = record.clone();
+        record.name = record.name.to_lowercase();
+        record.emit(&mut encoder).ok()?;
+    }
+    drop(encoder);
+    // The key written by the encoder must be the one lookups compute.
+    if bytes.get(..key.len()) != Some(key) {
+        return None;
+    }
+    Blob::from_keyed(&bytes, key.len())
+}
+
+/// The lookup an entry gives, its TTLs lowered by `elapsed`; None if it does not
+/// decode (never, for entries `encode` made).
+fn decode(keyed: &[u8], key_len: usize, elapsed: u32) -> Option<Lookup> {
+    let mut decoder = BinDecoder::new(keyed);
+    decoder.read_slice(key_len).ok()?;
+    let kind = decoder.read_u8().ok()?.unverified();
+    let rank = match decoder.read_u8().ok()?.unverified() {
+        0 => Rank::Glue,
+        1 => Rank::Referral,
+        2 => Rank::Authority,
+        _ => Rank::Answer,
+    };
+    let count = decoder.read_u16().ok()?.unverified();
+    let signed = decoder.read_u16().ok()?.unverified();
+    let mut read = |n: u16| -> Option<Vec<Record>> {
+        (0..n)
+            .map(|_| {
+                let mut record = Record::read(&mut decoder).ok()?;
+                record.ttl = record.ttl.saturating_sub(elapsed);
+                Some(record)
+            })
+            .collect()
+    };
+    let records = read(count)?;
+    let signatures = read(signed)?;
+    Some(match kind {
+        k if k == Kind::Rrset as u8 => Lookup::Rrset(CachedRrset {
+            records,
+            signatures,
+            rank,
+        }),
+        k => Lookup::Negative(CachedNegative {
+            nxdomain: k == Kind::NxDomain as u8,
+            authority: records,
+        }),
+    })
 }
 
 /// RFC 2308 §5: the negative TTL is the lesser of the SOA's TTL and its MINIMUM.
@@ -332,18 +350,6 @@ fn negative_ttl(authority: &[Record]) -> Option<u32> {
         hickory_proto::rr::RData::SOA(soa) => Some(r.ttl.min(soa.minimum)),
         _ => None,
     })
-}
-
-/// Bytes that `records` take in the cache, roughly: owner, rdata, fixed fields.
-fn estimate(records: &[Record]) -> usize {
-    records
-        .iter()
-        .map(|r| {
-            let rdata = hickory_proto::serialize::binary::BinEncodable::to_bytes(&r.data)
-                .map_or(64, |b| b.len());
-            r.name.len() + rdata + 48
-        })
-        .sum()
 }
 
 #[cfg(test)]

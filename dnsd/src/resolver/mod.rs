@@ -32,7 +32,9 @@ pub mod hints;
 pub mod iterator;
 pub mod records;
 pub mod reply;
+pub mod stale;
 pub mod stats;
+pub mod table;
 pub mod trust;
 pub mod upstream;
 pub mod validator;
@@ -73,6 +75,11 @@ pub struct Settings {
     pub max_in_flight: usize,
     /// Port authoritative servers are asked on (53).
     pub upstream_port: u16,
+    /// Negative trust anchors (RFC 7646): domains not validated.
+    pub insecure_domains: Vec<Name>,
+    /// RFC 8767: how long after expiry cached data may still answer when every
+    /// authority fails (0: never).
+    pub serve_stale_secs: u32,
 }
 
 /// Requests waiting for a resolution task.
@@ -87,6 +94,7 @@ fn now() -> u64 {
 /// The running resolver.
 pub struct Resolver {
     iterator: Iterator<Network>,
+    serve_stale_secs: u32,
     trust: trust::Trust,
     answers: Arc<answers::AnswerCache>,
     stats: Arc<stats::ResolverStats>,
@@ -155,13 +163,17 @@ impl Resolver {
     pub fn new(settings: &Settings) -> Result<Self, HintsError> {
         let hints = hints::load_hints(&settings.root_hints)?;
         let anchor = hints::load_anchor(&settings.trust_anchor)?;
-        let trust = trust::Trust::new(&anchor, unix_now).ok_or(HintsError::Missing {
-            path: settings.trust_anchor.clone(),
-            message: "no DS or DNSKEY record",
-        })?;
+        let trust = trust::Trust::new(&anchor, unix_now)
+            .ok_or(HintsError::Missing {
+                path: settings.trust_anchor.clone(),
+                message: "no DS or DNSKEY record",
+            })?
+            .with_insecure(&settings.insecure_domains);
         let stats = Arc::new(stats::ResolverStats::default());
+        // `cache-size-mb` is the total: three quarters for RRsets, one for rendered
+        // answers.
         let cache = Arc::new(Cache::new(
-            settings.cache_bytes,
+            settings.cache_bytes / 4 * 3,
             settings.min_ttl,
             settings.max_ttl,
         ));
@@ -170,6 +182,7 @@ impl Resolver {
             stats: stats.clone(),
             answers: Arc::new(answers::AnswerCache::new(settings.cache_bytes / 4)),
             trust,
+            serve_stale_secs: settings.serve_stale_secs,
             iterator: Iterator {
                 cache,
                 upstream: Network::new(settings.upstream_port, stats),
@@ -253,7 +266,16 @@ impl Resolver {
         }
         let name = name.to_lowercase();
         let mut resolution = if query.rd {
-            self.iterator.resolve(&name, query.qtype).await
+            let mut resolution = self.iterator.resolve(&name, query.qtype).await;
+            // The TTL caps hold for what is sent too, not only for what is stored.
+            for record in resolution
+                .answer
+                .iter_mut()
+                .chain(resolution.authority.iter_mut())
+            {
+                record.ttl = self.iterator.cache.cap_ttl(record.ttl);
+            }
+            self.or_stale(&name, query.qtype, resolution)
         } else {
             // RFC 1034 §4.3.1: without RD, only what is at hand.
             self.cached_answer(&name, query.qtype)
@@ -292,8 +314,10 @@ impl Resolver {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let response = reply::render(&query, &resolution, secure && wants_ad);
         let complete = response.get(2).is_some_and(|b| b & 0x02 == 0);
+        let stale = matches!(resolution.ede, Some(stale::STALE | stale::STALE_NXDOMAIN));
         if query.rd
             && complete
+            && !stale
             && matches!(
                 resolution.rcode,
                 ResponseCode::NoError | ResponseCode::NXDomain
@@ -303,6 +327,38 @@ impl Resolver {
             self.answers.put(&parsed, &response, now());
         }
         Some(response)
+    }
+
+    /// RFC 8767 §5: when resolution failed for want of an authority (a SERVFAIL
+    /// that is no DNSSEC verdict), what the cache held until at most
+    /// `serve-stale-secs` ago, TTL 30 (§4) and EDE 3 (Stale Answer) or 19 (Stale
+    /// NXDOMAIN Answer); else the failure.
+    fn or_stale(&self, name: &Name, qtype: RecordType, resolution: Resolution) -> Resolution {
+        let dnssec_verdict = resolution.ede.is_some_and(|code| (1..=12).contains(&code));
+        if resolution.rcode != ResponseCode::ServFail
+            || dnssec_verdict
+            || self.serve_stale_secs == 0
+        {
+            return resolution;
+        }
+        let found = self
+            .iterator
+            .cache
+            .get_stale(name, qtype, now(), self.serve_stale_secs);
+        let Some(mut stale) = stale::resolution(found) else {
+            return resolution;
+        };
+        self.stats
+            .stale_answers
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tracing::debug!(%name, %qtype, "stale answer");
+        for record in stale.answer.iter_mut().chain(stale.authority.iter_mut()) {
+            record.ttl = match record.ttl {
+                0 => stale::TTL,
+                ttl => ttl.min(stale::TTL),
+            };
+        }
+        stale
     }
 
     /// A cache-only answer (RD clear): the RRset or negative answer, else REFUSED.

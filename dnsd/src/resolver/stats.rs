@@ -5,6 +5,7 @@
 //! - `dnsd_resolver_queue_full_total`: requests answered SERVFAIL because the queue
 //!   was full;
 //! - `dnsd_resolver_upstream_queries_total`, `dnsd_resolver_upstream_timeouts_total`;
+//! - `dnsd_resolver_stale_answers_total`: answers from expired cache entries (RFC 8767);
 //! - `dnsd_resolver_validation_total{result,ede}`: secure, insecure, and bogus by the
 //!   EDE code given (RFC 8914);
 //! - `dnsd_resolver_cache_bytes`, `dnsd_resolver_cache_entries`: the RRset cache.
@@ -32,6 +33,8 @@ pub struct ResolverStats {
     pub upstream_queries: AtomicU64,
     /// Of which timed out.
     pub upstream_timeouts: AtomicU64,
+    /// Stale answers sent (RFC 8767).
+    pub stale_answers: AtomicU64,
     secure: AtomicU64,
     insecure: AtomicU64,
     bogus: [AtomicU64; EDE_SLOTS + 1],
@@ -101,6 +104,12 @@ impl ResolverStats {
             "Queries to authoritative servers that timed out.",
             &[(String::new(), self.upstream_timeouts.load(Relaxed))],
         );
+        series(
+            "dnsd_resolver_stale_answers_total",
+            "counter",
+            "Answers from expired cache entries because every authority failed (RFC 8767).",
+            &[(String::new(), self.stale_answers.load(Relaxed))],
+        );
         let mut verdicts = vec![
             ("{result=\"secure\"}".to_string(), self.secure.load(Relaxed)),
             (
@@ -129,7 +138,7 @@ impl ResolverStats {
             series(
                 "dnsd_resolver_cache_bytes",
                 "gauge",
-                "Bytes held by the RRset cache (estimated).",
+                "Bytes held by the RRset cache (blobs and per-entry overhead).",
                 &[(String::new(), cache.bytes() as u64)],
             );
             series(

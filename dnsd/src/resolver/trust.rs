@@ -38,6 +38,9 @@ enum Keys {
 
 /// Most zones walked up while building one chain of trust.
 const MAX_CHAIN: usize = 32;
+/// Names below a signed zone asked for their DS when looking for a cut the iterator
+/// did not see (`hidden_insecure_cut`).
+const MAX_HIDDEN_CUT_DEPTH: usize = 8;
 
 /// The trust anchors and what was learnt from them.
 pub struct Trust {
@@ -45,6 +48,8 @@ pub struct Trust {
     anchor_ds: Vec<DS>,
     anchor_keys: Vec<DNSKEY>,
     known: Mutex<HashMap<Name, (Keys, u64)>>,
+    /// Negative trust anchors (RFC 7646): domains whose data is insecure.
+    insecure: Vec<Name>,
     /// Unix time (signature validity), seconds.
     unix_now: fn() -> u32,
 }
@@ -58,8 +63,16 @@ impl Trust {
             anchor_keys: anchors.iter().filter_map(dnskey).cloned().collect(),
             anchor_zone,
             known: Mutex::new(HashMap::new()),
+            insecure: Vec::new(),
             unix_now,
         })
+    }
+
+    /// Negative trust anchors (RFC 7646): data at or below each of `domains` is
+    /// insecure, not validated (the site's own private or differently signed zones).
+    pub fn with_insecure(mut self, domains: &[Name]) -> Self {
+        self.insecure = domains.iter().map(Name::to_lowercase).collect();
+        self
     }
 
     /// The security of `resolution`, the answer to (`qname`, `qtype`).
@@ -96,7 +109,13 @@ impl Trust {
                 continue;
             }
             let zone = signer_of(sigs, owner).unwrap_or_else(|| self.zone_of(it, owner));
-            let security = self.rrset_security(it, &zone, records, sigs).await;
+            let mut security = self.rrset_security(it, &zone, records, sigs).await;
+            if sigs.is_empty()
+                && matches!(security, Security::Bogus(_))
+                && self.hidden_insecure_cut(it, &zone, owner).await
+            {
+                security = Security::Insecure;
+            }
             worse(security, &mut verdict);
         }
         let positive = sets
@@ -170,6 +189,32 @@ impl Trust {
         }
     }
 
+    /// Whether an insecure delegation lies between `zone` and `owner` that the
+    /// iterator did not see (a server for both parent and child answers from the
+    /// child): asks for the DS of each name below `zone` down to `owner`, as Unbound
+    /// does for unsigned data in a signed zone (RFC 4035 §4.3, §5.2).
+    async fn hidden_insecure_cut<U: Upstream>(
+        &self,
+        it: &Iterator<U>,
+        zone: &Name,
+        owner: &Name,
+    ) -> bool {
+        let top = usize::from(zone.num_labels());
+        let bottom = usize::from(owner.num_labels());
+        if !zone.zone_of(owner) || bottom <= top {
+            return false;
+        }
+        for labels in (top + 1..=bottom).take(MAX_HIDDEN_CUT_DEPTH) {
+            let name = owner.trim_to(labels);
+            match self.zone_keys(it, &name).await {
+                Keys::Insecure => return true,
+                Keys::Bogus(_) => return false,
+                Keys::Secure(_) => {}
+            }
+        }
+        false
+    }
+
     /// The zone `owner` belongs to, for an unsigned RRset: the closest ancestor whose
     /// NS RRset the iterator cached (every cut it descended through).
     fn zone_of<U: Upstream>(&self, it: &Iterator<U>, owner: &Name) -> Name {
@@ -193,8 +238,9 @@ impl Trust {
         {
             return keys;
         }
-        if !self.anchor_zone.zone_of(&zone) {
-            // Outside the anchor's tree: nothing vouches for it.
+        if !self.anchor_zone.zone_of(&zone) || self.insecure.iter().any(|d| d.zone_of(&zone)) {
+            // Outside the anchor's tree, or under a negative trust anchor: nothing
+            // vouches for it.
             return Keys::Insecure;
         }
         // Walk up to the closest zone whose keys are known (or the anchor), then down.

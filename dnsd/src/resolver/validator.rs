@@ -10,7 +10,7 @@
 //! limit (§3.2, as Unbound 1.17 does above 150).
 //!
 //! Not yet: the NSEC proof that a wildcard answer's name itself does not exist (RFC
-//! 4035 §5.3.4), wildcard NODATA proofs, and NSEC3 opt-out for insecure delegations.
+//! 4035 §5.3.4).
 
 use hickory_proto::dnssec::rdata::{DNSKEY, DNSSECRData, DS, NSEC, NSEC3, RRSIG};
 use hickory_proto::dnssec::{Nsec3HashAlgorithm, Verifier};
@@ -264,19 +264,25 @@ impl<'a> Nsec3Chain<'a> {
             .map(|(_, n)| *n)
     }
 
+    /// The NSEC3 that covers the hash of `name`.
+    fn covering(&self, name: &Name) -> Option<&'a NSEC3> {
+        let hash = self.hash(name)?;
+        self.records
+            .iter()
+            .find(|(owner, n)| {
+                let next = base32hex(n.next_hashed_owner_name());
+                if owner < &next {
+                    owner < &hash && hash < next
+                } else {
+                    owner < &hash || hash < next
+                }
+            })
+            .map(|(_, n)| *n)
+    }
+
     /// Whether an NSEC3 covers the hash of `name`.
     fn covers(&self, name: &Name) -> bool {
-        let Some(hash) = self.hash(name) else {
-            return false;
-        };
-        self.records.iter().any(|(owner, n)| {
-            let next = base32hex(n.next_hashed_owner_name());
-            if owner < &next {
-                owner < &hash && hash < next
-            } else {
-                owner < &hash || hash < next
-            }
-        })
+        self.covering(name).is_some()
     }
 
     /// RFC 5155 §8.3: the closest encloser of `name` and whether the next closer name
@@ -349,7 +355,16 @@ pub fn proves_nxdomain(zone: &Name, name: &Name, authority: &[Record]) -> Result
     let wildcard = encloser
         .prepend_label("*")
         .map_err(|_| Security::Bogus(ede::BOGUS))?;
-    Ok(chain.covers(&wildcard))
+    if !chain.covers(&wildcard) {
+        return Ok(false);
+    }
+    // RFC 5155 §6 and §9.2: under an opt-out span the name may be an unsigned
+    // delegation; the NXDOMAIN is proven, but only insecurely (as Unbound judges).
+    let next_closer = name.trim_to(usize::from(encloser.num_labels()) + 1);
+    if chain.covering(&next_closer).is_some_and(NSEC3::opt_out) {
+        return Err(Security::Insecure);
+    }
+    Ok(true)
 }
 
 /// Whether `authority` proves that `name` has no RRset of `rtype` (nor a CNAME) in
@@ -367,6 +382,40 @@ pub fn proves_nodata(
     if let Some(n) = authority.iter().find(|r| r.name == *name).and_then(nsec) {
         return Ok(absent(&mut n.type_bit_maps()));
     }
+    let nsecs: Vec<(&Name, &NSEC)> = authority
+        .iter()
+        .filter_map(|r| nsec(r).map(|n| (&r.name, n)))
+        .collect();
+    if !nsecs.is_empty() {
+        let covering = |target: &Name| {
+            nsecs
+                .iter()
+                .find(|(owner, n)| nsec_covers(owner, n.next_domain_name(), target))
+        };
+        let Some((_, cover)) = covering(name) else {
+            return Ok(false);
+        };
+        // RFC 4035 §3.1.3.2: an empty non-terminal, the next name is below it.
+        let next = cover.next_domain_name();
+        if next != name && name.zone_of(next) {
+            return Ok(true);
+        }
+        // RFC 4035 §3.1.3.4: wildcard NODATA: the name does not exist, the wildcard
+        // at its closest encloser does, without the type.
+        let proven = nsecs.iter().any(|(owner, n)| {
+            let encloser = owner.base_name();
+            owner.is_wildcard()
+                && encloser != *name
+                && encloser.zone_of(name)
+                && zone.zone_of(&encloser)
+                && absent(&mut n.type_bit_maps())
+                && {
+                    let next_closer = name.trim_to(usize::from(encloser.num_labels()) + 1);
+                    next_closer == *name || covering(&next_closer).is_some()
+                }
+        });
+        return Ok(proven);
+    }
     let chain = Nsec3Chain::new(zone, authority);
     if chain
         .records
@@ -378,15 +427,22 @@ pub fn proves_nodata(
     if let Some(n) = chain.matching(name) {
         return Ok(absent(&mut n.type_bit_maps()));
     }
-    if rtype == RecordType::DS
-        && let Some(encloser) = chain.closest_encloser(name)
-    {
+    let Some(encloser) = chain.closest_encloser(name) else {
+        return Ok(false);
+    };
+    let next_closer = name.trim_to(usize::from(encloser.num_labels()) + 1);
+    if rtype == RecordType::DS {
         // RFC 5155 §8.6: an opt-out NSEC3 covering the next closer name.
-        let next_closer = name.trim_to(usize::from(encloser.num_labels()) + 1);
-        let opt_out = chain.records.iter().any(|(_, n)| n.opt_out());
-        return Ok(opt_out && chain.covers(&next_closer));
+        return Ok(chain.covering(&next_closer).is_some_and(NSEC3::opt_out));
     }
-    Ok(false)
+    // RFC 5155 §8.7: wildcard NODATA: the closest encloser proof, and the NSEC3 of
+    // the wildcard at the closest encloser without the type.
+    let wildcard = encloser
+        .prepend_label("*")
+        .map_err(|_| Security::Bogus(ede::BOGUS))?;
+    Ok(chain
+        .matching(&wildcard)
+        .is_some_and(|n| absent(&mut n.type_bit_maps())))
 }
 
 #[cfg(test)]

@@ -1,0 +1,364 @@
+//! The storage under both resolver caches (RRsets in `cache.rs`, rendered answers in
+//! `answers.rs`): a table of byte strings, each one allocation that starts with its
+//! key, split into shards by the key's hash, each shard behind its own mutex and
+//! bounded by bytes.
+//!
+//! ```text
+//!  blob:  [key length: u16][flags: u8][key ...][value ...]      one Box<[u8]>
+//!  slot:  blob, stored (s), expires (s)                          24 octets
+//!  order: (hash, stored) per insertion, oldest first             16 octets
+//! ```
+//!
+//! Memory is what the issue measures (RSS at 1 M cached names): a slot is 24 octets in
+//! a `hashbrown::HashTable` (no second copy of the key, no per-entry vector), the
+//! eviction queue 16 more, and the blob itself is the encoded data. Eviction is CLOCK
+//! over insertion order: the oldest entry goes first unless it was read since it was
+//! stored, in which case it gets one more turn at the back of the queue (popular names
+//! stay; a flood of names read once does not push them out).
+//!
+//! Time is the caller's (seconds), so tests need no clock.
+
+use std::collections::VecDeque;
+use std::hash::BuildHasher;
+use std::sync::Mutex;
+
+use hashbrown::HashTable;
+
+/// Shards (a power of two): enough that the workers and tasks seldom meet on one lock.
+const SHARDS: usize = 16;
+/// What one entry costs beyond its blob: its slot (with the table's spare room), its
+/// place in the queue, the allocator's header.
+pub const ENTRY_OVERHEAD: usize = 64;
+/// Blob header: key length (2) and flags (1).
+const HEADER: usize = 3;
+/// Flag: read since stored (CLOCK's reference bit).
+const REFERENCED: u8 = 1;
+
+/// One entry: the blob and its times.
+struct Slot {
+    blob: Box<[u8]>,
+    stored: u32,
+    expires: u32,
+}
+
+impl Slot {
+    fn key(&self) -> &[u8] {
+        let len = usize::from(u16::from_be_bytes([self.blob[0], self.blob[1]]));
+        &self.blob[HEADER..HEADER + len]
+    }
+
+    fn cost(&self) -> usize {
+        self.blob.len() + ENTRY_OVERHEAD
+    }
+}
+
+#[derive(Default)]
+struct Shard {
+    table: HashTable<Slot>,
+    /// (hash, stored) in insertion order; a slot stored again leaves a stale place,
+    /// recognized by its time and skipped.
+    order: VecDeque<(u64, u32)>,
+    bytes: usize,
+}
+
+/// An entry as the reader sees it.
+pub struct Found<'a> {
+    /// The key.
+    pub key: &'a [u8],
+    /// What follows the key.
+    pub value: &'a [u8],
+    /// The key and the value, contiguous (offsets within the value are relative to the
+    /// key's start when the writer made them so).
+    pub keyed: &'a [u8],
+    /// When it was stored and when it expires, in the caller's seconds.
+    pub stored: u32,
+    /// See `stored`.
+    pub expires: u32,
+}
+
+/// The table.
+pub struct BlobTable {
+    shards: Box<[Mutex<Shard>]>,
+    hasher: foldhash::fast::FixedState,
+    shard_bytes: usize,
+}
+
+/// A blob under construction: the header and key are written, the value follows.
+pub struct Blob(Vec<u8>);
+
+impl Blob {
+    /// A blob for `key`, with room for `value_hint` more octets; None when the key is
+    /// longer than a blob can say.
+    pub fn new(key: &[u8], value_hint: usize) -> Option<Blob> {
+        let len = u16::try_from(key.len()).ok()?;
+        let mut bytes = Vec::with_capacity(HEADER + key.len() + value_hint);
+        bytes.extend_from_slice(&len.to_be_bytes());
+        bytes.push(0);
+        bytes.extend_from_slice(key);
+        Some(Blob(bytes))
+    }
+
+    /// A blob whose key is the first `key_len` octets of `keyed` and whose value is
+    /// the rest (for a value with offsets relative to the key's start).
+    pub fn from_keyed(keyed: &[u8], key_len: usize) -> Option<Blob> {
+        let len = u16::try_from(key_len)
+            .ok()
+            .filter(|_| key_len <= keyed.len())?;
+        let mut bytes = Vec::with_capacity(HEADER + keyed.len());
+        bytes.extend_from_slice(&len.to_be_bytes());
+        bytes.push(0);
+        bytes.extend_from_slice(keyed);
+        Some(Blob(bytes))
+    }
+
+    /// Appends to the value.
+    pub fn extend(&mut self, bytes: &[u8]) {
+        self.0.extend_from_slice(bytes);
+    }
+}
+
+impl BlobTable {
+    /// A table of at most `max_bytes` (blobs plus `ENTRY_OVERHEAD` each).
+    pub fn new(max_bytes: usize) -> Self {
+        Self {
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            hasher: foldhash::fast::FixedState::with_seed(0x5eed_cafe),
+            shard_bytes: (max_bytes / SHARDS).max(4096),
+        }
+    }
+
+    fn hash(&self, key: &[u8]) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    /// The shard of a hash: bits the table itself uses least (hashbrown takes the low
+    /// bits for the bucket and the top seven for the tag).
+    fn shard(&self, hash: u64) -> &Mutex<Shard> {
+        &self.shards[((hash >> 32) as usize) & (SHARDS - 1)]
+    }
+
+    /// Calls `read` with the entry under `key` if it lives at `now` or expired at most
+    /// `stale` seconds ago, marking it read; None otherwise.
+    pub fn get<R>(
+        &self,
+        key: &[u8],
+        now: u32,
+        stale: u32,
+        read: impl FnOnce(Found<'_>) -> R,
+    ) -> Option<R> {
+        let hash = self.hash(key);
+        let mut shard = self.shard(hash).lock().ok()?;
+        let slot = shard.table.find_mut(hash, |s| s.key() == key)?;
+        if slot.expires.saturating_add(stale) <= now {
+            return None;
+        }
+        slot.blob[2] |= REFERENCED;
+        let key_end = HEADER + key.len();
+        Some(read(Found {
+            key,
+            value: &slot.blob[key_end..],
+            keyed: &slot.blob[HEADER..],
+            stored: slot.stored,
+            expires: slot.expires,
+        }))
+    }
+
+    /// Stores `blob` from `now` until `expires`, unless an entry lives under its key
+    /// for which `keep_old(old value, old expires)` says so.
+    pub fn insert(
+        &self,
+        blob: Blob,
+        now: u32,
+        expires: u32,
+        keep_old: impl Fn(&[u8], u32) -> bool,
+    ) {
+        let slot = Slot {
+            blob: blob.0.into_boxed_slice(),
+            stored: now,
+            expires,
+        };
+        let key = slot.key();
+        let hash = self.hash(key);
+        let hasher = |s: &Slot| self.hash(s.key());
+        let Ok(mut guard) = self.shard(hash).lock() else {
+            return;
+        };
+        let shard = &mut *guard;
+        let cost = slot.cost();
+        if let Some(old) = shard.table.find(hash, |s| s.key() == key)
+            && old.expires > now
+            && keep_old(&old.blob[HEADER + key.len()..], old.expires)
+        {
+            return;
+        }
+        self.make_room(shard, cost);
+        match shard.table.find_entry(hash, |s| s.key() == slot.key()) {
+            Ok(mut entry) => {
+                shard.bytes -= entry.get().cost();
+                *entry.get_mut() = slot;
+            }
+            Err(_) => {
+                shard.table.insert_unique(hash, slot, hasher);
+            }
+        }
+        shard.bytes += cost;
+        shard.order.push_back((hash, now));
+        if shard.order.len() > 2 * shard.table.len() + 64 {
+            // Places of slots stored again since: drop them.
+            let table = &shard.table;
+            shard.order.retain(|&(hash, stored)| {
+                table
+                    .find(hash, |s| s.stored == stored && self.hash(s.key()) == hash)
+                    .is_some()
+            });
+        }
+    }
+
+    /// Evicts, oldest first (CLOCK), until `cost` more octets fit.
+    fn make_room(&self, shard: &mut Shard, cost: usize) {
+        let mut turns = shard.order.len();
+        while shard.bytes + cost > self.shard_bytes {
+            let Some((hash, stored)) = shard.order.pop_front() else {
+                return;
+            };
+            let Ok(entry) = shard
+                .table
+                .find_entry(hash, |s| s.stored == stored && self.hash(s.key()) == hash)
+            else {
+                continue;
+            };
+            if turns > 0 && entry.get().blob[2] & REFERENCED != 0 {
+                // Read since stored: one more turn.
+                turns -= 1;
+                let mut entry = entry;
+                entry.get_mut().blob[2] &= !REFERENCED;
+                shard.order.push_back((hash, stored));
+                continue;
+            }
+            let (slot, _) = entry.remove();
+            shard.bytes -= slot.cost();
+        }
+    }
+
+    /// Removes every entry whose key `doomed` picks; the number removed.
+    pub fn remove_where(&self, doomed: impl Fn(&[u8]) -> bool) -> usize {
+        let mut removed = 0;
+        for shard in &self.shards {
+            let Ok(mut shard) = shard.lock() else {
+                continue;
+            };
+            let shard = &mut *shard;
+            let mut freed = 0;
+            shard.table.retain(|slot| {
+                let drop = doomed(slot.key());
+                if drop {
+                    freed += slot.cost();
+                    removed += 1;
+                }
+                !drop
+            });
+            shard.bytes -= freed;
+        }
+        removed
+    }
+
+    /// Calls `visit` with every entry whose key `pick` picks (a dump; holds one shard's
+    /// lock at a time).
+    pub fn scan(&self, pick: impl Fn(&[u8]) -> bool, mut visit: impl FnMut(Found<'_>)) {
+        for shard in &self.shards {
+            let Ok(shard) = shard.lock() else {
+                continue;
+            };
+            for slot in shard.table.iter().filter(|s| pick(s.key())) {
+                let key = slot.key();
+                visit(Found {
+                    key,
+                    value: &slot.blob[HEADER + key.len()..],
+                    keyed: &slot.blob[HEADER..],
+                    stored: slot.stored,
+                    expires: slot.expires,
+                });
+            }
+        }
+    }
+
+    /// Octets held (blobs and per-entry overhead).
+    pub fn bytes(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.lock().map_or(0, |s| s.bytes))
+            .sum()
+    }
+
+    /// Entries held, expired ones included until evicted.
+    pub fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.lock().map_or(0, |s| s.table.len()))
+            .sum()
+    }
+
+    /// Whether the table holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn put(table: &BlobTable, key: &str, value: &[u8], now: u32, ttl: u32) {
+        let mut blob = Blob::new(key.as_bytes(), value.len()).unwrap();
+        blob.extend(value);
+        table.insert(blob, now, now + ttl, |_, _| false);
+    }
+
+    fn value(table: &BlobTable, key: &str, now: u32) -> Option<Vec<u8>> {
+        table.get(key.as_bytes(), now, 0, |f| f.value.to_vec())
+    }
+
+    #[test]
+    fn entries_live_until_they_expire_and_stale_ones_on_request() {
+        let table = BlobTable::new(1 << 20);
+        put(&table, "a", b"one", 10, 5);
+        assert_eq!(value(&table, "a", 14).as_deref(), Some(&b"one"[..]));
+        assert_eq!(value(&table, "a", 15), None);
+        assert_eq!(
+            table.get(b"a", 20, 30, |f| (f.stored, f.expires)),
+            Some((10, 15))
+        );
+        put(&table, "a", b"two", 16, 5);
+        assert_eq!(value(&table, "a", 17).as_deref(), Some(&b"two"[..]));
+        assert_eq!(table.len(), 1);
+    }
+
+    #[test]
+    fn a_live_entry_is_kept_when_the_writer_says_so() {
+        let table = BlobTable::new(1 << 20);
+        put(&table, "a", b"good", 0, 100);
+        let mut blob = Blob::new(b"a", 3).unwrap();
+        blob.extend(b"bad");
+        table.insert(blob, 1, 101, |old, _| old == b"good");
+        assert_eq!(value(&table, "a", 2).as_deref(), Some(&b"good"[..]));
+    }
+
+    #[test]
+    fn the_bound_holds_and_entries_read_stay_longer() {
+        let table = BlobTable::new(SHARDS * 8192);
+        put(&table, "popular", &[0; 100], 0, 1000);
+        for i in 0..20_000 {
+            if i % 50 == 0 {
+                assert!(value(&table, "popular", 1).is_some(), "evicted at {i}");
+            }
+            put(&table, &format!("name{i}"), &[0; 100], 1, 1000);
+        }
+        assert!(table.bytes() <= SHARDS * 8192);
+        assert!(value(&table, "name19999", 1).is_some());
+        assert!(value(&table, "name0", 1).is_none());
+        let all = table.len();
+        assert_eq!(table.remove_where(|k| k.starts_with(b"name")), all - 1);
+        assert_eq!(table.len(), 1);
+        assert_eq!(table.bytes(), 100 + 3 + 7 + ENTRY_OVERHEAD);
+    }
+}
