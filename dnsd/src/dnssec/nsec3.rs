@@ -55,10 +55,19 @@ pub fn hash_of_owner(owner: &[u8]) -> Option<Hash> {
     from_base32hex(owner.get(1..1 + len)?)?.try_into().ok()
 }
 
-/// Whether `node` holds nothing but NSEC3 records and their signatures.
+/// Whether `node` holds an NSEC3 RRset and nothing else but signatures (a name that
+/// holds only signatures is a leftover of removed data, not an NSEC3 owner).
 pub fn is_nsec3_node(node: &NodeRef<'_>) -> bool {
-    let mut rrsets = node.rrsets().peekable();
-    rrsets.peek().is_some() && rrsets.all(|r| matches!(r.rtype, Rtype::NSEC3 | Rtype::RRSIG))
+    node.rrset(Rtype::NSEC3).is_some()
+        && node
+            .rrsets()
+            .all(|r| matches!(r.rtype, Rtype::NSEC3 | Rtype::RRSIG))
+}
+
+/// Whether `node` is a leftover: it holds records, but none the chains describe nor
+/// an NSEC3 (signatures of data that went, an NSEC of a name that left the chain).
+pub fn is_leftover(node: &NodeRef<'_>) -> bool {
+    !node.is_empty() && !node.rrsets().any(|r| is_data(r.rtype)) && !is_nsec3_node(node)
 }
 
 /// The types an NSEC3 for `node` lists, sorted; None when the name has no NSEC3: it is

@@ -22,7 +22,7 @@ use std::collections::HashSet;
 
 use super::keys::KeyError;
 use super::nsec::{is_data, nsec_changes};
-use super::nsec3::{self, Params, hashed_owner, is_nsec3_node, nsec3_changes, with_ancestors};
+use super::nsec3::{self, Params, hashed_owner, is_leftover, nsec3_changes, with_ancestors};
 use super::policy::{Denial, Policy};
 use super::rdata::{RrsigFields, nsec3param_rdata};
 use super::sign::{KeySet, Scratch, sign_with_all};
@@ -276,9 +276,7 @@ pub fn sign_diff(zone: &Zone, diff: &ZoneDiff, ctx: Context<'_>) -> Result<Signe
     owners.dedup();
     for owner in &owners {
         if let Some(node) = zone.node(owner)
-            && !node.rrsets().any(|r| is_data(r.rtype))
-            && !is_nsec3_node(&node)
-            && !node.is_empty()
+            && is_leftover(&node)
         {
             step1.push(Change::RemoveName {
                 owner: node.owner_name(),

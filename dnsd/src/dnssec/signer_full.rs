@@ -9,11 +9,11 @@ use std::num::NonZeroUsize;
 
 use super::{Context, SignError, apex_changes, denial_ttl, params, signable};
 use crate::dnssec::nsec::{is_data, nsec_types};
-use crate::dnssec::nsec3::{full_chain, hashed_owner, is_nsec3_node};
+use crate::dnssec::nsec3::{full_chain, hashed_owner, is_leftover, is_nsec3_node};
 use crate::dnssec::rdata::nsec_rdata;
 use crate::dnssec::sign::{Scratch, sign_with_all};
 use crate::wire::name::Name;
-use crate::zone::txn::{self, Transaction};
+use crate::zone::txn::{self, Change, Transaction};
 use crate::zone::{NodeRef, Record, Rtype, Zone};
 
 /// Signs `zone` whole (see the module documentation).
@@ -23,6 +23,12 @@ pub fn sign_full(zone: &Zone, ctx: Context<'_>) -> Result<Zone, SignError> {
     }
     let mut step1 = Transaction::new();
     apex_changes(zone, ctx, &mut step1);
+    // Leftovers (signatures of data that went) would hide an empty non-terminal.
+    for node in zone.nodes().filter(is_leftover) {
+        step1.push(Change::RemoveName {
+            owner: node.owner_name(),
+        });
+    }
     let zone = if step1.is_empty() {
         zone.clone()
     } else {

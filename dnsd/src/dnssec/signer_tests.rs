@@ -320,11 +320,20 @@ fn random_diffs_signed_incrementally_equal_the_zone_signed_whole() {
             };
             let signed = sign_diff(&applied.zone, &applied.diff, ctx).unwrap();
             let whole = sign_full(&applied.zone, ctx).unwrap();
-            assert_eq!(
-                shape(&signed.zone),
-                shape(&whole),
-                "seed {seed} step {step}: {t:?}"
-            );
+            let (inc, full) = (shape(&signed.zone), shape(&whole));
+            if inc != full {
+                let text = |v: &[(Vec<u8>, Rtype, u32, Vec<u8>)], other: &[(Vec<u8>, Rtype, u32, Vec<u8>)]| {
+                    v.iter()
+                        .filter(|r| !other.contains(r))
+                        .map(|r| format!("{} {} {} {:?}", Name::from_wire(&r.0).unwrap(), r.1, r.2, r.3))
+                        .collect::<Vec<_>>()
+                };
+                panic!(
+                    "seed {seed} step {step}: {t:?}\nonly incremental: {:#?}\nonly whole: {:#?}",
+                    text(&inc, &full),
+                    text(&full, &inc)
+                );
+            }
             let sorted = |mut d: ZoneDiff| {
                 d.removed.sort();
                 d.added.sort();
