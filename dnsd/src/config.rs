@@ -262,6 +262,7 @@ pub struct Spec {
     dynamic_zone: BTreeMap<String, Spanned<dynamic::DynamicZoneSpec>>,
     update: dynamic::UpdateSpec,
     api: Option<Spanned<dynamic::ApiSpec>>,
+    dnssec: dnssec_keys::DnssecSpec,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -307,6 +308,7 @@ struct ZoneSpec {
     serial: Option<Spanned<String>>,
     journal_max_entries: Option<Spanned<i64>>,
     journal_max_bytes: Option<Spanned<i64>>,
+    dnssec: dnssec_keys::DnssecSpec,
 }
 
 //------------ Loading and validating ----------------------------------------
@@ -550,7 +552,16 @@ pub fn validate(
     let identity = internet::identity_text(&spec.identity, "identity", &mut problems);
     let udp_max_response_size = internet::udp_max(&spec.udp_max_response_size, &mut problems);
     let include = zone_files::include(&spec.include, &zones_dir, &in_file, &mut problems);
-    let zone_defaults = zone_files::zone_defaults(&spec.serial, &mut problems);
+    let mut zone_defaults = zone_files::zone_defaults(&spec.serial, &mut problems);
+    let dnssec_base = dnssec_keys::policy(
+        &spec.dnssec,
+        &(false, Default::default()),
+        "dnssec",
+        &mut problems,
+    );
+    if dnssec_base.0 && dnssec_keys::check(&spec.dnssec, &dnssec_base.1, "dnssec", &mut problems) {
+        zone_defaults.dnssec = Some(dnssec_base.1.clone());
+    }
 
     let mut zones = BTreeMap::new();
     let mut files: BTreeMap<PathBuf, String> = BTreeMap::new();
@@ -619,6 +630,20 @@ pub fn validate(
                 ),
             }
         }
+        let (sign, policy) = dnssec_keys::policy(
+            &spec.dnssec,
+            &dnssec_base,
+            &format!("{key}.dnssec"),
+            &mut problems,
+        );
+        options.dnssec = (sign
+            && dnssec_keys::check(
+                &spec.dnssec,
+                &policy,
+                &format!("{key}.dnssec"),
+                &mut problems,
+            ))
+        .then_some(policy);
         zones.insert(apex, options);
     }
 
@@ -903,6 +928,8 @@ mod internet;
 
 #[path = "config_dynamic.rs"]
 mod dynamic;
+#[path = "config_dnssec.rs"]
+mod dnssec_keys;
 
 #[path = "config_zone_files.rs"]
 mod zone_files;

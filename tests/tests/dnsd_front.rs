@@ -355,6 +355,7 @@ fn the_documented_example_configuration_checks_clean() {
         "examples/dnsd.toml",
         "examples/internet.toml",
         "examples/dynamic.toml",
+        "examples/signed.toml",
     ] {
         let (status, out) = dnsd_check(&root, &["--config", example]);
         assert_eq!((status, out.as_str()), (0, ""), "{example}");

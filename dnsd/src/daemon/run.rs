@@ -108,6 +108,11 @@ pub fn run(config: Config) -> Result<(), RunError> {
     metrics.attach_reload_stats(reloader.stats());
     metrics.attach_publisher(manager.publisher().clone());
     let dynamic = super::dynamic::start(&config, &manager, &metrics, &runtime);
+    crate::dnssec::stage::spawn_refresh_timer(
+        manager.clone(),
+        crate::manager::unix_now,
+        std::time::Duration::from_secs(60),
+    );
 
     // Bind everything before serving anything.
     let mut tcp_listeners = Vec::new();

@@ -15,7 +15,10 @@
 //! - `sign`: one RRset's signature; the key set of a moment.
 //! - `nsec`, `nsec3`: the chains, whole or repaired around changed names.
 //! - `signer`: a version signed whole, or the changes a diff needs; refreshes.
+//! - `store`: keys in the state folder (BIND's file format, 0600).
+//! - `stage`: the zone manager's signing stage.
 
+pub mod cli;
 pub mod keys;
 pub mod nsec;
 pub mod nsec3;
@@ -23,7 +26,12 @@ pub mod policy;
 pub mod rdata;
 pub mod sign;
 pub mod signer;
+pub mod stage;
+pub mod store;
 
 pub use keys::{Algorithm, KeyPair};
 pub use policy::{Denial, KeyScheme, Policy};
 pub use sign::{KeySet, SigningKey};
+
+#[cfg(test)]
+mod tools_tests;

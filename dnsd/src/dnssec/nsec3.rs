@@ -343,7 +343,7 @@ pub fn full_chain(zone: &Zone, params: Params<'_>) -> Vec<(Hash, Vec<u8>)> {
             Some((nsec3_hash(n.owner(), params.salt, params.iterations), types))
         })
         .collect();
-    entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    entries.sort_unstable_by_key(|a| a.0);
     entries.dedup_by(|a, b| a.0 == b.0);
     let count = entries.len();
     (0..count)

@@ -209,7 +209,7 @@ pub fn parse_duration(text: &str) -> Option<u64> {
 /// A duration as the configuration writes it (the largest whole unit).
 pub fn duration_text(seconds: u64) -> String {
     for (unit, factor) in [("w", 604_800), ("d", 86_400), ("h", 3600), ("m", 60)] {
-        if seconds >= factor && seconds % factor == 0 {
+        if seconds >= factor && seconds.is_multiple_of(factor) {
             return format!("{}{unit}", seconds / factor);
         }
     }

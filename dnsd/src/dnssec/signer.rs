@@ -158,13 +158,16 @@ pub fn needs_full(zone: &Zone, ctx: Context<'_>) -> bool {
     }
 }
 
+/// An apex RRset the signer makes: type, RDATAs (None: none), TTL.
+type Wanted<'a> = (Rtype, Option<&'a Vec<Vec<u8>>>, u32);
+
 /// The changes that give the apex the DNSKEY, CDS, CDNSKEY and NSEC3PARAM RRsets the
 /// key set and policy ask for.
 fn apex_changes(zone: &Zone, ctx: Context<'_>, txn: &mut Transaction) {
     let apex = zone.apex_node();
     let ttl = dnskey_ttl(zone, ctx.policy);
     let param = params(ctx.policy).map(|p| vec![nsec3param_rdata(0, p.iterations, p.salt)]);
-    let wanted: [(Rtype, Option<&Vec<Vec<u8>>>, u32); 4] = [
+    let wanted: [Wanted<'_>; 4] = [
         (Rtype::DNSKEY, Some(&ctx.keys.dnskeys), ttl),
         (Rtype(59), Some(&ctx.keys.cds), ttl),
         (Rtype(60), Some(&ctx.keys.cdnskeys), ttl),
@@ -292,7 +295,6 @@ pub fn sign_diff(zone: &Zone, diff: &ZoneDiff, ctx: Context<'_>) -> Result<Signe
     if let Some(d) = &diff1 {
         note(d, &mut changed_sets);
     }
-    drop(note);
     let zone = &zone1;
 
     // Step 2: signatures and the chain around every name that changed.

@@ -322,10 +322,19 @@ fn random_diffs_signed_incrementally_equal_the_zone_signed_whole() {
             let whole = sign_full(&applied.zone, ctx).unwrap();
             let (inc, full) = (shape(&signed.zone), shape(&whole));
             if inc != full {
-                let text = |v: &[(Vec<u8>, Rtype, u32, Vec<u8>)], other: &[(Vec<u8>, Rtype, u32, Vec<u8>)]| {
+                let text = |v: &[(Vec<u8>, Rtype, u32, Vec<u8>)],
+                            other: &[(Vec<u8>, Rtype, u32, Vec<u8>)]| {
                     v.iter()
                         .filter(|r| !other.contains(r))
-                        .map(|r| format!("{} {} {} {:?}", Name::from_wire(&r.0).unwrap(), r.1, r.2, r.3))
+                        .map(|r| {
+                            format!(
+                                "{} {} {} {:?}",
+                                Name::from_wire(&r.0).unwrap(),
+                                r.1,
+                                r.2,
+                                r.3
+                            )
+                        })
                         .collect::<Vec<_>>()
                 };
                 panic!(
