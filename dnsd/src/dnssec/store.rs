@@ -234,7 +234,9 @@ fn private_text(pair: &KeyPair) -> String {
 
 /// Writes `bytes` to `path` with `mode`, durably: a temporary file, synced, renamed.
 fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), StoreError> {
-    let tmp = path.with_extension("tmp");
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
     let mut file = fs::OpenOptions::new()
         .write(true)
         .create(true)
@@ -271,7 +273,12 @@ pub fn save(
         .map_err(|e| io(&dir, e))?;
     let dnskey = pair.dnskey_rdata(flags);
     let tag = key_tag(&dnskey);
-    let base = dir.join(base_name(apex, pair.algorithm(), tag));
+    // Not Path::with_extension: the base name holds dots of its own.
+    let base = base_name(apex, pair.algorithm(), tag);
+    let (key_path, private_path) = (
+        dir.join(format!("{base}.key")),
+        dir.join(format!("{base}.private")),
+    );
     let zone = apex.to_lowercase();
     let role = if flags & FLAG_SEP != 0 {
         "key-signing (SEP)"
@@ -283,8 +290,7 @@ pub fn save(
         pair.algorithm().number(),
         BASE64.encode(pair.public_key())
     );
-    let private_path = base.with_extension("private");
-    write_file(&base.with_extension("key"), key_text.as_bytes(), 0o644)?;
+    write_file(&key_path, key_text.as_bytes(), 0o644)?;
     write_file(&private_path, private_text(&pair).as_bytes(), 0o600)?;
     Ok(StoredKey {
         flags,
