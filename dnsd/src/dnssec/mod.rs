@@ -35,3 +35,6 @@ pub use sign::{KeySet, SigningKey};
 
 #[cfg(test)]
 mod tools_tests;
+
+#[cfg(test)]
+mod bench_tests;
