@@ -18,7 +18,7 @@ use crate::dnssec::signer::{Context, sign_diff, sign_full};
 use crate::dnssec::{Algorithm, store};
 use crate::wire::name::Name;
 use crate::zone::txn::{Change, Transaction, apply};
-use crate::zone::{Record, Rtype, Zone};
+use crate::zone::{Record, Rtype};
 
 fn zone_text(names: usize) -> String {
     let mut text = String::from(
