@@ -926,10 +926,10 @@ mod keys;
 #[path = "config_internet.rs"]
 mod internet;
 
-#[path = "config_dynamic.rs"]
-mod dynamic;
 #[path = "config_dnssec.rs"]
 mod dnssec_keys;
+#[path = "config_dynamic.rs"]
+mod dynamic;
 
 #[path = "config_zone_files.rs"]
 mod zone_files;
