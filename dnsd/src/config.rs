@@ -284,6 +284,7 @@ pub struct Spec {
     api: Option<Spanned<dynamic::ApiSpec>>,
     xfr: transfers::XfrSpec,
     key: BTreeMap<String, Spanned<transfers::KeyTableSpec>>,
+    dnssec: dnssec_keys::DnssecSpec,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -335,6 +336,7 @@ struct ZoneSpec {
     allow_notify: Option<Vec<Spanned<transfers::AclEntrySpec>>>,
     notify: Option<Vec<Spanned<transfers::RemoteSpec>>>,
     primaries: Option<Vec<Spanned<transfers::RemoteSpec>>>,
+    dnssec: dnssec_keys::DnssecSpec,
 }
 
 //------------ Loading and validating ----------------------------------------
@@ -578,7 +580,16 @@ pub fn validate(
     let identity = internet::identity_text(&spec.identity, "identity", &mut problems);
     let udp_max_response_size = internet::udp_max(&spec.udp_max_response_size, &mut problems);
     let include = zone_files::include(&spec.include, &zones_dir, &in_file, &mut problems);
-    let zone_defaults = zone_files::zone_defaults(&spec.serial, &mut problems);
+    let mut zone_defaults = zone_files::zone_defaults(&spec.serial, &mut problems);
+    let dnssec_base = dnssec_keys::policy(
+        &spec.dnssec,
+        &(false, Default::default()),
+        "dnssec",
+        &mut problems,
+    );
+    if dnssec_base.0 && dnssec_keys::check(&spec.dnssec, &dnssec_base.1, "dnssec", &mut problems) {
+        zone_defaults.dnssec = Some(dnssec_base.1.clone());
+    }
 
     let mut xfr = transfers::settings(&spec.xfr, &spec.key, &in_file, &mut problems);
     let mut zones = BTreeMap::new();
@@ -656,6 +667,20 @@ pub fn validate(
         };
         let file_span = spec.file.as_ref().map(Spanned::span);
         transfers::zone(&key, &apex, &lists, file_span, &mut xfr, &mut problems);
+        let (sign, policy) = dnssec_keys::policy(
+            &spec.dnssec,
+            &dnssec_base,
+            &format!("{key}.dnssec"),
+            &mut problems,
+        );
+        options.dnssec = (sign
+            && dnssec_keys::check(
+                &spec.dnssec,
+                &policy,
+                &format!("{key}.dnssec"),
+                &mut problems,
+            ))
+        .then_some(policy);
         zones.insert(apex, options);
     }
 
@@ -956,6 +981,8 @@ mod keys;
 #[path = "config_internet.rs"]
 mod internet;
 
+#[path = "config_dnssec.rs"]
+mod dnssec_keys;
 #[path = "config_dynamic.rs"]
 mod dynamic;
 

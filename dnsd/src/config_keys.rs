@@ -31,6 +31,7 @@ const TOP_KEYS: &[&str] = &[
     "api",
     "xfr",
     "key",
+    "dnssec",
 ];
 const TCP_KEYS: &[&str] = &["idle-timeout-ms", "max-connections"];
 const UDP_KEYS: &[&str] = &["workers"];
@@ -62,6 +63,7 @@ const ZONE_KEYS: &[&str] = &[
     "allow-notify",
     "notify",
     "primaries",
+    "dnssec",
 ];
 
 /// Every key of `table` that the file format does not have: (span, key path, message).
@@ -95,6 +97,9 @@ pub(super) fn unknown_keys(table: &DeTable<'_>) -> Vec<(Range<usize>, String, St
     if let Some(cookies) = sub("cookies") {
         check(cookies, "cookies.", super::internet::COOKIE_KEYS);
     }
+    if let Some(dnssec) = sub("dnssec") {
+        check(dnssec, "dnssec.", super::dnssec_keys::DNSSEC_KEYS);
+    }
     if let Some(include) = sub("include") {
         check(include, "include.", super::zone_files::INCLUDE_KEYS);
     }
@@ -123,11 +128,15 @@ pub(super) fn unknown_keys(table: &DeTable<'_>) -> Vec<(Range<usize>, String, St
     if let Some(zones) = sub("zone") {
         for (name, zone) in zones.iter() {
             if let Some(zone) = zone.get_ref().as_table() {
-                check(
-                    zone,
-                    &format!("zone.{}.", quote_key(name.get_ref())),
-                    ZONE_KEYS,
-                );
+                let prefix = format!("zone.{}.", quote_key(name.get_ref()));
+                check(zone, &prefix, ZONE_KEYS);
+                if let Some(dnssec) = zone.get("dnssec").and_then(|v| v.get_ref().as_table()) {
+                    check(
+                        dnssec,
+                        &format!("{prefix}dnssec."),
+                        super::dnssec_keys::DNSSEC_KEYS,
+                    );
+                }
             }
         }
     }

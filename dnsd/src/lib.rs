@@ -22,6 +22,7 @@ pub mod answer;
 pub mod config;
 pub mod cookies;
 pub mod daemon;
+pub mod dnssec;
 pub mod front;
 pub mod manager;
 pub mod metrics;

@@ -76,6 +76,44 @@ enum Command {
         /// The key's name.
         name: String,
     },
+    /// DNSSEC keys of signed zones, in the state folder.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+    /// Print the DS records (SHA-256) of a signed zone's key-signing keys: what the
+    /// parent zone (the registrar) publishes.
+    Ds {
+        /// Configuration file (TOML), for the state folder and the zone's policy.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// The zone.
+        zone: String,
+    },
+}
+
+/// What `dnsd keys` does.
+#[derive(Debug, Subcommand, PartialEq)]
+enum KeysAction {
+    /// One line per key: zone, tag, algorithm, role, flags, state, file.
+    List {
+        /// Configuration file (TOML).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Zones (default: every signed zone).
+        zones: Vec<String>,
+    },
+    /// Make a new key of the zone's algorithm (used by dnsd after a restart).
+    Generate {
+        /// Configuration file (TOML).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// A zone-signing key (KSK+ZSK zones); default: a key-signing key or CSK.
+        #[arg(long)]
+        zsk: bool,
+        /// The zone.
+        zone: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -95,6 +133,10 @@ fn main() -> ExitCode {
         }
         Some(Command::Ctl { config, lines }) => ctl(config, lines),
         Some(Command::TsigKeygen { algorithm, name }) => tsig_keygen(&algorithm, &name),
+        Some(Command::Keys { action }) => keys(action),
+        Some(Command::Ds { config, zone }) => {
+            key_command(config, |c| dnsd::dnssec::cli::ds(c, &zone))
+        }
         None => serve(cli.serve),
     }
 }
@@ -113,6 +155,46 @@ fn tsig_keygen(algorithm: &str, name: &str) -> ExitCode {
         }
         Err(e) => {
             eprintln!("dnsd tsig-keygen: {name}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn keys(action: KeysAction) -> ExitCode {
+    match action {
+        KeysAction::List { config, zones } => {
+            key_command(config, |c| dnsd::dnssec::cli::keys_list(c, &zones))
+        }
+        KeysAction::Generate { config, zsk, zone } => key_command(config, |c| {
+            dnsd::dnssec::cli::keys_generate(c, &zone, zsk).map(|l| vec![l])
+        }),
+    }
+}
+
+/// Runs a key command with the configuration: its lines on standard output, or its
+/// error on standard error (exit status 1).
+fn key_command(
+    config: Option<PathBuf>,
+    run: impl FnOnce(&config::Config) -> Result<Vec<String>, String>,
+) -> ExitCode {
+    let config = match config::load(config.as_deref(), &Overrides::default()) {
+        Ok(config) => config,
+        Err(errors) => {
+            for error in errors {
+                eprintln!("{error}");
+            }
+            return ExitCode::FAILURE;
+        }
+    };
+    match run(&config) {
+        Ok(lines) => {
+            for line in lines {
+                println!("{line}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("dnsd: {e}");
             ExitCode::FAILURE
         }
     }

@@ -357,6 +357,7 @@ fn the_documented_example_configuration_checks_clean() {
         "examples/dynamic.toml",
         "examples/primary.toml",
         "examples/secondary.toml",
+        "examples/signed.toml",
     ] {
         let (status, out) = dnsd_check(&root, &["--config", example]);
         assert_eq!((status, out.as_str()), (0, ""), "{example}");

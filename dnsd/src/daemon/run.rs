@@ -117,6 +117,11 @@ pub fn run(config: Config) -> Result<(), RunError> {
         xfr_stats,
     ));
     let xfr_tasks = crate::xfr::tasks::Tasks::new(manager.clone(), &transfers);
+    crate::dnssec::stage::spawn_refresh_timer(
+        manager.clone(),
+        crate::manager::unix_now,
+        std::time::Duration::from_secs(60),
+    );
 
     // Bind everything before serving anything.
     let mut tcp_listeners = Vec::new();

@@ -75,6 +75,8 @@ pub struct ZoneOptions {
     pub journal_max_entries: usize,
     /// Bytes of history the journal keeps.
     pub journal_max_bytes: usize,
+    /// The signing policy (`[zone."NAME".dnssec]`); None: the zone is not signed.
+    pub dnssec: Option<crate::dnssec::Policy>,
 }
 
 impl Default for ZoneOptions {
@@ -84,6 +86,7 @@ impl Default for ZoneOptions {
             serial: SerialPolicy::default(),
             journal_max_entries: DEFAULT_JOURNAL_MAX_ENTRIES,
             journal_max_bytes: DEFAULT_JOURNAL_MAX_BYTES,
+            dnssec: None,
         }
     }
 }
@@ -373,7 +376,9 @@ impl Manager {
         if let Some(s) = image_serial {
             let _ = journal.set_image_serial(s);
         }
+        let signer = zone::open_signer(&self.state_dir, apex, &options);
         zone::Writer {
+            signer,
             zone: zone.map(Arc::new),
             options,
             journal,

@@ -33,6 +33,7 @@ use super::image;
 use super::ownership::{FILE_SOURCE, Overlay, Ownership};
 use super::publish::Publisher;
 use super::{Clock, ZoneOptions};
+use crate::dnssec::stage::{SIGNER_SOURCE, Stage, is_signer_type};
 use crate::sources::file_diff::file_changes;
 use crate::sources::stats::ReloadStats;
 use crate::wire::name::Name;
@@ -75,6 +76,9 @@ pub enum CommitError {
     /// The journal entry could not be made durable: nothing was served.
     #[error("journal: {0}")]
     Journal(String),
+    /// The zone is signed and the new version could not be: nothing was served.
+    #[error("dnssec: {0}")]
+    Dnssec(String),
 }
 
 impl From<JournalError> for CommitError {
@@ -186,6 +190,9 @@ impl Submitted {
 
 /// The state only the writer touches.
 pub(super) struct Writer {
+    /// The signing stage of a signed zone (an error: signing is configured but its
+    /// keys cannot be read, and changes are refused until they can).
+    pub(super) signer: Option<Result<Stage, String>>,
     pub(super) zone: Option<Arc<Zone>>,
     pub(super) options: ZoneOptions,
     pub(super) journal: Journal,
@@ -312,8 +319,13 @@ impl ZoneHandle {
         let mut accepted = Vec::new();
         let zone_name = self.apex().to_string();
         for p in batch {
-            let result = check_ownership(&ownership, &working, &p.source, &p.txn)
-                .and_then(|()| txn::apply(&working, &p.txn).map_err(CommitError::from));
+            let check = if &*p.source == SIGNER_SOURCE {
+                Ok(())
+            } else {
+                check_ownership(&ownership, &working, &p.source, &p.txn)
+            };
+            let result =
+                check.and_then(|()| txn::apply(&working, &p.txn).map_err(CommitError::from));
             if result.is_err() {
                 self.shared
                     .stats
@@ -342,8 +354,10 @@ impl ZoneHandle {
             w.floor.unwrap_or(current).max_serial(current),
             (w.clock)(),
         );
+        let now = (w.clock)();
         let result = set_serial(&working, serial).and_then(|applied| {
             let diff = diff.then(applied.diff);
+            let (zone, diff) = sign(w, applied.zone, diff, now)?;
             let entry = Entry {
                 diff,
                 meta: Meta {
@@ -352,7 +366,7 @@ impl ZoneHandle {
                 },
             };
             self.append(w, entry)?;
-            Ok(applied.zone)
+            Ok(zone)
         });
         match result {
             Ok(zone) => {
@@ -511,6 +525,7 @@ impl ZoneHandle {
             let verdict = serial::decide(w.options.serial, last.as_ref(), file_serial, true, now)?;
             let serial = verdict.serial();
             file.set_serial(serial);
+            let file = sign_whole(w, file, now)?;
             return Ok(Some(Prepared {
                 zone: Arc::new(file),
                 owners: Vec::new(),
@@ -519,7 +534,14 @@ impl ZoneHandle {
                 outcome: FileOutcome::Loaded { serial },
             }));
         };
-        let changes = file_changes(&file, &live, &w.ownership);
+        let mut changes = file_changes(&file, &live, &w.ownership);
+        if w.signer.is_some() {
+            // The signer makes a signed zone's DNSSEC records, whatever the file says.
+            changes
+                .txn
+                .changes
+                .retain(|c| !is_signer_type(change_type(c)));
+        }
         let current = live.serial().unwrap_or(0);
         let last = Served {
             serial: current,
@@ -546,6 +568,12 @@ impl ZoneHandle {
             });
         }
         let applied = txn::apply(&live, &txn)?;
+        let (zone, diff) = sign(w, applied.zone, applied.diff, now)?;
+        let applied = txn::Applied {
+            zone,
+            diff,
+            warnings: Vec::new(),
+        };
         let owners: Vec<OwnerChange> = changes
             .takeovers
             .iter()
@@ -604,12 +632,39 @@ impl ZoneHandle {
         prepared.outcome
     }
 
-    /// Changes the zone's options (a configuration reload).
+    /// Changes the zone's options (a configuration reload). A new signing policy
+    /// signs the zone again at the next commit, which it makes at once.
     pub fn set_options(&self, options: ZoneOptions) -> Result<(), CommitError> {
-        let mut w = self.lock();
-        w.journal.set_limits(options.journal_limits())?;
-        w.options = options;
+        let resign = {
+            let mut w = self.lock();
+            w.journal.set_limits(options.journal_limits())?;
+            let resign = options.dnssec != w.options.dnssec;
+            if resign {
+                w.signer = open_signer(&w.state_dir, self.apex(), &options);
+            }
+            w.options = options;
+            resign && w.signer.is_some() && w.zone.is_some()
+        };
+        if resign {
+            self.submit(SIGNER_SOURCE, Transaction::new())?;
+        }
         Ok(())
+    }
+
+    /// When the zone next needs its signer (seconds since the epoch; `now` or earlier:
+    /// at once), if it is signed and loaded.
+    pub fn signature_refresh_due(&self, now: u64) -> Option<u64> {
+        let mut w = self.lock();
+        let zone = w.zone.clone()?;
+        match &mut w.signer {
+            Some(Ok(stage)) => Some(stage.due(&zone, now)),
+            _ => None,
+        }
+    }
+
+    /// Refreshes the signatures due, as a new version (the refresh timer's commit).
+    pub fn refresh_signatures(&self) -> Result<u32, CommitError> {
+        self.submit(SIGNER_SOURCE, Transaction::new())
     }
 
     /// The dynamic owners of the zone's RRsets.
@@ -696,9 +751,15 @@ fn check_ownership(
             }
             Change::RemoveName { owner } => {
                 let owner = owner.to_lowercase();
+                // The name's signatures and NSEC go with it (the signer's records).
                 let types = zone
                     .node(owner.as_wire())
-                    .map(|n| n.rrsets().map(|r| r.rtype).collect())
+                    .map(|n| {
+                        n.rrsets()
+                            .map(|r| r.rtype)
+                            .filter(|&t| !matches!(t, Rtype::RRSIG | Rtype::NSEC))
+                            .collect()
+                    })
                     .unwrap_or_default();
                 (owner, types)
             }
@@ -760,4 +821,57 @@ fn owner_changes(
             })
         })
         .collect()
+}
+
+/// The signing stage of a zone under `options` (see `Writer::signer`).
+pub(super) fn open_signer(
+    state_dir: &std::path::Path,
+    apex: &Name,
+    options: &ZoneOptions,
+) -> Option<Result<Stage, String>> {
+    let policy = options.dnssec.clone()?;
+    Some(Stage::open(state_dir, apex, policy).map_err(|e| {
+        tracing::error!(zone = %apex, "dnssec: {e}; changes to the zone are refused until its keys can be read");
+        e.to_string()
+    }))
+}
+
+/// Signs a zone's new version (`zone`, which `diff` led to) when the zone is signed:
+/// the version and diff to journal and serve.
+fn sign(
+    w: &mut Writer,
+    zone: Zone,
+    diff: ZoneDiff,
+    now: u64,
+) -> Result<(Zone, ZoneDiff), CommitError> {
+    match &mut w.signer {
+        None => Ok((zone, diff)),
+        Some(Err(e)) => Err(CommitError::Dnssec(e.clone())),
+        Some(Ok(stage)) => {
+            let signed = stage
+                .sign(&zone, &diff, now)
+                .map_err(|e| CommitError::Dnssec(e.to_string()))?;
+            Ok((signed.zone, diff.then(signed.diff)))
+        }
+    }
+}
+
+/// Signs a zone's first version whole when the zone is signed.
+fn sign_whole(w: &mut Writer, zone: Zone, now: u64) -> Result<Zone, CommitError> {
+    match &mut w.signer {
+        None => Ok(zone),
+        Some(Err(e)) => Err(CommitError::Dnssec(e.clone())),
+        Some(Ok(stage)) => stage
+            .sign_whole(&zone, now)
+            .map_err(|e| CommitError::Dnssec(e.to_string())),
+    }
+}
+
+/// The type a change touches (RemoveName: none of the signer's).
+fn change_type(change: &Change) -> Rtype {
+    match change {
+        Change::Add(r) | Change::Remove(r) => r.rtype,
+        Change::Replace { rtype, .. } | Change::RemoveRrset { rtype, .. } => *rtype,
+        Change::RemoveName { .. } => Rtype::A,
+    }
 }

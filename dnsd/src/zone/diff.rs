@@ -191,7 +191,7 @@ fn diff_node(diff: &mut ZoneDiff, old: &NodeRef<'_>, new: &NodeRef<'_>) {
                 push_rrset(&mut diff.added, new, nr);
                 n = news.next();
             }
-            (Some(or), Some(nr)) => match or.rtype.cmp(&nr.rtype) {
+            (Some(or), Some(nr)) => match (or.rtype, or.covered()).cmp(&(nr.rtype, nr.covered())) {
                 Ordering::Less => {
                     push_rrset(&mut diff.removed, old, or);
                     o = olds.next();

@@ -406,7 +406,12 @@ fn commit(handle: &ZoneHandle, txn: Transaction, stats: &ContainerStats, outcome
             stats.with(|s| s.commits += 1);
             tracing::info!(zone = %zone, serial, changes, "container records committed");
         }
-        Err(e @ (CommitError::Journal(_) | CommitError::NotLoaded(_) | CommitError::Serial(_))) => {
+        Err(
+            e @ (CommitError::Journal(_)
+            | CommitError::NotLoaded(_)
+            | CommitError::Serial(_)
+            | CommitError::Dnssec(_)),
+        ) => {
             stats.with(|s| s.commit_errors += 1);
             tracing::error!(zone = %zone, "container records not committed: {e}");
             outcome.failed.push(format!("{zone}: {e}"));

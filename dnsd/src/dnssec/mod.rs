@@ -1,0 +1,40 @@
+//! DNSSEC signing (RFC 4033-4035, 5155, 6781, 7583, 9276): every zone dnsd is primary
+//! for can be signed, and kept signed as each diff arrives.
+//!
+//! The zone's manager calls the signer between applying a batch of changes (and its
+//! serial) and writing the journal: from the new version and the batch's diff, the
+//! signer computes the extra changes — signatures of the RRsets that changed, the
+//! NSEC or NSEC3 links around the names that changed, the SOA's new signature — and
+//! applies them on top, so that every version served, journaled and transferred is
+//! signed. A zone's first version, and any version after a key or policy change, is
+//! signed whole.
+//!
+//! - `policy`: what a zone's signing looks like (algorithm, keys, NSEC/NSEC3, times).
+//! - `keys`: key pairs (ring), DNSKEY RDATA, key tags, DS.
+//! - `rdata`: RRSIG, NSEC, NSEC3 RDATA; canonical RDATA; type bitmaps; base32hex.
+//! - `sign`: one RRset's signature; the key set of a moment.
+//! - `nsec`, `nsec3`: the chains, whole or repaired around changed names.
+//! - `signer`: a version signed whole, or the changes a diff needs; refreshes.
+//! - `store`: keys in the state folder (BIND's file format, 0600).
+//! - `stage`: the zone manager's signing stage.
+
+pub mod cli;
+pub mod keys;
+pub mod nsec;
+pub mod nsec3;
+pub mod policy;
+pub mod rdata;
+pub mod sign;
+pub mod signer;
+pub mod stage;
+pub mod store;
+
+pub use keys::{Algorithm, KeyPair};
+pub use policy::{Denial, KeyScheme, Policy};
+pub use sign::{KeySet, SigningKey};
+
+#[cfg(test)]
+mod tools_tests;
+
+#[cfg(test)]
+mod bench_tests;
