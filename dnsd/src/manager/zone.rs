@@ -34,11 +34,12 @@ use super::ownership::{FILE_SOURCE, Overlay, Ownership};
 use super::publish::Publisher;
 use super::{Clock, ZoneOptions};
 use crate::sources::file_diff::file_changes;
+use crate::sources::state::SerialsKeeper;
 use crate::sources::stats::ReloadStats;
 use crate::wire::name::Name;
 use crate::xfr::journal::{Entry, Journal, JournalError, JournalView, Meta, OwnerChange};
 use crate::zone::diff::ZoneDiff;
-use crate::zone::serial::{self, SerialNotIncreased, Served, Verdict};
+use crate::zone::serial::{self, SerialNotIncreased, SerialPolicy, Served, Verdict};
 use crate::zone::txn::{self, Change, Transaction, TxnError};
 use crate::zone::{Rtype, Zone};
 
@@ -200,6 +201,8 @@ pub(super) struct Writer {
     pub(super) image_serial: Option<u32>,
     pub(super) commits_since_image: u64,
     pub(super) bytes_since_image: usize,
+    /// The `serials` file, told of every version served.
+    pub(super) serials: Arc<SerialsKeeper>,
 }
 
 /// A version made durable by a writer, not yet published.
@@ -424,6 +427,13 @@ impl ZoneHandle {
         let serial = zone.serial().unwrap_or(0);
         w.floor = Some(serial);
         w.zone = Some(zone.clone());
+        w.serials.record(
+            self.apex(),
+            Served {
+                serial,
+                file_serial: file_serial.unwrap_or(serial),
+            },
+        );
         self.shared.published.store(Arc::new(Published {
             zone: Some(zone.clone()),
             journal: w.journal.view(),
@@ -508,7 +518,12 @@ impl ZoneHandle {
                 serial,
                 file_serial: w.file_serial.unwrap_or(serial),
             });
-            let verdict = serial::decide(w.options.serial, last.as_ref(), file_serial, true, now)?;
+            // No content to compare with (first load, or state lost): the automatic
+            // policies count it as changed; `keep` serves the file's serial when it is
+            // not below the floor.
+            let changed = w.options.serial != SerialPolicy::Keep;
+            let verdict =
+                serial::decide(w.options.serial, last.as_ref(), file_serial, changed, now)?;
             let serial = verdict.serial();
             file.set_serial(serial);
             return Ok(Some(Prepared {
