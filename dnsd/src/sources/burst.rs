@@ -170,11 +170,12 @@ impl Burst {
         let Some(started) = self.started else {
             return Decision::Idle;
         };
-        let waiting_for_writers = self
-            .changed
-            .iter()
-            .all(|z| self.writing.values().any(|zones| zones.contains(z)));
-        if !self.all && waiting_for_writers {
+        let waiting_for_writers = !self.changed.is_empty()
+            && self
+                .changed
+                .iter()
+                .all(|z| self.writing.values().any(|zones| zones.contains(z)));
+        if !self.all && !self.relink && waiting_for_writers {
             // Nothing but zones being written: their close brings them.
             return Decision::Idle;
         }

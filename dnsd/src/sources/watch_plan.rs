@@ -163,6 +163,11 @@ impl WatchPlan {
             }
         }
         plan.git_lock = git_dir(&top.canonical).map(|dir| dir.join("index.lock"));
+        if plan.git_lock.is_none() {
+            // `git init` or a clone after dnsd started: its `.git` appearing is a swap,
+            // after which the plan finds the repository.
+            plan.entry(&top.canonical.join(".git")).link = true;
+        }
         if let Some(dir) = plan.git_lock.as_ref().and_then(|l| l.parent()) {
             plan.dirs.insert(dir.to_path_buf());
         }

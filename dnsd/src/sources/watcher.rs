@@ -158,7 +158,9 @@ impl State {
                 Decision::Reload => {
                     let (request, relink) = self.burst.take();
                     if relink {
-                        tracing::info!("a symbolic link on the way to the zones changed");
+                        tracing::info!(
+                            "a link or folder on the way to the zones changed: watching anew"
+                        );
                     }
                     self.reload(request);
                     self.replan();
