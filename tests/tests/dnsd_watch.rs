@@ -326,10 +326,11 @@ fn a_file_still_being_written_is_not_served() {
     let path = dnsd.zones_dir().join("slow.test.zone");
     {
         let mut f = std::fs::File::create(&path).unwrap(); // truncates, as `>` does
-        let bytes = text.as_bytes();
-        let part = bytes.len() / 4 + 1;
-        for chunk in bytes.chunks(part) {
-            f.write_all(chunk).unwrap();
+        // Four parts that end at line ends, as a generator writes: each part alone
+        // is a valid zone, without the names that follow.
+        let lines: Vec<&str> = text.split_inclusive('\n').collect();
+        for part in lines.chunks(lines.len() / 4 + 1) {
+            f.write_all(part.concat().as_bytes()).unwrap();
             f.flush().unwrap();
             let until = Instant::now() + PAUSE;
             while Instant::now() < until {
@@ -536,46 +537,38 @@ fn a_log_file_beside_the_zones_reloads_nothing() {
     );
 }
 
-/// Point 11: the zones folder deployed by swapping a symbolic link, a zone file that
-/// is a link to a file outside the folder, an `$INCLUDE` outside it, and a Kubernetes
-/// ConfigMap (`NAME -> ..data/NAME`, `..data -> ..TIMESTAMP`, swapped by rename): each
-/// edit and each swap is served. The old build watched only the first target.
+/// Point 11: an `$INCLUDE` outside the zones folder, and a zone file that is a link
+/// to a file outside it: edits to their targets are served. The old build watched the
+/// zones folder only.
 #[test]
-fn symlink_swaps_and_files_outside_the_folder_are_followed() {
+fn edits_to_files_outside_the_folder_are_followed() {
     let outside = tempfile::Builder::new()
         .prefix("nf-watch-out-")
         .tempdir()
         .unwrap();
     let out = std::fs::canonicalize(outside.path()).unwrap();
     std::fs::write(out.join("hosts.inc"), "inc A 198.51.100.1\n").unwrap();
+    let inc = format!("$INCLUDE {}/hosts.inc\n", out.display());
     let mut dnsd = Dnsd::builder()
-        .zone(
-            "swap.test",
-            &zone(
-                "swap.test",
-                "198.51.100.1",
-                &format!("$INCLUDE {}/hosts.inc\n", out.display()),
-            ),
-        )
+        .zone("inc.test", &zone("inc.test", "198.51.100.1", &inc))
         .config(&format!("[include]\ndirs = [\"{}\"]\n", out.display()))
-        .zones_link()
         .start();
-    let root = dnsd.dir().to_path_buf();
-    assert!(is_addr(&dnsd, "inc.swap.test.", "198.51.100.1"));
-
-    // An $INCLUDE outside the folder, edited in place.
+    assert!(is_addr(&dnsd, "inc.inc.test.", "198.51.100.1"));
     std::fs::write(out.join("hosts.inc"), "inc A 198.51.100.2\n").unwrap();
     dnsd.wait_for("the include's edit", |d| {
-        is_addr(d, "inc.swap.test.", "198.51.100.2")
+        is_addr(d, "inc.inc.test.", "198.51.100.2")
     });
 
-    // A zone file that is a link to a file outside the folder, then its target edited.
     std::fs::write(
         out.join("ext.test.zone"),
         zone("ext.test", "198.51.100.1", ""),
     )
     .unwrap();
-    symlink(out.join("ext.test.zone"), root.join("zones/ext.test.zone")).unwrap();
+    symlink(
+        out.join("ext.test.zone"),
+        dnsd.zones_dir().join("ext.test.zone"),
+    )
+    .unwrap();
     dnsd.wait_for("the linked zone", |d| {
         is_addr(d, "www.ext.test.", "198.51.100.1")
     });
@@ -587,50 +580,71 @@ fn symlink_swaps_and_files_outside_the_folder_are_followed() {
     dnsd.wait_for("the link target's edit", |d| {
         is_addr(d, "www.ext.test.", "198.51.100.2")
     });
+}
 
-    // A symlink-swap deploy: releases/2, then `zones` swapped to it by rename.
+/// Point 11: a symlink-swap deploy of the zones folder (`zones -> releases/1`, then
+/// `releases/2` swapped in by rename): the new release is served, and later edits in
+/// it are seen. The old build kept watching the first release.
+#[test]
+fn a_symlink_swap_of_the_zones_folder_is_followed() {
+    let mut dnsd = Dnsd::builder()
+        .zone("swap.test", &zone("swap.test", "198.51.100.1", ""))
+        .zones_link()
+        .start();
+    let root = dnsd.dir().to_path_buf();
     let r2 = root.join("releases/2");
     std::fs::create_dir(&r2).unwrap();
-    let inc = format!("$INCLUDE {}/hosts.inc\n", out.display());
     std::fs::write(
         r2.join("swap.test.zone"),
-        zone("swap.test", "198.51.100.3", &inc),
+        zone("swap.test", "198.51.100.2", ""),
     )
     .unwrap();
-    symlink(out.join("ext.test.zone"), r2.join("ext.test.zone")).unwrap();
     symlink("releases/2", root.join("zones.new")).unwrap();
     std::fs::rename(root.join("zones.new"), root.join("zones")).unwrap();
     dnsd.wait_for("the new release", |d| {
-        is_addr(d, "www.swap.test.", "198.51.100.3")
+        is_addr(d, "www.swap.test.", "198.51.100.2")
     });
-    // Edits after the swap land in the new release, and are seen.
+    std::fs::remove_dir_all(root.join("releases/1")).unwrap();
     std::fs::write(
         r2.join("swap.test.zone"),
-        zone("swap.test", "198.51.100.4", &inc),
+        zone("swap.test", "198.51.100.3", ""),
     )
     .unwrap();
     dnsd.wait_for("an edit in the new release", |d| {
-        is_addr(d, "www.swap.test.", "198.51.100.4")
+        is_addr(d, "www.swap.test.", "198.51.100.3")
     });
-    std::fs::remove_dir_all(root.join("releases/1")).unwrap();
+}
 
-    // A ConfigMap as kubelet writes it, inside the zones folder.
-    let cm = |stamp: &str, address: &str| {
-        let data = r2.join(stamp);
+/// Point 11: a Kubernetes ConfigMap mounted as the zones folder, as kubelet writes it
+/// (`NAME -> ..data/NAME`, `..data -> ..TIMESTAMP`, an update swaps `..data` by rename
+/// and deletes the old folder): each update is served. The old build ignored it
+/// (every name there starts with a dot).
+#[test]
+fn a_configmap_data_swap_is_followed() {
+    let mut dnsd = Dnsd::builder()
+        .zone("first.test", &zone("first.test", "198.51.100.1", ""))
+        .start();
+    let dir = dnsd.zones_dir();
+    let update = |stamp: &str, address: &str| {
+        let data = dir.join(stamp);
         std::fs::create_dir(&data).unwrap();
         std::fs::write(data.join("cm.test.zone"), zone("cm.test", address, "")).unwrap();
-        symlink(stamp, r2.join("..data_tmp")).unwrap();
-        std::fs::rename(r2.join("..data_tmp"), r2.join("..data")).unwrap();
+        symlink(stamp, dir.join("..data_tmp")).unwrap();
+        std::fs::rename(dir.join("..data_tmp"), dir.join("..data")).unwrap();
     };
-    cm("..2026_12_06_1", "198.51.100.1");
-    symlink("..data/cm.test.zone", r2.join("cm.test.zone")).unwrap();
+    update("..2026_12_06_1", "198.51.100.1");
+    symlink("..data/cm.test.zone", dir.join("cm.test.zone")).unwrap();
     dnsd.wait_for("the ConfigMap zone", |d| {
         is_addr(d, "www.cm.test.", "198.51.100.1")
     });
-    cm("..2026_12_06_2", "198.51.100.2");
-    std::fs::remove_dir_all(r2.join("..2026_12_06_1")).unwrap();
+    update("..2026_12_06_2", "198.51.100.2");
+    std::fs::remove_dir_all(dir.join("..2026_12_06_1")).unwrap();
     dnsd.wait_for("the ConfigMap update", |d| {
         is_addr(d, "www.cm.test.", "198.51.100.2")
     });
-    assert!(is_addr(&dnsd, "www.ext.test.", "198.51.100.2"));
+    update("..2026_12_06_3", "198.51.100.3");
+    std::fs::remove_dir_all(dir.join("..2026_12_06_2")).unwrap();
+    dnsd.wait_for("a second update", |d| {
+        is_addr(d, "www.cm.test.", "198.51.100.3")
+    });
 }
