@@ -464,14 +464,14 @@ fn a_serial_that_cannot_be_saved_is_not_served() {
     fs::rename(s.dir.path().join("state.away"), &state).unwrap();
     // Nothing changed in the file since: the zone is unsaved, and asked for again.
     assert_eq!(r.unsaved(), &[n("a.example.")].into());
-    assert_eq!(r.stats().zone("a.example.").unsaved, true);
+    assert!(r.stats().zone("a.example.").unsaved);
     let unsaved = Request {
         zones: r.unsaved().clone(),
         ..Request::default()
     };
     assert_eq!(r.reload_request(&unsaved).changed, 1);
     assert!(r.unsaved().is_empty());
-    assert_eq!(r.stats().zone("a.example.").unsaved, false);
+    assert!(!r.stats().zone("a.example.").unsaved);
     assert_eq!(s.address("www.a.example."), Some(vec![198, 51, 100, 2]));
     assert_eq!(s.serial("a.example."), Some(2026112201));
 }

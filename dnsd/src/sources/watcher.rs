@@ -231,7 +231,14 @@ impl State {
                     let dependents = match self.plan.classify(path) {
                         Target::Ignored => continue,
                         Target::GitLock => {
-                            self.burst.git_lock(path.exists(), now);
+                            // In the events' order: created, then removed or renamed
+                            // to `index` (what the file system shows now may be later).
+                            let held = match change {
+                                Change::Removed => false,
+                                Change::Touched => path.exists(),
+                                Change::Written | Change::Closed | Change::Replaced => true,
+                            };
+                            self.burst.git_lock(held, now);
                             continue;
                         }
                         Target::Known(entry) => Dependents {
@@ -325,6 +332,9 @@ fn change_of(kind: &EventKind) -> Option<Change> {
         EventKind::Create(_) => Change::Written,
         EventKind::Modify(ModifyKind::Data(_)) => Change::Written,
         EventKind::Modify(ModifyKind::Name(RenameMode::From)) => Change::Removed,
+        // `notify` follows a matched From and To with a Both naming the two paths:
+        // already told.
+        EventKind::Modify(ModifyKind::Name(RenameMode::Both)) => return None,
         EventKind::Modify(ModifyKind::Name(_)) => Change::Replaced,
         EventKind::Modify(_) => Change::Touched,
         EventKind::Remove(_) => Change::Removed,
