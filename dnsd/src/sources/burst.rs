@@ -160,6 +160,11 @@ impl Burst {
         self.writing.keys().map(PathBuf::as_path)
     }
 
+    /// The zones with a file being written.
+    pub fn busy(&self) -> BTreeSet<Name> {
+        self.writing.values().flatten().cloned().collect()
+    }
+
     /// Whether git's lock is held.
     pub fn git_locked(&self) -> bool {
         self.git_locked
@@ -203,7 +208,7 @@ impl Burst {
     /// The reload to run now, and whether links must be resolved again after it.
     /// Zones with a file still being written stay for a later reload.
     pub fn take(&mut self) -> (Request, bool) {
-        let busy: BTreeSet<Name> = self.writing.values().flatten().cloned().collect();
+        let busy = self.busy();
         let (later, zones): (BTreeSet<Name>, BTreeSet<Name>) = std::mem::take(&mut self.changed)
             .into_iter()
             .partition(|z| busy.contains(z));

@@ -144,8 +144,8 @@ struct State {
 
 impl State {
     fn run(mut self, rx: &mpsc::Receiver<Message>) {
-        // Files changed between the caller's first load and the watch starting are
-        // found by their fingerprints.
+        // Files changed between the caller's first load and the watch starting (in
+        // `watch`) are found by their fingerprints.
         self.reload(Request {
             fingerprints: true,
             ..Request::default()
@@ -163,7 +163,16 @@ impl State {
                         );
                     }
                     self.reload(request);
-                    self.replan();
+                    if self.replan() {
+                        // Folders watched only now (a swap, a new include): what
+                        // changed there before the watch began is found by fingerprint.
+                        self.reload(Request {
+                            fingerprints: true,
+                            busy: self.burst.busy(),
+                            ..Request::default()
+                        });
+                        self.replan();
+                    }
                     self.schedule_retry(true);
                     continue;
                 }
@@ -281,8 +290,10 @@ impl State {
         }
     }
 
-    /// Makes the plan again from what the zones read, and moves the watches to it.
-    fn replan(&mut self) {
+    /// Makes the plan again from what the zones read, and moves the watches to it;
+    /// true when a folder is watched that was not before.
+    fn replan(&mut self) -> bool {
+        let mut added = false;
         self.plan = WatchPlan::new(self.reloader.zones_dir(), &self.reloader.watched());
         let wanted = self.plan.dirs();
         let stale: Vec<PathBuf> = self.watched.difference(wanted).cloned().collect();
@@ -295,12 +306,14 @@ impl State {
             match self.watcher.watch(&dir, RecursiveMode::NonRecursive) {
                 Ok(()) => {
                     self.watched.insert(dir);
+                    added = true;
                 }
                 Err(e) => tracing::debug!("cannot watch {} (yet): {e}", dir.display()),
             }
         }
         let locked = self.plan.git_lock().is_some_and(Path::exists);
         self.burst.git_lock(locked, Instant::now());
+        added
     }
 
     /// Arms or clears the retry timer of unsaved changes; `after_reload`: a reload just
@@ -342,14 +355,13 @@ fn change_of(kind: &EventKind) -> Option<Change> {
     })
 }
 
-/// A created path: whole when it is a symbolic link, a folder or a hard link to an
-/// existing file (no writer to wait for); else a file about to be written.
+/// A created path: a regular file is about to be written (its close completes it);
+/// anything else — a symbolic link, a folder, a FIFO or device (which the loader
+/// refuses), a hard link to an existing file — is whole, with no writer to wait for.
 fn created(path: &Path) -> Change {
     match std::fs::symlink_metadata(path) {
-        Ok(meta) if meta.file_type().is_symlink() || meta.is_dir() || meta.nlink() > 1 => {
-            Change::Replaced
-        }
-        Ok(_) => Change::Written,
+        Ok(meta) if meta.file_type().is_file() && meta.nlink() == 1 => Change::Written,
+        Ok(_) => Change::Replaced,
         Err(_) => Change::Removed,
     }
 }
