@@ -630,6 +630,25 @@ impl Dnsd {
         self.guard.try_wait().is_none()
     }
 
+    /// The SOA serial `zone` serves; None unless it answers NOERROR with its SOA.
+    pub fn soa_serial(&self, zone: &str) -> Option<u32> {
+        let n = self.ask(&format!("{}.", zone.trim_end_matches('.')), 6)?;
+        if n.rcode != 0 {
+            return None;
+        }
+        n.answer
+            .iter()
+            .find(|(k, _)| k.1 == "SOA")
+            .and_then(|(_, v)| v.iter().next())
+            .and_then(|soa| soa.split_whitespace().nth(2)?.parse().ok())
+    }
+
+    /// The A records of `name`; None unless it answers NOERROR.
+    pub fn addresses(&self, name: &str) -> Option<Vec<String>> {
+        let n = self.ask(name, 1)?;
+        (n.rcode == 0).then(|| n.answer.values().flatten().cloned().collect())
+    }
+
     /// Sends `signal` to the process.
     pub fn signal(&self, signal: i32) {
         self.guard.signal(signal);
