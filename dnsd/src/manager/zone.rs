@@ -452,7 +452,11 @@ impl ZoneHandle {
     /// Writes an image in the background when the journal since the last one has grown
     /// past the zone's own size (or there is none).
     fn maybe_write_image(&self, w: &mut Writer, zone: &Arc<Zone>) {
-        let due = w.image_serial.is_none()
+        // An image that finished since this commit noted images is there already (the
+        // next commit notes it): not a reason for another.
+        let imaged =
+            w.image_serial.is_some() || self.shared.image_durable.load(Ordering::Acquire) > 0;
+        let due = !imaged
             || w.bytes_since_image > (zone.live_bytes() / 2).max(1 << 20)
             || w.commits_since_image >= 100_000;
         if !due || self.shared.image_busy.swap(true, Ordering::AcqRel) {
