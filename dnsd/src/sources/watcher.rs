@@ -305,8 +305,9 @@ impl State {
         for dir in new {
             match self.watcher.watch(&dir, RecursiveMode::NonRecursive) {
                 Ok(()) => {
+                    // git's own folder holds no zone file.
+                    added |= self.plan.git_lock().and_then(Path::parent) != Some(dir.as_path());
                     self.watched.insert(dir);
-                    added = true;
                 }
                 Err(e) => tracing::debug!("cannot watch {} (yet): {e}", dir.display()),
             }
