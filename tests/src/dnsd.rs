@@ -72,6 +72,8 @@ pub struct Builder {
     open_files: Option<(u64, u64)>,
     user: Option<User>,
     notify_socket: bool,
+    zones_link: bool,
+    state_tmpfs: Option<u64>,
 }
 
 /// Who dnsd runs as ([`Builder::user`]).
@@ -201,6 +203,20 @@ impl Builder {
         self
     }
 
+    /// Makes `zones` a symbolic link to `releases/1`, which holds the zone files (a
+    /// symlink-swap deploy).
+    pub fn zones_link(mut self) -> Self {
+        self.zones_link = true;
+        self
+    }
+
+    /// Runs dnsd in a private mount namespace with a tmpfs of `kib` KiB as its state
+    /// folder (`.dnsd-state`), so that a test can fill it ([`Dnsd::state_dir`]).
+    pub fn state_tmpfs(mut self, kib: u64) -> Self {
+        self.state_tmpfs = Some(kib);
+        self
+    }
+
     /// Starts dnsd and waits until it answers.
     pub fn start(self) -> Dnsd {
         let dir = tempfile::Builder::new()
@@ -211,8 +227,15 @@ impl Builder {
             Some(ns) => Some(ns.clone()),
             None => self.netns.then(|| Arc::new(Netns::new("nf-dnsd"))),
         };
-        let zones = dir.path().join("zones");
-        std::fs::create_dir(&zones).expect("zones folder");
+        let zones = if self.zones_link {
+            let release = dir.path().join("releases/1");
+            std::fs::create_dir_all(&release).expect("release folder");
+            std::os::unix::fs::symlink("releases/1", dir.path().join("zones")).expect("zones link");
+            release
+        } else {
+            dir.path().join("zones")
+        };
+        std::fs::create_dir_all(&zones).expect("zones folder");
         for (name, text) in &self.zones {
             std::fs::write(zones.join(format!("{name}.zone")), text).expect("write zone file");
         }
@@ -365,6 +388,7 @@ impl Builder {
                 .collect(),
             cpus: self.cpus.clone(),
             log_filter: self.log_filter.clone(),
+            state_tmpfs: self.state_tmpfs,
             ..Builder::default()
         }
     }
@@ -378,6 +402,23 @@ impl Builder {
         netns: Option<&Netns>,
     ) -> Command {
         let mut argv: Vec<String> = Vec::new();
+        if let Some(kib) = self.state_tmpfs {
+            // A tmpfs only this dnsd sees (gone with it): `sh` mounts it, then runs dnsd.
+            let state = dir.join(".dnsd-state");
+            std::fs::create_dir_all(&state).expect("state mount point");
+            argv.extend([
+                "unshare".to_string(),
+                "--mount".into(),
+                "--propagation".into(),
+                "private".into(),
+                "sh".into(),
+                "-c".into(),
+                format!(
+                    "mount -t tmpfs -o size={kib}k nf-dnsd-state '{}' && exec \"$0\" \"$@\"",
+                    state.display()
+                ),
+            ]);
+        }
         if let Some(cpus) = &self.cpus {
             argv.extend(["taskset".to_string(), "-c".into(), cpus.clone()]);
         }
@@ -508,6 +549,19 @@ impl Dnsd {
         self.dir.path().join("zones")
     }
 
+    /// Its state folder as this process can reach it: through `/proc/PID/root` when it
+    /// is a tmpfs in dnsd's own mount namespace ([`Builder::state_tmpfs`]).
+    pub fn state_dir(&self) -> PathBuf {
+        let state = self.dir.path().join(".dnsd-state");
+        match &self.relaunch {
+            Some(r) if r.builder.state_tmpfs.is_some() => {
+                let relative = state.strip_prefix("/").unwrap_or(&state);
+                PathBuf::from(format!("/proc/{}/root", self.pid())).join(relative)
+            }
+            _ => state,
+        }
+    }
+
     /// Its namespace, when it runs in one of its own.
     pub fn netns(&self) -> Option<&Netns> {
         self.netns.as_deref()
@@ -594,6 +648,25 @@ impl Dnsd {
     /// Whether the process still runs.
     pub fn is_running(&mut self) -> bool {
         self.guard.try_wait().is_none()
+    }
+
+    /// The SOA serial `zone` serves; None unless it answers NOERROR with its SOA.
+    pub fn soa_serial(&self, zone: &str) -> Option<u32> {
+        let n = self.ask(&format!("{}.", zone.trim_end_matches('.')), 6)?;
+        if n.rcode != 0 {
+            return None;
+        }
+        n.answer
+            .iter()
+            .find(|(k, _)| k.1 == "SOA")
+            .and_then(|(_, v)| v.iter().next())
+            .and_then(|soa| soa.split_whitespace().nth(2)?.parse().ok())
+    }
+
+    /// The A records of `name`; None unless it answers NOERROR.
+    pub fn addresses(&self, name: &str) -> Option<Vec<String>> {
+        let n = self.ask(name, 1)?;
+        (n.rcode == 0).then(|| n.answer.values().flatten().cloned().collect())
     }
 
     /// Sends `signal` to the process.

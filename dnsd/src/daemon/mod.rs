@@ -2,8 +2,9 @@
 //! the zone files they read (`zones`), the answer options and rate limiter built from
 //! the configuration (`options`), the dynamic sources (`dynamic`) and logging
 //! (`logging`); as a service: the open-files limit and the TCP connections it allows
-//! (`limits`), readiness for systemd (`notify`) and the hint when a port needs
-//! privilege (`privileges`). `main.rs` parses the command line and calls these.
+//! (`limits`), readiness for systemd (`notify`), the hint when a port needs privilege
+//! (`privileges`) and the state folder's lock (`state_dir`). `main.rs` parses the
+//! command line and calls these.
 
 pub mod check;
 pub mod dynamic;
@@ -13,4 +14,5 @@ pub mod notify;
 pub mod options;
 pub mod privileges;
 pub mod run;
+pub mod state_dir;
 pub mod zones;

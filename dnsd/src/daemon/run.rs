@@ -29,7 +29,7 @@ use crate::config::Config;
 use crate::front::{metrics_http, tcp, udp};
 use crate::manager::Manager;
 use crate::metrics::Metrics;
-use crate::sources::files::WatchError;
+use crate::sources::watcher::WatchError;
 use crate::sources::{Reloader, WatchHandle, watch};
 
 /// Why the daemon could not start.
@@ -56,6 +56,9 @@ pub enum RunError {
         /// Why.
         source: io::Error,
     },
+    /// The state folder cannot be written, or another dnsd uses it.
+    #[error("{0}")]
+    State(#[from] super::state_dir::StateError),
     /// The resolver's root hints or trust anchor could not be used.
     #[error("resolver: {0}")]
     Resolver(crate::resolver::hints::HintsError),
@@ -92,6 +95,8 @@ pub fn run(config: Config) -> Result<(), RunError> {
             source,
         });
     }
+    // One dnsd per state folder, and one that can write it (state_dir.rs says why).
+    let _state_lock = super::state_dir::lock(&config.state_dir)?;
     let manager = Arc::new(Manager::new(&config.state_dir, crate::manager::unix_now));
     let zones = manager.zone_set();
     let mut reloader = Reloader::new(

@@ -5,9 +5,10 @@
 use std::path::Path;
 
 use crate::config::Config;
+use crate::sources::reload::FileRead;
 use crate::wire::name::Name;
 use crate::zone::Zone;
-use crate::zone::load::{LoadError, LoadOptions, load_zone_with};
+use crate::zone::load::{LoadError, LoadOptions, Loaded, load_zone_watched, load_zone_with};
 use crate::zone::quote;
 
 /// A zone and its warnings, or its errors, each as one line.
@@ -21,7 +22,12 @@ pub fn load(path: &Path, apex: &Name) -> LoadResult {
 
 /// Loads the zone `apex` from `path`, its files read as `options` say.
 pub fn load_with(path: &Path, apex: &Name, options: &LoadOptions) -> LoadResult {
-    match load_zone_with(path, apex, options) {
+    lines(load_zone_with(path, apex, options))
+}
+
+/// A load's result with every problem as one line.
+fn lines(result: Result<Loaded, Vec<LoadError>>) -> LoadResult {
+    match result {
         Ok(loaded) => Ok((
             loaded.zone,
             loaded.warnings.iter().map(warning_line).collect(),
@@ -31,10 +37,17 @@ pub fn load_with(path: &Path, apex: &Name, options: &LoadOptions) -> LoadResult 
 }
 
 /// The reloader's `LoadFn` for `config`: zone files read as its `[include]` table says
-/// (the zones folder and `dirs` allowed, its limits).
-pub fn loader(config: &Config) -> impl Fn(&Path, &Name) -> LoadResult + Send + Sync + 'static {
+/// (the zones folder and `dirs` allowed, its limits), with the files each zone read or
+/// tried, which the watcher watches.
+pub fn loader(config: &Config) -> impl Fn(&Path, &Name) -> FileRead + Send + Sync + 'static {
     let options = config.include.clone();
-    move |path: &Path, apex: &Name| load_with(path, apex, &options)
+    move |path: &Path, apex: &Name| {
+        let (result, files) = load_zone_watched(path, apex, &options);
+        FileRead {
+            result: lines(result),
+            files,
+        }
+    }
 }
 
 /// A warning as one line: `file:line: warning: what`.

@@ -27,6 +27,7 @@ pub mod dynamic_zone;
 pub mod image;
 pub mod ownership;
 pub mod publish;
+mod restore;
 pub mod zone;
 
 use std::collections::BTreeMap;
@@ -41,12 +42,11 @@ pub use zone::{
     ZoneHandle,
 };
 
-use crate::sources::state::{ServedSerials, journal_path};
+use crate::sources::state::{SerialsKeeper, ServedSerials};
 use crate::sources::stats::ReloadStats;
 use crate::wire::name::Name;
-use crate::xfr::journal::{Journal, Limits};
-use crate::zone::serial::{SerialPolicy, serial_gt};
-use crate::zone::txn::{self, Change, Transaction};
+use crate::xfr::journal::Limits;
+use crate::zone::serial::SerialPolicy;
 use crate::zone::{Zone, ZoneSet};
 
 /// Seconds since the Unix epoch (replaced in tests).
@@ -108,14 +108,15 @@ pub struct Manager {
     publisher: Arc<Publisher>,
     stats: Arc<ReloadStats>,
     zones: RwLock<BTreeMap<Name, ZoneHandle>>,
-    /// The first release's `serials` file, read once: floors for zones with no journal.
-    legacy: ServedSerials,
+    /// The `serials` file: the highest serial each zone served, a floor beside the
+    /// journal and the image.
+    serials: Arc<SerialsKeeper>,
 }
 
 impl Manager {
     /// Managers keeping their state in `state_dir`, reading the time from `clock`.
     pub fn new(state_dir: &Path, clock: Clock) -> Self {
-        let (legacy, problems) = ServedSerials::read(state_dir);
+        let (serials, problems) = ServedSerials::read(state_dir);
         for problem in problems {
             tracing::warn!("{problem}");
         }
@@ -125,7 +126,7 @@ impl Manager {
             publisher: Arc::new(Publisher::new()),
             stats: Arc::new(ReloadStats::default()),
             zones: RwLock::new(BTreeMap::new()),
-            legacy,
+            serials: Arc::new(SerialsKeeper::new(serials)),
         }
     }
 
@@ -197,6 +198,7 @@ impl Manager {
         for zone in self.zones() {
             zone.wait_image();
         }
+        self.serials.flush();
     }
 
     /// Stops serving zone `apex` and forgets its manager (its state stays on disk).
@@ -260,136 +262,5 @@ impl Manager {
             .into_iter()
             .map(|r| r.unwrap_or(Err(CommitError::Journal("not loaded".into()))))
             .collect()
-    }
-
-    /// Reads a zone's last version back from the state folder.
-    fn restore(&self, apex: &Name, options: ZoneOptions) -> zone::Writer {
-        let name = apex.to_string();
-        let journal_file = journal_path(&self.state_dir, apex);
-        if let Err(e) = std::fs::create_dir_all(&self.state_dir) {
-            tracing::error!(
-                "{}: cannot create the state folder: {e}",
-                self.state_dir.display()
-            );
-        }
-        let (mut journal, entries) = match Journal::open(&journal_file, options.journal_limits()) {
-            Ok((journal, entries, recovery)) => {
-                if recovery.dropped_bytes > 0 {
-                    tracing::warn!(zone = %name, "{}: cut a torn tail of {} bytes", journal_file.display(), recovery.dropped_bytes);
-                }
-                if recovery.unchained > 0 {
-                    tracing::warn!(zone = %name, "{}: dropped {} entries that did not chain", journal_file.display(), recovery.unchained);
-                }
-                (journal, entries)
-            }
-            Err(e) => {
-                tracing::error!(zone = %name, "journal: {e}; starting it over");
-                (
-                    Journal::empty(&journal_file, options.journal_limits()),
-                    Vec::new(),
-                )
-            }
-        };
-        let mut floor = self.legacy.get(apex).map(|s| s.serial);
-        let mut raise = |serial: u32| {
-            if floor.is_none_or(|f| serial_gt(serial, f)) {
-                floor = Some(serial);
-            }
-        };
-        if let Some(last) = entries.last() {
-            raise(last.diff.new_serial);
-        }
-        let mut zone = None;
-        let mut ownership = Ownership::default();
-        let mut file_serial = None;
-        let mut image_serial = None;
-        match image::read(&image::image_path(&self.state_dir, apex)) {
-            Ok(img) => {
-                raise(img.serial);
-                match Zone::build(apex, img.records) {
-                    Ok(built) => {
-                        image_serial = Some(img.serial);
-                        file_serial = img.file_serial;
-                        ownership = img.ownership;
-                        zone = Some(built);
-                    }
-                    Err(e) => tracing::error!(zone = %name, "image does not build ({e}); ignored"),
-                }
-            }
-            Err(image::ImageError::Missing) => {}
-            Err(e) => tracing::error!(zone = %name, "{e}"),
-        }
-        // Replay the journal from the image on.
-        if let Some(mut current) = zone.take() {
-            let from = entries
-                .iter()
-                .position(|e| Some(e.diff.old_serial) == current.serial());
-            let mut replayed = 0;
-            for entry in entries.iter().skip(from.unwrap_or(entries.len())) {
-                let mut t = Transaction {
-                    strict: true,
-                    ..Transaction::default()
-                };
-                for r in &entry.diff.removed {
-                    t.push(Change::Remove(r.clone()));
-                }
-                for r in &entry.diff.added {
-                    t.push(Change::Add(r.clone()));
-                }
-                match txn::apply(&current, &t) {
-                    Ok(applied) if applied.zone.serial() == Some(entry.diff.new_serial) => {
-                        current = applied.zone;
-                        ownership.apply(&entry.meta.owners);
-                        if entry.meta.file_serial.is_some() {
-                            file_serial = entry.meta.file_serial;
-                        }
-                        replayed += 1;
-                    }
-                    Ok(_) | Err(_) => {
-                        tracing::error!(
-                            zone = %name,
-                            "journal entry {}→{} does not apply to the image; serving serial {}",
-                            entry.diff.old_serial,
-                            entry.diff.new_serial,
-                            current.serial().unwrap_or(0)
-                        );
-                        break;
-                    }
-                }
-            }
-            let serial = current.serial().unwrap_or(0);
-            if entries.last().is_some_and(|e| e.diff.new_serial != serial) {
-                // What the journal holds beyond the replay is lost; start it over from
-                // here so that its chain and the served zone agree.
-                journal = Journal::empty(&journal_file, options.journal_limits());
-                image_serial = None;
-            }
-            tracing::info!(
-                zone = %name,
-                serial,
-                replayed,
-                records = current.record_count(),
-                "zone restored from the state folder"
-            );
-            zone = Some(current);
-        }
-        if let Some(s) = image_serial {
-            let _ = journal.set_image_serial(s);
-        }
-        let signer = zone::open_signer(&self.state_dir, apex, &options);
-        zone::Writer {
-            signer,
-            zone: zone.map(Arc::new),
-            options,
-            journal,
-            ownership,
-            file_serial,
-            floor,
-            state_dir: self.state_dir.clone(),
-            clock: self.clock,
-            image_serial,
-            commits_since_image: 0,
-            bytes_since_image: 0,
-        }
     }
 }

@@ -35,11 +35,12 @@ use super::publish::Publisher;
 use super::{Clock, ZoneOptions};
 use crate::dnssec::stage::{SIGNER_SOURCE, Stage, is_signer_type};
 use crate::sources::file_diff::file_changes;
+use crate::sources::state::SerialsKeeper;
 use crate::sources::stats::ReloadStats;
 use crate::wire::name::Name;
 use crate::xfr::journal::{Entry, Journal, JournalError, JournalView, Meta, OwnerChange};
 use crate::zone::diff::ZoneDiff;
-use crate::zone::serial::{self, SerialNotIncreased, Served, Verdict};
+use crate::zone::serial::{self, SerialNotIncreased, SerialPolicy, Served, Verdict};
 use crate::zone::txn::{self, Change, Transaction, TxnError};
 use crate::zone::{Rtype, Zone};
 
@@ -207,6 +208,8 @@ pub(super) struct Writer {
     pub(super) image_serial: Option<u32>,
     pub(super) commits_since_image: u64,
     pub(super) bytes_since_image: usize,
+    /// The `serials` file, told of every version served.
+    pub(super) serials: Arc<SerialsKeeper>,
 }
 
 /// A version made durable by a writer, not yet published.
@@ -438,6 +441,13 @@ impl ZoneHandle {
         let serial = zone.serial().unwrap_or(0);
         w.floor = Some(serial);
         w.zone = Some(zone.clone());
+        w.serials.record(
+            self.apex(),
+            Served {
+                serial,
+                file_serial: file_serial.unwrap_or(serial),
+            },
+        );
         self.shared.published.store(Arc::new(Published {
             zone: Some(zone.clone()),
             journal: w.journal.view(),
@@ -456,7 +466,11 @@ impl ZoneHandle {
     /// Writes an image in the background when the journal since the last one has grown
     /// past the zone's own size (or there is none).
     fn maybe_write_image(&self, w: &mut Writer, zone: &Arc<Zone>) {
-        let due = w.image_serial.is_none()
+        // An image that finished since this commit noted images is there already (the
+        // next commit notes it): not a reason for another.
+        let imaged =
+            w.image_serial.is_some() || self.shared.image_durable.load(Ordering::Acquire) > 0;
+        let due = !imaged
             || w.bytes_since_image > (zone.live_bytes() / 2).max(1 << 20)
             || w.commits_since_image >= 100_000;
         if !due || self.shared.image_busy.swap(true, Ordering::AcqRel) {
@@ -522,7 +536,12 @@ impl ZoneHandle {
                 serial,
                 file_serial: w.file_serial.unwrap_or(serial),
             });
-            let verdict = serial::decide(w.options.serial, last.as_ref(), file_serial, true, now)?;
+            // No content to compare with (first load, or state lost): the automatic
+            // policies count it as changed; `keep` serves the file's serial when it is
+            // not below the floor.
+            let changed = w.options.serial != SerialPolicy::Keep;
+            let verdict =
+                serial::decide(w.options.serial, last.as_ref(), file_serial, changed, now)?;
             let serial = verdict.serial();
             file.set_serial(serial);
             let file = sign_whole(w, file, now)?;

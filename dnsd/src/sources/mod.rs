@@ -1,9 +1,12 @@
-//! Where zone content comes from: zone files in a folder kept in git (`files`),
-//! watched and reloaded on every change; container engines (`containers`); the
-//! PowerDNS-compatible HTTP API (`api`); RFC 2136 updates and transfers in. Each submits transactions to the
-//! zone's manager; `desired` turns a dynamic source's whole wanted state into one.
+//! Where zone content comes from: zone files in a folder kept in git (`files` says
+//! which file is which zone, `reload` loads them into their zone managers, `watcher`
+//! reloads on every change — when `burst` says a change is complete, for the files
+//! `watch_plan` resolves); container engines (`containers`); the PowerDNS-compatible
+//! HTTP API (`api`); RFC 2136 updates and transfers in. Each submits transactions to
+//! the zone's manager; `desired` turns a dynamic source's whole wanted state into one.
 
 pub mod api;
+pub mod burst;
 pub mod containers;
 pub mod desired;
 pub mod file_diff;
@@ -12,6 +15,8 @@ pub mod reload;
 pub mod state;
 pub mod stats;
 pub mod update;
+pub mod watch_plan;
+pub mod watcher;
 
-pub use files::{WatchHandle, watch};
 pub use reload::{Reloader, Settings, ZoneOptions};
+pub use watcher::{WatchHandle, watch};

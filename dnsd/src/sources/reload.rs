@@ -12,16 +12,18 @@
 //!
 //! A zone that fails to load keeps serving its last good version (also across a
 //! restart: the zone manager restores it from the state folder); the error is logged
-//! with file:line and counted.
+//! with file:line and counted. A change that the zone manager could not make durable
+//! (a full disk) is not the file's fault: the zone is listed as unsaved
+//! ([`Reloader::unsaved`]) and the watcher retries it on a timer.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::files::{self, Fingerprint};
 pub use super::stats::{ReloadStats, ZoneStats};
+use crate::manager::{CommitError, FileOutcome, Manager, ZoneHandle};
 pub use crate::manager::{DEFAULT_JOURNAL_MAX_ENTRIES, ZoneOptions};
-use crate::manager::{FileOutcome, Manager, ZoneHandle};
 use crate::wire::name::Name;
 use crate::zone::{Zone, load};
 
@@ -44,19 +46,67 @@ pub struct Settings {
 /// A zone that loaded: the zone and its warnings (`file:line: what`).
 pub type Loaded = (Zone, Vec<String>);
 
-/// Reads, parses, checks and builds the zone `apex` from a file; on failure every
-/// error as `file:line: what`. The daemon passes `zone::load::load_zone`.
-pub type LoadFn = dyn Fn(&Path, &Name) -> Result<Loaded, Vec<String>> + Send + Sync;
+/// What loading one zone file gave: the zone or its errors (each `file:line: what`),
+/// and every file the zone read or tried to read (its `$INCLUDE`s), as named.
+pub struct FileRead {
+    /// The zone and its warnings, or the errors.
+    pub result: Result<Loaded, Vec<String>>,
+    /// The zone file and its includes; empty: the zone file alone.
+    pub files: Vec<PathBuf>,
+}
 
-/// The daemon's [`LoadFn`]: `zone::load::load_zone` (RFC 1035 master files, checked),
-/// its errors and warnings as `file:line: what` lines.
-pub fn load_zone_file(path: &Path, apex: &Name) -> Result<Loaded, Vec<String>> {
-    match load::load_zone(path, apex) {
-        Ok(loaded) => Ok((
-            loaded.zone,
-            loaded.warnings.iter().map(ToString::to_string).collect(),
-        )),
-        Err(errors) => Err(errors.iter().map(ToString::to_string).collect()),
+impl From<Result<Loaded, Vec<String>>> for FileRead {
+    fn from(result: Result<Loaded, Vec<String>>) -> Self {
+        Self {
+            result,
+            files: Vec::new(),
+        }
+    }
+}
+
+/// Reads, parses, checks and builds the zone `apex` from a file. The daemon passes
+/// `daemon::zones::loader`.
+pub type LoadFn = dyn Fn(&Path, &Name) -> FileRead + Send + Sync;
+
+/// A [`LoadFn`]: `zone::load::load_zone` (RFC 1035 master files, checked) with the
+/// default options, its errors and warnings as `file:line: what` lines.
+pub fn load_zone_file(path: &Path, apex: &Name) -> FileRead {
+    let (result, files) = load::load_zone_watched(path, apex, &load::LoadOptions::default());
+    FileRead {
+        result: match result {
+            Ok(loaded) => Ok((
+                loaded.zone,
+                loaded.warnings.iter().map(ToString::to_string).collect(),
+            )),
+            Err(errors) => Err(errors.iter().map(ToString::to_string).collect()),
+        },
+        files,
+    }
+}
+
+/// Which zones a reload loads.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// Every zone (SIGHUP, a symbolic link swapped, watcher events lost).
+    pub all: bool,
+    /// Zones whose files changed (new and deleted zone files too): loaded, or
+    /// removed when their file is gone.
+    pub zones: BTreeSet<Name>,
+    /// Zones with a file still being written: neither loaded nor removed now (loaded
+    /// once the file is closed).
+    pub busy: BTreeSet<Name>,
+    /// Also every zone whose file's fingerprint changed, new files and deleted ones
+    /// (when events may have been missed: as the watcher starts).
+    pub fingerprints: bool,
+}
+
+impl Request {
+    /// Every zone.
+    pub fn all() -> Self {
+        Self {
+            all: true,
+            ..Self::default()
+        }
     }
 }
 
@@ -66,6 +116,8 @@ struct ZoneFile {
     handle: ZoneHandle,
     /// The file as it was at the last load attempt, successful or not.
     attempted: Option<Fingerprint>,
+    /// The files the last load read or tried (the zone file and its includes).
+    files: Vec<PathBuf>,
 }
 
 /// What one reload did.
@@ -87,6 +139,8 @@ pub struct Reloader {
     manager: Arc<Manager>,
     load: Box<LoadFn>,
     files: BTreeMap<Name, ZoneFile>,
+    /// Zones whose last change could not be made durable (retried by the watcher).
+    unsaved: BTreeSet<Name>,
 }
 
 impl Reloader {
@@ -98,6 +152,7 @@ impl Reloader {
             manager,
             load,
             files: BTreeMap::new(),
+            unsaved: BTreeSet::new(),
         }
     }
 
@@ -138,29 +193,55 @@ impl Reloader {
         self.load = load;
     }
 
+    /// Every zone's files as the last load named them (the zone file first, then its
+    /// includes), and the configured files of zones whose file is missing: what the
+    /// watcher watches.
+    pub fn watched(&self) -> Vec<(Name, Vec<PathBuf>)> {
+        let mut watched: Vec<(Name, Vec<PathBuf>)> = self
+            .files
+            .iter()
+            .map(|(apex, f)| {
+                let mut files = f.files.clone();
+                if !files.contains(&f.path) {
+                    files.insert(0, f.path.clone());
+                }
+                (apex.clone(), files)
+            })
+            .collect();
+        for (apex, options) in &self.settings.zones {
+            let apex = apex.to_lowercase();
+            if let Some(file) = &options.file
+                && !self.files.contains_key(&apex)
+            {
+                watched.push((apex, vec![self.settings.zones_dir.join(file)]));
+            }
+        }
+        watched
+    }
+
+    /// Zones whose last change was not made durable (a full disk): the watcher asks
+    /// for them again ([`Reloader::reload_request`]) until it is.
+    pub fn unsaved(&self) -> &BTreeSet<Name> {
+        &self.unsaved
+    }
+
     /// Loads every zone file (at start, and on SIGHUP).
     pub fn reload_all(&mut self) -> Summary {
-        self.reload(None)
+        self.reload(&Request::all())
     }
 
-    /// Loads the zones that `paths` (from the watcher) may have changed: zone files
-    /// named there or whose fingerprint changed, new and deleted files; every zone when
-    /// a path is not a top-level zone file (an `$INCLUDE`d file, a folder).
-    pub fn reload_changed(&mut self, paths: &HashSet<PathBuf>) -> Summary {
-        let dir = &self.settings.zones_dir;
-        if paths.iter().any(|p| !files::is_top_level_zone_file(dir, p)) {
-            return self.reload(None);
-        }
-        self.reload(Some(paths))
+    /// Loads what `request` (from the watcher) asks for.
+    pub fn reload_request(&mut self, request: &Request) -> Summary {
+        self.reload(request)
     }
 
-    fn reload(&mut self, touched: Option<&HashSet<PathBuf>>) -> Summary {
+    fn reload(&mut self, request: &Request) -> Summary {
         let mut summary = Summary::default();
         let (mut found, problems) =
             files::zone_files(&self.settings.zones_dir, &self.settings.zones);
         found.retain(|apex, path| {
             let secondary = self.settings.secondaries.contains(apex);
-            if secondary && touched.is_none() {
+            if secondary && request.all {
                 tracing::warn!(zone = %apex, file = %path.display(), "a secondary zone: its file in the zones folder is ignored");
             }
             !secondary
@@ -177,7 +258,11 @@ impl Reloader {
         let gone: Vec<Name> = self
             .files
             .keys()
-            .filter(|apex| !found.contains_key(*apex))
+            .filter(|apex| {
+                !found.contains_key(*apex)
+                    && !request.busy.contains(*apex)
+                    && (request.all || request.fingerprints || request.zones.contains(*apex))
+            })
             .cloned()
             .collect();
         for apex in gone {
@@ -189,6 +274,8 @@ impl Reloader {
                     "zone file gone: zone removed"
                 );
                 self.manager.close(&apex);
+                self.unsaved.remove(&apex);
+                self.manager.stats().set_unsaved(&apex.to_string(), false);
                 summary.removed += 1;
             }
         }
@@ -197,12 +284,18 @@ impl Reloader {
         let mut batch: Vec<(ZoneHandle, Zone)> = Vec::new();
         let mut names = Vec::new();
         for (apex, path) in found {
+            if request.busy.contains(&apex) {
+                continue;
+            }
             let fingerprint = Fingerprint::of(&path);
-            if let Some(touched) = touched {
-                let same = self.files.get(&apex).is_some_and(|f| {
-                    f.path == path && f.attempted == fingerprint && !touched.contains(&path)
-                });
-                if same {
+            if !request.all && !request.zones.contains(&apex) {
+                // A file whose events have not come (yet) may be being written: only
+                // the fingerprint pass of a watcher that starts looks at it.
+                let same = self
+                    .files
+                    .get(&apex)
+                    .is_some_and(|f| f.path == path && f.attempted == fingerprint);
+                if same || !request.fingerprints {
                     continue;
                 }
             }
@@ -221,13 +314,18 @@ impl Reloader {
                             path: path.clone(),
                             handle: handle.clone(),
                             attempted: fingerprint,
+                            files: Vec::new(),
                         },
                     );
                     handle
                 }
             };
             let zone_name = apex.to_string();
-            match (self.load)(&path, &apex) {
+            let read = (self.load)(&path, &apex);
+            if let Some(file) = self.files.get_mut(&apex) {
+                file.files = read.files;
+            }
+            match read.result {
                 Ok((zone, warnings)) => {
                     for warning in &warnings {
                         tracing::warn!(zone = %zone_name, "{warning}");
@@ -249,6 +347,16 @@ impl Reloader {
         let results = self.manager.load_files(batch);
         for ((apex, path), result) in names.into_iter().zip(results) {
             let zone_name = apex.to_string();
+            let unsaved = matches!(result, Err(CommitError::Journal(_)));
+            if unsaved != self.unsaved.contains(&apex) {
+                self.manager.stats().set_unsaved(&zone_name, unsaved);
+                if unsaved {
+                    self.unsaved.insert(apex.clone());
+                } else {
+                    self.unsaved.remove(&apex);
+                    tracing::info!(zone = %zone_name, "the change that could not be saved is saved and served");
+                }
+            }
             match result {
                 Ok(FileOutcome::Loaded { serial }) => {
                     summary.changed += 1;
@@ -279,7 +387,16 @@ impl Reloader {
                 }
                 Ok(FileOutcome::Unchanged { .. }) => summary.unchanged += 1,
                 Err(e) => {
-                    tracing::error!(zone = %zone_name, "{}: {e}", path.display());
+                    if unsaved {
+                        tracing::error!(
+                            zone = %zone_name,
+                            "{}: the change cannot be saved in the state folder ({e}); \
+                             it is not served, and retried until it can be",
+                            path.display()
+                        );
+                    } else {
+                        tracing::error!(zone = %zone_name, "{}: {e}", path.display());
+                    }
                     if let Some(file) = self.files.get_mut(&apex) {
                         // Not the file's fault (a full disk, say): try again next time.
                         file.attempted = None;

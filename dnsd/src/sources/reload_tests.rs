@@ -115,7 +115,7 @@ impl Setup {
         Reloader::new(
             self.settings(zones),
             self.manager.clone(),
-            Box::new(tiny_load),
+            Box::new(|p: &Path, a: &Name| tiny_load(p, a).into()),
         )
     }
 
@@ -138,8 +138,20 @@ impl Setup {
     }
 }
 
-fn paths(list: &[&PathBuf]) -> HashSet<PathBuf> {
-    list.iter().map(|p| (*p).clone()).collect()
+/// A watcher's request for these zones.
+fn changed(zones: &[&str]) -> Request {
+    Request {
+        zones: zones.iter().map(|z| n(z)).collect(),
+        ..Request::default()
+    }
+}
+
+/// The request of a watcher that starts: whatever changed by fingerprint.
+fn fingerprints() -> Request {
+    Request {
+        fingerprints: true,
+        ..Request::default()
+    }
 }
 
 #[test]
@@ -158,7 +170,7 @@ fn edit_break_fix_delete() {
     assert_eq!(s.address("www.a.example."), Some(vec![198, 51, 100, 1]));
 
     s.write("a.example.zone", "soa 1\nwww 198.51.100.9\n");
-    let summary = r.reload_changed(&paths(&[&a]));
+    let summary = r.reload_request(&changed(&["a.example."]));
     assert_eq!(
         (summary.changed, summary.unchanged),
         (1, 0),
@@ -173,7 +185,7 @@ fn edit_break_fix_delete() {
     assert_eq!((diff.removed.len(), diff.added.len()), (2, 2));
 
     s.write("a.example.zone", "soa 1\nwww 198.51.100.10\nwww oops\n");
-    let summary = r.reload_changed(&paths(&[&a]));
+    let summary = r.reload_request(&changed(&["a.example."]));
     assert_eq!(summary.failed, 1);
     assert_eq!(
         s.address("www.a.example."),
@@ -184,12 +196,12 @@ fn edit_break_fix_delete() {
     assert_eq!(r.stats().zone("a.example.").reload_errors, 1);
 
     s.write("a.example.zone", "soa 1\nwww 198.51.100.10\n");
-    r.reload_changed(&paths(&[&a]));
+    r.reload_request(&changed(&["a.example."]));
     assert_eq!(s.address("www.a.example."), Some(vec![198, 51, 100, 10]));
     assert_eq!(s.serial("a.example."), Some(2026112202));
 
     fs::remove_file(&a).unwrap();
-    let summary = r.reload_changed(&paths(&[&a]));
+    let summary = r.reload_request(&changed(&["a.example."]));
     assert_eq!(summary.removed, 1);
     assert_eq!(s.address("www.a.example."), None);
     assert_eq!(s.address("www.b.example."), Some(vec![198, 51, 100, 2]));
@@ -214,14 +226,14 @@ fn changes_are_found_by_fingerprint_and_renames_move_zones() {
     // Same bytes, new inode (git rewrites files this way): reloaded, found unchanged.
     fs::remove_file(&a).unwrap();
     s.write("a.example.zone", "soa 1\nwww 198.51.100.1\n");
-    let summary = r.reload_changed(&HashSet::new());
+    let summary = r.reload_request(&fingerprints());
     assert_eq!((summary.changed, summary.unchanged), (0, 1));
     assert_eq!(s.serial("a.example."), Some(2026112200));
     assert!(s.journal("a.example.").entries().is_empty());
 
     let c = s.zones_dir().join("c.example.zone");
     fs::rename(&a, &c).unwrap();
-    let summary = r.reload_changed(&paths(&[&a, &c]));
+    let summary = r.reload_request(&changed(&["a.example.", "c.example."]));
     assert_eq!((summary.changed, summary.removed), (1, 1));
     assert_eq!(s.address("www.a.example."), None);
     assert_eq!(s.address("www.c.example."), Some(vec![198, 51, 100, 1]));
@@ -279,7 +291,7 @@ fn restarts_keep_serials_and_journals() {
 #[test]
 fn keep_policy_refuses_a_serial_that_did_not_go_up() {
     let s = Setup::new();
-    let a = s.write("a.example.zone", "soa 7\nwww 198.51.100.1\n");
+    s.write("a.example.zone", "soa 7\nwww 198.51.100.1\n");
     let mut options = BTreeMap::new();
     options.insert(
         n("a.example."),
@@ -292,10 +304,10 @@ fn keep_policy_refuses_a_serial_that_did_not_go_up() {
     r.reload_all();
     assert_eq!(s.serial("a.example."), Some(7));
     s.write("a.example.zone", "soa 7\nwww 198.51.100.2\n");
-    assert_eq!(r.reload_changed(&paths(&[&a])).failed, 1);
+    assert_eq!(r.reload_request(&changed(&["a.example."])).failed, 1);
     assert_eq!(s.address("www.a.example."), Some(vec![198, 51, 100, 1]));
     s.write("a.example.zone", "soa 8\nwww 198.51.100.2\n");
-    r.reload_changed(&paths(&[&a]));
+    r.reload_request(&changed(&["a.example."]));
     assert_eq!(s.serial("a.example."), Some(8));
     assert_eq!(s.address("www.a.example."), Some(vec![198, 51, 100, 2]));
 }
@@ -312,7 +324,7 @@ fn many_zones_change_in_one_swap() {
     for i in 0..50 {
         s.write(&format!("z{i}.example.zone"), "soa 1\nwww 198.51.100.2\n");
     }
-    let summary = r.reload_changed(&HashSet::new());
+    let summary = r.reload_request(&fingerprints());
     assert_eq!(summary.changed, 50);
     assert_eq!(
         s.manager.publisher().swaps(),
@@ -371,17 +383,20 @@ fn the_watcher_picks_up_edits_new_files_renames_and_deletions() {
         s.address("www.c.example.").is_some() && s.address("www.b.example.").is_none()
     });
 
-    // Changes under .git/ alone reload nothing.
+    // Files no zone reads reload nothing: under .git/, in a sub-folder, a log file
+    // beside the zones. The edit after them is the one reload.
     let reloads = stats.zone("a.example.").reloads;
     fs::create_dir_all(s.zones_dir().join(".git/objects")).unwrap();
     fs::write(s.zones_dir().join(".git/objects/x"), "x").unwrap();
-    // An $INCLUDE-like file in a sub-folder reloads every zone (found unchanged).
     fs::create_dir_all(s.zones_dir().join("inc")).unwrap();
     fs::write(s.zones_dir().join("inc/hosts"), "x").unwrap();
-    wait_for("the full reload", || {
-        stats.zone("a.example.").reloads == reloads + 1
+    fs::write(s.zones_dir().join("dnsd.log"), "a warning\n").unwrap();
+    s.write("a.example.zone", "soa 1\nwww 198.51.100.6\n");
+    wait_for("the edit after them", || {
+        s.address("www.a.example.") == Some(vec![198, 51, 100, 6])
     });
-    assert_eq!(s.serial("a.example."), Some(2026112201));
+    assert_eq!(stats.zone("a.example.").reloads, reloads + 1);
+    assert_eq!(s.serial("a.example."), Some(2026112202));
 
     fs::remove_file(s.zones_dir().join("a.example.zone")).unwrap();
     wait_for("the deletion", || s.address("www.a.example.").is_none());
@@ -393,7 +408,7 @@ fn the_watcher_picks_up_edits_new_files_renames_and_deletions() {
     });
     assert_eq!(
         s.serial("a.example."),
-        Some(2026112202),
+        Some(2026112203),
         "the served serial survives removal"
     );
     handle.stop();
@@ -420,7 +435,10 @@ fn master_files_load_and_errors_name_file_and_line() {
         "home.test.zone",
         &text("198.51.100.2", "mail IN A 300.1.2.3\n"),
     );
-    let errors = load_zone_file(&path, &n("home.test.")).err().unwrap();
+    let errors = load_zone_file(&path, &n("home.test."))
+        .result
+        .err()
+        .unwrap();
     assert!(
         errors[0].starts_with(&format!("{}:6: ", path.display())),
         "{errors:?}"
@@ -432,21 +450,29 @@ fn master_files_load_and_errors_name_file_and_line() {
 #[test]
 fn a_serial_that_cannot_be_saved_is_not_served() {
     let s = Setup::new();
-    let a = s.write("a.example.zone", "soa 1\nwww 198.51.100.1\n");
+    s.write("a.example.zone", "soa 1\nwww 198.51.100.1\n");
     let mut r = s.reloader();
     r.reload_all();
     let state = s.dir.path().join("state");
     fs::rename(&state, s.dir.path().join("state.away")).unwrap();
     fs::write(&state, "not a folder").unwrap();
     s.write("a.example.zone", "soa 1\nwww 198.51.100.2\n");
-    assert_eq!(r.reload_changed(&paths(&[&a])).failed, 1);
+    assert_eq!(r.reload_request(&changed(&["a.example."])).failed, 1);
     assert_eq!(s.address("www.a.example."), Some(vec![198, 51, 100, 1]));
     assert_eq!(s.serial("a.example."), Some(2026112200));
     assert_eq!(r.stats().zone("a.example.").reload_errors, 1);
     fs::remove_file(&state).unwrap();
     fs::rename(s.dir.path().join("state.away"), &state).unwrap();
-    // Nothing changed in the file since: the failed attempt is retried all the same.
-    assert_eq!(r.reload_changed(&HashSet::new()).changed, 1);
+    // Nothing changed in the file since: the zone is unsaved, and asked for again.
+    assert_eq!(r.unsaved(), &[n("a.example.")].into());
+    assert!(r.stats().zone("a.example.").unsaved);
+    let unsaved = Request {
+        zones: r.unsaved().clone(),
+        ..Request::default()
+    };
+    assert_eq!(r.reload_request(&unsaved).changed, 1);
+    assert!(r.unsaved().is_empty());
+    assert!(!r.stats().zone("a.example.").unsaved);
     assert_eq!(s.address("www.a.example."), Some(vec![198, 51, 100, 2]));
     assert_eq!(s.serial("a.example."), Some(2026112201));
 }
@@ -484,7 +510,7 @@ fn a_panicking_loader_does_not_stop_the_watcher() {
     let load = |path: &Path, apex: &Name| {
         let text = fs::read_to_string(path).unwrap_or_default();
         assert!(!text.contains("panic"), "a loader bug");
-        tiny_load(path, apex)
+        FileRead::from(tiny_load(path, apex))
     };
     let mut r = Reloader::new(
         s.settings(BTreeMap::new()),
@@ -501,5 +527,34 @@ fn a_panicking_loader_does_not_stop_the_watcher() {
     wait_for("the next edit", || {
         s.address("www.a.example.") == Some(vec![198, 51, 100, 3])
     });
+    handle.stop();
+}
+
+#[test]
+fn includes_are_watched_and_other_files_are_not() {
+    let s = Setup::new();
+    fs::create_dir(s.zones_dir().join("inc")).unwrap();
+    fs::write(s.zones_dir().join("inc/hosts"), "www IN A 198.51.100.1\n").unwrap();
+    s.write(
+        "home.test.zone",
+        "$TTL 300\n@ IN SOA ns1 hostmaster 1 3600 900 604800 300\n@ IN NS ns1\n\
+         ns1 IN A 198.51.100.53\n$INCLUDE inc/hosts\n",
+    );
+    let mut r = Reloader::new(
+        s.settings(BTreeMap::new()),
+        s.manager.clone(),
+        Box::new(load_zone_file),
+    );
+    r.reload_all();
+    let stats = r.stats();
+    let handle = crate::sources::watch(r).unwrap();
+    let reloads = stats.zone("home.test.").reloads;
+    // Another file in the include's folder: nothing; the include itself: a reload.
+    fs::write(s.zones_dir().join("inc/notes.txt"), "x").unwrap();
+    fs::write(s.zones_dir().join("inc/hosts"), "www IN A 198.51.100.2\n").unwrap();
+    wait_for("the include's edit", || {
+        s.address("www.home.test.") == Some(vec![198, 51, 100, 2])
+    });
+    assert_eq!(stats.zone("home.test.").reloads, reloads + 1);
     handle.stop();
 }

@@ -1,20 +1,26 @@
-//! Names of what the zone managers keep in the state folder, and the first release's
-//! `serials` file:
+//! Names of what the zone managers keep in the state folder, and the `serials` file:
 //!
 //! - `NAME.journal`: the zone's journal of diffs (`xfr::journal`);
 //! - `NAME.image`: the zone's content (`manager::image`);
-//! - `serials`: written by the first release (one line per zone,
-//!   `APEX SERIAL FILE-SERIAL DIGEST`), read now only as a floor below which a zone that
-//!   has no journal yet never serves.
+//! - `serials`: one line per zone, `APEX SERIAL FILE-SERIAL DIGEST` (the first
+//!   release's format; digest 0), the highest serial each zone ever served. It is a
+//!   third record beside the journal's last entry and the image, rewritten in the
+//!   background after changes ([`SerialsKeeper`]): a zone never serves below the
+//!   highest of the three, so losing or damaging any one of them (a journal cut short,
+//!   an image that does not read back, this file deleted) never lowers a serial.
+//! - `lock`: held by the running dnsd (`daemon::state_dir`).
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread;
+use std::time::Duration;
 
 use crate::wire::name::Name;
 use crate::xfr::journal;
-use crate::zone::serial::Served;
+use crate::zone::serial::{Served, serial_gt};
 
 /// The last served state of every zone, as in the `serials` file.
 #[derive(Debug, Default)]
@@ -92,6 +98,155 @@ impl ServedSerials {
     }
 }
 
+//------------ SerialsKeeper -------------------------------------------------------------
+
+/// The `serials` file kept in step with the serials served: [`SerialsKeeper::record`]
+/// notes a zone's new serial in memory and wakes a thread that rewrites the file
+/// (atomically, durably); changes that arrive while it writes are folded into its next
+/// write. A write that fails is retried every second and logged once per failure streak.
+pub struct SerialsKeeper {
+    shared: Arc<KeeperShared>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+struct KeeperShared {
+    state: Mutex<KeeperState>,
+    wake: Condvar,
+}
+
+struct KeeperState {
+    serials: ServedSerials,
+    /// Changes not yet written.
+    dirty: bool,
+    /// A write is under way.
+    writing: bool,
+    /// The last write failed.
+    failed: bool,
+    stop: bool,
+}
+
+impl SerialsKeeper {
+    /// Keeps `serials` (as read at start) and starts its writer thread.
+    pub fn new(serials: ServedSerials) -> Self {
+        let shared = Arc::new(KeeperShared {
+            state: Mutex::new(KeeperState {
+                serials,
+                dirty: false,
+                writing: false,
+                failed: false,
+                stop: false,
+            }),
+            wake: Condvar::new(),
+        });
+        let thread = thread::Builder::new()
+            .name("zone-serials".into())
+            .spawn({
+                let shared = shared.clone();
+                move || write_loop(&shared)
+            })
+            .map_err(|e| tracing::error!("cannot start the serials writer: {e}"))
+            .ok();
+        Self { shared, thread }
+    }
+
+    /// The highest serial recorded for `apex` (lowercased).
+    pub fn get(&self, apex: &Name) -> Option<Served> {
+        self.shared.lock().serials.get(apex)
+    }
+
+    /// Records that `apex` (lowercased) serves `served`; a serial below the one
+    /// recorded is not recorded (the file keeps the highest).
+    pub fn record(&self, apex: &Name, served: Served) {
+        let mut state = self.shared.lock();
+        let known = state.serials.get(apex);
+        if known.is_some_and(|k| k == served || serial_gt(k.serial, served.serial)) {
+            return;
+        }
+        state.serials.set(apex, served);
+        state.dirty = true;
+        self.shared.wake.notify_all();
+    }
+
+    /// Waits (up to 10 s) until every recorded serial is written, or a write failed.
+    pub fn flush(&self) {
+        let state = self.shared.lock();
+        let _ = self
+            .shared
+            .wake
+            .wait_timeout_while(state, Duration::from_secs(10), |s| {
+                (s.writing || (s.dirty && !s.failed)) && self.thread.is_some()
+            });
+    }
+}
+
+impl Drop for SerialsKeeper {
+    fn drop(&mut self) {
+        self.flush();
+        self.shared.lock().stop = true;
+        self.shared.wake.notify_all();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl KeeperShared {
+    fn lock(&self) -> MutexGuard<'_, KeeperState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn write_loop(shared: &KeeperShared) {
+    let mut failing = false;
+    let mut state = shared.lock();
+    loop {
+        state = shared
+            .wake
+            .wait_while(state, |s| !s.dirty && !s.stop)
+            .unwrap_or_else(|e| e.into_inner());
+        if !state.dirty {
+            return;
+        }
+        let snapshot = ServedSerials {
+            path: state.serials.path.clone(),
+            zones: state.serials.zones.clone(),
+        };
+        state.dirty = false;
+        state.writing = true;
+        drop(state);
+        let result = snapshot.write();
+        state = shared.lock();
+        state.writing = false;
+        state.failed = result.is_err();
+        match result {
+            Ok(()) => {
+                if failing {
+                    tracing::info!("{}: written again", snapshot.path().display());
+                }
+                failing = false;
+            }
+            Err(e) => {
+                if !failing {
+                    tracing::error!(
+                        "{}: cannot write the zones' serials: {e}; retrying every second",
+                        snapshot.path().display()
+                    );
+                }
+                failing = true;
+                state.dirty = true;
+                if state.stop {
+                    return;
+                }
+                state = shared
+                    .wake
+                    .wait_timeout(state, Duration::from_secs(1))
+                    .map_or_else(|e| e.into_inner().0, |(s, _)| s);
+            }
+        }
+        shared.wake.notify_all();
+    }
+}
+
 /// The journal file of a zone: `NAME.journal`, NAME being the apex without its final
 /// dot (`root` for the root zone) with any byte that does not belong in a file name
 /// written `%XX`.
@@ -140,6 +295,26 @@ mod tests {
         fs::write(db.path(), text).unwrap();
         let (_, problems) = ServedSerials::read(dir.path());
         assert!(problems[0].contains("serials:3:"), "{problems:?}");
+    }
+
+    #[test]
+    fn the_keeper_writes_the_highest_serials() {
+        let dir = tempfile::tempdir().unwrap();
+        let (db, _) = ServedSerials::read(dir.path());
+        let keeper = SerialsKeeper::new(db);
+        let served = |serial| Served {
+            serial,
+            file_serial: 1,
+        };
+        keeper.record(&n("a.example."), served(5));
+        keeper.record(&n("a.example."), served(3));
+        keeper.record(&n("b.example."), served(9));
+        keeper.flush();
+        let (again, problems) = ServedSerials::read(dir.path());
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(again.get(&n("a.example.")), Some(served(5)));
+        assert_eq!(again.get(&n("b.example.")), Some(served(9)));
+        drop(keeper);
     }
 
     #[test]

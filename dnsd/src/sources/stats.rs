@@ -14,6 +14,8 @@
 //!   (control socket, updates, containers, transfers), by outcome;
 //! - `dnsd_zone_images_written_total{zone}`, `dnsd_zone_image_errors_total{zone}`: the
 //!   zone's images written to the state folder, and those that could not be.
+//! - `dnsd_zone_unsaved{zone}`: 1 while a change of the zone's file could not be made
+//!   durable in the state folder (a full disk) and is being retried, else 0.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -40,6 +42,8 @@ pub struct ZoneStats {
     pub images_written: u64,
     /// Images that could not be written.
     pub image_errors: u64,
+    /// A change could not be saved and is being retried.
+    pub unsaved: bool,
 }
 
 /// Every zone's counters, by zone name (apex with its final dot).
@@ -100,6 +104,10 @@ impl ReloadStats {
         self.with(zone, |s| s.serial = Some(serial));
     }
 
+    pub(crate) fn set_unsaved(&self, zone: &str, unsaved: bool) {
+        self.with(zone, |s| s.unsaved = unsaved);
+    }
+
     pub(crate) fn zone_removed(&self, zone: &str) {
         self.with(zone, |s| s.serial = None);
     }
@@ -117,7 +125,7 @@ impl ReloadStats {
     /// Appends the series to `out` in the Prometheus text format.
     pub fn render(&self, out: &mut String) {
         let zones = self.zones();
-        let series: [Series; 6] = [
+        let series: [Series; 7] = [
             (
                 "dnsd_zone_reloads_total",
                 "counter",
@@ -153,6 +161,12 @@ impl ReloadStats {
                 "counter",
                 "Zone images that could not be written.",
                 |s| Some(s.image_errors),
+            ),
+            (
+                "dnsd_zone_unsaved",
+                "gauge",
+                "1 while a change could not be saved in the state folder and is retried.",
+                |s| Some(u64::from(s.unsaved)),
             ),
         ];
         for (name, kind, help, value) in series {

@@ -392,9 +392,20 @@ pub fn load_zone_with(
     apex: &Name,
     options: &LoadOptions,
 ) -> Result<Loaded, Vec<LoadError>> {
+    load_zone_watched(path, apex, options).0
+}
+
+/// [`load_zone_with`], and every file the zone read or tried to read — the zone file
+/// and its `$INCLUDE`s, as named (symbolic links not resolved) — for the watcher.
+pub fn load_zone_watched(
+    path: &Path,
+    apex: &Name,
+    options: &LoadOptions,
+) -> (Result<Loaded, Vec<LoadError>>, Vec<PathBuf>) {
     let mut parser = Parser::new(apex, true, options.clone());
     parser.parse_file(path);
-    finish(parser, apex)
+    let files = parser.attempted().to_vec();
+    (finish(parser, apex), files)
 }
 
 /// Like [`load_zone`] for zone text already in memory, `path` naming it in errors;

@@ -54,6 +54,8 @@ pub struct Parser {
     stopped: bool,
     records: Vec<Parsed>,
     diag: Diagnostics,
+    /// Every file read or tried (`$INCLUDE`s that failed too), as named.
+    attempted: Vec<PathBuf>,
     name_buf: Vec<u8>,
     rdata_buf: Vec<u8>,
 }
@@ -81,6 +83,7 @@ impl Parser {
             stopped: false,
             records: Vec::new(),
             diag: Diagnostics::new(),
+            attempted: Vec::new(),
             name_buf: Vec::with_capacity(256),
             rdata_buf: Vec::with_capacity(512),
         }
@@ -91,8 +94,15 @@ impl Parser {
         (self.records, self.diag)
     }
 
+    /// Every file read or tried so far (the zone file, then each `$INCLUDE`), as
+    /// named: what a watcher must watch for this zone.
+    pub fn attempted(&self) -> &[PathBuf] {
+        &self.attempted
+    }
+
     /// Parses the zone file at `path` with the apex as origin.
     pub fn parse_file(&mut self, path: &Path) {
+        self.attempted.push(path.to_path_buf());
         let index = self.add_file(path);
         match self.budget.read_zone_file(path) {
             Ok(text) => {
@@ -130,6 +140,9 @@ impl Parser {
     /// Reads and parses the `$INCLUDE`d `path`, written at line `line` of file `from`.
     fn include(&mut self, path: &Path, origin: Vec<u8>, owner: Option<Name>, from: (u32, u32)) {
         let (file, line) = from;
+        if !self.attempted.iter().any(|p| p == path) {
+            self.attempted.push(path.to_path_buf());
+        }
         let canonical = match std::fs::canonicalize(path) {
             Ok(canonical) => canonical,
             Err(e) => {
