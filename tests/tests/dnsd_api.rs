@@ -241,8 +241,11 @@ fn the_dynamic_example_runs_from_the_repository_root() {
     let api: SocketAddr = "127.0.0.1:8081".parse().expect("addr");
     let free = |a: SocketAddr| std::net::TcpListener::bind(a).is_ok();
     if std::net::UdpSocket::bind(dns).is_err() || !free(dns) || !free(api) {
-        eprintln!("skipped: 127.0.0.1:5302 or :8081 is in use on this machine");
-        return;
+        // A port taken here must not turn the test into a pass: it fails, saying why.
+        panic!(
+            "127.0.0.1:5302 or :8081 is in use on this machine: the example listens there \
+             (README); free it and run the test again"
+        );
     }
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let _ = std::fs::remove_dir_all(root.join(".dnsd-state-dynamic"));

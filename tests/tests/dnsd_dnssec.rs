@@ -192,8 +192,11 @@ fn a_policy_that_cannot_work_is_refused_naming_its_key() {
 fn the_signed_example_runs_from_the_repository_root() {
     let addr: SocketAddr = "127.0.0.1:5301".parse().unwrap();
     if UdpSocket::bind(addr).is_err() || std::net::TcpListener::bind(addr).is_err() {
-        eprintln!("skipped: 127.0.0.1:5301 is in use on this machine");
-        return;
+        // A port taken here must not turn the test into a pass: it fails, saying why.
+        panic!(
+            "127.0.0.1:5301 is in use on this machine: the example listens there \
+             (README); free it and run the test again"
+        );
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut cmd = Command::new(netfabric_tests::bins::path("dnsd"));

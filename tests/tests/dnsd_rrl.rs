@@ -382,8 +382,11 @@ fn the_internet_example_runs_from_the_repository_root() {
     let metrics: SocketAddr = "127.0.0.1:9154".parse().unwrap();
     let free = |a: SocketAddr| std::net::TcpListener::bind(a).is_ok();
     if UdpSocket::bind(addr).is_err() || !free(addr) || !free(metrics) {
-        eprintln!("skipped: 127.0.0.1:5300 or :9154 is in use on this machine");
-        return;
+        // A port taken here must not turn the test into a pass: it fails, saying why.
+        panic!(
+            "127.0.0.1:5300 or :9154 is in use on this machine: the example listens there \
+             (README); free it and run the test again"
+        );
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut cmd = std::process::Command::new(netfabric_tests::bins::path("dnsd"));

@@ -223,8 +223,11 @@ fn the_primary_and_secondary_examples_run_from_the_repository_root() {
         std::net::TcpListener::bind(a).is_ok() && std::net::UdpSocket::bind(a).is_ok()
     };
     if !free(primary) || !free(secondary) {
-        eprintln!("skipped: 127.0.0.1:5310 or :5311 is in use on this machine");
-        return;
+        // A port taken here must not turn the test into a pass: it fails, saying why.
+        panic!(
+            "127.0.0.1:5310 or :5311 is in use on this machine: the example listens there \
+             (README); free it and run the test again"
+        );
     }
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let logs = tempfile::tempdir().expect("temporary folder");
