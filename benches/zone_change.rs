@@ -17,8 +17,9 @@
 //!   NSD SIGHUP. Time until the new name answers, server CPU per edit, peak RSS over
 //!   steady RSS.
 //! - **sustained**: dnsperf queries the zone for `--seconds` while transactions are
-//!   submitted as fast as they are acknowledged (dnsd: 4 clients on the control socket,
-//!   pipelining; Knot: one knotc session fed from a pipe); transactions per second, and
+//!   submitted (dnsd: 4 clients on the control socket, pipelining, paced to `--tx-rate`
+//!   in all, 5,000 by default, 0 for as fast as acknowledged; Knot: one knotc session
+//!   fed from a pipe as fast as it takes them); transactions per second, and
 //!   the QPS against the mean of runs of the same length without changes, one before
 //!   and one after. dnsd's edit time includes its watcher's quiet period (100 ms).
 //!
@@ -45,6 +46,9 @@ struct Settings {
     rounds: usize,
     seconds: u32,
     servers: Vec<Kind>,
+    /// Transactions a second dnsd's clients aim at in the sustained measure (0: as
+    /// fast as they are acknowledged).
+    tx_rate: u32,
 }
 
 fn settings() -> Settings {
@@ -53,6 +57,7 @@ fn settings() -> Settings {
         rounds: 10,
         seconds: 10,
         servers: vec![Kind::Dnsd, Kind::Knot, Kind::Nsd],
+        tx_rate: 5000,
     };
     let args: Vec<String> = std::env::args().collect();
     let mut i = 1;
@@ -62,6 +67,7 @@ fn settings() -> Settings {
             "--sizes" => s.sizes = value.split(',').filter_map(|v| v.parse().ok()).collect(),
             "--rounds" => s.rounds = value.parse().unwrap_or(s.rounds),
             "--seconds" => s.seconds = value.parse().unwrap_or(s.seconds),
+            "--tx-rate" => s.tx_rate = value.parse().unwrap_or(s.tx_rate),
             "--servers" => {
                 s.servers = value
                     .split(',')
@@ -324,8 +330,9 @@ fn measure(kind: Kind, zone: &ZoneFile, text: &str, queries: &Path, s: &Settings
             let socket = control_socket(&server);
             let knot_sock = server.dir().join("knot.sock");
             let addr = server.addr;
+            let tx_rate = s.tx_rate;
             std::thread::spawn(move || match kind {
-                Kind::Dnsd => dnsd_writers(&socket, &apex, &stop, &done),
+                Kind::Dnsd => dnsd_writers(&socket, &apex, tx_rate, &stop, &done),
                 _ => knot_writer(addr, &knot_sock, &apex, &stop, &done),
             })
         };
@@ -391,8 +398,11 @@ fn knotc(server: &Server, args: &[&str]) {
     );
 }
 
-/// Four clients, each pipelining 16 transactions of one record at a time.
-fn dnsd_writers(socket: &Path, apex: &str, stop: &AtomicBool, done: &AtomicU64) {
+/// Four clients, each pipelining 16 transactions of one record at a time, paced to
+/// `rate` transactions a second in all (0: unpaced).
+fn dnsd_writers(socket: &Path, apex: &str, rate: u32, stop: &AtomicBool, done: &AtomicU64) {
+    // Each client sends a batch of 16 every `interval`.
+    let interval = (rate > 0).then(|| Duration::from_secs_f64(16.0 * 4.0 / f64::from(rate)));
     std::thread::scope(|scope| {
         for client in 0..4 {
             scope.spawn(move || {
@@ -404,7 +414,14 @@ fn dnsd_writers(socket: &Path, apex: &str, stop: &AtomicBool, done: &AtomicU64) 
                 let mut write = stream;
                 let mut n = 0u64;
                 let mut line = String::new();
+                let mut next = Instant::now();
                 while !stop.load(Ordering::Relaxed) {
+                    if let Some(interval) = interval {
+                        next += interval;
+                        if let Some(wait) = next.checked_duration_since(Instant::now()) {
+                            std::thread::sleep(wait);
+                        }
+                    }
                     let mut batch = String::new();
                     for _ in 0..16 {
                         n += 1;
