@@ -196,6 +196,9 @@ impl KeeperShared {
     }
 }
 
+/// Shortest time between two writes of the `serials` file.
+const PACE: Duration = Duration::from_millis(200);
+
 fn write_loop(shared: &KeeperShared) {
     let mut failing = false;
     let mut state = shared.lock();
@@ -224,6 +227,14 @@ fn write_loop(shared: &KeeperShared) {
                     tracing::info!("{}: written again", snapshot.path().display());
                 }
                 failing = false;
+                // At most one write per PACE: under thousands of commits a second the
+                // file (a floor only: every serial is in the journal before it is
+                // served) would otherwise be rewritten and fsynced without a pause.
+                shared.wake.notify_all();
+                state = shared
+                    .wake
+                    .wait_timeout_while(state, PACE, |s| !s.stop)
+                    .map_or_else(|e| e.into_inner().0, |(s, _)| s);
             }
             Err(e) => {
                 if !failing {
