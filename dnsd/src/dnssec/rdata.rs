@@ -155,24 +155,8 @@ pub fn canonical_rdata<'a>(rtype: Rtype, rdata: &'a [u8], buf: &'a mut Vec<u8>) 
 }
 
 /// Appends a type bitmap (RFC 4034 §4.1.2) of `types`, which must be sorted and
-/// without duplicates.
-pub fn bitmap_into(types: &[u16], out: &mut Vec<u8>) {
-    let mut i = 0;
-    while i < types.len() {
-        let window = (types[i] >> 8) as u8;
-        let mut bits = [0u8; 32];
-        let mut len = 0;
-        while i < types.len() && (types[i] >> 8) as u8 == window {
-            let low = (types[i] & 0xff) as usize;
-            bits[low / 8] |= 0x80 >> (low % 8);
-            len = low / 8 + 1;
-            i += 1;
-        }
-        out.push(window);
-        out.push(len as u8);
-        out.extend_from_slice(&bits[..len]);
-    }
-}
+/// without duplicates (the zone layer's encoder, shared with the zone-file parser).
+pub use crate::zone::rdata_dnssec::type_bitmap_into as bitmap_into;
 
 /// The types of a type bitmap, in order; stops at the first malformed window.
 pub fn bitmap_types(mut bitmap: &[u8]) -> impl Iterator<Item = u16> + '_ {

@@ -93,6 +93,14 @@ pub fn bitmap_into(f: &mut Fields<'_, '_>, out: &mut Vec<u8>) -> Result<(), Rdat
     }
     types.sort_unstable();
     types.dedup();
+    type_bitmap_into(&types, out);
+    Ok(())
+}
+
+/// Appends the type bitmap (RFC 4034 §4.1.2) of `types`, which must be sorted and
+/// without duplicates: per 256-type window, the window number, the length and the
+/// bits. The zone-file parser and the signer's NSEC/NSEC3 records both use it.
+pub fn type_bitmap_into(types: &[u16], out: &mut Vec<u8>) {
     let mut i = 0;
     while i < types.len() {
         let window = (types[i] >> 8) as u8;
@@ -108,7 +116,6 @@ pub fn bitmap_into(f: &mut Fields<'_, '_>, out: &mut Vec<u8>) -> Result<(), Rdat
         out.push(len as u8);
         out.extend_from_slice(&bits[..len]);
     }
-    Ok(())
 }
 
 /// Base32 with the extended hex alphabet, no padding (RFC 4648 §7, RFC 5155 §3.3).
