@@ -813,3 +813,23 @@ fn random_loopback(attempt: u32) -> SocketAddr {
     let port = 20_000 + ((seed >> 8) % 40_000) as u16;
     SocketAddr::from(([127, 0, 0, host], port))
 }
+
+/// A zone `origin` whose `www` has `addr`, with `extra` lines.
+pub fn www_zone(origin: &str, addr: &str, extra: &str) -> String {
+    format!(
+        "$ORIGIN {origin}.\n$TTL 300\n@ SOA ns1 hostmaster 1 3600 900 604800 300\n\
+         @ NS ns1\nns1 A 198.51.100.1\nwww A {addr}\n{extra}"
+    )
+}
+
+/// Whether `name` answers exactly the one address `want`.
+pub fn is_addr(dnsd: &Dnsd, name: &str, want: &str) -> bool {
+    dnsd.addresses(name)
+        .is_some_and(|a| a == [want.to_string()])
+}
+
+/// A metric of one zone (`series{zone="ZONE."}`); 0 when absent.
+pub fn zone_metric(dnsd: &Dnsd, series: &str, zone: &str) -> u64 {
+    dnsd.metric(&format!("{series}{{zone=\"{zone}.\"}}"))
+        .unwrap_or(0)
+}

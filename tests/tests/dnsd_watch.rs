@@ -13,33 +13,14 @@ use std::os::unix::fs::symlink;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use netfabric_tests::dnsd::Dnsd;
+use netfabric_tests::dnsd::{Dnsd, is_addr, www_zone as zone, zone_metric};
 
 /// A pause long enough for the old 100 ms debounce to act on a half-written file.
 const PAUSE: Duration = Duration::from_millis(300);
 
-/// A zone `origin` whose `www` has `addr`, with `extra` lines.
-fn zone(origin: &str, addr: &str, extra: &str) -> String {
-    format!(
-        "$ORIGIN {origin}.\n$TTL 300\n@ SOA ns1 hostmaster 1 3600 900 604800 300\n\
-         @ NS ns1\nns1 A 198.51.100.1\nwww A {addr}\n{extra}"
-    )
-}
-
 /// The serial `zone` serves, None when it does not answer NOERROR with its SOA.
 fn serial(dnsd: &Dnsd, zone: &str) -> Option<u32> {
     dnsd.soa_serial(zone)
-}
-
-fn is_addr(dnsd: &Dnsd, name: &str, want: &str) -> bool {
-    dnsd.addresses(name)
-        .is_some_and(|a| a == [want.to_string()])
-}
-
-/// A metric of one zone; 0 when absent.
-fn zone_metric(dnsd: &Dnsd, series: &str, zone: &str) -> u64 {
-    dnsd.metric(&format!("{series}{{zone=\"{zone}.\"}}"))
-        .unwrap_or(0)
 }
 
 //------------ Watching (points 8–11; issue 7 point 6, issue 16 point 6) ------------
