@@ -8,6 +8,10 @@
 //! dnsd.metric("dnsd_zones")        // scraped from its metrics endpoint
 //! ```
 //!
+//! [`Builder::as_is`] runs `dnsd ARGS` from a given folder as a user would (an
+//! `examples/*.toml` from the repository's root, or no argument at all), in a
+//! namespace of its own where the example's fixed port is always free.
+//!
 //! `start` returns once dnsd answers the SOA of its first zone (NOERROR, with an
 //! answer); it fails with dnsd's log when dnsd exits or stays silent. With
 //! [`Builder::notify_socket`] it waits for `READY=1` instead, then asks once: READY
@@ -64,7 +68,7 @@ pub struct Builder {
     keep_serials: bool,
     netns: bool,
     shared_netns: Option<Arc<Netns>>,
-    no_arguments: Option<PathBuf>,
+    as_is: Option<AsIs>,
     cpus: Option<String>,
     log_filter: Option<String>,
     ready_timeout: Option<Duration>,
@@ -74,6 +78,14 @@ pub struct Builder {
     notify_socket: bool,
     zones_link: bool,
     state_tmpfs: Option<u64>,
+}
+
+/// A dnsd run as a user runs it ([`Builder::as_is`]): its arguments, its working
+/// folder, and the address its configuration makes it answer on.
+struct AsIs {
+    cwd: PathBuf,
+    args: Vec<String>,
+    addr: SocketAddr,
 }
 
 /// Who dnsd runs as ([`Builder::user`]).
@@ -147,14 +159,32 @@ impl Builder {
         self
     }
 
-    /// Runs `dnsd` with no argument at all from `cwd`, as a newcomer does: the zones,
-    /// configuration and addresses are the defaults (127.0.0.1:5353). Zones, config
-    /// and listen addresses given to the builder are ignored; `probe` names the zone
-    /// whose SOA tells that dnsd is ready.
-    pub fn no_arguments(mut self, cwd: &Path, probe: &str) -> Self {
-        self.no_arguments = Some(cwd.to_path_buf());
+    /// Runs `dnsd ARGS` from `cwd`, exactly as a user types it (an
+    /// `examples/*.toml` from the repository's root, say): the fixture writes no
+    /// configuration and passes no argument of its own, so zones, config, listen
+    /// addresses and metrics given to the builder are ignored. `addr` is where the
+    /// configuration makes dnsd answer; `start` waits until the SOA of `probe` is
+    /// answered there. It runs in a network namespace the fixture creates (or the one
+    /// given with [`Builder::in_netns`]), so that the fixed port of an example can
+    /// never meet another program's: a port taken on this machine cannot turn the test
+    /// into a pass, a skip or a failure. State the configuration puts beside `cwd` is
+    /// the test's to clear.
+    pub fn as_is(mut self, cwd: &Path, args: &[&str], addr: SocketAddr, probe: &str) -> Self {
+        self.as_is = Some(AsIs {
+            cwd: cwd.to_path_buf(),
+            args: args.iter().map(|a| a.to_string()).collect(),
+            addr,
+        });
         self.probe = Some(probe.to_string());
         self
+    }
+
+    /// Runs `dnsd` with no argument at all from `cwd`, as a newcomer does: the zones,
+    /// configuration and addresses are the defaults (127.0.0.1:5353), in a namespace of
+    /// its own ([`Builder::as_is`]); `probe` names the zone whose SOA tells that dnsd
+    /// is ready.
+    pub fn no_arguments(self, cwd: &Path, probe: &str) -> Self {
+        self.as_is(cwd, &[], SocketAddr::from(([127, 0, 0, 1], 5353)), probe)
     }
 
     /// Runs dnsd under `taskset -c CPUS`.
@@ -225,7 +255,7 @@ impl Builder {
             .expect("temporary folder");
         let netns = match &self.shared_netns {
             Some(ns) => Some(ns.clone()),
-            None => self.netns.then(|| Arc::new(Netns::new("nf-dnsd"))),
+            None => (self.netns || self.as_is.is_some()).then(|| Arc::new(Netns::new("nf-dnsd"))),
         };
         let zones = if self.zones_link {
             let release = dir.path().join("releases/1");
@@ -273,16 +303,15 @@ impl Builder {
         let probe = Query::new(&format!("{}.", probe.trim_end_matches('.')), 6).to_bytes();
         // Addresses the fixture picks are picked again when another program holds
         // them; in a namespace of its own nothing else does.
-        let repick = self.listen.is_empty() && self.no_arguments.is_none() && netns.is_none();
+        let repick = self.listen.is_empty() && self.as_is.is_none() && netns.is_none();
         for attempt in 0..20 {
-            let listen = match (&self.no_arguments, self.listen.is_empty(), &netns) {
-                (Some(_), _, _) => vec![SocketAddr::from(([127, 0, 0, 1], 5353))],
+            let listen = match (&self.as_is, self.listen.is_empty(), &netns) {
+                (Some(as_is), _, _) => vec![as_is.addr],
                 (None, true, None) => vec![random_loopback(attempt)],
                 (None, true, Some(_)) => vec![SocketAddr::from(([127, 0, 0, 1], 53))],
                 (None, false, _) => self.listen.clone(),
             };
-            let metrics = self
-                .metrics
+            let metrics = (self.metrics && self.as_is.is_none())
                 .then(|| SocketAddr::from(([127, 0, 0, 1], random_loopback(attempt).port() + 1)));
             let mut cmd = self.command(dir.path(), &listen, metrics, netns.as_deref());
             if let Some((path, _)) = &notify {
@@ -290,7 +319,7 @@ impl Builder {
             }
             let started = Instant::now();
             let mut guard = ProcessGuard::spawn("dnsd", &mut cmd);
-            let relaunch = self.no_arguments.is_none().then(|| Relaunch {
+            let relaunch = self.as_is.is_none().then(|| Relaunch {
                 listen: listen.clone(),
                 metrics,
                 probe: probe.clone(),
@@ -435,7 +464,9 @@ impl Builder {
         } else {
             argv.push(crate::bins::path("dnsd").display().to_string());
         }
-        if self.no_arguments.is_none() {
+        if let Some(as_is) = &self.as_is {
+            argv.extend(as_is.args.iter().cloned());
+        } else {
             // Top-level keys first: the builder's TOML may open tables.
             let mut file = String::new();
             if let Some(metrics) = metrics {
@@ -475,7 +506,7 @@ impl Builder {
             .append(true)
             .open(dir.join("dnsd.log"))
             .expect("log file");
-        cmd.current_dir(self.no_arguments.as_deref().unwrap_or(dir))
+        cmd.current_dir(self.as_is.as_ref().map_or(dir, |a| a.cwd.as_path()))
             .env("RUST_LOG", self.log_filter.as_deref().unwrap_or("info"))
             .env_remove("NOTIFY_SOCKET")
             .stdin(Stdio::null())
@@ -686,7 +717,7 @@ impl Dnsd {
         let relaunch = self
             .relaunch
             .as_ref()
-            .expect("only a dnsd started with arguments restarts");
+            .expect("a dnsd started as_is (or with no arguments) does not restart");
         let mut cmd = relaunch.builder.command(
             self.dir.path(),
             &relaunch.listen,

@@ -239,63 +239,59 @@ fn the_proxmox_sdn_plugin_calls_work_as_against_powerdns() {
 fn the_dynamic_example_runs_from_the_repository_root() {
     let dns: SocketAddr = "127.0.0.1:5302".parse().expect("addr");
     let api: SocketAddr = "127.0.0.1:8081".parse().expect("addr");
-    let free = |a: SocketAddr| std::net::TcpListener::bind(a).is_ok();
-    if std::net::UdpSocket::bind(dns).is_err() || !free(dns) || !free(api) {
-        // A port taken here must not turn the test into a pass: it fails, saying why.
-        panic!(
-            "127.0.0.1:5302 or :8081 is in use on this machine: the example listens there \
-             (README); free it and run the test again"
-        );
-    }
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let _ = std::fs::remove_dir_all(root.join(".dnsd-state-dynamic"));
-    let mut cmd = std::process::Command::new(netfabric_tests::bins::path("dnsd"));
-    cmd.args(["--config", "examples/dynamic.toml"])
-        .current_dir(&root)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
-    let _dnsd = netfabric_tests::process::ProcessGuard::spawn("dnsd", &mut cmd);
-    netfabric_tests::engines::wait("the dynamic zone served", Duration::from_secs(30), || {
-        !short(dns, "dyn.home.example.net.", "SOA").is_empty()
-    });
+    // In a namespace of its own: 127.0.0.1:5302 and :8081 are always free there.
+    let dnsd = Dnsd::builder()
+        .as_is(
+            &root,
+            &["--config", "examples/dynamic.toml"],
+            dns,
+            "dyn.home.example.net",
+        )
+        .start();
     let key = std::fs::read_to_string(root.join("examples/dynamic-api.key")).expect("key");
     let body = r#"{"rrsets":[{"name":"vm100.dyn.home.example.net.","type":"A","ttl":300,
         "changetype":"REPLACE","records":[{"content":"198.51.100.7","disabled":false}]}]}"#;
-    let (status, out) = request(
-        api,
-        "PATCH",
-        "/api/v1/servers/localhost/zones/dyn.home.example.net",
-        key.trim(),
-        Some(body),
-    );
-    assert_eq!(status, 204, "{out}");
+    let (status, out) = dnsd.run_in(|| {
+        request(
+            api,
+            "PATCH",
+            "/api/v1/servers/localhost/zones/dyn.home.example.net",
+            key.trim(),
+            Some(body),
+        )
+    });
+    assert_eq!(status, 204, "{out}\n{}", dnsd.log());
     assert_eq!(
-        short(dns, "vm100.dyn.home.example.net.", "A"),
+        dnsd.run_in(|| short(dns, "vm100.dyn.home.example.net.", "A")),
         ["198.51.100.7"]
     );
     // The README's nsupdate -k line, with the shipped TSIG key.
     let script = "server 127.0.0.1 5302\nzone dyn.home.example.net\n\
                   update add pc1.dyn.home.example.net 300 A 198.51.100.8\nsend\n";
-    let mut child = std::process::Command::new("nsupdate")
-        .args(["-t", "5", "-k", "examples/dynamic-update.key"])
-        .current_dir(&root)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("nsupdate");
-    if let Some(mut stdin) = child.stdin.take() {
-        use std::io::Write;
-        stdin.write_all(script.as_bytes()).expect("script");
-    }
-    let out = child.wait_with_output().expect("nsupdate");
+    // Started from a thread inside dnsd's namespace, nsupdate runs there too.
+    let out = dnsd.run_in(|| {
+        let mut child = std::process::Command::new("nsupdate")
+            .args(["-t", "5", "-k", "examples/dynamic-update.key"])
+            .current_dir(&root)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("nsupdate");
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin.write_all(script.as_bytes()).expect("script");
+        }
+        child.wait_with_output().expect("nsupdate")
+    });
     assert!(
         out.status.success(),
         "nsupdate: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(
-        short(dns, "pc1.dyn.home.example.net.", "A"),
+        dnsd.run_in(|| short(dns, "pc1.dyn.home.example.net.", "A")),
         ["198.51.100.8"]
     );
 }

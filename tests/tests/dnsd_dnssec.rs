@@ -4,7 +4,7 @@
 //! and the NSEC chain around them, as dig sees them), and examples/signed.toml run
 //! from the repository's root.
 
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -191,34 +191,37 @@ fn a_policy_that_cannot_work_is_refused_naming_its_key() {
 #[test]
 fn the_signed_example_runs_from_the_repository_root() {
     let addr: SocketAddr = "127.0.0.1:5301".parse().unwrap();
-    if UdpSocket::bind(addr).is_err() || std::net::TcpListener::bind(addr).is_err() {
-        // A port taken here must not turn the test into a pass: it fails, saying why.
-        panic!(
-            "127.0.0.1:5301 is in use on this machine: the example listens there \
-             (README); free it and run the test again"
-        );
-    }
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let mut cmd = Command::new(netfabric_tests::bins::path("dnsd"));
-    cmd.args(["--config", "examples/signed.toml"])
-        .current_dir(&root)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
-    let _dnsd = netfabric_tests::process::ProcessGuard::spawn("dnsd", &mut cmd);
+    // In a namespace of its own: 127.0.0.1:5301 is always free there.
+    let dnsd = Dnsd::builder()
+        .as_is(
+            &root,
+            &["--config", "examples/signed.toml"],
+            addr,
+            "home.example.net",
+        )
+        .start();
     let dnskeys = (0..100)
         .find_map(|_| {
-            std::thread::sleep(Duration::from_millis(100));
-            let keys = dig(addr, "home.example.net.", "DNSKEY");
+            let keys = dnsd.run_in(|| dig(addr, "home.example.net.", "DNSKEY"));
+            if keys.is_empty() {
+                std::thread::sleep(Duration::from_millis(100));
+            }
             (!keys.is_empty()).then_some(keys)
         })
-        .expect("examples/signed.toml serves home.example.net signed on 127.0.0.1:5301");
+        .unwrap_or_else(|| {
+            panic!(
+                "examples/signed.toml serves home.example.net signed on 127.0.0.1:5301:\n{}",
+                dnsd.log()
+            )
+        });
     let mut ds = dnsd_command(
         &root,
         &["ds", "--config", "examples/signed.toml", "home.example.net"],
     );
     ds.sort();
     assert_eq!(ds, bind_ds("home.example.net.", &sep_keys(&dnskeys)));
-    let param = dig(addr, "100.51.198.in-addr.arpa.", "NSEC3PARAM");
+    let param = dnsd.run_in(|| dig(addr, "100.51.198.in-addr.arpa.", "NSEC3PARAM"));
     assert_eq!(
         param,
         vec!["1 0 0 -"],

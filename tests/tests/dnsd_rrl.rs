@@ -18,6 +18,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use netfabric_tests::dns::{Query, edns_option, full_rcode, tcp_exchange};
+use netfabric_tests::dnsd::Dnsd;
 use netfabric_tests::procstat;
 use netfabric_tests::rrl::{Counts, flood};
 use netfabric_tests::servers::{Kind, Options, RateLimit, Server, ZoneFile};
@@ -379,52 +380,52 @@ fn scrape(addr: SocketAddr) -> String {
 #[test]
 fn the_internet_example_runs_from_the_repository_root() {
     let addr: SocketAddr = "127.0.0.1:5300".parse().unwrap();
-    let metrics: SocketAddr = "127.0.0.1:9154".parse().unwrap();
-    let free = |a: SocketAddr| std::net::TcpListener::bind(a).is_ok();
-    if UdpSocket::bind(addr).is_err() || !free(addr) || !free(metrics) {
-        // A port taken here must not turn the test into a pass: it fails, saying why.
-        panic!(
-            "127.0.0.1:5300 or :9154 is in use on this machine: the example listens there \
-             (README); free it and run the test again"
-        );
-    }
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let mut cmd = std::process::Command::new(netfabric_tests::bins::path("dnsd"));
-    cmd.args(["--config", "examples/internet.toml"])
-        .current_dir(&root)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
-    let _dnsd = netfabric_tests::process::ProcessGuard::spawn("dnsd", &mut cmd);
+    // In a namespace of its own: 127.0.0.1:5300 and :9154 are always free there.
+    let dnsd = Dnsd::builder()
+        .as_is(
+            &root,
+            &["--config", "examples/internet.toml"],
+            addr,
+            "home.example.net",
+        )
+        .start();
     let mut nsid_query = Query::new("home.example.net.", 6);
     if let Some(edns) = nsid_query.edns.as_mut() {
         edns.options.push((3, Vec::new()));
         edns.options.push((10, CLIENT_COOKIE.to_vec()));
     }
-    let first = (0..100)
-        .find_map(|_| {
-            std::thread::sleep(Duration::from_millis(50));
-            ask_from("127.0.0.1:0", addr, &nsid_query)
-        })
-        .expect("examples/internet.toml answers on 127.0.0.1:5300");
+    let first = dnsd
+        .run_in(|| (0..5).find_map(|_| ask_from("127.0.0.1:0", addr, &nsid_query)))
+        .unwrap_or_else(|| {
+            panic!(
+                "examples/internet.toml answers on 127.0.0.1:5300:\n{}",
+                dnsd.log()
+            )
+        });
     assert_eq!(edns_option(&first, 3), Some(b"ns2-vps".to_vec()));
     let cookie = edns_option(&first, 10).expect("a cookie");
     let mail = Query::new("mail.home.example.net.", 1);
-    let (counts, _) = flood(
-        addr,
-        "127.0.0.1:0".parse().unwrap(),
-        &mail,
-        4,
-        100,
-        |_| "home.example.net.".to_string(),
-        |_| {},
-    );
+    let (counts, _) = dnsd.run_in(|| {
+        flood(
+            addr,
+            "127.0.0.1:0".parse().unwrap(),
+            &mail,
+            4,
+            100,
+            |_| "home.example.net.".to_string(),
+            |_| {},
+        )
+    });
     assert!(
         counts.answered <= 60 && counts.truncated >= 100,
         "{counts:?}"
     );
     let q = with_cookie("mail.home.example.net.", &cookie);
-    for _ in 0..50 {
-        let response = ask_from("127.0.0.1:0", addr, &q).expect("an answer");
-        assert!(full(&response), "a client with its cookie is not limited");
-    }
+    dnsd.run_in(|| {
+        for _ in 0..50 {
+            let response = ask_from("127.0.0.1:0", addr, &q).expect("an answer");
+            assert!(full(&response), "a client with its cookie is not limited");
+        }
+    });
 }

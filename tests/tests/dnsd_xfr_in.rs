@@ -7,9 +7,11 @@
 //! a secondary zone answers SERVFAIL with EDE 14 Not Ready.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use netfabric_tests::dnsd::Dnsd;
+use netfabric_tests::netns::Netns;
 use netfabric_tests::xfr::{
     HOME, HomeVps, PATIENCE, Peer, PeerServer, Role, TsigKey, VPS, canonical, zone_text,
 };
@@ -219,37 +221,37 @@ fn the_primary_and_secondary_examples_run_from_the_repository_root() {
     use netfabric_tests::dns::{Query, normalize, udp_exchange};
     let primary: SocketAddr = "127.0.0.1:5310".parse().unwrap();
     let secondary: SocketAddr = "127.0.0.1:5311".parse().unwrap();
-    let free = |a: SocketAddr| {
-        std::net::TcpListener::bind(a).is_ok() && std::net::UdpSocket::bind(a).is_ok()
-    };
-    if !free(primary) || !free(secondary) {
-        // A port taken here must not turn the test into a pass: it fails, saying why.
-        panic!(
-            "127.0.0.1:5310 or :5311 is in use on this machine: the example listens there \
-             (README); free it and run the test again"
-        );
-    }
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let logs = tempfile::tempdir().expect("temporary folder");
-    let start = |example: &str| {
-        let log = std::fs::File::create(logs.path().join(example)).expect("log file");
-        let mut cmd = std::process::Command::new(netfabric_tests::bins::path("dnsd"));
-        cmd.args(["--config", &format!("examples/{example}")])
-            .current_dir(&root)
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log);
-        netfabric_tests::process::ProcessGuard::spawn("dnsd", &mut cmd)
+    // Both in one namespace of their own: 127.0.0.1:5310 and :5311 are always free
+    // there, and the secondary reaches the primary on loopback as the examples say.
+    let ns = Arc::new(Netns::new("nf-examples"));
+    let start = |example: &str, addr: SocketAddr| {
+        Dnsd::builder()
+            .as_is(
+                &root,
+                &["--config", &format!("examples/{example}")],
+                addr,
+                "home.example.net",
+            )
+            .in_netns(ns.clone())
+            .start()
     };
-    let _primary = start("primary.toml");
-    let _secondary = start("secondary.toml");
-    let log =
-        |example: &str| std::fs::read_to_string(logs.path().join(example)).unwrap_or_default();
+    let primary_dnsd = start("primary.toml", primary);
+    // Started means the secondary answers the zone: transferred, or kept from a run
+    // before this one in its state folder.
+    let secondary_dnsd = start("secondary.toml", secondary);
+    let log = |example: &str| match example {
+        "primary.toml" => primary_dnsd.log(),
+        _ => secondary_dnsd.log(),
+    };
     let ask = |server: SocketAddr, name: &str, qtype: u16| {
-        udp_exchange(
-            server,
-            &Query::new(name, qtype).to_bytes(),
-            Duration::from_millis(300),
-        )
+        ns.run_in(|| {
+            udp_exchange(
+                server,
+                &Query::new(name, qtype).to_bytes(),
+                Duration::from_millis(300),
+            )
+        })
         .and_then(|r| normalize(&r).ok())
     };
     for zone in ["home.example.net.", "100.51.198.in-addr.arpa."] {
@@ -267,7 +269,8 @@ fn the_primary_and_secondary_examples_run_from_the_repository_root() {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
-        let axfr = std::process::Command::new("dig")
+        let axfr = ns
+            .command(&["dig"])
             .current_dir(&root)
             .args([
                 "@127.0.0.1",
