@@ -33,6 +33,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use netfabric_tests::dns::Query;
+use netfabric_tests::perf::{Dnsperf, median};
 use netfabric_tests::process::ProcessGuard;
 use netfabric_tests::procstat;
 use netfabric_tests::servers::{Kind, Options, RateLimit, Server, ZoneFile, free_port};
@@ -251,44 +252,13 @@ fn cost(setup: Setup, zones: &[ZoneFile], queries: &Path, seconds: u64) -> (f64,
         }
     };
     let before = procstat::cpu_micros(pid);
-    let out = Command::new("taskset")
-        .args([
-            "-c",
-            "1",
-            "dnsperf",
-            "-s",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "-d",
-        ])
-        .arg(queries)
-        .args([
-            "-l",
-            &seconds.to_string(),
-            "-c",
-            "2",
-            "-q",
-            "200",
-            "-t",
-            "2",
-            "-E",
-            COOKIE_OPTION,
-        ])
-        .output()
-        .expect("run dnsperf");
+    let perf = Dnsperf::new(([127, 0, 0, 1], port).into(), queries)
+        .seconds(seconds)
+        .edns_option(COOKIE_OPTION)
+        .cpus("1")
+        .run();
     let cpu = procstat::cpu_micros(pid).saturating_sub(before);
-    let text = String::from_utf8_lossy(&out.stdout);
-    let field = |label: &str| -> f64 {
-        text.lines()
-            .find(|l| l.trim_start().starts_with(label))
-            .and_then(|l| l.split(':').nth(1))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0.0)
-    };
-    let completed = field("Queries completed").max(1.0);
-    (cpu as f64 / completed, field("Queries per second"))
+    (cpu as f64 / perf.completed as f64, perf.qps)
 }
 
 struct Flood {
@@ -397,13 +367,4 @@ fn blast(target: SocketAddr, seconds: u64) {
         packets.load(Relaxed),
         bytes.load(Relaxed)
     );
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    match v.len() {
-        0 => 0.0,
-        n if n % 2 == 1 => v[n / 2],
-        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
-    }
 }

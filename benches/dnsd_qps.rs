@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use netfabric_tests::perf::{Dnsperf, Report, median};
 use netfabric_tests::procstat;
 use netfabric_tests::servers::{Kind, Options, Server, ZoneFile, free_port};
 
@@ -146,6 +147,12 @@ fn target_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("target"))
 }
 
+/// dnsperf for the run's seconds, on CPU 1 when pinned.
+fn dnsperf(server: std::net::SocketAddr, queries: &Path, s: &Settings) -> Report {
+    let perf = Dnsperf::new(server, queries).seconds(s.seconds);
+    if s.pinned { perf.cpus("1") } else { perf }.run()
+}
+
 fn run_server(kind: Kind, zones: &[ZoneFile], queries: &Path, s: &Settings) -> Sample {
     let opts = Options {
         workers: Some(if s.pinned { 1 } else { 2 }),
@@ -211,77 +218,6 @@ fn run_reflector(queries: &Path, s: &Settings) -> Sample {
         load_s: 0.0,
         lost: perf.lost,
         noerror_pct: perf.noerror_pct,
-    }
-}
-
-struct Perf {
-    qps: f64,
-    latency_us: f64,
-    completed: u64,
-    lost: u64,
-    noerror_pct: f64,
-}
-
-fn dnsperf(server: std::net::SocketAddr, queries: &Path, s: &Settings) -> Perf {
-    let mut cmd = if s.pinned {
-        let mut c = Command::new("taskset");
-        c.args(["-c", "1", "dnsperf"]);
-        c
-    } else {
-        Command::new("dnsperf")
-    };
-    // Bounded: -l seconds; -q outstanding queries, -c clients (source ports).
-    cmd.args([
-        "-s",
-        &server.ip().to_string(),
-        "-p",
-        &server.port().to_string(),
-        "-d",
-    ])
-    .arg(queries)
-    .args([
-        "-l",
-        &s.seconds.to_string(),
-        "-c",
-        "2",
-        "-q",
-        "200",
-        "-t",
-        "2",
-    ]);
-    let out = cmd.output().expect("run dnsperf (Debian package dnsperf)");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let field = |label: &str| -> f64 {
-        text.lines()
-            .find(|l| l.trim_start().starts_with(label))
-            .and_then(|l| l.split(':').nth(1))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0.0)
-    };
-    Perf {
-        qps: field("Queries per second"),
-        latency_us: field("Average Latency (s)") * 1e6,
-        completed: field("Queries completed") as u64,
-        lost: field("Queries lost") as u64,
-        // "Response codes:       NOERROR 190000 (95.00%), NXDOMAIN 10000 (5.00%)"
-        noerror_pct: text
-            .lines()
-            .find(|l| l.trim_start().starts_with("Response codes"))
-            .and_then(|l| l.split("NOERROR").nth(1))
-            .and_then(|rest| rest.split('(').nth(1))
-            .and_then(|pct| pct.split('%').next())
-            .and_then(|pct| pct.parse().ok())
-            .unwrap_or(0.0),
-    }
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    match v.len() {
-        0 => 0.0,
-        n if n % 2 == 1 => v[n / 2],
-        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
     }
 }
 

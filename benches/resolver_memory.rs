@@ -24,27 +24,18 @@ use std::time::Duration;
 
 use netfabric_tests::dns::{Query, normalize};
 use netfabric_tests::mini_internet::{MiniInternet, ask, resolver_addr};
+use netfabric_tests::perf::Dnsperf;
 use netfabric_tests::procstat;
 
 /// Sends every name of `queries` once; the number answered.
 fn fill(net: &MiniInternet, server: SocketAddr, queries: &Path) -> f64 {
-    let ip = server.ip().to_string();
-    let port = server.port().to_string();
-    let file = queries.to_str().unwrap_or_default().to_string();
-    let out = net
-        .ns
-        .command(&[
-            "dnsperf", "-s", &ip, "-p", &port, "-d", &file, "-n", "1", "-q", "200", "-t", "5", "-D",
-        ])
-        .output()
-        .expect("run dnsperf (Debian package dnsperf)");
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.lines()
-        .find(|l| l.trim_start().starts_with("Queries completed"))
-        .and_then(|l| l.split(':').nth(1))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0)
+    Dnsperf::new(server, queries)
+        .passes(1)
+        .timeout(5)
+        .dnssec()
+        .netns(&net.ns)
+        .run()
+        .completed as f64
 }
 
 /// Of `sample` names, the share answered from the cache (RD clear, an answer record).

@@ -23,49 +23,8 @@ use std::time::Duration;
 
 use netfabric_tests::dns::Query;
 use netfabric_tests::mini_internet::{MiniInternet, ask, resolver_addr};
+use netfabric_tests::perf::{Dnsperf, median};
 use netfabric_tests::procstat;
-
-struct Perf {
-    qps: f64,
-    completed: f64,
-    noerror_pct: f64,
-}
-
-fn dnsperf(net: &MiniInternet, server: SocketAddr, queries: &Path, seconds: u32) -> Perf {
-    let ip = server.ip().to_string();
-    let port = server.port().to_string();
-    let file = queries.to_str().unwrap_or_default().to_string();
-    let secs = seconds.to_string();
-    let out = net
-        .ns
-        .command(&[
-            "dnsperf", "-s", &ip, "-p", &port, "-d", &file, "-l", &secs, "-q", "100", "-c", "2",
-            "-t", "5", "-D",
-        ])
-        .output()
-        .expect("run dnsperf (Debian package dnsperf)");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let field = |label: &str| -> f64 {
-        text.lines()
-            .find(|l| l.trim_start().starts_with(label))
-            .and_then(|l| l.split(':').nth(1))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0.0)
-    };
-    Perf {
-        qps: field("Queries per second"),
-        completed: field("Queries completed"),
-        noerror_pct: text
-            .lines()
-            .find(|l| l.trim_start().starts_with("Response codes"))
-            .and_then(|l| l.split("NOERROR").nth(1))
-            .and_then(|rest| rest.split('(').nth(1))
-            .and_then(|pct| pct.split('%').next())
-            .and_then(|pct| pct.parse().ok())
-            .unwrap_or(0.0),
-    }
-}
 
 /// One measured run: (QPS, CPU µs per query, NOERROR %).
 fn measure(
@@ -76,19 +35,16 @@ fn measure(
     seconds: u32,
 ) -> (f64, f64, f64) {
     let before = procstat::cpu_micros(pid);
-    let perf = dnsperf(net, addr, queries, seconds);
+    let perf = Dnsperf::new(addr, queries)
+        .seconds(seconds)
+        .outstanding(100)
+        .timeout(5)
+        .dnssec()
+        .netns(&net.ns)
+        .run();
     let cpu = procstat::cpu_micros(pid).saturating_sub(before) as f64;
-    let per_query = if perf.completed > 0.0 {
-        cpu / perf.completed
-    } else {
-        0.0
-    };
+    let per_query = cpu / perf.completed as f64;
     (perf.qps, per_query, perf.noerror_pct)
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    if v.is_empty() { 0.0 } else { v[v.len() / 2] }
 }
 
 fn main() {

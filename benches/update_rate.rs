@@ -22,6 +22,7 @@ use hickory_proto::op::{Message, MessageType, OpCode, Query};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType, rdata::A};
 use netfabric_tests::dnsd::Dnsd;
 use netfabric_tests::engines::short;
+use netfabric_tests::perf::median;
 use netfabric_tests::process::ProcessGuard;
 use netfabric_tests::servers::free_port;
 
@@ -158,11 +159,6 @@ fn wait(addr: SocketAddr) {
         assert!(Instant::now() < end, "{addr} does not answer");
         std::thread::sleep(Duration::from_millis(50));
     }
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v.get(v.len() / 2).copied().unwrap_or(0.0)
 }
 
 fn main() {

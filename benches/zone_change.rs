@@ -38,6 +38,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use netfabric_tests::dns::{Query, normalize, udp_exchange};
+use netfabric_tests::perf::{Dnsperf, median};
 use netfabric_tests::procstat;
 use netfabric_tests::servers::{Kind, Options, Server, ZoneFile};
 
@@ -203,11 +204,6 @@ fn answers(server: SocketAddr, name: &str) -> bool {
     )
     .and_then(|r| normalize(&r).ok())
     .is_some_and(|n| n.rcode == 0 && !n.answer.is_empty())
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v.get(v.len() / 2).copied().unwrap_or(0.0)
 }
 
 fn measure(kind: Kind, zone: &ZoneFile, text: &str, queries: &Path, s: &Settings) -> Row {
@@ -506,34 +502,7 @@ fn soa_serial(server: SocketAddr, apex: &str) -> Option<u32> {
 
 /// dnsperf for `seconds` against `server`; its QPS.
 fn dnsperf(server: SocketAddr, queries: &Path, seconds: u32) -> f64 {
-    let out = Command::new("dnsperf")
-        .args([
-            "-s",
-            &server.ip().to_string(),
-            "-p",
-            &server.port().to_string(),
-        ])
-        .arg("-d")
-        .arg(queries)
-        .args([
-            "-l",
-            &seconds.to_string(),
-            "-c",
-            "2",
-            "-q",
-            "200",
-            "-t",
-            "2",
-        ])
-        .output()
-        .expect("run dnsperf (Debian package dnsperf)");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .find(|l| l.trim_start().starts_with("Queries per second:"))
-        .and_then(|l| l.split(':').nth(1))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0)
+    Dnsperf::new(server, queries).seconds(seconds).run().qps
 }
 
 fn report(size: usize, rows: &[(Kind, Row)]) {

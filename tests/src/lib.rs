@@ -10,6 +10,7 @@ pub mod fuzz;
 pub mod mini_internet;
 pub mod netd;
 pub mod netns;
+pub mod perf;
 pub mod process;
 pub mod procstat;
 pub mod rrl;
