@@ -194,7 +194,7 @@ fn cost(setup: Setup, zones: &[ZoneFile], queries: &Path, seconds: u64) -> (f64,
         rate: 10_000,
         slip: 2,
     };
-    let (pid, port, _server, _guard) = match setup {
+    let (pid, addr, _server, _guard) = match setup {
         Setup::Reflector => {
             let port = free_port();
             let mut cmd = Command::new("taskset");
@@ -204,7 +204,12 @@ fn cost(setup: Setup, zones: &[ZoneFile], queries: &Path, seconds: u64) -> (f64,
                 .arg(format!("127.0.0.1:{port}"));
             let guard = ProcessGuard::spawn("reflector", &mut cmd);
             std::thread::sleep(Duration::from_millis(300));
-            (guard.pid(), port, None, Some(guard))
+            (
+                guard.pid(),
+                SocketAddr::from(([127, 0, 0, 1], port)),
+                None,
+                Some(guard),
+            )
         }
         _ => {
             let (kind, options) = match setup {
@@ -248,11 +253,12 @@ fn cost(setup: Setup, zones: &[ZoneFile], queries: &Path, seconds: u64) -> (f64,
                 ..options
             };
             let server = Server::start(kind, zones, &options);
-            (server.pid(), server.addr.port(), Some(server), None)
+            // The fixture picks the loopback address too, not only the port.
+            (server.pid(), server.addr, Some(server), None)
         }
     };
     let before = procstat::cpu_micros(pid);
-    let perf = Dnsperf::new(([127, 0, 0, 1], port).into(), queries)
+    let perf = Dnsperf::new(addr, queries)
         .seconds(seconds)
         .edns_option(COOKIE_OPTION)
         .cpus("1")
