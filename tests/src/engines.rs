@@ -22,17 +22,136 @@ pub const ENGINE_PATIENCE: Duration = Duration::from_secs(60);
 /// The image every test container runs: busybox alone.
 pub const IMAGE: &str = "nf-test-busybox";
 
+/// What both engines are driven by: Debian's docker CLI on their Engine API socket.
+pub trait Engine {
+    /// The Engine API socket.
+    fn socket(&self) -> PathBuf;
+
+    /// The engine's log.
+    fn log(&self) -> String;
+
+    /// Runs the docker CLI (Debian's, /usr/bin/docker) against this engine.
+    fn docker(&self, args: &[&str]) -> Output {
+        Command::new("/usr/bin/docker")
+            .args(args)
+            .env("DOCKER_HOST", format!("unix://{}", self.socket().display()))
+            .output()
+            .expect("run the docker CLI")
+    }
+
+    /// Runs the docker CLI and returns its trimmed output; panics, with the CLI's
+    /// error and the engine's log, on failure.
+    fn docker_ok(&self, args: &[&str]) -> String {
+        let out = self.docker(args);
+        assert!(
+            out.status.success(),
+            "docker {args:?} ({}): {}\n{}",
+            self.socket().display(),
+            String::from_utf8_lossy(&out.stderr),
+            self.log()
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// Starts a container of [`IMAGE`] sleeping, with `args` before the image.
+    fn run_container(&self, args: &[&str]) -> String {
+        let mut all = vec!["run", "-d", "--stop-timeout", "1"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&[IMAGE, "/bin/busybox", "sleep", "3600"]);
+        self.docker_ok(&all)
+    }
+
+    /// A container's address on `network`.
+    fn address(&self, container: &str, network: &str) -> String {
+        self.docker_ok(&[
+            "inspect",
+            "-f",
+            &format!("{{{{(index .NetworkSettings.Networks \"{network}\").IPAddress}}}}"),
+            container,
+        ])
+    }
+}
+
+/// Waits until `engine` answers `docker version`; panics, with its log, after
+/// [`ENGINE_PATIENCE`].
+fn wait_up(engine: &impl Engine, name: &str) {
+    let end = Instant::now() + ENGINE_PATIENCE;
+    while !engine.docker(&["version"]).status.success() {
+        assert!(
+            Instant::now() < end,
+            "{name} did not start: {}",
+            engine.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Removes every container of `engine` (on drop, before the engine stops).
+fn remove_containers(engine: &impl Engine) {
+    let ids = engine.docker(&["ps", "-aq"]);
+    let ids: Vec<String> = String::from_utf8_lossy(&ids.stdout)
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+    if !ids.is_empty() {
+        let mut args = vec!["rm", "-f"];
+        args.extend(ids.iter().map(String::as_str));
+        let _ = engine.docker(&args);
+    }
+}
+
+/// Unmounts what an engine left mounted below `dir`'s `subdirs`, before the folder goes.
+fn unmount(dir: &Path, subdirs: &[&str]) {
+    for sub in subdirs {
+        let _ = Command::new("umount")
+            .args(["-R", "-l"])
+            .arg(dir.join(sub))
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
+/// The namespace an engine runs in: its own, or one the test made.
+enum Ns<'a> {
+    Own(Netns),
+    In(&'a Netns),
+}
+
+impl Ns<'_> {
+    fn get(&self) -> &Netns {
+        match self {
+            Ns::Own(ns) => ns,
+            Ns::In(ns) => ns,
+        }
+    }
+}
+
 /// dockerd in a namespace.
-pub struct Dockerd {
+pub struct Dockerd<'a> {
     guard: Option<ProcessGuard>,
     containerd: Option<ProcessGuard>,
     dir: tempfile::TempDir,
-    ns: Netns,
+    ns: Ns<'a>,
+    iptables: bool,
 }
 
-impl Dockerd {
-    /// Starts dockerd in a new namespace and imports the busybox image.
+impl Dockerd<'static> {
+    /// Starts dockerd in a new namespace (no iptables, no bridge) and imports the
+    /// busybox image.
     pub fn start() -> Self {
+        Dockerd::launch(Ns::Own(Netns::new("nf-docker")), false)
+    }
+}
+
+impl<'a> Dockerd<'a> {
+    /// Starts dockerd in `ns`, a namespace the test made, with its iptables rules on
+    /// (as on a real host: its FORWARD policy drop, its DOCKER chains), and imports
+    /// the busybox image.
+    pub fn start_in(ns: &'a Netns) -> Self {
+        Dockerd::launch(Ns::In(ns), true)
+    }
+
+    fn launch(ns: Ns<'a>, iptables: bool) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("nf-dockerd-")
             .tempdir()
@@ -41,11 +160,12 @@ impl Dockerd {
             guard: None,
             containerd: None,
             dir,
-            ns: Netns::new("nf-docker"),
+            ns,
+            iptables,
         };
         d.start_containerd();
         d.run();
-        d.import_busybox();
+        import_busybox(d.dir.path(), |args| d.docker_ok(args));
         d
     }
 
@@ -53,7 +173,7 @@ impl Dockerd {
         let p = |f: &str| self.dir.path().join(f).display().to_string();
         let log = std::fs::File::create(self.dir.path().join("containerd.log")).expect("log");
         std::fs::write(self.dir.path().join("containerd.toml"), "version = 2\n").expect("config");
-        let mut cmd = self.ns.command(&[
+        let mut cmd = self.ns.get().command(&[
             "/usr/bin/containerd",
             "--config",
             &p("containerd.toml"),
@@ -81,7 +201,8 @@ impl Dockerd {
             .append(true)
             .open(self.dir.path().join("dockerd.log"))
             .expect("log");
-        let mut cmd = self.ns.command(&[
+        let iptables = format!("--iptables={}", self.iptables);
+        let mut cmd = self.ns.get().command(&[
             "/usr/sbin/dockerd",
             "--data-root",
             &p("data"),
@@ -94,21 +215,13 @@ impl Dockerd {
             "--containerd",
             &p("containerd.sock"),
             "--live-restore",
-            "--iptables=false",
+            &iptables,
             "--ip6tables=false",
             "--bridge=none",
         ]);
         cmd.stdout(log.try_clone().expect("log")).stderr(log);
         self.guard = Some(ProcessGuard::spawn("dockerd", &mut cmd));
-        let end = Instant::now() + ENGINE_PATIENCE;
-        while !self.docker(&["version"]).status.success() {
-            assert!(
-                Instant::now() < end,
-                "dockerd did not start: {}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        wait_up(self, "dockerd");
     }
 
     /// Stops the daemon (SIGTERM), leaving its folders; containers run on (live restore).
@@ -117,85 +230,31 @@ impl Dockerd {
             guard.terminate(ENGINE_PATIENCE);
         }
     }
+}
 
-    /// The Engine API socket.
-    pub fn socket(&self) -> PathBuf {
+impl Engine for Dockerd<'_> {
+    fn socket(&self) -> PathBuf {
         self.dir.path().join("docker.sock")
     }
 
-    /// dockerd's log.
-    pub fn log(&self) -> String {
+    fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("dockerd.log")).unwrap_or_default()
-    }
-
-    /// Runs the docker CLI (Debian's, /usr/bin/docker) against this daemon.
-    pub fn docker(&self, args: &[&str]) -> Output {
-        Command::new("/usr/bin/docker")
-            .args(args)
-            .env("DOCKER_HOST", format!("unix://{}", self.socket().display()))
-            .output()
-            .expect("run the docker CLI")
-    }
-
-    /// Runs the docker CLI and returns its trimmed output; panics on failure.
-    pub fn docker_ok(&self, args: &[&str]) -> String {
-        let out = self.docker(args);
-        assert!(
-            out.status.success(),
-            "docker {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    }
-
-    /// Starts a container of [`IMAGE`] sleeping, with `args` before the image.
-    pub fn run_container(&self, args: &[&str]) -> String {
-        let mut all = vec!["run", "-d", "--stop-timeout", "1"];
-        all.extend_from_slice(args);
-        all.extend_from_slice(&[IMAGE, "/bin/busybox", "sleep", "3600"]);
-        self.docker_ok(&all)
-    }
-
-    /// A container's address on `network`.
-    pub fn address(&self, container: &str, network: &str) -> String {
-        self.docker_ok(&[
-            "inspect",
-            "-f",
-            &format!("{{{{(index .NetworkSettings.Networks \"{network}\").IPAddress}}}}"),
-            container,
-        ])
-    }
-
-    fn import_busybox(&self) {
-        import_busybox(self.dir.path(), |args| self.docker_ok(args));
     }
 }
 
-impl Drop for Dockerd {
+impl Drop for Dockerd<'_> {
     fn drop(&mut self) {
         if self.guard.is_some() {
-            let ids = self.docker(&["ps", "-aq"]);
-            let ids: Vec<String> = String::from_utf8_lossy(&ids.stdout)
-                .split_whitespace()
-                .map(String::from)
-                .collect();
-            if !ids.is_empty() {
-                let mut args = vec!["rm", "-f"];
-                args.extend(ids.iter().map(String::as_str));
-                let _ = self.docker(&args);
-            }
+            remove_containers(self);
         }
         self.stop();
         if let Some(mut containerd) = self.containerd.take() {
             containerd.terminate(ENGINE_PATIENCE);
         }
-        for dir in ["exec", "data", "containerd-state", "containerd-root"] {
-            let _ = Command::new("umount")
-                .args(["-R", "-l"])
-                .arg(Path::new(self.dir.path()).join(dir))
-                .stderr(std::process::Stdio::null())
-                .status();
-        }
+        unmount(
+            self.dir.path(),
+            &["exec", "data", "containerd-state", "containerd-root"],
+        );
     }
 }
 
@@ -291,85 +350,29 @@ impl Podman {
             dir,
             _ns: ns,
         };
-        let end = Instant::now() + ENGINE_PATIENCE;
-        while !podman.docker(&["version"]).status.success() {
-            assert!(
-                Instant::now() < end,
-                "podman did not start: {}",
-                std::fs::read_to_string(podman.dir.path().join("podman.log")).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        wait_up(&podman, "podman");
         import_busybox(podman.dir.path(), |args| podman.docker_ok(args));
         podman
     }
+}
 
-    /// The Engine API socket.
-    pub fn socket(&self) -> PathBuf {
+impl Engine for Podman {
+    fn socket(&self) -> PathBuf {
         self.dir.path().join("podman.sock")
     }
 
-    /// Runs the docker CLI against the service.
-    pub fn docker(&self, args: &[&str]) -> Output {
-        Command::new("/usr/bin/docker")
-            .args(args)
-            .env("DOCKER_HOST", format!("unix://{}", self.socket().display()))
-            .output()
-            .expect("run the docker CLI")
-    }
-
-    /// Runs the docker CLI and returns its trimmed output; panics on failure.
-    pub fn docker_ok(&self, args: &[&str]) -> String {
-        let out = self.docker(args);
-        assert!(
-            out.status.success(),
-            "docker {args:?} (podman): {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    }
-
-    /// Starts a container of [`IMAGE`] sleeping, with `args` before the image.
-    pub fn run_container(&self, args: &[&str]) -> String {
-        let mut all = vec!["run", "-d", "--stop-timeout", "1"];
-        all.extend_from_slice(args);
-        all.extend_from_slice(&[IMAGE, "/bin/busybox", "sleep", "3600"]);
-        self.docker_ok(&all)
-    }
-
-    /// A container's address on `network`.
-    pub fn address(&self, container: &str, network: &str) -> String {
-        self.docker_ok(&[
-            "inspect",
-            "-f",
-            &format!("{{{{(index .NetworkSettings.Networks \"{network}\").IPAddress}}}}"),
-            container,
-        ])
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("podman.log")).unwrap_or_default()
     }
 }
 
 impl Drop for Podman {
     fn drop(&mut self) {
-        let ids = self.docker(&["ps", "-aq"]);
-        let ids: Vec<String> = String::from_utf8_lossy(&ids.stdout)
-            .split_whitespace()
-            .map(String::from)
-            .collect();
-        if !ids.is_empty() {
-            let mut args = vec!["rm", "-f"];
-            args.extend(ids.iter().map(String::as_str));
-            let _ = self.docker(&args);
-        }
+        remove_containers(self);
         if let Some(mut guard) = self.guard.take() {
             guard.terminate(ENGINE_PATIENCE);
         }
-        for dir in ["runroot", "root"] {
-            let _ = Command::new("umount")
-                .args(["-R", "-l"])
-                .arg(self.dir.path().join(dir))
-                .stderr(std::process::Stdio::null())
-                .status();
-        }
+        unmount(self.dir.path(), &["runroot", "root"]);
     }
 }
 

@@ -2,122 +2,21 @@
 //! drop and a port Docker publishes too are reported by `netd apply` with the exact
 //! fix, and the fix it prints makes netd's forwards and masquerade work.
 //!
-//! dockerd runs inside the router namespace (entered with nsenter, TESTNET.md), its
-//! files in a temporary folder, iptables on (that is what it does on a real host);
-//! the container image is Debian's static busybox imported from a folder (no pull).
+//! dockerd runs inside the router namespace (`engines::Dockerd::start_in`: entered
+//! with nsenter, TESTNET.md), its files in a temporary folder, iptables on (that is
+//! what it does on a real host); the container image is Debian's static busybox
+//! imported from a folder (no pull).
 //! Topology: `netfabric_tests::netd::Lab`.
 
-use std::path::Path;
-use std::process::{Command, Output};
-
+use netfabric_tests::engines::{Dockerd, Engine, IMAGE};
 use netfabric_tests::netd::{CONFIG, Lab, tcp_ask, wait_for};
-use netfabric_tests::netns::Netns;
-use netfabric_tests::process::ProcessGuard;
 use netfabric_tests::vrrp::LONG;
-
-/// dockerd in a namespace; stopped (containers first) when dropped.
-struct Dockerd {
-    guard: ProcessGuard,
-    dir: tempfile::TempDir,
-}
-
-impl Dockerd {
-    fn start(ns: &Netns) -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let p = |f: &str| dir.path().join(f).display().to_string();
-        let log = std::fs::File::create(dir.path().join("dockerd.log")).expect("log");
-        let mut cmd = ns.command(&[
-            "dockerd",
-            "--data-root",
-            &p("data"),
-            "--exec-root",
-            &p("exec"),
-            "--pidfile",
-            &p("dockerd.pid"),
-            "--host",
-            &format!("unix://{}", p("docker.sock")),
-            "--iptables=true",
-            "--ip6tables=false",
-            "--bridge=none",
-        ]);
-        cmd.stdout(log.try_clone().expect("log")).stderr(log);
-        let d = Self {
-            guard: ProcessGuard::spawn("dockerd", &mut cmd),
-            dir,
-        };
-        let up = wait_for(LONG, || d.docker(&["version"]).status.success());
-        assert!(up, "dockerd did not start: {}", d.log());
-        d
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("dockerd.log")).unwrap_or_default()
-    }
-
-    fn host(&self) -> String {
-        format!("unix://{}", self.dir.path().join("docker.sock").display())
-    }
-
-    fn docker(&self, args: &[&str]) -> Output {
-        Command::new("docker")
-            .args(args)
-            .env("DOCKER_HOST", self.host())
-            .output()
-            .expect("run the docker CLI")
-    }
-
-    fn docker_ok(&self, args: &[&str]) -> String {
-        let out = self.docker(args);
-        assert!(
-            out.status.success(),
-            "docker {args:?}: {}{}",
-            String::from_utf8_lossy(&out.stderr),
-            self.log()
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// An image holding only Debian's static busybox.
-    fn import_busybox(&self, name: &str) {
-        let root = self.dir.path().join("image");
-        std::fs::create_dir_all(root.join("bin")).expect("image folder");
-        std::fs::copy("/bin/busybox", root.join("bin/busybox")).expect("copy busybox");
-        let tarball = self.dir.path().join("image.tar");
-        let tar = Command::new("tar")
-            .arg("-C")
-            .arg(&root)
-            .arg("-cf")
-            .arg(&tarball)
-            .arg(".")
-            .status()
-            .expect("tar");
-        assert!(tar.success(), "tar failed");
-        self.docker_ok(&["import", tarball.to_str().expect("utf-8 path"), name]);
-    }
-}
-
-impl Drop for Dockerd {
-    fn drop(&mut self) {
-        let ids = self.docker(&["ps", "-aq"]);
-        for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
-            let _ = self.docker(&["rm", "-f", id]);
-        }
-        self.guard.terminate(LONG);
-        // Unmount whatever the daemon left in its folder before the folder goes.
-        for dir in ["exec", "data"] {
-            let _ = Command::new("umount")
-                .args(["-R", "-l"])
-                .arg(Path::new(self.dir.path()).join(dir))
-                .status();
-        }
-    }
-}
 
 #[test]
 fn docker_beside_netd_is_reported_with_a_fix_that_works() {
     let lab = Lab::new();
-    let docker = Dockerd::start(&lab.router);
-    docker.import_busybox("netd-test-busybox");
+    // dockerd in the router namespace, iptables on, as on a real host.
+    let docker = Dockerd::start_in(&lab.router);
     docker.docker_ok(&["network", "create", "--subnet", "198.18.0.0/24", "svcnet"]);
     docker.docker_ok(&[
         "run",
@@ -128,7 +27,7 @@ fn docker_beside_netd_is_reported_with_a_fix_that_works() {
         "svcnet",
         "-p",
         "8080:80",
-        "netd-test-busybox",
+        IMAGE,
         "/bin/busybox",
         "httpd",
         "-f",
