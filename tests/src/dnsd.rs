@@ -20,8 +20,7 @@
 //! reports that another program holds them; an address the test chose is never
 //! replaced, so a taken port fails the test.
 
-use std::io::{Read, Write};
-use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::net::{IpAddr, SocketAddr};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixDatagram;
 use std::os::unix::process::CommandExt;
@@ -628,26 +627,8 @@ impl Dnsd {
     /// The metrics endpoint's text; panics, saying why, when it cannot be read.
     pub fn scrape(&self) -> String {
         let addr = self.metrics.expect("dnsd started without .metrics()");
-        let fetch = || -> std::io::Result<String> {
-            let mut conn = TcpStream::connect_timeout(&addr, PATIENCE)?;
-            conn.set_read_timeout(Some(PATIENCE))?;
-            conn.set_write_timeout(Some(PATIENCE))?;
-            conn.write_all(
-                format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")
-                    .as_bytes(),
-            )?;
-            let mut response = String::new();
-            conn.read_to_string(&mut response)?;
-            Ok(response)
-        };
-        let response = self
-            .run_in(fetch)
-            .unwrap_or_else(|e| panic!("cannot scrape {addr}: {e}\n{}", self.log()));
-        assert!(
-            response.starts_with("HTTP/1.1 200 OK\r\n"),
-            "scrape of {addr}: {response}"
-        );
-        response
+        crate::metrics::try_scrape(self.netns.as_deref(), addr)
+            .unwrap_or_else(|e| panic!("{e}\n{}", self.log()))
     }
 
     /// The value of `series` (name and labels, exactly as rendered) in a new scrape,
@@ -769,11 +750,7 @@ impl Dnsd {
     }
 }
 
-/// The value of `series` (name and labels, as rendered) in the scrape `text`.
-pub fn metric(text: &str, series: &str) -> Option<u64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-}
+pub use crate::metrics::metric;
 
 /// Waits until `socket` receives a notification with the line `READY=1`, and returns
 /// the notifications received; None when dnsd exits first. Panics at `deadline`,

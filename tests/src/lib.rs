@@ -7,6 +7,7 @@ pub mod dns;
 pub mod dnsd;
 pub mod engines;
 pub mod fuzz;
+pub mod metrics;
 pub mod mini_internet;
 pub mod netd;
 pub mod netns;

@@ -5,13 +5,13 @@
 //! with a new list of secrets, and Unbound 1.17 (which sends no cookies) resolving
 //! through a dnsd that rate limits it: the slip sends it to TCP and it gets answers.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::net::{SocketAddr, UdpSocket};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use netfabric_tests::dns::{Query, edns_option, full_rcode};
+use netfabric_tests::metrics::{metric, scrape};
 use netfabric_tests::process::ProcessGuard;
 use netfabric_tests::servers::{Kind, Options, Server, ZoneFile, free_port};
 
@@ -314,16 +314,12 @@ fn unbound_behind_a_limited_prefix_still_gets_answers_over_tcp() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     flood.join().unwrap();
     assert!(answer.contains("198.51.100.7"), "{answer}");
-    let text = scrape(metrics);
-    let tcp: u64 = text
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("dnsd_queries_total{transport=\"tcp\",rcode=\"NOERROR\",qtype=\"A\"}")?
-                .trim()
-                .parse()
-                .ok()
-        })
-        .unwrap_or(0);
+    let text = scrape(None, metrics);
+    let tcp = metric(
+        &text,
+        "dnsd_queries_total{transport=\"tcp\",rcode=\"NOERROR\",qtype=\"A\"}",
+    )
+    .unwrap_or(0);
     assert!(tcp >= 1, "Unbound's retry over TCP:\n{text}");
     assert!(
         text.lines().any(|l| l
@@ -331,14 +327,4 @@ fn unbound_behind_a_limited_prefix_still_gets_answers_over_tcp() {
             && !l.ends_with(" 0")),
         "{text}"
     );
-}
-
-fn scrape(addr: SocketAddr) -> String {
-    let mut conn = TcpStream::connect(addr).unwrap();
-    conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    conn.write_all(b"GET /metrics HTTP/1.1\r\nHost: dnsd\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let mut response = String::new();
-    let _ = conn.read_to_string(&mut response);
-    response
 }

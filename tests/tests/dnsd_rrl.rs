@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use netfabric_tests::dns::{Query, edns_option, full_rcode, tcp_exchange};
 use netfabric_tests::dnsd::Dnsd;
+use netfabric_tests::metrics::{metric, scrape};
 use netfabric_tests::procstat;
 use netfabric_tests::rrl::{Counts, flood};
 use netfabric_tests::servers::{Kind, Options, RateLimit, Server, ZoneFile};
@@ -340,16 +341,12 @@ fn a_flood_of_random_sources_does_not_grow_memory() {
         batch(b * 200, b as usize);
     }
     let after = procstat::rss_bytes(server.pid());
-    let text = scrape(metrics);
-    let answered: u64 = text
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("dnsd_queries_total{transport=\"udp\",rcode=\"NOERROR\",qtype=\"A\"}")?
-                .trim()
-                .parse()
-                .ok()
-        })
-        .unwrap_or(0);
+    let text = scrape(None, metrics);
+    let answered = metric(
+        &text,
+        "dnsd_queries_total{transport=\"udp\",rcode=\"NOERROR\",qtype=\"A\"}",
+    )
+    .unwrap_or(0);
     println!("dnsd RSS {before} -> {after} bytes after 55,000 more sources; {answered} answers");
     assert!(
         answered >= 54_000,
@@ -361,17 +358,6 @@ fn a_flood_of_random_sources_does_not_grow_memory() {
         after <= before + 512 * 1024,
         "memory grew from {before} to {after} bytes"
     );
-}
-
-fn scrape(addr: SocketAddr) -> String {
-    use std::io::{Read, Write};
-    let mut conn = std::net::TcpStream::connect(addr).unwrap();
-    conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    conn.write_all(b"GET /metrics HTTP/1.1\r\nHost: dnsd\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let mut response = String::new();
-    let _ = conn.read_to_string(&mut response);
-    response
 }
 
 /// examples/internet.toml, run as its header shows (from the repository's root, as

@@ -4,7 +4,6 @@
 //! and down beside it refused, a stop that leaves everything, kill -9 and a restart
 //! with the ownership record intact, the metrics endpoint.
 
-use std::io::{Read, Write};
 use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -201,21 +200,7 @@ impl Drop for StopOnDrop {
 /// `GET /metrics` from the router namespace (the endpoint opens right after the
 /// first apply: waits for it).
 fn scrape(lab: &Lab) -> String {
-    let get = || -> std::io::Result<String> {
-        let mut s = std::net::TcpStream::connect("127.0.0.1:9103")?;
-        s.set_read_timeout(Some(LONG))?;
-        s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n")?;
-        let mut text = String::new();
-        s.read_to_string(&mut text)?;
-        Ok(text)
-    };
-    let mut last = None;
-    let ok = wait_for(LONG, || {
-        last = Some(lab.router.run_in(get));
-        matches!(last, Some(Ok(_)))
-    });
-    assert!(ok, "metrics endpoint: {last:?}");
-    last.and_then(Result::ok).unwrap_or_default()
+    netfabric_tests::metrics::scrape(Some(&lab.router), "127.0.0.1:9103".parse().unwrap())
 }
 
 #[test]

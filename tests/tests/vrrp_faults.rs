@@ -4,7 +4,6 @@
 //! changed on reload while the other instance runs on, and the metrics endpoint.
 //! Topology: `netfabric_tests::vrrp::Segment` (two routers and a client on a bridge).
 
-use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 use netfabric_tests::netns::Netns;
@@ -145,21 +144,7 @@ fn a_killed_master_is_cleaned_up_by_down_and_status_tells_it_is_dead() {
 
 /// `GET /metrics` on `addr`, from inside `ns` (waits for the endpoint to open).
 fn scrape(ns: &Netns, addr: &'static str) -> String {
-    let get = move || -> std::io::Result<String> {
-        let mut s = std::net::TcpStream::connect(addr)?;
-        s.set_read_timeout(Some(LONG))?;
-        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: netd\r\n\r\n")?;
-        let mut text = String::new();
-        s.read_to_string(&mut text)?;
-        Ok(text)
-    };
-    let mut last = None;
-    let ok = wait_until(LONG, || {
-        last = Some(ns.run_in(get));
-        matches!(last, Some(Ok(_)))
-    });
-    assert!(ok, "metrics endpoint: {last:?}");
-    last.and_then(Result::ok).unwrap_or_default()
+    netfabric_tests::metrics::scrape(Some(ns), addr.parse().unwrap())
 }
 
 #[test]
