@@ -171,6 +171,14 @@ impl Segment {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+
+    /// Router `i` alone holds both [`VIP4`] and [`VIP6`], and the client reaches both.
+    pub fn assert_only_holder_of_both(&self, i: usize) {
+        self.assert_only_holder(VIP4, i);
+        self.assert_only_holder(VIP6, i);
+        assert!(self.reachable(VIP4), "ping {VIP4}");
+        assert!(self.reachable(VIP6), "ping {VIP6}");
+    }
 }
 
 //------------ Capture -------------------------------------------------------

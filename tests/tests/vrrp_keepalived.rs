@@ -13,24 +13,13 @@ fn netd_both(priority: u8, extra: &str) -> String {
     netfabric_tests::vrrp::netd_both("svc", priority, extra)
 }
 
-fn assert_only_holder(seg: &Segment, vip: &str, i: usize) {
-    seg.assert_only_holder(vip, i);
-}
-
-fn assert_only(seg: &Segment, i: usize) {
-    assert_only_holder(seg, VIP4, i);
-    assert_only_holder(seg, VIP6, i);
-    assert!(seg.reachable(VIP4), "ping {VIP4}");
-    assert!(seg.reachable(VIP6), "ping {VIP6}");
-}
-
 #[test]
 fn netd_master_keepalived_backup() {
     let seg = Segment::new("vrkb");
     let mut netd = Netd::start(&seg.routers[0], &netd_both(200, ""));
     let mut ka = Keepalived::start(&seg.routers[1], &keepalived_both(100, ""));
     assert!(wait_until(LONG, || ka.started()));
-    assert_only(&seg, 0);
+    seg.assert_only_holder_of_both(0);
     assert!(
         wait_until(LONG, || ka.log().contains("(svc) Entering BACKUP STATE")),
         "{}",
@@ -46,11 +35,11 @@ fn netd_master_keepalived_backup() {
         capture.seen()
     );
     drop(capture);
-    assert_only(&seg, 1);
+    seg.assert_only_holder_of_both(1);
 
     // netd returns with the higher priority: it preempts keepalived.
     netd = Netd::start(&seg.routers[0], &netd_both(200, ""));
-    assert_only(&seg, 0);
+    seg.assert_only_holder_of_both(0);
     assert!(wait_until(LONG, || netd.state("svc") == "master"));
 
     // netd crashes and its link goes down: keepalived takes over.
@@ -69,7 +58,7 @@ fn keepalived_master_netd_backup() {
     let mut ka = Keepalived::start(&seg.routers[0], &keepalived_both(200, ""));
     let netd = Netd::start(&seg.routers[1], &netd_both(100, ""));
     assert!(wait_until(LONG, || ka.started()));
-    assert_only(&seg, 0);
+    seg.assert_only_holder_of_both(0);
     assert!(wait_until(LONG, || netd.state("svc") == "backup"
         && netd.state("svc-v6") == "backup"));
     assert!(wait_until(LONG, || netd
@@ -88,11 +77,11 @@ fn keepalived_master_netd_backup() {
         capture.seen()
     );
     drop(capture);
-    assert_only(&seg, 1);
+    seg.assert_only_holder_of_both(1);
 
     // keepalived returns and preempts.
     ka = Keepalived::start(&seg.routers[0], &keepalived_both(200, ""));
-    assert_only(&seg, 0);
+    seg.assert_only_holder_of_both(0);
     assert!(wait_until(LONG, || netd.state("svc") == "backup"));
 
     // keepalived crashes: netd takes over.
@@ -108,7 +97,7 @@ fn keepalived_nopreempt_and_netd_preempt_delay() {
     let seg = Segment::new("vrkp");
     // keepalived with nopreempt and the higher priority defers to netd, already master.
     let mut netd = Netd::start(&seg.routers[1], &netd_both(100, ""));
-    assert_only_holder(&seg, VIP4, 1);
+    seg.assert_only_holder(VIP4, 1);
     let mut ka = Keepalived::start(&seg.routers[0], &keepalived_both(200, "  nopreempt"));
     assert!(wait_until(LONG, || ka
         .log()
@@ -122,7 +111,7 @@ fn keepalived_nopreempt_and_netd_preempt_delay() {
 
     // netd with a preempt delay follows keepalived (lower priority) first, then takes over.
     let _ka = Keepalived::start(&seg.routers[0], &keepalived_both(100, ""));
-    assert_only_holder(&seg, VIP4, 0);
+    seg.assert_only_holder(VIP4, 0);
     // Loose check that the 3 s delay is not skipped (at least half of it passes
     // between netd seen following keepalived and netd holding the address; a slow
     // machine only makes it longer); the exact times are the replay's.
@@ -137,7 +126,7 @@ fn keepalived_nopreempt_and_netd_preempt_delay() {
         waited >= Duration::from_millis(1500),
         "netd took over {waited:?} after following keepalived: the delay was skipped"
     );
-    assert_only_holder(&seg, VIP4, 1);
+    seg.assert_only_holder(VIP4, 1);
 }
 
 #[test]
@@ -168,12 +157,12 @@ fn unicast_peers_with_keepalived() {
             "unicast-peers = [\"198.51.100.2\"]",
         ),
     );
-    assert_only_holder(&seg, VIP4, 0);
+    seg.assert_only_holder(VIP4, 0);
     assert!(wait_until(LONG, || netd.state("svc") == "backup"));
     let json = netd.status_json();
     assert!(json.contains("\"dropped\": {}"), "{json}");
     ka.stop();
-    assert_only_holder(&seg, VIP4, 1);
+    seg.assert_only_holder(VIP4, 1);
     assert!(seg.reachable(VIP4));
 }
 
@@ -200,20 +189,20 @@ fn address_owner_with_keepalived_backup() {
         &seg.routers[1],
         &keepalived_instance("svc", 51, 100, &format!("{VIP4}/24"), 10, ""),
     );
-    assert_only_holder(&seg, VIP4, 0);
+    seg.assert_only_holder(VIP4, 0);
     assert!(seg.reachable(VIP4));
     assert_eq!(netd.state("svc"), "master");
 
     // The owner stops: keepalived takes over.
     netd.stop();
-    assert_only_holder(&seg, VIP4, 1);
+    seg.assert_only_holder(VIP4, 1);
     assert!(seg.reachable(VIP4));
 
     // The owner returns and is master at once, never a backup (RFC 5798 6.4.1):
     // keepalived yields to priority 255.
     std::fs::write(&log, "").unwrap();
     let netd = Netd::start(&seg.routers[0], &owner);
-    assert_only_holder(&seg, VIP4, 0);
+    seg.assert_only_holder(VIP4, 0);
     assert!(seg.reachable(VIP4));
     assert_eq!(netd.state("svc"), "master");
     assert_eq!(std::fs::read_to_string(&log).unwrap(), "svc master\n");
@@ -252,11 +241,15 @@ fn a_vrrpv2_peer_is_reported_loudly() {
         "{}",
         netd.status_table()
     );
-    let prom = std::fs::read_to_string(netd.state_dir().join("vrrp.prom")).unwrap_or_default();
+    // vrrp.prom is rewritten just after the status file the table reads: wait for it.
+    let prom = || std::fs::read_to_string(netd.state_dir().join("vrrp.prom")).unwrap_or_default();
     assert!(
-        prom.contains(
+        wait_until(LONG, || {
+            prom().contains(
             "netd_vrrp_peer_problems_total{instance=\"svc\",peer=\"198.51.100.2\",problem=\"version\"}"
-        ),
-        "{prom}"
+        )
+        }),
+        "{}",
+        prom()
     );
 }

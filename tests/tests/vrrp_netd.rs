@@ -14,10 +14,6 @@ use netfabric_tests::vrrp::{
     Capture, LONG, Netd, Segment, VIP4, VIP6, netd_both as both, netd_instance, wait_until,
 };
 
-fn assert_only_holder(seg: &Segment, vip: &str, i: usize) {
-    seg.assert_only_holder(vip, i);
-}
-
 #[test]
 fn failover_and_preemption_ipv4_and_ipv6() {
     let seg = Segment::new("vrnn");
@@ -29,8 +25,8 @@ fn failover_and_preemption_ipv4_and_ipv6() {
     );
     let mut a = Netd::start(&seg.routers[0], &both("svc", 200, ""));
     let mut b = Netd::start(&seg.routers[1], &both("svc", 100, &notify_cmd));
-    assert_only_holder(&seg, VIP4, 0);
-    assert_only_holder(&seg, VIP6, 0);
+    seg.assert_only_holder(VIP4, 0);
+    seg.assert_only_holder(VIP6, 0);
     assert!(seg.reachable(VIP4) && seg.reachable(VIP6));
     assert!(wait_until(LONG, || b
         .status_table()
@@ -47,15 +43,15 @@ fn failover_and_preemption_ipv4_and_ipv6() {
         capture.seen()
     );
     drop(capture);
-    assert_only_holder(&seg, VIP4, 1);
-    assert_only_holder(&seg, VIP6, 1);
+    seg.assert_only_holder(VIP4, 1);
+    seg.assert_only_holder(VIP6, 1);
     assert!(seg.reachable(VIP4) && seg.reachable(VIP6));
     assert_eq!(b.state("svc"), "master");
 
     // The master comes back and preempts.
     a = Netd::start(&seg.routers[0], &both("svc", 200, ""));
-    assert_only_holder(&seg, VIP4, 0);
-    assert_only_holder(&seg, VIP6, 0);
+    seg.assert_only_holder(VIP4, 0);
+    seg.assert_only_holder(VIP6, 0);
     assert!(wait_until(LONG, || b.state("svc") == "backup"));
 
     // Crash of the master (SIGKILL, link down): the backup takes over.
@@ -85,7 +81,7 @@ fn failover_and_preemption_ipv4_and_ipv6() {
 fn no_preempt_and_preempt_delay() {
     let seg = Segment::new("vrnp");
     let _b = Netd::start(&seg.routers[1], &both("svc", 100, ""));
-    assert_only_holder(&seg, VIP4, 1);
+    seg.assert_only_holder(VIP4, 1);
 
     // A higher priority without preemption defers to the running master.
     let mut a = Netd::start(&seg.routers[0], &both("svc", 200, "preempt = false"));
@@ -115,7 +111,7 @@ fn no_preempt_and_preempt_delay() {
         waited >= Duration::from_millis(1500),
         "a took over {waited:?} after following b: the 3 s preempt delay was skipped"
     );
-    assert_only_holder(&seg, VIP4, 0);
+    seg.assert_only_holder(VIP4, 0);
 }
 
 #[test]
@@ -141,17 +137,17 @@ fn failing_health_checks_move_the_addresses() {
         &seg.routers[1],
         &netd_instance("svc", 51, 100, VIP4, 10, ""),
     );
-    assert_only_holder(&seg, VIP4, 0);
+    seg.assert_only_holder(VIP4, 0);
 
     std::fs::write(&flag, "").unwrap();
-    assert_only_holder(&seg, VIP4, 1);
+    seg.assert_only_holder(VIP4, 1);
     assert!(a.status_table().contains("50 (configured 200)"));
     std::fs::remove_file(&flag).unwrap();
-    assert_only_holder(&seg, VIP4, 0);
+    seg.assert_only_holder(VIP4, 0);
 
     stop.store(true, Ordering::Relaxed);
     responder.join().unwrap();
-    assert_only_holder(&seg, VIP4, 1);
+    seg.assert_only_holder(VIP4, 1);
 }
 
 /// Answers every DNS query on 198.51.100.10:5353 (in the client namespace) with
@@ -200,10 +196,10 @@ fn unicast_peers_without_multicast() {
         &seg.routers[1],
         &netd_instance("svc", 51, 100, VIP4, 10, &peer(0)),
     );
-    assert_only_holder(&seg, VIP4, 0);
+    seg.assert_only_holder(VIP4, 0);
     assert!(wait_until(LONG, || b.state("svc") == "backup"));
     a.stop();
-    assert_only_holder(&seg, VIP4, 1);
+    seg.assert_only_holder(VIP4, 1);
 }
 
 /// A VRRP packet from the client (198.51.100.10) to 224.0.0.18 with `ttl`.
@@ -235,7 +231,7 @@ fn bad_packets_are_dropped_and_counted() {
         &seg.routers[0],
         &netd_instance("svc", 51, 200, VIP4, 10, ""),
     );
-    assert_only_holder(&seg, VIP4, 0);
+    seg.assert_only_holder(VIP4, 0);
     let src = "198.51.100.10".parse().unwrap();
     let dst = "224.0.0.18".parse().unwrap();
     // Each would make the master yield (priority 254) if it were accepted.
@@ -331,7 +327,7 @@ fn one_way_failure_is_reported_as_split_brain() {
         &seg.routers[1],
         &netd_instance("svc", 51, 100, VIP4, 10, ""),
     );
-    assert_only_holder(&seg, VIP4, 0);
+    seg.assert_only_holder(VIP4, 0);
     // router0's adverts stop reaching router1; router1's still reach router0.
     seg.switch.exec_ok(&[
         "nft",
@@ -354,7 +350,7 @@ fn accept_mode_off_drops_traffic_to_the_addresses() {
         &seg.routers[1],
         &netd_instance("svc", 51, 100, VIP4, 10, ""),
     );
-    assert_only_holder(&seg, VIP4, 0);
+    seg.assert_only_holder(VIP4, 0);
     assert!(seg.reachable(Segment::router_addr(0)));
     assert!(
         seg.routers[0]
@@ -375,7 +371,7 @@ fn accept_mode_off_drops_traffic_to_the_addresses() {
             .status
             .success()
     );
-    assert_only_holder(&seg, VIP4, 1);
+    seg.assert_only_holder(VIP4, 1);
     assert!(seg.reachable(VIP4));
 }
 
@@ -397,11 +393,11 @@ fn tracked_interface_down_moves_the_addresses() {
         &seg.routers[1],
         &netd_instance("svc", 51, 100, VIP4, 10, ""),
     );
-    assert_only_holder(&seg, VIP4, 0);
+    seg.assert_only_holder(VIP4, 0);
 
     seg.routers[0].exec_ok(&["ip", "link", "set", "uplink0", "down"]);
-    assert_only_holder(&seg, VIP4, 1);
+    seg.assert_only_holder(VIP4, 1);
     assert!(a.status_table().contains("50 (configured 200)"));
     seg.routers[0].exec_ok(&["ip", "link", "set", "uplink0", "up"]);
-    assert_only_holder(&seg, VIP4, 0);
+    seg.assert_only_holder(VIP4, 0);
 }
