@@ -20,7 +20,7 @@
 //! reports that another program holds them; an address the test chose is never
 //! replaced, so a taken port fails the test.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixDatagram;
 use std::os::unix::process::CommandExt;
@@ -622,6 +622,20 @@ impl Dnsd {
     pub fn ask(&self, name: &str, qtype: u16) -> Option<Normalized> {
         let query = Query::new(name, qtype).to_bytes();
         normalize(&self.exchange(&query, Duration::from_secs(1))?).ok()
+    }
+
+    /// A new TCP connection to dnsd (opened inside its namespace when it has one),
+    /// with read and write timeouts of `timeout`; panics, with the log, when it cannot
+    /// connect.
+    pub fn tcp_connect(&self, timeout: Duration) -> TcpStream {
+        let addr = self.addr;
+        self.run_in(|| -> std::io::Result<TcpStream> {
+            let conn = TcpStream::connect_timeout(&addr, timeout)?;
+            conn.set_read_timeout(Some(timeout))?;
+            conn.set_write_timeout(Some(timeout))?;
+            Ok(conn)
+        })
+        .unwrap_or_else(|e| panic!("cannot connect to {addr} over TCP: {e}\n{}", self.log()))
     }
 
     /// The metrics endpoint's text; panics, saying why, when it cannot be read.

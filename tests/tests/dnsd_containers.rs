@@ -21,6 +21,29 @@ const REVERSE: &str = "$ORIGIN 18.198.in-addr.arpa.\n$TTL 300\n\
     @ SOA ns1.example.net. hostmaster.example.net. 1 3600 600 86400 300\n\
     @ NS ns1.example.net.\n";
 
+/// Starts container `web_1` (alias `front`) on `svcnet` of `engine`, and waits until
+/// dnsd answers its name (normalised to `web-1`), its alias and its PTR; (its address,
+/// the PTR's name).
+fn web_1_is_answered(engine: &impl Engine, dnsd: &Dnsd) -> (String, String) {
+    engine.run_container(&[
+        "--name",
+        "web_1",
+        "--network",
+        "svcnet",
+        "--network-alias",
+        "front",
+    ]);
+    let ip = engine.address("web_1", "svcnet");
+    wait("web-1 answered", PATIENCE, || {
+        short(dnsd.addr, "web-1.svc.test.", "A") == [ip.clone()]
+    });
+    assert_eq!(short(dnsd.addr, "front.svc.test.", "A"), [ip.as_str()]);
+    let octets: Vec<&str> = ip.split('.').collect();
+    let ptr = format!("{}.{}.18.198.in-addr.arpa.", octets[3], octets[2]);
+    assert_eq!(short(dnsd.addr, &ptr, "PTR"), ["web-1.svc.test."]);
+    (ip, ptr)
+}
+
 fn start_dnsd(docker: &Dockerd, state: &std::path::Path) -> Dnsd {
     Dnsd::builder()
         .zone("svc.test", SVC)
@@ -64,22 +87,7 @@ fn container_records_follow_docker() {
     );
 
     // Start: the container's name (normalised), its alias, its PTR.
-    docker.run_container(&[
-        "--name",
-        "web_1",
-        "--network",
-        "svcnet",
-        "--network-alias",
-        "front",
-    ]);
-    let ip = docker.address("web_1", "svcnet");
-    wait("web-1 answered", PATIENCE, || {
-        ask(&dnsd, "web-1.svc.test.", "A") == [ip.clone()]
-    });
-    assert_eq!(ask(&dnsd, "front.svc.test.", "A"), [ip.as_str()]);
-    let octets: Vec<&str> = ip.split('.').collect();
-    let ptr = format!("{}.{}.18.198.in-addr.arpa.", octets[3], octets[2]);
-    assert_eq!(ask(&dnsd, &ptr, "PTR"), ["web-1.svc.test."]);
+    let (ip, _) = web_1_is_answered(&docker, &dnsd);
 
     // A name the zone file defines: the file wins, the conflict is counted.
     docker.run_container(&["--name", "taken", "--network", "svcnet"]);
@@ -273,22 +281,7 @@ fn container_records_follow_podman() {
         d.metric("dnsd_containers_engine_up{engine=\"podman\"}") == Some(1)
     });
 
-    podman.run_container(&[
-        "--name",
-        "web_1",
-        "--network",
-        "svcnet",
-        "--network-alias",
-        "front",
-    ]);
-    let ip = podman.address("web_1", "svcnet");
-    wait("web-1 answered", PATIENCE, || {
-        ask(&dnsd, "web-1.svc.test.", "A") == [ip.clone()]
-    });
-    assert_eq!(ask(&dnsd, "front.svc.test.", "A"), [ip.as_str()]);
-    let octets: Vec<&str> = ip.split('.').collect();
-    let ptr = format!("{}.{}.18.198.in-addr.arpa.", octets[3], octets[2]);
-    assert_eq!(ask(&dnsd, &ptr, "PTR"), ["web-1.svc.test."]);
+    let (_, ptr) = web_1_is_answered(&podman, &dnsd);
 
     // Stop: the names and the PTR go.
     podman.docker_ok(&["stop", "web_1"]);

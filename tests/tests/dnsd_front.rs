@@ -32,13 +32,6 @@ fn start(config: Option<&str>) -> Dnsd {
     .start()
 }
 
-fn connect(addr: SocketAddr) -> TcpStream {
-    let conn = TcpStream::connect_timeout(&addr, TIMEOUT).unwrap();
-    conn.set_read_timeout(Some(TIMEOUT)).unwrap();
-    conn.set_write_timeout(Some(TIMEOUT)).unwrap();
-    conn
-}
-
 fn id_of(response: &[u8]) -> u16 {
     u16::from_be_bytes([response[0], response[1]])
 }
@@ -84,7 +77,7 @@ fn answers_over_udp_and_tcp() {
 #[test]
 fn tcp_pipelined_queries_are_answered_in_order() {
     let dnsd = start(None);
-    let mut conn = connect(dnsd.addr);
+    let mut conn = dnsd.tcp_connect(TIMEOUT);
     let names = [
         "www.front.test.",
         "nowhere.front.test.",
@@ -114,12 +107,12 @@ fn tcp_pipelined_queries_are_answered_in_order() {
 #[test]
 fn idle_tcp_connections_are_closed() {
     let dnsd = start(Some("[tcp]\nidle-timeout-ms = 300\n"));
-    let mut silent = connect(dnsd.addr);
+    let mut silent = dnsd.tcp_connect(TIMEOUT);
     assert!(
         closed_by_peer(&mut silent),
         "a silent connection stays open"
     );
-    let mut after_query = connect(dnsd.addr);
+    let mut after_query = dnsd.tcp_connect(TIMEOUT);
     tcp_send(
         &mut after_query,
         &Query::new("www.front.test.", 1).to_bytes(),
@@ -143,7 +136,7 @@ fn a_connection_still_sending_queries_stays_open_past_the_idle_timeout() {
     // A pause of this test longer than the idle timeout (a stalled machine) makes a
     // close legitimate: that run proves nothing and is made again, at most 3 times.
     for run in 1..=3 {
-        let mut conn = connect(dnsd.addr);
+        let mut conn = dnsd.tcp_connect(TIMEOUT);
         let opened = Instant::now();
         let mut last_answer = Instant::now();
         let mut id = 0u16;
@@ -191,12 +184,12 @@ fn tcp_connections_beyond_the_limit_are_closed() {
     let query = Query::new("www.front.test.", 1).to_bytes();
     let mut held = Vec::new();
     for _ in 0..2 {
-        let mut conn = connect(dnsd.addr);
+        let mut conn = dnsd.tcp_connect(TIMEOUT);
         tcp_send(&mut conn, &query).unwrap();
         tcp_recv(&mut conn).unwrap();
         held.push(conn);
     }
-    let mut third = connect(dnsd.addr);
+    let mut third = dnsd.tcp_connect(TIMEOUT);
     // The server may have closed it already: the send may fail, the close is checked.
     let _ = tcp_send(&mut third, &query);
     assert!(closed_by_peer(&mut third), "a third connection was served");
@@ -205,7 +198,7 @@ fn tcp_connections_beyond_the_limit_are_closed() {
     drop(held.pop());
     let deadline = Instant::now() + PATIENCE;
     loop {
-        let mut conn = connect(dnsd.addr);
+        let mut conn = dnsd.tcp_connect(TIMEOUT);
         if tcp_send(&mut conn, &query).is_ok() && tcp_recv(&mut conn).is_ok() {
             break;
         }

@@ -8,7 +8,7 @@
 //! that the server updates after it answers (a connection's close) are polled until
 //! they reach the expected value, within a bounded wait that fails with the log.
 
-use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::net::UdpSocket;
 use std::time::Duration;
 
 use netfabric_tests::dns::{Query, tcp_exchange, tcp_recv, tcp_send, udp_exchange};
@@ -23,13 +23,6 @@ fn start(config: &str) -> Dnsd {
         .metrics()
         .config(config)
         .start()
-}
-
-fn connect(addr: SocketAddr) -> TcpStream {
-    let conn = TcpStream::connect_timeout(&addr, TIMEOUT).unwrap();
-    conn.set_read_timeout(Some(TIMEOUT)).unwrap();
-    conn.set_write_timeout(Some(TIMEOUT)).unwrap();
-    conn
 }
 
 /// A series' value in `text`, 0 when absent (a counter not rendered before its first
@@ -113,7 +106,7 @@ fn dropped_requests_and_truncated_responses_are_counted() {
     assert!(buf[2] & 0x02 != 0, "TC set on {n} octets");
     tcp_exchange(dnsd.addr, &big, TIMEOUT).unwrap();
     // Over TCP: a message with QR set is dropped; the next on the connection answered.
-    let mut conn = connect(dnsd.addr);
+    let mut conn = dnsd.tcp_connect(TIMEOUT);
     tcp_send(&mut conn, &qr_set).unwrap();
     tcp_send(&mut conn, &good).unwrap();
     let response = tcp_recv(&mut conn).expect("an answer to the good query over TCP");
@@ -147,13 +140,13 @@ fn tcp_connections_are_gauged_and_refusals_counted() {
     let query = Query::new("www.front.test.", 1).to_bytes();
     let mut held = Vec::new();
     for _ in 0..2 {
-        let mut conn = connect(dnsd.addr);
+        let mut conn = dnsd.tcp_connect(TIMEOUT);
         tcp_send(&mut conn, &query).unwrap();
         tcp_recv(&mut conn).unwrap();
         held.push(conn);
     }
     dnsd.wait_for("dnsd_tcp_connections 2", |d| d.metric(gauge) == Some(2));
-    let mut third = connect(dnsd.addr);
+    let mut third = dnsd.tcp_connect(TIMEOUT);
     let _ = tcp_send(&mut third, &query);
     assert!(
         tcp_recv(&mut third).is_err(),
@@ -183,8 +176,8 @@ fn tcp_idle_timeouts_are_counted() {
     let mut dnsd = start("[tcp]\nidle-timeout-ms = 300\n");
     let timeouts = "dnsd_tcp_idle_timeouts_total";
     assert_eq!(dnsd.metric(timeouts), Some(0));
-    let silent = [connect(dnsd.addr), connect(dnsd.addr)];
-    let mut asked = connect(dnsd.addr);
+    let silent = [dnsd.tcp_connect(TIMEOUT), dnsd.tcp_connect(TIMEOUT)];
+    let mut asked = dnsd.tcp_connect(TIMEOUT);
     tcp_send(&mut asked, &Query::new("www.front.test.", 1).to_bytes()).unwrap();
     tcp_recv(&mut asked).unwrap();
     dnsd.wait_for("3 idle timeouts counted", |d| d.metric(timeouts) == Some(3));

@@ -22,16 +22,10 @@ fn start() -> Dnsd {
     builder.start()
 }
 
-fn connect(server: &Dnsd) -> TcpStream {
-    let c = TcpStream::connect(server.addr).expect("connect");
-    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    c
-}
-
 #[test]
 fn a_message_split_across_writes_is_answered() {
     let server = start();
-    let mut conn = connect(&server);
+    let mut conn = server.tcp_connect(Duration::from_secs(5));
     conn.set_nodelay(true).unwrap();
     let q = Query::new("www.example.com.", 1).to_bytes();
     let mut framed = (q.len() as u16).to_be_bytes().to_vec();
