@@ -314,22 +314,7 @@ impl MiniInternet {
 
     /// The metrics text of the dnsd started on `addr` (scraped from the namespace).
     pub fn scrape_dnsd(&self, addr: SocketAddr) -> String {
-        use std::io::{Read, Write};
-        let metrics = Self::dnsd_metrics(addr);
-        self.ns.run_in(move || {
-            let mut text = String::new();
-            if let Ok(mut conn) =
-                std::net::TcpStream::connect_timeout(&metrics, Duration::from_secs(5))
-            {
-                let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
-                let request = format!(
-                    "GET /metrics HTTP/1.1\r\nHost: {metrics}\r\nConnection: close\r\n\r\n"
-                );
-                let _ = conn.write_all(request.as_bytes());
-                let _ = conn.read_to_string(&mut text);
-            }
-            text
-        })
+        crate::metrics::scrape(Some(&self.ns), Self::dnsd_metrics(addr))
     }
 
     /// Waits until the resolver on `addr` answers the root's SOA.
