@@ -172,6 +172,22 @@ impl Segment {
         }
     }
 
+    /// netd on router 0 (priority 200) and router 1 (priority 100), one IPv4 instance
+    /// `svc` (VRID 51, [`VIP4`], 0.1 s adverts); returns once router 0 alone holds the
+    /// address: (master, backup).
+    pub fn master_and_backup(&self) -> (Netd, Netd) {
+        let master = Netd::start(
+            &self.routers[0],
+            &netd_instance("svc", 51, 200, VIP4, 10, ""),
+        );
+        let backup = Netd::start(
+            &self.routers[1],
+            &netd_instance("svc", 51, 100, VIP4, 10, ""),
+        );
+        self.assert_only_holder(VIP4, 0);
+        (master, backup)
+    }
+
     /// Router `i` alone holds both [`VIP4`] and [`VIP6`], and the client reaches both.
     pub fn assert_only_holder_of_both(&self, i: usize) {
         self.assert_only_holder(VIP4, i);

@@ -32,15 +32,7 @@ fn holders_during(seg: &Segment, vip: &str, d: Duration) -> Vec<Vec<usize>> {
 #[test]
 fn cable_pulled_on_the_backup_never_moves_the_address() {
     let seg = Segment::new("vrfb");
-    let _a = Netd::start(
-        &seg.routers[0],
-        &netd_instance("svc", 51, 200, VIP4, 10, ""),
-    );
-    let b = Netd::start(
-        &seg.routers[1],
-        &netd_instance("svc", 51, 100, VIP4, 10, ""),
-    );
-    seg.assert_only_holder(VIP4, 0);
+    let (_a, b) = seg.master_and_backup();
     assert!(wait_until(LONG, || b.state("svc") == "backup"));
 
     seg.set_cable(1, false);
@@ -68,15 +60,7 @@ fn cable_pulled_on_the_backup_never_moves_the_address() {
 #[test]
 fn cable_pulled_on_the_master_hands_over_and_back() {
     let seg = Segment::new("vrfm");
-    let a = Netd::start(
-        &seg.routers[0],
-        &netd_instance("svc", 51, 200, VIP4, 10, ""),
-    );
-    let _b = Netd::start(
-        &seg.routers[1],
-        &netd_instance("svc", 51, 100, VIP4, 10, ""),
-    );
-    seg.assert_only_holder(VIP4, 0);
+    let (a, _b) = seg.master_and_backup();
 
     seg.set_cable(0, false);
     assert!(

@@ -319,15 +319,7 @@ fn bad_packets_are_dropped_and_counted() {
 #[test]
 fn one_way_failure_is_reported_as_split_brain() {
     let seg = Segment::new("vrsb");
-    let a = Netd::start(
-        &seg.routers[0],
-        &netd_instance("svc", 51, 200, VIP4, 10, ""),
-    );
-    let b = Netd::start(
-        &seg.routers[1],
-        &netd_instance("svc", 51, 100, VIP4, 10, ""),
-    );
-    seg.assert_only_holder(VIP4, 0);
+    let (a, b) = seg.master_and_backup();
     // router0's adverts stop reaching router1; router1's still reach router0.
     seg.switch.exec_ok(&[
         "nft",
