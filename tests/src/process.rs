@@ -1,6 +1,26 @@
 //! A child process owned by a guard: killed by its pid when the guard drops.
 
-use std::process::{Child, Command};
+use std::io::Write;
+use std::process::{Child, Command, Output, Stdio};
+
+/// Runs `command` to its end with `input` on its standard input (an nsupdate or
+/// knsupdate script, say); its output. Panics, naming the program, when it cannot run.
+pub fn run_with_input(command: &mut Command, input: &str) -> Output {
+    let program = command.get_program().to_string_lossy().into_owned();
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+    if let Some(mut stdin) = child.stdin.take() {
+        // A program that exits early closes the pipe: its output says why.
+        let _ = stdin.write_all(input.as_bytes());
+    }
+    child
+        .wait_with_output()
+        .unwrap_or_else(|e| panic!("{program}: {e}"))
+}
 
 /// A running child process; dropping the guard kills it (by pid) and reaps it.
 pub struct ProcessGuard {

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use netfabric_tests::dnsd::Dnsd;
 use netfabric_tests::engines::short;
+use netfabric_tests::process::run_with_input;
 
 const KEY: &str = "s3cret-api-key";
 const HOME: &str = "$ORIGIN home.test.\n$TTL 300\n\
@@ -56,6 +57,23 @@ fn request(
 }
 
 const URL: &str = "/api/v1/servers/localhost";
+
+/// dnsd serving [`HOME`] and [`REVERSE`] with its API on a free loopback port and the
+/// key [`KEY`]: (dnsd, the API's address, the folder of the key file).
+fn dnsd_with_api() -> (Dnsd, SocketAddr, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(dir.path().join("api.key"), format!("{KEY}\n")).expect("key file");
+    let api = SocketAddr::from(([127, 0, 0, 1], netfabric_tests::servers::free_port()));
+    let dnsd = Dnsd::builder()
+        .zone("home.test", HOME)
+        .zone("100.51.198.in-addr.arpa", REVERSE)
+        .config(&format!(
+            "[api]\nlisten = \"{api}\"\nkey-file = \"{}\"\n",
+            dir.path().join("api.key").display()
+        ))
+        .start();
+    (dnsd, api, dir)
+}
 
 fn get_rrset(api: SocketAddr, zone: &str, name: &str, rtype: &str) -> Option<serde_json::Value> {
     let (status, body) = request(api, "GET", &format!("{URL}/zones/{zone}"), KEY, None);
@@ -117,18 +135,7 @@ fn del_a_record(api: SocketAddr, zone: &str, hostname: &str, ip: &str) -> (u16, 
 
 #[test]
 fn the_proxmox_sdn_plugin_calls_work_as_against_powerdns() {
-    let dir = tempfile::tempdir().expect("dir");
-    std::fs::write(dir.path().join("api.key"), format!("{KEY}\n")).expect("key file");
-    let port = 20_000 + (std::process::id() % 20_000) as u16;
-    let api: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
-    let dnsd = Dnsd::builder()
-        .zone("home.test", HOME)
-        .zone("100.51.198.in-addr.arpa", REVERSE)
-        .config(&format!(
-            "[api]\nlisten = \"{api}\"\nkey-file = \"{}\"\n",
-            dir.path().join("api.key").display()
-        ))
-        .start();
+    let (dnsd, api, _key) = dnsd_with_api();
     let ask = |name: &str, t: &str| short(dnsd.addr, name, t);
 
     // on_update_hook and verify_zone.
@@ -272,18 +279,12 @@ fn the_dynamic_example_runs_from_the_repository_root() {
                   update add pc1.dyn.home.example.net 300 A 198.51.100.8\nsend\n";
     // Started from a thread inside dnsd's namespace, nsupdate runs there too.
     let out = dnsd.run_in(|| {
-        let mut child = std::process::Command::new("nsupdate")
-            .args(["-t", "5", "-k", "examples/dynamic-update.key"])
-            .current_dir(&root)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("nsupdate");
-        if let Some(mut stdin) = child.stdin.take() {
-            stdin.write_all(script.as_bytes()).expect("script");
-        }
-        child.wait_with_output().expect("nsupdate")
+        run_with_input(
+            std::process::Command::new("nsupdate")
+                .args(["-t", "5", "-k", "examples/dynamic-update.key"])
+                .current_dir(&root),
+            script,
+        )
     });
     assert!(
         out.status.success(),
@@ -484,19 +485,7 @@ fn stored(api: SocketAddr, zone: &str) -> Vec<(String, String, u64, Vec<String>)
 #[test]
 fn the_proxmox_plugin_flow_gives_what_powerdns_gives() {
     let pdns = powerdns(&[("home.test", HOME), ("100.51.198.in-addr.arpa", REVERSE)]);
-    let dir = tempfile::tempdir().expect("dir");
-    std::fs::write(dir.path().join("api.key"), format!("{KEY}\n")).expect("key file");
-    let api: SocketAddr = format!("127.0.0.1:{}", netfabric_tests::servers::free_port())
-        .parse()
-        .expect("addr");
-    let dnsd = Dnsd::builder()
-        .zone("home.test", HOME)
-        .zone("100.51.198.in-addr.arpa", REVERSE)
-        .config(&format!(
-            "[api]\nlisten = \"{api}\"\nkey-file = \"{}\"\n",
-            dir.path().join("api.key").display()
-        ))
-        .start();
+    let (dnsd, api, _key) = dnsd_with_api();
     let theirs = plugin_flow(pdns.api);
     let ours = plugin_flow(api);
     assert_eq!(ours, theirs, "dnsd (left) and PowerDNS (right)");

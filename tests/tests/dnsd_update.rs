@@ -14,12 +14,12 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use netfabric_tests::dnsd::Dnsd;
 use netfabric_tests::engines::short;
-use netfabric_tests::process::ProcessGuard;
+use netfabric_tests::process::{ProcessGuard, run_with_input};
 use netfabric_tests::servers::free_port;
 
 const ZONE: &str = "$ORIGIN dyn.test.\n$TTL 300\n\
@@ -136,22 +136,10 @@ fn nsupdate(server: SocketAddr, zone: &str, commands: &str, extra: &[&str]) -> S
         server.ip(),
         server.port()
     );
-    let mut child = Command::new("nsupdate")
-        .args(["-t", "5"])
-        .args(extra)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run nsupdate");
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(script.as_bytes())
-        .expect("script");
-    let out = child.wait_with_output().expect("nsupdate");
+    let out = run_with_input(
+        Command::new("nsupdate").args(["-t", "5"]).args(extra),
+        &script,
+    );
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -345,20 +333,7 @@ fn updates_give_the_same_rcodes_and_zone_as_knot_and_bind() {
             dnsd.addr.ip(),
             dnsd.addr.port()
         );
-        let mut child = Command::new("knsupdate")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run knsupdate");
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(script.as_bytes())
-            .expect("script");
-        let out = child.wait_with_output().expect("knsupdate");
+        let out = run_with_input(&mut Command::new("knsupdate"), &script);
         assert!(
             out.status.success(),
             "knsupdate: {}",
@@ -592,18 +567,7 @@ fn signed_updates_and_policies_match_bind() {
         dnsd.addr.ip(),
         dnsd.addr.port()
     );
-    let mut child = Command::new("knsupdate")
-        .args(["-y", UPD])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run knsupdate");
-    if let Some(mut stdin) = child.stdin.take() {
-        use std::io::Write;
-        stdin.write_all(script.as_bytes()).expect("script");
-    }
-    let out = child.wait_with_output().expect("knsupdate");
+    let out = run_with_input(Command::new("knsupdate").args(["-y", UPD]), &script);
     assert!(
         out.status.success(),
         "knsupdate: {}",
