@@ -283,13 +283,12 @@ pub fn short(server: std::net::SocketAddr, name: &str, qtype: &str) -> Vec<Strin
     lines
 }
 
-/// Polls `check` every 20 ms until it holds; panics with `what` after `limit`.
-pub fn wait(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
-    let end = Instant::now() + limit;
-    while !check() {
-        assert!(Instant::now() < end, "{what}: not within {limit:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+/// Polls `check` until it holds; panics with `what` after `limit`.
+pub fn wait(what: &str, limit: Duration, check: impl FnMut() -> bool) {
+    assert!(
+        crate::process::wait_until(limit, check),
+        "{what}: not within {limit:?}"
+    );
 }
 
 /// Podman's Docker-compatible service (`podman system service`, Debian's podman 4.3)

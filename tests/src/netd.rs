@@ -16,7 +16,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::PathBuf;
 use std::process::Output;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::bins;
 use crate::netns::{Netns, veth};
@@ -247,16 +247,4 @@ pub fn udp_ask(ns: &Netns, source: Option<&str>, to: &str, msg: &str) -> std::io
     Ok(String::from_utf8_lossy(&buf[..n]).trim().to_string())
 }
 
-/// Polls `check` every 50 ms until it holds or `limit` passes; returns whether it held.
-pub fn wait_for(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + limit;
-    loop {
-        if check() {
-            return true;
-        }
-        if Instant::now() > end {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
+pub use crate::process::wait_until as wait_for;

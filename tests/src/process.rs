@@ -3,6 +3,22 @@
 use std::io::Write;
 use std::process::{Child, Command, Output, Stdio};
 
+/// Polls `cond` every 20 ms until it holds (true) or `timeout` passes (false): the
+/// bounded-but-generous wait of every fixture (a failure guard, never a timing
+/// requirement).
+pub fn wait_until(timeout: std::time::Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// Runs `command` to its end with `input` on its standard input (an nsupdate or
 /// knsupdate script, say); its output. Panics, naming the program, when it cannot run.
 pub fn run_with_input(command: &mut Command, input: &str) -> Output {

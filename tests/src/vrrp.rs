@@ -14,7 +14,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::netns::Netns;
 use crate::process::ProcessGuard;
@@ -28,19 +28,7 @@ pub const VIP6: &str = "2001:db8::1";
 /// beyond what it takes on an idle machine, so a loaded one does not fail the test.
 pub const LONG: Duration = Duration::from_secs(20);
 
-/// Polls `cond` every 10 ms until it holds (true) or `timeout` passes (false).
-pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
+pub use crate::process::wait_until;
 
 /// Two routers and a client on one bridge.
 pub struct Segment {
