@@ -160,13 +160,13 @@ impl Segment {
         }
     }
 
-    /// netd on router 0 (priority 200) and router 1 (priority 100), one IPv4 instance
-    /// `svc` (VRID 51, [`VIP4`], 0.1 s adverts); returns once router 0 alone holds the
-    /// address: (master, backup).
-    pub fn master_and_backup(&self) -> (Netd, Netd) {
+    /// netd on router 0 (priority 200, `master_extra` added to its instance) and
+    /// router 1 (priority 100), one IPv4 instance `svc` (VRID 51, [`VIP4`], 0.1 s
+    /// adverts); returns once router 0 alone holds the address: (master, backup).
+    pub fn master_and_backup(&self, master_extra: &str) -> (Netd, Netd) {
         let master = Netd::start(
             &self.routers[0],
-            &netd_instance("svc", 51, 200, VIP4, 10, ""),
+            &netd_instance("svc", 51, 200, VIP4, 10, master_extra),
         );
         let backup = Netd::start(
             &self.routers[1],

@@ -32,7 +32,7 @@ fn holders_during(seg: &Segment, vip: &str, d: Duration) -> Vec<Vec<usize>> {
 #[test]
 fn cable_pulled_on_the_backup_never_moves_the_address() {
     let seg = Segment::new("vrfb");
-    let (_a, b) = seg.master_and_backup();
+    let (_a, b) = seg.master_and_backup("");
     assert!(wait_until(LONG, || b.state("svc") == "backup"));
 
     seg.set_cable(1, false);
@@ -60,7 +60,7 @@ fn cable_pulled_on_the_backup_never_moves_the_address() {
 #[test]
 fn cable_pulled_on_the_master_hands_over_and_back() {
     let seg = Segment::new("vrfm");
-    let (a, _b) = seg.master_and_backup();
+    let (a, _b) = seg.master_and_backup("");
 
     seg.set_cable(0, false);
     assert!(

@@ -319,7 +319,7 @@ fn bad_packets_are_dropped_and_counted() {
 #[test]
 fn one_way_failure_is_reported_as_split_brain() {
     let seg = Segment::new("vrsb");
-    let (a, b) = seg.master_and_backup();
+    let (a, b) = seg.master_and_backup("");
     // router0's adverts stop reaching router1; router1's still reach router0.
     seg.switch.exec_ok(&[
         "nft",
@@ -334,15 +334,7 @@ fn one_way_failure_is_reported_as_split_brain() {
 #[test]
 fn accept_mode_off_drops_traffic_to_the_addresses() {
     let seg = Segment::new("vrac");
-    let mut a = Netd::start(
-        &seg.routers[0],
-        &netd_instance("svc", 51, 200, VIP4, 10, "accept = false"),
-    );
-    let _b = Netd::start(
-        &seg.routers[1],
-        &netd_instance("svc", 51, 100, VIP4, 10, ""),
-    );
-    seg.assert_only_holder(VIP4, 0);
+    let (mut a, _b) = seg.master_and_backup("accept = false");
     assert!(seg.reachable(Segment::router_addr(0)));
     assert!(
         seg.routers[0]
