@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Message, MessageType, OpCode, Query};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType, rdata::A};
+use netfabric_tests::dns::short;
 use netfabric_tests::dnsd::Dnsd;
-use netfabric_tests::engines::short;
 use netfabric_tests::perf::median;
 use netfabric_tests::process::ProcessGuard;
 use netfabric_tests::servers::free_port;

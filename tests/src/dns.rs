@@ -590,6 +590,32 @@ pub fn ede_codes(bytes: &[u8]) -> Vec<u16> {
         .collect()
 }
 
+/// `dig +short +norec` of `name` `qtype` at `server` (2 s, 2 tries), its lines sorted;
+/// empty when dig gets no answer.
+pub fn short(server: std::net::SocketAddr, name: &str, qtype: &str) -> Vec<String> {
+    let out = std::process::Command::new("dig")
+        .args([
+            &format!("@{}", server.ip()),
+            "-p",
+            &server.port().to_string(),
+            "+short",
+            "+norec",
+            "+time=2",
+            "+tries=2",
+            name,
+            qtype,
+        ])
+        .output()
+        .expect("run dig");
+    let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.starts_with(';'))
+        .map(String::from)
+        .collect();
+    lines.sort();
+    lines
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -258,31 +258,6 @@ impl Drop for Dockerd<'_> {
     }
 }
 
-/// `dig +short` of `name` `qtype` at `server`, sorted.
-pub fn short(server: std::net::SocketAddr, name: &str, qtype: &str) -> Vec<String> {
-    let out = Command::new("dig")
-        .args([
-            &format!("@{}", server.ip()),
-            "-p",
-            &server.port().to_string(),
-            "+short",
-            "+norec",
-            "+time=2",
-            "+tries=2",
-            name,
-            qtype,
-        ])
-        .output()
-        .expect("run dig");
-    let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| !l.starts_with(';'))
-        .map(String::from)
-        .collect();
-    lines.sort();
-    lines
-}
-
 /// Polls `check` until it holds; panics with `what` after `limit`.
 pub fn wait(what: &str, limit: Duration, check: impl FnMut() -> bool) {
     assert!(

@@ -9,8 +9,8 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
+use netfabric_tests::dns::short;
 use netfabric_tests::dnsd::Dnsd;
-use netfabric_tests::engines::short;
 use netfabric_tests::process::run_with_input;
 
 const KEY: &str = "s3cret-api-key";

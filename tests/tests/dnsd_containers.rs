@@ -10,8 +10,9 @@
 
 use std::time::Duration;
 
+use netfabric_tests::dns::short;
 use netfabric_tests::dnsd::{Dnsd, PATIENCE};
-use netfabric_tests::engines::{Dockerd, Engine, short, wait};
+use netfabric_tests::engines::{Dockerd, Engine, wait};
 
 const SVC: &str = "$ORIGIN svc.test.\n$TTL 300\n\
     @ SOA ns1.example.net. hostmaster.example.net. 1 3600 600 86400 300\n\

@@ -9,33 +9,12 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use netfabric_tests::dns::short as dig;
 use netfabric_tests::dnsd::Dnsd;
 
 const ZONE: &str = "$ORIGIN sig.test.\n$TTL 300\n\
     @ SOA ns1 hostmaster 1 3600 900 604800 300\n@ NS ns1\nns1 A 198.51.100.1\n\
     www A 198.51.100.2\n";
-
-/// `dig +short` of (name, type) at `addr`, one line per record.
-fn dig(addr: SocketAddr, name: &str, qtype: &str) -> Vec<String> {
-    let out = Command::new("dig")
-        .args([
-            &format!("@{}", addr.ip()),
-            "-p",
-            &addr.port().to_string(),
-            "+short",
-            "+norec",
-            "+time=2",
-            "+tries=3",
-            name,
-            qtype,
-        ])
-        .output()
-        .expect("dig (bind9-dnsutils)");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_string)
-        .collect()
-}
 
 /// `dnsd ARGS` from `cwd`: its standard output lines; panics when it fails.
 fn dnsd_command(cwd: &Path, args: &[&str]) -> Vec<String> {

@@ -17,8 +17,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use netfabric_tests::dns::short;
 use netfabric_tests::dnsd::Dnsd;
-use netfabric_tests::engines::short;
 use netfabric_tests::process::{ProcessGuard, run_with_input};
 use netfabric_tests::servers::free_port;
 
