@@ -8,61 +8,13 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use netfabric_tests::dnsd::{Dnsd, PATIENCE, is_addr, www_zone as zone, zone_metric};
-use netfabric_tests::process::ProcessGuard;
 use netfabric_tests::servers::free_port;
 
 /// The serial `zone` serves, None when it does not answer NOERROR with its SOA.
 fn serial(dnsd: &Dnsd, zone: &str) -> Option<u32> {
     dnsd.soa_serial(zone)
-}
-
-/// Waits for `guard` to exit, up to [`PATIENCE`]; its status, None when it still runs.
-fn exit_within_patience(guard: &mut ProcessGuard) -> Option<std::process::ExitStatus> {
-    let start = Instant::now();
-    while start.elapsed() < PATIENCE {
-        if let Some(status) = guard.try_wait() {
-            return Some(status);
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    None
-}
-
-/// dnsd with `args`, its output to `log`, run in `cwd`.
-fn spawn_dnsd(
-    bin: &Path,
-    cwd: &Path,
-    args: &[String],
-    log: &Path,
-    prefix: &[&str],
-) -> ProcessGuard {
-    let file = std::fs::File::create(log).expect("log file");
-    let mut cmd = match prefix.split_first() {
-        Some((first, rest)) => {
-            let mut cmd = Command::new(first);
-            cmd.args(rest).arg(bin);
-            cmd
-        }
-        None => Command::new(bin),
-    };
-    cmd.args(args)
-        .current_dir(cwd)
-        .env("RUST_LOG", "info")
-        .env_remove("NOTIFY_SOCKET")
-        .stdin(Stdio::null())
-        .stdout(file.try_clone().expect("log file"))
-        .stderr(file);
-    ProcessGuard::spawn("dnsd", &mut cmd)
-}
-
-fn listen_args() -> Vec<String> {
-    let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
-    vec!["--listen".into(), addr.to_string()]
 }
 
 //------------ The state folder (points 1–3) ----------------------------------------
@@ -84,8 +36,6 @@ fn an_unwritable_state_folder_stops_the_start_with_the_fix() {
         zone("ro.test", "198.51.100.7", ""),
     )
     .unwrap();
-    let bin = root.join("dnsd");
-    std::fs::copy(netfabric_tests::bins::path("dnsd"), &bin).unwrap();
     // Readable to `nobody`, writable only by root (as `/` is).
     let cwd = root.join("cwd");
     std::fs::create_dir(&cwd).unwrap();
@@ -93,24 +43,18 @@ fn an_unwritable_state_folder_stops_the_start_with_the_fix() {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
-    let mut args = listen_args();
-    args.extend(["--zones".into(), zones.display().to_string()]);
-    let log = root.join("dnsd.log");
-    let mut guard = spawn_dnsd(
-        &bin,
-        &cwd,
-        &args,
-        &log,
-        &[
-            "setpriv",
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--",
-        ],
-    );
-    let status = exit_within_patience(&mut guard);
-    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    // As `nobody` (setpriv, the fixture's copy of the binary), from that folder.
+    let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let zones = zones.display().to_string();
+    let (status, text) = Dnsd::builder()
+        .user(65534, 65534, &[])
+        .as_is(
+            &cwd,
+            &["--listen", &addr.to_string(), "--zones", &zones],
+            addr,
+            "ro.test",
+        )
+        .run_to_exit();
     assert!(
         status.is_some_and(|s| s.code() == Some(1)),
         "dnsd must stop (status 1) with a state folder it cannot write; got {status:?}:\n{text}"
@@ -239,18 +183,18 @@ fn a_second_dnsd_on_one_state_folder_is_refused_and_names_the_first() {
     let mut first = Dnsd::builder()
         .zone("lock.test", &zone("lock.test", "198.51.100.1", ""))
         .start();
-    let mut args = listen_args();
-    args.extend(["--zones".into(), first.zones_dir().display().to_string()]);
-    let log = first.dir().join("second.log");
-    let mut second = spawn_dnsd(
-        &netfabric_tests::bins::path("dnsd"),
-        first.dir(),
-        &args,
-        &log,
-        &[],
-    );
-    let status = exit_within_patience(&mut second);
-    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    // The second, as a user would start it in the first's folder (the default state
+    // folder, .dnsd-state, is relative to it), on another address.
+    let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let zones = first.zones_dir().display().to_string();
+    let (status, text) = Dnsd::builder()
+        .as_is(
+            first.dir(),
+            &["--listen", &addr.to_string(), "--zones", &zones],
+            addr,
+            "lock.test",
+        )
+        .run_to_exit();
     assert!(
         status.is_some_and(|s| s.code() == Some(1)),
         "the second dnsd must stop; got {status:?}:\n{text}"

@@ -207,8 +207,8 @@ impl Builder {
         self
     }
 
-    /// Starts dnsd and waits until it answers.
-    pub fn start(self) -> Dnsd {
+    /// dnsd's folder (zones, and what [`Builder::user`] needs) and its namespace.
+    fn prepare(&self) -> (tempfile::TempDir, Option<Arc<Netns>>) {
         let dir = tempfile::Builder::new()
             .prefix("nf-dnsd-")
             .tempdir()
@@ -245,6 +245,35 @@ impl Builder {
             std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o750))
                 .expect("state folder mode");
         }
+        (dir, netns)
+    }
+
+    /// Starts dnsd as configured and waits up to [`PATIENCE`] for it to exit, as a
+    /// start that must fail does (a second dnsd on a state folder in use, say): its
+    /// exit status (None when it still ran after that: it is then killed) and what it
+    /// logged.
+    pub fn run_to_exit(self) -> (Option<std::process::ExitStatus>, String) {
+        let (dir, netns) = self.prepare();
+        let listen = match (&self.as_is, self.listen.is_empty()) {
+            (Some(as_is), _) => vec![as_is.addr],
+            (None, false) => self.listen.clone(),
+            (None, true) => vec![random_loopback(0)],
+        };
+        let mut cmd = self.command(dir.path(), &listen, None, netns.as_deref());
+        let mut guard = ProcessGuard::spawn("dnsd", &mut cmd);
+        let status = if crate::process::wait_until(PATIENCE, || guard.try_wait().is_some()) {
+            guard.try_wait()
+        } else {
+            guard.kill();
+            None
+        };
+        let log = std::fs::read_to_string(dir.path().join("dnsd.log")).unwrap_or_default();
+        (status, log)
+    }
+
+    /// Starts dnsd and waits until it answers.
+    pub fn start(self) -> Dnsd {
+        let (dir, netns) = self.prepare();
         let notify = self.notify_socket.then(|| {
             let path = dir.path().join("notify");
             let socket = UnixDatagram::bind(&path).expect("bind the notify socket");
