@@ -17,13 +17,12 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use netfabric_tests::bins;
 use netfabric_tests::dns::{Query, normalize, tcp_exchange};
 use netfabric_tests::dnsd::{Dnsd, PATIENCE};
-use netfabric_tests::netns::Netns;
 
 /// CAP_NET_BIND_SERVICE's bit in /proc/PID/status's capability masks.
 const CAP_NET_BIND_SERVICE: u64 = 1 << 10;
@@ -244,54 +243,19 @@ fn as_the_units_user_with_its_capabilities_dnsd_serves_port_53() {
 /// Without CAP_NET_BIND_SERVICE, the error names it and the unit.
 #[test]
 fn binding_port_53_without_the_capability_names_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let zones = dir.path().join("zones");
-    std::fs::create_dir(&zones).unwrap();
-    std::fs::write(zones.join("svc.test.zone"), small_zone()).unwrap();
-    let binary = dir.path().join("dnsd");
-    std::fs::copy(bins::path("dnsd"), &binary).unwrap();
-    let config = dir.path().join("dnsd.toml");
-    std::fs::write(
-        &config,
-        "listen = [\"127.0.0.1:53\"]\nstate-dir = \"state\"\n",
-    )
-    .unwrap();
-    let state = dir.path().join("state");
-    std::fs::create_dir(&state).unwrap();
-    for path in [dir.path(), &zones, &state] {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o777)).unwrap();
-    }
-    let ns = Netns::new("nf-dnsd-cap");
-    let (binary, zones, config) = (
-        binary.display().to_string(),
-        zones.display().to_string(),
-        config.display().to_string(),
-    );
-    let out = ns
-        .command(&[
-            "setpriv",
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--inh-caps=-all",
-            "--bounding-set=-all",
-            "--",
-            &binary,
-            "--config",
-            &config,
-            "--zones",
-            &zones,
-        ])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    let line = stderr
+    // As nobody with no capability at all, in a namespace of its own (where port 53
+    // is free: only the missing capability can refuse it).
+    let (status, log) = Dnsd::builder()
+        .zone("svc.test", &small_zone())
+        .user(65534, 65534, &["--inh-caps=-all", "--bounding-set=-all"])
+        .private_netns()
+        .listen("127.0.0.1:53".parse().unwrap())
+        .run_to_exit();
+    assert_eq!(status.and_then(|s| s.code()), Some(1), "{log}");
+    let line = log
         .lines()
         .find(|l| l.starts_with("dnsd: cannot listen on 127.0.0.1:53"))
-        .unwrap_or_else(|| panic!("no bind error:\n{stderr}"));
+        .unwrap_or_else(|| panic!("no bind error:\n{log}"));
     assert!(
         line.contains("Permission denied")
             && line.contains("CAP_NET_BIND_SERVICE")
