@@ -365,16 +365,19 @@ fn dnsd_serve_refuses_a_bad_configuration() {
         "listen = [\"127.0.0.1:53\"]\nlisten-on = 1\n",
     )
     .unwrap();
-    let out = Command::new(bins::path("dnsd"))
-        .args(["--config", "dnsd.toml"])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    // In a namespace of its own: were the file taken, port 53 there is nobody's.
+    let (status, log) = Dnsd::builder()
+        .as_is(
+            dir.path(),
+            &["--config", "dnsd.toml"],
+            "127.0.0.1:53".parse().unwrap(),
+            "front.test",
+        )
+        .run_to_exit();
+    assert_eq!(status.and_then(|s| s.code()), Some(1), "{log}");
     assert!(
-        stderr.starts_with("dnsd.toml:2: listen-on: unknown key"),
-        "{stderr}"
+        log.starts_with("dnsd.toml:2: listen-on: unknown key"),
+        "{log}"
     );
 }
 
