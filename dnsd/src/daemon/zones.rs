@@ -1,14 +1,15 @@
 //! Loading one zone file, as both the reloader (`dnsd`) and `dnsd check` do it: the
-//! parser, the checks and the snapshot build of `zone::load`, with every problem as one
-//! line, `file:line: what` (warnings `file:line: warning: what`), input escaped.
+//! parser, the checks and the snapshot build of `zone::load` (or, for the reloader, the
+//! file matched against the live version), with every problem as one line, `file:line: what` (warnings `file:line: warning: what`), input escaped.
 
 use std::path::Path;
 
 use crate::config::Config;
-use crate::sources::reload::FileRead;
+use crate::sources::reload::{FileRead, read_zone_file};
 use crate::wire::name::Name;
 use crate::zone::Zone;
-use crate::zone::load::{LoadError, LoadOptions, Loaded, load_zone_watched, load_zone_with};
+use crate::zone::file_match::FileMatch;
+use crate::zone::load::{LoadError, LoadOptions, Loaded, load_zone_with};
 use crate::zone::quote;
 
 /// A zone and its warnings, or its errors, each as one line.
@@ -39,14 +40,12 @@ fn lines(result: Result<Loaded, Vec<LoadError>>) -> LoadResult {
 /// The reloader's `LoadFn` for `config`: zone files read as its `[include]` table says
 /// (the zones folder and `dirs` allowed, its limits), with the files each zone read or
 /// tried, which the watcher watches.
-pub fn loader(config: &Config) -> impl Fn(&Path, &Name) -> FileRead + Send + Sync + 'static {
+pub fn loader(
+    config: &Config,
+) -> impl Fn(&Path, &Name, Option<FileMatch>) -> FileRead + Send + Sync + 'static {
     let options = config.include.clone();
-    move |path: &Path, apex: &Name| {
-        let (result, files) = load_zone_watched(path, apex, &options);
-        FileRead {
-            result: lines(result),
-            files,
-        }
+    move |path: &Path, apex: &Name, matcher: Option<FileMatch>| {
+        read_zone_file(path, apex, matcher, &options, warning_line)
     }
 }
 

@@ -38,8 +38,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub use ownership::{FILE_SOURCE, Ownership};
 pub use publish::Publisher;
 pub use zone::{
-    CommitError, Delta, FileOutcome, Published, Submitted, TransferError, TransferOutcome,
-    ZoneHandle,
+    CommitError, Delta, FileContent, FileOutcome, Published, Submitted, TransferError,
+    TransferOutcome, ZoneHandle,
 };
 
 use crate::sources::state::{SerialsKeeper, ServedSerials};
@@ -218,13 +218,13 @@ impl Manager {
     /// touched fifty files is served all at once. Each zone's result, in the given order.
     pub fn load_files(
         &self,
-        files: Vec<(ZoneHandle, Zone)>,
+        files: Vec<(ZoneHandle, FileContent)>,
     ) -> Vec<Result<FileOutcome, CommitError>> {
         // Writers are locked in apex order, as every multi-zone writer does.
         let mut order: Vec<usize> = (0..files.len()).collect();
         order.sort_by(|&a, &b| files[a].0.apex().cmp(files[b].0.apex()));
         let handles: Vec<ZoneHandle> = files.iter().map(|(h, _)| h.clone()).collect();
-        let mut zones: Vec<Option<Zone>> = files.into_iter().map(|(_, z)| Some(z)).collect();
+        let mut zones: Vec<Option<FileContent>> = files.into_iter().map(|(_, z)| Some(z)).collect();
         let mut guards: Vec<_> = order.iter().map(|&i| (i, handles[i].lock())).collect();
         let mut results: Vec<Option<Result<FileOutcome, CommitError>>> =
             (0..handles.len()).map(|_| None).collect();

@@ -34,12 +34,13 @@ use super::ownership::{FILE_SOURCE, Overlay, Ownership};
 use super::publish::Publisher;
 use super::{Clock, ZoneOptions};
 use crate::dnssec::stage::{SIGNER_SOURCE, Stage, is_signer_type};
-use crate::sources::file_diff::file_changes;
+use crate::sources::file_diff::{FileChanges, changes_of, file_changes};
 use crate::sources::state::SerialsKeeper;
 use crate::sources::stats::ReloadStats;
 use crate::wire::name::Name;
 use crate::xfr::journal::{Entry, Journal, JournalError, JournalView, Meta, OwnerChange};
 use crate::zone::diff::ZoneDiff;
+use crate::zone::file_match::{FileMatch, Matched};
 use crate::zone::serial::{self, SerialNotIncreased, SerialPolicy, Served, Verdict};
 use crate::zone::txn::{self, Change, Transaction, TxnError};
 use crate::zone::{Rtype, Zone};
@@ -508,11 +509,24 @@ impl ZoneHandle {
         }
     }
 
+    /// A matcher for the zone file against the live version, when there is one: the
+    /// file is then compared as it is parsed, never built whole beside the live zone.
+    pub fn file_matcher(&self) -> Option<FileMatch> {
+        let w = self.lock();
+        let live = w.zone.clone()?;
+        let skip: fn(Rtype) -> bool = if w.signer.is_some() {
+            is_signer_type
+        } else {
+            |_| false
+        };
+        Some(FileMatch::new(live, skip))
+    }
+
     /// Loads the zone file's content (`file`, which holds the file's serial) into the
     /// zone: the first content, or the changes that make the zone what the file says.
-    pub fn load_file(&self, file: Zone) -> Result<FileOutcome, CommitError> {
+    pub fn load_file(&self, file: impl Into<FileContent>) -> Result<FileOutcome, CommitError> {
         let mut w = self.lock();
-        let Some(prepared) = self.prepare_file(&mut w, file)? else {
+        let Some(prepared) = self.prepare_file(&mut w, file.into())? else {
             let serial = w.zone.as_ref().and_then(|z| z.serial()).unwrap_or(0);
             return Ok(FileOutcome::Unchanged { serial });
         };
@@ -527,33 +541,80 @@ impl ZoneHandle {
     pub(super) fn prepare_file(
         &self,
         w: &mut Writer,
+        content: FileContent,
+    ) -> Result<Option<Prepared>, CommitError> {
+        let now = (w.clock)();
+        let (changes, soa) = match content {
+            FileContent::Zone(file) => match w.zone.clone() {
+                None => return self.prepare_first(w, file, now),
+                Some(live) => {
+                    let soa = file.soa().and_then(|soa| {
+                        let rdata: Box<[u8]> = soa.rdatas().next()?.into();
+                        Some((soa.ttl, rdata))
+                    });
+                    (file_changes(&file, &live, &w.ownership), soa)
+                }
+            },
+            FileContent::Matched(matched) => {
+                let Some(live) = w.zone.clone() else {
+                    // Closed and opened again since the file was read: read it again.
+                    return Err(CommitError::NotLoaded(self.apex().clone()));
+                };
+                let mut changes = changes_of(&matched, &w.ownership);
+                if !Arc::ptr_eq(&matched.base, &live) {
+                    changes.rebase(&w.ownership);
+                }
+                (changes, Some(matched.soa.clone()))
+            }
+        };
+        self.prepare_changes(w, changes, soa, now)
+    }
+
+    /// The first content of a zone (or its content after its state was lost).
+    fn prepare_first(
+        &self,
+        w: &mut Writer,
         mut file: Zone,
+        now: u64,
     ) -> Result<Option<Prepared>, CommitError> {
         let file_serial = file.serial().unwrap_or(0);
-        let now = (w.clock)();
+        let last = w.floor.map(|serial| Served {
+            serial,
+            file_serial: w.file_serial.unwrap_or(serial),
+        });
+        // No content to compare with (first load, or state lost): the automatic
+        // policies count it as changed; `keep` serves the file's serial when it is
+        // not below the floor.
+        let changed = w.options.serial != SerialPolicy::Keep;
+        let verdict = serial::decide(w.options.serial, last.as_ref(), file_serial, changed, now)?;
+        let serial = verdict.serial();
+        file.set_serial(serial);
+        let file = sign_whole(w, file, now)?;
+        Ok(Some(Prepared {
+            zone: Arc::new(file),
+            owners: Vec::new(),
+            file_serial: Some(file_serial),
+            diff: None,
+            outcome: FileOutcome::Loaded { serial },
+        }))
+    }
+
+    /// The changes a zone file makes to the live zone, with the file's SOA (TTL and
+    /// RDATA), made durable as a new version.
+    fn prepare_changes(
+        &self,
+        w: &mut Writer,
+        mut changes: FileChanges,
+        soa: Option<(u32, Box<[u8]>)>,
+        now: u64,
+    ) -> Result<Option<Prepared>, CommitError> {
         let Some(live) = w.zone.clone() else {
-            let last = w.floor.map(|serial| Served {
-                serial,
-                file_serial: w.file_serial.unwrap_or(serial),
-            });
-            // No content to compare with (first load, or state lost): the automatic
-            // policies count it as changed; `keep` serves the file's serial when it is
-            // not below the floor.
-            let changed = w.options.serial != SerialPolicy::Keep;
-            let verdict =
-                serial::decide(w.options.serial, last.as_ref(), file_serial, changed, now)?;
-            let serial = verdict.serial();
-            file.set_serial(serial);
-            let file = sign_whole(w, file, now)?;
-            return Ok(Some(Prepared {
-                zone: Arc::new(file),
-                owners: Vec::new(),
-                file_serial: Some(file_serial),
-                diff: None,
-                outcome: FileOutcome::Loaded { serial },
-            }));
+            return Err(CommitError::NotLoaded(self.apex().clone()));
         };
-        let mut changes = file_changes(&file, &live, &w.ownership);
+        let file_serial = soa
+            .as_ref()
+            .and_then(|(_, rdata)| serial_of(rdata))
+            .unwrap_or(0);
         if w.signer.is_some() {
             // The signer makes a signed zone's DNSSEC records, whatever the file says.
             changes
@@ -577,13 +638,12 @@ impl ZoneHandle {
             return Ok(None);
         };
         let mut txn = changes.txn;
-        if let Some(soa) = file.soa() {
-            let rdata = soa.rdatas().next().map(|r| with_serial(r, serial));
+        if let Some((ttl, rdata)) = soa {
             txn.push(Change::Replace {
                 owner: self.apex().clone(),
                 rtype: Rtype::SOA,
-                ttl: soa.ttl,
-                rdatas: rdata.into_iter().collect(),
+                ttl,
+                rdatas: vec![with_serial(&rdata, serial)],
             });
         }
         let applied = txn::apply(&live, &txn)?;
@@ -728,6 +788,26 @@ impl MaxSerial for u32 {
 }
 
 /// SOA RDATA with its serial replaced.
+/// A zone file's content, as the zone-file source read it.
+pub enum FileContent {
+    /// The zone, built whole (there was no live version to compare it with).
+    Zone(Zone),
+    /// The file matched against the live version as it was parsed.
+    Matched(Matched),
+}
+
+impl From<Zone> for FileContent {
+    fn from(zone: Zone) -> Self {
+        Self::Zone(zone)
+    }
+}
+
+/// The serial field of a SOA RDATA.
+fn serial_of(rdata: &[u8]) -> Option<u32> {
+    let at = rdata.len().checked_sub(20)?;
+    Some(u32::from_be_bytes(rdata.get(at..at + 4)?.try_into().ok()?))
+}
+
 fn with_serial(rdata: &[u8], serial: u32) -> Box<[u8]> {
     let mut rdata = rdata.to_vec();
     if let Some(at) = rdata.len().checked_sub(20) {

@@ -22,10 +22,11 @@ use std::sync::Arc;
 
 use super::files::{self, Fingerprint};
 pub use super::stats::{ReloadStats, ZoneStats};
-use crate::manager::{CommitError, FileOutcome, Manager, ZoneHandle};
+use crate::manager::{CommitError, FileContent, FileOutcome, Manager, ZoneHandle};
 pub use crate::manager::{DEFAULT_JOURNAL_MAX_ENTRIES, ZoneOptions};
 use crate::wire::name::Name;
-use crate::zone::{Zone, load};
+use crate::zone::file_match::FileMatch;
+use crate::zone::load;
 
 /// What the reloader needs from the configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -43,8 +44,9 @@ pub struct Settings {
     pub secondaries: BTreeSet<Name>,
 }
 
-/// A zone that loaded: the zone and its warnings (`file:line: what`).
-pub type Loaded = (Zone, Vec<String>);
+/// A zone that loaded: its content (the zone, or the file matched against the live
+/// version) and its warnings (`file:line: what`).
+pub type Loaded = (FileContent, Vec<String>);
 
 /// What loading one zone file gave: the zone or its errors (each `file:line: what`),
 /// and every file the zone read or tried to read (its `$INCLUDE`s), as named.
@@ -64,22 +66,46 @@ impl From<Result<Loaded, Vec<String>>> for FileRead {
     }
 }
 
-/// Reads, parses, checks and builds the zone `apex` from a file. The daemon passes
+/// Reads and parses the zone `apex` from a file: matched against the live version when
+/// a matcher is given, else checked and built whole. The daemon passes
 /// `daemon::zones::loader`.
-pub type LoadFn = dyn Fn(&Path, &Name) -> FileRead + Send + Sync;
+pub type LoadFn = dyn Fn(&Path, &Name, Option<FileMatch>) -> FileRead + Send + Sync;
 
-/// A [`LoadFn`]: `zone::load::load_zone` (RFC 1035 master files, checked) with the
-/// default options, its errors and warnings as `file:line: what` lines.
-pub fn load_zone_file(path: &Path, apex: &Name) -> FileRead {
-    let (result, files) = load::load_zone_watched(path, apex, &load::LoadOptions::default());
+/// A [`LoadFn`]: `zone::load` (RFC 1035 master files, checked) with the default
+/// options, its errors and warnings as `file:line: what` lines.
+pub fn load_zone_file(path: &Path, apex: &Name, matcher: Option<FileMatch>) -> FileRead {
+    read_zone_file(path, apex, matcher, &load::LoadOptions::default(), |e| {
+        e.to_string()
+    })
+}
+
+/// Reads the zone file at `path` with `options`: the file matched against `matcher`'s
+/// base, or the zone built whole; errors written as `file:line: what`, warnings by
+/// `warning`.
+pub fn read_zone_file(
+    path: &Path,
+    apex: &Name,
+    matcher: Option<FileMatch>,
+    options: &load::LoadOptions,
+    warning: impl Fn(&load::LoadError) -> String,
+) -> FileRead {
+    let lines = |warnings: &[load::LoadError]| warnings.iter().map(&warning).collect::<Vec<_>>();
+    let (result, files) = match matcher {
+        Some(matcher) => {
+            let (result, files) = load::match_zone_file(path, matcher, options);
+            let result =
+                result.map(|(matched, warnings)| (FileContent::Matched(matched), lines(&warnings)));
+            (result, files)
+        }
+        None => {
+            let (result, files) = load::load_zone_watched(path, apex, options);
+            let result =
+                result.map(|loaded| (FileContent::Zone(loaded.zone), lines(&loaded.warnings)));
+            (result, files)
+        }
+    };
     FileRead {
-        result: match result {
-            Ok(loaded) => Ok((
-                loaded.zone,
-                loaded.warnings.iter().map(ToString::to_string).collect(),
-            )),
-            Err(errors) => Err(errors.iter().map(ToString::to_string).collect()),
-        },
+        result: result.map_err(|errors| errors.iter().map(ToString::to_string).collect()),
         files,
     }
 }
@@ -281,7 +307,7 @@ impl Reloader {
         }
 
         // Load every zone that may have changed, aside.
-        let mut batch: Vec<(ZoneHandle, Zone)> = Vec::new();
+        let mut batch: Vec<(ZoneHandle, FileContent)> = Vec::new();
         let mut names = Vec::new();
         for (apex, path) in found {
             if request.busy.contains(&apex) {
@@ -321,7 +347,7 @@ impl Reloader {
                 }
             };
             let zone_name = apex.to_string();
-            let read = (self.load)(&path, &apex);
+            let read = (self.load)(&path, &apex, handle.file_matcher());
             if let Some(file) = self.files.get_mut(&apex) {
                 file.files = read.files;
             }
@@ -344,7 +370,14 @@ impl Reloader {
             }
         }
 
+        let matched = batch
+            .iter()
+            .any(|(_, content)| matches!(content, FileContent::Matched(_)));
         let results = self.manager.load_files(batch);
+        if matched {
+            // The match's marks (8 octets a record) are freed: give them back.
+            load::release_freed_memory();
+        }
         for ((apex, path), result) in names.into_iter().zip(results) {
             let zone_name = apex.to_string();
             let unsaved = matches!(result, Err(CommitError::Journal(_)));

@@ -8,7 +8,7 @@ use std::fs;
 
 use super::*;
 use crate::zone::serial::SerialPolicy;
-use crate::zone::{Record, Rtype};
+use crate::zone::{Record, Rtype, Zone};
 
 /// 2026-11-22 15:30:00 UTC.
 fn clock() -> u64 {
@@ -54,7 +54,7 @@ fn tiny_load(path: &Path, apex: &Name) -> Result<Loaded, Vec<String>> {
         }
     }
     let zone = Zone::build(apex, records).map_err(|e| vec![format!("{}: {e}", path.display())])?;
-    Ok((zone, Vec::new()))
+    Ok((FileContent::Zone(zone), Vec::new()))
 }
 
 struct Setup {
@@ -115,7 +115,7 @@ impl Setup {
         Reloader::new(
             self.settings(zones),
             self.manager.clone(),
-            Box::new(|p: &Path, a: &Name| tiny_load(p, a).into()),
+            Box::new(|p: &Path, a: &Name, _: Option<FileMatch>| tiny_load(p, a).into()),
         )
     }
 
@@ -435,7 +435,7 @@ fn master_files_load_and_errors_name_file_and_line() {
         "home.test.zone",
         &text("198.51.100.2", "mail IN A 300.1.2.3\n"),
     );
-    let errors = load_zone_file(&path, &n("home.test."))
+    let errors = load_zone_file(&path, &n("home.test."), None)
         .result
         .err()
         .unwrap();
@@ -507,7 +507,7 @@ fn configured_files_outside_the_zones_folder_are_watched() {
 fn a_panicking_loader_does_not_stop_the_watcher() {
     let s = Setup::new();
     s.write("a.example.zone", "soa 1\nwww 198.51.100.1\n");
-    let load = |path: &Path, apex: &Name| {
+    let load = |path: &Path, apex: &Name, _: Option<FileMatch>| {
         let text = fs::read_to_string(path).unwrap_or_default();
         assert!(!text.contains("panic"), "a loader bug");
         FileRead::from(tiny_load(path, apex))

@@ -97,9 +97,10 @@ impl Budget {
         self.options.max_depth
     }
 
-    /// Reads the zone file itself (`path`, chosen by the configuration): its folder
-    /// becomes an allowed include folder.
-    pub fn read_zone_file(&mut self, path: &Path) -> Result<Vec<u8>, ReadError> {
+    /// Opens the zone file itself (`path`, chosen by the configuration), to be read a
+    /// piece at a time ([`Budget::read_some`]): its folder becomes an allowed include
+    /// folder.
+    pub fn open_zone_file(&mut self, path: &Path) -> Result<Opened, ReadError> {
         let canonical = std::fs::canonicalize(path).map_err(ReadError::Io)?;
         let mut allowed: Vec<PathBuf> = canonical
             .parent()
@@ -113,15 +114,15 @@ impl Budget {
                 .filter_map(|dir| std::fs::canonicalize(dir).ok()),
         );
         self.allowed = allowed;
-        self.read(&canonical)
+        self.open(&canonical)
     }
 
-    /// Reads a file named by `$INCLUDE`, at `canonical` (symbolic links resolved).
-    pub fn read_include(&mut self, canonical: &Path) -> Result<Vec<u8>, ReadError> {
+    /// Opens a file named by `$INCLUDE`, at `canonical` (symbolic links resolved).
+    pub fn open_include(&mut self, canonical: &Path) -> Result<Opened, ReadError> {
         if !self.allowed.iter().any(|dir| canonical.starts_with(dir)) {
             return Err(ReadError::Outside);
         }
-        self.read(canonical)
+        self.open(canonical)
     }
 
     /// Counts `n` octets of `$GENERATE` output; fails past the byte budget.
@@ -133,9 +134,9 @@ impl Budget {
         Ok(())
     }
 
-    /// Opens `canonical` without blocking, checks that it is a regular file, and reads
-    /// it within the remaining byte budget.
-    fn read(&mut self, canonical: &Path) -> Result<Vec<u8>, ReadError> {
+    /// Opens `canonical` without blocking and checks that it is a regular file that
+    /// fits the remaining byte budget.
+    fn open(&mut self, canonical: &Path) -> Result<Opened, ReadError> {
         if self.files >= self.options.max_files {
             return Err(ReadError::TooManyFiles(self.options.max_files));
         }
@@ -167,17 +168,44 @@ impl Budget {
         if meta.len() > left {
             return Err(ReadError::TooManyBytes(self.options.max_bytes));
         }
-        let mut text = Vec::with_capacity(meta.len().min(left) as usize);
-        // One octet past the budget tells a file that is too big from one that fits.
-        let read = file
-            .take(left.saturating_add(1))
-            .read_to_end(&mut text)
+        // One octet past the budget tells a file that grew too big from one that fits.
+        Ok(Opened {
+            file: file.take(left.saturating_add(1)),
+            size: meta.len(),
+        })
+    }
+
+    /// Appends up to `want` more octets of `opened` to `buf`; 0: the end of the file.
+    /// Fails past the byte budget (a file that grows while it is read).
+    pub fn read_some(
+        &mut self,
+        opened: &mut Opened,
+        buf: &mut Vec<u8>,
+        want: usize,
+    ) -> Result<usize, ReadError> {
+        let read = (&mut opened.file)
+            .take(want as u64)
+            .read_to_end(buf)
             .map_err(ReadError::Io)?;
         self.bytes = self.bytes.saturating_add(read as u64);
         if self.bytes > self.options.max_bytes {
             return Err(ReadError::TooManyBytes(self.options.max_bytes));
         }
-        Ok(text)
+        Ok(read)
+    }
+}
+
+/// A file of a zone, open and checked, read by [`Budget::read_some`].
+pub(crate) struct Opened {
+    file: std::io::Take<std::fs::File>,
+    /// Its size when it was opened.
+    size: u64,
+}
+
+impl Opened {
+    /// Its size when it was opened, in octets.
+    pub fn size(&self) -> u64 {
+        self.size
     }
 }
 

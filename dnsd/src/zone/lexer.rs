@@ -76,6 +76,22 @@ impl<'a> Lexer<'a> {
         }
     }
 
+    /// A tokenizer at the start of `buf`, a piece of a file that starts at a line
+    /// start, `line` being that line's number.
+    pub fn starting_at(buf: &'a [u8], line: u32) -> Self {
+        Self { buf, pos: 0, line }
+    }
+
+    /// The offset in the buffer where the next entry's search starts.
+    pub fn pos(&self) -> usize {
+        self.pos
+    }
+
+    /// The line at [`Lexer::pos`].
+    pub fn line(&self) -> u32 {
+        self.line
+    }
+
     /// Reads the next entry's tokens into `tokens` (cleared first). `None` at the end of
     /// the file. After an error the rest of the offending line is skipped, so that the
     /// caller can go on and report every error of the file.

@@ -8,6 +8,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use super::check;
+use super::file_match::{FileMatch, Matched};
 pub use super::files::LoadOptions;
 use super::lexer::LexError;
 use super::parse::{Parsed, Parser};
@@ -263,7 +264,8 @@ pub enum LoadErrorKind {
     },
     /// Warning: records of one RRset with different TTLs (RFC 2181 §5.2).
     #[error(
-        "TTL {ttl} of this {rtype} record at {owner} differs from the RRset's TTL {rrset_ttl} (line {first_line}); the RRset is served with {rrset_ttl}"
+        "TTL {ttl} of this {rtype} record at {owner} differs from the RRset's TTL {rrset_ttl}{}; the RRset is served with {rrset_ttl}",
+        first_line_text(*first_line)
     )]
     TtlMismatch {
         /// The owner.
@@ -408,6 +410,33 @@ pub fn load_zone_watched(
     (finish(parser, apex), files)
 }
 
+/// A zone file matched against the live version, and its warnings; or its errors.
+pub type MatchResult = Result<(Matched, Vec<LoadError>), Vec<LoadError>>;
+
+/// Reads and parses the zone file at `path` as [`load_zone_watched`] does, comparing
+/// each record with `matcher`'s base version instead of building a zone: what changed,
+/// and the warnings. The file's own errors are reported as when it is loaded whole; the
+/// rules that involve other names (CNAME and other data, glue) are checked when the
+/// changes are applied (`zone::txn`).
+pub fn match_zone_file(
+    path: &Path,
+    matcher: FileMatch,
+    options: &LoadOptions,
+) -> (MatchResult, Vec<PathBuf>) {
+    let apex = matcher.apex().clone();
+    let mut parser = Parser::new(&apex, true, options.clone());
+    parser.set_matcher(matcher);
+    parser.parse_file(path);
+    let files = parser.attempted().to_vec();
+    let (matcher, mut diag) = parser.into_match();
+    let matched = matcher.and_then(|m| m.finish(&mut diag));
+    let result = match matched {
+        Some(matched) if diag.errors.is_empty() => Ok((matched, diag.warnings)),
+        _ => Err(diag.errors),
+    };
+    (result, files)
+}
+
 /// Like [`load_zone`] for zone text already in memory, `path` naming it in errors;
 /// `$INCLUDE` is refused. For tests and fuzzing.
 pub fn load_zone_from_bytes(
@@ -447,10 +476,19 @@ fn finish(parser: Parser, apex: &Name) -> Result<Loaded, Vec<LoadError>> {
     }
 }
 
+/// " (line N)" for a known line of the RRset's first record.
+fn first_line_text(line: usize) -> String {
+    if line == 0 {
+        String::new()
+    } else {
+        format!(" (line {line})")
+    }
+}
+
 /// Gives the memory freed by loading (a million records and their owner names are
 /// small heap blocks) back to the system, so that the daemon's RSS is the zone's size
 /// rather than the loader's peak. glibc keeps freed heap memory otherwise.
-fn release_freed_memory() {
+pub(crate) fn release_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only walks glibc's own heap; it takes no pointer of ours.
     unsafe {

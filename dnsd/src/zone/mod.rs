@@ -12,6 +12,7 @@ pub mod arena;
 pub mod canonical;
 pub mod check;
 pub mod diff;
+pub mod file_match;
 pub mod files;
 pub mod generate;
 pub mod glue;

@@ -16,7 +16,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::files::{Budget, LoadOptions, ReadError};
+use super::file_match::FileMatch;
+use super::files::{Budget, LoadOptions, Opened, ReadError};
 use super::generate;
 use super::lexer::{EntryHead, Lexer, Token};
 use super::load::{Diagnostics, LoadErrorKind};
@@ -27,6 +28,10 @@ use crate::wire::name::Name;
 
 /// TTL of a record when nothing before it gives one (NSD's and Knot's default).
 const FALLBACK_TTL: u32 = 3600;
+/// How much of a file is read at a time (an entry longer than this is read whole).
+const PIECE: usize = 1 << 20;
+/// The UTF-8 byte-order mark some editors start files with.
+const BOM: &[u8] = b"\xef\xbb\xbf";
 /// Largest TTL allowed (RFC 2181 §8).
 const MAX_TTL: u32 = i32::MAX as u32;
 
@@ -53,6 +58,10 @@ pub struct Parser {
     /// The zone's budget is spent: nothing more is read.
     stopped: bool,
     records: Vec<Parsed>,
+    /// How much of a file is read at a time.
+    piece: usize,
+    /// When set, records go to it as they are parsed instead of into `records`.
+    matcher: Option<Box<FileMatch>>,
     diag: Diagnostics,
     /// Every file read or tried (`$INCLUDE`s that failed too), as named.
     attempted: Vec<PathBuf>,
@@ -82,6 +91,8 @@ impl Parser {
             budget: Budget::new(options),
             stopped: false,
             records: Vec::new(),
+            piece: PIECE,
+            matcher: None,
             diag: Diagnostics::new(),
             attempted: Vec::new(),
             name_buf: Vec::with_capacity(256),
@@ -94,6 +105,23 @@ impl Parser {
         (self.records, self.diag)
     }
 
+    /// Reads files `piece` octets at a time (tests cut entries with small pieces).
+    #[cfg(test)]
+    pub(crate) fn set_piece(&mut self, piece: usize) {
+        self.piece = piece.max(1);
+    }
+
+    /// Hands every record to `matcher` as it is parsed, instead of keeping it: a zone
+    /// file compared with the live zone is never held whole.
+    pub(crate) fn set_matcher(&mut self, matcher: FileMatch) {
+        self.matcher = Some(Box::new(matcher));
+    }
+
+    /// The matcher, with every record handed to it, and the problems found.
+    pub(crate) fn into_match(self) -> (Option<FileMatch>, Diagnostics) {
+        (self.matcher.map(|m| *m), self.diag)
+    }
+
     /// Every file read or tried so far (the zone file, then each `$INCLUDE`), as
     /// named: what a watcher must watch for this zone.
     pub fn attempted(&self) -> &[PathBuf] {
@@ -104,12 +132,12 @@ impl Parser {
     pub fn parse_file(&mut self, path: &Path) {
         self.attempted.push(path.to_path_buf());
         let index = self.add_file(path);
-        match self.budget.read_zone_file(path) {
-            Ok(text) => {
+        match self.budget.open_zone_file(path) {
+            Ok(opened) => {
                 let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
                 self.include_stack.push(canonical);
                 let origin = self.apex.as_wire().to_vec();
-                self.parse_text(&text, index, origin, None);
+                self.parse_opened(opened, index, origin, None);
                 self.include_stack.pop();
             }
             Err(error) => {
@@ -161,11 +189,11 @@ impl Parser {
             let kind = LoadErrorKind::IncludeTooDeep(self.budget.max_depth());
             return self.diag.report(file, line, kind);
         }
-        match self.budget.read_include(&canonical) {
-            Ok(text) => {
+        match self.budget.open_include(&canonical) {
+            Ok(opened) => {
                 let index = self.add_file(path);
                 self.include_stack.push(canonical);
-                self.parse_text(&text, index, origin, owner);
+                self.parse_opened(opened, index, origin, owner);
                 self.include_stack.pop();
             }
             Err(error) => {
@@ -187,36 +215,116 @@ impl Parser {
 
     fn parse_text(&mut self, text: &[u8], index: u32, origin: Vec<u8>, owner: Option<Name>) {
         // Editors on some systems start UTF-8 files with a byte-order mark.
-        let text = text.strip_prefix(b"\xef\xbb\xbf").unwrap_or(text);
-        let mut lexer = Lexer::new(text);
-        let mut tokens: Vec<Token<'_>> = Vec::with_capacity(16);
+        let text = text.strip_prefix(BOM).unwrap_or(text);
         let mut state = FileState {
             index,
             origin,
             owner,
             ttl_warned: false,
         };
-        while let Some(entry) = lexer.next_entry(&mut tokens) {
-            if self.stopped {
+        self.parse_piece(text, &mut state, &mut 1, false);
+    }
+
+    /// Parses an open file a piece at a time, so that a large zone file is never in
+    /// memory whole: each piece ends at a line end, and an entry that a piece cuts
+    /// (inside parentheses or an escaped line end in quotes) is read again with the
+    /// next one.
+    fn parse_opened(
+        &mut self,
+        mut opened: Opened,
+        index: u32,
+        origin: Vec<u8>,
+        owner: Option<Name>,
+    ) {
+        let mut state = FileState {
+            index,
+            origin,
+            owner,
+            ttl_warned: false,
+        };
+        let piece = self.piece;
+        let mut buf: Vec<u8> = Vec::with_capacity(piece.min(opened.size() as usize + 1));
+        let mut line = 1;
+        let mut first = true;
+        loop {
+            let eof = match self.budget.read_some(&mut opened, &mut buf, piece) {
+                Ok(read) => read == 0,
+                Err(error) => {
+                    self.stopped |= error.exhausts_budget();
+                    let kind = match error {
+                        ReadError::Io(e) => LoadErrorKind::Read(e.to_string()),
+                        other => budget_error(other),
+                    };
+                    return self.diag.report(index, line, kind);
+                }
+            };
+            if first && (buf.len() >= BOM.len() || eof) {
+                first = false;
+                if buf.starts_with(BOM) {
+                    buf.drain(..BOM.len());
+                }
+            }
+            let end = if eof {
+                buf.len()
+            } else {
+                match buf.iter().rposition(|&b| b == b'\n') {
+                    Some(at) => at + 1,
+                    None => continue,
+                }
+            };
+            let used = self.parse_piece(&buf[..end], &mut state, &mut line, !eof);
+            if eof || self.stopped {
                 return;
+            }
+            buf.drain(..used);
+        }
+    }
+
+    /// Parses the entries of `text`, which starts at line `line` (updated). When
+    /// `more` follows, an entry that runs into the end of `text` is left for the next
+    /// piece. Returns how much of `text` was used.
+    fn parse_piece(
+        &mut self,
+        text: &[u8],
+        state: &mut FileState,
+        line: &mut u32,
+        more: bool,
+    ) -> usize {
+        let mut lexer = Lexer::starting_at(text, *line);
+        let mut tokens: Vec<Token<'_>> = Vec::with_capacity(16);
+        loop {
+            let (at, at_line) = (lexer.pos(), lexer.line());
+            let Some(entry) = lexer.next_entry(&mut tokens) else {
+                break;
+            };
+            if more && entry.is_err() && lexer.pos() == text.len() {
+                // Cut by the end of the piece: read again with what follows.
+                *line = at_line;
+                return at;
+            }
+            if self.stopped {
+                break;
             }
             if self.diag.too_many() {
-                self.diag.report(index, 0, LoadErrorKind::TooManyErrors);
+                self.diag
+                    .report(state.index, 0, LoadErrorKind::TooManyErrors);
                 self.stopped = true;
-                return;
+                break;
             }
             match entry {
-                Err((line, error)) => self.diag.report(index, line, error.into()),
+                Err((line, error)) => self.diag.report(state.index, line, error.into()),
                 Ok(head) => {
-                    if let Err(kind) = self.entry(&mut state, head, &tokens) {
+                    if let Err(kind) = self.entry(state, head, &tokens) {
                         if kind.exhausts_budget() {
                             self.stopped = true;
                         }
-                        self.diag.report(index, head.line, kind);
+                        self.diag.report(state.index, head.line, kind);
                     }
                 }
             }
         }
+        *line = lexer.line();
+        text.len()
     }
 
     /// One entry: a directive, or a record.
@@ -284,7 +392,7 @@ impl Parser {
             });
         }
         let ttl = self.ttl_of(state, head.line, ttl, rtype);
-        self.records.push(Parsed {
+        let parsed = Parsed {
             record: Record {
                 owner,
                 rtype,
@@ -293,7 +401,11 @@ impl Parser {
             },
             file: state.index,
             line: head.line,
-        });
+        };
+        match &mut self.matcher {
+            Some(matcher) => matcher.record(parsed, &mut self.diag),
+            None => self.records.push(parsed),
+        }
         Ok(())
     }
 
