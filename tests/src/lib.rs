@@ -18,3 +18,4 @@ pub mod rrl;
 pub mod servers;
 pub mod vrrp;
 pub mod xfr;
+pub mod xfr_script;

@@ -252,8 +252,18 @@ async fn read_framed(
             Err(e) => return Err(XfrError::from(e)),
         }
         let mut msg = vec![0u8; usize::from(u16::from_be_bytes(len))];
-        stream.read_exact(&mut msg).await?;
-        Ok(Some(msg))
+        match stream.read_exact(&mut msg).await {
+            Ok(_) => Ok(Some(msg)),
+            // A stream cut inside a message: the answer is broken, not the link (an
+            // IXFR so cut falls back to AXFR).
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                Err(XfrError::Malformed(format!(
+                    "the connection closed inside a message of {} octets",
+                    msg.len()
+                )))
+            }
+            Err(e) => Err(XfrError::from(e)),
+        }
     };
     match tokio::time::timeout(timeout, read).await {
         Ok(result) => result,
