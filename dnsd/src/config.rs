@@ -180,9 +180,20 @@ impl Config {
             "udp-max-response-size",
         );
         differs(self.resolver != next.resolver, "[resolver]");
+        // Transfer settings apply at once (`xfr::tasks::reconfigure`); a secondary
+        // zone added or removed, and the limits of concurrent transfers, do not.
         differs(
-            self.xfr != next.xfr,
-            "[xfr] / [key] / transfer keys of [zone]",
+            !self
+                .xfr
+                .secondaries()
+                .map(|(a, _)| a)
+                .eq(next.xfr.secondaries().map(|(a, _)| a)),
+            "secondary zones added or removed",
+        );
+        differs(
+            self.xfr.max_transfers_in != next.xfr.max_transfers_in
+                || self.xfr.max_transfers_out != next.xfr.max_transfers_out,
+            "[xfr] max-transfers-in / max-transfers-out",
         );
         keys
     }

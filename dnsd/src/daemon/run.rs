@@ -300,6 +300,7 @@ async fn serve(
         tokio::spawn(crate::front::control::serve(
             listener,
             manager,
+            shared.transfers.as_ref().map(|t| t.stats().clone()),
             shutdown_rx.clone(),
         ));
     }
@@ -344,7 +345,7 @@ async fn serve(
         tokio::select! {
             _ = signals.terminate.recv() => break,
             _ = signals.interrupt.recv() => break,
-            _ = signals.hangup.recv() => reconfigure(config, watcher),
+            _ = signals.hangup.recv() => reconfigure(config, watcher, shared.transfers.as_deref()),
         }
     }
     tracing::info!("stopping");
@@ -356,7 +357,7 @@ async fn serve(
 /// SIGHUP: reads the configuration file again and applies what can change while
 /// serving (zones, their options, `[include]`), then reloads every zone; a file that
 /// does not validate changes nothing, and keys that need a restart are named.
-fn reconfigure(config: &Config, watcher: &WatchHandle) {
+fn reconfigure(config: &Config, watcher: &WatchHandle, transfers: Option<&crate::xfr::Service>) {
     let Some(file) = &config.file else {
         tracing::info!("SIGHUP: reloading every zone");
         watcher.reload_all();
@@ -371,6 +372,9 @@ fn reconfigure(config: &Config, watcher: &WatchHandle) {
                     file.display(),
                     restart.join(", ")
                 );
+            }
+            if let Some(transfers) = transfers {
+                crate::xfr::tasks::reconfigure(transfers, &next.xfr);
             }
             tracing::info!("SIGHUP: configuration read again, reloading every zone");
             watcher.reconfigure(

@@ -28,6 +28,7 @@ use tokio::sync::watch;
 
 use crate::manager::{CommitError, FILE_SOURCE, Manager, ZoneHandle};
 use crate::wire::name::Name;
+use crate::xfr::stats::XfrStats;
 use crate::zone::files::LoadOptions;
 use crate::zone::parse::Parser;
 use crate::zone::txn::{Change, Transaction};
@@ -179,6 +180,7 @@ struct Session {
 pub async fn serve(
     listener: UnixListener,
     manager: Arc<Manager>,
+    xfr: Option<Arc<XfrStats>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
@@ -189,9 +191,9 @@ pub async fn serve(
         match accepted {
             Ok((stream, _)) => {
                 let manager = manager.clone();
-                let shutdown = shutdown.clone();
+                let (xfr, shutdown) = (xfr.clone(), shutdown.clone());
                 tokio::spawn(async move {
-                    if let Err(e) = session(stream, manager, shutdown).await {
+                    if let Err(e) = session(stream, manager, xfr, shutdown).await {
                         tracing::debug!(error = %e, "control connection ended");
                     }
                 });
@@ -239,6 +241,7 @@ enum Reply {
 async fn session(
     stream: UnixStream,
     manager: Arc<Manager>,
+    xfr: Option<Arc<XfrStats>>,
     mut shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
@@ -279,7 +282,7 @@ async fn session(
                 .await;
             break;
         }
-        let reply = answer(&mut session, &manager, &line);
+        let reply = answer(&mut session, &manager, xfr.as_deref(), &line);
         if replies.send(reply).await.is_err() {
             break;
         }
@@ -289,7 +292,12 @@ async fn session(
 }
 
 /// The reply to one line (ending with a newline).
-fn answer(session: &mut Session, manager: &Arc<Manager>, line: &str) -> Reply {
+fn answer(
+    session: &mut Session,
+    manager: &Arc<Manager>,
+    xfr: Option<&XfrStats>,
+    line: &str,
+) -> Reply {
     let text = |t: &str| Reply::Text(t.to_string());
     let apex = session.open.as_ref().map(|(h, _, _)| h.apex().clone());
     let command = match parse_line(line, apex.as_ref()) {
@@ -329,7 +337,7 @@ fn answer(session: &mut Session, manager: &Arc<Manager>, line: &str) -> Reply {
                 if name.as_ref().is_some_and(|n| n != zone.apex()) {
                     continue;
                 }
-                out.push_str(&status_line(&zone));
+                out.push_str(&status_line(&zone, xfr));
             }
             if out.is_empty() && name.is_some() {
                 return text("error no such zone\n");
@@ -340,7 +348,20 @@ fn answer(session: &mut Session, manager: &Arc<Manager>, line: &str) -> Reply {
     }
 }
 
-fn status_line(zone: &ZoneHandle) -> String {
+/// One zone's `status` line; with the transfer counters, a secondary zone's refresh
+/// state and pending NOTIFYs at its end (`XfrStats::status_fields`).
+fn status_line(zone: &ZoneHandle, xfr: Option<&XfrStats>) -> String {
+    let line = status_head(zone);
+    match xfr {
+        Some(stats) => {
+            let extra = stats.status_fields(&zone.apex().to_string(), crate::manager::unix_now());
+            format!("{}{extra}\n", line.trim_end())
+        }
+        None => line,
+    }
+}
+
+fn status_head(zone: &ZoneHandle) -> String {
     let published = zone.published();
     let owned = zone.ownership().counts();
     let sources: Vec<String> = owned.iter().map(|(s, n)| format!("{s}:{n}")).collect();

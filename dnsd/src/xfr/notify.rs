@@ -20,6 +20,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use tokio::net::UdpSocket;
 use tokio::sync::watch;
 
@@ -40,18 +41,19 @@ const FIRST_WAIT: Duration = Duration::from_secs(1);
 /// choice).
 pub fn start(
     manager: Arc<Manager>,
-    settings: XfrSettings,
+    settings: Arc<ArcSwap<XfrSettings>>,
     stats: Arc<XfrStats>,
     own: Vec<SocketAddr>,
     source: Option<IpAddr>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut swaps = manager.publisher().subscribe();
-    let settings = Arc::new(settings);
     tokio::spawn(async move {
         let mut senders: HashMap<(Name, SocketAddr), watch::Sender<u32>> = HashMap::new();
         let mut announced: HashMap<Name, u32> = HashMap::new();
         loop {
+            // As configured now (a SIGHUP may have changed the targets).
+            let current = settings.load_full();
             let set = manager.zone_set().load_full();
             for zone in set.zones() {
                 if zone.is_expired() {
@@ -65,7 +67,7 @@ pub fn start(
                     continue;
                 }
                 announced.insert(apex.clone(), serial);
-                for target in targets(zone, &settings, &own) {
+                for target in targets(zone, &current, &own) {
                     let key = (apex.clone(), target.address);
                     match senders.get(&key) {
                         Some(sender) if !sender.is_closed() => {
@@ -73,15 +75,11 @@ pub fn start(
                         }
                         _ => {
                             let (tx, rx) = watch::channel(serial);
-                            let remote_key = target
-                                .key
-                                .as_ref()
-                                .and_then(|k| settings.keys.get(k).cloned());
                             tokio::spawn(send_loop(
                                 manager.clone(),
                                 apex.clone(),
                                 target.address,
-                                remote_key,
+                                settings.clone(),
                                 source,
                                 stats.clone(),
                                 rx,
@@ -147,7 +145,7 @@ async fn send_loop(
     manager: Arc<Manager>,
     apex: Name,
     to: SocketAddr,
-    key: Option<Arc<Key>>,
+    settings: Arc<ArcSwap<XfrSettings>>,
     source: Option<IpAddr>,
     stats: Arc<XfrStats>,
     mut serials: watch::Receiver<u32>,
@@ -156,6 +154,7 @@ async fn send_loop(
     let peer = to.to_string();
     loop {
         let serial = *serials.borrow_and_update();
+        stats.set_notify_pending(&name, &peer, Some(serial));
         let mut wait = FIRST_WAIT;
         let mut done = false;
         for attempt in 1..=TRIES {
@@ -181,6 +180,8 @@ async fn send_loop(
                 }
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
+            // The key as configured now (a SIGHUP may have changed it).
+            let key = key_for(&settings.load(), &apex, to);
             stats.notify_out(&name, &peer, "sent");
             match notify_once(&zone, to, key.as_ref(), source, wait).await {
                 Ok(()) => {
@@ -206,6 +207,9 @@ async fn send_loop(
             tokio::time::sleep(wait).await;
             wait = (wait * 2).min(Duration::from_secs(60));
         }
+        if done || !serials.has_changed().unwrap_or(false) {
+            stats.set_notify_pending(&name, &peer, None);
+        }
         if !done && !serials.has_changed().unwrap_or(false) {
             stats.notify_out(&name, &peer, "failed");
             tracing::warn!(zone = %name, remote = %to, serial, "NOTIFY not acknowledged after {TRIES} tries");
@@ -214,6 +218,17 @@ async fn send_loop(
             return;
         }
     }
+}
+
+/// The key NOTIFY to `to` for `apex` is signed with, as `settings` say (targets
+/// from NS addresses have none).
+fn key_for(settings: &XfrSettings, apex: &Name, to: SocketAddr) -> Option<Arc<Key>> {
+    let remote = settings
+        .zone(apex)
+        .notify
+        .iter()
+        .find(|r| r.address == to)?;
+    settings.keys.get(remote.key.as_ref()?).cloned()
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -19,6 +19,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwap;
 use tokio::sync::{Notify, Semaphore, mpsc, watch};
 
 use super::access::{Remote, XfrSettings};
@@ -34,17 +35,20 @@ use crate::zone::{Record, Rtype, Zone};
 /// Bound on each exchange with a primary (and each read of a transfer).
 const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Starts a task for each secondary zone of `settings` (zone options from
-/// `options_of`), taking NOTIFY from `notify_in`, until `shutdown`.
+/// Starts a task for each secondary zone of `shared` (zone options from
+/// `options_of`), taking NOTIFY from `notify_in`, until `shutdown`. Each refresh reads
+/// the zone's primaries, their keys and the timer bounds from `shared` as they are
+/// then, so a SIGHUP applies them without a restart.
 pub fn start(
     manager: Arc<Manager>,
-    settings: &XfrSettings,
+    shared: Arc<ArcSwap<XfrSettings>>,
     options_of: &dyn Fn(&Name) -> ZoneOptions,
     stats: Arc<XfrStats>,
     source: Option<IpAddr>,
     mut notify_in: mpsc::UnboundedReceiver<NotifyIn>,
     shutdown: watch::Receiver<bool>,
 ) {
+    let settings = shared.load_full();
     let permits = Arc::new(Semaphore::new(settings.max_transfers_in));
     let mut wakers: BTreeMap<Name, Arc<Notify>> = BTreeMap::new();
     for (apex, zone) in settings.secondaries() {
@@ -52,16 +56,12 @@ pub fn start(
         handle.publish_not_ready();
         let waker = Arc::new(Notify::new());
         wakers.insert(apex.clone(), waker.clone());
-        let primaries: Vec<Primary> = zone
-            .primaries
-            .iter()
-            .map(|remote| primary_of(remote, settings, source))
-            .collect();
+        let _ = zone;
         let task = ZoneTask {
             handle,
             state_path: refresh::state_path(manager.state_dir(), apex),
-            primaries,
-            bounds: settings.timers,
+            settings: shared.clone(),
+            source,
             stats: stats.clone(),
             permits: permits.clone(),
             waker,
@@ -95,8 +95,8 @@ fn primary_of(remote: &Remote, settings: &XfrSettings, source: Option<IpAddr>) -
 struct ZoneTask {
     handle: ZoneHandle,
     state_path: std::path::PathBuf,
-    primaries: Vec<Primary>,
-    bounds: super::access::TimerBounds,
+    settings: Arc<ArcSwap<XfrSettings>>,
+    source: Option<IpAddr>,
     stats: Arc<XfrStats>,
     permits: Arc<Semaphore>,
     waker: Arc<Notify>,
@@ -112,11 +112,28 @@ enum Checked {
 }
 
 impl ZoneTask {
+    /// The zone's primaries as configured now.
+    fn primaries(&self) -> Vec<Primary> {
+        let settings = self.settings.load();
+        settings
+            .zone(self.handle.apex())
+            .primaries
+            .iter()
+            .map(|remote| primary_of(remote, &settings, self.source))
+            .collect()
+    }
+
+    /// The timers of the SOA served, within the bounds configured now.
+    fn timers(&self) -> Option<SoaTimers> {
+        let bounds = self.settings.load().timers;
+        self.our_soa()
+            .and_then(|soa| SoaTimers::of(&soa.rdata, &bounds))
+    }
+
     async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let now = unix_now();
-        let timers = self
-            .our_soa()
-            .and_then(|soa| SoaTimers::of(&soa.rdata, &self.bounds));
+        let timers = self.timers();
+        let mut last: Option<(String, String)> = None;
         let mut schedule = Schedule::new(refresh::read_last_success(&self.state_path), timers, now);
         let mut expired = false;
         if let Some(serial) = self.handle.zone().and_then(|z| z.serial()) {
@@ -135,7 +152,7 @@ impl ZoneTask {
                     );
                 }
             }
-            self.publish_state(&schedule, expired);
+            self.publish_state(&schedule, expired, last.as_ref());
             let wait = Duration::from_secs(schedule.next.saturating_sub(now));
             let mut notified = false;
             tokio::select! {
@@ -153,14 +170,19 @@ impl ZoneTask {
                 return;
             };
             let mut ok = false;
-            for primary in &self.primaries {
-                match self.check(primary).await {
+            for primary in &self.primaries() {
+                let result = self.check(primary).await;
+                last = Some((
+                    primary.address.to_string(),
+                    match &result {
+                        Ok(_) => "ok".to_string(),
+                        Err(e) => e.clone(),
+                    },
+                ));
+                match result {
                     Ok(checked) => {
                         let now = unix_now();
-                        let timers = self
-                            .our_soa()
-                            .and_then(|soa| SoaTimers::of(&soa.rdata, &self.bounds));
-                        schedule.succeeded(timers, now);
+                        schedule.succeeded(self.timers(), now);
                         if let Err(e) = refresh::write_last_success(&self.state_path, now) {
                             tracing::warn!(zone = %self.name, "{}: {e}", self.state_path.display());
                         }
@@ -317,7 +339,7 @@ impl ZoneTask {
         }
     }
 
-    fn publish_state(&self, schedule: &Schedule, expired: bool) {
+    fn publish_state(&self, schedule: &Schedule, expired: bool, last: Option<&(String, String)>) {
         self.stats.set_secondary(
             &self.name,
             SecondaryState {
@@ -327,6 +349,9 @@ impl ZoneTask {
                 next_refresh: Some(schedule.next),
                 expired,
                 failures: u64::from(schedule.failures),
+                primary: last.map(|(p, _)| p.clone()),
+                last_result: last.map(|(_, r)| r.clone()),
+                expires_at: schedule.expires_at(),
             },
         );
     }

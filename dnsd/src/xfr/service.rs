@@ -54,7 +54,7 @@ pub struct NotifyIn {
 /// The transfer service (see the module documentation).
 pub struct Service {
     manager: Arc<Manager>,
-    settings: ArcSwap<XfrSettings>,
+    settings: Arc<ArcSwap<XfrSettings>>,
     permits: Arc<Semaphore>,
     stats: Arc<XfrStats>,
     notify_sink: OnceLock<mpsc::UnboundedSender<NotifyIn>>,
@@ -85,7 +85,7 @@ impl Service {
         Self {
             permits: Arc::new(Semaphore::new(settings.max_transfers_out)),
             manager,
-            settings: ArcSwap::from_pointee(settings),
+            settings: Arc::new(ArcSwap::from_pointee(settings)),
             stats,
             notify_sink: OnceLock::new(),
         }
@@ -101,9 +101,16 @@ impl Service {
         let _ = self.notify_sink.set(sink);
     }
 
-    /// Replaces the settings (a configuration reload).
+    /// Replaces the settings (a configuration reload): access lists and keys at
+    /// once, and through [`Self::shared_settings`] the primaries, keys and NOTIFY
+    /// targets the refresh and NOTIFY-out tasks use from their next step.
     pub fn set_settings(&self, settings: XfrSettings) {
         self.settings.store(Arc::new(settings));
+    }
+
+    /// The settings as they are now, shared with the transfer tasks.
+    pub fn shared_settings(&self) -> Arc<ArcSwap<XfrSettings>> {
+        self.settings.clone()
     }
 
     /// Whether `request`, which `respond` deferred, is this service's: NOTIFY, AXFR,

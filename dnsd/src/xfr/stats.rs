@@ -44,6 +44,12 @@ pub struct SecondaryState {
     pub expired: bool,
     /// Refreshes that failed.
     pub failures: u64,
+    /// The primary of the last refresh attempt.
+    pub primary: Option<String>,
+    /// What the last refresh attempt found: `ok`, or why it failed.
+    pub last_result: Option<String>,
+    /// Unix time the zone expires at unless a refresh succeeds first.
+    pub expires_at: Option<u64>,
 }
 
 #[derive(Default)]
@@ -58,6 +64,7 @@ struct Counters {
     notify_out: BTreeMap<(String, String, &'static str), u64>,
     tsig_failures: BTreeMap<&'static str, u64>,
     secondaries: BTreeMap<String, SecondaryState>,
+    notify_pending: BTreeMap<(String, String), u32>,
 }
 
 /// Every counter of transfers, NOTIFY and TSIG.
@@ -143,6 +150,57 @@ impl XfrStats {
     /// Replaces what is known of secondary zone `zone`.
     pub fn set_secondary(&self, zone: &str, state: SecondaryState) {
         self.lock().secondaries.insert(zone.to_string(), state);
+    }
+
+    /// NOTIFY of `zone` to `peer`: `serial` waits for its acknowledgement, or
+    /// (None) nothing does.
+    pub fn set_notify_pending(&self, zone: &str, peer: &str, serial: Option<u32>) {
+        let key = (zone.to_string(), peer.to_string());
+        match serial {
+            Some(serial) => self.lock().notify_pending.insert(key, serial),
+            None => self.lock().notify_pending.remove(&key),
+        };
+    }
+
+    /// What `dnsd ctl status` adds to zone `zone`'s line at Unix time `now`: for a
+    /// secondary zone its primary, the last refresh attempt and its result, the next
+    /// refresh and the time to expiry; for any zone the NOTIFYs not yet acknowledged
+    /// (`notify-pending=PEER@SERIAL,...`). Empty when there is nothing to say.
+    pub fn status_fields(&self, zone: &str, now: u64) -> String {
+        let c = self.lock();
+        let mut out = String::new();
+        if let Some(s) = c.secondaries.get(zone) {
+            let ago = |t: Option<u64>| {
+                t.map_or("never".into(), |t| {
+                    format!("{}s-ago", now.saturating_sub(t))
+                })
+            };
+            let _ = write!(
+                out,
+                " secondary primary={} last-attempt={} last-result={} last-success={} next-refresh-in={} expire-in={}",
+                s.primary.as_deref().unwrap_or("-"),
+                ago(s.last_refresh),
+                s.last_result.as_deref().unwrap_or("-").replace(' ', "_"),
+                ago(s.last_success),
+                s.next_refresh
+                    .map_or("-".into(), |t| format!("{}s", t.saturating_sub(now))),
+                match (s.expired, s.expires_at) {
+                    (true, _) => "expired".into(),
+                    (false, Some(t)) => format!("{}s", t.saturating_sub(now)),
+                    (false, None) => "-".into(),
+                },
+            );
+        }
+        let pending: Vec<String> = c
+            .notify_pending
+            .iter()
+            .filter(|((z, _), _)| z == zone)
+            .map(|((_, peer), serial)| format!("{peer}@{serial}"))
+            .collect();
+        if !pending.is_empty() {
+            let _ = write!(out, " notify-pending={}", pending.join(","));
+        }
+        out
     }
 
     /// Forgets secondary zone `zone`.

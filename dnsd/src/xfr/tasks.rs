@@ -5,8 +5,10 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use tokio::sync::{mpsc, watch};
 
+use super::access::XfrSettings;
 use super::service::{NotifyIn, Service};
 use super::stats::XfrStats;
 use crate::config::Config;
@@ -17,6 +19,7 @@ pub struct Tasks {
     manager: Arc<Manager>,
     stats: Arc<XfrStats>,
     notify_in: mpsc::UnboundedReceiver<NotifyIn>,
+    settings: Arc<ArcSwap<XfrSettings>>,
 }
 
 impl Tasks {
@@ -28,6 +31,7 @@ impl Tasks {
             manager,
             stats: service.stats().clone(),
             notify_in,
+            settings: service.shared_settings(),
         }
     }
 
@@ -37,7 +41,7 @@ impl Tasks {
         let source = source_address(&config.listen);
         super::secondary::start(
             self.manager.clone(),
-            &config.xfr,
+            self.settings.clone(),
             &|apex| config.zone_options(apex),
             self.stats.clone(),
             source,
@@ -46,13 +50,26 @@ impl Tasks {
         );
         super::notify::start(
             self.manager,
-            config.xfr.clone(),
+            self.settings,
             self.stats,
             config.listen.clone(),
             source,
             shutdown,
         );
     }
+}
+
+/// SIGHUP: applies `next` (access lists, keys, primaries, NOTIFY targets, timer
+/// bounds) to the service and, through it, to the refresh and NOTIFY-out tasks from
+/// their next step.
+pub fn reconfigure(service: &Service, next: &XfrSettings) {
+    // Always stored: key secrets do not take part in the settings' equality.
+    let changed = *service.shared_settings().load_full() != *next;
+    service.set_settings(next.clone());
+    tracing::info!(
+        changed,
+        "SIGHUP: transfer settings applied ([xfr], [key], primaries, access and notify lists of [zone])"
+    );
 }
 
 /// The address transfers and NOTIFY leave from: the first listener's, unless it is a
