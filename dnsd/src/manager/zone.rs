@@ -54,6 +54,14 @@ pub enum CommitError {
     /// The transaction is not valid.
     #[error(transparent)]
     Txn(#[from] TxnError),
+    /// A zone file's change is not valid: what, and where the file writes it.
+    #[error("{place}: {error}")]
+    InFile {
+        /// `file:line`.
+        place: String,
+        /// What is wrong.
+        error: TxnError,
+    },
     /// A dynamic change to an RRset the zone file defines.
     #[error("{rtype} at {owner} is defined by the zone file; change it there")]
     OwnedByFile {
@@ -637,7 +645,7 @@ impl ZoneHandle {
         let Verdict::Changed(serial) = verdict else {
             return Ok(None);
         };
-        let mut txn = changes.txn;
+        let mut txn = std::mem::take(&mut changes.txn);
         if let Some((ttl, rdata)) = soa {
             txn.push(Change::Replace {
                 owner: self.apex().clone(),
@@ -646,7 +654,13 @@ impl ZoneHandle {
                 rdatas: vec![with_serial(&rdata, serial)],
             });
         }
-        let applied = txn::apply(&live, &txn)?;
+        let applied = txn::apply(&live, &txn).map_err(|error| match changes.place_of(&error) {
+            Some(place) => CommitError::InFile {
+                place: place.to_string(),
+                error,
+            },
+            None => CommitError::Txn(error),
+        })?;
         let (zone, diff) = sign(w, applied.zone, applied.diff, now)?;
         let applied = txn::Applied {
             zone,

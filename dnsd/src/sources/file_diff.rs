@@ -17,7 +17,8 @@ use crate::wire::name::Name;
 use crate::zone::file_match::{FileMatch, Matched, Touched};
 use crate::zone::load::Diagnostics;
 use crate::zone::parse::Parsed;
-use crate::zone::txn::{Change, Transaction};
+use crate::zone::quote;
+use crate::zone::txn::{Change, Transaction, TxnError};
 use crate::zone::{NodeRef, Record, RrsetRef, Rtype, Zone};
 
 /// What a zone file changes in the live zone.
@@ -33,9 +34,21 @@ pub struct FileChanges {
     /// same when the base is not the live zone any more (their source may have changed
     /// them since).
     pub kept_takeovers: Vec<Change>,
+    /// Where the file writes the new records of each name it changes: `file:line`,
+    /// for errors that the transaction's checks find (CNAME beside other data, ...).
+    pub places: Vec<(Name, String)>,
 }
 
 impl FileChanges {
+    /// Where the file writes what makes `error` (about a name), when known.
+    pub fn place_of(&self, error: &TxnError) -> Option<&str> {
+        let owner = error.owner()?;
+        self.places
+            .iter()
+            .find(|(name, _)| name == owner)
+            .map(|(_, place)| place.as_str())
+    }
+
     /// Whether the file changes the zone's content at all.
     pub fn is_empty(&self) -> bool {
         self.txn.is_empty() && !self.soa_changed
@@ -138,6 +151,9 @@ pub fn changes_of(matched: &Matched, ownership: &Ownership) -> FileChanges {
                 continue;
             }
             let owner = node.owner_name();
+            if let Some(t) = touched.filter(|t| !t.added.is_empty()) {
+                out.places.push((owner.clone(), place(matched, t.at)));
+            }
             let replace = Change::Replace {
                 owner: owner.clone(),
                 rtype: rrset.rtype,
@@ -176,6 +192,7 @@ pub fn changes_of(matched: &Matched, ownership: &Ownership) -> FileChanges {
     // RRsets the base lacks (signatures at names the base has are done above).
     let mut signed_owner: Option<&Name> = None;
     for ((owner, rtype, _), touched) in &matched.fresh {
+        out.places.push((owner.clone(), place(matched, touched.at)));
         let mut rdatas = touched.added.clone();
         rdatas.sort_unstable();
         rdatas.dedup();
@@ -272,6 +289,16 @@ fn signatures(
             txn.push(add(owner, Rtype::RRSIG, touched.ttl.unwrap_or(0), rdata));
         }
     }
+}
+
+/// `file:line` of a place in the files a match read.
+fn place(matched: &Matched, (file, line): (u32, u32)) -> String {
+    let path = matched
+        .files
+        .get(file as usize)
+        .map(|p| quote::path(p))
+        .unwrap_or_default();
+    format!("{path}:{line}")
 }
 
 fn add(owner: &Name, rtype: Rtype, ttl: u32, rdata: Box<[u8]>) -> Change {

@@ -427,6 +427,8 @@ impl Reloader {
                              it is not served, and retried until it can be",
                             path.display()
                         );
+                    } else if matches!(e, CommitError::InFile { .. }) {
+                        tracing::error!(zone = %zone_name, "{e}");
                     } else {
                         tracing::error!(zone = %zone_name, "{}: {e}", path.display());
                     }

@@ -448,6 +448,34 @@ fn master_files_load_and_errors_name_file_and_line() {
 }
 
 #[test]
+fn an_edit_that_breaks_a_rule_names_the_file_and_line() {
+    let s = Setup::new();
+    let text = "$TTL 300\n@ IN SOA ns1 hostmaster 1 3600 900 604800 300\n@ IN NS ns1\n\
+                ns1 IN A 198.51.100.53\nwww IN A 198.51.100.1\n";
+    let path = s.write("home.test.zone", text);
+    let mut r = Reloader::new(
+        s.settings(BTreeMap::new()),
+        s.manager.clone(),
+        Box::new(load_zone_file),
+    );
+    r.reload_all();
+    // Line 6 puts a CNAME beside www's address: the file parses, the change is refused
+    // by the transaction's checks, which say where.
+    s.write("home.test.zone", &format!("{text}www IN CNAME ns1\n"));
+    let handle = s.manager.zone(&n("home.test.")).unwrap();
+    let read = load_zone_file(&path, &n("home.test."), handle.file_matcher());
+    let (content, _) = read.result.unwrap();
+    assert!(matches!(content, FileContent::Matched(_)));
+    let error = handle.load_file(content).unwrap_err().to_string();
+    assert!(
+        error.starts_with(&format!("{}:6: CNAME at www.home.test.", path.display())),
+        "{error}"
+    );
+    assert_eq!(r.reload_all().failed, 1);
+    assert_eq!(s.address("www.home.test."), Some(vec![198, 51, 100, 1]));
+}
+
+#[test]
 fn a_serial_that_cannot_be_saved_is_not_served() {
     let s = Setup::new();
     s.write("a.example.zone", "soa 1\nwww 198.51.100.1\n");

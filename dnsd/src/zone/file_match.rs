@@ -72,6 +72,9 @@ pub struct Matched {
     pub soa: (u32, Box<[u8]>),
     /// The types left out.
     pub skip: fn(Rtype) -> bool,
+    /// The files read (the zone file, its `$INCLUDE`s), by the index `Touched::at`
+    /// gives.
+    pub files: Vec<std::path::PathBuf>,
 }
 
 impl FileMatch {
@@ -238,6 +241,7 @@ impl FileMatch {
             fresh: self.fresh,
             soa: (ttl, rdata),
             skip: self.skip,
+            files: diag.files.clone(),
         })
     }
 }

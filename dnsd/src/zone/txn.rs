@@ -64,6 +64,24 @@ pub enum Change {
     },
 }
 
+impl TxnError {
+    /// The name the error is about, when it is about one.
+    pub fn owner(&self) -> Option<&Name> {
+        match self {
+            Self::OutOfZone { owner, .. }
+            | Self::MetaType { owner, .. }
+            | Self::NotInZone { owner, .. }
+            | Self::AlreadyInZone { owner, .. }
+            | Self::SoaNotAtApex { owner }
+            | Self::CnameAndOther { owner, .. }
+            | Self::MultipleAlias { owner, .. }
+            | Self::CnameAndDname { owner } => Some(owner),
+            Self::MissingGlue { cut, .. } => Some(cut),
+            _ => None,
+        }
+    }
+}
+
 impl Change {
     fn owner(&self) -> &Name {
         match self {

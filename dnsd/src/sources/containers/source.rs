@@ -410,7 +410,8 @@ fn commit(handle: &ZoneHandle, txn: Transaction, stats: &ContainerStats, outcome
             e @ (CommitError::Journal(_)
             | CommitError::NotLoaded(_)
             | CommitError::Serial(_)
-            | CommitError::Dnssec(_)),
+            | CommitError::Dnssec(_)
+            | CommitError::InFile { .. }),
         ) => {
             stats.with(|s| s.commit_errors += 1);
             tracing::error!(zone = %zone, "container records not committed: {e}");
