@@ -16,5 +16,6 @@ pub mod process;
 pub mod procstat;
 pub mod rrl;
 pub mod servers;
+pub mod update;
 pub mod vrrp;
 pub mod xfr;

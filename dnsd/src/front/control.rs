@@ -12,7 +12,9 @@
 //! del-name OWNER            remove every RRset at OWNER
 //! commit                    commit: "ok SERIAL" once durable and served, or "error WHY"
 //! abort                     drop the transaction
-//! status [NAME]             one "zone ..." line per zone, then "ok"
+//! status [NAME]             one "zone ..." line per zone (without NAME, then one
+//!                           "source ..." line or more per dynamic source:
+//!                           `sources::status`), then "ok"
 //! ```
 //!
 //! A change goes through the zone's manager like any other source's: checked, given a
@@ -27,6 +29,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::watch;
 
 use crate::manager::{CommitError, FILE_SOURCE, Manager, ZoneHandle};
+use crate::sources::status::Registry;
 use crate::wire::name::Name;
 use crate::zone::files::LoadOptions;
 use crate::zone::parse::Parser;
@@ -179,6 +182,7 @@ struct Session {
 pub async fn serve(
     listener: UnixListener,
     manager: Arc<Manager>,
+    sources: Arc<Registry>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
@@ -188,10 +192,10 @@ pub async fn serve(
         };
         match accepted {
             Ok((stream, _)) => {
-                let manager = manager.clone();
+                let (manager, sources) = (manager.clone(), sources.clone());
                 let shutdown = shutdown.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = session(stream, manager, shutdown).await {
+                    if let Err(e) = session(stream, (manager, sources), shutdown).await {
                         tracing::debug!(error = %e, "control connection ended");
                     }
                 });
@@ -238,7 +242,7 @@ enum Reply {
 
 async fn session(
     stream: UnixStream,
-    manager: Arc<Manager>,
+    (manager, sources): (Arc<Manager>, Arc<Registry>),
     mut shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
@@ -279,7 +283,7 @@ async fn session(
                 .await;
             break;
         }
-        let reply = answer(&mut session, &manager, &line);
+        let reply = answer(&mut session, (&manager, &sources), &line);
         if replies.send(reply).await.is_err() {
             break;
         }
@@ -289,7 +293,11 @@ async fn session(
 }
 
 /// The reply to one line (ending with a newline).
-fn answer(session: &mut Session, manager: &Arc<Manager>, line: &str) -> Reply {
+fn answer(
+    session: &mut Session,
+    (manager, sources): (&Arc<Manager>, &Registry),
+    line: &str,
+) -> Reply {
     let text = |t: &str| Reply::Text(t.to_string());
     let apex = session.open.as_ref().map(|(h, _, _)| h.apex().clone());
     let command = match parse_line(line, apex.as_ref()) {
@@ -333,6 +341,12 @@ fn answer(session: &mut Session, manager: &Arc<Manager>, line: &str) -> Reply {
             }
             if out.is_empty() && name.is_some() {
                 return text("error no such zone\n");
+            }
+            if name.is_none() {
+                for line in sources.lines() {
+                    out.push_str(&line);
+                    out.push('\n');
+                }
             }
             out.push_str("ok\n");
             Reply::Text(out)
