@@ -44,17 +44,29 @@ fn query(id: u16, name: &str) -> Vec<u8> {
 }
 
 /// Polls `server` for `name` until a positive answer (or `limit`); when it came.
-fn poll(socket: &UdpSocket, server: SocketAddr, name: &str, limit: Duration) -> Option<Instant> {
+/// Each query gets a new ID (across calls), and an answer counts only with its ID
+/// and its question: a late answer to an earlier query is not taken for this one.
+fn poll(
+    socket: &UdpSocket,
+    server: SocketAddr,
+    name: &str,
+    limit: Duration,
+    id: &mut u16,
+) -> Option<Instant> {
     let end = Instant::now() + limit;
     let mut buf = [0u8; 1500];
-    let mut id: u16 = 1;
     while Instant::now() < end {
-        id = id.wrapping_add(1);
-        let _ = socket.send_to(&query(id, name), server);
+        *id = id.wrapping_add(1);
+        let q = query(*id, name);
+        let _ = socket.send_to(&q, server);
         let sent = Instant::now();
         while sent.elapsed() < Duration::from_millis(2) {
             match socket.recv(&mut buf) {
-                Ok(n) if n >= 12 && buf[..2] == id.to_be_bytes() => {
+                Ok(n)
+                    if n >= q.len()
+                        && buf[..2] == q[..2]
+                        && buf[12..q.len()].eq_ignore_ascii_case(&q[12..]) =>
+                {
                     let (rcode, answers) = (buf[3] & 0x0f, u16::from_be_bytes([buf[6], buf[7]]));
                     if rcode == 0 && answers > 0 {
                         return Some(Instant::now());
@@ -97,6 +109,7 @@ fn poller(
         socket
             .set_read_timeout(Some(Duration::from_millis(1)))
             .expect("timeout");
+        let mut id = 0u16;
         for names in names_rx {
             // Every name polled in turn: each answered is checked off.
             let mut when: Vec<Option<Instant>> = vec![None; names.len()];
@@ -104,7 +117,7 @@ fn poller(
             while when.iter().any(Option::is_none) && Instant::now() < end {
                 for (i, name) in names.iter().enumerate() {
                     if when[i].is_none() {
-                        when[i] = poll(&socket, server, name, Duration::from_millis(1));
+                        when[i] = poll(&socket, server, name, Duration::from_millis(1), &mut id);
                     }
                 }
             }

@@ -286,6 +286,12 @@ pub fn run(config: Config) -> Result<(), RunError> {
     result
 }
 
+/// The control socket bound, and the dynamic sources its `status` lists.
+type ControlSocket = (
+    std::os::unix::net::UnixListener,
+    Arc<crate::sources::status::Registry>,
+);
+
 /// The async half: TCP, metrics, signals. Returns on SIGTERM or SIGINT.
 async fn serve(
     config: &Config,
@@ -293,10 +299,7 @@ async fn serve(
     watcher: &WatchHandle,
     (manager, control, xfr_tasks): (
         Arc<Manager>,
-        Option<(
-            std::os::unix::net::UnixListener,
-            Arc<crate::sources::status::Registry>,
-        )>,
+        Option<ControlSocket>,
         crate::xfr::tasks::Tasks,
     ),
     shared: Arc<tcp::Shared>,
