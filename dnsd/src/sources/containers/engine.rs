@@ -20,7 +20,6 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use bollard::models::ContainerStateStatusEnum;
 use bollard::query_parameters::{EventsOptionsBuilder, ListContainersOptionsBuilder};
 use bollard::{ClientVersion, Docker};
 use futures_util::StreamExt;
@@ -180,8 +179,7 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// The container `id` if it exists and runs (or is starting, with an address); Err
-/// when the engine cannot be asked.
+/// The container `id` if it exists and runs; Err when the engine cannot be asked.
 async fn inspect(docker: &Docker, id: &str) -> Result<Option<Container>, String> {
     let response = match docker.inspect_container(id, None).await {
         Ok(r) => r,
@@ -190,14 +188,12 @@ async fn inspect(docker: &Docker, id: &str) -> Result<Option<Container>, String>
         }) => return Ok(None),
         Err(e) => return Err(format!("inspecting {id}: {e}")),
     };
-    let state = response.state.as_ref();
-    let running = state.and_then(|s| s.running).unwrap_or(false);
-    // Starting: Docker connects the networks (addresses given, the network's
-    // "connect" event sent) before the process runs, and its embedded DNS answers from
-    // then on; so do we. A created container that never started has no address, and
-    // one that stopped is "exited", not "created".
-    let starting = state.and_then(|s| s.status) == Some(ContainerStateStatusEnum::CREATED);
-    if !running && !starting {
+    let running = response
+        .state
+        .as_ref()
+        .and_then(|s| s.running)
+        .unwrap_or(false);
+    if !running {
         return Ok(None);
     }
     let mut networks: Vec<Attachment> = response
@@ -223,9 +219,6 @@ async fn inspect(docker: &Docker, id: &str) -> Result<Option<Container>, String>
         })
         .collect();
     networks.sort_by(|a, b| a.network.cmp(&b.network));
-    if !running && networks.iter().all(|n| n.addresses.is_empty()) {
-        return Ok(None);
-    }
     Ok(Some(Container {
         id: response.id.unwrap_or_else(|| id.to_string()),
         name: response
