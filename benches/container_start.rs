@@ -22,9 +22,9 @@ use std::process::Command;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use netfabric_tests::dnsd::Dnsd;
 use netfabric_tests::dns::short;
-use netfabric_tests::engines::{Dockerd, IMAGE};
+use netfabric_tests::dnsd::Dnsd;
+use netfabric_tests::engines::{Dockerd, Engine, IMAGE};
 
 const ZONE: &str = "$ORIGIN svc.test.\n$TTL 30\n\
     @ SOA ns1.example.net. hostmaster.example.net. 1 3600 600 86400 300\n\

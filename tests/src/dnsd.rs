@@ -274,7 +274,7 @@ impl Dnsd {
     /// Runs `dnsd ctl --config DIR/dnsd.toml LINE...` (the binary, as an operator
     /// would, from dnsd's folder): whether it succeeded, and what it printed.
     pub fn ctl_binary(&self, lines: &[&str]) -> (bool, String) {
-        let out = Command::new(crate::bins::path("dnsd"))
+        let out = std::process::Command::new(crate::bins::path("dnsd"))
             .current_dir(self.dir.path())
             .arg("ctl")
             .arg("--config")

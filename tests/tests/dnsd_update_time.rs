@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dnsd::tsig::{Key, keyfile, sign_request};
-use netfabric_tests::dnsd::Dnsd;
 use netfabric_tests::dns::short;
+use netfabric_tests::dnsd::Dnsd;
 use netfabric_tests::update::bind_with;
 
 const ZONE: &str = "$ORIGIN dyn.test.\n$TTL 300\n\
