@@ -271,6 +271,27 @@ impl Dnsd {
         })
     }
 
+    /// Runs `dnsd ctl --config DIR/dnsd.toml LINE...` (the binary, as an operator
+    /// would, from dnsd's folder): whether it succeeded, and what it printed.
+    pub fn ctl_binary(&self, lines: &[&str]) -> (bool, String) {
+        let out = std::process::Command::new(crate::bins::path("dnsd"))
+            .current_dir(self.dir.path())
+            .arg("ctl")
+            .arg("--config")
+            .arg(self.dir.path().join("dnsd.toml"))
+            .args(lines)
+            .output()
+            .expect("run dnsd ctl");
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    }
+
     /// The next notification dnsd sent to its `NOTIFY_SOCKET`
     /// ([`Builder::notify_socket`]), waiting up to `timeout`; None when none came.
     pub fn notification(&self, timeout: Duration) -> Option<String> {

@@ -16,6 +16,7 @@ pub mod process;
 pub mod procstat;
 pub mod rrl;
 pub mod servers;
+pub mod update;
 pub mod vrrp;
 pub mod xfr;
 pub mod xfr_script;

@@ -4,7 +4,10 @@
 //! zone, a name the zone file defines (the file wins, counted), an engine socket that
 //! does not exist, a dnsd restart with containers running (same serial, same records),
 //! 200 containers that appear while dnsd is down (one version), and a dockerd restart
-//! stopped and started again (records kept while it is away, then reconciled).
+//! stopped and started again (records kept while it is away, then reconciled), then
+//! lost again beside a dnsd that withdraws after a grace time and gives duplicate names
+//! to the first container (`duplicates = "first-wins"`); `dnsd ctl status` through the
+//! binary.
 //!
 //! One dockerd and one test function: starting the engine is the expensive part.
 
@@ -46,13 +49,19 @@ fn web_1_is_answered(engine: &impl Engine, dnsd: &Dnsd) -> (String, String) {
 }
 
 fn start_dnsd(docker: &Dockerd, state: &std::path::Path) -> Dnsd {
+    start_dnsd_with(docker, state, "")
+}
+
+/// dnsd following `docker` (and an engine whose socket does not exist), with `extra`
+/// keys in `[containers]`.
+fn start_dnsd_with(docker: &Dockerd, state: &std::path::Path, extra: &str) -> Dnsd {
     Dnsd::builder()
         .zone("svc.test", SVC)
         .zone("18.198.in-addr.arpa", REVERSE)
         .metrics()
         .config(&format!(
             "state-dir = \"{}\"\n\
-             [containers]\n\
+             [containers]\n{extra}\n\
              [[containers.engine]]\nname = \"docker\"\nsocket = \"{}\"\n\
              [[containers.engine]]\nname = \"absent\"\nsocket = \"{}/no-such.sock\"\n\
              [[containers.network]]\nname = \"svcnet\"\nzone = \"svc.test\"\n",
@@ -89,6 +98,44 @@ fn container_records_follow_docker() {
 
     // Start: the container's name (normalised), its alias, its PTR.
     let (ip, _) = web_1_is_answered(&docker, &dnsd);
+
+    // `dnsd ctl status` (the binary): each engine, its socket and state, the last
+    // error of the one that is away, the records by zone, the last reconcile.
+    let (ok, status) = dnsd.ctl_binary(&["status"]);
+    assert!(ok, "{status}");
+    let line = |prefix: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix:?} line in\n{status}"))
+            .to_string()
+    };
+    let docker_line = line("source containers engine=docker ");
+    assert!(
+        docker_line.contains(&format!(
+            "socket={} state=connected since=",
+            docker.socket().display()
+        )) && docker_line.contains(" containers=1 "),
+        "{docker_line}"
+    );
+    let absent = line("source containers engine=absent ");
+    assert!(
+        absent.contains(" state=away ")
+            && absent.contains("last-error=")
+            && absent.contains("no-such.sock"),
+        "{absent}"
+    );
+    // web-1 A, front A; the PTR.
+    assert_eq!(
+        line("source containers zone=svc.test. "),
+        "source containers zone=svc.test. records=2"
+    );
+    assert_eq!(
+        line("source containers zone=18.198.in-addr.arpa. "),
+        "source containers zone=18.198.in-addr.arpa. records=1"
+    );
+    let summary = line("source containers records=");
+    assert!(!summary.contains("last-reconcile=- "), "{summary}");
 
     // A name the zone file defines: the file wins, the conflict is counted.
     docker.run_container(&["--name", "taken", "--network", "svcnet"]);
@@ -253,6 +300,64 @@ fn container_records_follow_docker() {
     assert_eq!(ask(&dnsd, "api.proj.svc.test.", "A").len(), 2);
     assert_eq!(ask(&dnsd, "burst1.svc.test.", "A").len(), 1);
     assert!(dnsd.is_running());
+
+    // The engine lost again, nothing changing meanwhile, seen by this dnsd (records
+    // kept, the default) and by a second one configured to withdraw them after a
+    // grace time: the second withdraws them after the grace, and both have them once
+    // the engine is back and listed; the first commits nothing (same serial). The
+    // second gives a name two containers claim to the one created first only.
+    let state2 = tempfile::tempdir().expect("state dir");
+    let mut withdrawing = start_dnsd_with(
+        &docker,
+        state2.path(),
+        "on-engine-loss = \"withdraw\"\ngrace-seconds = 2\nduplicates = \"first-wins\"",
+    );
+    let first = [docker.address("proj-api-1", "svcnet")];
+    wait("second dnsd listed", Duration::from_secs(120), || {
+        ask(&withdrawing, "burst1.svc.test.", "A").len() == 1
+            && ask(&withdrawing, "api.proj.svc.test.", "A") == first
+    });
+    let (before, commits) = (serial(&dnsd), dnsd.metric("dnsd_containers_commits_total"));
+    let losses = dnsd
+        .metric("dnsd_containers_engine_losses_total{engine=\"docker\"}")
+        .unwrap_or(0);
+    docker.stop();
+    wait("withdrawn after the grace", Duration::from_secs(60), || {
+        ask(&withdrawing, "api.proj.svc.test.", "A").is_empty()
+            && ask(&withdrawing, "burst1.svc.test.", "A").is_empty()
+    });
+    assert!(
+        withdrawing.log().contains("away past its grace time"),
+        "{}",
+        withdrawing.log()
+    );
+    let (ok, status) = withdrawing.ctl_binary(&["status"]);
+    assert!(ok && status.contains(" state=away "), "{status}");
+    dnsd.wait_for("docker engine away again", |d| {
+        d.metric("dnsd_containers_engine_losses_total{engine=\"docker\"}") == Some(losses + 1)
+    });
+    assert_eq!(ask(&dnsd, "api.proj.svc.test.", "A").len(), 2);
+    assert_eq!(ask(&dnsd, "burst1.svc.test.", "A").len(), 1);
+    // The reconcile of the loss is long done (the grace passed): until the engine is
+    // back, no other comes.
+    let reconciles = dnsd.metric("dnsd_containers_reconciles_total").unwrap_or(0);
+    docker.run();
+    wait(
+        "restored after the engine is back",
+        Duration::from_secs(120),
+        || {
+            ask(&withdrawing, "api.proj.svc.test.", "A") == first
+                && ask(&withdrawing, "burst1.svc.test.", "A").len() == 1
+        },
+    );
+    dnsd.wait_for("docker engine up again", |d| {
+        d.metric("dnsd_containers_engine_up{engine=\"docker\"}") == Some(1)
+            && d.metric("dnsd_containers_reconciles_total").unwrap_or(0) > reconciles
+    });
+    assert_eq!(serial(&dnsd), before, "{}", dnsd.log());
+    assert_eq!(dnsd.metric("dnsd_containers_commits_total"), commits);
+    assert_eq!(ask(&dnsd, "api.proj.svc.test.", "A").len(), 2);
+    assert!(withdrawing.is_running());
 }
 
 /// The same records from Podman's Docker-compatible service (Debian's podman 4.3, which

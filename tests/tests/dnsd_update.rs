@@ -15,12 +15,13 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use netfabric_tests::dns::short;
 use netfabric_tests::dnsd::Dnsd;
 use netfabric_tests::process::{ProcessGuard, run_with_input};
 use netfabric_tests::servers::free_port;
+use netfabric_tests::update::Peer;
 
 const ZONE: &str = "$ORIGIN dyn.test.\n$TTL 300\n\
     @ SOA ns1.example.net. hostmaster.example.net. 1 3600 600 86400 300\n\
@@ -154,22 +155,8 @@ fn nsupdate(server: SocketAddr, zone: &str, commands: &str, extra: &[&str]) -> S
         .map_or_else(|| format!("error: {text}"), String::from)
 }
 
-struct Peer {
-    addr: SocketAddr,
-    _guard: ProcessGuard,
-    _dir: tempfile::TempDir,
-}
-
 fn wait_serving(addr: SocketAddr, what: &str, log: &Path) {
-    let end = Instant::now() + Duration::from_secs(30);
-    while short(addr, "dyn.test.", "SOA").is_empty() {
-        assert!(
-            Instant::now() < end,
-            "{what} does not answer: {}",
-            std::fs::read_to_string(log).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    netfabric_tests::update::wait_serving(addr, "dyn.test.", what, log);
 }
 
 fn knot() -> Peer {
@@ -200,11 +187,7 @@ fn knot() -> Peer {
         .stderr(log);
     let guard = ProcessGuard::spawn("knotd", &mut cmd);
     wait_serving(addr, "knot", &dir.path().join("log"));
-    Peer {
-        addr,
-        _guard: guard,
-        _dir: dir,
-    }
+    Peer { addr, guard, dir }
 }
 
 fn bind() -> Peer {
@@ -214,33 +197,7 @@ fn bind() -> Peer {
 /// BIND serving dyn.test with `zone_options` in its zone statement and `top` (keys,
 /// includes) before it.
 fn bind_with(zone_options: &str, top: &str) -> Peer {
-    let dir = tempfile::Builder::new()
-        .prefix("nf-bind-upd-")
-        .tempdir()
-        .expect("dir");
-    let d = dir.path().display().to_string();
-    let port = free_port();
-    std::fs::write(dir.path().join("dyn.test.zone"), ZONE).expect("zone");
-    let conf = format!(
-        "options {{ directory \"{d}\"; pid-file \"{d}/named.pid\"; listen-on port {port} {{ 127.0.0.1; }};\n\
-         listen-on-v6 {{ none; }}; recursion no; dnssec-validation no; }};\n\
-         controls {{ }};\n{top}\n\
-         zone \"dyn.test\" {{ type primary; file \"{d}/dyn.test.zone\"; {zone_options} }};\n"
-    );
-    std::fs::write(dir.path().join("named.conf"), conf).expect("conf");
-    let log = std::fs::File::create(dir.path().join("log")).expect("log");
-    let mut cmd = Command::new("/usr/sbin/named");
-    cmd.args(["-g", "-c", &format!("{d}/named.conf")])
-        .stdout(log.try_clone().expect("log"))
-        .stderr(log);
-    let guard = ProcessGuard::spawn("named", &mut cmd);
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    wait_serving(addr, "named", &dir.path().join("log"));
-    Peer {
-        addr,
-        _guard: guard,
-        _dir: dir,
-    }
+    netfabric_tests::update::bind_with("dyn.test", ZONE, zone_options, top)
 }
 
 fn start_dnsd(state: &Path) -> Dnsd {

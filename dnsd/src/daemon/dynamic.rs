@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::manager::Manager;
 use crate::manager::dynamic_zone::open_dynamic;
 use crate::metrics::Metrics;
+use crate::sources::status::Registry;
 
 /// The running dynamic sources.
 pub struct Dynamic {
@@ -31,6 +32,7 @@ pub fn start(
     manager: &Arc<Manager>,
     metrics: &Metrics,
     runtime: &tokio::runtime::Runtime,
+    sources: &Registry,
 ) -> Dynamic {
     for (apex, settings) in &config.dynamic.zones {
         match open_dynamic(manager, apex, settings) {
@@ -48,10 +50,11 @@ pub fn start(
         let _context = runtime.enter();
         let stats =
             crate::sources::containers::start(settings.clone(), manager.clone(), receiver.clone());
-        metrics.attach(stats);
+        metrics.attach(stats.clone());
+        sources.attach(stats);
     }
     if let Some(api) = &config.dynamic.api {
-        start_api(api, manager, metrics, runtime, receiver.clone());
+        start_api(api, manager, (metrics, sources), runtime, receiver.clone());
     }
     Dynamic { shutdown }
 }
@@ -61,7 +64,7 @@ pub fn start(
 fn start_api(
     api: &crate::config::ApiConfig,
     manager: &Arc<Manager>,
-    metrics: &Metrics,
+    (metrics, sources): (&Metrics, &Registry),
     runtime: &tokio::runtime::Runtime,
     shutdown: watch::Receiver<bool>,
 ) {
@@ -94,6 +97,7 @@ fn start_api(
     };
     let stats = Arc::new(crate::sources::api::http::ApiStats::default());
     metrics.attach(stats.clone());
+    sources.attach(stats.clone());
     tracing::info!(listen = %api.listen, "PowerDNS-compatible API listening");
     tokio::spawn(crate::sources::api::http::serve(
         listener,
@@ -111,6 +115,7 @@ pub fn route_updates(
     config: &Config,
     manager: &Arc<Manager>,
     metrics: &Metrics,
+    sources: &Registry,
     resolver: Option<crate::front::deferred::DeferSink>,
 ) -> std::io::Result<Option<crate::front::deferred::DeferSink>> {
     if !config.dynamic.update.enabled() {
@@ -121,6 +126,7 @@ pub fn route_updates(
         config.dynamic.update.clone(),
     )?;
     metrics.attach(update.stats());
+    sources.attach(update.stats());
     Ok(Some(Arc::new(crate::sources::update::Router {
         resolver,
         update,

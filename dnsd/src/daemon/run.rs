@@ -112,7 +112,9 @@ pub fn run(config: Config) -> Result<(), RunError> {
     );
     metrics.attach_reload_stats(reloader.stats());
     metrics.attach_publisher(manager.publisher().clone());
-    let dynamic = super::dynamic::start(&config, &manager, &metrics, &runtime);
+    // What the dynamic sources tell `dnsd ctl status`.
+    let sources = Arc::new(crate::sources::status::Registry::default());
+    let dynamic = super::dynamic::start(&config, &manager, &metrics, &runtime, &sources);
     // Transfers out, NOTIFY and signed requests (`xfr`): the fronts hand them over.
     let xfr_stats = Arc::new(crate::xfr::stats::XfrStats::default());
     metrics.attach_xfr_stats(xfr_stats.clone());
@@ -203,7 +205,7 @@ pub fn run(config: Config) -> Result<(), RunError> {
         None
     };
     // RFC 2136 updates go the same deferred way, to the update service.
-    let defer = super::dynamic::route_updates(&config, &manager, &metrics, defer)
+    let defer = super::dynamic::route_updates(&config, &manager, &metrics, &sources, defer)
         .map_err(RunError::Start)?;
 
     // Workers sleep in recvmmsg (one socket each: woken by shutting the socket down
@@ -244,7 +246,11 @@ pub fn run(config: Config) -> Result<(), RunError> {
         &config,
         signals,
         &watcher,
-        (manager.clone(), control, xfr_tasks),
+        (
+            manager.clone(),
+            control.map(|l| (l, sources.clone())),
+            xfr_tasks,
+        ),
         Arc::new({
             let mut shared =
                 tcp::Shared::new(zones, metrics, tcp_config).with_options(answer_options.clone());
@@ -280,6 +286,12 @@ pub fn run(config: Config) -> Result<(), RunError> {
     result
 }
 
+/// The control socket bound, and the dynamic sources its `status` lists.
+type ControlSocket = (
+    std::os::unix::net::UnixListener,
+    Arc<crate::sources::status::Registry>,
+);
+
 /// The async half: TCP, metrics, signals. Returns on SIGTERM or SIGINT.
 async fn serve(
     config: &Config,
@@ -287,7 +299,7 @@ async fn serve(
     watcher: &WatchHandle,
     (manager, control, xfr_tasks): (
         Arc<Manager>,
-        Option<std::os::unix::net::UnixListener>,
+        Option<ControlSocket>,
         crate::xfr::tasks::Tasks,
     ),
     shared: Arc<tcp::Shared>,
@@ -295,12 +307,13 @@ async fn serve(
     metrics_listener: Option<std::net::TcpListener>,
 ) -> Result<(), RunError> {
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    if let Some(listener) = control {
+    if let Some((listener, sources)) = control {
         let listener = tokio::net::UnixListener::from_std(listener).map_err(RunError::Start)?;
         tokio::spawn(crate::front::control::serve(
             listener,
             manager,
             shared.transfers.as_ref().map(|t| t.stats().clone()),
+            sources,
             shutdown_rx.clone(),
         ));
     }

@@ -12,7 +12,9 @@
 //! del-name OWNER            remove every RRset at OWNER
 //! commit                    commit: "ok SERIAL" once durable and served, or "error WHY"
 //! abort                     drop the transaction
-//! status [NAME]             one "zone ..." line per zone, then "ok"
+//! status [NAME]             one "zone ..." line per zone (without NAME, then one
+//!                           "source ..." line or more per dynamic source:
+//!                           `sources::status`), then "ok"
 //! ```
 //!
 //! A change goes through the zone's manager like any other source's: checked, given a
@@ -27,6 +29,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::watch;
 
 use crate::manager::{CommitError, FILE_SOURCE, Manager, ZoneHandle};
+use crate::sources::status::Registry;
 use crate::wire::name::Name;
 use crate::xfr::stats::XfrStats;
 use crate::zone::files::LoadOptions;
@@ -181,6 +184,7 @@ pub async fn serve(
     listener: UnixListener,
     manager: Arc<Manager>,
     xfr: Option<Arc<XfrStats>>,
+    sources: Arc<Registry>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
@@ -190,10 +194,10 @@ pub async fn serve(
         };
         match accepted {
             Ok((stream, _)) => {
-                let manager = manager.clone();
-                let (xfr, shutdown) = (xfr.clone(), shutdown.clone());
+                let context = (manager.clone(), xfr.clone(), sources.clone());
+                let shutdown = shutdown.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = session(stream, manager, xfr, shutdown).await {
+                    if let Err(e) = session(stream, context, shutdown).await {
                         tracing::debug!(error = %e, "control connection ended");
                     }
                 });
@@ -240,8 +244,7 @@ enum Reply {
 
 async fn session(
     stream: UnixStream,
-    manager: Arc<Manager>,
-    xfr: Option<Arc<XfrStats>>,
+    (manager, xfr, sources): (Arc<Manager>, Option<Arc<XfrStats>>, Arc<Registry>),
     mut shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
@@ -282,7 +285,7 @@ async fn session(
                 .await;
             break;
         }
-        let reply = answer(&mut session, &manager, xfr.as_deref(), &line);
+        let reply = answer(&mut session, (&manager, xfr.as_deref(), &sources), &line);
         if replies.send(reply).await.is_err() {
             break;
         }
@@ -294,8 +297,7 @@ async fn session(
 /// The reply to one line (ending with a newline).
 fn answer(
     session: &mut Session,
-    manager: &Arc<Manager>,
-    xfr: Option<&XfrStats>,
+    (manager, xfr, sources): (&Arc<Manager>, Option<&XfrStats>, &Registry),
     line: &str,
 ) -> Reply {
     let text = |t: &str| Reply::Text(t.to_string());
@@ -341,6 +343,12 @@ fn answer(
             }
             if out.is_empty() && name.is_some() {
                 return text("error no such zone\n");
+            }
+            if name.is_none() {
+                for line in sources.lines() {
+                    out.push_str(&line);
+                    out.push('\n');
+                }
             }
             out.push_str("ok\n");
             Reply::Text(out)

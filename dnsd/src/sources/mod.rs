@@ -3,7 +3,8 @@
 //! reloads on every change — when `burst` says a change is complete, for the files
 //! `watch_plan` resolves); container engines (`containers`); the PowerDNS-compatible
 //! HTTP API (`api`); RFC 2136 updates and transfers in. Each submits transactions to
-//! the zone's manager; `desired` turns a dynamic source's whole wanted state into one.
+//! the zone's manager; `status` gathers what the dynamic ones tell `dnsd ctl status`;
+//! `desired` turns a dynamic source's whole wanted state into one.
 
 pub mod api;
 pub mod burst;
@@ -14,6 +15,7 @@ pub mod files;
 pub mod reload;
 pub mod state;
 pub mod stats;
+pub mod status;
 pub mod update;
 pub mod watch_plan;
 pub mod watcher;

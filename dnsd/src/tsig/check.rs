@@ -174,9 +174,9 @@ fn request_mac(key: &Key, msg: &[u8], found: &Found<'_>) -> ring::hmac::Tag {
 /// Writes into `out` (cleared) the response to `request`, whose TSIG check failed as
 /// `failure` says, at `now` (§5.3.2): FORMERR alone; or NOTAUTH with a TSIG record
 /// carrying the error, unsigned for BADKEY and BADSIG (the key or MAC cannot be
-/// trusted), signed with the request's MAC for BADTIME (with our time as Other Data,
-/// so that the client can see the skew) and BADTRUNC. No question (as NSD answers
-/// BADKEY).
+/// trusted), signed with the request's MAC for BADTIME (at the request's time, as
+/// BIND does, with our time as Other Data, so that the client can see the skew) and
+/// BADTRUNC. No question (as NSD answers BADKEY).
 pub fn failure_response(request: &[u8], failure: &Failure, now: u64, out: &mut Vec<u8>) {
     out.clear();
     let (id, flags) = match request.get(..4) {
@@ -224,6 +224,14 @@ pub fn failure_response(request: &[u8], failure: &Failure, now: u64, out: &mut V
     } else {
         &[]
     };
+    // BADTIME is signed at the request's time, as BIND does, so that the client's
+    // own time check of the response passes and it sees the error; our time is in
+    // Other Data.
+    let time = if code == error::BADTIME {
+        failure.time
+    } else {
+        now
+    };
     let key = &signed.key;
     let mut ctx = key.context();
     record::feed_mac(&mut ctx, &signed.mac);
@@ -231,7 +239,7 @@ pub fn failure_response(request: &[u8], failure: &Failure, now: u64, out: &mut V
     let variables = Variables {
         key_name: key.name().as_wire(),
         algorithm: key.algorithm().wire(),
-        time: now,
+        time,
         fudge: super::DEFAULT_FUDGE,
         error: code,
         other,
@@ -243,7 +251,7 @@ pub fn failure_response(request: &[u8], failure: &Failure, now: u64, out: &mut V
         &Written {
             key_name: key.name().as_wire(),
             algorithm: key.algorithm().wire(),
-            time: now,
+            time,
             fudge: super::DEFAULT_FUDGE,
             mac: mac.as_ref(),
             original_id: id,

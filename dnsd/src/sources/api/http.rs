@@ -54,6 +54,20 @@ impl crate::metrics::Render for ApiStats {
     }
 }
 
+impl crate::sources::status::SourceStatus for ApiStats {
+    /// `source api requests=N unauthorized=N patches=N refused=N last-patch=T`.
+    fn status(&self, out: &mut Vec<String>) {
+        out.push(format!(
+            "source api requests={} unauthorized={} patches={} refused={} last-patch={}",
+            self.requests.load(Relaxed),
+            self.unauthorized.load(Relaxed),
+            self.patches.load(Relaxed),
+            self.refused.load(Relaxed),
+            crate::sources::status::time(self.last_patch.load(Relaxed))
+        ));
+    }
+}
+
 /// What every request needs.
 struct Context {
     manager: Arc<Manager>,

@@ -67,11 +67,19 @@ struct StatsInner {
     conflicts: usize,
     duplicates: usize,
     records: usize,
+    /// RRsets owned, by zone (zones where the source owns none left out).
+    zones: BTreeMap<String, usize>,
+    /// When the state was last compared with the zones (Unix time).
+    last_reconcile: u64,
 }
 
 #[derive(Debug, Default, Clone)]
 struct EngineStats {
+    socket: String,
     up: bool,
+    /// Since when it is connected, or away (Unix time).
+    since: u64,
+    last_error: Option<(u64, String)>,
     containers: usize,
     events: u64,
     last_event: u64,
@@ -132,28 +140,47 @@ impl ContainerStats {
             let _ = writeln!(out, "dnsd_containers_{metric} {value}");
         }
     }
+}
 
-    /// One line per engine and one for the source, for `dnsd status`.
-    pub fn status(&self) -> Vec<String> {
+impl crate::sources::status::SourceStatus for ContainerStats {
+    /// `source containers engine=NAME socket=PATH state=connected|away since=T
+    /// containers=N events=N last-event=T losses=N [last-error-at=T last-error="..."]`
+    /// per engine, `source containers zone=APEX records=N` per zone it has records in,
+    /// then `source containers records=N reconciles=N last-reconcile=T commits=N
+    /// commit-errors=N conflicts=N conflicts-total=N duplicate-names=N`.
+    fn status(&self, out: &mut Vec<String>) {
+        use crate::sources::status::{text, time};
         let s = self.with(|s| s.clone());
-        let mut lines: Vec<String> = s
-            .engines
-            .iter()
-            .map(|(name, e)| {
-                format!(
-                    "containers: engine {name}: {}, {} containers, {} events, last at {}",
-                    if e.up { "connected" } else { "away" },
-                    e.containers,
-                    e.events,
-                    e.last_event
-                )
-            })
-            .collect();
-        lines.push(format!(
-            "containers: {} RRsets, {} conflicts with zone files, {} commits ({} failed)",
-            s.records, s.conflicts, s.commits, s.commit_errors
+        for (name, e) in &s.engines {
+            let mut line = format!(
+                "source containers engine={name} socket={} state={} since={} containers={} events={} last-event={} losses={}",
+                e.socket,
+                if e.up { "connected" } else { "away" },
+                time(e.since),
+                e.containers,
+                e.events,
+                time(e.last_event),
+                e.losses,
+            );
+            if let Some((at, error)) = &e.last_error {
+                let _ = write!(line, " last-error-at={at} last-error={}", text(error));
+            }
+            out.push(line);
+        }
+        for (zone, records) in &s.zones {
+            out.push(format!("source containers zone={zone} records={records}"));
+        }
+        out.push(format!(
+            "source containers records={} reconciles={} last-reconcile={} commits={} commit-errors={} conflicts={} conflicts-total={} duplicate-names={}",
+            s.records,
+            s.reconciles,
+            time(s.last_reconcile),
+            s.commits,
+            s.commit_errors,
+            s.conflicts,
+            s.conflicts_total,
+            s.duplicates
         ));
-        lines
     }
 }
 
@@ -183,6 +210,13 @@ pub fn start(
     shutdown: watch::Receiver<bool>,
 ) -> Arc<ContainerStats> {
     let stats = Arc::new(ContainerStats::default());
+    stats.with(|s| {
+        for engine in &settings.engines {
+            let e = s.engines.entry(engine.name.clone()).or_default();
+            e.socket = engine.socket.display().to_string();
+            e.since = crate::manager::unix_now();
+        }
+    });
     let (tx, rx) = mpsc::unbounded_channel();
     for (i, engine) in settings.engines.iter().enumerate() {
         tokio::spawn(follow(i, engine.clone(), tx.clone(), shutdown.clone()));
@@ -284,11 +318,20 @@ fn apply(
         return false;
     };
     stats.with(|s| {
+        let now = crate::manager::unix_now();
         let e = s.engines.entry(config.name.clone()).or_default();
         e.events += 1;
-        e.last_event = crate::manager::unix_now();
-        if matches!(event, EngineEvent::Lost(..)) && engine.up {
-            e.losses += 1;
+        e.last_event = now;
+        match &event {
+            EngineEvent::Lost(_, why) => {
+                if engine.up {
+                    e.losses += 1;
+                    e.since = now;
+                }
+                e.last_error = Some((now, why.clone()));
+            }
+            EngineEvent::Synced(..) if !engine.up => e.since = now,
+            _ => {}
         }
     });
     match event {
@@ -355,6 +398,7 @@ fn reconcile(
         ..Outcome::default()
     };
     let mut records = 0;
+    let mut by_zone = BTreeMap::new();
     for handle in zones {
         let desired = w.zones.remove(handle.apex()).unwrap_or_default();
         let ownership = handle.ownership();
@@ -373,12 +417,16 @@ fn reconcile(
         if !plan.txn.is_empty() {
             commit(&handle, plan.txn, stats, &mut outcome);
         }
-        records += handle
+        let owned = handle
             .ownership()
             .counts()
             .get(SOURCE)
             .copied()
             .unwrap_or(0);
+        records += owned;
+        if owned > 0 {
+            by_zone.insert(handle.apex().to_string(), owned);
+        }
     }
     for (apex, desired) in &w.zones {
         if !desired.is_empty() {
@@ -389,7 +437,9 @@ fn reconcile(
     }
     stats.with(|s| {
         s.records = records;
+        s.zones = by_zone;
         s.reconciles += 1;
+        s.last_reconcile = crate::manager::unix_now();
     });
     outcome
 }

@@ -116,6 +116,32 @@ impl crate::metrics::Render for UpdateStats {
     }
 }
 
+impl crate::sources::status::SourceStatus for UpdateStats {
+    /// `source update key=KEY RCODE=N ...` per key (`unsigned` for unsigned
+    /// updates), then `source update requests=N commits=N batches=N`.
+    fn status(&self, out: &mut Vec<String>) {
+        let by_rcode = self
+            .by_rcode
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let mut keys: BTreeMap<&str, String> = BTreeMap::new();
+        for ((key, rcode), n) in &by_rcode {
+            let line = keys.entry(key).or_default();
+            line.push_str(&format!(" {}={n}", rcode_name(*rcode)));
+        }
+        for (key, counts) in keys {
+            out.push(format!("source update key={key}{counts}"));
+        }
+        out.push(format!(
+            "source update requests={} commits={} batches={}",
+            by_rcode.values().sum::<u64>(),
+            self.commits.load(Relaxed),
+            self.batches.load(Relaxed)
+        ));
+    }
+}
+
 fn rcode_name(rcode: u16) -> &'static str {
     match rcode {
         0 => "NOERROR",
@@ -213,11 +239,11 @@ impl UpdateService {
                         label: key.name.to_string(),
                         key: Some((key, mac)),
                     },
-                    Auth::Failed { why, context } => {
+                    Auth::Failed { why, reply } => {
                         tracing::info!(client = %query.client, "UPDATE not authenticated: {why}");
                         self.stats.count("bad-tsig", rcode::NOTAUTH);
                         let response = message::response(&query.request, rcode::NOTAUTH);
-                        let _ = query.reply.send(tsig::sign(response, context));
+                        let _ = query.reply.send(reply.into_bytes(response));
                         continue;
                     }
                 }

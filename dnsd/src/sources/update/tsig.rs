@@ -5,7 +5,8 @@
 //! The MAC work is hickory's (`TSigner`); this module keeps the key ring and maps
 //! the outcomes onto RCODEs and TSIG errors: an unknown key → NOTAUTH + BADKEY, a
 //! wrong MAC → NOTAUTH + BADSIG (both unsigned, §5.3.2), a time outside the fudge →
-//! NOTAUTH + BADTIME (signed).
+//! NOTAUTH + BADTIME (signed, with our time as Other Data: made by `crate::tsig`, as
+//! hickory leaves that out).
 //!
 //! Issue 8 (transfers) brings dnsd's own TSIG module and key ring; once it lands the
 //! key ring here is to be taken from it (the key-file format is the same).
@@ -61,9 +62,55 @@ pub enum Auth {
     Failed {
         /// What failed, for the log.
         why: String,
-        /// Signs (or not, per RFC 8945 §5.3.2) the NOTAUTH response.
-        context: TSigResponseContext,
+        /// The NOTAUTH response, or how to sign it.
+        reply: FailedReply,
     },
+}
+
+/// The response to a request whose TSIG failed.
+pub enum FailedReply {
+    /// The NOTAUTH response is to be signed (or not, per RFC 8945 §5.3.2) by this.
+    Sign(TSigResponseContext),
+    /// The whole response, made by `crate::tsig` (BADTIME: signed, with our time in
+    /// Other Data, §5.2.3, which hickory's signer leaves out).
+    Ready(Vec<u8>),
+}
+
+impl FailedReply {
+    /// The bytes to send for `request`, whose NOTAUTH response is `response`.
+    pub fn into_bytes(self, response: Vec<u8>) -> Vec<u8> {
+        match self {
+            FailedReply::Sign(context) => sign(response, context),
+            FailedReply::Ready(bytes) => bytes,
+        }
+    }
+}
+
+/// The BADTIME response to `request` signed by `key` (RFC 8945 §5.2.3), made by
+/// `crate::tsig`; None if that module does not see a BADTIME (or the algorithm).
+fn badtime_response(key: &Key, request: &[u8], now: u64) -> Option<Vec<u8>> {
+    use crate::tsig::{Algorithm, Check, FailureKind, KeyRing};
+    let algorithm = match key.signer.algorithm() {
+        TsigAlgorithm::HmacSha1 => Algorithm::HmacSha1,
+        TsigAlgorithm::HmacSha256 => Algorithm::HmacSha256,
+        TsigAlgorithm::HmacSha384 => Algorithm::HmacSha384,
+        TsigAlgorithm::HmacSha512 => Algorithm::HmacSha512,
+        _ => return None,
+    };
+    let mut ring = KeyRing::new();
+    ring.insert(crate::tsig::Key::new(
+        &key.name,
+        algorithm,
+        key.signer.key(),
+    ));
+    match ring.check_request(request, now) {
+        Check::Failed(failure) if failure.kind == FailureKind::BadTime => {
+            let mut out = Vec::new();
+            crate::tsig::failure_response(request, &failure, now, &mut out);
+            Some(out)
+        }
+        _ => None,
+    }
 }
 
 /// Reads the keys of a BIND key file: `key "NAME" { algorithm ALG; secret "B64"; };`,
@@ -222,33 +269,48 @@ pub fn authenticate(keys: &[Key], request: &[u8], message: &Message, now: u64) -
     let Some(key) = key else {
         return Auth::Failed {
             why: format!("unknown key {} ({:?})", record.name, record.data.algorithm),
-            context: TSigResponseContext::unknown_key(id, now, record.name.clone()),
+            reply: FailedReply::Sign(TSigResponseContext::unknown_key(
+                id,
+                now,
+                record.name.clone(),
+            )),
         };
     };
     if record.data.time < u64::from(record.data.fudge) {
         // A time before 1970 + fudge: not a clock, and hickory's window would underflow.
         return Auth::Failed {
             why: format!("key {}: time {} is not a time", key.name, record.data.time),
-            context: TSigResponseContext::bad_signature(id, now, key.signer.clone()),
+            reply: FailedReply::Sign(TSigResponseContext::bad_signature(
+                id,
+                now,
+                key.signer.clone(),
+            )),
         };
     }
     match key.signer.verify_message_byte(request, None, true) {
         Err(e) => Auth::Failed {
             why: format!("key {}: {e}", key.name),
-            context: TSigResponseContext::bad_signature(id, now, key.signer.clone()),
+            reply: FailedReply::Sign(TSigResponseContext::bad_signature(
+                id,
+                now,
+                key.signer.clone(),
+            )),
         },
         Ok((mac, _, window)) if !window.contains(&now) && window.end != now => Auth::Failed {
             why: format!(
                 "key {}: the time {} is outside the fudge (now {now})",
                 key.name, record.data.time
             ),
-            context: TSigResponseContext::new(
-                id,
-                now,
-                key.signer.clone(),
-                mac,
-                Some(TsigError::BadTime),
-            ),
+            reply: match badtime_response(key, request, now) {
+                Some(bytes) => FailedReply::Ready(bytes),
+                None => FailedReply::Sign(TSigResponseContext::new(
+                    id,
+                    now,
+                    key.signer.clone(),
+                    mac,
+                    Some(TsigError::BadTime),
+                )),
+            },
         },
         Ok((mac, _, _)) => Auth::Signed {
             key: key.clone(),
