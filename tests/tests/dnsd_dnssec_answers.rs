@@ -158,7 +158,10 @@ fn presigned(apex: &str, nsec3: bool, dir: &Path) -> ZoneFile {
     assert!(keygen.status.success(), "{keygen:?}");
     let signed = dir.join(format!("{apex}.zone"));
     let mut sign = Command::new("dnssec-signzone");
+    // -d: the dsset- file goes to `dir` too, not the working folder.
     sign.args(["-q", "-S", "-z", "-K"])
+        .arg(dir)
+        .arg("-d")
         .arg(dir)
         .args(["-o", apex, "-f"])
         .arg(&signed);
