@@ -67,6 +67,8 @@ mod tests;
 #[cfg(test)]
 mod tests_dname;
 #[cfg(test)]
+mod tests_dnssec;
+#[cfg(test)]
 mod tests_internet;
 #[cfg(test)]
 mod tests_wire;
