@@ -268,3 +268,60 @@ fn pre_signed_zones_get_the_same_dnssec_records_from_dnsd_as_from_knot() {
         failures.join("\n")
     );
 }
+
+/// Queries a second with DO set against the zones of the differential test, dnsd beside
+/// NSD and Knot in one run (one UDP worker each, dnsperf for 5 s per server): printed,
+/// never asserted (a timing in a test would be noise on 2 shared cores). Run by hand:
+/// `cargo test --profile ci -p netfabric-tests --test dnsd_dnssec_answers -- --ignored
+/// --nocapture`.
+#[test]
+#[ignore]
+fn do_queries_per_second_beside_nsd_and_knot() {
+    let dir = tempfile::tempdir().unwrap();
+    let zones = vec![
+        presigned("nsec.test", false, dir.path()),
+        presigned("nsec3.test", true, dir.path()),
+    ];
+    let qtypes = [(1, "A"), (16, "TXT"), (28, "AAAA"), (43, "DS"), (15, "MX")];
+    let mut queries = String::new();
+    for zone in &zones {
+        for (label, qtype) in DIFF_CASES {
+            let name = if label.is_empty() {
+                format!("{}.", zone.name)
+            } else {
+                format!("{label}.{}.", zone.name)
+            };
+            let Some((_, text)) = qtypes.iter().find(|(n, _)| n == qtype) else {
+                continue;
+            };
+            queries.push_str(&format!("{name} {text}\n"));
+        }
+    }
+    let file = dir.path().join("queries");
+    std::fs::write(&file, queries).unwrap();
+    let opts = Options::default();
+    for kind in [Kind::Dnsd, Kind::Nsd, Kind::Knot] {
+        let server = Server::start(kind, &zones, &opts);
+        let out = Command::new("dnsperf")
+            .args(["-s", &server.addr.ip().to_string()])
+            .args([
+                "-p",
+                &server.addr.port().to_string(),
+                "-D",
+                "-l",
+                "5",
+                "-c",
+                "4",
+                "-d",
+            ])
+            .arg(&file)
+            .output()
+            .expect("dnsperf");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let qps = text
+            .lines()
+            .find(|l| l.contains("Queries per second"))
+            .unwrap_or("no result");
+        println!("{}: {}", kind.name(), qps.trim());
+    }
+}
