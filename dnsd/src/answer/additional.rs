@@ -88,6 +88,7 @@ fn add_addresses<'z>(
         return;
     }
     let required = referral_cut.is_some_and(|cut| name::is_subdomain(lower, cut));
+    let sigs = super::proof::sigs(response, node, rtype);
     response.push(Item {
         section: Section::Additional,
         owner,
@@ -95,5 +96,6 @@ fn add_addresses<'z>(
         ttl: addresses.ttl,
         data,
         required,
+        sigs,
     });
 }

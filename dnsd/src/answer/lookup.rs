@@ -9,10 +9,10 @@
 //! serve, or after `MAX_CHAIN` aliases: the resolver then follows the rest itself.
 
 use super::response::{Data, Item, NameRef, Response, Section};
-use super::{additional, negative, referral, wildcard};
+use super::{additional, negative, proof, referral, wildcard};
 use crate::wire::message::rcode;
 use crate::wire::name::{MAX_NAME_LEN, label_offsets, lowercase_into};
-use crate::zone::{NodeRef, Rtype, Zone, ZoneSet};
+use crate::zone::{NodeRef, RrsetRef, Rtype, Zone, ZoneSet};
 
 /// Most CNAME and DNAME steps followed for one query.
 pub const MAX_CHAIN: usize = 12;
@@ -56,6 +56,8 @@ pub fn resolve<'z>(zones: &'z ZoneSet, query: &Query<'_>, response: &mut Respons
             return;
         }
         let at_apex = lower.len() == zone.apex().as_wire().len();
+        // The closest encloser whose wildcard answers, for the proofs (DO only).
+        let mut expanded = None;
         if query.qtype == Rtype::DS && at_apex {
             // RFC 4035 §3.1.4.1: DS belongs to the parent side of the cut.
             match parent_zone(zones, zone) {
@@ -63,6 +65,9 @@ pub fn resolve<'z>(zones: &'z ZoneSet, query: &Query<'_>, response: &mut Respons
                 None => {
                     response.authoritative = !query.class_any;
                     negative::nodata(zone, query, response);
+                    if response.dnssec {
+                        proof::nodata(zone, lower, zone.apex_node(), None, response, query.qname);
+                    }
                     return;
                 }
             }
@@ -91,7 +96,8 @@ pub fn resolve<'z>(zones: &'z ZoneSet, query: &Query<'_>, response: &mut Respons
             if response.contains(owner, &data, query.qname) || steps == MAX_CHAIN {
                 return;
             }
-            push_answer(response, owner, Rtype::DNAME, dname.ttl, data);
+            let sigs = proof::sigs(response, encloser, Rtype::DNAME);
+            push_answer(response, owner, Rtype::DNAME, dname.ttl, data, sigs);
             // RFC 6672 §2.2: replace the DNAME's owner at the end of the name by its target.
             let Some(target) = dname.rdatas().next() else {
                 return;
@@ -113,6 +119,7 @@ pub fn resolve<'z>(zones: &'z ZoneSet, query: &Query<'_>, response: &mut Respons
                 Rtype::CNAME,
                 dname.ttl,
                 Data::Cname(next),
+                None,
             );
             // The synthesized CNAME is itself the answer to a CNAME question (NSD, Knot).
             if query.qtype == Rtype::CNAME {
@@ -123,10 +130,17 @@ pub fn resolve<'z>(zones: &'z ZoneSet, query: &Query<'_>, response: &mut Respons
             continue;
         } else if let Some(source) = wildcard::source(zone, encloser) {
             response.wildcard.get_or_insert(encloser.owner());
+            if response.dnssec {
+                expanded = Some(encloser);
+                proof::expansion(zone, lower, encloser, response, query.qname);
+            }
             source
         } else {
             response.rcode = rcode::NXDOMAIN;
             negative::nxdomain(zone, query, response);
+            if response.dnssec {
+                proof::nxdomain(zone, lower, encloser, response, query.qname);
+            }
             return;
         };
 
@@ -134,16 +148,23 @@ pub fn resolve<'z>(zones: &'z ZoneSet, query: &Query<'_>, response: &mut Respons
         if query.qtype == Rtype::ANY {
             match any_rrset(matched) {
                 Some(rrset) => {
+                    let sigs = proof::sigs(response, matched, rrset.rtype);
                     push_answer(
                         response,
                         current,
                         rrset.rtype,
                         rrset.ttl,
                         Data::Rrset(rrset),
+                        sigs,
                     );
                     additional::add_for(zone, rrset, None, response, query.qname);
                 }
-                None => negative::nodata(zone, query, response),
+                None => {
+                    negative::nodata(zone, query, response);
+                    if response.dnssec {
+                        proof::nodata(zone, lower, matched, expanded, response, query.qname);
+                    }
+                }
             }
             return;
         }
@@ -157,30 +178,37 @@ pub fn resolve<'z>(zones: &'z ZoneSet, query: &Query<'_>, response: &mut Respons
                     rrset.rtype,
                     rrset.ttl,
                     Data::Rrset(rrset),
+                    None,
                 );
             }
             return;
         }
         if let Some(rrset) = matched.rrset(query.qtype) {
+            let sigs = proof::sigs(response, matched, rrset.rtype);
             push_answer(
                 response,
                 current,
                 rrset.rtype,
                 rrset.ttl,
                 Data::Rrset(rrset),
+                sigs,
             );
             additional::add_for(zone, rrset, None, response, query.qname);
             return;
         }
         let Some(cname) = matched.rrset(Rtype::CNAME) else {
             negative::nodata(zone, query, response);
+            if response.dnssec {
+                proof::nodata(zone, lower, matched, expanded, response, query.qname);
+            }
             return;
         };
         let data = Data::Rrset(cname);
         if response.contains(current, &data, query.qname) || steps == MAX_CHAIN {
             return;
         }
-        push_answer(response, current, Rtype::CNAME, cname.ttl, data);
+        let sigs = proof::sigs(response, matched, Rtype::CNAME);
+        push_answer(response, current, Rtype::CNAME, cname.ttl, data, sigs);
         // A CNAME RRset has one record (RFC 2181 §10.1); NSD follows the first.
         let Some(target) = cname.rdatas().next() else {
             return;
@@ -196,6 +224,7 @@ fn push_answer<'z>(
     rtype: Rtype,
     ttl: u32,
     data: Data<'z>,
+    sigs: Option<RrsetRef<'z>>,
 ) {
     response.push(Item {
         section: Section::Answer,
@@ -204,6 +233,7 @@ fn push_answer<'z>(
         ttl,
         data,
         required: true,
+        sigs,
     });
 }
 

@@ -17,7 +17,10 @@
 //! `limit` tells response rate limiting what each response was and writes the short
 //! response that replaces a limited one.
 //!
-//! RFCs: 1034, 1035, 2181, 2308, 3597, 4035 §3.1.4.1 (DS), 4592, 4892, 5001, 6672,
+//! With DO (RFC 3225), `proof` adds the DNSSEC records of RFC 4035 §3.1 and RFC 5155
+//! §7.2: signatures beside each RRset, denial of existence, DS at referrals.
+//!
+//! RFCs: 1034, 1035, 2181, 2308, 3597, 4035 §3.1, 5155 §7.2, 4592, 4892, 5001, 6672,
 //! 6891, 7766, 7873, 8482, 8914, 8945 §5.2, 9018, 9471. Where the RFCs leave a choice, dnsd does what NSD 4.6
 //! does; `vs_nsd` checks that, response by response, against a running NSD.
 //!
@@ -52,6 +55,7 @@ mod identity;
 mod limit;
 mod lookup;
 mod negative;
+mod proof;
 mod referral;
 mod render;
 mod response;
@@ -62,6 +66,8 @@ mod wildcard;
 mod tests;
 #[cfg(test)]
 mod tests_dname;
+#[cfg(test)]
+mod tests_dnssec;
 #[cfg(test)]
 mod tests_internet;
 #[cfg(test)]
@@ -212,6 +218,10 @@ pub fn respond(
         class_any: question.qclass == class::ANY,
     };
     let mut response = Response::new();
+    if request.edns.is_some_and(|e| e.dnssec_ok) {
+        response.dnssec = true;
+        response.now = context.now;
+    }
     lookup::resolve(zones, &query, &mut response);
     if response.rcode == rcode::REFUSED && context.role.recursion() {
         // DESIGN.md, the router: local zones first, then the resolver.

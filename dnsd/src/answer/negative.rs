@@ -25,6 +25,7 @@ fn add_soa<'z>(zone: &'z Zone, query: &Query<'_>, response: &mut Response<'z>) {
         return;
     };
     let ttl = soa.ttl.min(zone.soa_minimum().unwrap_or(soa.ttl));
+    let sigs = super::proof::sigs(response, zone.apex_node(), Rtype::SOA);
     response.push(Item {
         section: Section::Authority,
         owner: NameRef::Wire(zone.apex().as_wire()),
@@ -32,5 +33,6 @@ fn add_soa<'z>(zone: &'z Zone, query: &Query<'_>, response: &mut Response<'z>) {
         ttl,
         data: Data::Rrset(soa),
         required: true,
+        sigs,
     });
 }

@@ -40,6 +40,11 @@ pub fn refer<'z>(zone: &'z Zone, cut: NodeRef<'z>, response: &mut Response<'z>, 
         ttl: ns.ttl,
         data: Data::Rrset(ns),
         required: true,
+        // NS at a cut is not signed (RFC 4035 §2.2): the child's data.
+        sigs: None,
     });
     additional::add_for(zone, ns, Some(cut.owner()), response, qname);
+    if response.dnssec {
+        super::proof::delegation(zone, cut, response, qname);
+    }
 }

@@ -8,7 +8,8 @@
 //! in full (RFC 3597 §4, RFC 2782, RFC 6672 §2.5). The compression table is a small
 //! array of offsets on the stack; a name is matched from its longest suffix down.
 //!
-//! Truncation happens at RRset boundaries: an answer or authority RRset, or required
+//! An RRset is written with its signatures (`Item::sigs`, RFC 4035 §3.1.1) and they
+//! stand or fall together. Truncation happens at RRset boundaries: an answer or authority RRset, or required
 //! glue, that does not fit sets TC and ends the response; an additional RRset that does
 //! not fit is left out. The question and the OPT record always stay.
 
@@ -181,6 +182,18 @@ impl<'o> Writer<'o> {
                     self.rdata(item.rtype, rdata);
                     n += 1;
                 }
+                if let Some(sigs) = item.sigs {
+                    let ttl = sig_ttl(item.ttl, sigs, response.now);
+                    let mut class_ttl = class_ttl;
+                    class_ttl[2..6].copy_from_slice(&ttl.to_be_bytes());
+                    for rdata in sigs.rdatas() {
+                        write_owner(self);
+                        self.out.extend_from_slice(&Rtype::RRSIG.0.to_be_bytes());
+                        self.out.extend_from_slice(&class_ttl);
+                        self.rdata(Rtype::RRSIG, rdata);
+                        n += 1;
+                    }
+                }
                 n
             }
             Data::Cname(target) => {
@@ -342,6 +355,23 @@ impl<'o> Writer<'o> {
         self.out.extend_from_slice(text);
         self.add_count(1, 1);
     }
+}
+
+/// The TTL of the signatures `sigs` of an RRset whose TTL is `ttl`, at `now` (Unix
+/// seconds, 0 = unknown): no longer than the RRset's, nor than the time left before
+/// the first of them expires (RFC 4035 §2.2, RFC 4034 §3; serial arithmetic, RFC 1982).
+fn sig_ttl(ttl: u32, sigs: crate::zone::RrsetRef<'_>, now: u32) -> u32 {
+    if now == 0 {
+        return ttl;
+    }
+    sigs.rdatas()
+        .filter_map(|rdata| rdata.get(8..12))
+        .map(|b| {
+            let expiration = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+            // Past expiry (or more than 68 years ahead): nothing left to cache.
+            u32::try_from(expiration.wrapping_sub(now) as i32).unwrap_or(0)
+        })
+        .fold(ttl, u32::min)
 }
 
 /// Label offsets within a run of labels that has no root label.

@@ -67,6 +67,9 @@ pub struct Item<'z> {
     /// Whether the response must be truncated (TC) rather than go without it. True for
     /// answer and authority, and for in-domain glue of a referral (RFC 9471 §3).
     pub required: bool,
+    /// The RRSIG RRset that covers it, written right after it in the same section,
+    /// when the query had DO (RFC 4035 §3.1.1) and the zone holds one.
+    pub sigs: Option<RrsetRef<'z>>,
 }
 
 /// The answer to a query, described.
@@ -78,6 +81,11 @@ pub struct Response<'z> {
     /// The closest encloser whose wildcard answered the question (RFC 4592), if
     /// one did: rate limiting accounts such answers to the wildcard.
     pub wildcard: Option<&'z [u8]>,
+    /// The query had DO (RFC 3225): signatures and denial proofs go in.
+    pub dnssec: bool,
+    /// The time of the request (Unix seconds), for the TTL of signatures (RFC 4035
+    /// §2.2); 0 = unknown, TTLs are not cut.
+    pub now: u32,
     items: SmallVec<[Item<'z>; MAX_ITEMS]>,
     synthesized: SmallVec<[u8; SYNTHESIZED_ROOM]>,
 }
@@ -89,6 +97,8 @@ impl<'z> Response<'z> {
             rcode: 0,
             authoritative: false,
             wildcard: None,
+            dnssec: false,
+            now: 0,
             items: SmallVec::new(),
             synthesized: SmallVec::new(),
         }

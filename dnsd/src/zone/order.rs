@@ -15,6 +15,8 @@
 use std::cmp::Ordering;
 use std::sync::Arc;
 
+use smallvec::SmallVec;
+
 use super::arena::Ref;
 
 /// Refs per leaf, and children per inner node.
@@ -116,7 +118,7 @@ impl OrderIndex {
     /// A cursor at the first ref not below the target (past the end if none).
     pub fn seek(&self, cmp: impl Fn(Ref) -> Ordering) -> Cursor<'_> {
         let mut cursor = Cursor {
-            path: Vec::new(),
+            path: SmallVec::new(),
             leaf: &[],
             pos: 0,
         };
@@ -323,7 +325,8 @@ fn remove(node: &mut Node, cmp: &impl Fn(Ref) -> Ordering) -> Option<Ref> {
 /// A position in an [`OrderIndex`]; iterating yields the refs from there on.
 pub struct Cursor<'i> {
     /// Inner nodes from the root down, with the child taken in each.
-    path: Vec<(&'i Inner, usize)>,
+    /// (On the stack: a seek allocates nothing, the answer engine seeks per query.)
+    path: SmallVec<[(&'i Inner, usize); 12]>,
     leaf: &'i [Ref],
     pos: usize,
 }

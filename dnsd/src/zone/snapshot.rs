@@ -421,6 +421,14 @@ impl Zone {
         .map(|r| self.node_at(r))
     }
 
+    /// The last NSEC3 node in hash order: it covers the hashes below the first
+    /// (RFC 5155 §7.2.1, the chain wraps).
+    pub fn nsec3_last(&self) -> Option<NodeRef<'_>> {
+        self.nsec3
+            .before(|_| std::cmp::Ordering::Less)
+            .map(|r| self.node_at(r))
+    }
+
     /// The delegation points (NS records below the apex, occluded ones included), in
     /// canonical order.
     pub fn delegations(&self) -> impl Iterator<Item = NodeRef<'_>> {
