@@ -13,6 +13,7 @@
 //! commit                    commit: "ok SERIAL" once durable and served, or "error WHY"
 //! abort                     drop the transaction
 //! status [NAME]             one "zone ..." line per zone, then "ok"
+//! cache ...                 the resolver's caches: flush, dump (resolver/control.rs)
 //! ```
 //!
 //! A change goes through the zone's manager like any other source's: checked, given a
@@ -57,6 +58,8 @@ pub enum Command {
     Abort,
     /// Report zones.
     Status(Option<Name>),
+    /// A command on the resolver's caches (the words after `cache`).
+    Cache(String),
 }
 
 /// Parses one line; `apex` is the zone of the open transaction, if any (the origin of
@@ -119,13 +122,14 @@ pub fn parse_line(line: &str, apex: Option<&Name>) -> Result<Command, String> {
         }
         "commit" => Ok(Command::Commit),
         "abort" => Ok(Command::Abort),
+        "cache" => Ok(Command::Cache(rest.to_string())),
         "status" => Ok(Command::Status(match rest {
             "" => None,
             name => Some(absolute(name)?),
         })),
         "" => Err("empty line".into()),
         other => Err(format!(
-            "unknown command {:?} (zone, add, del, del-name, commit, abort, status)",
+            "unknown command {:?} (zone, add, del, del-name, commit, abort, status, cache)",
             crate::zone::quote::token(other.as_bytes())
         )),
     }
@@ -345,6 +349,7 @@ fn answer(
             out.push_str("ok\n");
             Reply::Text(out)
         }
+        Command::Cache(rest) => Reply::Text(crate::resolver::control::command(&rest)),
     }
 }
 
@@ -403,7 +408,8 @@ pub fn client(path: &Path, lines: &[String]) -> std::io::Result<Vec<String>> {
     let mut replies = Vec::new();
     for _ in lines {
         // Each command ends with one `ok ...` or `error ...` line; `status` first
-        // gives its `zone ...` lines.
+        // gives its `zone ...` lines, `cache dump` its records (an owner named "ok."
+        // is no end).
         loop {
             let mut reply = String::new();
             if reader.read_line(&mut reply)? == 0 {
@@ -413,7 +419,11 @@ pub fn client(path: &Path, lines: &[String]) -> std::io::Result<Vec<String>> {
                 ));
             }
             let reply = reply.trim_end().to_string();
-            let last = reply.starts_with("ok") || reply.starts_with("error");
+            let last = ["ok", "error"].iter().any(|end| {
+                reply
+                    .strip_prefix(end)
+                    .is_some_and(|r| r.is_empty() || r.starts_with(' '))
+            });
             replies.push(reply);
             if last {
                 break;
