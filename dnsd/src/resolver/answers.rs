@@ -81,6 +81,11 @@ impl AnswerCache {
         self.table.bytes()
     }
 
+    /// Entries evicted or dropped so far.
+    pub fn freed(&self) -> u64 {
+        self.table.freed()
+    }
+
     /// Drops every rendered answer.
     pub fn clear(&self) {
         self.table.remove_where(|_| true);

@@ -115,6 +115,11 @@ impl Cache {
         self.table.len()
     }
 
+    /// Entries evicted or flushed so far.
+    pub fn freed(&self) -> u64 {
+        self.table.freed()
+    }
+
     /// Whether the cache holds nothing.
     pub fn is_empty(&self) -> bool {
         self.table.is_empty()

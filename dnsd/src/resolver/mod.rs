@@ -222,6 +222,8 @@ impl Resolver {
         let (sender, mut receiver) = mpsc::channel::<DeferredQuery>(QUEUE);
         let answers = self.answers.clone();
         let stats = self.stats.clone();
+        let (cache, rendered) = (self.iterator.cache.clone(), answers.clone());
+        memory::trim_while_evicting(move || cache.freed() + rendered.freed());
         let resolver = Arc::new(self);
         let permits = Arc::new(Semaphore::new(max_in_flight.max(1)));
         tokio::spawn(async move {

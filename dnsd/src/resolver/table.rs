@@ -103,6 +103,8 @@ pub struct BlobTable {
     shards: Box<[Mutex<Shard>]>,
     hasher: foldhash::fast::FixedState,
     shard_bytes: usize,
+    /// Entries evicted or removed so far (memory freed: `memory::trim` gives it back).
+    freed: std::sync::atomic::AtomicU64,
 }
 
 /// A blob under construction: the header and key are written, the value follows.
@@ -146,6 +148,7 @@ impl BlobTable {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
             hasher: foldhash::fast::FixedState::with_seed(0x5eed_cafe),
             shard_bytes: (max_bytes / SHARDS).max(4096),
+            freed: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -294,6 +297,8 @@ impl BlobTable {
             }
             let (slot, _) = entry.remove();
             shard.bytes -= slot.cost();
+            self.freed
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             return true;
         }
     }
@@ -323,7 +328,14 @@ impl BlobTable {
                 shard.table.shrink_to_fit(|s| self.hash(s.key()));
             }
         }
+        self.freed
+            .fetch_add(removed as u64, std::sync::atomic::Ordering::Relaxed);
         removed
+    }
+
+    /// Entries evicted or removed since the table was made.
+    pub fn freed(&self) -> u64 {
+        self.freed.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Calls `visit` with every entry whose key `pick` picks (a dump; holds one shard's
