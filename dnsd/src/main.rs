@@ -254,6 +254,10 @@ fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if config.listeners.iter().any(|l| l.role.recursion()) {
+        // Before any thread allocates: the resolver cache's bound holds for RSS too.
+        dnsd::resolver::memory::limit_arenas();
+    }
     logging::init(&config.log_level);
     match run::run(config) {
         Ok(()) => ExitCode::SUCCESS,

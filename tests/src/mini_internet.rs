@@ -307,6 +307,32 @@ impl MiniInternet {
         guard
     }
 
+    /// Runs `dnsd ctl` with `lines` against the dnsd started by [`Self::dnsd`] on
+    /// `addr` (its control socket is a file: no namespace needed); whether it
+    /// succeeded, and what it printed.
+    pub fn dnsd_ctl(&self, addr: SocketAddr, lines: &[&str]) -> (bool, String) {
+        let config = self
+            .dir
+            .path()
+            .join(format!("dnsd-{}", addr.port()))
+            .join("dnsd.toml");
+        let out = Command::new(crate::bins::path("dnsd"))
+            .arg("ctl")
+            .arg("--config")
+            .arg(&config)
+            .args(lines)
+            .output()
+            .expect("run dnsd ctl");
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    }
+
     /// Where the dnsd started by [`Self::dnsd`] on `addr` serves its metrics.
     pub fn dnsd_metrics(addr: SocketAddr) -> SocketAddr {
         SocketAddr::new(addr.ip(), addr.port().wrapping_add(1000))

@@ -199,6 +199,7 @@ pub fn run(config: Config) -> Result<(), RunError> {
         let resolver =
             crate::resolver::Resolver::new(&config.resolver).map_err(RunError::Resolver)?;
         metrics.attach_resolver_stats(resolver.stats());
+        crate::resolver::control::install(resolver.cache_control());
         let _context = runtime.enter();
         Some(resolver.start(config.resolver.max_in_flight))
     } else {

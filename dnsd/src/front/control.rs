@@ -15,6 +15,7 @@
 //! status [NAME]             one "zone ..." line per zone (without NAME, then one
 //!                           "source ..." line or more per dynamic source:
 //!                           `sources::status`), then "ok"
+//! cache ...                 the resolver's caches: flush, dump (resolver/control.rs)
 //! ```
 //!
 //! A change goes through the zone's manager like any other source's: checked, given a
@@ -60,6 +61,8 @@ pub enum Command {
     Abort,
     /// Report zones.
     Status(Option<Name>),
+    /// A command on the resolver's caches (the words after `cache`).
+    Cache(String),
 }
 
 /// Parses one line; `apex` is the zone of the open transaction, if any (the origin of
@@ -122,13 +125,14 @@ pub fn parse_line(line: &str, apex: Option<&Name>) -> Result<Command, String> {
         }
         "commit" => Ok(Command::Commit),
         "abort" => Ok(Command::Abort),
+        "cache" => Ok(Command::Cache(rest.to_string())),
         "status" => Ok(Command::Status(match rest {
             "" => None,
             name => Some(absolute(name)?),
         })),
         "" => Err("empty line".into()),
         other => Err(format!(
-            "unknown command {:?} (zone, add, del, del-name, commit, abort, status)",
+            "unknown command {:?} (zone, add, del, del-name, commit, abort, status, cache)",
             crate::zone::quote::token(other.as_bytes())
         )),
     }
@@ -353,6 +357,7 @@ fn answer(
             out.push_str("ok\n");
             Reply::Text(out)
         }
+        Command::Cache(rest) => Reply::Text(crate::resolver::control::command(&rest)),
     }
 }
 
@@ -411,7 +416,8 @@ pub fn client(path: &Path, lines: &[String]) -> std::io::Result<Vec<String>> {
     let mut replies = Vec::new();
     for _ in lines {
         // Each command ends with one `ok ...` or `error ...` line; `status` first
-        // gives its `zone ...` lines.
+        // gives its `zone ...` lines, `cache dump` its records (an owner named "ok."
+        // is no end).
         loop {
             let mut reply = String::new();
             if reader.read_line(&mut reply)? == 0 {
@@ -421,7 +427,11 @@ pub fn client(path: &Path, lines: &[String]) -> std::io::Result<Vec<String>> {
                 ));
             }
             let reply = reply.trim_end().to_string();
-            let last = reply.starts_with("ok") || reply.starts_with("error");
+            let last = ["ok", "error"].iter().any(|end| {
+                reply
+                    .strip_prefix(end)
+                    .is_some_and(|r| r.is_empty() || r.starts_with(' '))
+            });
             replies.push(reply);
             if last {
                 break;

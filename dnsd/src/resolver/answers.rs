@@ -81,6 +81,26 @@ impl AnswerCache {
         self.table.bytes()
     }
 
+    /// Entries evicted or dropped so far.
+    pub fn freed(&self) -> u64 {
+        self.table.freed()
+    }
+
+    /// Drops every rendered answer.
+    pub fn clear(&self) {
+        self.table.remove_where(|_| true);
+    }
+
+    /// Entries held (expired ones included until evicted).
+    pub fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Whether the cache holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.table.is_empty()
+    }
+
     /// Writes into `out` the cached response to `request` at `now`, if there is one
     /// that fits `limit` octets; false on a miss. No allocation once `out` has grown.
     pub fn answer(&self, request: &Request<'_>, limit: usize, out: &mut Vec<u8>, now: u64) -> bool {

@@ -115,6 +115,11 @@ impl Cache {
         self.table.len()
     }
 
+    /// Entries evicted or flushed so far.
+    pub fn freed(&self) -> u64 {
+        self.table.freed()
+    }
+
     /// Whether the cache holds nothing.
     pub fn is_empty(&self) -> bool {
         self.table.is_empty()
@@ -220,6 +225,83 @@ impl Cache {
                 matches!(old, [kind, rank, ..]
                     if *kind == Kind::Rrset as u8 && *rank >= Rank::Authority as u8)
             });
+    }
+
+    /// Drops every entry at `name` (every type, negative answers too); the number
+    /// dropped.
+    pub fn flush_name(&self, name: &Name) -> usize {
+        let mut buf = [0u8; KEY_MAX];
+        let Some(key) = key_of(name, 0, &mut buf) else {
+            return 0;
+        };
+        let owner = &key[..key.len() - 2];
+        self.table
+            .remove_where(|key| key.len() == owner.len() + 2 && key.starts_with(owner))
+    }
+
+    /// Drops everything; the number dropped.
+    pub fn flush_all(&self) -> usize {
+        self.table.remove_where(|_| true)
+    }
+
+    /// Writes the live entries at `name` (or below it when `tree`; everything without
+    /// a name) to `out`, one record per line in zone-file form with the TTL left;
+    /// negative answers as `; NXDOMAIN OWNER` or `; NODATA OWNER TYPE` comments
+    /// followed by the SOA and proofs that came with them. The number of entries.
+    pub fn dump(&self, name: Option<&Name>, tree: bool, now: u64, out: &mut String) -> usize {
+        use std::fmt::Write as _;
+        let mut buf = [0u8; KEY_MAX];
+        let owner = match name {
+            Some(name) => match key_of(name, 0, &mut buf) {
+                Some(key) => Some(&key[..key.len() - 2]),
+                None => return 0,
+            },
+            None => None,
+        };
+        let pick = |key: &[u8]| match owner {
+            None => true,
+            Some(owner) if tree => is_at_or_below(&key[..key.len() - 2], owner),
+            Some(owner) => key.len() == owner.len() + 2 && key.starts_with(owner),
+        };
+        let now = clock(now);
+        let mut entries = 0;
+        self.table.scan(pick, |found| {
+            if found.expires <= now {
+                return;
+            }
+            let elapsed = now.saturating_sub(found.stored);
+            let Some(lookup) = decode(found.keyed, found.key.len(), elapsed) else {
+                return;
+            };
+            entries += 1;
+            let rtype = u16::from_be_bytes([
+                found.key[found.key.len() - 2],
+                found.key[found.key.len() - 1],
+            ]);
+            match lookup {
+                Lookup::Rrset(rrset) => {
+                    for record in rrset.records.iter().chain(&rrset.signatures) {
+                        let _ = writeln!(out, "{record}");
+                    }
+                }
+                Lookup::Negative(negative) => {
+                    let wire = &found.key[..found.key.len() - 2];
+                    let owner = Name::read(&mut BinDecoder::new(wire))
+                        .map(|n| n.to_string())
+                        .unwrap_or_default();
+                    if negative.nxdomain {
+                        let _ = writeln!(out, "; NXDOMAIN {owner}");
+                    } else {
+                        let _ = writeln!(out, "; NODATA {owner} {}", RecordType::from(rtype));
+                    }
+                    for record in &negative.authority {
+                        let _ = writeln!(out, "{record}");
+                    }
+                }
+                Lookup::Miss => {}
+            }
+        });
+        entries
     }
 
     /// Drops every entry at `name` or below it (a flush from the operator).

@@ -28,8 +28,10 @@
 pub mod answers;
 pub mod cache;
 pub mod classify;
+pub mod control;
 pub mod hints;
 pub mod iterator;
+pub mod memory;
 pub mod records;
 pub mod reply;
 pub mod stale;
@@ -95,7 +97,7 @@ fn now() -> u64 {
 pub struct Resolver {
     iterator: Iterator<Network>,
     serve_stale_secs: u32,
-    trust: trust::Trust,
+    trust: Arc<trust::Trust>,
     answers: Arc<answers::AnswerCache>,
     stats: Arc<stats::ResolverStats>,
 }
@@ -177,11 +179,12 @@ impl Resolver {
             settings.min_ttl,
             settings.max_ttl,
         ));
-        stats.attach_cache(cache.clone());
+        let answers = Arc::new(answers::AnswerCache::new(settings.cache_bytes / 4));
+        stats.attach_cache(cache.clone(), answers.clone());
         Ok(Self {
             stats: stats.clone(),
-            answers: Arc::new(answers::AnswerCache::new(settings.cache_bytes / 4)),
-            trust,
+            answers,
+            trust: Arc::new(trust),
             serve_stale_secs: settings.serve_stale_secs,
             iterator: Iterator {
                 cache,
@@ -191,6 +194,16 @@ impl Resolver {
                 qname_minimisation: settings.qname_minimisation,
             },
         })
+    }
+
+    /// The operator's handle on the caches (`cache ...` on the control socket).
+    pub fn cache_control(&self) -> control::CacheControl {
+        control::CacheControl::new(
+            self.iterator.cache.clone(),
+            self.answers.clone(),
+            self.trust.clone(),
+            now,
+        )
     }
 
     /// The counters, for the metrics endpoint.
@@ -209,6 +222,8 @@ impl Resolver {
         let (sender, mut receiver) = mpsc::channel::<DeferredQuery>(QUEUE);
         let answers = self.answers.clone();
         let stats = self.stats.clone();
+        let (cache, rendered) = (self.iterator.cache.clone(), answers.clone());
+        memory::trim_while_evicting(move || cache.freed() + rendered.freed());
         let resolver = Arc::new(self);
         let permits = Arc::new(Semaphore::new(max_in_flight.max(1)));
         tokio::spawn(async move {

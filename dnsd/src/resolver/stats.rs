@@ -8,12 +8,14 @@
 //! - `dnsd_resolver_stale_answers_total`: answers from expired cache entries (RFC 8767);
 //! - `dnsd_resolver_validation_total{result,ede}`: secure, insecure, and bogus by the
 //!   EDE code given (RFC 8914);
-//! - `dnsd_resolver_cache_bytes`, `dnsd_resolver_cache_entries`: the RRset cache.
+//! - `dnsd_resolver_cache_bytes`, `dnsd_resolver_cache_entries`: both caches (RRsets
+//!   and rendered answers) together, bytes as counted against `cache-size-mb`.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+use super::answers::AnswerCache;
 use super::cache::Cache;
 
 /// EDE codes counted one by one (0 Other to 12 NSEC Missing); others as "other".
@@ -38,7 +40,7 @@ pub struct ResolverStats {
     secure: AtomicU64,
     insecure: AtomicU64,
     bogus: [AtomicU64; EDE_SLOTS + 1],
-    cache: std::sync::OnceLock<Arc<Cache>>,
+    cache: std::sync::OnceLock<(Arc<Cache>, Arc<AnswerCache>)>,
 }
 
 impl ResolverStats {
@@ -58,9 +60,9 @@ impl ResolverStats {
         }
     }
 
-    /// Renders the cache's size with the counters.
-    pub fn attach_cache(&self, cache: Arc<Cache>) {
-        let _ = self.cache.set(cache);
+    /// Renders the caches' sizes with the counters.
+    pub fn attach_cache(&self, cache: Arc<Cache>, answers: Arc<AnswerCache>) {
+        let _ = self.cache.set((cache, answers));
     }
 
     /// Appends the series to `out`.
@@ -134,18 +136,19 @@ impl ResolverStats {
             "DNSSEC verdicts on answers, bogus ones by Extended DNS Error code.",
             &verdicts,
         );
-        if let Some(cache) = self.cache.get() {
+        if let Some((cache, answers)) = self.cache.get() {
             series(
                 "dnsd_resolver_cache_bytes",
                 "gauge",
-                "Bytes held by the RRset cache (blobs and per-entry overhead).",
-                &[(String::new(), cache.bytes() as u64)],
+                "Bytes held by the caches (RRsets and rendered answers: entries as \
+                 allocated, tables), as counted against cache-size-mb.",
+                &[(String::new(), (cache.bytes() + answers.bytes()) as u64)],
             );
             series(
                 "dnsd_resolver_cache_entries",
                 "gauge",
-                "Entries of the RRset cache.",
-                &[(String::new(), cache.len() as u64)],
+                "Entries of the caches (RRsets and rendered answers).",
+                &[(String::new(), (cache.len() + answers.len()) as u64)],
             );
         }
     }

@@ -11,7 +11,12 @@
 //!
 //! Memory is what the issue measures (RSS at 1 M cached names): a slot is 24 octets in
 //! a `hashbrown::HashTable` (no second copy of the key, no per-entry vector), the
-//! eviction queue 16 more, and the blob itself is the encoded data. Eviction is CLOCK
+//! eviction queue 16 more, and the blob itself is the encoded data. The bound counts
+//! what the process really holds for it: each blob as the allocator hands it out
+//! (glibc's malloc: an 8-octet header, 16-octet steps), and each shard's table and
+//! queue by their capacity (with the room they keep spare), not by their length;
+//! after an insertion that grew either, entries are evicted until the total fits
+//! again. Eviction is CLOCK
 //! over insertion order: the oldest entry goes first unless it was read since it was
 //! stored, in which case it gets one more turn at the back of the queue (popular names
 //! stay; a flood of names read once does not push them out).
@@ -26,9 +31,6 @@ use hashbrown::HashTable;
 
 /// Shards (a power of two): enough that the workers and tasks seldom meet on one lock.
 const SHARDS: usize = 16;
-/// What one entry costs beyond its blob: its slot (with the table's spare room), its
-/// place in the queue, the allocator's header.
-pub const ENTRY_OVERHEAD: usize = 64;
 /// Blob header: key length (2) and flags (1).
 const HEADER: usize = 3;
 /// Flag: read since stored (CLOCK's reference bit).
@@ -48,8 +50,15 @@ impl Slot {
     }
 
     fn cost(&self) -> usize {
-        self.blob.len() + ENTRY_OVERHEAD
+        allocated(self.blob.len())
     }
+}
+
+/// What the allocator takes for `len` octets: glibc's malloc on 64-bit systems adds
+/// an 8-octet size field, rounds up to 16, and hands out 32 at least.
+const fn allocated(len: usize) -> usize {
+    let chunk = (len + 8 + 15) & !15;
+    if chunk < 32 { 32 } else { chunk }
 }
 
 #[derive(Default)]
@@ -58,7 +67,20 @@ struct Shard {
     /// (hash, stored) in insertion order; a slot stored again leaves a stale place,
     /// recognized by its time and skipped.
     order: VecDeque<(u64, u32)>,
+    /// The blobs, as allocated.
     bytes: usize,
+}
+
+impl Shard {
+    /// Everything the shard holds: blobs, table and queue.
+    fn held(&self) -> usize {
+        self.bytes + self.structure()
+    }
+
+    /// The table (its buckets, spare ones included) and the queue (its capacity).
+    fn structure(&self) -> usize {
+        self.table.allocation_size() + self.order.capacity() * std::mem::size_of::<(u64, u32)>()
+    }
 }
 
 /// An entry as the reader sees it.
@@ -81,6 +103,8 @@ pub struct BlobTable {
     shards: Box<[Mutex<Shard>]>,
     hasher: foldhash::fast::FixedState,
     shard_bytes: usize,
+    /// Entries evicted or removed so far (memory freed: `memory::trim` gives it back).
+    freed: std::sync::atomic::AtomicU64,
 }
 
 /// A blob under construction: the header and key are written, the value follows.
@@ -118,12 +142,13 @@ impl Blob {
 }
 
 impl BlobTable {
-    /// A table of at most `max_bytes` (blobs plus `ENTRY_OVERHEAD` each).
+    /// A table of at most `max_bytes` (blobs as allocated, tables and queues).
     pub fn new(max_bytes: usize) -> Self {
         Self {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
             hasher: foldhash::fast::FixedState::with_seed(0x5eed_cafe),
             shard_bytes: (max_bytes / SHARDS).max(4096),
+            freed: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -192,6 +217,17 @@ impl BlobTable {
             return;
         }
         self.make_room(shard, cost);
+        let is_new = shard.table.find(hash, |s| s.key() == slot.key()).is_none();
+        if is_new
+            && !shard.table.is_empty()
+            && shard.table.len() == shard.table.capacity()
+            && shard.held() + shard.structure() + cost > self.shard_bytes
+        {
+            // A new key in a full table doubles it (and, soon, the queue): when that
+            // would not fit with what the shard holds, one more entry goes instead.
+            let mut turns = shard.order.len();
+            self.evict_one(shard, &mut turns);
+        }
         match shard.table.find_entry(hash, |s| s.key() == slot.key()) {
             Ok(mut entry) => {
                 shard.bytes -= entry.get().cost();
@@ -202,24 +238,48 @@ impl BlobTable {
             }
         }
         shard.bytes += cost;
-        shard.order.push_back((hash, now));
-        if shard.order.len() > 2 * shard.table.len() + 64 {
-            // Places of slots stored again since: drop them.
-            let table = &shard.table;
-            shard.order.retain(|&(hash, stored)| {
-                table
-                    .find(hash, |s| s.stored == stored && self.hash(s.key()) == hash)
-                    .is_some()
-            });
+        if shard.order.len() == shard.order.capacity()
+            || shard.order.len() > 2 * shard.table.len() + 64
+        {
+            // Places of slots stored again since: drop them (before the queue grows).
+            Self::compact(shard, |k| self.hash(k));
         }
+        shard.order.push_back((hash, now));
+        // The table or the queue may have grown: what they took comes off the blobs.
+        self.make_room(shard, 0);
+        if shard.held() > self.shard_bytes {
+            // Everything went and the empty table is still too big: it shrinks.
+            shard.table.shrink_to_fit(|s| self.hash(s.key()));
+            shard.order.shrink_to_fit();
+        }
+    }
+
+    /// Drops the places of the queue whose slot was stored again or removed since.
+    fn compact(shard: &mut Shard, hash_of: impl Fn(&[u8]) -> u64) {
+        let Shard { table, order, .. } = shard;
+        order.retain(|&(hash, stored)| {
+            table
+                .find(hash, |s| s.stored == stored && hash_of(s.key()) == hash)
+                .is_some()
+        });
     }
 
     /// Evicts, oldest first (CLOCK), until `cost` more octets fit.
     fn make_room(&self, shard: &mut Shard, cost: usize) {
         let mut turns = shard.order.len();
-        while shard.bytes + cost > self.shard_bytes {
-            let Some((hash, stored)) = shard.order.pop_front() else {
+        while shard.held() + cost > self.shard_bytes {
+            if !self.evict_one(shard, &mut turns) {
                 return;
+            }
+        }
+    }
+
+    /// Evicts the oldest entry not read since it was stored (CLOCK: one read since
+    /// gives another turn, `turns` of them in all); false when none is left.
+    fn evict_one(&self, shard: &mut Shard, turns: &mut usize) -> bool {
+        loop {
+            let Some((hash, stored)) = shard.order.pop_front() else {
+                return false;
             };
             let Ok(entry) = shard
                 .table
@@ -227,9 +287,9 @@ impl BlobTable {
             else {
                 continue;
             };
-            if turns > 0 && entry.get().blob[2] & REFERENCED != 0 {
+            if *turns > 0 && entry.get().blob[2] & REFERENCED != 0 {
                 // Read since stored: one more turn.
-                turns -= 1;
+                *turns -= 1;
                 let mut entry = entry;
                 entry.get_mut().blob[2] &= !REFERENCED;
                 shard.order.push_back((hash, stored));
@@ -237,10 +297,14 @@ impl BlobTable {
             }
             let (slot, _) = entry.remove();
             shard.bytes -= slot.cost();
+            self.freed
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return true;
         }
     }
 
-    /// Removes every entry whose key `doomed` picks; the number removed.
+    /// Removes every entry whose key `doomed` picks; the number removed. The table
+    /// and the queue shrink to what is left (a flush gives the memory back).
     pub fn remove_where(&self, doomed: impl Fn(&[u8]) -> bool) -> usize {
         let mut removed = 0;
         for shard in &self.shards {
@@ -258,8 +322,20 @@ impl BlobTable {
                 !drop
             });
             shard.bytes -= freed;
+            if freed > 0 {
+                Self::compact(shard, |k| self.hash(k));
+                shard.order.shrink_to_fit();
+                shard.table.shrink_to_fit(|s| self.hash(s.key()));
+            }
         }
+        self.freed
+            .fetch_add(removed as u64, std::sync::atomic::Ordering::Relaxed);
         removed
+    }
+
+    /// Entries evicted or removed since the table was made.
+    pub fn freed(&self) -> u64 {
+        self.freed.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Calls `visit` with every entry whose key `pick` picks (a dump; holds one shard's
@@ -282,11 +358,12 @@ impl BlobTable {
         }
     }
 
-    /// Octets held (blobs and per-entry overhead).
+    /// Octets held (blobs as allocated, tables and queues), as counted against the
+    /// bound.
     pub fn bytes(&self) -> usize {
         self.shards
             .iter()
-            .map(|s| s.lock().map_or(0, |s| s.bytes))
+            .map(|s| s.lock().map_or(0, |s| s.held()))
             .sum()
     }
 
@@ -359,6 +436,29 @@ mod tests {
         let all = table.len();
         assert_eq!(table.remove_where(|k| k.starts_with(b"name")), all - 1);
         assert_eq!(table.len(), 1);
-        assert_eq!(table.bytes(), 100 + 3 + 7 + ENTRY_OVERHEAD);
+        // One blob (112 octets as allocated: 3 + 7 + 100 and the allocator's 8, in
+        // steps of 16), and the tables and queues left.
+        let structure: usize = table
+            .shards
+            .iter()
+            .map(|s| s.lock().unwrap())
+            .map(|s| s.structure())
+            .sum();
+        assert_eq!(table.bytes(), 128 + structure);
+        table.remove_where(|_| true);
+        assert_eq!(table.bytes(), 0);
+    }
+
+    #[test]
+    fn tables_and_queues_count_against_the_bound() {
+        // Small entries, where the table and the queue weigh most.
+        let table = BlobTable::new(SHARDS * 65536);
+        for i in 0..100_000 {
+            put(&table, &format!("{i}"), &[], 1, 1000);
+        }
+        let shard = table.shards[0].lock().unwrap();
+        let structure = shard.held() - shard.bytes;
+        assert!(structure > 0 && shard.held() <= 65536, "{}", shard.held());
+        assert_eq!(shard.bytes, shard.table.len() * 32);
     }
 }

@@ -68,6 +68,14 @@ impl Trust {
         })
     }
 
+    /// Forgets what was learnt of the keys of `name` and the zones below it (every
+    /// zone without a name); the anchor stays.
+    pub fn forget(&self, name: Option<&Name>) {
+        if let Ok(mut known) = self.known.lock() {
+            known.retain(|zone, _| name.is_some_and(|name| !name.zone_of(zone)));
+        }
+    }
+
     /// Negative trust anchors (RFC 7646): data at or below each of `domains` is
     /// insecure, not validated (the site's own private or differently signed zones).
     pub fn with_insecure(mut self, domains: &[Name]) -> Self {
