@@ -44,7 +44,10 @@ pub fn refer<'z>(zone: &'z Zone, cut: NodeRef<'z>, response: &mut Response<'z>, 
         sigs: None,
     });
     additional::add_for(zone, ns, Some(cut.owner()), response, qname);
-    if response.dnssec {
+    // DS and its proofs belong to a signed zone's referrals (RFC 4035 §3.1.4): an
+    // unsigned zone's DS records are data, not a chain of trust, and NSD and Knot
+    // leave them out.
+    if response.dnssec && zone.apex_node().rrset(Rtype::DNSKEY).is_some() {
         super::proof::delegation(zone, cut, response, qname);
     }
 }
