@@ -80,15 +80,28 @@ fn main() {
     ];
     for (resolver, config, port, large) in runs {
         let addr = resolver_addr(port);
-        let guard = match (resolver, large) {
-            ("unbound", true) => net.unbound_with(
-                addr,
-                "  rrset-cache-size: 2g\n  msg-cache-size: 2g\n  key-cache-size: 64m\n  \
-                 aggressive-nsec: no\n",
-            ),
-            ("unbound", false) => net.unbound(addr),
-            (_, true) => net.dnsd(addr, "cache-size-mb = 4096\n"),
-            (_, false) => net.dnsd(addr, ""),
+        // Unbound's guard or dnsd's fixture: whichever, held until the run ends.
+        let (pid, guard): (u32, Box<dyn std::any::Any>) = match (resolver, large) {
+            ("unbound", true) => {
+                let unbound = net.unbound_with(
+                    addr,
+                    "  rrset-cache-size: 2g\n  msg-cache-size: 2g\n  key-cache-size: 64m\n  \
+                     aggressive-nsec: no\n",
+                );
+                (unbound.pid(), Box::new(unbound))
+            }
+            ("unbound", false) => {
+                let unbound = net.unbound(addr);
+                (unbound.pid(), Box::new(unbound))
+            }
+            (_, true) => {
+                let dnsd = net.dnsd(addr, "cache-size-mb = 4096\n");
+                (dnsd.pid(), Box::new(dnsd))
+            }
+            (_, false) => {
+                let dnsd = net.dnsd(addr, "");
+                (dnsd.pid(), Box::new(dnsd))
+            }
         };
         let queries = dir.join(format!("memory-{port}.txt"));
         let list: Vec<String> = (0..names)
@@ -96,9 +109,9 @@ fn main() {
             .collect();
         let text: String = list.iter().map(|n| format!("{n} A\n")).collect();
         std::fs::write(&queries, text).expect("write queries");
-        let rss_before = procstat::rss_bytes(guard.pid());
+        let rss_before = procstat::rss_bytes(pid);
         let answered = fill(&net, addr, &queries);
-        let rss_after = procstat::rss_bytes(guard.pid());
+        let rss_after = procstat::rss_bytes(pid);
         let sample: Vec<String> = list.iter().step_by((names / 500).max(1)).cloned().collect();
         let retained = retained(&net, addr, &sample);
         rows.push(Row {

@@ -32,9 +32,11 @@ use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::dns::{Query, normalize, udp_exchange};
+use crate::dnsd::Dnsd;
 use crate::netns::Netns;
 use crate::process::ProcessGuard;
 
@@ -81,7 +83,7 @@ struct ZoneDef {
 /// The running mini-Internet; dropping it stops every server and deletes the namespace.
 pub struct MiniInternet {
     /// The namespace everything runs in.
-    pub ns: Netns,
+    pub ns: Arc<Netns>,
     dir: tempfile::TempDir,
     servers: Vec<ProcessGuard>,
     _silent: UdpSocket,
@@ -90,7 +92,7 @@ pub struct MiniInternet {
 impl MiniInternet {
     /// Builds, signs and serves the zones; returns once every server answers.
     pub fn start() -> MiniInternet {
-        let ns = Netns::new("nf-inet");
+        let ns = Arc::new(Netns::new("nf-inet"));
         for addr in [ROOT, TLD, BIND, NSD, LAME, SILENT, RESOLVER_ADDR] {
             ns.exec_ok(&["ip", "addr", "add", &format!("{addr}/32"), "dev", "lo"]);
         }
@@ -277,7 +279,7 @@ impl MiniInternet {
     /// Starts dnsd as a resolver on `addr` in the namespace, with `extra` TOML appended
     /// to a configuration that names the hints and the anchor; the guard stops it. Its
     /// metrics are on [`Self::dnsd_metrics`]`(addr)`.
-    pub fn dnsd(&self, addr: SocketAddr, extra: &str) -> ProcessGuard {
+    pub fn dnsd(&self, addr: SocketAddr, extra: &str) -> Dnsd {
         let dir = self.dir.path().join(format!("dnsd-{}", addr.port()));
         std::fs::create_dir_all(dir.join("zones")).expect("dnsd folder");
         let conf = format!(
@@ -291,20 +293,14 @@ impl MiniInternet {
         );
         let path = dir.join("dnsd.toml");
         std::fs::write(&path, conf).expect("write dnsd.toml");
-        let log = std::fs::File::create(self.dir.path().join(format!("dnsd-{}.log", addr.port())))
-            .expect("log");
-        let bin = crate::bins::path("dnsd");
-        let mut cmd = self
-            .ns
-            .command(&[bin.to_str().expect("utf-8 path"), "--config"]);
-        cmd.arg(&path)
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log);
-        let guard = ProcessGuard::spawn("dnsd", &mut cmd);
-        self.wait_for_resolver(addr);
-        guard
+        let config = path.to_str().expect("utf-8 path");
+        // Ready once it resolves the root's SOA.
+        Dnsd::builder()
+            .as_is(&dir, &["--config", config], addr, ".")
+            .recursive_probe()
+            .in_netns(self.ns.clone())
+            .log_filter("warn")
+            .start()
     }
 
     /// Runs `dnsd ctl` with `lines` against the dnsd started by [`Self::dnsd`] on
@@ -340,7 +336,7 @@ impl MiniInternet {
 
     /// The metrics text of the dnsd started on `addr` (scraped from the namespace).
     pub fn scrape_dnsd(&self, addr: SocketAddr) -> String {
-        crate::metrics::scrape(Some(&self.ns), Self::dnsd_metrics(addr))
+        crate::metrics::scrape(Some(&*self.ns), Self::dnsd_metrics(addr))
     }
 
     /// Waits until the resolver on `addr` answers the root's SOA.

@@ -33,6 +33,7 @@ pub struct Builder {
     log_filter: Option<String>,
     ready_timeout: Option<Duration>,
     probe: Option<String>,
+    recursive_probe: bool,
     open_files: Option<(u64, u64)>,
     user: Option<User>,
     notify_socket: bool,
@@ -136,6 +137,13 @@ impl Builder {
             addr,
         });
         self.probe = Some(probe.to_string());
+        self
+    }
+
+    /// Sends the readiness probe with recursion desired: a resolver listener answers
+    /// the probe's SOA by resolving it.
+    pub fn recursive_probe(mut self) -> Self {
+        self.recursive_probe = true;
         self
     }
 
@@ -289,7 +297,9 @@ impl Builder {
             (None, Some(first)) => first.to_string(),
             (None, None) => panic!("the builder names no zone to serve"),
         };
-        let probe = Query::new(&format!("{}.", probe.trim_end_matches('.')), 6).to_bytes();
+        let mut probe = Query::new(&format!("{}.", probe.trim_end_matches('.')), 6);
+        probe.rd = self.recursive_probe;
+        let probe = probe.to_bytes();
         // Addresses the fixture picks are picked again when another program holds
         // them; in a namespace of its own nothing else does.
         let repick = self.listen.is_empty() && self.as_is.is_none() && netns.is_none();
