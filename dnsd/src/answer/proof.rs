@@ -23,7 +23,8 @@
 //! Per query this costs a few ordered-index probes and, for NSEC3, one SHA-1 per name
 //! proved (RFC 9276 parameters: no iterations), all on the stack.
 
-use ring::digest;
+use crate::dnssec::nsec3::nsec3_hash;
+use crate::zone::rdata_dnssec::base32hex_encode;
 
 use super::response::{Data, Item, NameRef, Response, Section};
 use crate::wire::name::{MAX_NAME_LEN, label_offsets};
@@ -319,26 +320,13 @@ fn provable_encloser<'z, 'n>(
 
 /// The base32hex label of `lower`'s NSEC3 hash (RFC 5155 §5), lowercase, in `out`.
 fn hash_label(lower: &[u8], (salt, iterations): (&[u8], u16), out: &mut [u8; HASH_LABEL]) {
-    const BASE32HEX: &[u8; 32] = b"0123456789abcdefghijklmnopqrstuv";
-    let mut ctx = digest::Context::new(&digest::SHA1_FOR_LEGACY_USE_ONLY);
-    ctx.update(lower);
-    ctx.update(salt);
-    let mut hash = [0u8; 20];
-    hash.copy_from_slice(ctx.finish().as_ref());
-    for _ in 0..iterations {
-        let mut ctx = digest::Context::new(&digest::SHA1_FOR_LEGACY_USE_ONLY);
-        ctx.update(&hash);
-        ctx.update(salt);
-        hash.copy_from_slice(ctx.finish().as_ref());
-    }
-    // 20 octets are 160 bits: 32 characters of 5 bits, in 4 groups of 5 octets.
-    for (group, chunk) in hash.chunks_exact(5).enumerate() {
-        let mut acc = chunk.iter().fold(0u64, |acc, &b| acc << 8 | u64::from(b));
-        for k in (0..8).rev() {
-            out[group * 8 + k] = BASE32HEX[(acc & 31) as usize];
-            acc >>= 5;
-        }
-    }
+    let hash = nsec3_hash(lower, salt, iterations);
+    // 20 octets are 160 bits: exactly HASH_LABEL characters of 5 bits.
+    let mut at = 0;
+    base32hex_encode(&hash, |c| {
+        out[at] = c;
+        at += 1;
+    });
 }
 
 /// The NSEC3 node whose owner is `lower`'s hash, if any.

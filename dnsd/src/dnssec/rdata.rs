@@ -6,6 +6,7 @@
 
 use crate::wire::name;
 use crate::zone::Rtype;
+use crate::zone::rdata_dnssec::{base32hex_encode, base32hex_into};
 
 /// Length of the RRSIG RDATA fields before the signer's name.
 pub const RRSIG_FIXED: usize = 18;
@@ -232,24 +233,10 @@ pub fn nsec_parts(rdata: &[u8]) -> Option<(&[u8], &[u8])> {
     Some((&rdata[..len], &rdata[len..]))
 }
 
-const BASE32HEX: &[u8; 32] = b"0123456789abcdefghijklmnopqrstuv";
-
 /// Base32hex, lowercase, no padding (RFC 4648 §7; RFC 5155 §3.3).
 pub fn base32hex(bytes: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(bytes.len().div_ceil(5) * 8);
-    let mut acc: u64 = 0;
-    let mut bits = 0;
-    for &b in bytes {
-        acc = acc << 8 | u64::from(b);
-        bits += 8;
-        while bits >= 5 {
-            bits -= 5;
-            out.push(BASE32HEX[((acc >> bits) & 31) as usize]);
-        }
-    }
-    if bits > 0 {
-        out.push(BASE32HEX[((acc << (5 - bits)) & 31) as usize]);
-    }
+    base32hex_encode(bytes, |c| out.push(c));
     out
 }
 
@@ -257,23 +244,8 @@ pub fn base32hex(bytes: &[u8]) -> Vec<u8> {
 /// alphabet or bits are left over.
 pub fn from_base32hex(text: &[u8]) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(text.len() * 5 / 8);
-    let mut acc: u64 = 0;
-    let mut bits = 0;
-    for &c in text {
-        let v = match c.to_ascii_lowercase() {
-            c @ b'0'..=b'9' => c - b'0',
-            c @ b'a'..=b'v' => c - b'a' + 10,
-            _ => return None,
-        };
-        acc = acc << 5 | u64::from(v);
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    (acc == 0).then_some(out)
+    base32hex_into(text, &mut out)?;
+    Some(out)
 }
 
 #[cfg(test)]

@@ -42,6 +42,7 @@ use crate::xfr::journal::{Entry, Journal, JournalError, JournalView, Meta, Owner
 use crate::zone::diff::ZoneDiff;
 use crate::zone::file_match::{FileMatch, Matched};
 use crate::zone::serial::{self, SerialNotIncreased, SerialPolicy, Served, Verdict};
+use crate::zone::snapshot::soa_fields;
 use crate::zone::txn::{self, Change, Transaction, TxnError};
 use crate::zone::{Rtype, Zone};
 
@@ -621,8 +622,8 @@ impl ZoneHandle {
         };
         let file_serial = soa
             .as_ref()
-            .and_then(|(_, rdata)| serial_of(rdata))
-            .unwrap_or(0);
+            .and_then(|(_, rdata)| soa_fields(rdata))
+            .map_or(0, |f| f[0]);
         if w.signer.is_some() {
             // The signer makes a signed zone's DNSSEC records, whatever the file says.
             changes
@@ -814,12 +815,6 @@ impl From<Zone> for FileContent {
     fn from(zone: Zone) -> Self {
         Self::Zone(zone)
     }
-}
-
-/// The serial field of a SOA RDATA.
-fn serial_of(rdata: &[u8]) -> Option<u32> {
-    let at = rdata.len().checked_sub(20)?;
-    Some(u32::from_be_bytes(rdata.get(at..at + 4)?.try_into().ok()?))
 }
 
 fn with_serial(rdata: &[u8], serial: u32) -> Box<[u8]> {

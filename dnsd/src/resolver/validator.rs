@@ -208,21 +208,8 @@ fn nsec_covers(owner: &Name, next: &Name, name: &Name) -> bool {
 
 /// base32hex without padding, lowercase (RFC 4648 §7), as NSEC3 owners are written.
 fn base32hex(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 32] = b"0123456789abcdefghijklmnopqrstuv";
-    let mut out = String::new();
-    let mut buffer: u32 = 0;
-    let mut bits = 0;
-    for &b in bytes {
-        buffer = (buffer << 8) | u32::from(b);
-        bits += 8;
-        while bits >= 5 {
-            bits -= 5;
-            out.push(char::from(ALPHABET[((buffer >> bits) & 31) as usize]));
-        }
-    }
-    if bits > 0 {
-        out.push(char::from(ALPHABET[((buffer << (5 - bits)) & 31) as usize]));
-    }
+    let mut out = String::with_capacity(bytes.len().div_ceil(5) * 8);
+    crate::zone::rdata_dnssec::base32hex_encode(bytes, |c| out.push(char::from(c)));
     out
 }
 

@@ -18,6 +18,7 @@ use crate::zone::file_match::{FileMatch, Matched, Touched};
 use crate::zone::load::Diagnostics;
 use crate::zone::parse::Parsed;
 use crate::zone::quote;
+use crate::zone::snapshot::soa_names_len;
 use crate::zone::txn::{Change, Transaction, TxnError};
 use crate::zone::{NodeRef, Record, RrsetRef, Rtype, Zone};
 
@@ -172,18 +173,18 @@ pub fn changes_of(matched: &Matched, ownership: &Ownership) -> FileChanges {
                 out.txn.push(replace);
             }
         }
+        if !signatures_changed && fresh_rrsigs == 0 {
+            continue;
+        }
+        // The owner as a name only where signatures are compared (not for every node).
         let owner = owner.unwrap_or_else(|| node.owner_name());
-        let fresh: Vec<(&(Name, Rtype, Rtype), &Touched)> = if fresh_rrsigs > 0 {
-            matched
-                .fresh
-                .range(
-                    (owner.clone(), Rtype::RRSIG, Rtype(0))
-                        ..=(owner.clone(), Rtype::RRSIG, Rtype(u16::MAX)),
-                )
-                .collect()
-        } else {
-            Vec::new()
-        };
+        let fresh: Vec<(&(Name, Rtype, Rtype), &Touched)> = matched
+            .fresh
+            .range(
+                (owner.clone(), Rtype::RRSIG, Rtype(0))
+                    ..=(owner.clone(), Rtype::RRSIG, Rtype(u16::MAX)),
+            )
+            .collect();
         fresh_rrsigs -= fresh.len();
         if signatures_changed || !fresh.is_empty() {
             signatures(&mut out.txn, matched, &node, &owner, &fresh, ownership);
@@ -312,7 +313,7 @@ fn add(owner: &Name, rtype: Rtype, ttl: u32, rdata: Box<[u8]>) -> Change {
 
 /// A SOA RDATA with the serial left out.
 fn without_serial(rdata: &[u8]) -> Option<Vec<u8>> {
-    let names = rdata.len().checked_sub(20)?;
+    let names = soa_names_len(rdata)?;
     let mut without = rdata[..names].to_vec();
     without.extend_from_slice(&rdata[names + 4..]);
     Some(without)

@@ -118,8 +118,29 @@ pub fn type_bitmap_into(types: &[u16], out: &mut Vec<u8>) {
     }
 }
 
-/// Base32 with the extended hex alphabet, no padding (RFC 4648 §7, RFC 5155 §3.3).
-fn base32hex_into(text: &[u8], out: &mut Vec<u8>) -> Option<()> {
+/// Writes `bytes` in base32 with the extended hex alphabet, lowercase, no padding
+/// (RFC 4648 §7, RFC 5155 §3.3), one character at a time to `push` (no allocation:
+/// the answer engine writes NSEC3 owner labels into a fixed buffer).
+pub fn base32hex_encode(bytes: &[u8], mut push: impl FnMut(u8)) {
+    const ALPHABET: &[u8; 32] = b"0123456789abcdefghijklmnopqrstuv";
+    let mut acc: u64 = 0;
+    let mut bits = 0;
+    for &b in bytes {
+        acc = acc << 8 | u64::from(b);
+        bits += 8;
+        while bits >= 5 {
+            bits -= 5;
+            push(ALPHABET[((acc >> bits) & 31) as usize]);
+        }
+    }
+    if bits > 0 {
+        push(ALPHABET[((acc << (5 - bits)) & 31) as usize]);
+    }
+}
+
+/// Decodes base32 with the extended hex alphabet (either case, no padding) into `out`;
+/// None if a character is not of the alphabet or bits are left over.
+pub fn base32hex_into(text: &[u8], out: &mut Vec<u8>) -> Option<()> {
     let mut acc: u64 = 0;
     let mut bits = 0;
     for &c in text {

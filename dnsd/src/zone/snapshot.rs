@@ -593,7 +593,7 @@ fn first_label(wire: &[u8]) -> &[u8] {
 }
 
 /// Length of MNAME + RNAME at the start of SOA RDATA, if the RDATA is a valid SOA.
-fn soa_names_len(rdata: &[u8]) -> Option<usize> {
+pub(crate) fn soa_names_len(rdata: &[u8]) -> Option<usize> {
     let mname = name::wire_len(rdata)?;
     let rname = name::wire_len(&rdata[mname..])?;
     (rdata.len() >= mname + rname + 20).then_some(mname + rname)
