@@ -52,14 +52,43 @@ pub struct SecondaryState {
     pub expires_at: Option<u64>,
 }
 
+/// Transfers one way (out to secondaries, or in from primaries).
+#[derive(Default)]
+struct Transfers {
+    count: BTreeMap<Key, u64>,
+    bytes: BTreeMap<(String, String), u64>,
+    ms: BTreeMap<(String, String), u64>,
+}
+
+impl Transfers {
+    fn record(
+        &mut self,
+        zone: &str,
+        peer: IpAddr,
+        kind: &'static str,
+        result: &'static str,
+        bytes: u64,
+        ms: u64,
+    ) {
+        let peer = peer.to_string();
+        *self
+            .count
+            .entry((zone.to_string(), peer.clone(), kind, result))
+            .or_default() += 1;
+        if bytes > 0 {
+            *self
+                .bytes
+                .entry((zone.to_string(), peer.clone()))
+                .or_default() += bytes;
+            *self.ms.entry((zone.to_string(), peer)).or_default() += ms;
+        }
+    }
+}
+
 #[derive(Default)]
 struct Counters {
-    xfr_out: BTreeMap<Key, u64>,
-    xfr_out_bytes: BTreeMap<(String, String), u64>,
-    xfr_out_ms: BTreeMap<(String, String), u64>,
-    xfr_in: BTreeMap<Key, u64>,
-    xfr_in_bytes: BTreeMap<(String, String), u64>,
-    xfr_in_ms: BTreeMap<(String, String), u64>,
+    xfr_out: Transfers,
+    xfr_in: Transfers,
     notify_in: BTreeMap<(String, String, &'static str), u64>,
     notify_out: BTreeMap<(String, String, &'static str), u64>,
     tsig_failures: BTreeMap<&'static str, u64>,
@@ -88,17 +117,9 @@ impl XfrStats {
         bytes: u64,
         ms: u64,
     ) {
-        let mut c = self.lock();
-        let peer = peer.to_string();
-        *c.xfr_out
-            .entry((zone.to_string(), peer.clone(), kind, result))
-            .or_default() += 1;
-        if bytes > 0 {
-            *c.xfr_out_bytes
-                .entry((zone.to_string(), peer.clone()))
-                .or_default() += bytes;
-            *c.xfr_out_ms.entry((zone.to_string(), peer)).or_default() += ms;
-        }
+        self.lock()
+            .xfr_out
+            .record(zone, peer, kind, result, bytes, ms);
     }
 
     /// A transfer of `zone` from `peer` ended.
@@ -111,17 +132,9 @@ impl XfrStats {
         bytes: u64,
         ms: u64,
     ) {
-        let mut c = self.lock();
-        let peer = peer.to_string();
-        *c.xfr_in
-            .entry((zone.to_string(), peer.clone(), kind, result))
-            .or_default() += 1;
-        if bytes > 0 {
-            *c.xfr_in_bytes
-                .entry((zone.to_string(), peer.clone()))
-                .or_default() += bytes;
-            *c.xfr_in_ms.entry((zone.to_string(), peer)).or_default() += ms;
-        }
+        self.lock()
+            .xfr_in
+            .record(zone, peer, kind, result, bytes, ms);
     }
 
     /// A NOTIFY for `zone` came from `peer`.
@@ -217,6 +230,7 @@ impl XfrStats {
     pub fn out_count(&self, zone: &str, kind: &str, result: &str) -> u64 {
         self.lock()
             .xfr_out
+            .count
             .iter()
             .filter(|((z, _, k, r), _)| z == zone && *k == kind && *r == result)
             .map(|(_, n)| n)
@@ -235,7 +249,7 @@ impl XfrStats {
             "counter",
             "Zone transfers served, by zone, peer, type and result.",
         );
-        for ((zone, peer, kind, result), n) in &c.xfr_out {
+        for ((zone, peer, kind, result), n) in &c.xfr_out.count {
             let _ = writeln!(
                 out,
                 "dnsd_xfr_out_total{{zone=\"{zone}\",peer=\"{peer}\",type=\"{kind}\",result=\"{result}\"}} {n}"
@@ -244,25 +258,25 @@ impl XfrStats {
         for (name, map, help, scale) in [
             (
                 "dnsd_xfr_out_bytes_total",
-                &c.xfr_out_bytes,
+                &c.xfr_out.bytes,
                 "Octets of zone transfers served.",
                 1.0,
             ),
             (
                 "dnsd_xfr_out_seconds_total",
-                &c.xfr_out_ms,
+                &c.xfr_out.ms,
                 "Time spent serving zone transfers.",
                 1000.0,
             ),
             (
                 "dnsd_xfr_in_bytes_total",
-                &c.xfr_in_bytes,
+                &c.xfr_in.bytes,
                 "Octets of zone transfers received.",
                 1.0,
             ),
             (
                 "dnsd_xfr_in_seconds_total",
-                &c.xfr_in_ms,
+                &c.xfr_in.ms,
                 "Time spent receiving zone transfers.",
                 1000.0,
             ),
@@ -279,7 +293,7 @@ impl XfrStats {
             "counter",
             "Zone transfers of secondary zones, by zone, primary, type and result.",
         );
-        for ((zone, peer, kind, result), n) in &c.xfr_in {
+        for ((zone, peer, kind, result), n) in &c.xfr_in.count {
             let _ = writeln!(
                 out,
                 "dnsd_xfr_in_total{{zone=\"{zone}\",peer=\"{peer}\",type=\"{kind}\",result=\"{result}\"}} {n}"
