@@ -8,8 +8,11 @@
 //! that a transaction costs what it changes, not the zone's size. The table is a
 //! directory of `2^k` segments chosen by the hash's top bits; each segment is a small
 //! open-addressing table (linear probing) of `tag << 32 | ref` entries, where the tag
-//! is 32 other bits of the hash. A transaction copies the directory (8 octets a
-//! segment, about one per 64 names) and each segment it touches, nothing else.
+//! is 32 other bits of the hash. The directory is itself split into pages of 128
+//! segments' places, so a transaction copies the page table (one pointer per 8,192
+//! names), the pages it touches and each segment it touches, nothing else: copying a
+//! flat directory (16,384 places at a million names) and dropping the old one was
+//! most of a one-record transaction's cost at that size.
 //!
 //! Slots are placed by Robin Hood hashing, so a lookup for an absent name (every
 //! NXDOMAIN, wildcard and referral walks up a few of those) stops after two or three
@@ -30,6 +33,9 @@ const SEGMENT_TARGET: usize = 64;
 const MAX_LOAD: (usize, usize) = (7, 8);
 /// Load of the segments a build makes.
 const BUILD_LOAD: (usize, usize) = (4, 5);
+/// Places per page of the directory, as a power of two.
+const PAGE_BITS: u32 = 7;
+const PAGE_MASK: usize = (1 << PAGE_BITS) - 1;
 
 /// The hash of a lowercased wire name, as the index uses it.
 pub fn hash(lower: &[u8]) -> u64 {
@@ -157,9 +163,13 @@ pub struct NameIndex {
     /// few pages (the block is backed by huge pages where the system allows), and a
     /// million names cost one allocation, not sixteen thousand.
     base: Arc<[u64]>,
-    dir: Arc<[Place]>,
+    /// The segments' places, in pages that versions share.
+    dir: Arc<[Page]>,
     len: usize,
 }
+
+/// One page of the directory: the places of up to `1 << PAGE_BITS` segments.
+type Page = Arc<[Place]>;
 
 impl NameIndex {
     /// An index of `entries` (hash, ref), sized for them; the names must be distinct.
@@ -199,7 +209,7 @@ impl NameIndex {
             place(segment, (u64::from(h as u32) << 32) | u64::from(r.0));
             segment[0] += 1;
         }
-        let dir = offsets
+        let places: Vec<Place> = offsets
             .iter()
             .zip(&sizes)
             .map(|(&offset, &len)| Place::Base {
@@ -207,6 +217,7 @@ impl NameIndex {
                 len: len as u32,
             })
             .collect();
+        let dir = places.chunks(1 << PAGE_BITS).map(Page::from).collect();
         Self {
             bits,
             base: block.into(),
@@ -224,12 +235,20 @@ impl NameIndex {
     }
 
     fn segment(&self, s: usize) -> &Segment {
-        match &self.dir[s] {
+        self.at(&self.dir[s >> PAGE_BITS][s & PAGE_MASK])
+    }
+
+    fn at<'a>(&'a self, place: &'a Place) -> &'a Segment {
+        match place {
             Place::Base { offset, len } => {
                 &self.base[*offset as usize..*offset as usize + *len as usize]
             }
             Place::Own(segment) => segment,
         }
+    }
+
+    fn places(&self) -> impl Iterator<Item = &Place> {
+        self.dir.iter().flat_map(|page| page.iter())
     }
 
     /// The ref whose name is `lower` (hash `h`): `name_of` reads a candidate's name.
@@ -270,48 +289,53 @@ impl NameIndex {
 
     /// Every ref, in no particular order.
     pub fn refs(&self) -> impl Iterator<Item = Ref> + '_ {
-        (0..self.dir.len())
-            .flat_map(|s| slots(self.segment(s)).iter())
+        self.places()
+            .flat_map(|p| slots(self.at(p)).iter())
             .filter(|&&e| e != 0)
             .map(|&e| Ref(e as u32))
     }
 
     /// Starts a batch of changes; the segments it touches are copied once each.
     pub fn edit(&mut self) -> IndexEditor<'_> {
-        let dir: Vec<Place> = self.dir.to_vec();
+        let dir: Vec<Page> = self.dir.to_vec();
         IndexEditor { index: self, dir }
     }
 
     /// Bytes of memory the index holds (the shared parts counted in full).
     pub fn heap_bytes(&self) -> usize {
         let own: usize = self
-            .dir
-            .iter()
+            .places()
             .map(|p| match p {
                 Place::Base { .. } => 0,
                 Place::Own(s) => s.len() * 8 + 32,
             })
             .sum();
-        self.dir.len() * std::mem::size_of::<Place>() + self.base.len() * 8 + own
+        let places: usize = self.dir.iter().map(|page| page.len()).sum();
+        self.dir.len() * (std::mem::size_of::<Page>() + 16)
+            + places * std::mem::size_of::<Place>()
+            + self.base.len() * 8
+            + own
     }
 }
 
 /// Changes to a [`NameIndex`], written back by [`IndexEditor::finish`].
 pub struct IndexEditor<'i> {
     index: &'i mut NameIndex,
-    dir: Vec<Place>,
+    /// The page table; a page is copied when first changed (`Arc::make_mut`).
+    dir: Vec<Page>,
 }
 
 impl IndexEditor<'_> {
     /// The segment of hash `h`, made this editor's own (copied once).
     fn segment(&mut self, h: u64) -> &mut Arc<Segment> {
         let s = self.index.segment_of(h);
-        if let Place::Base { offset, len } = self.dir[s] {
+        let place = &mut Arc::make_mut(&mut self.dir[s >> PAGE_BITS])[s & PAGE_MASK];
+        if let Place::Base { offset, len } = *place {
             let copy: Arc<Segment> =
                 self.index.base[offset as usize..(offset + len) as usize].into();
-            self.dir[s] = Place::Own(copy);
+            *place = Place::Own(copy);
         }
-        match &mut self.dir[s] {
+        match place {
             Place::Own(segment) => segment,
             Place::Base { .. } => unreachable!("made own above"),
         }
@@ -319,12 +343,8 @@ impl IndexEditor<'_> {
 
     /// The segment of hash `h`, for reading.
     fn peek(&self, h: u64) -> &Segment {
-        match &self.dir[self.index.segment_of(h)] {
-            Place::Base { offset, len } => {
-                &self.index.base[*offset as usize..(*offset + *len) as usize]
-            }
-            Place::Own(segment) => segment,
-        }
+        let s = self.index.segment_of(h);
+        self.index.at(&self.dir[s >> PAGE_BITS][s & PAGE_MASK])
     }
 
     /// Adds a name known to be absent.
@@ -369,11 +389,18 @@ mod tests {
 
     #[test]
     fn inserts_replacements_and_removals_match_a_map_and_leave_old_versions_alone() {
-        let names: Vec<Vec<u8>> = (0..5000u32).map(|i| i.to_string().into_bytes()).collect();
+        // One page of the directory, and many (the large one has 1,024 segments).
+        edits_match_a_map(2000, 5000);
+        edits_match_a_map(50_000, 60_000);
+    }
+
+    fn edits_match_a_map(built: u32, all: u32) {
+        let names: Vec<Vec<u8>> = (0..all).map(|i| i.to_string().into_bytes()).collect();
         let name_of = |r: Ref| names[r.0 as usize - 1].as_slice();
         let mut index =
-            NameIndex::build((0..2000u32).map(|i| (hash(&names[i as usize]), Ref(i + 1))));
-        let mut model: HashMap<usize, u32> = (0..2000).map(|i| (i, i as u32 + 1)).collect();
+            NameIndex::build((0..built).map(|i| (hash(&names[i as usize]), Ref(i + 1))));
+        let mut model: HashMap<usize, u32> =
+            (0..built as usize).map(|i| (i, i as u32 + 1)).collect();
         let before = index.clone();
         let mut state = 7u64;
         for round in 0..20 {
@@ -411,7 +438,7 @@ mod tests {
         // The first version still sees what it held.
         for (i, name) in names.iter().enumerate() {
             let found = before.find(hash(name), name, name_of).is_some();
-            assert_eq!(found, i < 2000);
+            assert_eq!(found, i < built as usize);
         }
         assert_eq!(index.refs().count(), model.len());
     }
