@@ -127,10 +127,7 @@ pub fn changes_of(matched: &Matched, ownership: &Ownership) -> FileChanges {
                     .and_then(|o| ownership.owner_of(o, rtype).cloned())
             };
             let touched = matched.touched.get(&(rrset.wire().as_ptr() as usize));
-            let held = rrset
-                .rdatas()
-                .filter(|r| matched.seen.contains(&(r.as_ptr() as usize)))
-                .count();
+            let held = rrset.rdatas().filter(|r| matched.seen.contains(r)).count();
             let in_file = held > 0 || touched.is_some_and(|t| !t.added.is_empty());
             let source = owner_of(rrset.rtype);
             if rrset.rtype == Rtype::RRSIG {
@@ -244,7 +241,7 @@ fn file_rdatas(
 ) -> Vec<Box<[u8]>> {
     let mut rdatas: Vec<Box<[u8]>> = rrset
         .rdatas()
-        .filter(|r| matched.seen.contains(&(r.as_ptr() as usize)))
+        .filter(|r| matched.seen.contains(r))
         .map(Box::from)
         .collect();
     if let Some(touched) = touched {

@@ -155,6 +155,17 @@ impl Arena {
         self.used.load(Ordering::Relaxed)
     }
 
+    /// Where each chunk allocated so far lies in memory: (address, capacity), in chunk
+    /// order. Every blob of a version published before this call lies in one of them.
+    pub fn spans(&self) -> Vec<(usize, usize)> {
+        let tail = self.lock();
+        tail.caps
+            .iter()
+            .enumerate()
+            .map(|(i, &cap)| (self.chunks[i].load(Ordering::Acquire) as usize, cap))
+            .collect()
+    }
+
     /// Bytes allocated for chunks.
     pub fn capacity(&self) -> usize {
         self.lock().caps.iter().sum()

@@ -5,20 +5,22 @@
 //! Each parsed record is looked up in the base version (an exact lookup): a record the
 //! base holds is marked as seen by the address of its RDATA in the base's node blob,
 //! which is stable while the version lives; a record the base lacks is kept, with its
-//! place in the file. What stays is proportional to the change: one mark per record of
-//! the zone (8 octets) and the new records. The walk over the base that turns this into
-//! a transaction (RRsets the file dropped, changed or added) is `sources::file_diff`.
+//! place in the file. What stays is proportional to the change: a bit for every two
+//! octets of the zone's node blobs (`marks`) and the new records. The walk over the
+//! base that turns this into a transaction (RRsets the file dropped, changed or added)
+//! is `sources::file_diff`.
 //!
 //! An RRset's TTL is its first record's, in the order the file is written (as when the
 //! zone is built whole): a record whose TTL differs from the base RRset's is the rare
 //! case, and only then is "first" worked out.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use foldhash::fast::FixedState;
 
 use super::load::{Diagnostics, LoadErrorKind};
+use super::marks::RdataMarks;
 use super::node::{NodeRef, RrsetRef, covered_of};
 use super::parse::Parsed;
 use super::record::Rtype;
@@ -45,8 +47,8 @@ pub struct FileMatch {
     /// Types left out of the comparison (a zone that dnsd signs: its DNSSEC records
     /// come from the signer, not the file).
     skip: fn(Rtype) -> bool,
-    /// Addresses of base RDATAs the file holds.
-    seen: HashSet<usize, FixedState>,
+    /// Base RDATAs the file holds.
+    seen: RdataMarks,
     /// Base RRsets (by the address of their wire) with new records or another TTL.
     touched: HashMap<usize, Touched, FixedState>,
     /// RRsets the base lacks: (owner, type, type covered) → the file's records.
@@ -63,7 +65,7 @@ pub struct Matched {
     /// The version compared with.
     pub base: Arc<Zone>,
     /// See [`FileMatch`].
-    pub seen: HashSet<usize, FixedState>,
+    pub seen: RdataMarks,
     /// See [`FileMatch`].
     pub touched: HashMap<usize, Touched, FixedState>,
     /// See [`FileMatch`].
@@ -81,8 +83,7 @@ impl FileMatch {
     /// A match against `base`, leaving out the types `skip` says.
     pub fn new(base: Arc<Zone>, skip: fn(Rtype) -> bool) -> Self {
         let apex = base.apex().clone();
-        let mut seen = HashSet::with_hasher(FixedState::default());
-        seen.reserve(base.record_count());
+        let seen = RdataMarks::new(&base);
         Self {
             base,
             apex,
@@ -161,14 +162,13 @@ impl FileMatch {
         let key = rrset.wire().as_ptr() as usize;
         let held = rrset.rdatas().find(|r| **r == *record.rdata);
         if let Some(r) = held {
-            let at = r.as_ptr() as usize;
-            if self.seen.contains(&at) {
+            if self.seen.contains(r) {
                 return; // the same record twice in the file
             }
             if ttl != rrset.ttl || (!self.touched.is_empty() && self.touched.contains_key(&key)) {
                 self.ttl_of(&rrset, key, &record.owner, ttl, (file, line), diag);
             }
-            self.seen.insert(at);
+            self.seen.insert(r);
             return;
         }
         self.ttl_of(&rrset, key, &record.owner, ttl, (file, line), diag);
@@ -200,9 +200,7 @@ impl FileMatch {
             }
             return;
         }
-        let first_in_file = !rrset
-            .rdatas()
-            .any(|r| self.seen.contains(&(r.as_ptr() as usize)));
+        let first_in_file = !rrset.rdatas().any(|r| self.seen.contains(r));
         let touched = if first_in_file {
             Touched {
                 ttl: (ttl != rrset.ttl).then_some(ttl),

@@ -19,6 +19,7 @@ pub mod glue;
 pub mod index;
 pub mod lexer;
 pub mod load;
+pub mod marks;
 pub mod node;
 pub mod order;
 pub mod parse;

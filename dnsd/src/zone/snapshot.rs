@@ -450,6 +450,12 @@ impl Zone {
         self.record_count
     }
 
+    /// Where the chunks of the arena holding this version's nodes lie: (address,
+    /// length); every node blob of the version is inside one (`marks` uses them).
+    pub fn arena_spans(&self) -> Vec<(usize, usize)> {
+        self.arena.spans()
+    }
+
     /// Bytes of node blobs this version refers to.
     pub fn live_bytes(&self) -> usize {
         self.live_bytes
