@@ -148,6 +148,11 @@ pub fn changes_of(matched: &Matched, ownership: &Ownership) -> FileChanges {
                 }
                 continue;
             }
+            let unchanged = same(&rrset, held, touched);
+            if unchanged && source.is_none() {
+                // Nearly every RRset of an edit: nothing to make, nothing to allocate.
+                continue;
+            }
             let owner = node.owner_name();
             if let Some(t) = touched.filter(|t| !t.added.is_empty()) {
                 out.places.push((owner.clone(), place(matched, t.at)));
@@ -158,7 +163,6 @@ pub fn changes_of(matched: &Matched, ownership: &Ownership) -> FileChanges {
                 ttl: touched.and_then(|t| t.ttl).unwrap_or(rrset.ttl),
                 rdatas: file_rdatas(matched, &rrset, touched),
             };
-            let unchanged = same(&rrset, held, touched);
             if let Some(source) = source {
                 out.takeovers.push((owner, rrset.rtype, source));
                 if unchanged {

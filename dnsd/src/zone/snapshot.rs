@@ -269,6 +269,29 @@ impl Zone {
             .find(index::hash(lower), lower, |r| self.name_at(r))
     }
 
+    /// The hash the exact-match index files `lower` under, for [`Zone::prefetch`] and
+    /// [`Zone::node_hashed`].
+    pub fn owner_hash(lower: &[u8]) -> u64 {
+        index::hash(lower)
+    }
+
+    /// Starts fetching the index slot of an owner whose hash is `h` (see
+    /// [`Zone::owner_hash`]), for a lookup made a little later: a bulk reader of
+    /// owners (a zone file matched against this version) overlaps the memory latency
+    /// of one lookup with the work on the previous owner.
+    #[inline]
+    pub fn prefetch(&self, h: u64) {
+        self.names.prefetch(h);
+    }
+
+    /// [`Zone::node`] for an owner whose hash `h` is known.
+    #[inline]
+    pub fn node_hashed(&self, h: u64, lower: &[u8]) -> Option<NodeRef<'_>> {
+        self.names
+            .find(h, lower, |r| self.name_at(r))
+            .map(|r| self.node_at(r))
+    }
+
     /// The apex, lowercased.
     pub fn apex(&self) -> &Name {
         &self.apex
