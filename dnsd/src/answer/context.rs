@@ -102,6 +102,12 @@ pub struct RequestContext<'a> {
     /// signature (RFC 8945 §5.2): the sender's identity for access lists (transfers,
     /// NOTIFY, updates). None: unsigned, or not verified (yet).
     pub tsig: Option<&'a crate::tsig::Key>,
+    /// Whether the front rate-limits this request's response (RRL): only then does
+    /// `respond` work out the response's [`Outcome::limit`] key (`LimitKey::ERROR`
+    /// otherwise), which is work on every answer.
+    ///
+    /// [`Outcome::limit`]: super::Outcome::limit
+    pub rate_limited: bool,
 }
 
 impl RequestContext<'static> {
@@ -116,6 +122,7 @@ impl RequestContext<'static> {
             now: 0,
             options: &DEFAULT_OPTIONS,
             tsig: None,
+            rate_limited: false,
         }
     }
 }
@@ -134,6 +141,15 @@ impl<'a> RequestContext<'a> {
             now,
             options,
             tsig: self.tsig,
+            rate_limited: self.rate_limited,
+        }
+    }
+
+    /// The same request, its response rate-limited (see [`Self::rate_limited`]).
+    pub fn with_rate_limit(self) -> Self {
+        RequestContext {
+            rate_limited: true,
+            ..self
         }
     }
 

@@ -243,7 +243,9 @@ pub fn respond(
         _ => None,
     };
     let mut outcome = write(out, &request, &reply, &response, ede);
-    outcome.limit = limit::classify(question.name, &response);
+    if context.rate_limited {
+        outcome.limit = limit::classify(question.name, &response);
+    }
     if context.role.recursion() && out.len() >= 4 {
         // RFC 1035 §4.1.1: RA where recursion is offered (to this client).
         out[3] |= RA_LOW_BYTE;

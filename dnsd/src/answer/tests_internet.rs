@@ -22,7 +22,9 @@ fn options() -> AnswerOptions {
 
 fn context(transport: Transport, options: &AnswerOptions) -> RequestContext<'_> {
     let client: SocketAddr = "198.51.100.77:5353".parse().unwrap();
-    RequestContext::new(transport, client, 0, Role::Authoritative).with_options(options, NOW)
+    RequestContext::new(transport, client, 0, Role::Authoritative)
+        .with_options(options, NOW)
+        .with_rate_limit()
 }
 
 /// Appends the EDNS option `code` with `data` to a request that ends with its OPT.

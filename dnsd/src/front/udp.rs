@@ -384,13 +384,14 @@ impl Worker {
                 continue;
             };
             let role = super::acl::role_for(listener.role, &listener.allow, client.ip());
-            let context = RequestContext::new(
+            let mut context = RequestContext::new(
                 Transport::Udp,
                 client,
                 listener.index,
                 role.unwrap_or(listener.role),
             )
             .with_options(options, now);
+            context.rate_limited = limiter.is_some();
             let out = &mut batch.responses[i];
             let query = &batch.queries[i][..len];
             let answered = catch_unwind(AssertUnwindSafe(|| match role {

@@ -375,7 +375,7 @@ impl Reloader {
             .any(|(_, content)| matches!(content, FileContent::Matched(_)));
         let results = self.manager.load_files(batch);
         if matched {
-            // The match's marks (8 octets a record) are freed: give them back.
+            // The match's marks (a bit per two octets of the zone) are freed: give them back.
             load::release_freed_memory();
         }
         for ((apex, path), result) in names.into_iter().zip(results) {
