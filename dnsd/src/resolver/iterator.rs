@@ -33,7 +33,7 @@ use std::sync::Arc;
 use hickory_proto::rr::{Name, Record, RecordType};
 
 use super::cache::{Cache, CachedNegative, CachedRrset, Lookup, Rank};
-use super::classify::{Outcome, chain_end, classify, signatures_of};
+use super::classify::{Outcome, chain_end, classify, is_expansion, signatures_of};
 use super::records::{address_of, cname_target, ns_name, rrsets};
 use super::upstream::Upstream;
 
@@ -60,7 +60,8 @@ pub struct Resolution {
     pub rcode: hickory_proto::op::ResponseCode,
     /// The CNAME chain and the final RRset, with the RRSIGs that came with each.
     pub answer: Vec<Record>,
-    /// For negative answers: the SOA and its proofs.
+    /// For negative answers: the SOA and its proofs; for answers expanded from a
+    /// wildcard, the NSEC/NSEC3 proof that the name itself does not exist.
     pub authority: Vec<Record>,
     /// Why it failed (RFC 8914 code), for SERVFAIL.
     pub ede: Option<u16>,
@@ -141,6 +142,8 @@ impl<U: Upstream> Iterator<U> {
     ) -> Boxed<'a, Result<Resolution, Failure>> {
         Box::pin(async move {
             let mut answer = Vec::new();
+            // Wildcard proofs of the RRsets in `answer` (RFC 4035 §5.3.4).
+            let mut proof = Vec::new();
             let mut current = qname.clone();
             for _ in 0..=MAX_CNAMES {
                 let now = (self.clock)();
@@ -151,10 +154,11 @@ impl<U: Upstream> Iterator<U> {
                     Lookup::Rrset(rrset) => {
                         answer.extend(rrset.records);
                         answer.extend(rrset.signatures);
-                        return Ok(positive(answer));
+                        proof.extend(rrset.proof);
+                        return Ok(positive(answer, proof));
                     }
                     Lookup::Negative(negative) => {
-                        return Ok(negative_resolution(answer, negative));
+                        return Ok(negative_resolution(answer, proof, negative));
                     }
                     Lookup::Miss => {}
                 }
@@ -166,14 +170,17 @@ impl<U: Upstream> Iterator<U> {
                     if let Some(dname) = self.cached_dname_above(&current, now) {
                         answer.extend(dname.records);
                         answer.extend(dname.signatures);
+                        proof.extend(dname.proof);
                     }
                     answer.extend(cname.records);
                     answer.extend(cname.signatures);
+                    proof.extend(cname.proof);
                     current = target;
                     continue;
                 }
                 let classified = self.iterate(&current, qtype, work).await?;
                 answer.extend(classified.chain);
+                proof.extend(classified.proof);
                 match classified.outcome {
                     Outcome::Answer {
                         records,
@@ -181,21 +188,21 @@ impl<U: Upstream> Iterator<U> {
                     } => {
                         answer.extend(records);
                         answer.extend(signatures);
-                        return Ok(positive(answer));
+                        return Ok(positive(answer, proof));
                     }
                     Outcome::NxDomain(authority) => {
                         let negative = CachedNegative {
                             nxdomain: true,
                             authority,
                         };
-                        return Ok(negative_resolution(answer, negative));
+                        return Ok(negative_resolution(answer, proof, negative));
                     }
                     Outcome::NoData(authority) => {
                         let negative = CachedNegative {
                             nxdomain: false,
                             authority,
                         };
-                        return Ok(negative_resolution(answer, negative));
+                        return Ok(negative_resolution(answer, proof, negative));
                     }
                     Outcome::Alias(target) => current = target,
                     Outcome::Referral { .. } | Outcome::Lame(_) => {
@@ -377,6 +384,7 @@ impl<U: Upstream> Iterator<U> {
                         records,
                         signatures,
                         rank: Rank::Answer,
+                        proof: Vec::new(),
                     },
                     now,
                 );
@@ -463,6 +471,7 @@ impl<U: Upstream> Iterator<U> {
                     records: ns.to_vec(),
                     signatures,
                     rank: Rank::Referral,
+                    proof: Vec::new(),
                 },
                 now,
             );
@@ -477,6 +486,7 @@ impl<U: Upstream> Iterator<U> {
                         records,
                         signatures,
                         rank: Rank::Authority,
+                        proof: Vec::new(),
                     },
                     now,
                 );
@@ -494,6 +504,7 @@ impl<U: Upstream> Iterator<U> {
                         records,
                         signatures: Vec::new(),
                         rank,
+                        proof: Vec::new(),
                     },
                     now,
                 );
@@ -504,11 +515,17 @@ impl<U: Upstream> Iterator<U> {
     /// Caches what a final response said about (`name`, `qtype`).
     fn store(&self, name: &Name, qtype: RecordType, classified: &super::classify::Classified) {
         let now = (self.clock)();
+        // RFC 4035 §5.3.4: an RRset expanded from a wildcard keeps its proof.
+        let proof_for = |signatures: &[Record]| match signatures.iter().any(is_expansion) {
+            true => classified.proof.clone(),
+            false => Vec::new(),
+        };
         for (owner, rtype, records) in rrsets(&classified.chain) {
             let signatures = signatures_of(&classified.chain, &owner, rtype);
             self.cache.put_rrset(
                 CachedRrset {
                     records,
+                    proof: proof_for(&signatures),
                     signatures,
                     rank: Rank::Answer,
                 },
@@ -525,6 +542,7 @@ impl<U: Upstream> Iterator<U> {
                     records: records.clone(),
                     signatures: signatures.clone(),
                     rank: Rank::Answer,
+                    proof: proof_for(signatures),
                 },
                 now,
             ),
@@ -551,16 +569,23 @@ impl<U: Upstream> Iterator<U> {
     }
 }
 
-fn positive(answer: Vec<Record>) -> Resolution {
+/// A positive resolution: the chain and RRset, and the wildcard proofs of any of them.
+fn positive(answer: Vec<Record>, proof: Vec<Record>) -> Resolution {
     Resolution {
         rcode: hickory_proto::op::ResponseCode::NoError,
         answer,
-        authority: Vec::new(),
+        authority: proof,
         ede: None,
     }
 }
 
-fn negative_resolution(answer: Vec<Record>, negative: CachedNegative) -> Resolution {
+/// A negative resolution: the chain (and its wildcard proofs), then the negative
+/// answer's SOA and proofs.
+fn negative_resolution(
+    answer: Vec<Record>,
+    mut proof: Vec<Record>,
+    negative: CachedNegative,
+) -> Resolution {
     Resolution {
         rcode: if negative.nxdomain {
             hickory_proto::op::ResponseCode::NXDomain
@@ -568,7 +593,10 @@ fn negative_resolution(answer: Vec<Record>, negative: CachedNegative) -> Resolut
             hickory_proto::op::ResponseCode::NoError
         },
         answer,
-        authority: negative.authority,
+        authority: {
+            proof.extend(negative.authority);
+            proof
+        },
         ede: None,
     }
 }
