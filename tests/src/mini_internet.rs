@@ -30,6 +30,9 @@
 //!  │  └─ timeout     --   198.51.100.31  a socket that never answers       -> SERVFAIL
 //!  └─ lab.           Knot 198.51.100.10  unsigned
 //!     └─ plain       BIND 198.51.100.20  unsigned
+//!
+//!  corp.example.     NSD  198.51.100.40  unsigned, not delegated from example.: a
+//!  └─ dev            NSD  198.51.100.21  private zone, reached by forwarding only
 //! ```
 //!
 //! Keys are made with `ldns-keygen` (ECDSA P-256) and zones signed with `ldns-signzone`
@@ -54,6 +57,9 @@ const BIND: &str = "198.51.100.20";
 const NSD: &str = "198.51.100.21";
 const LAME: &str = "198.51.100.30";
 const SILENT: &str = "198.51.100.31";
+/// The server of the private zone `corp.example.` (not delegated: reached only by
+/// forwarding to it, [`MiniInternet::dead_root_hints`]).
+pub const CORP: &str = "198.51.100.40";
 /// Addresses of the namespace's loopback the resolvers under test may listen on.
 pub const RESOLVER_ADDR: &str = "198.51.100.53";
 
@@ -112,7 +118,7 @@ impl MiniInternet {
     /// Builds, signs and serves the zones; returns once every server answers.
     pub fn start() -> MiniInternet {
         let ns = Arc::new(Netns::new("nf-inet"));
-        for addr in [ROOT, TLD, BIND, NSD, LAME, SILENT, RESOLVER_ADDR] {
+        for addr in [ROOT, TLD, BIND, NSD, LAME, SILENT, CORP, RESOLVER_ADDR] {
             ns.exec_ok(&["ip", "addr", "add", &format!("{addr}/32"), "dev", "lo"]);
         }
         let dir = tempfile::Builder::new()
@@ -160,6 +166,11 @@ impl MiniInternet {
             format!(". 3600000 NS ns.\nns. 3600000 A {ROOT}\n"),
         )
         .expect("write hints");
+        std::fs::write(
+            work.join("dead.hints"),
+            format!(". 3600000 NS ns.\nns. 3600000 A {SILENT}\n"),
+        )
+        .expect("write hints");
 
         let silent = ns.run_in(|| UdpSocket::bind((SILENT, 53)).expect("bind the silent server"));
         let mut servers = Vec::new();
@@ -173,6 +184,7 @@ impl MiniInternet {
         servers.push(nsd(&ns, work, "root", ROOT, &zones_of(ROOT)));
         servers.push(nsd(&ns, work, "leaves", NSD, &zones_of(NSD)));
         servers.push(nsd(&ns, work, "lame", LAME, &[]));
+        servers.push(nsd(&ns, work, "corp", CORP, &zones_of(CORP)));
         servers.push(knot(&ns, work, TLD, &zones_of(TLD)));
         servers.push(bind(&ns, work, BIND, &zones_of(BIND)));
         let internet = MiniInternet {
@@ -186,6 +198,7 @@ impl MiniInternet {
             ("example.", TLD),
             ("secure.example.", BIND),
             ("nsec3.example.", NSD),
+            ("corp.example.", CORP),
         ] {
             internet.wait_for(name, server);
         }
@@ -200,6 +213,12 @@ impl MiniInternet {
     /// Root hints (zone-file format) naming the local root server only.
     pub fn root_hints(&self) -> PathBuf {
         self.dir.path().join("root.hints")
+    }
+
+    /// Root hints naming a server that never answers: a resolver given them reaches
+    /// nothing but through its forwarders.
+    pub fn dead_root_hints(&self) -> PathBuf {
+        self.dir.path().join("dead.hints")
     }
 
     /// The root's trust anchor: its KSK's DS record, one line of zone-file format.
@@ -299,6 +318,13 @@ impl MiniInternet {
     /// to a configuration that names the hints and the anchor; the guard stops it. Its
     /// metrics are on [`Self::dnsd_metrics`]`(addr)`.
     pub fn dnsd(&self, addr: SocketAddr, extra: &str) -> Dnsd {
+        self.dnsd_with_hints(addr, &self.root_hints(), extra)
+    }
+
+    /// [`Self::dnsd`] with the root hints file `hints` (e.g.
+    /// [`Self::dead_root_hints`]); zone files put in its folder's `zones/` beforehand
+    /// ([`Self::dnsd_zones_dir`]) are served.
+    pub fn dnsd_with_hints(&self, addr: SocketAddr, hints: &Path, extra: &str) -> Dnsd {
         let dir = self.dir.path().join(format!("dnsd-{}", addr.port()));
         std::fs::create_dir_all(dir.join("zones")).expect("dnsd folder");
         let conf = format!(
@@ -306,7 +332,7 @@ impl MiniInternet {
              [[listener]]\naddress = \"{addr}\"\nrole = \"resolver\"\n\
              allow = [\"198.51.100.0/24\", \"127.0.0.0/8\"]\n\
              [resolver]\nroot-hints = \"{hints}\"\ntrust-anchor = \"{anchor}\"\n{extra}\n",
-            hints = self.root_hints().display(),
+            hints = hints.display(),
             anchor = self.trust_anchor().display(),
             metrics = Self::dnsd_metrics(addr),
         );
@@ -320,6 +346,17 @@ impl MiniInternet {
             .in_netns(self.ns.clone())
             .log_filter("warn")
             .start()
+    }
+
+    /// The zones folder of the dnsd [`Self::dnsd`] starts on `addr` (made here).
+    pub fn dnsd_zones_dir(&self, addr: SocketAddr) -> PathBuf {
+        let zones = self
+            .dir
+            .path()
+            .join(format!("dnsd-{}", addr.port()))
+            .join("zones");
+        std::fs::create_dir_all(&zones).expect("dnsd zones folder");
+        zones
     }
 
     /// Runs `dnsd ctl` with `lines` against the dnsd started by [`Self::dnsd`] on
@@ -561,6 +598,19 @@ fn zone_defs() -> Vec<ZoneDef> {
             NSD,
             Signing::Unsigned,
             "www A 198.51.100.88\n",
+        ),
+        ZoneDef {
+            name: "corp.example.",
+            body: "www A 198.51.100.41\nalias CNAME www.secure.example.\n".to_string(),
+            signing: Signing::Unsigned,
+            server: CORP,
+            children: vec![("dev.corp.example.", "ns.dev.corp.example.", Some(NSD))],
+        },
+        leaf(
+            "dev.corp.example.",
+            NSD,
+            Signing::Unsigned,
+            "www A 198.51.100.42\n",
         ),
         leaf(
             "plain.lab.",

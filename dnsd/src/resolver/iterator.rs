@@ -20,6 +20,9 @@
 //! followed, depth of name-server sub-resolutions. Exceeding one ends the resolution
 //! with SERVFAIL, which keeps referral loops and NXNS-style fan-outs bounded.
 //!
+//! Names of a forward zone (`forward.rs`) are asked of its forwarders instead of
+//! being iterated from the closest cut.
+//!
 //! QNAME minimisation (RFC 9156) is relaxed: the next label is asked with type A; a
 //! referral descends, any other answer adds a label, and an NXDOMAIN or an error for a
 //! minimised name makes the iterator ask the full name of the same servers (§2.3 leaves
@@ -89,7 +92,7 @@ impl Failure {
 /// The work one client query has done so far.
 #[derive(Debug, Default)]
 pub struct Work {
-    queries: usize,
+    pub(super) queries: usize,
     depth: usize,
 }
 
@@ -114,6 +117,8 @@ pub struct Iterator<U> {
     pub clock: fn() -> u64,
     /// Whether to minimise QNAMEs (RFC 9156).
     pub qname_minimisation: bool,
+    /// Domains whose names are asked of forwarders instead (`forward.rs`).
+    pub forwards: super::forward::Forwards,
 }
 
 type Boxed<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -240,7 +245,34 @@ impl<U: Upstream> Iterator<U> {
         } else {
             name.clone()
         };
-        let (mut zone, mut ns) = self.closest_cut(&below, work).await?;
+        let (mut zone, mut ns) = match self.forwards.find(&below) {
+            Some((forward_zone, servers)) => {
+                let Some(classified) = self
+                    .ask_forwarders(forward_zone, servers, name, qtype, work)
+                    .await?
+                else {
+                    return Err(Failure::Unreachable);
+                };
+                match classified.outcome {
+                    // A stub zone's server delegates further: iterate from there.
+                    Outcome::Referral {
+                        zone: child,
+                        ns: child_ns,
+                        glue,
+                        authority,
+                    } if !(qtype == RecordType::DS && child == *name) => {
+                        self.store_referral(&child_ns, &glue, &authority);
+                        (child, child_ns)
+                    }
+                    Outcome::Referral { .. } => return Err(Failure::Unreachable),
+                    _ => {
+                        self.store(name, qtype, &classified);
+                        return Ok(classified);
+                    }
+                }
+            }
+            None => self.closest_cut(&below, work).await?,
+        };
         let wanted = usize::from(below.num_labels());
         // RFC 9156 §2.3: minimise only while few labels are left to uncover.
         let mut minimise = self.qname_minimisation;
