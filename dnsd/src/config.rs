@@ -311,6 +311,7 @@ struct ResolverSpec {
     upstream_port: Option<Spanned<i64>>,
     serve_stale_secs: Option<Spanned<i64>>,
     insecure_domains: Option<Spanned<Vec<Spanned<String>>>>,
+    forward: forward::ForwardSpec,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -814,6 +815,7 @@ fn resolver_settings(
         upstream_port: problems.positive(&spec.upstream_port, "resolver.upstream-port", 65535, 53)
             as u16,
         serve_stale_secs,
+        forward: forward::forward_zones(&spec.forward, problems),
     }
 }
 
@@ -1002,6 +1004,9 @@ mod zone_files;
 
 #[path = "config_xfr.rs"]
 mod transfers;
+
+#[path = "config_forward.rs"]
+mod forward;
 
 #[cfg(test)]
 #[path = "config_tests.rs"]

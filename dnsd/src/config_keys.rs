@@ -53,6 +53,7 @@ const RESOLVER_KEYS: &[&str] = &[
     "upstream-port",
     "serve-stale-secs",
     "insecure-domains",
+    "forward",
 ];
 const ZONE_KEYS: &[&str] = &[
     "file",

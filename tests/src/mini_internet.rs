@@ -16,6 +16,13 @@
 //!  │  ├─ wrongds     NSD  198.51.100.21  DS in example. matches no key      -> bogus
 //!  │  ├─ nodnskey    NSD  198.51.100.21  DS in example., zone has no DNSKEY -> bogus
 //!  │  ├─ iter        NSD  198.51.100.21  NSEC3 with 200 iterations (RFC 9276)
+//!  │  ├─ wcproof     NSD  198.51.100.21  signed, NSEC records stripped: wildcard
+//!  │  │                                  answers lack their proof (RFC 4035 §5.3.4)
+//!  │  ├─ wcproof3    NSD  198.51.100.21  the same with NSEC3 (RFC 5155 §8.8)   -> bogus
+//!  │  ├─ ed448       NSD  198.51.100.21  signed with Ed448 (algorithm 16): insecure
+//!  │  │                                  for dnsd (ring lacks it, RFC 6840 §5.2)
+//!  │  ├─ unknownalg  NSD  198.51.100.21  its DS names algorithm 200        -> insecure
+//!  │  ├─ unknowndigest NSD 198.51.100.21 its DS names digest type 200      -> insecure
 //!  │  ├─ optout      NSD  198.51.100.21  NSEC3 opt-out, with an unsigned delegation:
 //!  │  │  └─ sub      NSD  198.51.100.21  unsigned, covered by opt-out       -> insecure
 //!  │  ├─ outofzone   NSD  198.51.100.21  its name server is ns2.plain.lab. (no glue)
@@ -23,6 +30,9 @@
 //!  │  └─ timeout     --   198.51.100.31  a socket that never answers       -> SERVFAIL
 //!  └─ lab.           Knot 198.51.100.10  unsigned
 //!     └─ plain       BIND 198.51.100.20  unsigned
+//!
+//!  corp.example.     NSD  198.51.100.40  unsigned, not delegated from example.: a
+//!  └─ dev            NSD  198.51.100.21  private zone, reached by forwarding only
 //! ```
 //!
 //! Keys are made with `ldns-keygen` (ECDSA P-256) and zones signed with `ldns-signzone`
@@ -47,6 +57,9 @@ const BIND: &str = "198.51.100.20";
 const NSD: &str = "198.51.100.21";
 const LAME: &str = "198.51.100.30";
 const SILENT: &str = "198.51.100.31";
+/// The server of the private zone `corp.example.` (not delegated: reached only by
+/// forwarding to it, [`MiniInternet::dead_root_hints`]).
+pub const CORP: &str = "198.51.100.40";
 /// Addresses of the namespace's loopback the resolvers under test may listen on.
 pub const RESOLVER_ADDR: &str = "198.51.100.53";
 
@@ -66,6 +79,18 @@ enum Signing {
     WrongDs,
     /// Signed, served without its DNSKEY RRset.
     NoDnskey,
+    /// Signed (NSEC3 when `nsec3`), served without any NSEC/NSEC3 record: wildcard
+    /// answers come without the proof that the name itself does not exist.
+    NoWildcardProof {
+        nsec3: bool,
+    },
+    /// Signed with Ed448 (algorithm 16), which dnsd's crypto crate (ring) lacks.
+    Ed448,
+    /// Signed, and the parent's DS names algorithm 200 (`digest: false`) or digest
+    /// type 200 (`digest: true`), which no one implements (unassigned, RFC 8624).
+    UnknownDs {
+        digest: bool,
+    },
 }
 
 /// A zone of the mini-Internet.
@@ -93,7 +118,7 @@ impl MiniInternet {
     /// Builds, signs and serves the zones; returns once every server answers.
     pub fn start() -> MiniInternet {
         let ns = Arc::new(Netns::new("nf-inet"));
-        for addr in [ROOT, TLD, BIND, NSD, LAME, SILENT, RESOLVER_ADDR] {
+        for addr in [ROOT, TLD, BIND, NSD, LAME, SILENT, CORP, RESOLVER_ADDR] {
             ns.exec_ok(&["ip", "addr", "add", &format!("{addr}/32"), "dev", "lo"]);
         }
         let dir = tempfile::Builder::new()
@@ -141,6 +166,11 @@ impl MiniInternet {
             format!(". 3600000 NS ns.\nns. 3600000 A {ROOT}\n"),
         )
         .expect("write hints");
+        std::fs::write(
+            work.join("dead.hints"),
+            format!(". 3600000 NS ns.\nns. 3600000 A {SILENT}\n"),
+        )
+        .expect("write hints");
 
         let silent = ns.run_in(|| UdpSocket::bind((SILENT, 53)).expect("bind the silent server"));
         let mut servers = Vec::new();
@@ -154,6 +184,7 @@ impl MiniInternet {
         servers.push(nsd(&ns, work, "root", ROOT, &zones_of(ROOT)));
         servers.push(nsd(&ns, work, "leaves", NSD, &zones_of(NSD)));
         servers.push(nsd(&ns, work, "lame", LAME, &[]));
+        servers.push(nsd(&ns, work, "corp", CORP, &zones_of(CORP)));
         servers.push(knot(&ns, work, TLD, &zones_of(TLD)));
         servers.push(bind(&ns, work, BIND, &zones_of(BIND)));
         let internet = MiniInternet {
@@ -167,6 +198,7 @@ impl MiniInternet {
             ("example.", TLD),
             ("secure.example.", BIND),
             ("nsec3.example.", NSD),
+            ("corp.example.", CORP),
         ] {
             internet.wait_for(name, server);
         }
@@ -181,6 +213,12 @@ impl MiniInternet {
     /// Root hints (zone-file format) naming the local root server only.
     pub fn root_hints(&self) -> PathBuf {
         self.dir.path().join("root.hints")
+    }
+
+    /// Root hints naming a server that never answers: a resolver given them reaches
+    /// nothing but through its forwarders.
+    pub fn dead_root_hints(&self) -> PathBuf {
+        self.dir.path().join("dead.hints")
     }
 
     /// The root's trust anchor: its KSK's DS record, one line of zone-file format.
@@ -280,6 +318,13 @@ impl MiniInternet {
     /// to a configuration that names the hints and the anchor; the guard stops it. Its
     /// metrics are on [`Self::dnsd_metrics`]`(addr)`.
     pub fn dnsd(&self, addr: SocketAddr, extra: &str) -> Dnsd {
+        self.dnsd_with_hints(addr, &self.root_hints(), extra)
+    }
+
+    /// [`Self::dnsd`] with the root hints file `hints` (e.g.
+    /// [`Self::dead_root_hints`]); zone files put in its folder's `zones/` beforehand
+    /// ([`Self::dnsd_zones_dir`]) are served.
+    pub fn dnsd_with_hints(&self, addr: SocketAddr, hints: &Path, extra: &str) -> Dnsd {
         let dir = self.dir.path().join(format!("dnsd-{}", addr.port()));
         std::fs::create_dir_all(dir.join("zones")).expect("dnsd folder");
         let conf = format!(
@@ -287,7 +332,7 @@ impl MiniInternet {
              [[listener]]\naddress = \"{addr}\"\nrole = \"resolver\"\n\
              allow = [\"198.51.100.0/24\", \"127.0.0.0/8\"]\n\
              [resolver]\nroot-hints = \"{hints}\"\ntrust-anchor = \"{anchor}\"\n{extra}\n",
-            hints = self.root_hints().display(),
+            hints = hints.display(),
             anchor = self.trust_anchor().display(),
             metrics = Self::dnsd_metrics(addr),
         );
@@ -301,6 +346,17 @@ impl MiniInternet {
             .in_netns(self.ns.clone())
             .log_filter("warn")
             .start()
+    }
+
+    /// The zones folder of the dnsd [`Self::dnsd`] starts on `addr` (made here).
+    pub fn dnsd_zones_dir(&self, addr: SocketAddr) -> PathBuf {
+        let zones = self
+            .dir
+            .path()
+            .join(format!("dnsd-{}", addr.port()))
+            .join("zones");
+        std::fs::create_dir_all(&zones).expect("dnsd zones folder");
+        zones
     }
 
     /// Runs `dnsd ctl` with `lines` against the dnsd started by [`Self::dnsd`] on
@@ -425,6 +481,15 @@ fn zone_defs() -> Vec<ZoneDef> {
                 ("nodnskey.example.", "ns.nodnskey.example.", Some(NSD)),
                 ("iter.example.", "ns.iter.example.", Some(NSD)),
                 ("optout.example.", "ns.optout.example.", Some(NSD)),
+                ("wcproof.example.", "ns.wcproof.example.", Some(NSD)),
+                ("wcproof3.example.", "ns.wcproof3.example.", Some(NSD)),
+                ("ed448.example.", "ns.ed448.example.", Some(NSD)),
+                ("unknownalg.example.", "ns.unknownalg.example.", Some(NSD)),
+                (
+                    "unknowndigest.example.",
+                    "ns.unknowndigest.example.",
+                    Some(NSD),
+                ),
                 ("outofzone.example.", "ns2.plain.lab.", None),
                 ("lame.example.", "ns.lame.example.", Some(LAME)),
                 ("timeout.example.", "ns.timeout.example.", Some(SILENT)),
@@ -444,6 +509,7 @@ fn zone_defs() -> Vec<ZoneDef> {
             &format!(
                 "www A 198.51.100.80\nwww AAAA 2001:db8::80\n@ MX 10 mail\n\
                  mail A 198.51.100.25\ntxt TXT \"hello\" \"world\"\n*.wild A 198.51.100.81\n\
+                 *.wcname CNAME www\n\
                  alias CNAME www.plain.lab.\nchain CNAME www.nsec3.example.\n\
                  loop1 CNAME loop2\nloop2 CNAME loop1\ndn DNAME plain.lab.\n{big_txt}"
             ),
@@ -484,6 +550,36 @@ fn zone_defs() -> Vec<ZoneDef> {
             Signing::Nsec3 { iterations: 200 },
             "www A 198.51.100.87\n",
         ),
+        leaf(
+            "wcproof.example.",
+            NSD,
+            Signing::NoWildcardProof { nsec3: false },
+            "www A 198.51.100.92\n*.wild A 198.51.100.93\n",
+        ),
+        leaf(
+            "wcproof3.example.",
+            NSD,
+            Signing::NoWildcardProof { nsec3: true },
+            "www A 198.51.100.94\n*.wild A 198.51.100.95\n",
+        ),
+        leaf(
+            "ed448.example.",
+            NSD,
+            Signing::Ed448,
+            "www A 198.51.100.96\n",
+        ),
+        leaf(
+            "unknownalg.example.",
+            NSD,
+            Signing::UnknownDs { digest: false },
+            "www A 198.51.100.97\n",
+        ),
+        leaf(
+            "unknowndigest.example.",
+            NSD,
+            Signing::UnknownDs { digest: true },
+            "www A 198.51.100.98\n",
+        ),
         ZoneDef {
             name: "optout.example.",
             body: "www A 198.51.100.90\n".to_string(),
@@ -503,6 +599,19 @@ fn zone_defs() -> Vec<ZoneDef> {
             Signing::Unsigned,
             "www A 198.51.100.88\n",
         ),
+        ZoneDef {
+            name: "corp.example.",
+            body: "www A 198.51.100.41\nalias CNAME www.secure.example.\n".to_string(),
+            signing: Signing::Unsigned,
+            server: CORP,
+            children: vec![("dev.corp.example.", "ns.dev.corp.example.", Some(NSD))],
+        },
+        leaf(
+            "dev.corp.example.",
+            NSD,
+            Signing::Unsigned,
+            "www A 198.51.100.42\n",
+        ),
         leaf(
             "plain.lab.",
             BIND,
@@ -515,9 +624,13 @@ fn zone_defs() -> Vec<ZoneDef> {
 /// Signs `path` for `zone` as `signing` says; returns the signed file and the DS
 /// record(s) the parent publishes (zone-file lines).
 fn sign(work: &Path, zone: &str, path: &Path, signing: Signing) -> (PathBuf, String) {
+    let algorithm = match signing {
+        Signing::Ed448 => "ED448",
+        _ => "ECDSAP256SHA256",
+    };
     let keygen = |ksk: bool| -> String {
         let mut cmd = Command::new("ldns-keygen");
-        cmd.current_dir(work).args(["-a", "ECDSAP256SHA256"]);
+        cmd.current_dir(work).args(["-a", algorithm]);
         if ksk {
             cmd.arg("-k");
         }
@@ -531,6 +644,9 @@ fn sign(work: &Path, zone: &str, path: &Path, signing: Signing) -> (PathBuf, Str
     let mut cmd = Command::new("ldns-signzone");
     cmd.current_dir(work).arg("-f").arg(&signed);
     match signing {
+        Signing::NoWildcardProof { nsec3: true } => {
+            cmd.args(["-n", "-t", "0"]);
+        }
         Signing::Nsec3 { iterations } => {
             cmd.args(["-n", "-t", &iterations.to_string()]);
             if iterations > 0 {
@@ -559,24 +675,42 @@ fn sign(work: &Path, zone: &str, path: &Path, signing: Signing) -> (PathBuf, Str
             let other = keygen(true);
             ds = std::fs::read_to_string(work.join(format!("{other}.ds"))).expect("read DS");
         }
-        Signing::NoDnskey => {
-            let text = std::fs::read_to_string(&signed).expect("read signed zone");
-            let kept: String = text
+        Signing::UnknownDs { digest } => {
+            // owner [TTL] class DS key-tag algorithm digest-type digest
+            ds = ds
                 .lines()
-                .filter(|line| {
-                    let fields: Vec<&str> = line.split_whitespace().collect();
-                    let dnskey = fields.get(3) == Some(&"DNSKEY");
-                    let its_sig =
-                        fields.get(3) == Some(&"RRSIG") && fields.get(4) == Some(&"DNSKEY");
-                    !(dnskey || its_sig)
+                .map(|line| {
+                    let mut fields: Vec<&str> = line.split_whitespace().collect();
+                    let at = fields.iter().position(|f| *f == "DS").unwrap_or(0);
+                    if let Some(field) = fields.get_mut(at + if digest { 3 } else { 2 }) {
+                        *field = "200";
+                    }
+                    format!("{}\n", fields.join(" "))
                 })
-                .map(|line| format!("{line}\n"))
                 .collect();
-            std::fs::write(&signed, kept).expect("write signed zone");
         }
+        Signing::NoDnskey => strip(&signed, &["DNSKEY"]),
+        Signing::NoWildcardProof { .. } => strip(&signed, &["NSEC", "NSEC3"]),
         _ => {}
     }
     (signed, ds)
+}
+
+/// Takes the RRsets of `types` and their RRSIGs out of the signed zone file `signed`
+/// (ldns-signzone writes one record a line: owner, TTL, class, type, data).
+fn strip(signed: &Path, types: &[&str]) {
+    let text = std::fs::read_to_string(signed).expect("read signed zone");
+    let kept: String = text
+        .lines()
+        .filter(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let listed = |field: Option<&&str>| field.is_some_and(|f| types.contains(f));
+            let its_sig = fields.get(3) == Some(&"RRSIG") && listed(fields.get(4));
+            !(listed(fields.get(3)) || its_sig)
+        })
+        .map(|line| format!("{line}\n"))
+        .collect();
+    std::fs::write(signed, kept).expect("write signed zone");
 }
 
 fn nsd(ns: &Netns, work: &Path, name: &str, addr: &str, zones: &[(&str, PathBuf)]) -> ProcessGuard {

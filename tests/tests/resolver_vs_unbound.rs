@@ -73,6 +73,7 @@ fn cases() -> Vec<Case> {
         case("nx.secure.example.", A),
         case("a.wild.secure.example.", A),
         case("b.c.wild.secure.example.", A),
+        case("x.wcname.secure.example.", A),
         case("alias.secure.example.", A),
         case("chain.secure.example.", A),
         case("www.dn.secure.example.", A),
@@ -113,10 +114,27 @@ fn cases() -> Vec<Case> {
         },
         case("big.secure.example.", TXT),
     ];
+    // RFC 4035 §5.3.4: wildcard answers of zones served without their NSEC/NSEC3
+    // records lack the proof that the name does not exist: bogus; their answers
+    // that are no expansion stay secure.
+    cases.push(case("www.wcproof.example.", A));
+    cases.push(case("www.wcproof3.example.", A));
+    // RFC 4035 §5.2, RFC 6840 §5.2: a DS of an algorithm or digest type no one
+    // implements: the zone is insecure (data without AD, no SERVFAIL); the DS RRset
+    // itself is secure.
+    cases.push(case("www.unknownalg.example.", A));
+    cases.push(case("nx.unknownalg.example.", A));
+    cases.push(case("unknownalg.example.", DS));
+    cases.push(case("unknownalg.example.", DNSKEY));
+    cases.push(case("www.unknowndigest.example.", A));
+    cases.push(case("unknowndigest.example.", DS));
     for name in [
         "www.expired.example.",
         "www.wrongds.example.",
         "www.nodnskey.example.",
+        "a.wild.wcproof.example.",
+        "b.c.wild.wcproof.example.",
+        "a.wild.wcproof3.example.",
     ] {
         cases.push(Case { ..case(name, A) });
         cases.push(Case {
@@ -189,6 +207,65 @@ fn dnsd_resolves_as_unbound_does() {
     for round in ["cold", "cached"] {
         let found = compare(&net, &cases, unbound_addr, dnsd_addr);
         problems.extend(found.into_iter().map(|p| format!("{round}: {p}")));
+    }
+
+    // The verdicts themselves, on dnsd (the comparison alone would pass if both were
+    // wrong alike): a wildcard expansion without its proof is bogus (EDE 12, NSEC
+    // Missing, RFC 4035 §5.3.4 / RFC 5155 §8.8); with it, secure, and the proof goes
+    // to the client that set DO (RFC 4035 §3.1.3.3).
+    for (name, qtype, rcode, ad, ede, proof) in [
+        ("a.wild.wcproof.example.", A, 2, false, vec![12], None),
+        ("a.wild.wcproof3.example.", A, 2, false, vec![12], None),
+        ("www.wcproof3.example.", A, 0, true, vec![], None),
+        ("a.wild.secure.example.", A, 0, true, vec![], Some("NSEC")),
+        ("x.wcname.secure.example.", A, 0, true, vec![], Some("NSEC")),
+        ("a.wild.nsec3.example.", TXT, 0, true, vec![], Some("NSEC3")),
+        // Ed448 (RFC 8080), which dnsd's crypto crate lacks: insecure (RFC 6840 §5.2),
+        // never SERVFAIL. Unbound (with OpenSSL's Ed448) finds it secure: the one
+        // case where the two may differ, each by the algorithms it implements.
+        ("www.ed448.example.", A, 0, false, vec![], None),
+        ("nx.ed448.example.", A, 3, false, vec![], None),
+        ("www.unknownalg.example.", A, 0, false, vec![], None),
+        ("www.unknowndigest.example.", A, 0, false, vec![], None),
+        ("unknownalg.example.", DS, 0, true, vec![], None),
+    ] {
+        let mut query = Query::new(name, qtype);
+        query.rd = true;
+        if let Some(edns) = query.edns.as_mut() {
+            edns.dnssec_ok = true;
+        }
+        let reply = net
+            .ns
+            .run_in(|| ask(dnsd_addr, &query, false, Duration::from_secs(15)))
+            .expect("dnsd answers");
+        let codes = ede_codes(&reply);
+        let reply = normalize(&reply).expect("a DNS response");
+        let proven = reply
+            .authority
+            .keys()
+            .any(|(_, rtype, _, _)| Some(rtype.as_str()) == proof);
+        if reply.rcode != rcode
+            || reply.flags.contains("ad") != ad
+            || codes != ede
+            || (proof.is_some() && !proven)
+        {
+            problems.push(format!(
+                "{name}: want rcode {rcode}, AD {ad}, EDE {ede:?}, proof {proof:?}; \
+                 got EDE {codes:?}: {reply}"
+            ));
+        }
+    }
+
+    let mut query = Query::new("www.ed448.example.", A);
+    query.rd = true;
+    if let Some(edns) = query.edns.as_mut() {
+        edns.dnssec_ok = true;
+    }
+    if let Some(reply) = net
+        .ns
+        .run_in(|| ask(unbound_addr, &query, false, Duration::from_secs(15)))
+    {
+        eprintln!("Unbound on Ed448: {:?}", normalize(&reply).map(|n| n.flags));
     }
 
     // Negative trust anchors (RFC 7646): Unbound's domain-insecure and dnsd's

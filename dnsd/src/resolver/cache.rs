@@ -49,6 +49,10 @@ pub struct CachedRrset {
     pub signatures: Vec<Record>,
     /// How it was learnt.
     pub rank: Rank,
+    /// For an RRset expanded from a wildcard: the NSEC/NSEC3 records (and their
+    /// RRSIGs) that came with it, proving the name itself does not exist (RFC 4035
+    /// §5.3.4). Empty otherwise.
+    pub proof: Vec<Record>,
 }
 
 /// A cached negative answer (RFC 2308).
@@ -176,7 +180,12 @@ impl Cache {
             .min()
             .unwrap_or(0)
             .clamp(self.min_ttl, self.max_ttl);
-        for r in rrset.records.iter_mut().chain(rrset.signatures.iter_mut()) {
+        for r in rrset
+            .records
+            .iter_mut()
+            .chain(rrset.signatures.iter_mut())
+            .chain(rrset.proof.iter_mut())
+        {
             r.ttl = ttl;
         }
         let rank = rrset.rank;
@@ -185,8 +194,7 @@ impl Cache {
             rtype,
             Kind::Rrset,
             rank,
-            &rrset.records,
-            &rrset.signatures,
+            [&rrset.records, &rrset.signatures, &rrset.proof],
         ) else {
             return;
         };
@@ -215,7 +223,7 @@ impl Cache {
         for r in &mut authority {
             r.ttl = r.ttl.min(ttl);
         }
-        let Some(blob) = encode(name, code, kind, Rank::Answer, &authority, &[]) else {
+        let Some(blob) = encode(name, code, kind, Rank::Answer, [&authority, &[], &[]]) else {
             return;
         };
         let now = clock(now);
@@ -280,7 +288,12 @@ impl Cache {
             ]);
             match lookup {
                 Lookup::Rrset(rrset) => {
-                    for record in rrset.records.iter().chain(&rrset.signatures) {
+                    for record in rrset
+                        .records
+                        .iter()
+                        .chain(&rrset.signatures)
+                        .chain(&rrset.proof)
+                    {
                         let _ = writeln!(out, "{record}");
                     }
                 }
@@ -353,15 +366,15 @@ fn is_at_or_below(name: &[u8], zone: &[u8]) -> bool {
     false
 }
 
-/// The entry for `records` and `signatures` at (`owner`, `rtype`): the key, then kind,
-/// rank and counts, then the records (owners lowercased, compressed against the key).
+/// The entry for `sections` (records, signatures, wildcard proof) at (`owner`,
+/// `rtype`): the key, then kind, rank and the three counts, then the records (owners
+/// lowercased, compressed against the key).
 fn encode(
     owner: &Name,
     rtype: u16,
     kind: Kind,
     rank: Rank,
-    records: &[Record],
-    signatures: &[Record],
+    sections: [&[Record]; 3],
 ) -> Option<Blob> {
     let mut buf = [0u8; KEY_MAX];
     let key = key_of(owner, rtype, &mut buf)?;
@@ -371,11 +384,10 @@ fn encode(
     encoder.emit_u16(rtype).ok()?;
     encoder.emit(kind as u8).ok()?;
     encoder.emit(rank as u8).ok()?;
-    encoder.emit_u16(u16::try_from(records.len()).ok()?).ok()?;
-    encoder
-        .emit_u16(u16::try_from(signatures.len()).ok()?)
-        .ok()?;
-    for record in records.iter().chain(signatures) {
+    for section in sections {
+        encoder.emit_u16(u16::try_from(section.len()).ok()?).ok()?;
+    }
+    for record in sections.into_iter().flatten() {
         let mut record = record.clone();
         record.name = record.name.to_lowercase();
         record.emit(&mut encoder).ok()?;
@@ -402,6 +414,7 @@ fn decode(keyed: &[u8], key_len: usize, elapsed: u32) -> Option<Lookup> {
     };
     let count = decoder.read_u16().ok()?.unverified();
     let signed = decoder.read_u16().ok()?.unverified();
+    let proven = decoder.read_u16().ok()?.unverified();
     let mut read = |n: u16| -> Option<Vec<Record>> {
         (0..n)
             .map(|_| {
@@ -413,11 +426,13 @@ fn decode(keyed: &[u8], key_len: usize, elapsed: u32) -> Option<Lookup> {
     };
     let records = read(count)?;
     let signatures = read(signed)?;
+    let proof = read(proven)?;
     Some(match kind {
         k if k == Kind::Rrset as u8 => Lookup::Rrset(CachedRrset {
             records,
             signatures,
             rank,
+            proof,
         }),
         k => Lookup::Negative(CachedNegative {
             nxdomain: k == Kind::NxDomain as u8,

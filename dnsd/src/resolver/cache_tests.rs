@@ -8,6 +8,7 @@ fn rrset(records: Vec<Record>, rank: Rank) -> CachedRrset {
         records,
         signatures: Vec::new(),
         rank,
+        proof: Vec::new(),
     }
 }
 

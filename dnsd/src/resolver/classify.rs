@@ -21,6 +21,10 @@ pub struct Classified {
     pub chain: Vec<Record>,
     /// What the response says about the chain's last name.
     pub outcome: Outcome,
+    /// For a positive answer or chain whose RRSIGs show wildcard expansion (RFC 4035
+    /// §5.3.4): the NSEC/NSEC3 records of the authority section and their RRSIGs, the
+    /// proof that the name itself does not exist. Empty otherwise.
+    pub proof: Vec<Record>,
 }
 
 /// What a response says about a name.
@@ -63,11 +67,52 @@ const MAX_CHAIN_IN_RESPONSE: usize = 12;
 /// Classifies `response` to the question (`qname`, `qtype`) asked of a server of
 /// `zone`.
 pub fn classify(zone: &Name, qname: &Name, qtype: RecordType, response: &Message) -> Classified {
+    let mut classified = classify_sections(zone, qname, qtype, response);
+    let positive = match &classified.outcome {
+        Outcome::Answer { signatures, .. } => signatures.iter().any(is_expansion),
+        Outcome::Alias(_) => false,
+        _ => return classified,
+    };
+    if positive || classified.chain.iter().any(is_expansion) {
+        classified.proof = response
+            .authorities
+            .iter()
+            .filter(|r| zone.zone_of(&r.name))
+            .filter(|r| {
+                let rtype = covered_type(r).unwrap_or(r.record_type());
+                matches!(rtype, RecordType::NSEC | RecordType::NSEC3)
+            })
+            .cloned()
+            .collect();
+    }
+    classified
+}
+
+/// Whether `record` is an RRSIG whose labels field is below its owner's label count:
+/// the RRset it covers was expanded from a wildcard (RFC 4035 §5.3.2; the count
+/// leaves a leading `*` out, as the labels field does).
+pub fn is_expansion(record: &Record) -> bool {
+    match &record.data {
+        RData::DNSSEC(hickory_proto::dnssec::rdata::DNSSECRData::RRSIG(sig)) => {
+            sig.input().num_labels < record.name.num_labels()
+        }
+        _ => false,
+    }
+}
+
+/// [`classify`] without the wildcard proof.
+fn classify_sections(
+    zone: &Name,
+    qname: &Name,
+    qtype: RecordType,
+    response: &Message,
+) -> Classified {
     let mut chain = Vec::new();
     let in_zone = |name: &Name| zone.zone_of(name);
     let lame = |chain, why| Classified {
         chain,
         outcome: Outcome::Lame(why),
+        proof: Vec::new(),
     };
     let rcode = response.metadata.response_code;
     if rcode != ResponseCode::NoError && rcode != ResponseCode::NXDomain {
@@ -122,11 +167,13 @@ pub fn classify(zone: &Name, qname: &Name, qtype: RecordType, response: &Message
             return Classified {
                 outcome: Outcome::Alias(current),
                 chain,
+                proof: Vec::new(),
             };
         }
         return Classified {
             chain,
             outcome: Outcome::NxDomain(authority),
+            proof: Vec::new(),
         };
     }
     let records: Vec<Record> = response
@@ -143,6 +190,7 @@ pub fn classify(zone: &Name, qname: &Name, qtype: RecordType, response: &Message
                 records,
                 signatures,
             },
+            proof: Vec::new(),
         };
     }
     if chain.iter().any(|r| r.record_type() == RecordType::CNAME) {
@@ -152,11 +200,13 @@ pub fn classify(zone: &Name, qname: &Name, qtype: RecordType, response: &Message
             return Classified {
                 chain,
                 outcome: Outcome::NoData(authority),
+                proof: Vec::new(),
             };
         }
         return Classified {
             outcome: Outcome::Alias(current),
             chain,
+            proof: Vec::new(),
         };
     }
     // A referral: NS for a zone strictly below ours, at or above the name, no AA.
@@ -193,12 +243,14 @@ pub fn classify(zone: &Name, qname: &Name, qtype: RecordType, response: &Message
                 glue,
                 authority,
             },
+            proof: Vec::new(),
         };
     }
     if response.metadata.authoritative || soa_here {
         return Classified {
             chain,
             outcome: Outcome::NoData(authority),
+            proof: Vec::new(),
         };
     }
     lame(chain, "neither answer nor referral")

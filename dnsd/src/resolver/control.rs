@@ -140,6 +140,7 @@ mod tests {
             )],
             signatures: Vec::new(),
             rank: Rank::Answer,
+            proof: Vec::new(),
         }
     }
 

@@ -20,6 +20,9 @@
 //! followed, depth of name-server sub-resolutions. Exceeding one ends the resolution
 //! with SERVFAIL, which keeps referral loops and NXNS-style fan-outs bounded.
 //!
+//! Names of a forward zone (`forward.rs`) are asked of its forwarders instead of
+//! being iterated from the closest cut.
+//!
 //! QNAME minimisation (RFC 9156) is relaxed: the next label is asked with type A; a
 //! referral descends, any other answer adds a label, and an NXDOMAIN or an error for a
 //! minimised name makes the iterator ask the full name of the same servers (§2.3 leaves
@@ -33,7 +36,7 @@ use std::sync::Arc;
 use hickory_proto::rr::{Name, Record, RecordType};
 
 use super::cache::{Cache, CachedNegative, CachedRrset, Lookup, Rank};
-use super::classify::{Outcome, chain_end, classify, signatures_of};
+use super::classify::{Outcome, chain_end, classify, is_expansion, signatures_of};
 use super::records::{address_of, cname_target, ns_name, rrsets};
 use super::upstream::Upstream;
 
@@ -60,7 +63,8 @@ pub struct Resolution {
     pub rcode: hickory_proto::op::ResponseCode,
     /// The CNAME chain and the final RRset, with the RRSIGs that came with each.
     pub answer: Vec<Record>,
-    /// For negative answers: the SOA and its proofs.
+    /// For negative answers: the SOA and its proofs; for answers expanded from a
+    /// wildcard, the NSEC/NSEC3 proof that the name itself does not exist.
     pub authority: Vec<Record>,
     /// Why it failed (RFC 8914 code), for SERVFAIL.
     pub ede: Option<u16>,
@@ -88,7 +92,7 @@ impl Failure {
 /// The work one client query has done so far.
 #[derive(Debug, Default)]
 pub struct Work {
-    queries: usize,
+    pub(super) queries: usize,
     depth: usize,
 }
 
@@ -113,6 +117,8 @@ pub struct Iterator<U> {
     pub clock: fn() -> u64,
     /// Whether to minimise QNAMEs (RFC 9156).
     pub qname_minimisation: bool,
+    /// Domains whose names are asked of forwarders instead (`forward.rs`).
+    pub forwards: super::forward::Forwards,
 }
 
 type Boxed<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -141,6 +147,8 @@ impl<U: Upstream> Iterator<U> {
     ) -> Boxed<'a, Result<Resolution, Failure>> {
         Box::pin(async move {
             let mut answer = Vec::new();
+            // Wildcard proofs of the RRsets in `answer` (RFC 4035 §5.3.4).
+            let mut proof = Vec::new();
             let mut current = qname.clone();
             for _ in 0..=MAX_CNAMES {
                 let now = (self.clock)();
@@ -151,10 +159,11 @@ impl<U: Upstream> Iterator<U> {
                     Lookup::Rrset(rrset) => {
                         answer.extend(rrset.records);
                         answer.extend(rrset.signatures);
-                        return Ok(positive(answer));
+                        proof.extend(rrset.proof);
+                        return Ok(positive(answer, proof));
                     }
                     Lookup::Negative(negative) => {
-                        return Ok(negative_resolution(answer, negative));
+                        return Ok(negative_resolution(answer, proof, negative));
                     }
                     Lookup::Miss => {}
                 }
@@ -166,14 +175,17 @@ impl<U: Upstream> Iterator<U> {
                     if let Some(dname) = self.cached_dname_above(&current, now) {
                         answer.extend(dname.records);
                         answer.extend(dname.signatures);
+                        proof.extend(dname.proof);
                     }
                     answer.extend(cname.records);
                     answer.extend(cname.signatures);
+                    proof.extend(cname.proof);
                     current = target;
                     continue;
                 }
                 let classified = self.iterate(&current, qtype, work).await?;
                 answer.extend(classified.chain);
+                proof.extend(classified.proof);
                 match classified.outcome {
                     Outcome::Answer {
                         records,
@@ -181,21 +193,21 @@ impl<U: Upstream> Iterator<U> {
                     } => {
                         answer.extend(records);
                         answer.extend(signatures);
-                        return Ok(positive(answer));
+                        return Ok(positive(answer, proof));
                     }
                     Outcome::NxDomain(authority) => {
                         let negative = CachedNegative {
                             nxdomain: true,
                             authority,
                         };
-                        return Ok(negative_resolution(answer, negative));
+                        return Ok(negative_resolution(answer, proof, negative));
                     }
                     Outcome::NoData(authority) => {
                         let negative = CachedNegative {
                             nxdomain: false,
                             authority,
                         };
-                        return Ok(negative_resolution(answer, negative));
+                        return Ok(negative_resolution(answer, proof, negative));
                     }
                     Outcome::Alias(target) => current = target,
                     Outcome::Referral { .. } | Outcome::Lame(_) => {
@@ -233,7 +245,34 @@ impl<U: Upstream> Iterator<U> {
         } else {
             name.clone()
         };
-        let (mut zone, mut ns) = self.closest_cut(&below, work).await?;
+        let (mut zone, mut ns) = match self.forwards.find(&below) {
+            Some((forward_zone, servers)) => {
+                let Some(classified) = self
+                    .ask_forwarders(forward_zone, servers, name, qtype, work)
+                    .await?
+                else {
+                    return Err(Failure::Unreachable);
+                };
+                match classified.outcome {
+                    // A stub zone's server delegates further: iterate from there.
+                    Outcome::Referral {
+                        zone: child,
+                        ns: child_ns,
+                        glue,
+                        authority,
+                    } if !(qtype == RecordType::DS && child == *name) => {
+                        self.store_referral(&child_ns, &glue, &authority);
+                        (child, child_ns)
+                    }
+                    Outcome::Referral { .. } => return Err(Failure::Unreachable),
+                    _ => {
+                        self.store(name, qtype, &classified);
+                        return Ok(classified);
+                    }
+                }
+            }
+            None => self.closest_cut(&below, work).await?,
+        };
         let wanted = usize::from(below.num_labels());
         // RFC 9156 §2.3: minimise only while few labels are left to uncover.
         let mut minimise = self.qname_minimisation;
@@ -377,6 +416,7 @@ impl<U: Upstream> Iterator<U> {
                         records,
                         signatures,
                         rank: Rank::Answer,
+                        proof: Vec::new(),
                     },
                     now,
                 );
@@ -463,6 +503,7 @@ impl<U: Upstream> Iterator<U> {
                     records: ns.to_vec(),
                     signatures,
                     rank: Rank::Referral,
+                    proof: Vec::new(),
                 },
                 now,
             );
@@ -477,6 +518,7 @@ impl<U: Upstream> Iterator<U> {
                         records,
                         signatures,
                         rank: Rank::Authority,
+                        proof: Vec::new(),
                     },
                     now,
                 );
@@ -494,6 +536,7 @@ impl<U: Upstream> Iterator<U> {
                         records,
                         signatures: Vec::new(),
                         rank,
+                        proof: Vec::new(),
                     },
                     now,
                 );
@@ -504,11 +547,17 @@ impl<U: Upstream> Iterator<U> {
     /// Caches what a final response said about (`name`, `qtype`).
     fn store(&self, name: &Name, qtype: RecordType, classified: &super::classify::Classified) {
         let now = (self.clock)();
+        // RFC 4035 §5.3.4: an RRset expanded from a wildcard keeps its proof.
+        let proof_for = |signatures: &[Record]| match signatures.iter().any(is_expansion) {
+            true => classified.proof.clone(),
+            false => Vec::new(),
+        };
         for (owner, rtype, records) in rrsets(&classified.chain) {
             let signatures = signatures_of(&classified.chain, &owner, rtype);
             self.cache.put_rrset(
                 CachedRrset {
                     records,
+                    proof: proof_for(&signatures),
                     signatures,
                     rank: Rank::Answer,
                 },
@@ -525,6 +574,7 @@ impl<U: Upstream> Iterator<U> {
                     records: records.clone(),
                     signatures: signatures.clone(),
                     rank: Rank::Answer,
+                    proof: proof_for(signatures),
                 },
                 now,
             ),
@@ -551,16 +601,23 @@ impl<U: Upstream> Iterator<U> {
     }
 }
 
-fn positive(answer: Vec<Record>) -> Resolution {
+/// A positive resolution: the chain and RRset, and the wildcard proofs of any of them.
+fn positive(answer: Vec<Record>, proof: Vec<Record>) -> Resolution {
     Resolution {
         rcode: hickory_proto::op::ResponseCode::NoError,
         answer,
-        authority: Vec::new(),
+        authority: proof,
         ede: None,
     }
 }
 
-fn negative_resolution(answer: Vec<Record>, negative: CachedNegative) -> Resolution {
+/// A negative resolution: the chain (and its wildcard proofs), then the negative
+/// answer's SOA and proofs.
+fn negative_resolution(
+    answer: Vec<Record>,
+    mut proof: Vec<Record>,
+    negative: CachedNegative,
+) -> Resolution {
     Resolution {
         rcode: if negative.nxdomain {
             hickory_proto::op::ResponseCode::NXDomain
@@ -568,7 +625,10 @@ fn negative_resolution(answer: Vec<Record>, negative: CachedNegative) -> Resolut
             hickory_proto::op::ResponseCode::NoError
         },
         answer,
-        authority: negative.authority,
+        authority: {
+            proof.extend(negative.authority);
+            proof
+        },
         ede: None,
     }
 }

@@ -201,6 +201,7 @@ fn iterator(net: FakeNet) -> Iterator<FakeNet> {
         },
         clock: || 1000,
         qname_minimisation: true,
+        forwards: Default::default(),
     }
 }
 

@@ -15,7 +15,8 @@
 //!
 //! Modules: `cache` (RRsets and negative answers, bounded by memory), `classify`
 //! (what a server's response means: the iterator's pure core), `iterator` (the
-//! resolution algorithm over an `Upstream`), `upstream` (the network), `hints` (root
+//! resolution algorithm over an `Upstream`), `forward` (forward zones: names asked
+//! of configured resolvers instead), `upstream` (the network), `hints` (root
 //! hints and trust anchor files), `reply` (the client's response).
 //!
 //! RFCs: 1034 §5.3.3, 1035, 2181 §5.4.1, 2308, 5452, 6891, 7766, 8109, 8914, 9156.
@@ -29,6 +30,7 @@ pub mod answers;
 pub mod cache;
 pub mod classify;
 pub mod control;
+pub mod forward;
 pub mod hints;
 pub mod iterator;
 pub mod memory;
@@ -82,6 +84,9 @@ pub struct Settings {
     /// RFC 8767: how long after expiry cached data may still answer when every
     /// authority fails (0: never).
     pub serve_stale_secs: u32,
+    /// Forward zones (`[resolver.forward]`): a domain and its forwarders; the root's
+    /// entry forwards every name.
+    pub forward: Vec<(Name, Vec<std::net::SocketAddr>)>,
 }
 
 /// Requests waiting for a resolution task.
@@ -192,6 +197,7 @@ impl Resolver {
                 hints,
                 clock: now,
                 qname_minimisation: settings.qname_minimisation,
+                forwards: forward::Forwards::new(&settings.forward),
             },
         })
     }

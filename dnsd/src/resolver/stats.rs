@@ -4,7 +4,8 @@
 //!   worker from the rendered answers, `source="resolver"` by the resolver's tasks;
 //! - `dnsd_resolver_queue_full_total`: requests answered SERVFAIL because the queue
 //!   was full;
-//! - `dnsd_resolver_upstream_queries_total`, `dnsd_resolver_upstream_timeouts_total`;
+//! - `dnsd_resolver_upstream_queries_total`, `dnsd_resolver_upstream_timeouts_total`
+//!   (forwarders included), `dnsd_resolver_forwarded_queries_total` (to forwarders);
 //! - `dnsd_resolver_stale_answers_total`: answers from expired cache entries (RFC 8767);
 //! - `dnsd_resolver_validation_total{result,ede}`: secure, insecure, and bogus by the
 //!   EDE code given (RFC 8914);
@@ -35,6 +36,8 @@ pub struct ResolverStats {
     pub upstream_queries: AtomicU64,
     /// Of which timed out.
     pub upstream_timeouts: AtomicU64,
+    /// Of which went to forwarders.
+    pub forwarded_queries: AtomicU64,
     /// Stale answers sent (RFC 8767).
     pub stale_answers: AtomicU64,
     secure: AtomicU64,
@@ -105,6 +108,12 @@ impl ResolverStats {
             "counter",
             "Queries to authoritative servers that timed out.",
             &[(String::new(), self.upstream_timeouts.load(Relaxed))],
+        );
+        series(
+            "dnsd_resolver_forwarded_queries_total",
+            "counter",
+            "Queries sent to forwarders ([resolver.forward]).",
+            &[(String::new(), self.forwarded_queries.load(Relaxed))],
         );
         series(
             "dnsd_resolver_stale_answers_total",

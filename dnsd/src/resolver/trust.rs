@@ -25,7 +25,8 @@ use super::classify::{DNAME, chain_end};
 use super::iterator::{Iterator, Resolution};
 use super::upstream::Upstream;
 use super::validator::{
-    Security, dnskey, ds, ede, proves_nodata, proves_nxdomain, rrsig, verify_dnskeys, verify_rrset,
+    Security, dnskey, ds, ede, proves_nodata, proves_nxdomain, proves_wildcard_expansion, rrsig,
+    verify_dnskeys, verify_rrset,
 };
 
 /// What is known of a zone's keys.
@@ -117,7 +118,9 @@ impl Trust {
                 continue;
             }
             let zone = signer_of(sigs, owner).unwrap_or_else(|| self.zone_of(it, owner));
-            let mut security = self.rrset_security(it, &zone, records, sigs).await;
+            let mut security = self
+                .rrset_security(it, &zone, records, sigs, &resolution.authority)
+                .await;
             if sigs.is_empty()
                 && matches!(security, Security::Bogus(_))
                 && self.hidden_insecure_cut(it, &zone, owner).await
@@ -137,21 +140,56 @@ impl Trust {
         verdict
     }
 
+    /// The security of one RRset of the answer section; `authority` holds the proofs
+    /// of wildcard expansions.
     async fn rrset_security<U: Upstream>(
         &self,
         it: &Iterator<U>,
         zone: &Name,
         records: &[Record],
         sigs: &[Record],
+        authority: &[Record],
     ) -> Security {
         match self.zone_keys(it, zone).await {
             Keys::Insecure => Security::Insecure,
             Keys::Bogus(code) => Security::Bogus(code),
             Keys::Secure(keys) => match verify_rrset(records, sigs, &keys, zone, (self.unix_now)())
             {
-                Ok(()) => Security::Secure,
+                Ok(labels) => match records.first() {
+                    Some(first) if labels < first.name.num_labels() => {
+                        self.wildcard_security(zone, &keys, &first.name, labels, authority)
+                    }
+                    _ => Security::Secure,
+                },
                 Err(code) => Security::Bogus(code),
             },
+        }
+    }
+
+    /// RFC 4035 §5.3.4: an RRset of `zone` at `name` expanded from a wildcard (its
+    /// signature's `labels`) is secure only with a proof, signed by the zone, that
+    /// `name` itself does not exist; without one it is bogus (EDE 12, NSEC Missing).
+    fn wildcard_security(
+        &self,
+        zone: &Name,
+        keys: &[DNSKEY],
+        name: &Name,
+        labels: u8,
+        authority: &[Record],
+    ) -> Security {
+        let now = (self.unix_now)();
+        let verified: Vec<Record> = rrsets(authority)
+            .into_iter()
+            .filter(|(owner, rtype, _, _)| {
+                zone.zone_of(owner) && matches!(rtype, RecordType::NSEC | RecordType::NSEC3)
+            })
+            .filter(|(_, _, records, sigs)| verify_rrset(records, sigs, keys, zone, now).is_ok())
+            .flat_map(|(_, _, records, _)| records)
+            .collect();
+        match proves_wildcard_expansion(zone, name, labels, &verified) {
+            Ok(true) => Security::Secure,
+            Ok(false) => Security::Bogus(ede::NSEC_MISSING),
+            Err(security) => security,
         }
     }
 

@@ -8,6 +8,10 @@
 //! - **EDNS** (RFC 6891) with a 1232-octet payload and DO set; a server that answers
 //!   FORMERR, NOTIMP or BADVERS to EDNS is asked again without it (§7).
 //! - **TCP on TC** (RFC 7766 §5; RFC 1035 §4.2.2 framing).
+//! - **Forwarders** (`forward`): a configured resolver (or an authoritative server of
+//!   a stub zone) on its own port, asked with RD (we want its answer, RFC 1035
+//!   §4.1.1) and CD (we validate ourselves and want the data even where the forwarder
+//!   finds it bogus, RFC 4035 §3.2.2), the same way otherwise.
 //! - **Timeouts** follow the server's smoothed RTT (RFC 6298's estimator, as Unbound's
 //!   infrastructure cache does) and back off exponentially on each timeout.
 
@@ -46,6 +50,17 @@ pub trait Upstream: Send + Sync {
         name: &Name,
         rtype: RecordType,
     ) -> impl Future<Output = Result<Message, UpstreamError>> + Send;
+
+    /// Asks the forwarder at `server` (a resolver, or the authoritative server of a
+    /// stub zone) about (`name`, `rtype`), with RD and CD.
+    fn forward(
+        &self,
+        server: SocketAddr,
+        name: &Name,
+        rtype: RecordType,
+    ) -> impl Future<Output = Result<Message, UpstreamError>> + Send {
+        self.query(server.ip(), name, rtype)
+    }
 
     /// The servers among `candidates` in the order to try them.
     fn order(&self, candidates: &mut [IpAddr]) {
@@ -126,14 +141,15 @@ impl Network {
 
     async fn exchange(
         &self,
-        server: IpAddr,
+        addr: SocketAddr,
         name: &Name,
         rtype: RecordType,
         edns: bool,
+        forwarded: bool,
     ) -> Result<Message, UpstreamError> {
-        let addr = SocketAddr::new(server, self.port);
+        let server = addr.ip();
         let id: u16 = rand::random();
-        let request = request(id, name, rtype, edns)?;
+        let request = request(id, name, rtype, edns, forwarded)?;
         let started = Instant::now();
         let timeout = self.timeout(server);
         self.stats
@@ -165,14 +181,16 @@ impl Network {
     }
 }
 
-impl Upstream for Network {
-    async fn query(
+impl Network {
+    /// A query with EDNS, and without when the server does not know it.
+    async fn ask(
         &self,
-        server: IpAddr,
+        addr: SocketAddr,
         name: &Name,
         rtype: RecordType,
+        forwarded: bool,
     ) -> Result<Message, UpstreamError> {
-        let response = self.exchange(server, name, rtype, true).await?;
+        let response = self.exchange(addr, name, rtype, true, forwarded).await?;
         let code = response.metadata.response_code;
         if matches!(
             code,
@@ -180,9 +198,33 @@ impl Upstream for Network {
         ) && response.edns.is_none()
         {
             // RFC 6891 §7: a server that does not know EDNS; ask it without.
-            return self.exchange(server, name, rtype, false).await;
+            return self.exchange(addr, name, rtype, false, forwarded).await;
         }
         Ok(response)
+    }
+}
+
+impl Upstream for Network {
+    async fn query(
+        &self,
+        server: IpAddr,
+        name: &Name,
+        rtype: RecordType,
+    ) -> Result<Message, UpstreamError> {
+        self.ask(SocketAddr::new(server, self.port), name, rtype, false)
+            .await
+    }
+
+    async fn forward(
+        &self,
+        server: SocketAddr,
+        name: &Name,
+        rtype: RecordType,
+    ) -> Result<Message, UpstreamError> {
+        self.stats
+            .forwarded_queries
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.ask(server, name, rtype, true).await
     }
 
     fn order(&self, candidates: &mut [IpAddr]) {
@@ -199,10 +241,18 @@ impl Upstream for Network {
     }
 }
 
-/// The query in wire format: RD clear (we iterate), EDNS with DO when `edns`.
-fn request(id: u16, name: &Name, rtype: RecordType, edns: bool) -> Result<Vec<u8>, UpstreamError> {
+/// The query in wire format: RD clear (we iterate) or, to a forwarder, RD and CD;
+/// EDNS with DO when `edns`.
+fn request(
+    id: u16,
+    name: &Name,
+    rtype: RecordType,
+    edns: bool,
+    forwarded: bool,
+) -> Result<Vec<u8>, UpstreamError> {
     let mut message = Message::new(id, MessageType::Query, OpCode::Query);
-    message.metadata.recursion_desired = false;
+    message.metadata.recursion_desired = forwarded;
+    message.metadata.checking_disabled = forwarded;
     message.add_query(Query::query(name.clone(), rtype));
     if edns {
         let mut opt = Edns::new();

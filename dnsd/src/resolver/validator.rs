@@ -76,14 +76,16 @@ fn not_after(a: u32, b: u32) -> bool {
 }
 
 /// Verifies the RRset `records` (one owner, one type) with one of `signatures` made
-/// by `keys` of zone `signer` (RFC 4035 §5.3), at Unix time `now`.
+/// by `keys` of zone `signer` (RFC 4035 §5.3), at Unix time `now`; the labels field of
+/// the signature that verified (below the owner's label count: a wildcard expansion,
+/// §5.3.2, which needs [`proves_wildcard_expansion`]).
 pub fn verify_rrset(
     records: &[Record],
     signatures: &[Record],
     keys: &[DNSKEY],
     signer: &Name,
     now: u32,
-) -> Result<(), u16> {
+) -> Result<u8, u16> {
     let Some(first) = records.first() else {
         return Err(ede::BOGUS);
     };
@@ -121,7 +123,7 @@ pub fn verify_rrset(
                 .verify_rrsig(&first.name, DNSClass::IN, sig, records.iter())
                 .is_ok()
             {
-                return Ok(());
+                return Ok(input.num_labels);
             }
         }
         error = if any_key || error == ede::BOGUS {
@@ -290,6 +292,57 @@ impl<'a> Nsec3Chain<'a> {
     }
 }
 
+/// The number of labels `a` and `b` share from the root (case-insensitive).
+fn common_labels(a: &Name, b: &Name) -> usize {
+    a.iter()
+        .rev()
+        .zip(b.iter().rev())
+        .take_while(|(x, y)| x.eq_ignore_ascii_case(y))
+        .count()
+}
+
+/// Whether `proof` (signatures verified by the caller) shows that `name`, answered by
+/// expanding the wildcard at its ancestor of `labels` labels (the RRSIG labels field),
+/// does not exist itself, so that the expansion was right (RFC 4035 §5.3.4): with
+/// NSEC, an NSEC covers `name` and the closest encloser it implies (the longest
+/// ancestor `name` shares with the NSEC's owner or next name) is that ancestor; with
+/// NSEC3, an NSEC3 covers the next closer name (RFC 5155 §8.8). Err(Insecure) for
+/// NSEC3 beyond the iteration limit.
+pub fn proves_wildcard_expansion(
+    zone: &Name,
+    name: &Name,
+    labels: u8,
+    proof: &[Record],
+) -> Result<bool, Security> {
+    let labels = usize::from(labels);
+    if labels >= usize::from(name.num_labels()) || labels < usize::from(zone.num_labels()) {
+        return Ok(false);
+    }
+    let nsecs: Vec<(&Name, &NSEC)> = proof
+        .iter()
+        .filter_map(|r| nsec(r).map(|n| (&r.name, n)))
+        .collect();
+    if !nsecs.is_empty() {
+        return Ok(nsecs.iter().any(|(owner, n)| {
+            let next = n.next_domain_name();
+            nsec_covers(owner, next, name)
+                && common_labels(name, owner).max(common_labels(name, next)) == labels
+        }));
+    }
+    let chain = Nsec3Chain::new(zone, proof);
+    if chain.records.is_empty() {
+        return Ok(false);
+    }
+    if chain
+        .records
+        .iter()
+        .any(|(_, n)| n.iterations() > MAX_NSEC3_ITERATIONS)
+    {
+        return Err(Security::Insecure);
+    }
+    Ok(chain.covers(&name.trim_to(labels + 1)))
+}
+
 /// Whether `authority` (signatures verified by the caller) proves that `name` does
 /// not exist in `zone` (RFC 4035 §5.4 with NSEC, RFC 5155 §8.4 with NSEC3): Ok(true)
 /// proven, Ok(false) not proven, Err(Insecure) for NSEC3 beyond the iteration limit.
@@ -449,6 +502,49 @@ mod tests {
         assert!(not_after(10, 20));
         assert!(!not_after(20, 10));
         assert!(not_after(u32::MAX - 5, 3));
+    }
+
+    #[test]
+    fn a_wildcard_expansion_needs_an_nsec_that_covers_the_name_below_its_encloser() {
+        let n = |s: &str| Name::from_ascii(s).unwrap();
+        let zone = n("secure.example.");
+        let nsec = |owner: &str, next: &str| {
+            Record::from_rdata(
+                n(owner),
+                300,
+                RData::DNSSEC(DNSSECRData::NSEC(NSEC::new(n(next), [RecordType::A]))),
+            )
+        };
+        let proof = [nsec("*.wild.secure.example.", "www.secure.example.")];
+        // a.wild: labels 3 (wild.secure.example.) is the encloser the NSEC implies.
+        assert_eq!(
+            proves_wildcard_expansion(&zone, &n("a.wild.secure.example."), 3, &proof),
+            Ok(true)
+        );
+        assert_eq!(
+            proves_wildcard_expansion(&zone, &n("b.c.wild.secure.example."), 3, &proof),
+            Ok(true)
+        );
+        // No proof, or one for another wildcard (a closer encloser exists), or one
+        // that does not cover the name: not proven.
+        assert_eq!(
+            proves_wildcard_expansion(&zone, &n("a.wild.secure.example."), 3, &[]),
+            Ok(false)
+        );
+        assert_eq!(
+            proves_wildcard_expansion(&zone, &n("a.wild.secure.example."), 2, &proof),
+            Ok(false)
+        );
+        let elsewhere = [nsec("mail.secure.example.", "txt.secure.example.")];
+        assert_eq!(
+            proves_wildcard_expansion(&zone, &n("a.wild.secure.example."), 3, &elsewhere),
+            Ok(false)
+        );
+        // Not an expansion at all (labels = the name's): nothing to prove.
+        assert_eq!(
+            proves_wildcard_expansion(&zone, &n("a.wild.secure.example."), 4, &proof),
+            Ok(false)
+        );
     }
 
     #[test]
