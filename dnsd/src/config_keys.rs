@@ -63,6 +63,7 @@ const ZONE_KEYS: &[&str] = &[
     "allow-notify",
     "notify",
     "primaries",
+    "catalog",
     "dnssec",
 ];
 
