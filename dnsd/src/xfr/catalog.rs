@@ -183,10 +183,11 @@ pub fn read(zone: &Zone) -> Result<BTreeMap<Name, Member>, CatalogError> {
             }
             ids.insert(id.clone(), target.clone());
             members.insert(target, Member { id, coo: None });
-        } else if below(&owner, 2) && id.eq_ignore_ascii_case(b"coo") {
-            if let Some(member_id) = owner.labels().nth(1) {
-                coos.insert(member_id.to_vec(), target);
-            }
+        } else if below(&owner, 2)
+            && id.eq_ignore_ascii_case(b"coo")
+            && let Some(member_id) = owner.labels().nth(1)
+        {
+            coos.insert(member_id.to_vec(), target);
         }
     }
     for (id, coo) in coos {

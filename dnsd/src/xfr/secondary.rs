@@ -60,7 +60,8 @@ pub fn start(
         shutdown,
     });
     for (apex, _) in settings.secondaries() {
-        let _ = secondaries.spawn(apex, options_of(apex), None);
+        // Runs until shutdown; nothing waits for it.
+        drop(secondaries.spawn(apex, options_of(apex), None));
     }
     let wakers = secondaries.wakers.clone();
     tokio::spawn(async move {
