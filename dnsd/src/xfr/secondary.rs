@@ -32,6 +32,9 @@ use crate::wire::name::Name;
 use crate::zone::serial::serial_gt;
 use crate::zone::{Record, Rtype, Zone};
 
+/// Least time between two checks that NOTIFY triggers.
+const NOTIFY_GAP: Duration = Duration::from_millis(100);
+
 /// Bound on each exchange with a primary (and each read of a transfer).
 const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -231,6 +234,7 @@ impl ZoneTask {
         let mut last: Option<(String, String)> = None;
         let mut schedule = Schedule::new(refresh::read_last_success(&self.state_path), timers, now);
         let mut expired = false;
+        let mut last_check = None;
         if let Some(serial) = self.handle.zone().and_then(|z| z.serial()) {
             tracing::info!(zone = %self.name, serial, "secondary zone served from the state folder");
         }
@@ -268,14 +272,19 @@ impl ZoneTask {
                 }
             }
             if notified {
-                schedule.notified(unix_now());
-                if schedule.next > unix_now() {
-                    continue;
+                // RFC 1996 §4.7: a NOTIFY is acted on at once, but checks come at
+                // most one per NOTIFY_GAP (a burst of NOTIFY cannot make us hammer the
+                // primary). The schedule counts in seconds: this gap does not.
+                if let Some(gap) = last_check.map(|at: Instant| at.elapsed())
+                    && gap < NOTIFY_GAP
+                {
+                    tokio::time::sleep(NOTIFY_GAP - gap).await;
                 }
             }
             let Ok(_permit) = self.permits.acquire().await else {
                 return;
             };
+            last_check = Some(Instant::now());
             let mut ok = false;
             for primary in &self.primaries() {
                 let result = self.check(primary).await;
