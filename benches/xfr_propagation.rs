@@ -172,7 +172,11 @@ fn dnsd_pair(s: &Settings, ctl: bool) -> Vec<f64> {
         }
     }
     if std::env::var_os("XFR_BENCH_LOGS").is_some() {
-        eprintln!("--- primary:\n{}\n--- secondary:\n{}", primary.log(), secondary.log());
+        eprintln!(
+            "--- primary:\n{}\n--- secondary:\n{}",
+            primary.log(),
+            secondary.log()
+        );
     }
     times
 }
