@@ -191,6 +191,11 @@ impl Config {
             "secondary zones added or removed",
         );
         differs(
+            self.xfr.produce_catalog != next.xfr.produce_catalog
+                || !self.xfr.catalogs().eq(next.xfr.catalogs()),
+            "xfr.catalog / zone catalogs",
+        );
+        differs(
             self.xfr.max_transfers_in != next.xfr.max_transfers_in
                 || self.xfr.max_transfers_out != next.xfr.max_transfers_out,
             "[xfr] max-transfers-in / max-transfers-out",
@@ -348,6 +353,7 @@ struct ZoneSpec {
     allow_notify: Option<Vec<Spanned<transfers::AclEntrySpec>>>,
     notify: Option<Vec<Spanned<transfers::RemoteSpec>>>,
     primaries: Option<Vec<Spanned<transfers::RemoteSpec>>>,
+    catalog: Option<Spanned<bool>>,
     dnssec: dnssec_keys::DnssecSpec,
 }
 
@@ -676,6 +682,7 @@ pub fn validate(
             allow_notify: &spec.allow_notify,
             notify: &spec.notify,
             primaries: &spec.primaries,
+            catalog: &spec.catalog,
         };
         let file_span = spec.file.as_ref().map(Spanned::span);
         transfers::zone(&key, &apex, &lists, file_span, &mut xfr, &mut problems);

@@ -404,9 +404,25 @@ fn update_settings(
             let file = in_file(path.get_ref());
             let read = std::fs::read_to_string(&file)
                 .map_err(|e| e.to_string())
-                .and_then(|text| crate::sources::update::tsig::read_key_file(&text));
+                .and_then(|text| crate::tsig::keyfile::parse(&text).map_err(|e| e.to_string()));
             match read {
-                Ok(keys) => settings.keys.extend(keys),
+                Ok(specs) => {
+                    for k in specs {
+                        let tsig = crate::tsig::Key::new(&k.name, k.algorithm, &k.secret);
+                        if !settings.keys.insert(tsig) {
+                            problems.fail(
+                                Some(path.span()),
+                                key.clone(),
+                                format!(
+                                    "{}: line {}: key {} is defined twice",
+                                    path.get_ref(),
+                                    k.line,
+                                    k.name
+                                ),
+                            );
+                        }
+                    }
+                }
                 Err(e) => problems.fail(Some(path.span()), key, format!("{}: {e}", path.get_ref())),
             }
         }
@@ -493,7 +509,7 @@ fn update_settings(
                 })
                 .collect()
         });
-        if !settings.keys.iter().any(|k| k.name == identity) {
+        if settings.keys.get(&identity).is_none() {
             problems.fail(
                 s.key.as_ref().map(|k| k.span()),
                 format!("{key}.key"),

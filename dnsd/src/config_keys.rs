@@ -64,6 +64,7 @@ const ZONE_KEYS: &[&str] = &[
     "allow-notify",
     "notify",
     "primaries",
+    "catalog",
     "dnssec",
 ];
 

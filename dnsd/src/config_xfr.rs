@@ -12,8 +12,12 @@
 //! key-files = ["keys/home-vps.key"]           # tsig-keygen / keymgr -t output
 //! allow-transfer = [{ from = "203.0.113.7", key = "home-vps" }]
 //! notify = [{ address = "203.0.113.7:53", key = "home-vps" }]
+//! catalog = "catalog.invalid"                # RFC 9432: publish the zones served
 //! [zone."example.net"]
 //! primaries = [{ address = "198.51.100.1:53", key = "home-vps" }]
+//! [zone."catalog.invalid"]                     # a catalog from a primary: its
+//! primaries = [{ address = "198.51.100.1:53", key = "home-vps" }]
+//! catalog = true                               # members become secondary zones
 //! ```
 
 use std::collections::BTreeMap;
@@ -46,6 +50,7 @@ pub(super) struct XfrSpec {
     refresh_min_seconds: Option<Spanned<i64>>,
     refresh_max_seconds: Option<Spanned<i64>>,
     expire_min_seconds: Option<Spanned<i64>>,
+    catalog: Option<Spanned<String>>,
 }
 
 /// The keys of `[xfr]`, for the unknown-key check.
@@ -61,6 +66,7 @@ pub(super) const XFR_KEYS: &[&str] = &[
     "refresh-min-seconds",
     "refresh-max-seconds",
     "expire-min-seconds",
+    "catalog",
 ];
 
 /// The keys of a `[key."NAME"]` table.
@@ -96,6 +102,7 @@ pub(super) struct ZoneXfrSpec<'a> {
     pub allow_notify: &'a Option<Vec<Spanned<AclEntrySpec>>>,
     pub notify: &'a Option<Vec<Spanned<RemoteSpec>>>,
     pub primaries: &'a Option<Vec<Spanned<RemoteSpec>>>,
+    pub catalog: &'a Option<Spanned<bool>>,
 }
 
 //------------ Validation ----------------------------------------------------
@@ -176,6 +183,7 @@ pub(super) fn settings(
         allow_notify: &spec.allow_notify,
         notify: &spec.notify,
         primaries: &None,
+        catalog: &None,
     };
     settings.defaults = zone_lists("xfr", &empty, &settings.keys, &ZoneXfr::default(), problems);
     if let Some(v) = &spec.notify_ns {
@@ -223,6 +231,22 @@ pub(super) fn settings(
             bounds.min_expire,
         ),
     };
+    if let Some(text) = &spec.catalog {
+        let t = text.get_ref();
+        let absolute = if t.ends_with('.') {
+            t.clone()
+        } else {
+            format!("{t}.")
+        };
+        match Name::from_text(&absolute, None) {
+            Ok(name) if !name.is_root() => settings.produce_catalog = Some(name.to_lowercase()),
+            _ => problems.fail(
+                Some(text.span()),
+                "xfr.catalog".into(),
+                format!("{t:?} is not a zone name"),
+            ),
+        }
+    }
     if settings.timers.min_refresh > settings.timers.max_refresh
         && let Some(v) = &spec.refresh_min_seconds
     {
@@ -246,7 +270,24 @@ pub(super) fn zone(
     settings: &mut XfrSettings,
     problems: &mut Problems<'_>,
 ) {
-    let zone = zone_lists(key, spec, &settings.keys, &settings.defaults, problems);
+    let mut zone = zone_lists(key, spec, &settings.keys, &settings.defaults, problems);
+    if let Some(catalog) = spec.catalog {
+        zone.catalog = *catalog.get_ref();
+        if zone.catalog && !zone.is_secondary() {
+            problems.fail(
+                Some(catalog.span()),
+                format!("{key}.catalog"),
+                "a consumed catalog is a secondary zone: it needs `primaries`".into(),
+            );
+        }
+    }
+    if settings.produce_catalog.as_ref() == Some(apex) && zone.is_secondary() {
+        problems.fail(
+            None,
+            format!("{key}.primaries"),
+            "this zone is xfr.catalog, which dnsd produces: it cannot have primaries".into(),
+        );
+    }
     if zone.is_secondary()
         && let Some(span) = has_file
     {
@@ -307,6 +348,7 @@ fn zone_lists(
         ),
         notify: remotes(spec.notify, "notify", &defaults.notify, problems),
         primaries: remotes(spec.primaries, "primaries", &defaults.primaries, problems),
+        catalog: false,
     }
 }
 

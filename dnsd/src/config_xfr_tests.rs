@@ -118,3 +118,22 @@ fn mistakes_name_their_key_and_line() {
     }
     assert_eq!(errors.len(), expected.len(), "{errors:#?}");
 }
+
+#[test]
+fn catalogs_produced_and_consumed() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "[xfr]\ncatalog = \"catalog.invalid\"\n\
+                [zone.\"cat.example\"]\ncatalog = true\n\
+                primaries = [{ address = \"198.51.100.1\" }]\n";
+    let config = validated(text, dir.path()).unwrap();
+    assert_eq!(config.xfr.produce_catalog, Some(name("catalog.invalid.")));
+    assert_eq!(
+        config.xfr.catalogs().cloned().collect::<Vec<_>>(),
+        vec![name("cat.example.")]
+    );
+    let errors = validated("[zone.\"cat.example\"]\ncatalog = true\n", dir.path()).unwrap_err();
+    assert!(
+        errors[0].contains("zone.\"cat.example\".catalog: a consumed catalog is a secondary zone"),
+        "{errors:?}"
+    );
+}

@@ -222,6 +222,35 @@ impl PeerServer {
             Peer::Knot => knot_config(dir.path(), addr, role, key),
             Peer::Bind => bind_config(dir.path(), addr, role, key),
         };
+        Self::launch(kind, netns, addr, dir, &argv)
+    }
+
+    /// Starts Knot on `addr` with the configuration `conf` writes (given Knot's
+    /// folder; the `server`, `control`, `database` and `log` sections are written
+    /// before it), for what `Role` does not cover (catalog zones).
+    pub fn start_knot(
+        netns: Option<Arc<Netns>>,
+        addr: SocketAddr,
+        conf: impl FnOnce(&Path) -> String,
+    ) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("nf-xfr-knot-")
+            .tempdir()
+            .expect("temporary folder");
+        let text = format!("{}{}", knot_base(dir.path(), addr), conf(dir.path()));
+        std::fs::create_dir_all(dir.path().join("db")).expect("knot's database folder");
+        let path = write(dir.path(), "knot.conf", &text);
+        let argv = vec!["knotd".into(), "-c".into(), path.display().to_string()];
+        Self::launch(Peer::Knot, netns, addr, dir, &argv)
+    }
+
+    fn launch(
+        kind: Peer,
+        netns: Option<Arc<Netns>>,
+        addr: SocketAddr,
+        dir: tempfile::TempDir,
+        argv: &[String],
+    ) -> Self {
         let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
         let mut cmd = command(netns.as_deref(), &argv);
         let log = std::fs::File::create(dir.path().join("server.log")).expect("log file");
@@ -495,14 +524,7 @@ fn knot_config(
     key: Option<&TsigKey>,
 ) -> Vec<String> {
     let d = dir.display();
-    let mut conf = format!(
-        "server:\n  listen: {}@{}\n  rundir: \"{d}\"\n  pidfile: \"{d}/knot.pid\"\n  \
-         background-workers: 2\n  tcp-workers: 2\n  udp-workers: 1\n\
-         control:\n  listen: \"{d}/knot.sock\"\ndatabase:\n  storage: \"{d}/db\"\n\
-         log:\n  - target: stderr\n    any: info\n",
-        addr.ip(),
-        addr.port()
-    );
+    let mut conf = knot_base(dir, addr);
     if let Some(k) = key {
         conf.push_str(&k.knot_text());
     }
@@ -557,6 +579,19 @@ fn knot_config(
     std::fs::create_dir_all(dir.join("db")).expect("knot's database folder");
     let path = write(dir, "knot.conf", &conf);
     vec!["knotd".into(), "-c".into(), path.display().to_string()]
+}
+
+/// Knot's `server`, `control`, `database` and `log` sections.
+fn knot_base(dir: &Path, addr: SocketAddr) -> String {
+    let d = dir.display();
+    format!(
+        "server:\n  listen: {}@{}\n  rundir: \"{d}\"\n  pidfile: \"{d}/knot.pid\"\n  \
+         background-workers: 2\n  tcp-workers: 2\n  udp-workers: 1\n\
+         control:\n  listen: \"{d}/knot.sock\"\ndatabase:\n  storage: \"{d}/db\"\n\
+         log:\n  - target: stderr\n    any: info\n",
+        addr.ip(),
+        addr.port()
+    )
 }
 
 fn bind_config(

@@ -188,6 +188,80 @@ fn dnsd_is_a_secondary_of_bind() {
     secondary_of(Peer::Bind);
 }
 
+/// dnsd holding the right key name with a wrong secret, a secondary of Knot: its SOA
+/// queries get BADSIG from Knot (logged, a refresh failure counted), Knot's NOTIFY
+/// (signed with the real secret) is refused as BADSIG by dnsd and counted, and the
+/// zone is never served (SERVFAIL, Not Ready) nor transferred.
+#[test]
+fn dnsd_with_a_wrong_secret_gets_nothing_from_knot() {
+    let net = HomeVps::new();
+    let key = TsigKey::test("home-vps");
+    let vps_addr = SocketAddr::new(VPS, 53);
+    let zones = [(ZONE.to_string(), zone_text(1, 20, 0))];
+    let knot = PeerServer::start(
+        Peer::Knot,
+        Some(net.home.clone()),
+        SocketAddr::new(HOME, 53),
+        &Role::Primary {
+            zones: &zones,
+            notify: Some(vps_addr),
+        },
+        Some(&key),
+    );
+    let dnsd = Dnsd::builder()
+        .in_netns(net.vps.clone())
+        .listen(vps_addr)
+        .metrics()
+        .probe("probe.test")
+        .zone(
+            "probe.test",
+            "$ORIGIN probe.test.\n@ 300 SOA ns hm 1 3600 600 86400 300\n@ 300 NS ns\nns 300 A 198.18.0.2\n",
+        )
+        .config(&secondary_config(
+            &key.with_wrong_secret(),
+            SocketAddr::new(HOME, 53),
+        ))
+        .start();
+    let logs = || format!("--- dnsd:\n{}\n--- knot:\n{}", dnsd.log(), knot.log());
+    let start = Instant::now();
+    while counter(
+        &dnsd,
+        "dnsd_secondary_refresh_failures_total{",
+        "example.net.",
+    ) == 0
+    {
+        assert!(
+            start.elapsed() < PATIENCE,
+            "no refresh failure:\n{}",
+            logs()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(dnsd.log().contains("BADSIG"), "{}", logs());
+    // Knot's NOTIFY of an edit, signed with the real secret: BADSIG at dnsd.
+    knot.edit(ZONE, &zone_text(2, 20, 1));
+    let start = Instant::now();
+    while dnsd
+        .metric("dnsd_tsig_failures_total{error=\"badsig\"}")
+        .unwrap_or(0)
+        == 0
+    {
+        assert!(start.elapsed() < PATIENCE, "no BADSIG counted:\n{}", logs());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(dnsd.log().contains("request refused: TSIG"), "{}", logs());
+    // Nothing changed: never transferred, never served.
+    assert_eq!(
+        counter(&dnsd, "dnsd_xfr_in_total{", "result=\"ok\""),
+        0,
+        "{}",
+        logs()
+    );
+    let out = net.vps.exec(&["dig", "@198.18.0.2", "example.net.", "SOA"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("status: SERVFAIL"), "{text}\n{}", logs());
+}
+
 /// A secondary zone whose primary never answers: SERVFAIL with EDE 14 Not Ready
 /// (RFC 8914 §4.15), not REFUSED; and no zone to transfer on.
 #[test]

@@ -161,15 +161,20 @@ pub struct Key {
     algorithm: Algorithm,
     secret: ring::hmac::Key,
     secret_len: usize,
+    /// The MAC of a fixed text under the key: equal for equal secrets, so that a
+    /// changed secret is a changed key, without keeping the secret itself.
+    fingerprint: ring::hmac::Tag,
 }
 
 impl Key {
     /// A key named `name` (kept lowercased, RFC 8945 §4.3.3) for `algorithm`.
     pub fn new(name: &Name, algorithm: Algorithm, secret: &[u8]) -> Key {
+        let secret_key = ring::hmac::Key::new(algorithm.ring(), secret);
         Key {
             name: name.to_lowercase(),
             algorithm,
-            secret: ring::hmac::Key::new(algorithm.ring(), secret),
+            fingerprint: ring::hmac::sign(&secret_key, FINGERPRINT_TEXT),
+            secret: secret_key,
             secret_len: secret.len(),
         }
     }
@@ -201,11 +206,17 @@ impl fmt::Debug for Key {
 }
 
 impl PartialEq for Key {
-    /// The same identity: name and algorithm (ring keeps the secret out of reach).
+    /// The same name, algorithm and secret (compared through the fingerprints).
     fn eq(&self, other: &Self) -> bool {
-        self.name == other.name && self.algorithm == other.algorithm
+        self.name == other.name
+            && self.algorithm == other.algorithm
+            && self.secret_len == other.secret_len
+            && macs_equal(self.fingerprint.as_ref(), other.fingerprint.as_ref())
     }
 }
+
+/// What a key's fingerprint is the MAC of.
+const FINGERPRINT_TEXT: &[u8] = b"dnsd tsig key fingerprint";
 
 impl Eq for Key {}
 
@@ -271,14 +282,19 @@ impl fmt::Debug for KeyRing {
 }
 
 impl PartialEq for KeyRing {
-    /// Same key names and algorithms (secrets are not compared: ring hides them).
+    /// The same keys: names, algorithms and secrets (a SIGHUP that changes only a
+    /// secret changes the ring).
     fn eq(&self, other: &Self) -> bool {
         self.keys.len() == other.keys.len()
-            && self.keys.iter().zip(&other.keys).all(|((a, ka), (b, kb))| {
-                a == b && ka.algorithm == kb.algorithm && ka.secret_len == kb.secret_len
-            })
+            && self
+                .keys
+                .iter()
+                .zip(&other.keys)
+                .all(|((a, ka), (b, kb))| a == b && ka == kb)
     }
 }
+
+impl Eq for KeyRing {}
 
 /// The time in Unix seconds, for signing and checking.
 pub fn unix_now() -> u64 {

@@ -297,3 +297,21 @@ fn a_client_accepts_unsigned_messages_between_signed_ones_but_not_at_the_end() {
     let mut client = sign_request(&k, &mut req, NOW);
     assert_eq!(client.verify(&response(1), NOW), Err(VerifyError::Unsigned));
 }
+
+#[test]
+fn key_rings_differ_when_only_a_secret_differs() {
+    let name = Name::from_text("home-vps.", None).expect("name");
+    let ring = |secret: &[u8]| {
+        let mut ring = KeyRing::new();
+        ring.insert(Key::new(&name, Algorithm::HmacSha256, secret));
+        ring
+    };
+    let a = ring(b"first secret, thirty-two octets!");
+    assert_eq!(a, ring(b"first secret, thirty-two octets!"));
+    // Same name, algorithm and length: only the secret differs (a SIGHUP must see it).
+    assert_ne!(a, ring(b"other secret, thirty-two octets!"));
+    assert_ne!(
+        Key::new(&name, Algorithm::HmacSha256, b"a"),
+        Key::new(&name, Algorithm::HmacSha256, b"b")
+    );
+}

@@ -80,6 +80,9 @@ pub struct ZoneXfr {
     pub notify: Vec<Remote>,
     /// The primaries of a secondary zone, tried in turn; empty for other zones.
     pub primaries: Vec<Remote>,
+    /// A secondary zone read as a catalog (RFC 9432): its members become secondary
+    /// zones with these settings (`catalog_tasks`).
+    pub catalog: bool,
 }
 
 impl ZoneXfr {
@@ -147,6 +150,11 @@ pub struct XfrSettings {
     pub notify_ns: bool,
     /// Bounds of secondary zones' timers.
     pub timers: TimerBounds,
+    /// The catalog zone this server produces (RFC 9432), listing the zones it serves.
+    pub produce_catalog: Option<Name>,
+    /// The member zones of consumed catalogs, each with its catalog, whose settings
+    /// it takes: not configured, but learnt at run time (kept across a SIGHUP).
+    pub members: BTreeMap<Name, Name>,
 }
 
 /// Default write timeout of a transfer out.
@@ -167,6 +175,8 @@ impl Default for XfrSettings {
             max_transfers_in: DEFAULT_MAX_TRANSFERS_IN,
             notify_ns: false,
             timers: TimerBounds::default(),
+            produce_catalog: None,
+            members: BTreeMap::new(),
         }
     }
 }
@@ -174,7 +184,18 @@ impl Default for XfrSettings {
 impl XfrSettings {
     /// The settings of the zone at `apex` (lowercased).
     pub fn zone(&self, apex: &Name) -> &ZoneXfr {
-        self.zones.get(apex).unwrap_or(&self.defaults)
+        self.zones
+            .get(apex)
+            .or_else(|| self.members.get(apex).and_then(|c| self.zones.get(c)))
+            .unwrap_or(&self.defaults)
+    }
+
+    /// The consumed catalog zones, by apex.
+    pub fn catalogs(&self) -> impl Iterator<Item = &Name> {
+        self.zones
+            .iter()
+            .filter(|(_, z)| z.catalog && z.is_secondary())
+            .map(|(apex, _)| apex)
     }
 
     /// The secondary zones, by apex.

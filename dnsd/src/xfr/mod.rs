@@ -23,10 +23,14 @@
 //! - `refresh`: a secondary zone's schedule (refresh, retry, expire), pure.
 //! - `secondary`: one task per secondary zone: NOTIFY in or timer, SOA query, IXFR
 //!   with AXFR fallback, handed to the zone's manager (`manager::ZoneHandle`).
+//! - `catalog`: catalog zones (RFC 9432): the producer's records, the consumer's
+//!   reading and plan (pure); `catalog_tasks` drives both.
 //! - `stats`: counters per zone and peer.
 //! - `tasks`: what the daemon starts (NOTIFY out, secondary zones).
 
 pub mod access;
+pub mod catalog;
+pub mod catalog_tasks;
 pub mod client;
 pub mod journal;
 pub mod notify;

@@ -16,7 +16,7 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
@@ -32,13 +32,17 @@ use crate::wire::name::Name;
 use crate::zone::serial::serial_gt;
 use crate::zone::{Record, Rtype, Zone};
 
+/// Least time between two checks that NOTIFY triggers.
+const NOTIFY_GAP: Duration = Duration::from_millis(100);
+
 /// Bound on each exchange with a primary (and each read of a transfer).
 const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Starts a task for each secondary zone of `shared` (zone options from
 /// `options_of`), taking NOTIFY from `notify_in`, until `shutdown`. Each refresh reads
 /// the zone's primaries, their keys and the timer bounds from `shared` as they are
-/// then, so a SIGHUP applies them without a restart.
+/// then, so a SIGHUP applies them without a restart. The [`Secondaries`] returned
+/// starts and stops more at run time (members of catalog zones).
 pub fn start(
     manager: Arc<Manager>,
     shared: Arc<ArcSwap<XfrSettings>>,
@@ -47,35 +51,129 @@ pub fn start(
     source: Option<IpAddr>,
     mut notify_in: mpsc::UnboundedReceiver<NotifyIn>,
     shutdown: watch::Receiver<bool>,
-) {
+) -> Arc<Secondaries> {
     let settings = shared.load_full();
-    let permits = Arc::new(Semaphore::new(settings.max_transfers_in));
-    let mut wakers: BTreeMap<Name, Arc<Notify>> = BTreeMap::new();
-    for (apex, zone) in settings.secondaries() {
-        let handle = manager.open(apex, options_of(apex));
-        handle.publish_not_ready();
-        let waker = Arc::new(Notify::new());
-        wakers.insert(apex.clone(), waker.clone());
-        let _ = zone;
-        let task = ZoneTask {
-            handle,
-            state_path: refresh::state_path(manager.state_dir(), apex),
-            settings: shared.clone(),
-            source,
-            stats: stats.clone(),
-            permits: permits.clone(),
-            waker,
-            name: apex.to_string(),
-        };
-        tokio::spawn(task.run(shutdown.clone()));
+    let secondaries = Arc::new(Secondaries {
+        permits: Arc::new(Semaphore::new(settings.max_transfers_in)),
+        manager,
+        shared,
+        stats,
+        source,
+        wakers: Arc::new(Mutex::new(BTreeMap::new())),
+        shutdown,
+    });
+    for (apex, _) in settings.secondaries() {
+        // Runs until shutdown; nothing waits for it.
+        drop(secondaries.spawn(apex, options_of(apex), None));
     }
+    let wakers = secondaries.wakers.clone();
     tokio::spawn(async move {
         while let Some(notify) = notify_in.recv().await {
-            if let Some(waker) = wakers.get(&notify.zone) {
+            let waker = wakers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&notify.zone)
+                .cloned();
+            if let Some(waker) = waker {
                 waker.notify_one();
             }
         }
     });
+    secondaries
+}
+
+/// The secondary zones' tasks: what starting one more needs.
+pub struct Secondaries {
+    manager: Arc<Manager>,
+    shared: Arc<ArcSwap<XfrSettings>>,
+    stats: Arc<XfrStats>,
+    source: Option<IpAddr>,
+    permits: Arc<Semaphore>,
+    /// Each zone's waker, which NOTIFY in rings.
+    wakers: Arc<Mutex<BTreeMap<Name, Arc<Notify>>>>,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Secondaries {
+    /// The manager the zones are opened in.
+    pub fn manager(&self) -> &Arc<Manager> {
+        &self.manager
+    }
+
+    /// Starts the refresh of the secondary zone `apex` (opened from the state folder,
+    /// served at once if it was there). With `stop`: when it turns true, the task
+    /// stops serving the zone and removes its state (a member that left its catalog).
+    pub fn spawn(
+        &self,
+        apex: &Name,
+        options: ZoneOptions,
+        stop: Option<watch::Receiver<bool>>,
+    ) -> tokio::task::JoinHandle<()> {
+        let handle = self.manager.open(apex, options);
+        handle.publish_not_ready();
+        let waker = Arc::new(Notify::new());
+        self.wakers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(apex.clone(), waker.clone());
+        let task = ZoneTask {
+            handle,
+            state_path: refresh::state_path(self.manager.state_dir(), apex),
+            settings: self.shared.clone(),
+            source: self.source,
+            stats: self.stats.clone(),
+            permits: self.permits.clone(),
+            waker,
+            name: apex.to_string(),
+        };
+        let removal = stop.map(|stop| Removal {
+            stop,
+            manager: self.manager.clone(),
+            wakers: self.wakers.clone(),
+        });
+        tokio::spawn(task.run(self.shutdown.clone(), removal))
+    }
+}
+
+/// How a zone started at run time is stopped and forgotten.
+struct Removal {
+    stop: watch::Receiver<bool>,
+    manager: Arc<Manager>,
+    wakers: Arc<Mutex<BTreeMap<Name, Arc<Notify>>>>,
+}
+
+impl Removal {
+    /// Resolves when the zone is to be removed (never if its sender is dropped
+    /// without saying so).
+    async fn requested(&mut self) {
+        while !*self.stop.borrow_and_update() {
+            if self.stop.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
+    /// Stops serving `apex` and removes its state: journal, image, refresh state.
+    fn remove(&self, apex: &Name) {
+        self.manager.close(apex);
+        self.wakers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(apex);
+        let state_dir = self.manager.state_dir();
+        let journal = crate::sources::state::journal_path(state_dir, apex);
+        for path in [
+            crate::manager::image::image_path(state_dir, apex),
+            refresh::state_path(state_dir, apex),
+            journal,
+        ] {
+            if let Err(e) = std::fs::remove_file(&path)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::warn!(zone = %apex, "{}: {e}", path.display());
+            }
+        }
+    }
 }
 
 /// A primary as the client sees it: its key resolved.
@@ -130,12 +228,13 @@ impl ZoneTask {
             .and_then(|soa| SoaTimers::of(&soa.rdata, &bounds))
     }
 
-    async fn run(self, mut shutdown: watch::Receiver<bool>) {
+    async fn run(self, mut shutdown: watch::Receiver<bool>, mut removal: Option<Removal>) {
         let now = unix_now();
         let timers = self.timers();
         let mut last: Option<(String, String)> = None;
         let mut schedule = Schedule::new(refresh::read_last_success(&self.state_path), timers, now);
         let mut expired = false;
+        let mut last_check = None;
         if let Some(serial) = self.handle.zone().and_then(|z| z.serial()) {
             tracing::info!(zone = %self.name, serial, "secondary zone served from the state folder");
         }
@@ -159,16 +258,33 @@ impl ZoneTask {
                 _ = tokio::time::sleep(wait) => {}
                 _ = self.waker.notified() => notified = true,
                 _ = shutdown.changed() => return,
+                _ = async {
+                    match removal.as_mut() {
+                        Some(r) => r.requested().await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    if let Some(r) = &removal {
+                        r.remove(self.handle.apex());
+                        tracing::info!(zone = %self.name, "secondary zone removed; its state is deleted");
+                    }
+                    return;
+                }
             }
             if notified {
-                schedule.notified(unix_now());
-                if schedule.next > unix_now() {
-                    continue;
+                // RFC 1996 §4.7: a NOTIFY is acted on at once, but checks come at
+                // most one per NOTIFY_GAP (a burst of NOTIFY cannot make us hammer the
+                // primary). The schedule counts in seconds: this gap does not.
+                if let Some(gap) = last_check.map(|at: Instant| at.elapsed())
+                    && gap < NOTIFY_GAP
+                {
+                    tokio::time::sleep(NOTIFY_GAP - gap).await;
                 }
             }
             let Ok(_permit) = self.permits.acquire().await else {
                 return;
             };
+            last_check = Some(Instant::now());
             let mut ok = false;
             for primary in &self.primaries() {
                 let result = self.check(primary).await;
@@ -223,18 +339,33 @@ impl ZoneTask {
     /// Checks `primary`: its serial, then a transfer if it is newer.
     async fn check(&self, primary: &Primary) -> Result<Checked, String> {
         let apex = self.handle.apex().clone();
-        let theirs = client::soa_serial(primary, &apex)
-            .await
-            .map_err(|e| format!("SOA query: {e}"))?;
         let ours = self.our_soa();
         let our_serial = ours
             .as_ref()
             .and_then(|soa| crate::zone::snapshot::soa_fields(&soa.rdata).map(|f| f[0]));
-        if let Some(serial) = our_serial
+        let theirs = match client::soa_serial(primary, &apex).await {
+            Ok(serial) => Some(serial),
+            // A catalog is not for queries (RFC 9432 §7: Knot refuses them, unsigned):
+            // its IXFR tells whether it changed (a lone SOA when current).
+            Err(e)
+                if self
+                    .settings
+                    .load()
+                    .zones
+                    .get(&apex)
+                    .is_some_and(|z| z.catalog) =>
+            {
+                tracing::debug!(zone = %self.name, remote = %primary.address, "SOA query of a catalog: {e}; asking IXFR");
+                None
+            }
+            Err(e) => return Err(format!("SOA query: {e}")),
+        };
+        if let (Some(serial), Some(theirs)) = (our_serial, theirs)
             && !serial_gt(theirs, serial)
         {
             return Ok(Checked::Current(serial));
         }
+        let theirs = theirs.map_or("?".to_string(), |s| s.to_string());
         let peer = primary.address.ip();
         if let Some(soa) = &ours {
             match self.transfer(primary, Some(soa), peer).await {

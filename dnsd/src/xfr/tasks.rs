@@ -1,6 +1,7 @@
 //! The transfer tasks the daemon starts beside its listeners: NOTIFY out for every
-//! zone (`notify`), and the refresh of each secondary zone (`secondary`), which takes
-//! NOTIFY in from the transfer service (`service`).
+//! zone (`notify`), the refresh of each secondary zone (`secondary`), which takes
+//! NOTIFY in from the transfer service (`service`), and the catalog zones produced
+//! and consumed (`catalog_tasks`).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use super::service::{NotifyIn, Service};
 use super::stats::XfrStats;
 use crate::config::Config;
 use crate::manager::Manager;
+use crate::wire::name::Name;
 
 /// What the tasks need, gathered before the runtime serves.
 pub struct Tasks {
@@ -39,7 +41,7 @@ impl Tasks {
     /// `shutdown`.
     pub fn spawn(self, config: &Config, shutdown: watch::Receiver<bool>) {
         let source = source_address(&config.listen);
-        super::secondary::start(
+        let secondaries = super::secondary::start(
             self.manager.clone(),
             self.settings.clone(),
             &|apex| config.zone_options(apex),
@@ -48,6 +50,32 @@ impl Tasks {
             self.notify_in,
             shutdown.clone(),
         );
+        // Catalog zones (RFC 9432): the one produced here, the members of those
+        // consumed.
+        let plain = |apex: &Name| {
+            let mut options = config.zone_options(apex);
+            options.file = None;
+            options.dnssec = None;
+            options
+        };
+        let settings = self.settings.load_full();
+        if let Some(catalog) = &settings.produce_catalog {
+            super::catalog_tasks::start_producer(
+                self.manager.clone(),
+                self.settings.clone(),
+                catalog.clone(),
+                plain(catalog),
+                shutdown.clone(),
+            );
+        }
+        if let Some(catalog) = settings.catalogs().next() {
+            super::catalog_tasks::start_consumer(
+                self.settings.clone(),
+                secondaries,
+                plain(catalog),
+                shutdown.clone(),
+            );
+        }
         super::notify::start(
             self.manager,
             self.settings,
@@ -63,9 +91,14 @@ impl Tasks {
 /// bounds) to the service and, through it, to the refresh and NOTIFY-out tasks from
 /// their next step.
 pub fn reconfigure(service: &Service, next: &XfrSettings) {
-    // Always stored: key secrets do not take part in the settings' equality.
-    let changed = *service.shared_settings().load_full() != *next;
-    service.set_settings(next.clone());
+    let mut changed = false;
+    // The members of consumed catalogs are learnt, not configured: they stay.
+    service.shared_settings().rcu(|current| {
+        let mut next = next.clone();
+        next.members = current.members.clone();
+        changed = **current != next;
+        next
+    });
     tracing::info!(
         changed,
         "SIGHUP: transfer settings applied ([xfr], [key], primaries, access and notify lists of [zone])"

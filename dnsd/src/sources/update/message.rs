@@ -28,8 +28,6 @@ pub struct Update {
     pub prereqs: Vec<Rr>,
     /// The update section.
     pub updates: Vec<Rr>,
-    /// Whether the request carries a TSIG record (RFC 8945).
-    pub signed: bool,
 }
 
 /// Why an UPDATE could not be read: the RCODE to send, and the ID when known.
@@ -95,7 +93,6 @@ pub fn read(request: &[u8]) -> Result<Update, Unreadable> {
             id,
             rcode: rcode::FORMERR,
         })?,
-        signed: message.signature.is_some(),
     })
 }
 

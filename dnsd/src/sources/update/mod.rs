@@ -11,7 +11,8 @@
 //! - `message`: the UPDATE read with hickory's codec, the response written.
 //! - `process`: RFC 2136 §3.2 prerequisites, §3.4.1 prescan, §3.4.2 application (pure).
 //! - `policy`: BIND's `update-policy` rules (grant, self, subdomain, wildcard, ...).
-//! - `tsig`: the keys (BIND key files), the request's TSIG checked, the response signed.
+//! - TSIG is `crate::tsig`'s: the keys (`keyfile`), the request checked, the response
+//!   signed.
 //! - `service`: the queue, the batches, the commits and the answers; the `Router`
 //!   that sends UPDATEs here and everything else deferred to the resolver.
 //!
@@ -22,7 +23,6 @@ pub mod message;
 pub mod policy;
 pub mod process;
 pub mod service;
-pub mod tsig;
 
 pub use service::{Router, Settings, UpdateService};
 

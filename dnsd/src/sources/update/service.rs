@@ -5,8 +5,9 @@
 //! only then — the journal entry durable, the version served — answers each client.
 //! A burst of updates so becomes few versions, as Knot does it.
 //!
-//! Authentication: a signed update (TSIG, RFC 8945) is checked first (`tsig`): an
-//! unknown key, a wrong MAC or a time outside the fudge get NOTAUTH; a good one
+//! Authentication: a signed update (TSIG, RFC 8945) is checked first (`crate::tsig`,
+//! the same checks as transfers and NOTIFY): an unknown key, a wrong MAC or a time
+//! outside the fudge get NOTAUTH with the TSIG error (§5.3.2); a good one
 //! makes the key's name the identity whose grants (`policy`) must cover every record
 //! of the update section (else REFUSED, checked before the prerequisites, as BIND
 //! 9.18 does), and its response is signed. Unsigned updates are accepted from the
@@ -22,9 +23,9 @@ use super::SOURCE;
 use super::message::{self, Update, read};
 use super::policy::{Grant, allowed};
 use super::process::{apply_updates, check_prerequisites, prescan};
-use super::tsig::{self, Auth, Key};
 use crate::front::deferred::DeferredQuery;
 use crate::manager::{CommitError, Manager};
+use crate::tsig::{Check, KeyRing, ResponseSigner, Signed, failure_response, unix_now};
 use crate::wire::message::rcode;
 use crate::wire::name::Name;
 use crate::zone::txn::{self, Change, Transaction};
@@ -38,7 +39,7 @@ pub struct Settings {
     /// Clients whose unsigned updates are accepted (loopback prefixes).
     pub allow_unsigned: Vec<ipnet::IpNet>,
     /// The TSIG keys (`key-files`).
-    pub keys: Vec<Key>,
+    pub keys: KeyRing,
     /// Grants for TSIG identities.
     pub grants: Vec<Grant>,
 }
@@ -47,7 +48,7 @@ pub struct Settings {
 /// the request's MAC that sign the response.
 struct Who {
     label: String,
-    key: Option<(Key, Vec<u8>)>,
+    key: Option<Signed>,
 }
 
 impl Who {
@@ -57,12 +58,6 @@ impl Who {
             key: None,
         }
     }
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// Counters, by RCODE.
@@ -228,27 +223,25 @@ impl UpdateService {
                 }
                 Ok(update) => update,
             };
-            let who = if update.signed {
-                let Ok(message) = hickory_proto::op::Message::from_vec(&query.request) else {
-                    self.answer(query, &Who::unsigned(), rcode::FORMERR);
+            let who = match self.settings.keys.check_request(&query.request, unix_now()) {
+                Check::Unsigned => Who::unsigned(),
+                Check::Verified(signed) => Who {
+                    label: signed.key.name().to_string(),
+                    key: Some(signed),
+                },
+                Check::Failed(failure) => {
+                    tracing::info!(
+                        client = %query.client,
+                        key = %failure.key_text(),
+                        "UPDATE not authenticated: TSIG {}",
+                        failure.kind.name()
+                    );
+                    self.stats.count("bad-tsig", rcode::NOTAUTH);
+                    let mut out = Vec::new();
+                    failure_response(&query.request, &failure, unix_now(), &mut out);
+                    let _ = query.reply.send(out);
                     continue;
-                };
-                match tsig::authenticate(&self.settings.keys, &query.request, &message, now()) {
-                    Auth::Unsigned => Who::unsigned(),
-                    Auth::Signed { key, mac } => Who {
-                        label: key.name.to_string(),
-                        key: Some((key, mac)),
-                    },
-                    Auth::Failed { why, reply } => {
-                        tracing::info!(client = %query.client, "UPDATE not authenticated: {why}");
-                        self.stats.count("bad-tsig", rcode::NOTAUTH);
-                        let response = message::response(&query.request, rcode::NOTAUTH);
-                        let _ = query.reply.send(reply.into_bytes(response));
-                        continue;
-                    }
                 }
-            } else {
-                Who::unsigned()
             };
             if let Some(rc) = self.admit(&update, query.client, &who) {
                 self.answer(query, &who, rc);
@@ -304,15 +297,15 @@ impl UpdateService {
             // section. BIND 9.18 checks them first, before the prerequisites: a key
             // without the right learns nothing about the zone from them.
             let permitted = |()| match &who.key {
-                Some((key, _))
+                Some(Signed { key, .. })
                     if !allowed(
                         &self.settings.grants,
-                        &key.name,
+                        key.name(),
                         apex,
                         update.updates.iter().map(|rr| (&rr.owner, rr.rtype)),
                     ) =>
                 {
-                    tracing::info!(zone = %apex, key = %key.name, "UPDATE refused: outside the key's grants");
+                    tracing::info!(zone = %apex, key = %key.name(), "UPDATE refused: outside the key's grants");
                     Err(rcode::REFUSED)
                 }
                 _ => Ok(()),
@@ -398,12 +391,8 @@ impl UpdateService {
     fn answer(&self, query: DeferredQuery, who: &Who, rc: u16) {
         self.stats.count(&who.label, rc);
         let mut response = message::response(&query.request, rc);
-        if let Some((key, mac)) = &who.key {
-            let id = u16::from_be_bytes([response[0], response[1]]);
-            response = tsig::sign(
-                response,
-                tsig::response_context(id, now(), key, mac.clone()),
-            );
+        if let Some(signed) = &who.key {
+            ResponseSigner::new(signed).sign(&mut response, unix_now());
         }
         let _ = query.reply.send(response);
     }

@@ -1,0 +1,211 @@
+//! The catalog zone tasks (RFC 9432): the producer keeps the catalog this server
+//! publishes (`[xfr] catalog`) listing the zones it serves; the consumer turns each
+//! consumed catalog (`[zone."NAME"] catalog = true`) into member secondary zones.
+//!
+//! ```text
+//!  producer: zone set swapped ─► zones served (catalogs aside) ─► catalog::changes
+//!            ─► submit("catalog") ─► journal, served, IXFR out, NOTIFY out
+//!  consumer: consumed catalog's new serial ─► catalog::read ─► catalog::plan
+//!            ─► members: XfrSettings::members (the catalog's primaries, keys, lists)
+//!               add: Secondaries::spawn   remove / reset: stop (state deleted)
+//! ```
+//!
+//! The producer's catalog is a zone with no file (SOA and `NS invalid.` from
+//! `manager::dynamic_zone`, §4.1), committed as any zone is, so its transfers and
+//! NOTIFYs are those of every zone. The consumer's members are persisted through the
+//! catalog itself: after a restart the catalog is served from the state folder, read
+//! again, and its members start from their own state, without any primary.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use tokio::sync::watch;
+
+use super::access::XfrSettings;
+use super::catalog::{self, Member};
+use super::secondary::Secondaries;
+use crate::manager::dynamic_zone::{ApexSettings, open_dynamic};
+use crate::manager::{Manager, ZoneOptions};
+use crate::wire::name::Name;
+
+/// The source the producer commits as.
+pub const SOURCE: &str = "catalog";
+
+//------------ Producer -------------------------------------------------------
+
+/// Keeps the catalog `catalog` listing every zone served but catalogs, until
+/// `shutdown`.
+pub fn start_producer(
+    manager: Arc<Manager>,
+    shared: Arc<ArcSwap<XfrSettings>>,
+    catalog: Name,
+    options: ZoneOptions,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut swaps = manager.publisher().subscribe();
+    tokio::spawn(async move {
+        let apex = ApexSettings {
+            ns: vec![Name::from_text("invalid.", None).unwrap_or_else(|_| Name::root())],
+            hostmaster: Name::from_text("invalid.", None).unwrap_or_else(|_| Name::root()),
+            ttl: 0,
+            options,
+        };
+        let opened = {
+            let (manager, catalog) = (manager.clone(), catalog.clone());
+            tokio::task::spawn_blocking(move || open_dynamic(&manager, &catalog, &apex)).await
+        };
+        let handle = match opened {
+            Ok(Ok((handle, _))) => handle,
+            Ok(Err(e)) => {
+                tracing::error!(zone = %catalog, "catalog zone not produced: {e}");
+                return;
+            }
+            Err(e) => {
+                tracing::error!(zone = %catalog, "catalog zone not produced: {e}");
+                return;
+            }
+        };
+        loop {
+            let settings = shared.load_full();
+            let consumed: BTreeSet<&Name> = settings.catalogs().collect();
+            let members: BTreeSet<Name> = manager
+                .zone_set()
+                .load()
+                .zones()
+                .map(|z| z.apex().clone())
+                .filter(|apex| *apex != catalog && !consumed.contains(apex))
+                .collect();
+            if let Some(current) = handle.zone() {
+                let txn = catalog::changes(&current, &members);
+                if !txn.is_empty() {
+                    let count = members.len();
+                    let h = handle.clone();
+                    match tokio::task::spawn_blocking(move || h.submit(SOURCE, txn)).await {
+                        Ok(Ok(serial)) => {
+                            tracing::info!(zone = %catalog, serial, members = count, "catalog zone updated")
+                        }
+                        Ok(Err(e)) => {
+                            tracing::error!(zone = %catalog, "catalog zone not updated: {e}")
+                        }
+                        Err(e) => tracing::error!(zone = %catalog, "catalog zone not updated: {e}"),
+                    }
+                }
+            }
+            tokio::select! {
+                changed = swaps.changed() => if changed.is_err() { return },
+                _ = shutdown.changed() => return,
+            }
+        }
+    });
+}
+
+//------------ Consumer -------------------------------------------------------
+
+/// A member started from a catalog.
+struct Running {
+    catalog: Name,
+    id: Vec<u8>,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// Follows every consumed catalog of `shared`, starting and stopping its members
+/// through `secondaries`, until `shutdown`.
+pub fn start_consumer(
+    shared: Arc<ArcSwap<XfrSettings>>,
+    secondaries: Arc<Secondaries>,
+    options: ZoneOptions,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let manager = secondaries.manager().clone();
+    let mut swaps = manager.publisher().subscribe();
+    tokio::spawn(async move {
+        let mut running: BTreeMap<Name, Running> = BTreeMap::new();
+        let mut seen: BTreeMap<Name, u32> = BTreeMap::new();
+        let mut listed: BTreeMap<Name, BTreeMap<Name, Member>> = BTreeMap::new();
+        loop {
+            let settings = shared.load_full();
+            let set = manager.zone_set().load_full();
+            for catalog in settings.catalogs() {
+                let Some(zone) = set.get(catalog) else {
+                    continue;
+                };
+                let Some(serial) = zone.serial() else {
+                    continue;
+                };
+                // An expired catalog keeps its members as they were (they expire by
+                // themselves); each serial is read once.
+                if zone.is_expired() || seen.get(catalog) == Some(&serial) {
+                    continue;
+                }
+                seen.insert(catalog.clone(), serial);
+                let members = match catalog::read(zone) {
+                    Ok(m) => m,
+                    Err(e) => {
+                        tracing::error!(zone = %catalog, serial, "{e}");
+                        continue;
+                    }
+                };
+                let owned: BTreeMap<Name, (Name, Vec<u8>)> = running
+                    .iter()
+                    .map(|(m, r)| (m.clone(), (r.catalog.clone(), r.id.clone())))
+                    .collect();
+                let coo_of = |owner: &Name, member: &Name| {
+                    listed
+                        .get(owner)
+                        .and_then(|l| l.get(member))
+                        .and_then(|m| m.coo.clone())
+                };
+                let plan = catalog::plan(catalog, &members, &owned, &coo_of);
+                for member in &plan.refused {
+                    tracing::warn!(zone = %catalog, member = %member, "member belongs to another catalog, which does not hand it over (coo); ignored (RFC 9432 §5.4)");
+                }
+                for member in plan.remove.iter().chain(&plan.reset) {
+                    if let Some(r) = running.remove(member) {
+                        let _ = r.stop.send(true);
+                        let _ = r.task.await;
+                        shared.rcu(|s| {
+                            let mut s = (**s).clone();
+                            s.members.remove(member);
+                            s
+                        });
+                        let why = if plan.reset.contains(member) {
+                            "reset (RFC 9432 §5.6): its data dropped, transferred again"
+                        } else {
+                            "left the catalog: no longer served"
+                        };
+                        tracing::info!(zone = %catalog, member = %member, "member zone {why}");
+                    }
+                }
+                for member in plan.add.iter().chain(&plan.reset) {
+                    let Some(entry) = members.get(member) else {
+                        continue;
+                    };
+                    shared.rcu(|s| {
+                        let mut s = (**s).clone();
+                        s.members.insert(member.clone(), catalog.clone());
+                        s
+                    });
+                    let (stop, stop_rx) = watch::channel(false);
+                    let task = secondaries.spawn(member, options.clone(), Some(stop_rx));
+                    tracing::info!(zone = %catalog, member = %member, "member zone added from the catalog");
+                    running.insert(
+                        member.clone(),
+                        Running {
+                            catalog: catalog.clone(),
+                            id: entry.id.clone(),
+                            stop,
+                            task,
+                        },
+                    );
+                }
+                listed.insert(catalog.clone(), members);
+            }
+            tokio::select! {
+                changed = swaps.changed() => if changed.is_err() { return },
+                _ = shutdown.changed() => return,
+            }
+        }
+    });
+}
