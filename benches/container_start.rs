@@ -167,11 +167,19 @@ fn main() {
             .unwrap_or(default)
     };
     let (starts, burst) = (arg("--starts", 100), arg("--burst", 200));
+    // `--trace`: each start's wall-clock time (Unix seconds) and its offsets, to be
+    // laid beside dnsd's log (RUST_LOG=dnsd::sources::containers=debug).
+    let trace = args.iter().any(|a| a == "--trace");
 
     let docker = Dockerd::start();
     docker.docker_ok(&["network", "create", "--subnet", "198.18.0.0/22", "benchnet"]);
     let state = tempfile::tempdir().expect("state dir");
     let mut dnsd = Dnsd::builder()
+        .log_filter(if trace {
+            "info,dnsd::sources::containers=debug"
+        } else {
+            "info"
+        })
         .zone("svc.test", ZONE)
         .metrics()
         .config(&format!(
@@ -218,14 +226,25 @@ fn main() {
             .send(vec![format!("{name}.svc.test.")])
             .expect("poller");
         to_docker.send(vec![name.clone()]).expect("poller");
+        let wall = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
         let t0 = Instant::now();
         assert!(docker_run(&docker.socket(), &name), "docker run {name}");
-        cli_ms.push(ms(t0.elapsed()));
+        let cli = ms(t0.elapsed());
+        cli_ms.push(cli);
         match (from_dnsd.recv().ok(), from_docker.recv().ok()) {
             (Some(d), Some(e)) => match (d[0], e[0]) {
                 (Some(d), Some(e)) => {
                     d_ms.push(ms(d - t0));
                     e_ms.push(ms(e - t0));
+                    if trace {
+                        println!(
+                            "trace {name} at {wall:.6}: cli {cli:.1} ms, dnsd {:.1} ms, embedded {:.1} ms",
+                            ms(d - t0),
+                            ms(e - t0)
+                        );
+                    }
                 }
                 _ => missed += 1,
             },
@@ -309,5 +328,9 @@ fn main() {
         "  dnsd: {} zone versions for {burst} containers (serial {serial0} -> {serial1})",
         changes1 - changes0
     );
+    if trace {
+        std::fs::write("/tmp/container_start.dnsd.log", dnsd.log()).expect("write the log");
+        println!("dnsd's log: /tmp/container_start.dnsd.log");
+    }
     assert!(dnsd.is_running());
 }

@@ -13,19 +13,31 @@
 //! any) leads to an inspect of the container, and what the inspect says is the truth.
 //! The events stream is subscribed before the list, with `since` a little in the past,
 //! so that no change between the list and the stream is missed (an event seen twice
-//! only inspects twice).
+//! only inspects twice). Inspects of different containers run side by side; those of
+//! one container one after the other (events that come meanwhile make one more), so a
+//! container that the engine keeps locked while it starts holds back no other.
+//!
+//! A container is answered from the moment the engine gives it an address, as
+//! Docker's embedded DNS does, not only once its process runs (`starting`): Docker
+//! sends nothing then (its network `connect` event and the `start` event come
+//! together, after the process runs, ~0.4 s later here), and inspecting the container
+//! waits until its start is done; but the network's inspect shows the endpoint, with
+//! its address, at once.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use bollard::models::ContainerStateStatusEnum;
 use bollard::query_parameters::{EventsOptionsBuilder, ListContainersOptionsBuilder};
 use bollard::{ClientVersion, Docker};
 use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use tokio::sync::{mpsc, watch};
 
 use super::records::{Attachment, Container};
+use super::starting::Starting;
 
 /// One `[[containers.engine]]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,6 +59,9 @@ pub enum EngineEvent {
     Gone(usize, String),
     /// The connection failed or ended; the follower tries again after a backoff.
     Lost(usize, String),
+    /// How many containers are on their way (created, not yet given an address):
+    /// their records are about to come (`source` folds a burst with it).
+    Pending(usize, usize),
 }
 
 /// The API version asked for: Docker 20.10 and Podman 4.3 both speak 1.41.
@@ -128,7 +143,7 @@ async fn session(
     let mut containers = Vec::new();
     for summary in listed {
         let Some(id) = summary.id else { continue };
-        if let Some(c) = inspect(&docker, &id).await.map_err(|e| (e, false))? {
+        if let Inspected::Running(c) = inspect(&docker, &id).await.map_err(|e| (e, false))? {
             containers.push(c);
         }
     }
@@ -140,34 +155,89 @@ async fn session(
     if events.send(EngineEvent::Synced(index, containers)).is_err() {
         return Ok(());
     }
-    while let Some(item) = buffer.recv().await {
-        let message = item.map_err(|e| (format!("{socket}: events: {e}"), true))?;
-        let attributes = message
-            .actor
-            .as_ref()
-            .and_then(|a| a.attributes.clone())
-            .unwrap_or_default();
-        let action = message.action.unwrap_or_default();
-        let id = match message.typ.map(|t| t.to_string()).as_deref() {
-            Some("container") => message.actor.and_then(|a| a.id),
-            Some("network") if action == "connect" || action == "disconnect" => {
-                attributes.get("container").cloned()
+    let mut inspects = FuturesUnordered::new();
+    let mut busy: HashSet<String> = HashSet::new();
+    let mut again: HashSet<String> = HashSet::new();
+    let mut starting = Starting::default();
+    let mut pending = 0;
+    let mut poll = tokio::time::interval(super::starting::POLL);
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let send = |event| events.send(event).is_ok();
+    loop {
+        tokio::select! {
+            item = buffer.recv() => {
+                let Some(item) = item else { return Ok(()) };
+                let message = item.map_err(|e| (format!("{socket}: events: {e}"), true))?;
+                let Some(id) = container_of(message) else { continue };
+                if busy.contains(&id) {
+                    again.insert(id);
+                } else {
+                    busy.insert(id.clone());
+                    inspects.push(inspect_one(docker.clone(), id));
+                }
             }
-            _ => None,
-        };
-        let Some(id) = id else { continue };
-        if action.starts_with("exec_") || action.starts_with("health_status") {
-            continue;
+            Some((id, result)) = inspects.next(), if !inspects.is_empty() => {
+                let event = match result.map_err(|e| (e, true))? {
+                    Inspected::Running(c) => {
+                        starting.remove(&id);
+                        Some(EngineEvent::Running(index, c))
+                    }
+                    Inspected::Created(c) => {
+                        starting.insert(c);
+                        None
+                    }
+                    Inspected::Gone => {
+                        starting.remove(&id);
+                        Some(EngineEvent::Gone(index, id.clone()))
+                    }
+                };
+                if let Some(event) = event && !send(event) {
+                    return Ok(());
+                }
+                busy.remove(&id);
+                if again.remove(&id) {
+                    busy.insert(id.clone());
+                    inspects.push(inspect_one(docker.clone(), id));
+                }
+            }
+            _ = poll.tick(), if !starting.is_empty() => {
+                for c in starting.poll(&docker).await {
+                    tracing::debug!(engine = %config.name, container = %c.name, "container given an address: answered while it starts");
+                    if !send(EngineEvent::Running(index, c)) {
+                        return Ok(());
+                    }
+                }
+            }
         }
-        let event = match inspect(&docker, &id).await.map_err(|e| (e, true))? {
-            Some(c) => EngineEvent::Running(index, c),
-            None => EngineEvent::Gone(index, id),
-        };
-        if events.send(event).is_err() {
-            return Ok(());
+        if starting.len() != pending {
+            pending = starting.len();
+            if !send(EngineEvent::Pending(index, pending)) {
+                return Ok(());
+            }
         }
     }
-    Ok(())
+}
+
+/// The container an event is about, if it may change the records.
+fn container_of(message: bollard::models::EventMessage) -> Option<String> {
+    let action = message.action.unwrap_or_default();
+    if action.starts_with("exec_") || action.starts_with("health_status") {
+        return None;
+    }
+    let actor = message.actor?;
+    match message.typ.map(|t| t.to_string()).as_deref() {
+        Some("container") => actor.id,
+        Some("network") if action == "connect" || action == "disconnect" => {
+            actor.attributes.and_then(|a| a.get("container").cloned())
+        }
+        _ => None,
+    }
+}
+
+/// An inspect of `id`, labelled with it.
+async fn inspect_one(docker: Docker, id: String) -> (String, Result<Inspected, String>) {
+    let result = inspect(&docker, &id).await;
+    (id, result)
 }
 
 /// Aborts a task when dropped.
@@ -179,22 +249,30 @@ impl Drop for AbortOnDrop {
     }
 }
 
+/// What an inspect found.
+pub(super) enum Inspected {
+    /// The container runs.
+    Running(Container),
+    /// Created, never started (or starting now): its networks, with no address yet.
+    Created(Container),
+    /// It does not exist, or has stopped.
+    Gone,
+}
+
 /// The container `id` if it exists and runs; Err when the engine cannot be asked.
-async fn inspect(docker: &Docker, id: &str) -> Result<Option<Container>, String> {
+async fn inspect(docker: &Docker, id: &str) -> Result<Inspected, String> {
     let response = match docker.inspect_container(id, None).await {
         Ok(r) => r,
         Err(bollard::errors::Error::DockerResponseServerError {
             status_code: 404, ..
-        }) => return Ok(None),
+        }) => return Ok(Inspected::Gone),
         Err(e) => return Err(format!("inspecting {id}: {e}")),
     };
-    let running = response
-        .state
-        .as_ref()
-        .and_then(|s| s.running)
-        .unwrap_or(false);
-    if !running {
-        return Ok(None);
+    let state = response.state.as_ref();
+    let running = state.and_then(|s| s.running).unwrap_or(false);
+    let created = state.and_then(|s| s.status) == Some(ContainerStateStatusEnum::CREATED);
+    if !running && !created {
+        return Ok(Inspected::Gone);
     }
     let mut networks: Vec<Attachment> = response
         .network_settings
@@ -219,7 +297,7 @@ async fn inspect(docker: &Docker, id: &str) -> Result<Option<Container>, String>
         })
         .collect();
     networks.sort_by(|a, b| a.network.cmp(&b.network));
-    Ok(Some(Container {
+    let container = Container {
         id: response.id.unwrap_or_else(|| id.to_string()),
         name: response
             .name
@@ -234,5 +312,10 @@ async fn inspect(docker: &Docker, id: &str) -> Result<Option<Container>, String>
             .into_iter()
             .collect(),
         networks,
-    }))
+    };
+    Ok(if running {
+        Inspected::Running(container)
+    } else {
+        Inspected::Created(container)
+    })
 }

@@ -13,6 +13,8 @@
 //! - `names`: container names to hostname labels (the documented rule).
 //! - `records`: containers and settings to the records wanted (pure).
 //! - `engine`: one engine's connection, list, events, backoff (I/O).
+//! - `starting`: containers being started, answered once the engine gives them an
+//!   address (before their process runs, as Docker's embedded DNS does).
 //! - `source`: the state of every engine, its persistence in the state folder, the
 //!   commits, conflicts and metrics.
 //!
@@ -27,6 +29,7 @@ pub mod engine;
 pub mod names;
 pub mod records;
 pub mod source;
+pub mod starting;
 
 pub use engine::EngineConfig;
 pub use records::{Duplicates, NetworkMap, NetworkMatch, RecordSettings};

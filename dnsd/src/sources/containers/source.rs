@@ -5,7 +5,18 @@
 //! looked (so a burst of 200 starts is one reconcile, and the zone manager's group
 //! commit folds what arrives during a commit into the next), computes the records
 //! wanted, and commits to each zone the difference from what the zone holds
-//! (`sources::desired`). The zone file wins a name it defines: logged once when it
+//! (`sources::desired`).
+//!
+//! # Bursts
+//! A lone change is committed at once. But an engine starts containers one after the
+//! other even when asked for 200 at once (`docker compose up`, a script running
+//! `docker run` in parallel: about 2.4 a second on this machine, each its own change),
+//! so the queue alone folds nothing. What shows a burst is the containers visibly on
+//! their way: created and not yet given an address (`starting`, counted by each
+//! engine). While there are any, a change waits for them, at most [`FOLD_WAIT`] from
+//! the first change waiting: a burst makes at most one version per zone per
+//! [`FOLD_WAIT`] (plus one whenever no container is on its way), and no record waits
+//! longer than that for it. The zone file wins a name it defines: logged once when it
 //! appears, counted (`dnsd_containers_conflicts_total`).
 //!
 //! The state is written to `STATE/containers.json` after each change, so that a
@@ -22,6 +33,9 @@ use tokio::sync::{mpsc, watch};
 
 use super::SOURCE;
 use super::engine::{EngineConfig, EngineEvent, follow};
+
+/// The longest a change waits for the containers on their way (a burst).
+pub const FOLD_WAIT: Duration = Duration::from_secs(2);
 use super::records::{Container, RecordSettings, wanted};
 use crate::manager::{CommitError, Manager, ZoneHandle};
 use crate::sources::desired;
@@ -200,6 +214,8 @@ struct EngineState {
     up: bool,
     /// Since when it has been away (None while up).
     away_since: Option<Instant>,
+    /// Containers on their way (created, no address yet).
+    pending: usize,
 }
 
 /// Starts following `settings.engines` (on the current tokio runtime) and committing
@@ -243,15 +259,18 @@ async fn run(
             containers: remembered.get(&e.name).cloned().unwrap_or_default(),
             up: false,
             away_since: Some(started),
+            pending: 0,
         })
         .collect();
     let mut reporter = Reporter::default();
-    let mut dirty = true;
+    // Since when a change waits (None: nothing to commit).
+    let mut dirty: Option<Instant> = Some(started);
     let mut retry: Option<Instant> = None;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
-        if dirty {
-            dirty = false;
+        let on_their_way: usize = engines.iter().map(|e| e.pending).sum();
+        if dirty.is_some_and(|since| on_their_way == 0 || since.elapsed() >= FOLD_WAIT) {
+            dirty = None;
             publish_engine_stats(&settings, &engines, &stats);
             let all: Vec<Container> = engines
                 .iter()
@@ -259,9 +278,14 @@ async fn run(
                 .collect();
             let (records, manager2, stats2) =
                 (settings.records.clone(), manager.clone(), stats.clone());
+            let began = Instant::now();
             let outcome =
                 tokio::task::spawn_blocking(move || reconcile(&all, &records, &manager2, &stats2))
                     .await;
+            tracing::debug!(
+                reconcile_ms = began.elapsed().as_secs_f64() * 1e3,
+                "container records reconciled"
+            );
             match outcome {
                 Ok(outcome) => {
                     reporter.report(&outcome, &stats);
@@ -272,30 +296,40 @@ async fn run(
             }
             write_state(&path, &settings, &engines);
         }
+        let fold_until = dirty.map(|since| tokio::time::Instant::from_std(since + FOLD_WAIT));
+        let mut changed = false;
         tokio::select! {
             event = rx.recv() => {
                 let Some(event) = event else { return };
-                dirty |= apply(&settings, &mut engines, event, &stats);
+                changed |= apply(&settings, &mut engines, event, &stats);
                 while let Ok(event) = rx.try_recv() {
-                    dirty |= apply(&settings, &mut engines, event, &stats);
+                    changed |= apply(&settings, &mut engines, event, &stats);
                 }
             }
+            () = async {
+                if let Some(t) = fold_until {
+                    tokio::time::sleep_until(t).await;
+                }
+            }, if fold_until.is_some() => {}
             _ = tick.tick() => {
                 if let EngineLoss::Withdraw(grace) = settings.loss {
                     for (i, e) in engines.iter_mut().enumerate() {
                         if e.away_since.is_some_and(|t| t.elapsed() >= grace) && !e.containers.is_empty() {
                             tracing::warn!(engine = %settings.engines[i].name, containers = e.containers.len(), "container engine away past its grace time: its records are withdrawn");
                             e.containers.clear();
-                            dirty = true;
+                            changed = true;
                         }
                     }
                 }
                 if retry.is_some_and(|t| Instant::now() >= t) {
                     retry = None;
-                    dirty = true;
+                    changed = true;
                 }
             }
             _ = shutdown.changed() => return,
+        }
+        if changed {
+            dirty.get_or_insert_with(Instant::now);
         }
     }
 }
@@ -312,11 +346,16 @@ fn apply(
         EngineEvent::Synced(i, _)
         | EngineEvent::Running(i, _)
         | EngineEvent::Gone(i, _)
-        | EngineEvent::Lost(i, _) => *i,
+        | EngineEvent::Lost(i, _)
+        | EngineEvent::Pending(i, _) => *i,
     };
     let (Some(engine), Some(config)) = (engines.get_mut(index), settings.engines.get(index)) else {
         return false;
     };
+    if let EngineEvent::Pending(_, n) = event {
+        engine.pending = n;
+        return false;
+    }
     stats.with(|s| {
         let now = crate::manager::unix_now();
         let e = s.engines.entry(config.name.clone()).or_default();
@@ -347,6 +386,7 @@ fn apply(
             changed
         }
         EngineEvent::Gone(_, id) => engine.containers.remove(&id).is_some(),
+        EngineEvent::Pending(..) => false,
         EngineEvent::Lost(_, why) => {
             if engine.up {
                 tracing::warn!(engine = %config.name, "container engine lost: {why}; its records are kept meanwhile");
@@ -355,6 +395,7 @@ fn apply(
             }
             let was_up = engine.up;
             engine.up = false;
+            engine.pending = 0;
             engine.away_since.get_or_insert_with(Instant::now);
             was_up
         }
@@ -451,10 +492,12 @@ fn reconcile(
 fn commit(handle: &ZoneHandle, txn: Transaction, stats: &ContainerStats, outcome: &mut Outcome) {
     let zone = handle.apex().to_string();
     let changes = txn.changes.len();
+    let began = Instant::now();
     match handle.submit(SOURCE, txn.clone()) {
         Ok(serial) => {
             stats.with(|s| s.commits += 1);
-            tracing::info!(zone = %zone, serial, changes, "container records committed");
+            let commit_ms = began.elapsed().as_secs_f64() * 1e3;
+            tracing::info!(zone = %zone, serial, changes, commit_ms, "container records committed");
         }
         Err(
             e @ (CommitError::Journal(_)
