@@ -59,7 +59,8 @@ pub enum EngineEvent {
     Gone(usize, String),
     /// The connection failed or ended; the follower tries again after a backoff.
     Lost(usize, String),
-    /// How many containers are on their way (created, not yet given an address):
+    /// How many containers are on their way (created, neither running nor given an
+    /// address yet, for at most `starting::WAIT`):
     /// their records are about to come (`source` folds a burst with it).
     Pending(usize, usize),
 }
@@ -152,13 +153,19 @@ async fn session(
         containers = containers.len(),
         "container engine connected and listed"
     );
+    let mut starting = Starting::default();
+    for c in &containers {
+        starting.know(c);
+    }
     if events.send(EngineEvent::Synced(index, containers)).is_err() {
         return Ok(());
     }
     let mut inspects = FuturesUnordered::new();
     let mut busy: HashSet<String> = HashSet::new();
     let mut again: HashSet<String> = HashSet::new();
-    let mut starting = Starting::default();
+    // Containers created and not yet reported running or gone, with when: on their way
+    // (their inspect may wait for the start to end, so `starting` alone misses most).
+    let mut on_way: HashMap<String, std::time::Instant> = HashMap::new();
     let mut pending = 0;
     let mut poll = tokio::time::interval(super::starting::POLL);
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -168,7 +175,11 @@ async fn session(
             item = buffer.recv() => {
                 let Some(item) = item else { return Ok(()) };
                 let message = item.map_err(|e| (format!("{socket}: events: {e}"), true))?;
-                let Some(id) = container_of(message) else { continue };
+                let Some((id, created)) = container_of(message) else { continue };
+                if let Some(created) = created {
+                    on_way.insert(id.clone(), std::time::Instant::now());
+                    starting.created(created);
+                }
                 if busy.contains(&id) {
                     again.insert(id);
                 } else {
@@ -180,6 +191,8 @@ async fn session(
                 let event = match result.map_err(|e| (e, true))? {
                     Inspected::Running(c) => {
                         starting.remove(&id);
+                        starting.know(&c);
+                        on_way.remove(&id);
                         Some(EngineEvent::Running(index, c))
                     }
                     Inspected::Created(c) => {
@@ -188,6 +201,7 @@ async fn session(
                     }
                     Inspected::Gone => {
                         starting.remove(&id);
+                        on_way.remove(&id);
                         Some(EngineEvent::Gone(index, id.clone()))
                     }
                 };
@@ -200,8 +214,10 @@ async fn session(
                     inspects.push(inspect_one(docker.clone(), id));
                 }
             }
-            _ = poll.tick(), if !starting.is_empty() => {
+            _ = poll.tick(), if !on_way.is_empty() => {
+                on_way.retain(|_, seen| seen.elapsed() < super::starting::WAIT);
                 for c in starting.poll(&docker).await {
+                    on_way.remove(&c.id);
                     tracing::debug!(engine = %config.name, container = %c.name, "container given an address: answered while it starts");
                     if !send(EngineEvent::Running(index, c)) {
                         return Ok(());
@@ -209,8 +225,8 @@ async fn session(
                 }
             }
         }
-        if starting.len() != pending {
-            pending = starting.len();
+        if on_way.len() != pending {
+            pending = on_way.len();
             if !send(EngineEvent::Pending(index, pending)) {
                 return Ok(());
             }
@@ -218,18 +234,39 @@ async fn session(
     }
 }
 
-/// The container an event is about, if it may change the records.
-fn container_of(message: bollard::models::EventMessage) -> Option<String> {
+/// The container an event is about, if it may change the records, and what its
+/// creation event says of it.
+fn container_of(message: bollard::models::EventMessage) -> Option<(String, Option<Container>)> {
     let action = message.action.unwrap_or_default();
     if action.starts_with("exec_") || action.starts_with("health_status") {
         return None;
     }
     let actor = message.actor?;
     match message.typ.map(|t| t.to_string()).as_deref() {
-        Some("container") => actor.id,
-        Some("network") if action == "connect" || action == "disconnect" => {
-            actor.attributes.and_then(|a| a.get("container").cloned())
+        Some("container") => {
+            let id = actor.id?;
+            let created = (action == "create").then(|| {
+                // The attributes are its labels, and "image" and "name".
+                let mut labels: std::collections::BTreeMap<String, String> =
+                    actor.attributes.unwrap_or_default().into_iter().collect();
+                labels.remove("image");
+                Container {
+                    id: id.clone(),
+                    name: labels.remove("name").unwrap_or_default(),
+                    created: message
+                        .time_nano
+                        .map(super::starting::rfc3339)
+                        .unwrap_or_default(),
+                    labels,
+                    networks: Vec::new(),
+                }
+            });
+            Some((id, created))
         }
+        Some("network") if action == "connect" || action == "disconnect" => actor
+            .attributes
+            .and_then(|a| a.get("container").cloned())
+            .map(|id| (id, None)),
         _ => None,
     }
 }

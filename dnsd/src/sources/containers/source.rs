@@ -12,8 +12,8 @@
 //! other even when asked for 200 at once (`docker compose up`, a script running
 //! `docker run` in parallel: about 2.4 a second on this machine, each its own change),
 //! so the queue alone folds nothing. What shows a burst is the containers visibly on
-//! their way: created and not yet given an address (`starting`, counted by each
-//! engine). While there are any, a change waits for them, at most [`FOLD_WAIT`] from
+//! their way: created and neither running nor given an address yet (counted by each
+//! engine; a container created and never started counts for `starting::WAIT`). While there are any, a change waits for them, at most [`FOLD_WAIT`] from
 //! the first change waiting: a burst makes at most one version per zone per
 //! [`FOLD_WAIT`] (plus one whenever no container is on its way), and no record waits
 //! longer than that for it. The zone file wins a name it defines: logged once when it
@@ -214,7 +214,7 @@ struct EngineState {
     up: bool,
     /// Since when it has been away (None while up).
     away_since: Option<Instant>,
-    /// Containers on their way (created, no address yet).
+    /// Containers on their way (created, neither running nor given an address).
     pending: usize,
 }
 

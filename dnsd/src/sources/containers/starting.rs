@@ -14,6 +14,13 @@
 //! no name), so a start is still one version. A container that does not start within
 //! [`WAIT`] of its creation (`docker create` alone) is left to its events.
 //!
+//! The container's own inspect right after its `create` event usually comes before
+//! the start takes the container's lock, and tells its networks and aliases; when it
+//! comes after (often in a burst), it waits for the start to end. Meanwhile the
+//! creation event's name and labels stand in, and the container is looked for, by
+//! name, on every network the engine's containers were seen on (without aliases:
+//! those come with its inspect).
+//!
 //! A start that fails releases the endpoint with a network `disconnect` event (the
 //! container's inspect then says it does not run: its records go).
 
@@ -23,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use bollard::Docker;
 
-use super::records::Container;
+use super::records::{Attachment, Container};
 
 /// How often the networks of starting containers are inspected.
 pub const POLL: Duration = Duration::from_millis(10);
@@ -34,14 +41,36 @@ pub const WAIT: Duration = Duration::from_secs(30);
 #[derive(Default)]
 pub struct Starting {
     containers: HashMap<String, (Container, Instant)>,
+    /// The networks the engine's containers were seen on.
+    known: BTreeSet<String>,
 }
 
 impl Starting {
-    /// A container created (its networks known, no address yet).
-    pub fn insert(&mut self, container: Container) {
+    /// A container's creation event: its name and labels, its networks unknown.
+    pub fn created(&mut self, container: Container) {
         self.containers
             .entry(container.id.clone())
             .or_insert((container, Instant::now()));
+    }
+
+    /// A created container as its inspect shows it (its networks, no address yet).
+    pub fn insert(&mut self, container: Container) {
+        self.know(&container);
+        let seen = self
+            .containers
+            .get(&container.id)
+            .map_or_else(Instant::now, |(_, seen)| *seen);
+        self.containers
+            .insert(container.id.clone(), (container, seen));
+    }
+
+    /// Notes the networks `container` is on.
+    pub fn know(&mut self, container: &Container) {
+        for a in &container.networks {
+            if !self.known.contains(&a.network) {
+                self.known.insert(a.network.clone());
+            }
+        }
     }
 
     /// A container that runs or is gone: its own inspect said so.
@@ -63,15 +92,19 @@ impl Starting {
     /// every network they attach to, with their addresses (no longer watched).
     pub async fn poll(&mut self, docker: &Docker) -> Vec<Container> {
         self.containers.retain(|_, (_, seen)| seen.elapsed() < WAIT);
-        let networks: BTreeSet<String> = self
+        let unknown = self.containers.values().any(|(c, _)| c.networks.is_empty());
+        let mut networks: BTreeSet<String> = self
             .containers
             .values()
             .flat_map(|(c, _)| c.networks.iter().map(|a| a.network.clone()))
             .collect();
+        if unknown {
+            networks.extend(self.known.iter().cloned());
+        }
         // (network, endpoint key or name) → addresses.
         let mut endpoints: HashMap<(String, String), Vec<IpAddr>> = HashMap::new();
-        for network in networks {
-            let Ok(info) = docker.inspect_network(&network, None).await else {
+        for network in &networks {
+            let Ok(info) = docker.inspect_network(network, None).await else {
                 continue;
             };
             for (key, endpoint) in info.containers.unwrap_or_default() {
@@ -94,6 +127,20 @@ impl Starting {
                 .get(&(network.to_string(), c.id.clone()))
                 .or_else(|| endpoints.get(&(network.to_string(), format!("/{}", c.name))))
         };
+        // A container known by its creation event alone: on the networks it shows up on.
+        for (c, _) in self.containers.values_mut() {
+            if c.networks.is_empty() {
+                c.networks = networks
+                    .iter()
+                    .filter(|n| found(n, c).is_some())
+                    .map(|n| Attachment {
+                        network: n.clone(),
+                        addresses: Vec::new(),
+                        aliases: Vec::new(),
+                    })
+                    .collect();
+            }
+        }
         let ready: Vec<String> = self
             .containers
             .values()
@@ -120,6 +167,23 @@ impl Starting {
     }
 }
 
+/// A time in nanoseconds since the Unix epoch as the engine writes a container's
+/// creation (`2026-12-07T03:34:52.123456789Z`).
+pub fn rfc3339(nanos: i64) -> String {
+    let (secs, sub) = (
+        nanos.div_euclid(1_000_000_000),
+        nanos.rem_euclid(1_000_000_000),
+    );
+    let (days, day_secs) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = crate::zone::serial::civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{sub:09}Z",
+        day_secs / 3600,
+        day_secs / 60 % 60,
+        day_secs % 60
+    )
+}
+
 /// An endpoint's address as the network's inspect writes it (`198.18.0.5/22`).
 fn address(text: &str) -> Option<IpAddr> {
     text.split('/').next()?.parse().ok()
@@ -127,7 +191,15 @@ fn address(text: &str) -> Option<IpAddr> {
 
 #[cfg(test)]
 mod tests {
-    use super::address;
+    use super::{address, rfc3339};
+
+    #[test]
+    fn creation_times_as_the_engine_writes_them() {
+        assert_eq!(
+            rfc3339(1_796_614_492_123_456_789),
+            "2026-12-07T03:34:52.123456789Z"
+        );
+    }
 
     #[test]
     fn endpoint_addresses_lose_their_prefix_length() {
