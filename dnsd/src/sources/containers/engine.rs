@@ -59,8 +59,8 @@ pub enum EngineEvent {
     Gone(usize, String),
     /// The connection failed or ended; the follower tries again after a backoff.
     Lost(usize, String),
-    /// How many containers are on their way (created, neither running nor given an
-    /// address yet, for at most `starting::WAIT`):
+    /// How many containers are on their way (created and not yet running, for at most
+    /// `starting::WAIT`; answered already or not):
     /// their records are about to come (`source` folds a burst with it).
     Pending(usize, usize),
 }
@@ -217,7 +217,6 @@ async fn session(
             _ = poll.tick(), if !on_way.is_empty() => {
                 on_way.retain(|_, seen| seen.elapsed() < super::starting::WAIT);
                 for c in starting.poll(&docker).await {
-                    on_way.remove(&c.id);
                     tracing::debug!(engine = %config.name, container = %c.name, "container given an address: answered while it starts");
                     if !send(EngineEvent::Running(index, c)) {
                         return Ok(());

@@ -5,19 +5,21 @@
 //! looked (so a burst of 200 starts is one reconcile, and the zone manager's group
 //! commit folds what arrives during a commit into the next), computes the records
 //! wanted, and commits to each zone the difference from what the zone holds
-//! (`sources::desired`).
+//! (`sources::desired`). The zone file wins a name it defines: logged once when it
+//! appears, counted (`dnsd_containers_conflicts_total`).
 //!
 //! # Bursts
 //! A lone change is committed at once. But an engine starts containers one after the
 //! other even when asked for 200 at once (`docker compose up`, a script running
 //! `docker run` in parallel: about 2.4 a second on this machine, each its own change),
-//! so the queue alone folds nothing. What shows a burst is the containers visibly on
-//! their way: created and neither running nor given an address yet (counted by each
-//! engine; a container created and never started counts for `starting::WAIT`). While there are any, a change waits for them, at most [`FOLD_WAIT`] from
-//! the first change waiting: a burst makes at most one version per zone per
-//! [`FOLD_WAIT`] (plus one whenever no container is on its way), and no record waits
-//! longer than that for it. The zone file wins a name it defines: logged once when it
-//! appears, counted (`dnsd_containers_conflicts_total`).
+//! so the queue alone folds nothing. What shows a burst is several containers
+//! starting at once: created and not yet running (counted by each engine, whether
+//! already answered or not; one created and never started counts for
+//! `starting::WAIT`). While more than one is, a change waits, at most [`FOLD_WAIT`]
+//! from the first change waiting: a burst makes at most one version per zone per
+//! [`FOLD_WAIT`] (plus one each time it thins to a single container starting), and no
+//! record waits longer than that for it. A lone start (one container starting, this
+//! one) is committed at once.
 //!
 //! The state is written to `STATE/containers.json` after each change, so that a
 //! dnsd restart while an engine is away keeps that engine's records (not flapping);
@@ -214,7 +216,7 @@ struct EngineState {
     up: bool,
     /// Since when it has been away (None while up).
     away_since: Option<Instant>,
-    /// Containers on their way (created, neither running nor given an address).
+    /// Containers starting (created, not yet running).
     pending: usize,
 }
 
@@ -269,7 +271,7 @@ async fn run(
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         let on_their_way: usize = engines.iter().map(|e| e.pending).sum();
-        if dirty.is_some_and(|since| on_their_way == 0 || since.elapsed() >= FOLD_WAIT) {
+        if dirty.is_some_and(|since| on_their_way <= 1 || since.elapsed() >= FOLD_WAIT) {
             dirty = None;
             publish_engine_stats(&settings, &engines, &stats);
             let all: Vec<Container> = engines
