@@ -184,7 +184,11 @@ pub fn keys_import(config: &Config, zone: &str, files: &[PathBuf]) -> Result<Vec
                 key.tag
             ));
         }
+        // Published since before (no wait for caches), signing from now (its
+        // lifetime counts from the import), its DS at the parent.
         let times = KeyTimes {
+            publish: 0,
+            active: now(),
             ds_seen: (key.flags & super::keys::FLAG_SEP != 0).then_some(0),
             ..KeyTimes::default()
         };

@@ -117,11 +117,19 @@ impl Stage {
     /// and advanced, each step logged with the time of the next), and sets the key
     /// set of the moment.
     pub fn advance(&mut self, zone: &Zone, now: u64) -> Result<(), SignError> {
+        self.reload_if_changed();
         if self.next_key_event != 0 && now < self.next_key_event {
             return Ok(());
         }
         let max = || max_ttl(zone);
         let mut line: Vec<TimelineKey> = self.keys.iter().map(StoredKey::timeline).collect();
+        // A key without a timeline (made by an older dnsd, or imported by hand) has
+        // been published since before; its lifetime counts from now.
+        for t in line.iter_mut() {
+            if t.times.active == 0 && t.times.retire.is_none() && t.times.remove.is_none() {
+                t.times.active = now;
+            }
+        }
         let mut made: Vec<StoredKey> = Vec::new();
         let (state_dir, apex, algorithm) = (&self.state_dir, &self.apex, self.policy.algorithm);
         let step = {
@@ -143,8 +151,9 @@ impl Stage {
         }
         let env = self.env(zone, &max);
         let next = timeline::next_event(&line, &env, now);
+        let next_text = next.map_or("none".into(), time_text);
         for entry in &step.log {
-            tracing::info!(zone = %self.apex, next = ?next, "dnssec: {entry}");
+            tracing::info!(zone = %self.apex, next_key_step = %next_text, "dnssec: {entry}");
         }
         self.key_set = store::key_set(&self.apex, &self.keys, &env, now);
         self.next_key_event = next.unwrap_or(u64::MAX);
@@ -152,6 +161,29 @@ impl Stage {
             self.keys_mtime = keys_mtime(&self.state_dir, &self.apex);
         }
         Ok(())
+    }
+
+    /// Reads the keys again when `dnsd keys` changed the store (the folder's
+    /// modification time moved); whether it did. A key that cannot be read leaves the
+    /// keys as they were, loudly.
+    fn reload_if_changed(&mut self) -> bool {
+        let mtime = keys_mtime(&self.state_dir, &self.apex);
+        if mtime == self.keys_mtime {
+            return false;
+        }
+        match store::load(&self.state_dir, &self.apex) {
+            Ok(keys) => {
+                self.keys = keys;
+                self.next_key_event = 0;
+                self.keys_mtime = mtime;
+                true
+            }
+            Err(e) => {
+                tracing::error!(zone = %self.apex, "dnssec: {e}; signing goes on with the keys read before");
+                self.keys_mtime = mtime;
+                false
+            }
+        }
     }
 
     /// Signs `zone` whole (a first version).
@@ -189,21 +221,8 @@ impl Stage {
     /// key changed by `dnsd keys`), else when its first signature is due for refresh
     /// or the key timeline moves.
     pub fn due(&mut self, zone: &Zone, now: u64) -> u64 {
-        let mtime = keys_mtime(&self.state_dir, &self.apex);
-        if mtime != self.keys_mtime {
-            // `dnsd keys` changed the store: read it again (a key that cannot be read
-            // leaves the keys as they were, loudly).
-            match store::load(&self.state_dir, &self.apex) {
-                Ok(keys) => {
-                    self.keys = keys;
-                    self.next_key_event = 0;
-                    self.keys_mtime = mtime;
-                    return now;
-                }
-                Err(e) => {
-                    tracing::error!(zone = %self.apex, "dnssec: {e}; signing goes on with the keys read before")
-                }
-            }
+        if self.reload_if_changed() {
+            return now;
         }
         if self.next_key_event == 0 || self.key_set.zsks.is_empty() {
             return now;
