@@ -41,4 +41,7 @@ pub use sign::{KeySet, SigningKey};
 mod tools_tests;
 
 #[cfg(test)]
+mod rollover_tests;
+
+#[cfg(test)]
 mod bench_tests;
