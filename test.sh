@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-packages=(nsd knot knot-dnsutils knot-dnssecutils bind9 bind9-utils bind9-dnsutils unbound ldnsutils faketime
+packages=(nsd knot knot-dnsutils knot-dnssecutils bind9 bind9-utils bind9-dnsutils unbound ldnsutils
           dnsperf keepalived nftables iproute2 procps iputils-ping busybox-static git g++ docker.io podman
           pdns-server pdns-backend-sqlite3 sqlite3
           dns-root-data

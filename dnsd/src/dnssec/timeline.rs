@@ -158,6 +158,17 @@ fn superseded(keys: &[TimelineKey], i: usize, t: u64, env: &Env<'_>) -> bool {
     })
 }
 
+/// Whether an older key-signing key than `i` signs at `t`.
+fn older_sep(keys: &[TimelineKey], i: usize, t: u64, env: &Env<'_>) -> bool {
+    keys.iter().enumerate().any(|(j, o)| {
+        j != i
+            && o.sep
+            && relevant(o, env)
+            && o.signing(t)
+            && o.times.publish < keys[i].times.publish
+    })
+}
+
 /// The key-signing keys whose DS the parent should publish at `t` (the CDS and
 /// CDNSKEY RRsets): those that sign, are not superseded by a newer ready key, and are
 /// not on their way out.
@@ -170,6 +181,8 @@ pub fn ds_wanted(keys: &[TimelineKey], t: u64, env: &Env<'_>) -> Vec<usize> {
                 && k.signing(t)
                 && k.times.retire.is_none()
                 && !superseded(keys, i, t, env)
+                // A successor's DS is asked for once its DNSKEY is in every cache.
+                && (k.ready(t, env) || !older_sep(keys, i, t, env))
         })
         .collect()
 }
