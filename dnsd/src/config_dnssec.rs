@@ -23,6 +23,13 @@ pub(super) struct DnssecSpec {
     signature_refresh: Option<Spanned<String>>,
     signature_jitter: Option<Spanned<String>>,
     dnskey_ttl: Option<Spanned<String>>,
+    zsk_lifetime: Option<Spanned<String>>,
+    ksk_lifetime: Option<Spanned<String>>,
+    propagation_delay: Option<Spanned<String>>,
+    parent_ds_ttl: Option<Spanned<String>>,
+    parent_resolvers: Option<Spanned<Vec<String>>>,
+    ds_check_interval: Option<Spanned<String>>,
+    cds_cdnskey: Option<Spanned<String>>,
 }
 
 /// The keys of `[dnssec]` and `[zone."NAME".dnssec]`.
@@ -37,6 +44,13 @@ pub(super) const DNSSEC_KEYS: &[&str] = &[
     "signature-refresh",
     "signature-jitter",
     "dnskey-ttl",
+    "zsk-lifetime",
+    "ksk-lifetime",
+    "propagation-delay",
+    "parent-ds-ttl",
+    "parent-resolvers",
+    "ds-check-interval",
+    "cds-cdnskey",
 ];
 
 /// Whether zones are signed and under which policy, before a zone's own table.
@@ -152,6 +166,58 @@ pub(super) fn policy(
     if let Some(d) = duration(&spec.dnskey_ttl, "dnskey-ttl", i32::MAX as u64) {
         p.dnskey_ttl = Some(d as u32);
     }
+    if let Some(d) = duration(&spec.zsk_lifetime, "zsk-lifetime", 100 * 365 * 86_400) {
+        p.zsk_lifetime = d;
+    }
+    if let Some(d) = duration(&spec.ksk_lifetime, "ksk-lifetime", 100 * 365 * 86_400) {
+        p.ksk_lifetime = d;
+    }
+    if let Some(d) = duration(
+        &spec.propagation_delay,
+        "propagation-delay",
+        i32::MAX as u64,
+    ) {
+        p.propagation_delay = d as u32;
+    }
+    if let Some(d) = duration(&spec.parent_ds_ttl, "parent-ds-ttl", i32::MAX as u64) {
+        p.parent_ds_ttl = d as u32;
+    }
+    if let Some(d) = duration(
+        &spec.ds_check_interval,
+        "ds-check-interval",
+        i32::MAX as u64,
+    ) {
+        p.ds_check_interval = d as u32;
+    }
+    if let Some(list) = &spec.parent_resolvers {
+        let mut addrs = Vec::new();
+        for text in list.get_ref() {
+            let parsed = text.parse::<std::net::SocketAddr>().or_else(|_| {
+                text.parse::<std::net::IpAddr>()
+                    .map(|ip| std::net::SocketAddr::new(ip, 53))
+            });
+            match parsed {
+                Ok(a) => addrs.push(a),
+                Err(_) => problems.fail(
+                    Some(list.span()),
+                    format!("{key}.parent-resolvers"),
+                    format!("{text:?}: expected an address, with or without a port (53)"),
+                ),
+            }
+        }
+        p.parent_resolvers = addrs;
+    }
+    if let Some(c) = &spec.cds_cdnskey {
+        match c.get_ref().to_ascii_lowercase().as_str() {
+            "always" => p.publish_cds = true,
+            "never" => p.publish_cds = false,
+            other => problems.fail(
+                Some(c.span()),
+                format!("{key}.cds-cdnskey"),
+                format!("{other:?}: expected always or never"),
+            ),
+        }
+    }
     (sign, p)
 }
 
@@ -173,6 +239,8 @@ pub(super) fn check(
                 "signature-refresh" => spec.signature_refresh.as_ref().map(Spanned::span),
                 "signature-jitter" => spec.signature_jitter.as_ref().map(Spanned::span),
                 "nsec3-iterations" => spec.nsec3_iterations.as_ref().map(Spanned::span),
+                "zsk-lifetime" => spec.zsk_lifetime.as_ref().map(Spanned::span),
+                "ksk-lifetime" => spec.ksk_lifetime.as_ref().map(Spanned::span),
                 _ => None,
             };
             problems.fail(span, format!("{key}.{field}"), message);

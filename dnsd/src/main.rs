@@ -103,7 +103,8 @@ enum KeysAction {
         /// Zones (default: every signed zone).
         zones: Vec<String>,
     },
-    /// Make a new key of the zone's algorithm (used by dnsd after a restart).
+    /// Make a new key of the zone's algorithm, published and signing now (beside the
+    /// zone's keys: a rollover by hand).
     Generate {
         /// Configuration file (TOML).
         #[arg(long, value_name = "FILE")]
@@ -113,6 +114,42 @@ enum KeysAction {
         zsk: bool,
         /// The zone.
         zone: String,
+    },
+    /// Copy keys in BIND's format (`dnssec-keygen`, Knot's `keymgr`) into the store,
+    /// as keys the zone already uses: a zone moves from BIND or Knot without a
+    /// rollover.
+    Import {
+        /// Configuration file (TOML).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// The zone.
+        zone: String,
+        /// Key files: `K<zone>.+<alg>+<tag>.key` (the `.private` beside it) or
+        /// `.private`.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Retire a key safely: a current key is rolled (successor first), a spare one
+    /// leaves once its signatures have left the caches.
+    Retire {
+        /// Configuration file (TOML).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// The zone.
+        zone: String,
+        /// The key tag.
+        tag: String,
+    },
+    /// Tell dnsd that the parent publishes the DS of a new KSK or CSK (when the
+    /// policy names no `parent-resolvers` to ask): the rollover goes on.
+    DsSeen {
+        /// Configuration file (TOML).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// The zone.
+        zone: String,
+        /// The key tag.
+        tag: String,
     },
 }
 
@@ -167,6 +204,17 @@ fn keys(action: KeysAction) -> ExitCode {
         }
         KeysAction::Generate { config, zsk, zone } => key_command(config, |c| {
             dnsd::dnssec::cli::keys_generate(c, &zone, zsk).map(|l| vec![l])
+        }),
+        KeysAction::Import {
+            config,
+            zone,
+            files,
+        } => key_command(config, |c| dnsd::dnssec::cli::keys_import(c, &zone, &files)),
+        KeysAction::Retire { config, zone, tag } => key_command(config, |c| {
+            dnsd::dnssec::cli::keys_retire(c, &zone, &tag).map(|l| vec![l])
+        }),
+        KeysAction::DsSeen { config, zone, tag } => key_command(config, |c| {
+            dnsd::dnssec::cli::keys_ds_seen(c, &zone, &tag).map(|l| vec![l])
         }),
     }
 }

@@ -2,8 +2,8 @@
 //! binary:
 //!
 //! - a zone dnsd signs, with NSEC and with NSEC3, validated by BIND's `delv` with the
-//!   zone's own key as trust anchor: positive, CNAME, NXDOMAIN (also below an empty
-//!   non-terminal), NODATA, empty non-terminal, wildcard, wildcard below the
+//!   zone's own key as trust anchor: positive, the apex's CDS and CDNSKEY, CNAME,
+//!   NXDOMAIN (also below an empty non-terminal), NODATA, empty non-terminal, wildcard, wildcard below the
 //!   wildcard's level, wildcard NODATA, DS and its denial at secure and insecure
 //!   delegations;
 //! - differential: a zone pre-signed by BIND's `dnssec-signzone` (NSEC, and NSEC3 per
@@ -37,6 +37,8 @@ const CASES: &[(&str, &str, &str)] = &[
     ("www", "A", "fully validated"),
     ("", "SOA", "fully validated"),
     ("", "DNSKEY", "fully validated"),
+    ("", "CDS", "fully validated"),
+    ("", "CDNSKEY", "fully validated"),
     ("", "MX", "fully validated"),
     ("alias", "A", "fully validated"),
     ("x.wild", "A", "fully validated"),

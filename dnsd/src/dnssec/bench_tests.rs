@@ -82,7 +82,12 @@ fn signing_speed_beside_bind_and_ldns() {
                 },
                 ..policy.clone()
             };
-            let key_set = store::key_set(&keys, &policy);
+            let env = crate::dnssec::timeline::Env {
+                policy: &policy,
+                dnskey_ttl: 3600,
+                max_ttl: &|| 3600,
+            };
+            let key_set = store::key_set(&apex, &keys, &env, now);
             let ctx = Context {
                 policy: &policy,
                 keys: &key_set,

@@ -16,18 +16,22 @@
 //! - `nsec`, `nsec3`: the chains, whole or repaired around changed names.
 //! - `signer`: a version signed whole, or the changes a diff needs; refreshes.
 //! - `store`: keys in the state folder (BIND's file format, 0600).
+//! - `timeline`: each key's life and the rollovers (a pure core, given the time).
+//! - `parent`: asking the parent whether it publishes a new key's DS.
 //! - `stage`: the zone manager's signing stage.
 
 pub mod cli;
 pub mod keys;
 pub mod nsec;
 pub mod nsec3;
+pub mod parent;
 pub mod policy;
 pub mod rdata;
 pub mod sign;
 pub mod signer;
 pub mod stage;
 pub mod store;
+pub mod timeline;
 
 pub use keys::{Algorithm, KeyPair};
 pub use policy::{Denial, KeyScheme, Policy};
@@ -35,6 +39,9 @@ pub use sign::{KeySet, SigningKey};
 
 #[cfg(test)]
 mod tools_tests;
+
+#[cfg(test)]
+mod rollover_tests;
 
 #[cfg(test)]
 mod bench_tests;

@@ -57,10 +57,15 @@ pub struct Policy {
     pub inception_offset: u32,
     /// TTL of the DNSKEY, CDS and CDNSKEY RRsets; None: the SOA's TTL.
     pub dnskey_ttl: Option<u32>,
-    /// A ZSK (or the CSK under `Csk`) is rolled after this long (seconds); 0: never.
+    /// A ZSK (KSK+ZSK zones) is rolled after this long (seconds); 0: never.
     pub zsk_lifetime: u64,
-    /// A KSK is rolled after this long (seconds); 0: never (rolled by hand).
+    /// A KSK or CSK is rolled after this long (seconds); 0: never (`dnsd keys retire`
+    /// rolls it by hand), as Knot's `ksk-lifetime` (a CSK rollover changes the
+    /// parent's DS).
     pub ksk_lifetime: u64,
+    /// Publish CDS and CDNSKEY (RFC 7344, RFC 8078) for the key-signing keys the
+    /// parent's DS set should hold.
+    pub publish_cds: bool,
     /// How long a change takes to reach every secondary (RFC 7583 §3.2 Dprp).
     pub propagation_delay: u32,
     /// The parent's DS RRset's TTL, as far as the rollover timing is concerned (RFC
@@ -87,6 +92,7 @@ impl Default for Policy {
             dnskey_ttl: None,
             zsk_lifetime: 30 * u64::from(DAY),
             ksk_lifetime: 0,
+            publish_cds: true,
             propagation_delay: 3600,
             parent_ds_ttl: DAY,
             parent_resolvers: Vec::new(),

@@ -47,6 +47,9 @@ pub enum SignError {
     /// No key to sign with.
     #[error("no active signing key")]
     NoKeys,
+    /// The key store could not be read or written (a key the timeline needs).
+    #[error("{0}")]
+    Store(String),
     /// The apex is too long for NSEC3 owner names under it.
     #[error("the apex is too long for NSEC3 owner names (a 32-octet label under it)")]
     OwnerTooLong,

@@ -10,12 +10,14 @@
 //! ([`SIGNER_SOURCE`]), which makes a new version with the refreshed signatures even
 //! when nothing else changes.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use super::policy::Policy;
 use super::sign::KeySet;
 use super::signer::{self, Context, SignError, Signed};
 use super::store::{self, StoreError, StoredKey};
+use super::timeline::{self, Env, TimelineKey};
 use crate::wire::name::Name;
 use crate::zone::diff::ZoneDiff;
 use crate::zone::txn;
@@ -33,41 +35,64 @@ pub fn is_signer_type(rtype: Rtype) -> bool {
     ) || matches!(rtype.0, 59 | 60)
 }
 
+/// The largest TTL of the zone's RRsets (RFC 7583's TTLsig).
+pub fn max_ttl(zone: &Zone) -> u32 {
+    zone.nodes()
+        .flat_map(|n| n.rrsets().map(|r| r.ttl).collect::<Vec<_>>())
+        .max()
+        .unwrap_or(0)
+}
+
 /// A signed zone's signing state.
 #[derive(Debug)]
 pub struct Stage {
     /// The policy.
     pub policy: Policy,
-    /// The zone's keys, as stored.
+    /// The zone's keys, as stored (with their timelines).
     pub keys: Vec<StoredKey>,
     /// What signs now.
     pub key_set: KeySet,
     /// When the next signature is due for refresh (seconds since the epoch); 0: not
     /// known yet (computed at the next commit).
     pub next_refresh: u64,
+    /// When the key timeline next moves by itself; 0: at the next commit.
+    next_key_event: u64,
+    /// When the parent's DS was last asked for.
+    last_ds_check: u64,
+    apex: Name,
+    state_dir: PathBuf,
+    /// The keys folder's modification time when the keys were read.
+    keys_mtime: Option<SystemTime>,
+}
+
+/// The parent's DS to look for: what a key-signing key rollover waits for.
+#[derive(Debug, Clone)]
+pub struct DsCheck {
+    /// The zone.
+    pub apex: Name,
+    /// The keys waited for: tag and DS RDATA (SHA-256).
+    pub wanted: Vec<(u16, Vec<u8>)>,
+    /// Where to ask.
+    pub servers: Vec<std::net::SocketAddr>,
 }
 
 impl Stage {
-    /// The stage of zone `apex` under `policy`, its keys read from the state folder and
-    /// made when missing (each new key logged by tag, never its material).
+    /// The stage of zone `apex` under `policy`, its keys read from the state folder
+    /// (the keys it lacks are made at the first signing, each logged by tag, never its
+    /// material).
     pub fn open(state_dir: &Path, apex: &Name, policy: Policy) -> Result<Self, StoreError> {
-        let (keys, made) = store::ensure(state_dir, apex, &policy)?;
-        for key in &made {
-            tracing::info!(
-                zone = %apex,
-                tag = key.tag,
-                algorithm = %key.pair.algorithm(),
-                role = key.role(policy.scheme),
-                file = %key.path.display(),
-                "generated a DNSSEC key"
-            );
-        }
-        let key_set = store::key_set(&keys, &policy);
+        let keys_mtime = keys_mtime(state_dir, apex);
+        let keys = store::load(state_dir, apex)?;
         Ok(Self {
             policy,
             keys,
-            key_set,
+            key_set: KeySet::default(),
             next_refresh: 0,
+            next_key_event: 0,
+            last_ds_check: 0,
+            apex: apex.clone(),
+            state_dir: state_dir.to_path_buf(),
+            keys_mtime,
         })
     }
 
@@ -79,8 +104,91 @@ impl Stage {
         }
     }
 
+    /// The timeline's view of the zone.
+    fn env<'a>(&'a self, zone: &'a Zone, max: &'a dyn Fn() -> u32) -> Env<'a> {
+        Env {
+            policy: &self.policy,
+            dnskey_ttl: signer::dnskey_ttl(zone, &self.policy),
+            max_ttl: max,
+        }
+    }
+
+    /// Moves the key timeline to `now` when it is due (keys made, rollovers started
+    /// and advanced, each step logged with the time of the next), and sets the key
+    /// set of the moment.
+    pub fn advance(&mut self, zone: &Zone, now: u64) -> Result<(), SignError> {
+        self.reload_if_changed();
+        if self.next_key_event != 0 && now < self.next_key_event {
+            return Ok(());
+        }
+        let max = || max_ttl(zone);
+        let mut line: Vec<TimelineKey> = self.keys.iter().map(StoredKey::timeline).collect();
+        // A key without a timeline (made by an older dnsd, or imported by hand) has
+        // been published since before; its lifetime counts from now.
+        for t in line.iter_mut() {
+            if t.times.active == 0 && t.times.retire.is_none() && t.times.remove.is_none() {
+                t.times.active = now;
+            }
+        }
+        let mut made: Vec<StoredKey> = Vec::new();
+        let (state_dir, apex, algorithm) = (&self.state_dir, &self.apex, self.policy.algorithm);
+        let step = {
+            let env = self.env(zone, &max);
+            timeline::step(&mut line, &env, now, &mut |sep, times| {
+                let key = store::generate(state_dir, apex, algorithm, sep, times)?;
+                let t = key.timeline();
+                made.push(key);
+                Ok::<_, StoreError>(t)
+            })
+            .map_err(|e| SignError::Store(e.to_string()))?
+        };
+        self.keys.extend(made);
+        for (key, t) in self.keys.iter_mut().zip(&line) {
+            if key.times != t.times {
+                key.times = t.times;
+                store::save_times(key).map_err(|e| SignError::Store(e.to_string()))?;
+            }
+        }
+        let env = self.env(zone, &max);
+        let next = timeline::next_event(&line, &env, now);
+        let next_text = next.map_or("none".into(), time_text);
+        for entry in &step.log {
+            tracing::info!(zone = %self.apex, next_key_step = %next_text, "dnssec: {entry}");
+        }
+        self.key_set = store::key_set(&self.apex, &self.keys, &env, now);
+        self.next_key_event = next.unwrap_or(u64::MAX);
+        if step.changed {
+            self.keys_mtime = keys_mtime(&self.state_dir, &self.apex);
+        }
+        Ok(())
+    }
+
+    /// Reads the keys again when `dnsd keys` changed the store (the folder's
+    /// modification time moved); whether it did. A key that cannot be read leaves the
+    /// keys as they were, loudly.
+    fn reload_if_changed(&mut self) -> bool {
+        let mtime = keys_mtime(&self.state_dir, &self.apex);
+        if mtime == self.keys_mtime {
+            return false;
+        }
+        match store::load(&self.state_dir, &self.apex) {
+            Ok(keys) => {
+                self.keys = keys;
+                self.next_key_event = 0;
+                self.keys_mtime = mtime;
+                true
+            }
+            Err(e) => {
+                tracing::error!(zone = %self.apex, "dnssec: {e}; signing goes on with the keys read before");
+                self.keys_mtime = mtime;
+                false
+            }
+        }
+    }
+
     /// Signs `zone` whole (a first version).
     pub fn sign_whole(&mut self, zone: &Zone, now: u64) -> Result<Zone, SignError> {
+        self.advance(zone, now)?;
         let signed = signer::sign_full(zone, self.ctx(now))?;
         self.next_refresh = 0;
         self.note_refresh(&signed, now)?;
@@ -90,6 +198,7 @@ impl Stage {
     /// Signs what `diff` changed in `zone` (the version it led to), and refreshes the
     /// signatures due: the signed version and what signing changed.
     pub fn sign(&mut self, zone: &Zone, diff: &ZoneDiff, now: u64) -> Result<Signed, SignError> {
+        self.advance(zone, now)?;
         let full = signer::needs_full(zone, self.ctx(now));
         let mut signed = signer::sign_diff(zone, diff, self.ctx(now))?;
         if full {
@@ -108,9 +217,16 @@ impl Stage {
     }
 
     /// When the served version `zone` next needs the signer: now when it is not
-    /// signed as the policy and keys say (a restart after a key or policy change),
-    /// else when its first signature is due for refresh.
+    /// signed as the policy and keys say (a restart after a key or policy change, a
+    /// key changed by `dnsd keys`), else when its first signature is due for refresh
+    /// or the key timeline moves.
     pub fn due(&mut self, zone: &Zone, now: u64) -> u64 {
+        if self.reload_if_changed() {
+            return now;
+        }
+        if self.next_key_event == 0 || self.key_set.zsks.is_empty() {
+            return now;
+        }
         if self.next_refresh == 0 {
             if signer::needs_full(zone, self.ctx(now)) {
                 return now;
@@ -119,7 +235,58 @@ impl Stage {
                 return now;
             }
         }
-        self.next_refresh
+        self.next_refresh.min(self.next_key_event)
+    }
+
+    /// The parent's DS to look for now, if a rollover waits for it and the policy
+    /// names where to ask (at most every `ds-check-interval`).
+    pub fn ds_check(&mut self, zone: &Zone, now: u64) -> Option<DsCheck> {
+        if self.policy.parent_resolvers.is_empty()
+            || now < self.last_ds_check + u64::from(self.policy.ds_check_interval)
+        {
+            return None;
+        }
+        let max = || max_ttl(zone);
+        let env = self.env(zone, &max);
+        let line: Vec<TimelineKey> = self.keys.iter().map(StoredKey::timeline).collect();
+        let waiting = timeline::awaiting_ds(&line, now, &env);
+        if waiting.is_empty() {
+            return None;
+        }
+        self.last_ds_check = now;
+        let owner = self.apex.to_lowercase();
+        Some(DsCheck {
+            apex: self.apex.clone(),
+            wanted: waiting
+                .into_iter()
+                .map(|i| {
+                    let k = &self.keys[i];
+                    (k.tag, super::keys::ds_rdata(owner.as_wire(), &k.dnskey()))
+                })
+                .collect(),
+            servers: self.policy.parent_resolvers.clone(),
+        })
+    }
+
+    /// Notes that the parent publishes the DS of the keys `tags` (seen at `now`).
+    pub fn ds_seen(&mut self, tags: &[u16], now: u64) -> Result<(), StoreError> {
+        for key in self.keys.iter_mut().filter(|k| tags.contains(&k.tag)) {
+            if key.times.ds_seen.is_none() {
+                key.times.ds_seen = Some(now);
+                store::save_times(key)?;
+                tracing::info!(zone = %self.apex, tag = key.tag, "dnssec: the parent publishes the DS of key {}", key.tag);
+            }
+        }
+        self.next_key_event = 0;
+        self.keys_mtime = keys_mtime(&self.state_dir, &self.apex);
+        Ok(())
+    }
+
+    /// One line per key: tag, role, state, and the next step with its time.
+    pub fn status(&self, zone: &Zone, now: u64) -> Vec<String> {
+        let max = || max_ttl(zone);
+        let env = self.env(zone, &max);
+        key_lines(&self.keys, &env, now)
     }
 
     /// Computes the next refresh time of a freshly signed version.
@@ -128,6 +295,74 @@ impl Stage {
         self.next_refresh = next.unwrap_or(now + 3600);
         Ok(())
     }
+}
+
+/// The keys folder's modification time (a rename into it changes it).
+fn keys_mtime(state_dir: &Path, apex: &Name) -> Option<SystemTime> {
+    std::fs::metadata(store::zone_dir(state_dir, apex))
+        .and_then(|m| m.modified())
+        .ok()
+}
+
+/// One line per key at `now`: tag, algorithm, role, state (with `ds-seen` for a
+/// key-signing key the parent is known to publish) and the next step, `next: WHAT at
+/// TIME (in DURATION)`.
+pub fn key_lines(keys: &[StoredKey], env: &Env<'_>, now: u64) -> Vec<String> {
+    let line: Vec<TimelineKey> = keys.iter().map(StoredKey::timeline).collect();
+    let cds = timeline::ds_wanted(&line, now, env);
+    keys.iter()
+        .enumerate()
+        .map(|(i, key)| {
+            let state = timeline::state(&line[i], now).text();
+            let mut text = format!(
+                "{} {} {} {state}",
+                key.tag,
+                key.pair.algorithm(),
+                key.role(env.policy.scheme)
+            );
+            if cds.contains(&i) && env.policy.publish_cds {
+                text.push_str(" cds");
+            }
+            if let Some(seen) = key.times.ds_seen {
+                text.push_str(&format!(" ds-seen={}", time_text(seen)));
+            }
+            match timeline::next_step(&line, i, env, now) {
+                Some((what, Some(at))) => text.push_str(&format!(
+                    " next: {what} at {} (in {})",
+                    time_text(at),
+                    super::policy::duration_text(at.saturating_sub(now))
+                )),
+                Some((what, None)) => text.push_str(&format!(" next: {what}")),
+                None => {}
+            }
+            text
+        })
+        .collect()
+}
+
+/// A time as RFC 3339 (UTC), or "always" for 0 (a key older than its timeline).
+pub fn time_text(t: u64) -> String {
+    if t == 0 {
+        return "always".into();
+    }
+    let days = (t / 86_400) as i64;
+    let secs = t % 86_400;
+    // Civil from days (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
 }
 
 /// Starts the refresh timer: every `period`, each signed zone whose refresh is due
@@ -145,6 +380,15 @@ pub fn spawn_refresh_timer(
                 std::thread::sleep(period);
                 let now = clock();
                 for zone in manager.zones() {
+                    // A rollover waiting for the parent's DS: ask it (off the writer).
+                    if let Some(Some(check)) = zone.with_signer(|s, z| s.ds_check(z, now)) {
+                        let seen = super::parent::seen(&check);
+                        if !seen.is_empty()
+                            && let Some(Err(e)) = zone.with_signer(|s, _| s.ds_seen(&seen, now))
+                        {
+                            tracing::error!(zone = %zone.apex(), "dnssec: {e}");
+                        }
+                    }
                     let Some(due) = zone.signature_refresh_due(now) else {
                         continue;
                     };

@@ -5,7 +5,11 @@
 //!
 //! - `K<zone>.+<alg>+<tag>.key`: the DNSKEY record (RFC 4034 §2.2 presentation), 0644;
 //! - `K<zone>.+<alg>+<tag>.private`: the private key (BIND "Private-key-format:
-//!   v1.3"), 0600, written to a temporary file, synced and renamed into place.
+//!   v1.3"), 0600, written to a temporary file, synced and renamed into place;
+//! - `K<zone>.+<alg>+<tag>.state`: dnsd's timeline of the key (`timeline`): when it
+//!   is published, signs, retires, leaves, and when the parent's DS was seen; one
+//!   `name: seconds-since-the-epoch` a line. A key without one (made by an older
+//!   dnsd, or imported) has been published and signing since before anything.
 //!
 //! Private material is never logged: errors name the file, never its content.
 
@@ -22,6 +26,7 @@ use super::keys::{
 };
 use super::policy::{KeyScheme, Policy};
 use super::sign::{KeySet, SigningKey};
+use super::timeline::{self, KeyTimes, TimelineKey};
 use crate::wire::name::Name;
 
 /// A key read from (or written to) the store.
@@ -35,12 +40,29 @@ pub struct StoredKey {
     pub pair: Arc<KeyPair>,
     /// The `.private` file.
     pub path: PathBuf,
+    /// Its timeline (the `.state` file).
+    pub times: KeyTimes,
 }
 
 impl StoredKey {
     /// The DNSKEY RDATA.
     pub fn dnskey(&self) -> Vec<u8> {
         self.pair.dnskey_rdata(self.flags)
+    }
+
+    /// The key as the timeline sees it.
+    pub fn timeline(&self) -> TimelineKey {
+        TimelineKey {
+            tag: self.tag,
+            algorithm: self.pair.algorithm(),
+            sep: self.flags & FLAG_SEP != 0,
+            times: self.times,
+        }
+    }
+
+    /// The `.state` file.
+    pub fn state_path(&self) -> PathBuf {
+        self.path.with_extension("state")
     }
 
     /// "CSK", "KSK" or "ZSK" under `scheme`.
@@ -119,8 +141,8 @@ pub fn load(state_dir: &Path, apex: &Name) -> Result<Vec<StoredKey>, StoreError>
     Ok(keys)
 }
 
-/// Reads a `.private` file and its `.key` file.
-pub fn read_pair(private_path: &Path) -> Result<StoredKey, StoreError> {
+/// The flags and key pair of a `.private` file and its `.key` file.
+fn read_key(private_path: &Path) -> Result<(u16, KeyPair), StoreError> {
     let bad = |message: String| StoreError::Bad {
         path: private_path.to_path_buf(),
         message,
@@ -135,12 +157,115 @@ pub fn read_pair(private_path: &Path) -> Result<StoredKey, StoreError> {
     let private = parse_private(&text, algorithm).map_err(bad)?;
     let pair = KeyPair::from_parts(algorithm, private, &public)
         .map_err(|e| bad(format!("does not match {}: {e}", key_path.display())))?;
+    Ok((flags, pair))
+}
+
+/// Reads a `.private` file, its `.key` file and its `.state` file.
+pub fn read_pair(private_path: &Path) -> Result<StoredKey, StoreError> {
+    let (flags, pair) = read_key(private_path)?;
     let dnskey = pair.dnskey_rdata(flags);
+    let state_path = private_path.with_extension("state");
+    let times = match fs::read_to_string(&state_path) {
+        Ok(text) => parse_times(&text).map_err(|message| StoreError::Bad {
+            path: state_path.clone(),
+            message,
+        })?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => KeyTimes::default(),
+        Err(e) => return Err(io(&state_path, e)),
+    };
     Ok(StoredKey {
         flags,
         tag: key_tag(&dnskey),
         pair: Arc::new(pair),
         path: private_path.to_path_buf(),
+        times,
+    })
+}
+
+/// The times of a `.state` file.
+fn parse_times(text: &str) -> Result<KeyTimes, String> {
+    let mut times = KeyTimes::default();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.split(';').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        let Some((name, value)) = line.split_once(':') else {
+            return Err(format!("line {}: expected `name: seconds`", n + 1));
+        };
+        let value: u64 = value.trim().parse().map_err(|_| {
+            format!(
+                "line {}: {:?} is not a number of seconds",
+                n + 1,
+                value.trim()
+            )
+        })?;
+        match name.trim() {
+            "publish" => times.publish = value,
+            "active" => times.active = value,
+            "retire" => times.retire = Some(value),
+            "remove" => times.remove = Some(value),
+            "ds-seen" => times.ds_seen = Some(value),
+            "roll" => times.roll = Some(value),
+            other => return Err(format!("line {}: unknown field {other:?}", n + 1)),
+        }
+    }
+    Ok(times)
+}
+
+/// The text of a `.state` file.
+fn times_text(times: &KeyTimes) -> String {
+    let mut out = String::from("; dnsd key timeline, seconds since the epoch\n");
+    out.push_str(&format!(
+        "publish: {}\nactive: {}\n",
+        times.publish, times.active
+    ));
+    for (name, value) in [
+        ("retire", times.retire),
+        ("remove", times.remove),
+        ("ds-seen", times.ds_seen),
+        ("roll", times.roll),
+    ] {
+        if let Some(v) = value {
+            out.push_str(&format!("{name}: {v}\n"));
+        }
+    }
+    out
+}
+
+/// Writes `key`'s `.state` file (durably).
+pub fn save_times(key: &StoredKey) -> Result<(), StoreError> {
+    write_file(&key.state_path(), times_text(&key.times).as_bytes(), 0o644)
+}
+
+/// A key in BIND's format from elsewhere (`dnssec-keygen`, `keymgr`): its
+/// `.private` file and the `.key` beside it, whose DNSKEY record must be owned by
+/// `apex`.
+pub fn read_foreign(private_path: &Path, apex: &Name) -> Result<StoredKey, StoreError> {
+    let key_path = private_path.with_extension("key");
+    let text = fs::read_to_string(&key_path).map_err(|e| io(&key_path, e))?;
+    let owner = text
+        .lines()
+        .map(|l| l.split(';').next().unwrap_or("").trim())
+        .find(|l| {
+            l.split_whitespace()
+                .any(|t| t.eq_ignore_ascii_case("DNSKEY"))
+        })
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|o| Name::from_text(o, Some(apex)).ok());
+    if owner.as_ref().map(Name::to_lowercase) != Some(apex.to_lowercase()) {
+        return Err(StoreError::Bad {
+            path: key_path,
+            message: format!("not a DNSKEY of {apex}"),
+        });
+    }
+    let (flags, pair) = read_key(private_path)?;
+    Ok(StoredKey {
+        flags,
+        tag: key_tag(&pair.dnskey_rdata(flags)),
+        pair: Arc::new(pair),
+        path: private_path.to_path_buf(),
+        times: KeyTimes::default(),
     })
 }
 
@@ -258,12 +383,13 @@ fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Stores `pair` as a key of zone `apex` with `flags`.
+/// Stores `pair` as a key of zone `apex` with `flags` and `times`.
 pub fn save(
     state_dir: &Path,
     apex: &Name,
     pair: KeyPair,
     flags: u16,
+    times: KeyTimes,
 ) -> Result<StoredKey, StoreError> {
     let dir = zone_dir(state_dir, apex);
     fs::DirBuilder::new()
@@ -292,24 +418,29 @@ pub fn save(
     );
     write_file(&key_path, key_text.as_bytes(), 0o644)?;
     write_file(&private_path, private_text(&pair).as_bytes(), 0o600)?;
-    Ok(StoredKey {
+    let key = StoredKey {
         flags,
         tag,
         pair: Arc::new(pair),
         path: private_path,
-    })
+        times,
+    };
+    save_times(&key)?;
+    Ok(key)
 }
 
-/// Generates and stores a key of `algorithm`: a key-signing key (SEP) or not.
+/// Generates and stores a key of `algorithm`: a key-signing key (SEP) or not, on the
+/// timeline at `times`.
 pub fn generate(
     state_dir: &Path,
     apex: &Name,
     algorithm: Algorithm,
     sep: bool,
+    times: KeyTimes,
 ) -> Result<StoredKey, StoreError> {
     let pair = KeyPair::generate(algorithm)?;
     let flags = FLAG_ZONE | if sep { FLAG_SEP } else { 0 };
-    save(state_dir, apex, pair, flags)
+    save(state_dir, apex, pair, flags, times)
 }
 
 /// The zone's keys, generating those the policy needs and the store lacks (a CSK, or
@@ -331,7 +462,7 @@ pub fn ensure(
     };
     for &sep in wanted {
         if !of_alg(&keys, sep) {
-            let key = generate(state_dir, apex, policy.algorithm, sep)?;
+            let key = generate(state_dir, apex, policy.algorithm, sep, KeyTimes::default())?;
             made.push(key.clone());
             keys.push(key);
         }
@@ -340,22 +471,28 @@ pub fn ensure(
     Ok((keys, made))
 }
 
-/// The key set that signs under `policy` with `keys`: every key of the policy's
-/// algorithm is published; under CSK the SEP keys sign everything, under KSK+ZSK the
-/// SEP keys sign the DNSKEY RRset and the others the rest.
-pub fn key_set(keys: &[StoredKey], policy: &Policy) -> KeySet {
+/// The key set that signs at `now` under `env`'s policy with `keys` (`timeline`):
+/// the published keys of the policy's algorithm in the DNSKEY RRset; the signing
+/// key-signing keys sign it (under CSK, everything), the signing ZSKs the rest; the
+/// CDS (SHA-256) and CDNSKEY RRsets name the key-signing keys the parent's DS set
+/// should hold (RFC 7344 §4).
+pub fn key_set(apex: &Name, keys: &[StoredKey], env: &timeline::Env<'_>, now: u64) -> KeySet {
+    let policy = env.policy;
     let mut set = KeySet::default();
-    for key in keys
-        .iter()
-        .filter(|k| k.pair.algorithm() == policy.algorithm)
-    {
+    let line: Vec<TimelineKey> = keys.iter().map(StoredKey::timeline).collect();
+    for (key, t) in keys.iter().zip(&line) {
+        if key.pair.algorithm() != policy.algorithm || !t.published(now) {
+            continue;
+        }
         set.dnskeys.push(key.dnskey());
+        if !t.signing(now) {
+            continue;
+        }
         let signing = SigningKey {
             tag: key.tag,
             pair: key.pair.clone(),
         };
-        let sep = key.flags & FLAG_SEP != 0;
-        match (policy.scheme, sep) {
+        match (policy.scheme, t.sep) {
             (KeyScheme::Csk, true) => {
                 set.ksks.push(signing.clone());
                 set.zsks.push(signing);
@@ -363,6 +500,15 @@ pub fn key_set(keys: &[StoredKey], policy: &Policy) -> KeySet {
             (KeyScheme::Csk, false) => {}
             (KeyScheme::KskZsk, true) => set.ksks.push(signing),
             (KeyScheme::KskZsk, false) => set.zsks.push(signing),
+        }
+    }
+    if policy.publish_cds {
+        let owner = apex.to_lowercase();
+        for i in timeline::ds_wanted(&line, now, env) {
+            let dnskey = keys[i].dnskey();
+            set.cds
+                .push(super::keys::ds_rdata(owner.as_wire(), &dnskey));
+            set.cdnskeys.push(dnskey);
         }
     }
     set
@@ -405,7 +551,12 @@ mod tests {
                 again.iter().map(|k| k.tag).collect::<Vec<_>>(),
                 keys.iter().map(|k| k.tag).collect::<Vec<_>>()
             );
-            let set = key_set(&again, &policy);
+            let env = timeline::Env {
+                policy: &policy,
+                dnskey_ttl: 3600,
+                max_ttl: &|| 3600,
+            };
+            let set = key_set(&apex, &again, &env, 1);
             assert_eq!((set.ksks.len(), set.zsks.len()), (1, 1));
         }
         let zone_dir = zone_dir(&dir, &apex);

@@ -756,6 +756,17 @@ impl ZoneHandle {
         }
     }
 
+    /// Runs `f` on the zone's signing stage and served version, if the zone is signed
+    /// and loaded (the key timeline's status, the parent's DS check).
+    pub fn with_signer<R>(&self, f: impl FnOnce(&mut Stage, &Zone) -> R) -> Option<R> {
+        let mut w = self.lock();
+        let zone = w.zone.clone()?;
+        match &mut w.signer {
+            Some(Ok(stage)) => Some(f(stage, &zone)),
+            _ => None,
+        }
+    }
+
     /// Refreshes the signatures due, as a new version (the refresh timer's commit).
     pub fn refresh_signatures(&self) -> Result<u32, CommitError> {
         self.submit(SIGNER_SOURCE, Transaction::new())

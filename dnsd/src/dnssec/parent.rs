@@ -1,0 +1,84 @@
+//! Asking the parent whether it publishes a key's DS (RFC 7583 §3.3.1 "DS seen",
+//! RFC 7344 §4.1): a DS query, recursion desired, to each address of the policy's
+//! `parent-resolvers` (the parent's own servers, or a resolver); the DS counts as
+//! seen when every address answers with a DS RRset that holds it. Blocking, with a
+//! short timeout: the signing timer's thread calls it, never the zone's writer.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::time::Duration;
+
+use hickory_proto::op::{Message, MessageType, OpCode, Query};
+use hickory_proto::rr::{Name as HName, RData, RecordType};
+use hickory_proto::serialize::binary::BinEncodable;
+
+use super::stage::DsCheck;
+
+/// How long one server is waited for.
+const WAIT: Duration = Duration::from_secs(3);
+
+/// The DS RDATAs `server` answers for `zone` (wire name), or why not.
+fn ds_set(server: SocketAddr, zone: &str) -> Result<Vec<Vec<u8>>, String> {
+    let name = HName::from_ascii(zone).map_err(|e| format!("{zone}: {e}"))?;
+    let id: u16 = rand::random();
+    let mut query = Message::new(id, MessageType::Query, OpCode::Query);
+    query.metadata.recursion_desired = true;
+    query.add_query(Query::query(name, RecordType::DS));
+    let bytes = query.to_bytes().map_err(|e| e.to_string())?;
+    let bind: SocketAddr = if server.is_ipv4() {
+        ([0, 0, 0, 0], 0).into()
+    } else {
+        ([0u16; 8], 0).into()
+    };
+    let socket = UdpSocket::bind(bind).map_err(|e| e.to_string())?;
+    socket
+        .set_read_timeout(Some(WAIT))
+        .map_err(|e| e.to_string())?;
+    socket.connect(server).map_err(|e| e.to_string())?;
+    socket.send(&bytes).map_err(|e| e.to_string())?;
+    let mut buf = vec![0u8; 65_535];
+    loop {
+        let n = socket
+            .recv(&mut buf)
+            .map_err(|e| format!("no answer: {e}"))?;
+        let Ok(answer) = Message::from_vec(&buf[..n]) else {
+            continue;
+        };
+        if answer.metadata.id != id {
+            continue;
+        }
+        let mut out = Vec::new();
+        for record in &answer.answers {
+            if let RData::DNSSEC(hickory_proto::dnssec::rdata::DNSSECRData::DS(ds)) = &record.data {
+                let mut rdata = Vec::new();
+                let mut encoder = hickory_proto::serialize::binary::BinEncoder::new(&mut rdata);
+                ds.emit(&mut encoder).map_err(|e| e.to_string())?;
+                out.push(rdata);
+            }
+        }
+        return Ok(out);
+    }
+}
+
+/// The tags of `check.wanted` whose DS every server of `check.servers` publishes.
+pub fn seen(check: &DsCheck) -> Vec<u16> {
+    let zone = check.apex.to_string();
+    let mut seen: Vec<u16> = check.wanted.iter().map(|(tag, _)| *tag).collect();
+    for &server in &check.servers {
+        match ds_set(server, &zone) {
+            Ok(set) => {
+                seen.retain(|tag| {
+                    check
+                        .wanted
+                        .iter()
+                        .filter(|(t, _)| t == tag)
+                        .any(|(_, rdata)| set.contains(rdata))
+                });
+            }
+            Err(e) => {
+                tracing::info!(zone = %check.apex, %server, "dnssec: parent DS check: {e}");
+                return Vec::new();
+            }
+        }
+    }
+    seen
+}
