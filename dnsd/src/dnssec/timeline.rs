@@ -144,18 +144,24 @@ fn relevant(key: &TimelineKey, env: &Env<'_>) -> bool {
     key.algorithm == env.policy.algorithm
 }
 
+/// Whether `key` is in service at `t`: of the policy's algorithm, signing, and with no
+/// retirement planned (a key a rollover may replace).
+fn in_service(key: &TimelineKey, env: &Env<'_>, t: u64) -> bool {
+    relevant(key, env) && key.signing(t) && key.times.retire.is_none()
+}
+
+/// Whether `newer` is a key-signing key of the policy published after `key`.
+fn newer_sep(newer: &TimelineKey, key: &TimelineKey, env: &Env<'_>) -> bool {
+    newer.sep && relevant(newer, env) && newer.times.publish > key.times.publish
+}
+
 /// Whether the key-signing key `i` has been superseded at `t` by a newer one whose
 /// DNSKEY has reached every cache.
 fn superseded(keys: &[TimelineKey], i: usize, t: u64, env: &Env<'_>) -> bool {
     let k = &keys[i];
-    keys.iter().enumerate().any(|(j, n)| {
-        j != i
-            && n.sep
-            && relevant(n, env)
-            && n.signing(t)
-            && n.ready(t, env)
-            && n.times.publish > k.times.publish
-    })
+    keys.iter()
+        .enumerate()
+        .any(|(j, n)| j != i && newer_sep(n, k, env) && n.signing(t) && n.ready(t, env))
 }
 
 /// Whether an older key-signing key than `i` signs at `t`.
@@ -273,7 +279,7 @@ pub fn step<E>(
         let count = keys.len();
         for i in 0..count {
             let k = &keys[i];
-            if k.sep || !relevant(k, env) || !k.signing(now) || k.times.retire.is_some() {
+            if k.sep || !in_service(k, env, now) {
                 continue;
             }
             let life = policy.zsk_lifetime;
@@ -324,15 +330,12 @@ pub fn step<E>(
     let count = keys.len();
     for i in 0..count {
         let k = &keys[i];
-        if !k.sep || !relevant(k, env) || !k.signing(now) || k.times.retire.is_some() {
+        if !k.sep || !in_service(k, env, now) {
             continue;
         }
-        let newer = keys.iter().any(|n| {
-            n.sep
-                && relevant(n, env)
-                && n.times.publish > k.times.publish
-                && n.times.remove.is_none()
-        });
+        let newer = keys
+            .iter()
+            .any(|n| newer_sep(n, k, env) && n.times.remove.is_none());
         if newer {
             continue;
         }
@@ -367,16 +370,11 @@ pub fn step<E>(
     let count = keys.len();
     for i in 0..count {
         let k = &keys[i];
-        if !k.sep || !relevant(k, env) || !k.signing(now) || k.times.retire.is_some() {
+        if !k.sep || !in_service(k, env, now) {
             continue;
         }
         let successor = keys.iter().find(|n| {
-            n.sep
-                && relevant(n, env)
-                && n.times.publish > k.times.publish
-                && n.signing(now)
-                && n.ready(now, env)
-                && n.times.ds_seen.is_some()
+            newer_sep(n, k, env) && n.signing(now) && n.ready(now, env) && n.times.ds_seen.is_some()
         });
         let Some(n) = successor else { continue };
         let seen = n.times.ds_seen.unwrap_or(now);
