@@ -222,6 +222,23 @@ struct Nsec3Chain<'a> {
 }
 
 impl<'a> Nsec3Chain<'a> {
+    /// The chain of `authority`'s NSEC3 records, None without any; Err(Insecure) when
+    /// one has more iterations than RFC 9276 §3.2 lets a validator accept.
+    fn usable(zone: &'a Name, authority: &'a [Record]) -> Result<Option<Self>, Security> {
+        let chain = Self::new(zone, authority);
+        if chain.records.is_empty() {
+            return Ok(None);
+        }
+        if chain
+            .records
+            .iter()
+            .any(|(_, n)| n.iterations() > MAX_NSEC3_ITERATIONS)
+        {
+            return Err(Security::Insecure);
+        }
+        Ok(Some(chain))
+    }
+
     fn new(zone: &'a Name, authority: &'a [Record]) -> Self {
         let records = authority
             .iter()
@@ -329,17 +346,9 @@ pub fn proves_wildcard_expansion(
                 && common_labels(name, owner).max(common_labels(name, next)) == labels
         }));
     }
-    let chain = Nsec3Chain::new(zone, proof);
-    if chain.records.is_empty() {
+    let Some(chain) = Nsec3Chain::usable(zone, proof)? else {
         return Ok(false);
-    }
-    if chain
-        .records
-        .iter()
-        .any(|(_, n)| n.iterations() > MAX_NSEC3_ITERATIONS)
-    {
-        return Err(Security::Insecure);
-    }
+    };
     Ok(chain.covers(&name.trim_to(labels + 1)))
 }
 
@@ -378,17 +387,9 @@ pub fn proves_nxdomain(zone: &Name, name: &Name, authority: &[Record]) -> Result
             .map_err(|_| Security::Bogus(ede::BOGUS))?;
         return Ok(covered(&wildcard));
     }
-    let chain = Nsec3Chain::new(zone, authority);
-    if chain.records.is_empty() {
+    let Some(chain) = Nsec3Chain::usable(zone, authority)? else {
         return Ok(false);
-    }
-    if chain
-        .records
-        .iter()
-        .any(|(_, n)| n.iterations() > MAX_NSEC3_ITERATIONS)
-    {
-        return Err(Security::Insecure);
-    }
+    };
     let Some(encloser) = chain.closest_encloser(name) else {
         return Ok(false);
     };
@@ -456,14 +457,9 @@ pub fn proves_nodata(
         });
         return Ok(proven);
     }
-    let chain = Nsec3Chain::new(zone, authority);
-    if chain
-        .records
-        .iter()
-        .any(|(_, n)| n.iterations() > MAX_NSEC3_ITERATIONS)
-    {
-        return Err(Security::Insecure);
-    }
+    let Some(chain) = Nsec3Chain::usable(zone, authority)? else {
+        return Ok(false);
+    };
     if let Some(n) = chain.matching(name) {
         return Ok(absent(&mut n.type_bit_maps()));
     }
