@@ -154,8 +154,13 @@ async fn session(
         "container engine connected and listed"
     );
     let mut starting = Starting::default();
+    // Containers the engine showed running (listed or inspected since): the stream
+    // replays the last seconds before the list, and a replayed `create` of one of
+    // them must not make it "starting" again, under its name of then.
+    let mut running: HashSet<String> = HashSet::new();
     for c in &containers {
         starting.know(c);
+        running.insert(c.id.clone());
     }
     if events.send(EngineEvent::Synced(index, containers)).is_err() {
         return Ok(());
@@ -176,7 +181,9 @@ async fn session(
                 let Some(item) = item else { return Ok(()) };
                 let message = item.map_err(|e| (format!("{socket}: events: {e}"), true))?;
                 let Some((id, created)) = container_of(message) else { continue };
-                if let Some(created) = created {
+                if let Some(created) = created
+                    && !running.contains(&id)
+                {
                     on_way.insert(id.clone(), std::time::Instant::now());
                     starting.created(created);
                 }
@@ -190,6 +197,7 @@ async fn session(
             Some((id, result)) = inspects.next(), if !inspects.is_empty() => {
                 let event = match result.map_err(|e| (e, true))? {
                     Inspected::Running(c) => {
+                        running.insert(id.clone());
                         starting.remove(&id);
                         starting.know(&c);
                         on_way.remove(&id);
@@ -200,6 +208,7 @@ async fn session(
                         None
                     }
                     Inspected::Gone => {
+                        running.remove(&id);
                         starting.remove(&id);
                         on_way.remove(&id);
                         Some(EngineEvent::Gone(index, id.clone()))
@@ -217,6 +226,7 @@ async fn session(
             _ = poll.tick(), if !on_way.is_empty() => {
                 on_way.retain(|_, seen| seen.elapsed() < super::starting::WAIT);
                 for c in starting.poll(&docker).await {
+                    running.insert(c.id.clone());
                     tracing::debug!(engine = %config.name, container = %c.name, "container given an address: answered while it starts");
                     if !send(EngineEvent::Running(index, c)) {
                         return Ok(());
