@@ -34,7 +34,7 @@ use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use crate::wire::name::Name;
 use crate::zone::diff::ZoneDiff;
@@ -109,6 +109,23 @@ pub struct Journal {
     file_bytes: u64,
     /// Serial of the zone's last durable image: entries after it are never dropped.
     image_serial: Option<u32>,
+    /// The same entries for the views, numbered: a view is a number, not a copy, so
+    /// that publishing a version costs the same with 10 or 100,000 entries kept.
+    shared: Arc<RwLock<Shared>>,
+}
+
+/// The entries the views read, each with its number (increasing, never reused).
+#[derive(Debug, Default)]
+struct Shared {
+    entries: VecDeque<(u64, Arc<Entry>)>,
+    next: u64,
+}
+
+impl Shared {
+    fn push(&mut self, entry: Arc<Entry>) {
+        self.entries.push_back((self.next, entry));
+        self.next += 1;
+    }
 }
 
 /// What opening a journal found besides its entries.
@@ -159,6 +176,11 @@ impl Journal {
         let all: Vec<Arc<Entry>> = entries.iter().map(|(e, _)| e.clone()).collect();
         journal.bytes = entries.iter().map(|(_, len)| len).sum();
         journal.entries = entries.into();
+        let mut shared = journal.shared();
+        for entry in &all {
+            shared.push(entry.clone());
+        }
+        drop(shared);
         if start > 0 {
             journal.rewrite()?;
         }
@@ -175,7 +197,13 @@ impl Journal {
             bytes: 0,
             file_bytes: 0,
             image_serial: None,
+            shared: Arc::default(),
         }
+    }
+
+    /// The views' entries, to change them (only the writer does; views read briefly).
+    fn shared(&self) -> std::sync::RwLockWriteGuard<'_, Shared> {
+        self.shared.write().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Records that the zone's image at `serial` is durable: entries up to it may go
@@ -203,11 +231,16 @@ impl Journal {
         if !chains || self.entries.is_empty() {
             // A first entry, or one that starts over: a new file, whatever the old one
             // held.
+            let entry = Arc::new(entry);
             self.entries.clear();
             self.bytes = 0;
-            self.entries.push_back((Arc::new(entry), len));
+            self.entries.push_back((entry.clone(), len));
             self.bytes = len;
             self.image_serial = None;
+            let mut shared = self.shared();
+            shared.entries.clear();
+            shared.push(entry);
+            drop(shared);
             return self.rewrite();
         }
         let err = |source| JournalError {
@@ -232,7 +265,9 @@ impl Journal {
             sync_parent(&self.path).map_err(err)?;
         }
         self.file_bytes = before + len as u64;
-        self.entries.push_back((Arc::new(entry), len));
+        let entry = Arc::new(entry);
+        self.entries.push_back((entry.clone(), len));
+        self.shared().push(entry);
         self.bytes += len;
         self.trim()
     }
@@ -251,6 +286,7 @@ impl Journal {
             }
             self.bytes -= len;
             self.entries.pop_front();
+            self.shared().entries.pop_front();
         }
         if self.file_bytes > 2 * self.bytes as u64 + (1 << 20) {
             self.rewrite()?;
@@ -260,8 +296,10 @@ impl Journal {
 
     /// The entries in memory, oldest first, as a view other tasks can read.
     pub fn view(&self) -> JournalView {
+        let shared = self.shared.read().unwrap_or_else(|e| e.into_inner());
         JournalView {
-            entries: self.entries.iter().map(|(e, _)| e.clone()).collect(),
+            shared: Some(self.shared.clone()),
+            end: shared.next,
         }
     }
 
@@ -306,10 +344,15 @@ impl Journal {
     }
 }
 
-/// The recent history of a zone, as of one version: what IXFR and NOTIFY read.
+/// The recent history of a zone, as of one version: what IXFR and NOTIFY read. It
+/// holds no copy: it reads the journal's entries made before it (those the history
+/// bounds have not dropped since; a view may so lose its oldest history, never gain
+/// newer).
 #[derive(Clone, Debug, Default)]
 pub struct JournalView {
-    entries: Arc<[Arc<Entry>]>,
+    shared: Option<Arc<RwLock<Shared>>>,
+    /// Entries numbered below this one are the view's.
+    end: u64,
 }
 
 /// The history does not reach back to a serial: the reader falls back to a full
@@ -336,22 +379,31 @@ impl JournalView {
             });
         }
         let no = NoHistory { from, to };
-        if self.entries.last().map(|e| e.diff.new_serial) != Some(to) {
+        let entries = self.entries();
+        if entries.last().map(|e| e.diff.new_serial) != Some(to) {
             return Err(no);
         }
-        let start = self
-            .entries
+        let start = entries
             .iter()
             .rposition(|e| e.diff.old_serial == from)
             .ok_or(no)?;
-        let mut diffs = self.entries[start..].iter().map(|e| e.diff.clone());
+        let mut diffs = entries[start..].iter().map(|e| e.diff.clone());
         let first = diffs.next().ok_or(no)?;
         Ok(diffs.fold(first, ZoneDiff::then))
     }
 
     /// The entries, oldest first.
-    pub fn entries(&self) -> &[Arc<Entry>] {
-        &self.entries
+    pub fn entries(&self) -> Vec<Arc<Entry>> {
+        let Some(shared) = &self.shared else {
+            return Vec::new();
+        };
+        let shared = shared.read().unwrap_or_else(|e| e.into_inner());
+        shared
+            .entries
+            .iter()
+            .take_while(|(n, _)| *n < self.end)
+            .map(|(_, e)| e.clone())
+            .collect()
     }
 }
 
