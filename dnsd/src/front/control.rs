@@ -29,7 +29,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::watch;
 
-use crate::manager::{CommitError, FILE_SOURCE, Manager, ZoneHandle};
+use crate::manager::{FILE_SOURCE, Manager, ZoneHandle};
 use crate::sources::status::Registry;
 use crate::wire::name::Name;
 use crate::xfr::stats::XfrStats;
@@ -243,7 +243,7 @@ const MAX_PIPELINED: usize = 256;
 /// The reply to one line: ready, or a commit still in progress.
 enum Reply {
     Text(String),
-    Commit(tokio::task::JoinHandle<Result<u32, CommitError>>),
+    Commit(crate::manager::Submitted),
 }
 
 async fn session(
@@ -260,10 +260,9 @@ async fn session(
         while let Some(reply) = pending.recv().await {
             let text = match reply {
                 Reply::Text(text) => text,
-                Reply::Commit(join) => match join.await {
-                    Ok(Ok(serial)) => format!("ok {serial}\n"),
-                    Ok(Err(e)) => format!("error {e}\n"),
-                    Err(e) => format!("error the commit failed: {e}\n"),
+                Reply::Commit(submitted) => match submitted.done().await {
+                    Ok(serial) => format!("ok {serial}\n"),
+                    Err(e) => format!("error {e}\n"),
                 },
             };
             write.write_all(text.as_bytes()).await?;
@@ -335,7 +334,8 @@ fn answer(
             };
             // Queued now, in the order of the session's lines; waited for elsewhere.
             let submitted = handle.enqueue(&source, txn);
-            Reply::Commit(tokio::task::spawn_blocking(move || submitted.wait()))
+            submitted.start();
+            Reply::Commit(submitted)
         }
         Command::Status(name) => {
             let mut out = String::new();

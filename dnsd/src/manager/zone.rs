@@ -151,6 +151,8 @@ struct Shared {
     /// Serial + 1 of the newest durable image (0: none yet), set by image writers.
     image_durable: AtomicU64,
     image_busy: AtomicBool,
+    /// A blocking task is committing the queue for async waiters ([`Submitted::done`]).
+    draining: AtomicBool,
 }
 
 struct Pending {
@@ -159,16 +161,22 @@ struct Pending {
     ticket: Arc<Ticket>,
 }
 
+/// The result of one queued change, and the wake-up of an async waiter.
 #[derive(Default)]
-struct Ticket(Mutex<Option<Result<u32, CommitError>>>);
+struct Ticket {
+    result: Mutex<Option<Result<u32, CommitError>>>,
+    done: tokio::sync::Notify,
+}
 
 impl Ticket {
     fn finish(&self, result: Result<u32, CommitError>) {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
+        *self.result.lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
+        // Keeps a permit when nobody waits yet: the waiter's next `notified` returns.
+        self.done.notify_one();
     }
 
     fn take(&self) -> Option<Result<u32, CommitError>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
+        self.result.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
 }
 
@@ -195,6 +203,28 @@ impl Submitted {
             let batch =
                 std::mem::take(&mut *zone.shared.queue.lock().unwrap_or_else(|e| e.into_inner()));
             zone.commit(&mut writer, batch);
+        }
+    }
+
+    /// Starts the commit now (in the background; [`Submitted::done`] does it too), so
+    /// that a caller that awaits its changes in order gets the later ones committed
+    /// with the first.
+    pub fn start(&self) {
+        self.handle.drain();
+    }
+
+    /// Waits, without blocking the async task, until the change is durable and served,
+    /// or refused. The queue is committed by one blocking task per zone at a time,
+    /// which takes whatever has queued meanwhile each time round (group commit), so a
+    /// client pipelining thousands of changes a second costs one thread wake-up per
+    /// version, not one blocked thread per change.
+    pub async fn done(self) -> Result<u32, CommitError> {
+        self.start();
+        loop {
+            if let Some(result) = self.ticket.take() {
+                return result;
+            }
+            self.ticket.done.notified().await;
         }
     }
 }
@@ -253,6 +283,7 @@ impl ZoneHandle {
                 published: ArcSwap::from_pointee(published),
                 image_durable: AtomicU64::new(image_durable),
                 image_busy: AtomicBool::new(false),
+                draining: AtomicBool::new(false),
             }),
         };
         if let Some(zone) = handle.zone() {
@@ -295,6 +326,54 @@ impl ZoneHandle {
     /// it from a thread that may wait (`spawn_blocking` in async code).
     pub fn submit(&self, source: &str, txn: Transaction) -> Result<u32, CommitError> {
         self.enqueue(source, txn).wait()
+    }
+
+    /// Makes sure a blocking task commits the queue until it is empty.
+    fn drain(&self) {
+        if self.shared.draining.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let handle = self.clone();
+        let spawned = tokio::runtime::Handle::try_current().map(|rt| {
+            rt.spawn_blocking(move || {
+                loop {
+                    {
+                        let mut writer = handle.lock();
+                        let batch = std::mem::take(
+                            &mut *handle
+                                .shared
+                                .queue
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner()),
+                        );
+                        if !batch.is_empty() {
+                            handle.commit(&mut writer, batch);
+                            continue;
+                        }
+                    }
+                    handle.shared.draining.store(false, Ordering::Release);
+                    // A change queued after the queue was found empty and before the
+                    // flag fell saw a drainer at work: take it up again.
+                    let queued = !handle
+                        .shared
+                        .queue
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .is_empty();
+                    if !queued || handle.shared.draining.swap(true, Ordering::AcqRel) {
+                        return;
+                    }
+                }
+            })
+        });
+        if spawned.is_err() {
+            // No runtime (a test calling from a plain thread): commit here.
+            self.shared.draining.store(false, Ordering::Release);
+            let mut writer = self.lock();
+            let batch =
+                std::mem::take(&mut *self.shared.queue.lock().unwrap_or_else(|e| e.into_inner()));
+            self.commit(&mut writer, batch);
+        }
     }
 
     /// Queues a change from `source` without waiting: changes queued one after the
