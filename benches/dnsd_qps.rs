@@ -3,7 +3,8 @@
 //!
 //! Run: `cargo build --release -p dnsd && cargo bench -p netfabric-tests --bench dnsd_qps`
 //! (`-- --sizes 10000` for one size, `--rounds N`, `--seconds S`, `--unpinned`,
-//! `--servers dnsd,nsd,knot`).
+//! `--servers dnsd,nsd,knot`, `--baseline PATH` to run another dnsd binary too, as
+//! "dnsd-base": an earlier release, in the same run).
 //!
 //! Per shared/BENCHMARKING.md: the server runs on CPU 0 and dnsperf on CPU 1 (taskset);
 //! the servers are started one after another and interleaved, `--rounds` starts each
@@ -47,6 +48,25 @@ struct Settings {
     seconds: u32,
     pinned: bool,
     servers: Vec<Kind>,
+    /// Another dnsd binary, run as one more server.
+    baseline: Option<PathBuf>,
+}
+
+/// One server of the run: what it is, and for dnsd, which binary.
+#[derive(Clone, Debug, PartialEq)]
+struct Contender {
+    kind: Kind,
+    binary: Option<PathBuf>,
+}
+
+impl Contender {
+    fn name(&self) -> &'static str {
+        if self.binary.is_some() {
+            "dnsd-base"
+        } else {
+            self.kind.name()
+        }
+    }
 }
 
 fn settings() -> Settings {
@@ -56,6 +76,7 @@ fn settings() -> Settings {
         seconds: 10,
         pinned: true,
         servers: vec![Kind::Dnsd, Kind::Nsd, Kind::Knot],
+        baseline: None,
     };
     let args: Vec<String> = std::env::args().collect();
     let mut i = 1;
@@ -75,6 +96,10 @@ fn settings() -> Settings {
                 i += 1;
             }
             "--unpinned" => s.pinned = false,
+            "--baseline" => {
+                s.baseline = Some(PathBuf::from(&next));
+                i += 1;
+            }
             "--servers" => {
                 s.servers = next
                     .split(',')
@@ -118,17 +143,30 @@ fn main() {
         let dir = work.join(format!("{size}"));
         let (zone, queries) = zonegen::generate(&dir, size);
         let zones = vec![zone];
-        let mut results: Vec<(Kind, Vec<Sample>)> = Vec::new();
+        let mut results: Vec<(Contender, Vec<Sample>)> = Vec::new();
         let mut floor = Vec::new();
-        let order = &s.servers;
+        let mut order: Vec<Contender> = s
+            .servers
+            .iter()
+            .map(|&kind| Contender { kind, binary: None })
+            .collect();
+        if let Some(binary) = &s.baseline {
+            order.push(Contender {
+                kind: Kind::Dnsd,
+                binary: Some(binary.clone()),
+            });
+        }
         for round in 0..s.rounds {
             for k in 0..order.len() {
-                let kind = order[(k + round) % order.len()];
-                let sample = run_server(kind, &zones, &queries, &s);
-                eprintln!("  {size} names, round {round}, {}: {sample:?}", kind.name());
-                match results.iter_mut().find(|(k, _)| *k == kind) {
+                let contender = &order[(k + round) % order.len()];
+                let sample = run_server(contender, &zones, &queries, &s);
+                eprintln!(
+                    "  {size} names, round {round}, {}: {sample:?}",
+                    contender.name()
+                );
+                match results.iter_mut().find(|(c, _)| c == contender) {
                     Some((_, v)) => v.push(sample),
-                    None => results.push((kind, vec![sample])),
+                    None => results.push((contender.clone(), vec![sample])),
                 }
             }
             let f = run_reflector(&queries, &s);
@@ -153,15 +191,16 @@ fn dnsperf(server: std::net::SocketAddr, queries: &Path, s: &Settings) -> Report
     if s.pinned { perf.cpus("1") } else { perf }.run()
 }
 
-fn run_server(kind: Kind, zones: &[ZoneFile], queries: &Path, s: &Settings) -> Sample {
+fn run_server(contender: &Contender, zones: &[ZoneFile], queries: &Path, s: &Settings) -> Sample {
     let opts = Options {
+        dnsd_binary: contender.binary.clone(),
         workers: Some(if s.pinned { 1 } else { 2 }),
         ready_timeout: Duration::from_secs(120),
         cpus: s.pinned.then(|| "0".to_string()),
         minimal_responses: true,
         ..Options::default()
     };
-    let server = Server::start(kind, zones, &opts);
+    let server = Server::start(contender.kind, zones, &opts);
     let load_s = server.load_time.as_secs_f64();
     let pid = server.pid();
     let cpu_before = procstat::cpu_micros(pid);
@@ -234,7 +273,7 @@ fn medians(samples: &[Sample]) -> Sample {
     }
 }
 
-fn report(size: usize, results: &[(Kind, Vec<Sample>)], floor: &[Sample]) {
+fn report(size: usize, results: &[(Contender, Vec<Sample>)], floor: &[Sample]) {
     println!("\n{size} names (medians of {} starts)", floor.len());
     println!(
         "{:<10} {:>10} {:>12} {:>12} {:>10} {:>9} {:>8} {:>9}",
@@ -254,19 +293,19 @@ fn report(size: usize, results: &[(Kind, Vec<Sample>)], floor: &[Sample]) {
         );
     };
     let mut med = Vec::new();
-    for (kind, samples) in results {
+    for (contender, samples) in results {
         let m = medians(samples);
-        row(kind.name(), &m);
-        med.push((*kind, m));
+        row(contender.name(), &m);
+        med.push((contender.name(), m));
     }
     row("reflector", &medians(floor));
-    let Some((_, d)) = med.iter().find(|(k, _)| *k == Kind::Dnsd) else {
+    let Some((_, d)) = med.iter().find(|(name, _)| *name == "dnsd") else {
         return;
     };
-    for (kind, p) in med.iter().filter(|(k, _)| *k != Kind::Dnsd) {
+    for (name, p) in med.iter().filter(|(name, _)| *name != "dnsd") {
         println!(
-            "dnsd / {:<5} QPS {:.2}x  CPU/q {:.2}x  mem {:.2}x  load {:.2}x",
-            kind.name(),
+            "dnsd / {:<9} QPS {:.2}x  CPU/q {:.2}x  mem {:.2}x  load {:.2}x",
+            name,
             d.qps / p.qps.max(1e-9),
             d.cpu_us_per_query / p.cpu_us_per_query.max(1e-9),
             d.mem_mb / p.mem_mb.max(1e-9),

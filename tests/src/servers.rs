@@ -92,6 +92,8 @@ pub struct Options {
     /// dnsd always does (`journal-content: changes`), and NSD reads zone files that
     /// changed when it gets SIGHUP (`zonefiles-check: yes`).
     pub changes: bool,
+    /// Another dnsd binary than the workspace's (a benchmark comparing two builds).
+    pub dnsd_binary: Option<std::path::PathBuf>,
 }
 
 /// Response rate limiting settings that mean the same in dnsd, NSD and Knot: one rate
@@ -116,6 +118,7 @@ impl Default for Options {
             rate_limit: None,
             cookie_secret: None,
             changes: false,
+            dnsd_binary: None,
         }
     }
 }
@@ -384,6 +387,9 @@ fn start_dnsd(zones: &[ZoneFile], opts: &Options) -> Dnsd {
     }
     if let Some(cpus) = &opts.cpus {
         builder = builder.cpus(cpus);
+    }
+    if let Some(binary) = &opts.dnsd_binary {
+        builder = builder.binary(binary);
     }
     if let Some(RateLimit { rate, slip }) = opts.rate_limit {
         builder = builder.config(&format!(

@@ -218,3 +218,40 @@ fn first_release_entries_are_read() {
     assert_eq!(read.len(), 1);
     assert_eq!(read[0].diff, entry(1, 2).diff);
 }
+
+#[test]
+fn a_view_reads_the_history_of_its_version_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v.journal");
+    let limits = Limits {
+        max_entries: 3,
+        max_bytes: 1 << 20,
+    };
+    let (mut j, _, _) = Journal::open(&path, limits).unwrap();
+    for s in 1..3 {
+        j.append(entry(s, s + 1)).unwrap();
+    }
+    j.set_image_serial(100).unwrap();
+    assert_eq!(serials(&j), vec![1, 2]);
+    let old = j.view();
+    for s in 3..6 {
+        j.append(entry(s, s + 1)).unwrap();
+    }
+    // Newer entries are not the old view's; the bounds dropped its oldest.
+    assert_eq!(
+        old.entries()
+            .iter()
+            .map(|e| e.diff.old_serial)
+            .collect::<Vec<_>>(),
+        Vec::<u32>::new()
+    );
+    assert!(old.changes(1, 3).is_err());
+    assert_eq!(serials(&j), vec![3, 4, 5]);
+    let now = j.view();
+    let condensed = now.changes(4, 6).unwrap();
+    assert_eq!((condensed.old_serial, condensed.new_serial), (4, 6));
+    // A chain that starts over leaves the views made before it without history.
+    j.append(entry(50, 51)).unwrap();
+    assert!(now.changes(4, 6).is_err());
+    assert_eq!(serials(&j), vec![50]);
+}

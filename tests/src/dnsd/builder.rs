@@ -39,6 +39,7 @@ pub struct Builder {
     notify_socket: bool,
     zones_link: bool,
     pub(super) state_tmpfs: Option<u64>,
+    binary: Option<PathBuf>,
 }
 
 /// A dnsd run as a user runs it ([`Builder::as_is`]): its arguments, its working
@@ -155,6 +156,19 @@ impl Builder {
         self.as_is(cwd, &[], SocketAddr::from(([127, 0, 0, 1], 5353)), probe)
     }
 
+    /// Runs the dnsd binary at `path` instead of the workspace's (a benchmark
+    /// comparing two builds in one run).
+    pub fn binary(mut self, path: &Path) -> Self {
+        self.binary = Some(path.to_path_buf());
+        self
+    }
+
+    fn dnsd_path(&self) -> PathBuf {
+        self.binary
+            .clone()
+            .unwrap_or_else(|| crate::bins::path("dnsd"))
+    }
+
     /// Runs dnsd under `taskset -c CPUS`.
     pub fn cpus(mut self, cpus: &str) -> Self {
         self.cpus = Some(cpus.to_string());
@@ -241,7 +255,7 @@ impl Builder {
             // Readable to the user (as /etc/dnsd is); writable only where the state is.
             // The binary is copied beside them (as to /usr/local/sbin): the
             // workspace's target folder may lie where the user cannot reach.
-            std::fs::copy(crate::bins::path("dnsd"), dir.path().join("dnsd")).expect("copy dnsd");
+            std::fs::copy(self.dnsd_path(), dir.path().join("dnsd")).expect("copy dnsd");
             for path in [dir.path(), zones.as_path()] {
                 std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
                     .expect("make the folder readable");
@@ -461,7 +475,7 @@ impl Builder {
             argv.push("--".into());
             argv.push(dir.join("dnsd").display().to_string());
         } else {
-            argv.push(crate::bins::path("dnsd").display().to_string());
+            argv.push(self.dnsd_path().display().to_string());
         }
         if let Some(as_is) = &self.as_is {
             argv.extend(as_is.args.iter().cloned());
