@@ -21,11 +21,18 @@ fn add_soa<'z>(zone: &'z Zone, query: &Query<'_>, response: &mut Response<'z>) {
     if query.class_any {
         return;
     }
-    let Some(soa) = zone.soa() else {
+    // One walk of the apex node for the RRset, its MINIMUM and its signatures.
+    let apex = zone.apex_node();
+    let Some(soa) = apex.rrset(Rtype::SOA) else {
         return;
     };
-    let ttl = soa.ttl.min(zone.soa_minimum().unwrap_or(soa.ttl));
-    let sigs = super::proof::sigs(response, zone.apex_node(), Rtype::SOA);
+    let minimum = soa
+        .rdatas()
+        .next()
+        .and_then(crate::zone::snapshot::soa_fields)
+        .map(|f| f[4]);
+    let ttl = soa.ttl.min(minimum.unwrap_or(soa.ttl));
+    let sigs = super::proof::sigs(response, apex, Rtype::SOA);
     response.push(Item {
         section: Section::Authority,
         owner: NameRef::Wire(zone.apex().as_wire()),
