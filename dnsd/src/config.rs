@@ -315,6 +315,7 @@ struct ResolverSpec {
     max_in_flight: Option<Spanned<i64>>,
     upstream_port: Option<Spanned<i64>>,
     serve_stale_secs: Option<Spanned<i64>>,
+    prefetch: Option<Spanned<bool>>,
     insecure_domains: Option<Spanned<Vec<Spanned<String>>>>,
     forward: forward::ForwardSpec,
 }
@@ -822,6 +823,7 @@ fn resolver_settings(
         upstream_port: problems.positive(&spec.upstream_port, "resolver.upstream-port", 65535, 53)
             as u16,
         serve_stale_secs,
+        prefetch: spec.prefetch.as_ref().is_none_or(|v| *v.get_ref()),
         forward: forward::forward_zones(&spec.forward, problems),
     }
 }

@@ -52,6 +52,7 @@ const RESOLVER_KEYS: &[&str] = &[
     "max-in-flight",
     "upstream-port",
     "serve-stale-secs",
+    "prefetch",
     "insecure-domains",
     "forward",
 ];
