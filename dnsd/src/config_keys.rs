@@ -41,6 +41,9 @@ const LISTENER_KEYS: &[&str] = &[
     "allow",
     "force-open",
     "udp-max-response-size",
+    "transport",
+    "certificate",
+    "key",
 ];
 const RESOLVER_KEYS: &[&str] = &[
     "root-hints",
