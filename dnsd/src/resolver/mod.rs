@@ -424,6 +424,9 @@ impl Resolver {
             Lookup::Rrset(rrset) => {
                 resolution.answer = rrset.records;
                 resolution.answer.extend(rrset.signatures);
+                // A wildcard expansion's proof (RFC 4035 §5.3.4): without it the
+                // validator finds the cached answer bogus.
+                resolution.authority = rrset.proof;
             }
             Lookup::Negative(negative) => {
                 if negative.nxdomain {
