@@ -131,7 +131,7 @@ fn dot_clients_get_padded_answers_out_of_order_and_new_certificates_on_sighup() 
         .find_map(|l| l.strip_prefix(";; Received "))
         .and_then(|l| l.split(' ').next())
         .and_then(|n| n.parse::<usize>().ok());
-    if !received.is_some_and(|n| n % 468 == 0) {
+    if received.is_none_or(|n| n % 468 != 0) {
         problems.push(format!("not a multiple of 468 octets: {received:?}"));
     }
 
