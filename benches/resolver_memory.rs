@@ -17,6 +17,13 @@
 //! answer from its cache even with `allow_snoop`, so its share reads n/a). Then each
 //! resolver's default cache sizes are compared the same way (Unbound 4 + 4 MB, dnsd
 //! `cache-size-mb` 64 MB in all): RSS after the same load.
+//!
+//! Hit path over the filled caches (large caches only): dnsperf asks the same N names
+//! again for `--hit-seconds` (default 10; 100 outstanding, DO), so every answer comes
+//! from a cache of N names, not from a handful of hot ones: QPS and the resolver's CPU
+//! time per answered query (utime+stime of its threads over the run), one resolver
+//! after the other in the same run (Unbound one thread, dnsd its default two UDP
+//! workers: CPU per query is the comparable figure).
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -59,6 +66,28 @@ struct Row {
     rss_before: u64,
     rss_after: u64,
     retained: f64,
+    /// (QPS, CPU µs per query) of the hit phase.
+    hits: Option<(f64, f64)>,
+}
+
+/// The hit phase: QPS and CPU µs per answered query over `seconds`.
+fn hit_path(
+    net: &MiniInternet,
+    pid: u32,
+    server: SocketAddr,
+    queries: &Path,
+    seconds: u32,
+) -> (f64, f64) {
+    let before = procstat::cpu_micros(pid);
+    let perf = Dnsperf::new(server, queries)
+        .seconds(seconds)
+        .outstanding(100)
+        .timeout(5)
+        .dnssec()
+        .netns(&net.ns)
+        .run();
+    let cpu = procstat::cpu_micros(pid).saturating_sub(before) as f64;
+    (perf.qps, cpu / (perf.completed as f64).max(1.0))
 }
 
 fn main() {
@@ -69,6 +98,12 @@ fn main() {
         .and_then(|i| args.get(i + 1))
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
+    let hit_seconds: u32 = args
+        .iter()
+        .position(|a| a == "--hit-seconds")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
     let net = MiniInternet::start();
     let dir = net.dir().to_path_buf();
     let mut rows = Vec::new();
@@ -114,6 +149,7 @@ fn main() {
         let rss_after = procstat::rss_bytes(pid);
         let sample: Vec<String> = list.iter().step_by((names / 500).max(1)).cloned().collect();
         let retained = retained(&net, addr, &sample);
+        let hits = large.then(|| hit_path(&net, pid, addr, &queries, hit_seconds));
         rows.push(Row {
             resolver,
             config,
@@ -121,20 +157,21 @@ fn main() {
             rss_before,
             rss_after,
             retained,
+            hits,
         });
         drop(guard);
     }
     println!("\nresolver memory: {names} distinct names (signed wildcard, DO), one pass each");
     println!(
-        "| resolver | cache | answered | RSS before MB | RSS after MB | bytes/name | still cached % |"
+        "| resolver | cache | answered | RSS before MB | RSS after MB | bytes/name | still cached % | hit QPS | hit CPU µs/q |"
     );
     println!(
-        "|----------|-------|---------:|--------------:|-------------:|-----------:|---------------:|"
+        "|----------|-------|---------:|--------------:|-------------:|-----------:|---------------:|--------:|-------------:|"
     );
     for r in &rows {
         let growth = r.rss_after.saturating_sub(r.rss_before) as f64;
         println!(
-            "| {} | {} | {:.0} | {:.1} | {:.1} | {:.0} | {} |",
+            "| {} | {} | {:.0} | {:.1} | {:.1} | {:.0} | {} | {} | {} |",
             r.resolver,
             r.config,
             r.answered,
@@ -145,7 +182,9 @@ fn main() {
                 "n/a".to_string()
             } else {
                 format!("{:.1}", r.retained)
-            }
+            },
+            r.hits.map_or("-".into(), |h| format!("{:.0}", h.0)),
+            r.hits.map_or("-".into(), |h| format!("{:.2}", h.1)),
         );
     }
 }

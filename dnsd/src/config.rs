@@ -113,6 +113,8 @@ pub struct ListenerConfig {
     /// Its own largest UDP response (and advertised EDNS size); None: the global
     /// `udp-max-response-size`.
     pub udp_max_response_size: Option<u16>,
+    /// DNS over TLS (`transport = "dot"`): its certificate and key; None: UDP+TCP.
+    pub tls: Option<crate::front::dot::TlsFiles>,
 }
 
 impl ListenerConfig {
@@ -123,6 +125,7 @@ impl ListenerConfig {
             role: Role::Authoritative,
             allow: Acl::any(),
             udp_max_response_size: None,
+            tls: None,
         }
     }
 }
@@ -315,6 +318,7 @@ struct ResolverSpec {
     max_in_flight: Option<Spanned<i64>>,
     upstream_port: Option<Spanned<i64>>,
     serve_stale_secs: Option<Spanned<i64>>,
+    prefetch: Option<Spanned<bool>>,
     insecure_domains: Option<Spanned<Vec<Spanned<String>>>>,
     forward: forward::ForwardSpec,
 }
@@ -327,6 +331,9 @@ struct ListenerSpec {
     allow: Option<Spanned<Vec<Spanned<String>>>>,
     force_open: Option<Spanned<bool>>,
     udp_max_response_size: Option<Spanned<i64>>,
+    transport: Option<Spanned<String>>,
+    certificate: Option<Spanned<String>>,
+    key: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -481,7 +488,9 @@ pub fn validate(
         .map(|&addr| ListenerConfig::authoritative(addr))
         .collect();
     for (i, item) in spec.listener.iter().enumerate() {
-        if let Some(listener) = listener_config(item, &format!("listener[{i}]"), &mut problems) {
+        if let Some(listener) =
+            listener_config(item, &format!("listener[{i}]"), &base, &mut problems)
+        {
             if listen.contains(&listener.address) {
                 problems.fail(
                     Some(item.span()),
@@ -745,7 +754,7 @@ pub fn validate(
 /// Where Debian's `dns-root-data` puts the root hints.
 pub const DEFAULT_ROOT_HINTS: &str = "/usr/share/dns/root.hints";
 /// Where Debian's `dns-root-data` puts the root trust anchor.
-pub const DEFAULT_TRUST_ANCHOR: &str = "/usr/share/dns/root.key";
+pub const DEFAULT_TRUST_ANCHOR: &str = "/usr/share/dns/root.ds";
 
 /// Validates `[resolver]`.
 fn resolver_settings(
@@ -822,6 +831,7 @@ fn resolver_settings(
         upstream_port: problems.positive(&spec.upstream_port, "resolver.upstream-port", 65535, 53)
             as u16,
         serve_stale_secs,
+        prefetch: spec.prefetch.as_ref().is_none_or(|v| *v.get_ref()),
         forward: forward::forward_zones(&spec.forward, problems),
     }
 }
@@ -865,6 +875,7 @@ impl Problems<'_> {
 fn listener_config(
     item: &Spanned<ListenerSpec>,
     key: &str,
+    base: &Path,
     problems: &mut Problems<'_>,
 ) -> Option<ListenerConfig> {
     let spec = item.get_ref();
@@ -937,6 +948,14 @@ fn listener_config(
     };
     let udp_max_response_size =
         internet::listener_udp_max(&spec.udp_max_response_size, key, problems);
+    let tls = dot::listener_tls(
+        &spec.transport,
+        &spec.certificate,
+        &spec.key,
+        key,
+        base,
+        problems,
+    );
     let forced = spec.force_open.as_ref().is_some_and(|f| *f.get_ref());
     if let Some(addr) = address
         && role != Role::Authoritative
@@ -972,6 +991,7 @@ fn listener_config(
         role,
         allow,
         udp_max_response_size,
+        tls,
     })
 }
 
@@ -1014,6 +1034,9 @@ mod transfers;
 
 #[path = "config_forward.rs"]
 mod forward;
+
+#[path = "config_dot.rs"]
+mod dot;
 
 #[cfg(test)]
 #[path = "config_tests.rs"]

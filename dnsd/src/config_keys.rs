@@ -41,6 +41,9 @@ const LISTENER_KEYS: &[&str] = &[
     "allow",
     "force-open",
     "udp-max-response-size",
+    "transport",
+    "certificate",
+    "key",
 ];
 const RESOLVER_KEYS: &[&str] = &[
     "root-hints",
@@ -52,6 +55,7 @@ const RESOLVER_KEYS: &[&str] = &[
     "max-in-flight",
     "upstream-port",
     "serve-stale-secs",
+    "prefetch",
     "insecure-domains",
     "forward",
 ];

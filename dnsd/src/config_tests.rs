@@ -483,6 +483,14 @@ fn the_example_resolver_configuration_is_valid() {
     assert_eq!(config.resolver.cache_bytes, 64 << 20);
     // Without [resolver], the same defaults.
     assert_eq!(config.resolver, self::config("").resolver);
+    // The anchor it names loads, where dns-root-data is installed (test.sh installs
+    // it): Debian's root.key (DNSKEY lines) did not.
+    let anchor = &config.resolver.trust_anchor;
+    if anchor.exists() {
+        let records = crate::resolver::hints::load_anchor(anchor)
+            .unwrap_or_else(|e| panic!("{}: {e}", anchor.display()));
+        assert!(!records.is_empty());
+    }
 }
 
 #[test]
@@ -492,7 +500,7 @@ fn resolver_keys_are_checked() {
             "[resolver]\nmin-ttl = 600\nmax-ttl = 60\ncache-size-mb = 0\nqname-minimization = true\n"
         ),
         vec![
-            "dnsd.toml:5: resolver.qname-minimization: unknown key; expected one of root-hints, trust-anchor, cache-size-mb, min-ttl, max-ttl, qname-minimisation, max-in-flight, upstream-port, serve-stale-secs, insecure-domains, forward"
+            "dnsd.toml:5: resolver.qname-minimization: unknown key; expected one of root-hints, trust-anchor, cache-size-mb, min-ttl, max-ttl, qname-minimisation, max-in-flight, upstream-port, serve-stale-secs, prefetch, insecure-domains, forward"
         ]
     );
     assert_eq!(
@@ -614,7 +622,7 @@ fn bad_listeners_name_their_key() {
              [[listener]]\nrole = \"recursive\"\nallow = [\"300.1.1.0/24\"]\nport = 5\n"
         ),
         vec![
-            "dnsd.toml:7: listener[1].port: unknown key; expected one of address, role, allow, force-open, udp-max-response-size"
+            "dnsd.toml:7: listener[1].port: unknown key; expected one of address, role, allow, force-open, udp-max-response-size, transport, certificate, key"
         ]
     );
     assert_eq!(
@@ -647,5 +655,34 @@ fn a_listener_may_have_its_own_udp_size() {
     assert_eq!(
         errors("[[listener]]\naddress = \"127.0.0.1:53\"\nudp-max-response-size = 100\n"),
         vec!["dnsd.toml:3: listener[0].udp-max-response-size: 100 is out of range 512..=4096"]
+    );
+}
+
+#[test]
+fn dot_listeners_need_a_certificate_and_a_key_relative_to_the_file() {
+    let config = config(
+        "[[listener]]\naddress = \"127.0.0.1:853\"\nrole = \"resolver\"\ntransport = \"dot\"\n\
+         certificate = \"tls/dot.crt\"\nkey = \"/etc/ssl/dot.key\"\n",
+    );
+    assert_eq!(
+        config.listeners[0].tls,
+        Some(crate::front::dot::TlsFiles {
+            certificate: PathBuf::from("/etc/dnsd/tls/dot.crt"),
+            key: PathBuf::from("/etc/ssl/dot.key"),
+        })
+    );
+    assert_eq!(
+        errors("[[listener]]\naddress = \"127.0.0.1:853\"\ntransport = \"dot\"\nkey = \"k\"\n"),
+        vec![
+            "dnsd.toml:3: listener[0].certificate: is missing: a DoT listener needs a certificate and a key (PEM files)"
+        ]
+    );
+    assert_eq!(
+        errors("[[listener]]\naddress = \"127.0.0.1:853\"\ntransport = \"doh\"\n"),
+        vec!["dnsd.toml:3: listener[0].transport: expected one of udp-tcp, dot"]
+    );
+    assert_eq!(
+        errors("[[listener]]\naddress = \"127.0.0.1:53\"\ncertificate = \"c\"\n"),
+        vec!["dnsd.toml:3: listener[0].certificate: only for transport = \"dot\""]
     );
 }

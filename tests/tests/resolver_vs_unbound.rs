@@ -256,6 +256,21 @@ fn dnsd_resolves_as_unbound_does() {
         }
     }
 
+    // RD clear (RFC 1034 §4.3.1): what the cache holds, a wildcard expansion with
+    // its proof (it was SERVFAIL, EDE 12: the proof stayed in the cache).
+    let mut query = Query::new("a.wild.secure.example.", A);
+    if let Some(edns) = query.edns.as_mut() {
+        edns.dnssec_ok = true;
+    }
+    let reply = net
+        .ns
+        .run_in(|| ask(dnsd_addr, &query, false, Duration::from_secs(15)))
+        .expect("dnsd answers from its cache");
+    let reply = normalize(&reply).expect("a DNS response");
+    if reply.rcode != 0 || reply.answer.is_empty() || !reply.flags.contains("ad") {
+        problems.push(format!("RD clear, cached wildcard answer: {reply}"));
+    }
+
     let mut query = Query::new("www.ed448.example.", A);
     query.rd = true;
     if let Some(edns) = query.edns.as_mut() {

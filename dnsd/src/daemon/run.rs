@@ -62,6 +62,14 @@ pub enum RunError {
     /// The resolver's root hints or trust anchor could not be used.
     #[error("resolver: {0}")]
     Resolver(crate::resolver::hints::HintsError),
+    /// A DoT listener's certificate or key could not be used.
+    #[error("listener {addr} (dot): {message}")]
+    Tls {
+        /// The listener's address.
+        addr: SocketAddr,
+        /// What is wrong, naming the file.
+        message: String,
+    },
     /// The runtime, a thread or a pipe could not be created.
     #[error("cannot start: {0}")]
     Start(io::Error),
@@ -149,6 +157,10 @@ pub fn run(config: Config) -> Result<(), RunError> {
     for _ in 0..workers {
         let mut listeners = Vec::new();
         for (index, listener) in config.listeners.iter().enumerate() {
+            if listener.tls.is_some() {
+                // DoT is TCP only.
+                continue;
+            }
             let addr = listener.address;
             let socket = udp::bind(addr).map_err(|source| RunError::Bind {
                 addr,
@@ -326,10 +338,32 @@ async fn serve(
         let (options, shutdown) = (shared.options.clone(), shutdown_rx.clone());
         async move { options::rotate_cookie_secret(&config, options, shutdown).await }
     });
+    let mut certificates = Vec::new();
     for (index, (listener, configured)) in
         tcp_listeners.into_iter().zip(&config.listeners).enumerate()
     {
         let listener = tokio::net::TcpListener::from_std(listener).map_err(RunError::Start)?;
+        if let Some(files) = &configured.tls {
+            let loaded =
+                crate::front::dot::Certificates::load(files).map_err(|message| RunError::Tls {
+                    addr: configured.address,
+                    message,
+                })?;
+            certificates.push(loaded.clone());
+            let listener = crate::front::dot::Listener {
+                listener,
+                index: index as u16,
+                role: configured.role,
+                allow: configured.allow.clone(),
+                certificates: loaded,
+            };
+            tokio::spawn(crate::front::dot::serve(
+                listener,
+                shared.clone(),
+                shutdown_rx.clone(),
+            ));
+            continue;
+        }
         let listener = tcp::Listener {
             listener,
             index: index as u16,
@@ -359,7 +393,10 @@ async fn serve(
         tokio::select! {
             _ = signals.terminate.recv() => break,
             _ = signals.interrupt.recv() => break,
-            _ = signals.hangup.recv() => reconfigure(config, watcher, shared.transfers.as_deref()),
+            _ = signals.hangup.recv() => {
+                certificates.iter().for_each(crate::front::dot::Certificates::reload);
+                reconfigure(config, watcher, shared.transfers.as_deref());
+            }
         }
     }
     tracing::info!("stopping");

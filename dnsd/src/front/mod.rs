@@ -4,6 +4,8 @@
 //!   listen address, reading and answering batches (recvmmsg/sendmmsg), no lock.
 //! - `tcp`: tokio listeners, length-prefixed and pipelined queries (RFC 7766), idle
 //!   timeout and a connection limit.
+//! - `dot`: DNS over TLS (RFC 7858) on `transport = "dot"` listeners, answers out of
+//!   order as they are ready, EDNS padding and keepalive (`edns_tail`).
 //! - `acl`: the clients each listener serves or recurses for.
 //! - `deferred`: requests handed to the resolver and the way back to their client.
 //! - `metrics_http`: the Prometheus endpoint that renders `crate::metrics`.
@@ -18,6 +20,8 @@
 pub mod acl;
 pub mod control;
 pub mod deferred;
+pub mod dot;
+mod edns_tail;
 pub mod metrics_http;
 pub mod tcp;
 pub mod udp;

@@ -300,7 +300,7 @@ fn has_complete_message(input: &[u8]) -> bool {
 
 /// The resolver's answer to `request`, or SERVFAIL when it cannot take it; None when
 /// the request gets no answer at all.
-async fn resolve(
+pub(super) async fn resolve(
     request: Vec<u8>,
     shared: &Shared,
     context: &RequestContext<'_>,

@@ -58,6 +58,25 @@ fn key_of<'b>(request: &Request<'_>, buf: &'b mut [u8; KEY_MAX]) -> Option<&'b [
     Some(&buf[..len + 3])
 }
 
+/// What [`AnswerCache::answer`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hit {
+    /// Nothing usable: the resolver answers.
+    Miss,
+    /// The response was written.
+    Fresh,
+    /// The response was written, and the entry is in the last tenth of its TTL: this
+    /// hit claimed its refresh (prefetch, once per entry; `table::refresh_due`).
+    Refresh,
+}
+
+impl Hit {
+    /// Whether a response was written.
+    pub fn is_hit(self) -> bool {
+        self != Hit::Miss
+    }
+}
+
 /// The cache of rendered answers.
 pub struct AnswerCache {
     table: BlobTable,
@@ -102,17 +121,25 @@ impl AnswerCache {
     }
 
     /// Writes into `out` the cached response to `request` at `now`, if there is one
-    /// that fits `limit` octets; false on a miss. No allocation once `out` has grown.
-    pub fn answer(&self, request: &Request<'_>, limit: usize, out: &mut Vec<u8>, now: u64) -> bool {
+    /// that fits `limit` octets. No allocation once `out` has grown. With `prefetch`,
+    /// a hit late in the entry's life claims its refresh ([`Hit::Refresh`]).
+    pub fn answer(
+        &self,
+        request: &Request<'_>,
+        limit: usize,
+        out: &mut Vec<u8>,
+        now: u64,
+        prefetch: bool,
+    ) -> Hit {
         let Some(question) = request.question else {
-            return false;
+            return Hit::Miss;
         };
         let mut buf = [0u8; KEY_MAX];
         let Some(key) = key_of(request, &mut buf) else {
-            return false;
+            return Hit::Miss;
         };
         let now = clock(now);
-        let copied = self.table.get(key, now, 0, |found| {
+        let read = |found: super::table::Found<'_>| {
             let value = found.value;
             let count = usize::from(u16::from_be_bytes([*value.first()?, *value.get(1)?]));
             let (offsets, response) = value.get(2..)?.split_at_checked(2 * count)?;
@@ -128,20 +155,25 @@ impl AnswerCache {
                 let ttl = u32::from_be_bytes([field[0], field[1], field[2], field[3]]);
                 field.copy_from_slice(&ttl.saturating_sub(elapsed).to_be_bytes());
             }
-            Some(())
-        });
-        if copied.flatten().is_none() {
-            return false;
-        }
+            Some(found.refresh)
+        };
+        let copied = if prefetch {
+            self.table.get_claiming(key, now, read)
+        } else {
+            self.table.get(key, now, 0, read)
+        };
+        let Some(refresh) = copied.flatten() else {
+            return Hit::Miss;
+        };
         if out.len() < 2 {
-            return false;
+            return Hit::Miss;
         }
         out[..2].copy_from_slice(&request.header.id.to_be_bytes());
         let name_end = HEADER_LEN + question.name.len();
         if out.len() >= name_end {
             out[HEADER_LEN..name_end].copy_from_slice(question.name);
         }
-        true
+        if refresh { Hit::Refresh } else { Hit::Fresh }
     }
 
     /// Keeps `response`, the answer to `request`, for its smallest TTL (not at all
@@ -273,16 +305,69 @@ mod tests {
         cache.put(&parse(&first).unwrap(), &response(&first), 100);
         let again = query(2, b"\x03www\x07ExAmple\x00", true);
         let mut out = Vec::new();
-        assert!(cache.answer(&parse(&again).unwrap(), 1232, &mut out, 130));
+        assert!(
+            cache
+                .answer(&parse(&again).unwrap(), 1232, &mut out, 130, false)
+                .is_hit()
+        );
         let mut expected = response(&again);
         expected[35..39].copy_from_slice(&270u32.to_be_bytes());
         assert_eq!(out, expected);
         // Other flags (no EDNS here) or an expired entry: a miss.
         let plain = query(3, b"\x03www\x07example\x00", false);
-        assert!(!cache.answer(&parse(&plain).unwrap(), 512, &mut out, 130));
-        assert!(!cache.answer(&parse(&again).unwrap(), 1232, &mut out, 400));
+        assert!(
+            !cache
+                .answer(&parse(&plain).unwrap(), 512, &mut out, 130, false)
+                .is_hit()
+        );
+        assert!(
+            !cache
+                .answer(&parse(&again).unwrap(), 1232, &mut out, 400, false)
+                .is_hit()
+        );
         // Too big for the client: a miss.
-        assert!(!cache.answer(&parse(&again).unwrap(), 20, &mut out, 130));
+        assert!(
+            !cache
+                .answer(&parse(&again).unwrap(), 20, &mut out, 130, false)
+                .is_hit()
+        );
+    }
+
+    #[test]
+    fn a_hit_in_the_last_tenth_of_the_ttl_claims_the_refresh_once() {
+        let cache = AnswerCache::new(1 << 20);
+        let first = query(1, b"\x03www\x07example\x00", true);
+        let request = parse(&first).unwrap();
+        cache.put(&request, &response(&first), 100);
+        let mut out = Vec::new();
+        // TTL 300: due from 370 s on (30 s left), until it expires at 400.
+        assert_eq!(
+            cache.answer(&request, 1232, &mut out, 369, true),
+            Hit::Fresh
+        );
+        assert_eq!(
+            cache.answer(&request, 1232, &mut out, 370, false),
+            Hit::Fresh
+        );
+        assert_eq!(
+            cache.answer(&request, 1232, &mut out, 370, true),
+            Hit::Refresh
+        );
+        assert_eq!(
+            cache.answer(&request, 1232, &mut out, 371, true),
+            Hit::Fresh
+        );
+        // Stored again (the refresh's answer): due again late in its new life.
+        cache.put(&request, &response(&first), 372);
+        assert_eq!(
+            cache.answer(&request, 1232, &mut out, 380, true),
+            Hit::Fresh
+        );
+        assert_eq!(
+            cache.answer(&request, 1232, &mut out, 650, true),
+            Hit::Refresh
+        );
+        assert_eq!(cache.answer(&request, 1232, &mut out, 672, true), Hit::Miss);
     }
 
     #[test]
@@ -296,7 +381,11 @@ mod tests {
         assert!(cache.bytes() <= 1 << 20, "{} octets", cache.bytes());
         let last = query(7, b"\x0an000049999\x07example\x00", true);
         let mut out = Vec::new();
-        assert!(cache.answer(&parse(&last).unwrap(), 1232, &mut out, 1));
+        assert!(
+            cache
+                .answer(&parse(&last).unwrap(), 1232, &mut out, 1, false)
+                .is_hit()
+        );
         assert_eq!(out, response(&last));
     }
 }

@@ -36,8 +36,8 @@ use std::sync::Arc;
 use hickory_proto::rr::{Name, Record, RecordType};
 
 use super::cache::{Cache, CachedNegative, CachedRrset, Lookup, Rank};
-use super::classify::{Outcome, chain_end, classify, is_expansion, signatures_of};
-use super::records::{address_of, cname_target, ns_name, rrsets};
+use super::classify::{Outcome, classify};
+use super::records::{address_of, cname_target, ns_name};
 use super::upstream::Upstream;
 
 /// Most CNAMEs followed for one question (Unbound's MAX_RESTART_COUNT is 11).
@@ -94,6 +94,8 @@ impl Failure {
 pub struct Work {
     pub(super) queries: usize,
     depth: usize,
+    /// Whether the client's question skips the cache (prefetch).
+    fresh: bool,
 }
 
 /// Root hints: the root's NS records and their addresses.
@@ -126,7 +128,17 @@ type Boxed<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 impl<U: Upstream> Iterator<U> {
     /// Resolves (`qname`, `qtype`): never fails, a failure is a SERVFAIL resolution.
     pub async fn resolve(&self, qname: &Name, qtype: RecordType) -> Resolution {
-        let mut work = Work::default();
+        self.resolve_with(qname, qtype, false).await
+    }
+
+    /// [`Self::resolve`]; with `fresh`, the question and its CNAME chain are asked of
+    /// the servers even when the cache still holds them (a prefetch: the answers
+    /// replace the cached ones); zone cuts and addresses still come from the cache.
+    pub async fn resolve_with(&self, qname: &Name, qtype: RecordType, fresh: bool) -> Resolution {
+        let mut work = Work {
+            fresh,
+            ..Work::default()
+        };
         match self.lookup(qname, qtype, &mut work).await {
             Ok(resolution) => resolution,
             Err(failure) => Resolution {
@@ -150,9 +162,16 @@ impl<U: Upstream> Iterator<U> {
             // Wildcard proofs of the RRsets in `answer` (RFC 4035 §5.3.4).
             let mut proof = Vec::new();
             let mut current = qname.clone();
+            // Only the client's own question is refreshed, not the sub-resolutions.
+            let fresh = std::mem::take(&mut work.fresh);
             for _ in 0..=MAX_CNAMES {
                 let now = (self.clock)();
-                match self.cache.get(&current, qtype, now) {
+                let cached = if fresh {
+                    Lookup::Miss
+                } else {
+                    self.cache.get(&current, qtype, now)
+                };
+                match cached {
                     // RFC 2181 §5.4.1: glue and referral data are not answers; the
                     // zone's own servers are asked (and their answer replaces them).
                     Lookup::Rrset(rrset) if rrset.rank < Rank::Authority => {}
@@ -168,6 +187,7 @@ impl<U: Upstream> Iterator<U> {
                     Lookup::Miss => {}
                 }
                 if qtype != RecordType::CNAME
+                    && !fresh
                     && let Some(cname) = self.cache.rrset(&current, RecordType::CNAME, now)
                     && let Some(target) = cname_target(&cname.records)
                 {
@@ -492,113 +512,6 @@ impl<U: Upstream> Iterator<U> {
         }
         Ok(found)
     }
-
-    /// Caches a referral: the child's NS (parent side), the glue, and the rest (DS).
-    fn store_referral(&self, ns: &[Record], glue: &[Record], authority: &[Record]) {
-        let now = (self.clock)();
-        if let Some(first) = ns.first() {
-            let signatures = signatures_of(authority, &first.name, RecordType::NS);
-            self.cache.put_rrset(
-                CachedRrset {
-                    records: ns.to_vec(),
-                    signatures,
-                    rank: Rank::Referral,
-                    proof: Vec::new(),
-                },
-                now,
-            );
-        }
-        let names: Vec<Name> = ns.iter().filter_map(ns_name).collect();
-        self.store_addresses(glue, &names, Rank::Glue);
-        for (owner, rtype, records) in rrsets(authority) {
-            if rtype == RecordType::DS {
-                let signatures = signatures_of(authority, &owner, rtype);
-                self.cache.put_rrset(
-                    CachedRrset {
-                        records,
-                        signatures,
-                        rank: Rank::Authority,
-                        proof: Vec::new(),
-                    },
-                    now,
-                );
-            }
-        }
-    }
-
-    /// Caches the A/AAAA RRsets of `section` owned by one of `names`.
-    fn store_addresses(&self, section: &[Record], names: &[Name], rank: Rank) {
-        let now = (self.clock)();
-        for (owner, rtype, records) in rrsets(section) {
-            if matches!(rtype, RecordType::A | RecordType::AAAA) && names.contains(&owner) {
-                self.cache.put_rrset(
-                    CachedRrset {
-                        records,
-                        signatures: Vec::new(),
-                        rank,
-                        proof: Vec::new(),
-                    },
-                    now,
-                );
-            }
-        }
-    }
-
-    /// Caches what a final response said about (`name`, `qtype`).
-    fn store(&self, name: &Name, qtype: RecordType, classified: &super::classify::Classified) {
-        let now = (self.clock)();
-        // RFC 4035 §5.3.4: an RRset expanded from a wildcard keeps its proof.
-        let proof_for = |signatures: &[Record]| match signatures.iter().any(is_expansion) {
-            true => classified.proof.clone(),
-            false => Vec::new(),
-        };
-        for (owner, rtype, records) in rrsets(&classified.chain) {
-            let signatures = signatures_of(&classified.chain, &owner, rtype);
-            self.cache.put_rrset(
-                CachedRrset {
-                    records,
-                    proof: proof_for(&signatures),
-                    signatures,
-                    rank: Rank::Answer,
-                },
-                now,
-            );
-        }
-        let end = chain_end(&classified.chain, name);
-        match &classified.outcome {
-            Outcome::Answer {
-                records,
-                signatures,
-            } => self.cache.put_rrset(
-                CachedRrset {
-                    records: records.clone(),
-                    signatures: signatures.clone(),
-                    rank: Rank::Answer,
-                    proof: proof_for(signatures),
-                },
-                now,
-            ),
-            Outcome::NxDomain(authority) => self.cache.put_negative(
-                &end,
-                qtype,
-                CachedNegative {
-                    nxdomain: true,
-                    authority: authority.clone(),
-                },
-                now,
-            ),
-            Outcome::NoData(authority) => self.cache.put_negative(
-                &end,
-                qtype,
-                CachedNegative {
-                    nxdomain: false,
-                    authority: authority.clone(),
-                },
-                now,
-            ),
-            _ => {}
-        }
-    }
 }
 
 /// A positive resolution: the chain and RRset, and the wildcard proofs of any of them.
@@ -632,6 +545,9 @@ fn negative_resolution(
         ede: None,
     }
 }
+
+#[path = "iterator_store.rs"]
+mod store;
 
 #[cfg(test)]
 #[path = "iterator_tests.rs"]

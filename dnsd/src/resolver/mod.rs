@@ -34,6 +34,7 @@ pub mod forward;
 pub mod hints;
 pub mod iterator;
 pub mod memory;
+pub mod prefetch;
 pub mod records;
 pub mod reply;
 pub mod stale;
@@ -87,6 +88,8 @@ pub struct Settings {
     /// Forward zones (`[resolver.forward]`): a domain and its forwarders; the root's
     /// entry forwards every name.
     pub forward: Vec<(Name, Vec<std::net::SocketAddr>)>,
+    /// Refresh popular names before they expire (`prefetch.rs`).
+    pub prefetch: bool,
 }
 
 /// Requests waiting for a resolution task.
@@ -105,6 +108,7 @@ pub struct Resolver {
     trust: Arc<trust::Trust>,
     answers: Arc<answers::AnswerCache>,
     stats: Arc<stats::ResolverStats>,
+    prefetch: bool,
 }
 
 /// What the front holds: the queue to the dispatcher and the rendered answers.
@@ -112,6 +116,8 @@ struct Frontend {
     queue: mpsc::Sender<DeferredQuery>,
     answers: Arc<answers::AnswerCache>,
     stats: Arc<stats::ResolverStats>,
+    /// Where claimed refreshes go (None: prefetch off).
+    prefetch: Option<prefetch::Prefetcher>,
 }
 
 impl Recursion for Frontend {
@@ -130,8 +136,13 @@ impl Recursion for Frontend {
                 crate::answer::EDNS_UDP_SIZE,
             )),
         };
-        if !self.answers.answer(&parsed, limit, out, now()) {
-            return None;
+        let hit = self
+            .answers
+            .answer(&parsed, limit, out, now(), self.prefetch.is_some());
+        match (hit, &self.prefetch) {
+            (answers::Hit::Miss, _) => return None,
+            (answers::Hit::Refresh, Some(prefetch)) => prefetch.request(request, context.transport),
+            _ => {}
         }
         self.stats
             .worker_answers
@@ -191,6 +202,7 @@ impl Resolver {
             answers,
             trust: Arc::new(trust),
             serve_stale_secs: settings.serve_stale_secs,
+            prefetch: settings.prefetch,
             iterator: Iterator {
                 cache,
                 upstream: Network::new(settings.upstream_port, stats),
@@ -232,6 +244,9 @@ impl Resolver {
         memory::trim_while_evicting(move || cache.freed() + rendered.freed());
         let resolver = Arc::new(self);
         let permits = Arc::new(Semaphore::new(max_in_flight.max(1)));
+        let prefetch = resolver
+            .prefetch
+            .then(|| prefetch::start(resolver.clone(), permits.clone()));
         tokio::spawn(async move {
             while let Some(job) = receiver.recv().await {
                 let Ok(permit) = permits.clone().acquire_owned().await else {
@@ -253,6 +268,7 @@ impl Resolver {
             queue: sender,
             answers,
             stats,
+            prefetch,
         })
     }
 
@@ -261,6 +277,18 @@ impl Resolver {
         &self,
         request: &[u8],
         transport: crate::answer::Transport,
+    ) -> Option<Vec<u8>> {
+        self.respond(request, transport, false).await
+    }
+
+    /// [`Self::answer`]; with `fresh`, a prefetch (`prefetch.rs`): the question is
+    /// asked of the servers even if cached, and the answer replaces the cached one
+    /// (not counted as an answer sent: no one is waiting for it).
+    pub async fn respond(
+        &self,
+        request: &[u8],
+        transport: crate::answer::Transport,
+        fresh: bool,
     ) -> Option<Vec<u8>> {
         let parsed = message::parse(request).ok()?;
         let question = parsed.question?;
@@ -287,7 +315,7 @@ impl Resolver {
         }
         let name = name.to_lowercase();
         let mut resolution = if query.rd {
-            let mut resolution = self.iterator.resolve(&name, query.qtype).await;
+            let mut resolution = self.iterator.resolve_with(&name, query.qtype, fresh).await;
             // The TTL caps hold for what is sent too, not only for what is stored.
             for record in resolution
                 .answer
@@ -329,10 +357,12 @@ impl Resolver {
             .then_some(resolution.ede)
             .flatten()
             .filter(|code| (1..=12).contains(code));
-        self.stats.verdict(secure, bogus);
-        self.stats
-            .resolver_answers
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if !fresh {
+            self.stats.verdict(secure, bogus);
+            self.stats
+                .resolver_answers
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         let response = reply::render(&query, &resolution, secure && wants_ad);
         let complete = response.get(2).is_some_and(|b| b & 0x02 == 0);
         let stale = matches!(resolution.ede, Some(stale::STALE | stale::STALE_NXDOMAIN));
@@ -394,6 +424,9 @@ impl Resolver {
             Lookup::Rrset(rrset) => {
                 resolution.answer = rrset.records;
                 resolution.answer.extend(rrset.signatures);
+                // A wildcard expansion's proof (RFC 4035 §5.3.4): without it the
+                // validator finds the cached answer bogus.
+                resolution.authority = rrset.proof;
             }
             Lookup::Negative(negative) => {
                 if negative.nxdomain {

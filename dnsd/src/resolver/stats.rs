@@ -6,6 +6,8 @@
 //!   was full;
 //! - `dnsd_resolver_upstream_queries_total`, `dnsd_resolver_upstream_timeouts_total`
 //!   (forwarders included), `dnsd_resolver_forwarded_queries_total` (to forwarders);
+//! - `dnsd_resolver_prefetches_total{result}`: refreshes of popular names near expiry
+//!   (`prefetch.rs`) done, and dropped (queue full or no resolution slot free);
 //! - `dnsd_resolver_stale_answers_total`: answers from expired cache entries (RFC 8767);
 //! - `dnsd_resolver_validation_total{result,ede}`: secure, insecure, and bogus by the
 //!   EDE code given (RFC 8914);
@@ -40,6 +42,10 @@ pub struct ResolverStats {
     pub forwarded_queries: AtomicU64,
     /// Stale answers sent (RFC 8767).
     pub stale_answers: AtomicU64,
+    /// Prefetches done.
+    pub prefetches: AtomicU64,
+    /// Prefetches dropped (queue full, no free slot).
+    pub prefetch_dropped: AtomicU64,
     secure: AtomicU64,
     insecure: AtomicU64,
     bogus: [AtomicU64; EDE_SLOTS + 1],
@@ -120,6 +126,19 @@ impl ResolverStats {
             "counter",
             "Answers from expired cache entries because every authority failed (RFC 8767).",
             &[(String::new(), self.stale_answers.load(Relaxed))],
+        );
+        series(
+            "dnsd_resolver_prefetches_total",
+            "counter",
+            "Refreshes of cached answers hit in the last tenth of their TTL, done or \
+             dropped (queue full, no free resolution slot).",
+            &[
+                ("{result=\"done\"}".into(), self.prefetches.load(Relaxed)),
+                (
+                    "{result=\"dropped\"}".into(),
+                    self.prefetch_dropped.load(Relaxed),
+                ),
+            ],
         );
         let mut verdicts = vec![
             ("{result=\"secure\"}".to_string(), self.secure.load(Relaxed)),

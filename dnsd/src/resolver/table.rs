@@ -35,6 +35,8 @@ const SHARDS: usize = 16;
 const HEADER: usize = 3;
 /// Flag: read since stored (CLOCK's reference bit).
 const REFERENCED: u8 = 1;
+/// Flag: a refresh was claimed for it (prefetch: once per entry).
+const REFRESH_CLAIMED: u8 = 2;
 
 /// One entry: the blob and its times.
 struct Slot {
@@ -96,6 +98,15 @@ pub struct Found<'a> {
     pub stored: u32,
     /// See `stored`.
     pub expires: u32,
+    /// The read claimed the entry's refresh ([`BlobTable::get_claiming`]).
+    pub refresh: bool,
+}
+
+/// Whether an entry stored at `stored` that expires at `expires` is in the last tenth
+/// of its life at `now` (Unbound's prefetch rule: TTLs under 10 s never are).
+pub fn refresh_due(stored: u32, expires: u32, now: u32) -> bool {
+    let tenth = expires.saturating_sub(stored) / 10;
+    tenth > 0 && now >= expires - tenth
 }
 
 /// The table.
@@ -171,6 +182,29 @@ impl BlobTable {
         stale: u32,
         read: impl FnOnce(Found<'_>) -> R,
     ) -> Option<R> {
+        self.read(key, now, stale, false, read)
+    }
+
+    /// [`Self::get`] of a live entry that also claims the entry's refresh when it is
+    /// due ([`refresh_due`]) and no read claimed it before: `Found::refresh` says so,
+    /// once per stored entry (prefetch, under the shard's lock already taken).
+    pub fn get_claiming<R>(
+        &self,
+        key: &[u8],
+        now: u32,
+        read: impl FnOnce(Found<'_>) -> R,
+    ) -> Option<R> {
+        self.read(key, now, 0, true, read)
+    }
+
+    fn read<R>(
+        &self,
+        key: &[u8],
+        now: u32,
+        stale: u32,
+        claim: bool,
+        read: impl FnOnce(Found<'_>) -> R,
+    ) -> Option<R> {
         let hash = self.hash(key);
         let mut shard = self.shard(hash).lock().ok()?;
         let slot = shard.table.find_mut(hash, |s| s.key() == key)?;
@@ -178,6 +212,12 @@ impl BlobTable {
             return None;
         }
         slot.blob[2] |= REFERENCED;
+        let refresh = claim
+            && slot.blob[2] & REFRESH_CLAIMED == 0
+            && refresh_due(slot.stored, slot.expires, now);
+        if refresh {
+            slot.blob[2] |= REFRESH_CLAIMED;
+        }
         let key_end = HEADER + key.len();
         Some(read(Found {
             key,
@@ -185,6 +225,7 @@ impl BlobTable {
             keyed: &slot.blob[HEADER..],
             stored: slot.stored,
             expires: slot.expires,
+            refresh,
         }))
     }
 
@@ -353,6 +394,7 @@ impl BlobTable {
                     keyed: &slot.blob[HEADER..],
                     stored: slot.stored,
                     expires: slot.expires,
+                    refresh: false,
                 });
             }
         }
