@@ -32,9 +32,6 @@ use crate::wire::name::Name;
 use crate::zone::serial::serial_gt;
 use crate::zone::{Record, Rtype, Zone};
 
-/// Least time between two checks that NOTIFY triggers.
-const NOTIFY_GAP: Duration = Duration::from_millis(100);
-
 /// Bound on each exchange with a primary (and each read of a transfer).
 const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -234,7 +231,7 @@ impl ZoneTask {
         let mut last: Option<(String, String)> = None;
         let mut schedule = Schedule::new(refresh::read_last_success(&self.state_path), timers, now);
         let mut expired = false;
-        let mut last_check = None;
+        let mut budget = refresh::NotifyBudget::default();
         if let Some(serial) = self.handle.zone().and_then(|z| z.serial()) {
             tracing::info!(zone = %self.name, serial, "secondary zone served from the state folder");
         }
@@ -272,19 +269,16 @@ impl ZoneTask {
                 }
             }
             if notified {
-                // RFC 1996 §4.7: a NOTIFY is acted on at once, but checks come at
-                // most one per NOTIFY_GAP (a burst of NOTIFY cannot make us hammer the
-                // primary). The schedule counts in seconds: this gap does not.
-                if let Some(gap) = last_check.map(|at: Instant| at.elapsed())
-                    && gap < NOTIFY_GAP
-                {
-                    tokio::time::sleep(NOTIFY_GAP - gap).await;
+                // RFC 1996 §4.7: a NOTIFY is acted on at once; a flood of them is
+                // paced (`NotifyBudget`). The schedule counts in seconds: this does not.
+                let wait = budget.take(Instant::now());
+                if !wait.is_zero() {
+                    tokio::time::sleep(wait).await;
                 }
             }
             let Ok(_permit) = self.permits.acquire().await else {
                 return;
             };
-            last_check = Some(Instant::now());
             let mut ok = false;
             for primary in &self.primaries() {
                 let result = self.check(primary).await;
@@ -302,8 +296,12 @@ impl ZoneTask {
                         if let Err(e) = refresh::write_last_success(&self.state_path, now) {
                             tracing::warn!(zone = %self.name, "{}: {e}", self.state_path.display());
                         }
-                        if let Checked::Current(serial) = checked {
-                            tracing::debug!(zone = %self.name, remote = %primary.address, serial, "secondary zone is current");
+                        match checked {
+                            Checked::Current(serial) => {
+                                tracing::debug!(zone = %self.name, remote = %primary.address, serial, "secondary zone is current");
+                            }
+                            Checked::Transferred if notified => budget.refund(),
+                            Checked::Transferred => {}
                         }
                         ok = true;
                         break;
