@@ -35,15 +35,14 @@ use crate::zone::{Record, Rtype, Zone};
 /// Bound on each exchange with a primary (and each read of a transfer).
 const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Starts a task for each secondary zone of `shared` (zone options from
-/// `options_of`), taking NOTIFY from `notify_in`, until `shutdown`. Each refresh reads
-/// the zone's primaries, their keys and the timer bounds from `shared` as they are
-/// then, so a SIGHUP applies them without a restart. The [`Secondaries`] returned
-/// starts and stops more at run time (members of catalog zones).
+/// Routes NOTIFY from `notify_in` to the secondary zones' tasks, which the
+/// [`Secondaries`] returned starts and stops (the zones the configuration declares,
+/// members of catalog zones), until `shutdown`. Each refresh reads the zone's
+/// primaries, their keys and the timer bounds from `shared` as they are then, so a
+/// SIGHUP applies them without a restart.
 pub fn start(
     manager: Arc<Manager>,
     shared: Arc<ArcSwap<XfrSettings>>,
-    options_of: &dyn Fn(&Name) -> ZoneOptions,
     stats: Arc<XfrStats>,
     source: Option<IpAddr>,
     mut notify_in: mpsc::UnboundedReceiver<NotifyIn>,
@@ -59,10 +58,6 @@ pub fn start(
         wakers: Arc::new(Mutex::new(BTreeMap::new())),
         shutdown,
     });
-    for (apex, _) in settings.secondaries() {
-        // Runs until shutdown; nothing waits for it.
-        drop(secondaries.spawn(apex, options_of(apex), None));
-    }
     let wakers = secondaries.wakers.clone();
     tokio::spawn(async move {
         while let Some(notify) = notify_in.recv().await {
