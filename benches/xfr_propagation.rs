@@ -7,8 +7,8 @@
 //! dnsd,knot,nsd`).
 //!
 //! Each edit adds one line to the zone file and raises its serial, written as git
-//! writes (new file, rename); dnsd notices by itself (its watcher's quiet period, 100
-//! ms, is part of its time), Knot gets `knotc zone-reload`, NSD `nsd-control reload`.
+//! writes (new file, rename); dnsd notices by itself (its watcher is part of its
+//! time), Knot gets `knotc zone-reload`, NSD `nsd-control reload`.
 //! The time is from the rename until the secondary answers the new serial (a thread
 //! in the VPS namespace polls its SOA every millisecond). dnsd is also measured with
 //! the edit as a transaction on its control socket (no watcher), the path of a tool
@@ -96,6 +96,15 @@ fn wait_serial(net: &HomeVps, server: SocketAddr, serial: u32, since: Instant) -
     })
 }
 
+/// Now, as the logs' clock says it (seconds of the minute, UTC), for reading the
+/// edits beside the daemons' logs.
+fn wall_clock() -> String {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    format!("{:02}.{:06}", d.as_secs() % 60, d.subsec_micros())
+}
+
 fn replace_file(path: &Path, text: &str) {
     let tmp = path.with_extension("tmp-bench");
     std::fs::write(&tmp, text).expect("write the edited zone");
@@ -103,8 +112,11 @@ fn replace_file(path: &Path, text: &str) {
 }
 
 fn dnsd_config(key: &TsigKey, secondary: bool) -> String {
+    // As the peers are set up (NSD `rrl-ratelimit: 0`, Knot without its rrl module):
+    // no response rate limiting, which would limit the bench's polling of the SOA
+    // (a thousand queries a second from one client).
     let keys = format!(
-        "[key.\"{}\"]\nalgorithm = \"{}\"\nsecret = \"{}\"\n",
+        "[rrl]\nenabled = false\n[key.\"{}\"]\nalgorithm = \"{}\"\nsecret = \"{}\"\n",
         key.name, key.algorithm, key.secret
     );
     if secondary {
@@ -125,7 +137,14 @@ fn dnsd_config(key: &TsigKey, secondary: bool) -> String {
 fn dnsd_pair(s: &Settings, ctl: bool) -> Vec<f64> {
     let net = HomeVps::new();
     let key = TsigKey::test("home-vps");
+    let filter = std::env::var("XFR_BENCH_LOGS").unwrap_or_default();
+    let filter = if filter.is_empty() || filter == "1" {
+        "info"
+    } else {
+        &filter
+    };
     let primary = Dnsd::builder()
+        .log_filter(filter)
         .in_netns(net.home.clone())
         .listen(SocketAddr::new(HOME, 53))
         .keep_serials()
@@ -134,6 +153,7 @@ fn dnsd_pair(s: &Settings, ctl: bool) -> Vec<f64> {
         .config(&dnsd_config(&key, false))
         .start();
     let secondary = Dnsd::builder()
+        .log_filter(filter)
         .in_netns(net.vps.clone())
         .listen(SocketAddr::new(VPS, 53))
         .probe(ZONE)
@@ -146,9 +166,13 @@ fn dnsd_pair(s: &Settings, ctl: bool) -> Vec<f64> {
         secondary.log()
     );
     let file = primary.zones_dir().join(format!("{ZONE}.zone"));
+    let logs = std::env::var_os("XFR_BENCH_LOGS").is_some();
     let mut times = Vec::new();
     for n in 1..=s.edits {
         let started = Instant::now();
+        if logs {
+            eprintln!("edit {n} at {}", wall_clock());
+        }
         let serial = if ctl {
             let line = format!("add edit{} 300 A 198.51.100.{}", n - 1, (n - 1) % 250);
             let replies = primary.ctl(&[&format!("zone {ZONE}"), &line, "commit"]);
@@ -162,6 +186,9 @@ fn dnsd_pair(s: &Settings, ctl: bool) -> Vec<f64> {
             replace_file(&file, &zone_at(s.hosts, n));
             1 + n as u32
         };
+        if logs {
+            eprintln!("edit {n} committed at {}", wall_clock());
+        }
         match wait_serial(&net, vps, serial, started) {
             Some(ms) => times.push(ms),
             None => panic!(
@@ -171,7 +198,7 @@ fn dnsd_pair(s: &Settings, ctl: bool) -> Vec<f64> {
             ),
         }
     }
-    if std::env::var_os("XFR_BENCH_LOGS").is_some() {
+    if logs {
         eprintln!(
             "--- primary:\n{}\n--- secondary:\n{}",
             primary.log(),

@@ -156,8 +156,10 @@ impl Config {
     }
 
     /// The keys whose change a configuration reload cannot apply (listeners, limits,
-    /// the metrics endpoint, RRL and cookies, the resolver, the folders): a restart is
-    /// needed for them. Zones, their options and `[include]` apply at once.
+    /// the metrics endpoint, RRL and cookies, the resolver, the folders, the dynamic
+    /// sources but `[update]`): a restart is needed for them. Zones, their options,
+    /// `[include]`, the transfer settings, secondary zones and catalogs, and
+    /// `[update]` apply at once.
     pub fn needs_restart(&self, next: &Config) -> Vec<&'static str> {
         let mut keys = Vec::new();
         let mut differs = |changed: bool, key: &'static str| {
@@ -183,21 +185,21 @@ impl Config {
             "udp-max-response-size",
         );
         differs(self.resolver != next.resolver, "[resolver]");
-        // Transfer settings apply at once (`xfr::tasks::reconfigure`); a secondary
-        // zone added or removed, and the limits of concurrent transfers, do not.
+        // Transfer settings apply at once (`xfr::tasks::reconfigure`), secondary
+        // zones and catalogs added or removed too; the limits of concurrent
+        // transfers do not.
+        // `[update]` applies at once to the update service, which runs when it was
+        // on at start: turning it on needs a restart (turned off, it refuses all).
         differs(
-            !self
-                .xfr
-                .secondaries()
-                .map(|(a, _)| a)
-                .eq(next.xfr.secondaries().map(|(a, _)| a)),
-            "secondary zones added or removed",
+            !self.dynamic.update.enabled() && next.dynamic.update.enabled(),
+            "[update] (turned on)",
         );
         differs(
-            self.xfr.produce_catalog != next.xfr.produce_catalog
-                || !self.xfr.catalogs().eq(next.xfr.catalogs()),
-            "xfr.catalog / zone catalogs",
+            self.dynamic.containers != next.dynamic.containers,
+            "[containers]",
         );
+        differs(self.dynamic.zones != next.dynamic.zones, "[dynamic-zone]");
+        differs(self.dynamic.api != next.dynamic.api, "[api]");
         differs(
             self.xfr.max_transfers_in != next.xfr.max_transfers_in
                 || self.xfr.max_transfers_out != next.xfr.max_transfers_out,

@@ -391,7 +391,17 @@ impl PeerServer {
     }
 
     /// The zone as it holds it, read with its own tools, as canonical record lines
-    /// (`named-compilezone -s full`), sorted.
+    /// (`named-compilezone -s full`), sorted; empty while NSD or BIND has not written
+    /// the zone's file yet.
+    ///
+    /// `nsd-control write` and `rndc sync` return before the file is written (NSD's
+    /// server process writes it when it gets the task; BIND dumps in the
+    /// background), and NSD writes a secondary zone's file for the first time only
+    /// then: the file read just after the command may not exist yet, which made
+    /// `named-compilezone` fail on the first dump after the AXFR. Both write the
+    /// file whole under another name and rename it (NSD: `FILE~`; BIND: a temporary
+    /// file), so the file, once there, is a complete version: an older one until the
+    /// write lands, which the caller compares again.
     pub fn dump(&self, zone: &str) -> Vec<String> {
         let d = self.dir.path();
         let file = match self.kind {
@@ -415,6 +425,9 @@ impl PeerServer {
                 d.join(format!("{zone}.db"))
             }
         };
+        if !file.exists() {
+            return Vec::new();
+        }
         canonical(zone, &file)
     }
 

@@ -152,6 +152,105 @@ fn dnsd_secondary_follows_the_catalog_of_a_dnsd_primary() {
     assert_eq!(secondary.soa_serial("a.test."), None, "{}", secondary.log());
 }
 
+/// Rewrites `dnsd`'s configuration with `edit` and sends SIGHUP; waits until the
+/// transfer tasks applied it, and checks that the reload needs no restart.
+fn sighup(dnsd: &Dnsd, edit: impl FnOnce(String) -> String, logs: &dyn Fn() -> String) {
+    let file = dnsd.dir().join("dnsd.toml");
+    let text = std::fs::read_to_string(&file).expect("read dnsd.toml");
+    std::fs::write(&file, edit(text)).expect("write dnsd.toml");
+    let applied = |d: &Dnsd| d.log().matches("SIGHUP: transfer settings applied").count();
+    let before = applied(dnsd);
+    dnsd.signal(libc::SIGHUP);
+    wait("the SIGHUP applied", || applied(dnsd) > before, logs);
+    assert!(
+        !dnsd.log().contains("next restart"),
+        "nothing needs a restart:\n{}",
+        logs()
+    );
+}
+
+/// Secondary zones and consumed catalogs added to and removed from the
+/// configuration take effect on SIGHUP, without a restart: a secondary zone declared
+/// is transferred and served, removed it is no longer served (its state deleted); a
+/// catalog added brings its members, removed it takes them away.
+#[test]
+fn secondary_zones_and_catalogs_follow_the_configuration_on_sighup() {
+    let net = HomeVps::new();
+    let key = TsigKey::test("home-vps");
+    let primary = Dnsd::builder()
+        .in_netns(net.home.clone())
+        .listen(SocketAddr::new(HOME, 53))
+        .keep_serials()
+        .probe("a.test")
+        .zone("a.test", &zone("a.test", 7))
+        .config(&primary_config(&key))
+        .start();
+    let secondary = Dnsd::builder()
+        .in_netns(net.vps.clone())
+        .listen(SocketAddr::new(VPS, 53))
+        .probe("probe.test")
+        .zone("probe.test", probe_zone())
+        .config(&key_table(&key))
+        .start();
+    let logs = || {
+        format!(
+            "--- primary:\n{}\n--- secondary:\n{}",
+            primary.log(),
+            secondary.log()
+        )
+    };
+    let refused = |zone: &str| {
+        secondary
+            .ask(zone, 6)
+            .is_some_and(|a| a.rcode == 5 && a.answer.is_empty())
+    };
+    assert!(refused("a.test."), "{}", logs());
+    // A secondary zone declared.
+    let declared = format!(
+        "[zone.\"a.test\"]\nprimaries = [{{ address = \"198.18.0.1:53\", key = \"{}\" }}]\n",
+        key.name
+    );
+    sighup(&secondary, |t| t + &declared, &logs);
+    wait(
+        "the declared secondary zone served",
+        || secondary.soa_serial("a.test.") == Some(7),
+        &logs,
+    );
+    // Removed.
+    sighup(&secondary, |t| t.replace(&declared, ""), &logs);
+    wait("a.test no longer served", || refused("a.test."), &logs);
+    let state_of = |zone: &str| {
+        secondary
+            .state_dir()
+            .read_dir()
+            .expect("state folder")
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with(zone))
+    };
+    wait("a.test's state removed", || !state_of("a.test"), &logs);
+    // The catalog added: its member a.test served.
+    let consumed = format!(
+        "[zone.\"{CATALOG}\"]\ncatalog = true\n\
+         primaries = [{{ address = \"198.18.0.1:53\", key = \"{}\" }}]\n",
+        key.name
+    );
+    sighup(&secondary, |t| t + &consumed, &logs);
+    wait(
+        "a.test served as a member of the catalog",
+        || secondary.soa_serial("a.test.") == Some(7),
+        &logs,
+    );
+    // The catalog removed: neither it nor its member is served.
+    sighup(&secondary, |t| t.replace(&consumed, ""), &logs);
+    wait(
+        "a.test and the catalog no longer served",
+        || refused("a.test.") && refused(&format!("{CATALOG}.")),
+        &logs,
+    );
+    wait("a.test's state removed", || !state_of("a.test"), &logs);
+    assert!(secondary.soa_serial("probe.test.").is_some(), "{}", logs());
+}
+
 #[test]
 fn knot_interprets_the_catalog_dnsd_produces() {
     let net = HomeVps::new();

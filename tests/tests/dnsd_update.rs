@@ -364,6 +364,34 @@ fn unsigned_updates_only_from_the_allowed_prefixes() {
     assert_eq!(short(dnsd.addr, "a.dyn.test.", "A"), ["198.51.100.1"]);
 }
 
+/// `[update]` changed in the configuration applies on SIGHUP, with no restart: a
+/// client refused before (127.0.0.1, outside `allow-unsigned`) is accepted once the
+/// file allows it, and the reload names nothing that would need a restart.
+#[test]
+fn update_settings_apply_on_sighup() {
+    let mut dnsd = Dnsd::builder()
+        .zone("dyn.test", ZONE)
+        .config("[update]\nallow-unsigned = [\"127.0.0.2/32\"]\n")
+        .start();
+    let add = "update add a.dyn.test. 300 A 198.51.100.1";
+    assert_eq!(nsupdate(dnsd.addr, "dyn.test.", add, &[]), "REFUSED");
+    let file = dnsd.dir().join("dnsd.toml");
+    let text = std::fs::read_to_string(&file).expect("read dnsd.toml");
+    assert!(text.contains("127.0.0.2/32"), "{text}");
+    std::fs::write(&file, text.replace("127.0.0.2/32", "127.0.0.1/32")).expect("write dnsd.toml");
+    dnsd.signal(libc::SIGHUP);
+    dnsd.wait_for("the SIGHUP applied to [update]", |d| {
+        d.log().contains("[update] applied")
+    });
+    assert_eq!(nsupdate(dnsd.addr, "dyn.test.", add, &[]), "NOERROR");
+    assert_eq!(short(dnsd.addr, "a.dyn.test.", "A"), ["198.51.100.1"]);
+    assert!(
+        !dnsd.log().contains("next restart"),
+        "nothing needs a restart:\n{}",
+        dnsd.log()
+    );
+}
+
 /// The TSIG keys of the policy test, in BIND's key-file format (read by dnsd's
 /// `update.key-files`, included by named.conf, and usable by `nsupdate -k`).
 const KEYS: &str = "key \"upd.key\" {\n\talgorithm hmac-sha256;\n\tsecret \"dXBkYXRlLWtleS1zZWNyZXQtMzItYnl0ZXMtbG9uZyE=\";\n};\n\

@@ -42,7 +42,8 @@ fn edit(dnsd: &mut Dnsd, text: &str, serial: u32) {
 }
 
 /// Waits until `peer`'s own dump of the zone equals `source` (the peers write their
-/// dumps in the background: `nsd-control write`, `rndc sync`), then compares.
+/// dumps in the background, `nsd-control write`, `rndc sync`: no file yet, or the
+/// previous version, until they have), then compares.
 fn same_zone(peer: &PeerServer, source: &[String], what: &str) {
     let start = Instant::now();
     while peer.dump(ZONE) != source && start.elapsed() < PATIENCE {

@@ -110,16 +110,20 @@ fn start_api(
 }
 
 /// The fronts' deferred sink: `resolver`, with UPDATE requests routed to the update
-/// service when the configuration serves UPDATE.
+/// service when the configuration serves UPDATE; and that service (a SIGHUP applies
+/// `[update]` to it).
 pub fn route_updates(
     config: &Config,
     manager: &Arc<Manager>,
     metrics: &Metrics,
     sources: &Registry,
     resolver: Option<crate::front::deferred::DeferSink>,
-) -> std::io::Result<Option<crate::front::deferred::DeferSink>> {
+) -> std::io::Result<(
+    Option<crate::front::deferred::DeferSink>,
+    Option<Arc<crate::sources::update::UpdateService>>,
+)> {
     if !config.dynamic.update.enabled() {
-        return Ok(resolver);
+        return Ok((resolver, None));
     }
     let update = crate::sources::update::UpdateService::start(
         manager.clone(),
@@ -127,8 +131,9 @@ pub fn route_updates(
     )?;
     metrics.attach(update.stats());
     sources.attach(update.stats());
-    Ok(Some(Arc::new(crate::sources::update::Router {
+    let sink: crate::front::deferred::DeferSink = Arc::new(crate::sources::update::Router {
         resolver,
-        update,
-    })))
+        update: update.clone(),
+    });
+    Ok((Some(sink), Some(update)))
 }

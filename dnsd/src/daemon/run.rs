@@ -218,8 +218,9 @@ pub fn run(config: Config) -> Result<(), RunError> {
         None
     };
     // RFC 2136 updates go the same deferred way, to the update service.
-    let defer = super::dynamic::route_updates(&config, &manager, &metrics, &sources, defer)
-        .map_err(RunError::Start)?;
+    let (defer, updates) =
+        super::dynamic::route_updates(&config, &manager, &metrics, &sources, defer)
+            .map_err(RunError::Start)?;
 
     // Workers sleep in recvmmsg (one socket each: woken by shutting the socket down
     // for reading) or in poll (several: woken by closing the write end of this pipe).
@@ -263,6 +264,7 @@ pub fn run(config: Config) -> Result<(), RunError> {
             manager.clone(),
             control.map(|l| (l, sources.clone())),
             xfr_tasks,
+            updates,
         ),
         Arc::new({
             let mut shared =
@@ -310,10 +312,11 @@ async fn serve(
     config: &Config,
     mut signals: Signals,
     watcher: &WatchHandle,
-    (manager, control, xfr_tasks): (
+    (manager, control, xfr_tasks, updates): (
         Arc<Manager>,
         Option<ControlSocket>,
         crate::xfr::tasks::Tasks,
+        Option<Arc<crate::sources::update::UpdateService>>,
     ),
     shared: Arc<tcp::Shared>,
     tcp_listeners: Vec<std::net::TcpListener>,
@@ -331,7 +334,7 @@ async fn serve(
         ));
     }
     // Secondary zones (opened from the state folder, served at once) and NOTIFY out.
-    xfr_tasks.spawn(config, shutdown_rx.clone());
+    let xfr_running = xfr_tasks.spawn(config, shutdown_rx.clone());
     let (zones, metrics) = (shared.zones.clone(), shared.metrics.clone());
     tokio::spawn({
         let config = config.clone();
@@ -395,7 +398,12 @@ async fn serve(
             _ = signals.interrupt.recv() => break,
             _ = signals.hangup.recv() => {
                 certificates.iter().for_each(crate::front::dot::Certificates::reload);
-                reconfigure(config, watcher, shared.transfers.as_deref());
+                reconfigure(
+                    config,
+                    watcher,
+                    shared.transfers.as_deref().map(|t| (t, &*xfr_running)),
+                    updates.as_deref(),
+                );
             }
         }
     }
@@ -408,7 +416,12 @@ async fn serve(
 /// SIGHUP: reads the configuration file again and applies what can change while
 /// serving (zones, their options, `[include]`), then reloads every zone; a file that
 /// does not validate changes nothing, and keys that need a restart are named.
-fn reconfigure(config: &Config, watcher: &WatchHandle, transfers: Option<&crate::xfr::Service>) {
+fn reconfigure(
+    config: &Config,
+    watcher: &WatchHandle,
+    transfers: Option<(&crate::xfr::Service, &crate::xfr::tasks::Running)>,
+    updates: Option<&crate::sources::update::UpdateService>,
+) {
     let Some(file) = &config.file else {
         tracing::info!("SIGHUP: reloading every zone");
         watcher.reload_all();
@@ -424,8 +437,16 @@ fn reconfigure(config: &Config, watcher: &WatchHandle, transfers: Option<&crate:
                     restart.join(", ")
                 );
             }
-            if let Some(transfers) = transfers {
-                crate::xfr::tasks::reconfigure(transfers, &next.xfr);
+            if let Some((service, running)) = transfers {
+                crate::xfr::tasks::reconfigure(service, running, &next);
+            }
+            // Turned off: no key, no unsigned client, every UPDATE refused.
+            if let Some(updates) = updates {
+                let changed = updates.reconfigure(next.dynamic.update.clone());
+                tracing::info!(
+                    changed,
+                    "SIGHUP: [update] applied (keys, grants, allow-unsigned)"
+                );
             }
             tracing::info!("SIGHUP: configuration read again, reloading every zone");
             watcher.reconfigure(

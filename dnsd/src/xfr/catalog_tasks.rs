@@ -35,13 +35,14 @@ pub const SOURCE: &str = "catalog";
 //------------ Producer -------------------------------------------------------
 
 /// Keeps the catalog `catalog` listing every zone served but catalogs, until
-/// `shutdown`.
+/// `shutdown`, or until `stop` turns true (it left the configuration: the catalog is
+/// no longer served; its state stays, so serials go on if it comes back).
 pub fn start_producer(
     manager: Arc<Manager>,
     shared: Arc<ArcSwap<XfrSettings>>,
     catalog: Name,
     options: ZoneOptions,
-    mut shutdown: watch::Receiver<bool>,
+    (mut shutdown, mut stop): (watch::Receiver<bool>, watch::Receiver<bool>),
 ) {
     let mut swaps = manager.publisher().subscribe();
     tokio::spawn(async move {
@@ -95,6 +96,11 @@ pub fn start_producer(
             tokio::select! {
                 changed = swaps.changed() => if changed.is_err() { return },
                 _ = shutdown.changed() => return,
+                _ = stop.wait_for(|stop| *stop) => {
+                    manager.close(&catalog);
+                    tracing::info!(zone = %catalog, "catalog zone no longer produced: [xfr] catalog changed");
+                    return;
+                }
             }
         }
     });
@@ -110,12 +116,14 @@ struct Running {
     task: tokio::task::JoinHandle<()>,
 }
 
-/// Follows every consumed catalog of `shared`, starting and stopping its members
-/// through `secondaries`, until `shutdown`.
+/// Follows every consumed catalog of `shared` (as configured now: a SIGHUP adds and
+/// removes catalogs), starting and stopping its members through `secondaries` with
+/// the zone options of their catalog in `templates`, until `shutdown`. The members of
+/// a catalog no longer consumed are stopped.
 pub fn start_consumer(
     shared: Arc<ArcSwap<XfrSettings>>,
     secondaries: Arc<Secondaries>,
-    options: ZoneOptions,
+    templates: Arc<ArcSwap<BTreeMap<Name, ZoneOptions>>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let manager = secondaries.manager().clone();
@@ -127,6 +135,27 @@ pub fn start_consumer(
         loop {
             let settings = shared.load_full();
             let set = manager.zone_set().load_full();
+            // Catalogs no longer consumed: their members go.
+            let consumed: BTreeSet<&Name> = settings.catalogs().collect();
+            let orphans: Vec<Name> = running
+                .iter()
+                .filter(|(_, r)| !consumed.contains(&r.catalog))
+                .map(|(m, _)| m.clone())
+                .collect();
+            for member in orphans {
+                if let Some(r) = running.remove(&member) {
+                    let _ = r.stop.send(true);
+                    let _ = r.task.await;
+                    shared.rcu(|s| {
+                        let mut s = (**s).clone();
+                        s.members.remove(&member);
+                        s
+                    });
+                    tracing::info!(zone = %r.catalog, member = %member, "member zone no longer served: its catalog is no longer consumed");
+                }
+            }
+            seen.retain(|c, _| consumed.contains(c));
+            listed.retain(|c, _| consumed.contains(c));
             for catalog in settings.catalogs() {
                 let Some(zone) = set.get(catalog) else {
                     continue;
@@ -188,7 +217,8 @@ pub fn start_consumer(
                         s
                     });
                     let (stop, stop_rx) = watch::channel(false);
-                    let task = secondaries.spawn(member, options.clone(), Some(stop_rx));
+                    let options = templates.load().get(catalog).cloned().unwrap_or_default();
+                    let task = secondaries.spawn(member, options, Some(stop_rx));
                     tracing::info!(zone = %catalog, member = %member, "member zone added from the catalog");
                     running.insert(
                         member.clone(),

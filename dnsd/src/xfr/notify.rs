@@ -141,6 +141,8 @@ fn targets(zone: &Zone, settings: &XfrSettings, own: &[SocketAddr]) -> Vec<Remot
 }
 
 /// Announces the serials `serials` gives for `apex` to `to`, each until acknowledged.
+/// A newer serial interrupts whatever the loop waits for (an answer, the pause before
+/// the next try) and is sent at once.
 async fn send_loop(
     manager: Arc<Manager>,
     apex: Name,
@@ -156,7 +158,8 @@ async fn send_loop(
         let serial = *serials.borrow_and_update();
         stats.set_notify_pending(&name, &peer, Some(serial));
         let mut wait = FIRST_WAIT;
-        let mut done = false;
+        // How this serial's tries ended: None while they go on.
+        let mut ended: Option<Ended> = None;
         for attempt in 1..=TRIES {
             // The version served (the zone set's, which a zone manager swaps before it
             // records it as its own): the SOA in the NOTIFY is the new serial, which
@@ -167,55 +170,97 @@ async fn send_loop(
             if zone.is_expired() {
                 return;
             }
-            // The zone's manager records a version as its own (what transfers out
-            // read) just after it swaps it in: a secondary that asks at once must
-            // find it there.
-            for _ in 0..200 {
-                let recorded = manager
-                    .zone(&apex)
-                    .and_then(|h| h.zone())
-                    .and_then(|z| z.serial());
-                if recorded == zone.serial() {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
+            recorded(&manager, &apex, zone.serial()).await;
             // The key as configured now (a SIGHUP may have changed it).
             let key = key_for(&settings.load(), &apex, to);
             stats.notify_out(&name, &peer, "sent");
-            match notify_once(&zone, to, key.as_ref(), source, wait).await {
+            let answered = tokio::select! {
+                answered = notify_once(&zone, to, key.as_ref(), source, wait) => answered,
+                newer = serials.changed() => {
+                    if newer.is_err() {
+                        return;
+                    }
+                    ended = Some(Ended::Superseded);
+                    break;
+                }
+            };
+            match answered {
                 Ok(()) => {
                     stats.notify_out(&name, &peer, "acknowledged");
                     tracing::info!(zone = %name, remote = %to, serial, "NOTIFY acknowledged");
-                    done = true;
+                    ended = Some(Ended::Answered);
                     break;
                 }
                 Err(NotifyError::Refused(code)) => {
                     stats.notify_out(&name, &peer, "failed");
                     tracing::warn!(zone = %name, remote = %to, serial, rcode = code, "NOTIFY refused");
-                    done = true;
+                    ended = Some(Ended::Answered);
                     break;
                 }
                 Err(e) => {
                     tracing::debug!(zone = %name, remote = %to, serial, attempt, "NOTIFY: {e}");
                 }
             }
-            // A newer serial replaces this one at once.
-            if serials.has_changed().unwrap_or(false) {
+            if attempt == TRIES {
                 break;
             }
-            tokio::time::sleep(wait).await;
+            // The pause before the next try, which a newer serial cuts short.
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                newer = serials.changed() => {
+                    if newer.is_err() {
+                        return;
+                    }
+                    ended = Some(Ended::Superseded);
+                    break;
+                }
+            }
             wait = (wait * 2).min(Duration::from_secs(60));
         }
-        if done || !serials.has_changed().unwrap_or(false) {
-            stats.set_notify_pending(&name, &peer, None);
+        match ended {
+            // The newer serial goes at once (`changed` marked it seen: the loop's
+            // `borrow_and_update` reads it).
+            Some(Ended::Superseded) => continue,
+            Some(Ended::Answered) => stats.set_notify_pending(&name, &peer, None),
+            None => {
+                stats.set_notify_pending(&name, &peer, None);
+                stats.notify_out(&name, &peer, "failed");
+                tracing::warn!(zone = %name, remote = %to, serial, "NOTIFY not acknowledged after {TRIES} tries");
+            }
         }
-        if !done && !serials.has_changed().unwrap_or(false) {
-            stats.notify_out(&name, &peer, "failed");
-            tracing::warn!(zone = %name, remote = %to, serial, "NOTIFY not acknowledged after {TRIES} tries");
-        }
-        if !serials.has_changed().unwrap_or(false) && serials.changed().await.is_err() {
+        if serials.changed().await.is_err() {
             return;
+        }
+    }
+}
+
+/// How the tries of one serial ended.
+enum Ended {
+    /// The secondary answered (acknowledged or refused).
+    Answered,
+    /// A newer serial came first.
+    Superseded,
+}
+
+/// Waits (briefly) until `apex`'s manager has recorded the version with `serial` as
+/// its own: it does so just after it swaps it in, and a secondary that asks at once
+/// must find it there to transfer it.
+async fn recorded(manager: &Manager, apex: &Name, serial: Option<u32>) {
+    let current = || {
+        manager
+            .zone(apex)
+            .and_then(|h| h.zone())
+            .and_then(|z| z.serial())
+    };
+    for round in 0..1000 {
+        if current() == serial {
+            return;
+        }
+        // The gap is a few instructions of the writer's: yield first, then sleep.
+        if round < 10 {
+            tokio::task::yield_now().await;
+        } else {
+            tokio::time::sleep(Duration::from_millis(1)).await;
         }
     }
 }

@@ -15,6 +15,7 @@
 //! (`zone::serial::serial_gt`).
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use super::access::TimerBounds;
 use crate::wire::name::Name;
@@ -104,13 +105,6 @@ impl Schedule {
         self.next = now + backoff.min(ceiling.max(retry));
     }
 
-    /// A NOTIFY came at `now`: check at once (RFC 1996 §4.7), but not more than once
-    /// a second.
-    pub fn notified(&mut self, now: u64) {
-        let earliest = self.last_attempt.map_or(now, |t| t + 1);
-        self.next = self.next.min(earliest.max(now));
-    }
-
     /// Unix time the zone expires at, if it has been loaded.
     pub fn expires_at(&self) -> Option<u64> {
         Some(self.last_success? + self.timers?.expire)
@@ -119,6 +113,70 @@ impl Schedule {
     /// Whether the zone is expired at `now`.
     pub fn is_expired(&self, now: u64) -> bool {
         self.expires_at().is_some_and(|at| now >= at)
+    }
+}
+
+/// Checks that NOTIFY may trigger at once, one after the other.
+const NOTIFY_BURST: u32 = 10;
+/// Time for one more such check to come back: at most 10 a second go on.
+const NOTIFY_REFILL: Duration = Duration::from_millis(100);
+
+/// How soon a NOTIFY may trigger a check (RFC 1996 §4.7 says at once): a token
+/// bucket whose tokens a check that found a new version gives back
+/// ([`NotifyBudget::refund`]). So the edits a primary makes one after the other are
+/// followed one by one however fast they come, while a flood of NOTIFY that announce
+/// nothing new (spoofed from a primary's address, or a primary gone wrong) makes at
+/// most ten SOA queries a second (BIND's `serial-query-rate` is 20 a second for all
+/// zones).
+#[derive(Clone, Debug)]
+pub struct NotifyBudget {
+    /// Checks that may go at once.
+    tokens: u32,
+    /// When the next token is earned (while `tokens` is below the burst).
+    refill_at: Option<Instant>,
+}
+
+impl Default for NotifyBudget {
+    fn default() -> Self {
+        Self {
+            tokens: NOTIFY_BURST,
+            refill_at: None,
+        }
+    }
+}
+
+impl NotifyBudget {
+    /// The wait before the check a NOTIFY at `now` asks for (zero: at once), which
+    /// takes its token.
+    pub fn take(&mut self, now: Instant) -> Duration {
+        while let Some(at) = self.refill_at
+            && at <= now
+        {
+            self.tokens += 1;
+            self.refill_at = (self.tokens < NOTIFY_BURST).then(|| at + NOTIFY_REFILL);
+        }
+        if self.tokens > 0 {
+            self.tokens -= 1;
+            if self.refill_at.is_none() {
+                self.refill_at = Some(now + NOTIFY_REFILL);
+            }
+            return Duration::ZERO;
+        }
+        // Empty: the check goes when the next token comes, and spends it.
+        let at = self.refill_at.unwrap_or(now + NOTIFY_REFILL);
+        self.refill_at = Some(at + NOTIFY_REFILL);
+        at.saturating_duration_since(now)
+    }
+
+    /// Gives back the token of a check that found a newer serial: such checks are
+    /// what NOTIFY is for.
+    pub fn refund(&mut self) {
+        if self.tokens < NOTIFY_BURST {
+            self.tokens += 1;
+            if self.tokens == NOTIFY_BURST {
+                self.refill_at = None;
+            }
+        }
     }
 }
 
@@ -144,7 +202,39 @@ pub fn write_last_success(path: &Path, last_success: u64) -> std::io::Result<()>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
+
+    #[test]
+    fn notify_checks_go_at_once_until_a_flood_is_paced() {
+        let mut b = NotifyBudget::default();
+        let t0 = Instant::now();
+        for i in 0..NOTIFY_BURST {
+            assert_eq!(b.take(t0), Duration::ZERO, "check {i} of a burst");
+        }
+        assert_eq!(b.take(t0), NOTIFY_REFILL, "the 11th waits for a token");
+        assert_eq!(
+            b.take(t0),
+            2 * NOTIFY_REFILL,
+            "and the 12th for the one after"
+        );
+        // A quiet second refills the bucket.
+        let later = t0 + Duration::from_secs(2);
+        for _ in 0..NOTIFY_BURST {
+            assert_eq!(b.take(later), Duration::ZERO);
+        }
+        assert!(b.take(later) > Duration::ZERO);
+        // Edits one after the other, each checked before the next: never a wait.
+        let mut b = NotifyBudget::default();
+        for i in 0..1000u32 {
+            assert_eq!(b.take(t0 + NOTIFY_REFILL * i), Duration::ZERO);
+        }
+        // Edits faster than the refill, each check finding the new serial: never a
+        // wait either.
+        let mut b = NotifyBudget::default();
+        for _ in 0..1000 {
+            assert_eq!(b.take(t0), Duration::ZERO);
+            b.refund();
+        }
+    }
 
     fn soa(refresh: u32, retry: u32, expire: u32) -> Vec<u8> {
         let mut rdata = b"\x02ns\x00\x02hm\x00".to_vec();
@@ -203,9 +293,6 @@ mod tests {
             s.failed(5200 + t);
         }
         assert_eq!(s.next, 5209 + 100, "up to the refresh interval");
-        s.notified(5210);
-        assert_eq!(s.next, 5210, "a NOTIFY checks at once");
-        s.notified(5209);
         assert!(!s.is_expired(5999) && s.is_expired(6000));
         s.succeeded(None, 6500);
         assert!(!s.is_expired(6500));

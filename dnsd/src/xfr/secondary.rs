@@ -32,21 +32,17 @@ use crate::wire::name::Name;
 use crate::zone::serial::serial_gt;
 use crate::zone::{Record, Rtype, Zone};
 
-/// Least time between two checks that NOTIFY triggers.
-const NOTIFY_GAP: Duration = Duration::from_millis(100);
-
 /// Bound on each exchange with a primary (and each read of a transfer).
 const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Starts a task for each secondary zone of `shared` (zone options from
-/// `options_of`), taking NOTIFY from `notify_in`, until `shutdown`. Each refresh reads
-/// the zone's primaries, their keys and the timer bounds from `shared` as they are
-/// then, so a SIGHUP applies them without a restart. The [`Secondaries`] returned
-/// starts and stops more at run time (members of catalog zones).
+/// Routes NOTIFY from `notify_in` to the secondary zones' tasks, which the
+/// [`Secondaries`] returned starts and stops (the zones the configuration declares,
+/// members of catalog zones), until `shutdown`. Each refresh reads the zone's
+/// primaries, their keys and the timer bounds from `shared` as they are then, so a
+/// SIGHUP applies them without a restart.
 pub fn start(
     manager: Arc<Manager>,
     shared: Arc<ArcSwap<XfrSettings>>,
-    options_of: &dyn Fn(&Name) -> ZoneOptions,
     stats: Arc<XfrStats>,
     source: Option<IpAddr>,
     mut notify_in: mpsc::UnboundedReceiver<NotifyIn>,
@@ -62,10 +58,6 @@ pub fn start(
         wakers: Arc::new(Mutex::new(BTreeMap::new())),
         shutdown,
     });
-    for (apex, _) in settings.secondaries() {
-        // Runs until shutdown; nothing waits for it.
-        drop(secondaries.spawn(apex, options_of(apex), None));
-    }
     let wakers = secondaries.wakers.clone();
     tokio::spawn(async move {
         while let Some(notify) = notify_in.recv().await {
@@ -234,7 +226,7 @@ impl ZoneTask {
         let mut last: Option<(String, String)> = None;
         let mut schedule = Schedule::new(refresh::read_last_success(&self.state_path), timers, now);
         let mut expired = false;
-        let mut last_check = None;
+        let mut budget = refresh::NotifyBudget::default();
         if let Some(serial) = self.handle.zone().and_then(|z| z.serial()) {
             tracing::info!(zone = %self.name, serial, "secondary zone served from the state folder");
         }
@@ -272,19 +264,16 @@ impl ZoneTask {
                 }
             }
             if notified {
-                // RFC 1996 §4.7: a NOTIFY is acted on at once, but checks come at
-                // most one per NOTIFY_GAP (a burst of NOTIFY cannot make us hammer the
-                // primary). The schedule counts in seconds: this gap does not.
-                if let Some(gap) = last_check.map(|at: Instant| at.elapsed())
-                    && gap < NOTIFY_GAP
-                {
-                    tokio::time::sleep(NOTIFY_GAP - gap).await;
+                // RFC 1996 §4.7: a NOTIFY is acted on at once; a flood of them is
+                // paced (`NotifyBudget`). The schedule counts in seconds: this does not.
+                let wait = budget.take(Instant::now());
+                if !wait.is_zero() {
+                    tokio::time::sleep(wait).await;
                 }
             }
             let Ok(_permit) = self.permits.acquire().await else {
                 return;
             };
-            last_check = Some(Instant::now());
             let mut ok = false;
             for primary in &self.primaries() {
                 let result = self.check(primary).await;
@@ -302,8 +291,12 @@ impl ZoneTask {
                         if let Err(e) = refresh::write_last_success(&self.state_path, now) {
                             tracing::warn!(zone = %self.name, "{}: {e}", self.state_path.display());
                         }
-                        if let Checked::Current(serial) = checked {
-                            tracing::debug!(zone = %self.name, remote = %primary.address, serial, "secondary zone is current");
+                        match checked {
+                            Checked::Current(serial) => {
+                                tracing::debug!(zone = %self.name, remote = %primary.address, serial, "secondary zone is current");
+                            }
+                            Checked::Transferred if notified => budget.refund(),
+                            Checked::Transferred => {}
                         }
                         ok = true;
                         break;

@@ -3,17 +3,19 @@
 //! NOTIFY in from the transfer service (`service`), and the catalog zones produced
 //! and consumed (`catalog_tasks`).
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 use tokio::sync::{mpsc, watch};
 
 use super::access::XfrSettings;
+use super::secondary::Secondaries;
 use super::service::{NotifyIn, Service};
 use super::stats::XfrStats;
 use crate::config::Config;
-use crate::manager::Manager;
+use crate::manager::{Manager, ZoneOptions};
 use crate::wire::name::Name;
 
 /// What the tasks need, gathered before the runtime serves.
@@ -37,45 +39,36 @@ impl Tasks {
         }
     }
 
-    /// Starts NOTIFY out and the secondary zones (inside the runtime), until
-    /// `shutdown`.
-    pub fn spawn(self, config: &Config, shutdown: watch::Receiver<bool>) {
+    /// Starts NOTIFY out, the secondary zones and the catalog tasks (inside the
+    /// runtime), until `shutdown`; what a SIGHUP changes of them goes through the
+    /// [`Running`] returned.
+    pub fn spawn(self, config: &Config, shutdown: watch::Receiver<bool>) -> Arc<Running> {
         let source = source_address(&config.listen);
         let secondaries = super::secondary::start(
             self.manager.clone(),
             self.settings.clone(),
-            &|apex| config.zone_options(apex),
             self.stats.clone(),
             source,
             self.notify_in,
             shutdown.clone(),
         );
-        // Catalog zones (RFC 9432): the one produced here, the members of those
-        // consumed.
-        let plain = |apex: &Name| {
-            let mut options = config.zone_options(apex);
-            options.file = None;
-            options.dnssec = None;
-            options
-        };
-        let settings = self.settings.load_full();
-        if let Some(catalog) = &settings.produce_catalog {
-            super::catalog_tasks::start_producer(
-                self.manager.clone(),
-                self.settings.clone(),
-                catalog.clone(),
-                plain(catalog),
-                shutdown.clone(),
-            );
-        }
-        if let Some(catalog) = settings.catalogs().next() {
-            super::catalog_tasks::start_consumer(
-                self.settings.clone(),
-                secondaries,
-                plain(catalog),
-                shutdown.clone(),
-            );
-        }
+        let running = Arc::new(Running {
+            manager: self.manager.clone(),
+            settings: self.settings.clone(),
+            secondaries: secondaries.clone(),
+            declared: Mutex::new(BTreeMap::new()),
+            templates: Arc::new(ArcSwap::from_pointee(BTreeMap::new())),
+            producer: Mutex::new(None),
+            shutdown: shutdown.clone(),
+        });
+        running.apply(config, false);
+        // Catalog zones (RFC 9432) consumed: the members of those configured now.
+        super::catalog_tasks::start_consumer(
+            self.settings.clone(),
+            secondaries,
+            running.templates.clone(),
+            shutdown.clone(),
+        );
         super::notify::start(
             self.manager,
             self.settings,
@@ -84,24 +77,107 @@ impl Tasks {
             source,
             shutdown,
         );
+        running
+    }
+}
+
+/// The transfer tasks a SIGHUP starts and stops: the secondary zones the
+/// configuration declares, the catalog produced, the templates of the consumed
+/// catalogs' members.
+pub struct Running {
+    manager: Arc<Manager>,
+    settings: Arc<ArcSwap<XfrSettings>>,
+    secondaries: Arc<Secondaries>,
+    /// Each declared secondary zone's stop (true: it left the configuration).
+    declared: Mutex<BTreeMap<Name, watch::Sender<bool>>>,
+    /// The zone options each consumed catalog gives its members.
+    templates: Arc<ArcSwap<BTreeMap<Name, ZoneOptions>>>,
+    /// The catalog produced, and its stop.
+    producer: Mutex<Option<(Name, watch::Sender<bool>)>>,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Running {
+    /// Makes the tasks what `config` declares (inside the runtime): secondary zones
+    /// started and stopped (a zone that left the configuration is no longer served,
+    /// its state deleted), the produced catalog started or stopped. `sighup`: not the
+    /// start (what changes is logged).
+    fn apply(&self, config: &Config, sighup: bool) {
+        // Options of a catalog's members: the catalog's, without its own file or
+        // signing.
+        let plain = |apex: &Name| {
+            let mut options = config.zone_options(apex);
+            options.file = None;
+            options.dnssec = None;
+            options
+        };
+        let settings = &config.xfr;
+        self.templates.store(Arc::new(
+            settings.catalogs().map(|c| (c.clone(), plain(c))).collect(),
+        ));
+        let wanted: BTreeSet<&Name> = settings.secondaries().map(|(apex, _)| apex).collect();
+        let mut declared = self.declared.lock().unwrap_or_else(|e| e.into_inner());
+        declared.retain(|apex, stop| {
+            let keep = wanted.contains(apex);
+            if !keep {
+                tracing::info!(zone = %apex, "SIGHUP: secondary zone left the configuration");
+                let _ = stop.send(true);
+            }
+            keep
+        });
+        for apex in wanted {
+            if declared.contains_key(apex) {
+                continue;
+            }
+            if sighup {
+                tracing::info!(zone = %apex, "SIGHUP: secondary zone added");
+            }
+            let (stop, stop_rx) = watch::channel(false);
+            // Runs until shutdown or its stop; nothing waits for it.
+            drop(
+                self.secondaries
+                    .spawn(apex, config.zone_options(apex), Some(stop_rx)),
+            );
+            declared.insert(apex.clone(), stop);
+        }
+        let mut producer = self.producer.lock().unwrap_or_else(|e| e.into_inner());
+        if producer.as_ref().map(|(c, _)| c) != settings.produce_catalog.as_ref() {
+            if let Some((_, stop)) = producer.take() {
+                let _ = stop.send(true);
+            }
+            if let Some(catalog) = &settings.produce_catalog {
+                let (stop, stop_rx) = watch::channel(false);
+                super::catalog_tasks::start_producer(
+                    self.manager.clone(),
+                    self.settings.clone(),
+                    catalog.clone(),
+                    plain(catalog),
+                    (self.shutdown.clone(), stop_rx),
+                );
+                *producer = Some((catalog.clone(), stop));
+            }
+        }
     }
 }
 
 /// SIGHUP: applies `next` (access lists, keys, primaries, NOTIFY targets, timer
 /// bounds) to the service and, through it, to the refresh and NOTIFY-out tasks from
-/// their next step.
-pub fn reconfigure(service: &Service, next: &XfrSettings) {
+/// their next step; starts and stops the secondary zones and catalogs it adds and
+/// removes (inside the runtime).
+pub fn reconfigure(service: &Service, running: &Running, next: &Config) {
     let mut changed = false;
-    // The members of consumed catalogs are learnt, not configured: they stay.
+    // The members of consumed catalogs are learnt, not configured: they stay (those
+    // of a catalog no longer consumed go with it, in its consumer).
     service.shared_settings().rcu(|current| {
-        let mut next = next.clone();
-        next.members = current.members.clone();
-        changed = **current != next;
-        next
+        let mut settings = next.xfr.clone();
+        settings.members = current.members.clone();
+        changed = **current != settings;
+        settings
     });
+    running.apply(next, true);
     tracing::info!(
         changed,
-        "SIGHUP: transfer settings applied ([xfr], [key], primaries, access and notify lists of [zone])"
+        "SIGHUP: transfer settings applied ([xfr], [key], primaries, access and notify lists of [zone], secondary zones and catalogs)"
     );
 }
 

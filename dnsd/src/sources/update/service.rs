@@ -19,6 +19,8 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Condvar, Mutex};
 
+use arc_swap::ArcSwap;
+
 use super::SOURCE;
 use super::message::{self, Update, read};
 use super::policy::{Grant, allowed};
@@ -157,7 +159,8 @@ fn rcode_name(rcode: u16) -> &'static str {
 /// The service (see the module documentation).
 pub struct UpdateService {
     manager: Arc<Manager>,
-    settings: Settings,
+    /// As configured now: a SIGHUP replaces them ([`UpdateService::reconfigure`]).
+    settings: ArcSwap<Settings>,
     queue: Mutex<Vec<DeferredQuery>>,
     wake: Condvar,
     stats: Arc<UpdateStats>,
@@ -168,7 +171,7 @@ impl UpdateService {
     pub fn start(manager: Arc<Manager>, settings: Settings) -> std::io::Result<Arc<Self>> {
         let service = Arc::new(Self {
             manager,
-            settings,
+            settings: ArcSwap::from_pointee(settings),
             queue: Mutex::new(Vec::new()),
             wake: Condvar::new(),
             stats: Arc::new(UpdateStats::default()),
@@ -178,6 +181,14 @@ impl UpdateService {
             .name("dnsd-update".into())
             .spawn(move || worker.run())?;
         Ok(service)
+    }
+
+    /// Applies `[update]` as read again (a SIGHUP): requests from the next batch on
+    /// are checked against it. Whether it changed.
+    pub fn reconfigure(&self, settings: Settings) -> bool {
+        let changed = **self.settings.load() != settings;
+        self.settings.store(Arc::new(settings));
+        changed
     }
 
     /// The counters.
@@ -223,7 +234,12 @@ impl UpdateService {
                 }
                 Ok(update) => update,
             };
-            let who = match self.settings.keys.check_request(&query.request, unix_now()) {
+            let who = match self
+                .settings
+                .load()
+                .keys
+                .check_request(&query.request, unix_now())
+            {
                 Check::Unsigned => Who::unsigned(),
                 Check::Verified(signed) => Who {
                     label: signed.key.name().to_string(),
@@ -269,6 +285,7 @@ impl UpdateService {
         }
         let allowed = self
             .settings
+            .load()
             .allow_unsigned
             .iter()
             .any(|net| net.contains(&client.ip()));
@@ -299,7 +316,7 @@ impl UpdateService {
             let permitted = |()| match &who.key {
                 Some(Signed { key, .. })
                     if !allowed(
-                        &self.settings.grants,
+                        &self.settings.load().grants,
                         key.name(),
                         apex,
                         update.updates.iter().map(|rr| (&rr.owner, rr.rtype)),
