@@ -59,11 +59,26 @@ pub enum EngineEvent {
     Gone(usize, String),
     /// The connection failed or ended; the follower tries again after a backoff.
     Lost(usize, String),
-    /// How many containers are on their way (created and not yet running, for at most
-    /// `starting::WAIT`; answered already or not):
-    /// their records are about to come (`source` folds a burst with it).
-    Pending(usize, usize),
+    /// How many containers are on their way: their records are about to come or go
+    /// (`source` folds a burst with it).
+    Pending(usize, OnTheirWay),
 }
+
+/// Containers whose records are about to change.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OnTheirWay {
+    /// Created and not yet running, for at most `starting::WAIT` (answered already or
+    /// not: their own inspect waits for the start to end).
+    pub starting: usize,
+    /// Sent a signal (`kill` event: `docker stop`, `docker compose down`, `docker
+    /// kill`) and not yet gone, for at most [`LEAVE_WAIT`].
+    pub leaving: usize,
+}
+
+/// How long a container sent a signal counts as leaving: Docker's default stop
+/// timeout (10 s) and a little more. A signal that stops nothing (a `HUP` to reload)
+/// counts that long too: while two do, a change waits, at most `source::FOLD_WAIT`.
+pub const LEAVE_WAIT: Duration = Duration::from_secs(12);
 
 /// The API version asked for: Docker 20.10 and Podman 4.3 both speak 1.41.
 const API_VERSION: ClientVersion = ClientVersion {
@@ -171,7 +186,9 @@ async fn session(
     // Containers created and not yet reported running or gone, with when: on their way
     // (their inspect may wait for the start to end, so `starting` alone misses most).
     let mut on_way: HashMap<String, std::time::Instant> = HashMap::new();
-    let mut pending = 0;
+    // Containers sent a signal (stopping, most often), with when.
+    let mut leaving: HashMap<String, std::time::Instant> = HashMap::new();
+    let mut pending = OnTheirWay::default();
     let mut poll = tokio::time::interval(super::starting::POLL);
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let send = |event| events.send(event).is_ok();
@@ -180,7 +197,10 @@ async fn session(
             item = buffer.recv() => {
                 let Some(item) = item else { return Ok(()) };
                 let message = item.map_err(|e| (format!("{socket}: events: {e}"), true))?;
-                let Some((id, created)) = container_of(message) else { continue };
+                let Some(Seen { id, created, signalled }) = container_of(message) else { continue };
+                if signalled && running.contains(&id) {
+                    leaving.insert(id.clone(), std::time::Instant::now());
+                }
                 if let Some(created) = created
                     && !running.contains(&id)
                 {
@@ -209,6 +229,7 @@ async fn session(
                     }
                     Inspected::Gone => {
                         running.remove(&id);
+                        leaving.remove(&id);
                         starting.remove(&id);
                         on_way.remove(&id);
                         Some(EngineEvent::Gone(index, id.clone()))
@@ -223,9 +244,11 @@ async fn session(
                     inspects.push(inspect_one(docker.clone(), id));
                 }
             }
-            _ = poll.tick(), if !on_way.is_empty() => {
+            _ = poll.tick(), if !on_way.is_empty() || !leaving.is_empty() => {
                 on_way.retain(|_, seen| seen.elapsed() < super::starting::WAIT);
-                for c in starting.poll(&docker).await {
+                leaving.retain(|_, seen| seen.elapsed() < LEAVE_WAIT);
+                let ready = if on_way.is_empty() { Vec::new() } else { starting.poll(&docker).await };
+                for c in ready {
                     running.insert(c.id.clone());
                     tracing::debug!(engine = %config.name, container = %c.name, "container given an address: answered while it starts");
                     if !send(EngineEvent::Running(index, c)) {
@@ -234,8 +257,12 @@ async fn session(
                 }
             }
         }
-        if on_way.len() != pending {
-            pending = on_way.len();
+        let now = OnTheirWay {
+            starting: on_way.len(),
+            leaving: leaving.len(),
+        };
+        if now != pending {
+            pending = now;
             if !send(EngineEvent::Pending(index, pending)) {
                 return Ok(());
             }
@@ -243,9 +270,17 @@ async fn session(
     }
 }
 
-/// The container an event is about, if it may change the records, and what its
-/// creation event says of it.
-fn container_of(message: bollard::models::EventMessage) -> Option<(String, Option<Container>)> {
+/// What an event says of a container whose records it may change.
+struct Seen {
+    id: String,
+    /// What its creation event says of it.
+    created: Option<Container>,
+    /// Sent a signal: it may be stopping.
+    signalled: bool,
+}
+
+/// The container an event is about, if it may change the records.
+fn container_of(message: bollard::models::EventMessage) -> Option<Seen> {
     let action = message.action.unwrap_or_default();
     if action.starts_with("exec_") || action.starts_with("health_status") {
         return None;
@@ -270,12 +305,20 @@ fn container_of(message: bollard::models::EventMessage) -> Option<(String, Optio
                     networks: Vec::new(),
                 }
             });
-            Some((id, created))
+            Some(Seen {
+                id,
+                created,
+                signalled: action == "kill",
+            })
         }
         Some("network") if action == "connect" || action == "disconnect" => actor
             .attributes
             .and_then(|a| a.get("container").cloned())
-            .map(|id| (id, None)),
+            .map(|id| Seen {
+                id,
+                created: None,
+                signalled: false,
+            }),
         _ => None,
     }
 }
