@@ -19,8 +19,7 @@ use std::time::Duration;
 
 use netfabric_tests::dns::short;
 use netfabric_tests::dnsd::Dnsd;
-use netfabric_tests::process::{ProcessGuard, run_with_input};
-use netfabric_tests::servers::free_port;
+use netfabric_tests::process::run_with_input;
 use netfabric_tests::update::Peer;
 
 const ZONE: &str = "$ORIGIN dyn.test.\n$TTL 300\n\
@@ -155,39 +154,8 @@ fn nsupdate(server: SocketAddr, zone: &str, commands: &str, extra: &[&str]) -> S
         .map_or_else(|| format!("error: {text}"), String::from)
 }
 
-fn wait_serving(addr: SocketAddr, what: &str, log: &Path) {
-    netfabric_tests::update::wait_serving(addr, "dyn.test.", what, log);
-}
-
 fn knot() -> Peer {
-    let dir = tempfile::Builder::new()
-        .prefix("nf-knot-upd-")
-        .tempdir()
-        .expect("dir");
-    let d = dir.path().display().to_string();
-    let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
-    std::fs::write(dir.path().join("dyn.test.zone"), ZONE).expect("zone");
-    // Knot's journal database: its folder must exist, or every update is SERVFAIL.
-    std::fs::create_dir(dir.path().join("db")).expect("db");
-    let conf = format!(
-        "server:\n  listen: {}@{}\n  rundir: \"{d}\"\n  pidfile: \"{d}/knot.pid\"\n\
-         control:\n  listen: \"{d}/knot.sock\"\ndatabase:\n  storage: \"{d}/db\"\n\
-         log:\n  - target: stderr\n    any: info\n\
-         acl:\n  - id: upd\n    address: 127.0.0.0/8\n    action: update\n\
-         template:\n  - id: default\n    storage: \"{d}\"\n    zonefile-sync: -1\n    semantic-checks: off\n\
-         zone:\n  - domain: dyn.test\n    file: dyn.test.zone\n    acl: upd\n",
-        addr.ip(),
-        addr.port()
-    );
-    std::fs::write(dir.path().join("knot.conf"), conf).expect("conf");
-    let log = std::fs::File::create(dir.path().join("log")).expect("log");
-    let mut cmd = Command::new("/usr/sbin/knotd");
-    cmd.args(["-c", &format!("{d}/knot.conf")])
-        .stdout(log.try_clone().expect("log"))
-        .stderr(log);
-    let guard = ProcessGuard::spawn("knotd", &mut cmd);
-    wait_serving(addr, "knot", &dir.path().join("log"));
-    Peer { addr, guard, dir }
+    netfabric_tests::update::knot_with("dyn.test", ZONE, "address: 127.0.0.0/8", "")
 }
 
 fn bind() -> Peer {

@@ -5,20 +5,32 @@
 //! with the same Time Signed rule; the record is not added. Inside the fudge the same
 //! update is applied by both. Then `dnsd ctl status` (the binary) shows the update
 //! source's counters by key.
+//!
+//! `clients_with_a_clock_off_get_badtime_like_bind`: Knot's client, `knsupdate`, run
+//! under libfaketime (Debian's faketime) with its clock 1000 s behind, then ahead. A
+//! relay in the test takes each request and sends the same bytes to dnsd, BIND and
+//! Knot; every answer is NOTAUTH/BADTIME, signed, with the server's own time in the
+//! Other Data, with the same Time Signed rule on all three, the zone section echoed
+//! (dnsd's had none before). The client is given dnsd's answer, then BIND's: it
+//! prints the same of both (it printed `ZONE: 0` for dnsd's before).
 
 use std::net::{SocketAddr, UdpSocket};
+use std::process::Command;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use dnsd::tsig::{Key, keyfile, sign_request};
 use netfabric_tests::dns::short;
 use netfabric_tests::dnsd::Dnsd;
-use netfabric_tests::update::bind_with;
+use netfabric_tests::process::run_with_input;
+use netfabric_tests::update::{bind_with, knot_with};
 
 const ZONE: &str = "$ORIGIN dyn.test.\n$TTL 300\n\
     @ SOA ns1.example.net. hostmaster.example.net. 1 3600 600 86400 300\n\
     @ NS ns1.example.net.\n";
 
+const SECRET: &str = "dXBkYXRlLWtleS1zZWNyZXQtMzItYnl0ZXMtbG9uZyE=";
 const KEYS: &str = "key \"upd.key\" {\n\talgorithm hmac-sha256;\n\tsecret \"dXBkYXRlLWtleS1zZWNyZXQtMzItYnl0ZXMtbG9uZyE=\";\n};\n";
 
 /// NOTAUTH (RFC 2136 §2.2) and BADTIME (RFC 8945 §3).
@@ -223,5 +235,210 @@ fn update_signed_outside_the_fudge_gets_badtime_like_bind() {
         "source update requests=3 commits=1 ",
     ] {
         assert!(status.contains(line), "{line:?} not in\n{status}");
+    }
+}
+
+/// What one server answered a relayed request: the checks common to every server, and
+/// the Time Signed rule ("request" or "server").
+fn badtime_answer(what: &str, response: &[u8], request_time: u64, before: u64) -> &'static str {
+    let after = now();
+    let seen = tsig_of(response).unwrap_or_else(|| panic!("{what}: no TSIG in {response:02x?}"));
+    assert_eq!(
+        (seen.rcode, seen.error),
+        (NOTAUTH, BADTIME),
+        "{what}: {seen:?}"
+    );
+    assert!(seen.mac_len > 0, "{what}: BADTIME unsigned");
+    assert_eq!(seen.other.len(), 6, "{what}: {seen:?}");
+    let server_time = seen
+        .other
+        .iter()
+        .fold(0u64, |t, b| (t << 8) | u64::from(*b));
+    assert!(
+        (before..=after).contains(&server_time),
+        "{what}: other data {server_time}, not the server's time ({before}..{after})"
+    );
+    if seen.time_signed == request_time {
+        "request"
+    } else if (before..=after).contains(&seen.time_signed) {
+        "server"
+    } else {
+        "neither"
+    }
+}
+
+/// A request relayed, and every server's answer to it.
+type Relayed = (Vec<u8>, Vec<Vec<u8>>);
+
+/// What a client printed, without what differs from one request to the next (the
+/// message ID; the TSIG record's times, MAC and original ID).
+fn normalised(text: &str) -> String {
+    text.lines()
+        .map(|line| {
+            if let Some((head, _)) = line.split_once("; id: ") {
+                return format!("{head}; id: ID");
+            }
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            match fields.iter().position(|f| *f == "TSIG") {
+                Some(t) if fields.len() > t + 9 => fields
+                    .iter()
+                    .enumerate()
+                    .map(|(i, f)| match i.checked_sub(t) {
+                        Some(2) => "TIME",
+                        Some(5) => "MAC",
+                        Some(6) => "ID",
+                        Some(n) if n >= 9 && f.chars().all(|c| c.is_ascii_digit()) => "OTHER",
+                        _ => f,
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                _ => line.to_string(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Runs `client` (with `args`, script `script`) under libfaketime, `skew` off, with a
+/// relay in between: each request it sends goes to every one of `servers` as it is,
+/// and the client gets the answer of `servers[answer]`. (What the client printed and
+/// its exit status; each request with every server's answer.)
+fn relayed(
+    client: &str,
+    args: &[&str],
+    script: &str,
+    skew: &str,
+    servers: &[SocketAddr],
+    answer: usize,
+) -> (String, Vec<Relayed>) {
+    let relay = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    relay
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .expect("timeout");
+    let port = relay.local_addr().expect("address").port();
+    let done = Arc::new(AtomicBool::new(false));
+    let relaying = {
+        let (done, servers) = (done.clone(), servers.to_vec());
+        std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            let mut buf = vec![0u8; 65535];
+            while !done.load(Ordering::Relaxed) {
+                let Ok((n, from)) = relay.recv_from(&mut buf) else {
+                    continue;
+                };
+                let request = buf[..n].to_vec();
+                let answers: Vec<Vec<u8>> =
+                    servers.iter().map(|s| exchange(*s, &request)).collect();
+                relay.send_to(&answers[answer], from).expect("answer");
+                seen.push((request, answers));
+            }
+            seen
+        })
+    };
+    let script = script.replace("PORT", &port.to_string());
+    let out = run_with_input(
+        Command::new("faketime")
+            .args(["-f", skew, client])
+            .args(args),
+        &script,
+    );
+    done.store(true, Ordering::Relaxed);
+    let seen = relaying.join().expect("relay");
+    let text = format!(
+        "exit {:?}\n{}{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (text, seen)
+}
+
+#[test]
+fn clients_with_a_clock_off_get_badtime_like_bind() {
+    let dir = tempfile::tempdir().expect("dir");
+    let keys = dir.path().join("update.key");
+    std::fs::write(&keys, KEYS).expect("keys");
+    let dnsd = Dnsd::builder()
+        .zone("dyn.test", ZONE)
+        .config(&format!(
+            "[update]\nkey-files = [\"{}\"]\n\
+             [[update.grant]]\nkey = \"upd.key\"\nmatch = \"zonesub\"\n",
+            keys.display()
+        ))
+        .start();
+    let bind = bind_with(
+        "dyn.test",
+        ZONE,
+        "update-policy { grant upd.key zonesub; };",
+        &format!("include \"{}\";", keys.display()),
+    );
+    let knot = knot_with(
+        "dyn.test",
+        ZONE,
+        "key: upd.key",
+        &format!("key:\n  - id: upd.key\n    algorithm: hmac-sha256\n    secret: {SECRET}\n"),
+    );
+    let servers = [
+        ("dnsd", dnsd.addr),
+        ("bind", bind.addr),
+        ("knot", knot.addr),
+    ];
+    let addrs: Vec<SocketAddr> = servers.iter().map(|(_, a)| *a).collect();
+    let key = format!("hmac-sha256:upd.key:{SECRET}");
+    let script = "server 127.0.0.1 PORT\nzone dyn.test.\n\
+                  update add skewed.dyn.test. 300 A 198.51.100.35\nsend\n";
+    let mut table = Vec::new();
+    // BIND's nsupdate cannot run under libfaketime (it stops at "unexpected recursive
+    // calls to clock_gettime()", jemalloc's start): the crafted message of the test
+    // above stands for it.
+    for (client, args) in [("knsupdate", ["-y", key.as_str(), "-t", "5", "-r", "0"])] {
+        for skew in ["-1000s", "+1000s"] {
+            let mut said = Vec::new();
+            for (answer, (server, _)) in servers.iter().enumerate().take(2) {
+                let what = format!("{client} {skew}, answered by {server}");
+                let before = now();
+                let (text, seen) = relayed(client, &args, script, skew, &addrs, answer);
+                assert!(!seen.is_empty(), "{what}: no request\n{text}");
+                for (request, answers) in &seen {
+                    let request_time = tsig_of(request)
+                        .unwrap_or_else(|| panic!("{what}: unsigned request"))
+                        .time_signed;
+                    let off = request_time.abs_diff(before);
+                    assert!((900..1100).contains(&off), "{what}: clock {off} s off");
+                    let rules: Vec<&str> = servers
+                        .iter()
+                        .zip(answers)
+                        .map(|((s, _), a)| {
+                            badtime_answer(&format!("{what}: {s}"), a, request_time, before)
+                        })
+                        .collect();
+                    let zones: Vec<u8> = answers
+                        .iter()
+                        .map(|a| a.get(5).copied().unwrap_or(0))
+                        .collect();
+                    table.push(format!(
+                        "{what}: dnsd, bind, knot: Time Signed {rules:?}, ZOCOUNT {zones:?}"
+                    ));
+                    // dnsd, BIND and Knot: the same Time Signed, the zone section echoed.
+                    assert!(
+                        rules.iter().all(|r| *r == rules[0]) && zones == [1, 1, 1],
+                        "{what}: dnsd, bind, knot: {rules:?}, ZOCOUNT {zones:?}"
+                    );
+                }
+                table.push(format!("{what}: the client said: {text}"));
+                said.push(normalised(&text));
+            }
+            assert_eq!(
+                said[0], said[1],
+                "{client} {skew}: what the client says of dnsd's answer and of BIND's"
+            );
+        }
+    }
+    eprintln!("{}", table.join("\n"));
+    for (server, addr) in servers {
+        assert!(
+            short(addr, "skewed.dyn.test.", "A").is_empty(),
+            "{server} applied an update signed outside the fudge"
+        );
     }
 }

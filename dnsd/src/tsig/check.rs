@@ -178,6 +178,18 @@ fn request_mac(key: &Key, msg: &[u8], found: &Found<'_>) -> ring::hmac::Tag {
 /// BIND does, with our time as Other Data, so that the client can see the skew) and
 /// BADTRUNC. No question (as NSD answers BADKEY).
 pub fn failure_response(request: &[u8], failure: &Failure, now: u64, out: &mut Vec<u8>) {
+    failure_response_in(request, failure, now, false, out);
+}
+
+/// As [`failure_response`], with the request's first section copied when it is one
+/// well-formed entry: an UPDATE's zone section, as BIND answers an UPDATE that fails
+/// its TSIG check (RFC 2136 §3.8 allows either; `knsupdate` then prints the same for
+/// both servers).
+pub fn failure_response_with_zone(request: &[u8], failure: &Failure, now: u64, out: &mut Vec<u8>) {
+    failure_response_in(request, failure, now, true, out);
+}
+
+fn failure_response_in(request: &[u8], failure: &Failure, now: u64, echo: bool, out: &mut Vec<u8>) {
     out.clear();
     let (id, flags) = match request.get(..4) {
         Some(h) => (
@@ -195,6 +207,17 @@ pub fn failure_response(request: &[u8], failure: &Failure, now: u64, out: &mut V
     out.extend_from_slice(&id.to_be_bytes());
     out.extend_from_slice(&(head | rcode).to_be_bytes());
     out.extend_from_slice(&[0; HEADER_LEN - 4]);
+    let first = request
+        .get(4..6)
+        .filter(|c| echo && *c == [0, 1])
+        .and_then(|_| {
+            let rest = request.get(HEADER_LEN..)?;
+            rest.get(..crate::wire::name::wire_len(rest)? + 4)
+        });
+    if let Some(first) = first {
+        out[5] = 1;
+        out.extend_from_slice(first);
+    }
     let code = match failure.kind {
         FailureKind::FormErr => return,
         FailureKind::BadKey => error::BADKEY,

@@ -49,7 +49,9 @@ use std::sync::Arc;
 
 use crate::wire::name::Name;
 
-pub use check::{Check, Failure, FailureKind, Signed, failure_response};
+pub use check::{
+    Check, Failure, FailureKind, Signed, failure_response, failure_response_with_zone,
+};
 pub use sign::{ResponseSigner, ResponseVerifier, VerifyError, sign_request};
 
 /// The fudge we sign with and allow (seconds), as BIND, Knot and NSD use.

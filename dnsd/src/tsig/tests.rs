@@ -249,6 +249,31 @@ fn error_responses_are_unsigned_for_badkey_and_signed_for_badtime() {
 }
 
 #[test]
+fn an_update_failure_echoes_its_zone_section_and_still_verifies() {
+    let k = key("xfr.example.", Algorithm::HmacSha256);
+    let ring = ring_of(&[&k]);
+    let mut req = request();
+    req[2] = 5 << 3; // UPDATE
+    let mut client = sign_request(&k, &mut req, NOW);
+    let Check::Failed(late) = ring.check_request(&req, NOW + 1000) else {
+        panic!("not refused");
+    };
+    let mut out = Vec::new();
+    failure_response_with_zone(&req, &late, NOW + 1000, &mut out);
+    assert_eq!(
+        (out[2] >> 3 & 0xf, out[3] & 0x0f),
+        (5, 9),
+        "UPDATE, NOTAUTH"
+    );
+    assert_eq!(u16::from_be_bytes([out[4], out[5]]), 1);
+    assert_eq!(out[12..29], req[12..29], "the zone section");
+    assert_eq!(
+        client.verify(&out, NOW + 1000),
+        Err(VerifyError::Refused(error::BADTIME))
+    );
+}
+
+#[test]
 fn a_client_accepts_unsigned_messages_between_signed_ones_but_not_at_the_end() {
     let k = key("xfr.example.", Algorithm::HmacSha256);
     let ring = ring_of(&[&k]);

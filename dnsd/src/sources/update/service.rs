@@ -27,7 +27,7 @@ use super::policy::{Grant, allowed};
 use super::process::{apply_updates, check_prerequisites, prescan};
 use crate::front::deferred::DeferredQuery;
 use crate::manager::{CommitError, Manager};
-use crate::tsig::{Check, KeyRing, ResponseSigner, Signed, failure_response, unix_now};
+use crate::tsig::{Check, KeyRing, ResponseSigner, Signed, failure_response_with_zone, unix_now};
 use crate::wire::message::rcode;
 use crate::wire::name::Name;
 use crate::zone::txn::{self, Change, Transaction};
@@ -254,7 +254,7 @@ impl UpdateService {
                     );
                     self.stats.count("bad-tsig", rcode::NOTAUTH);
                     let mut out = Vec::new();
-                    failure_response(&query.request, &failure, unix_now(), &mut out);
+                    failure_response_with_zone(&query.request, &failure, unix_now(), &mut out);
                     let _ = query.reply.send(out);
                     continue;
                 }
