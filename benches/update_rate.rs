@@ -1,8 +1,14 @@
-//! Benchmark (issue 10, speed): RFC 2136 single-record updates into a 10k-name zone,
+//! Benchmark (issue 10, speed): RFC 2136 single-record updates into a zone of
+//! `--names` names (10,000 by default; 1,000,000 with `-- --names 1000000`), unsigned
+//! or signed (`--signed`: dnsd's `[dnssec] sign = true`, Knot's `dnssec-signing: on`
+//! with its default policy, BIND's `dnssec-policy default`, each server's own keys),
 //! dnsd beside Knot and BIND in the same run, as ratios (shared/BENCHMARKING.md).
+//! `--no-bind` leaves BIND out (it signs a large zone in the background, for minutes,
+//! after it serves it unsigned).
 //!
 //! Run: `cargo build --profile ci -p dnsd && cargo bench --profile ci -p netfabric-tests
-//! --bench update_rate` (`-- --updates N --rounds R`).
+//! --bench update_rate` (`-- --updates N --rounds R --names N [--signed] [--no-bind]`).
+//! Each server is measured once it serves the zone (signed: its SOA with an RRSIG).
 //!
 //! The client (here, over UDP on loopback) sends UPDATEs that each add one A record
 //! at a new name, unsigned (each server allows unsigned updates from 127.0.0.0/8):
@@ -95,7 +101,7 @@ struct Peer {
     _dir: tempfile::TempDir,
 }
 
-fn knot(zone: &str) -> Peer {
+fn knot(zone: &str, signed: bool) -> Peer {
     let dir = tempfile::Builder::new()
         .prefix("nf-knot-ub-")
         .tempdir()
@@ -110,15 +116,20 @@ fn knot(zone: &str) -> Peer {
          log:\n  - target: stderr\n    any: warning\n\
          acl:\n  - id: upd\n    address: 127.0.0.0/8\n    action: update\n\
          template:\n  - id: default\n    storage: \"{d}\"\n    zonefile-sync: -1\n    semantic-checks: off\n\
-         zone:\n  - domain: bench.test\n    file: bench.test.zone\n    acl: upd\n",
+         zone:\n  - domain: bench.test\n    file: bench.test.zone\n    acl: upd\n{}",
         addr.ip(),
-        addr.port()
+        addr.port(),
+        if signed {
+            "    dnssec-signing: on\n"
+        } else {
+            ""
+        }
     );
     std::fs::write(dir.path().join("knot.conf"), conf).expect("conf");
     let mut cmd = Command::new("/usr/sbin/knotd");
     cmd.args(["-c", &format!("{d}/knot.conf")]);
     let guard = ProcessGuard::spawn("knotd", &mut cmd);
-    wait(addr);
+    wait(addr, signed);
     Peer {
         addr,
         guard,
@@ -126,7 +137,7 @@ fn knot(zone: &str) -> Peer {
     }
 }
 
-fn bind(zone: &str) -> Peer {
+fn bind(zone: &str, signed: bool) -> Peer {
     let dir = tempfile::Builder::new()
         .prefix("nf-bind-ub-")
         .tempdir()
@@ -137,7 +148,12 @@ fn bind(zone: &str) -> Peer {
     let conf = format!(
         "options {{ directory \"{d}\"; pid-file \"{d}/named.pid\"; listen-on port {port} {{ 127.0.0.1; }};\n\
          listen-on-v6 {{ none; }}; recursion no; dnssec-validation no; }};\ncontrols {{ }};\n\
-         zone \"bench.test\" {{ type primary; file \"{d}/bench.test.zone\"; allow-update {{ 127.0.0.0/8; }}; }};\n"
+         zone \"bench.test\" {{ type primary; file \"{d}/bench.test.zone\"; allow-update {{ 127.0.0.0/8; }}; {} }};\n",
+        if signed {
+            format!("dnssec-policy default; key-directory \"{d}\";")
+        } else {
+            String::new()
+        }
     );
     std::fs::write(dir.path().join("named.conf"), conf).expect("conf");
     let mut cmd = Command::new("/usr/sbin/named");
@@ -145,7 +161,7 @@ fn bind(zone: &str) -> Peer {
         .stderr(std::process::Stdio::null());
     let guard = ProcessGuard::spawn("named", &mut cmd);
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    wait(addr);
+    wait(addr, signed);
     Peer {
         addr,
         guard,
@@ -153,12 +169,39 @@ fn bind(zone: &str) -> Peer {
     }
 }
 
-fn wait(addr: SocketAddr) {
-    let end = Instant::now() + Duration::from_secs(60);
-    while short(addr, "bench.test.", "SOA").is_empty() {
+/// Waits until `addr` serves the zone (signed: its SOA with an RRSIG), for at most
+/// 30 minutes (BIND signs a 1M-name zone slowly).
+fn wait(addr: SocketAddr, signed: bool) {
+    let end = Instant::now() + Duration::from_secs(1800);
+    let ready = || {
+        if signed {
+            signed_soa(addr)
+        } else {
+            !short(addr, "bench.test.", "SOA").is_empty()
+        }
+    };
+    while !ready() {
         assert!(Instant::now() < end, "{addr} does not answer");
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// Whether `addr` answers the zone's SOA with an RRSIG.
+fn signed_soa(addr: SocketAddr) -> bool {
+    let out = Command::new("dig")
+        .args([
+            &format!("@{}", addr.ip()),
+            "-p",
+            &addr.port().to_string(),
+            "+dnssec",
+            "+norec",
+            "+time=2",
+            "+tries=2",
+            "bench.test.",
+            "SOA",
+        ])
+        .output();
+    out.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("\tRRSIG\tSOA "))
 }
 
 fn main() {
@@ -172,27 +215,59 @@ fn main() {
     };
     let updates = arg("--updates", 1000);
     let rounds = arg("--rounds", 3);
-    let zone = zone_text(10_000);
+    let names = arg("--names", 10_000);
+    let signed = args.iter().any(|a| a == "--signed");
+    let with_bind = !args.iter().any(|a| a == "--no-bind");
+    let zone = zone_text(names as usize);
     let state = tempfile::tempdir().expect("state");
+    let began = Instant::now();
     let dnsd = Dnsd::builder()
         .zone("bench.test", &zone)
         .config(&format!(
-            "state-dir = \"{}\"\n[update]\nallow-unsigned = [\"127.0.0.0/8\"]\n",
-            state.path().display()
+            "state-dir = \"{}\"\n[update]\nallow-unsigned = [\"127.0.0.0/8\"]\n{}",
+            state.path().display(),
+            if signed {
+                "[dnssec]\nsign = true\n"
+            } else {
+                ""
+            }
         ))
+        .ready_timeout(Duration::from_secs(1800))
         .start();
-    let knot = knot(&zone);
-    let bind = bind(&zone);
-    let servers: [(&str, SocketAddr, u32); 3] = [
+    wait(dnsd.addr, signed);
+    eprintln!(
+        "dnsd serves the zone after {:.1} s",
+        began.elapsed().as_secs_f64()
+    );
+    let began = Instant::now();
+    let knot = knot(&zone, signed);
+    eprintln!(
+        "knot serves the zone after {:.1} s",
+        began.elapsed().as_secs_f64()
+    );
+    let began = Instant::now();
+    let bind = with_bind.then(|| bind(&zone, signed));
+    if with_bind {
+        eprintln!(
+            "bind serves the zone after {:.1} s",
+            began.elapsed().as_secs_f64()
+        );
+    }
+    let mut servers: Vec<(&str, SocketAddr, u32)> = vec![
         ("dnsd", dnsd.addr, dnsd.pid()),
         ("knot", knot.addr, knot.guard.pid()),
-        ("bind", bind.addr, bind.guard.pid()),
     ];
+    if let Some(bind) = &bind {
+        servers.push(("bind", bind.addr, bind.guard.pid()));
+    }
     // Per server, per round: (sequential/s, window32/s, CPU µs per update).
-    let mut results: Vec<Vec<(f64, f64, f64)>> = vec![Vec::new(); 3];
+    let mut results: Vec<Vec<(f64, f64, f64)>> = vec![Vec::new(); servers.len()];
     let mut next = 0u32;
+    // Per server, a name its updates added.
+    let mut added = vec![0u32; servers.len()];
     for _ in 0..rounds {
         for (i, (_, addr, pid)) in servers.iter().enumerate() {
+            added[i] = next;
             let cpu0 = netfabric_tests::procstat::cpu_micros(*pid);
             let (seq, ok1) = run(*addr, next, updates / 4, 1);
             next += updates;
@@ -204,7 +279,24 @@ fn main() {
             results[i].push((seq, win, per));
         }
     }
-    println!("RFC 2136 updates into a 10k-name zone, {rounds} rounds, medians:");
+    if signed {
+        // The names the updates added are served signed.
+        for ((name, addr, _), n) in servers.iter().zip(&added) {
+            let out = Command::new("dig")
+                .args([&format!("@{}", addr.ip()), "-p", &addr.port().to_string()])
+                .args(["+dnssec", "+norec", &format!("h{n}.bench.test."), "A"])
+                .output()
+                .expect("dig");
+            assert!(
+                String::from_utf8_lossy(&out.stdout).contains("\tRRSIG\tA "),
+                "{name}: an updated name is not signed"
+            );
+        }
+    }
+    println!(
+        "RFC 2136 updates into a {names}-name zone, {}, {rounds} rounds, medians:",
+        if signed { "signed" } else { "unsigned" }
+    );
     println!(
         "{:6} {:>14} {:>14} {:>16}",
         "server", "sequential/s", "window32/s", "CPU µs/update"
@@ -217,8 +309,8 @@ fn main() {
         println!("{name:6} {seq:>14.0} {win:>14.0} {cpu:>16.1}");
         table.push((seq, win));
     }
-    let best_seq = table[1].0.max(table[2].0);
-    let best_win = table[1].1.max(table[2].1);
+    let best_seq = table[1..].iter().map(|t| t.0).fold(0.0, f64::max);
+    let best_win = table[1..].iter().map(|t| t.1).fold(0.0, f64::max);
     println!(
         "dnsd / best peer: sequential {:.2}x, window32 {:.2}x",
         table[0].0 / best_seq,
