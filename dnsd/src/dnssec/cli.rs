@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use super::keys::DIGEST_SHA256;
 use super::policy::{KeyScheme, Policy};
-use super::stage::key_lines;
+use super::status::key_lines;
 use super::store::{self, StoredKey};
 use super::timeline::{self, Env, KeyTimes, TimelineKey};
 use crate::config::Config;

@@ -19,6 +19,7 @@
 //! - `timeline`: each key's life and the rollovers (a pure core, given the time).
 //! - `parent`: asking the parent whether it publishes a new key's DS.
 //! - `stage`: the zone manager's signing stage.
+//! - `status`: each key's state for `dnsd keys list`, `dnsd ctl status`, the metrics.
 
 pub mod cli;
 pub mod keys;
@@ -30,6 +31,7 @@ pub mod rdata;
 pub mod sign;
 pub mod signer;
 pub mod stage;
+pub mod status;
 pub mod store;
 pub mod timeline;
 

@@ -16,6 +16,7 @@ use std::time::SystemTime;
 use super::policy::Policy;
 use super::sign::KeySet;
 use super::signer::{self, Context, SignError, Signed};
+use super::status::{KeyStatus, key_statuses};
 use super::store::{self, StoreError, StoredKey};
 use super::timeline::{self, Env, TimelineKey};
 use crate::wire::name::Name;
@@ -282,11 +283,12 @@ impl Stage {
         Ok(())
     }
 
-    /// One line per key: tag, role, state, and the next step with its time.
-    pub fn status(&self, zone: &Zone, now: u64) -> Vec<String> {
+    /// Each key's state at `now`: role, algorithm, tag, state, and the next step with
+    /// its time (`dnsd ctl status`, the metrics).
+    pub fn status(&self, zone: &Zone, now: u64) -> Vec<KeyStatus> {
         let max = || max_ttl(zone);
         let env = self.env(zone, &max);
-        key_lines(&self.keys, &env, now)
+        key_statuses(&self.keys, &env, now)
     }
 
     /// Computes the next refresh time of a freshly signed version.
@@ -302,42 +304,6 @@ fn keys_mtime(state_dir: &Path, apex: &Name) -> Option<SystemTime> {
     std::fs::metadata(store::zone_dir(state_dir, apex))
         .and_then(|m| m.modified())
         .ok()
-}
-
-/// One line per key at `now`: tag, algorithm, role, state (with `ds-seen` for a
-/// key-signing key the parent is known to publish) and the next step, `next: WHAT at
-/// TIME (in DURATION)`.
-pub fn key_lines(keys: &[StoredKey], env: &Env<'_>, now: u64) -> Vec<String> {
-    let line: Vec<TimelineKey> = keys.iter().map(StoredKey::timeline).collect();
-    let cds = timeline::ds_wanted(&line, now, env);
-    keys.iter()
-        .enumerate()
-        .map(|(i, key)| {
-            let state = timeline::state(&line[i], now).text();
-            let mut text = format!(
-                "{} {} {} {state}",
-                key.tag,
-                key.pair.algorithm(),
-                key.role(env.policy.scheme)
-            );
-            if cds.contains(&i) && env.policy.publish_cds {
-                text.push_str(" cds");
-            }
-            if let Some(seen) = key.times.ds_seen {
-                text.push_str(&format!(" ds-seen={}", time_text(seen)));
-            }
-            match timeline::next_step(&line, i, env, now) {
-                Some((what, Some(at))) => text.push_str(&format!(
-                    " next: {what} at {} (in {})",
-                    time_text(at),
-                    super::policy::duration_text(at.saturating_sub(now))
-                )),
-                Some((what, None)) => text.push_str(&format!(" next: {what}")),
-                None => {}
-            }
-            text
-        })
-        .collect()
 }
 
 /// A time as RFC 3339 (UTC), or "always" for 0 (a key older than its timeline).

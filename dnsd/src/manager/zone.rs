@@ -846,6 +846,21 @@ impl ZoneHandle {
         }
     }
 
+    /// As `with_signer`, without waiting: None while the writer is busy (a scrape of
+    /// the metrics never waits for a zone being signed).
+    pub fn try_with_signer<R>(&self, f: impl FnOnce(&Stage, &Zone) -> R) -> Option<Option<R>> {
+        let w = match self.shared.writer.try_lock() {
+            Ok(w) => w,
+            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return None,
+        };
+        let zone = w.zone.clone();
+        Some(match (&w.signer, zone) {
+            (Some(Ok(stage)), Some(zone)) => Some(f(stage, &zone)),
+            _ => None,
+        })
+    }
+
     /// Refreshes the signatures due, as a new version (the refresh timer's commit).
     pub fn refresh_signatures(&self) -> Result<u32, CommitError> {
         self.submit(SIGNER_SOURCE, Transaction::new())
