@@ -619,6 +619,9 @@ pub fn validate(
     if dnssec_base.0 && dnssec_keys::check(&spec.dnssec, &dnssec_base.1, "dnssec", &mut problems) {
         zone_defaults.dnssec = Some(dnssec_base.1.clone());
     }
+    if !dnssec_base.0 {
+        zone_defaults.unsigned_dnssec = Some(dnssec_base.1.clone());
+    }
 
     let mut xfr = transfers::settings(&spec.xfr, &spec.key, &in_file, &mut problems);
     let mut zones = BTreeMap::new();
@@ -703,6 +706,7 @@ pub fn validate(
             &format!("{key}.dnssec"),
             &mut problems,
         );
+        options.unsigned_dnssec = (!sign).then(|| policy.clone());
         options.dnssec = (sign
             && dnssec_keys::check(
                 &spec.dnssec,

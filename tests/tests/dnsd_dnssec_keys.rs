@@ -101,8 +101,17 @@ fn status_and_metrics_show_each_keys_role_algorithm_tag_state_and_next_step() {
     );
     // The ZSK's successor is published Ipub (propagation delay + DNSKEY TTL, 2h)
     // before its 30 days are over; the KSK rolls after 365 days.
-    assert!(line_of(&lines, ksk).contains("(in 364d23h)"), "{lines:?}");
-    assert!(line_of(&lines, zsk).contains("(in 29d21h)"), "{lines:?}");
+    // (A second may have passed since.)
+    let ksk_line = line_of(&lines, ksk);
+    assert!(
+        ksk_line.contains("(in 365d)") || ksk_line.contains("(in 364d23h)"),
+        "{lines:?}"
+    );
+    let zsk_line = line_of(&lines, zsk);
+    assert!(
+        zsk_line.contains("(in 29d22h)") || zsk_line.contains("(in 29d21h)"),
+        "{lines:?}"
+    );
 
     let scrape = dnsd.scrape();
     for (role, tag) in [("KSK", ksk), ("ZSK", zsk)] {
@@ -169,4 +178,136 @@ fn status_and_metrics_show_each_keys_role_algorithm_tag_state_and_next_step() {
         next_step_metric(&scrape, zsk, "retired"),
         "{scrape}"
     );
+}
+
+/// kdig's answer data for (`name`, `qtype`), sorted.
+fn kdig_short(dnsd: &Dnsd, name: &str, qtype: &str) -> Vec<String> {
+    let out = Command::new("kdig")
+        .arg(format!("@{}", dnsd.addr.ip()))
+        .args(["-p", &dnsd.addr.port().to_string()])
+        .args(["+short", "+norec", name, qtype])
+        .output()
+        .expect("kdig (knot-dnsutils)");
+    let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    lines.sort();
+    lines
+}
+
+/// delv's first line for (`name`, `qtype`) trusting `anchor` (`+root=wd.test`).
+fn delv(dnsd: &Dnsd, anchor: &std::path::Path, name: &str, qtype: &str) -> String {
+    let out = Command::new("delv")
+        .arg(format!("@{}", dnsd.addr.ip()))
+        .args(["-p", &dnsd.addr.port().to_string(), "-a"])
+        .arg(anchor)
+        .args(["+root=wd.test", "+tcp", name, qtype])
+        .output()
+        .expect("delv (bind9-dnsutils)");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// RFC 8078 §4: signing turned off (SIGHUP with `sign = false`) publishes the delete
+/// form in CDS and CDNSKEY, signed, and keeps the zone validly signed; the zone is
+/// unsigned only after `dnsd keys ds-gone` and `parent-ds-ttl + propagation-delay`.
+#[test]
+fn signing_turned_off_asks_the_parent_to_delete_the_ds_before_unsigning() {
+    let zone = ZONE.replace("st.test.", "wd.test.");
+    let mut dnsd = Dnsd::builder()
+        .zone("wd.test", &zone)
+        .config("[dnssec]\nsign = true\nparent-ds-ttl = \"3s\"\npropagation-delay = \"1s\"\n")
+        .start();
+    let dnskeys = kdig_short(&dnsd, "wd.test.", "DNSKEY");
+    assert_eq!(dnskeys.len(), 1, "{dnskeys:?}\n{}", dnsd.log());
+    let f: Vec<&str> = dnskeys[0].split_whitespace().collect();
+    let anchor = dnsd.dir().join("wd.anchor");
+    std::fs::write(
+        &anchor,
+        format!(
+            "trust-anchors {{ \"wd.test.\" static-key {} {} {} \"{}\"; }};\n",
+            f[0],
+            f[1],
+            f[2],
+            f[3..].concat()
+        ),
+    )
+    .unwrap();
+    let cds = kdig_short(&dnsd, "wd.test.", "CDS");
+    assert_eq!(cds.len(), 1, "{cds:?}");
+    assert_ne!(cds[0], "0 0 0 00");
+
+    // Signing turned off.
+    let config = dnsd.dir().join("dnsd.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(text.contains("sign = true"), "{text}");
+    std::fs::write(&config, text.replace("sign = true", "sign = false")).unwrap();
+    dnsd.signal(libc::SIGHUP);
+    dnsd.wait_for("the CDS delete form", |d| {
+        kdig_short(d, "wd.test.", "CDS") == ["0 0 0 00"]
+    });
+    assert_eq!(kdig_short(&dnsd, "wd.test.", "CDNSKEY"), ["0 3 0 AA=="]);
+    // Still signed, and valid: the DS may still be in caches.
+    assert_eq!(kdig_short(&dnsd, "wd.test.", "DNSKEY"), dnskeys);
+    for (name, qtype) in [
+        ("wd.test.", "CDS"),
+        ("wd.test.", "CDNSKEY"),
+        ("www.wd.test.", "A"),
+    ] {
+        let text = delv(&dnsd, &anchor, name, qtype);
+        assert!(
+            text.starts_with("; fully validated"),
+            "{name} {qtype}: {text}\n{}",
+            dnsd.log()
+        );
+    }
+    let lines = key_lines(&dnsd, "wd.test.");
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(dnsd.log().contains("signing turned off"), "{}", dnsd.log());
+    // A change is still signed while the parent's DS may be there.
+    let commit = |d: &Dnsd, n: u32| {
+        let add = format!("add h{n} 300 A 198.51.100.{}", n % 200 + 1);
+        let replies = d.ctl(&["zone wd.test", &add, "commit"]);
+        assert!(replies.iter().all(|r| r.starts_with("ok")), "{replies:?}");
+    };
+    commit(&dnsd, 1);
+    assert!(
+        delv(&dnsd, &anchor, "h1.wd.test.", "A").starts_with("; fully validated"),
+        "{}",
+        dnsd.log()
+    );
+
+    // The parent's DS is gone: 3 s + 1 s later, the next version is unsigned.
+    let out = Command::new(netfabric_tests::bins::path("dnsd"))
+        .args(["keys", "ds-gone", "--config"])
+        .arg(&config)
+        .arg("wd.test")
+        .output()
+        .expect("dnsd keys ds-gone");
+    assert!(out.status.success(), "{out:?}");
+    let mut n = 2;
+    dnsd.wait_for("the zone unsigned", |d| {
+        n += 1;
+        commit(d, n);
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        kdig_short(d, "wd.test.", "DNSKEY").is_empty()
+    });
+    for qtype in ["CDS", "CDNSKEY", "NSEC", "RRSIG"] {
+        assert!(
+            kdig_short(&dnsd, "wd.test.", qtype).is_empty(),
+            "{qtype}\n{}",
+            dnsd.log()
+        );
+    }
+    assert_eq!(kdig_short(&dnsd, "www.wd.test.", "A"), ["198.51.100.2"]);
+    assert!(key_lines(&dnsd, "wd.test.").is_empty());
+    // Changes are served unsigned from now on.
+    commit(&dnsd, 500);
+    assert!(kdig_short(&dnsd, "wd.test.", "DNSKEY").is_empty(), "{}", dnsd.log());
+    assert!(kdig_short(&dnsd, "h500.wd.test.", "RRSIG").is_empty());
+    assert_eq!(kdig_short(&dnsd, "h500.wd.test.", "A"), ["198.51.100.101"]);
 }

@@ -1042,7 +1042,18 @@ pub(super) fn open_signer(
     apex: &Name,
     options: &ZoneOptions,
 ) -> Option<Result<Stage, String>> {
-    let policy = options.dnssec.clone()?;
+    let Some(policy) = options.dnssec.clone() else {
+        // Signing turned off for a zone dnsd signed: it goes insecure first.
+        if !crate::dnssec::withdraw::pending(state_dir, apex) {
+            return None;
+        }
+        let policy = options.unsigned_dnssec.clone().unwrap_or_default();
+        return Some(Stage::open_withdrawal(state_dir, apex, policy).map_err(|e| {
+            tracing::error!(zone = %apex, "dnssec: {e}; changes to the zone are refused until its keys can be read");
+            e.to_string()
+        }));
+    };
+    crate::dnssec::withdraw::forget(state_dir, apex);
     Some(Stage::open(state_dir, apex, policy).map_err(|e| {
         tracing::error!(zone = %apex, "dnssec: {e}; changes to the zone are refused until its keys can be read");
         e.to_string()
@@ -1064,6 +1075,10 @@ fn sign(
             let signed = stage
                 .sign(&zone, &diff, now)
                 .map_err(|e| CommitError::Dnssec(e.to_string()))?;
+            if stage.finished() {
+                // Gone insecure (`dnssec::withdraw`): nothing left to sign.
+                w.signer = None;
+            }
             Ok((signed.zone, diff.then(signed.diff)))
         }
     }
@@ -1074,9 +1089,15 @@ fn sign_whole(w: &mut Writer, zone: Zone, now: u64) -> Result<Zone, CommitError>
     match &mut w.signer {
         None => Ok(zone),
         Some(Err(e)) => Err(CommitError::Dnssec(e.clone())),
-        Some(Ok(stage)) => stage
-            .sign_whole(&zone, now)
-            .map_err(|e| CommitError::Dnssec(e.to_string())),
+        Some(Ok(stage)) => {
+            let signed = stage
+                .sign_whole(&zone, now)
+                .map_err(|e| CommitError::Dnssec(e.to_string()))?;
+            if stage.finished() {
+                w.signer = None;
+            }
+            Ok(signed)
+        }
     }
 }
 
