@@ -307,7 +307,11 @@ fn signing_turned_off_asks_the_parent_to_delete_the_ds_before_unsigning() {
     assert!(key_lines(&dnsd, "wd.test.").is_empty());
     // Changes are served unsigned from now on.
     commit(&dnsd, 500);
-    assert!(kdig_short(&dnsd, "wd.test.", "DNSKEY").is_empty(), "{}", dnsd.log());
+    assert!(
+        kdig_short(&dnsd, "wd.test.", "DNSKEY").is_empty(),
+        "{}",
+        dnsd.log()
+    );
     assert!(kdig_short(&dnsd, "h500.wd.test.", "RRSIG").is_empty());
     assert_eq!(kdig_short(&dnsd, "h500.wd.test.", "A"), ["198.51.100.101"]);
 }

@@ -94,11 +94,14 @@ pub fn seen(check: &DsCheck) -> Vec<u16> {
 pub fn gone(check: &DsCheck) -> bool {
     let zone = check.apex.to_string();
     !check.servers.is_empty()
-        && check.servers.iter().all(|&server| match ds_set(server, &zone) {
-            Ok(set) => set.is_empty(),
-            Err(e) => {
-                tracing::info!(zone = %check.apex, %server, "dnssec: parent DS check: {e}");
-                false
-            }
-        })
+        && check
+            .servers
+            .iter()
+            .all(|&server| match ds_set(server, &zone) {
+                Ok(set) => set.is_empty(),
+                Err(e) => {
+                    tracing::info!(zone = %check.apex, %server, "dnssec: parent DS check: {e}");
+                    false
+                }
+            })
 }

@@ -133,10 +133,7 @@ pub fn pending(state_dir: &Path, apex: &Name) -> bool {
     if matches!(load(state_dir, apex), Ok(Some(w)) if w.unsigned.is_some()) {
         return false;
     }
-    store::load(state_dir, apex).is_ok_and(|keys| {
-        keys.iter()
-            .any(|k| k.times.remove.is_none())
-    })
+    store::load(state_dir, apex).is_ok_and(|keys| keys.iter().any(|k| k.times.remove.is_none()))
 }
 
 #[cfg(test)]
