@@ -268,6 +268,14 @@ fn tools_at(zone: &Zone, t: u64, what: &str, report: &mut Report) {
         ),
     ];
     for (tool, args) in runs {
+        // kzonecheck 3.2.6 says "no valid signature for a record" for the apex NS or
+        // the daily TXT of some versions with two CSKs (same algorithm, or an
+        // algorithm rollover). Looked at on the kept files: it is not the second
+        // algorithm (dropping either signature, or the whole ED25519 key and its
+        // signatures, still fails; the ED25519-only copy passes the signature check),
+        // nor the RRSIG TTLs at the name (all set to one TTL: still fails);
+        // ldns-verify-zone and the cache model accept the same versions. Unexplained
+        // (an ECDSA signature Knot refuses?): open, so kzonecheck is skipped there.
         if double_csk && tool == "kzonecheck" {
             continue;
         }
