@@ -619,6 +619,10 @@ pub fn validate(
     if dnssec_base.0 && dnssec_keys::check(&spec.dnssec, &dnssec_base.1, "dnssec", &mut problems) {
         zone_defaults.dnssec = Some(dnssec_base.1.clone());
     }
+    // (The default policy is what a zone without these values goes insecure with.)
+    if !dnssec_base.0 && dnssec_base.1 != crate::dnssec::Policy::default() {
+        zone_defaults.unsigned_dnssec = Some(dnssec_base.1.clone());
+    }
 
     let mut xfr = transfers::settings(&spec.xfr, &spec.key, &in_file, &mut problems);
     let mut zones = BTreeMap::new();
@@ -703,6 +707,8 @@ pub fn validate(
             &format!("{key}.dnssec"),
             &mut problems,
         );
+        options.unsigned_dnssec =
+            (!sign && policy != crate::dnssec::Policy::default()).then(|| policy.clone());
         options.dnssec = (sign
             && dnssec_keys::check(
                 &spec.dnssec,

@@ -151,6 +151,16 @@ enum KeysAction {
         /// The key tag.
         tag: String,
     },
+    /// Tell dnsd that the parent publishes no DS any more for a zone whose signing is
+    /// turned off (when the policy names no `parent-resolvers` to ask): the zone is
+    /// unsigned once that DS has left the caches.
+    DsGone {
+        /// Configuration file (TOML).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// The zone.
+        zone: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -215,6 +225,9 @@ fn keys(action: KeysAction) -> ExitCode {
         }),
         KeysAction::DsSeen { config, zone, tag } => key_command(config, |c| {
             dnsd::dnssec::cli::keys_ds_seen(c, &zone, &tag).map(|l| vec![l])
+        }),
+        KeysAction::DsGone { config, zone } => key_command(config, |c| {
+            dnsd::dnssec::cli::keys_ds_gone(c, &zone).map(|l| vec![l])
         }),
     }
 }

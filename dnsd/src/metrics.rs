@@ -28,6 +28,8 @@
 //!   `dnsd_zone_served_serial{zone}`, ...
 //! - Transfers, NOTIFY, TSIG and secondary zones (`xfr::stats`): `dnsd_xfr_out_total`,
 //!   `dnsd_xfr_in_total`, `dnsd_notify_in_total`, `dnsd_notify_out_total`, ...
+//! - Signed zones' keys (`dnssec::status`): `dnsd_dnssec_key_state{zone,tag,algorithm,
+//!   role,state}`, `dnsd_dnssec_key_next_step_timestamp_seconds{zone,tag,step}`.
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};

@@ -132,6 +132,10 @@ pub fn run(config: Config) -> Result<(), RunError> {
         xfr_stats,
     ));
     let xfr_tasks = crate::xfr::tasks::Tasks::new(manager.clone(), &transfers);
+    metrics.attach(Arc::new(crate::dnssec::status::KeyMetrics::new(
+        manager.clone(),
+        crate::manager::unix_now,
+    )));
     crate::dnssec::stage::spawn_refresh_timer(
         manager.clone(),
         crate::manager::unix_now,

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use super::keys::DIGEST_SHA256;
 use super::policy::{KeyScheme, Policy};
-use super::stage::key_lines;
+use super::status::key_lines;
 use super::store::{self, StoredKey};
 use super::timeline::{self, Env, KeyTimes, TimelineKey};
 use crate::config::Config;
@@ -245,4 +245,24 @@ pub fn keys_ds_seen(config: &Config, zone: &str, tag: &str) -> Result<String, St
     key.times.ds_seen = Some(now());
     store::save_times(&key).map_err(|e| e.to_string())?;
     Ok(format!("{apex} {} ds-seen", key.tag))
+}
+
+/// `dnsd keys ds-gone ZONE`: the parent publishes no DS for a zone going insecure
+/// (signing turned off, `withdraw`; for zones whose policy names no
+/// `parent-resolvers` to ask): the zone is unsigned once that DS has left the caches.
+pub fn keys_ds_gone(config: &Config, zone: &str) -> Result<String, String> {
+    let apex = zone_name(zone)?;
+    if config.zone_options(&apex).dnssec.is_some() {
+        return Err(format!(
+            "{apex} is signed by the configuration: ds-gone is for a zone whose signing is turned off"
+        ));
+    }
+    let mut w = super::withdraw::load(&config.state_dir, &apex)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("{apex} is not going insecure (no withdraw.state)"))?;
+    if w.ds_gone.is_none() {
+        w.ds_gone = Some(now());
+        super::withdraw::save(&config.state_dir, &apex, &w).map_err(|e| e.to_string())?;
+    }
+    Ok(format!("{apex} ds-gone"))
 }

@@ -19,6 +19,8 @@
 //! - `timeline`: each key's life and the rollovers (a pure core, given the time).
 //! - `parent`: asking the parent whether it publishes a new key's DS.
 //! - `stage`: the zone manager's signing stage.
+//! - `withdraw`: going insecure when signing is turned off (RFC 8078 §4 delete form).
+//! - `status`: each key's state for `dnsd keys list`, `dnsd ctl status`, the metrics.
 
 pub mod cli;
 pub mod keys;
@@ -30,8 +32,10 @@ pub mod rdata;
 pub mod sign;
 pub mod signer;
 pub mod stage;
+pub mod status;
 pub mod store;
 pub mod timeline;
+pub mod withdraw;
 
 pub use keys::{Algorithm, KeyPair};
 pub use policy::{Denial, KeyScheme, Policy};

@@ -1,7 +1,8 @@
 //! Asking the parent whether it publishes a key's DS (RFC 7583 §3.3.1 "DS seen",
 //! RFC 7344 §4.1): a DS query, recursion desired, to each address of the policy's
 //! `parent-resolvers` (the parent's own servers, or a resolver); the DS counts as
-//! seen when every address answers with a DS RRset that holds it. Blocking, with a
+//! seen when every address answers with a DS RRset that holds it; it is gone (a zone
+//! going insecure, RFC 8078 §4) when every address answers NOERROR without a DS. Blocking, with a
 //! short timeout: the signing timer's thread calls it, never the zone's writer.
 
 use std::net::{SocketAddr, UdpSocket};
@@ -16,7 +17,8 @@ use super::stage::DsCheck;
 /// How long one server is waited for.
 const WAIT: Duration = Duration::from_secs(3);
 
-/// The DS RDATAs `server` answers for `zone` (wire name), or why not.
+/// The DS RDATAs `server` answers for `zone` (wire name), or why not (an answer
+/// other than NOERROR is an error: it proves neither a DS nor its absence).
 fn ds_set(server: SocketAddr, zone: &str) -> Result<Vec<Vec<u8>>, String> {
     let name = HName::from_ascii(zone).map_err(|e| format!("{zone}: {e}"))?;
     let id: u16 = rand::random();
@@ -45,6 +47,9 @@ fn ds_set(server: SocketAddr, zone: &str) -> Result<Vec<Vec<u8>>, String> {
         };
         if answer.metadata.id != id {
             continue;
+        }
+        if answer.metadata.response_code != hickory_proto::op::ResponseCode::NoError {
+            return Err(format!("answered {}", answer.metadata.response_code));
         }
         let mut out = Vec::new();
         for record in &answer.answers {
@@ -81,4 +86,22 @@ pub fn seen(check: &DsCheck) -> Vec<u16> {
         }
     }
     seen
+}
+
+/// Whether every server of `check.servers` answers that the parent publishes no DS
+/// for the zone (NOERROR, no DS): a zone going insecure (`withdraw`) may be unsigned
+/// once that DS has left the caches.
+pub fn gone(check: &DsCheck) -> bool {
+    let zone = check.apex.to_string();
+    !check.servers.is_empty()
+        && check
+            .servers
+            .iter()
+            .all(|&server| match ds_set(server, &zone) {
+                Ok(set) => set.is_empty(),
+                Err(e) => {
+                    tracing::info!(zone = %check.apex, %server, "dnssec: parent DS check: {e}");
+                    false
+                }
+            })
 }

@@ -16,8 +16,10 @@ use std::time::SystemTime;
 use super::policy::Policy;
 use super::sign::KeySet;
 use super::signer::{self, Context, SignError, Signed};
+use super::status::{KeyStatus, key_statuses};
 use super::store::{self, StoreError, StoredKey};
 use super::timeline::{self, Env, TimelineKey};
+use super::withdraw::{self, Withdrawal};
 use crate::wire::name::Name;
 use crate::zone::diff::ZoneDiff;
 use crate::zone::txn;
@@ -63,6 +65,11 @@ pub struct Stage {
     state_dir: PathBuf,
     /// The keys folder's modification time when the keys were read.
     keys_mtime: Option<SystemTime>,
+    /// Signing is turned off and the zone is going insecure (`withdraw`): where it
+    /// stands (`started` 0: not yet).
+    withdrawal: Option<Withdrawal>,
+    /// The withdrawal is over: the zone is unsigned, the stage has nothing to do.
+    finished: bool,
 }
 
 /// The parent's DS to look for: what a key-signing key rollover waits for.
@@ -74,6 +81,9 @@ pub struct DsCheck {
     pub wanted: Vec<(u16, Vec<u8>)>,
     /// Where to ask.
     pub servers: Vec<std::net::SocketAddr>,
+    /// Whether the zone is going insecure: the check is that the parent publishes no
+    /// DS at all (`wanted` is empty).
+    pub gone: bool,
 }
 
 impl Stage {
@@ -93,7 +103,46 @@ impl Stage {
             apex: apex.clone(),
             state_dir: state_dir.to_path_buf(),
             keys_mtime,
+            withdrawal: None,
+            finished: false,
         })
+    }
+
+    /// The stage of zone `apex` whose signing is turned off while dnsd's keys still
+    /// sign it (`withdraw`): the keys sign on as they are, under `policy` (the values
+    /// the configuration gives with `sign = false`) with the keys' own algorithm and
+    /// scheme, and the CDS and CDNSKEY ask the parent to delete the DS.
+    pub fn open_withdrawal(
+        state_dir: &Path,
+        apex: &Name,
+        mut policy: Policy,
+    ) -> Result<Self, StoreError> {
+        let mut stage = Self::open(state_dir, apex, policy.clone())?;
+        let live: Vec<&StoredKey> = stage
+            .keys
+            .iter()
+            .filter(|k| k.times.remove.is_none())
+            .collect();
+        if let Some(newest) = live
+            .iter()
+            .filter(|k| k.timeline().sep)
+            .max_by_key(|k| k.times.publish)
+        {
+            policy.algorithm = newest.pair.algorithm();
+        }
+        policy.scheme = if live.iter().any(|k| !k.timeline().sep) {
+            super::policy::KeyScheme::KskZsk
+        } else {
+            super::policy::KeyScheme::Csk
+        };
+        stage.policy = policy;
+        stage.withdrawal = Some(withdraw::load(state_dir, apex)?.unwrap_or_default());
+        Ok(stage)
+    }
+
+    /// Whether the stage is done: the zone went insecure and is unsigned.
+    pub fn finished(&self) -> bool {
+        self.finished
     }
 
     fn ctx(&self, now: u64) -> Context<'_> {
@@ -120,6 +169,9 @@ impl Stage {
         self.reload_if_changed();
         if self.next_key_event != 0 && now < self.next_key_event {
             return Ok(());
+        }
+        if self.withdrawal.is_some() {
+            return self.advance_withdrawal(zone, now);
         }
         let max = || max_ttl(zone);
         let mut line: Vec<TimelineKey> = self.keys.iter().map(StoredKey::timeline).collect();
@@ -163,6 +215,113 @@ impl Stage {
         Ok(())
     }
 
+    /// The key set while going insecure: no timeline step (no key made, no rollover
+    /// started), the delete form in CDS and CDNSKEY; the first time, the withdrawal's
+    /// start is noted and logged.
+    fn advance_withdrawal(&mut self, zone: &Zone, now: u64) -> Result<(), SignError> {
+        let store_err = |e: StoreError| SignError::Store(e.to_string());
+        let mut w = self.withdrawal.unwrap_or_default();
+        if w.started == 0 {
+            w.started = now;
+            withdraw::save(&self.state_dir, &self.apex, &w).map_err(store_err)?;
+            self.keys_mtime = keys_mtime(&self.state_dir, &self.apex);
+            let how = if self.policy.parent_resolvers.is_empty() {
+                "`dnsd keys ds-gone` tells dnsd"
+            } else {
+                "dnsd asks parent-resolvers"
+            };
+            tracing::info!(
+                zone = %self.apex,
+                "dnssec: signing turned off: CDS and CDNSKEY ask the parent to delete the DS (RFC 8078); the zone stays signed until the DS is gone ({how}) and parent-ds-ttl + propagation-delay have passed"
+            );
+        }
+        self.withdrawal = Some(w);
+        let max = || max_ttl(zone);
+        let env = self.env(zone, &max);
+        let line: Vec<TimelineKey> = self.keys.iter().map(StoredKey::timeline).collect();
+        let mut set = store::key_set(&self.apex, &self.keys, &env, now);
+        if self.policy.publish_cds {
+            set.cds = vec![withdraw::CDS_DELETE.to_vec()];
+            set.cdnskeys = vec![withdraw::CDNSKEY_DELETE.to_vec()];
+        }
+        let next = [
+            timeline::next_event(&line, &env, now),
+            w.unsign_at(&self.policy).filter(|&t| t > now),
+        ];
+        self.key_set = set;
+        self.next_key_event = next.into_iter().flatten().min().unwrap_or(u64::MAX);
+        Ok(())
+    }
+
+    /// The version without any DNSSEC record (the withdrawal's last step); the keys
+    /// are marked removed.
+    fn unsign(&mut self, zone: &Zone, now: u64) -> Result<Signed, SignError> {
+        let store_err = |e: StoreError| SignError::Store(e.to_string());
+        let mut txn = txn::Transaction::new();
+        for node in zone.nodes() {
+            if super::nsec3::is_nsec3_node(&node) {
+                txn.push(txn::Change::RemoveName {
+                    owner: node.owner_name(),
+                });
+                continue;
+            }
+            let mut types: Vec<Rtype> = node
+                .rrsets()
+                .map(|r| r.rtype)
+                .filter(|&t| is_signer_type(t))
+                .collect();
+            types.dedup();
+            for rtype in types {
+                txn.push(txn::Change::RemoveRrset {
+                    owner: node.owner_name(),
+                    rtype,
+                });
+            }
+        }
+        let applied = txn::apply(zone, &txn)?;
+        for key in self.keys.iter_mut() {
+            if key.times.remove.is_none_or(|r| r > now) {
+                key.times.retire = Some(key.times.retire.map_or(now, |r| r.min(now)));
+                key.times.remove = Some(now);
+                store::save_times(key).map_err(store_err)?;
+            }
+        }
+        let mut w = self.withdrawal.unwrap_or_default();
+        w.unsigned = Some(now);
+        withdraw::save(&self.state_dir, &self.apex, &w).map_err(store_err)?;
+        self.withdrawal = Some(w);
+        self.finished = true;
+        tracing::info!(
+            zone = %self.apex,
+            "dnssec: the parent's DS is gone from every cache: the zone is served unsigned"
+        );
+        Ok(Signed {
+            zone: applied.zone,
+            diff: applied.diff,
+        })
+    }
+
+    /// Notes that the parent publishes no DS for the zone any more (seen at `now`).
+    pub fn ds_gone(&mut self, now: u64) -> Result<(), StoreError> {
+        let Some(w) = self.withdrawal.as_mut() else {
+            return Ok(());
+        };
+        if w.ds_gone.is_none() {
+            w.ds_gone = Some(now);
+            withdraw::save(&self.state_dir, &self.apex, w)?;
+            let at = w.unsign_at(&self.policy).unwrap_or(now);
+            tracing::info!(
+                zone = %self.apex,
+                next_key_step = %time_text(at),
+                "dnssec: the parent publishes no DS any more; the zone is unsigned in {} (parent-ds-ttl + propagation-delay)",
+                super::policy::duration_text(at.saturating_sub(now))
+            );
+        }
+        self.next_key_event = 0;
+        self.keys_mtime = keys_mtime(&self.state_dir, &self.apex);
+        Ok(())
+    }
+
     /// Reads the keys again when `dnsd keys` changed the store (the folder's
     /// modification time moved); whether it did. A key that cannot be read leaves the
     /// keys as they were, loudly.
@@ -170,6 +329,11 @@ impl Stage {
         let mtime = keys_mtime(&self.state_dir, &self.apex);
         if mtime == self.keys_mtime {
             return false;
+        }
+        if self.withdrawal.is_some()
+            && let Ok(Some(w)) = withdraw::load(&self.state_dir, &self.apex)
+        {
+            self.withdrawal = Some(w);
         }
         match store::load(&self.state_dir, &self.apex) {
             Ok(keys) => {
@@ -188,7 +352,13 @@ impl Stage {
 
     /// Signs `zone` whole (a first version).
     pub fn sign_whole(&mut self, zone: &Zone, now: u64) -> Result<Zone, SignError> {
+        if self.skip_unsigned(zone) {
+            return Ok(zone.clone());
+        }
         self.advance(zone, now)?;
+        if self.unsign_due(now) {
+            return Ok(self.unsign(zone, now)?.zone);
+        }
         let signed = signer::sign_full(zone, self.ctx(now))?;
         self.next_refresh = 0;
         self.note_refresh(&signed, now)?;
@@ -198,7 +368,21 @@ impl Stage {
     /// Signs what `diff` changed in `zone` (the version it led to), and refreshes the
     /// signatures due: the signed version and what signing changed.
     pub fn sign(&mut self, zone: &Zone, diff: &ZoneDiff, now: u64) -> Result<Signed, SignError> {
+        if self.skip_unsigned(zone) {
+            return Ok(Signed {
+                zone: zone.clone(),
+                diff: ZoneDiff {
+                    old_serial: diff.new_serial,
+                    new_serial: diff.new_serial,
+                    removed: Vec::new(),
+                    added: Vec::new(),
+                },
+            });
+        }
         self.advance(zone, now)?;
+        if self.unsign_due(now) {
+            return self.unsign(zone, now);
+        }
         let full = signer::needs_full(zone, self.ctx(now));
         let mut signed = signer::sign_diff(zone, diff, self.ctx(now))?;
         if full {
@@ -214,6 +398,24 @@ impl Stage {
             self.next_refresh = next.unwrap_or(now + 3600);
         }
         Ok(signed)
+    }
+
+    /// Whether the unsigning is due at `now`.
+    fn unsign_due(&self, now: u64) -> bool {
+        self.withdrawal
+            .is_some_and(|w| w.unsign_due(&self.policy, now))
+    }
+
+    /// Whether there is nothing to sign: the withdrawal is over, or a withdrawal that
+    /// never started finds the zone unsigned (keys made or imported, never used).
+    fn skip_unsigned(&mut self, zone: &Zone) -> bool {
+        if self
+            .withdrawal
+            .is_some_and(|w| w.started == 0 && zone.apex_node().rrset(Rtype::DNSKEY).is_none())
+        {
+            self.finished = true;
+        }
+        self.finished
     }
 
     /// When the served version `zone` next needs the signer: now when it is not
@@ -246,6 +448,18 @@ impl Stage {
         {
             return None;
         }
+        if let Some(w) = self.withdrawal {
+            if w.started == 0 || w.ds_gone.is_some() || self.finished {
+                return None;
+            }
+            self.last_ds_check = now;
+            return Some(DsCheck {
+                apex: self.apex.clone(),
+                wanted: Vec::new(),
+                servers: self.policy.parent_resolvers.clone(),
+                gone: true,
+            });
+        }
         let max = || max_ttl(zone);
         let env = self.env(zone, &max);
         let line: Vec<TimelineKey> = self.keys.iter().map(StoredKey::timeline).collect();
@@ -265,6 +479,7 @@ impl Stage {
                 })
                 .collect(),
             servers: self.policy.parent_resolvers.clone(),
+            gone: false,
         })
     }
 
@@ -282,11 +497,12 @@ impl Stage {
         Ok(())
     }
 
-    /// One line per key: tag, role, state, and the next step with its time.
-    pub fn status(&self, zone: &Zone, now: u64) -> Vec<String> {
+    /// Each key's state at `now`: role, algorithm, tag, state, and the next step with
+    /// its time (`dnsd ctl status`, the metrics).
+    pub fn status(&self, zone: &Zone, now: u64) -> Vec<KeyStatus> {
         let max = || max_ttl(zone);
         let env = self.env(zone, &max);
-        key_lines(&self.keys, &env, now)
+        key_statuses(&self.keys, &env, now)
     }
 
     /// Computes the next refresh time of a freshly signed version.
@@ -302,42 +518,6 @@ fn keys_mtime(state_dir: &Path, apex: &Name) -> Option<SystemTime> {
     std::fs::metadata(store::zone_dir(state_dir, apex))
         .and_then(|m| m.modified())
         .ok()
-}
-
-/// One line per key at `now`: tag, algorithm, role, state (with `ds-seen` for a
-/// key-signing key the parent is known to publish) and the next step, `next: WHAT at
-/// TIME (in DURATION)`.
-pub fn key_lines(keys: &[StoredKey], env: &Env<'_>, now: u64) -> Vec<String> {
-    let line: Vec<TimelineKey> = keys.iter().map(StoredKey::timeline).collect();
-    let cds = timeline::ds_wanted(&line, now, env);
-    keys.iter()
-        .enumerate()
-        .map(|(i, key)| {
-            let state = timeline::state(&line[i], now).text();
-            let mut text = format!(
-                "{} {} {} {state}",
-                key.tag,
-                key.pair.algorithm(),
-                key.role(env.policy.scheme)
-            );
-            if cds.contains(&i) && env.policy.publish_cds {
-                text.push_str(" cds");
-            }
-            if let Some(seen) = key.times.ds_seen {
-                text.push_str(&format!(" ds-seen={}", time_text(seen)));
-            }
-            match timeline::next_step(&line, i, env, now) {
-                Some((what, Some(at))) => text.push_str(&format!(
-                    " next: {what} at {} (in {})",
-                    time_text(at),
-                    super::policy::duration_text(at.saturating_sub(now))
-                )),
-                Some((what, None)) => text.push_str(&format!(" next: {what}")),
-                None => {}
-            }
-            text
-        })
-        .collect()
 }
 
 /// A time as RFC 3339 (UTC), or "always" for 0 (a key older than its timeline).
@@ -382,10 +562,18 @@ pub fn spawn_refresh_timer(
                 for zone in manager.zones() {
                     // A rollover waiting for the parent's DS: ask it (off the writer).
                     if let Some(Some(check)) = zone.with_signer(|s, z| s.ds_check(z, now)) {
-                        let seen = super::parent::seen(&check);
-                        if !seen.is_empty()
-                            && let Some(Err(e)) = zone.with_signer(|s, _| s.ds_seen(&seen, now))
-                        {
+                        let noted = if check.gone {
+                            // Going insecure: the parent's DS set is empty.
+                            super::parent::gone(&check)
+                                .then(|| zone.with_signer(|s, _| s.ds_gone(now)))
+                                .flatten()
+                        } else {
+                            let seen = super::parent::seen(&check);
+                            (!seen.is_empty())
+                                .then(|| zone.with_signer(|s, _| s.ds_seen(&seen, now)))
+                                .flatten()
+                        };
+                        if let Some(Err(e)) = noted {
                             tracing::error!(zone = %zone.apex(), "dnssec: {e}");
                         }
                     }

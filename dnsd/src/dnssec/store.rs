@@ -472,7 +472,9 @@ pub fn ensure(
 }
 
 /// The key set that signs at `now` under `env`'s policy with `keys` (`timeline`):
-/// the published keys of the policy's algorithm in the DNSKEY RRset; the signing
+/// the published keys in the DNSKEY RRset (of another algorithm than the policy's only
+/// during an algorithm rollover: every RRset is then signed with both, RFC 6840
+/// §5.11); the signing
 /// key-signing keys sign it (under CSK, everything), the signing ZSKs the rest; the
 /// CDS (SHA-256) and CDNSKEY RRsets name the key-signing keys the parent's DS set
 /// should hold (RFC 7344 §4).
@@ -481,7 +483,10 @@ pub fn key_set(apex: &Name, keys: &[StoredKey], env: &timeline::Env<'_>, now: u6
     let mut set = KeySet::default();
     let line: Vec<TimelineKey> = keys.iter().map(StoredKey::timeline).collect();
     for (key, t) in keys.iter().zip(&line) {
-        if key.pair.algorithm() != policy.algorithm || !t.published(now) {
+        // Keys of another algorithm are published while they sign (an algorithm
+        // rollover, `timeline`) or until their planned removal.
+        let other = key.pair.algorithm() != policy.algorithm;
+        if !t.published(now) || (other && !t.signing(now) && t.times.remove.is_none()) {
             continue;
         }
         set.dnskeys.push(key.dnskey());
@@ -492,7 +497,21 @@ pub fn key_set(apex: &Name, keys: &[StoredKey], env: &timeline::Env<'_>, now: u6
             tag: key.tag,
             pair: key.pair.clone(),
         };
-        match (policy.scheme, t.sep) {
+        // A key of another algorithm signs as its algorithm's keys did: with a ZSK
+        // of its algorithm beside it, the DNSKEY RRset only.
+        let scheme = if other {
+            let with_zsk = keys.iter().zip(&line).any(|(o, ot)| {
+                o.pair.algorithm() == key.pair.algorithm() && !ot.sep && ot.signing(now)
+            });
+            if with_zsk {
+                KeyScheme::KskZsk
+            } else {
+                KeyScheme::Csk
+            }
+        } else {
+            policy.scheme
+        };
+        match (scheme, t.sep) {
             (KeyScheme::Csk, true) => {
                 set.ksks.push(signing.clone());
                 set.zsks.push(signing);

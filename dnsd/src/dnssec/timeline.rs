@@ -18,6 +18,16 @@
 //!   old key goes after the parent's DS TTL and the propagation delay — and, for a
 //!   CSK, not before the data it double-signed has left the caches.
 //!
+//! - Algorithm (RFC 6781 §4.1.4, RFC 7583 §3.3.4; RFC 6840 §5.11): when the policy's
+//!   algorithm changes, keys of the new algorithm are made, published and signing at
+//!   once beside the old ones, so that every RRset is signed with both algorithms
+//!   (the zone signed again whole). The old keys stay in the CDS and CDNSKEY RRsets
+//!   until the new key-signing key's DNSKEY and the signatures of the new algorithm
+//!   have reached every cache (`Dprp + max(TTLkey, TTLsig)`); then the new key's CDS
+//!   replaces them, and once the parent's DS set holds it, every key of the old
+//!   algorithm stops signing and leaves together after the parent's DS TTL and the
+//!   propagation delay.
+//!
 //! Nothing here reads a clock, a file or the network: the signing stage (`stage`)
 //! gives the time and makes the keys it asks for, so a test runs months in a loop.
 
@@ -164,22 +174,33 @@ fn superseded(keys: &[TimelineKey], i: usize, t: u64, env: &Env<'_>) -> bool {
         .any(|(j, n)| j != i && newer_sep(n, k, env) && n.signing(t) && n.ready(t, env))
 }
 
-/// Whether an older key-signing key than `i` signs at `t`.
-fn older_sep(keys: &[TimelineKey], i: usize, t: u64, env: &Env<'_>) -> bool {
-    keys.iter().enumerate().any(|(j, o)| {
-        j != i
-            && o.sep
-            && relevant(o, env)
-            && o.signing(t)
-            && o.times.publish < keys[i].times.publish
-    })
+/// Whether an older key-signing key than `i` (of any algorithm) signs at `t`.
+fn older_sep(keys: &[TimelineKey], i: usize, t: u64) -> bool {
+    keys.iter()
+        .enumerate()
+        .any(|(j, o)| j != i && o.sep && o.signing(t) && o.times.publish < keys[i].times.publish)
+}
+
+/// Whether a key-signing key of another algorithm than the policy's signs at `t`
+/// with no retirement planned: an algorithm rollover is under way.
+fn old_algorithm_sep(keys: &[TimelineKey], t: u64, env: &Env<'_>) -> bool {
+    keys.iter()
+        .any(|o| o.sep && !relevant(o, env) && o.signing(t) && o.times.retire.is_none())
+}
+
+/// Whether the parent may be asked for the DS of key-signing key `k` at `t`: its
+/// DNSKEY has reached every cache and, in an algorithm rollover, so have the
+/// signatures of its algorithm over the whole zone.
+fn ds_ready(k: &TimelineKey, keys: &[TimelineKey], t: u64, env: &Env<'_>) -> bool {
+    k.ready(t, env)
+        && (!old_algorithm_sep(keys, t, env) || k.times.publish.saturating_add(env.iret()) <= t)
 }
 
 /// The key-signing keys whose DS the parent should publish at `t` (the CDS and
 /// CDNSKEY RRsets): those that sign, are not superseded by a newer ready key, and are
 /// not on their way out.
 pub fn ds_wanted(keys: &[TimelineKey], t: u64, env: &Env<'_>) -> Vec<usize> {
-    (0..keys.len())
+    let wanted: Vec<usize> = (0..keys.len())
         .filter(|&i| {
             let k = &keys[i];
             k.sep
@@ -188,7 +209,17 @@ pub fn ds_wanted(keys: &[TimelineKey], t: u64, env: &Env<'_>) -> Vec<usize> {
                 && k.times.retire.is_none()
                 && !superseded(keys, i, t, env)
                 // A successor's DS is asked for once its DNSKEY is in every cache.
-                && (k.ready(t, env) || !older_sep(keys, i, t, env))
+                && (ds_ready(k, keys, t, env) || !older_sep(keys, i, t))
+        })
+        .collect();
+    if !wanted.is_empty() {
+        return wanted;
+    }
+    // An algorithm rollover whose new key is not ready yet: the old algorithm's DS.
+    (0..keys.len())
+        .filter(|&i| {
+            let k = &keys[i];
+            k.sep && !relevant(k, env) && k.signing(t) && k.times.retire.is_none()
         })
         .collect()
 }
@@ -200,14 +231,7 @@ pub fn awaiting_ds(keys: &[TimelineKey], t: u64, env: &Env<'_>) -> Vec<usize> {
     ds_wanted(keys, t, env)
         .into_iter()
         .filter(|&i| {
-            keys[i].times.ds_seen.is_none()
-                && keys.iter().enumerate().any(|(j, o)| {
-                    j != i
-                        && o.sep
-                        && relevant(o, env)
-                        && o.signing(t)
-                        && o.times.publish < keys[i].times.publish
-                })
+            keys[i].times.ds_seen.is_none() && relevant(&keys[i], env) && older_sep(keys, i, t)
         })
         .collect()
 }
@@ -256,6 +280,7 @@ pub fn step<E>(
                 && k.times.retire.is_none_or(|r| r > now)
         });
         if !has {
+            let rollover = keys.iter().any(|k| !relevant(k, env) && k.signing(now));
             let key = generate(
                 sep,
                 KeyTimes {
@@ -264,11 +289,16 @@ pub fn step<E>(
                     ..KeyTimes::default()
                 },
             )?;
-            out.log.push(format!(
-                "{} {} made, published and signing",
-                role(sep),
-                key.tag
-            ));
+            out.log.push(if rollover {
+                format!(
+                    "algorithm rollover to {}: {} {} made, published and signing beside the keys of the old algorithm (every RRset signed with both)",
+                    policy.algorithm,
+                    role(sep),
+                    key.tag
+                )
+            } else {
+                format!("{} {} made, published and signing", role(sep), key.tag)
+            });
             keys.push(key);
             out.changed = true;
         }
@@ -398,6 +428,41 @@ pub fn step<E>(
         out.changed = true;
     }
 
+    // Algorithm rollover: once the parent's DS set holds the DS of a key-signing key
+    // of the new algorithm, every key of the old one stops signing and leaves, after
+    // the parent's DS TTL and the propagation delay (and not before the signatures of
+    // the new algorithm are in every cache).
+    let successor = keys
+        .iter()
+        .filter(|n| n.sep && relevant(n, env) && n.signing(now) && n.times.ds_seen.is_some())
+        .filter(|n| n.ready(now, env))
+        .map(|n| (n.tag, n.times.ds_seen.unwrap_or(now), n.times.publish))
+        .next();
+    if let Some((new, seen, published)) = successor
+        && keys
+            .iter()
+            .any(|k| !relevant(k, env) && k.signing(now) && k.times.retire.is_none())
+    {
+        let leave = (seen + u64::from(policy.parent_ds_ttl) + u64::from(policy.propagation_delay))
+            .max(published + env.iret())
+            .max(now);
+        let mut old = Vec::new();
+        for k in keys.iter_mut() {
+            if !relevant(k, env) && k.times.remove.is_none() {
+                k.times.retire = Some(k.times.retire.map_or(leave, |r| r.min(leave)));
+                k.times.remove = Some(leave);
+                old.push(k.tag.to_string());
+            }
+        }
+        out.log.push(format!(
+            "algorithm rollover: the parent publishes the DS of {} {new}; the keys of the old algorithm ({}) stop signing and leave in {} (parent DS TTL + propagation delay)",
+            role(true),
+            old.join(", "),
+            at(leave)
+        ));
+        out.changed = true;
+    }
+
     // `dnsd keys retire` of a key no rollover covers (a spare ZSK of a CSK zone, a key
     // of another algorithm): it stops signing now and leaves once its signatures have
     // left the caches. A key a rollover already replaces just forgets the request.
@@ -430,10 +495,17 @@ pub fn next_event(keys: &[TimelineKey], env: &Env<'_>, now: u64) -> Option<u64> 
     let policy = env.policy;
     let ipub = env.ipub();
     let mut times = Vec::new();
-    for k in keys.iter().filter(|k| relevant(k, env)) {
+    let rollover = old_algorithm_sep(keys, now, env);
+    for k in keys {
         let t = &k.times;
         times.extend([Some(t.publish), Some(t.active), t.retire, t.remove]);
+        if !relevant(k, env) {
+            continue;
+        }
         times.push(Some(t.publish + ipub));
+        if rollover && k.sep {
+            times.push(Some(t.publish + env.iret()));
+        }
         if k.signing(now) && t.retire.is_none() {
             if k.sep && policy.ksk_lifetime > 0 {
                 times.push(Some(t.active + policy.ksk_lifetime));
@@ -457,7 +529,13 @@ pub fn next_step(
     let k = &keys[i];
     let policy = env.policy;
     let times = &k.times;
-    if !relevant(k, env) && times.remove.is_none() {
+    if !relevant(k, env) && times.remove.is_none() && k.signing(t) {
+        return Some((
+            "algorithm rollover: leaves once the new algorithm's DS is at the parent".into(),
+            None,
+        ));
+    }
+    if !relevant(k, env) && times.remove.is_none() && !k.published(t) {
         return Some(("not the policy's algorithm: not published".into(), None));
     }
     match state(k, t) {
@@ -473,10 +551,15 @@ pub fn next_step(
                 return Some(("its DS at the parent (CDS published)".into(), None));
             }
             if k.sep
-                && !k.ready(t, env)
+                && !ds_ready(k, keys, t, env)
                 && keys.iter().any(|o| o.sep && o.tag != k.tag && o.signing(t))
             {
-                return Some(("CDS and CDNSKEY".into(), Some(times.publish + env.ipub())));
+                let wait = if old_algorithm_sep(keys, t, env) {
+                    env.ipub().max(env.iret())
+                } else {
+                    env.ipub()
+                };
+                return Some(("CDS and CDNSKEY".into(), Some(times.publish + wait)));
             }
             let life = if k.sep {
                 policy.ksk_lifetime

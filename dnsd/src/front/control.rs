@@ -12,9 +12,12 @@
 //! del-name OWNER            remove every RRset at OWNER
 //! commit                    commit: "ok SERIAL" once durable and served, or "error WHY"
 //! abort                     drop the transaction
-//! status [NAME]             one "zone ..." line per zone (without NAME, then one
-//!                           "source ..." line or more per dynamic source:
-//!                           `sources::status`), then "ok"
+//! status [NAME]             one "zone ..." line per zone, each signed zone's
+//!                           followed by one "key ZONE TAG ALGORITHM ROLE STATE ...
+//!                           [next: STEP at TIME (in DURATION)]" line per key
+//!                           (`dnssec::status`); without NAME, then one "source ..."
+//!                           line or more per dynamic source (`sources::status`);
+//!                           then "ok"
 //! cache ...                 the resolver's caches: flush, dump (resolver/control.rs)
 //! ```
 //!
@@ -344,6 +347,7 @@ fn answer(
                     continue;
                 }
                 out.push_str(&status_line(&zone, xfr));
+                out.push_str(&key_lines(&zone));
             }
             if out.is_empty() && name.is_some() {
                 return text("error no such zone\n");
@@ -372,6 +376,17 @@ fn status_line(zone: &ZoneHandle, xfr: Option<&XfrStats>) -> String {
         }
         None => line,
     }
+}
+
+/// A signed zone's `key ...` lines: each key's state at the time (`dnssec::status`).
+fn key_lines(zone: &ZoneHandle) -> String {
+    let now = crate::manager::unix_now();
+    let keys = zone
+        .with_signer(|stage, z| stage.status(z, now))
+        .unwrap_or_default();
+    keys.iter()
+        .map(|k| format!("key {} {}\n", zone.apex(), k.line(now)))
+        .collect()
 }
 
 fn status_head(zone: &ZoneHandle) -> String {

@@ -77,6 +77,9 @@ pub struct ZoneOptions {
     pub journal_max_bytes: usize,
     /// The signing policy (`[zone."NAME".dnssec]`); None: the zone is not signed.
     pub dnssec: Option<crate::dnssec::Policy>,
+    /// The policy's values where `sign = false`: how a zone dnsd signed goes
+    /// insecure (`dnssec::withdraw`: parent-resolvers, parent-ds-ttl, ...).
+    pub unsigned_dnssec: Option<crate::dnssec::Policy>,
 }
 
 impl Default for ZoneOptions {
@@ -87,6 +90,7 @@ impl Default for ZoneOptions {
             journal_max_entries: DEFAULT_JOURNAL_MAX_ENTRIES,
             journal_max_bytes: DEFAULT_JOURNAL_MAX_BYTES,
             dnssec: None,
+            unsigned_dnssec: None,
         }
     }
 }

@@ -846,6 +846,21 @@ impl ZoneHandle {
         }
     }
 
+    /// As `with_signer`, without waiting: None while the writer is busy (a scrape of
+    /// the metrics never waits for a zone being signed).
+    pub fn try_with_signer<R>(&self, f: impl FnOnce(&Stage, &Zone) -> R) -> Option<Option<R>> {
+        let w = match self.shared.writer.try_lock() {
+            Ok(w) => w,
+            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return None,
+        };
+        let zone = w.zone.clone();
+        Some(match (&w.signer, zone) {
+            (Some(Ok(stage)), Some(zone)) => Some(f(stage, &zone)),
+            _ => None,
+        })
+    }
+
     /// Refreshes the signatures due, as a new version (the refresh timer's commit).
     pub fn refresh_signatures(&self) -> Result<u32, CommitError> {
         self.submit(SIGNER_SOURCE, Transaction::new())
@@ -1027,7 +1042,18 @@ pub(super) fn open_signer(
     apex: &Name,
     options: &ZoneOptions,
 ) -> Option<Result<Stage, String>> {
-    let policy = options.dnssec.clone()?;
+    let Some(policy) = options.dnssec.clone() else {
+        // Signing turned off for a zone dnsd signed: it goes insecure first.
+        if !crate::dnssec::withdraw::pending(state_dir, apex) {
+            return None;
+        }
+        let policy = options.unsigned_dnssec.clone().unwrap_or_default();
+        return Some(Stage::open_withdrawal(state_dir, apex, policy).map_err(|e| {
+            tracing::error!(zone = %apex, "dnssec: {e}; changes to the zone are refused until its keys can be read");
+            e.to_string()
+        }));
+    };
+    crate::dnssec::withdraw::forget(state_dir, apex);
     Some(Stage::open(state_dir, apex, policy).map_err(|e| {
         tracing::error!(zone = %apex, "dnssec: {e}; changes to the zone are refused until its keys can be read");
         e.to_string()
@@ -1049,6 +1075,10 @@ fn sign(
             let signed = stage
                 .sign(&zone, &diff, now)
                 .map_err(|e| CommitError::Dnssec(e.to_string()))?;
+            if stage.finished() {
+                // Gone insecure (`dnssec::withdraw`): nothing left to sign.
+                w.signer = None;
+            }
             Ok((signed.zone, diff.then(signed.diff)))
         }
     }
@@ -1059,9 +1089,15 @@ fn sign_whole(w: &mut Writer, zone: Zone, now: u64) -> Result<Zone, CommitError>
     match &mut w.signer {
         None => Ok(zone),
         Some(Err(e)) => Err(CommitError::Dnssec(e.clone())),
-        Some(Ok(stage)) => stage
-            .sign_whole(&zone, now)
-            .map_err(|e| CommitError::Dnssec(e.to_string())),
+        Some(Ok(stage)) => {
+            let signed = stage
+                .sign_whole(&zone, now)
+                .map_err(|e| CommitError::Dnssec(e.to_string()))?;
+            if stage.finished() {
+                w.signer = None;
+            }
+            Ok(signed)
+        }
     }
 }
 
