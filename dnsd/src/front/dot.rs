@@ -24,7 +24,6 @@
 use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -36,7 +35,7 @@ use tokio_rustls::rustls;
 
 use super::acl::Acl;
 use super::edns_tail;
-use super::tcp::{Shared, resolve};
+use super::tcp::{OpenConnection, Shared, accept, resolve};
 use crate::answer::{RequestContext, Role, Transport, refuse, respond};
 
 /// Requests of one connection waiting for the resolver at once.
@@ -142,38 +141,21 @@ pub async fn serve(listener: Listener, shared: Arc<Shared>, mut shutdown: watch:
         allow,
         certificates,
     } = listener;
-    loop {
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
-            _ = shutdown.changed() => return,
-        };
-        let (stream, peer) = match accepted {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                tracing::warn!(error = %e, "dot accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let Ok(permit) = shared.permits.clone().try_acquire_owned() else {
-            shared.metrics.tcp_refused();
-            drop(stream);
-            continue;
-        };
+    while let Some((stream, peer, permit)) = accept(&listener, &shared, &mut shutdown, "dot").await
+    {
         let client_role = super::acl::role_for(role, &allow, peer.ip());
         let context = RequestContext::new(Transport::Tcp, peer, index, client_role.unwrap_or(role));
         let acceptor = TlsAcceptor::from(certificates.config.load_full());
         let (shared, shutdown) = (shared.clone(), shutdown.clone());
         let refused = client_role.is_none();
         tokio::spawn(async move {
-            shared.metrics.tcp_connection(1);
+            let _open = OpenConnection::new(&shared.metrics);
             let served = connection(
                 stream, acceptor, &shared, context, refused, shutdown, permit,
             );
             if let Err(e) = served.await {
                 tracing::debug!(%peer, error = %e, "dot connection ended");
             }
-            shared.metrics.tcp_connection(-1);
         });
     }
 }

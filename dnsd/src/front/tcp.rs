@@ -122,26 +122,8 @@ pub async fn serve(listener: Listener, shared: Arc<Shared>, mut shutdown: watch:
         role,
         allow,
     } = listener;
-    loop {
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
-            _ = shutdown.changed() => return,
-        };
-        let (stream, peer) = match accepted {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                // Out of file descriptors and the like: wait a little rather than spin.
-                tracing::warn!(error = %e, "tcp accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let Ok(permit) = shared.permits.clone().try_acquire_owned() else {
-            shared.metrics.tcp_refused();
-            tracing::debug!(%peer, "tcp connection refused: max-connections reached");
-            drop(stream);
-            continue;
-        };
+    while let Some((stream, peer, permit)) = accept(&listener, &shared, &mut shutdown, "tcp").await
+    {
         let shared = shared.clone();
         let shutdown = shutdown.clone();
         let client_role = super::acl::role_for(role, &allow, peer.ip());
@@ -158,11 +140,45 @@ pub async fn serve(listener: Listener, shared: Arc<Shared>, mut shutdown: watch:
     }
 }
 
+/// The next connection on `listener` (TCP or DoT, `what` in the logs) with its place
+/// among the `max-connections`; None at shutdown. A client past the limit is closed at
+/// once and counted; an accept error (out of file descriptors) waits a little rather
+/// than spin.
+pub(super) async fn accept(
+    listener: &TcpListener,
+    shared: &Shared,
+    shutdown: &mut watch::Receiver<bool>,
+    what: &str,
+) -> Option<(TcpStream, SocketAddr, OwnedSemaphorePermit)> {
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = shutdown.changed() => return None,
+        };
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                tracing::warn!(error = %e, "{what} accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        match shared.permits.clone().try_acquire_owned() {
+            Ok(permit) => return Some((stream, peer, permit)),
+            Err(_) => {
+                shared.metrics.tcp_refused();
+                tracing::debug!(%peer, "{what} connection refused: max-connections reached");
+                drop(stream);
+            }
+        }
+    }
+}
+
 /// Counts a connection in the gauge while it lives, also when its task unwinds.
-struct OpenConnection<'m>(&'m Metrics);
+pub(super) struct OpenConnection<'m>(&'m Metrics);
 
 impl<'m> OpenConnection<'m> {
-    fn new(metrics: &'m Metrics) -> Self {
+    pub(super) fn new(metrics: &'m Metrics) -> Self {
         metrics.tcp_connection(1);
         Self(metrics)
     }
