@@ -219,6 +219,10 @@ impl Submitted {
     /// client pipelining thousands of changes a second costs one thread wake-up per
     /// version, not one blocked thread per change.
     pub async fn done(self) -> Result<u32, CommitError> {
+        // Committed already (the usual case after `start`): no drainer to wake.
+        if let Some(result) = self.ticket.take() {
+            return result;
+        }
         self.start();
         loop {
             if let Some(result) = self.ticket.take() {
