@@ -66,6 +66,14 @@ fn main() -> std::process::ExitCode {
                 peak / 1024,
                 loaded.warnings.len()
             );
+            let zone = &loaded.zone;
+            let capacity: usize = zone.arena_spans().iter().map(|s| s.1).sum();
+            println!(
+                "node blobs {} MB (arena capacity {} MB), indexes {} MB",
+                zone.live_bytes() >> 20,
+                capacity >> 20,
+                zone.index_bytes() >> 20
+            );
             std::process::ExitCode::SUCCESS
         }
         Err(errors) => {

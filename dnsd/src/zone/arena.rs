@@ -16,9 +16,15 @@
 //! before the readers' loads); writers append past the end under the arena's writer
 //! lock, which readers never take. The chunk table is a fixed array of atomic
 //! pointers, each set once, so a reader never sees it move.
+//!
+//! Chunks are [`Block`]s: mapped fresh and advised for huge pages, so that lookups
+//! across a large zone do not miss the TLB, and reserved in full but held only as
+//! far as they are written.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+
+use super::block::Block;
 
 /// A node's place in an arena: chunk number (high bits) and offset in 4-octet words.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -44,10 +50,10 @@ pub struct Arena {
     writer: Mutex<Tail>,
 }
 
-/// What only the writer touches: the chunks' capacities and the tail's length.
+/// What only the writer touches: the chunks and the tail's length.
 struct Tail {
-    /// Capacity of each chunk allocated so far (the last one is the tail).
-    caps: Vec<usize>,
+    /// Every chunk allocated so far (the last one is the tail).
+    blocks: Vec<Block>,
     /// Bytes written into the tail.
     len: usize,
 }
@@ -59,9 +65,10 @@ unsafe impl Send for Arena {}
 unsafe impl Sync for Arena {}
 
 impl Arena {
-    /// An arena whose first chunks are `chunks`, already filled (a bulk load), each at
-    /// most the span a `Ref` reaches plus the last blob that starts inside it.
-    pub fn from_chunks(chunks: Vec<Vec<u8>>) -> Result<Self, ArenaFull> {
+    /// An arena whose first chunks are `chunks` (a block and the octets written to
+    /// it), already filled by a bulk load, each at most the span a `Ref` reaches plus
+    /// the last blob that starts inside it.
+    pub fn from_blocks(chunks: Vec<(Block, usize)>) -> Result<Self, ArenaFull> {
         if chunks.len() > MAX_CHUNKS {
             return Err(ArenaFull);
         }
@@ -71,17 +78,15 @@ impl Arena {
                 .collect(),
             used: AtomicUsize::new(0),
             writer: Mutex::new(Tail {
-                caps: Vec::new(),
+                blocks: Vec::new(),
                 len: 0,
             }),
         };
         let mut tail = arena.lock();
-        for chunk in chunks {
-            let len = chunk.len();
-            let mut chunk = std::mem::ManuallyDrop::new(chunk.into_boxed_slice());
-            let i = tail.caps.len();
-            arena.chunks[i].store(chunk.as_mut_ptr(), Ordering::Release);
-            tail.caps.push(len);
+        for (block, len) in chunks {
+            let i = tail.blocks.len();
+            arena.chunks[i].store(block.as_ptr(), Ordering::Release);
+            tail.blocks.push(block);
             tail.len = len;
             arena.used.fetch_add(len, Ordering::Relaxed);
         }
@@ -101,27 +106,27 @@ impl Arena {
         let mut tail = self.lock();
         let need = blob.len().next_multiple_of(4);
         let fits = tail
-            .caps
+            .blocks
             .last()
-            .is_some_and(|&cap| tail.len < CHUNK_SPAN && tail.len + need <= cap);
+            .is_some_and(|b| tail.len < CHUNK_SPAN && tail.len + need <= b.capacity());
         if !fits {
-            let i = tail.caps.len();
+            let i = tail.blocks.len();
             if i >= MAX_CHUNKS {
                 return Err(ArenaFull);
             }
             // Grow the tail chunks with the zone, so that a busy zone does not use up
-            // the chunk table, and a quiet one does not hold much unused capacity.
+            // the chunk table; pages a chunk does not fill yet cost no memory.
             let used = self.used.load(Ordering::Relaxed);
             let cap = (used / 8)
                 .clamp(MIN_TAIL, CHUNK_SPAN)
                 .max(need)
                 .next_multiple_of(4);
-            let mut chunk = std::mem::ManuallyDrop::new(vec![0u8; cap].into_boxed_slice());
-            self.chunks[i].store(chunk.as_mut_ptr(), Ordering::Release);
-            tail.caps.push(cap);
+            let block = Block::new(cap);
+            self.chunks[i].store(block.as_ptr(), Ordering::Release);
+            tail.blocks.push(block);
             tail.len = 0;
         }
-        let i = tail.caps.len() - 1;
+        let i = tail.blocks.len() - 1;
         // Offset 0 of the first chunk is never a node: a zero word can mean "none".
         let at = if i == 0 { tail.len.max(4) } else { tail.len };
         let base = self.chunks[i].load(Ordering::Acquire);
@@ -129,6 +134,7 @@ impl Arena {
         // Ref to them is published, and the writer lock keeps other writers out.
         unsafe {
             std::ptr::copy_nonoverlapping(blob.as_ptr(), base.add(at), blob.len());
+            std::ptr::write_bytes(base.add(at + blob.len()), 0, need - blob.len());
         }
         tail.len = at + need;
         self.used.fetch_add(need, Ordering::Relaxed);
@@ -159,128 +165,92 @@ impl Arena {
     /// order. Every blob of a version published before this call lies in one of them.
     pub fn spans(&self) -> Vec<(usize, usize)> {
         let tail = self.lock();
-        tail.caps
+        tail.blocks
             .iter()
-            .enumerate()
-            .map(|(i, &cap)| (self.chunks[i].load(Ordering::Acquire) as usize, cap))
+            .map(|b| (b.as_ptr() as usize, b.capacity()))
             .collect()
     }
 
     /// Bytes allocated for chunks.
     pub fn capacity(&self) -> usize {
-        self.lock().caps.iter().sum()
-    }
-}
-
-impl Drop for Arena {
-    fn drop(&mut self) {
-        let tail = self.writer.get_mut().unwrap_or_else(|e| e.into_inner());
-        for (i, &cap) in tail.caps.iter().enumerate() {
-            let ptr = *self.chunks[i].get_mut();
-            if !ptr.is_null() {
-                // SAFETY: the chunk was a Box<[u8]> of `cap` octets leaked by
-                // `from_chunks` or `append`, and nobody can refer to it any more.
-                drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(ptr, cap)) });
-            }
-        }
-    }
-}
-
-/// Asks the kernel to back `len` bytes at `ptr` with transparent huge pages where it
-/// can (`MADV_HUGEPAGE`; a no-op where THP is off). A zone of a million names spreads
-/// its lookups over tens of megabytes: with 4 KiB pages nearly every lookup misses the
-/// TLB, with 2 MiB pages almost none does. Call it before the memory is first written,
-/// so that the first faults already take huge pages.
-pub(crate) fn advise_huge_pages(ptr: *mut u8, len: usize) {
-    const HUGE: usize = 2 << 20;
-    let start = (ptr as usize).next_multiple_of(HUGE);
-    let end = (ptr as usize + len) & !(HUGE - 1);
-    if end > start {
-        // SAFETY: madvise only changes how the kernel backs this range of our own
-        // allocation; it reads and writes nothing.
-        unsafe {
-            libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE);
-        }
+        self.lock().blocks.iter().map(Block::capacity).sum()
     }
 }
 
 /// Splits a bulk load into chunks that `Ref`s can address: a chunk is closed once a
-/// blob would start past the span of an offset.
+/// blob would start past the span of an offset, or not fit.
 pub struct ChunkedWriter {
-    chunks: Vec<Vec<u8>>,
-    current: Vec<u8>,
+    chunks: Vec<(Block, usize)>,
+    current: Block,
+    /// Octets written to `current`.
+    len: usize,
 }
 
 impl ChunkedWriter {
     /// A writer whose first chunk reserves `capacity` octets (an upper bound of the
-    /// load, so that the first chunk is not copied as it grows).
+    /// load: reserved, not held, until written).
     pub fn with_capacity(capacity: usize) -> Self {
-        let mut current = Vec::with_capacity(capacity.min(CHUNK_SPAN + (1 << 20)));
-        advise_huge_pages(current.as_mut_ptr(), current.capacity());
         // Offset 0 of the first chunk is never a node: a zero word can mean "none".
-        current.extend_from_slice(&[0; 4]);
         Self {
             chunks: Vec::new(),
-            current,
+            current: Block::new(capacity.clamp(4, CHUNK_SPAN + (1 << 20))),
+            len: 4,
         }
     }
 
     /// The `Ref` the next blob will have, given that it is `len` octets long.
     pub fn next_ref(&mut self, len: usize) -> Result<Ref, ArenaFull> {
-        if self.current.len() >= CHUNK_SPAN
-            || (self.current.len() + len > CHUNK_SPAN && !self.current.is_empty())
-        {
-            let full = std::mem::take(&mut self.current);
-            self.chunks.push(full);
-            self.current = Vec::with_capacity(CHUNK_SPAN.min(len.max(1 << 20)));
-            advise_huge_pages(self.current.as_mut_ptr(), self.current.capacity());
-        }
-        if self.chunks.len() >= MAX_CHUNKS {
-            return Err(ArenaFull);
+        let need = len.next_multiple_of(4);
+        if self.len >= CHUNK_SPAN || self.len + need > self.current.capacity() {
+            if self.chunks.len() + 1 >= MAX_CHUNKS {
+                return Err(ArenaFull);
+            }
+            let full = std::mem::replace(&mut self.current, Block::new(CHUNK_SPAN.max(need)));
+            self.chunks.push((full, self.len));
+            self.len = 0;
         }
         let i = self.chunks.len() as u32;
-        Ok(Ref((i << OFFSET_BITS) | (self.current.len() / 4) as u32))
+        Ok(Ref((i << OFFSET_BITS) | (self.len / 4) as u32))
     }
 
-    /// The chunk being written: the caller appends one blob after `next_ref`, then
-    /// calls [`ChunkedWriter::align`].
-    pub fn current(&mut self) -> &mut Vec<u8> {
-        &mut self.current
-    }
-
-    /// Pads the current chunk to the next 4-octet boundary.
-    pub fn align(&mut self) {
-        let len = self.current.len().next_multiple_of(4);
-        self.current.resize(len, 0);
+    /// Writes the blob whose `Ref` [`ChunkedWriter::next_ref`] just gave (with its
+    /// length), padded to the next 4-octet boundary.
+    pub fn write(&mut self, blob: &[u8]) {
+        let at = self.len;
+        let end = at + blob.len().next_multiple_of(4);
+        // `next_ref` made room; the padding is zero already (a fresh block).
+        if let Some(dst) = self.current.bytes_mut(end).get_mut(at..at + blob.len()) {
+            dst.copy_from_slice(blob);
+            self.len = end;
+        }
     }
 
     /// The blob at `r`, written already.
     pub fn get(&self, r: Ref) -> &[u8] {
         let chunk = (r.0 >> OFFSET_BITS) as usize;
         let at = ((r.0 & ((1 << OFFSET_BITS) - 1)) as usize) * 4;
-        match self.chunks.get(chunk) {
-            Some(c) => &c[at..],
-            None => &self.current[at..],
-        }
+        let bytes = match self.chunks.get(chunk) {
+            Some((block, len)) => block.bytes(*len),
+            None => self.current.bytes(self.len),
+        };
+        bytes.get(at..).unwrap_or_default()
     }
 
     /// Mutable access to the blob at `r`, written already (flags set after the load).
     pub fn get_mut(&mut self, r: Ref) -> &mut [u8] {
         let chunk = (r.0 >> OFFSET_BITS) as usize;
         let at = ((r.0 & ((1 << OFFSET_BITS) - 1)) as usize) * 4;
-        match self.chunks.get_mut(chunk) {
-            Some(c) => &mut c[at..],
-            None => &mut self.current[at..],
-        }
+        let bytes = match self.chunks.get_mut(chunk) {
+            Some((block, len)) => block.bytes_mut(*len),
+            None => self.current.bytes_mut(self.len),
+        };
+        bytes.get_mut(at..).unwrap_or_default()
     }
 
     /// The arena holding everything written.
     pub fn finish(mut self) -> Result<Arena, ArenaFull> {
-        if !self.current.is_empty() || self.chunks.is_empty() {
-            self.current.shrink_to_fit();
-            self.chunks.push(self.current);
-        }
-        Arena::from_chunks(self.chunks)
+        self.chunks.push((self.current, self.len));
+        Arena::from_blocks(self.chunks)
     }
 }
 
@@ -290,7 +260,10 @@ mod tests {
 
     #[test]
     fn appended_blobs_read_back_across_chunks() {
-        let arena = Arena::from_chunks(vec![vec![7; 8]]).unwrap();
+        let mut first = ChunkedWriter::with_capacity(16);
+        let seven = first.next_ref(8).unwrap();
+        first.write(&[7; 8]);
+        let arena = first.finish().unwrap();
         let mut refs = Vec::new();
         for i in 0..50_000u32 {
             let blob = i.to_le_bytes().repeat(1 + (i % 5) as usize);
@@ -301,8 +274,8 @@ mod tests {
             assert_eq!(unsafe { arena.bytes(*r, blob.len()) }, &blob[..]);
         }
         assert!(arena.capacity() >= arena.used());
-        // SAFETY: the first chunk holds 8 bytes.
-        assert_eq!(unsafe { arena.bytes(Ref(0), 8) }, &[7; 8]);
+        // SAFETY: the first blob holds 8 bytes.
+        assert_eq!(unsafe { arena.bytes(seven, 8) }, &[7; 8]);
     }
 
     #[test]
@@ -312,8 +285,7 @@ mod tests {
         let mut refs = Vec::new();
         for _ in 0..7 {
             let r = writer.next_ref(blob.len()).unwrap();
-            writer.current().extend_from_slice(&blob);
-            writer.align();
+            writer.write(&blob);
             refs.push(r);
         }
         let arena = writer.finish().unwrap();

@@ -26,6 +26,7 @@ use std::sync::Arc;
 use foldhash::fast::FixedState;
 
 use super::arena::Ref;
+use super::block::Words;
 
 /// Names per segment the directory is sized for.
 const SEGMENT_TARGET: usize = 64;
@@ -162,7 +163,7 @@ pub struct NameIndex {
     /// The segments of the build, back to back in one allocation: a lookup touches
     /// few pages (the block is backed by huge pages where the system allows), and a
     /// million names cost one allocation, not sixteen thousand.
-    base: Arc<[u64]>,
+    base: Words,
     /// The segments' places, in pages that versions share.
     dir: Arc<[Page]>,
     len: usize,
@@ -194,21 +195,20 @@ impl NameIndex {
             .map(|&c| 1 + (c * BUILD_LOAD.1 / BUILD_LOAD.0 + 2).max(4))
             .collect();
         let total: usize = sizes.iter().sum();
-        let mut block: Vec<u64> = Vec::with_capacity(total);
-        super::arena::advise_huge_pages(block.as_mut_ptr().cast(), total * 8);
-        block.resize(total, 0);
         let mut offsets = Vec::with_capacity(segments);
         let mut at = 0;
         for &size in &sizes {
             offsets.push(at);
             at += size;
         }
-        for (h, r) in entries {
-            let s = segment_of(h);
-            let segment = &mut block[offsets[s]..offsets[s] + sizes[s]];
-            place(segment, (u64::from(h as u32) << 32) | u64::from(r.0));
-            segment[0] += 1;
-        }
+        let base = Words::build(total, |block| {
+            for (h, r) in entries {
+                let s = segment_of(h);
+                let segment = &mut block[offsets[s]..offsets[s] + sizes[s]];
+                place(segment, (u64::from(h as u32) << 32) | u64::from(r.0));
+                segment[0] += 1;
+            }
+        });
         let places: Vec<Place> = offsets
             .iter()
             .zip(&sizes)
@@ -220,7 +220,7 @@ impl NameIndex {
         let dir = places.chunks(1 << PAGE_BITS).map(Page::from).collect();
         Self {
             bits,
-            base: block.into(),
+            base,
             dir,
             len: expected,
         }

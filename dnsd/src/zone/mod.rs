@@ -9,6 +9,7 @@
 //! `serial`; the `ZoneSet` holding every zone is swapped atomically.
 
 pub mod arena;
+pub mod block;
 pub mod canonical;
 pub mod check;
 pub mod diff;

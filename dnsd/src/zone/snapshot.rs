@@ -557,8 +557,7 @@ impl Bulk<'_> {
         self.blob.clear();
         data.encode(flags, &mut self.blob)?;
         let r = self.writer.next_ref(self.blob.len())?;
-        self.writer.current().extend_from_slice(&self.blob);
-        self.writer.align();
+        self.writer.write(&self.blob);
         self.live_bytes += self.blob.len().next_multiple_of(4);
         self.refs.push(r);
         self.hashes.push(index::hash(owner));
