@@ -55,6 +55,7 @@ mod identity;
 mod limit;
 mod lookup;
 mod negative;
+mod prefetch;
 mod proof;
 mod referral;
 mod render;
@@ -82,6 +83,8 @@ use crate::zone::{Rtype, ZoneSet};
 use lookup::Query;
 use render::{Head, Opt, Writer};
 use response::Response;
+
+pub use prefetch::prefetch;
 
 pub use context::{AnswerOptions, DEFAULT_OPTIONS, RequestContext, Role};
 pub use cookie::CookieState;

@@ -364,6 +364,13 @@ impl Worker {
         let listener = &self.listeners[s];
         let batch = &mut *self.batch;
         let zones = self.zones.load();
+        crate::answer::prefetch(
+            &zones,
+            (0..received).filter_map(|i| {
+                let len = batch.recv_hdrs[i].msg_len as usize;
+                batch.queries[i].get(..len)
+            }),
+        );
         let now = super::unix_now();
         let limiter = self.limiter.as_deref().filter(|_| listener.limit);
         let seconds = if limiter.is_some() {

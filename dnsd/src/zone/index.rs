@@ -296,6 +296,27 @@ impl NameIndex {
         let _ = slot;
     }
 
+    /// The first ref along the probe run of hash `h` whose tag matches: the node a
+    /// lookup of that name will most likely read, for prefetching it. Reads the slots
+    /// (fetch them first with [`NameIndex::prefetch`]).
+    #[inline]
+    pub fn candidate(&self, h: u64) -> Option<Ref> {
+        let slots = slots(self.segment(self.segment_of(h)));
+        let tag = h as u32;
+        let mut i = home(slots, tag);
+        for dist in 0..slots.len() {
+            let entry = slots[i];
+            if entry == 0 || distance(slots, i, entry) < dist {
+                return None;
+            }
+            if (entry >> 32) as u32 == tag {
+                return Some(Ref(entry as u32));
+            }
+            i = next(slots, i);
+        }
+        None
+    }
+
     /// Number of names.
     pub fn len(&self) -> usize {
         self.len
