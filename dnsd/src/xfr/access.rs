@@ -66,6 +66,8 @@ pub struct Remote {
     pub address: SocketAddr,
     /// The key to sign with (lowercased), if any.
     pub key: Option<Name>,
+    /// A primary reached over TLS (XoT, RFC 9103); None: TCP and UDP.
+    pub tls: Option<super::xot::XotPeer>,
 }
 
 /// What the configuration says about one zone's transfers.
