@@ -61,6 +61,9 @@ impl Secret {
 }
 
 /// A MAC being computed.
+// ring's context is the common case and lives on the stack: boxing it would cost an
+// allocation per message signed or checked.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone)]
 pub(crate) enum Context {
     /// SHA family, by ring.
