@@ -698,6 +698,7 @@ pub fn validate(
             notify: &spec.notify,
             primaries: &spec.primaries,
             catalog: &spec.catalog,
+            base: &base,
         };
         let file_span = spec.file.as_ref().map(Spanned::span);
         transfers::zone(&key, &apex, &lists, file_span, &mut xfr, &mut problems);

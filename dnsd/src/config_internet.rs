@@ -27,6 +27,10 @@ pub struct RrlConfig {
     pub enabled: Option<bool>,
     /// Rates, slip, prefixes, exempt clients, log-only, table size.
     pub settings: rrl::Settings,
+    /// Whether the transfer peers (primaries, NOTIFY targets, the prefixes of
+    /// allow-transfer and allow-notify no wider than a bucket's) are exempt too, as
+    /// they change with the transfer settings (`xfr::access::XfrSettings::rrl_peers`).
+    pub exempt_transfer_peers: bool,
 }
 
 impl RrlConfig {
@@ -76,6 +80,7 @@ pub(super) struct RrlSpec {
     ipv4_prefix_length: Option<Spanned<i64>>,
     ipv6_prefix_length: Option<Spanned<i64>>,
     exempt_clients: Option<Vec<Spanned<String>>>,
+    exempt_transfer_peers: Option<Spanned<bool>>,
     log_only: Option<Spanned<bool>>,
     table_size: Option<Spanned<i64>>,
 }
@@ -102,6 +107,7 @@ pub(super) const RRL_KEYS: &[&str] = &[
     "ipv4-prefix-length",
     "ipv6-prefix-length",
     "exempt-clients",
+    "exempt-transfer-peers",
     "log-only",
     "table-size",
 ];
@@ -232,6 +238,10 @@ pub(super) fn rrl(spec: &RrlSpec, problems: &mut Problems<'_>) -> RrlConfig {
     RrlConfig {
         enabled: spec.enabled.as_ref().map(|v| *v.get_ref()),
         settings,
+        exempt_transfer_peers: spec
+            .exempt_transfer_peers
+            .as_ref()
+            .is_none_or(|v| *v.get_ref()),
     }
 }
 

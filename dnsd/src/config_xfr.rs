@@ -15,6 +15,9 @@
 //! catalog = "catalog.invalid"                # RFC 9432: publish the zones served
 //! [zone."example.net"]
 //! primaries = [{ address = "198.51.100.1:53", key = "home-vps" }]
+//! [zone."example.org"]                         # XoT (RFC 9103), strict TLS
+//! primaries = [{ address = "198.51.100.1:853", key = "home-vps", tls = "strict",
+//!                tls-ca-file = "ca.pem", tls-name = "ns1.example.org" }]
 //! [zone."catalog.invalid"]                     # a catalog from a primary: its
 //! primaries = [{ address = "198.51.100.1:53", key = "home-vps" }]
 //! catalog = true                               # members become secondary zones
@@ -22,7 +25,7 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -32,6 +35,7 @@ use super::Problems;
 use crate::tsig::{Key, KeyRing, keyfile};
 use crate::wire::name::Name;
 use crate::xfr::access::{Acl, AclEntry, Remote, TimerBounds, XfrSettings, ZoneXfr};
+use crate::xfr::xot::{TlsMode, TlsSpec, XotPeer};
 
 //------------ Spec ----------------------------------------------------------
 
@@ -80,12 +84,18 @@ pub(super) struct AclEntrySpec {
     key: Option<Spanned<String>>,
 }
 
-/// A remote server as written: `{ address = "ADDR[:PORT]", key = "NAME" }`.
+/// A remote server as written: `{ address = "ADDR[:PORT]", key = "NAME" }`; a
+/// primary also `tls = "strict" | "opportunistic"` (XoT, RFC 9103) with `tls-name`,
+/// `tls-ca-file` and `tls-pin-sha256` (base64 SHA-256 of the certificate's SPKI).
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
 pub(super) struct RemoteSpec {
     address: Option<Spanned<String>>,
     key: Option<Spanned<String>>,
+    tls: Option<Spanned<String>>,
+    tls_name: Option<Spanned<String>>,
+    tls_ca_file: Option<Spanned<String>>,
+    tls_pin_sha256: Option<Spanned<String>>,
 }
 
 /// A `[key."NAME"]` table.
@@ -103,6 +113,8 @@ pub(super) struct ZoneXfrSpec<'a> {
     pub notify: &'a Option<Vec<Spanned<RemoteSpec>>>,
     pub primaries: &'a Option<Vec<Spanned<RemoteSpec>>>,
     pub catalog: &'a Option<Spanned<bool>>,
+    /// The configuration file's folder (relative `tls-ca-file` paths).
+    pub base: &'a Path,
 }
 
 //------------ Validation ----------------------------------------------------
@@ -184,6 +196,7 @@ pub(super) fn settings(
         notify: &spec.notify,
         primaries: &None,
         catalog: &None,
+        base: &in_file(""),
     };
     settings.defaults = zone_lists("xfr", &empty, &settings.keys, &ZoneXfr::default(), problems);
     if let Some(v) = &spec.notify_ns {
@@ -330,7 +343,16 @@ fn zone_lists(
         Some(items) => items
             .iter()
             .enumerate()
-            .filter_map(|(i, item)| remote(&format!("{key}.{name}[{i}]"), item, keys, p))
+            .filter_map(|(i, item)| {
+                let path = format!("{key}.{name}[{i}]");
+                remote(
+                    &path,
+                    item,
+                    keys,
+                    (name == "primaries").then_some(spec.base),
+                    p,
+                )
+            })
             .collect(),
     };
     ZoneXfr {
@@ -420,10 +442,13 @@ fn acl_entry(
     Some(AclEntry { prefixes, key })
 }
 
+/// A remote server; `tls_base`: a primary's, whose relative `tls-ca-file` is in that
+/// folder (NOTIFY targets have no TLS keys).
 fn remote(
     path: &str,
     item: &Spanned<RemoteSpec>,
     keys: &KeyRing,
+    tls_base: Option<&Path>,
     problems: &mut Problems<'_>,
 ) -> Option<Remote> {
     let spec = item.get_ref();
@@ -453,7 +478,91 @@ fn remote(
         Some(k) => Some(key_name(path, k, keys, problems)?),
         None => None,
     };
-    Some(Remote { address, key })
+    let tls = remote_tls(path, spec, address, tls_base, problems)?;
+    Some(Remote { address, key, tls })
+}
+
+/// A primary's XoT settings (Some(None): plain TCP), or None after saying what is
+/// wrong.
+fn remote_tls(
+    path: &str,
+    spec: &RemoteSpec,
+    address: SocketAddr,
+    base: Option<&Path>,
+    problems: &mut Problems<'_>,
+) -> Option<Option<XotPeer>> {
+    let extras = [
+        (&spec.tls_name, "tls-name"),
+        (&spec.tls_ca_file, "tls-ca-file"),
+        (&spec.tls_pin_sha256, "tls-pin-sha256"),
+    ];
+    let (Some(mode), Some(base)) = (&spec.tls, base) else {
+        let mut ok = true;
+        for (value, name) in std::iter::once((&spec.tls, "tls")).chain(extras) {
+            if let Some(v) = value {
+                let why = if base.is_none() {
+                    "NOTIFY goes over UDP: TLS is only for primaries"
+                } else {
+                    "only with tls = \"strict\" or \"opportunistic\""
+                };
+                problems.fail(Some(v.span()), format!("{path}.{name}"), why.into());
+                ok = false;
+            }
+        }
+        return ok.then_some(None);
+    };
+    let mode_value = match mode.get_ref().as_str() {
+        "strict" => TlsMode::Strict,
+        "opportunistic" => TlsMode::Opportunistic,
+        _ => {
+            problems.fail(
+                Some(mode.span()),
+                format!("{path}.tls"),
+                "expected one of strict, opportunistic".into(),
+            );
+            return None;
+        }
+    };
+    let mut pin = None;
+    if let Some(text) = &spec.tls_pin_sha256 {
+        let decoded = data_encoding::BASE64.decode(text.get_ref().as_bytes());
+        match decoded.ok().and_then(|d| <[u8; 32]>::try_from(d).ok()) {
+            Some(p) => pin = Some(p),
+            None => {
+                problems.fail(
+                    Some(text.span()),
+                    format!("{path}.tls-pin-sha256"),
+                    "expected the base64 of a SHA-256 (32 octets) of the certificate's SPKI".into(),
+                );
+                return None;
+            }
+        }
+    }
+    let tls = TlsSpec {
+        mode: mode_value,
+        name: spec.tls_name.as_ref().map(|n| n.get_ref().clone()),
+        ca_file: spec.tls_ca_file.as_ref().map(|f| base.join(f.get_ref())),
+        pin_sha256: pin,
+    };
+    if mode_value == TlsMode::Opportunistic {
+        for (value, name) in extras {
+            if let Some(v) = value {
+                problems.fail(
+                    Some(v.span()),
+                    format!("{path}.{name}"),
+                    "opportunistic TLS authenticates nothing: use tls = \"strict\"".into(),
+                );
+                return None;
+            }
+        }
+    }
+    match XotPeer::new(tls, address.ip()) {
+        Ok(peer) => Some(Some(peer)),
+        Err(e) => {
+            problems.fail(Some(mode.span()), format!("{path}.tls"), e);
+            None
+        }
+    }
 }
 
 #[cfg(test)]

@@ -92,7 +92,7 @@ fn mistakes_name_their_key_and_line() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("bad.key"),
-        "key \"k\" {\n algorithm hmac-md5;\n secret \"AAAA\";\n};\n",
+        "key \"k\" {\n algorithm hmac-sha224;\n secret \"AAAA\";\n};\n",
     )
     .unwrap();
     let text = "[key.\"a\"]\nalgorithm = \"hmac-sha256\"\n\
@@ -102,7 +102,7 @@ fn mistakes_name_their_key_and_line() {
     let errors = validated(text, dir.path()).unwrap_err();
     let expected = [
         "dnsd.toml:1: key.a: a key needs `algorithm` and `secret`",
-        "dnsd.toml:4: xfr.key-files[0]: bad.key:1: algorithm \"hmac-md5\" is not supported",
+        "dnsd.toml:4: xfr.key-files[0]: bad.key:1: algorithm \"hmac-sha224\" is not supported",
         "dnsd.toml:4: xfr.key-files[1]: missing.key: No such file",
         "dnsd.toml:5: xfr.allow-transfer[0].from: \"not-an-address\" is not an address or prefix",
         "dnsd.toml:5: xfr.allow-transfer[1].key: no key \"nokey\" is defined",
@@ -136,4 +136,39 @@ fn catalogs_produced_and_consumed() {
         errors[0].contains("zone.\"cat.example\".catalog: a consumed catalog is a secondary zone"),
         "{errors:?}"
     );
+}
+
+#[test]
+fn xot_keys_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "[zone.\"a.example\"]\nprimaries = [{ address = \"198.51.100.1:853\", tls = \"strict\" }]\n\
+                [zone.\"b.example\"]\nprimaries = [{ address = \"198.51.100.1:853\", tls = \"maybe\" }]\n\
+                [zone.\"c.example\"]\nprimaries = [{ address = \"198.51.100.1:853\", tls-name = \"x.test\" }]\n\
+                [zone.\"d.example\"]\nprimaries = [{ address = \"198.51.100.1:853\", tls = \"strict\", tls-ca-file = \"none.pem\" }]\n\
+                [zone.\"e.example\"]\nprimaries = [{ address = \"198.51.100.1:853\", tls = \"strict\", tls-pin-sha256 = \"AAAA\" }]\n\
+                [zone.\"f.example\"]\nnotify = [{ address = \"198.51.100.1\", tls = \"strict\" }]\n";
+    let errors = validated(text, dir.path()).unwrap_err();
+    let expected = [
+        "dnsd.toml:2: zone.\"a.example\".primaries[0].tls: strict TLS needs tls-ca-file or tls-pin-sha256",
+        "dnsd.toml:4: zone.\"b.example\".primaries[0].tls: expected one of strict, opportunistic",
+        "dnsd.toml:6: zone.\"c.example\".primaries[0].tls-name: only with tls",
+        "dnsd.toml:8: zone.\"d.example\".primaries[0].tls: tls-ca-file none.pem:",
+        "dnsd.toml:10: zone.\"e.example\".primaries[0].tls-pin-sha256: expected the base64",
+        "dnsd.toml:12: zone.\"f.example\".notify[0].tls: NOTIFY goes over UDP",
+    ];
+    for want in expected {
+        assert!(
+            errors.iter().any(|e| e.starts_with(want)),
+            "{want:?} not in {errors:#?}"
+        );
+    }
+    assert_eq!(errors.len(), expected.len(), "{errors:#?}");
+    // Opportunistic needs nothing more; the SOA query and transfers go over TLS.
+    let config = validated(
+        "[zone.\"a.example\"]\nprimaries = [{ address = \"198.51.100.1:853\", tls = \"opportunistic\" }]\n",
+        dir.path(),
+    )
+    .unwrap();
+    let zone = config.xfr.zone(&name("a.example."));
+    assert!(zone.primaries[0].tls.is_some());
 }

@@ -219,6 +219,9 @@ struct Set([AtomicU64; WAYS]);
 /// The rate limiter: settings and the shared table of buckets.
 pub struct Limiter {
     settings: Settings,
+    /// Transfer peers, exempt as `exempt` is (`set_transfer_peers`): they change with
+    /// a SIGHUP, the rest of the settings need a restart.
+    peers: arc_swap::ArcSwap<Vec<IpNet>>,
     sets: Box<[Set]>,
     hasher: FixedState,
 }
@@ -237,8 +240,16 @@ impl Limiter {
                 .map(|_| Set(std::array::from_fn(|_| AtomicU64::new(0))))
                 .collect(),
             settings,
+            peers: arc_swap::ArcSwap::from_pointee(Vec::new()),
             hasher: FixedState::with_seed(seed),
         }
+    }
+
+    /// Exempts `peers` (and no longer those set before): the secondaries and
+    /// primaries of the transfer settings, whose SOA queries and NOTIFY answers a
+    /// flood from their prefix must not limit.
+    pub fn set_transfer_peers(&self, peers: Vec<IpNet>) {
+        self.peers.store(std::sync::Arc::new(peers));
     }
 
     /// The settings.
@@ -255,6 +266,7 @@ impl Limiter {
     pub fn is_exempt(&self, client: IpAddr) -> bool {
         let client = canonical(client);
         self.settings.exempt.iter().any(|net| net.contains(&client))
+            || self.peers.load().iter().any(|net| net.contains(&client))
     }
 
     /// Accounts a response of `kind` keyed by `name` (uncompressed wire format, any

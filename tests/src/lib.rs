@@ -20,3 +20,4 @@ pub mod update;
 pub mod vrrp;
 pub mod xfr;
 pub mod xfr_script;
+pub mod xot;

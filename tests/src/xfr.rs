@@ -244,7 +244,9 @@ impl PeerServer {
         Self::launch(Peer::Knot, netns, addr, dir, &argv)
     }
 
-    fn launch(
+    /// Starts `argv` as `kind` in `dir` (its folder, removed with it), inside `netns`
+    /// when given; returns once it answers on `addr`.
+    pub fn launch(
         kind: Peer,
         netns: Option<Arc<Netns>>,
         addr: SocketAddr,

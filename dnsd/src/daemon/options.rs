@@ -84,3 +84,26 @@ pub async fn rotate_cookie_secret(
         tracing::info!("cookie secret rotated");
     }
 }
+
+/// Exempts the transfer peers of `config` from rate limiting, when `[rrl]
+/// exempt-transfer-peers` (the default) says so: at start and on each SIGHUP.
+pub fn exempt_transfer_peers(limiter: Option<&Limiter>, config: &Config) {
+    let Some(limiter) = limiter else {
+        return;
+    };
+    let settings = &config.rrl.settings;
+    let peers = if config.rrl.exempt_transfer_peers {
+        config
+            .xfr
+            .rrl_peers(settings.ipv4_prefix, settings.ipv6_prefix)
+    } else {
+        Vec::new()
+    };
+    if !peers.is_empty() {
+        tracing::info!(
+            peers = peers.len(),
+            "rate limiting exempts the transfer peers"
+        );
+    }
+    limiter.set_transfer_peers(peers);
+}

@@ -95,6 +95,7 @@ pub fn run(config: Config) -> Result<(), RunError> {
         .ok_or_else(|| RunError::Start(io::Error::other("no random cookie secret")))?;
     let answer_options = Arc::new(ArcSwap::from_pointee(answer_options));
     let limiter = options::limiter(&config);
+    options::exempt_transfer_peers(limiter.as_deref(), &config);
     // A zones folder that cannot be read is a mistake to show at once; later, while
     // serving, the reloader rides out a folder that goes away for a moment.
     if let Err(source) = std::fs::read_dir(&config.zones_dir) {
@@ -131,6 +132,9 @@ pub fn run(config: Config) -> Result<(), RunError> {
         config.xfr.clone(),
         xfr_stats,
     ));
+    if let Some(limiter) = &limiter {
+        transfers.set_limiter(limiter.clone());
+    }
     let xfr_tasks = crate::xfr::tasks::Tasks::new(manager.clone(), &transfers);
     metrics.attach(Arc::new(crate::dnssec::status::KeyMetrics::new(
         manager.clone(),

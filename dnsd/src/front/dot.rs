@@ -20,6 +20,11 @@
 //! `edns_tail`: keepalive (RFC 7828) when asked for, Padding to 468-octet blocks
 //! (RFC 7830, RFC 8467). Limits are the TCP front's: `max-connections` (shared),
 //! `idle-timeout-ms` (also for the handshake), counted in the TCP metrics.
+//!
+//! Zone transfers over TLS (XoT, RFC 9103): AXFR, IXFR, NOTIFY and TSIG-signed
+//! requests go to the transfer service (`crate::xfr::Service`) as over TCP, with the
+//! zone's `allow-transfer` (prefixes and keys) and the transfer's own write timeout;
+//! the listener's ALPN is "dot", as RFC 9103 §7.1 requires.
 
 use std::io;
 use std::path::PathBuf;
@@ -179,17 +184,21 @@ async fn connection(
         Ok(stream) => stream?,
         Err(_) => return Err(io::Error::new(io::ErrorKind::TimedOut, "TLS handshake")),
     };
-    let (mut reader, mut writer) = tokio::io::split(stream);
+    let (mut reader, writer) = tokio::io::split(stream);
+    // Shared with a transfer (XoT), which writes its messages while holding it.
+    let writer = Arc::new(tokio::sync::Mutex::new(writer));
+    let transfer_writer = writer.clone();
     let (answers, mut queue) = mpsc::channel::<Vec<u8>>(QUEUE);
     let write = async move {
         while let Some(frame) = queue.recv().await {
+            let mut writer = writer.lock().await;
             writer.write_all(&frame).await?;
             while let Ok(frame) = queue.try_recv() {
                 writer.write_all(&frame).await?;
             }
             writer.flush().await?;
         }
-        writer.shutdown().await
+        writer.lock().await.shutdown().await
     };
     let keepalive = u16::try_from(idle.as_millis() / 100).unwrap_or(u16::MAX);
     let waiting = Arc::new(Semaphore::new(IN_FLIGHT));
@@ -228,24 +237,46 @@ async fn connection(
                     respond(&shared.zones.load(), &request, &now_context, &mut response)
                 };
                 match answered {
-                    // Transfers and UPDATE are not served over this front: REFUSED.
+                    // XoT (RFC 9103): transfers, NOTIFY and signed requests go to the
+                    // transfer service, with the zone's access lists and keys.
                     Some(outcome) if outcome.deferred && crate::xfr::Service::takes(&request) => {
-                        refuse(&request, &now_context, &mut response).map(|_| false)
+                        match &shared.transfers {
+                            Some(_) => Some(Next::Transfer),
+                            None => {
+                                refuse(&request, &now_context, &mut response).map(|_| Next::Now)
+                            }
+                        }
                     }
                     // A cached answer is written at once, without a task.
                     Some(outcome) if outcome.deferred => {
-                        Some(shared.defer.as_ref().is_none_or(|sink| {
+                        let now = shared.defer.as_ref().is_some_and(|sink| {
                             sink.answer_now(&request, &now_context, &mut response)
-                                .is_none()
-                        }))
+                                .is_some()
+                        });
+                        Some(if now { Next::Now } else { Next::Resolver })
                     }
-                    Some(_) => Some(false),
+                    Some(_) => Some(Next::Now),
                     None => None,
                 }
             };
-            let Some(deferred) = deferred else {
+            let Some(next) = deferred else {
                 continue;
             };
+            if let (Next::Transfer, Some(service)) = (next, &shared.transfers) {
+                // Every message of the transfer, written in turn while the answers
+                // queued before it wait (RFC 9103 §8.2 lets them interleave only
+                // between transfers' messages; one writer keeps that simple).
+                let options = shared.options.load_full();
+                let mut writer = transfer_writer.lock().await;
+                tokio::select! {
+                    served = service.serve_tcp(&request, context, options, &mut *writer) => served?,
+                    _ = shutdown.changed() => return Ok(()),
+                }
+                writer.flush().await?;
+                deadline = Instant::now() + idle;
+                continue;
+            }
+            let deferred = next == Next::Resolver;
             deadline = Instant::now() + idle;
             if !deferred {
                 let frame = frame(&mut response, keepalive);
@@ -276,6 +307,17 @@ async fn connection(
     // resolver still answers and closes once every answer is out.
     let (read, write) = tokio::join!(read, write);
     read.and(write)
+}
+
+/// What becomes of a request read.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Next {
+    /// Its answer is in `response`.
+    Now,
+    /// The resolver answers it, when it can.
+    Resolver,
+    /// The transfer service streams its answer (XoT).
+    Transfer,
 }
 
 /// `response` with its EDNS tail and the two-octet length in front.

@@ -154,7 +154,7 @@ pub(super) fn check_request(keys: &KeyRing, msg: &[u8], now: u64) -> Check {
 }
 
 /// The MAC a request's TSIG should carry (§4.3: no prior MAC for a request).
-fn request_mac(key: &Key, msg: &[u8], found: &Found<'_>) -> ring::hmac::Tag {
+fn request_mac(key: &Key, msg: &[u8], found: &Found<'_>) -> super::mac::Tag {
     let mut ctx = key.context();
     record::feed_message(&mut ctx, msg, found.start, found.original_id);
     record::feed_variables(

@@ -90,7 +90,7 @@ pub fn key_spec(
             line,
             format!(
                 "algorithm {algorithm:?} is not supported (hmac-sha256, hmac-sha384, \
-                 hmac-sha512, or hmac-sha1 for legacy peers)"
+                 hmac-sha512, or hmac-sha1 and hmac-md5 for legacy peers)"
             ),
         );
     };
@@ -401,11 +401,19 @@ mod tests {
     }
 
     #[test]
+    fn legacy_md5_keys_are_read_by_either_name() {
+        let text = "key \"old\" { algorithm hmac-md5; secret \"AAAA\"; };\n\
+                    key \"older\" { algorithm HMAC-MD5.SIG-ALG.REG.INT; secret \"AAAA\"; };\n";
+        let keys = parse(text).unwrap();
+        assert!(keys.iter().all(|k| k.algorithm == Algorithm::HmacMd5));
+    }
+
+    #[test]
     fn problems_name_their_line() {
-        let bad = "key \"k\" {\n algorithm hmac-md5;\n secret \"AAAA\";\n};\n";
+        let bad = "key \"k\" {\n algorithm hmac-sha224;\n secret \"AAAA\";\n};\n";
         let e = parse(bad).unwrap_err();
         assert_eq!(e.line, 1);
-        assert!(e.message.contains("hmac-md5"), "{e}");
+        assert!(e.message.contains("hmac-sha224"), "{e}");
         let e = parse("key \"k\" {\n algorithm hmac-sha256;\n secret \"not base64!\";\n};")
             .unwrap_err();
         assert!(e.message.contains("base64"), "{e}");

@@ -21,9 +21,10 @@
 //! last one was signed.
 //!
 //! # What is supported
-//! hmac-sha256, hmac-sha384 and hmac-sha512; hmac-sha1 as legacy, for peers that still
-//! need it (RFC 8945 §6: "MAY"). hmac-md5 and hmac-sha224 are refused (ring, which
-//! computes the HMACs here, has neither; RFC 8945 deprecates MD5). Truncated MACs are
+//! hmac-sha256, hmac-sha384 and hmac-sha512; hmac-sha1 and hmac-md5 as legacy, for
+//! peers that still need them (RFC 8945 §6: "MAY"; MD5 is deprecated there, and ring,
+//! which computes the other HMACs, has no MD5: `mac` builds HMAC-MD5 on the `md5`
+//! crate). hmac-sha224 is refused. Truncated MACs are
 //! read as §5.2.2.1 says (shorter than 10 octets or half the hash: FORMERR; longer
 //! than the hash: FORMERR) and refused as too short for our policy with BADTRUNC:
 //! we accept full-length MACs only, as BIND and Knot do by default.
@@ -38,6 +39,7 @@
 
 mod check;
 pub mod keyfile;
+mod mac;
 mod record;
 mod sign;
 #[cfg(test)]
@@ -82,15 +84,18 @@ pub enum Algorithm {
     HmacSha384,
     /// hmac-sha512.
     HmacSha512,
+    /// hmac-md5 (HMAC-MD5.SIG-ALG.REG.INT): legacy, for peers that need it.
+    HmacMd5,
 }
 
 impl Algorithm {
     /// Every algorithm, the preferred first.
-    pub const ALL: [Algorithm; 4] = [
+    pub const ALL: [Algorithm; 5] = [
         Algorithm::HmacSha256,
         Algorithm::HmacSha384,
         Algorithm::HmacSha512,
         Algorithm::HmacSha1,
+        Algorithm::HmacMd5,
     ];
 
     /// Its name as written in configuration and key files (`hmac-sha256`).
@@ -100,12 +105,17 @@ impl Algorithm {
             Algorithm::HmacSha256 => "hmac-sha256",
             Algorithm::HmacSha384 => "hmac-sha384",
             Algorithm::HmacSha512 => "hmac-sha512",
+            Algorithm::HmacMd5 => "hmac-md5",
         }
     }
 
-    /// The algorithm named `text` (any case, with or without a final dot).
+    /// The algorithm named `text` (any case, with or without a final dot; hmac-md5
+    /// also by its wire name, HMAC-MD5.SIG-ALG.REG.INT, as BIND writes it).
     pub fn from_text(text: &str) -> Option<Algorithm> {
         let text = text.trim_end_matches('.');
+        if text.eq_ignore_ascii_case("hmac-md5.sig-alg.reg.int") {
+            return Some(Algorithm::HmacMd5);
+        }
         Self::ALL
             .into_iter()
             .find(|a| a.text().eq_ignore_ascii_case(text))
@@ -125,26 +135,31 @@ impl Algorithm {
             Algorithm::HmacSha256 => b"\x0bhmac-sha256\x00",
             Algorithm::HmacSha384 => b"\x0bhmac-sha384\x00",
             Algorithm::HmacSha512 => b"\x0bhmac-sha512\x00",
+            // RFC 8945 §6: hmac-md5 keeps its old name.
+            Algorithm::HmacMd5 => b"\x08hmac-md5\x07sig-alg\x03reg\x03int\x00",
         }
     }
 
     /// Octets of a full MAC.
     pub fn mac_len(self) -> usize {
-        self.ring().digest_algorithm().output_len()
+        self.ring()
+            .map_or(16, |a| a.digest_algorithm().output_len())
     }
 
     /// Whether it is kept only for peers that still need it.
     pub fn is_legacy(self) -> bool {
-        self == Algorithm::HmacSha1
+        matches!(self, Algorithm::HmacSha1 | Algorithm::HmacMd5)
     }
 
-    fn ring(self) -> ring::hmac::Algorithm {
-        match self {
+    /// ring's HMAC; None for hmac-md5 (`mac`).
+    fn ring(self) -> Option<ring::hmac::Algorithm> {
+        Some(match self {
             Algorithm::HmacSha1 => ring::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY,
             Algorithm::HmacSha256 => ring::hmac::HMAC_SHA256,
             Algorithm::HmacSha384 => ring::hmac::HMAC_SHA384,
             Algorithm::HmacSha512 => ring::hmac::HMAC_SHA512,
-        }
+            Algorithm::HmacMd5 => return None,
+        })
     }
 }
 
@@ -161,21 +176,21 @@ impl fmt::Display for Algorithm {
 pub struct Key {
     name: Name,
     algorithm: Algorithm,
-    secret: ring::hmac::Key,
+    secret: mac::Secret,
     secret_len: usize,
     /// The MAC of a fixed text under the key: equal for equal secrets, so that a
     /// changed secret is a changed key, without keeping the secret itself.
-    fingerprint: ring::hmac::Tag,
+    fingerprint: mac::Tag,
 }
 
 impl Key {
     /// A key named `name` (kept lowercased, RFC 8945 §4.3.3) for `algorithm`.
     pub fn new(name: &Name, algorithm: Algorithm, secret: &[u8]) -> Key {
-        let secret_key = ring::hmac::Key::new(algorithm.ring(), secret);
+        let secret_key = mac::Secret::new(algorithm, secret);
         Key {
             name: name.to_lowercase(),
             algorithm,
-            fingerprint: ring::hmac::sign(&secret_key, FINGERPRINT_TEXT),
+            fingerprint: secret_key.sign(FINGERPRINT_TEXT),
             secret: secret_key,
             secret_len: secret.len(),
         }
@@ -196,8 +211,8 @@ impl Key {
         self.secret_len
     }
 
-    fn context(&self) -> ring::hmac::Context {
-        ring::hmac::Context::with_key(&self.secret)
+    fn context(&self) -> mac::Context {
+        self.secret.context()
     }
 }
 

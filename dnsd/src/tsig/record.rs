@@ -2,7 +2,7 @@
 //! additional section, §5.1), reading its RDATA, writing one, and feeding the parts of
 //! the digest (§4.3) to an HMAC context over the message as it travels.
 
-use ring::hmac::Context;
+use super::mac::Context;
 
 use crate::wire::message::HEADER_LEN;
 use crate::wire::reader::{read_name, skip_name};

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use ring::hmac::Context;
+use super::mac::Context;
 
 use super::record::{self, Locate, Variables, Written};
 use super::{Algorithm, DEFAULT_FUDGE, Key, Signed, macs_equal};

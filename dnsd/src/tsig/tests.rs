@@ -52,6 +52,7 @@ fn hickory_signer(k: &Key) -> TSigner {
         Algorithm::HmacSha384 => TsigAlgorithm::HmacSha384,
         Algorithm::HmacSha512 => TsigAlgorithm::HmacSha512,
         Algorithm::HmacSha1 => TsigAlgorithm::HmacSha1,
+        Algorithm::HmacMd5 => TsigAlgorithm::HmacMd5,
     };
     TSigner::new(
         SECRET.to_vec(),

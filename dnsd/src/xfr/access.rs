@@ -66,6 +66,8 @@ pub struct Remote {
     pub address: SocketAddr,
     /// The key to sign with (lowercased), if any.
     pub key: Option<Name>,
+    /// A primary reached over TLS (XoT, RFC 9103); None: TCP and UDP.
+    pub tls: Option<super::xot::XotPeer>,
 }
 
 /// What the configuration says about one zone's transfers.
@@ -157,6 +159,31 @@ pub struct XfrSettings {
     pub members: BTreeMap<Name, Name>,
 }
 
+impl XfrSettings {
+    /// The transfer peers response rate limiting exempts (`[rrl]
+    /// exempt-transfer-peers`): every zone's primaries and NOTIFY targets, and the
+    /// prefixes of allow-transfer and allow-notify at least as narrow as a rate
+    /// limiting bucket (`v4`, `v6`: its prefix lengths), so that a wide list (a key
+    /// from anywhere) exempts nobody by accident.
+    pub fn rrl_peers(&self, v4: u8, v6: u8) -> Vec<IpNet> {
+        let mut peers = Vec::new();
+        for zone in std::iter::once(&self.defaults).chain(self.zones.values()) {
+            for remote in zone.primaries.iter().chain(&zone.notify) {
+                peers.push(IpNet::from(remote.address.ip()));
+            }
+            for entry in zone.allow_transfer.0.iter().chain(&zone.allow_notify.0) {
+                peers.extend(entry.prefixes.iter().filter(|p| match p {
+                    IpNet::V4(p) => p.prefix_len() >= v4,
+                    IpNet::V6(p) => p.prefix_len() >= v6,
+                }));
+            }
+        }
+        peers.sort();
+        peers.dedup();
+        peers
+    }
+}
+
 /// Default write timeout of a transfer out.
 pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default limit of transfers out at once.
@@ -239,5 +266,53 @@ mod tests {
         }]);
         assert!(any_signed.admits(ip("2001:db8::1"), Some(&key)));
         assert!(!any_signed.admits(ip("2001:db8::1"), None));
+    }
+
+    #[test]
+    fn rrl_peers_are_primaries_notify_targets_and_narrow_acl_prefixes() {
+        let remote = |a: &str| Remote {
+            address: a.parse().unwrap(),
+            key: None,
+            tls: None,
+        };
+        let entry = |p: &str| AclEntry {
+            prefixes: vec![p.parse().unwrap()],
+            key: None,
+        };
+        let mut settings = XfrSettings::default();
+        settings.defaults.notify = vec![remote("203.0.113.7:53")];
+        settings.defaults.allow_transfer = Acl(vec![
+            entry("203.0.113.0/24"),
+            entry("0.0.0.0/0"),
+            entry("2001:db8::/32"),
+            entry("2001:db8:1::/64"),
+            AclEntry {
+                prefixes: Vec::new(),
+                key: None,
+            },
+        ]);
+        let zone = ZoneXfr {
+            primaries: vec![remote("198.51.100.1:853")],
+            allow_notify: Acl(vec![entry("198.51.100.9/32")]),
+            ..ZoneXfr::default()
+        };
+        settings
+            .zones
+            .insert(Name::from_text("example.net.", None).unwrap(), zone);
+        let peers: Vec<String> = settings
+            .rrl_peers(24, 56)
+            .iter()
+            .map(|p| p.to_string())
+            .collect();
+        assert_eq!(
+            peers,
+            [
+                "198.51.100.1/32",
+                "198.51.100.9/32",
+                "203.0.113.0/24",
+                "203.0.113.7/32",
+                "2001:db8:1::/64"
+            ]
+        );
     }
 }

@@ -2,14 +2,15 @@
 //! its AXFR (RFC 5936) or IXFR (RFC 1995) request over TCP, signed with the
 //! primary's key; every message of the answer verified (TSIG, RFC 8945 §5.3.1) and
 //! read into records; the records assembled (`Assembler`, pure) into the whole zone,
-//! the deltas of an IXFR, or "up to date".
+//! the deltas of an IXFR, or "up to date". A primary with `tls` is asked both over
+//! TLS (XoT, RFC 9103, `xot`).
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 
 use crate::manager::Delta;
@@ -70,7 +71,14 @@ pub struct Primary {
     /// The address to send from (the primary's access list may name it); None: the
     /// system's choice.
     pub source: Option<IpAddr>,
+    /// XoT: the TLS connector and how the primary is authenticated; None: TCP.
+    pub tls: Option<super::xot::XotPeer>,
 }
+
+/// A connection to a primary: TCP, or TLS over TCP.
+trait Duplex: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Duplex for T {}
+type Connection = Box<dyn Duplex>;
 
 /// What a transfer brought.
 #[derive(Debug, PartialEq, Eq)]
@@ -137,6 +145,15 @@ fn check_header(msg: &[u8], id: u16) -> Result<u16, XfrError> {
 /// Asks `primary` for the SOA serial of `zone` (UDP, then TCP if truncated).
 pub async fn soa_serial(primary: &Primary, zone: &Name) -> Result<u32, XfrError> {
     let (msg, id, mut verifier) = request(zone, Rtype::SOA, None, primary.key.as_ref());
+    if primary.tls.is_some() {
+        // XoT: the SOA query goes over TLS too (a TLS port does not speak UDP).
+        let mut stream = connect(primary).await?;
+        write_framed(&mut stream, &msg, primary.timeout).await?;
+        let answer = read_framed(&mut stream, primary.timeout)
+            .await?
+            .ok_or_else(|| XfrError::Malformed("connection closed".into()))?;
+        return serial_in(&answer, id, zone, verifier.as_mut());
+    }
     let socket = UdpSocket::bind(source_of(primary)).await?;
     socket.connect(primary.address).await?;
     let mut answer = vec![0u8; 4096];
@@ -208,7 +225,20 @@ fn source_of(primary: &Primary) -> SocketAddr {
     }
 }
 
-async fn connect(primary: &Primary) -> Result<TcpStream, XfrError> {
+/// A TCP connection to `primary`, with TLS on it when the primary has `tls`.
+async fn connect(primary: &Primary) -> Result<Connection, XfrError> {
+    let stream = connect_tcp(primary).await?;
+    let Some(tls) = &primary.tls else {
+        return Ok(Box::new(stream));
+    };
+    match tokio::time::timeout(primary.timeout, tls.handshake(stream, primary.address)).await {
+        Ok(Ok(stream)) => Ok(Box::new(stream)),
+        Ok(Err(e)) => Err(e.into()),
+        Err(_) => Err(XfrError::Timeout),
+    }
+}
+
+async fn connect_tcp(primary: &Primary) -> Result<TcpStream, XfrError> {
     let socket = match primary.address {
         SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
         SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
@@ -227,7 +257,7 @@ async fn connect(primary: &Primary) -> Result<TcpStream, XfrError> {
 }
 
 async fn write_framed(
-    stream: &mut TcpStream,
+    stream: &mut Connection,
     msg: &[u8],
     timeout: Duration,
 ) -> Result<(), XfrError> {
@@ -241,7 +271,7 @@ async fn write_framed(
 
 /// The next length-prefixed message; None when the peer closed cleanly before it.
 async fn read_framed(
-    stream: &mut TcpStream,
+    stream: &mut Connection,
     timeout: Duration,
 ) -> Result<Option<Vec<u8>>, XfrError> {
     let read = async {

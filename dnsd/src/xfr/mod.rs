@@ -26,6 +26,8 @@
 //! - `catalog`: catalog zones (RFC 9432): the producer's records, the consumer's
 //!   reading and plan (pure); `catalog_tasks` drives both.
 //! - `stats`: counters per zone and peer.
+//! - `xot`: transfers in over TLS (RFC 9103): the connector and how the primary is
+//!   authenticated (strict: CA and name or SPKI pin; opportunistic).
 //! - `tasks`: what the daemon starts (NOTIFY out, secondary zones).
 
 pub mod access;
@@ -41,5 +43,6 @@ pub mod service;
 pub mod stats;
 pub mod tasks;
 pub mod writer;
+pub mod xot;
 
 pub use service::Service;

@@ -128,6 +128,7 @@ fn targets(zone: &Zone, settings: &XfrSettings, own: &[SocketAddr]) -> Vec<Remot
                         targets.push(Remote {
                             address: SocketAddr::new(ip, 53),
                             key: None,
+                            tls: None,
                         });
                     }
                 }

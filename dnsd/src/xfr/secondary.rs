@@ -178,6 +178,7 @@ fn primary_of(remote: &Remote, settings: &XfrSettings, source: Option<IpAddr>) -
             .and_then(|k| settings.keys.get(k).cloned()),
         timeout: EXCHANGE_TIMEOUT,
         source,
+        tls: remote.tls.clone(),
     }
 }
 

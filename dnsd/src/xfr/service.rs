@@ -58,6 +58,8 @@ pub struct Service {
     permits: Arc<Semaphore>,
     stats: Arc<XfrStats>,
     notify_sink: OnceLock<mpsc::UnboundedSender<NotifyIn>>,
+    /// The rate limiter whose transfer-peer exemptions follow the settings.
+    limiter: OnceLock<Arc<crate::rrl::Limiter>>,
 }
 
 /// What a request prepared for the TCP path turned into.
@@ -88,7 +90,18 @@ impl Service {
             settings: Arc::new(ArcSwap::from_pointee(settings)),
             stats,
             notify_sink: OnceLock::new(),
+            limiter: OnceLock::new(),
         }
+    }
+
+    /// The rate limiter that exempts the transfer peers (set once, at start).
+    pub fn set_limiter(&self, limiter: Arc<crate::rrl::Limiter>) {
+        let _ = self.limiter.set(limiter);
+    }
+
+    /// The rate limiter, when UDP responses are limited.
+    pub fn limiter(&self) -> Option<&crate::rrl::Limiter> {
+        self.limiter.get().map(|l| &**l)
     }
 
     /// The counters.

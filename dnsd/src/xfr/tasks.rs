@@ -175,6 +175,7 @@ pub fn reconfigure(service: &Service, running: &Running, next: &Config) {
         settings
     });
     running.apply(next, true);
+    crate::daemon::options::exempt_transfer_peers(service.limiter(), next);
     tracing::info!(
         changed,
         "SIGHUP: transfer settings applied ([xfr], [key], primaries, access and notify lists of [zone], secondary zones and catalogs)"
