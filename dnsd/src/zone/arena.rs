@@ -17,7 +17,7 @@
 //! lock, which readers never take. The chunk table is a fixed array of atomic
 //! pointers, each set once, so a reader never sees it move.
 //!
-//! Chunks are [`Block`]s: mapped fresh and advised for huge pages, so that lookups
+//! Chunks are [`Block`]s: large ones mapped fresh and advised for huge pages, so that lookups
 //! across a large zone do not miss the TLB, and reserved in full but held only as
 //! far as they are written.
 

@@ -10,12 +10,21 @@
 //! freed a moment before whenever a free run that large exists: such a block stays on
 //! small pages for good. A fresh anonymous mapping is untouched by construction, and
 //! its pages cost no memory until they are written, so a chunk can reserve its full
-//! span without holding it.
+//! span without holding it. Blocks smaller than a huge page come from the allocator
+//! instead: huge pages cannot help them, and a server with tens of thousands of small
+//! zones would otherwise run into the kernel's limit on mappings per process.
 
 use std::ptr::NonNull;
 use std::sync::Arc;
 
-/// An anonymous private mapping of `cap` octets, zero-filled, freed on drop.
+/// Octets from which a block is a mapping of its own: one huge page.
+const HUGE: usize = 2 << 20;
+
+/// Alignment of a block the allocator serves (enough for any word type).
+const ALIGN: usize = 64;
+
+/// `cap` zero-filled octets, freed on drop: an anonymous private mapping from
+/// [`HUGE`] octets on, an allocation below.
 pub struct Block {
     ptr: NonNull<u8>,
     cap: usize,
@@ -29,10 +38,19 @@ unsafe impl Send for Block {}
 unsafe impl Sync for Block {}
 
 impl Block {
-    /// A zero-filled block of at least `cap` octets (one page at least). Running out
-    /// of address space aborts, as a failed `Vec` allocation does.
+    /// A zero-filled block of at least `cap` octets (one octet at least). Running out
+    /// of memory or address space aborts, as a failed `Vec` allocation does.
     pub fn new(cap: usize) -> Self {
         let cap = cap.max(1);
+        if cap < HUGE {
+            let layout = layout(cap);
+            // SAFETY: the layout is not zero-sized; the result is checked.
+            let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
+            let Some(ptr) = NonNull::new(ptr) else {
+                std::alloc::handle_alloc_error(layout);
+            };
+            return Self { ptr, cap };
+        }
         // SAFETY: an anonymous private mapping at an address the kernel picks; the
         // result is checked before use.
         let ptr = unsafe {
@@ -46,9 +64,7 @@ impl Block {
             )
         };
         let Some(ptr) = NonNull::new(ptr.cast::<u8>()).filter(|_| ptr != libc::MAP_FAILED) else {
-            let layout = std::alloc::Layout::from_size_align(cap, 4096)
-                .unwrap_or(std::alloc::Layout::new::<u64>());
-            std::alloc::handle_alloc_error(layout);
+            std::alloc::handle_alloc_error(layout(cap));
         };
         advise_huge_pages(ptr.as_ptr(), cap);
         Self { ptr, cap }
@@ -59,7 +75,7 @@ impl Block {
         self.cap
     }
 
-    /// Start of the block (page-aligned, so aligned for any word type).
+    /// Start of the block (aligned to 64 octets at least, so for any word type).
     pub fn as_ptr(&self) -> *mut u8 {
         self.ptr.as_ptr()
     }
@@ -80,6 +96,11 @@ impl Block {
 
 impl Drop for Block {
     fn drop(&mut self) {
+        if self.cap < HUGE {
+            // SAFETY: allocated by `new` with this layout; nothing refers to it now.
+            unsafe { std::alloc::dealloc(self.ptr.as_ptr(), layout(self.cap)) };
+            return;
+        }
         // SAFETY: the mapping was made by `new` with this length and nothing refers
         // to it any more.
         unsafe {
@@ -88,11 +109,16 @@ impl Drop for Block {
     }
 }
 
+/// The layout of an allocated block of `cap` octets (`cap` below [`HUGE`], so the
+/// layout is always valid).
+fn layout(cap: usize) -> std::alloc::Layout {
+    std::alloc::Layout::from_size_align(cap, ALIGN).unwrap_or(std::alloc::Layout::new::<u64>())
+}
+
 /// Asks the kernel to back `len` bytes at `ptr` with transparent huge pages where it
 /// can (`MADV_HUGEPAGE`; a no-op where THP is off). Only the 2 MiB-aligned interior is
 /// advised; pages faulted before the call keep their size.
 pub(crate) fn advise_huge_pages(ptr: *mut u8, len: usize) {
-    const HUGE: usize = 2 << 20;
     let start = (ptr as usize).next_multiple_of(HUGE);
     let end = (ptr as usize + len) & !(HUGE - 1);
     if end > start {
@@ -124,7 +150,7 @@ impl Words {
     pub fn build(len: usize, fill: impl FnOnce(&mut [u64])) -> Self {
         let block = Block::new(len * 8);
         let ptr = block.ptr.cast::<u64>();
-        // SAFETY: the block is page-aligned and holds `len` zeroed words; nothing else
+        // SAFETY: the block is aligned and holds `len` zeroed words; nothing else
         // refers to it yet.
         fill(unsafe { std::slice::from_raw_parts_mut(ptr.as_ptr(), len) });
         Self {
@@ -151,11 +177,14 @@ mod tests {
 
     #[test]
     fn blocks_are_zeroed_writable_and_shared_words_read_back() {
-        let mut block = Block::new(3 << 20);
-        assert!(block.capacity() >= 3 << 20);
-        assert!(block.bytes(3 << 20).iter().all(|&b| b == 0));
-        block.bytes_mut(10)[9] = 7;
-        assert_eq!(block.bytes(10)[9], 7);
+        // A mapping and an allocation.
+        for size in [3 << 20, 1000] {
+            let mut block = Block::new(size);
+            assert!(block.capacity() >= size);
+            assert!(block.bytes(size).iter().all(|&b| b == 0));
+            block.bytes_mut(10)[9] = 7;
+            assert_eq!(block.bytes(10)[9], 7);
+        }
         let words = Words::build(1000, |w| {
             for (i, w) in w.iter_mut().enumerate() {
                 *w = i as u64 * 3;
