@@ -17,9 +17,9 @@
 //! lock, which readers never take. The chunk table is a fixed array of atomic
 //! pointers, each set once, so a reader never sees it move.
 //!
-//! Chunks are [`Block`]s: large ones mapped fresh and advised for huge pages, so that lookups
-//! across a large zone do not miss the TLB, and reserved in full but held only as
-//! far as they are written.
+//! Chunks are [`Block`]s: large ones mapped fresh and advised for huge pages, so
+//! that lookups across a large zone do not miss the TLB, and reserved in full but
+//! held only as far as they are written.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
