@@ -140,11 +140,7 @@ pub fn run(config: Config) -> Result<(), RunError> {
         manager.clone(),
         crate::manager::unix_now,
     )));
-    crate::dnssec::stage::spawn_refresh_timer(
-        manager.clone(),
-        crate::manager::unix_now,
-        std::time::Duration::from_secs(60),
-    );
+    crate::dnssec::timer::spawn(manager.clone(), crate::manager::unix_now);
 
     // Bind everything before serving anything.
     let mut tcp_listeners = Vec::new();

@@ -20,6 +20,7 @@
 //! - `parent`: asking the parent whether it publishes a new key's DS.
 //! - `stage`: the zone manager's signing stage.
 //! - `withdraw`: going insecure when signing is turned off (RFC 8078 §4 delete form).
+//! - `timer`: the daemon's signing timer (refreshes, key steps, the parent's DS).
 //! - `status`: each key's state for `dnsd keys list`, `dnsd ctl status`, the metrics.
 
 pub mod cli;
@@ -35,6 +36,7 @@ pub mod stage;
 pub mod status;
 pub mod store;
 pub mod timeline;
+pub mod timer;
 pub mod withdraw;
 
 pub use keys::{Algorithm, KeyPair};

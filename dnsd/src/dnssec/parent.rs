@@ -3,7 +3,9 @@
 //! `parent-resolvers` (the parent's own servers, or a resolver); the DS counts as
 //! seen when every address answers with a DS RRset that holds it; it is gone (a zone
 //! going insecure, RFC 8078 §4) when every address answers NOERROR without a DS. Blocking, with a
-//! short timeout: the signing timer's thread calls it, never the zone's writer.
+//! short timeout: the signing timer's thread calls it, never the zone's writer. The
+//! stage's side: which DS a rollover waits for ([`DsCheck`], at most every
+//! `ds-check-interval`), and noting it seen.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
@@ -12,7 +14,11 @@ use hickory_proto::op::{Message, MessageType, OpCode, Query};
 use hickory_proto::rr::{Name as HName, RData, RecordType};
 use hickory_proto::serialize::binary::BinEncodable;
 
-use super::stage::DsCheck;
+use super::stage::{Stage, keys_mtime, max_ttl};
+use super::store::{self, StoreError, StoredKey};
+use super::timeline::{self, TimelineKey};
+use crate::wire::name::Name;
+use crate::zone::Zone;
 
 /// How long one server is waited for.
 const WAIT: Duration = Duration::from_secs(3);
@@ -104,4 +110,81 @@ pub fn gone(check: &DsCheck) -> bool {
                     false
                 }
             })
+}
+
+/// The parent's DS to look for: what a key-signing key rollover waits for.
+#[derive(Debug, Clone)]
+pub struct DsCheck {
+    /// The zone.
+    pub apex: Name,
+    /// The keys waited for: tag and DS RDATA (SHA-256).
+    pub wanted: Vec<(u16, Vec<u8>)>,
+    /// Where to ask.
+    pub servers: Vec<std::net::SocketAddr>,
+    /// Whether the zone is going insecure: the check is that the parent publishes no
+    /// DS at all (`wanted` is empty).
+    pub gone: bool,
+    /// The zone's `ds-check-interval` (seconds): when the next check comes.
+    pub interval: u32,
+}
+
+impl Stage {
+    /// The parent's DS to look for now, if a rollover waits for it and the policy
+    /// names where to ask (at most every `ds-check-interval`).
+    pub fn ds_check(&mut self, zone: &Zone, now: u64) -> Option<DsCheck> {
+        if self.policy.parent_resolvers.is_empty()
+            || now < self.last_ds_check + u64::from(self.policy.ds_check_interval)
+        {
+            return None;
+        }
+        if let Some(w) = self.withdrawal {
+            if w.started == 0 || w.ds_gone.is_some() || self.finished {
+                return None;
+            }
+            self.last_ds_check = now;
+            return Some(DsCheck {
+                apex: self.apex.clone(),
+                wanted: Vec::new(),
+                servers: self.policy.parent_resolvers.clone(),
+                gone: true,
+                interval: self.policy.ds_check_interval,
+            });
+        }
+        let max = || max_ttl(zone);
+        let env = self.env(zone, &max);
+        let line: Vec<TimelineKey> = self.keys.iter().map(StoredKey::timeline).collect();
+        let waiting = timeline::awaiting_ds(&line, now, &env);
+        if waiting.is_empty() {
+            return None;
+        }
+        self.last_ds_check = now;
+        let owner = self.apex.to_lowercase();
+        Some(DsCheck {
+            apex: self.apex.clone(),
+            wanted: waiting
+                .into_iter()
+                .map(|i| {
+                    let k = &self.keys[i];
+                    (k.tag, super::keys::ds_rdata(owner.as_wire(), &k.dnskey()))
+                })
+                .collect(),
+            servers: self.policy.parent_resolvers.clone(),
+            gone: false,
+            interval: self.policy.ds_check_interval,
+        })
+    }
+
+    /// Notes that the parent publishes the DS of the keys `tags` (seen at `now`).
+    pub fn ds_seen(&mut self, tags: &[u16], now: u64) -> Result<(), StoreError> {
+        for key in self.keys.iter_mut().filter(|k| tags.contains(&k.tag)) {
+            if key.times.ds_seen.is_none() {
+                key.times.ds_seen = Some(now);
+                store::save_times(key)?;
+                tracing::info!(zone = %self.apex, tag = key.tag, "dnssec: the parent publishes the DS of key {}", key.tag);
+            }
+        }
+        self.next_key_event = 0;
+        self.keys_mtime = keys_mtime(&self.state_dir, &self.apex);
+        Ok(())
+    }
 }

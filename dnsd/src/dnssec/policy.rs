@@ -14,6 +14,9 @@ use super::keys::Algorithm;
 /// One day, in seconds.
 pub const DAY: u32 = 86_400;
 
+/// The shortest `ds-check-interval` (seconds): the signing timer's floor too.
+pub const MIN_DS_CHECK_INTERVAL: u32 = 1;
+
 /// How the zone's keys are split (RFC 6781 §3.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KeyScheme {
@@ -75,7 +78,8 @@ pub struct Policy {
     /// rollover goes on (RFC 7583 §3.3.1 "DS seen"); empty: the step waits for
     /// `dnsd keys ds-seen`.
     pub parent_resolvers: Vec<SocketAddr>,
-    /// How often the parent's DS is looked for (seconds).
+    /// How often the parent's DS is looked for (seconds; at least
+    /// [`MIN_DS_CHECK_INTERVAL`], default an hour as Knot's `ksk-submission`).
     pub ds_check_interval: u32,
 }
 
@@ -160,6 +164,15 @@ impl Policy {
                 ),
             );
         }
+        if self.ds_check_interval < MIN_DS_CHECK_INTERVAL {
+            return fail(
+                "ds-check-interval",
+                format!(
+                    "{}s is below the floor of {}s (the parent's servers would be asked without pause)",
+                    self.ds_check_interval, MIN_DS_CHECK_INTERVAL
+                ),
+            );
+        }
         // A key must outlive the signatures it makes and their caching (RFC 7583 §3.2).
         let min_life = u64::from(self.signature_validity) + u64::from(self.propagation_delay);
         for (key, life) in [
@@ -222,6 +235,31 @@ pub fn duration_text(seconds: u64) -> String {
     format!("{seconds}s")
 }
 
+/// A time as RFC 3339 (UTC), or "always" for 0 (a key older than its timeline).
+pub fn time_text(t: u64) -> String {
+    if t == 0 {
+        return "always".into();
+    }
+    let days = (t / 86_400) as i64;
+    let secs = t % 86_400;
+    // Civil from days (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -264,6 +302,11 @@ mod tests {
             ..Policy::default()
         };
         assert_eq!(zsk.check().unwrap_err().key, "zsk-lifetime");
+        let ds = Policy {
+            ds_check_interval: 0,
+            ..Policy::default()
+        };
+        assert_eq!(ds.check().unwrap_err().key, "ds-check-interval");
     }
 
     #[test]

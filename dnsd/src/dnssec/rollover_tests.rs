@@ -235,7 +235,7 @@ fn check_moment(
 
 /// `YYYYMMDDhhmmss` of `t`.
 fn stamp(t: u64) -> String {
-    crate::dnssec::stage::time_text(t)
+    crate::dnssec::policy::time_text(t)
         .chars()
         .filter(char::is_ascii_digit)
         .collect()

@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 
 use super::keys::Algorithm;
-use super::stage::time_text;
+use super::policy::time_text;
 use super::store::StoredKey;
 use super::timeline::{self, Env, KeyState, TimelineKey};
 use crate::manager::{Clock, Manager};
