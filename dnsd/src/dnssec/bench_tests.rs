@@ -87,7 +87,7 @@ fn signing_speed_beside_bind_and_ldns() {
                 dnskey_ttl: 3600,
                 max_ttl: &|| 3600,
             };
-            let key_set = store::key_set(&apex, &keys, &env, now);
+            let key_set = super::keyset::key_set(&apex, &keys, &env, now);
             let ctx = Context {
                 policy: &policy,
                 keys: &key_set,

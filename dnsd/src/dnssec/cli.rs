@@ -139,7 +139,7 @@ pub fn ds(config: &Config, zone: &str) -> Result<Vec<String>, String> {
             store::zone_dir(&config.state_dir, &apex).display()
         ));
     }
-    Ok(store::ds_records(&apex, &keys)
+    Ok(super::keyset::ds_records(&apex, &keys)
         .into_iter()
         .map(|(tag, rdata)| {
             let hex: String = rdata[4..].iter().map(|b| format!("{b:02X}")).collect();

@@ -15,7 +15,8 @@
 //! - `sign`: one RRset's signature; the key set of a moment.
 //! - `nsec`, `nsec3`: the chains, whole or repaired around changed names.
 //! - `signer`: a version signed whole, or the changes a diff needs; refreshes.
-//! - `store`: keys in the state folder (BIND's file format, 0600).
+//! - `store`: keys in the state folder (0600); `bind_format`: BIND's key files.
+//! - `keyset`: which keys are published and sign at a moment, the CDS, the DS.
 //! - `timeline`: each key's life and the rollovers (a pure core, given the time).
 //! - `parent`: asking the parent whether it publishes a new key's DS.
 //! - `stage`: the zone manager's signing stage.
@@ -23,8 +24,10 @@
 //! - `timer`: the daemon's signing timer (refreshes, key steps, the parent's DS).
 //! - `status`: each key's state for `dnsd keys list`, `dnsd ctl status`, the metrics.
 
+pub mod bind_format;
 pub mod cli;
 pub mod keys;
+pub mod keyset;
 pub mod nsec;
 pub mod nsec3;
 pub mod parent;
@@ -47,7 +50,16 @@ pub use sign::{KeySet, SigningKey};
 mod tools_tests;
 
 #[cfg(test)]
+mod rollover_sim;
+
+#[cfg(test)]
 mod rollover_tests;
+
+#[cfg(test)]
+mod rollover_tools_tests;
+
+#[cfg(test)]
+mod test_support;
 
 #[cfg(test)]
 mod bench_tests;

@@ -162,7 +162,7 @@ impl Stage {
         for entry in &step.log {
             tracing::info!(zone = %self.apex, next_key_step = %next_text, "dnssec: {entry}");
         }
-        self.key_set = store::key_set(&self.apex, &self.keys, &env, now);
+        self.key_set = super::keyset::key_set(&self.apex, &self.keys, &env, now);
         self.next_key_event = next.unwrap_or(u64::MAX);
         if step.changed {
             self.keys_mtime = keys_mtime(&self.state_dir, &self.apex);

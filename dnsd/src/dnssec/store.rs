@@ -11,7 +11,8 @@
 //!   `name: seconds-since-the-epoch` a line. A key without one (made by an older
 //!   dnsd, or imported) has been published and signing since before anything.
 //!
-//! Private material is never logged: errors name the file, never its content.
+//! Private material is never logged: errors name the file, never its content. The
+//! file formats are in `bind_format`; the key set of a moment in `keyset`.
 
 use std::fs;
 use std::io::Write;
@@ -21,12 +22,10 @@ use std::sync::Arc;
 
 use data_encoding::BASE64;
 
-use super::keys::{
-    Algorithm, FLAG_SEP, FLAG_ZONE, KeyError, KeyPair, PrivateKey, RsaComponents, key_tag,
-};
+use super::bind_format::{parse_dnskey, parse_private, parse_times, private_text, times_text};
+use super::keys::{Algorithm, FLAG_SEP, FLAG_ZONE, KeyError, KeyPair, key_tag};
 use super::policy::{KeyScheme, Policy};
-use super::sign::{KeySet, SigningKey};
-use super::timeline::{self, KeyTimes, TimelineKey};
+use super::timeline::{KeyTimes, TimelineKey};
 use crate::wire::name::Name;
 
 /// A key read from (or written to) the store.
@@ -182,57 +181,6 @@ pub fn read_pair(private_path: &Path) -> Result<StoredKey, StoreError> {
     })
 }
 
-/// The times of a `.state` file.
-fn parse_times(text: &str) -> Result<KeyTimes, String> {
-    let mut times = KeyTimes::default();
-    for (n, line) in text.lines().enumerate() {
-        let line = line.split(';').next().unwrap_or("").trim();
-        if line.is_empty() {
-            continue;
-        }
-        let Some((name, value)) = line.split_once(':') else {
-            return Err(format!("line {}: expected `name: seconds`", n + 1));
-        };
-        let value: u64 = value.trim().parse().map_err(|_| {
-            format!(
-                "line {}: {:?} is not a number of seconds",
-                n + 1,
-                value.trim()
-            )
-        })?;
-        match name.trim() {
-            "publish" => times.publish = value,
-            "active" => times.active = value,
-            "retire" => times.retire = Some(value),
-            "remove" => times.remove = Some(value),
-            "ds-seen" => times.ds_seen = Some(value),
-            "roll" => times.roll = Some(value),
-            other => return Err(format!("line {}: unknown field {other:?}", n + 1)),
-        }
-    }
-    Ok(times)
-}
-
-/// The text of a `.state` file.
-fn times_text(times: &KeyTimes) -> String {
-    let mut out = String::from("; dnsd key timeline, seconds since the epoch\n");
-    out.push_str(&format!(
-        "publish: {}\nactive: {}\n",
-        times.publish, times.active
-    ));
-    for (name, value) in [
-        ("retire", times.retire),
-        ("remove", times.remove),
-        ("ds-seen", times.ds_seen),
-        ("roll", times.roll),
-    ] {
-        if let Some(v) = value {
-            out.push_str(&format!("{name}: {v}\n"));
-        }
-    }
-    out
-}
-
 /// Writes `key`'s `.state` file (durably).
 pub fn save_times(key: &StoredKey) -> Result<(), StoreError> {
     write_file(&key.state_path(), times_text(&key.times).as_bytes(), 0o644)
@@ -267,94 +215,6 @@ pub fn read_foreign(private_path: &Path, apex: &Name) -> Result<StoredKey, Store
         path: private_path.to_path_buf(),
         times: KeyTimes::default(),
     })
-}
-
-/// The flags, algorithm and public key of the first DNSKEY record in `text` (a BIND
-/// `.key` file: comments, then `OWNER [TTL] [IN] DNSKEY FLAGS 3 ALG BASE64...`).
-fn parse_dnskey(text: &str) -> Option<(u16, Algorithm, Vec<u8>)> {
-    for line in text.lines() {
-        let line = line.split(';').next().unwrap_or("");
-        let tokens: Vec<&str> = line.split_whitespace().collect();
-        let Some(at) = tokens.iter().position(|t| t.eq_ignore_ascii_case("DNSKEY")) else {
-            continue;
-        };
-        let rest = tokens.get(at + 1..)?;
-        let flags: u16 = rest.first()?.parse().ok()?;
-        let algorithm = Algorithm::from_text(rest.get(2)?)?;
-        let public = BASE64.decode(rest.get(3..)?.concat().as_bytes()).ok()?;
-        return Some((flags, algorithm, public));
-    }
-    None
-}
-
-/// The private key of a BIND v1.2/v1.3 private-key file.
-fn parse_private(text: &str, algorithm: Algorithm) -> Result<PrivateKey, String> {
-    let field = |name: &str| -> Result<Vec<u8>, String> {
-        let value = text
-            .lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
-            .ok_or_else(|| format!("no {name} field"))?;
-        BASE64
-            .decode(value.trim().as_bytes())
-            .map_err(|_| format!("{name} is not base64"))
-    };
-    let declared = text
-        .lines()
-        .find_map(|l| l.strip_prefix("Algorithm:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|n| n.parse::<u8>().ok());
-    if declared != Some(algorithm.number()) {
-        return Err(format!(
-            "Algorithm is not {} ({}) as its .key file says",
-            algorithm.number(),
-            algorithm
-        ));
-    }
-    Ok(match algorithm {
-        Algorithm::EcdsaP256Sha256 => PrivateKey::Ecdsa(field("PrivateKey")?),
-        Algorithm::Ed25519 => PrivateKey::Ed25519(field("PrivateKey")?),
-        Algorithm::RsaSha256 => PrivateKey::Rsa(RsaComponents {
-            n: field("Modulus")?,
-            e: field("PublicExponent")?,
-            d: field("PrivateExponent")?,
-            p: field("Prime1")?,
-            q: field("Prime2")?,
-            dp: field("Exponent1")?,
-            dq: field("Exponent2")?,
-            qinv: field("Coefficient")?,
-        }),
-    })
-}
-
-/// The BIND private-key file of `pair`.
-fn private_text(pair: &KeyPair) -> String {
-    let alg = pair.algorithm();
-    let mut out = format!(
-        "Private-key-format: v1.3\nAlgorithm: {} ({})\n",
-        alg.number(),
-        alg
-    );
-    let b = |v: &[u8]| BASE64.encode(v);
-    match pair.private_key() {
-        PrivateKey::Ecdsa(d) | PrivateKey::Ed25519(d) => {
-            out.push_str(&format!("PrivateKey: {}\n", b(d)));
-        }
-        PrivateKey::Rsa(c) => {
-            for (name, v) in [
-                ("Modulus", &c.n),
-                ("PublicExponent", &c.e),
-                ("PrivateExponent", &c.d),
-                ("Prime1", &c.p),
-                ("Prime2", &c.q),
-                ("Exponent1", &c.dp),
-                ("Exponent2", &c.dq),
-                ("Coefficient", &c.qinv),
-            ] {
-                out.push_str(&format!("{name}: {}\n", b(v)));
-            }
-        }
-    }
-    out
 }
 
 /// Writes `bytes` to `path` with `mode`, durably: a temporary file, synced, renamed.
@@ -471,77 +331,6 @@ pub fn ensure(
     Ok((keys, made))
 }
 
-/// The key set that signs at `now` under `env`'s policy with `keys` (`timeline`):
-/// the published keys in the DNSKEY RRset (of another algorithm than the policy's only
-/// during an algorithm rollover: every RRset is then signed with both, RFC 6840
-/// §5.11); the signing
-/// key-signing keys sign it (under CSK, everything), the signing ZSKs the rest; the
-/// CDS (SHA-256) and CDNSKEY RRsets name the key-signing keys the parent's DS set
-/// should hold (RFC 7344 §4).
-pub fn key_set(apex: &Name, keys: &[StoredKey], env: &timeline::Env<'_>, now: u64) -> KeySet {
-    let policy = env.policy;
-    let mut set = KeySet::default();
-    let line: Vec<TimelineKey> = keys.iter().map(StoredKey::timeline).collect();
-    for (key, t) in keys.iter().zip(&line) {
-        // Keys of another algorithm are published while they sign (an algorithm
-        // rollover, `timeline`) or until their planned removal.
-        let other = key.pair.algorithm() != policy.algorithm;
-        if !t.published(now) || (other && !t.signing(now) && t.times.remove.is_none()) {
-            continue;
-        }
-        set.dnskeys.push(key.dnskey());
-        if !t.signing(now) {
-            continue;
-        }
-        let signing = SigningKey {
-            tag: key.tag,
-            pair: key.pair.clone(),
-        };
-        // A key of another algorithm signs as its algorithm's keys did: with a ZSK
-        // of its algorithm beside it, the DNSKEY RRset only.
-        let scheme = if other {
-            let with_zsk = keys.iter().zip(&line).any(|(o, ot)| {
-                o.pair.algorithm() == key.pair.algorithm() && !ot.sep && ot.signing(now)
-            });
-            if with_zsk {
-                KeyScheme::KskZsk
-            } else {
-                KeyScheme::Csk
-            }
-        } else {
-            policy.scheme
-        };
-        match (scheme, t.sep) {
-            (KeyScheme::Csk, true) => {
-                set.ksks.push(signing.clone());
-                set.zsks.push(signing);
-            }
-            (KeyScheme::Csk, false) => {}
-            (KeyScheme::KskZsk, true) => set.ksks.push(signing),
-            (KeyScheme::KskZsk, false) => set.zsks.push(signing),
-        }
-    }
-    if policy.publish_cds {
-        let owner = apex.to_lowercase();
-        for i in timeline::ds_wanted(&line, now, env) {
-            let dnskey = keys[i].dnskey();
-            set.cds
-                .push(super::keys::ds_rdata(owner.as_wire(), &dnskey));
-            set.cdnskeys.push(dnskey);
-        }
-    }
-    set
-}
-
-/// The DS RDATAs (SHA-256) of the zone's key-signing keys: what the parent publishes.
-pub fn ds_records(apex: &Name, keys: &[StoredKey]) -> Vec<(u16, Vec<u8>)> {
-    let owner = apex.to_lowercase();
-    keys.iter()
-        .filter(|k| k.flags & FLAG_SEP != 0)
-        .map(|k| (k.tag, super::keys::ds_rdata(owner.as_wire(), &k.dnskey())))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -570,12 +359,12 @@ mod tests {
                 again.iter().map(|k| k.tag).collect::<Vec<_>>(),
                 keys.iter().map(|k| k.tag).collect::<Vec<_>>()
             );
-            let env = timeline::Env {
+            let env = crate::dnssec::timeline::Env {
                 policy: &policy,
                 dnskey_ttl: 3600,
                 max_ttl: &|| 3600,
             };
-            let set = key_set(&apex, &again, &env, 1);
+            let set = crate::dnssec::keyset::key_set(&apex, &again, &env, 1);
             assert_eq!((set.ksks.len(), set.zsks.len()), (1, 1));
         }
         let zone_dir = zone_dir(&dir, &apex);

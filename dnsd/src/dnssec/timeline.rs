@@ -236,6 +236,17 @@ pub fn awaiting_ds(keys: &[TimelineKey], t: u64, env: &Env<'_>) -> Vec<usize> {
         .collect()
 }
 
+/// When a key (SEP or not) made at `now` is published: now, or a second after the
+/// newest key of its kind when that one was published this very second (a policy
+/// change or `dnsd keys retire` right after the zone's first key): a successor must be
+/// newer than the key it replaces for the rollover to wait for its DS (`older_sep`).
+fn successor_time(keys: &[TimelineKey], sep: bool, now: u64) -> u64 {
+    keys.iter()
+        .filter(|k| k.sep == sep)
+        .map(|k| k.times.publish.saturating_add(1))
+        .fold(now, u64::max)
+}
+
 /// What a step did, for the log: one line per change, with the time of the next one.
 #[derive(Debug, Default)]
 pub struct Step {
@@ -281,11 +292,12 @@ pub fn step<E>(
         });
         if !has {
             let rollover = keys.iter().any(|k| !relevant(k, env) && k.signing(now));
+            let from = successor_time(keys, sep, now);
             let key = generate(
                 sep,
                 KeyTimes {
-                    publish: now,
-                    active: now,
+                    publish: from,
+                    active: from,
                     ..KeyTimes::default()
                 },
             )?;
@@ -374,11 +386,12 @@ pub fn step<E>(
         if !due {
             continue;
         }
+        let from = successor_time(keys, true, now);
         let new = generate(
             true,
             KeyTimes {
-                publish: now,
-                active: now,
+                publish: from,
+                active: from,
                 ..KeyTimes::default()
             },
         )?;

@@ -2,6 +2,7 @@ use std::convert::Infallible;
 
 use super::*;
 use crate::dnssec::policy::DAY;
+use crate::dnssec::test_support::env;
 
 const T0: u64 = 1_800_000_000;
 const H: u64 = 3600;
@@ -16,14 +17,6 @@ fn maker(next_tag: &mut u16) -> impl FnMut(bool, KeyTimes) -> Result<TimelineKey
             sep,
             times,
         })
-    }
-}
-
-fn env(policy: &Policy) -> Env<'_> {
-    Env {
-        policy,
-        dnskey_ttl: 3600,
-        max_ttl: &|| 7200,
     }
 }
 
@@ -122,4 +115,37 @@ fn retire_rolls_a_current_key_and_removes_a_spare_one() {
     );
     assert_eq!(keys[1].times.remove, Some(T0 + H + H + 7200));
     assert!(keys.iter().all(|k| k.times.roll.is_none()), "{keys:?}");
+}
+
+#[test]
+fn an_algorithm_change_in_the_first_keys_second_still_waits_for_the_new_ds() {
+    let policy = Policy::default();
+    let env = env(&policy);
+    let mut keys = Vec::new();
+    let mut tag = 0;
+    step(&mut keys, &env, T0, &mut maker(&mut tag)).unwrap();
+    // The algorithm changes within the second the first key was made.
+    let next = Policy {
+        algorithm: Algorithm::Ed25519,
+        ..Policy::default()
+    };
+    let env = crate::dnssec::test_support::env(&next);
+    let mut maker_ed = |sep, times| {
+        tag += 1;
+        Ok::<_, Infallible>(TimelineKey {
+            tag,
+            algorithm: Algorithm::Ed25519,
+            sep,
+            times,
+        })
+    };
+    step(&mut keys, &env, T0, &mut maker_ed).unwrap();
+    assert_eq!(keys.len(), 2);
+    assert!(
+        keys[1].times.publish > keys[0].times.publish,
+        "the successor is newer: {keys:?}"
+    );
+    // Once its signatures are in every cache, its DS is awaited (not taken as given).
+    let ready = keys[1].times.publish + 3 * H;
+    assert_eq!(awaiting_ds(&keys, ready, &env), vec![1], "{keys:?}");
 }

@@ -7,17 +7,14 @@
 use std::fmt::Write as _;
 use std::path::Path;
 use std::process::Command;
+use std::sync::OnceLock;
 
+use super::test_support::{apex_rdatas, n, parse_zone};
 use crate::dnssec::policy::{Denial, KeyScheme, Policy};
 use crate::dnssec::rdata::RrsigFields;
 use crate::manager::{Manager, ZoneOptions};
-use crate::wire::name::Name;
 use crate::zone::txn::{Change, Transaction};
 use crate::zone::{Record, Rtype, Zone};
-
-fn n(text: &str) -> Name {
-    Name::from_text(text, None).unwrap()
-}
 
 /// The zone in presentation format, every RDATA in RFC 3597 generic form.
 pub(crate) fn zone_text(zone: &Zone) -> String {
@@ -58,6 +55,10 @@ pub(crate) fn verify_with_tools(zone: &Zone, what: &str) {
         ("kzonecheck", vec!["--dnssec", "on", "-o", &origin]),
     ];
     for (tool, args) in runs {
+        // kzonecheck cannot judge two CSKs (see `kzonecheck_judges_double_csk`).
+        if tool == "kzonecheck" && double_csk(zone) && !kzonecheck_judges_double_csk() {
+            continue;
+        }
         let out = Command::new(tool)
             .args(&args)
             .arg(&path)
@@ -71,6 +72,69 @@ pub(crate) fn verify_with_tools(zone: &Zone, what: &str) {
             keep(&path)
         );
     }
+}
+
+/// Whether kzonecheck accepts a valid zone signed by two CSKs (made and signed by
+/// ldns, and accepted by ldns-verify-zone and dnssec-verify): false with Knot 3.2.6.
+pub(crate) fn kzonecheck_judges_double_csk() -> bool {
+    static JUDGES: OnceLock<bool> = OnceLock::new();
+    *JUDGES.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let zone = d.join("z");
+        std::fs::write(
+            &zone,
+            "$ORIGIN ctl.test.\n$TTL 300\n@ SOA ns h 1 3600 900 604800 300\n@ NS ns\n\
+             ns A 198.51.100.1\nwww A 198.51.100.2\n",
+        )
+        .unwrap();
+        let keygen = || {
+            let out = Command::new("ldns-keygen")
+                .args(["-a", "ECDSAP256SHA256", "-k", "ctl.test."])
+                .current_dir(d)
+                .output()
+                .expect("ldns-keygen (ldnsutils)");
+            assert!(out.status.success(), "{out:?}");
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        };
+        let (k1, k2) = (keygen(), keygen());
+        let out = Command::new("ldns-signzone")
+            .arg(&zone)
+            .args([&k1, &k2])
+            .current_dir(d)
+            .output()
+            .expect("ldns-signzone (ldnsutils)");
+        assert!(out.status.success(), "{out:?}");
+        let signed = d.join("z.signed");
+        let run = |tool: &str, args: &[&str]| {
+            Command::new(tool)
+                .args(args)
+                .arg(&signed)
+                .output()
+                .unwrap_or_else(|e| panic!("{tool}: {e}"))
+        };
+        let bind = run("dnssec-verify", &["-q", "-z", "-o", "ctl.test."]);
+        let ldns = run("ldns-verify-zone", &[]);
+        assert!(
+            bind.status.success() && ldns.status.success(),
+            "the control zone (two CSKs, signed by ldns) is valid: {bind:?} {ldns:?}"
+        );
+        let knot = run("kzonecheck", &["--dnssec", "on", "-o", "ctl.test."]);
+        let text = String::from_utf8_lossy(&knot.stdout).into_owned()
+            + &String::from_utf8_lossy(&knot.stderr);
+        assert!(
+            knot.status.success() || text.contains("no valid signature"),
+            "kzonecheck refuses the control zone for another reason: {text}"
+        );
+        knot.status.success()
+    })
+}
+
+/// Whether `zone`'s DNSKEY RRset holds more than one key, all SEP (a CSK rollover
+/// or an algorithm rollover of CSKs).
+pub(crate) fn double_csk(zone: &Zone) -> bool {
+    let keys = apex_rdatas(zone, Rtype::DNSKEY);
+    keys.len() > 1 && keys.iter().all(|k| k.get(1) == Some(&1))
 }
 
 /// Keeps a failing zone's text for a look.
@@ -91,13 +155,7 @@ sec DS 1 13 2 abababababababababababababababababababababababababababababababab\n
 alias CNAME www\n";
 
 fn parse(text: &str) -> Zone {
-    crate::zone::load::load_zone_from_bytes(
-        text.as_bytes(),
-        Path::new("example.org.zone"),
-        &n("example.org."),
-    )
-    .unwrap_or_else(|e| panic!("{e:?}"))
-    .zone
+    parse_zone(text, "example.org.")
 }
 
 fn policies() -> Vec<Policy> {

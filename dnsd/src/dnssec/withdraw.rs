@@ -202,7 +202,7 @@ impl Stage {
         let max = || max_ttl(zone);
         let env = self.env(zone, &max);
         let line: Vec<TimelineKey> = self.keys.iter().map(StoredKey::timeline).collect();
-        let mut set = store::key_set(&self.apex, &self.keys, &env, now);
+        let mut set = super::keyset::key_set(&self.apex, &self.keys, &env, now);
         if self.policy.publish_cds {
             set.cds = vec![CDS_DELETE.to_vec()];
             set.cdnskeys = vec![CDNSKEY_DELETE.to_vec()];
