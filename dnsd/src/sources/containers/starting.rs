@@ -48,11 +48,11 @@ use super::records::{Attachment, Container};
 /// [`POLL_SLOW`] (a `docker create` alone, watched for [`WAIT`]). Docker's network
 /// `connect` event, which comes as the endpoint is made, asks for a poll at once
 /// (`engine`): the poll is what Podman (no network events) and a missed event fall
-/// back on. Faster polls cost more than they give: each inspect reads dockerd's
-/// network store, a bolt file taken with flock and retried every 50 ms, so an inspect
-/// that meets the start's own writes waits 50 ms, and makes the start wait as well
-/// (probed here, 15 `docker run` each: a network inspect every 2 ms made `docker run`
-/// 13% slower and the address seen later than with one every 10 ms).
+/// back on. Faster polls cost more than they give: dockerd does the inspects during
+/// the start it is busy with, and during part of it answers them only once a lock of
+/// its own is released (~50 ms); probed here, 15 `docker run` each: a network inspect
+/// every 2 ms made `docker run` 13% slower and the address seen later than with one
+/// every 10 ms.
 pub fn interval(youngest: Duration) -> Duration {
     if youngest < SLOW_AFTER {
         POLL
