@@ -9,6 +9,7 @@ cd "$(dirname "$0")"
 packages=(nsd knot knot-dnsutils knot-dnssecutils bind9 bind9-utils bind9-dnsutils unbound ldnsutils
           dnsperf keepalived nftables iproute2 procps iputils-ping busybox-static git g++ docker.io podman
           docker-compose faketime
+          netavark aardvark-dns python3-certbot-dns-rfc2136 kea-dhcp-ddns-server
           pdns-server pdns-backend-sqlite3 sqlite3
           dns-root-data openssl
           systemd)   # systemd-analyze and systemd-sysusers check dnsd's unit (nothing is started)

@@ -1,20 +1,26 @@
 //! Benchmark (issue 10, speed): how soon a container's name answers after `docker
-//! run`, from dnsd (following the engine over its API) beside Docker's embedded DNS
-//! (127.0.0.11 inside a container of the same user network), in the same run, as
-//! ratios (shared/BENCHMARKING.md); then a burst of containers started at once: how
-//! many zone versions (serials) dnsd made, and when all names answered on each side.
+//! run`, from dnsd (following the engine over its API) beside the engine's own DNS,
+//! in the same run, as ratios (shared/BENCHMARKING.md): Docker's embedded DNS
+//! (127.0.0.11 inside a container of the same user network), then Podman's
+//! aardvark-dns (podman 4.3 with Debian's netavark and aardvark-dns: on the network's
+//! gateway, `NAME.dns.podman`); then a burst of Docker containers started at once:
+//! how many zone versions (serials) dnsd made, and when all names answered on each
+//! side.
 //!
-//! Run (as root: dockerd in a namespace, as the tests run it):
+//! Run (as root: the engines in namespaces, as the tests run them):
 //! `cargo build --profile ci -p dnsd && cargo bench --profile ci -p netfabric-tests
-//! --bench container_start` (`-- --starts N --burst M`; defaults 100 and 200).
+//! --bench container_start` (`-- --starts N --burst M --no-podman`; defaults 100 and
+//! 200). Podman 4.3 keeps netavark's IPAM and aardvark-dns's files in
+//! /run/containers/networks whatever its run root: one such Podman at a time.
 //!
-//! Both sides are asked by the same client code, polling each 1 ms (a query, its
-//! answer or 2 ms): dnsd on loopback, Docker's embedded DNS from a thread that
-//! entered a prober container's network namespace. Latency is from just before the
-//! `docker run` CLI starts to the first positive answer; the CLI's own return is
-//! shown beside, for scale. Docker's resolver forwards names it does not know: the
-//! prober's upstream is 198.51.100.53, unreachable from dockerd's namespace, so
-//! nothing leaves it.
+//! Every side is asked by the same client code, polling each 1 ms (a query, its
+//! answer or 2 ms): dnsd on loopback, the engine's DNS from a thread that entered a
+//! prober container's network namespace. Latency is from just before the `docker
+//! run` CLI starts to the first positive answer; the CLI's own return is shown
+//! beside, for scale, and the paired difference (dnsd − the engine's DNS, start by
+//! start). Each engine's resolver forwards names it does not know: the engines'
+//! namespaces have no route out (Docker's prober is given 198.51.100.53 as its
+//! upstream), so nothing leaves them.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
@@ -24,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use netfabric_tests::dns::short;
 use netfabric_tests::dnsd::Dnsd;
-use netfabric_tests::engines::{Dockerd, Engine, IMAGE};
+use netfabric_tests::engines::{Dockerd, Engine, IMAGE, Podman, containers_config, wait_engine_up};
 
 const ZONE: &str = "$ORIGIN svc.test.\n$TTL 30\n\
     @ SOA ns1.example.net. hostmaster.example.net. 1 3600 600 86400 300\n\
@@ -84,13 +90,7 @@ fn poll(
 
 /// A poller on its own thread (in `netns`, a /proc/PID/ns/net path, when given):
 /// send it names, it answers with when each answered.
-fn poller(
-    server: SocketAddr,
-    netns: Option<String>,
-) -> (
-    mpsc::Sender<Vec<String>>,
-    mpsc::Receiver<Vec<Option<Instant>>>,
-) {
+fn poller(server: SocketAddr, netns: Option<String>) -> Poller {
     let (names_tx, names_rx) = mpsc::channel::<Vec<String>>();
     let (done_tx, done_rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -141,20 +141,136 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-fn docker_run(socket: &std::path::Path, name: &str) -> bool {
+fn docker_run(socket: &std::path::Path, network: &str, name: &str) -> bool {
     Command::new("/usr/bin/docker")
         .env("DOCKER_HOST", format!("unix://{}", socket.display()))
         .args(["run", "-d", "--stop-timeout", "1", "--name", name])
-        .args([
-            "--network",
-            "benchnet",
-            IMAGE,
-            "/bin/busybox",
-            "sleep",
-            "3600",
-        ])
+        .args(["--network", network, IMAGE, "/bin/busybox", "sleep", "3600"])
         .output()
         .is_ok_and(|o| o.status.success())
+}
+
+/// A poller's channels: names to poll, when each answered.
+type Poller = (
+    mpsc::Sender<Vec<String>>,
+    mpsc::Receiver<Vec<Option<Instant>>>,
+);
+
+/// The engine side of one comparison: its socket, the network the containers join,
+/// the prefix of their names, and the poller of its own DNS with the names it asks.
+struct Side<'a> {
+    engine: &'a dyn Engine,
+    network: &'a str,
+    prefix: &'a str,
+    peer: &'a Poller,
+    /// The name the peer is asked for a container (`s3`, `p3.dns.podman`).
+    peer_name: &'a dyn Fn(&str) -> String,
+}
+
+/// `starts` containers started one after the other on `side`: when dnsd and the
+/// engine's own DNS answered each, and when `docker run` returned (ms after it began).
+fn sequential(
+    side: &Side,
+    dnsd: &Poller,
+    starts: usize,
+    trace: bool,
+) -> (Vec<f64>, Vec<f64>, Vec<f64>, usize) {
+    let (mut d_ms, mut e_ms, mut cli_ms) = (Vec::new(), Vec::new(), Vec::new());
+    let mut missed = 0;
+    for i in 0..starts {
+        let name = format!("{}{i}", side.prefix);
+        dnsd.0
+            .send(vec![format!("{name}.svc.test.")])
+            .expect("poller");
+        side.peer
+            .0
+            .send(vec![(side.peer_name)(&name)])
+            .expect("poller");
+        let wall = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        let t0 = Instant::now();
+        assert!(
+            docker_run(&side.engine.socket(), side.network, &name),
+            "docker run {name}: {}",
+            side.engine.log()
+        );
+        let cli = ms(t0.elapsed());
+        cli_ms.push(cli);
+        match (dnsd.1.recv().ok(), side.peer.1.recv().ok()) {
+            (Some(d), Some(e)) => match (d[0], e[0]) {
+                (Some(d), Some(e)) => {
+                    d_ms.push(ms(d - t0));
+                    e_ms.push(ms(e - t0));
+                    if trace {
+                        println!(
+                            "trace {name} at {wall:.6}: cli {cli:.1} ms, dnsd {:.1} ms, engine's DNS {:.1} ms",
+                            ms(d - t0),
+                            ms(e - t0)
+                        );
+                    }
+                }
+                _ => missed += 1,
+            },
+            _ => missed += 1,
+        }
+    }
+    (d_ms, e_ms, cli_ms, missed)
+}
+
+/// Prints one comparison: each side's percentiles, their ratios, and the paired
+/// difference (dnsd − the engine's DNS, start by start, which the engine's own
+/// variation from start to start leaves out).
+fn report(what: &str, peer: &str, starts: usize, result: (Vec<f64>, Vec<f64>, Vec<f64>, usize)) {
+    let (mut d_ms, mut e_ms, mut cli_ms, missed) = result;
+    let mut diff: Vec<f64> = d_ms.iter().zip(&e_ms).map(|(d, e)| d - e).collect();
+    for v in [&mut d_ms, &mut e_ms, &mut cli_ms, &mut diff] {
+        v.sort_by(f64::total_cmp);
+    }
+    println!(
+        "{what}: container start -> name answered, {starts} starts ({missed} not answered in 120 s):"
+    );
+    println!("  side                 median ms   p90 ms   p99 ms");
+    for (side, v) in [
+        ("dnsd", &d_ms),
+        (peer, &e_ms),
+        ("docker run returns", &cli_ms),
+        ("dnsd - peer, paired", &diff),
+    ] {
+        println!(
+            "  {side:<20} {:>9.1} {:>8.1} {:>8.1}",
+            percentile(v, 0.5),
+            percentile(v, 0.9),
+            percentile(v, 0.99)
+        );
+    }
+    println!(
+        "  ratio dnsd / {peer}: median {:.2}, p99 {:.2}",
+        percentile(&d_ms, 0.5) / percentile(&e_ms, 0.5),
+        percentile(&d_ms, 0.99) / percentile(&e_ms, 0.99)
+    );
+}
+
+/// A prober container on `network` of `engine`, and a poller of `server` from its
+/// network namespace, checked to answer the prober's own name (`name`).
+fn prober(engine: &dyn Engine, network: &str, server: SocketAddr, name: &str) -> Poller {
+    engine.run_container(&[
+        "--name",
+        "prober",
+        "--network",
+        network,
+        "--dns",
+        "198.51.100.53",
+    ]);
+    let pid = engine.docker_ok(&["inspect", "-f", "{{.State.Pid}}", "prober"]);
+    let poller = poller(server, Some(format!("/proc/{pid}/ns/net")));
+    poller.0.send(vec![name.into()]).expect("poller");
+    assert!(
+        poller.1.recv().expect("poller")[0].is_some(),
+        "{server} does not answer {name} in the prober: {}",
+        engine.log()
+    );
+    poller
 }
 
 fn main() {
@@ -170,10 +286,25 @@ fn main() {
     // `--trace`: each start's wall-clock time (Unix seconds) and its offsets, to be
     // laid beside dnsd's log (RUST_LOG=dnsd::sources::containers=debug).
     let trace = args.iter().any(|a| a == "--trace");
+    let with_podman = !args.iter().any(|a| a == "--no-podman");
 
     let docker = Dockerd::start();
     docker.docker_ok(&["network", "create", "--subnet", "198.18.0.0/22", "benchnet"]);
+    let podman = with_podman.then(|| {
+        let podman = Podman::start_netavark();
+        podman.docker_ok(&["network", "create", "--subnet", "198.18.4.0/22", "pbench"]);
+        podman
+    });
     let state = tempfile::tempdir().expect("state dir");
+    let mut engines = vec![("docker", docker.socket())];
+    let mut networks = vec![("name", "benchnet", "svc.test")];
+    if let Some(podman) = &podman {
+        engines.push(("podman", podman.socket()));
+        networks.push(("name", "pbench", "svc.test"));
+    }
+    let engines: Vec<(&str, &std::path::Path)> =
+        engines.iter().map(|(n, s)| (*n, s.as_path())).collect();
+    let config = containers_config(state.path(), "", &engines, &networks);
     let mut dnsd = Dnsd::builder()
         .log_filter(if trace {
             "info,dnsd::sources::containers=debug"
@@ -182,97 +313,54 @@ fn main() {
         })
         .zone("svc.test", ZONE)
         .metrics()
-        .config(&format!(
-            "state-dir = \"{}\"\n[containers]\n\
-             [[containers.engine]]\nname = \"docker\"\nsocket = \"{}\"\n\
-             [[containers.network]]\nname = \"benchnet\"\nzone = \"svc.test\"\n",
-            state.path().display(),
-            docker.socket().display()
-        ))
+        .config(&config)
         .start();
-    dnsd.wait_for("engine up", |d| {
-        d.metric("dnsd_containers_engine_up{engine=\"docker\"}") == Some(1)
-    });
-    docker.run_container(&[
-        "--name",
-        "prober",
-        "--network",
+    wait_engine_up(&mut dnsd, "docker");
+    if podman.is_some() {
+        wait_engine_up(&mut dnsd, "podman");
+    }
+    let embedded = prober(
+        &docker,
         "benchnet",
-        "--dns",
-        "198.51.100.53",
-    ]);
-    let pid = docker.docker_ok(&["inspect", "-f", "{{.State.Pid}}", "prober"]);
-    let embedded = SocketAddr::from(([127, 0, 0, 11], 53));
-    let (to_dnsd, from_dnsd) = poller(dnsd.addr, None);
-    let (to_docker, from_docker) = poller(embedded, Some(format!("/proc/{pid}/ns/net")));
-    // Both answer the prober's own name before timing starts.
-    to_docker.send(vec!["prober".into()]).expect("poller");
-    assert!(
-        from_docker.recv().expect("poller")[0].is_some(),
-        "Docker's embedded DNS does not answer in the prober: {}",
-        docker.log()
+        SocketAddr::from(([127, 0, 0, 11], 53)),
+        "prober",
     );
+    let to_dnsd = poller(dnsd.addr, None);
     to_dnsd
+        .0
         .send(vec!["prober.svc.test.".into()])
         .expect("poller");
-    assert!(from_dnsd.recv().expect("poller")[0].is_some());
+    assert!(to_dnsd.1.recv().expect("poller")[0].is_some());
 
-    // Sequential starts.
-    let (mut d_ms, mut e_ms, mut cli_ms) = (Vec::new(), Vec::new(), Vec::new());
-    let mut missed = 0;
-    for i in 0..starts {
-        let name = format!("s{i}");
-        to_dnsd
-            .send(vec![format!("{name}.svc.test.")])
-            .expect("poller");
-        to_docker.send(vec![name.clone()]).expect("poller");
-        let wall = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_secs_f64());
-        let t0 = Instant::now();
-        assert!(docker_run(&docker.socket(), &name), "docker run {name}");
-        let cli = ms(t0.elapsed());
-        cli_ms.push(cli);
-        match (from_dnsd.recv().ok(), from_docker.recv().ok()) {
-            (Some(d), Some(e)) => match (d[0], e[0]) {
-                (Some(d), Some(e)) => {
-                    d_ms.push(ms(d - t0));
-                    e_ms.push(ms(e - t0));
-                    if trace {
-                        println!(
-                            "trace {name} at {wall:.6}: cli {cli:.1} ms, dnsd {:.1} ms, embedded {:.1} ms",
-                            ms(d - t0),
-                            ms(e - t0)
-                        );
-                    }
-                }
-                _ => missed += 1,
-            },
-            _ => missed += 1,
-        }
-    }
-    for v in [&mut d_ms, &mut e_ms, &mut cli_ms] {
-        v.sort_by(f64::total_cmp);
-    }
-    println!("container start -> name answered, {starts} starts ({missed} not answered in 120 s):");
-    println!("  side                 median ms   p90 ms   p99 ms");
-    for (side, v) in [
-        ("dnsd", &d_ms),
-        ("docker embedded DNS", &e_ms),
-        ("docker run returns", &cli_ms),
-    ] {
-        println!(
-            "  {side:<20} {:>9.1} {:>8.1} {:>8.1}",
-            percentile(v, 0.5),
-            percentile(v, 0.9),
-            percentile(v, 0.99)
+    // Sequential starts, Docker beside its embedded DNS.
+    let docker_side = Side {
+        engine: &docker,
+        network: "benchnet",
+        prefix: "s",
+        peer: &embedded,
+        peer_name: &|n: &str| n.to_string(),
+    };
+    let result = sequential(&docker_side, &to_dnsd, starts, trace);
+    report("docker", "docker embedded DNS", starts, result);
+
+    // Podman (netavark) beside aardvark-dns, on the network's gateway.
+    if let Some(podman) = &podman {
+        let aardvark = prober(
+            podman,
+            "pbench",
+            SocketAddr::from(([198, 18, 4, 1], 53)),
+            "prober.dns.podman",
         );
+        let podman_side = Side {
+            engine: podman,
+            network: "pbench",
+            prefix: "p",
+            peer: &aardvark,
+            peer_name: &|n: &str| format!("{n}.dns.podman"),
+        };
+        let result = sequential(&podman_side, &to_dnsd, starts, trace);
+        report("podman", "aardvark-dns", starts, result);
     }
-    println!(
-        "  ratio dnsd / embedded: median {:.2}, p99 {:.2}",
-        percentile(&d_ms, 0.5) / percentile(&e_ms, 0.5),
-        percentile(&d_ms, 0.99) / percentile(&e_ms, 0.99)
-    );
 
     // A burst: `burst` containers started at once by 8 CLI workers.
     let serial = |dnsd: &Dnsd| {
@@ -292,15 +380,16 @@ fn main() {
     let (serial0, changes0) = (serial(&dnsd), changes(&dnsd));
     let names: Vec<String> = (0..burst).map(|i| format!("b{i}")).collect();
     to_dnsd
+        .0
         .send(names.iter().map(|n| format!("{n}.svc.test.")).collect())
         .expect("poller");
-    to_docker.send(names.clone()).expect("poller");
+    embedded.0.send(names.clone()).expect("poller");
     let t0 = Instant::now();
     let workers: Vec<_> = (0..8)
         .map(|w| {
             let socket = docker.socket();
             let names: Vec<String> = names.iter().skip(w).step_by(8).cloned().collect();
-            std::thread::spawn(move || names.iter().all(|n| docker_run(&socket, n)))
+            std::thread::spawn(move || names.iter().all(|n| docker_run(&socket, "benchnet", n)))
         })
         .collect();
     let all_run = workers.into_iter().all(|w| w.join().unwrap_or(false));
@@ -310,8 +399,8 @@ fn main() {
         let answered = when.iter().flatten().count();
         (answered, when.into_iter().flatten().max().map(|t| t - t0))
     };
-    let (d_answered, d_all) = last(from_dnsd.recv().expect("poller"));
-    let (e_answered, e_all) = last(from_docker.recv().expect("poller"));
+    let (d_answered, d_all) = last(to_dnsd.1.recv().expect("poller"));
+    let (e_answered, e_all) = last(embedded.1.recv().expect("poller"));
     let (serial1, changes1) = (serial(&dnsd), changes(&dnsd));
     println!("burst of {burst} containers (8 docker CLI workers):");
     println!("  every docker run returned after {:.0} ms", ms(cli));

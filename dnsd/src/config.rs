@@ -732,6 +732,15 @@ pub fn validate(
         &mut problems,
     );
 
+    // A query signed with an update key (certbot's dns-rfc2136 plugin finds the zone
+    // with TSIG-signed SOA queries) is checked and answered signed by the transfer
+    // service, which holds the keys of signed requests: the update keys join its
+    // ring, where no transfer key has their name. They grant no transfer: the lists
+    // name their keys before this.
+    for key in dynamic.update.keys.iter() {
+        xfr.keys.insert_shared(key.clone());
+    }
+
     if !problems.errors.is_empty() {
         return Err(problems.errors);
     }

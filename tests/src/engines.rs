@@ -258,6 +258,42 @@ impl Drop for Dockerd<'_> {
     }
 }
 
+/// dnsd's configuration that follows container engines: its state folder, then the
+/// `[containers]` table with `extra` keys in it, an `[[containers.engine]]` per
+/// (name, socket) of `engines`, a `[[containers.network]]` per (key, value, zone) of
+/// `networks` (key `name` or `subnet`).
+pub fn containers_config(
+    state: &Path,
+    extra: &str,
+    engines: &[(&str, &Path)],
+    networks: &[(&str, &str, &str)],
+) -> String {
+    let mut config = format!(
+        "state-dir = \"{}\"\n[containers]\n{extra}\n",
+        state.display()
+    );
+    for (name, socket) in engines {
+        config.push_str(&format!(
+            "[[containers.engine]]\nname = \"{name}\"\nsocket = \"{}\"\n",
+            socket.display()
+        ));
+    }
+    for (key, value, zone) in networks {
+        config.push_str(&format!(
+            "[[containers.network]]\n{key} = \"{value}\"\nzone = \"{zone}\"\n"
+        ));
+    }
+    config
+}
+
+/// Waits until `dnsd` has connected to engine `name` and listed it.
+pub fn wait_engine_up(dnsd: &mut crate::dnsd::Dnsd, name: &str) {
+    let metric = format!("dnsd_containers_engine_up{{engine=\"{name}\"}}");
+    dnsd.wait_for(&format!("{name} engine up"), |d| {
+        d.metric(&metric) == Some(1)
+    });
+}
+
 /// Polls `check` until it holds; panics with `what` after `limit`.
 pub fn wait(what: &str, limit: Duration, check: impl FnMut() -> bool) {
     assert!(
@@ -281,6 +317,18 @@ pub struct Podman {
 impl Podman {
     /// Starts the service in a new namespace and imports the busybox image.
     pub fn start() -> Self {
+        Podman::launch("cni")
+    }
+
+    /// As [`Podman::start`], with netavark as the network backend (Debian's netavark
+    /// and aardvark-dns packages, which podman 4.3 does not pull in: without them it
+    /// uses CNI, and its networks have no DNS): a network made with `docker network
+    /// create` then has aardvark-dns answering its containers' names on its gateway.
+    pub fn start_netavark() -> Self {
+        Podman::launch("netavark")
+    }
+
+    fn launch(backend: &str) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("nf-podman-")
             .tempdir()
@@ -291,7 +339,7 @@ impl Podman {
             dir.path().join("containers.conf"),
             format!(
                 "[containers]\ndefault_ulimits = [\"nofile=1024:1024\", \"nproc=1024:1024\"]\n\
-                 [network]\nnetwork_backend = \"cni\"\nnetwork_config_dir = \"{d}/cni\"\n\
+                 [network]\nnetwork_backend = \"{backend}\"\nnetwork_config_dir = \"{d}/cni\"\n\
                  [engine]\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n\
                  events_logfile_path = \"{d}/events.log\"\nruntime = \"runc\"\ntmp_dir = \"{d}/tmp\"\n"
             ),

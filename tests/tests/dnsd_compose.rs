@@ -16,7 +16,7 @@ use std::process::Command;
 
 use netfabric_tests::dns::short;
 use netfabric_tests::dnsd::{Dnsd, PATIENCE};
-use netfabric_tests::engines::{Dockerd, Engine, IMAGE, wait};
+use netfabric_tests::engines::{Dockerd, Engine, IMAGE, containers_config, wait, wait_engine_up};
 
 const SVC: &str = "$ORIGIN svc.test.\n$TTL 300\n\
     @ SOA ns1.example.net. hostmaster.example.net. 1 3600 600 86400 300\n\
@@ -78,18 +78,14 @@ fn compose_up_and_down() {
         .zone("svc.test", SVC)
         .zone("18.198.in-addr.arpa", REVERSE)
         .metrics()
-        .config(&format!(
-            "state-dir = \"{}\"\n\
-             [containers]\n\
-             [[containers.engine]]\nname = \"docker\"\nsocket = \"{}\"\n\
-             [[containers.network]]\nname = \"proj_front\"\nzone = \"svc.test\"\n",
-            state.path().display(),
-            docker.socket().display(),
+        .config(&containers_config(
+            state.path(),
+            "",
+            &[("docker", &docker.socket())],
+            &[("name", "proj_front", "svc.test")],
         ))
         .start();
-    dnsd.wait_for("docker engine up", |d| {
-        d.metric("dnsd_containers_engine_up{engine=\"docker\"}") == Some(1)
-    });
+    wait_engine_up(&mut dnsd, "docker");
     let ask = |name: &str, t: &str| {
         let mut a = short(dnsd.addr, name, t);
         a.sort();

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use netfabric_tests::dns::short;
 use netfabric_tests::dnsd::{Dnsd, PATIENCE};
-use netfabric_tests::engines::{Dockerd, Engine, wait};
+use netfabric_tests::engines::{Dockerd, Engine, containers_config, wait, wait_engine_up};
 
 const SVC: &str = "$ORIGIN svc.test.\n$TTL 300\n\
     @ SOA ns1.example.net. hostmaster.example.net. 1 3600 600 86400 300\n\
@@ -61,15 +61,14 @@ fn start_dnsd_with(docker: &Dockerd, state: &std::path::Path, extra: &str) -> Dn
         .zone("svc.test", SVC)
         .zone("18.198.in-addr.arpa", REVERSE)
         .metrics()
-        .config(&format!(
-            "state-dir = \"{}\"\n\
-             [containers]\n{extra}\n\
-             [[containers.engine]]\nname = \"docker\"\nsocket = \"{}\"\n\
-             [[containers.engine]]\nname = \"absent\"\nsocket = \"{}/no-such.sock\"\n\
-             [[containers.network]]\nname = \"svcnet\"\nzone = \"svc.test\"\n",
-            state.display(),
-            docker.socket().display(),
-            state.display()
+        .config(&containers_config(
+            state,
+            extra,
+            &[
+                ("docker", &docker.socket()),
+                ("absent", &state.join("no-such.sock")),
+            ],
+            &[("name", "svcnet", "svc.test")],
         ))
         .start()
 }
@@ -132,9 +131,7 @@ fn container_records_follow_docker() {
     let ask = |dnsd: &Dnsd, name: &str, t: &str| short(dnsd.addr, name, t);
 
     // An engine whose socket does not exist does not stop the other one.
-    dnsd.wait_for("docker engine up", |d| {
-        d.metric("dnsd_containers_engine_up{engine=\"docker\"}") == Some(1)
-    });
+    wait_engine_up(&mut dnsd, "docker");
     assert_eq!(
         dnsd.metric("dnsd_containers_engine_up{engine=\"absent\"}"),
         Some(0)
@@ -282,9 +279,7 @@ fn container_records_follow_docker() {
     drop(dnsd);
     let mut dnsd = start_dnsd(&docker, state.path());
     assert_eq!(ask(&dnsd, "api.proj.svc.test.", "A"), names);
-    dnsd.wait_for("docker engine up again", |d| {
-        d.metric("dnsd_containers_engine_up{engine=\"docker\"}") == Some(1)
-    });
+    wait_engine_up(&mut dnsd, "docker");
     // The engine was listed and reconciled (the first reconcile is the remembered
     // state at start, the second the engine's list): nothing changed, nothing committed.
     dnsd.wait_for("reconciled", |d| {
@@ -414,19 +409,15 @@ fn container_records_follow_podman() {
         .zone("svc.test", SVC)
         .zone("18.198.in-addr.arpa", REVERSE)
         .metrics()
-        .config(&format!(
-            "state-dir = \"{}\"\n\
-             [containers]\n\
-             [[containers.engine]]\nname = \"podman\"\nsocket = \"{}\"\n\
-             [[containers.network]]\nsubnet = \"198.18.1.0/24\"\nzone = \"svc.test\"\n",
-            state.path().display(),
-            podman.socket().display(),
+        .config(&containers_config(
+            state.path(),
+            "",
+            &[("podman", &podman.socket())],
+            &[("subnet", "198.18.1.0/24", "svc.test")],
         ))
         .start();
     let ask = |dnsd: &Dnsd, name: &str, t: &str| short(dnsd.addr, name, t);
-    dnsd.wait_for("podman engine up", |d| {
-        d.metric("dnsd_containers_engine_up{engine=\"podman\"}") == Some(1)
-    });
+    wait_engine_up(&mut dnsd, "podman");
 
     let (_, ptr) = web_1_is_answered(&podman, &dnsd);
 

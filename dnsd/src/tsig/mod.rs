@@ -260,6 +260,16 @@ impl KeyRing {
         true
     }
 
+    /// Adds `key`, shared with another ring; false (and nothing changed) when a key
+    /// of that name is there.
+    pub fn insert_shared(&mut self, key: Arc<Key>) -> bool {
+        if self.keys.contains_key(key.name()) {
+            return false;
+        }
+        self.keys.insert(key.name().clone(), key);
+        true
+    }
+
     /// The key named `name` (any case).
     pub fn get(&self, name: &Name) -> Option<&Arc<Key>> {
         self.keys.get(&name.to_lowercase())

@@ -3,14 +3,16 @@
 //!
 //! Docker gives a starting container its endpoint on each of its networks, with an
 //! address, well before its process runs (~0.4 s here), and its embedded DNS answers
-//! the name from then on; but it sends no event then (the network's `connect` comes
-//! with the `start`, after the process runs), and inspecting the container waits
+//! the name from then on; the network's `connect` event comes then too (probed, Docker
+//! 20.10, five `docker run`: `connect` 30–80 ms after `create`, `start` 420–600 ms
+//! after `connect`), but it carries no address, and inspecting the container waits
 //! until its start is done. The network's inspect shows the endpoint at once: keyed
 //! `ep-ENDPOINT` until the container's sandbox joins, by the container's ID after,
 //! named as the container either way. So while containers are starting, their
-//! networks are inspected every [`POLL`], and a container whose every network shows
-//! an address is reported as running with those addresses; its own inspect follows at
-//! the `start` event and says the same (the engine's short-ID alias aside, which gives
+//! networks are inspected (at Docker's network `connect` event, and every [`POLL`]:
+//! see [`interval`]), and a container whose every network shows an address is
+//! reported as running with those addresses; its own inspect follows at the `start`
+//! event and says the same (the engine's short-ID alias aside, which gives
 //! no name), so a start is still one version. A container that does not start within
 //! [`WAIT`] of its creation (`docker create` alone) is left to its events.
 //!
@@ -41,8 +43,29 @@ use bollard::Docker;
 
 use super::records::{Attachment, Container};
 
-/// How often the networks of starting containers are inspected.
+/// How often the networks of starting containers are inspected, by the age of the
+/// youngest (since its creation event): every [`POLL`] until [`SLOW_AFTER`], then every
+/// [`POLL_SLOW`] (a `docker create` alone, watched for [`WAIT`]). Docker's network
+/// `connect` event, which comes as the endpoint is made, asks for a poll at once
+/// (`engine`): the poll is what Podman (no network events) and a missed event fall
+/// back on. Faster polls cost more than they give: dockerd does the inspects during
+/// the start it is busy with, and during part of it answers them only once a lock of
+/// its own is released (~50 ms); probed here, 15 `docker run` each: a network inspect
+/// every 2 ms made `docker run` 13% slower and the address seen later than with one
+/// every 10 ms.
+pub fn interval(youngest: Duration) -> Duration {
+    if youngest < SLOW_AFTER {
+        POLL
+    } else {
+        POLL_SLOW
+    }
+}
+/// The poll's interval.
 pub const POLL: Duration = Duration::from_millis(10);
+/// When the poll slows down to [`POLL_SLOW`].
+pub const SLOW_AFTER: Duration = Duration::from_secs(5);
+/// The poll's interval for a container created long ago and still not started.
+pub const POLL_SLOW: Duration = Duration::from_millis(100);
 /// How long a created container is watched for an address.
 pub const WAIT: Duration = Duration::from_secs(30);
 
@@ -97,9 +120,8 @@ impl Starting {
         self.containers.is_empty()
     }
 
-    /// Inspects the networks of the starting containers; those with an address on
-    /// every network they attach to, with their addresses (no longer watched).
-    pub async fn poll(&mut self, docker: &Docker) -> Vec<Container> {
+    /// The networks to inspect for the starting containers (empty: none waits).
+    pub fn networks(&mut self) -> BTreeSet<String> {
         self.containers.retain(|_, (_, seen)| seen.elapsed() < WAIT);
         let unknown = self.containers.values().any(|(c, _)| c.networks.is_empty());
         let mut networks: BTreeSet<String> = self
@@ -107,39 +129,29 @@ impl Starting {
             .values()
             .flat_map(|(c, _)| c.networks.iter().map(|a| a.network.clone()))
             .collect();
-        if unknown {
+        if unknown && !self.containers.is_empty() {
             networks.extend(self.known.iter().cloned());
         }
-        // (network, endpoint key or name) → addresses.
-        let mut endpoints: HashMap<(String, String), Vec<IpAddr>> = HashMap::new();
-        for network in &networks {
-            let Ok(info) = docker.inspect_network(network, None).await else {
-                continue;
-            };
-            for (key, endpoint) in info.containers.unwrap_or_default() {
-                let addresses: Vec<IpAddr> = [endpoint.ipv4_address, endpoint.ipv6_address]
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|a| address(&a))
-                    .collect();
-                if addresses.is_empty() {
-                    continue;
-                }
-                if let Some(name) = endpoint.name {
-                    endpoints.insert((network.clone(), format!("/{name}")), addresses.clone());
-                }
-                endpoints.insert((network.clone(), key), addresses);
-            }
-        }
+        networks
+    }
+
+    /// The starting containers that `seen` (an inspect of some networks) shows with an
+    /// address on every network they attach to, with their addresses and how long
+    /// since their creation event (no longer watched).
+    pub fn ready(&mut self, seen: &Endpoints) -> Vec<(Container, Duration)> {
         let found = |network: &str, c: &Container| {
-            endpoints
+            seen.addresses
                 .get(&(network.to_string(), c.id.clone()))
-                .or_else(|| endpoints.get(&(network.to_string(), format!("/{}", c.name))))
+                .or_else(|| {
+                    seen.addresses
+                        .get(&(network.to_string(), format!("/{}", c.name)))
+                })
         };
         // A container known by its creation event alone: on the networks it shows up on.
         for (c, _) in self.containers.values_mut() {
             if c.networks.is_empty() {
-                c.networks = networks
+                c.networks = seen
+                    .inspected
                     .iter()
                     .filter(|n| found(n, c).is_some())
                     .map(|n| Attachment {
@@ -161,7 +173,7 @@ impl Starting {
         ready
             .into_iter()
             .filter_map(|id| self.containers.remove(&id))
-            .map(|(mut c, _)| {
+            .map(|(mut c, seen)| {
                 let addresses: Vec<Vec<IpAddr>> = c
                     .networks
                     .iter()
@@ -170,10 +182,50 @@ impl Starting {
                 for (attachment, addresses) in c.networks.iter_mut().zip(addresses) {
                     attachment.addresses = addresses;
                 }
-                c
+                (c, seen.elapsed())
             })
             .collect()
     }
+}
+
+/// What an inspect of some networks showed: the endpoints with an address, by
+/// (network, endpoint key or `/NAME`).
+#[derive(Default)]
+pub struct Endpoints {
+    /// The networks inspected (those that could not be are left out).
+    pub inspected: BTreeSet<String>,
+    /// (network, endpoint key or `/NAME`) → addresses.
+    pub addresses: HashMap<(String, String), Vec<IpAddr>>,
+}
+
+/// Inspects `networks`, every one at once (each inspect's wait is the answer's).
+pub async fn inspect(docker: Docker, networks: BTreeSet<String>) -> Endpoints {
+    let inspected =
+        futures_util::future::join_all(networks.iter().map(|n| docker.inspect_network(n, None)))
+            .await;
+    let mut seen = Endpoints::default();
+    for (network, info) in networks.into_iter().zip(inspected) {
+        let Ok(info) = info else {
+            continue;
+        };
+        for (key, endpoint) in info.containers.unwrap_or_default() {
+            let addresses: Vec<IpAddr> = [endpoint.ipv4_address, endpoint.ipv6_address]
+                .into_iter()
+                .flatten()
+                .filter_map(|a| address(&a))
+                .collect();
+            if addresses.is_empty() {
+                continue;
+            }
+            if let Some(name) = endpoint.name {
+                seen.addresses
+                    .insert((network.clone(), format!("/{name}")), addresses.clone());
+            }
+            seen.addresses.insert((network.clone(), key), addresses);
+        }
+        seen.inspected.insert(network);
+    }
+    seen
 }
 
 /// A time in nanoseconds since the Unix epoch as the engine writes a container's
