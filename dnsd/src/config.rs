@@ -323,6 +323,7 @@ struct ResolverSpec {
     prefetch: Option<Spanned<bool>>,
     insecure_domains: Option<Spanned<Vec<Spanned<String>>>>,
     forward: forward::ForwardSpec,
+    forward_tls_ca: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -773,6 +774,8 @@ pub fn validate(
 pub const DEFAULT_ROOT_HINTS: &str = "/usr/share/dns/root.hints";
 /// Where Debian's `dns-root-data` puts the root trust anchor.
 pub const DEFAULT_TRUST_ANCHOR: &str = "/usr/share/dns/root.ds";
+/// Debian's bundle of the system's CA certificates (`ca-certificates`).
+pub const DEFAULT_TLS_CA: &str = "/etc/ssl/certs/ca-certificates.crt";
 
 /// Validates `[resolver]`.
 fn resolver_settings(
@@ -790,6 +793,7 @@ fn resolver_settings(
     };
     let root_hints = path(&spec.root_hints, "root-hints", DEFAULT_ROOT_HINTS);
     let trust_anchor = path(&spec.trust_anchor, "trust-anchor", DEFAULT_TRUST_ANCHOR);
+    let forward_tls_ca = path(&spec.forward_tls_ca, "forward-tls-ca", DEFAULT_TLS_CA);
     let cache_mb = problems.positive(&spec.cache_size_mb, "resolver.cache-size-mb", 1 << 20, 64);
     let mut ttl = |value: &Option<Spanned<i64>>, key: &str, default: u32| match value {
         Some(v) if (0..=i64::from(u32::MAX >> 1)).contains(v.get_ref()) => *v.get_ref() as u32,
@@ -851,6 +855,7 @@ fn resolver_settings(
         serve_stale_secs,
         prefetch: spec.prefetch.as_ref().is_none_or(|v| *v.get_ref()),
         forward: forward::forward_zones(&spec.forward, problems),
+        forward_tls_ca,
     }
 }
 

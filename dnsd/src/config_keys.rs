@@ -58,6 +58,7 @@ const RESOLVER_KEYS: &[&str] = &[
     "prefetch",
     "insecure-domains",
     "forward",
+    "forward-tls-ca",
 ];
 const ZONE_KEYS: &[&str] = &[
     "file",

@@ -500,7 +500,7 @@ fn resolver_keys_are_checked() {
             "[resolver]\nmin-ttl = 600\nmax-ttl = 60\ncache-size-mb = 0\nqname-minimization = true\n"
         ),
         vec![
-            "dnsd.toml:5: resolver.qname-minimization: unknown key; expected one of root-hints, trust-anchor, cache-size-mb, min-ttl, max-ttl, qname-minimisation, max-in-flight, upstream-port, serve-stale-secs, prefetch, insecure-domains, forward"
+            "dnsd.toml:5: resolver.qname-minimization: unknown key; expected one of root-hints, trust-anchor, cache-size-mb, min-ttl, max-ttl, qname-minimisation, max-in-flight, upstream-port, serve-stale-secs, prefetch, insecure-domains, forward, forward-tls-ca"
         ]
     );
     assert_eq!(

@@ -22,6 +22,12 @@
 //! the forward zone as the zone: a forwarder of `corp.example` is believed about
 //! names below `corp.example` only; the global forwarder about every name.
 //! The zones dnsd serves itself are answered before the resolver is asked at all.
+//!
+//! A forwarder may be reached over DNS over TLS (RFC 7858, `tls://` in the
+//! configuration; `tls_upstream.rs`): its certificate is checked against the CA file
+//! and the authentication name (RFC 8310 §8.1, strict profile), and a forwarder whose
+//! TLS fails is never asked in clear instead: the next forwarder is tried, and when
+//! none is left the answer is SERVFAIL with EDE 22.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -31,16 +37,48 @@ use super::classify::{Classified, Outcome, classify};
 use super::iterator::{Failure, Iterator, MAX_QUERIES, Work};
 use super::upstream::Upstream;
 
+/// One forwarder: an address, and whether it is asked over TLS.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Forwarder {
+    /// Address and port (53, or 853 for TLS, unless given).
+    pub addr: SocketAddr,
+    /// DNS over TLS (RFC 7858) instead of UDP and TCP.
+    pub tls: bool,
+    /// The name its certificate must carry (RFC 8310 §8.1); None: its IP address.
+    pub auth_name: Option<String>,
+}
+
+impl Forwarder {
+    /// A forwarder asked over UDP (TCP when truncated).
+    pub fn plain(addr: SocketAddr) -> Self {
+        Self {
+            addr,
+            tls: false,
+            auth_name: None,
+        }
+    }
+}
+
+impl std::fmt::Display for Forwarder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.tls, &self.auth_name) {
+            (false, _) => write!(f, "{}", self.addr),
+            (true, None) => write!(f, "tls://{}", self.addr),
+            (true, Some(name)) => write!(f, "tls://{}#{name}", self.addr),
+        }
+    }
+}
+
 /// The forward zones, the longest domain first.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Forwards {
-    zones: Vec<(Name, Vec<SocketAddr>)>,
+    zones: Vec<(Name, Vec<Forwarder>)>,
 }
 
 impl Forwards {
     /// Forward zones from (domain, forwarders) pairs.
-    pub fn new(zones: &[(Name, Vec<SocketAddr>)]) -> Self {
-        let mut zones: Vec<(Name, Vec<SocketAddr>)> = zones
+    pub fn new(zones: &[(Name, Vec<Forwarder>)]) -> Self {
+        let mut zones: Vec<(Name, Vec<Forwarder>)> = zones
             .iter()
             .map(|(name, servers)| (name.to_lowercase(), servers.clone()))
             .filter(|(_, servers)| !servers.is_empty())
@@ -50,7 +88,7 @@ impl Forwards {
     }
 
     /// The closest forward zone holding `name`, and its forwarders.
-    pub fn find(&self, name: &Name) -> Option<(&Name, &[SocketAddr])> {
+    pub fn find(&self, name: &Name) -> Option<(&Name, &[Forwarder])> {
         self.zones
             .iter()
             .find(|(zone, _)| zone.zone_of(name))
@@ -61,6 +99,11 @@ impl Forwards {
     pub fn is_empty(&self) -> bool {
         self.zones.is_empty()
     }
+
+    /// Whether some forwarder is asked over TLS.
+    pub fn any_tls(&self) -> bool {
+        self.zones.iter().flat_map(|(_, s)| s).any(|s| s.tls)
+    }
 }
 
 impl<U: Upstream> Iterator<U> {
@@ -70,17 +113,21 @@ impl<U: Upstream> Iterator<U> {
     pub(super) async fn ask_forwarders(
         &self,
         zone: &Name,
-        servers: &[SocketAddr],
+        servers: &[Forwarder],
         name: &Name,
         rtype: RecordType,
         work: &mut Work,
     ) -> Result<Option<Classified>, Failure> {
-        let mut order: Vec<IpAddr> = servers.iter().map(SocketAddr::ip).collect();
-        order.dedup();
+        let mut order: Vec<IpAddr> = Vec::with_capacity(servers.len());
+        for server in servers {
+            if !order.contains(&server.addr.ip()) {
+                order.push(server.addr.ip());
+            }
+        }
         self.upstream.order(&mut order);
-        let mut ordered: Vec<SocketAddr> = Vec::with_capacity(servers.len());
+        let mut ordered: Vec<&Forwarder> = Vec::with_capacity(servers.len());
         for ip in order {
-            ordered.extend(servers.iter().filter(|s| s.ip() == ip));
+            ordered.extend(servers.iter().filter(|s| s.addr.ip() == ip));
         }
         for server in ordered {
             work.queries += 1;
@@ -109,6 +156,7 @@ mod tests {
     fn the_closest_forward_zone_holds_a_name() {
         let n = |s: &str| Name::from_ascii(s).unwrap();
         let at = |s: &str| -> SocketAddr { s.parse().unwrap() };
+        let at = |s: &str| Forwarder::plain(at(s));
         let forwards = Forwards::new(&[
             (n("."), vec![at("198.51.100.1:53")]),
             (n("Corp.Example."), vec![at("198.51.100.2:5353")]),

@@ -40,6 +40,7 @@ pub mod reply;
 pub mod stale;
 pub mod stats;
 pub mod table;
+pub mod tls_upstream;
 pub mod trust;
 pub mod upstream;
 pub mod validator;
@@ -87,7 +88,10 @@ pub struct Settings {
     pub serve_stale_secs: u32,
     /// Forward zones (`[resolver.forward]`): a domain and its forwarders; the root's
     /// entry forwards every name.
-    pub forward: Vec<(Name, Vec<std::net::SocketAddr>)>,
+    pub forward: Vec<(Name, Vec<forward::Forwarder>)>,
+    /// CA certificates (PEM) that DoT forwarders' certificates must chain to
+    /// (`forward-tls-ca`); read only when some forwarder is declared with TLS.
+    pub forward_tls_ca: PathBuf,
     /// Refresh popular names before they expire (`prefetch.rs`).
     pub prefetch: bool,
 }
@@ -197,19 +201,31 @@ impl Resolver {
         ));
         let answers = Arc::new(answers::AnswerCache::new(settings.cache_bytes / 4));
         stats.attach_cache(cache.clone(), answers.clone());
+        let forwards = forward::Forwards::new(&settings.forward);
+        let mut upstream = Network::new(settings.upstream_port, stats.clone());
+        if forwards.any_tls() {
+            let config =
+                tls_upstream::client_config(&settings.forward_tls_ca).map_err(|message| {
+                    HintsError::Parse {
+                        path: settings.forward_tls_ca.clone(),
+                        message: format!("forward-tls-ca: {message}"),
+                    }
+                })?;
+            upstream = upstream.with_tls(tls_upstream::TlsUpstream::new(config, stats.clone()));
+        }
         Ok(Self {
-            stats: stats.clone(),
+            stats,
             answers,
             trust: Arc::new(trust),
             serve_stale_secs: settings.serve_stale_secs,
             prefetch: settings.prefetch,
             iterator: Iterator {
                 cache,
-                upstream: Network::new(settings.upstream_port, stats),
+                upstream,
                 hints,
                 clock: now,
                 qname_minimisation: settings.qname_minimisation,
-                forwards: forward::Forwards::new(&settings.forward),
+                forwards,
             },
         })
     }

@@ -6,6 +6,8 @@
 //!   was full;
 //! - `dnsd_resolver_upstream_queries_total`, `dnsd_resolver_upstream_timeouts_total`
 //!   (forwarders included), `dnsd_resolver_forwarded_queries_total` (to forwarders);
+//! - `dnsd_resolver_forward_tls_connections_total{result}`: TLS connections to DoT
+//!   forwarders opened, and handshakes that failed (`tls_upstream.rs`);
 //! - `dnsd_resolver_prefetches_total{result}`: refreshes of popular names near expiry
 //!   (`prefetch.rs`) done, and dropped (queue full or no resolution slot free);
 //! - `dnsd_resolver_stale_answers_total`: answers from expired cache entries (RFC 8767);
@@ -40,6 +42,10 @@ pub struct ResolverStats {
     pub upstream_timeouts: AtomicU64,
     /// Of which went to forwarders.
     pub forwarded_queries: AtomicU64,
+    /// TLS connections opened to DoT forwarders.
+    pub tls_connections: AtomicU64,
+    /// TLS connections to DoT forwarders that failed (connect, handshake, certificate).
+    pub tls_failures: AtomicU64,
     /// Stale answers sent (RFC 8767).
     pub stale_answers: AtomicU64,
     /// Prefetches done.
@@ -120,6 +126,22 @@ impl ResolverStats {
             "counter",
             "Queries sent to forwarders ([resolver.forward]).",
             &[(String::new(), self.forwarded_queries.load(Relaxed))],
+        );
+        series(
+            "dnsd_resolver_forward_tls_connections_total",
+            "counter",
+            "TLS connections to DoT forwarders opened, and failed (connect, handshake, \
+             certificate).",
+            &[
+                (
+                    "{result=\"open\"}".into(),
+                    self.tls_connections.load(Relaxed),
+                ),
+                (
+                    "{result=\"failed\"}".into(),
+                    self.tls_failures.load(Relaxed),
+                ),
+            ],
         );
         series(
             "dnsd_resolver_stale_answers_total",

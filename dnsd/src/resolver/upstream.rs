@@ -11,7 +11,8 @@
 //! - **Forwarders** (`forward`): a configured resolver (or an authoritative server of
 //!   a stub zone) on its own port, asked with RD (we want its answer, RFC 1035
 //!   §4.1.1) and CD (we validate ourselves and want the data even where the forwarder
-//!   finds it bogus, RFC 4035 §3.2.2), the same way otherwise.
+//!   finds it bogus, RFC 4035 §3.2.2), the same way otherwise; a forwarder
+//!   declared with TLS over DNS over TLS instead (`tls_upstream.rs`).
 //! - **Timeouts** follow the server's smoothed RTT (RFC 6298's estimator, as Unbound's
 //!   infrastructure cache does) and back off exponentially on each timeout.
 
@@ -25,6 +26,9 @@ use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode}
 use hickory_proto::rr::{Name, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
+
+use super::forward::Forwarder;
+use super::tls_upstream::TlsUpstream;
 
 /// Why a query got no usable response.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -55,11 +59,11 @@ pub trait Upstream: Send + Sync {
     /// stub zone) about (`name`, `rtype`), with RD and CD.
     fn forward(
         &self,
-        server: SocketAddr,
+        server: &Forwarder,
         name: &Name,
         rtype: RecordType,
     ) -> impl Future<Output = Result<Message, UpstreamError>> + Send {
-        self.query(server.ip(), name, rtype)
+        self.query(server.addr.ip(), name, rtype)
     }
 
     /// The servers among `candidates` in the order to try them.
@@ -82,6 +86,8 @@ pub struct Network {
     rtts: Mutex<HashMap<IpAddr, Rtt>>,
     port: u16,
     stats: std::sync::Arc<super::stats::ResolverStats>,
+    /// Connections to forwarders declared with TLS (None: no such forwarder).
+    tls: Option<TlsUpstream>,
 }
 
 /// The timeout of a server never heard from.
@@ -98,7 +104,14 @@ impl Network {
             rtts: Mutex::new(HashMap::new()),
             port,
             stats,
+            tls: None,
         }
+    }
+
+    /// Forwarders declared with TLS are reached through `tls`.
+    pub fn with_tls(mut self, tls: TlsUpstream) -> Self {
+        self.tls = Some(tls);
+        self
     }
 
     fn timeout(&self, server: IpAddr) -> Duration {
@@ -182,6 +195,47 @@ impl Network {
 }
 
 impl Network {
+    /// One query to a forwarder over DNS over TLS; never in clear instead.
+    async fn tls_exchange(
+        &self,
+        server: &Forwarder,
+        name: &Name,
+        rtype: RecordType,
+        edns: bool,
+    ) -> Result<Message, UpstreamError> {
+        let Some(tls) = &self.tls else {
+            return Err(UpstreamError::Network("no TLS configuration".into()));
+        };
+        let ip = server.addr.ip();
+        let request = request(0, name, rtype, edns, true)?;
+        let started = Instant::now();
+        // The first query waits for the handshake too.
+        let timeout = (self.timeout(ip) * 3).max(Duration::from_secs(2));
+        self.stats
+            .upstream_queries
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let bytes = match tokio::time::timeout(timeout, tls.exchange(server, request)).await {
+            Err(_) => {
+                self.timed_out(ip);
+                self.stats
+                    .upstream_timeouts
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                return Err(UpstreamError::Timeout);
+            }
+            Ok(Err(e)) => {
+                self.timed_out(ip);
+                return Err(e);
+            }
+            Ok(Ok(bytes)) => bytes,
+        };
+        let response = Message::from_vec(&bytes).map_err(|_| UpstreamError::Malformed)?;
+        if !matches(&response, response.metadata.id, name, rtype) {
+            return Err(UpstreamError::Malformed);
+        }
+        self.measured(ip, started.elapsed());
+        Ok(response)
+    }
+
     /// A query with EDNS, and without when the server does not know it.
     async fn ask(
         &self,
@@ -217,14 +271,26 @@ impl Upstream for Network {
 
     async fn forward(
         &self,
-        server: SocketAddr,
+        server: &Forwarder,
         name: &Name,
         rtype: RecordType,
     ) -> Result<Message, UpstreamError> {
         self.stats
             .forwarded_queries
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.ask(server, name, rtype, true).await
+        if !server.tls {
+            return self.ask(server.addr, name, rtype, true).await;
+        }
+        let response = self.tls_exchange(server, name, rtype, true).await?;
+        let code = response.metadata.response_code;
+        if matches!(
+            code,
+            ResponseCode::FormErr | ResponseCode::NotImp | ResponseCode::BADVERS
+        ) && response.edns.is_none()
+        {
+            return self.tls_exchange(server, name, rtype, false).await;
+        }
+        Ok(response)
     }
 
     fn order(&self, candidates: &mut [IpAddr]) {
