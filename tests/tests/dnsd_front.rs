@@ -351,6 +351,7 @@ fn the_documented_example_configuration_checks_clean() {
         "examples/primary.toml",
         "examples/secondary.toml",
         "examples/signed.toml",
+        "examples/resolver.toml",
     ] {
         let (status, out) = dnsd_check(&root, &["--config", example]);
         assert_eq!((status, out.as_str()), (0, ""), "{example}");
