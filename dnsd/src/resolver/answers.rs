@@ -11,7 +11,8 @@
 //! A response larger than the client's UDP limit is left to the resolver (which
 //! truncates). Entries live in a `table::BlobTable` (sharded, bounded by bytes, CLOCK
 //! eviction): one allocation each, the key (lowercase question name, type, flags),
-//! then the count and offsets of the TTLs (u16 each), then the response.
+//! then the count and offsets of the TTLs (u16 each), then the response without its
+//! ID and question name (the key has the name; a hit writes the request's).
 
 use crate::wire::message::{HEADER_LEN, Request, flags};
 use crate::wire::name::{MAX_NAME_LEN, lowercase_into};
@@ -142,12 +143,18 @@ impl AnswerCache {
         let read = |found: super::table::Found<'_>| {
             let value = found.value;
             let count = usize::from(u16::from_be_bytes([*value.first()?, *value.get(1)?]));
-            let (offsets, response) = value.get(2..)?.split_at_checked(2 * count)?;
-            if response.len() > limit {
+            let (offsets, stored) = value.get(2..)?.split_at_checked(2 * count)?;
+            // The response: the ID, the stored header, the question name (the
+            // request's, case kept), the rest as stored.
+            let (header, rest) = stored.split_at_checked(HEADER_LEN - 2)?;
+            if 2 + stored.len() + question.name.len() > limit {
                 return None;
             }
             out.clear();
-            out.extend_from_slice(response);
+            out.extend_from_slice(&request.header.id.to_be_bytes());
+            out.extend_from_slice(header);
+            out.extend_from_slice(question.name);
+            out.extend_from_slice(rest);
             let elapsed = now.saturating_sub(found.stored);
             for pair in offsets.chunks_exact(2) {
                 let at = usize::from(u16::from_be_bytes([pair[0], pair[1]]));
@@ -165,14 +172,6 @@ impl AnswerCache {
         let Some(refresh) = copied.flatten() else {
             return Hit::Miss;
         };
-        if out.len() < 2 {
-            return Hit::Miss;
-        }
-        out[..2].copy_from_slice(&request.header.id.to_be_bytes());
-        let name_end = HEADER_LEN + question.name.len();
-        if out.len() >= name_end {
-            out[HEADER_LEN..name_end].copy_from_slice(question.name);
-        }
         if refresh { Hit::Refresh } else { Hit::Fresh }
     }
 
@@ -196,7 +195,8 @@ impl AnswerCache {
         let Ok(count) = u16::try_from(ttls.len()) else {
             return;
         };
-        let Some(mut blob) = Blob::new(key, 2 + 2 * ttls.len() + response.len()) else {
+        let stored_len = response.len() - 2 - name_len;
+        let Some(mut blob) = Blob::new(key, 2 + 2 * ttls.len() + stored_len) else {
             return;
         };
         blob.extend(&count.to_be_bytes());
@@ -206,10 +206,9 @@ impl AnswerCache {
             };
             blob.extend(&at.to_be_bytes());
         }
-        // ID zeroed, question name lowercased (the request's case goes in on a hit).
-        blob.extend(&[0, 0]);
+        // Without the ID and the question name (the request's go in on a hit): the
+        // key holds the name already.
         blob.extend(&response[2..HEADER_LEN]);
-        blob.extend(&key[..name_len]);
         blob.extend(&response[HEADER_LEN + name_len..]);
         let now = clock(now);
         self.table

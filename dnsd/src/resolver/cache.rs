@@ -15,6 +15,13 @@
 //!   format, their owners compressed against the key (RFC 1035 §4.1.4 pointers), so
 //!   a cached RRset costs about its size on the wire plus 64 octets; records are
 //!   decoded again when read (the resolver's path, not the workers').
+//! - **Wildcard proofs** (RFC 4035 §5.3.4: the NSEC/NSEC3 records, and their RRSIGs,
+//!   that came with an RRset expanded from a wildcard) are stored once, as RRsets of
+//!   their own (owner, NSEC or NSEC3), and each RRset they prove holds a reference:
+//!   owner, type and a fingerprint of their data. Every name under one wildcard shares
+//!   one proof (Unbound's message cache does the same by pointing at its RRsets),
+//!   instead of a copy of some 160 octets each. A read that finds a proof gone or
+//!   changed (another NSEC at that owner since) is a miss: the name is resolved again.
 //!
 //! Time comes in as an argument (`now`, seconds on a monotonic clock), so the cache is
 //! tested without waiting.
@@ -144,17 +151,74 @@ impl Cache {
             let Some(key) = key_of(name, code, &mut buf) else {
                 return Lookup::Miss;
             };
-            let found = self.table.get(key, now, stale, |found| {
-                let elapsed = now.saturating_sub(found.stored);
-                decode(found.keyed, found.key.len(), elapsed)
-            });
-            match found {
-                Some(Some(lookup)) => return lookup,
+            match self.read(key, now, stale) {
+                Some(Some((Lookup::Rrset(mut rrset), refs))) => {
+                    // The wildcard proofs, each from its own entry (read after the
+                    // first lock is let go: they may share its shard).
+                    for proof in refs {
+                        match self.proof(&proof, now, stale) {
+                            Some(records) => rrset.proof.extend(records),
+                            None => return Lookup::Miss,
+                        }
+                    }
+                    return Lookup::Rrset(rrset);
+                }
+                Some(Some((lookup, _))) => return lookup,
                 Some(None) => return Lookup::Miss,
                 None => {}
             }
         }
         Lookup::Miss
+    }
+
+    /// The entry under `key`, decoded: None when absent, Some(None) when it does not
+    /// decode.
+    fn read(&self, key: &[u8], now: u32, stale: u32) -> Option<Option<(Lookup, Vec<ProofRef>)>> {
+        self.table.get(key, now, stale, |found| {
+            let elapsed = now.saturating_sub(found.stored);
+            decode(found.keyed, found.key.len(), elapsed)
+        })
+    }
+
+    /// The records (and RRSIGs) of a stored proof, if it lives and is still the data
+    /// it was.
+    fn proof(&self, proof: &ProofRef, now: u32, stale: u32) -> Option<Vec<Record>> {
+        let mut buf = [0u8; KEY_MAX];
+        let key = key_of(&proof.owner, proof.rtype, &mut buf)?;
+        let Some(Some((Lookup::Rrset(rrset), _))) = self.read(key, now, stale) else {
+            return None;
+        };
+        if fingerprint(&rrset.records) != proof.fingerprint {
+            return None;
+        }
+        let mut records = rrset.records;
+        records.extend(rrset.signatures);
+        Some(records)
+    }
+
+    /// Stores the RRsets of a wildcard proof (each NSEC/NSEC3 RRset with its RRSIGs)
+    /// and returns their references; None when a record is not one of an RRset.
+    fn put_proof(&self, proof: &[Record], now: u64) -> Option<Vec<ProofRef>> {
+        let mut refs = Vec::new();
+        for (owner, rtype, records) in super::records::rrsets(proof) {
+            let signatures = super::classify::signatures_of(proof, &owner, rtype);
+            refs.push(ProofRef {
+                owner: owner.clone(),
+                rtype: u16::from(rtype),
+                fingerprint: fingerprint(&records),
+            });
+            self.put_rrset(
+                CachedRrset {
+                    records,
+                    signatures,
+                    rank: Rank::Authority,
+                    proof: Vec::new(),
+                },
+                now,
+            );
+        }
+        // Every record belongs to a stored set: an RRSIG covering none is not kept.
+        (!refs.is_empty() || proof.is_empty()).then_some(refs)
     }
 
     /// The RRset of (`name`, `rtype`) if cached and live.
@@ -180,21 +244,20 @@ impl Cache {
             .min()
             .unwrap_or(0)
             .clamp(self.min_ttl, self.max_ttl);
-        for r in rrset
-            .records
-            .iter_mut()
-            .chain(rrset.signatures.iter_mut())
-            .chain(rrset.proof.iter_mut())
-        {
+        for r in rrset.records.iter_mut().chain(rrset.signatures.iter_mut()) {
             r.ttl = ttl;
         }
+        let Some(refs) = self.put_proof(&rrset.proof, now) else {
+            return;
+        };
         let rank = rrset.rank;
         let Some(blob) = encode(
             &owner,
             rtype,
             Kind::Rrset,
             rank,
-            [&rrset.records, &rrset.signatures, &rrset.proof],
+            [&rrset.records, &rrset.signatures],
+            &refs,
         ) else {
             return;
         };
@@ -223,7 +286,7 @@ impl Cache {
         for r in &mut authority {
             r.ttl = r.ttl.min(ttl);
         }
-        let Some(blob) = encode(name, code, kind, Rank::Answer, [&authority, &[], &[]]) else {
+        let Some(blob) = encode(name, code, kind, Rank::Answer, [&authority, &[]], &[]) else {
             return;
         };
         let now = clock(now);
@@ -278,7 +341,7 @@ impl Cache {
                 return;
             }
             let elapsed = now.saturating_sub(found.stored);
-            let Some(lookup) = decode(found.keyed, found.key.len(), elapsed) else {
+            let Some((lookup, refs)) = decode(found.keyed, found.key.len(), elapsed) else {
                 return;
             };
             entries += 1;
@@ -288,13 +351,12 @@ impl Cache {
             ]);
             match lookup {
                 Lookup::Rrset(rrset) => {
-                    for record in rrset
-                        .records
-                        .iter()
-                        .chain(&rrset.signatures)
-                        .chain(&rrset.proof)
-                    {
+                    for record in rrset.records.iter().chain(&rrset.signatures) {
                         let _ = writeln!(out, "{record}");
+                    }
+                    for proof in refs {
+                        let rtype = RecordType::from(proof.rtype);
+                        let _ = writeln!(out, "; wildcard proof: {} {rtype}", proof.owner);
                     }
                 }
                 Lookup::Negative(negative) => {
@@ -366,15 +428,36 @@ fn is_at_or_below(name: &[u8], zone: &[u8]) -> bool {
     false
 }
 
-/// The entry for `sections` (records, signatures, wildcard proof) at (`owner`,
-/// `rtype`): the key, then kind, rank and the three counts, then the records (owners
-/// lowercased, compressed against the key).
+/// A reference to a stored wildcard proof: its RRset's owner and type, and the
+/// fingerprint of its records.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct ProofRef {
+    owner: Name,
+    rtype: u16,
+    fingerprint: u32,
+}
+
+/// A fingerprint of the data of `records`, in any order (their RDATA in zone-file
+/// form, lowercased).
+fn fingerprint(records: &[Record]) -> u32 {
+    use std::hash::BuildHasher;
+    let hasher = foldhash::fast::FixedState::with_seed(0x9e37_79b9);
+    records.iter().fold(0u64, |sum, r| {
+        sum.wrapping_add(hasher.hash_one(r.data.to_string().to_ascii_lowercase()))
+    }) as u32
+}
+
+/// The entry for `sections` (records, signatures) and the wildcard proofs `refs` at
+/// (`owner`, `rtype`): the key, then kind, rank and the three counts, then the
+/// records (owners lowercased, compressed against the key), then each reference
+/// (owner, type, fingerprint).
 fn encode(
     owner: &Name,
     rtype: u16,
     kind: Kind,
     rank: Rank,
-    sections: [&[Record]; 3],
+    sections: [&[Record]; 2],
+    refs: &[ProofRef],
 ) -> Option<Blob> {
     let mut buf = [0u8; KEY_MAX];
     let key = key_of(owner, rtype, &mut buf)?;
@@ -387,10 +470,16 @@ fn encode(
     for section in sections {
         encoder.emit_u16(u16::try_from(section.len()).ok()?).ok()?;
     }
+    encoder.emit_u16(u16::try_from(refs.len()).ok()?).ok()?;
     for record in sections.into_iter().flatten() {
         let mut record = record.clone();
         record.name = record.name.to_lowercase();
         record.emit(&mut encoder).ok()?;
+    }
+    for proof in refs {
+        proof.owner.to_lowercase().emit(&mut encoder).ok()?;
+        encoder.emit_u16(proof.rtype).ok()?;
+        encoder.emit_u32(proof.fingerprint).ok()?;
     }
     drop(encoder);
     // The key written by the encoder must be the one lookups compute.
@@ -400,9 +489,10 @@ fn encode(
     Blob::from_keyed(&bytes, key.len())
 }
 
-/// The lookup an entry gives, its TTLs lowered by `elapsed`; None if it does not
-/// decode (never, for entries `encode` made).
-fn decode(keyed: &[u8], key_len: usize, elapsed: u32) -> Option<Lookup> {
+/// The lookup an entry gives, its TTLs lowered by `elapsed` (wildcard proofs left
+/// out), and the references to its proofs; None if it does not decode (never, for
+/// entries `encode` made).
+fn decode(keyed: &[u8], key_len: usize, elapsed: u32) -> Option<(Lookup, Vec<ProofRef>)> {
     let mut decoder = BinDecoder::new(keyed);
     decoder.read_slice(key_len).ok()?;
     let kind = decoder.read_u8().ok()?.unverified();
@@ -426,19 +516,28 @@ fn decode(keyed: &[u8], key_len: usize, elapsed: u32) -> Option<Lookup> {
     };
     let records = read(count)?;
     let signatures = read(signed)?;
-    let proof = read(proven)?;
-    Some(match kind {
+    let refs = (0..proven)
+        .map(|_| {
+            Some(ProofRef {
+                owner: Name::read(&mut decoder).ok()?,
+                rtype: decoder.read_u16().ok()?.unverified(),
+                fingerprint: decoder.read_u32().ok()?.unverified(),
+            })
+        })
+        .collect::<Option<Vec<_>>>()?;
+    let lookup = match kind {
         k if k == Kind::Rrset as u8 => Lookup::Rrset(CachedRrset {
             records,
             signatures,
             rank,
-            proof,
+            proof: Vec::new(),
         }),
         k => Lookup::Negative(CachedNegative {
             nxdomain: k == Kind::NxDomain as u8,
             authority: records,
         }),
-    })
+    };
+    Some((lookup, refs))
 }
 
 /// RFC 2308 §5: the negative TTL is the lesser of the SOA's TTL and its MINIMUM.

@@ -159,3 +159,59 @@ fn memory_stays_bounded_under_a_flood_of_names() {
     assert!(cache.is_empty());
     assert_eq!(cache.bytes(), 0);
 }
+
+fn nsec(owner: &str, next: &str) -> Record {
+    use hickory_proto::dnssec::rdata::{DNSSECRData, NSEC};
+    Record::from_rdata(
+        name(owner),
+        300,
+        hickory_proto::rr::RData::DNSSEC(DNSSECRData::NSEC(NSEC::new(
+            name(next),
+            [RecordType::A, RecordType::TXT],
+        ))),
+    )
+}
+
+#[test]
+fn wildcard_proofs_are_stored_once_and_shared() {
+    let cache = Cache::new(1 << 20, 0, 86400);
+    let proven = |owner: &str, proof: Record| CachedRrset {
+        records: vec![a(owner, [198, 51, 100, 1])],
+        signatures: Vec::new(),
+        rank: Rank::Answer,
+        proof: vec![proof],
+    };
+    let proof = nsec("*.wild.example.", "z.wild.example.");
+    for i in 0..10 {
+        cache.put_rrset(proven(&format!("n{i}.wild.example."), proof.clone()), 0);
+    }
+    // Ten RRsets and one proof.
+    assert_eq!(cache.len(), 11);
+    let Lookup::Rrset(hit) = cache.get(&name("N3.wild.example."), RecordType::A, 10) else {
+        panic!("miss");
+    };
+    assert_eq!(hit.proof.len(), 1);
+    assert_eq!(hit.proof[0].data, proof.data);
+    assert_eq!(hit.proof[0].ttl, 290);
+    // The NSEC at that owner changed since: what it proved is not believed any more.
+    cache.put_rrset(
+        CachedRrset {
+            records: vec![nsec("*.wild.example.", "m.wild.example.")],
+            signatures: Vec::new(),
+            rank: Rank::Answer,
+            proof: Vec::new(),
+        },
+        20,
+    );
+    assert_eq!(
+        cache.get(&name("n3.wild.example."), RecordType::A, 30),
+        Lookup::Miss
+    );
+    // Gone (flushed): a miss too, never an answer without its proof.
+    cache.put_rrset(proven("n4.wild.example.", proof.clone()), 40);
+    cache.flush_name(&name("*.wild.example."));
+    assert_eq!(
+        cache.get(&name("n4.wild.example."), RecordType::A, 50),
+        Lookup::Miss
+    );
+}
