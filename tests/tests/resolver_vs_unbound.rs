@@ -26,6 +26,9 @@ use netfabric_tests::dns::{
 };
 use netfabric_tests::mini_internet::{MiniInternet, resolver_addr};
 
+#[path = "resolver_vs_unbound/forward.rs"]
+mod forward;
+
 /// One question of the comparison.
 struct Case {
     name: &'static str,
@@ -366,6 +369,9 @@ fn dnsd_resolves_as_unbound_does() {
     ] {
         assert!(value(series) > 0, "{series} is 0:\n{metrics}");
     }
+
+    // Forwarding (plain and DoT), on the same mini-Internet.
+    problems.extend(forward::forwarding_as_unbound_does(&net));
 
     let compared: BTreeSet<String> = cases
         .iter()
