@@ -155,12 +155,7 @@ pub fn forwarding_as_unbound_does(net: &MiniInternet) -> Vec<String> {
     let mut problems = Vec::new();
     for round in ["cold", "cached"] {
         for (who, addr) in [("dnsd", dnsd_addr), ("dnsd over DoT", tls_addr)] {
-            problems.extend(compare(
-                &net,
-                unbound_addr,
-                addr,
-                &format!("{who}, {round}"),
-            ));
+            problems.extend(compare(net, unbound_addr, addr, &format!("{who}, {round}")));
         }
     }
     for (who, addr) in [("dnsd", dnsd_addr), ("dnsd over DoT", tls_addr)] {
