@@ -17,9 +17,7 @@
 //! lock, which readers never take. The chunk table is a fixed array of atomic
 //! pointers, each set once, so a reader never sees it move.
 //!
-//! Chunks are [`Block`]s: large ones mapped fresh and advised for huge pages, so
-//! that lookups across a large zone do not miss the TLB, and reserved in full but
-//! held only as far as they are written.
+//! Chunks are unwritten [`Block`]s: reserved in full, held only as far as written.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
@@ -121,7 +119,7 @@ impl Arena {
                 .clamp(MIN_TAIL, CHUNK_SPAN)
                 .max(need)
                 .next_multiple_of(4);
-            let block = Block::new(cap);
+            let block = Block::uninit(cap);
             self.chunks[i].store(block.as_ptr(), Ordering::Release);
             tail.blocks.push(block);
             tail.len = 0;
@@ -214,10 +212,12 @@ impl ChunkedWriter {
     /// A writer whose first chunk reserves `capacity` octets (an upper bound of the
     /// load: reserved, not held, until written).
     pub fn with_capacity(capacity: usize) -> Self {
+        let mut current = Block::uninit(capacity.clamp(4, CHUNK_SPAN + (1 << 20)));
         // Offset 0 of the first chunk is never a node: a zero word can mean "none".
+        current.write(0, &[0; 4]);
         Self {
             chunks: Vec::new(),
-            current: Block::new(capacity.clamp(4, CHUNK_SPAN + (1 << 20))),
+            current,
             len: 4,
         }
     }
@@ -229,7 +229,7 @@ impl ChunkedWriter {
             if self.chunks.len() + 1 >= MAX_CHUNKS {
                 return Err(ArenaFull);
             }
-            let full = std::mem::replace(&mut self.current, Block::new(CHUNK_SPAN.max(need)));
+            let full = std::mem::replace(&mut self.current, Block::uninit(CHUNK_SPAN.max(need)));
             self.chunks.push((full, self.len));
             self.len = 0;
         }
@@ -241,11 +241,10 @@ impl ChunkedWriter {
     /// length), padded to the next 4-octet boundary.
     pub fn write(&mut self, blob: &[u8]) {
         let at = self.len;
-        let end = at + blob.len().next_multiple_of(4);
-        // `next_ref` made room; the padding is zero already (a fresh block).
-        if let Some(dst) = self.current.bytes_mut(end).get_mut(at..at + blob.len()) {
-            dst.copy_from_slice(blob);
-            self.len = end;
+        let pad = blob.len().next_multiple_of(4) - blob.len();
+        // `next_ref` made room for the blob and its padding.
+        if self.current.write(at, blob) && self.current.write(at + blob.len(), &[0; 3][..pad]) {
+            self.len = at + blob.len() + pad;
         }
     }
 
@@ -253,9 +252,12 @@ impl ChunkedWriter {
     pub fn get(&self, r: Ref) -> &[u8] {
         let chunk = (r.0 >> OFFSET_BITS) as usize;
         let at = ((r.0 & ((1 << OFFSET_BITS) - 1)) as usize) * 4;
-        let bytes = match self.chunks.get(chunk) {
-            Some((block, len)) => block.bytes(*len),
-            None => self.current.bytes(self.len),
+        // SAFETY: the first `len` octets of each chunk are written.
+        let bytes = unsafe {
+            match self.chunks.get(chunk) {
+                Some((block, len)) => block.bytes(*len),
+                None => self.current.bytes(self.len),
+            }
         };
         bytes.get(at..).unwrap_or_default()
     }
@@ -264,9 +266,12 @@ impl ChunkedWriter {
     pub fn get_mut(&mut self, r: Ref) -> &mut [u8] {
         let chunk = (r.0 >> OFFSET_BITS) as usize;
         let at = ((r.0 & ((1 << OFFSET_BITS) - 1)) as usize) * 4;
-        let bytes = match self.chunks.get_mut(chunk) {
-            Some((block, len)) => block.bytes_mut(*len),
-            None => self.current.bytes_mut(self.len),
+        // SAFETY: the first `len` octets of each chunk are written.
+        let bytes = unsafe {
+            match self.chunks.get_mut(chunk) {
+                Some((block, len)) => block.bytes_mut(*len),
+                None => self.current.bytes_mut(self.len),
+            }
         };
         bytes.get_mut(at..).unwrap_or_default()
     }
