@@ -10,6 +10,9 @@
 //!  deleted file ─► zone removed (Manager::close)
 //! ```
 //!
+//! A zone whose file leaves because the configuration now makes it a secondary is
+//! handed over, not removed: its secondary task goes on with the same zone manager.
+//!
 //! A zone that fails to load keeps serving its last good version (also across a
 //! restart: the zone manager restores it from the state folder); the error is logged
 //! with file:line and counted. A change that the zone manager could not make durable
@@ -292,6 +295,17 @@ impl Reloader {
             .cloned()
             .collect();
         for apex in gone {
+            if self.settings.secondaries.contains(&apex) {
+                // The zone became a secondary in this reload: its secondary task has
+                // it now (the same zone manager: version, serial floor and journal go
+                // on). Forget the file; do not close the zone.
+                if self.files.remove(&apex).is_some() {
+                    tracing::info!(zone = %apex, "zone is now a secondary: handed over from its file to its primaries");
+                    self.unsaved.remove(&apex);
+                    self.manager.stats().set_unsaved(&apex.to_string(), false);
+                }
+                continue;
+            }
             if let Some(file) = self.files.remove(&apex) {
                 tracing::warn!(
                     zone = %apex,

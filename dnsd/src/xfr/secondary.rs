@@ -127,6 +127,28 @@ impl Secondaries {
     }
 }
 
+impl Secondaries {
+    /// Forgets the secondary zone `apex` whose task was stopped because another source
+    /// (its zone file) took it over: its waker and refresh state go, its zone manager,
+    /// image and journal stay.
+    pub fn forget(&self, apex: &Name) {
+        self.wakers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(apex);
+        if let Some(handle) = self.manager.zone(apex) {
+            // A file zone does not expire.
+            handle.set_expired(false);
+        }
+        let path = refresh::state_path(self.manager.state_dir(), apex);
+        if let Err(e) = std::fs::remove_file(&path)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(zone = %apex, "{}: {e}", path.display());
+        }
+    }
+}
+
 /// How a zone started at run time is stopped and forgotten.
 struct Removal {
     stop: watch::Receiver<bool>,

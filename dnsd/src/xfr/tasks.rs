@@ -88,8 +88,9 @@ pub struct Running {
     manager: Arc<Manager>,
     settings: Arc<ArcSwap<XfrSettings>>,
     secondaries: Arc<Secondaries>,
-    /// Each declared secondary zone's stop (true: it left the configuration).
-    declared: Mutex<BTreeMap<Name, watch::Sender<bool>>>,
+    /// Each declared secondary zone's stop (true: it left the configuration) and its
+    /// task (aborted when the zone is handed over to its zone file).
+    declared: Mutex<BTreeMap<Name, (watch::Sender<bool>, tokio::task::AbortHandle)>>,
     /// The zone options each consumed catalog gives its members.
     templates: Arc<ArcSwap<BTreeMap<Name, ZoneOptions>>>,
     /// The catalog produced, and its stop.
@@ -100,7 +101,8 @@ pub struct Running {
 impl Running {
     /// Makes the tasks what `config` declares (inside the runtime): secondary zones
     /// started and stopped (a zone that left the configuration is no longer served,
-    /// its state deleted), the produced catalog started or stopped. `sighup`: not the
+    /// its state deleted; one that `config` now serves from a zone file is handed
+    /// over: its task stops, its zone manager and state stay for the file), the produced catalog started or stopped. `sighup`: not the
     /// start (what changes is logged).
     fn apply(&self, config: &Config, sighup: bool) {
         // Options of a catalog's members: the catalog's, without its own file or
@@ -117,11 +119,21 @@ impl Running {
         ));
         let wanted: BTreeSet<&Name> = settings.secondaries().map(|(apex, _)| apex).collect();
         let mut declared = self.declared.lock().unwrap_or_else(|e| e.into_inner());
-        declared.retain(|apex, stop| {
+        let mut file_backed: Option<BTreeSet<Name>> = None;
+        declared.retain(|apex, (stop, task)| {
             let keep = wanted.contains(apex);
             if !keep {
-                tracing::info!(zone = %apex, "SIGHUP: secondary zone left the configuration");
-                let _ = stop.send(true);
+                let files = file_backed.get_or_insert_with(|| zone_files(config));
+                if files.contains(&apex.to_lowercase()) {
+                    // Handed over: the file reload that follows loads the file into
+                    // the same zone manager (version, serial floor, journal kept).
+                    tracing::info!(zone = %apex, "SIGHUP: secondary zone is now served from its zone file: handed over");
+                    task.abort();
+                    self.secondaries.forget(apex);
+                } else {
+                    tracing::info!(zone = %apex, "SIGHUP: secondary zone left the configuration");
+                    let _ = stop.send(true);
+                }
             }
             keep
         });
@@ -133,12 +145,12 @@ impl Running {
                 tracing::info!(zone = %apex, "SIGHUP: secondary zone added");
             }
             let (stop, stop_rx) = watch::channel(false);
-            // Runs until shutdown or its stop; nothing waits for it.
-            drop(
-                self.secondaries
-                    .spawn(apex, config.zone_options(apex), Some(stop_rx)),
-            );
-            declared.insert(apex.clone(), stop);
+            // Runs until shutdown, its stop or its hand-over; nothing waits for it.
+            let task = self
+                .secondaries
+                .spawn(apex, config.zone_options(apex), Some(stop_rx))
+                .abort_handle();
+            declared.insert(apex.clone(), (stop, task));
         }
         let mut producer = self.producer.lock().unwrap_or_else(|e| e.into_inner());
         if producer.as_ref().map(|(c, _)| c) != settings.produce_catalog.as_ref() {
@@ -180,6 +192,17 @@ pub fn reconfigure(service: &Service, running: &Running, next: &Config) {
         changed,
         "SIGHUP: transfer settings applied ([xfr], [key], primaries, access and notify lists of [zone], secondary zones and catalogs)"
     );
+}
+
+/// The zones `config` serves from zone files (lowercase apexes).
+fn zone_files(config: &Config) -> BTreeSet<Name> {
+    let settings = config.reload_settings();
+    crate::sources::files::zone_files(&settings.zones_dir, &settings.zones)
+        .0
+        .into_keys()
+        .filter(|apex| !settings.secondaries.contains(apex))
+        .map(|apex| apex.to_lowercase())
+        .collect()
 }
 
 /// The address transfers and NOTIFY leave from: the first listener's, unless it is a
