@@ -21,7 +21,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::test_support::{apex_rdatas, n, parse_zone};
+use super::test_support::{answer_ds_check, apex_rdatas, n, parse_zone};
 use super::tools_tests::{double_csk, kzonecheck_judges_double_csk, zone_text};
 use crate::dnssec::keys::{ds_rdata, key_tag};
 use crate::dnssec::policy::{DAY, Policy};
@@ -400,21 +400,7 @@ pub(super) fn simulate_with(
             ));
             parent.push(DsSet { from: t, rdatas });
         }
-        if let Some(Some(check)) = zone.with_signer(|s, z| s.ds_check(z, t)) {
-            let current = &parent.last().unwrap().rdatas;
-            let seen: Vec<u16> = check
-                .wanted
-                .iter()
-                .filter(|(_, ds)| current.contains(ds))
-                .map(|(tag, _)| *tag)
-                .collect();
-            if !seen.is_empty() {
-                zone.with_signer(|s, _| s.ds_seen(&seen, t))
-                    .unwrap()
-                    .unwrap();
-                zone.refresh_signatures().unwrap();
-            }
-        }
+        answer_ds_check(&zone, t, &parent.last().unwrap().rdatas);
         let served = zone.zone().unwrap();
         if served.serial() != versions.last().unwrap().zone.serial() {
             versions.push(Version {

@@ -19,7 +19,7 @@
 use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::test_support::{apex_rdatas, n, parse_zone};
+use super::test_support::{answer_ds_check, apex_rdatas, n, parse_zone};
 use super::tools_tests::verify_with_tools;
 use crate::dnssec::Algorithm;
 use crate::dnssec::policy::{KeyScheme, Policy};
@@ -135,20 +135,7 @@ fn rollover(
         if pending.as_ref().is_some_and(|p| t >= p.0) {
             parent = pending.take().unwrap().1;
         }
-        if let Some(Some(check)) = zone.with_signer(|s, z| s.ds_check(z, t)) {
-            let seen: Vec<u16> = check
-                .wanted
-                .iter()
-                .filter(|(_, ds)| parent.contains(ds))
-                .map(|(tag, _)| *tag)
-                .collect();
-            if !seen.is_empty() {
-                zone.with_signer(|s, _| s.ds_seen(&seen, t))
-                    .unwrap()
-                    .unwrap();
-                zone.refresh_signatures().unwrap();
-            }
-        }
+        answer_ds_check(&zone, t, &parent);
         let served = zone.zone().unwrap();
         if served.serial() == serial {
             continue;

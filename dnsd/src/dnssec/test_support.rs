@@ -40,3 +40,23 @@ pub(crate) fn env(policy: &Policy) -> Env<'_> {
         max_ttl: &|| 7200,
     }
 }
+
+/// What the daemon's parent check does, against a parent that publishes the DS
+/// RDATAs `parent` at `t`: tells the signer which of the DS it waits for are there,
+/// and re-signs when one is.
+pub(crate) fn answer_ds_check(zone: &crate::manager::ZoneHandle, t: u64, parent: &[Vec<u8>]) {
+    if let Some(Some(check)) = zone.with_signer(|s, z| s.ds_check(z, t)) {
+        let seen: Vec<u16> = check
+            .wanted
+            .iter()
+            .filter(|(_, ds)| parent.contains(ds))
+            .map(|(tag, _)| *tag)
+            .collect();
+        if !seen.is_empty() {
+            zone.with_signer(|s, _| s.ds_seen(&seen, t))
+                .unwrap()
+                .unwrap();
+            zone.refresh_signatures().unwrap();
+        }
+    }
+}
