@@ -20,4 +20,5 @@ pub mod update;
 pub mod vrrp;
 pub mod xfr;
 pub mod xfr_script;
+pub mod xfr_sighup;
 pub mod xot;

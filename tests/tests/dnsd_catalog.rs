@@ -9,10 +9,10 @@
 //!   and drops a member Knot's configuration no longer has.
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
 
 use netfabric_tests::dnsd::Dnsd;
-use netfabric_tests::xfr::{HOME, HomeVps, PATIENCE, PeerServer, TsigKey, VPS};
+use netfabric_tests::xfr::{HOME, HomeVps, PeerServer, TsigKey, VPS};
+use netfabric_tests::xfr_sighup::{PROBE_ZONE, key_table, sighup, wait};
 
 const CATALOG: &str = "catalog.invalid";
 
@@ -20,13 +20,6 @@ fn zone(name: &str, serial: u32) -> String {
     format!(
         "$ORIGIN {name}.\n$TTL 300\n@ SOA ns1 hostmaster {serial} 3600 600 86400 300\n\
          @ NS ns1\nns1 A 198.18.0.1\nwww A 198.51.100.{serial}\n"
-    )
-}
-
-fn key_table(key: &TsigKey) -> String {
-    format!(
-        "[key.\"{}\"]\nalgorithm = \"{}\"\nsecret = \"{}\"\n",
-        key.name, key.algorithm, key.secret
     )
 }
 
@@ -53,19 +46,6 @@ fn secondary_config(key: &TsigKey) -> String {
     )
 }
 
-fn probe_zone() -> &'static str {
-    "$ORIGIN probe.test.\n@ 300 SOA ns hm 1 3600 600 86400 300\n@ 300 NS ns\nns 300 A 198.18.0.2\n"
-}
-
-/// Waits until `check` holds, with what to show otherwise.
-fn wait(what: &str, mut check: impl FnMut() -> bool, logs: &dyn Fn() -> String) {
-    let start = Instant::now();
-    while !check() {
-        assert!(start.elapsed() < PATIENCE, "{what}:\n{}", logs());
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 fn write_zone(dnsd: &Dnsd, name: &str, text: &str) {
     let dir = dnsd.zones_dir();
     let tmp = dir.join(format!(".{name}.tmp"));
@@ -89,7 +69,7 @@ fn dnsd_secondary_follows_the_catalog_of_a_dnsd_primary() {
         .in_netns(net.vps.clone())
         .listen(SocketAddr::new(VPS, 53))
         .probe("probe.test")
-        .zone("probe.test", probe_zone())
+        .zone("probe.test", PROBE_ZONE)
         .config(&secondary_config(&key))
         .start();
     let logs =
@@ -152,23 +132,6 @@ fn dnsd_secondary_follows_the_catalog_of_a_dnsd_primary() {
     assert_eq!(secondary.soa_serial("a.test."), None, "{}", secondary.log());
 }
 
-/// Rewrites `dnsd`'s configuration with `edit` and sends SIGHUP; waits until the
-/// transfer tasks applied it, and checks that the reload needs no restart.
-fn sighup(dnsd: &Dnsd, edit: impl FnOnce(String) -> String, logs: &dyn Fn() -> String) {
-    let file = dnsd.dir().join("dnsd.toml");
-    let text = std::fs::read_to_string(&file).expect("read dnsd.toml");
-    std::fs::write(&file, edit(text)).expect("write dnsd.toml");
-    let applied = |d: &Dnsd| d.log().matches("SIGHUP: transfer settings applied").count();
-    let before = applied(dnsd);
-    dnsd.signal(libc::SIGHUP);
-    wait("the SIGHUP applied", || applied(dnsd) > before, logs);
-    assert!(
-        !dnsd.log().contains("next restart"),
-        "nothing needs a restart:\n{}",
-        logs()
-    );
-}
-
 /// Secondary zones and consumed catalogs added to and removed from the
 /// configuration take effect on SIGHUP, without a restart: a secondary zone declared
 /// is transferred and served, removed it is no longer served (its state deleted); a
@@ -189,7 +152,7 @@ fn secondary_zones_and_catalogs_follow_the_configuration_on_sighup() {
         .in_netns(net.vps.clone())
         .listen(SocketAddr::new(VPS, 53))
         .probe("probe.test")
-        .zone("probe.test", probe_zone())
+        .zone("probe.test", PROBE_ZONE)
         .config(&key_table(&key))
         .start();
     let logs = || {
@@ -339,7 +302,7 @@ fn dnsd_interprets_the_catalog_knot_generates() {
         .in_netns(net.vps.clone())
         .listen(SocketAddr::new(VPS, 53))
         .probe("probe.test")
-        .zone("probe.test", probe_zone())
+        .zone("probe.test", PROBE_ZONE)
         .config(&secondary_config(&key))
         .start();
     let logs = || format!("--- knot:\n{}\n--- dnsd:\n{}", knot.log(), secondary.log());

@@ -11,45 +11,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use netfabric_tests::dnsd::Dnsd;
-use netfabric_tests::xfr::{HOME, HomeVps, PATIENCE, TsigKey, VPS};
+use netfabric_tests::xfr::{HOME, HomeVps, TsigKey, VPS};
+use netfabric_tests::xfr_sighup::{PROBE_ZONE, key_table, sighup, wait};
 
 fn zone(serial: u32, www: u8) -> String {
     format!(
         "$ORIGIN z.test.\n$TTL 300\n@ SOA ns1 hostmaster {serial} 3600 600 86400 300\n\
          @ NS ns1\nns1 A 198.18.0.1\nwww A 198.51.100.{www}\n"
     )
-}
-
-fn key_table(key: &TsigKey) -> String {
-    format!(
-        "[key.\"{}\"]\nalgorithm = \"{}\"\nsecret = \"{}\"\n",
-        key.name, key.algorithm, key.secret
-    )
-}
-
-fn probe_zone() -> &'static str {
-    "$ORIGIN probe.test.\n@ 300 SOA ns hm 1 3600 600 86400 300\n@ 300 NS ns\nns 300 A 198.18.0.2\n"
-}
-
-/// Waits until `check` holds, with what to show otherwise.
-fn wait(what: &str, mut check: impl FnMut() -> bool, logs: &dyn Fn() -> String) {
-    let start = Instant::now();
-    while !check() {
-        assert!(start.elapsed() < PATIENCE, "{what}:\n{}", logs());
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// Rewrites `dnsd`'s configuration with `edit` and sends SIGHUP; waits until the
-/// zone files were reloaded after it.
-fn sighup(dnsd: &Dnsd, edit: impl FnOnce(String) -> String, logs: &dyn Fn() -> String) {
-    let file = dnsd.dir().join("dnsd.toml");
-    let text = std::fs::read_to_string(&file).expect("read dnsd.toml");
-    std::fs::write(&file, edit(text)).expect("write dnsd.toml");
-    let applied = |d: &Dnsd| d.log().matches("SIGHUP: transfer settings applied").count();
-    let before = applied(dnsd);
-    dnsd.signal(libc::SIGHUP);
-    wait("the SIGHUP applied", || applied(dnsd) > before, logs);
 }
 
 /// What the poller saw wrong: an answer that was not NOERROR with z.test's SOA, or a
@@ -85,7 +54,7 @@ fn a_zone_switched_between_file_and_secondary_keeps_being_served() {
         .listen(SocketAddr::new(VPS, 53))
         .keep_serials()
         .probe("probe.test")
-        .zone("probe.test", probe_zone())
+        .zone("probe.test", PROBE_ZONE)
         .zone("z.test", &zone(5, 5))
         .config(&key_table(&key))
         .start();
