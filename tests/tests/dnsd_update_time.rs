@@ -24,7 +24,7 @@ use dnsd::tsig::{Key, keyfile, sign_request};
 use netfabric_tests::dns::short;
 use netfabric_tests::dnsd::Dnsd;
 use netfabric_tests::process::run_with_input;
-use netfabric_tests::update::{bind_with, knot_with};
+use netfabric_tests::update::{Peer, bind_with, knot_with};
 
 const ZONE: &str = "$ORIGIN dyn.test.\n$TTL 300\n\
     @ SOA ns1.example.net. hostmaster.example.net. 1 3600 600 86400 300\n\
@@ -140,10 +140,10 @@ fn exchange(addr: SocketAddr, msg: &[u8]) -> Vec<u8> {
     buf
 }
 
-#[test]
-fn update_signed_outside_the_fudge_gets_badtime_like_bind() {
-    let dir = tempfile::tempdir().expect("dir");
-    let keys = dir.path().join("update.key");
+/// dnsd and BIND serving dyn.test, both granting `upd.key` (its key file written in
+/// `dir`) updates anywhere in the zone.
+fn dnsd_and_bind(dir: &std::path::Path) -> (Dnsd, Peer) {
+    let keys = dir.join("update.key");
     std::fs::write(&keys, KEYS).expect("keys");
     let dnsd = Dnsd::builder()
         .zone("dyn.test", ZONE)
@@ -159,6 +159,13 @@ fn update_signed_outside_the_fudge_gets_badtime_like_bind() {
         "update-policy { grant upd.key zonesub; };",
         &format!("include \"{}\";", keys.display()),
     );
+    (dnsd, bind)
+}
+
+#[test]
+fn update_signed_outside_the_fudge_gets_badtime_like_bind() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (dnsd, bind) = dnsd_and_bind(dir.path());
     let spec = keyfile::parse(KEYS)
         .expect("key file")
         .into_iter()
@@ -356,22 +363,7 @@ fn relayed(
 #[test]
 fn clients_with_a_clock_off_get_badtime_like_bind() {
     let dir = tempfile::tempdir().expect("dir");
-    let keys = dir.path().join("update.key");
-    std::fs::write(&keys, KEYS).expect("keys");
-    let dnsd = Dnsd::builder()
-        .zone("dyn.test", ZONE)
-        .config(&format!(
-            "[update]\nkey-files = [\"{}\"]\n\
-             [[update.grant]]\nkey = \"upd.key\"\nmatch = \"zonesub\"\n",
-            keys.display()
-        ))
-        .start();
-    let bind = bind_with(
-        "dyn.test",
-        ZONE,
-        "update-policy { grant upd.key zonesub; };",
-        &format!("include \"{}\";", keys.display()),
-    );
+    let (dnsd, bind) = dnsd_and_bind(dir.path());
     let knot = knot_with(
         "dyn.test",
         ZONE,
