@@ -103,6 +103,9 @@ struct Row {
     tx_per_s: Option<f64>,
     qps_idle: Option<f64>,
     qps_busy: Option<f64>,
+    /// dnsd's CPU per transaction in the sustained measure, in µs: everything but its
+    /// UDP workers (which answer dnsperf flat out either way).
+    tx_cpu_us_busy: Option<f64>,
 }
 
 fn main() {
@@ -333,10 +336,18 @@ fn measure(kind: Kind, zone: &ZoneFile, text: &str, queries: &Path, s: &Settings
             })
         };
         let before = done.load(Ordering::Relaxed);
+        let udp = |name: &str| name.starts_with("dnsd-udp");
+        let cpu_before = procstat::cpu_micros(pid);
+        let udp_before = procstat::threads_cpu_micros(pid, udp);
         let started = Instant::now();
         let qps = dnsperf(server.addr, queries, s.seconds);
         let elapsed = started.elapsed().as_secs_f64();
         let committed = done.load(Ordering::Relaxed) - before;
+        if kind == Kind::Dnsd && committed > 0 {
+            let rest = procstat::cpu_micros(pid).saturating_sub(cpu_before) as f64
+                - procstat::threads_cpu_micros(pid, udp).saturating_sub(udp_before) as f64;
+            row.tx_cpu_us_busy = Some(rest / committed as f64);
+        }
         stop.store(true, Ordering::Relaxed);
         let _ = writer.join();
         row.qps_idle = Some((idle_before + dnsperf(server.addr, queries, s.seconds)) / 2.0);
@@ -550,5 +561,8 @@ fn report(size: usize, rows: &[(Kind, Row)]) {
             "dnsd QPS while changing: {:.1}% of idle",
             100.0 * busy / idle.max(1.0)
         );
+    }
+    if let Some(us) = d.tx_cpu_us_busy {
+        println!("dnsd CPU per transaction under load (all but the UDP workers): {us:.1} µs");
     }
 }

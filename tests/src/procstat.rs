@@ -58,6 +58,34 @@ pub fn cpu_micros(root: u32) -> u64 {
         / hz
 }
 
+/// CPU time (user + system) used so far by the live threads of `pid` whose name
+/// (/proc/PID/task/TID/comm) `pick` accepts, in microseconds: to tell a server's query
+/// workers from the rest of it.
+pub fn threads_cpu_micros(pid: u32, pick: impl Fn(&str) -> bool) -> u64 {
+    // SAFETY: sysconf has no memory effects.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .filter_map(Result::ok)
+        .filter_map(|task| {
+            let dir = task.path();
+            let comm = fs::read_to_string(dir.join("comm")).ok()?;
+            if !pick(comm.trim_end()) {
+                return None;
+            }
+            let stat = fs::read_to_string(dir.join("stat")).ok()?;
+            let after = stat.rsplit_once(')')?.1;
+            let f: Vec<&str> = after.split_whitespace().collect();
+            let ticks = |i: usize| f.get(i).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
+            Some(ticks(11) + ticks(12))
+        })
+        .sum::<u64>()
+        * 1_000_000
+        / hz
+}
+
 /// Memory held by the process tree under `root`, in bytes: the sum of PSS
 /// (smaps_rollup), which counts memory shared between NSD's forked processes once.
 pub fn pss_bytes(root: u32) -> u64 {

@@ -259,16 +259,37 @@ async fn session(
     // committed in that order, so a client may pipeline transactions and read the
     // acknowledgements after.
     let (replies, mut pending) = tokio::sync::mpsc::channel::<Reply>(MAX_PIPELINED);
+    // The replies ready at once go out in one write: a client pipelining `zone`, `add`,
+    // `commit` costs one send per batch, not three per transaction. A commit not yet
+    // done does not hold back the replies before it.
     let writer = tokio::spawn(async move {
-        while let Some(reply) = pending.recv().await {
-            let text = match reply {
-                Reply::Text(text) => text,
-                Reply::Commit(submitted) => match submitted.done().await {
-                    Ok(serial) => format!("ok {serial}\n"),
-                    Err(e) => format!("error {e}\n"),
-                },
-            };
-            write.write_all(text.as_bytes()).await?;
+        let mut out = String::new();
+        while let Some(first) = pending.recv().await {
+            let mut next = Some(first);
+            while let Some(reply) = next.take() {
+                match reply {
+                    Reply::Text(text) => out.push_str(&text),
+                    Reply::Commit(submitted) => {
+                        if !out.is_empty() && !submitted.is_done() {
+                            write.write_all(out.as_bytes()).await?;
+                            out.clear();
+                        }
+                        match submitted.done().await {
+                            Ok(serial) => out.push_str(&format!("ok {serial}\n")),
+                            Err(e) => out.push_str(&format!("error {e}\n")),
+                        }
+                    }
+                }
+                if out.len() >= 1 << 16 {
+                    write.write_all(out.as_bytes()).await?;
+                    out.clear();
+                }
+                next = pending.try_recv().ok();
+            }
+            if !out.is_empty() {
+                write.write_all(out.as_bytes()).await?;
+                out.clear();
+            }
         }
         Ok::<_, std::io::Error>(())
     });

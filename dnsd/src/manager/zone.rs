@@ -215,6 +215,16 @@ impl Submitted {
         }
     }
 
+    /// Whether the change is committed (or refused) already: [`Submitted::done`] would
+    /// return at once.
+    pub fn is_done(&self) -> bool {
+        self.ticket
+            .result
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
+    }
+
     /// Starts the commit now (in the background; [`Submitted::done`] does it too), so
     /// that a caller that awaits its changes in order gets the later ones committed
     /// with the first.
@@ -442,7 +452,7 @@ impl ZoneHandle {
             return;
         };
         let mut working: Zone = (*base).clone();
-        let mut diff: Option<ZoneDiff> = None;
+        let mut diffs: Vec<ZoneDiff> = Vec::new();
         let mut owners: Vec<OwnerChange> = Vec::new();
         let mut ownership = w.ownership.overlay();
         let mut accepted = Vec::new();
@@ -467,16 +477,14 @@ impl ZoneHandle {
                     ownership.apply(&changes);
                     owners.extend(changes);
                     working = applied.zone;
-                    diff = Some(match diff {
-                        Some(d) => d.then(applied.diff),
-                        None => applied.diff,
-                    });
+                    diffs.push(applied.diff);
                     accepted.push((p.source, p.ticket));
                 }
                 Err(e) => p.ticket.finish(Err(e)),
             }
         }
-        let Some(diff) = diff else { return };
+        let mut diffs = diffs.into_iter();
+        let Some(first) = diffs.next() else { return };
         let current = base.serial().unwrap_or(0);
         let serial = serial::next(
             w.options.serial,
@@ -485,7 +493,7 @@ impl ZoneHandle {
         );
         let now = (w.clock)();
         let result = set_serial(&working, serial).and_then(|applied| {
-            let diff = diff.then(applied.diff);
+            let diff = first.then_all(diffs.chain([applied.diff]));
             let (zone, diff) = sign(w, applied.zone, diff, now)?;
             let entry = Entry {
                 diff,

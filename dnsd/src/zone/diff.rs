@@ -16,6 +16,7 @@
 
 use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
+use std::hash::BuildHasher;
 
 use super::record::{Record, Rtype};
 use super::snapshot::{BuildError, NodeRef, RrsetRef, Zone};
@@ -102,42 +103,47 @@ impl ZoneDiff {
     /// 1995 §4 allows: a record added by one and removed by the other appears in
     /// neither list, and of the SOAs only the first old and the last new remain.
     pub fn then(self, next: ZoneDiff) -> ZoneDiff {
-        let mut removed: Vec<Option<Record>> = self.removed.into_iter().map(Some).collect();
-        let mut added: Vec<Option<Record>> = self.added.into_iter().map(Some).collect();
-        let index = |list: &[Option<Record>]| -> HashMap<Record, Vec<usize>> {
-            let mut map: HashMap<Record, Vec<usize>> = HashMap::new();
-            for (i, r) in list.iter().enumerate() {
-                if let Some(r) = r {
-                    map.entry(r.clone()).or_default().push(i);
-                }
-            }
-            map
+        self.then_all([next])
+    }
+
+    /// This diff followed by a chain of diffs (each from the previous one's new serial
+    /// on), condensed into one as [`ZoneDiff::then`] does. One pass over all the
+    /// records, each hashed once and moved, never cloned: a group commit of many small
+    /// transactions costs the sum of their sizes, not the square of the batch.
+    pub fn then_all(self, rest: impl IntoIterator<Item = ZoneDiff>) -> ZoneDiff {
+        let old_serial = self.old_serial;
+        let mut new_serial = self.new_serial;
+        let mut list = Condensed {
+            removed: self.removed,
+            added: self.added,
+            ..Condensed::default()
         };
-        let mut added_at = index(&added);
-        let mut removed_at = index(&removed);
-        for r in next.removed {
-            match added_at.get_mut(&r).and_then(Vec::pop) {
-                Some(i) => added[i] = None,
-                None => {
-                    removed_at.entry(r.clone()).or_default().push(removed.len());
-                    removed.push(Some(r));
-                }
-            }
+        let mut rest = rest.into_iter().peekable();
+        if rest.peek().is_none() {
+            let mut diff = ZoneDiff {
+                old_serial,
+                new_serial,
+                removed: list.removed,
+                added: list.added,
+            };
+            diff.soas_first();
+            return diff;
         }
-        for r in next.added {
-            match removed_at.get_mut(&r).and_then(Vec::pop) {
-                Some(i) => removed[i] = None,
-                None => {
-                    added_at.entry(r.clone()).or_default().push(added.len());
-                    added.push(Some(r));
-                }
+        list.index();
+        for next in rest {
+            new_serial = next.new_serial;
+            for r in next.removed {
+                list.remove(r);
+            }
+            for r in next.added {
+                list.add(r);
             }
         }
         let mut diff = ZoneDiff {
-            old_serial: self.old_serial,
-            new_serial: next.new_serial,
-            removed: removed.into_iter().flatten().collect(),
-            added: added.into_iter().flatten().collect(),
+            old_serial,
+            new_serial,
+            removed: list.removed_at.take_live(list.removed),
+            added: list.added_at.take_live(list.added),
         };
         diff.soas_first();
         diff
@@ -262,6 +268,89 @@ fn push_rrset(out: &mut Vec<Record>, node: &NodeRef<'_>, rrset: RrsetRef<'_>) {
         ttl: rrset.ttl,
         rdata: rdata.into(),
     }));
+}
+
+/// The records of a chain of diffs being condensed: both lists, with the positions of
+/// each record by hash, and which positions a later diff cancelled.
+#[derive(Default)]
+struct Condensed {
+    removed: Vec<Record>,
+    added: Vec<Record>,
+    removed_at: Positions,
+    added_at: Positions,
+}
+
+impl Condensed {
+    fn index(&mut self) {
+        for (i, r) in self.removed.iter().enumerate() {
+            self.removed_at.insert(r, i);
+        }
+        for (i, r) in self.added.iter().enumerate() {
+            self.added_at.insert(r, i);
+        }
+    }
+
+    /// A later diff removes `r`: it cancels an earlier addition of it, or is removed.
+    fn remove(&mut self, r: Record) {
+        if !self.added_at.cancel(&self.added, &r) {
+            self.removed_at.insert(&r, self.removed.len());
+            self.removed.push(r);
+        }
+    }
+
+    /// A later diff adds `r`: it cancels an earlier removal of it, or is added.
+    fn add(&mut self, r: Record) {
+        if !self.removed_at.cancel(&self.removed, &r) {
+            self.added_at.insert(&r, self.added.len());
+            self.added.push(r);
+        }
+    }
+}
+
+/// Where each live record of one list is, by a hash of the record (positions with the
+/// same hash are told apart by comparing the records), and which positions were
+/// cancelled.
+#[derive(Default)]
+struct Positions {
+    hasher: std::hash::RandomState,
+    at: HashMap<u64, Vec<usize>>,
+    cancelled: Vec<bool>,
+}
+
+impl Positions {
+    fn insert(&mut self, r: &Record, i: usize) {
+        let h = self.hasher.hash_one(r);
+        self.at.entry(h).or_default().push(i);
+    }
+
+    /// Cancels the latest live position holding `r`, if any.
+    fn cancel(&mut self, list: &[Record], r: &Record) -> bool {
+        let h = self.hasher.hash_one(r);
+        let Some(positions) = self.at.get_mut(&h) else {
+            return false;
+        };
+        let Some(k) = positions.iter().rposition(|&i| list[i] == *r) else {
+            return false;
+        };
+        let i = positions.remove(k);
+        if self.cancelled.len() <= i {
+            self.cancelled.resize(list.len().max(i + 1), false);
+        }
+        self.cancelled[i] = true;
+        true
+    }
+
+    /// The records of `list` not cancelled, in order.
+    fn take_live(&self, list: Vec<Record>) -> Vec<Record> {
+        if self.cancelled.is_empty() {
+            return list;
+        }
+        list.into_iter()
+            .enumerate()
+            .filter(|(i, _)| !self.cancelled.get(*i).copied().unwrap_or(false))
+            .map(|(_, r)| r)
+            .collect()
+    }
 }
 
 #[cfg(test)]
