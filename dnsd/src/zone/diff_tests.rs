@@ -257,3 +257,25 @@ fn diffs_in_a_row_condense_to_the_diff_of_the_ends() {
         );
     }
 }
+
+#[test]
+fn a_chain_of_diffs_condenses_to_the_diff_of_its_ends() {
+    let mut rng = Rng(0xfeed);
+    for _ in 0..100 {
+        let zones: Vec<Zone> = (0..6).map(|_| random_zone(&mut rng)).collect();
+        let mut chain = zones.windows(2).map(|w| ZoneDiff::between(&w[0], &w[1]));
+        let Some(first) = chain.next() else { continue };
+        let condensed = first.then_all(chain);
+        let last = &zones[zones.len() - 1];
+        let direct = ZoneDiff::between(&zones[0], last);
+        let set = |v: &[Record]| v.iter().cloned().collect::<HashSet<_>>();
+        assert_eq!(set(&condensed.removed), set(&direct.removed));
+        assert_eq!(set(&condensed.added), set(&direct.added));
+        assert_eq!(condensed.removed.len(), direct.removed.len());
+        assert_eq!(condensed.added.len(), direct.added.len());
+        assert_eq!(
+            condensed.apply(&zones[0]).map(|z| sorted_records(&z)).ok(),
+            Some(sorted_records(last))
+        );
+    }
+}
