@@ -44,6 +44,7 @@ pub mod tls_upstream;
 pub mod trust;
 pub mod upstream;
 pub mod validator;
+pub mod verified;
 
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
