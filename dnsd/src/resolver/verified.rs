@@ -48,10 +48,14 @@ pub fn digest(
     Some(out)
 }
 
-/// The set of digests of verifications that succeeded.
+/// Digests of verifications that succeeded, one generation.
+type Digests = HashSet<[u8; 32]>;
+
+/// The set of digests of verifications that succeeded: the newer and the older
+/// generation.
 #[derive(Default)]
 pub struct Verified {
-    generations: Mutex<(HashSet<[u8; 32]>, HashSet<[u8; 32]>)>,
+    generations: Mutex<(Digests, Digests)>,
 }
 
 impl Verified {
