@@ -1,9 +1,11 @@
 //! Benchmark (issue 9): signing a zone of 1,000,000 names, dnsd beside Knot in one run
-//! (and the offline signers `dnssec-signzone` and `ldns-signzone`), ECDSAP256SHA256,
-//! one combined key (CSK), NSEC; each signer makes its own key of that type.
+//! (and the offline signers `dnssec-signzone` and `ldns-signzone`), one combined key
+//! (CSK) of each algorithm (ECDSAP256SHA256, ED25519), NSEC and NSEC3 (RFC 9276: no
+//! iterations, no salt); each signer makes its own key of that type.
 //!
 //! Run: `cargo build --profile ci -p dnsd && cargo bench -p netfabric-tests --bench
-//! dnssec_sign` (`-- --sizes 100000`, `--rounds N` changes, `--signers dnsd,knot,bind,ldns`).
+//! dnssec_sign` (`-- --sizes 100000`, `--rounds N` changes, `--signers dnsd,knot,bind,ldns`,
+//! `--algorithms ecdsa,ed25519`, `--denial nsec,nsec3`, `--qps-seconds N`, `--qps-rounds N`).
 //!
 //! Per signer:
 //! - **full sign**: dnsd and Knot start on the zone file with automatic signing and are
@@ -16,10 +18,18 @@
 //!   `knotc zone-begin/zone-set/zone-commit`), timed until the new name answers with
 //!   its RRSIG (median over `--rounds`); the server's CPU per change (mean).
 //!
+//! - **DO=1 queries** (`dnsperf -D`, the zone's query list): dnsd and Knot serving the
+//!   zone each signed, and NSD serving dnsd's signed zone (its AXFR, pre-signed);
+//!   `--qps-rounds` rounds interleaved between the three, QPS and the server's CPU per
+//!   query (median), beside its resident memory (PSS) then.
+//!
 //! The table gives medians and dnsd's ratios to each peer (below 1: dnsd takes less).
 
 #[path = "dnsd_qps/zonegen.rs"]
 mod zonegen;
+
+#[path = "dnssec_sign/serve.rs"]
+mod serve;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -36,6 +46,31 @@ struct Settings {
     sizes: Vec<usize>,
     rounds: usize,
     signers: Vec<String>,
+    algorithms: Vec<String>,
+    denials: Vec<String>,
+    qps_seconds: u64,
+    qps_rounds: usize,
+}
+
+/// What the signers are asked for: algorithm (`ecdsa`, `ed25519`) and denial (`nsec`,
+/// `nsec3`).
+#[derive(Clone, Copy)]
+struct Spec<'a> {
+    algorithm: &'a str,
+    denial: &'a str,
+}
+
+impl Spec<'_> {
+    fn nsec3(&self) -> bool {
+        self.denial == "nsec3"
+    }
+    /// The algorithm's mnemonic (dnsd, BIND, ldns).
+    fn mnemonic(&self) -> &'static str {
+        match self.algorithm {
+            "ed25519" => "ED25519",
+            _ => "ECDSAP256SHA256",
+        }
+    }
 }
 
 fn settings() -> Settings {
@@ -43,6 +78,10 @@ fn settings() -> Settings {
         sizes: vec![1_000_000],
         rounds: 10,
         signers: ["dnsd", "knot", "bind", "ldns"].map(String::from).to_vec(),
+        algorithms: vec!["ecdsa".into()],
+        denials: vec!["nsec".into()],
+        qps_seconds: 10,
+        qps_rounds: 3,
     };
     let args: Vec<String> = std::env::args().collect();
     let mut i = 1;
@@ -62,6 +101,22 @@ fn settings() -> Settings {
             }
             "--signers" => {
                 s.signers = value.split(',').map(String::from).collect();
+                i += 1;
+            }
+            "--algorithms" => {
+                s.algorithms = value.split(',').map(String::from).collect();
+                i += 1;
+            }
+            "--denial" => {
+                s.denials = value.split(',').map(String::from).collect();
+                i += 1;
+            }
+            "--qps-seconds" => {
+                s.qps_seconds = value.parse().expect("--qps-seconds N");
+                i += 1;
+            }
+            "--qps-rounds" => {
+                s.qps_rounds = value.parse().expect("--qps-rounds N");
                 i += 1;
             }
             _ => {}
@@ -89,24 +144,42 @@ fn main() {
     let work = target_dir().join("bench-dnssec-sign");
     std::fs::create_dir_all(&work).expect("bench folder");
     println!(
-        "DNSSEC signing benchmark: ECDSAP256SHA256 CSK, NSEC; {} changes per server",
-        s.rounds
+        "DNSSEC signing benchmark: CSK; {} changes per server; DO=1 queries {} x {} s",
+        s.rounds, s.qps_rounds, s.qps_seconds
     );
     for &size in &s.sizes {
-        let (zone, _) = zonegen::generate(&work.join(format!("{size}")), size);
-        let mut rows = Vec::new();
-        for signer in &s.signers {
-            let row = match signer.as_str() {
-                "dnsd" => server_row(Kind::Dnsd, &zone, s.rounds),
-                "knot" => server_row(Kind::Knot, &zone, s.rounds),
-                "bind" => offline_row("bind", &zone, &work),
-                "ldns" => offline_row("ldns", &zone, &work),
-                other => panic!("unknown signer {other}"),
-            };
-            eprintln!("  {size} names, {signer}: {row:?}");
-            rows.push((signer.clone(), row));
+        let (zone, queries) = zonegen::generate(&work.join(format!("{size}")), size);
+        for algorithm in &s.algorithms {
+            for denial in &s.denials {
+                let spec = Spec { algorithm, denial };
+                let mut rows = Vec::new();
+                let mut running = Vec::new();
+                for signer in &s.signers {
+                    let row = match signer.as_str() {
+                        "dnsd" | "knot" => {
+                            let kind = if signer == "dnsd" {
+                                Kind::Dnsd
+                            } else {
+                                Kind::Knot
+                            };
+                            let (row, run) = server_row(kind, &zone, spec, s.rounds);
+                            running.push(run);
+                            row
+                        }
+                        "bind" => offline_row("bind", &zone, spec, &work),
+                        "ldns" => offline_row("ldns", &zone, spec, &work),
+                        other => panic!("unknown signer {other}"),
+                    };
+                    eprintln!("  {size} names, {algorithm} {denial}, {signer}: {row:?}");
+                    rows.push((signer.clone(), row));
+                }
+                let title = format!("{size} names, {} {denial}", spec.mnemonic());
+                report(&title, &rows);
+                if s.qps_rounds > 0 && !running.is_empty() {
+                    serve::queries(&title, &zone, &queries, &mut running, &s, &work);
+                }
+            }
         }
-        report(size, &rows);
     }
 }
 
@@ -150,8 +223,9 @@ fn cpu_secs(pid: u32) -> f64 {
     procstat::cpu_micros(pid) as f64 / 1e6
 }
 
-/// dnsd or Knot: unsigned start, signed start, then one change at a time.
-fn server_row(kind: Kind, zone: &ZoneFile, rounds: usize) -> Row {
+/// dnsd or Knot: unsigned start, signed start, then one change at a time; the signed
+/// server is left running for the query rounds.
+fn server_row(kind: Kind, zone: &ZoneFile, spec: Spec<'_>, rounds: usize) -> (Row, serve::Running) {
     let mut row = Row::default();
     let apex = format!("{}.", zone.name);
     // Unsigned: the load alone.
@@ -168,10 +242,15 @@ fn server_row(kind: Kind, zone: &ZoneFile, rounds: usize) -> Row {
     row.load_rss = status_mib(server.pid(), "VmHWM:");
     server.stop();
     // Signed.
-    let (addr, pid, mut change): (SocketAddr, u32, Box<dyn FnMut(usize)>) = match kind {
+    let (running, mut change): (serve::Running, Box<dyn FnMut(usize)>) = match kind {
         Kind::Dnsd => {
             let opts = Options {
-                dnsd_config: Some("[dnssec]\nsign = true\n".into()),
+                dnsd_config: Some(format!(
+                    "[dnssec]\nsign = true\nalgorithm = \"{}\"\ndenial = \"{}\"\n\
+                     [xfr]\nallow-transfer = [{{ from = \"127.0.0.1\" }}]\n",
+                    spec.mnemonic(),
+                    spec.denial
+                )),
                 ..opts
             };
             let started = Instant::now();
@@ -180,14 +259,17 @@ fn server_row(kind: Kind, zone: &ZoneFile, rounds: usize) -> Row {
             row.signed = started.elapsed().as_secs_f64();
             row.signed_cpu = cpu_secs(server.pid());
             row.signed_rss = status_mib(server.pid(), "VmHWM:");
-            let (addr, pid) = (server.addr, server.pid());
             let socket = server.dir().join(".dnsd-state").join("control.sock");
             let apex = zone.name.clone();
+            let running = serve::Running {
+                name: "dnsd",
+                addr: server.addr,
+                pid: server.pid(),
+                _keep: Box::new(server),
+            };
             (
-                addr,
-                pid,
+                running,
                 Box::new(move |i| {
-                    let _keep = &server;
                     let lines = vec![
                         format!("zone {apex} bench"),
                         format!("add signchange{i} 300 A 198.51.100.7"),
@@ -209,19 +291,22 @@ fn server_row(kind: Kind, zone: &ZoneFile, rounds: usize) -> Row {
                 .expect("temporary folder");
             let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
             let started = Instant::now();
-            let guard = start_signing_knot(dir.path(), addr, zone);
+            let guard = start_signing_knot(dir.path(), addr, zone, spec);
             wait_signed(addr, &apex, started);
             row.signed = started.elapsed().as_secs_f64();
             row.signed_cpu = cpu_secs(guard.pid());
             row.signed_rss = status_mib(guard.pid(), "VmHWM:");
-            let pid = guard.pid();
+            let sock = dir.path().join("knot.sock");
+            let running = serve::Running {
+                name: "knot",
+                addr,
+                pid: guard.pid(),
+                _keep: Box::new((guard, dir)),
+            };
             let name = zone.name.clone();
             (
-                addr,
-                pid,
+                running,
                 Box::new(move |i| {
-                    let _keep = (&guard, &dir);
-                    let sock = dir.path().join("knot.sock");
                     let owner = format!("signchange{i}");
                     knotc(&sock, &["zone-begin", &name]);
                     knotc(
@@ -234,6 +319,7 @@ fn server_row(kind: Kind, zone: &ZoneFile, rounds: usize) -> Row {
         }
         Kind::Nsd => unreachable!("NSD does not sign"),
     };
+    let (addr, pid) = (running.addr, running.pid);
     let mut times = Vec::new();
     let cpu_before = cpu_secs(pid);
     for i in 0..rounds {
@@ -250,8 +336,7 @@ fn server_row(kind: Kind, zone: &ZoneFile, rounds: usize) -> Row {
     // CPU in clock ticks: the mean over the rounds, not a median of ticks.
     row.change_cpu = Some((cpu_secs(pid) - cpu_before) / rounds.max(1) as f64);
     row.change = Some(median(times));
-    drop(change);
-    row
+    (row, running)
 }
 
 fn wait_signed(addr: SocketAddr, apex: &str, started: Instant) {
@@ -279,9 +364,17 @@ fn knotc(sock: &Path, args: &[&str]) {
     );
 }
 
-/// Knot with automatic signing (a CSK, ECDSAP256SHA256, NSEC), its journal on as
-/// dnsd's is, every core for signing.
-fn start_signing_knot(dir: &Path, addr: SocketAddr, zone: &ZoneFile) -> ProcessGuard {
+/// Knot with automatic signing (a CSK of `spec`'s algorithm, NSEC or NSEC3 with no
+/// iterations and no salt), its journal on as dnsd's is, every core for signing. The
+/// zone's journal may hold the whole signing: with the default `journal-max-usage`
+/// (100 MiB) Knot signs a million names, then fails the load ("not enough space
+/// provided") and never serves the signed zone — what stopped an earlier run.
+fn start_signing_knot(
+    dir: &Path,
+    addr: SocketAddr,
+    zone: &ZoneFile,
+    spec: Spec<'_>,
+) -> ProcessGuard {
     let d = dir.display();
     std::fs::create_dir_all(dir.join("db")).expect("Knot's database folder");
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -291,14 +384,21 @@ fn start_signing_knot(dir: &Path, addr: SocketAddr, zone: &ZoneFile) -> ProcessG
          control:\n  listen: \"{d}/knot.sock\"\ndatabase:\n  storage: \"{d}/db\"\n  \
          journal-db-max-size: 8G\n\
          log:\n  - target: stderr\n    any: warning\n\
-         policy:\n  - id: bench\n    algorithm: ecdsap256sha256\n    single-type-signing: on\n    \
-         signing-threads: {threads}\n\
+         policy:\n  - id: bench\n    algorithm: {algorithm}\n    single-type-signing: on\n    \
+         signing-threads: {threads}\n{nsec3}\
          template:\n  - id: default\n    storage: \"{d}\"\n    zonefile-sync: -1\n    \
-         zonefile-load: whole\n    journal-content: changes\n    semantic-checks: off\n\
+         zonefile-load: whole\n    journal-content: changes\n    semantic-checks: off\n    \
+         journal-max-usage: 6G\n\
          zone:\n  - domain: \"{name}\"\n    file: \"{file}\"\n    \
          dnssec-signing: on\n    dnssec-policy: bench\n",
         ip = addr.ip(),
         port = addr.port(),
+        algorithm = spec.mnemonic().to_lowercase(),
+        nsec3 = if spec.nsec3() {
+            "    nsec3: on\n    nsec3-iterations: 0\n    nsec3-salt-length: 0\n"
+        } else {
+            ""
+        },
         name = zone.name,
         file = zone.path.display(),
     );
@@ -315,7 +415,7 @@ fn start_signing_knot(dir: &Path, addr: SocketAddr, zone: &ZoneFile) -> ProcessG
 }
 
 /// dnssec-signzone (every core) or ldns-signzone, under /usr/bin/time.
-fn offline_row(which: &str, zone: &ZoneFile, work: &Path) -> Row {
+fn offline_row(which: &str, zone: &ZoneFile, spec: Spec<'_>, work: &Path) -> Row {
     let dir = tempfile::Builder::new()
         .prefix("nf-offsign-")
         .tempdir_in(work)
@@ -330,7 +430,7 @@ fn offline_row(which: &str, zone: &ZoneFile, work: &Path) -> Row {
         "bind" => {
             let key = tool_output(
                 Command::new("dnssec-keygen")
-                    .args(["-q", "-a", "ECDSAP256SHA256", "-f", "KSK", "-K"])
+                    .args(["-q", "-a", spec.mnemonic(), "-f", "KSK", "-K"])
                     .arg(d)
                     .arg(&apex),
             );
@@ -347,6 +447,11 @@ fn offline_row(which: &str, zone: &ZoneFile, work: &Path) -> Row {
                     "-o",
                     &apex,
                 ])
+                .args(if spec.nsec3() {
+                    &["-3", "-", "-H", "0"][..]
+                } else {
+                    &[][..]
+                })
                 .arg("-K")
                 .arg(d)
                 .arg("-f")
@@ -356,11 +461,16 @@ fn offline_row(which: &str, zone: &ZoneFile, work: &Path) -> Row {
         _ => {
             let key = tool_output(
                 Command::new("ldns-keygen")
-                    .args(["-a", "ECDSAP256SHA256", "-k"])
+                    .args(["-a", spec.mnemonic(), "-k"])
                     .arg(&apex)
                     .current_dir(d),
             );
             cmd.arg("ldns-signzone")
+                .args(if spec.nsec3() {
+                    &["-n", "-t", "0"][..]
+                } else {
+                    &[][..]
+                })
                 .arg("-f")
                 .arg(&out)
                 .arg(&zone.path)
@@ -397,8 +507,8 @@ fn tool_output(cmd: &mut Command) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn report(size: usize, rows: &[(String, Row)]) {
-    println!("\n{size} names");
+fn report(title: &str, rows: &[(String, Row)]) {
+    println!("\n{title}");
     println!(
         "{:<6} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10} {:>10} {:>10}",
         "signer",

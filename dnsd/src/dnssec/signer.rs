@@ -44,6 +44,9 @@ pub enum SignError {
     /// The signed zone did not build.
     #[error(transparent)]
     Build(#[from] BuildError),
+    /// The signed version did not build from its nodes in order.
+    #[error("the signed version did not build: {0}")]
+    Ordered(#[from] crate::zone::ordered::OrderError),
     /// No key to sign with.
     #[error("no active signing key")]
     NoKeys,

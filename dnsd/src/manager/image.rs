@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use super::ownership::Ownership;
 use crate::wire::name::Name;
-use crate::xfr::journal::{OwnerChange, Reader, encode_record, write_atomically};
+use crate::xfr::journal::{OwnerChange, Reader, encode_record, sync_parent};
 use crate::zone::serial::Fnv;
 use crate::zone::{Record, Rtype, Zone};
 
@@ -50,28 +50,64 @@ pub fn write(
     file_serial: Option<u32>,
     ownership: &Ownership,
 ) -> std::io::Result<()> {
-    let mut out = Vec::with_capacity(zone.live_bytes() + 64);
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&zone.serial().unwrap_or(0).to_be_bytes());
-    out.push(u8::from(file_serial.is_some()));
-    out.extend_from_slice(&file_serial.unwrap_or(0).to_be_bytes());
-    out.extend_from_slice(&(zone.record_count() as u32).to_be_bytes());
-    for record in zone.records() {
-        encode_record(&record, &mut out);
+    // Streamed to the file a megabyte at a time: a signed zone of a million names
+    // makes an image of hundreds of megabytes, never held whole.
+    write_streamed(path, |sink| {
+        let mut out = Vec::with_capacity(FLUSH_AT + 1024);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&zone.serial().unwrap_or(0).to_be_bytes());
+        out.push(u8::from(file_serial.is_some()));
+        out.extend_from_slice(&file_serial.unwrap_or(0).to_be_bytes());
+        out.extend_from_slice(&(zone.record_count() as u32).to_be_bytes());
+        for record in zone.records() {
+            encode_record(&record, &mut out);
+            if out.len() >= FLUSH_AT {
+                sink(&out)?;
+                out.clear();
+            }
+        }
+        out.extend_from_slice(&(ownership.len() as u32).to_be_bytes());
+        for (owner, rtype, source) in ownership.iter() {
+            out.push(owner.as_wire().len() as u8);
+            out.extend_from_slice(owner.as_wire());
+            out.extend_from_slice(&rtype.0.to_be_bytes());
+            let source = &source.as_bytes()[..source.len().min(255)];
+            out.push(source.len() as u8);
+            out.extend_from_slice(source);
+        }
+        sink(&out)
+    })
+}
+
+/// Octets of an image gathered before they are hashed and written.
+const FLUSH_AT: usize = 1 << 20;
+
+/// Writes what `fill` gives its sink, then the FNV-1a-64 of it all, to a new file
+/// that replaces `path` once durable (as `write_atomically`).
+fn write_streamed(
+    path: &Path,
+    fill: impl FnOnce(&mut dyn FnMut(&[u8]) -> std::io::Result<()>) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".tmp{}", std::process::id()));
+    let tmp = PathBuf::from(tmp);
+    let result = (|| {
+        let mut file = std::fs::File::create(&tmp)?;
+        let mut h = Fnv::new();
+        fill(&mut |bytes: &[u8]| {
+            h.write(bytes);
+            file.write_all(bytes)
+        })?;
+        file.write_all(&h.finish().to_be_bytes())?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        sync_parent(path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
     }
-    out.extend_from_slice(&(ownership.len() as u32).to_be_bytes());
-    for (owner, rtype, source) in ownership.iter() {
-        out.push(owner.as_wire().len() as u8);
-        out.extend_from_slice(owner.as_wire());
-        out.extend_from_slice(&rtype.0.to_be_bytes());
-        let source = &source.as_bytes()[..source.len().min(255)];
-        out.push(source.len() as u8);
-        out.extend_from_slice(source);
-    }
-    let mut h = Fnv::new();
-    h.write(&out);
-    out.extend_from_slice(&h.finish().to_be_bytes());
-    write_atomically(path, &out)
+    result
 }
 
 /// Why an image could not be read.

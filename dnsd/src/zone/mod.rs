@@ -23,6 +23,7 @@ pub mod load;
 pub mod marks;
 pub mod node;
 pub mod order;
+pub mod ordered;
 pub mod parse;
 pub mod quote;
 pub mod rdata_dnssec;

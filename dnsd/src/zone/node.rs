@@ -72,6 +72,12 @@ impl<'z> NodeRef<'z> {
         Self { bytes }
     }
 
+    /// The node's blob, exactly.
+    #[cfg(test)]
+    pub(crate) fn blob(&self) -> &'z [u8] {
+        self.bytes
+    }
+
     /// The blob's length in the arena (padded to 4 octets).
     pub(crate) fn stored_len(&self) -> usize {
         self.bytes.len().next_multiple_of(4)

@@ -1,0 +1,186 @@
+//! A version built from node blobs that arrive already in canonical order (RFC 4034
+//! §6.1), with their flags and empty non-terminals: what a producer that walks an
+//! existing version in order (the DNSSEC signer re-signing a zone whole) hands over.
+//! Each blob is copied into the arena as it comes, so the records are never held as
+//! owned `Record`s beside the version being built — unlike `Zone::build`, which must
+//! sort what it is given.
+
+use super::arena::{ChunkedWriter, Ref};
+use super::canonical;
+use super::index::{self, NameIndex};
+use super::node::{APEX, DELEGATION, NodeRef};
+use super::order::OrderIndex;
+use super::record::Rtype;
+use super::snapshot::{BuildError, Zone};
+use crate::wire::name::{self, Name};
+
+/// Builds a [`Zone`] from node blobs pushed in canonical order.
+pub struct OrderedBuilder {
+    apex: Name,
+    writer: ChunkedWriter,
+    refs: Vec<Ref>,
+    hashes: Vec<u64>,
+    nsec3: Vec<Ref>,
+    cuts: Vec<Ref>,
+    apex_ref: Option<Ref>,
+    record_count: usize,
+    live_bytes: usize,
+    last: Vec<u8>,
+}
+
+/// Why a blob does not fit where it was pushed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OrderError {
+    /// The blob's owner does not come after the previous one's in canonical order.
+    #[error("{0} is out of canonical order")]
+    Order(Name),
+    /// The blob is shorter than its header says, or its owner is not a name.
+    #[error("malformed node blob")]
+    Malformed,
+    /// The version cannot be built (no SOA, too large, outside the zone).
+    #[error(transparent)]
+    Build(#[from] BuildError),
+}
+
+impl OrderedBuilder {
+    /// A builder for a version of `apex` whose arena is about `capacity` octets (an
+    /// upper bound is reserved, not held, until written).
+    pub fn new(apex: &Name, capacity: usize, nodes: usize) -> Self {
+        Self {
+            apex: apex.to_lowercase(),
+            writer: ChunkedWriter::with_capacity(capacity),
+            refs: Vec::with_capacity(nodes),
+            hashes: Vec::with_capacity(nodes),
+            nsec3: Vec::new(),
+            cuts: Vec::new(),
+            apex_ref: None,
+            record_count: 0,
+            live_bytes: 0,
+            last: Vec::new(),
+        }
+    }
+
+    /// Appends the node `blob` (as `NodeData::encode` writes it: owner lowercased,
+    /// RRsets in blob order, flags set), which must come after every node pushed
+    /// before it in canonical order.
+    pub fn push(&mut self, blob: &[u8]) -> Result<(), OrderError> {
+        let node = NodeRef::new(blob);
+        let header_ok = blob.len() >= 4 && blob.len() >= 4 + usize::from(blob[1]);
+        if !header_ok || name::wire_len(node.owner()) != Some(node.owner().len()) {
+            return Err(OrderError::Malformed);
+        }
+        let owner = node.owner();
+        if !name::is_subdomain(owner, self.apex.as_wire()) {
+            return Err(BuildError::OutOfZone {
+                owner: node.owner_name(),
+                apex: self.apex.clone(),
+            }
+            .into());
+        }
+        if !self.refs.is_empty() && canonical::compare(&self.last, owner).is_ge() {
+            return Err(OrderError::Order(node.owner_name()));
+        }
+        let r = self.writer.next_ref(blob.len()).map_err(BuildError::from)?;
+        self.writer.write(blob);
+        self.live_bytes += blob.len().next_multiple_of(4);
+        self.record_count += node.rrsets().map(|s| s.len()).sum::<usize>();
+        self.refs.push(r);
+        self.hashes.push(index::hash(owner));
+        if node.flags() & APEX != 0 {
+            self.apex_ref = Some(r);
+        }
+        if node.flags() & DELEGATION != 0 {
+            self.cuts.push(r);
+        }
+        if node.rrset(Rtype::NSEC3).is_some() {
+            self.nsec3.push(r);
+        }
+        self.last.clear();
+        self.last.extend_from_slice(owner);
+        Ok(())
+    }
+
+    /// The version holding every node pushed.
+    pub fn finish(self) -> Result<Zone, BuildError> {
+        let Self {
+            apex,
+            writer,
+            refs,
+            hashes,
+            mut nsec3,
+            cuts,
+            apex_ref,
+            record_count,
+            live_bytes,
+            ..
+        } = self;
+        let apex_ref = apex_ref.ok_or_else(|| BuildError::NoSoa(apex.clone()))?;
+        let names = NameIndex::build(hashes.iter().copied().zip(refs.iter().copied()));
+        drop(hashes);
+        nsec3.sort_by(|&a, &b| {
+            first_label(NodeRef::new(writer.get(a)).owner())
+                .cmp(first_label(NodeRef::new(writer.get(b)).owner()))
+        });
+        let zone = Zone {
+            apex: apex.clone(),
+            arena: std::sync::Arc::new(writer.finish()?),
+            names,
+            order: OrderIndex::from_sorted(&refs),
+            nsec3: OrderIndex::from_sorted(&nsec3),
+            cuts: OrderIndex::from_sorted(&cuts),
+            apex_ref,
+            record_count,
+            live_bytes,
+            expired: false,
+        };
+        if zone.serial().is_none() {
+            return Err(BuildError::BadSoa(apex));
+        }
+        Ok(zone)
+    }
+}
+
+fn first_label(wire: &[u8]) -> &[u8] {
+    let len = wire.first().map_or(0, |&l| l as usize);
+    wire.get(1..1 + len).unwrap_or(&[])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::zone::load::load_zone_from_bytes;
+
+    #[test]
+    fn a_version_pushed_in_order_equals_the_built_one() {
+        let text = "$ORIGIN example.\n$TTL 300\n@ SOA ns h 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\n\
+                    a.b.c A 192.0.2.2\nsub NS ns.sub\nns.sub A 192.0.2.3\nZ AAAA ::1\n";
+        let apex = Name::from_text("example.", None).unwrap();
+        let path = std::path::Path::new("t.zone");
+        let zone = load_zone_from_bytes(text.as_bytes(), path, &apex)
+            .unwrap()
+            .zone;
+        let mut b = OrderedBuilder::new(zone.apex(), 1 << 16, 8);
+        for node in zone.nodes() {
+            b.push(node.blob()).unwrap();
+        }
+        let again = b.finish().unwrap();
+        assert_eq!(
+            again.records().collect::<Vec<_>>(),
+            zone.records().collect::<Vec<_>>()
+        );
+        assert_eq!(again.node_count(), zone.node_count());
+        assert_eq!(again.record_count(), zone.record_count());
+        assert_eq!(again.live_bytes(), zone.live_bytes());
+        assert_eq!(again.delegations().count(), 1);
+        assert!(
+            again
+                .node(b"\x01c\x07example\x00")
+                .is_some_and(|n| n.is_empty())
+        );
+        // Out of order: refused.
+        let mut b = OrderedBuilder::new(zone.apex(), 1 << 16, 8);
+        let nodes: Vec<_> = zone.nodes().collect();
+        b.push(nodes[1].blob()).unwrap();
+        assert!(matches!(b.push(nodes[0].blob()), Err(OrderError::Order(_))));
+    }
+}
