@@ -9,8 +9,22 @@ use netfabric_tests::mini_internet::{MiniInternet, resolver_addr};
 
 use super::{Case, compare_with};
 
-/// Questions on which kresd answers otherwise, for reasons of its own: (name, type).
-const KNOWN: &[(&str, u16, &str)] = &[];
+/// Questions on which kresd answers otherwise, for reasons of its own: (name, type,
+/// why). Measured with kresd 5.6.0: these and nothing else differ.
+const KNOWN: &[(&str, u16, &str)] = &[
+    (
+        "mail.secure.example.",
+        1,
+        "asked with CD: kresd does not validate and sets no AD; dnsd and Unbound \
+         validate and say AD when secure (RFC 6840 §5.9 recommends validating)",
+    ),
+    (
+        "www.nodnskey.example.",
+        1,
+        "from its cache kresd's SERVFAIL carries EDE 0 (Other) where it said 9 (DNSKEY \
+         Missing) when it resolved; dnsd says 9 both times",
+    ),
+];
 
 /// Asks kresd and dnsd every case not in [`KNOWN`]; the differences.
 pub(super) fn as_knot_resolver_does(
