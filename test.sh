@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-packages=(nsd knot knot-dnsutils knot-dnssecutils bind9 bind9-utils bind9-dnsutils unbound ldnsutils
+packages=(nsd knot knot-dnsutils knot-dnssecutils bind9 bind9-utils bind9-dnsutils unbound knot-resolver ldnsutils
           dnsperf keepalived nftables iproute2 procps iputils-ping busybox-static git g++ docker.io podman
           docker-compose faketime
           netavark aardvark-dns python3-certbot-dns-rfc2136 kea-dhcp-ddns-server

@@ -3,10 +3,14 @@
 //! (`netfabric_tests::mini_internet`, never the real one).
 //!
 //! Run: `cargo build --release -p dnsd && cargo bench -p netfabric-tests --bench
-//! resolver_memory` (`-- --names N`, default 1,000,000).
+//! resolver_memory` (`-- --names N`, default 1,000,000; `--only dnsd,unbound` (the
+//! default), or with `kresd` and `bind` too; `--defaults 0` skips the default-size
+//! runs).
 //!
-//! Both resolvers get caches large enough to hold every name (Unbound:
-//! `rrset-cache-size` and `msg-cache-size` 2 GB; dnsd: `cache-size-mb = 4096`), so
+//! The resolvers start as `netfabric_tests::resolver_bench` starts them for every
+//! resolver benchmark. Each gets a cache large enough to hold every name (Unbound:
+//! `rrset-cache-size` and `msg-cache-size` 2 GB; dnsd: `cache-size-mb = 4096`; kresd
+//! 4 GB; BIND `max-cache-size 4g`), so
 //! that neither evicts and the figure is memory per cached name, not the configured
 //! bound. Each is asked N distinct names once (`N.wild.secure.example. A`, DO set: a
 //! signed wildcard, so each name is one validated RRset with its RRSIG, one upstream
@@ -25,33 +29,22 @@
 //! after the other in the same run (Unbound one thread, dnsd its default two UDP
 //! workers: CPU per query is the comparable figure).
 
-use std::net::SocketAddr;
-use std::path::Path;
 use std::time::Duration;
 
 use netfabric_tests::dns::{Query, normalize};
-use netfabric_tests::mini_internet::{MiniInternet, ask, resolver_addr};
-use netfabric_tests::perf::Dnsperf;
+use netfabric_tests::mini_internet::{MiniInternet, ask};
 use netfabric_tests::procstat;
-
-/// Sends every name of `queries` once; the number answered.
-fn fill(net: &MiniInternet, server: SocketAddr, queries: &Path) -> f64 {
-    Dnsperf::new(server, queries)
-        .passes(1)
-        .timeout(5)
-        .dnssec()
-        .netns(&net.ns)
-        .run()
-        .completed as f64
-}
+use netfabric_tests::resolver_bench::{
+    CacheSize, Load, Resolver, Running, arg, measure, start, write_queries,
+};
 
 /// Of `sample` names, the share answered from the cache (RD clear, an answer record).
-fn retained(net: &MiniInternet, server: SocketAddr, names: &[String]) -> f64 {
+fn retained(net: &MiniInternet, running: &Running, names: &[String]) -> f64 {
     let held = names
         .iter()
         .filter(|name| {
             let query = Query::new(name, 1);
-            ask(&net.ns, server, &query, Duration::from_secs(2))
+            ask(&net.ns, running.addr, &query, Duration::from_secs(2))
                 .and_then(|r| normalize(&r).ok())
                 .is_some_and(|n| n.rcode == 0 && !n.answer.is_empty())
         })
@@ -60,8 +53,8 @@ fn retained(net: &MiniInternet, server: SocketAddr, names: &[String]) -> f64 {
 }
 
 struct Row {
-    resolver: &'static str,
-    config: &'static str,
+    resolver: Resolver,
+    cache: CacheSize,
     answered: f64,
     rss_before: u64,
     rss_after: u64,
@@ -70,96 +63,50 @@ struct Row {
     hits: Option<(f64, f64)>,
 }
 
-/// The hit phase: QPS and CPU µs per answered query over `seconds`.
-fn hit_path(
-    net: &MiniInternet,
-    pid: u32,
-    server: SocketAddr,
-    queries: &Path,
-    seconds: u32,
-) -> (f64, f64) {
-    let before = procstat::cpu_micros(pid);
-    let perf = Dnsperf::new(server, queries)
-        .seconds(seconds)
-        .outstanding(100)
-        .timeout(5)
-        .dnssec()
-        .netns(&net.ns)
-        .run();
-    let cpu = procstat::cpu_micros(pid).saturating_sub(before) as f64;
-    (perf.qps, cpu / (perf.completed as f64).max(1.0))
-}
-
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let names: usize = args
-        .iter()
-        .position(|a| a == "--names")
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000);
-    let hit_seconds: u32 = args
-        .iter()
-        .position(|a| a == "--hit-seconds")
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10);
+    let names: usize = arg("--names", 1_000_000);
+    let hit_seconds: u32 = arg("--hit-seconds", 10);
+    let only: String = arg("--only", "dnsd,unbound".to_string());
+    let defaults: u32 = arg("--defaults", 1);
     let net = MiniInternet::start();
     let dir = net.dir().to_path_buf();
     let mut rows = Vec::new();
-    let runs: [(&str, &str, u16, bool); 4] = [
-        ("unbound", "large cache", 5501, true),
-        ("dnsd", "large cache", 5502, true),
-        ("unbound", "defaults", 5503, false),
-        ("dnsd", "defaults", 5504, false),
-    ];
-    for (resolver, config, port, large) in runs {
-        let addr = resolver_addr(port);
-        // Unbound's guard or dnsd's fixture: whichever, held until the run ends.
-        let (pid, guard): (u32, Box<dyn std::any::Any>) = match (resolver, large) {
-            ("unbound", true) => {
-                let unbound = net.unbound_with(
-                    addr,
-                    "  rrset-cache-size: 2g\n  msg-cache-size: 2g\n  key-cache-size: 64m\n  \
-                     aggressive-nsec: no\n",
-                );
-                (unbound.pid(), Box::new(unbound))
-            }
-            ("unbound", false) => {
-                let unbound = net.unbound(addr);
-                (unbound.pid(), Box::new(unbound))
-            }
-            (_, true) => {
-                let dnsd = net.dnsd(addr, "cache-size-mb = 4096\n");
-                (dnsd.pid(), Box::new(dnsd))
-            }
-            (_, false) => {
-                let dnsd = net.dnsd(addr, "");
-                (dnsd.pid(), Box::new(dnsd))
-            }
-        };
+    let mut runs = Vec::new();
+    for cache in [CacheSize::Large, CacheSize::Default] {
+        if cache == CacheSize::Default && defaults == 0 {
+            continue;
+        }
+        for resolver in Resolver::parse_list(&only) {
+            runs.push((resolver, cache));
+        }
+    }
+    for (i, (resolver, cache)) in runs.into_iter().enumerate() {
+        let port = 5501 + i as u16;
+        let running = start(&net, resolver, port, cache);
         let queries = dir.join(format!("memory-{port}.txt"));
         let list: Vec<String> = (0..names)
             .map(|n| format!("m{port}n{n}.wild.secure.example."))
             .collect();
-        let text: String = list.iter().map(|n| format!("{n} A\n")).collect();
-        std::fs::write(&queries, text).expect("write queries");
-        let rss_before = procstat::rss_bytes(pid);
-        let answered = fill(&net, addr, &queries);
-        let rss_after = procstat::rss_bytes(pid);
+        let lines: Vec<String> = list.iter().map(|n| format!("{n} A")).collect();
+        write_queries(&queries, lines.iter().map(String::as_str));
+        let rss_before = procstat::rss_bytes(running.pid);
+        let answered = measure(&net, &running, &queries, Load::OnePass).completed as f64;
+        let rss_after = procstat::rss_bytes(running.pid);
         let sample: Vec<String> = list.iter().step_by((names / 500).max(1)).cloned().collect();
-        let retained = retained(&net, addr, &sample);
-        let hits = large.then(|| hit_path(&net, pid, addr, &queries, hit_seconds));
+        let retained = retained(&net, &running, &sample);
+        let hits = (cache == CacheSize::Large).then(|| {
+            let m = measure(&net, &running, &queries, Load::Seconds(hit_seconds));
+            (m.qps, m.cpu_us)
+        });
         rows.push(Row {
             resolver,
-            config,
+            cache,
             answered,
             rss_before,
             rss_after,
             retained,
             hits,
         });
-        drop(guard);
     }
     println!("\nresolver memory: {names} distinct names (signed wildcard, DO), one pass each");
     println!(
@@ -172,16 +119,18 @@ fn main() {
         let growth = r.rss_after.saturating_sub(r.rss_before) as f64;
         println!(
             "| {} | {} | {:.0} | {:.1} | {:.1} | {:.0} | {} | {} | {} |",
-            r.resolver,
-            r.config,
+            r.resolver.label(),
+            match r.cache {
+                CacheSize::Large => "large",
+                CacheSize::Default => "defaults",
+            },
             r.answered,
             r.rss_before as f64 / 1e6,
             r.rss_after as f64 / 1e6,
             growth / r.answered.max(1.0),
-            if r.resolver == "unbound" {
-                "n/a".to_string()
-            } else {
-                format!("{:.1}", r.retained)
+            match r.resolver {
+                Resolver::Dnsd => format!("{:.1}", r.retained),
+                _ => "n/a".to_string(),
             },
             r.hits.map_or("-".into(), |h| format!("{:.0}", h.0)),
             r.hits.map_or("-".into(), |h| format!("{:.2}", h.1)),

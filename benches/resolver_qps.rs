@@ -1,136 +1,148 @@
-//! Benchmark (issue 11, speed): dnsd's resolver beside Unbound, both resolving through
-//! the local mini-Internet (`netfabric_tests::mini_internet`, never the real one), in
-//! the same run, as ratios (shared/BENCHMARKING.md).
+//! Benchmark (issue 11, speed): dnsd's resolver beside Unbound, Knot Resolver (kresd)
+//! and BIND (named with recursion), all resolving through the local mini-Internet
+//! (`netfabric_tests::mini_internet`, never the real one), in the same run, as ratios
+//! (shared/BENCHMARKING.md).
 //!
 //! Run: `cargo build --release -p dnsd && cargo bench -p netfabric-tests --bench
-//! resolver_qps` (`-- --seconds S --rounds N`).
+//! resolver_qps` (`-- --seconds S --rounds N --only dnsd,unbound,kresd,bind`).
 //!
 //! - **cache hits**: ten validated questions (DO set) asked over and over, after one
-//!   pass that fills both caches;
+//!   pass that fills every cache;
 //! - **cold**: every question a new name under a signed wildcard
 //!   (`N.wild.secure.example.`), so each costs the resolver one upstream query and a
-//!   validation; each start gets names no resolver has seen.
+//!   validation (unless it synthesizes wildcard answers from cached NSEC records,
+//!   RFC 8198 §5.3: the `auth q/answer` column, from the authority's query log, says
+//!   how many reached it); each start gets names no resolver has seen.
 //!
 //! dnsperf runs in the namespace (`-l` seconds, `-q 100` outstanding, `-D` for DO),
-//! unpinned. Reported: QPS, the resolver's CPU time per answered query (utime+stime of
-//! its threads over the run), NOERROR share, and RSS after the run. Unbound runs one
-//! thread; dnsd its default (one UDP worker per core, two I/O threads): CPU per query
-//! is the comparable figure.
+//! unpinned; rounds interleave the resolvers. Reported: QPS, the resolver's CPU time
+//! per answered query (utime+stime of its processes over the run), NOERROR share, RSS
+//! after the run, and each figure's ratio to Unbound's. Unbound and kresd run one
+//! process of one thread; dnsd and BIND their defaults (threads per core): CPU per
+//! query is the comparable figure.
 
-use std::net::SocketAddr;
-use std::path::Path;
 use std::time::Duration;
 
 use netfabric_tests::dns::Query;
-use netfabric_tests::mini_internet::{MiniInternet, ask, resolver_addr};
-use netfabric_tests::perf::{Dnsperf, median};
+use netfabric_tests::mini_internet::{MiniInternet, ask};
+use netfabric_tests::perf::median;
 use netfabric_tests::procstat;
+use netfabric_tests::resolver_bench::{
+    CacheSize, Load, Measured, Resolver, arg, measure, start, write_queries,
+};
 
-/// One measured run: (QPS, CPU µs per query, NOERROR %).
-fn measure(
-    net: &MiniInternet,
-    pid: u32,
-    addr: SocketAddr,
-    queries: &Path,
-    seconds: u32,
-) -> (f64, f64, f64) {
-    let before = procstat::cpu_micros(pid);
-    let perf = Dnsperf::new(addr, queries)
-        .seconds(seconds)
-        .outstanding(100)
-        .timeout(5)
-        .dnssec()
-        .netns(&net.ns)
-        .run();
-    let cpu = procstat::cpu_micros(pid).saturating_sub(before) as f64;
-    let per_query = cpu / perf.completed as f64;
-    (perf.qps, per_query, perf.noerror_pct)
+const HIT_NAMES: [(&str, u16); 10] = [
+    ("www.secure.example.", 1),
+    ("www.secure.example.", 28),
+    ("secure.example.", 15),
+    ("txt.secure.example.", 16),
+    ("www.nsec3.example.", 1),
+    ("chain.secure.example.", 1),
+    ("alias.secure.example.", 1),
+    ("www.plain.lab.", 1),
+    ("www.insecure.example.", 1),
+    ("a.wild.secure.example.", 1),
+];
+
+/// Queries for names containing `tag` that reached BIND (the authority of
+/// secure.example.), from its query log.
+fn auth_queries(net: &MiniInternet, tag: &str) -> usize {
+    let log = std::fs::read_to_string(net.dir().join("bind.log")).unwrap_or_default();
+    log.lines()
+        .filter(|l| l.contains("query: ") && l.contains(tag))
+        .count()
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let value = |flag: &str, default: u32| {
-        args.iter()
-            .position(|a| a == flag)
-            .and_then(|i| args.get(i + 1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default)
-    };
-    let seconds = value("--seconds", 10);
-    let rounds = value("--rounds", 3);
+    let seconds: u32 = arg("--seconds", 10);
+    let rounds: u32 = arg("--rounds", 3);
+    let only: String = arg("--only", "dnsd,unbound,kresd,bind".to_string());
+    let resolvers = Resolver::parse_list(&only);
     let net = MiniInternet::start();
     let dir = net.dir().to_path_buf();
     let hits = dir.join("hits.txt");
-    let hit_names = [
-        "www.secure.example. A",
-        "www.secure.example. AAAA",
-        "secure.example. MX",
-        "txt.secure.example. TXT",
-        "www.nsec3.example. A",
-        "chain.secure.example. A",
-        "alias.secure.example. A",
-        "www.plain.lab. A",
-        "www.insecure.example. A",
-        "a.wild.secure.example. A",
-    ];
-    std::fs::write(&hits, hit_names.join("\n") + "\n").expect("write queries");
-    let servers: [(&str, SocketAddr); 2] = [
-        ("unbound", resolver_addr(5401)),
-        ("dnsd", resolver_addr(5402)),
-    ];
-    let unbound = net.unbound(servers[0].1);
-    let dnsd = net.dnsd(servers[1].1, "");
-    let pids = [unbound.pid(), dnsd.pid()];
-    // Fill both caches.
-    for (_, addr) in servers {
-        for line in hit_names {
-            let (name, rtype) = line.split_once(' ').unwrap_or((line, "A"));
-            let qtype = match rtype {
-                "AAAA" => 28,
-                "MX" => 15,
-                "TXT" => 16,
-                _ => 1,
-            };
+    let type_name = |t: u16| match t {
+        28 => "AAAA",
+        15 => "MX",
+        16 => "TXT",
+        _ => "A",
+    };
+    let lines: Vec<String> = HIT_NAMES
+        .iter()
+        .map(|(n, t)| format!("{n} {}", type_name(*t)))
+        .collect();
+    write_queries(&hits, lines.iter().map(String::as_str));
+    let running: Vec<_> = resolvers
+        .iter()
+        .enumerate()
+        .map(|(i, r)| start(&net, *r, 5401 + i as u16, CacheSize::Default))
+        .collect();
+    // Fill every cache.
+    for r in &running {
+        for (name, qtype) in HIT_NAMES {
             let mut q = Query::new(name, qtype);
             q.rd = true;
-            let _ = ask(&net.ns, addr, &q, Duration::from_secs(5));
+            let _ = ask(&net.ns, r.addr, &q, Duration::from_secs(5));
         }
     }
-    let mut results: Vec<(&str, &str, f64, f64, f64)> = Vec::new();
+    // (load, resolver, figures, authority queries per answer)
+    let mut results: Vec<(&str, Resolver, Measured, f64)> = Vec::new();
     for round in 0..rounds {
-        for (i, (label, addr)) in servers.iter().enumerate() {
-            let (qps, cpu, ok) = measure(&net, pids[i], *addr, &hits, seconds);
-            results.push(("hits", label, qps, cpu, ok));
+        for r in &running {
+            let m = measure(&net, r, &hits, Load::Seconds(seconds));
+            results.push(("hits", r.resolver, m, 0.0));
+            let label = r.resolver.label();
+            let tag = format!("r{round}{label}");
             let cold = dir.join(format!("cold-{label}-{round}.txt"));
-            let names: String = (0..200_000)
-                .map(|n| format!("r{round}{label}{n}.wild.secure.example. A\n"))
+            let names: Vec<String> = (0..300_000)
+                .map(|n| format!("{tag}n{n}.wild.secure.example. A"))
                 .collect();
-            std::fs::write(&cold, names).expect("write queries");
-            let (qps, cpu, ok) = measure(&net, pids[i], *addr, &cold, seconds);
-            results.push(("cold", label, qps, cpu, ok));
+            write_queries(&cold, names.iter().map(String::as_str));
+            let m = measure(&net, r, &cold, Load::Seconds(seconds));
+            let upstream = auth_queries(&net, &tag) as f64 / (m.completed as f64).max(1.0);
+            results.push(("cold", r.resolver, m, upstream));
         }
     }
-    println!("\nresolver benchmark: {rounds} rounds of {seconds} s, medians (dnsperf -q 100, DO)");
-    println!("| load | resolver | QPS | CPU µs/q | NOERROR % | RSS MB |");
-    println!("|------|----------|----:|---------:|----------:|-------:|");
+    println!(
+        "\nresolver benchmark: {rounds} rounds of {seconds} s, medians (dnsperf -q 100, DO); \
+         ratios to Unbound's"
+    );
+    println!(
+        "| load | resolver | QPS | x Unbound | CPU µs/q | x Unbound | NOERROR % | auth q/answer | RSS MB |"
+    );
+    println!(
+        "|------|----------|----:|----------:|---------:|----------:|----------:|--------------:|-------:|"
+    );
     for load in ["hits", "cold"] {
-        for (i, (label, _)) in servers.iter().enumerate() {
-            let pick = |f: fn(&(&str, &str, f64, f64, f64)) -> f64| {
-                median(
-                    results
-                        .iter()
-                        .filter(|r| r.0 == load && r.1 == *label)
-                        .map(f)
-                        .collect(),
-                )
-            };
+        let pick = |resolver: Resolver, f: fn(&(&str, Resolver, Measured, f64)) -> f64| {
+            median(
+                results
+                    .iter()
+                    .filter(|r| r.0 == load && r.1 == resolver)
+                    .map(f)
+                    .collect(),
+            )
+        };
+        let base_qps = pick(Resolver::Unbound, |r| r.2.qps);
+        let base_cpu = pick(Resolver::Unbound, |r| r.2.cpu_us);
+        for r in &running {
+            let (qps, cpu) = (
+                pick(r.resolver, |r| r.2.qps),
+                pick(r.resolver, |r| r.2.cpu_us),
+            );
             println!(
-                "| {load} | {label} | {:.0} | {:.1} | {:.1} | {:.1} |",
-                pick(|r| r.2),
-                pick(|r| r.3),
-                pick(|r| r.4),
-                procstat::rss_bytes(pids[i]) as f64 / 1e6
+                "| {load} | {} | {qps:.0} | {:.2} | {cpu:.1} | {:.2} | {:.1} | {} | {:.1} |",
+                r.resolver.label(),
+                qps / base_qps,
+                base_cpu / cpu,
+                pick(r.resolver, |r| r.2.noerror_pct),
+                match load {
+                    "cold" => format!("{:.2}", pick(r.resolver, |r| r.3)),
+                    _ => "-".to_string(),
+                },
+                procstat::rss_bytes(r.pid) as f64 / 1e6
             );
         }
     }
+    println!("(CPU x Unbound: Unbound's CPU per query over this one's: above 1 is cheaper)");
 }

@@ -50,6 +50,7 @@ use crate::dnsd::Dnsd;
 use crate::netns::Netns;
 use crate::process::ProcessGuard;
 
+mod resolvers;
 mod servers;
 mod zones;
 

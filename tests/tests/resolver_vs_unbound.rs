@@ -28,8 +28,11 @@ use netfabric_tests::mini_internet::{MiniInternet, resolver_addr};
 
 #[path = "resolver_vs_unbound/forward.rs"]
 mod forward;
+#[path = "resolver_vs_unbound/kresd.rs"]
+mod kresd;
 
 /// One question of the comparison.
+#[derive(Clone, Copy)]
 struct Case {
     name: &'static str,
     qtype: u16,
@@ -370,6 +373,9 @@ fn dnsd_resolves_as_unbound_does() {
         assert!(value(series) > 0, "{series} is 0:\n{metrics}");
     }
 
+    // Knot Resolver too, the same questions, cold and cached (`kresd.rs`).
+    problems.extend(kresd::as_knot_resolver_does(&net, &cases, dnsd_addr));
+
     // Forwarding (plain and DoT), on the same mini-Internet.
     problems.extend(forward::forwarding_as_unbound_does(&net));
 
@@ -392,10 +398,20 @@ fn compare(
     unbound_addr: SocketAddr,
     dnsd_addr: SocketAddr,
 ) -> Vec<String> {
+    compare_with(net, cases, ("unbound", unbound_addr), dnsd_addr)
+}
+
+/// [`compare`] with another peer than Unbound: (its name, its address).
+fn compare_with(
+    net: &MiniInternet,
+    cases: &[Case],
+    peer: (&str, SocketAddr),
+    dnsd_addr: SocketAddr,
+) -> Vec<String> {
     std::thread::scope(|scope| {
         let handles: Vec<_> = cases
             .iter()
-            .map(|c| scope.spawn(move || compare_one(net, c, unbound_addr, dnsd_addr)))
+            .map(|c| scope.spawn(move || compare_one(net, c, peer, dnsd_addr)))
             .collect();
         handles
             .into_iter()
@@ -407,7 +423,7 @@ fn compare(
 fn compare_one(
     net: &MiniInternet,
     c: &Case,
-    unbound_addr: SocketAddr,
+    (peer, unbound_addr): (&str, SocketAddr),
     dnsd_addr: SocketAddr,
 ) -> Vec<String> {
     let mut query = Query::new(c.name, c.qtype);
@@ -432,19 +448,19 @@ fn compare_one(
         if c.dnssec_ok { " do" } else { "" }
     );
     let (Some(u), Some(d)) = (from_unbound, from_dnsd) else {
-        return vec![format!("{label}: no answer (unbound or dnsd)")];
+        return vec![format!("{label}: no answer ({peer} or dnsd)")];
     };
     let (u_ede, d_ede) = (ede_codes(&u), ede_codes(&d));
     let (Ok(u), Ok(d)) = (normalize(&u), normalize(&d)) else {
         return vec![format!("{label}: unparsable answer")];
     };
     let (u, d) = (comparable(u, true), comparable(d, true));
-    let mut lines = diff("unbound", &u, "dnsd", &d);
+    let mut lines = diff(peer, &u, "dnsd", &d);
     if ede_class(&u_ede) != ede_class(&d_ede) {
-        lines.push(format!("EDE: unbound {u_ede:?} / dnsd {d_ede:?}"));
+        lines.push(format!("EDE: {peer} {u_ede:?} / dnsd {d_ede:?}"));
     }
     lines
         .into_iter()
-        .map(|line| format!("{label}: {line}\n  unbound: {u}  dnsd: {d}"))
+        .map(|line| format!("{label}: {line}\n  {peer}: {u}  dnsd: {d}"))
         .collect()
 }

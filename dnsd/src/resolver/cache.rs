@@ -221,6 +221,12 @@ impl Cache {
         (!refs.is_empty() || proof.is_empty()).then_some(refs)
     }
 
+    /// Stores NSEC/NSEC3 RRsets (each with its RRSIGs) where wildcard proofs live,
+    /// for aggressive use (`aggressive.rs`, RFC 8198).
+    pub fn put_proof_rrsets(&self, records: &[Record], now: u64) {
+        let _ = self.put_proof(records, now);
+    }
+
     /// The RRset of (`name`, `rtype`) if cached and live.
     pub fn rrset(&self, name: &Name, rtype: RecordType, now: u64) -> Option<CachedRrset> {
         match self.get(name, rtype, now) {

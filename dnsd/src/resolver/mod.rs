@@ -26,6 +26,7 @@
 //! ones become SERVFAIL with the EDE that says why, except with CD, which gets the
 //! data as it is (RFC 4035 §3.2.2, RFC 6840 §5.9).
 
+pub mod aggressive;
 pub mod answers;
 pub mod cache;
 pub mod classify;
@@ -114,6 +115,8 @@ pub struct Resolver {
     answers: Arc<answers::AnswerCache>,
     stats: Arc<stats::ResolverStats>,
     prefetch: bool,
+    /// Validated NSEC records used for other names (RFC 8198).
+    aggressive: aggressive::Aggressive,
 }
 
 /// What the front holds: the queue to the dispatcher and the rendered answers.
@@ -220,6 +223,8 @@ impl Resolver {
             trust: Arc::new(trust),
             serve_stale_secs: settings.serve_stale_secs,
             prefetch: settings.prefetch,
+            // An index entry per NSEC RRset, which costs some 300 octets of cache.
+            aggressive: aggressive::Aggressive::new(settings.cache_bytes / 1024),
             iterator: Iterator {
                 cache,
                 upstream,
@@ -331,7 +336,14 @@ impl Resolver {
             return Some(reply::render(&query, &refused, false));
         }
         let name = name.to_lowercase();
-        let mut resolution = if query.rd {
+        let synthesized = match query.rd && !fresh {
+            true => self.synthesized(&name, query.qtype).await,
+            false => None,
+        };
+        let from_nsec = synthesized.is_some();
+        let mut resolution = if let Some(resolution) = synthesized {
+            resolution
+        } else if query.rd {
             let mut resolution = self.iterator.resolve_with(&name, query.qtype, fresh).await;
             // The TTL caps hold for what is sent too, not only for what is stored.
             for record in resolution
@@ -346,10 +358,26 @@ impl Resolver {
             // RFC 1034 §4.3.1: without RD, only what is at hand.
             self.cached_answer(&name, query.qtype)
         };
-        let security = self
-            .trust
-            .judge(&self.iterator, &name, query.qtype, &resolution)
-            .await;
+        let security = match from_nsec {
+            // Validated in `synthesized`.
+            true => validator::Security::Secure,
+            false => {
+                self.trust
+                    .judge(&self.iterator, &name, query.qtype, &resolution)
+                    .await
+            }
+        };
+        if security == validator::Security::Secure && !from_nsec && query.rd {
+            // RFC 8198 §4: only validated NSEC records are used for other names.
+            // A negative answer (its SOA) is cached whole: its NSEC records are stored
+            // apart here; a wildcard answer's proof is stored apart already.
+            let negative = resolution
+                .authority
+                .iter()
+                .any(|r| r.record_type() == RecordType::SOA);
+            self.aggressive
+                .learn(&self.iterator.cache, &resolution.authority, negative, now());
+        }
         let secure = match security {
             validator::Security::Secure => true,
             validator::Security::Insecure => false,
@@ -427,6 +455,28 @@ impl Resolver {
             };
         }
         stale
+    }
+
+    /// RFC 8198: the negative answer cached NSEC records prove for a question the
+    /// cache holds nothing for, validated; None to resolve it as usual.
+    async fn synthesized(&self, name: &Name, qtype: RecordType) -> Option<Resolution> {
+        let cache = &self.iterator.cache;
+        if cache.get(name, qtype, now()) != Lookup::Miss {
+            return None;
+        }
+        let resolution = self.aggressive.synthesize(cache, name, qtype, now())?;
+        let security = self
+            .trust
+            .judge(&self.iterator, name, qtype, &resolution)
+            .await;
+        if security != validator::Security::Secure {
+            tracing::debug!(%name, %qtype, ?security, "NSEC synthesis not secure");
+            return None;
+        }
+        self.stats
+            .aggressive_answers
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Some(resolution)
     }
 
     /// A cache-only answer (RD clear): the RRset or negative answer, else REFUSED.

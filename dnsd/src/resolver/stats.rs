@@ -10,6 +10,8 @@
 //!   forwarders opened, and handshakes that failed (`tls_upstream.rs`);
 //! - `dnsd_resolver_prefetches_total{result}`: refreshes of popular names near expiry
 //!   (`prefetch.rs`) done, and dropped (queue full or no resolution slot free);
+//! - `dnsd_resolver_aggressive_answers_total`: NXDOMAIN and NODATA answers
+//!   synthesized from cached NSEC records, with no query upstream (RFC 8198);
 //! - `dnsd_resolver_stale_answers_total`: answers from expired cache entries (RFC 8767);
 //! - `dnsd_resolver_validation_total{result,ede}`: secure, insecure, and bogus by the
 //!   EDE code given (RFC 8914);
@@ -48,6 +50,8 @@ pub struct ResolverStats {
     pub tls_failures: AtomicU64,
     /// Stale answers sent (RFC 8767).
     pub stale_answers: AtomicU64,
+    /// Negative answers synthesized from cached NSEC records (RFC 8198).
+    pub aggressive_answers: AtomicU64,
     /// Prefetches done.
     pub prefetches: AtomicU64,
     /// Prefetches dropped (queue full, no free slot).
@@ -148,6 +152,12 @@ impl ResolverStats {
             "counter",
             "Answers from expired cache entries because every authority failed (RFC 8767).",
             &[(String::new(), self.stale_answers.load(Relaxed))],
+        );
+        series(
+            "dnsd_resolver_aggressive_answers_total",
+            "counter",
+            "Negative answers synthesized from cached NSEC records (RFC 8198).",
+            &[(String::new(), self.aggressive_answers.load(Relaxed))],
         );
         series(
             "dnsd_resolver_prefetches_total",

@@ -194,7 +194,7 @@ pub fn verify_dnskeys(
 }
 
 /// The NSEC data of a record.
-fn nsec(record: &Record) -> Option<&NSEC> {
+pub(super) fn nsec(record: &Record) -> Option<&NSEC> {
     match &record.data {
         RData::DNSSEC(DNSSECRData::NSEC(nsec)) => Some(nsec),
         _ => None,
@@ -211,7 +211,7 @@ fn nsec3(record: &Record) -> Option<&NSEC3> {
 
 /// Whether the NSEC `owner` -> `next` covers `name` (RFC 4034 §6.1 order; the last
 /// NSEC of a zone wraps round to the apex).
-fn nsec_covers(owner: &Name, next: &Name, name: &Name) -> bool {
+pub(super) fn nsec_covers(owner: &Name, next: &Name, name: &Name) -> bool {
     if owner < next {
         owner < name && name < next
     } else {
