@@ -170,6 +170,8 @@ pub struct Reloader {
     files: BTreeMap<Name, ZoneFile>,
     /// Zones whose last change could not be made durable (retried by the watcher).
     unsaved: BTreeSet<Name>,
+    /// Zones another source takes over when their file goes (catalog members).
+    handover: Option<Box<dyn Fn(&Name) -> bool + Send + Sync>>,
 }
 
 impl Reloader {
@@ -182,7 +184,14 @@ impl Reloader {
             load,
             files: BTreeMap::new(),
             unsaved: BTreeSet::new(),
+            handover: None,
         }
+    }
+
+    /// Zones whose file goes are handed over, not removed, when `takes` says another
+    /// source has them (the members of consumed catalogs).
+    pub fn set_handover(&mut self, takes: Box<dyn Fn(&Name) -> bool + Send + Sync>) {
+        self.handover = Some(takes);
     }
 
     /// The counters, for the metrics endpoint.
@@ -295,7 +304,9 @@ impl Reloader {
             .cloned()
             .collect();
         for apex in gone {
-            if self.settings.secondaries.contains(&apex) {
+            if self.settings.secondaries.contains(&apex)
+                || self.handover.as_ref().is_some_and(|takes| takes(&apex))
+            {
                 // The zone became a secondary in this reload: its secondary task has
                 // it now (the same zone manager: version, serial floor and journal go
                 // on). Forget the file; do not close the zone.
