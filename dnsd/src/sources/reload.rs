@@ -162,6 +162,9 @@ pub struct Summary {
     pub removed: usize,
 }
 
+/// Whether another source takes a zone whose file goes.
+pub type Takes = dyn Fn(&Name) -> bool + Send + Sync;
+
 /// Loads zone files and keeps the zones in step with them.
 pub struct Reloader {
     settings: Settings,
@@ -171,7 +174,7 @@ pub struct Reloader {
     /// Zones whose last change could not be made durable (retried by the watcher).
     unsaved: BTreeSet<Name>,
     /// Zones another source takes over when their file goes (catalog members).
-    handover: Option<Box<dyn Fn(&Name) -> bool + Send + Sync>>,
+    handover: Option<Box<Takes>>,
 }
 
 impl Reloader {
@@ -190,7 +193,7 @@ impl Reloader {
 
     /// Zones whose file goes are handed over, not removed, when `takes` says another
     /// source has them (the members of consumed catalogs).
-    pub fn set_handover(&mut self, takes: Box<dyn Fn(&Name) -> bool + Send + Sync>) {
+    pub fn set_handover(&mut self, takes: Box<Takes>) {
         self.handover = Some(takes);
     }
 
