@@ -20,6 +20,7 @@ pub mod servers;
 pub mod update;
 pub mod vrrp;
 pub mod xfr;
+mod xfr_peer_config;
 pub mod xfr_script;
 pub mod xfr_sighup;
 pub mod xot;

@@ -136,6 +136,11 @@ pub fn run(config: Config) -> Result<(), RunError> {
         transfers.set_limiter(limiter.clone());
     }
     let xfr_tasks = crate::xfr::tasks::Tasks::new(manager.clone(), &transfers);
+    // A catalog member whose zone file goes is handed back to its catalog.
+    let xfr_settings = transfers.shared_settings();
+    reloader.set_handover(Box::new(move |apex| {
+        xfr_settings.load().members.contains_key(apex)
+    }));
     metrics.attach(Arc::new(crate::dnssec::status::KeyMetrics::new(
         manager.clone(),
         crate::manager::unix_now,

@@ -39,7 +39,7 @@ pub use ownership::{FILE_SOURCE, Ownership};
 pub use publish::Publisher;
 pub use zone::{
     CommitError, Delta, FileContent, FileOutcome, Published, Submitted, TransferError,
-    TransferOutcome, ZoneHandle,
+    TransferLease, TransferOutcome, ZoneHandle,
 };
 
 use crate::sources::state::{SerialsKeeper, ServedSerials};

@@ -214,6 +214,7 @@ impl Manager {
             commits_since_image: 0,
             bytes_since_image: 0,
             serials: self.serials.clone(),
+            transfers: Default::default(),
         }
     }
 }

@@ -15,8 +15,8 @@
 use std::sync::Arc;
 
 use super::ZoneHandle;
+use crate::manager::CommitError;
 use crate::manager::ownership::Ownership;
-use crate::manager::{CommitError, image};
 use crate::sources::file_diff::file_changes;
 use crate::xfr::journal::{Entry, Meta};
 use crate::zone::diff::ZoneDiff;
@@ -51,6 +51,38 @@ pub enum TransferError {
     /// The change could not be made durable or published.
     #[error(transparent)]
     Commit(#[from] CommitError),
+    /// The zone is no longer this transfer's: its file took it over, or another
+    /// secondary task did, since the lease was claimed.
+    #[error("the zone is no longer served from its primaries (handed over to {0})")]
+    NotOwner(&'static str),
+}
+
+/// A secondary task's hold on its zone's content, from
+/// [`ZoneHandle::claim_transfers`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TransferLease(u64);
+
+/// The leases of one zone (in its writer): the last one given, and whether it still
+/// holds.
+#[derive(Debug, Default)]
+pub struct Leases {
+    last: u64,
+    holds: bool,
+}
+
+impl Leases {
+    /// The zone file took the zone over.
+    pub(super) fn revoke(&mut self) {
+        self.holds = false;
+    }
+
+    fn check(&self, lease: TransferLease) -> Result<(), TransferError> {
+        match (self.holds, lease.0 == self.last) {
+            (true, true) => Ok(()),
+            (false, _) => Err(TransferError::NotOwner("its zone file")),
+            (true, false) => Err(TransferError::NotOwner("another secondary task")),
+        }
+    }
 }
 
 /// What a transfer did.
@@ -78,11 +110,25 @@ fn lower(record: &Record) -> Record {
 }
 
 impl ZoneHandle {
+    /// Makes the zone its transfers' (a secondary task starts): the lease every
+    /// transfer it commits shows; earlier leases no longer hold.
+    pub fn claim_transfers(&self) -> TransferLease {
+        let mut w = self.lock();
+        w.transfers.last += 1;
+        w.transfers.holds = true;
+        TransferLease(w.transfers.last)
+    }
+
     /// Applies an incremental transfer: `deltas` in order, each a strict transaction
     /// from the serial served, the last one's serial kept. Nothing changes unless every
-    /// delta applies.
-    pub fn apply_ixfr(&self, deltas: &[Delta]) -> Result<TransferOutcome, TransferError> {
+    /// delta applies, nor unless `lease` holds.
+    pub fn apply_ixfr(
+        &self,
+        lease: TransferLease,
+        deltas: &[Delta],
+    ) -> Result<TransferOutcome, TransferError> {
         let mut w = self.lock();
+        w.transfers.check(lease)?;
         let live = w
             .zone
             .clone()
@@ -146,9 +192,14 @@ impl ZoneHandle {
 
     /// Replaces the zone's whole content with `zone` (an AXFR, which holds the
     /// primary's serial): the first content, or the changes that make the live
-    /// version equal to it.
-    pub fn replace_axfr(&self, zone: Zone) -> Result<TransferOutcome, TransferError> {
+    /// version equal to it. Refused unless `lease` holds.
+    pub fn replace_axfr(
+        &self,
+        lease: TransferLease,
+        zone: Zone,
+    ) -> Result<TransferOutcome, TransferError> {
         let mut w = self.lock();
+        w.transfers.check(lease)?;
         let Some(live) = w.zone.clone() else {
             return self.first_content(&mut w, zone);
         };
@@ -176,7 +227,12 @@ impl ZoneHandle {
         self.commit_transfer(&mut w, next, diff)
     }
 
-    /// The first content of a secondary zone: its image made durable, then served.
+    /// The first content of a secondary zone: served at once, its image written in
+    /// the background (as a zone file's first content is). Nothing was served
+    /// before it, so nothing is lost if the process dies before the image is
+    /// durable: the restart finds no content and transfers again (the serials file
+    /// keeps the floor). Writing the image first held a million-name AXFR back by the
+    /// encoding and the write of the whole zone.
     fn first_content(
         &self,
         w: &mut super::Writer,
@@ -184,13 +240,6 @@ impl ZoneHandle {
     ) -> Result<TransferOutcome, TransferError> {
         let serial = zone.serial().unwrap_or(0);
         let records = zone.record_count();
-        let path = image::image_path(&w.state_dir, self.apex());
-        image::write(&path, &zone, None, &Ownership::default())
-            .map_err(|e| CommitError::Journal(format!("{}: {e}", path.display())))?;
-        self.shared
-            .image_durable
-            .store(u64::from(serial) + 1, std::sync::atomic::Ordering::Release);
-        w.image_serial = Some(serial);
         let zone = Arc::new(zone);
         self.shared
             .publisher
@@ -279,3 +328,7 @@ impl ZoneHandle {
             .publish(&[(self.apex().clone(), Some(shown))]);
     }
 }
+
+#[cfg(test)]
+#[path = "transfer_in_tests.rs"]
+mod tests;

@@ -273,6 +273,8 @@ pub(super) struct Writer {
     pub(super) bytes_since_image: usize,
     /// The `serials` file, told of every version served.
     pub(super) serials: Arc<SerialsKeeper>,
+    /// Which transfer task owns the zone's content (`transfer_in::TransferLease`).
+    pub(super) transfers: transfer_in::Leases,
 }
 
 /// A version made durable by a writer, not yet published.
@@ -676,6 +678,8 @@ impl ZoneHandle {
         w: &mut Writer,
         content: FileContent,
     ) -> Result<Option<Prepared>, CommitError> {
+        // The file owns the zone from now on: a transfer still committing is refused.
+        w.transfers.revoke();
         let now = (w.clock)();
         let (changes, soa) = match content {
             FileContent::Zone(file) => match w.zone.clone() {
@@ -935,7 +939,7 @@ impl ZoneHandle {
 
 #[path = "transfer_in.rs"]
 mod transfer_in;
-pub use transfer_in::{Delta, TransferError, TransferOutcome};
+pub use transfer_in::{Delta, TransferError, TransferLease, TransferOutcome};
 
 /// `max` in serial arithmetic: the later of two serials (RFC 1982).
 trait MaxSerial {

@@ -162,6 +162,9 @@ pub struct Summary {
     pub removed: usize,
 }
 
+/// Whether another source takes a zone whose file goes.
+pub type Takes = dyn Fn(&Name) -> bool + Send + Sync;
+
 /// Loads zone files and keeps the zones in step with them.
 pub struct Reloader {
     settings: Settings,
@@ -170,6 +173,8 @@ pub struct Reloader {
     files: BTreeMap<Name, ZoneFile>,
     /// Zones whose last change could not be made durable (retried by the watcher).
     unsaved: BTreeSet<Name>,
+    /// Zones another source takes over when their file goes (catalog members).
+    handover: Option<Box<Takes>>,
 }
 
 impl Reloader {
@@ -182,7 +187,14 @@ impl Reloader {
             load,
             files: BTreeMap::new(),
             unsaved: BTreeSet::new(),
+            handover: None,
         }
+    }
+
+    /// Zones whose file goes are handed over, not removed, when `takes` says another
+    /// source has them (the members of consumed catalogs).
+    pub fn set_handover(&mut self, takes: Box<Takes>) {
+        self.handover = Some(takes);
     }
 
     /// The counters, for the metrics endpoint.
@@ -295,7 +307,9 @@ impl Reloader {
             .cloned()
             .collect();
         for apex in gone {
-            if self.settings.secondaries.contains(&apex) {
+            if self.settings.secondaries.contains(&apex)
+                || self.handover.as_ref().is_some_and(|takes| takes(&apex))
+            {
                 // The zone became a secondary in this reload: its secondary task has
                 // it now (the same zone manager: version, serial floor and journal go
                 // on). Forget the file; do not close the zone.

@@ -113,17 +113,46 @@ struct Running {
     catalog: Name,
     id: Vec<u8>,
     stop: watch::Sender<bool>,
-    task: tokio::task::JoinHandle<()>,
+    /// Its secondary task; None while a zone file of the same name serves it (handed
+    /// over: the file's zone manager is the member's, kept when it goes back).
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops the member's task and deletes its state (it left the catalog, or is
+    /// reset); a member its zone file serves is the file's: nothing to stop.
+    async fn stop(self) {
+        if let Some(task) = self.task {
+            let _ = self.stop.send(true);
+            let _ = task.await;
+        }
+    }
+}
+
+/// Starts the secondary task of `member` of `catalog`.
+fn start_member(
+    secondaries: &Secondaries,
+    templates: &ArcSwap<BTreeMap<Name, ZoneOptions>>,
+    catalog: &Name,
+    member: &Name,
+) -> (watch::Sender<bool>, tokio::task::JoinHandle<()>) {
+    let (stop, stop_rx) = watch::channel(false);
+    let options = templates.load().get(catalog).cloned().unwrap_or_default();
+    (stop, secondaries.spawn(member, options, Some(stop_rx)))
 }
 
 /// Follows every consumed catalog of `shared` (as configured now: a SIGHUP adds and
 /// removes catalogs), starting and stopping its members through `secondaries` with
 /// the zone options of their catalog in `templates`, until `shutdown`. The members of
-/// a catalog no longer consumed are stopped.
+/// a catalog no longer consumed are stopped. A member that `files` (the zones served
+/// from zone files, as the configuration was last read) holds is handed over to its
+/// file, its task stopped without touching its zone, and handed back when the file
+/// leaves: the zone is served throughout.
 pub fn start_consumer(
     shared: Arc<ArcSwap<XfrSettings>>,
     secondaries: Arc<Secondaries>,
     templates: Arc<ArcSwap<BTreeMap<Name, ZoneOptions>>>,
+    mut files: watch::Receiver<BTreeSet<Name>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let manager = secondaries.manager().clone();
@@ -142,16 +171,37 @@ pub fn start_consumer(
                 .filter(|(_, r)| !consumed.contains(&r.catalog))
                 .map(|(m, _)| m.clone())
                 .collect();
+            let file_zones = files.borrow_and_update().clone();
+            for (member, r) in running.iter_mut() {
+                let filed = file_zones.contains(&member.to_lowercase());
+                match (&r.task, filed) {
+                    (Some(task), true) => {
+                        // Its file's reload, which follows, loads into the same zone
+                        // manager; a transfer still committing is refused there.
+                        task.abort();
+                        secondaries.forget(member);
+                        r.task = None;
+                        tracing::info!(zone = %r.catalog, member = %member, "member zone is now served from its zone file: handed over");
+                    }
+                    (None, false) => {
+                        let (stop, task) =
+                            start_member(&secondaries, &templates, &r.catalog, member);
+                        (r.stop, r.task) = (stop, Some(task));
+                        tracing::info!(zone = %r.catalog, member = %member, "member zone's file is gone: handed back to the catalog's primaries");
+                    }
+                    _ => {}
+                }
+            }
             for member in orphans {
                 if let Some(r) = running.remove(&member) {
-                    let _ = r.stop.send(true);
-                    let _ = r.task.await;
+                    let catalog = r.catalog.clone();
+                    r.stop().await;
                     shared.rcu(|s| {
                         let mut s = (**s).clone();
                         s.members.remove(&member);
                         s
                     });
-                    tracing::info!(zone = %r.catalog, member = %member, "member zone no longer served: its catalog is no longer consumed");
+                    tracing::info!(zone = %catalog, member = %member, "member zone no longer served: its catalog is no longer consumed");
                 }
             }
             seen.retain(|c, _| consumed.contains(c));
@@ -192,8 +242,7 @@ pub fn start_consumer(
                 }
                 for member in plan.remove.iter().chain(&plan.reset) {
                     if let Some(r) = running.remove(member) {
-                        let _ = r.stop.send(true);
-                        let _ = r.task.await;
+                        r.stop().await;
                         shared.rcu(|s| {
                             let mut s = (**s).clone();
                             s.members.remove(member);
@@ -216,10 +265,14 @@ pub fn start_consumer(
                         s.members.insert(member.clone(), catalog.clone());
                         s
                     });
-                    let (stop, stop_rx) = watch::channel(false);
-                    let options = templates.load().get(catalog).cloned().unwrap_or_default();
-                    let task = secondaries.spawn(member, options, Some(stop_rx));
-                    tracing::info!(zone = %catalog, member = %member, "member zone added from the catalog");
+                    let (stop, task) = if file_zones.contains(&member.to_lowercase()) {
+                        tracing::info!(zone = %catalog, member = %member, "member zone added from the catalog; served from its zone file meanwhile");
+                        (watch::channel(false).0, None)
+                    } else {
+                        tracing::info!(zone = %catalog, member = %member, "member zone added from the catalog");
+                        let (stop, task) = start_member(&secondaries, &templates, catalog, member);
+                        (stop, Some(task))
+                    };
                     running.insert(
                         member.clone(),
                         Running {
@@ -234,6 +287,7 @@ pub fn start_consumer(
             }
             tokio::select! {
                 changed = swaps.changed() => if changed.is_err() { return },
+                changed = files.changed() => if changed.is_err() { return },
                 _ = shutdown.changed() => return,
             }
         }

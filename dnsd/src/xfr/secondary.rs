@@ -27,7 +27,7 @@ use super::client::{self, Fetched, Primary, XfrError};
 use super::refresh::{self, Schedule, SoaTimers};
 use super::service::NotifyIn;
 use super::stats::{SecondaryState, XfrStats};
-use crate::manager::{Manager, TransferError, ZoneHandle, ZoneOptions};
+use crate::manager::{Manager, TransferError, TransferLease, ZoneHandle, ZoneOptions};
 use crate::wire::name::Name;
 use crate::zone::serial::serial_gt;
 use crate::zone::{Record, Rtype, Zone};
@@ -103,6 +103,9 @@ impl Secondaries {
     ) -> tokio::task::JoinHandle<()> {
         let handle = self.manager.open(apex, options);
         handle.publish_not_ready();
+        // The zone is this task's transfers' from now on (a task before it, aborted
+        // mid-commit by a hand-over, can no longer land).
+        let lease = handle.claim_transfers();
         let waker = Arc::new(Notify::new());
         self.wakers
             .lock()
@@ -110,6 +113,7 @@ impl Secondaries {
             .insert(apex.clone(), waker.clone());
         let task = ZoneTask {
             handle,
+            lease,
             state_path: refresh::state_path(self.manager.state_dir(), apex),
             settings: self.shared.clone(),
             source: self.source,
@@ -207,6 +211,7 @@ fn primary_of(remote: &Remote, settings: &XfrSettings, source: Option<IpAddr>) -
 /// One secondary zone's refresh.
 struct ZoneTask {
     handle: ZoneHandle,
+    lease: TransferLease,
     state_path: std::path::PathBuf,
     settings: Arc<ArcSwap<XfrSettings>>,
     source: Option<IpAddr>,
@@ -430,7 +435,7 @@ impl ZoneTask {
                 });
             }
         };
-        let handle = self.handle.clone();
+        let (handle, lease) = (self.handle.clone(), self.lease);
         let kind = match &fetched {
             Fetched::UpToDate(_) => "soa",
             Fetched::Incremental(_) => "ixfr",
@@ -443,11 +448,11 @@ impl ZoneTask {
                 removed: 0,
                 added: 0,
             }),
-            Fetched::Incremental(deltas) => handle.apply_ixfr(&deltas),
+            Fetched::Incremental(deltas) => handle.apply_ixfr(lease, &deltas),
             Fetched::Full(records) => {
                 let zone = Zone::build(handle.apex(), records)
                     .map_err(|e| TransferError::NotAZone(e.to_string()))?;
-                handle.replace_axfr(zone)
+                handle.replace_axfr(lease, zone)
             }
         })
         .await

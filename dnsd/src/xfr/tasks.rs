@@ -59,6 +59,7 @@ impl Tasks {
             declared: Mutex::new(BTreeMap::new()),
             templates: Arc::new(ArcSwap::from_pointee(BTreeMap::new())),
             producer: Mutex::new(None),
+            files: watch::Sender::new(BTreeSet::new()),
             shutdown: shutdown.clone(),
         });
         running.apply(config, false);
@@ -67,6 +68,7 @@ impl Tasks {
             self.settings.clone(),
             secondaries,
             running.templates.clone(),
+            running.files.subscribe(),
             shutdown.clone(),
         );
         super::notify::start(
@@ -95,6 +97,9 @@ pub struct Running {
     templates: Arc<ArcSwap<BTreeMap<Name, ZoneOptions>>>,
     /// The catalog produced, and its stop.
     producer: Mutex<Option<(Name, watch::Sender<bool>)>>,
+    /// The zones served from zone files (lowercase), for the catalogs' consumer: a
+    /// member with a file is handed over to it, and back when the file goes.
+    files: watch::Sender<BTreeSet<Name>>,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -102,7 +107,9 @@ impl Running {
     /// Makes the tasks what `config` declares (inside the runtime): secondary zones
     /// started and stopped (a zone that left the configuration is no longer served,
     /// its state deleted; one that `config` now serves from a zone file is handed
-    /// over: its task stops, its zone manager and state stay for the file), the produced catalog started or stopped. `sighup`: not the
+    /// over: its task stops, its zone manager and state stay for the file; so is a
+    /// catalog member, by the consumer), the produced catalog started or stopped.
+    /// `sighup`: not the
     /// start (what changes is logged).
     fn apply(&self, config: &Config, sighup: bool) {
         // Options of a catalog's members: the catalog's, without its own file or
@@ -119,11 +126,10 @@ impl Running {
         ));
         let wanted: BTreeSet<&Name> = settings.secondaries().map(|(apex, _)| apex).collect();
         let mut declared = self.declared.lock().unwrap_or_else(|e| e.into_inner());
-        let mut file_backed: Option<BTreeSet<Name>> = None;
+        let files = zone_files(config);
         declared.retain(|apex, (stop, task)| {
             let keep = wanted.contains(apex);
             if !keep {
-                let files = file_backed.get_or_insert_with(|| zone_files(config));
                 if files.contains(&apex.to_lowercase()) {
                     // Handed over: the file reload that follows loads the file into
                     // the same zone manager (version, serial floor, journal kept).
@@ -152,6 +158,12 @@ impl Running {
                 .abort_handle();
             declared.insert(apex.clone(), (stop, task));
         }
+        // Catalog members with a zone file now, or no longer (the consumer wakes).
+        self.files.send_if_modified(|current| {
+            let changed = *current != files;
+            *current = files;
+            changed
+        });
         let mut producer = self.producer.lock().unwrap_or_else(|e| e.into_inner());
         if producer.as_ref().map(|(c, _)| c) != settings.produce_catalog.as_ref() {
             if let Some((_, stop)) = producer.take() {
