@@ -13,6 +13,7 @@ pub mod netd;
 pub mod netns;
 pub mod perf;
 pub mod process;
+pub mod replay;
 pub mod procstat;
 pub mod rrl;
 pub mod servers;
