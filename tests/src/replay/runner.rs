@@ -85,6 +85,7 @@ pub fn server_addresses(s: &Scenario) -> Vec<IpAddr> {
             }
         }
     }
+    s.config.all("stub-addr").filter_map(super::parse::parse_addr).for_each(&mut add);
     for zone in s.config.stubs.iter().chain(&s.config.forwards) {
         zone.addrs.iter().filter_map(|a| super::parse::parse_addr(a)).for_each(&mut add);
     }
@@ -105,17 +106,21 @@ pub fn write_config(s: &Scenario, dir: &Path) -> Result<(), String> {
             .collect::<Vec<_>>()
             .join(", ")
     };
+    // Deckard names the root's servers with server-level `stub-addr` lines.
+    let mut root: Vec<IpAddr> = c.all("stub-addr").filter_map(super::parse::parse_addr).collect();
     for zone in c.stubs.iter().chain(&c.forwards) {
         let name = zone.name.trim_end_matches('.');
         if name.is_empty() && c.stubs.contains(zone) {
-            for (i, a) in zone.addrs.iter().filter_map(|a| super::parse::parse_addr(a)).enumerate() {
-                let t = if a.is_ipv4() { "A" } else { "AAAA" };
-                let _ = writeln!(hints, ". 3600000 NS hint{i}.replay.invalid.");
-                let _ = writeln!(hints, "hint{i}.replay.invalid. 3600000 {t} {a}");
-            }
+            root.extend(zone.addrs.iter().filter_map(|a| super::parse::parse_addr(a)));
         } else {
-            let _ = writeln!(forward, "\"{}\" = [{}]", if name.is_empty() { "." } else { name }, quoted(&zone.addrs));
+            let name = if name.is_empty() { "." } else { name };
+            let _ = writeln!(forward, "\"{name}\" = [{}]", quoted(&zone.addrs));
         }
+    }
+    for (i, a) in root.iter().enumerate() {
+        let t = if a.is_ipv4() { "A" } else { "AAAA" };
+        let _ = writeln!(hints, ". 3600000 NS hint{i}.replay.invalid.");
+        let _ = writeln!(hints, "hint{i}.replay.invalid. 3600000 {t} {a}");
     }
     if hints.is_empty() {
         // Forwarded only: hints that lead nowhere (an address no one serves).
@@ -126,7 +131,12 @@ pub fn write_config(s: &Scenario, dir: &Path) -> Result<(), String> {
     let anchor = if anchors.is_empty() {
         format!("replay.invalid. 3600 IN DS 1 8 2 {}\n", "00".repeat(32))
     } else {
-        anchors.iter().map(|a| format!("{a}\n")).collect()
+        let mut text = String::new();
+        for a in &anchors {
+            text.push_str(&wire::anchor_as_ds(a)?);
+            text.push('\n');
+        }
+        text
     };
     let yes = |key: &str, default: bool| match c.get(key) {
         Some(v) => v == "yes" || v == "on",
@@ -152,7 +162,7 @@ pub fn write_config(s: &Scenario, dir: &Path) -> Result<(), String> {
          [resolver]\nroot-hints = \"root.hints\"\ntrust-anchor = \"anchor\"\n\
          qname-minimisation = {}\nprefetch = {}\nserve-stale-secs = 0\n\
          insecure-domains = [{}]\n{}",
-        yes("qname-minimisation", true),
+        yes("qname-minimisation", true) && yes("query-minimization", true),
         yes("prefetch", false),
         insecure.join(", "),
         if forward.is_empty() { String::new() } else { format!("[resolver.forward]\n{forward}") },
@@ -175,6 +185,21 @@ fn fake_time(date: &str) -> Option<String> {
         &d[10..12],
         &d[12..14]
     ))
+}
+
+/// Unix time `t` as "YYYY-MM-DD HH:MM:SS" (UTC; H. Hinnant's days-to-civil).
+fn civil(t: i64) -> String {
+    let (days, secs) = (t.div_euclid(86400), t.rem_euclid(86400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
 }
 
 /// The network: dnsd's namespace and the servers' one, linked by a veth pair.
@@ -234,7 +259,11 @@ pub fn run(scenario: &Scenario, dnsd: &Path) -> Outcome {
     };
     let mut cmd = client.command(&[]);
     cmd.current_dir(dir.path());
-    if let Some(date) = scenario.config.get("val-override-date").and_then(fake_time) {
+    let date = match scenario.config.get("val-override-timestamp") {
+        Some(ts) => ts.trim().parse::<i64>().ok().map(|t| format!("@{}", civil(t))),
+        None => scenario.config.get("val-override-date").and_then(fake_time),
+    };
+    if let Some(date) = date {
         cmd.env("FAKETIME", date)
             .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
             .env("LD_PRELOAD", "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1");

@@ -18,15 +18,92 @@ use hickory_proto::rr::{DNSClass, Name, Record, RecordType};
 
 use super::parse::Entry;
 
-/// The records of one section's text lines (zone-file syntax, default TTL 3600).
-pub fn records(lines: &[String]) -> Result<Vec<Record>, String> {
-    let mut out = Vec::new();
-    for line in lines {
-        let text = format!("$ORIGIN .\n$TTL 3600\n{line}\n");
-        let parsed = dnsd::resolver::hints::parse(&text).map_err(|e| format!("{line:?}: {e}"))?;
-        out.extend(parsed);
+/// The wire form of one record written in zone-file text (`owner [ttl] [class] type
+/// rdata`, names absolute, TTL 3600 when absent), read by dnsd's own master-file
+/// RDATA parser (hickory's text parser leaves out RRSIG, NSEC, DNSKEY and DNAME).
+pub fn record_wire(line: &str) -> Result<Vec<u8>, String> {
+    use dnsd::zone::{lexer::Lexer, rdata_text::rdata_into, record::Rtype, text};
+    let bad = |what: &str| format!("{line:?}: {what}");
+    let mut lexer = Lexer::new(line.as_bytes());
+    let mut tokens = Vec::new();
+    match lexer.next_entry(&mut tokens) {
+        Some(Ok(_)) => {}
+        Some(Err((_, e))) => return Err(bad(&e.to_string())),
+        None => return Err(bad("empty")),
     }
+    let (owner, mut rest) = tokens.split_first().ok_or_else(|| bad("empty"))?;
+    let mut out = Vec::new();
+    text::name_into(owner.text, &[0], &mut out).map_err(|e| bad(&format!("owner: {e:?}")))?;
+    let (mut ttl, mut class) = (3600u32, 1u16);
+    let rtype = loop {
+        let (t, tail) = rest.split_first().ok_or_else(|| bad("no type"))?;
+        rest = tail;
+        let word = std::str::from_utf8(t.text).map_err(|_| bad("not UTF-8"))?;
+        match word.to_ascii_uppercase().as_str() {
+            "IN" => class = 1,
+            "CH" => class = 3,
+            "HS" => class = 4,
+            w if w.bytes().all(|b| b.is_ascii_digit()) => {
+                ttl = w.parse().map_err(|_| bad("TTL"))?
+            }
+            w => break Rtype::from_text(w).ok_or_else(|| bad(&format!("type {w}")))?,
+        }
+    };
+    let mut rdata = Vec::new();
+    rdata_into(rtype, rest, &[0], &mut rdata).map_err(|e| bad(&e.to_string()))?;
+    out.extend_from_slice(&rtype.0.to_be_bytes());
+    out.extend_from_slice(&class.to_be_bytes());
+    out.extend_from_slice(&ttl.to_be_bytes());
+    let len = u16::try_from(rdata.len()).map_err(|_| bad("RDATA too long"))?;
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(&rdata);
     Ok(out)
+}
+
+/// The records of one section's text lines.
+pub fn records(lines: &[String]) -> Result<Vec<Record>, String> {
+    use hickory_proto::serialize::binary::BinDecodable;
+    lines
+        .iter()
+        .map(|line| {
+            let wire = record_wire(line)?;
+            Record::from_bytes(&wire).map_err(|e| format!("{line:?}: {e}"))
+        })
+        .collect()
+}
+
+/// A trust anchor line as dnsd reads it: DS lines as they are, a DNSKEY turned into
+/// its DS (SHA-256, RFC 4034 §5.1.4; dnsd's anchor file takes DS records).
+pub fn anchor_as_ds(line: &str) -> Result<String, String> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    if !words.iter().any(|w| w.eq_ignore_ascii_case("DNSKEY")) {
+        return Ok(line.to_string());
+    }
+    let wire = record_wire(line)?;
+    let owner_len = name_len(&wire).ok_or("bad owner")?;
+    let rdata = wire.get(owner_len + 10..).ok_or("short record")?;
+    let owner: Vec<u8> = wire[..owner_len].iter().map(u8::to_ascii_lowercase).collect();
+    let ds = dnsd::dnssec::keys::ds_rdata(&owner, rdata);
+    let hex: String = ds[4..].iter().map(|b| format!("{b:02x}")).collect();
+    Ok(format!(
+        "{} 3600 IN DS {} {} {} {hex}",
+        words[0],
+        u16::from_be_bytes([ds[0], ds[1]]),
+        ds[2],
+        ds[3]
+    ))
+}
+
+/// Length of the uncompressed wire name at the start of `wire`.
+fn name_len(wire: &[u8]) -> Option<usize> {
+    let mut at = 0;
+    loop {
+        let len = usize::from(*wire.get(at)?);
+        at += 1 + len;
+        if len == 0 {
+            return Some(at);
+        }
+    }
 }
 
 /// The questions of a QUESTION section (`name [class] type`).
@@ -36,7 +113,8 @@ pub fn questions(lines: &[String]) -> Result<Vec<Query>, String> {
         .map(|line| {
             let words: Vec<&str> = line.split_whitespace().collect();
             let (name, rest) = words.split_first().ok_or("empty question")?;
-            let name = Name::from_ascii(name).map_err(|e| format!("{line:?}: {e}"))?;
+            let mut name = Name::from_ascii(name).map_err(|e| format!("{line:?}: {e}"))?;
+            name.set_fqdn(true);
             let mut class = DNSClass::IN;
             let mut qtype = None;
             for word in rest {
