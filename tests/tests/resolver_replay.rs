@@ -34,25 +34,73 @@ const ALGORITHMS: &[u8] = &[8, 10, 13, 14, 15];
 
 /// Configuration options (key, or key=value) of features dnsd does not have, and why.
 const CONFIG_SKIPS: &[(&str, &str)] = &[
-    ("forward-first", "forward-first: dnsd has no fallback from forwarders to iteration"),
-    ("stub-first", "stub-first: dnsd has no fallback from a stub to iteration"),
+    (
+        "forward-first",
+        "forward-first: dnsd has no fallback from forwarders to iteration",
+    ),
+    (
+        "stub-first",
+        "stub-first: dnsd has no fallback from a stub to iteration",
+    ),
     ("stub-prime", "stub-prime: dnsd does not prime stub zones"),
     ("module-config", "module-config: dnsd's modules are fixed"),
-    ("access-control", "access-control: tested by dnsd's own ACL tests"),
-    ("private-address", "private-address: dnsd has no rebinding protection"),
-    ("private-domain", "private-domain: dnsd has no rebinding protection"),
-    ("do-not-query-localhost", "do-not-query-localhost: not configurable in dnsd"),
-    ("trust-anchor-file", "trust-anchor-file with RFC 5011 state: not replayed"),
-    ("auto-trust-anchor-file", "RFC 5011 anchor updates: not replayed"),
+    (
+        "access-control",
+        "access-control: tested by dnsd's own ACL tests",
+    ),
+    (
+        "private-address",
+        "private-address: dnsd has no rebinding protection",
+    ),
+    (
+        "private-domain",
+        "private-domain: dnsd has no rebinding protection",
+    ),
+    (
+        "do-not-query-localhost",
+        "do-not-query-localhost: not configurable in dnsd",
+    ),
+    (
+        "trust-anchor-file",
+        "trust-anchor-file with RFC 5011 state: not replayed",
+    ),
+    (
+        "auto-trust-anchor-file",
+        "RFC 5011 anchor updates: not replayed",
+    ),
     ("prefetch-key", "prefetch-key: dnsd has no key prefetch"),
-    ("aggressive-nsec=yes", "aggressive-nsec: RFC 8198 is another point of issue 11"),
-    ("harden-referral-path=yes", "harden-referral-path: dnsd does not validate referral paths"),
-    ("harden-algo-downgrade=yes", "harden-algo-downgrade: not in dnsd"),
-    ("harden-dnssec-stripped=no", "harden-dnssec-stripped=no: dnsd always hardens"),
-    ("harden-glue=no", "harden-glue=no: dnsd always scrubs out-of-bailiwick glue"),
-    ("val-nsec3-keysize-iterations", "val-nsec3-keysize-iterations: dnsd uses RFC 9276's limit"),
-    ("serve-expired=yes", "serve-expired: dnsd's serve-stale follows RFC 8767, not Unbound's"),
-    ("feature-list", "Deckard feature-list: options for other resolvers"),
+    (
+        "aggressive-nsec=yes",
+        "aggressive-nsec: RFC 8198 is another point of issue 11",
+    ),
+    (
+        "harden-referral-path=yes",
+        "harden-referral-path: dnsd does not validate referral paths",
+    ),
+    (
+        "harden-algo-downgrade=yes",
+        "harden-algo-downgrade: not in dnsd",
+    ),
+    (
+        "harden-dnssec-stripped=no",
+        "harden-dnssec-stripped=no: dnsd always hardens",
+    ),
+    (
+        "harden-glue=no",
+        "harden-glue=no: dnsd always scrubs out-of-bailiwick glue",
+    ),
+    (
+        "val-nsec3-keysize-iterations",
+        "val-nsec3-keysize-iterations: dnsd uses RFC 9276's limit",
+    ),
+    (
+        "serve-expired=yes",
+        "serve-expired: dnsd's serve-stale follows RFC 8767, not Unbound's",
+    ),
+    (
+        "feature-list",
+        "Deckard feature-list: options for other resolvers",
+    ),
 ];
 
 /// Scenarios skipped by name, and why (what the rules above do not catch).
@@ -90,7 +138,9 @@ fn skip_reason(name: &str, s: &Scenario) -> Option<String> {
         && let Some(date) = s.config.get("val-override-date")
         && (date.len() != 14 || !date.bytes().all(|b| b.is_ascii_digit()))
     {
-        return Some(format!("val-override-date {date:?}: not a date the runner can set"));
+        return Some(format!(
+            "val-override-date {date:?}: not a date the runner can set"
+        ));
     }
     for step in &s.steps {
         match &step.kind {
@@ -101,7 +151,9 @@ fn skip_reason(name: &str, s: &Scenario) -> Option<String> {
                 );
             }
             StepKind::Other(kind) => {
-                return Some(format!("STEP {kind}: the runner plays client queries and answers only"));
+                return Some(format!(
+                    "STEP {kind}: the runner plays client queries and answers only"
+                ));
             }
         }
         if step.entry.is_none() && matches!(step.kind, StepKind::Query | StepKind::CheckAnswer) {
@@ -116,13 +168,20 @@ fn skip_reason(name: &str, s: &Scenario) -> Option<String> {
     let mut algorithms = std::collections::BTreeSet::new();
     for e in entries {
         if let Some(what) = e.unsupported.first() {
-            return Some(format!("{what} in the entry at line {}: not implemented by the runner", e.line));
+            return Some(format!(
+                "{what} in the entry at line {}: not implemented by the runner",
+                e.line
+            ));
         }
         algorithms.extend(e.sections.iter().flatten().filter_map(|l| algorithm_of(l)));
     }
     algorithms.extend(anchors.iter().filter_map(|l| algorithm_of(l)));
     // Algorithms matter only where something is validated (a trust anchor).
-    let unsupported: Vec<u8> = algorithms.iter().copied().filter(|a| !ALGORITHMS.contains(a)).collect();
+    let unsupported: Vec<u8> = algorithms
+        .iter()
+        .copied()
+        .filter(|a| !ALGORITHMS.contains(a))
+        .collect();
     if !unsupported.is_empty() && !anchors.is_empty() {
         return Some(format!(
             "DNSSEC algorithms {unsupported:?} (3 DSA, 5 RSASHA1, 7 RSASHA1-NSEC3-SHA1, …): dnsd validates {ALGORITHMS:?} only (others are insecure, RFC 6840 §5.2)"
@@ -135,9 +194,15 @@ fn skip_reason(name: &str, s: &Scenario) -> Option<String> {
 fn algorithm_of(line: &str) -> Option<u8> {
     let words: Vec<&str> = line.split_whitespace().collect();
     let at = words.iter().position(|w| {
-        ["DNSKEY", "DS", "RRSIG"].iter().any(|t| w.eq_ignore_ascii_case(t))
+        ["DNSKEY", "DS", "RRSIG"]
+            .iter()
+            .any(|t| w.eq_ignore_ascii_case(t))
     })?;
-    let offset = if words[at].eq_ignore_ascii_case("DNSKEY") { 3 } else { 2 };
+    let offset = if words[at].eq_ignore_ascii_case("DNSKEY") {
+        3
+    } else {
+        2
+    };
     let word = words.get(at + offset)?;
     const NAMES: &[(&str, u8)] = &[
         ("RSAMD5", 1),
@@ -155,14 +220,19 @@ fn algorithm_of(line: &str) -> Option<u8> {
         ("ED448", 16),
     ];
     word.parse().ok().or_else(|| {
-        NAMES.iter().find(|(n, _)| word.eq_ignore_ascii_case(n)).map(|(_, a)| *a)
+        NAMES
+            .iter()
+            .find(|(n, _)| word.eq_ignore_ascii_case(n))
+            .map(|(_, a)| *a)
     })
 }
 
 /// Where test.sh keeps the Debian source packages.
 fn sources() -> PathBuf {
-    std::env::var_os("NETFABRIC_REPLAY_SOURCES")
-        .map_or_else(|| PathBuf::from("/var/cache/netfabric-tests/src"), PathBuf::from)
+    std::env::var_os("NETFABRIC_REPLAY_SOURCES").map_or_else(
+        || PathBuf::from("/var/cache/netfabric-tests/src"),
+        PathBuf::from,
+    )
 }
 
 /// The tarball of source package `package` in `dir` (`NAME_VERSION.orig.tar.*`),
@@ -172,7 +242,11 @@ fn verified_tarball(dir: &Path, package: &str) -> PathBuf {
     let entries: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap_or_else(|e| panic!("{}: {e} (test.sh fetches the scenarios)", dir.display()))
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(&prefix)))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(&prefix))
+        })
         .collect();
     let find = |what: &str| {
         entries
@@ -182,8 +256,12 @@ fn verified_tarball(dir: &Path, package: &str) -> PathBuf {
             .unwrap_or_else(|| panic!("no {package} {what} in {} (run test.sh)", dir.display()))
     };
     let (tarball, dsc) = (find(".orig.tar."), find(".dsc"));
-    let dsc_text = std::fs::read_to_string(&dsc).unwrap_or_else(|e| panic!("{}: {e}", dsc.display()));
-    let file = tarball.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    let dsc_text =
+        std::fs::read_to_string(&dsc).unwrap_or_else(|e| panic!("{}: {e}", dsc.display()));
+    let file = tarball
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
     let want = dsc_text
         .split("Checksums-Sha256:")
         .nth(1)
@@ -191,9 +269,16 @@ fn verified_tarball(dir: &Path, package: &str) -> PathBuf {
         .and_then(|l| l.split_whitespace().next())
         .unwrap_or_else(|| panic!("{}: no SHA-256 of {file}", dsc.display()))
         .to_string();
-    let out = Command::new("sha256sum").arg(&tarball).output().expect("sha256sum");
+    let out = Command::new("sha256sum")
+        .arg(&tarball)
+        .output()
+        .expect("sha256sum");
     let got = String::from_utf8_lossy(&out.stdout);
-    assert!(got.starts_with(&want), "{}: SHA-256 {got} is not the .dsc's {want}", tarball.display());
+    assert!(
+        got.starts_with(&want),
+        "{}: SHA-256 {got} is not the .dsc's {want}",
+        tarball.display()
+    );
     tarball
 }
 
@@ -220,7 +305,11 @@ fn unpack(tarball: &Path, folder: &str, into: &Path, set: &str) -> Vec<(String, 
             if p.is_dir() {
                 stack.push(p);
             } else if p.extension().is_some_and(|x| x == "rpl") {
-                let name = p.file_stem().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+                let name = p
+                    .file_stem()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or_default()
+                    .to_string();
                 files.push((format!("{set}/{name}"), p));
             }
         }
@@ -232,8 +321,16 @@ fn unpack(tarball: &Path, folder: &str, into: &Path, set: &str) -> Vec<(String, 
 #[test]
 fn replay_scenarios_of_unbound_and_deckard() {
     let dir = sources();
-    let work = tempfile::Builder::new().prefix("nf-rpl-").tempdir().expect("temporary folder");
-    let mut files = unpack(&verified_tarball(&dir, "unbound"), "testdata", work.path(), "unbound");
+    let work = tempfile::Builder::new()
+        .prefix("nf-rpl-")
+        .tempdir()
+        .expect("temporary folder");
+    let mut files = unpack(
+        &verified_tarball(&dir, "unbound"),
+        "testdata",
+        work.path(),
+        "unbound",
+    );
     files.extend(unpack(
         &verified_tarball(&dir, "knot-resolver"),
         "tests/integration/deckard/sets/resolver",
@@ -245,10 +342,14 @@ fn replay_scenarios_of_unbound_and_deckard() {
     let mut skipped: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut runnable: Vec<(String, Scenario)> = Vec::new();
     for (name, path) in files {
-        let text = String::from_utf8_lossy(&std::fs::read(&path).expect("read scenario")).into_owned();
+        let text =
+            String::from_utf8_lossy(&std::fs::read(&path).expect("read scenario")).into_owned();
         let short = name.rsplit('/').next().unwrap_or_default().to_string();
         match parse::parse(&text) {
-            Err(e) => skipped.entry(format!("does not parse: {e}")).or_default().push(name),
+            Err(e) => skipped
+                .entry(format!("does not parse: {e}"))
+                .or_default()
+                .push(name),
             Ok(s) => match skip_reason(&short, &s) {
                 Some(why) => skipped.entry(why).or_default().push(name),
                 None => runnable.push((name, s)),
@@ -282,7 +383,10 @@ fn replay_scenarios_of_unbound_and_deckard() {
                             println!("    traffic: {t}");
                         }
                     }
-                    results.lock().expect("results").insert(name.clone(), outcome);
+                    results
+                        .lock()
+                        .expect("results")
+                        .insert(name.clone(), outcome);
                 }
             });
         }
@@ -294,14 +398,24 @@ fn replay_scenarios_of_unbound_and_deckard() {
 /// Prints the pass rate, the skips and the failures grouped; fails on a regression.
 fn report(skipped: &BTreeMap<String, Vec<String>>, results: &BTreeMap<String, Outcome>, all: bool) {
     let count = |g: Grade| results.values().filter(|o| o.grade == g).count();
-    let (full, verdict, failed) = (count(Grade::Full), count(Grade::Verdict), count(Grade::Fail));
-    println!("\nskipped ({}):", skipped.values().map(Vec::len).sum::<usize>());
+    let (full, verdict, failed) = (
+        count(Grade::Full),
+        count(Grade::Verdict),
+        count(Grade::Fail),
+    );
+    println!(
+        "\nskipped ({}):",
+        skipped.values().map(Vec::len).sum::<usize>()
+    );
     for (why, names) in skipped {
         println!("  {} x {why}: {}", names.len(), names.join(" "));
     }
     let mut groups: BTreeMap<String, Vec<&str>> = BTreeMap::new();
     for (name, o) in results.iter().filter(|(_, o)| o.grade == Grade::Fail) {
-        let first = o.reasons.first().map_or("(no reason)".to_string(), |r| reason_class(r));
+        let first = o
+            .reasons
+            .first()
+            .map_or("(no reason)".to_string(), |r| reason_class(r));
         groups.entry(first).or_default().push(name);
     }
     println!("\nfailures by first reason:");
@@ -315,10 +429,17 @@ fn report(skipped: &BTreeMap<String, Vec<String>>, results: &BTreeMap<String, Ou
         100.0 * (full + verdict) as f64 / ran.max(1) as f64
     );
     let expected = include_str!("resolver_replay/expected-pass.txt");
-    let expected: Vec<&str> = expected.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).collect();
+    let expected: Vec<&str> = expected
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
     let regressions: Vec<&&str> = expected
         .iter()
-        .filter(|n| results.get(**n).is_some_and(|o| o.grade == Grade::Fail) || (all && !results.contains_key(**n)))
+        .filter(|n| {
+            results.get(**n).is_some_and(|o| o.grade == Grade::Fail)
+                || (all && !results.contains_key(**n))
+        })
         .collect();
     let new: Vec<&String> = results
         .iter()
@@ -331,12 +452,19 @@ fn report(skipped: &BTreeMap<String, Vec<String>>, results: &BTreeMap<String, Ou
             println!("{n}");
         }
     }
-    assert!(regressions.is_empty(), "scenarios that passed before fail (or did not run): {regressions:?}");
+    assert!(
+        regressions.is_empty(),
+        "scenarios that passed before fail (or did not run): {regressions:?}"
+    );
 }
 
 /// A failure reason without its step numbers and record data, for grouping.
 fn reason_class(reason: &str) -> String {
-    let tail = reason.split("): ").nth(1).or_else(|| reason.split(": ").nth(1)).unwrap_or(reason);
+    let tail = reason
+        .split("): ")
+        .nth(1)
+        .or_else(|| reason.split(": ").nth(1))
+        .unwrap_or(reason);
     let words: Vec<&str> = tail.split_whitespace().take(4).collect();
     words.join(" ")
 }

@@ -25,8 +25,8 @@ use super::classify::{DNAME, chain_end};
 use super::iterator::{Iterator, Resolution};
 use super::upstream::Upstream;
 use super::validator::{
-    Security, denial_records, dnskey, ds, ede, proves_nodata, proves_nxdomain, proves_wildcard_expansion, rrsig,
-    verify_dnskeys, verify_rrset,
+    Security, denial_records, dnskey, ds, ede, proves_nodata, proves_nxdomain,
+    proves_wildcard_expansion, rrsig, verify_dnskeys, verify_rrset,
 };
 
 /// What is known of a zone's keys.

@@ -538,7 +538,10 @@ mod tests {
         let usable = denial_records(&authority, std::slice::from_ref(&owner));
         assert!(usable.is_empty());
         assert_eq!(proves_nxdomain(&zone, &name, &usable), Ok(false));
-        assert_eq!(proves_nodata(&zone, &name, RecordType::A, &usable), Ok(false));
+        assert_eq!(
+            proves_nodata(&zone, &name, RecordType::A, &usable),
+            Ok(false)
+        );
         // Other owners' NSEC records stay.
         assert_eq!(denial_records(&authority, &[zone]).len(), 1);
     }

@@ -232,17 +232,24 @@ pub fn parse(text: &str) -> Result<Scenario, ParseError> {
                 });
             }
             "ADDRESS" => {
-                let r = range.as_mut().ok_or(error("ADDRESS outside a range".into()))?;
+                let r = range
+                    .as_mut()
+                    .ok_or(error("ADDRESS outside a range".into()))?;
                 let addr = words.next().and_then(parse_addr);
-                r.addrs.push(addr.ok_or(error(format!("bad address: {line}")))?);
+                r.addrs
+                    .push(addr.ok_or(error(format!("bad address: {line}")))?);
             }
             "ENTRY_BEGIN" => {
                 let entry = parse_entry(number, &mut lines)?;
-                let r = range.as_mut().ok_or(error("entry outside a range".into()))?;
+                let r = range
+                    .as_mut()
+                    .ok_or(error("entry outside a range".into()))?;
                 r.entries.push(entry);
             }
             "RANGE_END" => {
-                let r = range.take().ok_or(error("RANGE_END without a range".into()))?;
+                let r = range
+                    .take()
+                    .ok_or(error("RANGE_END without a range".into()))?;
                 scenario.ranges.push(r);
             }
             "STEP" => {
@@ -259,10 +266,8 @@ pub fn parse(text: &str) -> Result<Scenario, ParseError> {
                     }
                     other => StepKind::Other(other.to_string()),
                 };
-                let takes_entry = matches!(
-                    kind,
-                    StepKind::Query | StepKind::CheckAnswer
-                ) || matches!(&kind, StepKind::Other(o) if o == "CHECK_OUT_QUERY" || o == "REPLY");
+                let takes_entry = matches!(kind, StepKind::Query | StepKind::CheckAnswer)
+                    || matches!(&kind, StepKind::Other(o) if o == "CHECK_OUT_QUERY" || o == "REPLY");
                 let mut entry = None;
                 if takes_entry {
                     // The entry follows, perhaps after blank or comment lines.
@@ -323,7 +328,9 @@ fn parse_entry<'a>(
                     Some("AUTHORITY") => Some(2),
                     Some("ADDITIONAL") => Some(3),
                     other => {
-                        entry.unsupported.push(format!("SECTION {}", other.unwrap_or("")));
+                        entry
+                            .unsupported
+                            .push(format!("SECTION {}", other.unwrap_or("")));
                         None
                     }
                 }

@@ -71,8 +71,14 @@ fn config_clauses_and_options() {
     assert_eq!(s.config.stubs[0].name, ".");
     assert_eq!(s.config.stubs[0].addrs, ["193.0.14.129"]);
     assert_eq!(s.config.forwards[0].name, "corp.example.");
-    assert_eq!(parse_addr(&s.config.forwards[0].addrs[0]), "198.51.100.7".parse().ok());
-    assert_eq!(s.config.forwards[0].options, [("forward-first".into(), "yes".into())]);
+    assert_eq!(
+        parse_addr(&s.config.forwards[0].addrs[0]),
+        "198.51.100.7".parse().ok()
+    );
+    assert_eq!(
+        s.config.forwards[0].options,
+        [("forward-first".into(), "yes".into())]
+    );
 }
 
 #[test]
@@ -112,7 +118,10 @@ fn steps_with_and_without_entries() {
     );
     let check = s.steps[4].entry.as_ref().unwrap();
     assert!(check.matches_on("ALL"));
-    assert_eq!(check.sections[1], ["www.example.com. 3600 IN A 10.20.30.40"]);
+    assert_eq!(
+        check.sections[1],
+        ["www.example.com. 3600 IN A 10.20.30.40"]
+    );
 }
 
 #[test]

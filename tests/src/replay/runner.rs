@@ -85,9 +85,15 @@ pub fn server_addresses(s: &Scenario) -> Vec<IpAddr> {
             }
         }
     }
-    s.config.all("stub-addr").filter_map(super::parse::parse_addr).for_each(&mut add);
+    s.config
+        .all("stub-addr")
+        .filter_map(super::parse::parse_addr)
+        .for_each(&mut add);
     for zone in s.config.stubs.iter().chain(&s.config.forwards) {
-        zone.addrs.iter().filter_map(|a| super::parse::parse_addr(a)).for_each(&mut add);
+        zone.addrs
+            .iter()
+            .filter_map(|a| super::parse::parse_addr(a))
+            .for_each(&mut add);
     }
     addrs
 }
@@ -107,11 +113,18 @@ pub fn write_config(s: &Scenario, dir: &Path) -> Result<(), String> {
             .join(", ")
     };
     // Deckard names the root's servers with server-level `stub-addr` lines.
-    let mut root: Vec<IpAddr> = c.all("stub-addr").filter_map(super::parse::parse_addr).collect();
+    let mut root: Vec<IpAddr> = c
+        .all("stub-addr")
+        .filter_map(super::parse::parse_addr)
+        .collect();
     for zone in c.stubs.iter().chain(&c.forwards) {
         let name = zone.name.trim_end_matches('.');
         if name.is_empty() && c.stubs.contains(zone) {
-            root.extend(zone.addrs.iter().filter_map(|a| super::parse::parse_addr(a)));
+            root.extend(
+                zone.addrs
+                    .iter()
+                    .filter_map(|a| super::parse::parse_addr(a)),
+            );
         } else {
             let name = if name.is_empty() { "." } else { name };
             let _ = writeln!(forward, "\"{name}\" = [{}]", quoted(&zone.addrs));
@@ -124,8 +137,8 @@ pub fn write_config(s: &Scenario, dir: &Path) -> Result<(), String> {
     }
     if hints.is_empty() {
         // Forwarded only: hints that lead nowhere (an address no one serves).
-        hints = ". 3600000 NS hint.replay.invalid.\nhint.replay.invalid. 3600000 A 198.18.0.3\n"
-            .into();
+        hints =
+            ". 3600000 NS hint.replay.invalid.\nhint.replay.invalid. 3600000 A 198.18.0.3\n".into();
     }
     let anchors: Vec<&str> = c.all("trust-anchor").collect();
     let anchor = if anchors.is_empty() {
@@ -165,7 +178,11 @@ pub fn write_config(s: &Scenario, dir: &Path) -> Result<(), String> {
         yes("qname-minimisation", true) && yes("query-minimization", true),
         yes("prefetch", false),
         insecure.join(", "),
-        if forward.is_empty() { String::new() } else { format!("[resolver.forward]\n{forward}") },
+        if forward.is_empty() {
+            String::new()
+        } else {
+            format!("[resolver.forward]\n{forward}")
+        },
     );
     write("dnsd.toml", &config)
 }
@@ -199,7 +216,12 @@ fn civil(t: i64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
 }
 
 /// The network: dnsd's namespace and the servers' one, linked by a veth pair.
@@ -215,11 +237,27 @@ fn network(addrs: &[IpAddr]) -> (Netns, Netns) {
         ns.exec_ok(&["ip", "-6", "addr", "add", v6, "dev", dev, "nodad"]);
     }
     client.exec_ok(&["ip", "route", "add", "default", "via", "198.18.0.2"]);
-    client.exec_ok(&["ip", "-6", "route", "add", "default", "via", "2001:db8:ffff::2"]);
+    client.exec_ok(&[
+        "ip",
+        "-6",
+        "route",
+        "add",
+        "default",
+        "via",
+        "2001:db8:ffff::2",
+    ]);
     for a in addrs {
-        let (prefix, extra): (&str, &[&str]) =
-            if a.is_ipv4() { ("32", &[]) } else { ("128", &["nodad"]) };
-        let mut argv = vec!["ip".to_string(), "addr".into(), "add".into(), format!("{a}/{prefix}")];
+        let (prefix, extra): (&str, &[&str]) = if a.is_ipv4() {
+            ("32", &[])
+        } else {
+            ("128", &["nodad"])
+        };
+        let mut argv = vec![
+            "ip".to_string(),
+            "addr".into(),
+            "add".into(),
+            format!("{a}/{prefix}"),
+        ];
         argv.extend(["dev", "lo"].iter().chain(extra).map(|s| s.to_string()));
         let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
         servers.exec_ok(&argv);
@@ -260,13 +298,20 @@ pub fn run(scenario: &Scenario, dnsd: &Path) -> Outcome {
     let mut cmd = client.command(&[]);
     cmd.current_dir(dir.path());
     let date = match scenario.config.get("val-override-timestamp") {
-        Some(ts) => ts.trim().parse::<i64>().ok().map(|t| format!("@{}", civil(t))),
+        Some(ts) => ts
+            .trim()
+            .parse::<i64>()
+            .ok()
+            .map(|t| format!("@{}", civil(t))),
         None => scenario.config.get("val-override-date").and_then(fake_time),
     };
     if let Some(date) = date {
         cmd.env("FAKETIME", date)
             .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
-            .env("LD_PRELOAD", "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1");
+            .env(
+                "LD_PRELOAD",
+                "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1",
+            );
     }
     cmd.arg(dnsd)
         .args(["--config", "dnsd.toml"])
@@ -278,7 +323,14 @@ pub fn run(scenario: &Scenario, dnsd: &Path) -> Outcome {
     let probe = crate::dns::Query::new("probe.replay.invalid.", 6).to_bytes();
     let up = crate::process::wait_until(crate::dnsd::PATIENCE, || {
         guard.try_wait().is_some()
-            || client.run_in(|| crate::dns::udp_exchange("127.0.0.1:53".parse().ok()?, &probe, Duration::from_millis(200)))
+            || client
+                .run_in(|| {
+                    crate::dns::udp_exchange(
+                        "127.0.0.1:53".parse().ok()?,
+                        &probe,
+                        Duration::from_millis(200),
+                    )
+                })
                 .is_some()
     });
     let dnsd_log = || std::fs::read_to_string(dir.path().join("dnsd.log")).unwrap_or_default();
@@ -299,7 +351,11 @@ pub fn run(scenario: &Scenario, dnsd: &Path) -> Outcome {
 /// Plays the steps; the worst grade and the reasons.
 fn play(scenario: &Scenario, client: &Netns, state: &Arc<State>) -> Outcome {
     let (answers_tx, answers_rx) = mpsc::channel::<(u32, Option<Vec<u8>>)>();
-    let mut outcome = Outcome { grade: Grade::Full, reasons: Vec::new(), traffic: Vec::new() };
+    let mut outcome = Outcome {
+        grade: Grade::Full,
+        reasons: Vec::new(),
+        traffic: Vec::new(),
+    };
     let mut pending = 0usize;
     let mut received: Vec<(u32, Vec<u8>)> = Vec::new();
     for (i, step) in scenario.steps.iter().enumerate() {
@@ -333,9 +389,12 @@ fn play(scenario: &Scenario, client: &Netns, state: &Arc<State>) -> Outcome {
                         };
                         let (g, mut why) = match graded {
                             Ok(x) => x,
-                            Err(e) => return Outcome::broken(format!("step {}: entry: {e}", step.n)),
+                            Err(e) => {
+                                return Outcome::broken(format!("step {}: entry: {e}", step.n));
+                            }
                         };
-                        why.iter_mut().for_each(|w| *w = format!("step {} (query of step {q}): {w}", step.n));
+                        why.iter_mut()
+                            .for_each(|w| *w = format!("step {} (query of step {q}): {w}", step.n));
                         if best.as_ref().is_none_or(|(b, _, _)| g > *b) {
                             best = Some((g, why, at));
                         }
@@ -372,7 +431,10 @@ fn play(scenario: &Scenario, client: &Netns, state: &Arc<State>) -> Outcome {
             }
             (StepKind::Traffic, _) => std::thread::sleep(Duration::from_millis(300)),
             (kind, _) => {
-                return Outcome::broken(format!("step {}: {kind:?} not supported by the runner", step.n));
+                return Outcome::broken(format!(
+                    "step {}: {kind:?} not supported by the runner",
+                    step.n
+                ));
             }
         }
     }

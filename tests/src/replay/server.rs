@@ -35,7 +35,12 @@ impl State {
         let built = scenario
             .ranges
             .iter()
-            .map(|r| r.entries.iter().map(|e| wire::message(e, None).ok()).collect())
+            .map(|r| {
+                r.entries
+                    .iter()
+                    .map(|e| wire::message(e, None).ok())
+                    .collect()
+            })
             .collect();
         Arc::new(Self {
             scenario,
@@ -79,7 +84,9 @@ impl State {
         let question = query
             .queries
             .first()
-            .map_or("(no question)".to_string(), |q| format!("{} {}", q.name, q.query_type));
+            .map_or("(no question)".to_string(), |q| {
+                format!("{} {}", q.name, q.query_type)
+            });
         let step = self.step.load(Ordering::Relaxed);
         let transport = if tcp { "tcp" } else { "udp" };
         let entry = self.entry_for(to, &query, tcp);
@@ -96,7 +103,10 @@ impl State {
 
 /// Serves `addrs` (UDP and TCP, port 53) on threads of the current network namespace
 /// until [`State::stop`]; the sockets are bound before it returns.
-pub fn serve(state: &Arc<State>, addrs: &[IpAddr]) -> std::io::Result<Vec<std::thread::JoinHandle<()>>> {
+pub fn serve(
+    state: &Arc<State>,
+    addrs: &[IpAddr],
+) -> std::io::Result<Vec<std::thread::JoinHandle<()>>> {
     let mut threads = Vec::new();
     for &addr in addrs {
         let udp = UdpSocket::bind(SocketAddr::new(addr, 53))?;

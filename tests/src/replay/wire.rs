@@ -82,7 +82,10 @@ pub fn anchor_as_ds(line: &str) -> Result<String, String> {
     let wire = record_wire(line)?;
     let owner_len = name_len(&wire).ok_or("bad owner")?;
     let rdata = wire.get(owner_len + 10..).ok_or("short record")?;
-    let owner: Vec<u8> = wire[..owner_len].iter().map(u8::to_ascii_lowercase).collect();
+    let owner: Vec<u8> = wire[..owner_len]
+        .iter()
+        .map(u8::to_ascii_lowercase)
+        .collect();
     let ds = dnsd::dnssec::keys::ds_rdata(&owner, rdata);
     let hex: String = ds[4..].iter().map(|b| format!("{b:02x}")).collect();
     Ok(format!(
@@ -211,7 +214,8 @@ pub fn message(entry: &Entry, query: Option<&Message>) -> Result<Message, String
 /// A fake server's reply to `query` from `entry`, in wire form.
 pub fn reply(entry: &Entry, query: &Message) -> Result<Vec<u8>, String> {
     let msg = message(entry, Some(query))?;
-    msg.to_vec().map_err(|e| format!("entry at line {}: {e}", entry.line))
+    msg.to_vec()
+        .map_err(|e| format!("entry at line {}: {e}", entry.line))
 }
 
 /// Whether `name` is `zone` or below it.
@@ -334,8 +338,7 @@ pub fn check(
         ));
     }
     let name = |q: Option<&Query>| q.map(|q| q.name.to_lowercase().to_string());
-    if (all || entry.matches_on("qname") || entry.matches_on("question")) && name(wq) != name(gq)
-    {
+    if (all || entry.matches_on("qname") || entry.matches_on("question")) && name(wq) != name(gq) {
         verdict.push(format!("qname {:?}, expected {:?}", name(gq), name(wq)));
     }
     if (all || entry.matches_on("qtype") || entry.matches_on("question"))
@@ -343,7 +346,8 @@ pub fn check(
     {
         verdict.push("qtype differs".into());
     }
-    if (all || entry.matches_on("rcode")) && want.metadata.response_code != answer.metadata.response_code
+    if (all || entry.matches_on("rcode"))
+        && want.metadata.response_code != answer.metadata.response_code
     {
         verdict.push(format!(
             "rcode {}, expected {}",
@@ -351,15 +355,29 @@ pub fn check(
         ));
     }
     if all && flags(&want) != flags(answer) {
-        verdict.push(format!("flags [{}], expected [{}]", flags(answer), flags(&want)));
+        verdict.push(format!(
+            "flags [{}], expected [{}]",
+            flags(answer),
+            flags(&want)
+        ));
     }
     if all || entry.matches_on("answer") {
         verdict.extend(section_diff("answer", &want.answers, &answer.answers, ttl));
     }
     let mut rest = Vec::new();
     if all {
-        rest.extend(section_diff("authority", &want.authorities, &answer.authorities, ttl));
-        rest.extend(section_diff("additional", &want.additionals, &answer.additionals, ttl));
+        rest.extend(section_diff(
+            "authority",
+            &want.authorities,
+            &answer.authorities,
+            ttl,
+        ));
+        rest.extend(section_diff(
+            "additional",
+            &want.additionals,
+            &answer.additionals,
+            ttl,
+        ));
     }
     for code in entry.matches.iter().filter_map(|m| m.strip_prefix("ede=")) {
         let got = crate::dns::ede_codes(bytes);

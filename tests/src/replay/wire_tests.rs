@@ -20,7 +20,8 @@ const REFERRAL: &str = "ENTRY_BEGIN\nMATCH opcode qtype qname\nADJUST copy_id\n\
 
 fn query(name: &str, qtype: RecordType) -> Message {
     let mut q = Message::new(0x1234, MessageType::Query, OpCode::Query);
-    q.queries.push(Query::query(Name::from_ascii(name).unwrap(), qtype));
+    q.queries
+        .push(Query::query(Name::from_ascii(name).unwrap(), qtype));
     q
 }
 
@@ -36,7 +37,12 @@ fn records_of_every_dnssec_type_build() {
         let r = records(&[line.to_string()]).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(r.len(), 1, "{line}");
     }
-    assert_eq!(records(&["www.example.com. A".into()]).unwrap_err().contains("www"), true);
+    assert_eq!(
+        records(&["www.example.com. A".into()])
+            .unwrap_err()
+            .contains("www"),
+        true
+    );
 }
 
 #[test]
@@ -63,7 +69,12 @@ fn queries_match_by_keywords() {
     assert!(!query_matches(&es[0], &built[0], &other_type, false));
     // subdomain: at or below the entry's name.
     assert!(query_matches(&es[1], &built[1], &other_type, false));
-    assert!(!query_matches(&es[1], &built[1], &query("example.net.", RecordType::A), true));
+    assert!(!query_matches(
+        &es[1],
+        &built[1],
+        &query("example.net.", RecordType::A),
+        true
+    ));
 }
 
 #[test]
@@ -91,5 +102,8 @@ fn answers_are_graded() {
     servfail.answers.clear();
     let (g, why) = grade(&servfail);
     assert_eq!(g, Grade::Fail);
-    assert!(why[1].starts_with("answer: missing www.example.com."), "{why:?}");
+    assert!(
+        why[1].starts_with("answer: missing www.example.com."),
+        "{why:?}"
+    );
 }
