@@ -27,6 +27,22 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# Replay scenarios written by others (tests/tests/resolver_replay.rs): Unbound's
+# testdata/*.rpl and Deckard's (in knot-resolver's tarball) come from Debian's source
+# packages, fetched by apt from Debian's archive (signed Sources index, checksums
+# checked by apt and again by the test against the .dsc) into a cache outside the
+# repository, with apt settings of their own (the system's sources are left alone).
+replay_cache=/var/cache/netfabric-tests
+if ! ls "$replay_cache"/src/unbound_*.dsc "$replay_cache"/src/knot-resolver_*.dsc >/dev/null 2>&1; then
+  mkdir -p "$replay_cache"/apt/lists/partial "$replay_cache"/src
+  printf 'deb-src http://deb.debian.org/debian bookworm main\ndeb-src http://deb.debian.org/debian-security bookworm-security main\n' \
+    > "$replay_cache"/apt/sources.list
+  apt_replay=(-o Dir::Etc::SourceList="$replay_cache"/apt/sources.list -o Dir::Etc::SourceParts=/dev/null
+              -o Dir::State::Lists="$replay_cache"/apt/lists -o APT::Sandbox::User=root)
+  apt-get "${apt_replay[@]}" update -qq
+  (cd "$replay_cache"/src && apt-get "${apt_replay[@]}" source --download-only -qq unbound knot-resolver)
+fi
+
 cargo fmt --all -- --check
 cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 cargo clippy --workspace --all-targets -q -- -D warnings

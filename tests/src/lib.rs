@@ -14,6 +14,7 @@ pub mod netns;
 pub mod perf;
 pub mod process;
 pub mod procstat;
+pub mod replay;
 pub mod resolver_bench;
 pub mod rrl;
 pub mod servers;

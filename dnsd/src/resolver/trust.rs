@@ -25,8 +25,8 @@ use super::classify::{DNAME, chain_end};
 use super::iterator::{Iterator, Resolution};
 use super::upstream::Upstream;
 use super::validator::{
-    Security, dnskey, ds, ede, proves_nodata, proves_nxdomain, proves_wildcard_expansion, rrsig,
-    verify_dnskeys, verify_rrset,
+    Security, denial_records, dnskey, ds, ede, proves_nodata, proves_nxdomain,
+    proves_wildcard_expansion, rrsig, verify_dnskeys, verify_rrset,
 };
 
 /// What is known of a zone's keys.
@@ -215,14 +215,20 @@ impl Trust {
             Keys::Bogus(code) => return Security::Bogus(code),
             Keys::Secure(keys) => keys,
         };
-        for (owner, _, records, sigs) in rrsets(authority) {
+        let mut expanded = Vec::new();
+        for (owner, rtype, records, sigs) in rrsets(authority) {
             if !zone.zone_of(&owner) {
                 continue;
             }
-            if let Err(code) = verify_rrset(&records, &sigs, &keys, &zone, (self.unix_now)()) {
-                return Security::Bogus(code);
+            match verify_rrset(&records, &sigs, &keys, &zone, (self.unix_now)()) {
+                Err(code) => return Security::Bogus(code),
+                Ok(labels) if rtype == RecordType::NSEC && labels < owner.num_labels() => {
+                    expanded.push(owner);
+                }
+                Ok(_) => {}
             }
         }
+        let authority = &denial_records(authority, &expanded);
         let proof = if resolution.rcode == ResponseCode::NXDomain {
             proves_nxdomain(&zone, name, authority)
         } else {

@@ -363,6 +363,23 @@ pub fn proves_wildcard_expansion(
     Ok(chain.covers(&name.trim_to(labels + 1)))
 }
 
+/// The records of `authority` that may serve as denial proofs: the NSEC RRsets of
+/// `expanded` owners, whose verified signatures show them synthesised from a wildcard
+/// (RRSIG labels below the owner's, RFC 4035 §5.3.4), are left out: such an NSEC
+/// proves nothing of the names between its owner and next name (CVE-2017-15105;
+/// Unbound's val_nx_failwc and val_nodata_failwc).
+pub fn denial_records(authority: &[Record], expanded: &[Name]) -> Vec<Record> {
+    authority
+        .iter()
+        .filter(|r| {
+            let nsec_data = r.record_type() == RecordType::NSEC
+                || rrsig(r).is_some_and(|s| s.input().type_covered == RecordType::NSEC);
+            !(nsec_data && expanded.contains(&r.name))
+        })
+        .cloned()
+        .collect()
+}
+
 /// Whether `authority` (signatures verified by the caller) proves that `name` does
 /// not exist in `zone` (RFC 4035 §5.4 with NSEC, RFC 5155 §8.4 with NSEC3): Ok(true)
 /// proven, Ok(false) not proven, Err(Insecure) for NSEC3 beyond the iteration limit.
@@ -509,6 +526,35 @@ mod tests {
         assert!(not_after(10, 20));
         assert!(!not_after(20, 10));
         assert!(not_after(u32::MAX - 5, 3));
+    }
+
+    #[test]
+    fn a_wildcard_expanded_nsec_proves_no_denial() {
+        // Unbound's val_nx_failwc (CVE-2017-15105): `!.nsecwc` NSEC `delegation`,
+        // signed with labels 3 (expanded from *.nsecwc), seems to cover `a.nsecwc`.
+        let n = |s: &str| Name::from_ascii(s).unwrap();
+        let zone = n("nsecwc.nlnetlabs.nl.");
+        // "!" sorts before "*": the NSEC seems to cover the wildcard too.
+        let owner = Name::from_labels([&b"!"[..], b"nsecwc", b"nlnetlabs", b"nl"]).unwrap();
+        let nsec = |owner: &Name, next: &str| {
+            Record::from_rdata(
+                owner.clone(),
+                300,
+                RData::DNSSEC(DNSSECRData::NSEC(NSEC::new(n(next), [RecordType::TXT]))),
+            )
+        };
+        let authority = [nsec(&owner, "delegation.nsecwc.nlnetlabs.nl.")];
+        let name = n("a.nsecwc.nlnetlabs.nl.");
+        assert_eq!(proves_nxdomain(&zone, &name, &authority), Ok(true));
+        let usable = denial_records(&authority, std::slice::from_ref(&owner));
+        assert!(usable.is_empty());
+        assert_eq!(proves_nxdomain(&zone, &name, &usable), Ok(false));
+        assert_eq!(
+            proves_nodata(&zone, &name, RecordType::A, &usable),
+            Ok(false)
+        );
+        // Other owners' NSEC records stay.
+        assert_eq!(denial_records(&authority, &[zone]).len(), 1);
     }
 
     #[test]
