@@ -128,7 +128,8 @@ const LOOKS: &[(&str, &str)] = &[
     ("www.dyn.test.", "A"),
 ];
 
-/// Runs one nsupdate `send` of `commands` for `zone` against `server`; the RCODE's
+/// Runs one nsupdate `send` of `commands` for `zone` against `server` (30 s in all: a peer
+/// busy under a parallel suite once let 5 s pass); the RCODE's
 /// name ("NOERROR" on success).
 fn nsupdate(server: SocketAddr, zone: &str, commands: &str, extra: &[&str]) -> String {
     let script = format!(
@@ -137,7 +138,7 @@ fn nsupdate(server: SocketAddr, zone: &str, commands: &str, extra: &[&str]) -> S
         server.port()
     );
     let out = run_with_input(
-        Command::new("nsupdate").args(["-t", "5"]).args(extra),
+        Command::new("nsupdate").args(["-t", "30"]).args(extra),
         &script,
     );
     let text = format!(
