@@ -269,8 +269,14 @@ impl BlobTable {
             let mut turns = shard.order.len();
             self.evict_one(shard, &mut turns);
         }
+        // A key stored again within the same second keeps its place in the queue: that
+        // place, (hash, stored), still names it. Another place would be one that no
+        // compaction can drop (it names the live slot too), and a key stored thousands
+        // of times a second (a wildcard's proof) would make every insert compact.
+        let mut placed = false;
         match shard.table.find_entry(hash, |s| s.key() == slot.key()) {
             Ok(mut entry) => {
+                placed = entry.get().stored == slot.stored;
                 shard.bytes -= entry.get().cost();
                 *entry.get_mut() = slot;
             }
@@ -285,7 +291,9 @@ impl BlobTable {
             // Places of slots stored again since: drop them (before the queue grows).
             Self::compact(shard, |k| self.hash(k));
         }
-        shard.order.push_back((hash, now));
+        if !placed {
+            shard.order.push_back((hash, now));
+        }
         // The table or the queue may have grown: what they took comes off the blobs.
         self.make_room(shard, 0);
         if shard.held() > self.shard_bytes {
@@ -502,5 +510,27 @@ mod tests {
         let structure = shard.held() - shard.bytes;
         assert!(structure > 0 && shard.held() <= 65536, "{}", shard.held());
         assert_eq!(shard.bytes, shard.table.len() * 32);
+    }
+
+    #[test]
+    fn a_key_stored_again_in_the_same_second_keeps_one_place_in_the_queue() {
+        let table = BlobTable::new(1 << 20);
+        put(&table, "other", b"x", 10, 100);
+        for i in 0..10_000u32 {
+            put(&table, "proof", &i.to_be_bytes(), 10 + i / 5_000, 100);
+        }
+        let places: usize = table
+            .shards
+            .iter()
+            .filter_map(|shard| shard.lock().ok().map(|s| s.order.len()))
+            .sum();
+        // One place per key per second it was stored in (at most: compaction may have
+        // dropped the first second's), never one per store.
+        assert!(places <= 3, "{places} places in the queue for 2 keys");
+        assert_eq!(
+            value(&table, "proof", 12).as_deref(),
+            Some(&9_999u32.to_be_bytes()[..])
+        );
+        assert_eq!(value(&table, "other", 12).as_deref(), Some(&b"x"[..]));
     }
 }
