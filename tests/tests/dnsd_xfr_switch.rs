@@ -6,28 +6,17 @@
 //! z.test at once from its state folder (image and journal kept across both switches).
 
 use std::net::SocketAddr;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use netfabric_tests::dnsd::Dnsd;
 use netfabric_tests::xfr::{HOME, HomeVps, TsigKey, VPS};
-use netfabric_tests::xfr_sighup::{PROBE_ZONE, key_table, sighup, wait};
+use netfabric_tests::xfr_sighup::{PROBE_ZONE, key_table, polled, sighup, wait};
 
 fn zone(serial: u32, www: u8) -> String {
     format!(
         "$ORIGIN z.test.\n$TTL 300\n@ SOA ns1 hostmaster {serial} 3600 600 86400 300\n\
          @ NS ns1\nns1 A 198.18.0.1\nwww A 198.51.100.{www}\n"
     )
-}
-
-/// What the poller saw wrong: an answer that was not NOERROR with z.test's SOA, or a
-/// serial lower than one served before.
-#[derive(Default)]
-struct Seen {
-    highest: Option<u32>,
-    problems: Vec<String>,
-    answers: usize,
 }
 
 #[test]
@@ -67,56 +56,15 @@ fn a_zone_switched_between_file_and_secondary_keeps_being_served() {
     );
     let www = |d: &Dnsd| d.addresses("www.z.test.").unwrap_or_default();
 
-    let seen = Mutex::new(Seen::default());
-    let done = AtomicBool::new(false);
     // The fixture's `[zone."z.test"]` (serial = "keep") gets primaries, and loses them.
     let file_backed = "[zone.\"z.test\"]\nserial = \"keep\"\n".to_string();
     let declared = format!(
         "{file_backed}primaries = [{{ address = \"198.18.0.1:53\", key = \"{}\" }}]\n",
         key.name
     );
-    std::thread::scope(|scope| {
-        // Polls z.test's SOA for the whole of both switches.
-        let poller = scope.spawn(|| {
-            while !done.load(Ordering::Relaxed) {
-                // No reply at all (a lost datagram) proves nothing either way.
-                if let Some(answer) = secondary.ask("z.test.", 6) {
-                    let serial = answer
-                        .answer
-                        .iter()
-                        .find(|(k, _)| k.1 == "SOA")
-                        .and_then(|(_, v)| v.iter().next())
-                        .and_then(|soa| soa.split_whitespace().nth(2)?.parse::<u32>().ok());
-                    let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
-                    seen.answers += 1;
-                    match serial {
-                        Some(serial) if answer.rcode == 0 => {
-                            if let Some(highest) = seen.highest
-                                && serial < highest
-                            {
-                                seen.problems
-                                    .push(format!("serial {serial} after {highest}"));
-                            }
-                            seen.highest = Some(seen.highest.map_or(serial, |h| h.max(serial)));
-                        }
-                        _ => seen
-                            .problems
-                            .push(format!("rcode {} without the SOA", answer.rcode)),
-                    }
-                }
-                // Slow enough for response rate limiting to let every answer through.
-                std::thread::sleep(Duration::from_millis(200));
-            }
-        });
+    // z.test's SOA is polled for the whole of both switches.
+    let ((), seen) = polled(&secondary, "z.test", || {
         let logs = || logs(&secondary);
-        // A failed wait below ends the poller too (the scope joins it).
-        struct Stop<'a>(&'a AtomicBool);
-        impl Drop for Stop<'_> {
-            fn drop(&mut self) {
-                self.0.store(true, Ordering::Relaxed);
-            }
-        }
-        let _stop = Stop(&done);
 
         // File → secondary: home's content and serial, answered throughout.
         sighup(&secondary, |t| t.replace(&file_backed, &declared), &logs);
@@ -145,10 +93,7 @@ fn a_zone_switched_between_file_and_secondary_keeps_being_served() {
         while Instant::now() < until {
             std::thread::sleep(Duration::from_millis(100));
         }
-        done.store(true, Ordering::Relaxed);
-        poller.join().expect("poller");
     });
-    let seen = seen.into_inner().unwrap_or_else(|e| e.into_inner());
     assert!(
         seen.problems.is_empty() && seen.answers > 0,
         "z.test must be answered throughout both switches, its serial never lower \
