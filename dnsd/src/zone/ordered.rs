@@ -9,9 +9,8 @@ use super::arena::{ChunkedWriter, Ref};
 use super::canonical;
 use super::index::{self, NameIndex};
 use super::node::{APEX, DELEGATION, NodeRef};
-use super::order::OrderIndex;
 use super::record::Rtype;
-use super::snapshot::{BuildError, Zone};
+use super::snapshot::{BuildError, Orders, Zone};
 use crate::wire::name::{self, Name};
 
 /// Builds a [`Zone`] from node blobs pushed in canonical order.
@@ -107,7 +106,7 @@ impl OrderedBuilder {
             writer,
             refs,
             hashes,
-            mut nsec3,
+            nsec3,
             cuts,
             apex_ref,
             record_count,
@@ -117,32 +116,14 @@ impl OrderedBuilder {
         let apex_ref = apex_ref.ok_or_else(|| BuildError::NoSoa(apex.clone()))?;
         let names = NameIndex::build(hashes.iter().copied().zip(refs.iter().copied()));
         drop(hashes);
-        nsec3.sort_by(|&a, &b| {
-            first_label(NodeRef::new(writer.get(a)).owner())
-                .cmp(first_label(NodeRef::new(writer.get(b)).owner()))
-        });
-        let zone = Zone {
-            apex: apex.clone(),
-            arena: std::sync::Arc::new(writer.finish()?),
+        Zone::assemble(
+            apex,
+            writer,
             names,
-            order: OrderIndex::from_sorted(&refs),
-            nsec3: OrderIndex::from_sorted(&nsec3),
-            cuts: OrderIndex::from_sorted(&cuts),
-            apex_ref,
-            record_count,
-            live_bytes,
-            expired: false,
-        };
-        if zone.serial().is_none() {
-            return Err(BuildError::BadSoa(apex));
-        }
-        Ok(zone)
+            Orders { refs, nsec3, cuts },
+            (apex_ref, record_count, live_bytes),
+        )
     }
-}
-
-fn first_label(wire: &[u8]) -> &[u8] {
-    let len = wire.first().map_or(0, |&l| l as usize);
-    wire.get(1..1 + len).unwrap_or(&[])
 }
 
 #[cfg(test)]

@@ -79,6 +79,14 @@ pub struct Zone {
     pub(super) expired: bool,
 }
 
+/// The node refs a builder collected, each list in canonical order but `nsec3`
+/// (sorted by hash in [`Zone::assemble`]).
+pub(super) struct Orders {
+    pub(super) refs: Vec<Ref>,
+    pub(super) nsec3: Vec<Ref>,
+    pub(super) cuts: Vec<Ref>,
+}
+
 /// One owner's records in the sorted input of a build.
 struct Group {
     start: usize,
@@ -211,7 +219,7 @@ impl Zone {
         let Bulk {
             refs,
             hashes,
-            mut nsec3,
+            nsec3,
             cuts,
             record_count,
             live_bytes,
@@ -221,7 +229,25 @@ impl Zone {
         let apex_ref = apex_ref.ok_or_else(|| BuildError::NoSoa(apex.clone()))?;
         let names = NameIndex::build(hashes.iter().copied().zip(refs.iter().copied()));
         drop(hashes);
-        nsec3.sort_by(|&a, &b| {
+        Zone::assemble(
+            apex,
+            writer,
+            names,
+            Orders { refs, nsec3, cuts },
+            (apex_ref, record_count, live_bytes),
+        )
+    }
+
+    /// The last step of every builder (`build`, `zone::ordered`): the NSEC3 index put in
+    /// hash order, the version made of its arena and indexes, its SOA checked.
+    pub(super) fn assemble(
+        apex: Name,
+        writer: ChunkedWriter,
+        names: NameIndex,
+        mut orders: Orders,
+        (apex_ref, record_count, live_bytes): (Ref, usize, usize),
+    ) -> Result<Zone, BuildError> {
+        orders.nsec3.sort_by(|&a, &b| {
             first_label(NodeRef::new(writer.get(a)).owner())
                 .cmp(first_label(NodeRef::new(writer.get(b)).owner()))
         });
@@ -229,9 +255,9 @@ impl Zone {
             apex: apex.clone(),
             arena: Arc::new(writer.finish()?),
             names,
-            order: OrderIndex::from_sorted(&refs),
-            nsec3: OrderIndex::from_sorted(&nsec3),
-            cuts: OrderIndex::from_sorted(&cuts),
+            order: OrderIndex::from_sorted(&orders.refs),
+            nsec3: OrderIndex::from_sorted(&orders.nsec3),
+            cuts: OrderIndex::from_sorted(&orders.cuts),
             apex_ref,
             record_count,
             live_bytes,
