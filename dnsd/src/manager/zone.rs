@@ -465,21 +465,22 @@ impl ZoneHandle {
             } else {
                 check_ownership(&ownership, &working, &p.source, &p.txn)
             };
-            let result =
-                check.and_then(|()| txn::apply(&working, &p.txn).map_err(CommitError::from));
+            // In place: the working copy is this batch's alone, so the index pages an
+            // earlier transaction of it copied are not copied again.
+            let result = check.and_then(|()| {
+                txn::apply_in_place(&mut working, &p.txn).map_err(CommitError::from)
+            });
             if result.is_err() {
                 self.shared
                     .stats
                     .count_transaction(&zone_name, &p.source, false);
             }
             match result {
-                Ok(applied) => {
-                    let changes =
-                        owner_changes(&applied.zone, &applied.diff, &ownership, &p.source);
+                Ok((diff, _)) => {
+                    let changes = owner_changes(&working, &diff, &ownership, &p.source);
                     ownership.apply(&changes);
                     owners.extend(changes);
-                    working = applied.zone;
-                    diffs.push(applied.diff);
+                    diffs.push(diff);
                     accepted.push((p.source, p.ticket));
                 }
                 Err(e) => p.ticket.finish(Err(e)),
@@ -494,9 +495,9 @@ impl ZoneHandle {
             (w.clock)(),
         );
         let now = (w.clock)();
-        let result = set_serial(&working, serial).and_then(|applied| {
-            let diff = first.then_all(diffs.chain([applied.diff]));
-            let (zone, diff) = sign(w, applied.zone, diff, now)?;
+        let result = set_serial(&mut working, serial).and_then(|soa| {
+            let diff = first.then_all(diffs.chain([soa]));
+            let (zone, diff) = sign(w, working, diff, now)?;
             let entry = Entry {
                 diff,
                 meta: Meta {
@@ -980,7 +981,9 @@ fn with_serial(rdata: &[u8], serial: u32) -> Box<[u8]> {
 }
 
 /// The transaction that gives `zone` the serial `serial`.
-fn set_serial(zone: &Zone, serial: u32) -> Result<txn::Applied, CommitError> {
+/// Gives `zone` (a working copy the caller owns) the SOA serial `serial`, in place;
+/// returns the diff of that change.
+fn set_serial(zone: &mut Zone, serial: u32) -> Result<ZoneDiff, CommitError> {
     let soa = zone
         .soa()
         .ok_or_else(|| TxnError::NoSoa(zone.apex().clone()))?;
@@ -995,7 +998,7 @@ fn set_serial(zone: &Zone, serial: u32) -> Result<txn::Applied, CommitError> {
         ttl: soa.ttl,
         rdatas: vec![with_serial(rdata, serial)],
     });
-    Ok(txn::apply(zone, &txn)?)
+    Ok(txn::apply_in_place(zone, &txn)?.0)
 }
 
 /// Refuses a dynamic change to an RRset the file or another source owns.

@@ -337,8 +337,7 @@ impl NameIndex {
 
     /// Starts a batch of changes; the segments it touches are copied once each.
     pub fn edit(&mut self) -> IndexEditor<'_> {
-        let dir: Vec<Page> = self.dir.to_vec();
-        IndexEditor { index: self, dir }
+        IndexEditor { index: self }
     }
 
     /// Bytes of memory the index holds (the shared parts counted in full).
@@ -360,19 +359,21 @@ impl NameIndex {
 
 /// Changes to a [`NameIndex`], written back by [`IndexEditor::finish`].
 pub struct IndexEditor<'i> {
+    /// The index; its page table, a page and a segment are each copied when first
+    /// changed while another version shares them (`Arc::make_mut`), so a writer that
+    /// owns its version changes them in place.
     index: &'i mut NameIndex,
-    /// The page table; a page is copied when first changed (`Arc::make_mut`).
-    dir: Vec<Page>,
 }
 
 impl IndexEditor<'_> {
     /// The segment of hash `h`, made this editor's own (copied once).
     fn segment(&mut self, h: u64) -> &mut Arc<Segment> {
         let s = self.index.segment_of(h);
-        let place = &mut Arc::make_mut(&mut self.dir[s >> PAGE_BITS])[s & PAGE_MASK];
+        let base = &self.index.base;
+        let dir = Arc::make_mut(&mut self.index.dir);
+        let place = &mut Arc::make_mut(&mut dir[s >> PAGE_BITS])[s & PAGE_MASK];
         if let Place::Base { offset, len } = *place {
-            let copy: Arc<Segment> =
-                self.index.base[offset as usize..(offset + len) as usize].into();
+            let copy: Arc<Segment> = base[offset as usize..(offset + len) as usize].into();
             *place = Place::Own(copy);
         }
         match place {
@@ -384,7 +385,8 @@ impl IndexEditor<'_> {
     /// The segment of hash `h`, for reading.
     fn peek(&self, h: u64) -> &Segment {
         let s = self.index.segment_of(h);
-        self.index.at(&self.dir[s >> PAGE_BITS][s & PAGE_MASK])
+        self.index
+            .at(&self.index.dir[s >> PAGE_BITS][s & PAGE_MASK])
     }
 
     /// Adds a name known to be absent.
@@ -415,10 +417,8 @@ impl IndexEditor<'_> {
         true
     }
 
-    /// Writes the changes into the index.
-    pub fn finish(self) {
-        self.index.dir = self.dir.into();
-    }
+    /// Ends the batch (the changes are in the index already).
+    pub fn finish(self) {}
 }
 
 #[cfg(test)]

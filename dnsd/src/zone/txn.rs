@@ -251,6 +251,65 @@ struct Edit {
 /// Applies `txn` to `zone`, giving the next version (with the same SOA serial unless
 /// the transaction changes it) and the diff between them.
 pub fn apply(zone: &Zone, txn: &Transaction) -> Result<Applied, TxnError> {
+    let prepared = prepare(zone, txn)?;
+    let mut next = zone.clone();
+    let (diff, warnings) = prepared.write(&mut next);
+    Ok(Applied {
+        zone: next,
+        diff,
+        warnings,
+    })
+}
+
+/// Applies `txn` to `zone` in place, for a writer that owns the version it changes
+/// (a group commit's working copy, never published): the index pages that an earlier
+/// transaction of the batch copied are changed where they are, not copied again.
+/// Returns the diff and remarks; on refusal `zone` is unchanged.
+pub fn apply_in_place(
+    zone: &mut Zone,
+    txn: &Transaction,
+) -> Result<(ZoneDiff, Vec<TxnWarning>), TxnError> {
+    Ok(prepare(zone, txn)?.write(zone))
+}
+
+/// A checked transaction: what changed, and the writes that make the next version
+/// (every node already stored in the arena, so that writing cannot fail).
+struct Prepared {
+    diff: ZoneDiff,
+    warnings: Vec<TxnWarning>,
+    removals: Vec<(Vec<u8>, Ref)>,
+    writes: Vec<Write>,
+}
+
+/// A node written by a transaction: its owner, the ref it replaces, the ref of its new
+/// blob in the arena and what the indexes need to know of it.
+struct Write {
+    owner: Vec<u8>,
+    old: Option<Ref>,
+    new: Ref,
+    len: usize,
+    nsec3: bool,
+    cut: bool,
+}
+
+impl Prepared {
+    /// Makes `zone` (the version `prepare` read) the next version. Infallible: every
+    /// check passed and every node is in the arena.
+    fn write(self, zone: &mut Zone) -> (ZoneDiff, Vec<TxnWarning>) {
+        for (owner, old) in &self.removals {
+            zone.remove_node(owner, *old);
+        }
+        for w in &self.writes {
+            zone.link_node(w);
+        }
+        zone.record_count = zone.record_count + self.diff.added.len() - self.diff.removed.len();
+        (self.diff, self.warnings)
+    }
+}
+
+/// Checks `txn` against `zone` and stores the nodes it writes in the zone's arena
+/// (unreferenced until [`Prepared::write`]: garbage if it never comes).
+fn prepare(zone: &Zone, txn: &Transaction) -> Result<Prepared, TxnError> {
     let apex = zone.apex().clone();
     let mut edits: HashMap<Vec<u8>, Edit> = HashMap::new();
 
@@ -369,32 +428,47 @@ pub fn apply(zone: &Zone, txn: &Transaction) -> Result<Applied, TxnError> {
     view.check_glue(&apex)?;
     let diff = diff_of(zone, &edits);
 
-    // 5. Write the nodes that changed, content or flags, and update the indexes.
-    let mut next = zone.clone();
-    let mut writes: Vec<(&Vec<u8>, &Edit, u8)> = Vec::new();
+    // 5. The nodes that changed, content or flags, encoded and stored (only once
+    //    every node has encoded: the arena gets nodes of accepted transactions); the
+    //    indexes are updated by `Prepared::write`.
+    let mut removals = Vec::new();
+    let mut writes = Vec::new();
+    let mut blobs = Vec::new();
+    let mut ends = Vec::new();
     for (owner, edit) in &edits {
         let flags = view.flags(&apex, owner, edit);
         let old_flags = edit.old.map(|r| zone.node_at(r).flags());
         match edit.old {
-            Some(old) if !edit.exists => next.remove_node(owner, old),
+            Some(old) if !edit.exists => removals.push((owner.clone(), old)),
             _ if edit.exists && (edit.after != edit.before || old_flags != Some(flags)) => {
-                writes.push((owner, edit, flags));
+                let start = blobs.len();
+                edit.after.encode(flags, &mut blobs)?;
+                ends.push(blobs.len());
+                writes.push(Write {
+                    owner: owner.clone(),
+                    old: edit.old,
+                    new: Ref(0),
+                    len: blobs.len() - start,
+                    nsec3: edit.after.rrset(Rtype::NSEC3).is_some(),
+                    cut: flags & DELEGATION != 0,
+                });
             }
             _ => {}
         }
     }
-    let mut blob = Vec::new();
-    for (owner, edit, flags) in writes {
-        blob.clear();
-        edit.after.encode(flags, &mut blob)?;
-        let nsec3 = edit.after.rrset(Rtype::NSEC3).is_some();
-        next.put_node(owner, edit.old, &blob, nsec3, flags & DELEGATION != 0)?;
+    let mut start = 0;
+    for (w, end) in writes.iter_mut().zip(ends) {
+        w.new = zone
+            .arena
+            .append(&blobs[start..end])
+            .map_err(BuildError::from)?;
+        start = end;
     }
-    next.record_count = next.record_count + diff.added.len() - diff.removed.len();
-    Ok(Applied {
-        zone: next,
+    Ok(Prepared {
         diff,
         warnings,
+        removals,
+        writes,
     })
 }
 
@@ -876,16 +950,10 @@ fn rrset_diff(
 //------------ Zone: the writes of a transaction -------------------------------
 
 impl Zone {
-    /// Writes the node `owner` (replacing `old`, if any) from `blob`.
-    fn put_node(
-        &mut self,
-        owner: &[u8],
-        old: Option<Ref>,
-        blob: &[u8],
-        nsec3: bool,
-        cut: bool,
-    ) -> Result<(), TxnError> {
-        let new = self.arena.append(blob).map_err(BuildError::from)?;
+    /// Links a node that [`prepare`] stored into the indexes (replacing its old ref,
+    /// if any).
+    fn link_node(&mut self, w: &Write) {
+        let (owner, old, new, nsec3, cut) = (&w.owner[..], w.old, w.new, w.nsec3, w.cut);
         let h = super::index::hash(owner);
         let mut editor = self.names.edit();
         match old {
@@ -938,11 +1006,10 @@ impl Zone {
         if let Some(old) = old {
             self.live_bytes -= self.node_at(old).stored_len();
         }
-        self.live_bytes += blob.len().next_multiple_of(4);
+        self.live_bytes += w.len.next_multiple_of(4);
         if owner == self.apex.as_wire() {
             self.apex_ref = new;
         }
-        Ok(())
     }
 
     /// Removes the node `owner` (at `old`).
