@@ -24,6 +24,14 @@
 //! torn tail is cut off at the next open. Rewrites (dropping old history) write a new
 //! file, `fsync` it and rename it over the old one, so a crash leaves one or the other.
 //!
+//! # Preallocation
+//! The file is kept open and grown ahead of the entries, with zeros written and made
+//! durable (at least 64 KiB, an eighth of the file, at most 8 MiB at a time): an
+//! append then writes into blocks the file already has, so its `fdatasync` writes the
+//! entry's data only — not the inode (size) nor the allocation bitmaps — which halved
+//! the kernel's share of a commit under a stream of small changes (perf). Reading
+//! stops at the zeros (no magic); they are not a torn tail.
+//!
 //! # What is kept
 //! In memory and on disk: the last diffs up to the history bounds (entries and bytes,
 //! for IXFR), and always every diff since the zone's last durable image (the zone
@@ -33,6 +41,7 @@
 use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
@@ -45,6 +54,9 @@ const MAGIC_V1: &[u8; 4] = b"NFJ1";
 const MAGIC: &[u8; 4] = b"NFJ2";
 /// Magic, length and checksum around each payload.
 const FRAMING: usize = 4 + 4 + 8;
+/// Bounds of the zeros written ahead of the entries at a time (see Preallocation).
+const GROW_MIN: u64 = 64 << 10;
+const GROW_MAX: u64 = 8 << 20;
 
 /// A journal file that cannot be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -105,8 +117,12 @@ pub struct Journal {
     entries: VecDeque<(Arc<Entry>, usize)>,
     /// Encoded bytes of `entries`.
     bytes: usize,
-    /// Bytes in the file (entries dropped from memory included, until a rewrite).
+    /// Bytes of entries in the file (those dropped from memory included, until a
+    /// rewrite): where the next entry goes.
     file_bytes: u64,
+    /// The file, open for appends, and its length (entries and the zeros after them),
+    /// once an append has opened it.
+    file: Option<(File, u64)>,
     /// Serial of the zone's last durable image: entries after it are never dropped.
     image_serial: Option<u32>,
     /// The same entries for the views, numbered: a view is a number, not a copy, so
@@ -158,11 +174,13 @@ impl Journal {
             Err(e) => return Err(err(e)),
         };
         let (mut entries, valid) = read_entries(&bytes);
+        // The zeros written ahead of the entries are not a torn tail.
+        let end = bytes.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
         let mut recovery = Recovery {
-            dropped_bytes: (bytes.len() - valid) as u64,
+            dropped_bytes: end.saturating_sub(valid) as u64,
             unchained: 0,
         };
-        if valid < bytes.len() {
+        if recovery.dropped_bytes > 0 {
             let file = OpenOptions::new().write(true).open(path).map_err(err)?;
             file.set_len(valid as u64).map_err(err)?;
             file.sync_all().map_err(err)?;
@@ -196,6 +214,7 @@ impl Journal {
             entries: VecDeque::new(),
             bytes: 0,
             file_bytes: 0,
+            file: None,
             image_serial: None,
             shared: Arc::default(),
         }
@@ -247,24 +266,45 @@ impl Journal {
             path: self.path.clone(),
             source,
         };
-        let mut file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)
-            .map_err(err)?;
-        let before = file.metadata().map_err(err)?.len();
-        let written = file.write_all(&bytes).and_then(|()| file.sync_data());
+        let (file, allocated) = match self.file.take() {
+            Some(open) => open,
+            None => {
+                let file = OpenOptions::new()
+                    .create(true)
+                    .write(true)
+                    .truncate(false)
+                    .open(&self.path)
+                    .map_err(err)?;
+                let allocated = file.metadata().map_err(err)?.len();
+                if allocated == 0 {
+                    // A new file: its directory entry must be durable too.
+                    sync_parent(&self.path).map_err(err)?;
+                }
+                // A file cut short meanwhile is appended to where it ends.
+                self.file_bytes = self.file_bytes.min(allocated);
+                (file, allocated)
+            }
+        };
+        let at = self.file_bytes;
+        let end = at + len as u64;
+        let mut out = bytes;
+        let grown = if end > allocated {
+            let ahead = (end / 8).clamp(GROW_MIN, GROW_MAX);
+            out.resize(out.len() + ahead as usize, 0);
+            end + ahead
+        } else {
+            allocated
+        };
+        let written = file.write_all_at(&out, at).and_then(|()| file.sync_data());
         if let Err(e) = written {
-            // Cut what was written so that later appends do not follow a torn entry;
-            // the entry is not on disk, so it is not in memory either.
-            let _ = file.set_len(before);
+            // Zero what may have been written, so that later appends do not follow a
+            // torn entry; the entry is not on disk, so it is not in memory either. The
+            // file is opened again by the next append.
+            let _ = file.write_all_at(&vec![0; len], at);
             return Err(err(e));
         }
-        if before == 0 {
-            // A new file: its directory entry must be durable too.
-            sync_parent(&self.path).map_err(err)?;
-        }
-        self.file_bytes = before + len as u64;
+        self.file = Some((file, grown));
+        self.file_bytes = end;
         let entry = Arc::new(entry);
         self.entries.push_back((entry.clone(), len));
         self.shared().push(entry);
@@ -338,6 +378,8 @@ impl Journal {
         for (entry, _) in &self.entries {
             bytes.extend_from_slice(&encode_entry(entry));
         }
+        // The open file is the old one: the next append opens the new one.
+        self.file = None;
         write_atomically(&self.path, &bytes).map_err(err)?;
         self.file_bytes = bytes.len() as u64;
         Ok(())

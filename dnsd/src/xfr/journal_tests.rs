@@ -155,10 +155,12 @@ fn a_file_cut_at_any_byte_keeps_its_complete_entries() {
     for s in 1..4 {
         j.append(entry(s, s + 1)).unwrap();
     }
-    let full = fs::read(&path).unwrap();
     let sizes: Vec<usize> = (1..4)
         .map(|s| encode_entry(&entry(s, s + 1)).len())
         .collect();
+    // The entries, without the zeros written ahead of them.
+    let mut full = fs::read(&path).unwrap();
+    full.truncate(sizes.iter().sum());
     for cut in 0..=full.len() {
         fs::write(&path, &full[..cut]).unwrap();
         let (j, read, recovery) = Journal::open(&path, WIDE).unwrap();
@@ -172,7 +174,12 @@ fn a_file_cut_at_any_byte_keeps_its_complete_entries() {
             at += size;
         }
         assert_eq!(read.len(), complete, "cut at {cut}");
-        assert_eq!(recovery.dropped_bytes as usize, cut - at);
+        // Up to the last octet that is not zero: zeros are what the file is grown with.
+        let end = full[..cut]
+            .iter()
+            .rposition(|&b| b != 0)
+            .map_or(0, |i| i + 1);
+        assert_eq!(recovery.dropped_bytes as usize, end.saturating_sub(at));
         assert_eq!(fs::metadata(&path).unwrap().len() as usize, at);
         drop(j);
     }
@@ -254,4 +261,65 @@ fn a_view_reads_the_history_of_its_version_only() {
     j.append(entry(50, 51)).unwrap();
     assert!(now.changes(4, 6).is_err());
     assert_eq!(serials(&j), vec![50]);
+}
+
+#[test]
+fn the_zeros_written_ahead_are_not_a_torn_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("z.journal");
+    let (mut j, _, _) = Journal::open(&path, WIDE).unwrap();
+    for s in 1..4 {
+        j.append(entry(s, s + 1)).unwrap();
+    }
+    let entries: usize = (1..4).map(|s| encode_entry(&entry(s, s + 1)).len()).sum();
+    let on_disk = fs::metadata(&path).unwrap().len() as usize;
+    assert!(
+        on_disk > entries,
+        "{on_disk} octets on disk for {entries} of entries: the file is not grown ahead"
+    );
+    drop(j);
+    // Read back: every entry, nothing reported as torn, the zeros kept for later.
+    let (mut j, read, recovery) = Journal::open(&path, WIDE).unwrap();
+    assert_eq!(read.len(), 3);
+    assert_eq!(recovery, Recovery::default());
+    assert_eq!(fs::metadata(&path).unwrap().len() as usize, on_disk);
+    // Appends after a restart go after the entries, into the zeros, and past them.
+    let mut s = 4;
+    while (fs::metadata(&path).unwrap().len() as usize) == on_disk {
+        j.append(entry(s, s + 1)).unwrap();
+        s += 1;
+    }
+    drop(j);
+    let (_, read, recovery) = Journal::open(&path, WIDE).unwrap();
+    assert_eq!(read.len() as u32, s - 1);
+    assert_eq!(recovery, Recovery::default());
+    assert!(
+        read.windows(2)
+            .all(|w| w[0].diff.new_serial == w[1].diff.old_serial)
+    );
+}
+
+#[test]
+fn a_torn_entry_among_the_zeros_is_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("z.journal");
+    let (mut j, _, _) = Journal::open(&path, WIDE).unwrap();
+    for s in 1..4 {
+        j.append(entry(s, s + 1)).unwrap();
+    }
+    drop(j);
+    let sizes: Vec<usize> = (1..4)
+        .map(|s| encode_entry(&entry(s, s + 1)).len())
+        .collect();
+    // The last entry half written over the zeros, as a crash in its write leaves it.
+    let mut bytes = fs::read(&path).unwrap();
+    let last = sizes[0] + sizes[1];
+    for b in &mut bytes[last + sizes[2] / 2..last + sizes[2]] {
+        *b = 0;
+    }
+    fs::write(&path, &bytes).unwrap();
+    let (_, read, recovery) = Journal::open(&path, WIDE).unwrap();
+    assert_eq!(read.len(), 2);
+    assert!(recovery.dropped_bytes > 0);
+    assert_eq!(fs::metadata(&path).unwrap().len() as usize, last);
 }
