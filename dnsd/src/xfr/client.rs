@@ -352,7 +352,7 @@ pub async fn fetch(
                 continue;
             }
             counts.records += 1;
-            assembler.push(record.to_record(&answer)?)?;
+            assembler.push(record.into_record(&answer)?)?;
         }
         if assembler.is_done() {
             break;

@@ -26,9 +26,7 @@ use std::sync::Arc;
 use super::arena::{Arena, ArenaFull, ChunkedWriter, Ref};
 use super::canonical::{self, Labels};
 use super::index::{self, NameIndex};
-use super::node::{
-    self, APEX, BELOW_CUT, DELEGATION, EncodeError, NodeData, RrsetData, covered_of,
-};
+use super::node::{self, APEX, BELOW_CUT, DELEGATION, EncodeError, covered_of};
 pub use super::node::{NodeRef, RrsetRef};
 use super::order::{Cursor, OrderIndex};
 use super::record::{Record, Rtype};
@@ -494,7 +492,10 @@ pub(super) struct Bulk {
     cuts: Vec<Ref>,
     record_count: usize,
     live_bytes: usize,
-    scratch: NodeData,
+    /// A node's record indexes, RRset by RRset (`node`'s scratch).
+    order: Vec<usize>,
+    /// A node's RRsets: type, TTL, and their indexes' span in `order`.
+    runs: Vec<(Rtype, u32, usize, usize)>,
     blob: Vec<u8>,
     /// The nodes on the path from the apex to the last one written, with their flags.
     stack: Vec<(Vec<u8>, u8)>,
@@ -514,7 +515,8 @@ impl Bulk {
             cuts: Vec::new(),
             record_count: 0,
             live_bytes: 0,
-            scratch: NodeData::empty(Name::root()),
+            order: Vec::new(),
+            runs: Vec::new(),
             blob: Vec::new(),
             stack: Vec::new(),
             apex_ref: None,
@@ -596,11 +598,16 @@ impl Bulk {
     }
 
     /// Writes the node `owner` with `flags` and the records `rrsets` (sorted by
-    /// type and type covered, one owner).
+    /// type and type covered, one owner). Each RRset's RDATAs are sorted and
+    /// deduplicated as indexes into `records` and encoded from there: no record is
+    /// copied on the way.
     fn node(&mut self, owner: &[u8], flags: u8, records: &[Record]) -> Result<(), BuildError> {
-        let data = &mut self.scratch;
-        data.owner = Name::from_wire(owner).unwrap_or_else(|_| Name::root());
-        data.rrsets.clear();
+        let order = &mut self.order;
+        order.clear();
+        order.extend(0..records.len());
+        // (type, TTL, start, end) of each RRset's indexes in `order`.
+        let runs = &mut self.runs;
+        runs.clear();
         let mut i = 0;
         while i < records.len() {
             let key = (
@@ -611,28 +618,42 @@ impl Bulk {
                 .iter()
                 .take_while(|r| (r.rtype, covered_of(r.rtype, Some(&r.rdata[..]))) == key)
                 .count();
-            let mut rdatas: Vec<Box<[u8]>> = records[i..i + run]
-                .iter()
-                .map(|r| r.rdata.clone())
-                .collect();
-            rdatas.sort_unstable();
-            rdatas.dedup();
-            self.record_count += rdatas.len();
-            data.rrsets.push(RrsetData {
-                rtype: key.0,
-                ttl: records[i].ttl,
-                rdatas,
-            });
+            let slice = &mut order[i..i + run];
+            if run > 1 {
+                slice.sort_unstable_by(|&a, &b| records[a].rdata.cmp(&records[b].rdata));
+            }
+            // Duplicates (RFC 2181 §5) moved to the end of the run and left out.
+            let mut kept = 1;
+            for k in 1..run {
+                if records[slice[k]].rdata != records[slice[kept - 1]].rdata {
+                    slice.swap(kept, k);
+                    kept += 1;
+                }
+            }
+            self.record_count += kept;
+            runs.push((key.0, records[i].ttl, i, i + kept));
             i += run;
         }
         self.blob.clear();
-        data.encode(flags, &mut self.blob)?;
+        node::encode_parts(
+            owner,
+            flags,
+            runs.iter().map(|&(rtype, ttl, start, end)| {
+                (
+                    rtype,
+                    ttl,
+                    order[start..end].iter().map(|&k| &records[k].rdata[..]),
+                )
+            }),
+            &mut self.blob,
+        )?;
+        let has_nsec3 = runs.iter().any(|r| r.0 == Rtype::NSEC3);
         let r = self.writer.next_ref(self.blob.len())?;
         self.writer.write(&self.blob);
         self.live_bytes += self.blob.len().next_multiple_of(4);
         self.refs.push(r);
         self.hashes.push(index::hash(owner));
-        if data.rrset(Rtype::NSEC3).is_some() {
+        if has_nsec3 {
             self.nsec3.push(r);
         }
         if flags & DELEGATION != 0 {
