@@ -4,7 +4,8 @@
 //!
 //! Run (as root, for the namespaces): `cargo build --release -p dnsd && cargo bench -p
 //! netfabric-tests --bench xfr_axfr` (`-- --names 1000000 --rounds 3 --pairs
-//! dnsd,knot,nsd`).
+//! dnsd,knot,nsd`; `--before PATH` adds the pair `dnsd-before`, both ends run from
+//! another dnsd binary, to compare two builds in one run).
 //!
 //! Each pair's primary serves the zone of `dnsd_qps` (target/bench-dnsd/N/, generated
 //! once). Each round starts a fresh secondary with an empty state folder, which
@@ -33,6 +34,7 @@ struct Settings {
     names: usize,
     rounds: usize,
     pairs: Vec<String>,
+    before: Option<PathBuf>,
 }
 
 fn settings() -> Settings {
@@ -40,6 +42,7 @@ fn settings() -> Settings {
         names: 1_000_000,
         rounds: 3,
         pairs: vec!["dnsd".into(), "knot".into(), "nsd".into()],
+        before: None,
     };
     let args: Vec<String> = std::env::args().collect();
     let mut i = 1;
@@ -49,12 +52,16 @@ fn settings() -> Settings {
             "--names" => s.names = value.parse().unwrap_or(s.names),
             "--rounds" => s.rounds = value.parse().unwrap_or(s.rounds),
             "--pairs" => s.pairs = value.split(',').map(str::to_string).collect(),
+            "--before" => s.before = Some(PathBuf::from(value)),
             _ => {
                 i += 1;
                 continue;
             }
         }
         i += 2;
+    }
+    if s.before.is_some() && !s.pairs.iter().any(|p| p == "dnsd-before") {
+        s.pairs.insert(0, "dnsd-before".into());
     }
     s
 }
@@ -143,10 +150,24 @@ fn dnsd_config(key: &TsigKey, secondary: bool) -> String {
     }
 }
 
-fn dnsd_pair(s: &Settings, zone: &netfabric_tests::servers::ZoneFile) -> Vec<Sample> {
+/// dnsd → dnsd, from `binary` (None: this build's).
+fn dnsd_pair(
+    s: &Settings,
+    zone: &netfabric_tests::servers::ZoneFile,
+    binary: Option<&std::path::Path>,
+) -> Vec<Sample> {
     let net = HomeVps::new();
     let key = TsigKey::test("home-vps");
-    let primary = Dnsd::builder()
+    let builder = || match binary {
+        Some(path) => Dnsd::builder().binary(path),
+        None => Dnsd::builder(),
+    };
+    let name = if binary.is_some() {
+        "dnsd-before"
+    } else {
+        "dnsd"
+    };
+    let primary = builder()
         .in_netns(net.home.clone())
         .listen(SocketAddr::new(HOME, 53))
         .ready_timeout(Duration::from_secs(600))
@@ -158,7 +179,7 @@ fn dnsd_pair(s: &Settings, zone: &netfabric_tests::servers::ZoneFile) -> Vec<Sam
     for round in 0..s.rounds {
         let cpu_before = procstat::cpu_micros(primary.pid());
         let started = Instant::now();
-        let secondary = Dnsd::builder()
+        let secondary = builder()
             .in_netns(net.vps.clone())
             .listen(vps)
             .probe(zonegen::APEX)
@@ -172,7 +193,7 @@ fn dnsd_pair(s: &Settings, zone: &netfabric_tests::servers::ZoneFile) -> Vec<Sam
             secondary.log()
         );
         samples.push(sample(primary.pid(), started, cpu_before, secondary.pid()));
-        report_round("dnsd", round, samples.last());
+        report_round(name, round, samples.last());
         if std::env::var_os("XFR_BENCH_LOGS").is_some() {
             eprintln!(
                 "--- primary:\n{}\n--- secondary:\n{}",
@@ -261,7 +282,14 @@ fn main() {
     let mut rows: Vec<(String, Sample)> = Vec::new();
     for pair in &s.pairs {
         let samples = match pair.as_str() {
-            "dnsd" => dnsd_pair(&s, &zone),
+            "dnsd" => dnsd_pair(&s, &zone, None),
+            "dnsd-before" => match &s.before {
+                Some(path) => dnsd_pair(&s, &zone, Some(path)),
+                None => {
+                    eprintln!("dnsd-before needs --before PATH");
+                    continue;
+                }
+            },
             "knot" => peer_pair(Peer::Knot, &s, &zone),
             "nsd" => peer_pair(Peer::Nsd, &s, &zone),
             other => {
@@ -283,7 +311,7 @@ fn main() {
     }
     let best = |f: fn(&Sample) -> f64| {
         rows.iter()
-            .filter(|(p, _)| p != "dnsd")
+            .filter(|(p, _)| !p.starts_with("dnsd"))
             .map(|(_, s)| f(s))
             .fold(f64::INFINITY, f64::min)
     };

@@ -4,15 +4,17 @@
 //!
 //! Run (as root, for the namespaces): `cargo build --release -p dnsd && cargo bench -p
 //! netfabric-tests --bench xfr_propagation` (`-- --edits 50 --hosts 1000 --pairs
-//! dnsd,knot,nsd`).
+//! dnsd,dnsd-ctl,knot,knot-ctl,nsd`; `--hosts 1000000` for a zone of a million names).
 //!
 //! Each edit adds one line to the zone file and raises its serial, written as git
 //! writes (new file, rename); dnsd notices by itself (its watcher is part of its
 //! time), Knot gets `knotc zone-reload`, NSD `nsd-control reload`.
 //! The time is from the rename until the secondary answers the new serial (a thread
-//! in the VPS namespace polls its SOA every millisecond). dnsd is also measured with
-//! the edit as a transaction on its control socket (no watcher), the path of a tool
-//! that changes records. Medians, and dnsd's ratios to the best peer pair.
+//! in the VPS namespace polls its SOA every millisecond); the new file is generated
+//! and written under another name before. dnsd is also measured with the edit as a
+//! transaction on its control socket (no watcher), the path of a tool that changes
+//! records, and so is Knot (`knotc zone-begin`, `zone-set`, `zone-commit`). Medians,
+//! and dnsd's ratios to the best peer pair.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -39,6 +41,7 @@ fn settings() -> Settings {
             "dnsd".into(),
             "dnsd-ctl".into(),
             "knot".into(),
+            "knot-ctl".into(),
             "nsd".into(),
         ],
     };
@@ -69,12 +72,22 @@ fn zone_at(hosts: usize, n: usize) -> String {
     text
 }
 
+/// Bound on an edit's propagation, and on the first transfer (a failure guard).
+const EDIT_PATIENCE: Duration = Duration::from_secs(120);
+const FIRST_PATIENCE: Duration = Duration::from_secs(600);
+
 /// Waits, inside the VPS namespace, until `server` answers `serial` for the zone;
-/// the time it took from `since`, or None after 30 s.
-fn wait_serial(net: &HomeVps, server: SocketAddr, serial: u32, since: Instant) -> Option<f64> {
+/// the time it took from `since`, or None after `patience`.
+fn wait_serial(
+    net: &HomeVps,
+    server: SocketAddr,
+    serial: u32,
+    since: Instant,
+    patience: Duration,
+) -> Option<f64> {
     let query = Query::new(&format!("{ZONE}."), 6).to_bytes();
     net.vps.run_in(|| {
-        while since.elapsed() < Duration::from_secs(30) {
+        while since.elapsed() < patience {
             let got = udp_exchange(server, &query, Duration::from_millis(100))
                 .and_then(|r| normalize(&r).ok())
                 .and_then(|a| {
@@ -105,10 +118,23 @@ fn wall_clock() -> String {
     format!("{:02}.{:06}", d.as_secs() % 60, d.subsec_micros())
 }
 
-fn replace_file(path: &Path, text: &str) {
-    let tmp = path.with_extension("tmp-bench");
-    std::fs::write(&tmp, text).expect("write the edited zone");
-    std::fs::rename(&tmp, path).expect("rename the edited zone");
+/// Writes `text` beside `path`, to be renamed onto it by [`Staged::rename`]: at a
+/// million names, generating and writing the file is not part of the edit's time.
+struct Staged<'p> {
+    path: &'p Path,
+    tmp: std::path::PathBuf,
+}
+
+impl<'p> Staged<'p> {
+    fn write(path: &'p Path, text: &str) -> Self {
+        let tmp = path.with_extension("tmp-bench");
+        std::fs::write(&tmp, text).expect("write the edited zone");
+        Self { path, tmp }
+    }
+
+    fn rename(self) {
+        std::fs::rename(&self.tmp, self.path).expect("rename the edited zone");
+    }
 }
 
 fn dnsd_config(key: &TsigKey, secondary: bool) -> String {
@@ -145,6 +171,7 @@ fn dnsd_pair(s: &Settings, ctl: bool) -> Vec<f64> {
     };
     let primary = Dnsd::builder()
         .log_filter(filter)
+        .ready_timeout(FIRST_PATIENCE)
         .in_netns(net.home.clone())
         .listen(SocketAddr::new(HOME, 53))
         .keep_serials()
@@ -154,6 +181,7 @@ fn dnsd_pair(s: &Settings, ctl: bool) -> Vec<f64> {
         .start();
     let secondary = Dnsd::builder()
         .log_filter(filter)
+        .ready_timeout(FIRST_PATIENCE)
         .in_netns(net.vps.clone())
         .listen(SocketAddr::new(VPS, 53))
         .probe(ZONE)
@@ -161,7 +189,7 @@ fn dnsd_pair(s: &Settings, ctl: bool) -> Vec<f64> {
         .start();
     let vps = SocketAddr::new(VPS, 53);
     assert!(
-        wait_serial(&net, vps, 1, Instant::now()).is_some(),
+        wait_serial(&net, vps, 1, Instant::now(), FIRST_PATIENCE).is_some(),
         "{}",
         secondary.log()
     );
@@ -169,11 +197,15 @@ fn dnsd_pair(s: &Settings, ctl: bool) -> Vec<f64> {
     let logs = std::env::var_os("XFR_BENCH_LOGS").is_some();
     let mut times = Vec::new();
     for n in 1..=s.edits {
+        let staged = (!ctl).then(|| Staged::write(&file, &zone_at(s.hosts, n)));
         let started = Instant::now();
         if logs {
             eprintln!("edit {n} at {}", wall_clock());
         }
-        let serial = if ctl {
+        let serial = if let Some(staged) = staged {
+            staged.rename();
+            1 + n as u32
+        } else {
             let line = format!("add edit{} 300 A 198.51.100.{}", n - 1, (n - 1) % 250);
             let replies = primary.ctl(&[&format!("zone {ZONE}"), &line, "commit"]);
             // `ok SERIAL` once durable and served.
@@ -182,14 +214,11 @@ fn dnsd_pair(s: &Settings, ctl: bool) -> Vec<f64> {
                 .and_then(|r| r.strip_prefix("ok "))
                 .and_then(|v| v.trim().parse().ok())
                 .unwrap_or_else(|| panic!("{replies:?}"))
-        } else {
-            replace_file(&file, &zone_at(s.hosts, n));
-            1 + n as u32
         };
         if logs {
             eprintln!("edit {n} committed at {}", wall_clock());
         }
-        match wait_serial(&net, vps, serial, started) {
+        match wait_serial(&net, vps, serial, started, EDIT_PATIENCE) {
             Some(ms) => times.push(ms),
             None => panic!(
                 "serial {serial} never reached the secondary:\n{}\n{}",
@@ -208,13 +237,14 @@ fn dnsd_pair(s: &Settings, ctl: bool) -> Vec<f64> {
     times
 }
 
-/// Knot → Knot or NSD → NSD.
-fn peer_pair(kind: Peer, s: &Settings) -> Vec<f64> {
+/// Knot → Knot or NSD → NSD; with `ctl`, each edit as a Knot transaction (`knotc
+/// zone-begin`, `zone-set`, `zone-commit`: the serial goes up by one).
+fn peer_pair(kind: Peer, s: &Settings, ctl: bool) -> Vec<f64> {
     let net = HomeVps::new();
     let key = TsigKey::test("home-vps");
     let vps = SocketAddr::new(VPS, 53);
     let zones = [(ZONE.to_string(), zone_at(s.hosts, 0))];
-    let primary = PeerServer::start(
+    let mut primary = PeerServer::start(
         kind,
         Some(net.home.clone()),
         SocketAddr::new(HOME, 53),
@@ -224,6 +254,9 @@ fn peer_pair(kind: Peer, s: &Settings) -> Vec<f64> {
         },
         Some(&key),
     );
+    drop(zones);
+    // At a million names the primary answers before its zone is loaded.
+    primary.wait_serial(ZONE, 1);
     let names = [ZONE.to_string()];
     let secondary = PeerServer::start(
         kind,
@@ -236,15 +269,34 @@ fn peer_pair(kind: Peer, s: &Settings) -> Vec<f64> {
         Some(&key),
     );
     assert!(
-        wait_serial(&net, vps, 1, Instant::now()).is_some(),
+        wait_serial(&net, vps, 1, Instant::now(), FIRST_PATIENCE).is_some(),
         "{}",
         secondary.log()
     );
+    let file = primary.dir().join(format!("{ZONE}.zone"));
     let mut times = Vec::new();
     for n in 1..=s.edits {
+        let staged = (!ctl).then(|| Staged::write(&file, &zone_at(s.hosts, n)));
         let started = Instant::now();
-        primary.edit(ZONE, &zone_at(s.hosts, n));
-        match wait_serial(&net, vps, 1 + n as u32, started) {
+        let out = match staged {
+            Some(staged) => {
+                staged.rename();
+                match kind {
+                    Peer::Knot => primary.control(&["zone-reload", ZONE]),
+                    _ => primary.control(&["reload", ZONE]),
+                }
+            }
+            None => {
+                let record = format!("edit{}", n - 1);
+                let address = format!("198.51.100.{}", (n - 1) % 250);
+                let mut out = primary.control(&["zone-begin", ZONE]);
+                out += &primary.control(&["zone-set", ZONE, &record, "300", "A", &address]);
+                out += &primary.control(&["zone-commit", ZONE]);
+                out
+            }
+        };
+        assert!(!out.to_lowercase().contains("error"), "{out}");
+        match wait_serial(&net, vps, 1 + n as u32, started, EDIT_PATIENCE) {
             Some(ms) => times.push(ms),
             None => panic!(
                 "serial {} never reached the secondary:\n{}\n{}",
@@ -268,8 +320,9 @@ fn main() {
         let times = match pair.as_str() {
             "dnsd" => dnsd_pair(&s, false),
             "dnsd-ctl" => dnsd_pair(&s, true),
-            "knot" => peer_pair(Peer::Knot, &s),
-            "nsd" => peer_pair(Peer::Nsd, &s),
+            "knot" => peer_pair(Peer::Knot, &s, false),
+            "knot-ctl" => peer_pair(Peer::Knot, &s, true),
+            "nsd" => peer_pair(Peer::Nsd, &s, false),
             other => {
                 eprintln!("unknown pair {other}");
                 continue;

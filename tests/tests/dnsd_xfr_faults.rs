@@ -247,6 +247,33 @@ fn an_ixfr_answered_axfr_style_is_taken_as_the_whole_zone() {
     );
 }
 
+/// A primary may send an AXFR in any order (RFC 5936 §2.2): dnsd builds the zone as
+/// the records come when they come in canonical order, and sorts them otherwise. One
+/// whose records come backwards (the apex's NS last, apart from its SOA, which comes
+/// first) is served whole.
+#[test]
+fn an_axfr_out_of_canonical_order_is_served_whole() {
+    let mut s = script(600, false);
+    for records in s.versions.values_mut() {
+        records.reverse();
+    }
+    let primary = ScriptedPrimary::start(ZONE, s);
+    let dnsd = secondary(&primary, false);
+    assert!(serves_version(&dnsd, 1), "{}", dnsd.log());
+    for i in 0..300 {
+        assert_eq!(
+            dnsd.addresses(&format!("h{i}.{ZONE}")),
+            Some(vec![format!("198.51.100.{}", i % 250 + 1)]),
+            "h{i}"
+        );
+    }
+    let ns = dnsd.ask(ZONE, 2).expect("NS answered");
+    assert!(
+        ns.answer.iter().any(|(k, _)| k.1 == "NS"),
+        "the apex's NS, sent last: {ns:?}"
+    );
+}
+
 /// NOTIFY from an address that is not the primary, unsigned from the primary's
 /// address (its key is required), or signed with a wrong secret: refused, counted,
 /// and no refresh follows (the primary sees no query); then the primary's own,

@@ -156,14 +156,36 @@ impl<'m> Reader<'m> {
 impl RawRecord<'_> {
     /// The record as a zone holds it: RDATA with its names uncompressed.
     pub fn to_record(&self, msg: &[u8]) -> Result<Record, ReadError> {
-        let mut rdata = Vec::with_capacity(self.rdata.len() + 16);
-        uncompressed_rdata(msg, self.rtype, self.rdata_at, self.rdata.len(), &mut rdata)?;
         Ok(Record {
             owner: self.owner.clone(),
             rtype: self.rtype,
             ttl: self.ttl,
-            rdata: rdata.into_boxed_slice(),
+            rdata: self.rdata_uncompressed(msg)?,
         })
+    }
+
+    /// [`RawRecord::to_record`], taking the owner instead of copying it.
+    pub fn into_record(self, msg: &[u8]) -> Result<Record, ReadError> {
+        let rdata = self.rdata_uncompressed(msg)?;
+        Ok(Record {
+            owner: self.owner,
+            rtype: self.rtype,
+            ttl: self.ttl,
+            rdata,
+        })
+    }
+
+    fn rdata_uncompressed(&self, msg: &[u8]) -> Result<Box<[u8]>, ReadError> {
+        // Exactly the RDATA's length when it holds no name that could be compressed,
+        // so that the box is made without a copy.
+        let room = if name_layout(self.rtype).is_some() {
+            16
+        } else {
+            0
+        };
+        let mut rdata = Vec::with_capacity(self.rdata.len() + room);
+        uncompressed_rdata(msg, self.rtype, self.rdata_at, self.rdata.len(), &mut rdata)?;
+        Ok(rdata.into_boxed_slice())
     }
 }
 

@@ -19,7 +19,8 @@ use crate::wire::message::HEADER_LEN;
 use crate::wire::name::Name;
 use crate::wire::reader::{ReadError, Reader, Section};
 use crate::zone::serial::serial_gt;
-use crate::zone::{Record, Rtype};
+use crate::zone::stream::StreamBuilder;
+use crate::zone::{BuildError, Record, Rtype};
 
 /// Why a query or transfer failed.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +40,9 @@ pub enum XfrError {
     /// The answer is not a transfer of the zone.
     #[error("malformed answer: {0}")]
     Malformed(String),
+    /// The whole zone sent does not make a zone (no SOA, a name outside it, ...).
+    #[error("not a zone: {0}")]
+    NotAZone(#[from] BuildError),
 }
 
 impl From<ReadError> for XfrError {
@@ -81,14 +85,14 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Duplex for T {}
 type Connection = Box<dyn Duplex>;
 
 /// What a transfer brought.
-#[derive(Debug, PartialEq, Eq)]
 pub enum Fetched {
     /// We are current: the primary's serial is not newer than ours.
     UpToDate(u32),
     /// The changes from our serial (IXFR).
     Incremental(Vec<Delta>),
-    /// The whole zone (AXFR, or IXFR answered AXFR-style).
-    Full(Vec<Record>),
+    /// The whole zone (AXFR, or IXFR answered AXFR-style), built as it came in; its
+    /// last step (`StreamBuilder::finish`: indexes and checks) is the caller's.
+    Full(StreamBuilder),
 }
 
 /// Counts of a transfer, for logs and metrics.
@@ -302,11 +306,13 @@ async fn read_framed(
 }
 
 /// Transfers `zone` from `primary`: IXFR from `ours` (our SOA) when given, else
-/// AXFR.
+/// AXFR. A whole zone is built as it arrives, in an arena whose first chunk takes
+/// `capacity` octets (the size of the version served, when there is one).
 pub async fn fetch(
     primary: &Primary,
     zone: &Name,
     ours: Option<&Record>,
+    capacity: usize,
 ) -> Result<(Fetched, Counts), XfrError> {
     let qtype = if ours.is_some() {
         Rtype::IXFR
@@ -318,7 +324,7 @@ pub async fn fetch(
     write_framed(&mut stream, &msg, primary.timeout).await?;
     let our_serial =
         ours.and_then(|soa| crate::zone::snapshot::soa_fields(&soa.rdata).map(|f| f[0]));
-    let mut assembler = Assembler::new(zone.clone(), our_serial);
+    let mut assembler = Assembler::new(zone.clone(), our_serial).with_capacity(capacity);
     let mut counts = Counts::default();
     loop {
         let Some(answer) = read_framed(&mut stream, primary.timeout).await? else {
@@ -346,7 +352,7 @@ pub async fn fetch(
                 continue;
             }
             counts.records += 1;
-            assembler.push(record.to_record(&answer)?)?;
+            assembler.push(record.into_record(&answer)?)?;
         }
         if assembler.is_done() {
             break;
@@ -377,18 +383,24 @@ enum State {
     Done,
 }
 
-/// Turns an answer's records, in order, into what the transfer brought (pure).
+/// Turns an answer's records, in order, into what the transfer brought (pure). The
+/// records of a whole zone go to a [`StreamBuilder`] as they come: never held as a
+/// list of records when the primary sends them in canonical order.
 pub struct Assembler {
     zone: Name,
     ours: Option<u32>,
     state: State,
     serial: u32,
     first: Option<Record>,
-    records: Vec<Record>,
+    full: Option<StreamBuilder>,
+    capacity: usize,
     deltas: Vec<Delta>,
     current: Option<Delta>,
     incremental: bool,
 }
+
+/// The first arena chunk of a zone whose size is not known.
+const DEFAULT_CAPACITY: usize = 64 << 10;
 
 impl Assembler {
     /// An assembler for `zone`; `ours` is our serial for an IXFR.
@@ -399,11 +411,31 @@ impl Assembler {
             state: State::Start,
             serial: 0,
             first: None,
-            records: Vec::new(),
+            full: None,
+            capacity: DEFAULT_CAPACITY,
             deltas: Vec::new(),
             current: None,
             incremental: false,
         }
+    }
+
+    /// The size in octets of the first arena chunk of a whole zone (default 64 KiB).
+    pub fn with_capacity(mut self, capacity: usize) -> Self {
+        self.capacity = capacity.max(DEFAULT_CAPACITY);
+        self
+    }
+
+    /// Starts the whole zone with the first SOA, then `record` when given.
+    fn start_full(&mut self, record: Option<Record>) -> Result<(), XfrError> {
+        let mut full = StreamBuilder::new(&self.zone, self.capacity);
+        if let Some(first) = self.first.clone() {
+            full.push(first)?;
+        }
+        if let Some(record) = record {
+            full.push(record)?;
+        }
+        self.full = Some(full);
+        Ok(())
     }
 
     /// Whether the transfer ended (or, for an IXFR, we are current).
@@ -468,20 +500,22 @@ impl Assembler {
                 }
                 Some(serial) if serial == self.serial => {
                     // A zone of its SOA alone.
-                    self.records.extend(self.first.clone());
+                    self.start_full(None)?;
                     self.state = State::Done;
                 }
                 Some(_) => return Err(XfrError::Malformed("an unexpected SOA".into())),
                 None => {
-                    self.records.extend(self.first.clone());
-                    self.records.push(record);
+                    self.start_full(Some(record))?;
                     self.state = State::Full;
                 }
             },
-            State::Full => match soa {
-                Some(serial) if serial == self.serial => self.state = State::Done,
-                Some(_) => return Err(XfrError::Malformed("a second, different SOA".into())),
-                None => self.records.push(record),
+            State::Full => match (soa, self.full.as_mut()) {
+                (Some(serial), _) if serial == self.serial => self.state = State::Done,
+                (Some(_), _) => {
+                    return Err(XfrError::Malformed("a second, different SOA".into()));
+                }
+                (None, Some(full)) => full.push(record)?,
+                (None, None) => return Err(XfrError::Malformed("no zone started".into())),
             },
             State::Removing => {
                 let delta = self
@@ -539,7 +573,9 @@ impl Assembler {
         if self.incremental {
             return Ok(Fetched::Incremental(self.deltas));
         }
-        Ok(Fetched::Full(self.records))
+        self.full
+            .map(Fetched::Full)
+            .ok_or_else(|| XfrError::Malformed("no zone".into()))
     }
 }
 

@@ -38,6 +38,20 @@ fn run(ours: Option<u32>, records: Vec<Record>) -> Result<Fetched, XfrError> {
     assembler.finish()
 }
 
+/// The records of the whole zone a transfer brought (owners lowercased, in canonical
+/// order); None when it brought something else or is not a zone.
+fn full(fetched: Fetched) -> Option<Vec<Record>> {
+    match fetched {
+        Fetched::Full(builder) => Some(builder.finish().ok()?.records().collect()),
+        _ => None,
+    }
+}
+
+fn lower(mut r: Record) -> Record {
+    r.owner = r.owner.to_lowercase();
+    r
+}
+
 #[test]
 fn an_axfr_is_the_records_between_the_two_soas() {
     let got = run(
@@ -51,11 +65,11 @@ fn an_axfr_is_the_records_between_the_two_soas() {
     )
     .unwrap();
     assert_eq!(
-        got,
-        Fetched::Full(vec![
-            soa(3),
+        full(got),
+        Some(vec![
+            lower(soa(3)),
+            a("jain-bb.jain.ad.jp.", 3),
             a("nezu.jain.ad.jp.", 4),
-            a("jain-bb.jain.ad.jp.", 3)
         ])
     );
 }
@@ -101,12 +115,15 @@ fn a_lone_soa_not_newer_is_up_to_date_and_an_axfr_style_ixfr_is_full() {
     let mut assembler = Assembler::new(n("jain.ad.jp."), Some(3));
     assembler.push(soa(3)).unwrap();
     assert!(assembler.is_done());
-    assert_eq!(assembler.finish().unwrap(), Fetched::UpToDate(3));
+    assert!(matches!(assembler.finish().unwrap(), Fetched::UpToDate(3)));
     let mut newer = Assembler::new(n("jain.ad.jp."), Some(2));
     newer.push(soa(3)).unwrap();
     assert!(!newer.is_done() && newer.first_soa_only());
     let got = run(Some(1), vec![soa(3), a("nezu.jain.ad.jp.", 4), soa(3)]).unwrap();
-    assert_eq!(got, Fetched::Full(vec![soa(3), a("nezu.jain.ad.jp.", 4)]));
+    assert_eq!(
+        full(got),
+        Some(vec![lower(soa(3)), a("nezu.jain.ad.jp.", 4)])
+    );
 }
 
 #[test]
@@ -121,4 +138,11 @@ fn answers_that_are_not_transfers_are_refused() {
     let mut other = soa(3);
     other.owner = n("other.jp.");
     assert!(run(None, vec![other]).is_err());
+    assert!(
+        matches!(
+            run(None, vec![soa(3), a("nezu.other.jp.", 4), soa(3)]),
+            Err(XfrError::NotAZone(_))
+        ),
+        "a name outside the zone"
+    );
 }

@@ -30,7 +30,7 @@ use super::stats::{SecondaryState, XfrStats};
 use crate::manager::{Manager, TransferError, TransferLease, ZoneHandle, ZoneOptions};
 use crate::wire::name::Name;
 use crate::zone::serial::serial_gt;
-use crate::zone::{Record, Rtype, Zone};
+use crate::zone::{Record, Rtype};
 
 /// Bound on each exchange with a primary (and each read of a transfer).
 const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -419,7 +419,9 @@ impl ZoneTask {
         let started = Instant::now();
         let asked = if ours.is_some() { "ixfr" } else { "axfr" };
         let apex = self.handle.apex().clone();
-        let fetched = client::fetch(primary, &apex, ours).await;
+        // A whole zone sent again is about the size of the one served.
+        let capacity = self.handle.zone().map_or(0, |z| z.live_bytes());
+        let fetched = client::fetch(primary, &apex, ours, capacity).await;
         let ms = started.elapsed().as_millis() as u64;
         let (fetched, counts) = match fetched {
             Ok(f) => f,
@@ -449,8 +451,9 @@ impl ZoneTask {
                 added: 0,
             }),
             Fetched::Incremental(deltas) => handle.apply_ixfr(lease, &deltas),
-            Fetched::Full(records) => {
-                let zone = Zone::build(handle.apex(), records)
+            Fetched::Full(builder) => {
+                let zone = builder
+                    .finish()
                     .map_err(|e| TransferError::NotAZone(e.to_string()))?;
                 handle.replace_axfr(lease, zone)
             }

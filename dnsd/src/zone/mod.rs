@@ -36,6 +36,7 @@ pub mod record;
 pub mod serial;
 pub mod set;
 pub mod snapshot;
+pub mod stream;
 pub mod text;
 pub mod txn;
 

@@ -326,42 +326,66 @@ impl NodeData {
 
     /// Writes the node's blob, with `flags`, to the end of `out`.
     pub fn encode(&self, flags: u8, out: &mut Vec<u8>) -> Result<(), EncodeError> {
-        let owner = self.owner.as_wire();
-        let count = u16::try_from(self.rrsets.len()).map_err(|_| EncodeError::TooManyRrsets {
-            owner: self.owner.clone(),
-        })?;
-        let start = out.len();
-        out.extend_from_slice(&[flags, owner.len() as u8]);
-        out.extend_from_slice(&count.to_le_bytes());
-        out.extend_from_slice(owner);
-        let entries_at = out.len();
-        out.resize(entries_at + self.rrsets.len() * RRSET_ENTRY, 0);
-        for (k, rrset) in self.rrsets.iter().enumerate() {
-            let records =
-                u16::try_from(rrset.rdatas.len()).map_err(|_| EncodeError::RrsetTooLarge {
-                    owner: self.owner.clone(),
-                    rtype: rrset.rtype,
-                    count: rrset.rdatas.len(),
-                })?;
-            let wire_at = out.len();
-            for rdata in &rrset.rdatas {
-                let len = u16::try_from(rdata.len()).map_err(|_| EncodeError::RdataTooLong {
-                    owner: self.owner.clone(),
-                    rtype: rrset.rtype,
-                })?;
-                out.extend_from_slice(&len.to_be_bytes());
-                out.extend_from_slice(rdata);
-            }
-            let wire_len = (out.len() - wire_at) as u32;
-            let e = entries_at + k * RRSET_ENTRY;
-            out[e..e + 2].copy_from_slice(&rrset.rtype.0.to_le_bytes());
-            out[e + 2..e + 4].copy_from_slice(&records.to_le_bytes());
-            out[e + 4..e + 8].copy_from_slice(&rrset.ttl.to_le_bytes());
-            out[e + 8..e + 12].copy_from_slice(&wire_len.to_le_bytes());
-        }
-        debug_assert_eq!(blob_len(&out[start..]), Some(out.len() - start));
-        Ok(())
+        encode_parts(
+            self.owner.as_wire(),
+            flags,
+            self.rrsets
+                .iter()
+                .map(|r| (r.rtype, r.ttl, r.rdatas.iter().map(|d| &d[..]))),
+            out,
+        )
     }
+}
+
+/// Writes the blob of the node `owner` (lowercased wire format) with `flags` and
+/// `rrsets` (type, TTL, RDATAs; in blob order, each one's RDATAs sorted and without
+/// duplicates) to the end of `out`: [`NodeData::encode`] without the node unpacked,
+/// for a builder that holds the records elsewhere.
+pub fn encode_parts<'d, R>(
+    owner: &[u8],
+    flags: u8,
+    rrsets: impl ExactSizeIterator<Item = (Rtype, u32, R)>,
+    out: &mut Vec<u8>,
+) -> Result<(), EncodeError>
+where
+    R: Iterator<Item = &'d [u8]>,
+{
+    let name = || Name::from_wire(owner).unwrap_or_else(|_| Name::root());
+    let rrset_count = rrsets.len();
+    let count =
+        u16::try_from(rrset_count).map_err(|_| EncodeError::TooManyRrsets { owner: name() })?;
+    let start = out.len();
+    out.extend_from_slice(&[flags, owner.len() as u8]);
+    out.extend_from_slice(&count.to_le_bytes());
+    out.extend_from_slice(owner);
+    let entries_at = out.len();
+    out.resize(entries_at + rrset_count * RRSET_ENTRY, 0);
+    for (k, (rtype, ttl, rdatas)) in rrsets.enumerate() {
+        let wire_at = out.len();
+        let mut records = 0usize;
+        for rdata in rdatas {
+            let len = u16::try_from(rdata.len()).map_err(|_| EncodeError::RdataTooLong {
+                owner: name(),
+                rtype,
+            })?;
+            out.extend_from_slice(&len.to_be_bytes());
+            out.extend_from_slice(rdata);
+            records += 1;
+        }
+        let records = u16::try_from(records).map_err(|_| EncodeError::RrsetTooLarge {
+            owner: name(),
+            rtype,
+            count: records,
+        })?;
+        let wire_len = (out.len() - wire_at) as u32;
+        let e = entries_at + k * RRSET_ENTRY;
+        out[e..e + 2].copy_from_slice(&rtype.0.to_le_bytes());
+        out[e + 2..e + 4].copy_from_slice(&records.to_le_bytes());
+        out[e + 4..e + 8].copy_from_slice(&ttl.to_le_bytes());
+        out[e + 8..e + 12].copy_from_slice(&wire_len.to_le_bytes());
+    }
+    debug_assert_eq!(blob_len(&out[start..]), Some(out.len() - start));
+    Ok(())
 }
 
 #[cfg(test)]

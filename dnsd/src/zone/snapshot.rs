@@ -26,9 +26,7 @@ use std::sync::Arc;
 use super::arena::{Arena, ArenaFull, ChunkedWriter, Ref};
 use super::canonical::{self, Labels};
 use super::index::{self, NameIndex};
-use super::node::{
-    self, APEX, BELOW_CUT, DELEGATION, EncodeError, NodeData, RrsetData, covered_of,
-};
+use super::node::{self, APEX, BELOW_CUT, DELEGATION, EncodeError, covered_of};
 pub use super::node::{NodeRef, RrsetRef};
 use super::order::{Cursor, OrderIndex};
 use super::record::{Record, Rtype};
@@ -163,79 +161,16 @@ impl Zone {
                 .sum::<usize>()
             + groups.len() * 2 * node::RRSET_ENTRY
             + 64;
-        let mut writer = ChunkedWriter::with_capacity(bound);
-        let mut build = Bulk {
-            writer: &mut writer,
-            refs: Vec::with_capacity(groups.len()),
-            hashes: Vec::with_capacity(groups.len()),
-            nsec3: Vec::new(),
-            cuts: Vec::new(),
-            record_count: 0,
-            live_bytes: 0,
-            scratch: NodeData::empty(Name::root()),
-            blob: Vec::new(),
-        };
-        // Canonical order visits ancestors before descendants (a pre-order walk of the
-        // name tree), so a stack of the nodes on the path from the apex gives each name
-        // its missing ancestors (empty non-terminals, written here in order) and the
-        // cut above it.
-        let mut stack: Vec<(Vec<u8>, u8)> = Vec::new();
-        let mut apex_ref = None;
+        let mut build = Bulk::new(ChunkedWriter::with_capacity(bound), groups.len(), apex_len);
         for &g in &order {
             let group = &groups[g];
-            let owner = records[group.start].owner.as_wire();
-            while stack
-                .last()
-                .is_some_and(|(a, _)| !name::is_subdomain(owner, a) || a.len() == owner.len())
-            {
-                stack.pop();
-            }
-            if owner.len() > apex_len {
-                let known = stack.last().map_or(0, |(a, _)| a.len());
-                let missing: Vec<usize> = name::label_offsets(owner)
-                    .skip(1)
-                    .filter(|&at| owner.len() - at > known.max(apex_len - 1))
-                    .collect();
-                for &at in missing.iter().rev() {
-                    let ent = &owner[at..];
-                    let flags = child_flags(&stack, ent.len() == apex_len, false);
-                    build.node(ent, flags, &[])?;
-                    if ent.len() == apex_len {
-                        apex_ref = build.refs.last().copied();
-                    }
-                    stack.push((ent.to_vec(), flags));
-                }
-            }
-            let rrsets = &records[group.start..group.end];
-            let at_apex = owner.len() == apex_len;
-            let has_ns = rrsets.iter().any(|r| r.rtype == Rtype::NS);
-            let flags = child_flags(&stack, at_apex, has_ns);
-            build.node(owner, flags, rrsets)?;
-            if at_apex {
-                apex_ref = build.refs.last().copied();
-            }
-            stack.push((owner.to_vec(), flags));
+            build.owner(
+                records[group.start].owner.as_wire(),
+                &records[group.start..group.end],
+            )?;
         }
-        let Bulk {
-            refs,
-            hashes,
-            nsec3,
-            cuts,
-            record_count,
-            live_bytes,
-            ..
-        } = build;
         drop(records);
-        let apex_ref = apex_ref.ok_or_else(|| BuildError::NoSoa(apex.clone()))?;
-        let names = NameIndex::build(hashes.iter().copied().zip(refs.iter().copied()));
-        drop(hashes);
-        Zone::assemble(
-            apex,
-            writer,
-            names,
-            Orders { refs, nsec3, cuts },
-            (apex_ref, record_count, live_bytes),
-        )
+        build.finish(apex)
     }
 
     /// The last step of every builder (`build`, `zone::ordered`): the NSEC3 index put in
@@ -547,25 +482,132 @@ pub(crate) fn name_in(arena: &Arena, r: Ref) -> &[u8] {
 }
 
 /// The state of a bulk build.
-struct Bulk<'w> {
-    writer: &'w mut ChunkedWriter,
+/// A version written node by node, owners in canonical order (`Zone::build` after
+/// its sort, `zone::stream` as records arrive).
+pub(super) struct Bulk {
+    writer: ChunkedWriter,
     refs: Vec<Ref>,
     hashes: Vec<u64>,
     nsec3: Vec<Ref>,
     cuts: Vec<Ref>,
     record_count: usize,
     live_bytes: usize,
-    scratch: NodeData,
+    /// A node's record indexes, RRset by RRset (`node`'s scratch).
+    order: Vec<usize>,
+    /// A node's RRsets: type, TTL, and their indexes' span in `order`.
+    runs: Vec<(Rtype, u32, usize, usize)>,
     blob: Vec<u8>,
+    /// The nodes on the path from the apex to the last one written, with their flags.
+    stack: Vec<(Vec<u8>, u8)>,
+    apex_ref: Option<Ref>,
+    apex_len: usize,
 }
 
-impl Bulk<'_> {
+impl Bulk {
+    /// A version of the zone whose apex is `apex_len` octets long, written to
+    /// `writer`, of about `nodes` nodes.
+    pub(super) fn new(writer: ChunkedWriter, nodes: usize, apex_len: usize) -> Self {
+        Self {
+            writer,
+            refs: Vec::with_capacity(nodes),
+            hashes: Vec::with_capacity(nodes),
+            nsec3: Vec::new(),
+            cuts: Vec::new(),
+            record_count: 0,
+            live_bytes: 0,
+            order: Vec::new(),
+            runs: Vec::new(),
+            blob: Vec::new(),
+            stack: Vec::new(),
+            apex_ref: None,
+            apex_len,
+        }
+    }
+
+    /// Writes the node `owner` (lowercased, at or below the apex, after every owner
+    /// written before in canonical order) holding `records` (its records, sorted by
+    /// type and type covered), after the empty non-terminals above it not written yet.
+    pub(super) fn owner(&mut self, owner: &[u8], records: &[Record]) -> Result<(), BuildError> {
+        let apex_len = self.apex_len;
+        // Canonical order visits ancestors before descendants (a pre-order walk of the
+        // name tree), so a stack of the nodes on the path from the apex gives each name
+        // its missing ancestors (empty non-terminals, written here in order) and the
+        // cut above it.
+        while self
+            .stack
+            .last()
+            .is_some_and(|(a, _)| !name::is_subdomain(owner, a) || a.len() == owner.len())
+        {
+            self.stack.pop();
+        }
+        if owner.len() > apex_len {
+            let known = self.stack.last().map_or(0, |(a, _)| a.len());
+            let missing: Vec<usize> = name::label_offsets(owner)
+                .skip(1)
+                .filter(|&at| owner.len() - at > known.max(apex_len - 1))
+                .collect();
+            for &at in missing.iter().rev() {
+                let ent = &owner[at..];
+                let flags = child_flags(&self.stack, ent.len() == apex_len, false);
+                self.node(ent, flags, &[])?;
+                if ent.len() == apex_len {
+                    self.apex_ref = self.refs.last().copied();
+                }
+                self.stack.push((ent.to_vec(), flags));
+            }
+        }
+        let at_apex = owner.len() == apex_len;
+        let has_ns = records.iter().any(|r| r.rtype == Rtype::NS);
+        let flags = child_flags(&self.stack, at_apex, has_ns);
+        self.node(owner, flags, records)?;
+        if at_apex {
+            self.apex_ref = self.refs.last().copied();
+        }
+        self.stack.push((owner.to_vec(), flags));
+        Ok(())
+    }
+
+    /// The nodes written so far, in canonical order.
+    pub(super) fn nodes(&self) -> impl Iterator<Item = NodeRef<'_>> {
+        self.refs.iter().map(|&r| NodeRef::new(self.writer.get(r)))
+    }
+
+    /// The version of every node written.
+    pub(super) fn finish(self, apex: Name) -> Result<Zone, BuildError> {
+        let Bulk {
+            writer,
+            refs,
+            hashes,
+            nsec3,
+            cuts,
+            record_count,
+            live_bytes,
+            apex_ref,
+            ..
+        } = self;
+        let apex_ref = apex_ref.ok_or_else(|| BuildError::NoSoa(apex.clone()))?;
+        let names = NameIndex::build(hashes.iter().copied().zip(refs.iter().copied()));
+        drop(hashes);
+        Zone::assemble(
+            apex,
+            writer,
+            names,
+            Orders { refs, nsec3, cuts },
+            (apex_ref, record_count, live_bytes),
+        )
+    }
+
     /// Writes the node `owner` with `flags` and the records `rrsets` (sorted by
-    /// type and type covered, one owner).
+    /// type and type covered, one owner). Each RRset's RDATAs are sorted and
+    /// deduplicated as indexes into `records` and encoded from there: no record is
+    /// copied on the way.
     fn node(&mut self, owner: &[u8], flags: u8, records: &[Record]) -> Result<(), BuildError> {
-        let data = &mut self.scratch;
-        data.owner = Name::from_wire(owner).unwrap_or_else(|_| Name::root());
-        data.rrsets.clear();
+        let order = &mut self.order;
+        order.clear();
+        order.extend(0..records.len());
+        // (type, TTL, start, end) of each RRset's indexes in `order`.
+        let runs = &mut self.runs;
+        runs.clear();
         let mut i = 0;
         while i < records.len() {
             let key = (
@@ -576,28 +618,42 @@ impl Bulk<'_> {
                 .iter()
                 .take_while(|r| (r.rtype, covered_of(r.rtype, Some(&r.rdata[..]))) == key)
                 .count();
-            let mut rdatas: Vec<Box<[u8]>> = records[i..i + run]
-                .iter()
-                .map(|r| r.rdata.clone())
-                .collect();
-            rdatas.sort_unstable();
-            rdatas.dedup();
-            self.record_count += rdatas.len();
-            data.rrsets.push(RrsetData {
-                rtype: key.0,
-                ttl: records[i].ttl,
-                rdatas,
-            });
+            let slice = &mut order[i..i + run];
+            if run > 1 {
+                slice.sort_unstable_by(|&a, &b| records[a].rdata.cmp(&records[b].rdata));
+            }
+            // Duplicates (RFC 2181 §5) moved to the end of the run and left out.
+            let mut kept = 1;
+            for k in 1..run {
+                if records[slice[k]].rdata != records[slice[kept - 1]].rdata {
+                    slice.swap(kept, k);
+                    kept += 1;
+                }
+            }
+            self.record_count += kept;
+            runs.push((key.0, records[i].ttl, i, i + kept));
             i += run;
         }
         self.blob.clear();
-        data.encode(flags, &mut self.blob)?;
+        node::encode_parts(
+            owner,
+            flags,
+            runs.iter().map(|&(rtype, ttl, start, end)| {
+                (
+                    rtype,
+                    ttl,
+                    order[start..end].iter().map(|&k| &records[k].rdata[..]),
+                )
+            }),
+            &mut self.blob,
+        )?;
+        let has_nsec3 = runs.iter().any(|r| r.0 == Rtype::NSEC3);
         let r = self.writer.next_ref(self.blob.len())?;
         self.writer.write(&self.blob);
         self.live_bytes += self.blob.len().next_multiple_of(4);
         self.refs.push(r);
         self.hashes.push(index::hash(owner));
-        if data.rrset(Rtype::NSEC3).is_some() {
+        if has_nsec3 {
             self.nsec3.push(r);
         }
         if flags & DELEGATION != 0 {
