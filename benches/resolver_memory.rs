@@ -27,11 +27,18 @@
 //! from a cache of N names, not from a handful of hot ones: QPS and the resolver's CPU
 //! time per answered query (utime+stime of its threads over the run), one resolver
 //! after the other in the same run (Unbound one thread, dnsd its default two UDP
-//! workers: CPU per query is the comparable figure).
+//! workers: CPU per query is the comparable figure). Also reported: how long the fill
+//! took (a rendered answer, or Unbound's message, lives as long as its smallest TTL:
+//! the wildcard proof's NSEC, 300 s, the zone's SOA MINIMUM; a fill longer than that
+//! leaves the first names' answers expired, to be found again from the RRset cache),
+//! and for dnsd the share of the hit phase's answers sent by the UDP workers from
+//! rendered answers (`dnsd_resolver_answers_total{source="worker"}`; the rest went
+//! through the resolver's tasks).
 
 use std::time::Duration;
 
 use netfabric_tests::dns::{Query, normalize};
+use netfabric_tests::metrics::metric;
 use netfabric_tests::mini_internet::{MiniInternet, ask};
 use netfabric_tests::procstat;
 use netfabric_tests::resolver_bench::{
@@ -61,6 +68,23 @@ struct Row {
     retained: f64,
     /// (QPS, CPU µs per query) of the hit phase.
     hits: Option<(f64, f64)>,
+    /// Seconds the fill took.
+    fill_secs: f64,
+    /// dnsd: the share of the hit phase's answers the workers sent, percent.
+    from_workers: Option<f64>,
+}
+
+/// dnsd's answers so far: (by the UDP workers, by the resolver's tasks).
+fn dnsd_answers(net: &MiniInternet, running: &Running) -> (u64, u64) {
+    let text = net.scrape_dnsd(running.addr);
+    let count = |source: &str| {
+        metric(
+            &text,
+            &format!("dnsd_resolver_answers_total{{source=\"{source}\"}}"),
+        )
+        .unwrap_or(0)
+    };
+    (count("worker"), count("resolver"))
 }
 
 fn main() {
@@ -90,12 +114,22 @@ fn main() {
         let lines: Vec<String> = list.iter().map(|n| format!("{n} A")).collect();
         write_queries(&queries, lines.iter().map(String::as_str));
         let rss_before = procstat::rss_bytes(running.pid);
+        let started = std::time::Instant::now();
         let answered = measure(&net, &running, &queries, Load::OnePass).completed as f64;
+        let fill_secs = started.elapsed().as_secs_f64();
         let rss_after = procstat::rss_bytes(running.pid);
         let sample: Vec<String> = list.iter().step_by((names / 500).max(1)).cloned().collect();
         let retained = retained(&net, &running, &sample);
+        let dnsd = resolver == Resolver::Dnsd;
+        let mut from_workers = None;
         let hits = (cache == CacheSize::Large).then(|| {
+            let before = dnsd.then(|| dnsd_answers(&net, &running));
             let m = measure(&net, &running, &queries, Load::Seconds(hit_seconds));
+            if let Some((workers, tasks)) = before {
+                let (w, t) = dnsd_answers(&net, &running);
+                let (w, t) = (w - workers, t - tasks);
+                from_workers = Some(100.0 * w as f64 / (w + t).max(1) as f64);
+            }
             (m.qps, m.cpu_us)
         });
         rows.push(Row {
@@ -106,25 +140,28 @@ fn main() {
             rss_after,
             retained,
             hits,
+            fill_secs,
+            from_workers,
         });
     }
     println!("\nresolver memory: {names} distinct names (signed wildcard, DO), one pass each");
     println!(
-        "| resolver | cache | answered | RSS before MB | RSS after MB | bytes/name | still cached % | hit QPS | hit CPU µs/q |"
+        "| resolver | cache | answered | fill s | RSS before MB | RSS after MB | bytes/name | still cached % | hit QPS | hit CPU µs/q | hits from rendered % |"
     );
     println!(
-        "|----------|-------|---------:|--------------:|-------------:|-----------:|---------------:|--------:|-------------:|"
+        "|----------|-------|---------:|-------:|--------------:|-------------:|-----------:|---------------:|--------:|-------------:|---------------------:|"
     );
     for r in &rows {
         let growth = r.rss_after.saturating_sub(r.rss_before) as f64;
         println!(
-            "| {} | {} | {:.0} | {:.1} | {:.1} | {:.0} | {} | {} | {} |",
+            "| {} | {} | {:.0} | {:.0} | {:.1} | {:.1} | {:.0} | {} | {} | {} | {} |",
             r.resolver.label(),
             match r.cache {
                 CacheSize::Large => "large",
                 CacheSize::Default => "defaults",
             },
             r.answered,
+            r.fill_secs,
             r.rss_before as f64 / 1e6,
             r.rss_after as f64 / 1e6,
             growth / r.answered.max(1.0),
@@ -134,6 +171,7 @@ fn main() {
             },
             r.hits.map_or("-".into(), |h| format!("{:.0}", h.0)),
             r.hits.map_or("-".into(), |h| format!("{:.2}", h.1)),
+            r.from_workers.map_or("-".into(), |p| format!("{p:.1}")),
         );
     }
 }

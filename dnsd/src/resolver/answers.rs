@@ -13,11 +13,26 @@
 //! eviction): one allocation each, the key (lowercase question name, type, flags),
 //! then the count and offsets of the TTLs (u16 each), then the response without its
 //! ID and question name (the key has the name; a hit writes the request's).
+//!
+//! Each thread that answers (a UDP worker) also keeps copies of the entries it served
+//! lately ([`Recent`]: 256 slots by the key's hash, buffers reused, some 100 KB at
+//! most), and answers a repeated question from its copy: no lock, no store to a line
+//! another core reads. Through the shared table, every hit took a shard's mutex that
+//! the other workers took for the same popular names, so the line holding it moved
+//! between cores at each query. A copy lives as long as the entry it copies (the
+//! same expiry); one late in its life goes back to the table, where the refresh is
+//! claimed once; [`AnswerCache::clear`] (a flush) drops every thread's copies. A copy
+//! may outlive its entry's replacement or eviction until it expires: its TTLs still
+//! hold. Copies are not counted against the bound.
 
 use crate::wire::message::{HEADER_LEN, Request, flags};
 use crate::wire::name::{MAX_NAME_LEN, lowercase_into};
 
-use super::table::{Blob, BlobTable};
+use std::cell::RefCell;
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use super::table::{Blob, BlobTable, refresh_due};
 
 /// Longest key: a name, a type (2) and the flags (1).
 const KEY_MAX: usize = MAX_NAME_LEN + 3;
@@ -81,6 +96,80 @@ impl Hit {
 /// The cache of rendered answers.
 pub struct AnswerCache {
     table: BlobTable,
+    /// This cache among the process's (threads' copies name the cache they copy).
+    id: u64,
+    /// Flushes so far: a thread's copies made before the last one are dropped.
+    flushes: AtomicU64,
+}
+
+/// Slots of a thread's copies (a power of two).
+const RECENT_SLOTS: usize = 256;
+
+/// A thread's copies of entries it served lately, one per slot (the key's hash picks
+/// it; a newer one takes the slot).
+struct Recent {
+    /// The cache copied from, and its flush count then.
+    cache: u64,
+    flushes: u64,
+    slots: Vec<RecentSlot>,
+}
+
+/// One copy: the key and the value as the table holds them, and the entry's times.
+#[derive(Default)]
+struct RecentSlot {
+    hash: u64,
+    key_len: usize,
+    keyed: Vec<u8>,
+    stored: u32,
+    expires: u32,
+}
+
+thread_local! {
+    static RECENT: RefCell<Recent> = const {
+        RefCell::new(Recent {
+            cache: 0,
+            flushes: 0,
+            slots: Vec::new(),
+        })
+    };
+}
+
+/// Hashes keys for the threads' copies.
+fn recent_hash(key: &[u8]) -> u64 {
+    foldhash::fast::FixedState::with_seed(0x7265_6365_6e74).hash_one(key)
+}
+
+/// Writes into `out` the response stored as `value` (TTL count and offsets, header,
+/// the rest) for `request`, whose question name is `qname`, TTLs lowered by the time
+/// since `stored`; None when it does not fit `limit` or does not read.
+fn render(
+    value: &[u8],
+    request: &Request<'_>,
+    qname: &[u8],
+    limit: usize,
+    elapsed: u32,
+    out: &mut Vec<u8>,
+) -> Option<()> {
+    let count = usize::from(u16::from_be_bytes([*value.first()?, *value.get(1)?]));
+    let (offsets, stored) = value.get(2..)?.split_at_checked(2 * count)?;
+    // The response: the ID, the stored header, the question name (the request's,
+    // case kept), the rest as stored.
+    let (header, rest) = stored.split_at_checked(HEADER_LEN - 2)?;
+    if 2 + stored.len() + qname.len() > limit {
+        return None;
+    }
+    out.clear();
+    out.extend_from_slice(&request.header.id.to_be_bytes());
+    out.extend_from_slice(header);
+    out.extend_from_slice(qname);
+    out.extend_from_slice(rest);
+    for pair in offsets.chunks_exact(2) {
+        let at = usize::from(u16::from_be_bytes([pair[0], pair[1]]));
+        let field = out.get_mut(at..at + 4)?;
+        let ttl = u32::from_be_bytes([field[0], field[1], field[2], field[3]]);
+        field.copy_from_slice(&ttl.saturating_sub(elapsed).to_be_bytes());
+    }
+    Some(())
 }
 
 /// The cache's clock: seconds in 32 bits.
@@ -91,8 +180,11 @@ fn clock(now: u64) -> u32 {
 impl AnswerCache {
     /// A cache of at most `max_bytes`.
     pub fn new(max_bytes: usize) -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
         Self {
             table: BlobTable::new(max_bytes),
+            id: NEXT.fetch_add(1, Relaxed),
+            flushes: AtomicU64::new(0),
         }
     }
 
@@ -106,9 +198,11 @@ impl AnswerCache {
         self.table.freed()
     }
 
-    /// Drops every rendered answer.
+    /// Drops every rendered answer (the threads' copies too).
     pub fn clear(&self) {
         self.table.remove_where(|_| true);
+        // After the removal: a copy made while it ran counts the flushes before it.
+        self.flushes.fetch_add(1, Relaxed);
     }
 
     /// Entries held (expired ones included until evicted).
@@ -140,27 +234,61 @@ impl AnswerCache {
             return Hit::Miss;
         };
         let now = clock(now);
-        let read = |found: super::table::Found<'_>| {
-            let value = found.value;
-            let count = usize::from(u16::from_be_bytes([*value.first()?, *value.get(1)?]));
-            let (offsets, stored) = value.get(2..)?.split_at_checked(2 * count)?;
-            // The response: the ID, the stored header, the question name (the
-            // request's, case kept), the rest as stored.
-            let (header, rest) = stored.split_at_checked(HEADER_LEN - 2)?;
-            if 2 + stored.len() + question.name.len() > limit {
-                return None;
+        let hash = recent_hash(key);
+        let flushes = self.flushes.load(Relaxed);
+        RECENT.with(|recent| {
+            let Ok(mut recent) = recent.try_borrow_mut() else {
+                return self.answer_shared(request, key, limit, out, now, prefetch, None);
+            };
+            let recent = &mut *recent;
+            if recent.cache != self.id || recent.flushes != flushes || recent.slots.is_empty() {
+                recent.cache = self.id;
+                recent.flushes = flushes;
+                recent.slots.clear();
+                recent.slots.resize_with(RECENT_SLOTS, RecentSlot::default);
             }
-            out.clear();
-            out.extend_from_slice(&request.header.id.to_be_bytes());
-            out.extend_from_slice(header);
-            out.extend_from_slice(question.name);
-            out.extend_from_slice(rest);
+            let slot = &mut recent.slots[(hash as usize) & (RECENT_SLOTS - 1)];
+            if slot.hash == hash
+                && slot.expires > now
+                && slot.keyed.get(..slot.key_len) == Some(key)
+                && !(prefetch && refresh_due(slot.stored, slot.expires, now))
+            {
+                let elapsed = now.saturating_sub(slot.stored);
+                let value = &slot.keyed[slot.key_len..];
+                if render(value, request, question.name, limit, elapsed, out).is_some() {
+                    return Hit::Fresh;
+                }
+            }
+            self.answer_shared(request, key, limit, out, now, prefetch, Some((hash, slot)))
+        })
+    }
+
+    /// [`Self::answer`] from the shared table; the entry found is copied to `slot`
+    /// (with the key's `hash`) when given.
+    #[allow(clippy::too_many_arguments)]
+    fn answer_shared(
+        &self,
+        request: &Request<'_>,
+        key: &[u8],
+        limit: usize,
+        out: &mut Vec<u8>,
+        now: u32,
+        prefetch: bool,
+        copy: Option<(u64, &mut RecentSlot)>,
+    ) -> Hit {
+        let Some(question) = request.question else {
+            return Hit::Miss;
+        };
+        let read = |found: super::table::Found<'_>| {
             let elapsed = now.saturating_sub(found.stored);
-            for pair in offsets.chunks_exact(2) {
-                let at = usize::from(u16::from_be_bytes([pair[0], pair[1]]));
-                let field = out.get_mut(at..at + 4)?;
-                let ttl = u32::from_be_bytes([field[0], field[1], field[2], field[3]]);
-                field.copy_from_slice(&ttl.saturating_sub(elapsed).to_be_bytes());
+            render(found.value, request, question.name, limit, elapsed, out)?;
+            if let Some((hash, slot)) = copy {
+                slot.hash = hash;
+                slot.key_len = found.key.len();
+                slot.keyed.clear();
+                slot.keyed.extend_from_slice(found.keyed);
+                slot.stored = found.stored;
+                slot.expires = found.expires;
             }
             Some(found.refresh)
         };
@@ -367,6 +495,29 @@ mod tests {
             Hit::Refresh
         );
         assert_eq!(cache.answer(&request, 1232, &mut out, 672, true), Hit::Miss);
+    }
+
+    #[test]
+    fn a_threads_copy_answers_until_a_flush_and_other_caches_are_apart() {
+        let cache = AnswerCache::new(1 << 20);
+        let first = query(1, b"\x03www\x07example\x00", true);
+        let request = parse(&first).unwrap();
+        cache.put(&request, &response(&first), 100);
+        let mut out = Vec::new();
+        // The first hit copies the entry, the second answers from the copy.
+        for _ in 0..2 {
+            assert!(cache.answer(&request, 1232, &mut out, 110, false).is_hit());
+            let mut expected = response(&first);
+            expected[35..39].copy_from_slice(&290u32.to_be_bytes());
+            assert_eq!(out, expected);
+        }
+        // Another cache with nothing in it answers nothing, copies or not.
+        let other = AnswerCache::new(1 << 20);
+        assert!(!other.answer(&request, 1232, &mut out, 110, false).is_hit());
+        assert!(cache.answer(&request, 1232, &mut out, 110, false).is_hit());
+        // A flush drops the copies too.
+        cache.clear();
+        assert!(!cache.answer(&request, 1232, &mut out, 111, false).is_hit());
     }
 
     #[test]

@@ -22,6 +22,9 @@
 //!   one proof (Unbound's message cache does the same by pointing at its RRsets),
 //!   instead of a copy of some 160 octets each. A read that finds a proof gone or
 //!   changed (another NSEC at that owner since) is a miss: the name is resolved again.
+//! - **Verdicts**: an RRset the validator found secure is marked so
+//!   ([`Cache::mark_secure`]; `marked.rs` answers from it without validating again),
+//!   until other data is stored under its key.
 //!
 //! Time comes in as an argument (`now`, seconds on a monotonic clock), so the cache is
 //! tested without waiting.
@@ -174,18 +177,89 @@ impl Cache {
     /// The entry under `key`, decoded: None when absent, Some(None) when it does not
     /// decode.
     fn read(&self, key: &[u8], now: u32, stale: u32) -> Option<Option<(Lookup, Vec<ProofRef>)>> {
-        self.table.get(key, now, stale, |found| {
-            let elapsed = now.saturating_sub(found.stored);
-            decode(found.keyed, found.key.len(), elapsed)
-        })
+        self.read_if(key, now, stale, false)
+    }
+
+    /// [`Self::read`]; with `secure`, only an entry the validator marked (else None).
+    fn read_if(
+        &self,
+        key: &[u8],
+        now: u32,
+        stale: u32,
+        secure: bool,
+    ) -> Option<Option<(Lookup, Vec<ProofRef>)>> {
+        self.table
+            .get(key, now, stale, |found| {
+                let elapsed = now.saturating_sub(found.stored);
+                (found.marked || !secure).then(|| decode(found.keyed, found.key.len(), elapsed))
+            })
+            .flatten()
+    }
+
+    /// The RRset of (`name`, `rtype`), with its wildcard proofs, when it is live,
+    /// ranked as data of an answer (RFC 2181 §5.4.1), and it and each proof carry the
+    /// validator's mark ([`Self::mark_secure`]: found secure since stored); None
+    /// otherwise. The signatures' validity windows are the caller's to check.
+    pub fn get_secure(&self, name: &Name, rtype: RecordType, now: u64) -> Option<CachedRrset> {
+        let now = clock(now);
+        let mut buf = [0u8; KEY_MAX];
+        let key = key_of(name, u16::from(rtype), &mut buf)?;
+        let (Lookup::Rrset(mut rrset), refs) = self.read_if(key, now, 0, true)?? else {
+            return None;
+        };
+        if rrset.rank < Rank::Authority {
+            return None;
+        }
+        for proof in refs {
+            rrset.proof.extend(self.proof_if(&proof, now, 0, true)?);
+        }
+        Some(rrset)
+    }
+
+    /// Marks as secure the cached RRsets (and their RRSIGs) of `section`, a section
+    /// of a resolution the validator found secure, where the cache holds the same
+    /// records and signatures (an entry stored again since, with other data, is not
+    /// marked). Storing other data drops the mark.
+    pub fn mark_secure(&self, section: &[Record], now: u64) {
+        let now = clock(now);
+        for (owner, rtype, records) in super::records::rrsets(section) {
+            let signatures = super::classify::signatures_of(section, &owner, rtype);
+            let mut buf = [0u8; KEY_MAX];
+            let Some(key) = key_of(&owner, u16::from(rtype), &mut buf) else {
+                continue;
+            };
+            self.table.mark(key, now, |found| {
+                if found.marked {
+                    return true;
+                }
+                match decode(found.keyed, found.key.len(), 0) {
+                    Some((Lookup::Rrset(cached), _)) => {
+                        same_data(&cached.records, &records)
+                            && same_data(&cached.signatures, &signatures)
+                    }
+                    _ => false,
+                }
+            });
+        }
     }
 
     /// The records (and RRSIGs) of a stored proof, if it lives and is still the data
     /// it was.
     fn proof(&self, proof: &ProofRef, now: u32, stale: u32) -> Option<Vec<Record>> {
+        self.proof_if(proof, now, stale, false)
+    }
+
+    /// [`Self::proof`]; with `secure`, only a proof the validator marked.
+    fn proof_if(
+        &self,
+        proof: &ProofRef,
+        now: u32,
+        stale: u32,
+        secure: bool,
+    ) -> Option<Vec<Record>> {
         let mut buf = [0u8; KEY_MAX];
         let key = key_of(&proof.owner, proof.rtype, &mut buf)?;
-        let Some(Some((Lookup::Rrset(rrset), _))) = self.read(key, now, stale) else {
+        let Some(Some((Lookup::Rrset(rrset), _))) = self.read_if(key, now, stale, secure) else {
             return None;
         };
         if fingerprint(&rrset.records) != proof.fingerprint {
@@ -451,6 +525,11 @@ fn fingerprint(records: &[Record]) -> u32 {
     records.iter().fold(0u64, |sum, r| {
         sum.wrapping_add(hasher.hash_one(r.data.to_string().to_ascii_lowercase()))
     }) as u32
+}
+
+/// Whether `a` and `b` hold the same records' data, in any order (TTLs aside).
+fn same_data(a: &[Record], b: &[Record]) -> bool {
+    a.len() == b.len() && a.iter().all(|r| b.iter().any(|o| o.data == r.data))
 }
 
 /// The entry for `sections` (records, signatures) and the wildcard proofs `refs` at

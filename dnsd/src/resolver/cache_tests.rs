@@ -215,3 +215,83 @@ fn wildcard_proofs_are_stored_once_and_shared() {
         Lookup::Miss
     );
 }
+
+#[test]
+fn a_secure_mark_holds_for_the_data_judged_and_goes_with_other_data() {
+    let cache = Cache::new(1 << 20, 0, 86400);
+    let proof = nsec("*.wild.example.", "z.wild.example.");
+    let proven = |owner: &str, address: [u8; 4]| CachedRrset {
+        records: vec![a(owner, address)],
+        signatures: Vec::new(),
+        rank: Rank::Answer,
+        proof: vec![proof.clone()],
+    };
+    cache.put_rrset(proven("n1.wild.example.", [198, 51, 100, 1]), 0);
+    assert_eq!(
+        cache.get_secure(&name("n1.wild.example."), RecordType::A, 1),
+        None
+    );
+    // Data other than what is cached (another address) marks nothing.
+    cache.mark_secure(&[a("n1.wild.example.", [198, 51, 100, 9])], 1);
+    cache.mark_secure(std::slice::from_ref(&proof), 1);
+    assert_eq!(
+        cache.get_secure(&name("n1.wild.example."), RecordType::A, 1),
+        None
+    );
+    // The RRset marked too: a secure hit, with its proof.
+    cache.mark_secure(&[a("n1.wild.example.", [198, 51, 100, 1])], 1);
+    let hit = cache
+        .get_secure(&name("N1.wild.example."), RecordType::A, 2)
+        .expect("marked");
+    assert_eq!(hit.proof.len(), 1);
+    // The proof stored again as it was (another name under the wildcard) keeps its
+    // mark; stored with other data, it loses it, and so do the answers it proves.
+    cache.put_rrset(proven("n2.wild.example.", [198, 51, 100, 2]), 3);
+    assert!(
+        cache
+            .get_secure(&name("n1.wild.example."), RecordType::A, 4)
+            .is_some()
+    );
+    cache.put_rrset(
+        CachedRrset {
+            records: vec![nsec("*.wild.example.", "m.wild.example.")],
+            signatures: Vec::new(),
+            rank: Rank::Answer,
+            proof: Vec::new(),
+        },
+        5,
+    );
+    assert_eq!(
+        cache.get_secure(&name("n1.wild.example."), RecordType::A, 6),
+        None
+    );
+    // The RRset stored again with other data: unmarked.
+    cache.put_rrset(
+        rrset(vec![a("www.example.", [198, 51, 100, 1])], Rank::Answer),
+        0,
+    );
+    cache.mark_secure(&[a("www.example.", [198, 51, 100, 1])], 0);
+    assert!(
+        cache
+            .get_secure(&name("www.example."), RecordType::A, 1)
+            .is_some()
+    );
+    cache.put_rrset(
+        rrset(vec![a("www.example.", [198, 51, 100, 2])], Rank::Answer),
+        2,
+    );
+    assert_eq!(
+        cache.get_secure(&name("www.example."), RecordType::A, 3),
+        None
+    );
+    // Referral or glue data is never a secure answer.
+    cache.put_rrset(
+        rrset(vec![a("ns.example.", [198, 51, 100, 3])], Rank::Glue),
+        0,
+    );
+    cache.mark_secure(&[a("ns.example.", [198, 51, 100, 3])], 0);
+    assert_eq!(
+        cache.get_secure(&name("ns.example."), RecordType::A, 1),
+        None
+    );
+}

@@ -34,6 +34,7 @@ pub mod control;
 pub mod forward;
 pub mod hints;
 pub mod iterator;
+pub mod marked;
 pub mod memory;
 pub mod prefetch;
 pub mod records;
@@ -152,9 +153,7 @@ impl Recursion for Frontend {
             (answers::Hit::Refresh, Some(prefetch)) => prefetch.request(request, context.transport),
             _ => {}
         }
-        self.stats
-            .worker_answers
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.stats.worker_answers.bump();
         Some(crate::answer::Outcome {
             rcode: out.get(3).map_or(0, |b| u16::from(b & 0x0f)),
             qtype: parsed.question.map_or(0, |q| q.qtype),
@@ -336,12 +335,20 @@ impl Resolver {
             return Some(reply::render(&query, &refused, false));
         }
         let name = name.to_lowercase();
-        let synthesized = match query.rd && !fresh {
+        // Cached RRsets found secure before: no validation again (`marked.rs`).
+        let marked = match query.rd && !fresh {
+            true => {
+                marked::secure_answer(&self.iterator.cache, &name, query.qtype, now(), unix_now())
+            }
+            false => None,
+        };
+        let from_mark = marked.is_some();
+        let synthesized = match query.rd && !fresh && !from_mark {
             true => self.synthesized(&name, query.qtype).await,
             false => None,
         };
         let from_nsec = synthesized.is_some();
-        let mut resolution = if let Some(resolution) = synthesized {
+        let mut resolution = if let Some(resolution) = marked.or(synthesized) {
             resolution
         } else if query.rd {
             let mut resolution = self.iterator.resolve_with(&name, query.qtype, fresh).await;
@@ -358,8 +365,8 @@ impl Resolver {
             // RFC 1034 §4.3.1: without RD, only what is at hand.
             self.cached_answer(&name, query.qtype)
         };
-        let security = match from_nsec {
-            // Validated in `synthesized`.
+        let security = match from_nsec || from_mark {
+            // Validated in `synthesized`, or found secure before.
             true => validator::Security::Secure,
             false => {
                 self.trust
@@ -367,7 +374,8 @@ impl Resolver {
                     .await
             }
         };
-        if security == validator::Security::Secure && !from_nsec && query.rd {
+        if security == validator::Security::Secure && !from_nsec && !from_mark && query.rd {
+            marked::mark(&self.iterator.cache, &resolution, now());
             // RFC 8198 §4: only validated NSEC records are used for other names.
             // A negative answer (its SOA) is cached whole: its NSEC records are stored
             // apart here; a wildcard answer's proof is stored apart already.

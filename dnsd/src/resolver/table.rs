@@ -21,6 +21,10 @@
 //! stored, in which case it gets one more turn at the back of the queue (popular names
 //! stay; a flood of names read once does not push them out).
 //!
+//! The flags octet also holds a mark the owner sets on an entry ([`BlobTable::mark`]:
+//! the validator's verdict on an RRset), dropped when other octets are stored under
+//! the key and kept when the same ones are.
+//!
 //! Time is the caller's (seconds), so tests need no clock.
 
 use std::collections::VecDeque;
@@ -37,6 +41,10 @@ const HEADER: usize = 3;
 const REFERENCED: u8 = 1;
 /// Flag: a refresh was claimed for it (prefetch: once per entry).
 const REFRESH_CLAIMED: u8 = 2;
+/// Flag: the owner's mark ([`BlobTable::mark`]: for the RRset cache, found secure by
+/// the validator). Kept when the same octets are stored again: same data, same
+/// verdict.
+const MARKED: u8 = 4;
 
 /// One entry: the blob and its times.
 struct Slot {
@@ -100,6 +108,8 @@ pub struct Found<'a> {
     pub expires: u32,
     /// The read claimed the entry's refresh ([`BlobTable::get_claiming`]).
     pub refresh: bool,
+    /// The entry carries the mark ([`BlobTable::mark`]).
+    pub marked: bool,
 }
 
 /// Whether an entry stored at `stored` that expires at `expires` is in the last tenth
@@ -211,7 +221,11 @@ impl BlobTable {
         if slot.expires.saturating_add(stale) <= now {
             return None;
         }
-        slot.blob[2] |= REFERENCED;
+        if slot.blob[2] & REFERENCED == 0 {
+            // Written only when it changes: a popular entry read by every worker stays
+            // a line each core may keep (no store to bounce it between them).
+            slot.blob[2] |= REFERENCED;
+        }
         let refresh = claim
             && slot.blob[2] & REFRESH_CLAIMED == 0
             && refresh_due(slot.stored, slot.expires, now);
@@ -226,7 +240,38 @@ impl BlobTable {
             stored: slot.stored,
             expires: slot.expires,
             refresh,
+            marked: slot.blob[2] & MARKED != 0,
         }))
+    }
+
+    /// Marks the entry under `key` if it lives at `now` and `check` says so of it
+    /// (under the shard's lock: the entry checked is the one marked); whether it did.
+    /// Storing other octets under the key drops the mark.
+    pub fn mark(&self, key: &[u8], now: u32, check: impl FnOnce(Found<'_>) -> bool) -> bool {
+        let hash = self.hash(key);
+        let Ok(mut shard) = self.shard(hash).lock() else {
+            return false;
+        };
+        let Some(slot) = shard.table.find_mut(hash, |s| s.key() == key) else {
+            return false;
+        };
+        if slot.expires <= now {
+            return false;
+        }
+        let found = Found {
+            key,
+            value: &slot.blob[HEADER + key.len()..],
+            keyed: &slot.blob[HEADER..],
+            stored: slot.stored,
+            expires: slot.expires,
+            refresh: false,
+            marked: slot.blob[2] & MARKED != 0,
+        };
+        if !check(found) {
+            return false;
+        }
+        slot.blob[2] |= MARKED;
+        true
     }
 
     /// Stores `blob` from `now` until `expires`, unless an entry lives under its key
@@ -278,6 +323,13 @@ impl BlobTable {
             Ok(mut entry) => {
                 placed = entry.get().stored == slot.stored;
                 shard.bytes -= entry.get().cost();
+                let old = &entry.get().blob;
+                let mut slot = slot;
+                if old[2] & MARKED != 0 && old[HEADER..] == slot.blob[HEADER..] {
+                    // The same octets again (a wildcard's proof with each expansion):
+                    // what was found of them still holds.
+                    slot.blob[2] |= MARKED;
+                }
                 *entry.get_mut() = slot;
             }
             Err(_) => {
@@ -403,6 +455,7 @@ impl BlobTable {
                     stored: slot.stored,
                     expires: slot.expires,
                     refresh: false,
+                    marked: slot.blob[2] & MARKED != 0,
                 });
             }
         }
