@@ -35,6 +35,7 @@ pub mod forward;
 pub mod hints;
 pub mod iterator;
 pub mod memory;
+pub mod parent_side;
 pub mod prefetch;
 pub mod records;
 pub mod reply;
@@ -232,6 +233,7 @@ impl Resolver {
                 clock: now,
                 qname_minimisation: settings.qname_minimisation,
                 forwards,
+                parent_side: Default::default(),
             },
         })
     }
