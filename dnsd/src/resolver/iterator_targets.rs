@@ -4,8 +4,9 @@
 //!  ask_zone(zone, NS RRset, question)
 //!    1. addresses known for the NS names: cache (A and AAAA, glue included),
 //!       the root hints for the root
-//!    2. NS names without an address, resolved one at a time (A, else AAAA;
-//!       at most MAX_NS_FETCHES, never deeper than MAX_DEPTH)
+//!    2. NS names resolved one at a time, those without an address first, then
+//!       the others (glue is not an answer: their own zone is asked); A, else
+//!       AAAA; at most MAX_NS_FETCHES, never deeper than MAX_DEPTH
 //!    3. last resort, the parent side (`parent_side`): the glue the parents gave
 //!       for these names and for the names of the parent's own NS RRset
 //!    4. names only the parent's NS RRset holds, their addresses resolved
@@ -71,7 +72,11 @@ impl<U: Upstream> Iterator<U> {
         {
             return Ok(Some(c));
         }
-        for server in &missing {
+        // Names without an address first, then those whose addresses (glue, most
+        // likely: the lookup asks the name's own zone for them) all failed.
+        let (with, without): (Vec<&Name>, Vec<&Name>) =
+            child.iter().partition(|s| !missing.contains(s));
+        for server in without.into_iter().chain(with) {
             let found = self.fetch_addresses(zone, server, &mut attempt, work).await;
             if let Some(c) = self
                 .ask(zone, &found, &mut attempt, name, rtype, work)

@@ -480,3 +480,38 @@ fn name_servers_with_ipv6_addresses_only() {
         "{r:?}"
     );
 }
+
+#[test]
+fn a_name_server_whose_glue_fails_is_resolved_from_its_own_zone() {
+    let mut net = internet();
+    // example.'s glue for ns.glue.example. is DEAD; glue.example.'s own server
+    // (OTHER, reached through ns.g.other.) says WORKS.
+    let example = tld_zone(&mut net, "example.");
+    example.push(ns("site5.example.", "ns.glue.example."));
+    example.push(a("ns.glue.example.", DEAD));
+    example.push(ns("glue.example.", "ns.g.other."));
+    tld_zone(&mut net, "other.").push(a("ns.g.other.", OTHER));
+    net.serve(
+        OTHER,
+        "glue.example.",
+        vec![
+            ns("glue.example.", "ns.g.other."),
+            a("ns.glue.example.", WORKS),
+        ],
+    );
+    net.serve(
+        WORKS,
+        "site5.example.",
+        vec![
+            ns("site5.example.", "ns.glue.example."),
+            a("www.site5.example.", [203, 0, 113, 5]),
+        ],
+    );
+    let it = iterator(net);
+    let r = block_on(it.resolve(&name("www.site5.example."), RecordType::A));
+    assert_eq!(
+        r.answer,
+        vec![a("www.site5.example.", [203, 0, 113, 5])],
+        "{r:?}"
+    );
+}
