@@ -8,12 +8,14 @@
 //!         iterate(name, type):
 //!           closest cut with NS in the cache (else the primed root, RFC 8109)
 //!           └─ loop (at most MAX_REFERRALS):
-//!                name server addresses: glue, cache, or a sub-resolution
-//!                (at most MAX_NS_FETCHES per cut: the NXNS limit)
-//!                ask (QNAME minimised, RFC 9156) ── classify ──►
+//!                ask the zone's servers (iterator_targets.rs): addresses from
+//!                glue and cache, then sub-resolutions (at most MAX_NS_FETCHES
+//!                per cut: the NXNS limit), then the parent side's glue and NS
+//!                (QNAME minimised, RFC 9156) ── classify ──►
 //!                  Answer / NxDomain / NoData / Alias  → cache, return
 //!                  Referral                             → cache NS + glue, descend
 //!                  Lame / error / timeout               → next server
+//!                  every server failed                  → SERVFAIL (EDE 22)
 //! ```
 //!
 //! Limits per client query (`Work`): upstream queries sent, referrals followed, CNAMEs
@@ -53,8 +55,6 @@ pub const MAX_DEPTH: usize = 4;
 /// Most labels uncovered one by one by QNAME minimisation (RFC 9156 §2.3's
 /// MAX_MINIMISE_COUNT); beyond, the full name is asked.
 const MINIMISE_STEPS: usize = 10;
-/// Most servers tried for one step before giving up on the zone.
-const MAX_TRIES_PER_STEP: usize = 6;
 
 /// The result of a resolution.
 #[derive(Clone, Debug, PartialEq)]
@@ -121,6 +121,8 @@ pub struct Iterator<U> {
     pub qname_minimisation: bool,
     /// Domains whose names are asked of forwarders instead (`forward.rs`).
     pub forwards: super::forward::Forwards,
+    /// What the parents' referrals said, for when the child's servers fail.
+    pub parent_side: super::parent_side::ParentSide,
 }
 
 type Boxed<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -301,10 +303,6 @@ impl<U: Upstream> Iterator<U> {
             if wanted.saturating_sub(labels) > MINIMISE_STEPS {
                 minimise = false;
             }
-            let addresses = self.addresses(&zone, &ns, work).await?;
-            if addresses.is_empty() {
-                return Err(Failure::Unreachable);
-            }
             // RFC 9156 §3: the next label below the zone, type A, until the full name.
             let full = !(minimise && labels < wanted);
             let (ask_name, ask_type) = if full {
@@ -312,9 +310,7 @@ impl<U: Upstream> Iterator<U> {
             } else {
                 (below.trim_to(labels), RecordType::A)
             };
-            let Some(classified) = self
-                .ask(&zone, &addresses, &ask_name, ask_type, work)
-                .await?
+            let Some(classified) = self.ask_zone(&zone, &ns, &ask_name, ask_type, work).await?
             else {
                 if full {
                     return Err(Failure::Unreachable);
@@ -350,36 +346,6 @@ impl<U: Upstream> Iterator<U> {
             }
         }
         Err(Failure::Limit)
-    }
-
-    /// Asks the servers of `zone` at `addresses`, in the upstream's order, until one
-    /// gives a usable response; None when every one failed or was lame.
-    async fn ask(
-        &self,
-        zone: &Name,
-        addresses: &[IpAddr],
-        name: &Name,
-        rtype: RecordType,
-        work: &mut Work,
-    ) -> Result<Option<super::classify::Classified>, Failure> {
-        let mut order = addresses.to_vec();
-        self.upstream.order(&mut order);
-        for server in order.into_iter().take(MAX_TRIES_PER_STEP) {
-            work.queries += 1;
-            if work.queries > MAX_QUERIES {
-                return Err(Failure::Limit);
-            }
-            let Ok(response) = self.upstream.query(server, name, rtype).await else {
-                continue;
-            };
-            let classified = classify(zone, name, rtype, &response);
-            if matches!(classified.outcome, Outcome::Lame(_)) {
-                tracing::debug!(%server, %zone, %name, "lame or broken response");
-                continue;
-            }
-            return Ok(Some(classified));
-        }
-        Ok(None)
     }
 
     /// The closest zone cut above `name` whose NS RRset the cache holds, else the
@@ -447,71 +413,6 @@ impl<U: Upstream> Iterator<U> {
         // No root server answered: the hints themselves, for this once.
         Ok(())
     }
-
-    /// The addresses of `zone`'s name servers: glue and cached addresses, else a few
-    /// names resolved (at most MAX_NS_FETCHES, and not deeper than MAX_DEPTH).
-    async fn addresses(
-        &self,
-        zone: &Name,
-        ns: &[Record],
-        work: &mut Work,
-    ) -> Result<Vec<IpAddr>, Failure> {
-        let now = (self.clock)();
-        let names: Vec<Name> = ns.iter().filter_map(ns_name).collect();
-        let mut found = Vec::new();
-        let mut missing = Vec::new();
-        for name in &names {
-            let mut any = false;
-            if let Some(a) = self.cache.rrset(name, RecordType::A, now) {
-                found.extend(a.records.iter().filter_map(address_of));
-                any = true;
-            }
-            if zone.is_root() {
-                for hint in &self.hints.addresses {
-                    if hint.name == *name
-                        && let Some(ip) = address_of(hint)
-                    {
-                        found.push(ip);
-                        any = true;
-                    }
-                }
-            }
-            if !any {
-                missing.push(name.clone());
-            }
-        }
-        if !found.is_empty() {
-            found.sort();
-            found.dedup();
-            return Ok(found);
-        }
-        if work.depth >= MAX_DEPTH {
-            return Err(Failure::Limit);
-        }
-        for name in missing.into_iter().take(MAX_NS_FETCHES) {
-            if zone.zone_of(&name) {
-                // In-bailiwick name without glue: asking for it would ask this zone's
-                // servers, which we cannot reach.
-                continue;
-            }
-            work.depth += 1;
-            let resolved = self.lookup(&name, RecordType::A, work).await;
-            work.depth -= 1;
-            if let Ok(resolution) = resolved {
-                found.extend(
-                    resolution
-                        .answer
-                        .iter()
-                        .filter(|r| r.record_type() == RecordType::A)
-                        .filter_map(address_of),
-                );
-            }
-            if !found.is_empty() {
-                break;
-            }
-        }
-        Ok(found)
-    }
 }
 
 /// A positive resolution: the chain and RRset, and the wildcard proofs of any of them.
@@ -548,6 +449,9 @@ fn negative_resolution(
 
 #[path = "iterator_store.rs"]
 mod store;
+
+#[path = "iterator_targets.rs"]
+mod targets;
 
 #[cfg(test)]
 #[path = "iterator_tests.rs"]

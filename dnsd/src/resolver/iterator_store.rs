@@ -1,8 +1,10 @@
 //! What the iterator keeps of the responses it gets (`super`): referrals (the
-//! child's NS from the parent's side, glue, DS), addresses of name servers, and final
+//! child's NS from the parent's side, glue, DS; in the cache and in `parent_side`),
+//! the zone's own NS RRset, addresses of name servers, and final
 //! answers (the CNAME chain, the RRset with its wildcard proof, negative answers),
 //! each at its trust rank (RFC 2181 §5.4.1).
 
+use hickory_proto::op::Message;
 use hickory_proto::rr::{Name, Record, RecordType};
 
 use super::super::cache::{CachedNegative, CachedRrset, Rank};
@@ -16,6 +18,8 @@ impl<U: Upstream> Iterator<U> {
     pub(super) fn store_referral(&self, ns: &[Record], glue: &[Record], authority: &[Record]) {
         let now = (self.clock)();
         if let Some(first) = ns.first() {
+            self.parent_side
+                .remember(&first.name, ns, glue, now, |ttl| self.cache.cap_ttl(ttl));
             let signatures = signatures_of(authority, &first.name, RecordType::NS);
             self.cache.put_rrset(
                 CachedRrset {
@@ -43,6 +47,43 @@ impl<U: Upstream> Iterator<U> {
                 );
             }
         }
+    }
+
+    /// Caches the zone's own NS RRset from the authority section of an
+    /// authoritative response of one of its servers (RFC 2181 §5.4.1: it outranks
+    /// the parent's referral, which `parent_side` keeps), unless the cache holds
+    /// one of that rank already (refreshed when it expires).
+    pub(super) fn store_zone_ns(&self, zone: &Name, response: &Message) {
+        if !response.metadata.authoritative {
+            return;
+        }
+        let ns: Vec<Record> = response
+            .authorities
+            .iter()
+            .filter(|r| r.record_type() == RecordType::NS && r.name == *zone)
+            .cloned()
+            .collect();
+        if ns.is_empty() {
+            return;
+        }
+        let now = (self.clock)();
+        if self
+            .cache
+            .rrset(zone, RecordType::NS, now)
+            .is_some_and(|cached| cached.rank >= Rank::Authority)
+        {
+            return;
+        }
+        let signatures = signatures_of(&response.authorities, zone, RecordType::NS);
+        self.cache.put_rrset(
+            CachedRrset {
+                records: ns,
+                signatures,
+                rank: Rank::Authority,
+                proof: Vec::new(),
+            },
+            now,
+        );
     }
 
     /// Caches the A/AAAA RRsets of `section` owned by one of `names`.

@@ -29,15 +29,16 @@ struct FakeNet {
 
 impl FakeNet {
     fn serve(&mut self, ip: [u8; 4], apex: &str, records: Vec<Record>) {
+        self.serve_at(IpAddr::V4(Ipv4Addr::from(ip)), apex, records);
+    }
+
+    fn serve_at(&mut self, ip: IpAddr, apex: &str, records: Vec<Record>) {
         let mut records = records;
         records.push(soa(apex));
-        self.servers
-            .entry(IpAddr::V4(Ipv4Addr::from(ip)))
-            .or_default()
-            .push(Zone {
-                apex: name(apex),
-                records,
-            });
+        self.servers.entry(ip).or_default().push(Zone {
+            apex: name(apex),
+            records,
+        });
     }
 }
 
@@ -83,7 +84,7 @@ impl Upstream for FakeNet {
                 let glue = zone
                     .records
                     .iter()
-                    .filter(|r| r.record_type() == RecordType::A)
+                    .filter(|r| matches!(r.record_type(), RecordType::A | RecordType::AAAA))
                     .filter(|r| {
                         delegation
                             .iter()
@@ -202,6 +203,7 @@ fn iterator(net: FakeNet) -> Iterator<FakeNet> {
         clock: || 1000,
         qname_minimisation: true,
         forwards: Default::default(),
+        parent_side: Default::default(),
     }
 }
 
@@ -315,4 +317,201 @@ fn an_nxns_fan_out_is_bounded() {
         .map(|(_, n, _)| n.clone())
         .collect();
     assert!(fetched.len() <= MAX_NS_FETCHES, "{fetched:?}");
+}
+
+/// A server that works, one that never answers, and one more.
+const WORKS: [u8; 4] = [198, 51, 100, 30];
+const DEAD: [u8; 4] = [198, 51, 100, 31];
+const OTHER: [u8; 4] = [198, 51, 100, 40];
+
+fn tld_zone<'a>(net: &'a mut FakeNet, apex: &str) -> &'a mut Vec<Record> {
+    let zones = net.servers.get_mut(&IpAddr::V4(TLD.into())).unwrap();
+    &mut zones
+        .iter_mut()
+        .find(|z| z.apex == name(apex))
+        .unwrap()
+        .records
+}
+
+#[test]
+fn the_parents_glue_when_the_childs_address_fails() {
+    let mut net = internet();
+    // site2.example. is served by ns.dns.other.; other.'s referral gives it the
+    // address WORKS, but dns.other.'s own servers say DEAD, where nothing answers.
+    tld_zone(&mut net, "example.").push(ns("site2.example.", "ns.dns.other."));
+    let other = tld_zone(&mut net, "other.");
+    other.push(ns("dns.other.", "ns.dns.other."));
+    other.push(a("ns.dns.other.", WORKS));
+    net.serve(
+        WORKS,
+        "dns.other.",
+        vec![ns("dns.other.", "ns.dns.other."), a("ns.dns.other.", DEAD)],
+    );
+    net.serve(
+        WORKS,
+        "site2.example.",
+        vec![
+            ns("site2.example.", "ns.dns.other."),
+            a("www.site2.example.", [203, 0, 113, 2]),
+        ],
+    );
+    let it = iterator(net);
+    let r = block_on(it.resolve(&name("www.site2.example."), RecordType::A));
+    assert_eq!(r.rcode, ResponseCode::NoError, "{r:?}");
+    assert_eq!(r.answer, vec![a("www.site2.example.", [203, 0, 113, 2])]);
+    // The child's address was tried first: it is the better-ranked data.
+    let asked = it.upstream.asked.lock().unwrap().clone();
+    assert!(
+        asked
+            .iter()
+            .any(|(ip, _, _)| *ip == IpAddr::V4(DEAD.into()))
+    );
+}
+
+#[test]
+fn the_other_name_servers_when_the_ones_with_addresses_fail() {
+    let mut net = internet();
+    // site3.example.'s first server has glue and is dead; the second, in other.,
+    // has no glue and works.
+    let example = tld_zone(&mut net, "example.");
+    example.push(ns("site3.example.", "ns.site3.example."));
+    example.push(a("ns.site3.example.", DEAD));
+    example.push(ns("site3.example.", "ns.w.other."));
+    tld_zone(&mut net, "other.").push(a("ns.w.other.", OTHER));
+    net.serve(
+        OTHER,
+        "site3.example.",
+        vec![
+            ns("site3.example.", "ns.site3.example."),
+            a("www.site3.example.", [203, 0, 113, 3]),
+        ],
+    );
+    let it = iterator(net);
+    let r = block_on(it.resolve(&name("www.site3.example."), RecordType::A));
+    assert_eq!(
+        r.answer,
+        vec![a("www.site3.example.", [203, 0, 113, 3])],
+        "{r:?}"
+    );
+}
+
+#[test]
+fn the_parents_name_server_when_the_childs_ns_rrset_fails() {
+    let mut net = internet();
+    // The parent names two servers of site4.example.; the child's own NS RRset
+    // (in the authority section of its answers) names only the dead one.
+    let example = tld_zone(&mut net, "example.");
+    example.push(ns("site4.example.", "ns.site4.example."));
+    example.push(a("ns.site4.example.", OTHER));
+    net.serve(
+        OTHER,
+        "site4.example.",
+        vec![
+            ns("site4.example.", "ns.site4.example."),
+            a("www.site4.example.", [203, 0, 113, 4]),
+        ],
+    );
+    let it = iterator(net);
+    // What the child said about itself, cached as its server's answer would be.
+    it.cache.put_rrset(
+        CachedRrset {
+            records: vec![ns("site4.example.", "ns.dead.other.")],
+            signatures: Vec::new(),
+            rank: Rank::Authority,
+            proof: Vec::new(),
+        },
+        1000,
+    );
+    it.cache.put_rrset(
+        CachedRrset {
+            records: vec![a("ns.dead.other.", DEAD)],
+            signatures: Vec::new(),
+            rank: Rank::Answer,
+            proof: Vec::new(),
+        },
+        1000,
+    );
+    it.parent_side.remember(
+        &name("site4.example."),
+        &[ns("site4.example.", "ns.site4.example.")],
+        &[a("ns.site4.example.", OTHER)],
+        1000,
+        |ttl| ttl,
+    );
+    let r = block_on(it.resolve(&name("www.site4.example."), RecordType::A));
+    assert_eq!(
+        r.answer,
+        vec![a("www.site4.example.", [203, 0, 113, 4])],
+        "{r:?}"
+    );
+}
+
+#[test]
+fn name_servers_with_ipv6_addresses_only() {
+    let mut net = internet();
+    let v6: IpAddr = "2001:db8::53".parse().unwrap();
+    let aaaa = |owner: &str| {
+        Record::from_rdata(
+            name(owner),
+            300,
+            RData::AAAA(hickory_proto::rr::rdata::AAAA(match v6 {
+                IpAddr::V6(v6) => v6,
+                IpAddr::V4(_) => unreachable!(),
+            })),
+        )
+    };
+    let example = tld_zone(&mut net, "example.");
+    example.push(ns("v6.example.", "ns.v6.example."));
+    example.push(aaaa("ns.v6.example."));
+    net.serve_at(
+        v6,
+        "v6.example.",
+        vec![
+            ns("v6.example.", "ns.v6.example."),
+            aaaa("ns.v6.example."),
+            a("www.v6.example.", [203, 0, 113, 6]),
+        ],
+    );
+    let it = iterator(net);
+    let r = block_on(it.resolve(&name("www.v6.example."), RecordType::A));
+    assert_eq!(
+        r.answer,
+        vec![a("www.v6.example.", [203, 0, 113, 6])],
+        "{r:?}"
+    );
+}
+
+#[test]
+fn a_name_server_whose_glue_fails_is_resolved_from_its_own_zone() {
+    let mut net = internet();
+    // example.'s glue for ns.glue.example. is DEAD; glue.example.'s own server
+    // (OTHER, reached through ns.g.other.) says WORKS.
+    let example = tld_zone(&mut net, "example.");
+    example.push(ns("site5.example.", "ns.glue.example."));
+    example.push(a("ns.glue.example.", DEAD));
+    example.push(ns("glue.example.", "ns.g.other."));
+    tld_zone(&mut net, "other.").push(a("ns.g.other.", OTHER));
+    net.serve(
+        OTHER,
+        "glue.example.",
+        vec![
+            ns("glue.example.", "ns.g.other."),
+            a("ns.glue.example.", WORKS),
+        ],
+    );
+    net.serve(
+        WORKS,
+        "site5.example.",
+        vec![
+            ns("site5.example.", "ns.glue.example."),
+            a("www.site5.example.", [203, 0, 113, 5]),
+        ],
+    );
+    let it = iterator(net);
+    let r = block_on(it.resolve(&name("www.site5.example."), RecordType::A));
+    assert_eq!(
+        r.answer,
+        vec![a("www.site5.example.", [203, 0, 113, 5])],
+        "{r:?}"
+    );
 }

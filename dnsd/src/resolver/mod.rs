@@ -36,6 +36,7 @@ pub mod hints;
 pub mod iterator;
 pub mod marked;
 pub mod memory;
+pub mod parent_side;
 pub mod prefetch;
 pub mod records;
 pub mod reply;
@@ -231,6 +232,7 @@ impl Resolver {
                 clock: now,
                 qname_minimisation: settings.qname_minimisation,
                 forwards,
+                parent_side: Default::default(),
             },
         })
     }

@@ -4,12 +4,18 @@
 //! proof), which becomes AD, or SERVFAIL with an EDE.
 //!
 //! ```text
-//!  zone_keys(Z):  Z is the anchor's zone ─► DNSKEY(Z) vouched for by the anchor
+//!  zone_keys(Z):  no anchor at or above Z ─► Z insecure
+//!                 Z is the closest anchor's zone ─► DNSKEY(Z) vouched for by it
 //!                 else DS(Z) from the parent P (the DS's signer) ─► zone_keys(P)
 //!                     P insecure ─► Z insecure
 //!                     DS signed by P ─► DNSKEY(Z) vouched for by the DS
 //!                     no DS, proven by P's NSEC/NSEC3 ─► Z insecure (RFC 4035 §5.2)
 //! ```
+//!
+//! The anchor file may name several zones (the root and a private signed zone, say):
+//! a zone's chain of trust starts at the closest anchor at or above it, as Unbound
+//! and BIND choose (RFC 4035 §5 leaves the choice to the resolver's policy), so a
+//! zone with its own anchor is secure even below an insecure delegation.
 //!
 //! Verdicts per zone are kept for a while (the DNSKEY TTL, at most an hour; a minute
 //! for bogus ones, as Unbound's `val-bogus-ttl`), so the keys are checked once.
@@ -43,11 +49,17 @@ const MAX_CHAIN: usize = 32;
 /// did not see (`hidden_insecure_cut`).
 const MAX_HIDDEN_CUT_DEPTH: usize = 8;
 
+/// The anchor of one zone: DS and DNSKEY records (either or both).
+struct Anchor {
+    zone: Name,
+    ds: Vec<DS>,
+    keys: Vec<DNSKEY>,
+}
+
 /// The trust anchors and what was learnt from them.
 pub struct Trust {
-    anchor_zone: Name,
-    anchor_ds: Vec<DS>,
-    anchor_keys: Vec<DNSKEY>,
+    /// One per zone, the deepest first.
+    anchors: Vec<Anchor>,
     known: Mutex<HashMap<Name, (Keys, u64)>>,
     /// Negative trust anchors (RFC 7646): domains whose data is insecure.
     insecure: Vec<Name>,
@@ -56,13 +68,40 @@ pub struct Trust {
 }
 
 impl Trust {
-    /// Trust in `anchors` (DS or DNSKEY records of one zone, the root by default).
+    /// Trust in `anchors` (DS or DNSKEY records of one zone or more, the root by
+    /// default); None without any.
     pub fn new(anchors: &[Record], unix_now: fn() -> u32) -> Option<Self> {
-        let anchor_zone = anchors.first()?.name.to_lowercase();
+        let mut zones: Vec<Anchor> = Vec::new();
+        for record in anchors {
+            let zone = record.name.to_lowercase();
+            let at = match zones.iter().position(|a| a.zone == zone) {
+                Some(at) => at,
+                None => {
+                    zones.push(Anchor {
+                        zone,
+                        ds: Vec::new(),
+                        keys: Vec::new(),
+                    });
+                    zones.len() - 1
+                }
+            };
+            zones[at].ds.extend(ds(record).cloned());
+            zones[at].keys.extend(dnskey(record).cloned());
+        }
+        zones.retain(|a| !a.ds.is_empty() || !a.keys.is_empty());
+        if zones.is_empty() && !anchors.is_empty() {
+            // Records of other types only: an anchor that vouches for no key (every
+            // zone under it bogus), as before several zones were read.
+            zones.push(Anchor {
+                zone: anchors.first()?.name.to_lowercase(),
+                ds: Vec::new(),
+                keys: Vec::new(),
+            });
+        }
+        zones.first()?;
+        zones.sort_by_key(|a| std::cmp::Reverse(a.zone.num_labels()));
         Some(Self {
-            anchor_ds: anchors.iter().filter_map(ds).cloned().collect(),
-            anchor_keys: anchors.iter().filter_map(dnskey).cloned().collect(),
-            anchor_zone,
+            anchors: zones,
             known: Mutex::new(HashMap::new()),
             insecure: Vec::new(),
             unix_now,
@@ -75,6 +114,11 @@ impl Trust {
         if let Ok(mut known) = self.known.lock() {
             known.retain(|zone, _| name.is_some_and(|name| !name.zone_of(zone)));
         }
+    }
+
+    /// The anchor at or closest above `zone`, where its chain of trust starts.
+    fn closest_anchor(&self, zone: &Name) -> Option<&Anchor> {
+        self.anchors.iter().find(|a| a.zone.zone_of(zone))
     }
 
     /// Negative trust anchors (RFC 7646): data at or below each of `domains` is
@@ -290,9 +334,12 @@ impl Trust {
         {
             return keys;
         }
-        if !self.anchor_zone.zone_of(&zone) || self.insecure.iter().any(|d| d.zone_of(&zone)) {
-            // Outside the anchor's tree, or under a negative trust anchor: nothing
-            // vouches for it.
+        let Some(anchor) = self.closest_anchor(&zone) else {
+            // Outside every anchor's tree: nothing vouches for it.
+            return Keys::Insecure;
+        };
+        if self.insecure.iter().any(|d| d.zone_of(&zone)) {
+            // Under a negative trust anchor.
             return Keys::Insecure;
         }
         // Walk up to the closest zone whose keys are known (or the anchor), then down.
@@ -302,8 +349,8 @@ impl Trust {
             let Some(top) = path.last().cloned() else {
                 break;
             };
-            if top == self.anchor_zone {
-                let state = self.anchor_keys_state(it).await;
+            if top == anchor.zone {
+                let state = self.anchor_keys_state(it, anchor).await;
                 self.remember(&top, &state, now);
                 path.pop();
                 keys = Some(state);
@@ -314,6 +361,11 @@ impl Trust {
                 .or_else(|| soa_owner(&ds.authority))
                 .filter(|p| *p != top && p.zone_of(&top))
                 .unwrap_or_else(|| top.base_name());
+            // The chain starts at the anchor, never above it.
+            let parent = match anchor.zone.zone_of(&parent) {
+                true => parent,
+                false => anchor.zone.clone(),
+            };
             let known = self.known.lock().ok().and_then(|k| k.get(&parent).cloned());
             match known {
                 Some((state, expires)) if expires > now => {
@@ -342,16 +394,16 @@ impl Trust {
         }
     }
 
-    /// The anchor zone's keys, vouched for by the configured anchor.
-    async fn anchor_keys_state<U: Upstream>(&self, it: &Iterator<U>) -> Keys {
-        let resolution = it.resolve(&self.anchor_zone, RecordType::DNSKEY).await;
+    /// The keys of `anchor`'s zone, vouched for by the anchor.
+    async fn anchor_keys_state<U: Upstream>(&self, it: &Iterator<U>, anchor: &Anchor) -> Keys {
+        let resolution = it.resolve(&anchor.zone, RecordType::DNSKEY).await;
         let (records, sigs) = split(&resolution.answer, RecordType::DNSKEY);
         match verify_dnskeys(
-            &self.anchor_zone,
+            &anchor.zone,
             &records,
             &sigs,
-            &self.anchor_ds,
-            &self.anchor_keys,
+            &anchor.ds,
+            &anchor.keys,
             (self.unix_now)(),
         ) {
             Ok(keys) => Keys::Secure(keys),
@@ -491,4 +543,64 @@ fn rrsets(section: &[Record]) -> Vec<(Name, RecordType, Vec<Record>, Vec<Record>
     }
     sets.retain(|(_, _, records, _)| !records.is_empty());
     sets
+}
+
+#[cfg(test)]
+mod tests {
+    use hickory_proto::dnssec::rdata::DNSSECRData;
+    use hickory_proto::dnssec::{Algorithm, DigestType};
+    use hickory_proto::rr::RData;
+
+    use super::*;
+
+    fn ds_of(zone: &str, tag: u16) -> Record {
+        Record::from_rdata(
+            Name::from_ascii(zone).unwrap(),
+            3600,
+            RData::DNSSEC(DNSSECRData::DS(DS::new(
+                tag,
+                Algorithm::RSASHA256,
+                DigestType::SHA256,
+                vec![0; 32],
+            ))),
+        )
+    }
+
+    #[test]
+    fn a_chain_starts_at_the_closest_anchor() {
+        let trust = Trust::new(
+            &[
+                ds_of(".", 1),
+                ds_of("corp.example.", 2),
+                ds_of(".", 3),
+                ds_of("Lab.Corp.Example.", 4),
+            ],
+            || 0,
+        )
+        .unwrap();
+        let closest = |zone: &str| {
+            trust
+                .closest_anchor(&Name::from_ascii(zone).unwrap())
+                .map(|a| {
+                    (
+                        a.zone.to_string(),
+                        a.ds.iter().map(DS::key_tag).collect::<Vec<_>>(),
+                    )
+                })
+        };
+        assert_eq!(closest("www.example."), Some((".".into(), vec![1, 3])));
+        assert_eq!(
+            closest("corp.example."),
+            Some(("corp.example.".into(), vec![2]))
+        );
+        assert_eq!(
+            closest("a.lab.corp.example."),
+            Some(("lab.corp.example.".into(), vec![4]))
+        );
+        let only = Trust::new(&[ds_of("corp.example.", 2)], || 0).unwrap();
+        assert!(
+            only.closest_anchor(&Name::from_ascii("example.").unwrap())
+                .is_none()
+        );
+    }
 }
