@@ -2,7 +2,9 @@
 //! that need it, ECDSAP256SHA256 by default, ED25519), key pairs over ring, and what a
 //! key publishes: its DNSKEY RDATA (RFC 4034 §2.1), key tag (RFC 4034 Appendix B) and
 //! DS (RFC 4509, SHA-256). No cryptography is written here: ring generates keys and
-//! signs, and computes the digests.
+//! signs, and computes the digests; Ed25519 signatures are made by aws-lc-rs, whose
+//! Ed25519 (s2n-bignum's assembly on x86-64) takes a third of ring's time, and a
+//! whole-zone signing is mostly signatures.
 //!
 //! A key's private part is kept as the fields of BIND's private-key format (v1.3:
 //! the ECDSA scalar, the Ed25519 seed, the RSA components), so that keys move between
@@ -154,7 +156,7 @@ pub struct KeyPair {
 
 enum Inner {
     Ecdsa(EcdsaKeyPair),
-    Ed25519(Ed25519KeyPair),
+    Ed25519(aws_lc_rs::signature::Ed25519KeyPair),
     Rsa(RsaKeyPair),
 }
 
@@ -194,9 +196,12 @@ impl KeyPair {
                     .and_then(der_octets)
                     .ok_or_else(|| rejected("unexpected PKCS#8 layout".into()))?
                     .to_vec();
-                let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref())
-                    .map_err(|e| rejected(e.to_string()))?;
-                let public = pair.public_key().as_ref().to_vec();
+                let public = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref())
+                    .map_err(|e| rejected(e.to_string()))?
+                    .public_key()
+                    .as_ref()
+                    .to_vec();
+                let pair = ed25519_pair(&seed, &public).map_err(rejected)?;
                 Ok(Self {
                     algorithm,
                     inner: Inner::Ed25519(pair),
@@ -233,10 +238,9 @@ impl KeyPair {
                     .map_err(|e| rejected(e.to_string()))?,
                 )
             }
-            (PrivateKey::Ed25519(seed), Algorithm::Ed25519) => Inner::Ed25519(
-                Ed25519KeyPair::from_seed_and_public_key(seed, public)
-                    .map_err(|e| rejected(e.to_string()))?,
-            ),
+            (PrivateKey::Ed25519(seed), Algorithm::Ed25519) => {
+                Inner::Ed25519(ed25519_pair(seed, public).map_err(rejected)?)
+            }
             (PrivateKey::Rsa(c), Algorithm::RsaSha256) => {
                 let pair = RsaKeyPair::from_components(&ring::rsa::KeyPairComponents {
                     public_key: ring::rsa::PublicKeyComponents {
@@ -299,7 +303,10 @@ impl KeyPair {
                 .sign(&self.rng, message)
                 .map(|s| s.as_ref().to_vec())
                 .map_err(|_| KeyError::Sign(self.algorithm)),
-            Inner::Ed25519(pair) => Ok(pair.sign(message).as_ref().to_vec()),
+            Inner::Ed25519(pair) => pair
+                .try_sign(message)
+                .map(|s| s.as_ref().to_vec())
+                .map_err(|_| KeyError::Sign(self.algorithm)),
             Inner::Rsa(pair) => {
                 let mut out = vec![0; pair.public().modulus_len()];
                 pair.sign(&signature::RSA_PKCS1_SHA256, &self.rng, message, &mut out)
@@ -308,6 +315,16 @@ impl KeyPair {
             }
         }
     }
+}
+
+/// aws-lc-rs's Ed25519 key pair of `seed`, checked against `public` (the DNSKEY
+/// public key field).
+fn ed25519_pair(
+    seed: &[u8],
+    public: &[u8],
+) -> Result<aws_lc_rs::signature::Ed25519KeyPair, String> {
+    aws_lc_rs::signature::Ed25519KeyPair::from_seed_and_public_key(seed, public)
+        .map_err(|e| e.to_string())
 }
 
 /// The RSA DNSKEY public key field (RFC 3110 §2): exponent length, exponent, modulus.
@@ -456,6 +473,34 @@ mod tests {
         assert_eq!(
             KeyPair::generate(Algorithm::RsaSha256).unwrap_err(),
             KeyError::CannotGenerate(Algorithm::RsaSha256)
+        );
+    }
+
+    #[test]
+    fn ed25519_signatures_are_rfc_8032s_and_the_same_as_rings() {
+        let hex = |t: &str| data_encoding::HEXLOWER.decode(t.as_bytes()).unwrap();
+        // RFC 8032 §7.1, TEST 1: the empty message.
+        let seed = hex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60");
+        let public = hex("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a");
+        let pair = KeyPair::from_parts(
+            Algorithm::Ed25519,
+            PrivateKey::Ed25519(seed.clone()),
+            &public,
+        )
+        .unwrap();
+        assert_eq!(
+            pair.sign(b"").unwrap(),
+            hex(concat!(
+                "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555",
+                "fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b"
+            ))
+        );
+        // Ed25519 is deterministic: over an RRSIG's data, aws-lc-rs signs as ring does.
+        let ring_pair = Ed25519KeyPair::from_seed_and_public_key(&seed, &public).unwrap();
+        let message = [0x5au8; 300];
+        assert_eq!(
+            pair.sign(&message).unwrap(),
+            ring_pair.sign(&message).as_ref()
         );
     }
 
