@@ -9,6 +9,7 @@ cd "$(dirname "$0")"
 packages=(nsd knot knot-dnsutils knot-dnssecutils bind9 bind9-utils bind9-dnsutils unbound knot-resolver ldnsutils
           dnsperf keepalived nftables iproute2 procps iputils-ping busybox-static git g++ docker.io podman
           docker-compose faketime
+          containernetworking-plugins   # podman's CNI backend (tests/src/engines.rs); nothing pulls it in
           netavark aardvark-dns python3-certbot-dns-rfc2136 kea-dhcp-ddns-server
           pdns-server pdns-backend-sqlite3 sqlite3
           dns-root-data openssl
