@@ -5,25 +5,17 @@
 //! owned `Record`s beside the version being built — unlike `Zone::build`, which must
 //! sort what it is given.
 
-use super::arena::{ChunkedWriter, Ref};
+use super::arena::ChunkedWriter;
 use super::canonical;
-use super::index::{self, NameIndex};
-use super::node::{APEX, DELEGATION, NodeRef};
+use super::node::NodeRef;
 use super::record::Rtype;
-use super::snapshot::{BuildError, Orders, Zone};
+use super::snapshot::{BuildError, Written, Zone};
 use crate::wire::name::{self, Name};
 
 /// Builds a [`Zone`] from node blobs pushed in canonical order.
 pub struct OrderedBuilder {
     apex: Name,
-    writer: ChunkedWriter,
-    refs: Vec<Ref>,
-    hashes: Vec<u64>,
-    nsec3: Vec<Ref>,
-    cuts: Vec<Ref>,
-    apex_ref: Option<Ref>,
-    record_count: usize,
-    live_bytes: usize,
+    written: Written,
     last: Vec<u8>,
 }
 
@@ -47,14 +39,7 @@ impl OrderedBuilder {
     pub fn new(apex: &Name, capacity: usize, nodes: usize) -> Self {
         Self {
             apex: apex.to_lowercase(),
-            writer: ChunkedWriter::with_capacity(capacity),
-            refs: Vec::with_capacity(nodes),
-            hashes: Vec::with_capacity(nodes),
-            nsec3: Vec::new(),
-            cuts: Vec::new(),
-            apex_ref: None,
-            record_count: 0,
-            live_bytes: 0,
+            written: Written::new(ChunkedWriter::with_capacity(capacity), nodes),
             last: Vec::new(),
         }
     }
@@ -76,24 +61,16 @@ impl OrderedBuilder {
             }
             .into());
         }
-        if !self.refs.is_empty() && canonical::compare(&self.last, owner).is_ge() {
+        if !self.written.is_empty() && canonical::compare(&self.last, owner).is_ge() {
             return Err(OrderError::Order(node.owner_name()));
         }
-        let r = self.writer.next_ref(blob.len()).map_err(BuildError::from)?;
-        self.writer.write(blob);
-        self.live_bytes += blob.len().next_multiple_of(4);
-        self.record_count += node.rrsets().map(|s| s.len()).sum::<usize>();
-        self.refs.push(r);
-        self.hashes.push(index::hash(owner));
-        if node.flags() & APEX != 0 {
-            self.apex_ref = Some(r);
-        }
-        if node.flags() & DELEGATION != 0 {
-            self.cuts.push(r);
-        }
-        if node.rrset(Rtype::NSEC3).is_some() {
-            self.nsec3.push(r);
-        }
+        self.written.push(
+            owner,
+            blob,
+            node.flags(),
+            node.rrset(Rtype::NSEC3).is_some(),
+            node.rrsets().map(|s| s.len()).sum::<usize>(),
+        )?;
         self.last.clear();
         self.last.extend_from_slice(owner);
         Ok(())
@@ -101,28 +78,7 @@ impl OrderedBuilder {
 
     /// The version holding every node pushed.
     pub fn finish(self) -> Result<Zone, BuildError> {
-        let Self {
-            apex,
-            writer,
-            refs,
-            hashes,
-            nsec3,
-            cuts,
-            apex_ref,
-            record_count,
-            live_bytes,
-            ..
-        } = self;
-        let apex_ref = apex_ref.ok_or_else(|| BuildError::NoSoa(apex.clone()))?;
-        let names = NameIndex::build(hashes.iter().copied().zip(refs.iter().copied()));
-        drop(hashes);
-        Zone::assemble(
-            apex,
-            writer,
-            names,
-            Orders { refs, nsec3, cuts },
-            (apex_ref, record_count, live_bytes),
-        )
+        self.written.finish(self.apex)
     }
 }
 

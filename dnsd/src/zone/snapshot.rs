@@ -485,13 +485,7 @@ pub(crate) fn name_in(arena: &Arena, r: Ref) -> &[u8] {
 /// A version written node by node, owners in canonical order (`Zone::build` after
 /// its sort, `zone::stream` as records arrive).
 pub(super) struct Bulk {
-    writer: ChunkedWriter,
-    refs: Vec<Ref>,
-    hashes: Vec<u64>,
-    nsec3: Vec<Ref>,
-    cuts: Vec<Ref>,
-    record_count: usize,
-    live_bytes: usize,
+    written: Written,
     /// A node's record indexes, RRset by RRset (`node`'s scratch).
     order: Vec<usize>,
     /// A node's RRsets: type, TTL, and their indexes' span in `order`.
@@ -499,8 +493,99 @@ pub(super) struct Bulk {
     blob: Vec<u8>,
     /// The nodes on the path from the apex to the last one written, with their flags.
     stack: Vec<(Vec<u8>, u8)>,
-    apex_ref: Option<Ref>,
     apex_len: usize,
+}
+
+/// The nodes a builder wrote to a new arena, in canonical order, and what the version's
+/// indexes need of them: shared by the builders that write nodes in order (`Bulk`,
+/// `zone::ordered`).
+pub(super) struct Written {
+    writer: ChunkedWriter,
+    refs: Vec<Ref>,
+    hashes: Vec<u64>,
+    nsec3: Vec<Ref>,
+    cuts: Vec<Ref>,
+    apex_ref: Option<Ref>,
+    record_count: usize,
+    live_bytes: usize,
+}
+
+impl Written {
+    /// Nodes to be written to `writer`, about `nodes` of them.
+    pub(super) fn new(writer: ChunkedWriter, nodes: usize) -> Self {
+        Self {
+            writer,
+            refs: Vec::with_capacity(nodes),
+            hashes: Vec::with_capacity(nodes),
+            nsec3: Vec::new(),
+            cuts: Vec::new(),
+            apex_ref: None,
+            record_count: 0,
+            live_bytes: 0,
+        }
+    }
+
+    /// Writes the node `blob` of `owner` (after every node written before, in canonical
+    /// order), with its `flags`, whether it holds NSEC3 and its number of `records`.
+    pub(super) fn push(
+        &mut self,
+        owner: &[u8],
+        blob: &[u8],
+        flags: u8,
+        nsec3: bool,
+        records: usize,
+    ) -> Result<(), BuildError> {
+        let r = self.writer.next_ref(blob.len())?;
+        self.writer.write(blob);
+        self.live_bytes += blob.len().next_multiple_of(4);
+        self.record_count += records;
+        self.refs.push(r);
+        self.hashes.push(index::hash(owner));
+        if flags & APEX != 0 {
+            self.apex_ref = Some(r);
+        }
+        if flags & DELEGATION != 0 {
+            self.cuts.push(r);
+        }
+        if nsec3 {
+            self.nsec3.push(r);
+        }
+        Ok(())
+    }
+
+    /// Whether no node was written.
+    pub(super) fn is_empty(&self) -> bool {
+        self.refs.is_empty()
+    }
+
+    /// The nodes written so far, in canonical order.
+    pub(super) fn nodes(&self) -> impl Iterator<Item = NodeRef<'_>> {
+        self.refs.iter().map(|&r| NodeRef::new(self.writer.get(r)))
+    }
+
+    /// The version of every node written.
+    pub(super) fn finish(self, apex: Name) -> Result<Zone, BuildError> {
+        let Written {
+            writer,
+            refs,
+            hashes,
+            nsec3,
+            cuts,
+            apex_ref,
+            record_count,
+            live_bytes,
+        } = self;
+        let apex_ref = apex_ref.ok_or_else(|| BuildError::NoSoa(apex.clone()))?;
+        let names = NameIndex::build(hashes.iter().copied().zip(refs.iter().copied()));
+        drop(hashes);
+        Zone::assemble(
+            apex,
+            writer,
+            names,
+            Orders { refs, nsec3, cuts },
+            (apex_ref, record_count, live_bytes),
+        )
+    }
 }
 
 impl Bulk {
@@ -508,18 +593,11 @@ impl Bulk {
     /// `writer`, of about `nodes` nodes.
     pub(super) fn new(writer: ChunkedWriter, nodes: usize, apex_len: usize) -> Self {
         Self {
-            writer,
-            refs: Vec::with_capacity(nodes),
-            hashes: Vec::with_capacity(nodes),
-            nsec3: Vec::new(),
-            cuts: Vec::new(),
-            record_count: 0,
-            live_bytes: 0,
+            written: Written::new(writer, nodes),
             order: Vec::new(),
             runs: Vec::new(),
             blob: Vec::new(),
             stack: Vec::new(),
-            apex_ref: None,
             apex_len,
         }
     }
@@ -550,9 +628,6 @@ impl Bulk {
                 let ent = &owner[at..];
                 let flags = child_flags(&self.stack, ent.len() == apex_len, false);
                 self.node(ent, flags, &[])?;
-                if ent.len() == apex_len {
-                    self.apex_ref = self.refs.last().copied();
-                }
                 self.stack.push((ent.to_vec(), flags));
             }
         }
@@ -560,41 +635,18 @@ impl Bulk {
         let has_ns = records.iter().any(|r| r.rtype == Rtype::NS);
         let flags = child_flags(&self.stack, at_apex, has_ns);
         self.node(owner, flags, records)?;
-        if at_apex {
-            self.apex_ref = self.refs.last().copied();
-        }
         self.stack.push((owner.to_vec(), flags));
         Ok(())
     }
 
     /// The nodes written so far, in canonical order.
     pub(super) fn nodes(&self) -> impl Iterator<Item = NodeRef<'_>> {
-        self.refs.iter().map(|&r| NodeRef::new(self.writer.get(r)))
+        self.written.nodes()
     }
 
     /// The version of every node written.
     pub(super) fn finish(self, apex: Name) -> Result<Zone, BuildError> {
-        let Bulk {
-            writer,
-            refs,
-            hashes,
-            nsec3,
-            cuts,
-            record_count,
-            live_bytes,
-            apex_ref,
-            ..
-        } = self;
-        let apex_ref = apex_ref.ok_or_else(|| BuildError::NoSoa(apex.clone()))?;
-        let names = NameIndex::build(hashes.iter().copied().zip(refs.iter().copied()));
-        drop(hashes);
-        Zone::assemble(
-            apex,
-            writer,
-            names,
-            Orders { refs, nsec3, cuts },
-            (apex_ref, record_count, live_bytes),
-        )
+        self.written.finish(apex)
     }
 
     /// Writes the node `owner` with `flags` and the records `rrsets` (sorted by
@@ -608,6 +660,7 @@ impl Bulk {
         // (type, TTL, start, end) of each RRset's indexes in `order`.
         let runs = &mut self.runs;
         runs.clear();
+        let mut records_kept = 0;
         let mut i = 0;
         while i < records.len() {
             let key = (
@@ -630,7 +683,7 @@ impl Bulk {
                     kept += 1;
                 }
             }
-            self.record_count += kept;
+            records_kept += kept;
             runs.push((key.0, records[i].ttl, i, i + kept));
             i += run;
         }
@@ -648,18 +701,8 @@ impl Bulk {
             &mut self.blob,
         )?;
         let has_nsec3 = runs.iter().any(|r| r.0 == Rtype::NSEC3);
-        let r = self.writer.next_ref(self.blob.len())?;
-        self.writer.write(&self.blob);
-        self.live_bytes += self.blob.len().next_multiple_of(4);
-        self.refs.push(r);
-        self.hashes.push(index::hash(owner));
-        if has_nsec3 {
-            self.nsec3.push(r);
-        }
-        if flags & DELEGATION != 0 {
-            self.cuts.push(r);
-        }
-        Ok(())
+        self.written
+            .push(owner, &self.blob, flags, has_nsec3, records_kept)
     }
 }
 
