@@ -416,9 +416,6 @@ impl IndexEditor<'_> {
         self.index.len -= 1;
         true
     }
-
-    /// Ends the batch (the changes are in the index already).
-    pub fn finish(self) {}
 }
 
 #[cfg(test)]
@@ -464,7 +461,6 @@ mod tests {
                     }
                 }
             }
-            editor.finish();
             assert_eq!(index.len(), model.len());
             for (i, name) in names.iter().enumerate() {
                 let found = index.find(hash(name), name, name_of).map(|r| r.0);

@@ -328,7 +328,6 @@ impl Zone {
         let h = index::hash(self.apex.as_wire());
         let mut editor = self.names.edit();
         editor.replace(h, old, new);
-        editor.finish();
         let apex = self.apex.as_wire().to_vec();
         let labels = Labels::of(&apex);
         let arena = self.arena.clone();

@@ -434,7 +434,6 @@ fn prepare(zone: &Zone, txn: &Transaction) -> Result<Prepared, TxnError> {
     let mut removals = Vec::new();
     let mut writes = Vec::new();
     let mut blobs = Vec::new();
-    let mut ends = Vec::new();
     for (owner, edit) in &edits {
         let flags = view.flags(&apex, owner, edit);
         let old_flags = edit.old.map(|r| zone.node_at(r).flags());
@@ -443,7 +442,6 @@ fn prepare(zone: &Zone, txn: &Transaction) -> Result<Prepared, TxnError> {
             _ if edit.exists && (edit.after != edit.before || old_flags != Some(flags)) => {
                 let start = blobs.len();
                 edit.after.encode(flags, &mut blobs)?;
-                ends.push(blobs.len());
                 writes.push(Write {
                     owner: owner.clone(),
                     old: edit.old,
@@ -457,12 +455,12 @@ fn prepare(zone: &Zone, txn: &Transaction) -> Result<Prepared, TxnError> {
         }
     }
     let mut start = 0;
-    for (w, end) in writes.iter_mut().zip(ends) {
+    for w in &mut writes {
         w.new = zone
             .arena
-            .append(&blobs[start..end])
+            .append(&blobs[start..start + w.len])
             .map_err(BuildError::from)?;
-        start = end;
+        start += w.len;
     }
     Ok(Prepared {
         diff,
@@ -962,7 +960,6 @@ impl Zone {
             }
             None => editor.insert_new(h, new),
         }
-        editor.finish();
         let labels = Labels::of(owner);
         let arena = &self.arena;
         let cmp = |r: Ref| canonical::compare_labels(owner, &labels, name_in(arena, r)).reverse();
@@ -1017,7 +1014,6 @@ impl Zone {
         let h = super::index::hash(owner);
         let mut editor = self.names.edit();
         editor.remove(h, old);
-        editor.finish();
         let labels = Labels::of(owner);
         let arena = &self.arena;
         self.order
