@@ -44,6 +44,7 @@ use crate::sources::stats::ReloadStats;
 use crate::wire::name::Name;
 use crate::xfr::journal::{Entry, Journal, JournalError, JournalView, Meta, OwnerChange};
 use crate::zone::diff::ZoneDiff;
+use crate::zone::file_edit::{Edited, Memo};
 use crate::zone::file_match::{FileMatch, Matched};
 use crate::zone::serial::{self, SerialNotIncreased, SerialPolicy, Served, Verdict};
 use crate::zone::snapshot::soa_fields;
@@ -72,6 +73,9 @@ pub enum CommitError {
         /// What is wrong.
         error: TxnError,
     },
+    /// The zone file's edit touches what another source owns: read the whole file.
+    #[error("the zone file must be read whole")]
+    Reread,
     /// A dynamic change to an RRset the zone file defines.
     #[error("{rtype} at {owner} is defined by the zone file; change it there")]
     OwnedByFile {
@@ -693,6 +697,37 @@ impl ZoneHandle {
                     (file_changes(&file, &live, &w.ownership), soa)
                 }
             },
+            FileContent::Edited(edited) => {
+                if w.zone.is_none() {
+                    return Err(CommitError::NotLoaded(self.apex().clone()));
+                }
+                // An RRset a dynamic source owns: the whole file decides the takeover.
+                if let Some((owner, rtype)) = edited
+                    .touched
+                    .iter()
+                    .find(|(owner, rtype)| w.ownership.owner_of(owner, *rtype).is_some())
+                {
+                    tracing::debug!(zone = %self.apex(), %owner, %rtype, "edit of a dynamic RRset: the file is read whole");
+                    return Err(CommitError::Reread);
+                }
+                let Edited {
+                    changes,
+                    soa,
+                    soa_changed,
+                    places,
+                    ..
+                } = *edited;
+                let changes = FileChanges {
+                    txn: Transaction {
+                        changes,
+                        ..Transaction::default()
+                    },
+                    soa_changed,
+                    places,
+                    ..FileChanges::default()
+                };
+                (changes, Some(soa))
+            }
             FileContent::Matched(matched) => {
                 let Some(live) = w.zone.clone() else {
                     // Closed and opened again since the file was read: read it again.
@@ -964,6 +999,20 @@ pub enum FileContent {
     Zone(Zone),
     /// The file matched against the live version as it was parsed.
     Matched(Matched),
+    /// The file read as an edit of the one the live version was loaded from.
+    Edited(Box<Edited>),
+}
+
+impl FileContent {
+    /// The memo of the file for reading its next edit: ready, or to be written once
+    /// the content is committed.
+    pub fn take_memo(&mut self) -> Option<Memo> {
+        match self {
+            FileContent::Zone(_) => None,
+            FileContent::Matched(matched) => matched.memo.take().map(Memo::Ready),
+            FileContent::Edited(edited) => Some(Memo::Draft(edited.memo.take())),
+        }
+    }
 }
 
 impl From<Zone> for FileContent {

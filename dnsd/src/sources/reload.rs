@@ -28,6 +28,7 @@ pub use super::stats::{ReloadStats, ZoneStats};
 use crate::manager::{CommitError, FileContent, FileOutcome, Manager, ZoneHandle};
 pub use crate::manager::{DEFAULT_JOURNAL_MAX_ENTRIES, ZoneOptions};
 use crate::wire::name::Name;
+use crate::zone::file_edit::{self, FileMemo, Memo};
 use crate::zone::file_match::FileMatch;
 use crate::zone::load;
 
@@ -96,8 +97,13 @@ pub fn read_zone_file(
     let (result, files) = match matcher {
         Some(matcher) => {
             let (result, files) = load::match_zone_file(path, matcher, options);
-            let result =
-                result.map(|(matched, warnings)| (FileContent::Matched(matched), lines(&warnings)));
+            let result = result.map(|(outcome, warnings)| {
+                let content = match outcome {
+                    load::MatchOutcome::Matched(matched) => FileContent::Matched(*matched),
+                    load::MatchOutcome::Edited(edited) => FileContent::Edited(edited),
+                };
+                (content, lines(&warnings))
+            });
             (result, files)
         }
         None => {
@@ -147,6 +153,9 @@ struct ZoneFile {
     attempted: Option<Fingerprint>,
     /// The files the last load read or tried (the zone file and its includes).
     files: Vec<PathBuf>,
+    /// The file the live zone was last loaded from, to read its next edit as one
+    /// (`zone::file_edit`); none: the next load reads the file whole.
+    memo: Option<FileMemo>,
 }
 
 /// What one reload did.
@@ -337,6 +346,7 @@ impl Reloader {
         // Load every zone that may have changed, aside.
         let mut batch: Vec<(ZoneHandle, FileContent)> = Vec::new();
         let mut names = Vec::new();
+        let mut memos: Vec<Option<Memo>> = Vec::new();
         for (apex, path) in found {
             if request.busy.contains(&apex) {
                 continue;
@@ -369,22 +379,27 @@ impl Reloader {
                             handle: handle.clone(),
                             attempted: fingerprint,
                             files: Vec::new(),
+                            memo: None,
                         },
                     );
                     handle
                 }
             };
             let zone_name = apex.to_string();
-            let read = (self.load)(&path, &apex, handle.file_matcher());
+            let last = self.files.get(&apex).and_then(|f| f.memo.clone());
+            let copies = file_edit::copies_dir(&self.settings.state_dir);
+            let matcher = handle.file_matcher().map(|m| m.with_memo(copies, last));
+            let read = (self.load)(&path, &apex, matcher);
             if let Some(file) = self.files.get_mut(&apex) {
                 file.files = read.files;
             }
             match read.result {
-                Ok((zone, warnings)) => {
+                Ok((mut zone, warnings)) => {
                     for warning in &warnings {
                         tracing::warn!(zone = %zone_name, "{warning}");
                     }
                     self.manager.stats().count_reload(&zone_name);
+                    memos.push(zone.take_memo());
                     batch.push((handle, zone));
                     names.push((apex, path));
                 }
@@ -406,8 +421,28 @@ impl Reloader {
             // The match's marks (a bit per two octets of the zone) are freed: give them back.
             load::release_freed_memory();
         }
-        for ((apex, path), result) in names.into_iter().zip(results) {
+        let mut reread = BTreeSet::new();
+        for (((apex, path), result), memo) in names.into_iter().zip(results).zip(memos) {
             let zone_name = apex.to_string();
+            if matches!(result, Err(CommitError::Reread)) {
+                if let Some(file) = self.files.get_mut(&apex) {
+                    file.memo = None;
+                }
+                reread.insert(apex);
+                continue;
+            }
+            if let Some(file) = self.files.get_mut(&apex) {
+                if result.is_ok() {
+                    // The live zone is now what this file says: its next edit is read
+                    // from it.
+                    let copies = file_edit::copies_dir(&self.settings.state_dir);
+                    file.memo = memo.and_then(|m| m.resolve(&copies));
+                } else if !matches!(result, Err(CommitError::Journal(_))) {
+                    // The zone keeps its last good version, which the memo still is.
+                } else {
+                    file.memo = None;
+                }
+            }
             let unsaved = matches!(result, Err(CommitError::Journal(_)));
             if unsaved != self.unsaved.contains(&apex) {
                 self.manager.stats().set_unsaved(&zone_name, unsaved);
@@ -469,6 +504,17 @@ impl Reloader {
                     summary.failed += 1;
                 }
             }
+        }
+        if !reread.is_empty() {
+            // Edits that touch what another source owns: the whole files decide.
+            let again = self.reload(&Request {
+                zones: reread,
+                ..Request::default()
+            });
+            summary.changed += again.changed;
+            summary.unchanged += again.unchanged;
+            summary.failed += again.failed;
+            summary.removed += again.removed;
         }
         summary
     }

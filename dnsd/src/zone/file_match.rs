@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 use foldhash::fast::FixedState;
 
+use super::file_edit::FileMemo;
 use super::load::{Diagnostics, LoadErrorKind};
 use super::marks::RdataMarks;
 use super::node::{NodeRef, RrsetRef, covered_of};
@@ -61,6 +62,12 @@ pub struct FileMatch {
     /// The record read last, with its owner's hash, matched when the next one comes
     /// (or at the end): its index slot is fetched from memory meanwhile.
     pending: Option<(Parsed, u64)>,
+    /// A record written twice, or an RRset whose records differ in TTL, was seen.
+    irregular: bool,
+    /// Where copies of zone files are kept, and the memo of the file the base was
+    /// loaded from (`file_edit`): set, the file is read as an edit of that one when it
+    /// can be, and a whole read leaves a memo.
+    memo: Option<(std::path::PathBuf, Option<FileMemo>)>,
 }
 
 /// A finished match: what `sources::file_diff` turns into a transaction.
@@ -80,6 +87,10 @@ pub struct Matched {
     /// The files read (the zone file, its `$INCLUDE`s), by the index `Touched::at`
     /// gives.
     pub files: Vec<std::path::PathBuf>,
+    /// A record written twice, or an RRset whose records differ in TTL, was seen.
+    pub irregular: bool,
+    /// The memo of the file, for reading its next edit (`file_edit`).
+    pub memo: Option<FileMemo>,
 }
 
 impl FileMatch {
@@ -98,7 +109,31 @@ impl FileMatch {
             apex_ns: false,
             first: None,
             pending: None,
+            irregular: false,
+            memo: None,
         }
+    }
+
+    /// Keeps copies of the file in `dir`, and reads the file as an edit of `last` (the
+    /// memo of the file the base was loaded from) when it can.
+    pub fn with_memo(mut self, dir: std::path::PathBuf, last: Option<FileMemo>) -> Self {
+        self.memo = Some((dir, last));
+        self
+    }
+
+    /// The memo setting (see [`FileMatch::with_memo`]).
+    pub(crate) fn memo(&self) -> Option<&(std::path::PathBuf, Option<FileMemo>)> {
+        self.memo.as_ref()
+    }
+
+    /// The version compared with.
+    pub(crate) fn base(&self) -> &Arc<Zone> {
+        &self.base
+    }
+
+    /// The types left out of the comparison.
+    pub(crate) fn skip(&self) -> fn(Rtype) -> bool {
+        self.skip
     }
 
     /// The zone's apex.
@@ -160,8 +195,10 @@ impl FileMatch {
                 Some(touched) => {
                     let first = touched.ttl.unwrap_or(ttl);
                     if first != ttl {
+                        self.irregular = true;
                         mismatch(diag, &key.0, rtype, ttl, first, touched.at, (file, line));
                     }
+                    self.irregular |= touched.added.contains(&record.rdata);
                     touched.added.push(record.rdata);
                 }
                 None => {
@@ -179,6 +216,7 @@ impl FileMatch {
         let held = rrset.rdatas().find(|r| **r == *record.rdata);
         if let Some(r) = held {
             if self.seen.contains(r) {
+                self.irregular = true;
                 return; // the same record twice in the file
             }
             if ttl != rrset.ttl || (!self.touched.is_empty() && self.touched.contains_key(&key)) {
@@ -192,6 +230,7 @@ impl FileMatch {
             if touched.added.is_empty() {
                 touched.at = (file, line);
             }
+            self.irregular |= touched.added.contains(&record.rdata);
             touched.added.push(record.rdata);
         }
     }
@@ -211,6 +250,7 @@ impl FileMatch {
         if let Some(touched) = self.touched.get(&key) {
             let first = touched.ttl.unwrap_or(rrset.ttl);
             if first != ttl {
+                self.irregular = true;
                 let first_at = touched.at;
                 mismatch(diag, owner, rrset.rtype, ttl, first, first_at, at);
             }
@@ -225,6 +265,7 @@ impl FileMatch {
             }
         } else {
             if ttl != rrset.ttl {
+                self.irregular = true;
                 // The RRset's first record (not new, the base's TTL) is further up.
                 mismatch(diag, owner, rrset.rtype, ttl, rrset.ttl, (at.0, 0), at);
             }
@@ -259,6 +300,8 @@ impl FileMatch {
             soa: (ttl, rdata),
             skip: self.skip,
             files: diag.files.clone(),
+            irregular: self.irregular,
+            memo: None,
         })
     }
 }

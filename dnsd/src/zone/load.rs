@@ -8,6 +8,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use super::check;
+use super::file_edit::{self, CheckpointLog, Edit, Edited};
 use super::file_match::{FileMatch, Matched};
 pub use super::files::LoadOptions;
 use super::lexer::LexError;
@@ -410,28 +411,68 @@ pub fn load_zone_watched(
     (finish(parser, apex), files)
 }
 
+/// What reading a zone file against the live version gave.
+pub enum MatchOutcome {
+    /// The whole file, matched record by record.
+    Matched(Box<Matched>),
+    /// The file read as an edit of the one the live version was loaded from.
+    Edited(Box<Edited>),
+}
+
 /// A zone file matched against the live version, and its warnings; or its errors.
-pub type MatchResult = Result<(Matched, Vec<LoadError>), Vec<LoadError>>;
+pub type MatchResult = Result<(MatchOutcome, Vec<LoadError>), Vec<LoadError>>;
 
 /// Reads and parses the zone file at `path` as [`load_zone_watched`] does, comparing
 /// each record with `matcher`'s base version instead of building a zone: what changed,
 /// and the warnings. The file's own errors are reported as when it is loaded whole; the
 /// rules that involve other names (CNAME and other data, glue) are checked when the
 /// changes are applied (`zone::txn`).
+///
+/// When the matcher holds the memo of the file the base was loaded from, the file is
+/// read as an edit of that one (`file_edit`) when it can be; a whole read leaves a memo
+/// of its own in the match when the matcher names a folder for copies.
 pub fn match_zone_file(
     path: &Path,
     matcher: FileMatch,
     options: &LoadOptions,
 ) -> (MatchResult, Vec<PathBuf>) {
+    let mut copies = None;
+    if let Some((dir, last)) = matcher.memo() {
+        if let Some(last) = last {
+            let skip = matcher.skip();
+            match file_edit::read_edit(path, last, matcher.base(), skip, options) {
+                Edit::Changed(edited) => {
+                    return (
+                        Ok((MatchOutcome::Edited(edited), Vec::new())),
+                        vec![path.to_path_buf()],
+                    );
+                }
+                Edit::Whole(why) => {
+                    tracing::debug!(file = %path.display(), "zone file read whole: {why}");
+                }
+            }
+        }
+        copies = Some(dir.clone());
+    }
     let apex = matcher.apex().clone();
     let mut parser = Parser::new(&apex, true, options.clone());
     parser.set_matcher(matcher);
+    if let Some(dir) = &copies {
+        parser.set_log(CheckpointLog::new(file_edit::copy_file(dir)));
+    }
     parser.parse_file(path);
     let files = parser.attempted().to_vec();
+    let log = parser.take_log();
     let (matcher, mut diag) = parser.into_match();
     let matched = matcher.and_then(|m| m.finish(&mut diag));
     let result = match matched {
-        Some(matched) if diag.errors.is_empty() => Ok((matched, diag.warnings)),
+        Some(mut matched) if diag.errors.is_empty() => {
+            if files.len() == 1 {
+                matched.memo =
+                    log.and_then(|log| log.into_memo(matched.soa.clone(), matched.irregular));
+            }
+            Ok((MatchOutcome::Matched(Box::new(matched)), diag.warnings))
+        }
         _ => Err(diag.errors),
     };
     (result, files)

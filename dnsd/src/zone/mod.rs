@@ -13,6 +13,7 @@ pub mod block;
 pub mod canonical;
 pub mod check;
 pub mod diff;
+pub mod file_edit;
 pub mod file_match;
 pub mod files;
 pub mod generate;

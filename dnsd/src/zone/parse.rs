@@ -16,6 +16,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::file_edit::{Checkpoint, CheckpointLog, ParseState};
 use super::file_match::FileMatch;
 use super::files::{Budget, LoadOptions, Opened, ReadError};
 use super::generate;
@@ -67,6 +68,9 @@ pub struct Parser {
     attempted: Vec<PathBuf>,
     name_buf: Vec<u8>,
     rdata_buf: Vec<u8>,
+    /// When set, the top file's entry boundaries are noted, and what is read of it is
+    /// copied (`file_edit`: the next edit of the file is parsed from there).
+    log: Option<CheckpointLog>,
 }
 
 /// State of one file being read.
@@ -97,6 +101,49 @@ impl Parser {
             attempted: Vec::new(),
             name_buf: Vec::with_capacity(256),
             rdata_buf: Vec::with_capacity(512),
+            log: None,
+        }
+    }
+
+    /// Notes the top file's entry boundaries in `log` (and copies the file into its
+    /// copy) while it is parsed.
+    pub(crate) fn set_log(&mut self, log: CheckpointLog) {
+        self.log = Some(log);
+    }
+
+    /// The boundaries noted, when a log was set.
+    pub(crate) fn take_log(&mut self) -> Option<CheckpointLog> {
+        self.log.take()
+    }
+
+    /// Parses `text`, a run of whole entries of the zone file starting at `start` (its
+    /// offset, line and the parser's state there), into records; returns the state
+    /// after it. With a log set, its boundaries are noted from `start`'s offset.
+    pub(crate) fn parse_run(&mut self, text: &[u8], start: &Checkpoint) -> ParseState {
+        let index = self.add_file(Path::new(""));
+        let mut state = FileState {
+            index,
+            origin: start.state.origin.clone(),
+            owner: start.state.owner.clone(),
+            ttl_warned: start.state.ttl_warned,
+        };
+        self.dollar_ttl = start.state.dollar_ttl;
+        self.last_ttl = start.state.last_ttl;
+        if let Some(log) = &mut self.log {
+            log.base = start.offset;
+        }
+        let mut line = start.line;
+        self.parse_piece(text, &mut state, &mut line, false);
+        self.state_of(&state)
+    }
+
+    fn state_of(&self, state: &FileState) -> ParseState {
+        ParseState {
+            origin: state.origin.clone(),
+            owner: state.owner.clone(),
+            dollar_ttl: self.dollar_ttl,
+            last_ttl: self.last_ttl,
+            ttl_warned: state.ttl_warned,
         }
     }
 
@@ -246,7 +293,15 @@ impl Parser {
         let mut buf: Vec<u8> = Vec::with_capacity(piece.min(opened.size() as usize + 1));
         let mut line = 1;
         let mut first = true;
+        let top = index == 0;
+        if top {
+            let start = self.state_of(&state);
+            if let Some(log) = &mut self.log {
+                log.start(start);
+            }
+        }
         loop {
+            let before = buf.len();
             let eof = match self.budget.read_some(&mut opened, &mut buf, piece) {
                 Ok(read) => read == 0,
                 Err(error) => {
@@ -258,10 +313,17 @@ impl Parser {
                     return self.diag.report(index, line, kind);
                 }
             };
+            if top && let Some(log) = &mut self.log {
+                log.copy(&buf[before..]);
+            }
             if first && (buf.len() >= BOM.len() || eof) {
                 first = false;
                 if buf.starts_with(BOM) {
                     buf.drain(..BOM.len());
+                    if top && let Some(log) = &mut self.log {
+                        // Offsets would no longer be the file's: no edits from this one.
+                        log.spoil();
+                    }
                 }
             }
             let end = if eof {
@@ -277,6 +339,9 @@ impl Parser {
                 return;
             }
             buf.drain(..used);
+            if top && let Some(log) = &mut self.log {
+                log.base += used as u64;
+            }
         }
     }
 
@@ -294,6 +359,19 @@ impl Parser {
         let mut tokens: Vec<Token<'_>> = Vec::with_capacity(16);
         loop {
             let (at, at_line) = (lexer.pos(), lexer.line());
+            if state.index == 0
+                && let Some(log) = &mut self.log
+                && log.due()
+            {
+                let snapshot = ParseState {
+                    origin: state.origin.clone(),
+                    owner: state.owner.clone(),
+                    dollar_ttl: self.dollar_ttl,
+                    last_ttl: self.last_ttl,
+                    ttl_warned: state.ttl_warned,
+                };
+                log.note(at, at_line, snapshot);
+            }
             let Some(entry) = lexer.next_entry(&mut tokens) else {
                 break;
             };
@@ -314,6 +392,17 @@ impl Parser {
             match entry {
                 Err((line, error)) => self.diag.report(state.index, line, error.into()),
                 Ok(head) => {
+                    if state.index == 0
+                        && let Some(log) = &mut self.log
+                    {
+                        log.entries += 1;
+                        if !head.blank_owner
+                            && tokens[0].text.first() == Some(&b'$')
+                            && tokens[0].text.eq_ignore_ascii_case(b"$INCLUDE")
+                        {
+                            log.spoil();
+                        }
+                    }
                     if let Err(kind) = self.entry(state, head, &tokens) {
                         if kind.exhausts_budget() {
                             self.stopped = true;

@@ -516,7 +516,8 @@ fn commit(handle: &ZoneHandle, txn: Transaction, stats: &ContainerStats, outcome
             | CommitError::NotLoaded(_)
             | CommitError::Serial(_)
             | CommitError::Dnssec(_)
-            | CommitError::InFile { .. }),
+            | CommitError::InFile { .. }
+            | CommitError::Reread),
         ) => {
             stats.with(|s| s.commit_errors += 1);
             tracing::error!(zone = %zone, "container records not committed: {e}");
