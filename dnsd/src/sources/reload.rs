@@ -347,6 +347,7 @@ impl Reloader {
         let mut batch: Vec<(ZoneHandle, FileContent)> = Vec::new();
         let mut names = Vec::new();
         let mut memos: Vec<Option<Memo>> = Vec::new();
+        let mut edited: Vec<bool> = Vec::new();
         for (apex, path) in found {
             if request.busy.contains(&apex) {
                 continue;
@@ -400,6 +401,7 @@ impl Reloader {
                     }
                     self.manager.stats().count_reload(&zone_name);
                     memos.push(zone.take_memo());
+                    edited.push(matches!(zone, FileContent::Edited(_)));
                     batch.push((handle, zone));
                     names.push((apex, path));
                 }
@@ -422,7 +424,8 @@ impl Reloader {
             load::release_freed_memory();
         }
         let mut reread = BTreeSet::new();
-        for (((apex, path), result), memo) in names.into_iter().zip(results).zip(memos) {
+        let loads = names.into_iter().zip(results).zip(memos).zip(edited);
+        for ((((apex, path), result), memo), edited) in loads {
             let zone_name = apex.to_string();
             if matches!(result, Err(CommitError::Reread)) {
                 if let Some(file) = self.files.get_mut(&apex) {
@@ -473,12 +476,17 @@ impl Reloader {
                             path.display()
                         );
                     }
+                    let read = if edited {
+                        "read as an edit"
+                    } else {
+                        "read whole"
+                    };
                     tracing::info!(
                         zone = %zone_name,
                         serial = %format_args!("{old_serial}→{new_serial}"),
                         removed,
                         added,
-                        "zone changed"
+                        "zone changed ({read})"
                     );
                 }
                 Ok(FileOutcome::Unchanged { .. }) => summary.unchanged += 1,

@@ -192,12 +192,23 @@ pub fn copy_file(dir: &Path) -> Option<File> {
         .ok()
 }
 
-/// The new memo of an edited file: written once the change is committed.
+/// The new memo of an edited file, written once the change is committed: the new
+/// file is the old copy's unchanged stretches and the regions' new text, so its copy
+/// is made from those (in the kernel, off the path that serves the change), never read
+/// again nor held whole.
 pub struct MemoDraft {
-    text: Vec<u8>,
+    old: Option<Arc<File>>,
+    pieces: Vec<Piece>,
+    len: u64,
     checkpoints: Vec<Checkpoint>,
     soa: (u32, Box<[u8]>),
     irregular: bool,
+}
+
+/// A stretch of the new file: octets of the old copy, or new text.
+enum Piece {
+    Old(u64, u64),
+    New(Vec<u8>),
 }
 
 impl MemoDraft {
@@ -207,15 +218,57 @@ impl MemoDraft {
         if self.irregular {
             return None;
         }
+        let old = self.old?;
         let mut copy = copy_file(dir)?;
-        copy.write_all(&self.text).ok()?;
-        Some(FileMemo {
+        for piece in &self.pieces {
+            match piece {
+                Piece::Old(start, end) => copy_range(&old, &mut copy, *start, *end).ok()?,
+                Piece::New(text) => copy.write_all(text).ok()?,
+            }
+        }
+        let written = std::io::Seek::stream_position(&mut copy).ok()?;
+        (written == self.len).then(|| FileMemo {
             copy: Arc::new(copy),
-            len: self.text.len() as u64,
+            len: self.len,
             checkpoints: self.checkpoints,
             soa: self.soa,
         })
     }
+}
+
+/// Appends octets `start..end` of `from` to `to` (at its position): `copy_file_range`
+/// (no copy through user space), else read and write.
+fn copy_range(from: &File, to: &mut File, start: u64, end: u64) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let mut at = start;
+    while at < end {
+        let mut off_in = at as libc::loff_t;
+        let want = (end - at).min(1 << 30) as usize;
+        // SAFETY: both descriptors are open files owned by the caller; `off_in` is a
+        // valid pointer for the call; `to`'s own offset is used and advanced.
+        let n = unsafe {
+            libc::copy_file_range(
+                from.as_raw_fd(),
+                &mut off_in,
+                to.as_raw_fd(),
+                std::ptr::null_mut(),
+                want,
+                0,
+            )
+        };
+        if n <= 0 {
+            break;
+        }
+        at += n as u64;
+    }
+    let mut buf = vec![0u8; 1 << 20];
+    while at < end {
+        let n = ((end - at) as usize).min(buf.len());
+        from.read_exact_at(&mut buf[..n], at)?;
+        to.write_all(&buf[..n])?;
+        at += n as u64;
+    }
+    Ok(())
 }
 
 impl MemoDraft {
@@ -224,7 +277,9 @@ impl MemoDraft {
         std::mem::replace(
             self,
             MemoDraft {
-                text: Vec::new(),
+                old: None,
+                pieces: Vec::new(),
+                len: 0,
                 checkpoints: Vec::new(),
                 soa: (0, Box::default()),
                 irregular: true,
@@ -278,15 +333,6 @@ pub struct Edited {
     pub memo: MemoDraft,
 }
 
-/// A run of entries that differs: `old` in the copy, `new` in the new file, both from
-/// checkpoint `from`; `to` is the checkpoint where they meet again (none: the end).
-struct Region {
-    from: usize,
-    to: Option<usize>,
-    old: (usize, usize),
-    new: (usize, usize),
-}
-
 /// Records by RRset: (owner, type) → (TTL, RDATA, line) in file order.
 type ByRrset = BTreeMap<(Name, Rtype), Vec<(u32, Box<[u8]>, u32)>>;
 
@@ -301,26 +347,40 @@ pub fn read_edit(
     options: &LoadOptions,
 ) -> Edit {
     let mut budget = Budget::new(options.clone());
-    let Ok(mut opened) = budget.open_zone_file(path) else {
+    let Ok(opened) = budget.open_zone_file(path) else {
         return Edit::Whole("the file cannot be opened");
     };
-    let mut text = Vec::with_capacity(opened.size() as usize + 1);
-    loop {
-        match budget.read_some(&mut opened, &mut text, 1 << 24) {
-            Ok(0) => break,
-            Ok(_) => {}
-            Err(_) => return Edit::Whole("the file cannot be read within its budget"),
-        }
-    }
+    let new = NewFile {
+        expected: opened.size() as usize,
+        budget,
+        opened,
+        buf: Vec::new(),
+        start: 0,
+        eof: false,
+    };
     let copy = Copy {
         file: &memo.copy,
         len: memo.len as usize,
     };
-    let regions = match regions(&copy, &text, &memo.checkpoints) {
-        Ok(regions) => regions,
-        Err(why) => return Edit::Whole(why),
+    let mut walk = Walk {
+        apex: base.apex().clone(),
+        options,
+        copy,
+        new,
+        cps: &memo.checkpoints,
+        old_records: ByRrset::new(),
+        new_records: ByRrset::new(),
+        checkpoints: Vec::with_capacity(memo.checkpoints.len() + 8),
+        pieces: Vec::new(),
+        shift: 0,
+        lines: 0,
+        regions: 0,
+        region_bytes: 0,
     };
-    edit_of(path, memo, base, skip, options, text, &copy, &regions)
+    if let Err(why) = walk.run() {
+        return Edit::Whole(why);
+    }
+    walk.finish(path, memo, base, skip)
 }
 
 /// The copy of the old file, read where needed.
@@ -339,86 +399,294 @@ impl Copy<'_> {
     }
 }
 
-/// The regions where `new` differs from the copy.
-fn regions(copy: &Copy<'_>, new: &[u8], cps: &[Checkpoint]) -> Result<Vec<Region>, &'static str> {
-    let bounds = |k: usize| -> (usize, usize) {
-        let end = cps.get(k + 1).map_or(copy.len, |c| c.offset as usize);
-        (cps[k].offset as usize, end)
-    };
-    if cps.first().is_none_or(|c| c.offset != 0) {
-        return Err("no checkpoints");
-    }
-    let mut regions = Vec::new();
-    let mut bytes = 0usize;
-    let mut chunk = Vec::new();
-    let mut k = 0;
-    let mut at = 0usize; // in `new`
-    while k < cps.len() {
-        let (start, end) = bounds(k);
-        let last = k + 1 == cps.len();
-        copy.read((start, end), &mut chunk)?;
-        let fits = new.len() >= at + chunk.len() && new[at..at + chunk.len()] == chunk[..];
-        if fits && (!last || at + chunk.len() == new.len()) {
-            at += chunk.len();
-            k += 1;
-            continue;
+/// The new file, read ahead as far as the walk needs and no further back than it
+/// needs: never held whole.
+struct NewFile {
+    /// Its size when it was opened.
+    expected: usize,
+    budget: Budget,
+    opened: super::files::Opened,
+    /// Octets `start..start + buf.len()` of the file.
+    buf: Vec<u8>,
+    start: usize,
+    eof: bool,
+}
+
+impl NewFile {
+    /// Reads until octet `end` (or the end of the file) is held.
+    fn fill(&mut self, end: usize) -> Result<(), &'static str> {
+        while !self.eof && self.start + self.buf.len() < end {
+            let want = (end - self.start - self.buf.len()).max(1 << 20);
+            match self.budget.read_some(&mut self.opened, &mut self.buf, want) {
+                Ok(0) => self.eof = true,
+                Ok(_) => {}
+                Err(_) => return Err("the file cannot be read within its budget"),
+            }
         }
-        // The files part here: find a later chunk again, whole, in the new file.
-        let mut found = None;
-        for j in k + 1..cps.len().min(k + 1 + MAX_SKIP) {
-            let (s, e) = bounds(j);
-            copy.read((s, (s + ANCHOR).min(e)), &mut chunk)?;
-            let window_end = new
-                .len()
-                .min(at + (s - start) + SLACK + new.len().saturating_sub(copy.len));
-            if window_end <= at {
+        Ok(())
+    }
+
+    /// Octets `a..b` (held, or fewer at the end of the file).
+    fn get(&mut self, a: usize, b: usize) -> Result<&[u8], &'static str> {
+        self.fill(b)?;
+        let held_end = self.start + self.buf.len();
+        if a < self.start {
+            return Err("the walk went back");
+        }
+        let lo = (a - self.start).min(self.buf.len());
+        let hi = (b.min(held_end) - self.start).max(lo);
+        Ok(&self.buf[lo..hi])
+    }
+
+    /// Whether the file ends exactly at `end`.
+    fn ends_at(&mut self, end: usize) -> Result<bool, &'static str> {
+        self.fill(end + 1)?;
+        Ok(self.eof && self.start + self.buf.len() == end)
+    }
+
+    /// Forgets what lies before `at`.
+    fn release(&mut self, at: usize) {
+        let drop = at.saturating_sub(self.start).min(self.buf.len());
+        if drop >= 4 << 20 {
+            self.buf.drain(..drop);
+            self.start += drop;
+        }
+    }
+}
+
+/// The comparison of the new file with the copy, chunk by chunk, and what the
+/// regions that differ gave.
+struct Walk<'a> {
+    apex: Name,
+    options: &'a LoadOptions,
+    copy: Copy<'a>,
+    new: NewFile,
+    cps: &'a [Checkpoint],
+    old_records: ByRrset,
+    new_records: ByRrset,
+    /// The new file's checkpoints.
+    checkpoints: Vec<Checkpoint>,
+    /// The new file as stretches of the copy and new text.
+    pieces: Vec<Piece>,
+    /// Octets and lines the new file is ahead of the copy, so far.
+    shift: i64,
+    lines: i64,
+    regions: usize,
+    region_bytes: usize,
+}
+
+impl Walk<'_> {
+    /// Chunk `k` of the copy: from its checkpoint to the next (or the end).
+    fn bounds(&self, k: usize) -> (usize, usize) {
+        let end = self
+            .cps
+            .get(k + 1)
+            .map_or(self.copy.len, |c| c.offset as usize);
+        (self.cps[k].offset as usize, end)
+    }
+
+    fn shifted(&self, c: &Checkpoint) -> Checkpoint {
+        Checkpoint {
+            offset: (c.offset as i64 + self.shift) as u64,
+            line: (c.line as i64 + self.lines) as u32,
+            state: c.state.clone(),
+        }
+    }
+
+    fn keep_old(&mut self, start: usize, end: usize) {
+        match self.pieces.last_mut() {
+            Some(Piece::Old(_, e)) if *e == start as u64 => *e = end as u64,
+            _ => self.pieces.push(Piece::Old(start as u64, end as u64)),
+        }
+    }
+
+    fn run(&mut self) -> Result<(), &'static str> {
+        if self.cps.first().is_none_or(|c| c.offset != 0) {
+            return Err("no checkpoints");
+        }
+        let mut chunk = Vec::new();
+        let mut k = 0;
+        let mut at = 0usize; // in the new file
+        while k < self.cps.len() {
+            let (start, end) = self.bounds(k);
+            let last = k + 1 == self.cps.len();
+            self.copy.read((start, end), &mut chunk)?;
+            let fits = self.new.get(at, at + chunk.len())? == &chunk[..];
+            if fits && (!last || self.new.ends_at(at + chunk.len())?) {
+                let c = self.shifted(&self.cps[k]);
+                self.checkpoints.push(c);
+                self.keep_old(start, end);
+                at += chunk.len();
+                self.new.release(at);
+                k += 1;
                 continue;
             }
-            let mut from = at;
-            while let Some(hit) = memchr::memmem::find(&new[from..window_end], &chunk) {
+            let found = self.resync(k, at, start, &mut chunk)?;
+            let (to, old_end, new_end) = match found {
+                Some((j, q)) => (Some(j), self.cps[j].offset as usize, q),
+                None => {
+                    // To the end of both files.
+                    let limit = max_region_bytes(self.copy.len);
+                    let guess = self.new.expected.max(at);
+                    if (self.copy.len - start) + (guess - at) > limit {
+                        return Err("the change is too large to read as an edit");
+                    }
+                    self.new.fill(usize::MAX)?;
+                    let total = self.new.start + self.new.buf.len();
+                    (None, self.copy.len, total)
+                }
+            };
+            self.region(k, to, (start, old_end), (at, new_end))?;
+            match found {
+                Some((j, q)) => {
+                    k = j;
+                    at = q;
+                }
+                None => break,
+            }
+        }
+        Ok(())
+    }
+
+    /// Where a chunk after `k` (whose copy starts at `start`) is found again, whole,
+    /// in the new file at or after `at`: (chunk, offset).
+    fn resync(
+        &mut self,
+        k: usize,
+        at: usize,
+        start: usize,
+        chunk: &mut Vec<u8>,
+    ) -> Result<Option<(usize, usize)>, &'static str> {
+        let growth = self.new.expected.saturating_sub(self.copy.len);
+        for j in k + 1..self.cps.len().min(k + 1 + MAX_SKIP) {
+            let (s, e) = self.bounds(j);
+            self.copy.read((s, (s + ANCHOR).min(e)), chunk)?;
+            if chunk.is_empty() {
+                continue;
+            }
+            let window_end = at + (s - start) + SLACK + growth;
+            let window = self.new.get(at, window_end)?;
+            let mut from = 0;
+            let mut hits = Vec::new();
+            // `at` starts a line (a chunk boundary): so does a hit right there.
+            while from < window.len()
+                && let Some(hit) = memchr::memmem::find(&window[from..], chunk)
+            {
                 let q = from + hit;
                 from = q + 1;
-                if q > 0 && new[q - 1] != b'\n' {
-                    continue;
-                }
-                let mut whole = Vec::new();
-                copy.read((s, e), &mut whole)?;
-                let ends_right = j + 1 < cps.len() || q + whole.len() == new.len();
-                if new.len() >= q + whole.len()
-                    && new[q..q + whole.len()] == whole[..]
-                    && ends_right
-                {
-                    found = Some((j, q));
-                    break;
+                if q == 0 || window[q - 1] == b'\n' {
+                    hits.push(at + q);
                 }
             }
-            if found.is_some() {
-                break;
+            let mut whole = Vec::new();
+            for q in hits {
+                self.copy.read((s, e), &mut whole)?;
+                let same = self.new.get(q, q + whole.len())? == &whole[..];
+                let ends_right = j + 1 < self.cps.len() || self.new.ends_at(q + whole.len())?;
+                if same && ends_right {
+                    return Ok(Some((j, q)));
+                }
             }
         }
-        let (to, old_end, new_end) = match found {
-            Some((j, q)) => (Some(j), cps[j].offset as usize, q),
-            None => (None, copy.len, new.len()),
-        };
-        bytes += (old_end - start) + (new_end - at);
-        if bytes > max_region_bytes(copy.len) || regions.len() >= MAX_REGIONS {
+        Ok(None)
+    }
+
+    /// A region that differs: chunks `k..to` of the copy (`old`), `new` in the new
+    /// file, both from checkpoint `k`.
+    fn region(
+        &mut self,
+        k: usize,
+        to: Option<usize>,
+        old: (usize, usize),
+        new: (usize, usize),
+    ) -> Result<(), &'static str> {
+        self.regions += 1;
+        self.region_bytes += (old.1 - old.0) + (new.1 - new.0);
+        if self.region_bytes > max_region_bytes(self.copy.len) || self.regions > MAX_REGIONS {
             return Err("the change is too large to read as an edit");
         }
-        regions.push(Region {
-            from: k,
-            to,
-            old: (start, old_end),
-            new: (at, new_end),
-        });
-        match found {
-            Some((j, q)) => {
-                k = j;
-                at = q;
-            }
-            None => break,
+        let start = self.cps[k].clone();
+        let mut old_text = Vec::new();
+        self.copy.read(old, &mut old_text)?;
+        let old_side = parse_side(&self.apex, self.options, &old_text, &start);
+        let new_start = self.shifted(&start);
+        let new_text = self.new.get(new.0, new.1)?.to_vec();
+        let new_side = parse_side(&self.apex, self.options, &new_text, &new_start);
+        if !new_side.clean {
+            return Err("the edited text has warnings or errors");
         }
+        if let Some(to) = to {
+            let owner_matters = blank_owner_next(&self.copy, self.cps[to].offset as usize)?;
+            let expected = &self.cps[to].state;
+            if !reads_alike(&old_side.state, expected, owner_matters)
+                || !reads_alike(&new_side.state, expected, owner_matters)
+            {
+                return Err("the edit changes how the rest of the file reads");
+            }
+        }
+        self.checkpoints.push(new_start);
+        self.checkpoints.extend(new_side.checkpoints);
+        for (side, into) in [
+            (old_side.records, &mut self.old_records),
+            (new_side.records, &mut self.new_records),
+        ] {
+            for p in side {
+                into.entry((p.record.owner, p.record.rtype))
+                    .or_default()
+                    .push((p.record.ttl, p.record.rdata, p.line));
+            }
+        }
+        let count = |t: &[u8]| memchr::memchr_iter(b'\n', t).count() as i64;
+        self.shift += (new.1 - new.0) as i64 - (old.1 - old.0) as i64;
+        self.lines += count(&new_text) - count(&old_text);
+        if !new_text.is_empty() {
+            self.pieces.push(Piece::New(new_text));
+        }
+        self.new.release(new.1);
+        Ok(())
     }
-    Ok(regions)
+
+    /// The edit the regions make.
+    fn finish(
+        self,
+        path: &Path,
+        memo: &FileMemo,
+        base: &Arc<Zone>,
+        skip: fn(Rtype) -> bool,
+    ) -> Edit {
+        let apex = &self.apex;
+        let file = quote::path(path);
+        let (old_records, new_records) = (&self.old_records, &self.new_records);
+        let mut edit = match changes_of(base, apex, skip, old_records, new_records, &file) {
+            Ok(edit) => edit,
+            Err(why) => return Edit::Whole(why),
+        };
+        let key = (apex.clone(), Rtype::SOA);
+        let soa = match (old_records.get(&key), new_records.get(&key)) {
+            (None, None) => memo.soa.clone(),
+            (Some(o), Some(n)) if o.len() == 1 && n.len() == 1 => (n[0].0, n[0].1.clone()),
+            _ => return Edit::Whole("the edit adds or removes a SOA record"),
+        };
+        let without = |ttl: u32, rdata: &[u8]| -> Option<(u32, Vec<u8>)> {
+            let names = soa_names_len(rdata)?;
+            let mut w = rdata[..names].to_vec();
+            w.extend_from_slice(rdata.get(names + 4..)?);
+            Some((ttl, w))
+        };
+        let base_soa = base.soa().and_then(|s| without(s.ttl, s.rdatas().next()?));
+        edit.soa_changed = without(soa.0, &soa.1) != base_soa;
+        let len = (self.copy.len as i64 + self.shift) as u64;
+        edit.memo = MemoDraft {
+            old: Some(memo.copy.clone()),
+            pieces: self.pieces,
+            len,
+            checkpoints: self.checkpoints,
+            soa: soa.clone(),
+            irregular: edit.memo.irregular,
+        };
+        edit.soa = soa;
+        Edit::Changed(Box::new(edit))
+    }
 }
 
 /// One side of a region parsed: its records and, for the new side, its checkpoints.
@@ -441,109 +709,6 @@ fn parse_side(apex: &Name, options: &LoadOptions, text: &[u8], start: &Checkpoin
         checkpoints,
         clean: diag.errors.is_empty() && diag.warnings.is_empty(),
     }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn edit_of(
-    path: &Path,
-    memo: &FileMemo,
-    base: &Arc<Zone>,
-    skip: fn(Rtype) -> bool,
-    options: &LoadOptions,
-    text: Vec<u8>,
-    copy: &Copy<'_>,
-    regions: &[Region],
-) -> Edit {
-    let apex = base.apex().clone();
-    let cps = &memo.checkpoints;
-    let mut old_records = ByRrset::new();
-    let mut new_records = ByRrset::new();
-    let mut checkpoints = Vec::with_capacity(cps.len() + regions.len());
-    let mut old_text = Vec::new();
-    // Octets and lines the new file is ahead of the copy, so far.
-    let (mut shift, mut lines): (i64, i64) = (0, 0);
-    let mut next = 0usize; // first checkpoint not yet carried over
-    let shifted = |c: &Checkpoint, shift: i64, lines: i64| Checkpoint {
-        offset: (c.offset as i64 + shift) as u64,
-        line: (c.line as i64 + lines) as u32,
-        state: c.state.clone(),
-    };
-    for region in regions {
-        for c in &cps[next..region.from] {
-            checkpoints.push(shifted(c, shift, lines));
-        }
-        let start = &cps[region.from];
-        if let Err(why) = copy.read(region.old, &mut old_text) {
-            return Edit::Whole(why);
-        }
-        let old = parse_side(&apex, options, &old_text, start);
-        let new_text = &text[region.new.0..region.new.1];
-        let new_start = shifted(start, shift, lines);
-        let new = parse_side(&apex, options, new_text, &new_start);
-        if !new.clean {
-            return Edit::Whole("the edited text has warnings or errors");
-        }
-        if let Some(to) = region.to {
-            let owner_matters = match blank_owner_next(copy, cps[to].offset as usize) {
-                Ok(matters) => matters,
-                Err(why) => return Edit::Whole(why),
-            };
-            if !reads_alike(&old.state, &cps[to].state, owner_matters)
-                || !reads_alike(&new.state, &cps[to].state, owner_matters)
-            {
-                return Edit::Whole("the edit changes how the rest of the file reads");
-            }
-        }
-        checkpoints.push(new_start);
-        checkpoints.extend(new.checkpoints);
-        for (side, into) in [
-            (old.records, &mut old_records),
-            (new.records, &mut new_records),
-        ] {
-            for p in side {
-                into.entry((p.record.owner, p.record.rtype))
-                    .or_default()
-                    .push((p.record.ttl, p.record.rdata, p.line));
-            }
-        }
-        let count = |t: &[u8]| memchr::memchr_iter(b'\n', t).count() as i64;
-        shift += (region.new.1 - region.new.0) as i64 - (region.old.1 - region.old.0) as i64;
-        lines += count(new_text) - count(&old_text);
-        next = region.to.unwrap_or(cps.len());
-    }
-    for c in &cps[next..] {
-        checkpoints.push(shifted(c, shift, lines));
-    }
-    let file = quote::path(path);
-    let mut edit = match changes_of(base, &apex, skip, &old_records, &new_records, &file) {
-        Ok(edit) => edit,
-        Err(why) => return Edit::Whole(why),
-    };
-    let soa = match (
-        old_records.get(&(apex.clone(), Rtype::SOA)),
-        new_records.get(&(apex.clone(), Rtype::SOA)),
-    ) {
-        (None, None) => memo.soa.clone(),
-        (Some(o), Some(n)) if o.len() == 1 && n.len() == 1 => (n[0].0, n[0].1.clone()),
-        _ => return Edit::Whole("the edit adds or removes a SOA record"),
-    };
-    let without = |ttl: u32, rdata: &[u8]| -> Option<(u32, Vec<u8>)> {
-        let names = soa_names_len(rdata)?;
-        let mut w = rdata[..names].to_vec();
-        w.extend_from_slice(rdata.get(names + 4..)?);
-        Some((ttl, w))
-    };
-    let base_soa = base.soa().and_then(|s| without(s.ttl, s.rdatas().next()?));
-    edit.soa_changed = without(soa.0, &soa.1) != base_soa;
-    edit.memo = MemoDraft {
-        text,
-        checkpoints,
-        soa: soa.clone(),
-        irregular: edit.memo.irregular,
-    };
-    edit.soa = soa;
-    edit.base = base.clone();
-    Edit::Changed(Box::new(edit))
 }
 
 /// Whether what follows reads alike after either state: the same origin, `$TTL` and
@@ -593,7 +758,9 @@ fn changes_of(
         soa_changed: false,
         places: Vec::new(),
         memo: MemoDraft {
-            text: Vec::new(),
+            old: None,
+            pieces: Vec::new(),
+            len: 0,
             checkpoints: Vec::new(),
             soa: (0, Box::default()),
             irregular: false,
