@@ -40,6 +40,7 @@ pub mod parent_side;
 pub mod prefetch;
 pub mod records;
 pub mod reply;
+pub mod rsa_small;
 pub mod stale;
 pub mod stats;
 pub mod table;

@@ -1,7 +1,8 @@
 //! DNSSEC validation, the pure part (RFC 4033-4035, 5155, 6840): signatures over
 //! RRsets, DNSKEY RRsets against DS records or a trust anchor, and the NSEC/NSEC3
-//! proofs of denial. The cryptography is hickory-proto's `Verifier` over ring; this
-//! module decides which key, which signature, which time window and which proof.
+//! proofs of denial. The cryptography is hickory-proto's `Verifier` over ring (and
+//! `rsa_small` for RSA keys below ring's 1024 bits); this module decides which key,
+//! which signature, which time window and which proof.
 //!
 //! Every failure maps to the Extended DNS Error (RFC 8914) a client is told:
 //! 6 DNSSEC Bogus, 7 Signature Expired, 8 Signature Not Yet Valid, 9 DNSKEY Missing,
@@ -127,10 +128,13 @@ pub fn verify_rrset(
             if digest.is_some_and(|d| verified::shared().contains(&d)) {
                 return Ok(input.num_labels);
             }
-            if key
-                .verify_rrsig(&first.name, DNSClass::IN, sig, records.iter())
-                .is_ok()
-            {
+            let good = if super::rsa_small::handles(key) {
+                super::rsa_small::verify_rrsig(key, &first.name, sig, records)
+            } else {
+                key.verify_rrsig(&first.name, DNSClass::IN, sig, records.iter())
+                    .is_ok()
+            };
+            if good {
                 if let Some(d) = digest {
                     verified::shared().insert(d);
                 }
