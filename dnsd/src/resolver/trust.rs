@@ -121,6 +121,19 @@ impl Trust {
         self.anchors.iter().find(|a| a.zone.zone_of(zone))
     }
 
+    /// The key tags of the root's anchor (its DS records' and its DNSKEYs'), for the
+    /// trust-anchor sentinel (RFC 8509 §3).
+    pub fn root_key_tags(&self) -> Vec<u16> {
+        let Some(root) = self.anchors.iter().find(|a| a.zone.is_root()) else {
+            return Vec::new();
+        };
+        root.ds
+            .iter()
+            .map(DS::key_tag)
+            .chain(root.keys.iter().filter_map(|k| k.calculate_key_tag().ok()))
+            .collect()
+    }
+
     /// Negative trust anchors (RFC 7646): data at or below each of `domains` is
     /// insecure, not validated (the site's own private or differently signed zones).
     pub fn with_insecure(mut self, domains: &[Name]) -> Self {
@@ -597,7 +610,10 @@ mod tests {
             closest("a.lab.corp.example."),
             Some(("lab.corp.example.".into(), vec![4]))
         );
+        // The sentinel (RFC 8509) asks of the root's anchor only.
+        assert_eq!(trust.root_key_tags(), [1, 3]);
         let only = Trust::new(&[ds_of("corp.example.", 2)], || 0).unwrap();
+        assert!(only.root_key_tags().is_empty());
         assert!(
             only.closest_anchor(&Name::from_ascii("example.").unwrap())
                 .is_none()
