@@ -7,7 +7,7 @@
 //! poisoning vector). The answer section is read as RFC 1034 §4.3.2 writes it: a
 //! CNAME chain from the question's name (followed while it stays in bailiwick), then
 //! the RRset asked for. A referral (RFC 1034 §4.3.2 step 3b) is an NS RRset in the
-//! authority section, without AA, for a zone strictly below `zone` that holds the
+//! authority section, without a SOA, for a zone strictly below `zone` that holds the
 //! name; its glue is the addresses of the additional section at or below `zone`.
 
 use hickory_proto::op::{Message, ResponseCode};
@@ -209,12 +209,15 @@ fn classify_sections(
             proof: Vec::new(),
         };
     }
-    // A referral: NS for a zone strictly below ours, at or above the name, no AA.
+    // A referral: NS for a zone strictly below ours, at or above the name, and no
+    // SOA. AA does not matter: some servers set it on referrals (RFC 5155 B.3's
+    // referral to an opt-out delegation has it), and NODATA comes with a SOA, not
+    // with a child's NS RRset; Unbound reads them so too.
     let cut = authority.iter().find_map(|r| {
         (r.record_type() == RecordType::NS && r.name != *zone && r.name.zone_of(&current))
             .then(|| r.name.clone())
     });
-    if let Some(child) = cut.filter(|_| !response.metadata.authoritative && !soa_here) {
+    if let Some(child) = cut.filter(|_| !soa_here) {
         let ns: Vec<Record> = authority
             .iter()
             .filter(|r| r.record_type() == RecordType::NS && r.name == child)

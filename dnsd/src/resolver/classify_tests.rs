@@ -90,6 +90,45 @@ fn out_of_bailiwick_records_are_not_believed() {
 }
 
 #[test]
+fn a_referral_with_aa_set_is_still_a_referral() {
+    // RFC 5155 B.3: the referral to the unsigned c.example. carries AA (and the
+    // NSEC3 opt-out proof): it is no NODATA for mc.c.example.
+    let r = response(
+        ResponseCode::NoError,
+        true,
+        vec![],
+        vec![ns("c.example.", "ns1.c.example.")],
+        vec![a("ns1.c.example.", [198, 51, 100, 7])],
+    );
+    let c = classify(
+        &name("example."),
+        &name("mc.c.example."),
+        RecordType::MX,
+        &r,
+    );
+    let Outcome::Referral { zone, glue, .. } = c.outcome else {
+        panic!("{c:?}");
+    };
+    assert_eq!(zone, name("c.example."));
+    assert_eq!(glue.len(), 1);
+    // With a SOA it is a NODATA of the zone asked, whatever NS records come along.
+    let r = response(
+        ResponseCode::NoError,
+        true,
+        vec![],
+        vec![soa("example."), ns("c.example.", "ns1.c.example.")],
+        vec![],
+    );
+    let c = classify(
+        &name("example."),
+        &name("mc.c.example."),
+        RecordType::MX,
+        &r,
+    );
+    assert!(matches!(c.outcome, Outcome::NoData(_)), "{c:?}");
+}
+
+#[test]
 fn a_referral_keeps_glue_in_bailiwick_only() {
     let r = response(
         ResponseCode::NoError,

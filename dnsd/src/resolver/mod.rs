@@ -40,6 +40,8 @@ pub mod parent_side;
 pub mod prefetch;
 pub mod records;
 pub mod reply;
+pub mod rsa_small;
+pub mod sentinel;
 pub mod stale;
 pub mod stats;
 pub mod table;
@@ -375,6 +377,16 @@ impl Resolver {
                     .judge(&self.iterator, &name, query.qtype, &resolution)
                     .await
             }
+        };
+        // RFC 8509: a secure answer to a trust-anchor sentinel question may fail.
+        let security = match sentinel::sentinel(&name, query.qtype) {
+            Some(asked)
+                if security == validator::Security::Secure
+                    && sentinel::fails(asked, &self.trust.root_key_tags()) =>
+            {
+                validator::Security::Bogus(validator::ede::BOGUS)
+            }
+            _ => security,
         };
         if security == validator::Security::Secure && !from_nsec && !from_mark && query.rd {
             marked::mark(&self.iterator.cache, &resolution, now());

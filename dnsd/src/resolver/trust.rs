@@ -121,6 +121,19 @@ impl Trust {
         self.anchors.iter().find(|a| a.zone.zone_of(zone))
     }
 
+    /// The key tags of the root's anchor (its DS records' and its DNSKEYs'), for the
+    /// trust-anchor sentinel (RFC 8509 §3).
+    pub fn root_key_tags(&self) -> Vec<u16> {
+        let Some(root) = self.anchors.iter().find(|a| a.zone.is_root()) else {
+            return Vec::new();
+        };
+        root.ds
+            .iter()
+            .map(DS::key_tag)
+            .chain(root.keys.iter().filter_map(|k| k.calculate_key_tag().ok()))
+            .collect()
+    }
+
     /// Negative trust anchors (RFC 7646): data at or below each of `domains` is
     /// insecure, not validated (the site's own private or differently signed zones).
     pub fn with_insecure(mut self, domains: &[Name]) -> Self {
@@ -424,7 +437,7 @@ impl Trust {
         let (ds_records, ds_sigs) = split(&resolution.answer, RecordType::DS);
         if ds_records.is_empty() {
             // No DS: only a proof from the parent makes the child insecure.
-            let Some(parent_zone) = soa_owner(&resolution.authority) else {
+            let Some(parent_zone) = denial_zone(&resolution.authority, child) else {
                 return Keys::Bogus(ede::NSEC_MISSING);
             };
             for (owner, _, records, sigs) in rrsets(&resolution.authority) {
@@ -482,6 +495,26 @@ fn signer_of(sigs: &[Record], owner: &Name) -> Option<Name> {
         .filter_map(rrsig)
         .map(|s| s.input().signer_name.to_lowercase())
         .find(|signer| signer.zone_of(owner))
+}
+
+/// The zone whose records in `authority` deny the DS of `child`: the SOA's owner, or
+/// without a SOA (some servers leave it out of a DS NODATA; Unbound takes the
+/// signer then too) the signer of the NSEC or NSEC3 records, strictly above `child`.
+/// Their signatures are checked with the parent's keys by the caller.
+fn denial_zone(authority: &[Record], child: &Name) -> Option<Name> {
+    soa_owner(authority).or_else(|| {
+        authority
+            .iter()
+            .filter(|r| {
+                matches!(
+                    super::classify::covered_type(r),
+                    Some(RecordType::NSEC | RecordType::NSEC3)
+                )
+            })
+            .filter_map(rrsig)
+            .map(|s| s.input().signer_name.to_lowercase())
+            .find(|signer| signer.zone_of(child) && signer != child)
+    })
 }
 
 fn soa_owner(authority: &[Record]) -> Option<Name> {
@@ -567,6 +600,45 @@ mod tests {
     }
 
     #[test]
+    fn a_ds_denial_without_soa_is_the_nsec_signers() {
+        use hickory_proto::dnssec::rdata::{NSEC, RRSIG, SigInput};
+        use hickory_proto::rr::SerialNumber;
+        let n = |s: &str| Name::from_ascii(s).unwrap();
+        // Deckard's val_ta_sentinel_insecure: the root denies unsigned.'s DS with an
+        // NSEC and its RRSIG, no SOA.
+        let nsec = Record::from_rdata(
+            n("unsigned."),
+            300,
+            RData::DNSSEC(DNSSECRData::NSEC(NSEC::new(
+                n("."),
+                [RecordType::NS, RecordType::NSEC],
+            ))),
+        );
+        let sig = |signer: &str| {
+            let input = SigInput {
+                type_covered: RecordType::NSEC,
+                algorithm: Algorithm::RSASHA256,
+                num_labels: 1,
+                original_ttl: 300,
+                sig_expiration: SerialNumber::new(2),
+                sig_inception: SerialNumber::new(1),
+                key_tag: 1,
+                signer_name: n(signer),
+            };
+            Record::from_rdata(
+                n("unsigned."),
+                300,
+                RData::DNSSEC(DNSSECRData::RRSIG(RRSIG::from_sig(input, vec![0; 8]))),
+            )
+        };
+        let child = n("unsigned.");
+        assert_eq!(denial_zone(&[nsec.clone(), sig(".")], &child), Some(n(".")));
+        // Signed by the child itself: no denial by its parent.
+        assert_eq!(denial_zone(&[nsec.clone(), sig("unsigned.")], &child), None);
+        assert_eq!(denial_zone(&[nsec], &child), None);
+    }
+
+    #[test]
     fn a_chain_starts_at_the_closest_anchor() {
         let trust = Trust::new(
             &[
@@ -597,7 +669,10 @@ mod tests {
             closest("a.lab.corp.example."),
             Some(("lab.corp.example.".into(), vec![4]))
         );
+        // The sentinel (RFC 8509) asks of the root's anchor only.
+        assert_eq!(trust.root_key_tags(), [1, 3]);
         let only = Trust::new(&[ds_of("corp.example.", 2)], || 0).unwrap();
+        assert!(only.root_key_tags().is_empty());
         assert!(
             only.closest_anchor(&Name::from_ascii("example.").unwrap())
                 .is_none()

@@ -1,7 +1,8 @@
 //! DNSSEC validation, the pure part (RFC 4033-4035, 5155, 6840): signatures over
 //! RRsets, DNSKEY RRsets against DS records or a trust anchor, and the NSEC/NSEC3
-//! proofs of denial. The cryptography is hickory-proto's `Verifier` over ring; this
-//! module decides which key, which signature, which time window and which proof.
+//! proofs of denial. The cryptography is hickory-proto's `Verifier` over ring (and
+//! `rsa_small` for RSA keys below ring's 1024 bits); this module decides which key,
+//! which signature, which time window and which proof.
 //!
 //! Every failure maps to the Extended DNS Error (RFC 8914) a client is told:
 //! 6 DNSSEC Bogus, 7 Signature Expired, 8 Signature Not Yet Valid, 9 DNSKEY Missing,
@@ -127,10 +128,13 @@ pub fn verify_rrset(
             if digest.is_some_and(|d| verified::shared().contains(&d)) {
                 return Ok(input.num_labels);
             }
-            if key
-                .verify_rrsig(&first.name, DNSClass::IN, sig, records.iter())
-                .is_ok()
-            {
+            let good = if super::rsa_small::handles(key) {
+                super::rsa_small::verify_rrsig(key, &first.name, sig, records)
+            } else {
+                key.verify_rrsig(&first.name, DNSClass::IN, sig, records.iter())
+                    .is_ok()
+            };
+            if good {
                 if let Some(d) = digest {
                     verified::shared().insert(d);
                 }
@@ -232,6 +236,13 @@ struct Nsec3Chain<'a> {
     records: Vec<(String, &'a NSEC3)>,
 }
 
+/// RFC 5155 §8.3: the closest encloser of a name that does not exist, proven.
+struct Encloser<'a> {
+    name: Name,
+    /// The NSEC3 that covers the next closer name.
+    next_closer: &'a NSEC3,
+}
+
 impl<'a> Nsec3Chain<'a> {
     /// The chain of `authority`'s NSEC3 records, None without any; Err(Insecure) when
     /// one has more iterations than RFC 9276 §3.2 lets a validator accept.
@@ -250,9 +261,13 @@ impl<'a> Nsec3Chain<'a> {
         Ok(Some(chain))
     }
 
+    /// The NSEC3 records of `zone` in `authority`: owners one label below the zone
+    /// (RFC 5155 §3: the hash, then the zone's name), with the hash parameters of
+    /// the first (one chain: a proof mixing two proves nothing, as Unbound judges).
     fn new(zone: &'a Name, authority: &'a [Record]) -> Self {
-        let records = authority
+        let mut records: Vec<(String, &'a NSEC3)> = authority
             .iter()
+            .filter(|r| r.name.num_labels() == zone.num_labels() + 1 && zone.zone_of(&r.name))
             .filter_map(|r| {
                 let hash = r.name.iter().next()?;
                 Some((
@@ -261,6 +276,16 @@ impl<'a> Nsec3Chain<'a> {
                 ))
             })
             .collect();
+        if let Some(&(_, first)) = records.first() {
+            let same = |n: &NSEC3| {
+                n.hash_algorithm() == first.hash_algorithm()
+                    && n.iterations() == first.iterations()
+                    && n.salt() == first.salt()
+            };
+            if !records.iter().all(|(_, n)| same(n)) {
+                records.clear();
+            }
+        }
         Self { zone, records }
     }
 
@@ -302,21 +327,41 @@ impl<'a> Nsec3Chain<'a> {
         self.covering(name).is_some()
     }
 
-    /// RFC 5155 §8.3: the closest encloser of `name` and whether the next closer name
-    /// is covered.
-    fn closest_encloser(&self, name: &Name) -> Option<Name> {
+    /// RFC 5155 §8.3: the closest encloser of `name`, which does not exist: the
+    /// longest ancestor with a matching NSEC3, the next closer name covered. Ok(None)
+    /// when not proven; the encloser may not be a delegation (the server should
+    /// have referred) nor a DNAME: Err(Insecure) for a delegation without DS (the
+    /// name may be below an unsigned cut, RFC 5155 §9.2, as Unbound judges), Ok(None)
+    /// for the others.
+    fn closest_encloser(&self, name: &Name) -> Result<Option<Encloser<'a>>, Security> {
         let mut candidate = name.clone();
         while self.zone.zone_of(&candidate) {
-            if self.matching(&candidate).is_some() {
+            if let Some(record) = self.matching(&candidate) {
+                if candidate == *name {
+                    return Ok(None);
+                }
+                let has = |t: RecordType| record.type_bit_maps().any(|x| x == t);
+                if has(RecordType::NS) && !has(RecordType::SOA) {
+                    return match has(RecordType::DS) {
+                        false => Err(Security::Insecure),
+                        true => Ok(None),
+                    };
+                }
+                if has(RecordType::DNAME) {
+                    return Ok(None);
+                }
                 let next_closer = name.trim_to(usize::from(candidate.num_labels()) + 1);
-                return (candidate != *name && self.covers(&next_closer)).then_some(candidate);
+                return Ok(self.covering(&next_closer).map(|next_closer| Encloser {
+                    name: candidate,
+                    next_closer,
+                }));
             }
             if candidate.is_root() {
                 break;
             }
             candidate = candidate.base_name();
         }
-        None
+        Ok(None)
     }
 }
 
@@ -360,7 +405,13 @@ pub fn proves_wildcard_expansion(
     let Some(chain) = Nsec3Chain::usable(zone, proof)? else {
         return Ok(false);
     };
-    Ok(chain.covers(&name.trim_to(labels + 1)))
+    // RFC 5155 §9.2: an opt-out NSEC3 over the next closer name leaves room for an
+    // unsigned delegation there: the expansion is only insecurely proven.
+    match chain.covering(&name.trim_to(labels + 1)) {
+        None => Ok(false),
+        Some(n) if n.opt_out() => Err(Security::Insecure),
+        Some(_) => Ok(true),
+    }
 }
 
 /// The records of `authority` that may serve as denial proofs: the NSEC RRsets of
@@ -418,10 +469,11 @@ pub fn proves_nxdomain(zone: &Name, name: &Name, authority: &[Record]) -> Result
     let Some(chain) = Nsec3Chain::usable(zone, authority)? else {
         return Ok(false);
     };
-    let Some(encloser) = chain.closest_encloser(name) else {
+    let Some(encloser) = chain.closest_encloser(name)? else {
         return Ok(false);
     };
     let wildcard = encloser
+        .name
         .prepend_label("*")
         .map_err(|_| Security::Bogus(ede::BOGUS))?;
     if !chain.covers(&wildcard) {
@@ -429,8 +481,7 @@ pub fn proves_nxdomain(zone: &Name, name: &Name, authority: &[Record]) -> Result
     }
     // RFC 5155 §6 and §9.2: under an opt-out span the name may be an unsigned
     // delegation; the NXDOMAIN is proven, but only insecurely (as Unbound judges).
-    let next_closer = name.trim_to(usize::from(encloser.num_labels()) + 1);
-    if chain.covering(&next_closer).is_some_and(NSEC3::opt_out) {
+    if encloser.next_closer.opt_out() {
         return Err(Security::Insecure);
     }
     Ok(true)
@@ -488,26 +539,64 @@ pub fn proves_nodata(
     let Some(chain) = Nsec3Chain::usable(zone, authority)? else {
         return Ok(false);
     };
+    let has = |n: &NSEC3, t: RecordType| n.type_bit_maps().any(|x| x == t);
+    // RFC 5155 §8.5 (§8.6 for DS): the NSEC3 of the name itself.
     if let Some(n) = chain.matching(name) {
-        return Ok(absent(&mut n.type_bit_maps()));
+        if !absent(&mut n.type_bit_maps()) {
+            return Ok(false);
+        }
+        if rtype == RecordType::DS {
+            // The child's apex NSEC3 says nothing of the parent's DS.
+            return Ok(!has(n, RecordType::SOA) || name.is_root());
+        }
+        if has(n, RecordType::NS) && !has(n, RecordType::SOA) {
+            // The parent side of a cut: a server of the parent should have
+            // referred; without DS the child is unsigned (Unbound: insecure).
+            return match has(n, RecordType::DS) {
+                false => Err(Security::Insecure),
+                true => Ok(false),
+            };
+        }
+        return Ok(true);
     }
-    let Some(encloser) = chain.closest_encloser(name) else {
-        return Ok(false);
+    let encloser = match chain.closest_encloser(name) {
+        Ok(Some(encloser)) => encloser,
+        Err(Security::Insecure) if rtype != RecordType::DS => return Err(Security::Insecure),
+        _ => return Ok(false),
     };
-    let next_closer = name.trim_to(usize::from(encloser.num_labels()) + 1);
-    if rtype == RecordType::DS {
-        // RFC 5155 §8.6: an opt-out NSEC3 covering the next closer name.
-        return Ok(chain.covering(&next_closer).is_some_and(NSEC3::opt_out));
-    }
     // RFC 5155 §8.7: wildcard NODATA: the closest encloser proof, and the NSEC3 of
     // the wildcard at the closest encloser without the type.
     let wildcard = encloser
+        .name
         .prepend_label("*")
         .map_err(|_| Security::Bogus(ede::BOGUS))?;
-    Ok(chain
-        .matching(&wildcard)
-        .is_some_and(|n| absent(&mut n.type_bit_maps())))
+    if let Some(n) = chain.matching(&wildcard) {
+        let delegation = if rtype == RecordType::DS {
+            has(n, RecordType::SOA)
+        } else {
+            has(n, RecordType::NS) && !has(n, RecordType::SOA)
+        };
+        if !absent(&mut n.type_bit_maps()) || delegation {
+            return Ok(false);
+        }
+        // RFC 5155 §9.2: proven, but under an opt-out span only insecurely.
+        return match encloser.next_closer.opt_out() {
+            true => Err(Security::Insecure),
+            false => Ok(true),
+        };
+    }
+    // RFC 5155 §8.6 (and §9.2 for other types, as Unbound judges): an opt-out NSEC3
+    // covering the next closer name: the name may be an unsigned delegation, so
+    // the absence is insecure (for DS: the child is unsigned).
+    match encloser.next_closer.opt_out() {
+        true => Err(Security::Insecure),
+        false => Ok(false),
+    }
 }
+
+#[cfg(test)]
+#[path = "validator_nsec3_tests.rs"]
+mod nsec3_tests;
 
 #[cfg(test)]
 mod tests {

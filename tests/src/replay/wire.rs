@@ -236,6 +236,15 @@ pub fn query_matches(entry: &Entry, expected: &Message, query: &Message, tcp: bo
                 (Some(q), Some(e)) => q.name.to_lowercase() == e.name.to_lowercase(),
                 _ => q.is_none() && e.is_none(),
             },
+            // Deckard's `question`: name, type and class of the question.
+            "question" => match (q, e) {
+                (Some(q), Some(e)) => {
+                    q.name.to_lowercase() == e.name.to_lowercase()
+                        && q.query_type == e.query_type
+                        && q.query_class == e.query_class
+                }
+                _ => q.is_none() && e.is_none(),
+            },
             "subdomain" => match (q, e) {
                 (Some(q), Some(e)) => is_subdomain(&q.name.to_lowercase(), &e.name.to_lowercase()),
                 _ => false,

@@ -71,6 +71,31 @@ fn queries_match_by_keywords() {
         &query("example.net.", RecordType::A),
         true
     ));
+    // Deckard's `question`: name and type (the root's SOA entry is no answer to
+    // every question asked of the root).
+    let soa = &entries(
+        "ENTRY_BEGIN\nMATCH opcode question\nADJUST copy_id\nREPLY QR AA NOERROR\n\
+         SECTION QUESTION\n. IN SOA\nENTRY_END\n",
+    )[0];
+    let built = message(soa, None).unwrap();
+    assert!(query_matches(
+        soa,
+        &built,
+        &query(".", RecordType::SOA),
+        false
+    ));
+    assert!(!query_matches(
+        soa,
+        &built,
+        &query(".", RecordType::NS),
+        false
+    ));
+    assert!(!query_matches(
+        soa,
+        &built,
+        &query("test.", RecordType::SOA),
+        false
+    ));
 }
 
 #[test]
