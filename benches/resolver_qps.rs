@@ -21,15 +21,24 @@
 //! after the run, and each figure's ratio to Unbound's. Unbound and kresd run one
 //! process of one thread; dnsd and BIND their defaults (threads per core): CPU per
 //! query is the comparable figure.
+//!
+//! The floor (`--floor 0` leaves it out): when dnsd runs, its responses to the ten hit
+//! questions are recorded, and a bare UDP server (`resolver_qps/floor.rs`, recvmmsg
+//! and sendmmsg, no DNS work) answers the same load with those bytes: its CPU per
+//! query is the kernel's share of a cache hit, which no resolver goes below.
 
+use std::path::Path;
 use std::time::Duration;
+
+#[path = "resolver_qps/floor.rs"]
+mod floor;
 
 use netfabric_tests::dns::Query;
 use netfabric_tests::mini_internet::{MiniInternet, ask};
 use netfabric_tests::perf::median;
 use netfabric_tests::procstat;
 use netfabric_tests::resolver_bench::{
-    CacheSize, Load, Measured, Resolver, arg, measure, start, write_queries,
+    CacheSize, Load, Measured, Resolver, arg, measure, measure_at, start, write_queries,
 };
 
 const HIT_NAMES: [(&str, u16); 10] = [
@@ -54,7 +63,55 @@ fn auth_queries(net: &MiniInternet, tag: &str) -> usize {
         .count()
 }
 
+/// Records `running`'s responses to the hit questions (as dnsperf asks them: RD, DO)
+/// into `path`, and starts the floor server on `port` in the namespace with them.
+fn start_floor(
+    net: &MiniInternet,
+    running: &netfabric_tests::resolver_bench::Running,
+    port: u16,
+    path: &Path,
+) -> (std::net::SocketAddr, netfabric_tests::process::ProcessGuard) {
+    let responses: Vec<Vec<u8>> = HIT_NAMES
+        .iter()
+        .filter_map(|(name, qtype)| {
+            let mut q = Query::new(name, *qtype);
+            q.rd = true;
+            if let Some(edns) = q.edns.as_mut() {
+                edns.dnssec_ok = true;
+                edns.size = 4096;
+            }
+            ask(&net.ns, running.addr, &q, Duration::from_secs(5))
+        })
+        .collect();
+    floor::write_responses(path, &responses);
+    let addr = netfabric_tests::mini_internet::resolver_addr(port);
+    let exe = std::env::current_exe().expect("bench executable");
+    let exe = exe.to_str().expect("utf-8 path");
+    let (addr_text, file) = (addr.to_string(), path.to_str().expect("utf-8 path"));
+    let mut cmd = net.ns.command(&[exe, "--floor", &addr_text, file]);
+    let guard = netfabric_tests::process::ProcessGuard::spawn("floor", &mut cmd);
+    // It binds before it reads: wait until a question comes back answered.
+    let probe = Query::new("x.", 1);
+    let started = std::time::Instant::now();
+    while ask(&net.ns, addr, &probe, Duration::from_millis(50)).is_none() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the floor server did not start"
+        );
+    }
+    (addr, guard)
+}
+
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(at) = args.iter().position(|a| a == "--floor") {
+        let addr = args.get(at + 1).and_then(|a| a.parse().ok());
+        if let (Some(addr), Some(file)) = (addr, args.get(at + 2)) {
+            floor::run(addr, Path::new(file));
+            return;
+        }
+    }
+    let with_floor = arg("--floor", 1u32) == 1;
     let seconds: u32 = arg("--seconds", 10);
     let rounds: u32 = arg("--rounds", 3);
     let only: String = arg("--only", "dnsd,unbound,kresd,bind".to_string());
@@ -88,9 +145,23 @@ fn main() {
             let _ = ask(&net.ns, r.addr, &q, Duration::from_secs(5));
         }
     }
+    let floor = running
+        .iter()
+        .find(|r| r.resolver == Resolver::Dnsd && with_floor)
+        .map(|dnsd| start_floor(&net, dnsd, 5400, &dir.join("floor-responses.bin")));
+    let mut floor_results: Vec<Measured> = Vec::new();
     // (load, resolver, figures, authority queries per answer)
     let mut results: Vec<(&str, Resolver, Measured, f64)> = Vec::new();
     for round in 0..rounds {
+        if let Some((addr, guard)) = &floor {
+            floor_results.push(measure_at(
+                &net,
+                *addr,
+                guard.pid(),
+                &hits,
+                Load::Seconds(seconds),
+            ));
+        }
         for r in &running {
             if wants("hits") {
                 let m = measure(&net, r, &hits, Load::Seconds(seconds));
@@ -133,6 +204,16 @@ fn main() {
         };
         let base_qps = pick(Resolver::Unbound, |r| r.2.qps);
         let base_cpu = pick(Resolver::Unbound, |r| r.2.cpu_us);
+        if load == "hits" && !floor_results.is_empty() {
+            let qps = median(floor_results.iter().map(|m| m.qps).collect());
+            let cpu = median(floor_results.iter().map(|m| m.cpu_us).collect());
+            println!(
+                "| hits | floor (dnsd's answers replayed) | {qps:.0} | {:.2} | {cpu:.1} | {:.2} | {:.1} | - | - |",
+                qps / base_qps,
+                base_cpu / cpu,
+                median(floor_results.iter().map(|m| m.noerror_pct).collect()),
+            );
+        }
         for r in &running {
             let (qps, cpu) = (
                 pick(r.resolver, |r| r.2.qps),

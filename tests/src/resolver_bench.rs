@@ -143,14 +143,26 @@ pub struct Measured {
 
 /// Sends the queries of `queries` (DO set) to `running` from the namespace by dnsperf.
 pub fn measure(net: &MiniInternet, running: &Running, queries: &Path, load: Load) -> Measured {
-    let before = procstat::cpu_micros(running.pid);
-    let perf = Dnsperf::new(running.addr, queries).timeout(5).dnssec();
+    measure_at(net, running.addr, running.pid, queries, load)
+}
+
+/// [`measure`] for any server on `addr` in the namespace whose process is `pid` (a
+/// bench's floor).
+pub fn measure_at(
+    net: &MiniInternet,
+    addr: SocketAddr,
+    pid: u32,
+    queries: &Path,
+    load: Load,
+) -> Measured {
+    let before = procstat::cpu_micros(pid);
+    let perf = Dnsperf::new(addr, queries).timeout(5).dnssec();
     let perf = match load {
         Load::Seconds(s) => perf.seconds(s).outstanding(100),
         Load::OnePass => perf.passes(1),
     };
     let report = perf.netns(&net.ns).run();
-    let cpu = procstat::cpu_micros(running.pid).saturating_sub(before) as f64;
+    let cpu = procstat::cpu_micros(pid).saturating_sub(before) as f64;
     Measured {
         qps: report.qps,
         cpu_us: cpu / (report.completed as f64).max(1.0),

@@ -19,6 +19,10 @@ const MAX: usize = 64;
 /// Prefetches the slots, then the nodes, of the questions of `requests` (wire
 /// messages as received; only the first `MAX` are looked at).
 pub fn prefetch<'r>(zones: &ZoneSet, requests: impl Iterator<Item = &'r [u8]>) {
+    if zones.is_empty() {
+        // A resolver without zones of its own: nothing to look up.
+        return;
+    }
     let mut targets: [Option<(&Arc<Zone>, u64)>; MAX] = [None; MAX];
     let mut lower = [0u8; 255];
     for (request, target) in requests.zip(targets.iter_mut()) {

@@ -55,14 +55,14 @@ pub enum Routed {
 }
 
 /// Routes `request`, which no zone answers and which may get recursion, to `sink`:
-/// answered at once from what the resolver rendered before, else queued with `reply`,
-/// else (no resolver, queue full) SERVFAIL, so that the client does not wait for
-/// nothing.
+/// answered at once from what the resolver rendered before, else queued with the
+/// `reply` made then, else (no resolver, queue full) SERVFAIL, so that the client
+/// does not wait for nothing.
 pub fn route(
     sink: Option<&DeferSink>,
     request: &[u8],
     context: &RequestContext<'_>,
-    reply: Reply,
+    reply: impl FnOnce() -> Reply,
     out: &mut Vec<u8>,
 ) -> Routed {
     if let Some(sink) = sink {
@@ -73,7 +73,7 @@ pub fn route(
             request: request.to_vec(),
             transport: context.transport,
             client: context.client,
-            reply,
+            reply: reply(),
         };
         if sink.defer(deferred) {
             return Routed::Taken;

@@ -426,13 +426,17 @@ impl Worker {
                     Some(t) if crate::xfr::Service::takes(query) => Some(t),
                     _ => self.defer.as_ref(),
                 };
-                let mut control = [0u8; CONTROL_LEN];
-                let control_len = reply_control(&batch.recv_hdrs[i], &mut control);
-                let reply = super::deferred::Reply::Udp {
-                    socket: listener.socket.clone(),
-                    to: client,
-                    control,
-                    control_len,
+                // Made only when the request is queued: a cache hit needs neither
+                // the socket's reference nor the control message.
+                let reply = || {
+                    let mut control = [0u8; CONTROL_LEN];
+                    let control_len = reply_control(&batch.recv_hdrs[i], &mut control);
+                    super::deferred::Reply::Udp {
+                        socket: listener.socket.clone(),
+                        to: client,
+                        control,
+                        control_len,
+                    }
                 };
                 match super::deferred::route(sink, query, &context, reply, out) {
                     Routed::Taken => continue,
