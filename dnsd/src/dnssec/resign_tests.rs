@@ -106,6 +106,20 @@ fn restarted_under(
     (manager, zone)
 }
 
+/// Commits until the key timeline starts the rollover and the walk is under way: the
+/// first commit under the new policy may find the timeline's step not yet due (seen
+/// in one run of three), the signing timer's next commit does it. Each version checked.
+fn start_walk(zone: &ZoneHandle) {
+    for i in 0..50 {
+        if resigning(zone) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        step(zone, &format!("commit {i} before the walk"));
+    }
+    panic!("the walk did not start");
+}
+
 /// One commit of the walk (what the re-sign thread does), the version checked.
 fn step(zone: &ZoneHandle, what: &str) -> Zone {
     zone.refresh_signatures().unwrap();
@@ -140,6 +154,7 @@ fn a_new_algorithm_is_signed_in_batches_each_version_valid_its_dnskey_last() {
         let old = vec![first.algorithm.number()];
         let mut both = vec![first.algorithm.number(), algorithm.number()];
         both.sort_unstable();
+        start_walk(&zone);
         let mut versions = 0;
         let mut serials = vec![zone.zone().unwrap().serial().unwrap()];
         loop {
@@ -190,7 +205,7 @@ fn a_new_algorithm_is_signed_in_batches_each_version_valid_its_dnskey_last() {
         let new: Vec<u32> = entries
             .iter()
             .map(|e| e.diff.new_serial)
-            .filter(|s| serials.contains(s))
+            .filter(|s| serials[1..].contains(s))
             .collect();
         assert_eq!(new.len(), versions, "{what}: {new:?} {serials:?}");
     }
@@ -206,6 +221,7 @@ fn a_restart_in_the_middle_of_a_re_sign_goes_on_from_where_it_stopped() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
     let (manager, zone) = restarted_under(&state, &first, &second);
+    start_walk(&zone);
     for i in 0..3 {
         step(&zone, &format!("batch {i} before the restart"));
     }

@@ -234,6 +234,7 @@ impl Stage {
     /// signatures due: the signed version and what signing changed.
     pub fn sign(&mut self, zone: &Zone, diff: &ZoneDiff, now: u64) -> Result<Signed, SignError> {
         if self.skip_unsigned(zone) {
+            self.end_resign();
             return Ok(Signed {
                 zone: zone.clone(),
                 diff: ZoneDiff {
@@ -246,6 +247,7 @@ impl Stage {
         }
         self.advance(zone, now)?;
         if self.unsign_due(now) {
+            self.end_resign();
             return self.unsign(zone, now);
         }
         let full = signer::needs_full(zone, self.ctx(now));
