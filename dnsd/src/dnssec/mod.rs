@@ -15,6 +15,7 @@
 //! - `sign`: one RRset's signature; the key set of a moment.
 //! - `nsec`, `nsec3`: the chains, whole or repaired around changed names.
 //! - `signer`: a version signed whole, or the changes a diff needs; refreshes.
+//! - `resign`: a key or algorithm change signed again in batches, a version each.
 //! - `store`: keys in the state folder (0600); `bind_format`: BIND's key files.
 //! - `keyset`: which keys are published and sign at a moment, the CDS, the DS.
 //! - `timeline`: each key's life and the rollovers (a pure core, given the time).
@@ -33,6 +34,7 @@ pub mod nsec3;
 pub mod parent;
 pub mod policy;
 pub mod rdata;
+pub mod resign;
 pub mod sign;
 pub mod signer;
 pub mod stage;
@@ -48,6 +50,9 @@ pub use sign::{KeySet, SigningKey};
 
 #[cfg(test)]
 mod tools_tests;
+
+#[cfg(test)]
+mod resign_tests;
 
 #[cfg(test)]
 mod rollover_sim;

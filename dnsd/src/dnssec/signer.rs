@@ -145,7 +145,14 @@ pub fn needs_full(zone: &Zone, ctx: Context<'_>) -> bool {
     if !signed_by_current(ctx.keys, Rtype::SOA, true, soa_sigs.rdatas()) {
         return true;
     }
-    match params(ctx.policy) {
+    !chain_matches(zone, ctx.policy)
+}
+
+/// Whether `zone`'s denial of existence is the kind `policy` asks for: NSEC, or NSEC3
+/// with the policy's parameters and opt-out flag.
+pub fn chain_matches(zone: &Zone, policy: &Policy) -> bool {
+    let apex = zone.apex_node();
+    !match params(policy) {
         None => apex.rrset(Rtype::NSEC).is_none() || apex.rrset(Rtype::NSEC3PARAM).is_some(),
         Some(p) => {
             let param = nsec3param_rdata(0, p.iterations, p.salt);
@@ -260,6 +267,15 @@ pub fn sign_diff(zone: &Zone, diff: &ZoneDiff, ctx: Context<'_>) -> Result<Signe
         let signed = sign_full(zone, ctx)?;
         let diff = ZoneDiff::between(zone, &signed);
         return Ok(Signed { zone: signed, diff });
+    }
+    sign_changes(zone, diff, ctx)
+}
+
+/// Signs what `diff` changed in `zone` around the names it touched, whatever the rest
+/// of the zone is signed with (a walk of `resign` is under way, or done).
+pub fn sign_changes(zone: &Zone, diff: &ZoneDiff, ctx: Context<'_>) -> Result<Signed, SignError> {
+    if ctx.keys.zsks.is_empty() || ctx.keys.ksks.is_empty() {
+        return Err(SignError::NoKeys);
     }
     let apex = zone.apex().as_wire().to_vec();
     let mut changed_sets: HashSet<(Vec<u8>, Rtype)> = HashSet::new();

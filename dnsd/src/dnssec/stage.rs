@@ -10,11 +10,18 @@
 //! ([`SIGNER_SOURCE`]), which makes a new version with the refreshed signatures even
 //! when nothing else changes. The stage's steps of going insecure live in `withdraw`,
 //! its DS check in `parent`.
+//!
+//! A key or algorithm change of a zone signed already is not signed whole in one
+//! version: the stage walks the zone a batch at a time (`resign`), one batch with each
+//! commit, and asks for the next commit at once ([`Stage::resigning`]; the zone's
+//! re-sign driver, `timer::resign_in_background`, makes them), so that the walk's
+//! versions go out as the zone's other changes do, in between.
 
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use super::policy::{Policy, time_text};
+use super::resign::{self, Resign};
 use super::sign::KeySet;
 use super::signer::{self, Context, SignError, Signed};
 use super::status::{KeyStatus, key_statuses};
@@ -71,6 +78,12 @@ pub struct Stage {
     pub(super) withdrawal: Option<Withdrawal>,
     /// The withdrawal is over: the zone is unsigned, the stage has nothing to do.
     pub(super) finished: bool,
+    /// A walk re-signing the zone in batches is under way (`resign`): where it stands.
+    resign: Option<Resign>,
+    /// Signatures a batch of the walk makes, at most.
+    pub resign_batch: usize,
+    /// A thread makes the walk's commits (`timer::resign_in_background`).
+    resign_driven: bool,
 }
 
 impl Stage {
@@ -92,6 +105,9 @@ impl Stage {
             keys_mtime,
             withdrawal: None,
             finished: false,
+            resign: resign::was_started(state_dir, apex).then(Resign::default),
+            resign_batch: resign::default_batch(),
+            resign_driven: false,
         })
     }
 
@@ -208,6 +224,7 @@ impl Stage {
             return Ok(self.unsign(zone, now)?.zone);
         }
         let signed = signer::sign_full(zone, self.ctx(now))?;
+        self.end_resign();
         self.next_refresh = 0;
         self.note_refresh(&signed, now)?;
         Ok(signed)
@@ -217,6 +234,7 @@ impl Stage {
     /// signatures due: the signed version and what signing changed.
     pub fn sign(&mut self, zone: &Zone, diff: &ZoneDiff, now: u64) -> Result<Signed, SignError> {
         if self.skip_unsigned(zone) {
+            self.end_resign();
             return Ok(Signed {
                 zone: zone.clone(),
                 diff: ZoneDiff {
@@ -229,9 +247,23 @@ impl Stage {
         }
         self.advance(zone, now)?;
         if self.unsign_due(now) {
+            self.end_resign();
             return self.unsign(zone, now);
         }
         let full = signer::needs_full(zone, self.ctx(now));
+        if self.resign.is_none() && full && signer::chain_matches(zone, &self.policy) {
+            // Signed already, with the policy's chain: new keys, walked in batches.
+            resign::note_started(&self.state_dir, &self.apex, now)?;
+            tracing::info!(zone = %self.apex, "dnssec: new keys: the zone is signed again in batches, one version each");
+            self.resign = Some(Resign::default());
+        }
+        if self.resign.is_some() {
+            if signer::chain_matches(zone, &self.policy) {
+                return self.sign_batch(zone, diff, now);
+            }
+            // The denial changes too: signed whole below, which ends the walk.
+            self.end_resign();
+        }
         let mut signed = signer::sign_diff(zone, diff, self.ctx(now))?;
         if full {
             self.next_refresh = 0;
@@ -248,12 +280,92 @@ impl Stage {
         Ok(signed)
     }
 
+    /// Signs what `diff` changed in `zone` and the walk's next batch (see `resign`); at
+    /// the walk's end, the apex's key RRsets as the key set says.
+    fn sign_batch(&mut self, zone: &Zone, diff: &ZoneDiff, now: u64) -> Result<Signed, SignError> {
+        let ctx = self.ctx(now);
+        let (keys, held) = resign::walk_keys(zone, ctx.keys);
+        let walk = Context { keys: &keys, ..ctx };
+        let mut signed = signer::sign_changes(zone, diff, walk)?;
+        let mut from = self.resign.clone().unwrap_or_default();
+        let signers = resign::signers(&keys);
+        if from.signers != signers {
+            from = Resign {
+                after: None,
+                signers,
+            };
+        }
+        let batch = resign::batch(&signed.zone, walk, &from, self.resign_batch)?;
+        if !batch.txn.is_empty() {
+            let applied = txn::apply(&signed.zone, &batch.txn)?;
+            signed.diff = signed.diff.then(applied.diff);
+            signed.zone = applied.zone;
+        }
+        tracing::debug!(zone = %self.apex, signatures = batch.signatures, done = batch.after.is_none(), "dnssec: a batch of the re-sign");
+        match batch.after {
+            Some(after) => {
+                self.resign = Some(Resign {
+                    after: Some(after),
+                    ..from
+                })
+            }
+            None => {
+                if held {
+                    // Every RRset carries the new algorithm's signatures: its DNSKEY
+                    // goes in (RFC 6781 §4.1.4).
+                    let empty = ZoneDiff {
+                        old_serial: diff.new_serial,
+                        new_serial: diff.new_serial,
+                        removed: Vec::new(),
+                        added: Vec::new(),
+                    };
+                    let apex = signer::sign_changes(&signed.zone, &empty, ctx)?;
+                    signed.diff = signed.diff.then(apex.diff);
+                    signed.zone = apex.zone;
+                }
+                tracing::info!(zone = %self.apex, "dnssec: the zone is signed again with the new keys");
+                self.end_resign();
+                self.next_refresh = 0;
+                self.note_refresh(&signed.zone, now)?;
+            }
+        }
+        Ok(signed)
+    }
+
+    /// Whether a walk re-signing the zone is under way: the zone wants another commit
+    /// at once.
+    pub fn resigning(&self) -> bool {
+        self.resign.is_some()
+    }
+
+    /// Claims the making of the walk's commits for the caller's thread (false: a walk
+    /// is not under way, or another thread makes them).
+    pub fn claim_resign(&mut self) -> bool {
+        if self.resign.is_none() || self.resign_driven {
+            return false;
+        }
+        self.resign_driven = true;
+        true
+    }
+
+    /// Gives up the claim of [`Stage::claim_resign`].
+    pub fn release_resign(&mut self) {
+        self.resign_driven = false;
+    }
+
+    /// Forgets the walk (over, or replaced by a whole signing).
+    fn end_resign(&mut self) {
+        if self.resign.take().is_some() || resign::was_started(&self.state_dir, &self.apex) {
+            resign::note_finished(&self.state_dir, &self.apex);
+        }
+    }
+
     /// When the served version `zone` next needs the signer: now when it is not
     /// signed as the policy and keys say (a restart after a key or policy change, a
     /// key changed by `dnsd keys`), else when its first signature is due for refresh
     /// or the key timeline moves.
     pub fn due(&mut self, zone: &Zone, now: u64) -> u64 {
-        if self.reload_if_changed() {
+        if self.reload_if_changed() || self.resign.is_some() {
             return now;
         }
         if self.next_key_event == 0 || self.key_set.zsks.is_empty() {

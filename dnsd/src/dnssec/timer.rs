@@ -119,6 +119,41 @@ fn refresh_if_due(zone: &ZoneHandle, now: u64) {
             "dnssec: signatures not refreshed: {e}; the zone keeps its last signed version"
         ),
     }
+    // A restart in the middle of a re-sign (`resign`): its walk goes on.
+    resign_in_background(zone);
+}
+
+/// Makes the commits of the zone's re-sign walk (`resign`), one batch each, on a thread
+/// of its own, until the walk ends; nothing when no walk is under way or a thread makes
+/// them already. Between two commits the writer is free: changes queued meanwhile join
+/// the next batch's version (group commit), and answers never wait for the writer.
+pub fn resign_in_background(zone: &ZoneHandle) {
+    if zone.with_signer(|s, _| s.claim_resign()) != Some(true) {
+        return;
+    }
+    let zone = zone.clone();
+    let spawned = std::thread::Builder::new()
+        .name("dnssec-resign".into())
+        .spawn({
+            let zone = zone.clone();
+            move || drive_resign(&zone)
+        });
+    if let Err(e) = spawned {
+        tracing::error!(zone = %zone.apex(), "dnssec: cannot start the re-sign: {e}; the signing timer goes on with it");
+        zone.with_signer(|s, _| s.release_resign());
+    }
+}
+
+/// The re-sign thread's loop (see [`resign_in_background`]).
+fn drive_resign(zone: &ZoneHandle) {
+    while zone.with_signer(|s, _| s.resigning()) == Some(true) {
+        if let Err(e) = zone.refresh_signatures() {
+            // The zone keeps its last version; the signing timer tries again.
+            tracing::error!(zone = %zone.apex(), "dnssec: a batch of the re-sign failed: {e}");
+            break;
+        }
+    }
+    zone.with_signer(|s, _| s.release_resign());
 }
 
 #[cfg(test)]

@@ -905,6 +905,8 @@ impl ZoneHandle {
         };
         if resign {
             self.submit(SIGNER_SOURCE, Transaction::new())?;
+            // New keys for a signed zone: the rest of the walk, in the background.
+            crate::dnssec::timer::resign_in_background(self);
         }
         Ok(())
     }
