@@ -449,6 +449,27 @@ impl PeerServer {
     }
 }
 
+/// The records of an AXFR as dig prints it (`+nocmd +nostats +nocomments`), canonical
+/// as [`canonical`] writes them: one of its two SOAs kept, a TSIG record left out.
+pub fn canonical_axfr(zone: &str, dig_output: &str) -> Vec<String> {
+    let mut seen_soa = false;
+    let body: String = dig_output
+        .lines()
+        .filter(|l| {
+            let rtype = l.split_whitespace().nth(3);
+            let soa = rtype == Some("SOA");
+            let keep = !(soa && seen_soa) && rtype != Some("TSIG");
+            seen_soa |= soa;
+            keep
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let path = dir.path().join("axfr.zone");
+    std::fs::write(&path, body).expect("write the AXFR");
+    canonical(zone, &path)
+}
+
 /// The records of the zone file `file` as `named-compilezone -s full` writes them,
 /// sorted: one canonical line per record.
 pub fn canonical(zone: &str, file: &Path) -> Vec<String> {

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use netfabric_tests::dnsd::Dnsd;
 use netfabric_tests::netns::Netns;
-use netfabric_tests::xfr::canonical;
+use netfabric_tests::xfr::{canonical, canonical_axfr};
 
 const ZONE: &str = "example.net";
 const PATIENCE: Duration = Duration::from_secs(60);
@@ -74,22 +74,7 @@ fn served(net: &Netns, addr: SocketAddr) -> Vec<String> {
         "AXFR",
         "example.net.",
     ]);
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let mut seen_soa = false;
-    let body: String = text
-        .lines()
-        .filter(|l| {
-            let soa = l.split_whitespace().nth(3) == Some("SOA");
-            let keep = !(soa && seen_soa);
-            seen_soa |= soa;
-            keep
-        })
-        .map(|l| format!("{l}\n"))
-        .collect();
-    let dir = tempfile::tempdir().expect("temporary folder");
-    let path = dir.path().join("axfr.zone");
-    std::fs::write(&path, body).expect("write the AXFR");
-    canonical(ZONE, &path)
+    canonical_axfr(ZONE, &String::from_utf8_lossy(&out.stdout))
 }
 
 #[test]

@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 use netfabric_tests::dnsd::Dnsd;
 use netfabric_tests::netns::Netns;
 use netfabric_tests::xfr::{
-    HOME, HomeVps, PATIENCE, Peer, PeerServer, Role, TsigKey, VPS, canonical, zone_text,
+    HOME, HomeVps, PATIENCE, Peer, PeerServer, Role, TsigKey, VPS, canonical, canonical_axfr,
+    zone_text,
 };
 
 const ZONE: &str = "example.net";
@@ -73,22 +74,7 @@ fn dump(dnsd: &Dnsd, net: &HomeVps) -> Vec<String> {
         "{text}\n{}",
         dnsd.log()
     );
-    // dig shows both SOAs of the AXFR: keep one.
-    let mut seen_soa = false;
-    let body: String = text
-        .lines()
-        .filter(|l| {
-            let soa = l.split_whitespace().nth(3) == Some("SOA");
-            let keep = !(soa && seen_soa);
-            seen_soa |= soa;
-            keep
-        })
-        .map(|l| format!("{l}\n"))
-        .collect();
-    let dir = tempfile::tempdir().expect("temporary folder");
-    let path = dir.path().join("axfr.zone");
-    std::fs::write(&path, body).expect("write dump");
-    canonical(ZONE, &path)
+    canonical_axfr(ZONE, &text)
 }
 
 fn counter(dnsd: &Dnsd, prefix: &str, needle: &str) -> u64 {

@@ -19,7 +19,9 @@ use std::time::{Duration, Instant};
 
 use netfabric_tests::dnsd::Dnsd;
 use netfabric_tests::netns::Netns;
-use netfabric_tests::xfr::{HOME, HomeVps, PATIENCE, TsigKey, VPS, canonical, zone_text};
+use netfabric_tests::xfr::{
+    HOME, HomeVps, PATIENCE, TsigKey, VPS, canonical, canonical_axfr, zone_text,
+};
 use netfabric_tests::xot::{Pki, spki_pin, start_bind};
 
 const HOSTS: usize = 3000;
@@ -42,23 +44,7 @@ fn axfr(ns: &Netns, server: &str, zone: &str, args: &[&str]) -> Result<Vec<Strin
     if text.contains("Transfer failed") || !text.contains("SOA") {
         return Err(text);
     }
-    // dig shows both SOAs of the AXFR (and a TSIG record when signed): keep one SOA.
-    let mut seen_soa = false;
-    let body: String = text
-        .lines()
-        .filter(|l| {
-            let rtype = l.split_whitespace().nth(3);
-            let soa = rtype == Some("SOA");
-            let keep = !(soa && seen_soa) && rtype != Some("TSIG");
-            seen_soa |= soa;
-            keep
-        })
-        .map(|l| format!("{l}\n"))
-        .collect();
-    let dir = tempfile::tempdir().expect("temporary folder");
-    let path = dir.path().join("axfr.zone");
-    std::fs::write(&path, body).expect("write dump");
-    Ok(canonical(zone, &path))
+    Ok(canonical_axfr(zone, &text))
 }
 
 fn source(dir: &Path, zone: &str) -> Vec<String> {
