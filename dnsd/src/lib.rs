@@ -33,3 +33,6 @@ pub mod tsig;
 pub mod wire;
 pub mod xfr;
 pub mod zone;
+
+#[cfg(test)]
+mod test_rng;

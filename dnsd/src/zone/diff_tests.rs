@@ -137,20 +137,7 @@ fn apply_refuses_a_diff_for_another_version() {
 }
 
 /// xorshift64*: a seeded generator, so a failing case can be replayed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+use crate::test_rng::Rng;
 
 /// A random zone over a small universe of names, types, TTLs and RDATAs, so that two
 /// draws share most records and differ in every way a diff must handle (new and gone

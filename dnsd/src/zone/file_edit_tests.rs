@@ -12,20 +12,7 @@ use crate::zone::load::{MatchOutcome, load_zone_from_bytes, match_zone_file};
 use crate::zone::record::Record;
 use crate::zone::txn::{self, Transaction};
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+use crate::test_rng::Rng;
 
 fn apex() -> Name {
     Name::from_text("example.net.", None).unwrap()
