@@ -18,7 +18,7 @@ use crate::zone::file_match::{FileMatch, Matched, Touched};
 use crate::zone::load::Diagnostics;
 use crate::zone::parse::Parsed;
 use crate::zone::quote;
-use crate::zone::snapshot::soa_names_len;
+use crate::zone::snapshot::soa_without_serial;
 use crate::zone::txn::{Change, Transaction, TxnError};
 use crate::zone::{NodeRef, Record, RrsetRef, Rtype, Zone};
 
@@ -223,10 +223,10 @@ pub fn changes_of(matched: &Matched, ownership: &Ownership) -> FileChanges {
         }
     }
     let (ttl, rdata) = &matched.soa;
-    out.soa_changed = Some((*ttl, without_serial(rdata)))
+    out.soa_changed = Some((*ttl, soa_without_serial(rdata)))
         != base
             .soa()
-            .and_then(|soa| Some((soa.ttl, without_serial(soa.rdatas().next()?))));
+            .and_then(|soa| Some((soa.ttl, soa_without_serial(soa.rdatas().next()?))));
     out
 }
 
@@ -310,14 +310,6 @@ fn add(owner: &Name, rtype: Rtype, ttl: u32, rdata: Box<[u8]>) -> Change {
         ttl,
         rdata,
     })
-}
-
-/// A SOA RDATA with the serial left out.
-fn without_serial(rdata: &[u8]) -> Option<Vec<u8>> {
-    let names = soa_names_len(rdata)?;
-    let mut without = rdata[..names].to_vec();
-    without.extend_from_slice(&rdata[names + 4..]);
-    Some(without)
 }
 
 #[cfg(test)]

@@ -35,7 +35,7 @@ use super::node::RrsetRef;
 use super::parse::{Parsed, Parser};
 use super::quote;
 use super::record::Rtype;
-use super::snapshot::{Zone, soa_names_len};
+use super::snapshot::{Zone, soa_without_serial};
 use super::txn::Change;
 use crate::wire::name::Name;
 
@@ -667,12 +667,7 @@ impl Walk<'_> {
             (Some(o), Some(n)) if o.len() == 1 && n.len() == 1 => (n[0].0, n[0].1.clone()),
             _ => return Edit::Whole("the edit adds or removes a SOA record"),
         };
-        let without = |ttl: u32, rdata: &[u8]| -> Option<(u32, Vec<u8>)> {
-            let names = soa_names_len(rdata)?;
-            let mut w = rdata[..names].to_vec();
-            w.extend_from_slice(rdata.get(names + 4..)?);
-            Some((ttl, w))
-        };
+        let without = |ttl: u32, rdata: &[u8]| Some((ttl, soa_without_serial(rdata)?));
         let base_soa = base.soa().and_then(|s| without(s.ttl, s.rdatas().next()?));
         edit.soa_changed = without(soa.0, &soa.1) != base_soa;
         let len = (self.copy.len as i64 + self.shift) as u64;

@@ -761,6 +761,15 @@ pub(crate) fn soa_names_len(rdata: &[u8]) -> Option<usize> {
     (rdata.len() >= mname + rname + 20).then_some(mname + rname)
 }
 
+/// A SOA RDATA with its serial left out: two SOAs that differ only in serial give the
+/// same.
+pub(crate) fn soa_without_serial(rdata: &[u8]) -> Option<Vec<u8>> {
+    let names = soa_names_len(rdata)?;
+    let mut without = rdata[..names].to_vec();
+    without.extend_from_slice(&rdata[names + 4..]);
+    Some(without)
+}
+
 /// The five 32-bit fields of SOA RDATA.
 pub(crate) fn soa_fields(rdata: &[u8]) -> Option<[u32; 5]> {
     let at = soa_names_len(rdata)?;
