@@ -36,7 +36,7 @@ use std::path::{Path, PathBuf};
 use super::nsec::is_data;
 use super::rdata::RrsigFields;
 use super::sign::{KeySet, Scratch, sign_with_all};
-use super::signer::{Context, SignError, signable};
+use super::signer::{Context, SignError, remove_sigs, signable};
 use crate::wire::name::Name;
 use crate::zone::txn::{Change, Transaction};
 use crate::zone::{NodeRef, Record, Rtype, Zone};
@@ -251,20 +251,6 @@ fn current<'a>(
         count += 1;
     }
     count == ctx.keys.signers_of(rtype, at_apex).len()
-}
-
-/// Appends the changes that remove the signatures of (`node`, `rtype`).
-fn remove_sigs(node: &NodeRef<'_>, owner: &Name, rtype: Rtype, txn: &mut Transaction) {
-    if let Some(old) = node.rrsig(rtype) {
-        for rdata in old.rdatas() {
-            txn.push(Change::Remove(Record {
-                owner: owner.clone(),
-                rtype: Rtype::RRSIG,
-                ttl: old.ttl,
-                rdata: rdata.into(),
-            }));
-        }
-    }
 }
 
 /// The file that notes a walk under way for zone `apex`.

@@ -243,7 +243,7 @@ fn replace_sigs(
 }
 
 /// Appends the changes that remove the signatures of (`node`, `rtype`).
-fn remove_sigs(node: &NodeRef<'_>, owner: &Name, rtype: Rtype, txn: &mut Transaction) {
+pub(super) fn remove_sigs(node: &NodeRef<'_>, owner: &Name, rtype: Rtype, txn: &mut Transaction) {
     if let Some(old) = node.rrsig(rtype) {
         for rdata in old.rdatas() {
             txn.push(Change::Remove(Record {
