@@ -95,7 +95,7 @@ fn main() {
         // Let the first image be written, so it is not counted in the re-sign.
         std::thread::sleep(Duration::from_secs(10));
         let pid = server.pid();
-        let rss_before = status_mib(pid, "VmRSS:");
+        let rss_before = rss_mib(pid);
         let serial_before = serial(server.addr, &apex);
         let stop = Arc::new(AtomicBool::new(false));
         let sampler = {
@@ -103,7 +103,7 @@ fn main() {
             std::thread::spawn(move || {
                 let mut peak: f64 = 0.0;
                 while !stop.load(Ordering::Relaxed) {
-                    peak = peak.max(status_mib(pid, "VmRSS:"));
+                    peak = peak.max(rss_mib(pid));
                     std::thread::sleep(Duration::from_millis(20));
                 }
                 peak
@@ -176,17 +176,9 @@ fn target_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("target"))
 }
 
-fn status_mib(pid: u32, field: &str) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse::<f64>().ok())
-        })
-        .unwrap_or(0.0)
-        / 1024.0
+/// Resident memory of `pid`, MiB.
+fn rss_mib(pid: u32) -> f64 {
+    procstat::rss_bytes(pid) as f64 / (1024.0 * 1024.0)
 }
 
 /// Whether the apex SOA answers with its RRSIG (DO set).
