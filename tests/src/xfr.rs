@@ -449,6 +449,27 @@ impl PeerServer {
     }
 }
 
+/// dig's output for an AXFR of `zone` (no trailing dot) from `server`, over TCP, run
+/// inside `ns`: the records only (`+nocmd +nostats +nocomments`).
+pub fn dig_axfr(ns: &Netns, server: SocketAddr, zone: &str) -> String {
+    let at = format!("@{}", server.ip());
+    let port = server.port().to_string();
+    let qname = format!("{zone}.");
+    let argv = [
+        "dig",
+        &at,
+        "-p",
+        &port,
+        "+tcp",
+        "+nocmd",
+        "+nostats",
+        "+nocomments",
+        "AXFR",
+        &qname,
+    ];
+    String::from_utf8_lossy(&ns.exec(&argv).stdout).to_string()
+}
+
 /// The records of an AXFR as dig prints it (`+nocmd +nostats +nocomments`), canonical
 /// as [`canonical`] writes them: one of its two SOAs kept, a TSIG record left out.
 pub fn canonical_axfr(zone: &str, dig_output: &str) -> Vec<String> {

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use netfabric_tests::dnsd::Dnsd;
 use netfabric_tests::netns::Netns;
-use netfabric_tests::xfr::{canonical, canonical_axfr};
+use netfabric_tests::xfr::{canonical, canonical_axfr, dig_axfr};
 
 const ZONE: &str = "example.net";
 const PATIENCE: Duration = Duration::from_secs(60);
@@ -62,19 +62,7 @@ fn serial(dnsd: &Dnsd) -> Option<u32> {
 
 /// The zone as dnsd serves it (AXFR by dig), canonical.
 fn served(net: &Netns, addr: SocketAddr) -> Vec<String> {
-    let out = net.exec(&[
-        "dig",
-        &format!("@{}", addr.ip()),
-        "-p",
-        &addr.port().to_string(),
-        "+tcp",
-        "+nocmd",
-        "+nostats",
-        "+nocomments",
-        "AXFR",
-        "example.net.",
-    ]);
-    canonical_axfr(ZONE, &String::from_utf8_lossy(&out.stdout))
+    canonical_axfr(ZONE, &dig_axfr(net, addr, ZONE))
 }
 
 #[test]

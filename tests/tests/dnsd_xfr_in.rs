@@ -14,7 +14,7 @@ use netfabric_tests::dnsd::Dnsd;
 use netfabric_tests::netns::Netns;
 use netfabric_tests::xfr::{
     HOME, HomeVps, PATIENCE, Peer, PeerServer, Role, TsigKey, VPS, canonical, canonical_axfr,
-    zone_text,
+    dig_axfr, zone_text,
 };
 
 const ZONE: &str = "example.net";
@@ -58,17 +58,7 @@ fn wait_serial(dnsd: &Dnsd, want: u32, primary: Option<&PeerServer>) {
 
 /// The zone as dnsd serves it: its AXFR out (dig, from the VPS), canonical.
 fn dump(dnsd: &Dnsd, net: &HomeVps) -> Vec<String> {
-    let out = net.vps.exec(&[
-        "dig",
-        "@198.18.0.2",
-        "+tcp",
-        "+nocmd",
-        "+nostats",
-        "+nocomments",
-        "AXFR",
-        "example.net.",
-    ]);
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let text = dig_axfr(&net.vps, SocketAddr::new(VPS, 53), ZONE);
     assert!(
         !text.contains("Transfer failed") && text.contains("SOA"),
         "{text}\n{}",
