@@ -76,8 +76,13 @@ fn sig_algorithms(zone: &Zone, owner: &str, rtype: Rtype) -> Vec<u8> {
     out
 }
 
+/// Small batches, each made by the test's own commits (`step`).
 fn set_batch(zone: &ZoneHandle) {
-    zone.with_signer(|s, _| s.resign_batch = BATCH).unwrap();
+    zone.with_signer(|s, _| {
+        s.resign_batch = BATCH;
+        s.resign_in_background = false;
+    })
+    .unwrap();
 }
 
 fn resigning(zone: &ZoneHandle) -> bool {
@@ -107,8 +112,9 @@ fn restarted_under(
 }
 
 /// Commits until the key timeline starts the rollover and the walk is under way: the
-/// first commit under the new policy may find the timeline's step not yet due (seen
-/// in one run of three), the signing timer's next commit does it. Each version checked.
+/// first commit under the new policy may find the timeline's step not yet due (the
+/// zone's first key was made this very second, `timeline::successor_time`), the
+/// signing timer's next commit does it. Each version checked.
 fn start_walk(zone: &ZoneHandle) {
     for i in 0..50 {
         if resigning(zone) {
@@ -287,13 +293,14 @@ fn a_policy_change_of_a_running_zone_is_signed_in_the_background_in_several_vers
     )
     .unwrap();
     let start = Instant::now();
-    // The key timeline may start the rollover at its next step rather than at once
-    // (seen once in three runs): the signing timer's commit, as the daemon makes it.
+    // The key timeline starts the rollover a second later when the zone's first key
+    // was made this very second (`timeline::successor_time`): then the commit that
+    // starts the walk is another's (the signing timer's, as the daemon makes it, or
+    // the change above), and that commit starts the thread making its batches.
     while dnskey_algorithms(&zone.zone().unwrap()) != vec![13, 15] && !resigning(&zone) {
         assert!(start.elapsed() < Duration::from_secs(60), "no rollover");
         std::thread::sleep(Duration::from_millis(100));
         zone.refresh_signatures().unwrap();
-        crate::dnssec::timer::resign_in_background(&zone);
     }
     while resigning(&zone) {
         assert!(
@@ -317,4 +324,63 @@ fn a_policy_change_of_a_running_zone_is_signed_in_the_background_in_several_vers
         .filter(|e| crate::zone::serial::serial_gt(e.diff.new_serial, before))
         .count();
     assert!(versions >= 5, "{versions} versions");
+}
+
+/// The clock of the test below, moved by hand.
+static CLOCK: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn test_clock() -> u64 {
+    CLOCK.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+#[test]
+fn a_walk_started_by_another_sources_commit_goes_on_in_the_background() {
+    use std::sync::atomic::Ordering::SeqCst;
+    CLOCK.store(now(), SeqCst);
+    let first = Policy::default();
+    let second = Policy {
+        algorithm: Algorithm::Ed25519,
+        ..first.clone()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let manager = Manager::new(&dir.path().join("state"), test_clock);
+    let zone = manager.open(&n("example.org."), options(&first));
+    zone.load_file(parse_zone(&zone_text(), "example.org."))
+        .unwrap();
+    super::resign::TEST_BATCH.set(BATCH);
+    // In the second the zone's first key was made, the new algorithm's keys are
+    // published from the next one (`timeline::successor_time`): no walk yet.
+    zone.set_options(options(&second)).unwrap();
+    assert!(!resigning(&zone));
+    assert_eq!(dnskey_algorithms(&zone.zone().unwrap()), vec![13]);
+    // A second later, an update's commit is the one that starts the walk.
+    CLOCK.fetch_add(1, SeqCst);
+    zone.submit(
+        "api",
+        Transaction {
+            changes: vec![Change::Add(Record {
+                owner: n("later.example.org."),
+                rtype: Rtype::TXT,
+                ttl: 300,
+                rdata: b"\x05later".to_vec().into_boxed_slice(),
+            })],
+            strict: false,
+        },
+    )
+    .unwrap();
+    let start = Instant::now();
+    while resigning(&zone) {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "nobody makes the walk's batches"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let last = zone.zone().unwrap();
+    verify_with_tools(&last, "after the walk");
+    assert_eq!(dnskey_algorithms(&last), vec![13, 15]);
+    assert_eq!(
+        sig_algorithms(&last, "later.example.org.", Rtype::TXT),
+        vec![13, 15]
+    );
 }

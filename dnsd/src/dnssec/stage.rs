@@ -84,6 +84,9 @@ pub struct Stage {
     pub resign_batch: usize,
     /// A thread makes the walk's commits (`timer::resign_in_background`).
     resign_driven: bool,
+    /// Whether the walk's commits are made by a thread of their own, started by the
+    /// commit that finds the walk under way (tests that make them one by one clear it).
+    pub resign_in_background: bool,
 }
 
 impl Stage {
@@ -108,6 +111,7 @@ impl Stage {
             resign: resign::was_started(state_dir, apex).then(Resign::default),
             resign_batch: resign::default_batch(),
             resign_driven: false,
+            resign_in_background: true,
         })
     }
 
@@ -341,7 +345,7 @@ impl Stage {
     /// Claims the making of the walk's commits for the caller's thread (false: a walk
     /// is not under way, or another thread makes them).
     pub fn claim_resign(&mut self) -> bool {
-        if self.resign.is_none() || self.resign_driven {
+        if self.resign.is_none() || self.resign_driven || !self.resign_in_background {
             return false;
         }
         self.resign_driven = true;

@@ -128,10 +128,15 @@ fn refresh_if_due(zone: &ZoneHandle, now: u64) {
 /// them already. Between two commits the writer is free: changes queued meanwhile join
 /// the next batch's version (group commit), and answers never wait for the writer.
 pub fn resign_in_background(zone: &ZoneHandle) {
-    if zone.with_signer(|s, _| s.claim_resign()) != Some(true) {
-        return;
+    if zone.with_signer(|s, _| s.claim_resign()) == Some(true) && !drive_in_background(zone) {
+        zone.with_signer(|s, _| s.release_resign());
     }
-    let zone = zone.clone();
+}
+
+/// Starts the re-sign thread of `zone`, whose stage the caller has claimed
+/// (`Stage::claim_resign`); false when the thread cannot start (the caller gives up
+/// the claim, and the signing timer's next round tries again).
+pub fn drive_in_background(zone: &ZoneHandle) -> bool {
     let spawned = std::thread::Builder::new()
         .name("dnssec-resign".into())
         .spawn({
@@ -140,8 +145,9 @@ pub fn resign_in_background(zone: &ZoneHandle) {
         });
     if let Err(e) = spawned {
         tracing::error!(zone = %zone.apex(), "dnssec: cannot start the re-sign: {e}; the signing timer goes on with it");
-        zone.with_signer(|s, _| s.release_resign());
+        return false;
     }
+    true
 }
 
 /// The re-sign thread's loop (see [`resign_in_background`]).

@@ -602,6 +602,15 @@ impl ZoneHandle {
             None => self.shared.stats.set_serial(&name, serial),
         }
         self.maybe_write_image(w, &zone);
+        // A commit of any source may be the one that starts a re-sign walk (the key
+        // timeline moved): its next batches are made at once, not at the signing
+        // timer's next round.
+        if let Some(Ok(stage)) = &mut w.signer
+            && stage.claim_resign()
+            && !crate::dnssec::timer::drive_in_background(self)
+        {
+            stage.release_resign();
+        }
     }
 
     /// Writes an image in the background when the journal since the last one has grown
@@ -904,9 +913,9 @@ impl ZoneHandle {
             resign && w.signer.is_some() && w.zone.is_some()
         };
         if resign {
+            // New keys for a signed zone: this commit starts the walk, whose next
+            // batches are made in the background (`finish`).
             self.submit(SIGNER_SOURCE, Transaction::new())?;
-            // New keys for a signed zone: the rest of the walk, in the background.
-            crate::dnssec::timer::resign_in_background(self);
         }
         Ok(())
     }
