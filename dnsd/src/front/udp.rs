@@ -351,6 +351,16 @@ impl Worker {
             .collect();
     }
 
+    /// Notes a panic of the answer path (a bug): the query goes unanswered (its client
+    /// retries), the rest of the batch and the worker go on.
+    fn answer_panicked(counters: &QueryCounters, client: SocketAddr) {
+        counters.panic_shared();
+        let panics = counters.panics();
+        if panics.is_power_of_two() {
+            tracing::error!(panics, %client, "the answer path panicked (a bug)");
+        }
+    }
+
     /// Answers the `received` datagrams of the batch read from listener `s` and
     /// prepares the send headers; returns how many responses are to be sent.
     fn answer_batch(&mut self, s: usize, received: usize) -> usize {
@@ -406,13 +416,7 @@ impl Worker {
                 None => refuse(query, &context, out),
             }));
             let Ok(answered) = answered else {
-                // A bug in the answer path: this query goes unanswered (its client
-                // retries), the rest of the batch and the worker go on.
-                self.counters.panic_shared();
-                let panics = self.counters.panics();
-                if panics.is_power_of_two() {
-                    tracing::error!(panics, %client, "the answer path panicked (a bug)");
-                }
+                Self::answer_panicked(&self.counters, client);
                 continue;
             };
             let Some(mut outcome) = answered else {
@@ -438,10 +442,19 @@ impl Worker {
                         control_len,
                     }
                 };
-                match super::deferred::route(sink, query, &context, reply, out) {
-                    Routed::Taken => continue,
-                    Routed::Answered(answered) => outcome = answered,
-                    Routed::Nothing => {
+                // The resolver's cache hit is answered here, on the worker: guarded
+                // as the answer path is.
+                let routed = catch_unwind(AssertUnwindSafe(|| {
+                    super::deferred::route(sink, query, &context, reply, out)
+                }));
+                match routed {
+                    Err(_) => {
+                        Self::answer_panicked(&self.counters, client);
+                        continue;
+                    }
+                    Ok(Routed::Taken) => continue,
+                    Ok(Routed::Answered(answered)) => outcome = answered,
+                    Ok(Routed::Nothing) => {
                         self.counters.drop_owned();
                         continue;
                     }
@@ -616,6 +629,81 @@ mod tests {
             cookie: crate::answer::CookieState::None,
             deferred: false,
         })
+    }
+
+    /// A resolver whose cache "answers" by echoing, and panics on ID 0xbeef.
+    struct PanickingCache;
+
+    impl super::super::deferred::Recursion for PanickingCache {
+        fn answer_now(
+            &self,
+            request: &[u8],
+            context: &RequestContext<'_>,
+            out: &mut Vec<u8>,
+        ) -> Option<Outcome> {
+            assert!(request.get(..2) != Some(&[0xbe, 0xef][..]), "a bug");
+            let mut outcome = echo_or_panic(&ZoneSet::new(), request, context, out)?;
+            outcome.deferred = false;
+            Some(outcome)
+        }
+
+        fn defer(&self, _: super::super::deferred::DeferredQuery) -> bool {
+            false
+        }
+    }
+
+    /// Defers every request to the resolver.
+    fn defer_all(
+        _: &ZoneSet,
+        request: &[u8],
+        context: &RequestContext<'_>,
+        out: &mut Vec<u8>,
+    ) -> Option<Outcome> {
+        let mut outcome = echo_or_panic(&ZoneSet::new(), request, context, out)?;
+        outcome.deferred = true;
+        Some(outcome)
+    }
+
+    #[test]
+    fn a_panic_in_the_resolvers_cache_hit_leaves_the_worker_serving() {
+        let socket = Arc::new(bind("127.0.0.1:0".parse().unwrap()).unwrap());
+        let addr = socket.local_addr().unwrap().as_socket().unwrap();
+        let counters = Arc::new(QueryCounters::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let worker = Worker::new(
+            vec![Listener {
+                socket: socket.clone(),
+                index: 0,
+                role: Role::Resolver,
+                limit: false,
+                allow: Acl::any(),
+                udp_max: None,
+            }],
+            Arc::new(ArcSwap::from_pointee(ZoneSet::new())),
+            counters.clone(),
+            stop.clone(),
+            -1,
+        )
+        .with_responder(defer_all)
+        .with_defer(Arc::new(PanickingCache));
+        let thread = std::thread::spawn(move || worker.run());
+
+        let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut buf = [0u8; 64];
+        client.send_to(&[0xbe, 0xef, 0, 0], addr).unwrap();
+        for id in 1..=20u8 {
+            client.send_to(&[0, id, 0, 0], addr).unwrap();
+            let (len, _) = client.recv_from(&mut buf).expect("answer after a panic");
+            assert_eq!(&buf[..len], &[0, id, 0x80, 0]);
+        }
+        assert_eq!(counters.panics(), 1);
+
+        stop.store(true, Ordering::Relaxed);
+        let _ = socket.shutdown(std::net::Shutdown::Read);
+        thread.join().expect("the worker thread ends cleanly");
     }
 
     #[test]
