@@ -5,14 +5,7 @@ use hickory_proto::op::{Message, ResponseCode};
 
 use super::tests::{Ask, ask, zones};
 use super::{Transport, respond};
-
-/// xorshift64*: a deterministic stream of pseudo-random numbers.
-fn next(state: &mut u64) -> u64 {
-    *state ^= *state >> 12;
-    *state ^= *state << 25;
-    *state ^= *state >> 27;
-    state.wrapping_mul(0x2545_f491_4f6c_dd1d)
-}
+use crate::test_rng::Rng;
 
 #[test]
 fn truncates_at_rrset_boundaries() {
@@ -141,13 +134,13 @@ fn garbage_never_panics_and_replies_stay_within_bounds() {
     .iter()
     .map(Ask::bytes)
     .collect();
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let mut out = Vec::new();
     for round in 0..200_000 {
         let mut packet = seeds[round % seeds.len()].clone();
         // Flip, overwrite, cut or extend a few octets.
-        for _ in 0..1 + next(&mut state) % 4 {
-            let r = next(&mut state);
+        for _ in 0..1 + rng.below(4) {
+            let r = rng.next();
             let at = (r >> 8) as usize % packet.len().max(1);
             match r % 5 {
                 0 => packet[at] ^= 1 << ((r >> 40) % 8),

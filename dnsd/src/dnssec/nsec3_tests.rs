@@ -1,4 +1,5 @@
 use super::*;
+use crate::test_rng::Rng;
 use crate::wire::name::Name;
 use crate::zone::Record;
 use crate::zone::txn::{Change, Transaction, apply};
@@ -133,21 +134,6 @@ fn the_chain_covers_empty_non_terminals_and_leaves_out_glue_and_opt_out() {
 }
 
 /// A small deterministic generator.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 /// Random names two or three labels deep from a small alphabet, so that changes make
 /// and unmake empty non-terminals and delegations.
 fn random_name(rng: &mut Rng) -> Name {

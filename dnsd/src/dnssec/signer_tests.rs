@@ -4,6 +4,7 @@ use super::*;
 use crate::dnssec::keys::{Algorithm, FLAG_SEP, FLAG_ZONE, KeyPair, key_tag};
 use crate::dnssec::sign::SigningKey;
 use crate::dnssec::sign::tests::verify;
+use crate::test_rng::Rng;
 use crate::zone::canonical;
 
 const NOW: u64 = 1_800_000_000;
@@ -197,18 +198,6 @@ fn a_zone_signed_whole_verifies_and_signs_what_rfc_4035_says() {
         // Signing a signed zone again changes nothing but signatures.
         let again = sign_full(&signed, ctx).unwrap();
         assert_eq!(shape(&again), shape(&signed));
-    }
-}
-
-/// A small deterministic generator.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
     }
 }
 

@@ -315,6 +315,7 @@ fn add(owner: &Name, rtype: Rtype, ttl: u32, rdata: Box<[u8]>) -> Change {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_rng::Rng;
     use crate::xfr::journal::OwnerChange;
     use crate::zone::file_match::FileMatch;
     use crate::zone::txn::apply;
@@ -399,34 +400,18 @@ mod tests {
         assert!(file_changes(&file, &live, &Ownership::default()).soa_changed);
     }
 
-    /// A tiny deterministic generator (xorshift64*), enough to vary the cases.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        }
-
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
-        }
-    }
-
     const HEAD: &str = "$ORIGIN example.org.\n@ 300 SOA ns h 1 3600 900 604800 300\n@ 300 NS ns\nns 300 A 198.51.100.1\n";
 
     /// A record line of a random kind at a random name, with a TTL of a few.
     fn line(rng: &mut Rng) -> String {
-        let owner = match rng.below(3) {
-            0 => format!("n{}", rng.below(40)),
-            1 => format!("d{}.n{}", rng.below(3), rng.below(40)),
-            _ => format!("n{}.sub", rng.below(10)),
+        let owner = match rng.index(3) {
+            0 => format!("n{}", rng.index(40)),
+            1 => format!("d{}.n{}", rng.index(3), rng.index(40)),
+            _ => format!("n{}.sub", rng.index(10)),
         };
-        let ttl = [60, 300, 3600][rng.below(3)];
-        let v = rng.below(4);
-        let rdata = match rng.below(8) {
+        let ttl = [60, 300, 3600][rng.index(3)];
+        let v = rng.index(4);
+        let rdata = match rng.index(8) {
             6 => format!("MX ( {v} ; split\n   mx{v} )"),
             7 => format!("TXT \"t{v}\\\nz\""),
             0 => format!("A 198.51.100.{v}"),
@@ -472,24 +457,24 @@ mod tests {
         let path = dir.path().join("example.org.zone");
         let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
         for round in 0..300 {
-            let lines: Vec<String> = (0..rng.below(60)).map(|_| line(&mut rng)).collect();
+            let lines: Vec<String> = (0..rng.index(60)).map(|_| line(&mut rng)).collect();
             let base = zone(&lines.concat());
             // The edit: lines dropped, added, repeated, their order shuffled.
             let mut edited: Vec<String> = lines
                 .iter()
-                .filter(|_| rng.below(10) != 0)
+                .filter(|_| rng.index(10) != 0)
                 .cloned()
                 .collect();
-            for _ in 0..rng.below(8) {
+            for _ in 0..rng.index(8) {
                 edited.push(line(&mut rng));
             }
-            if rng.below(3) == 0 && !edited.is_empty() {
-                let again = edited[rng.below(edited.len())].clone();
+            if rng.index(3) == 0 && !edited.is_empty() {
+                let again = edited[rng.index(edited.len())].clone();
                 edited.push(again);
             }
             for i in (1..edited.len()).rev() {
-                if rng.below(4) == 0 {
-                    edited.swap(i, rng.below(i + 1));
+                if rng.index(4) == 0 {
+                    edited.swap(i, rng.index(i + 1));
                 }
             }
             let text = format!("{HEAD}{}", edited.concat());

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use super::*;
 use crate::answer::{Transport, respond};
+use crate::test_rng::Rng;
 use crate::zone::ZoneSet;
 
 fn n(text: &str) -> Name {
@@ -36,21 +37,6 @@ const OWNERS: &[&str] = &[
     "vl7bqj0m9sdbdsu0sn0j7pkmtg7m5o43",
 ];
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
 fn owner(i: usize) -> Name {
     n(&format!("{}.example.", OWNERS[i]))
 }
@@ -67,9 +53,9 @@ fn soa(serial: u32) -> Box<[u8]> {
 /// A random record at a random owner: addresses, TXT, MX, NS (the delegation `sub`
 /// and the occluded `x.sub`), CNAME, RRSIG over A or TXT, NSEC3 at the hash labels.
 fn random_record(rng: &mut Rng) -> Record {
-    let o = rng.below(OWNERS.len());
-    let v = rng.below(3) as u8;
-    let (rtype, rdata): (Rtype, Vec<u8>) = match rng.below(9) {
+    let o = rng.index(OWNERS.len());
+    let v = rng.index(3) as u8;
+    let (rtype, rdata): (Rtype, Vec<u8>) = match rng.index(9) {
         0 | 1 => (Rtype::A, vec![198, 51, 100, v]),
         2 => (
             Rtype::AAAA,
@@ -78,7 +64,7 @@ fn random_record(rng: &mut Rng) -> Record {
         3 => (Rtype::TXT, vec![1, b'a' + v]),
         4 => {
             let mut mx = vec![0, 10];
-            mx.extend_from_slice(owner(rng.below(4)).as_wire());
+            mx.extend_from_slice(owner(rng.index(4)).as_wire());
             (Rtype::MX, mx)
         }
         5 => {
@@ -92,16 +78,16 @@ fn random_record(rng: &mut Rng) -> Record {
         }
         6 => (
             Rtype::CNAME,
-            owner(rng.below(OWNERS.len())).as_wire().to_vec(),
+            owner(rng.index(OWNERS.len())).as_wire().to_vec(),
         ),
         7 => {
-            let covered = [Rtype::A, Rtype::TXT][rng.below(2)];
+            let covered = [Rtype::A, Rtype::TXT][rng.index(2)];
             let mut r = covered.0.to_be_bytes().to_vec();
             r.extend_from_slice(&[13, 2, 0, 0, 0, 60, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1, v]);
             (Rtype::RRSIG, r)
         }
         _ => {
-            let o = 13 + rng.below(2);
+            let o = 13 + rng.index(2);
             return Record {
                 owner: owner(o),
                 rtype: Rtype::NSEC3,
@@ -113,7 +99,7 @@ fn random_record(rng: &mut Rng) -> Record {
     Record {
         owner: owner(o),
         rtype,
-        ttl: [60, 300, 3600][rng.below(3)],
+        ttl: [60, 300, 3600][rng.index(3)],
         rdata: rdata.into(),
     }
 }
@@ -278,14 +264,14 @@ fn model_valid(model: &Model) -> bool {
 
 fn random_change(rng: &mut Rng) -> Change {
     let record = random_record(rng);
-    match rng.below(10) {
+    match rng.index(10) {
         0..=3 => Change::Add(record),
         4..=6 => Change::Remove(record),
         7 => Change::Replace {
             owner: record.owner.clone(),
             rtype: record.rtype,
             ttl: record.ttl,
-            rdatas: if rng.below(3) == 0 {
+            rdatas: if rng.index(3) == 0 {
                 vec![]
             } else {
                 vec![record.rdata]
@@ -430,7 +416,7 @@ fn random_transactions_equal_a_build_from_scratch() {
     let (mut accepted, mut refused) = (0, 0);
     for step in 0..3000 {
         let mut txn = Transaction::new();
-        for _ in 0..1 + rng.below(4) {
+        for _ in 0..1 + rng.index(4) {
             txn.push(random_change(&mut rng));
         }
         let mut next_model = model.clone();
