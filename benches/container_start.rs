@@ -150,6 +150,17 @@ fn docker_run(socket: &std::path::Path, network: &str, name: &str) -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
+/// When container `name` started by the engine's own account (`.State.StartedAt`,
+/// RFC 3339 with nanoseconds), in Unix seconds; read with date(1), which parses it.
+fn started_at(engine: &dyn Engine, name: &str) -> Option<f64> {
+    let stamp = engine.docker_ok(&["inspect", "-f", "{{.State.StartedAt}}", name]);
+    let out = Command::new("date")
+        .args(["-d", &stamp, "+%s.%N"])
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+}
+
 /// A poller's channels: names to poll, when each answered.
 type Poller = (
     mpsc::Sender<Vec<String>>,
@@ -167,16 +178,26 @@ struct Side<'a> {
     peer_name: &'a dyn Fn(&str) -> String,
 }
 
+/// What the starts of one side measured, each in ms after its `docker run` began.
+#[derive(Default)]
+struct Starts {
+    /// When dnsd answered the name.
+    dnsd: Vec<f64>,
+    /// When the engine's own DNS answered it.
+    engine: Vec<f64>,
+    /// When `docker run` returned.
+    cli: Vec<f64>,
+    /// When the container started, by the engine's account (`.State.StartedAt`).
+    started: Vec<f64>,
+    /// Starts whose name did not answer on both sides within 120 s.
+    missed: usize,
+}
+
 /// `starts` containers started one after the other on `side`: when dnsd and the
-/// engine's own DNS answered each, and when `docker run` returned (ms after it began).
-fn sequential(
-    side: &Side,
-    dnsd: &Poller,
-    starts: usize,
-    trace: bool,
-) -> (Vec<f64>, Vec<f64>, Vec<f64>, usize) {
-    let (mut d_ms, mut e_ms, mut cli_ms) = (Vec::new(), Vec::new(), Vec::new());
-    let mut missed = 0;
+/// engine's own DNS answered each, when `docker run` returned and when the engine
+/// says the container started (ms after `docker run` began).
+fn sequential(side: &Side, dnsd: &Poller, starts: usize, trace: bool) -> Starts {
+    let mut out = Starts::default();
     for i in 0..starts {
         let name = format!("{}{i}", side.prefix);
         dnsd.0
@@ -196,12 +217,14 @@ fn sequential(
             side.engine.log()
         );
         let cli = ms(t0.elapsed());
-        cli_ms.push(cli);
-        match (dnsd.1.recv().ok(), side.peer.1.recv().ok()) {
-            (Some(d), Some(e)) => match (d[0], e[0]) {
+        out.cli.push(cli);
+        let started = started_at(side.engine, &name).map(|s| (s - wall) * 1000.0);
+        match (dnsd.1.recv().ok(), side.peer.1.recv().ok(), started) {
+            (Some(d), Some(e), Some(started)) => match (d[0], e[0]) {
                 (Some(d), Some(e)) => {
-                    d_ms.push(ms(d - t0));
-                    e_ms.push(ms(e - t0));
+                    out.dnsd.push(ms(d - t0));
+                    out.engine.push(ms(e - t0));
+                    out.started.push(started);
                     if trace {
                         println!(
                             "trace {name} at {wall:.6}: cli {cli:.1} ms, dnsd {:.1} ms, engine's DNS {:.1} ms",
@@ -210,21 +233,40 @@ fn sequential(
                         );
                     }
                 }
-                _ => missed += 1,
+                _ => out.missed += 1,
             },
-            _ => missed += 1,
+            _ => out.missed += 1,
         }
     }
-    (d_ms, e_ms, cli_ms, missed)
+    out
 }
 
-/// Prints one comparison: each side's percentiles, their ratios, and the paired
+/// Prints one comparison: each side's percentiles, their ratios, the paired
 /// difference (dnsd − the engine's DNS, start by start, which the engine's own
-/// variation from start to start leaves out).
-fn report(what: &str, peer: &str, starts: usize, result: (Vec<f64>, Vec<f64>, Vec<f64>, usize)) {
-    let (mut d_ms, mut e_ms, mut cli_ms, missed) = result;
-    let mut diff: Vec<f64> = d_ms.iter().zip(&e_ms).map(|(d, e)| d - e).collect();
-    for v in [&mut d_ms, &mut e_ms, &mut cli_ms, &mut diff] {
+/// variation from start to start leaves out), and each side's answer measured from
+/// the container's start (negative: the name answered before the container ran).
+fn report(what: &str, peer: &str, starts: usize, result: Starts) {
+    let Starts {
+        dnsd: mut d_ms,
+        engine: mut e_ms,
+        cli: mut cli_ms,
+        started: mut started_ms,
+        missed,
+    } = result;
+    let paired =
+        |a: &[f64], b: &[f64]| -> Vec<f64> { a.iter().zip(b).map(|(a, b)| a - b).collect() };
+    let mut diff = paired(&d_ms, &e_ms);
+    let mut d_started = paired(&d_ms, &started_ms);
+    let mut e_started = paired(&e_ms, &started_ms);
+    for v in [
+        &mut d_ms,
+        &mut e_ms,
+        &mut cli_ms,
+        &mut started_ms,
+        &mut diff,
+        &mut d_started,
+        &mut e_started,
+    ] {
         v.sort_by(f64::total_cmp);
     }
     println!(
@@ -235,7 +277,10 @@ fn report(what: &str, peer: &str, starts: usize, result: (Vec<f64>, Vec<f64>, Ve
         ("dnsd", &d_ms),
         (peer, &e_ms),
         ("docker run returns", &cli_ms),
+        ("container started", &started_ms),
         ("dnsd - peer, paired", &diff),
+        ("dnsd - started", &d_started),
+        ("peer - started", &e_started),
     ] {
         println!(
             "  {side:<20} {:>9.1} {:>8.1} {:>8.1}",
