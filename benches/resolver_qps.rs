@@ -4,7 +4,8 @@
 //! (shared/BENCHMARKING.md).
 //!
 //! Run: `cargo build --release -p dnsd && cargo bench -p netfabric-tests --bench
-//! resolver_qps` (`-- --seconds S --rounds N --only dnsd,unbound,kresd,bind`).
+//! resolver_qps` (`-- --seconds S --rounds N --only dnsd,unbound,kresd,bind --loads
+//! hits,cold`; `--loads cold` measures cold resolution alone).
 //!
 //! - **cache hits**: ten validated questions (DO set) asked over and over, after one
 //!   pass that fills every cache;
@@ -115,6 +116,8 @@ fn main() {
     let rounds: u32 = arg("--rounds", 3);
     let only: String = arg("--only", "dnsd,unbound,kresd,bind".to_string());
     let resolvers = Resolver::parse_list(&only);
+    let loads: String = arg("--loads", "hits,cold".to_string());
+    let wants = |load: &str| loads.split(',').any(|l| l.trim() == load);
     let net = MiniInternet::start();
     let dir = net.dir().to_path_buf();
     let hits = dir.join("hits.txt");
@@ -160,8 +163,13 @@ fn main() {
             ));
         }
         for r in &running {
-            let m = measure(&net, r, &hits, Load::Seconds(seconds));
-            results.push(("hits", r.resolver, m, 0.0));
+            if wants("hits") {
+                let m = measure(&net, r, &hits, Load::Seconds(seconds));
+                results.push(("hits", r.resolver, m, 0.0));
+            }
+            if !wants("cold") {
+                continue;
+            }
             let label = r.resolver.label();
             let tag = format!("r{round}{label}");
             let cold = dir.join(format!("cold-{label}-{round}.txt"));
@@ -184,7 +192,7 @@ fn main() {
     println!(
         "|------|----------|----:|----------:|---------:|----------:|----------:|--------------:|-------:|"
     );
-    for load in ["hits", "cold"] {
+    for load in ["hits", "cold"].into_iter().filter(|l| wants(l)) {
         let pick = |resolver: Resolver, f: fn(&(&str, Resolver, Measured, f64)) -> f64| {
             median(
                 results

@@ -217,6 +217,41 @@ fn wildcard_proofs_are_stored_once_and_shared() {
 }
 
 #[test]
+fn a_proof_replaced_or_flushed_is_stored_again_within_the_same_second() {
+    let cache = Cache::new(1 << 20, 0, 86400);
+    let proven = |owner: &str, proof: Record| CachedRrset {
+        records: vec![a(owner, [198, 51, 100, 1])],
+        signatures: Vec::new(),
+        rank: Rank::Answer,
+        proof: vec![proof],
+    };
+    let proof = nsec("*.wild.example.", "z.wild.example.");
+    let hit = |owner: &str| match cache.get(&name(owner), RecordType::A, 1) {
+        Lookup::Rrset(r) => r.proof.len() == 1,
+        _ => false,
+    };
+    cache.put_rrset(proven("n1.wild.example.", proof.clone()), 0);
+    cache.flush_name(&name("*.wild.example."));
+    cache.put_rrset(proven("n2.wild.example.", proof.clone()), 0);
+    assert!(hit("n2.wild.example."));
+    // Another NSEC at the proof's owner (as a proof would store it), then the proof
+    // again, all in one second.
+    cache.put_rrset(
+        CachedRrset {
+            records: vec![nsec("*.wild.example.", "m.wild.example.")],
+            signatures: Vec::new(),
+            rank: Rank::Authority,
+            proof: Vec::new(),
+        },
+        0,
+    );
+    assert!(!hit("n2.wild.example."));
+    cache.put_rrset(proven("n3.wild.example.", proof.clone()), 0);
+    assert!(hit("n3.wild.example."));
+    assert!(hit("n2.wild.example."));
+}
+
+#[test]
 fn a_secure_mark_holds_for_the_data_judged_and_goes_with_other_data() {
     let cache = Cache::new(1 << 20, 0, 86400);
     let proof = nsec("*.wild.example.", "z.wild.example.");

@@ -339,6 +339,28 @@ fn matches(response: &Message, id: u16, name: &Name, rtype: RecordType) -> bool 
             .is_some_and(|q| q.name == *name && q.query_type == rtype)
 }
 
+thread_local! {
+    /// Receive buffers of the runtime's threads: a datagram is read and parsed in
+    /// one step without an await, so one buffer per thread serves every query,
+    /// instead of a zeroed 64 KiB allocation per query (perf showed that at 7% of a
+    /// cold resolution's CPU: the memset, its page faults and the free).
+    static RECEIVE: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; 65535]);
+}
+
+/// A UDP socket connected to `addr`, non-blocking. Connecting an unbound socket
+/// binds it to a port the kernel picks at random in the ephemeral range, as a bind
+/// to port 0 does (RFC 5452 §9.2), one system call fewer.
+fn connected_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+    let domain = socket2::Domain::for_address(addr);
+    let socket = socket2::Socket::new(
+        domain,
+        socket2::Type::DGRAM.nonblocking().cloexec(),
+        Some(socket2::Protocol::UDP),
+    )?;
+    socket.connect(&addr.into())?;
+    UdpSocket::from_std(socket.into())
+}
+
 async fn udp_exchange(
     addr: SocketAddr,
     request: &[u8],
@@ -347,22 +369,21 @@ async fn udp_exchange(
     rtype: RecordType,
 ) -> Result<Message, UpstreamError> {
     let net = |e: std::io::Error| UpstreamError::Network(e.to_string());
-    let local: SocketAddr = match addr {
-        SocketAddr::V4(_) => ([0, 0, 0, 0], 0).into(),
-        SocketAddr::V6(_) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
-    };
-    let socket = UdpSocket::bind(local).await.map_err(net)?;
-    socket.connect(addr).await.map_err(net)?;
+    let socket = connected_udp(addr).map_err(net)?;
     socket.send(request).await.map_err(net)?;
-    let mut buf = vec![0u8; 65535];
     loop {
-        let len = socket.recv(&mut buf).await.map_err(net)?;
-        let Ok(response) = Message::from_vec(&buf[..len]) else {
+        socket.readable().await.map_err(net)?;
+        let received = RECEIVE.with_borrow_mut(|buf| match socket.try_recv(buf) {
+            Ok(len) => Ok(Message::from_vec(&buf[..len]).ok()),
+            Err(e) => Err(e),
+        });
+        match received {
             // Garbage from the server's address: keep waiting for the real answer.
-            continue;
-        };
-        if matches(&response, id, name, rtype) {
-            return Ok(response);
+            Ok(None) => {}
+            Ok(Some(response)) if matches(&response, id, name, rtype) => return Ok(response),
+            Ok(Some(_)) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(net(e)),
         }
     }
 }

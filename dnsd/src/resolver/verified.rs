@@ -1,15 +1,17 @@
-//! Signatures verified already: a bounded set of SHA-256 digests of (key, RRSIG with its
-//! signature, owner, class, RRset), so that the same signed RRset arriving again — the
-//! NSEC that proves every expansion of one wildcard, a zone's DNSKEY RRset in each
-//! referral, a popular RRset fetched again after its TTL — costs a hash, not another
-//! public-key operation. Unbound does the same by keeping the security status with
-//! each RRset in its cache and copying it to an identical RRset (`rrset_check_sec_status`).
+//! Signatures verified already: a bounded set of SHA-256 digests of (key, RRSIG with
+//! its signature, owner as signed, class, RRset), so that the same signed RRset
+//! arriving again — the NSEC that proves every expansion of one wildcard, each
+//! expansion of a wildcard RRset (all signed as the wildcard's owner, RFC 4035
+//! §5.3.2), a zone's DNSKEY RRset in each referral, a popular RRset fetched again
+//! after its TTL — costs a hash, not another public-key operation. Unbound does the
+//! same by keeping the security status with each RRset in its cache and copying it to
+//! an identical RRset (`rrset_check_sec_status`).
 //!
-//! The digest covers every input of the verification (the whole DNSKEY and RRSIG RDATA,
-//! the owner and each record's RDATA as received), so equal digests mean an equal
-//! verdict; SHA-256 keeps an attacker from making a forged RRset collide with a
-//! verified one. The signature's validity window is not in it: the caller checks the
-//! time before asking. Only successes are remembered.
+//! The digest covers every input of the verification (the whole DNSKEY and RRSIG
+//! RDATA, the owner the signature covers and each record's RDATA as received), so
+//! equal digests mean an equal verdict; SHA-256 keeps an attacker from making a
+//! forged RRset collide with a verified one. The signature's validity window is not in
+//! it: the caller checks the time before asking. Only successes are remembered.
 
 use std::collections::HashSet;
 use std::sync::Mutex;
@@ -23,7 +25,15 @@ use ring::digest::{Context, SHA256};
 /// when the newer fills (about 2 × 32 octets × 16,384 plus the table: ~1.5 MB).
 const GENERATION: usize = 16_384;
 
-/// The digest of one verification's inputs (`None` when a part does not encode).
+/// The digest of one verification's inputs (`None` when a part does not encode, or
+/// when a record is not of the RRset `sig` covers at `owner`).
+///
+/// The owner digested is the one the signature covers (RFC 4035 §5.3.2): for an
+/// RRset expanded from a wildcard (fewer RRSIG labels than the owner has), `*.`
+/// and the owner's rightmost labels. The signed data of every expansion of one
+/// wildcard RRset is then the same octets, and so is its digest: the first
+/// expansion costs a public-key operation, the next ones a hash (each still needs
+/// its own NSEC/NSEC3 proof that the name does not exist, checked apart).
 pub fn digest(
     key: &DNSKEY,
     sig: &RRSIG,
@@ -31,6 +41,23 @@ pub fn digest(
     class: DNSClass,
     records: &[Record],
 ) -> Option<[u8; 32]> {
+    let input = sig.input();
+    // The records hickory's verifier puts in the signed data: all of them, or none
+    // remembered.
+    if records
+        .iter()
+        .any(|r| r.name != *owner || r.record_type() != input.type_covered || r.dns_class != class)
+    {
+        return None;
+    }
+    let labels = input.num_labels;
+    let signed_owner = match labels < owner.num_labels() {
+        true => Name::from_labels([b"*" as &[u8]])
+            .ok()?
+            .append_name(&owner.trim_to(usize::from(labels)))
+            .ok()?,
+        false => owner.clone(),
+    };
     let mut ctx = Context::new(&SHA256);
     let mut part = |bytes: &[u8]| {
         ctx.update(&(bytes.len() as u32).to_be_bytes());
@@ -38,7 +65,7 @@ pub fn digest(
     };
     part(&key.to_bytes().ok()?);
     part(&sig.to_bytes().ok()?);
-    part(&owner.to_lowercase().to_bytes().ok()?);
+    part(&signed_owner.to_lowercase().to_bytes().ok()?);
     part(&u16::from(class).to_be_bytes());
     for record in records {
         part(&record.data.to_bytes().ok()?);
@@ -173,6 +200,91 @@ mod tests {
         assert_eq!(
             verify_rrset(&good, &sigs, &keys, &signer, 1_900_000_000),
             Err(ede::EXPIRED)
+        );
+    }
+
+    #[test]
+    fn expansions_of_one_wildcard_share_a_digest_and_a_forged_one_still_fails() {
+        use crate::dnssec::keys::{Algorithm, FLAG_SEP, FLAG_ZONE, KeyPair, key_tag};
+        use crate::dnssec::sign::tests::hrecord;
+        use crate::dnssec::sign::{RrsetToSign, Scratch, SigningKey, sign_rrset};
+        use crate::resolver::validator::{dnskey, ede, rrsig, verify_rrset};
+        use crate::zone::record::Rtype;
+        use std::sync::Arc;
+
+        let wire =
+            |t: &str| crate::wire::name::Name::from_text(t, None).map(|n| n.as_wire().to_vec());
+        let names = [
+            "wild.example.net.",
+            "*.wild.example.net.",
+            "a.wild.example.net.",
+        ];
+        let [Ok(apex), Ok(wildcard), Ok(first)] = names.map(wire) else {
+            panic!("names");
+        };
+        let Ok(second) = wire("b.c.wild.example.net.") else {
+            panic!("name");
+        };
+        let Ok(pair) = KeyPair::generate(Algorithm::EcdsaP256Sha256) else {
+            panic!("key");
+        };
+        let dnskey_rdata = pair.dnskey_rdata(FLAG_ZONE | FLAG_SEP);
+        let key = SigningKey {
+            tag: key_tag(&dnskey_rdata),
+            pair: Arc::new(pair),
+        };
+        let good: &[u8] = &[198, 51, 100, 7];
+        let rrset = RrsetToSign {
+            owner: &wildcard,
+            rtype: Rtype::A,
+            ttl: 300,
+            rdatas: || [good].into_iter(),
+        };
+        let Ok(sig) = sign_rrset(
+            rrset,
+            &apex,
+            &key,
+            (1_700_000_000, 1_800_000_000),
+            &mut Scratch::default(),
+        ) else {
+            panic!("sign");
+        };
+        let Some(dnskey) = dnskey(&hrecord(&apex, 48, 300, &dnskey_rdata)).cloned() else {
+            panic!("not a DNSKEY");
+        };
+        let Ok(signer) = Name::from_ascii("wild.example.net.") else {
+            panic!("name");
+        };
+        let keys = [dnskey.clone()];
+        let now = 1_750_000_000;
+        // An expansion: the RRset at the name asked, the wildcard's RRSIG (3 labels).
+        let expansion = |owner: &[u8], rdata: &[u8]| {
+            (
+                vec![hrecord(owner, 1, 300, rdata)],
+                vec![hrecord(owner, 46, 300, &sig)],
+            )
+        };
+        let (records, sigs) = expansion(&first, good);
+        assert_eq!(verify_rrset(&records, &sigs, &keys, &signer, now), Ok(3));
+        let Some(sig_data) = rrsig(&sigs[0]).cloned() else {
+            panic!("not an RRSIG");
+        };
+        let digest_of = |records: &[Record]| {
+            digest(&dnskey, &sig_data, &records[0].name, DNSClass::IN, records)
+        };
+        let (other, other_sigs) = expansion(&second, good);
+        // Another name under the wildcard: the same signed data, already verified.
+        assert!(digest_of(&other).is_some_and(|d| shared().contains(&d)));
+        assert_eq!(digest_of(&other), digest_of(&records));
+        assert_eq!(
+            verify_rrset(&other, &other_sigs, &keys, &signer, now),
+            Ok(3)
+        );
+        // Other data under the same signature is verified, and fails.
+        let (forged, forged_sigs) = expansion(&second, &[203, 0, 113, 9]);
+        assert_eq!(
+            verify_rrset(&forged, &forged_sigs, &keys, &signer, now),
+            Err(ede::BOGUS)
         );
     }
 }
