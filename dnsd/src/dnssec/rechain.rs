@@ -45,9 +45,10 @@
 //! (which ignores NSEC3 records without NSEC3PARAM), is refused by `ldns-verify-zone`
 //! when the records do not cover every name ("The NSEC3 record for … points to the
 //! wrong next hashed owner name"), and makes `kzonecheck` crash (SIGSEGV, also
-//! without `--dnssec`). An NSEC3PARAM with a non-zero flag instead (never used for
-//! answers, RFC 5155 §4.1.2) gets "invalid flags in NSEC3PARAM" from `kzonecheck`;
-//! every form with a usable NSEC3PARAM needs the whole NSEC3 chain.
+//! without `--dnssec`; `knotd` 3.2.6 loads the same zone file and serves it). An
+//! NSEC3PARAM with a non-zero flag instead (never used for answers, RFC 5155
+//! §4.1.2) gets "invalid flags in NSEC3PARAM" from `kzonecheck`; every form with a
+//! usable NSEC3PARAM needs the whole NSEC3 chain.
 //!
 //! # Restarts
 //! A walk under way is noted in `STATE/dnssec-rechain/ZONE`; a restart finds the phase
