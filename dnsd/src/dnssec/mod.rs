@@ -34,6 +34,7 @@ pub mod nsec3;
 pub mod parent;
 pub mod policy;
 pub mod rdata;
+pub mod rechain;
 pub mod resign;
 pub mod sign;
 pub mod signer;
@@ -53,6 +54,9 @@ mod tools_tests;
 
 #[cfg(test)]
 mod resign_tests;
+
+#[cfg(test)]
+mod rechain_tests;
 
 #[cfg(test)]
 mod rollover_sim;

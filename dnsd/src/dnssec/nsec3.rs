@@ -103,6 +103,20 @@ pub fn nsec3_types(node: &NodeRef<'_>, opt_out: bool) -> Option<Vec<u16>> {
     Some(types)
 }
 
+/// The types an NSEC3 for `node` lists ([`nsec3_types`]), and NSEC with RRSIG where the
+/// name holds an NSEC RRset: while one chain is built beside the other (`rechain`) a
+/// name may hold both kinds, and RFC 5155 §3.2's bitmap lists every type at the name
+/// (what `dnssec-verify` and `kzonecheck` check).
+pub fn types_beside_nsec(node: &NodeRef<'_>, opt_out: bool) -> Option<Vec<u16>> {
+    let mut types = nsec3_types(node, opt_out)?;
+    if node.rrset(Rtype::NSEC).is_some() {
+        types.extend([Rtype::RRSIG.0, Rtype::NSEC.0]);
+        types.sort_unstable();
+        types.dedup();
+    }
+    Some(types)
+}
+
 /// The chain's parameters.
 #[derive(Clone, Copy, Debug)]
 pub struct Params<'a> {
@@ -110,14 +124,18 @@ pub struct Params<'a> {
     pub salt: &'a [u8],
     /// Additional iterations (0 under RFC 9276).
     pub iterations: u16,
-    /// The Opt-Out flag.
+    /// Whether insecure delegations are left out of the chain (Opt-Out).
     pub opt_out: bool,
+    /// The Opt-Out flag of the records written: `opt_out`, but for a chain whose
+    /// Opt-Out is turned off in place (`rechain`): set until every insecure delegation
+    /// has its record again.
+    pub opt_out_flag: bool,
 }
 
 impl Params<'_> {
     /// The NSEC3 flags field.
     pub fn flags(&self) -> u8 {
-        if self.opt_out {
+        if self.opt_out_flag {
             super::rdata::NSEC3_OPT_OUT
         } else {
             0
@@ -269,7 +287,7 @@ pub fn nsec3_changes(zone: &Zone, changed: &[Vec<u8>], params: Params<'_>) -> Ve
         let hash = nsec3_hash(owner, params.salt, params.iterations);
         let want = zone
             .node(owner)
-            .and_then(|n| nsec3_types(&n, params.opt_out));
+            .and_then(|n| types_beside_nsec(&n, params.opt_out));
         let have = record_at(zone, &hash);
         match (&want, &have) {
             (Some(_), None) => {

@@ -8,6 +8,7 @@ const PARAMS: Params<'static> = Params {
     salt: &[],
     iterations: 0,
     opt_out: false,
+    opt_out_flag: false,
 };
 
 fn n(text: &str) -> Name {
@@ -176,7 +177,11 @@ fn random_change(rng: &mut Rng) -> Change {
 #[test]
 fn incremental_repairs_equal_a_chain_made_from_scratch() {
     for (seed, opt_out) in [(7u64, false), (99, true), (12345, false), (4242, true)] {
-        let params = Params { opt_out, ..PARAMS };
+        let params = Params {
+            opt_out,
+            opt_out_flag: opt_out,
+            ..PARAMS
+        };
         let mut rng = Rng(seed);
         let start = {
             let mut txn = Transaction::new();

@@ -17,11 +17,9 @@
 //!   DNSKEY"), so that no version has a DNSKEY algorithm without signatures on every
 //!   RRset (what `dnssec-verify` checks).
 //!
-//! A change of the denial of existence (NSEC to NSEC3 and back, NSEC3's opt-out) is not
-//! walked: a chain cannot be half one kind and half the other, nor is a half-built
-//! NSEC3 chain beside a whole NSEC one something a validator or the answer engine can
-//! use. The new chain is built beside the old one and switched in one version
-//! (`signer::sign_full`).
+//! A change of the denial of existence (NSEC to NSEC3 and back, NSEC3's Opt-Out) is
+//! walked too, by `rechain`: the new chain built beside the old one, then switched.
+//! A change of both keys and denial at once is signed whole (`signer::sign_full`).
 //!
 //! # Restarts
 //! The stage notes a walk in `STATE/dnssec-resign/ZONE` when it starts and deletes it
@@ -253,18 +251,28 @@ fn current<'a>(
     count == ctx.keys.signers_of(rtype, at_apex).len()
 }
 
-/// The file that notes a walk under way for zone `apex`.
-pub fn marker_path(state_dir: &Path, apex: &Name) -> PathBuf {
+/// The file in `folder` of the state folder that notes a walk under way for zone
+/// `apex`.
+pub fn marker_in(state_dir: &Path, folder: &str, apex: &Name) -> PathBuf {
     let text = apex.to_lowercase().to_string();
     let text = text.trim_end_matches('.');
     state_dir
-        .join("dnssec-resign")
+        .join(folder)
         .join(if text.is_empty() { "root" } else { text })
+}
+
+/// The file that notes a walk under way for zone `apex`.
+pub fn marker_path(state_dir: &Path, apex: &Name) -> PathBuf {
+    marker_in(state_dir, "dnssec-resign", apex)
 }
 
 /// Notes that a walk started at `now` (made durable: a restart must find it).
 pub fn note_started(state_dir: &Path, apex: &Name, now: u64) -> Result<(), SignError> {
-    let path = marker_path(state_dir, apex);
+    write_marker(&marker_path(state_dir, apex), now)
+}
+
+/// Writes the marker `path` of a walk started at `now`, durably.
+pub fn write_marker(path: &Path, now: u64) -> Result<(), SignError> {
     let write = || -> std::io::Result<()> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
@@ -272,7 +280,7 @@ pub fn note_started(state_dir: &Path, apex: &Name, now: u64) -> Result<(), SignE
         let tmp = path.with_extension("tmp");
         std::fs::write(&tmp, format!("started: {now}\n"))?;
         std::fs::File::open(&tmp)?.sync_all()?;
-        std::fs::rename(&tmp, &path)?;
+        std::fs::rename(&tmp, path)?;
         if let Some(dir) = path.parent() {
             std::fs::File::open(dir)?.sync_all()?;
         }
@@ -288,8 +296,12 @@ pub fn was_started(state_dir: &Path, apex: &Name) -> bool {
 
 /// Notes that the walk ended.
 pub fn note_finished(state_dir: &Path, apex: &Name) {
-    let path = marker_path(state_dir, apex);
-    match std::fs::remove_file(&path) {
+    remove_marker(&marker_path(state_dir, apex), apex);
+}
+
+/// Removes the marker `path` of zone `apex`'s walk.
+pub fn remove_marker(path: &Path, apex: &Name) {
+    match std::fs::remove_file(path) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => tracing::error!(zone = %apex, "{}: {e}", path.display()),

@@ -100,7 +100,7 @@ pub fn signable(node: &NodeRef<'_>, rtype: Rtype) -> bool {
 }
 
 /// The NSEC3 parameters of a policy, if it asks for NSEC3.
-fn params(policy: &Policy) -> Option<Params<'static>> {
+pub(super) fn params(policy: &Policy) -> Option<Params<'static>> {
     match policy.denial {
         Denial::Nsec => None,
         Denial::Nsec3 {
@@ -110,6 +110,7 @@ fn params(policy: &Policy) -> Option<Params<'static>> {
             salt: &[],
             iterations,
             opt_out,
+            opt_out_flag: opt_out,
         }),
     }
 }
@@ -133,6 +134,14 @@ fn signed_by_current(
         count += 1;
     }
     count == keys.signers_of(rtype, at_apex).len()
+}
+
+/// Whether `zone`'s SOA is signed by exactly the key set's zone-signing keys: the zone
+/// is signed already, with the keys of the moment.
+pub fn signed_by_keys(zone: &Zone, ctx: Context<'_>) -> bool {
+    zone.apex_node()
+        .rrsig(Rtype::SOA)
+        .is_some_and(|s| signed_by_current(ctx.keys, Rtype::SOA, true, s.rdatas()))
 }
 
 /// Whether `zone` must be signed whole rather than around a diff: it is not signed
@@ -274,6 +283,55 @@ pub fn sign_diff(zone: &Zone, diff: &ZoneDiff, ctx: Context<'_>) -> Result<Signe
 /// Signs what `diff` changed in `zone` around the names it touched, whatever the rest
 /// of the zone is signed with (a walk of `resign` is under way, or done).
 pub fn sign_changes(zone: &Zone, diff: &ZoneDiff, ctx: Context<'_>) -> Result<Signed, SignError> {
+    sign_changes_in(zone, diff, ctx, Chains::of(ctx.policy))
+}
+
+/// How a chain is kept while a change of the denial of existence is walked
+/// (`rechain`): whole, built beside the served one, or going.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Upkeep {
+    /// The chain is whole and served: repaired around every name that changed.
+    Whole,
+    /// The chain is being built: repaired around the names that changed, but an NSEC
+    /// chain gets no NSEC at the apex (its presence makes it the served chain).
+    Building,
+    /// The chain is going: the names that changed, and their NSEC predecessors, lose
+    /// their NSEC (an NSEC3 chain going is left as it is).
+    Going,
+}
+
+/// The chains a version holds and how each is kept.
+#[derive(Clone, Copy, Debug)]
+pub struct Chains<'a> {
+    /// The NSEC chain, if the version holds one.
+    pub nsec: Option<Upkeep>,
+    /// The NSEC3 chain and its parameters, if the version holds one.
+    pub nsec3: Option<(Params<'a>, Upkeep)>,
+}
+
+impl Chains<'static> {
+    /// The one chain `policy` asks for, whole.
+    pub fn of(policy: &Policy) -> Self {
+        match params(policy) {
+            None => Chains {
+                nsec: Some(Upkeep::Whole),
+                nsec3: None,
+            },
+            Some(p) => Chains {
+                nsec: None,
+                nsec3: Some((p, Upkeep::Whole)),
+            },
+        }
+    }
+}
+
+/// [`sign_changes`], with the chains as `chains` says.
+pub fn sign_changes_in(
+    zone: &Zone,
+    diff: &ZoneDiff,
+    ctx: Context<'_>,
+    chains: Chains<'_>,
+) -> Result<Signed, SignError> {
     if ctx.keys.zsks.is_empty() || ctx.keys.ksks.is_empty() {
         return Err(SignError::NoKeys);
     }
@@ -308,7 +366,7 @@ pub fn sign_changes(zone: &Zone, diff: &ZoneDiff, ctx: Context<'_>) -> Result<Si
             });
         }
     }
-    let (zone1, diff1) = if step1.is_empty() {
+    let (zone1, mut diff1) = if step1.is_empty() {
         (zone.clone(), None)
     } else {
         let applied = txn::apply(zone, &step1)?;
@@ -371,87 +429,33 @@ pub fn sign_changes(zone: &Zone, diff: &ZoneDiff, ctx: Context<'_>) -> Result<Si
             }
         }
     }
-    let ttl = denial_ttl(zone);
-    match params(ctx.policy) {
-        None => {
-            for (owner, rdata) in nsec_changes(zone, &names) {
-                let Some(node) = zone.node(&owner) else {
-                    continue;
-                };
-                let name = node.owner_name();
-                match rdata {
-                    Some(rdata) => {
-                        let sigs = sign_with_all(
-                            &owner,
-                            Rtype::NSEC,
-                            ttl,
-                            || std::iter::once(&rdata[..]),
-                            &apex,
-                            ctx.keys,
-                            ctx.policy,
-                            ctx.now,
-                            &mut scratch,
-                        )?;
-                        step2.push(Change::Replace {
-                            owner: name.clone(),
-                            rtype: Rtype::NSEC,
-                            ttl,
-                            rdatas: vec![rdata.into()],
-                        });
-                        replace_sigs(&node, &name, Rtype::NSEC, ttl, sigs, &mut step2);
-                    }
-                    None => {
-                        step2.push(Change::RemoveRrset {
-                            owner: name.clone(),
-                            rtype: Rtype::NSEC,
-                        });
-                        remove_sigs(&node, &name, Rtype::NSEC, &mut step2);
-                    }
-                }
-            }
-        }
-        Some(p) => {
-            for (hash, rdata) in nsec3_changes(zone, &with_ancestors(&apex, &names), p) {
-                let wire = hashed_owner(&hash, &apex);
-                let name = Name::from_wire(&wire).map_err(|_| SignError::OwnerTooLong)?;
-                match rdata {
-                    Some(rdata) => {
-                        let sigs = sign_with_all(
-                            &wire,
-                            Rtype::NSEC3,
-                            ttl,
-                            || std::iter::once(&rdata[..]),
-                            &apex,
-                            ctx.keys,
-                            ctx.policy,
-                            ctx.now,
-                            &mut scratch,
-                        )?;
-                        step2.push(Change::RemoveName {
-                            owner: name.clone(),
-                        });
-                        step2.push(Change::Replace {
-                            owner: name.clone(),
-                            rtype: Rtype::NSEC3,
-                            ttl,
-                            rdatas: vec![rdata.into()],
-                        });
-                        for sig in sigs {
-                            step2.push(Change::Add(Record {
-                                owner: name.clone(),
-                                rtype: Rtype::RRSIG,
-                                ttl,
-                                rdata: sig,
-                            }));
-                        }
-                    }
-                    None => {
-                        step2.push(Change::RemoveName { owner: name });
-                    }
-                }
-            }
-        }
+    let mut nsec_owners: Vec<Vec<u8>> = Vec::new();
+    if let Some(upkeep) = chains.nsec {
+        nsec_step(zone, &names, upkeep, ctx, &mut step2, &mut nsec_owners)?;
     }
+    // NSEC3 after the NSEC changes: a name's NSEC3 lists its NSEC (`types_beside_nsec`).
+    let (zone, step2) = match chains.nsec3 {
+        Some((p, Upkeep::Whole | Upkeep::Building)) => {
+            let (zone, mut txn) = if nsec_owners.is_empty() {
+                (zone.clone(), step2)
+            } else {
+                let applied = txn::apply(zone, &step2)?;
+                diff1 = Some(match diff1 {
+                    Some(d) => d.then(applied.diff),
+                    None => applied.diff,
+                });
+                (applied.zone, Transaction::new())
+            };
+            names.extend(nsec_owners);
+            names.sort_unstable();
+            names.dedup();
+            let changes = nsec3_changes(&zone, &with_ancestors(&apex, &names), p);
+            push_nsec3(&zone, changes, ctx, &mut txn, &mut scratch)?;
+            (zone, txn)
+        }
+        _ => (zone.clone(), step2),
+    };
+    let zone = &zone;
     let applied = txn::apply(zone, &step2)?;
     let diff = match diff1 {
         Some(d) => d.then(applied.diff),
@@ -461,6 +465,120 @@ pub fn sign_changes(zone: &Zone, diff: &ZoneDiff, ctx: Context<'_>) -> Result<Si
         zone: applied.zone,
         diff,
     })
+}
+
+/// Appends the NSEC changes around `names` that `upkeep` asks for, signed; the owners
+/// whose NSEC changed into `owners`.
+fn nsec_step(
+    zone: &Zone,
+    names: &[Vec<u8>],
+    upkeep: Upkeep,
+    ctx: Context<'_>,
+    txn: &mut Transaction,
+    owners: &mut Vec<Vec<u8>>,
+) -> Result<(), SignError> {
+    let apex = zone.apex().as_wire();
+    let ttl = denial_ttl(zone);
+    let mut scratch = Scratch::default();
+    for (owner, rdata) in nsec_changes(zone, names) {
+        let Some(node) = zone.node(&owner) else {
+            continue;
+        };
+        let name = node.owner_name();
+        let rdata = match upkeep {
+            Upkeep::Going => None,
+            Upkeep::Building if owner == apex => continue,
+            _ => rdata,
+        };
+        if rdata.is_none() && node.rrset(Rtype::NSEC).is_none() {
+            continue;
+        }
+        owners.push(owner.clone());
+        match rdata {
+            Some(rdata) => {
+                let sigs = sign_with_all(
+                    &owner,
+                    Rtype::NSEC,
+                    ttl,
+                    || std::iter::once(&rdata[..]),
+                    apex,
+                    ctx.keys,
+                    ctx.policy,
+                    ctx.now,
+                    &mut scratch,
+                )?;
+                txn.push(Change::Replace {
+                    owner: name.clone(),
+                    rtype: Rtype::NSEC,
+                    ttl,
+                    rdatas: vec![rdata.into()],
+                });
+                replace_sigs(&node, &name, Rtype::NSEC, ttl, sigs, txn);
+            }
+            None => {
+                txn.push(Change::RemoveRrset {
+                    owner: name.clone(),
+                    rtype: Rtype::NSEC,
+                });
+                remove_sigs(&node, &name, Rtype::NSEC, txn);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Appends the NSEC3 records of `changes` (made by `nsec3_changes`), signed.
+pub(super) fn push_nsec3(
+    zone: &Zone,
+    changes: Vec<nsec3::Nsec3Change>,
+    ctx: Context<'_>,
+    txn: &mut Transaction,
+    scratch: &mut Scratch,
+) -> Result<usize, SignError> {
+    let apex = zone.apex().as_wire();
+    let ttl = denial_ttl(zone);
+    let mut made = 0;
+    for (hash, rdata) in changes {
+        let wire = hashed_owner(&hash, apex);
+        let name = Name::from_wire(&wire).map_err(|_| SignError::OwnerTooLong)?;
+        match rdata {
+            Some(rdata) => {
+                let sigs = sign_with_all(
+                    &wire,
+                    Rtype::NSEC3,
+                    ttl,
+                    || std::iter::once(&rdata[..]),
+                    apex,
+                    ctx.keys,
+                    ctx.policy,
+                    ctx.now,
+                    scratch,
+                )?;
+                made += sigs.len();
+                txn.push(Change::RemoveName {
+                    owner: name.clone(),
+                });
+                txn.push(Change::Replace {
+                    owner: name.clone(),
+                    rtype: Rtype::NSEC3,
+                    ttl,
+                    rdatas: vec![rdata.into()],
+                });
+                for sig in sigs {
+                    txn.push(Change::Add(Record {
+                        owner: name.clone(),
+                        rtype: Rtype::RRSIG,
+                        ttl,
+                        rdata: sig,
+                    }));
+                }
+            }
+            None => {
+                txn.push(Change::RemoveName { owner: name });
+            }
+        }
+    }
+    Ok(made)
 }
 
 /// The changes that replace the signatures due at `now`: those that expire within

@@ -15,12 +15,14 @@
 //! version: the stage walks the zone a batch at a time (`resign`), one batch with each
 //! commit, and asks for the next commit at once ([`Stage::resigning`]; the zone's
 //! re-sign driver, `timer::resign_in_background`, makes them), so that the walk's
-//! versions go out as the zone's other changes do, in between.
+//! versions go out as the zone's other changes do, in between. A change of the denial
+//! of existence is walked the same way (`rechain`).
 
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use super::policy::{Policy, time_text};
+use super::rechain::{self, Phase, Rechain};
 use super::resign::{self, Resign};
 use super::sign::KeySet;
 use super::signer::{self, Context, SignError, Signed};
@@ -80,6 +82,8 @@ pub struct Stage {
     pub(super) finished: bool,
     /// A walk re-signing the zone in batches is under way (`resign`): where it stands.
     resign: Option<Resign>,
+    /// A walk changing the denial of existence is under way (`rechain`).
+    rechain: Option<Rechain>,
     /// Signatures a batch of the walk makes, at most.
     pub resign_batch: usize,
     /// A thread makes the walk's commits (`timer::resign_in_background`).
@@ -109,6 +113,7 @@ impl Stage {
             withdrawal: None,
             finished: false,
             resign: resign::was_started(state_dir, apex).then(Resign::default),
+            rechain: rechain::was_started(state_dir, apex).then(Rechain::default),
             resign_batch: resign::default_batch(),
             resign_driven: false,
             resign_in_background: true,
@@ -229,6 +234,7 @@ impl Stage {
         }
         let signed = signer::sign_full(zone, self.ctx(now))?;
         self.end_resign();
+        self.end_rechain();
         self.next_refresh = 0;
         self.note_refresh(&signed, now)?;
         Ok(signed)
@@ -239,6 +245,7 @@ impl Stage {
     pub fn sign(&mut self, zone: &Zone, diff: &ZoneDiff, now: u64) -> Result<Signed, SignError> {
         if self.skip_unsigned(zone) {
             self.end_resign();
+            self.end_rechain();
             return Ok(Signed {
                 zone: zone.clone(),
                 diff: ZoneDiff {
@@ -252,7 +259,13 @@ impl Stage {
         self.advance(zone, now)?;
         if self.unsign_due(now) {
             self.end_resign();
+            self.end_rechain();
             return self.unsign(zone, now);
+        }
+        if self.resign.is_none()
+            && let Some(phase) = self.rechain_phase(zone, now)?
+        {
+            return self.sign_rechain(zone, diff, phase, now);
         }
         let full = signer::needs_full(zone, self.ctx(now));
         if self.resign.is_none() && full && signer::chain_matches(zone, &self.policy) {
@@ -336,16 +349,131 @@ impl Stage {
         Ok(signed)
     }
 
-    /// Whether a walk re-signing the zone is under way: the zone wants another commit
-    /// at once.
+    /// The phase of the denial change to walk now, if any: the one under way, found
+    /// again after a restart, or started when the zone, signed with the keys of the
+    /// moment, holds another chain than the policy's. A zone whose keys change too is
+    /// signed whole (its walk, if any, forgotten).
+    fn rechain_phase(&mut self, zone: &Zone, now: u64) -> Result<Option<Phase>, SignError> {
+        let keys_ok = signer::signed_by_keys(zone, self.ctx(now));
+        if !keys_ok {
+            self.end_rechain();
+            return Ok(None);
+        }
+        if let Some(Rechain {
+            phase: Some(phase), ..
+        }) = &self.rechain
+        {
+            return Ok(Some(*phase));
+        }
+        let under_way = self.rechain.is_some();
+        if !under_way && signer::chain_matches(zone, &self.policy) {
+            return Ok(None);
+        }
+        match rechain::start(zone, &self.policy) {
+            Some(phase) => {
+                if !under_way {
+                    rechain::note_started(&self.state_dir, &self.apex, now)?;
+                    tracing::info!(zone = %self.apex, ?phase, "dnssec: a new denial of existence: its chain is built in batches beside the old one, one version each");
+                }
+                self.rechain = Some(Rechain {
+                    phase: Some(phase),
+                    after: None,
+                });
+                Ok(Some(phase))
+            }
+            None => {
+                self.end_rechain();
+                Ok(None)
+            }
+        }
+    }
+
+    /// Signs what `diff` changed in `zone`, keeping both chains as `phase` says, and
+    /// the walk's next batch (see `rechain`); at a phase's end, the version that
+    /// switches to the next one.
+    fn sign_rechain(
+        &mut self,
+        zone: &Zone,
+        diff: &ZoneDiff,
+        phase: Phase,
+        now: u64,
+    ) -> Result<Signed, SignError> {
+        let served = phase.served(&self.policy);
+        let ctx = Context {
+            policy: &served,
+            ..self.ctx(now)
+        };
+        let mut signed = signer::sign_changes_in(zone, diff, ctx, phase.chains(&self.policy))?;
+        let after = self.rechain.as_ref().and_then(|r| r.after.clone());
+        let batch = rechain::batch(
+            &signed.zone,
+            ctx,
+            &self.policy,
+            phase,
+            after.as_deref(),
+            self.resign_batch,
+        )?;
+        if let Some((z, d)) = batch.applied {
+            signed.diff = signed.diff.then(d);
+            signed.zone = z;
+        }
+        tracing::debug!(zone = %self.apex, ?phase, done = batch.after.is_none(), "dnssec: a batch of the denial change");
+        if batch.after.is_some() {
+            self.rechain = Some(Rechain {
+                phase: Some(phase),
+                after: batch.after,
+            });
+            return Ok(signed);
+        }
+        let empty = ZoneDiff {
+            old_serial: diff.new_serial,
+            new_serial: diff.new_serial,
+            removed: Vec::new(),
+            added: Vec::new(),
+        };
+        match phase.next() {
+            Some(next) => {
+                // The switch: what is served changes in this version.
+                let served = next.served(&self.policy);
+                let ctx = Context {
+                    policy: &served,
+                    ..self.ctx(now)
+                };
+                let switch =
+                    signer::sign_changes_in(&signed.zone, &empty, ctx, next.chains(&self.policy))?;
+                signed.diff = signed.diff.then(switch.diff);
+                signed.zone = switch.zone;
+                tracing::info!(zone = %self.apex, ?next, "dnssec: the denial change moves on");
+                self.rechain = Some(Rechain {
+                    phase: Some(next),
+                    after: None,
+                });
+            }
+            None => {
+                tracing::info!(zone = %self.apex, "dnssec: the denial change is done");
+                self.end_rechain();
+                self.next_refresh = 0;
+                self.note_refresh(&signed.zone, now)?;
+            }
+        }
+        Ok(signed)
+    }
+
+    /// The phase of the denial change under way, if one is and is known yet.
+    pub fn denial_phase(&self) -> Option<Phase> {
+        self.rechain.as_ref().and_then(|r| r.phase)
+    }
+
+    /// Whether a walk re-signing the zone (or changing its denial) is under way: the
+    /// zone wants another commit at once.
     pub fn resigning(&self) -> bool {
-        self.resign.is_some()
+        self.resign.is_some() || self.rechain.is_some()
     }
 
     /// Claims the making of the walk's commits for the caller's thread (false: a walk
     /// is not under way, or another thread makes them).
     pub fn claim_resign(&mut self) -> bool {
-        if self.resign.is_none() || self.resign_driven || !self.resign_in_background {
+        if !self.resigning() || self.resign_driven || !self.resign_in_background {
             return false;
         }
         self.resign_driven = true;
@@ -355,6 +483,13 @@ impl Stage {
     /// Gives up the claim of [`Stage::claim_resign`].
     pub fn release_resign(&mut self) {
         self.resign_driven = false;
+    }
+
+    /// Forgets the denial change's walk (over, or replaced by a whole signing).
+    fn end_rechain(&mut self) {
+        if self.rechain.take().is_some() || rechain::was_started(&self.state_dir, &self.apex) {
+            rechain::note_finished(&self.state_dir, &self.apex);
+        }
     }
 
     /// Forgets the walk (over, or replaced by a whole signing).
@@ -369,7 +504,7 @@ impl Stage {
     /// key changed by `dnsd keys`), else when its first signature is due for refresh
     /// or the key timeline moves.
     pub fn due(&mut self, zone: &Zone, now: u64) -> u64 {
-        if self.reload_if_changed() || self.resign.is_some() {
+        if self.reload_if_changed() || self.resigning() {
             return now;
         }
         if self.next_key_event == 0 || self.key_set.zsks.is_empty() {

@@ -36,6 +36,11 @@ pub(crate) fn zone_text(zone: &Zone) -> String {
 
 /// Runs the three verifiers on `zone`; panics with their output if one fails.
 pub(crate) fn verify_with_tools(zone: &Zone, what: &str) {
+    verify_with_tools_but(zone, what, &[]);
+}
+
+/// [`verify_with_tools`] without the tools named in `skip`.
+pub(crate) fn verify_with_tools_but(zone: &Zone, what: &str, skip: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("signed.zone");
     std::fs::write(&path, zone_text(zone)).unwrap();
@@ -55,6 +60,9 @@ pub(crate) fn verify_with_tools(zone: &Zone, what: &str) {
         ("kzonecheck", vec!["--dnssec", "on", "-o", &origin]),
     ];
     for (tool, args) in runs {
+        if skip.contains(&tool) {
+            continue;
+        }
         // kzonecheck cannot judge two CSKs (see `kzonecheck_judges_double_csk`).
         if tool == "kzonecheck" && double_csk(zone) && !kzonecheck_judges_double_csk() {
             continue;

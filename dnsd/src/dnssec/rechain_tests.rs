@@ -1,0 +1,286 @@
+//! A change of the denial of existence of a signed zone larger than a batch (NSEC to
+//! NSEC3, NSEC3 to NSEC, Opt-Out on and off): walked over several versions
+//! (`rechain`), each checked by the verifiers; a change made between batches kept; a
+//! restart in the middle going on to the end.
+
+use std::fmt::Write as _;
+
+use super::policy::{Denial, Policy};
+use super::rechain::Phase;
+use super::test_support::{n, parse_zone};
+use super::tools_tests::{verify_with_tools, verify_with_tools_but};
+use crate::manager::{Manager, ZoneHandle, ZoneOptions};
+use crate::zone::txn::{Change, Transaction};
+use crate::zone::{Record, Rtype, Zone};
+
+/// Signatures per batch: the zone below needs a dozen batches or more per phase.
+const BATCH: usize = 40;
+
+/// About 120 names: hosts, an insecure delegation with glue, a secure one, a
+/// wildcard, an empty non-terminal.
+fn zone_text() -> String {
+    let mut text = String::from(
+        "$ORIGIN example.org.\n$TTL 300\n@ 3600 SOA ns h 1 3600 900 604800 600\n@ NS ns\n\
+         ns A 198.51.100.1\nsub NS ns.sub\nns.sub A 198.51.100.3\nsec NS ns.sub\n\
+         sec DS 1 13 2 abababababababababababababababababababababababababababababababab\n\
+         *.w TXT wild\na.b.c TXT deep\n",
+    );
+    for i in 0..120 {
+        let _ = writeln!(text, "h{i} A 198.51.100.{}", i % 250);
+    }
+    text
+}
+
+fn now() -> u64 {
+    crate::manager::unix_now()
+}
+
+fn options(policy: &Policy) -> ZoneOptions {
+    ZoneOptions {
+        dnssec: Some(policy.clone()),
+        ..ZoneOptions::default()
+    }
+}
+
+fn policy(denial: Denial) -> Policy {
+    Policy {
+        denial,
+        ..Policy::default()
+    }
+}
+
+fn nsec3(opt_out: bool) -> Denial {
+    Denial::Nsec3 {
+        iterations: 0,
+        opt_out,
+    }
+}
+
+fn phase(zone: &ZoneHandle) -> Option<Phase> {
+    zone.with_signer(|s, _| s.denial_phase()).unwrap()
+}
+
+fn resigning(zone: &ZoneHandle) -> bool {
+    zone.with_signer(|s, _| s.resigning()).unwrap()
+}
+
+/// The zone signed under `first`, then the daemon restarted under `second`, batches
+/// made by the test's own commits.
+fn restarted_under(
+    state: &std::path::Path,
+    first: &Policy,
+    second: &Policy,
+) -> (Manager, ZoneHandle) {
+    {
+        let manager = Manager::new(state, now);
+        let zone = manager.open(&n("example.org."), options(first));
+        zone.load_file(parse_zone(&zone_text(), "example.org."))
+            .unwrap();
+        verify_with_tools(&zone.zone().unwrap(), "signed under the first policy");
+        manager.wait_images();
+    }
+    reopened(state, second)
+}
+
+fn reopened(state: &std::path::Path, policy: &Policy) -> (Manager, ZoneHandle) {
+    let manager = Manager::new(state, now);
+    let zone = manager.open(&n("example.org."), options(policy));
+    zone.with_signer(|s, _| {
+        s.resign_batch = BATCH;
+        s.resign_in_background = false;
+    })
+    .unwrap();
+    (manager, zone)
+}
+
+/// The verifiers a version of `phase` is not checked by, and why (see `rechain`'s
+/// documentation): an NSEC zone holding NSEC3 records without NSEC3PARAM makes
+/// kzonecheck 3.2.6 crash, and ldns-verify-zone wants those records to cover every
+/// name.
+fn unjudged(phase: Option<Phase>) -> &'static [&'static str] {
+    match phase {
+        Some(Phase::BuildNsec3 | Phase::DropNsec3) => &["kzonecheck", "ldns-verify-zone"],
+        _ => &[],
+    }
+}
+
+/// One commit (what the re-sign thread does); the version checked.
+fn step(zone: &ZoneHandle, what: &str) -> Zone {
+    zone.refresh_signatures().unwrap();
+    let served = (*zone.zone().unwrap()).clone();
+    // A version is of the phase the stage is in after it: a batch, or the switch
+    // into it.
+    verify_with_tools_but(&served, what, unjudged(phase(zone)));
+    served
+}
+
+fn add(zone: &ZoneHandle, owner: &str) {
+    zone.submit(
+        "api",
+        Transaction {
+            changes: vec![Change::Add(Record {
+                owner: n(owner),
+                rtype: Rtype::A,
+                ttl: 300,
+                rdata: vec![198, 51, 100, 77].into(),
+            })],
+            strict: false,
+        },
+    )
+    .unwrap();
+}
+
+fn count(zone: &Zone, rtype: Rtype) -> usize {
+    zone.records().filter(|r| r.rtype == rtype).count()
+}
+
+/// Walks the change from `first` to `second` to its end, checking every version,
+/// adding a name between two batches of each phase; the phases seen in order.
+fn walk(first: &Policy, second: &Policy, what: &str) -> (Zone, Vec<Phase>) {
+    let dir = tempfile::tempdir().unwrap();
+    let (_manager, zone) = restarted_under(&dir.path().join("state"), first, second);
+    let mut phases: Vec<Phase> = Vec::new();
+    let mut versions = 0;
+    let mut added = 0;
+    loop {
+        let served = step(&zone, &format!("{what}: version {versions}"));
+        versions += 1;
+        if let Some(p) = phase(&zone)
+            && phases.last() != Some(&p)
+        {
+            phases.push(p);
+            // A change between two batches of the phase, kept and signed.
+            add(&zone, &format!("between{added}.example.org."));
+            added += 1;
+            let served = zone.zone().unwrap();
+            verify_with_tools_but(
+                &served,
+                &format!("{what}: a change in {p:?}"),
+                unjudged(Some(p)),
+            );
+        }
+        if !resigning(&zone) {
+            assert!(versions > 5, "{what}: {versions} versions");
+            let last = zone.zone().unwrap();
+            verify_with_tools(&last, &format!("{what}: the end"));
+            for i in 0..added {
+                let owner = n(&format!("between{i}.example.org."));
+                assert!(last.node(owner.as_wire()).is_some(), "{what}: {owner}");
+            }
+            return ((*last).clone(), phases);
+        }
+        assert!(versions < 400, "{what}: the walk does not end");
+        let _ = served;
+    }
+}
+
+#[test]
+fn nsec_to_nsec3_is_built_beside_then_switched_each_version_valid() {
+    let (last, phases) = walk(&Policy::default(), &policy(nsec3(false)), "NSEC to NSEC3");
+    assert_eq!(phases, vec![Phase::BuildNsec3, Phase::DropNsec]);
+    assert_eq!(count(&last, Rtype::NSEC), 0);
+    assert_eq!(count(&last, Rtype::NSEC3PARAM), 1);
+}
+
+#[test]
+fn nsec3_to_nsec_is_built_beside_then_switched_each_version_valid() {
+    let (last, phases) = walk(&policy(nsec3(true)), &Policy::default(), "NSEC3 to NSEC");
+    assert_eq!(
+        phases,
+        vec![
+            Phase::BuildNsec {
+                iterations: 0,
+                opt_out: true
+            },
+            Phase::DropNsec3
+        ]
+    );
+    assert_eq!(count(&last, Rtype::NSEC3), 0);
+    assert_eq!(count(&last, Rtype::NSEC3PARAM), 0);
+}
+
+#[test]
+fn opt_out_turned_on_and_off_rewrites_the_chain_in_place_each_version_valid() {
+    let (on, phases) = walk(&policy(nsec3(false)), &policy(nsec3(true)), "Opt-Out on");
+    assert_eq!(
+        phases,
+        vec![Phase::Flags {
+            opt_out: true,
+            flag: true
+        }]
+    );
+    let flags = |z: &Zone| -> Vec<u8> {
+        let mut f: Vec<u8> = z
+            .records()
+            .filter(|r| r.rtype == Rtype::NSEC3)
+            .map(|r| r.rdata[1])
+            .collect();
+        f.sort_unstable();
+        f.dedup();
+        f
+    };
+    assert_eq!(flags(&on), vec![1]);
+    let (off, phases) = walk(&policy(nsec3(true)), &policy(nsec3(false)), "Opt-Out off");
+    assert_eq!(
+        phases,
+        vec![
+            Phase::Flags {
+                opt_out: false,
+                flag: true
+            },
+            Phase::Flags {
+                opt_out: false,
+                flag: false
+            }
+        ]
+    );
+    assert_eq!(flags(&off), vec![0]);
+    // The insecure delegation is out of the chain with Opt-Out, in it again without.
+    let sub = |z: &Zone| {
+        let hash = super::nsec3::nsec3_hash(n("sub.example.org.").as_wire(), &[], 0);
+        let owner = super::nsec3::hashed_owner(&hash, n("example.org.").as_wire());
+        z.node(&owner).is_some()
+    };
+    assert!(
+        !sub(&on),
+        "Opt-Out on: no record for the insecure delegation"
+    );
+    assert!(sub(&off), "Opt-Out off: its record is back");
+}
+
+#[test]
+fn a_restart_in_the_middle_of_a_denial_change_goes_on_from_where_it_stopped() {
+    let first = Policy::default();
+    let second = policy(nsec3(false));
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    for stop_in in [Phase::BuildNsec3, Phase::DropNsec] {
+        let _ = std::fs::remove_dir_all(&state);
+        let (manager, zone) = restarted_under(&state, &first, &second);
+        let mut versions = 0;
+        while phase(&zone) != Some(stop_in) || versions < 3 {
+            if phase(&zone) == Some(stop_in) {
+                versions += 1;
+            }
+            step(&zone, &format!("{stop_in:?}: before the restart"));
+        }
+        manager.wait_images();
+        drop(zone);
+        drop(manager);
+        let (_manager, zone) = reopened(&state, &second);
+        assert!(resigning(&zone), "{stop_in:?}: the walk is found again");
+        let mut versions = 0;
+        while resigning(&zone) {
+            step(
+                &zone,
+                &format!("{stop_in:?}: batch {versions} after the restart"),
+            );
+            versions += 1;
+            assert!(versions < 400);
+        }
+        let last = zone.zone().unwrap();
+        verify_with_tools(&last, &format!("{stop_in:?}: after the restart"));
+        assert_eq!(count(&last, Rtype::NSEC), 0);
+        assert!(!super::rechain::was_started(&state, &n("example.org.")));
+    }
+}
