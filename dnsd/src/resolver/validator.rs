@@ -440,6 +440,25 @@ pub fn denial_records(authority: &[Record], expanded: &[Name]) -> Vec<Record> {
         .collect()
 }
 
+/// What the NSEC or NSEC3 record at `name` itself (in `authority`) says of a DS
+/// NODATA there (RFC 4035 §5.2, RFC 6840 §4.4): Some(true) for the parent side of
+/// a cut (NS, no SOA): an insecure delegation; Some(false) for a name that is no
+/// cut (no NS: its data is the parent's, nothing below it is made insecure) or for
+/// the child's apex (SOA: the child side proves nothing of the parent's DS); None
+/// without a record at the name (an opt-out span or an empty non-terminal).
+pub fn ds_denial_at_cut(zone: &Name, name: &Name, authority: &[Record]) -> Option<bool> {
+    let types: Vec<RecordType> = match authority.iter().filter(|r| r.name == *name).find_map(nsec) {
+        Some(n) => n.type_bit_maps().collect(),
+        None => Nsec3Chain::usable(zone, authority)
+            .ok()
+            .flatten()?
+            .matching(name)?
+            .type_bit_maps()
+            .collect(),
+    };
+    Some(types.contains(&RecordType::NS) && !types.contains(&RecordType::SOA))
+}
+
 /// Whether `authority` (signatures verified by the caller) proves that `name` does
 /// not exist in `zone` (RFC 4035 §5.4 with NSEC, RFC 5155 §8.4 with NSEC3): Ok(true)
 /// proven, Ok(false) not proven, Err(Insecure) for NSEC3 beyond the iteration limit.
@@ -778,6 +797,46 @@ mod tests {
         ));
         let other = Name::from_ascii("example.net.").unwrap();
         assert!(!ds_matches(&ds(tag, Algorithm::RSASHA256), &other, &key));
+    }
+
+    #[test]
+    fn a_ds_denial_makes_a_delegation_insecure_only_at_a_cut() {
+        // RFC 4035 §5.2: only the parent side of a cut (NS, no DS, no SOA) proves
+        // an insecure delegation; a DS NODATA at an ordinary name (no NS) must not
+        // make the data at and below it insecure (a stripped signature would then
+        // pass), nor may the child's apex (SOA) deny its own DS (RFC 6840 §4.4).
+        let n = |s: &str| Name::from_ascii(s).unwrap();
+        let nsec = |owner: &str, types: &[RecordType]| {
+            Record::from_rdata(
+                n(owner),
+                300,
+                RData::DNSSEC(DNSSECRData::NSEC(NSEC::new(
+                    n("z.example."),
+                    types.to_vec(),
+                ))),
+            )
+        };
+        let zone = n("example.");
+        let cut = [nsec("sub.example.", &[RecordType::NS, RecordType::NSEC])];
+        assert_eq!(
+            ds_denial_at_cut(&zone, &n("sub.example."), &cut),
+            Some(true)
+        );
+        let host = [nsec("www.example.", &[RecordType::A, RecordType::NSEC])];
+        assert_eq!(
+            proves_nodata(&zone, &n("www.example."), RecordType::DS, &host),
+            Ok(true)
+        );
+        assert_eq!(
+            ds_denial_at_cut(&zone, &n("www.example."), &host),
+            Some(false)
+        );
+        let apex = [nsec("sub.example.", &[RecordType::NS, RecordType::SOA])];
+        assert_eq!(
+            ds_denial_at_cut(&zone, &n("sub.example."), &apex),
+            Some(false)
+        );
+        assert_eq!(ds_denial_at_cut(&zone, &n("other.example."), &cut), None);
     }
 
     #[test]
