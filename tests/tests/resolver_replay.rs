@@ -342,9 +342,12 @@ fn replay_scenarios_of_unbound_and_deckard() {
                 .entry(format!("does not parse: {e}"))
                 .or_default()
                 .push(name),
-            Ok(s) => match skip_reason(&short, &s) {
+            Ok(mut s) => match skip_reason(&short, &s) {
                 Some(why) => skipped.entry(why).or_default().push(name),
-                None => runnable.push((name, s)),
+                None => {
+                    s.deckard = name.starts_with("deckard/");
+                    runnable.push((name, s))
+                }
             },
         }
     }

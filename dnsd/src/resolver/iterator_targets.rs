@@ -3,7 +3,8 @@
 //! ```text
 //!  ask_zone(zone, NS RRset, question)
 //!    1. addresses known for the NS names: cache (A and AAAA, glue included),
-//!       the root hints for the root
+//!       the root hints for the root (all of them when none of the root's NS
+//!       names has an address known: a priming response without glue)
 //!    2. NS names resolved one at a time, those without an address first, then
 //!       the others (glue is not an answer: their own zone is asked); A, else
 //!       AAAA; at most MAX_NS_FETCHES, never deeper than MAX_DEPTH
@@ -65,6 +66,13 @@ impl<U: Upstream> Iterator<U> {
                 missing.push(server.clone());
             }
             known.extend(found);
+        }
+        if zone.is_root() && known.is_empty() {
+            // RFC 8109 §3: a priming response without addresses for the root's NS
+            // names (or names other than the hints'): the hints' addresses are
+            // root servers by configuration, asked before resolving any name
+            // (which would itself need a root server).
+            known.extend(self.hints.addresses.iter().filter_map(address_of));
         }
         if let Some(c) = self
             .ask(zone, &known, &mut attempt, name, rtype, work)

@@ -515,3 +515,24 @@ fn a_name_server_whose_glue_fails_is_resolved_from_its_own_zone() {
         "{r:?}"
     );
 }
+
+#[test]
+fn a_priming_answer_without_glue_leaves_the_hints_addresses_in_use() {
+    // RFC 8109 §3: the root's NS RRset replaces the hints' names; when the priming
+    // response gives no address for them (Deckard's root scenarios: one name, no
+    // glue, another name than the hints'), the hints' addresses are still the
+    // root's servers: without them nothing could be resolved at all.
+    let mut net = internet();
+    let root = net
+        .servers
+        .get_mut(&IpAddr::V4(ROOT.into()))
+        .and_then(|zones| zones.iter_mut().find(|z| z.apex.is_root()))
+        .unwrap();
+    root.records
+        .retain(|r| !(r.name.is_root() && r.record_type() == RecordType::NS));
+    root.records.push(ns(".", "k.root-servers.test."));
+    let it = iterator(net);
+    let r = block_on(it.resolve(&name("www.site.example."), RecordType::A));
+    assert_eq!(r.rcode, ResponseCode::NoError, "{r:?}");
+    assert_eq!(r.answer, vec![a("www.site.example.", [203, 0, 113, 1])]);
+}

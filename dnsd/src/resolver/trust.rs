@@ -31,7 +31,7 @@ use super::classify::{DNAME, chain_end};
 use super::iterator::{Iterator, Resolution};
 use super::upstream::Upstream;
 use super::validator::{
-    Security, denial_records, dnskey, ds, ede, proves_nodata, proves_nxdomain,
+    Security, denial_records, dnskey, ds, ds_denial_at_cut, ede, proves_nodata, proves_nxdomain,
     proves_wildcard_expansion, rrsig, verify_dnskeys, verify_rrset,
 };
 
@@ -449,7 +449,17 @@ impl Trust {
                 }
             }
             return match proves_nodata(&parent_zone, child, RecordType::DS, &resolution.authority) {
-                Ok(true) | Err(Security::Insecure) => Keys::Insecure,
+                // RFC 4035 §5.2: insecure only at the parent side of a cut; a name
+                // without NS is no zone (its data is the parent's), and the child's
+                // apex cannot deny its own DS (RFC 6840 §4.4).
+                Ok(true) => match ds_denial_at_cut(&parent_zone, child, &resolution.authority) {
+                    Some(true) | None => Keys::Insecure,
+                    Some(false) if !has_soa_at(&resolution.authority, child) => {
+                        Keys::Secure(parent_keys)
+                    }
+                    Some(false) => Keys::Bogus(ede::BOGUS),
+                },
+                Err(Security::Insecure) => Keys::Insecure,
                 // A DS NXDOMAIN: the child is no zone; an empty non-terminal or a name
                 // inside the parent. Its data is the parent's.
                 Ok(false) if resolution.rcode == ResponseCode::NXDomain => {
@@ -487,6 +497,17 @@ fn proves_nxdomain_or_ent(zone: &Name, name: &Name, resolution: &Resolution) -> 
         proves_nodata(zone, name, RecordType::NS, &resolution.authority),
         Ok(true)
     )
+}
+
+/// Whether the NSEC or NSEC3 at `name` in `authority` lists SOA (a child's apex);
+/// for NSEC3 the records at hashed owners are read by the validator, so only NSEC
+/// is seen here, and NSEC3's apex case is refused by `proves_nodata` already.
+fn has_soa_at(authority: &[Record], name: &Name) -> bool {
+    authority
+        .iter()
+        .filter(|r| r.name == *name)
+        .filter_map(super::validator::nsec)
+        .any(|n| n.type_bit_maps().any(|t| t == RecordType::SOA))
 }
 
 /// The signer named by the RRSIGs of `sigs`, when it holds `owner`.

@@ -180,9 +180,7 @@ pub fn verify_dnskeys(
     let trusted: Vec<DNSKEY> = keys
         .iter()
         .filter(|key| {
-            usable_ds
-                .iter()
-                .any(|d| d.covers(zone, key).unwrap_or(false))
+            usable_ds.iter().any(|d| ds_matches(d, zone, key))
                 || usable_keys
                     .iter()
                     .any(|a| a.public_key() == key.public_key())
@@ -195,6 +193,17 @@ pub fn verify_dnskeys(
     // The RRset must be signed by a key the DS or anchor vouches for.
     verify_rrset(dnskeys, signatures, &trusted, zone, now).map_err(Security::Bogus)?;
     Ok(keys)
+}
+
+/// Whether DS record `ds` points at `key` of `zone` (RFC 4035 §5.2): the same
+/// algorithm and key tag, and the digest of the key's owner and RDATA. The digest
+/// alone is not enough: a DS whose algorithm or key tag was changed (Deckard's
+/// val_minimal_baddsalgorithm and val_minimal_baddskeytag) still carries the
+/// digest of the key.
+fn ds_matches(ds: &DS, zone: &Name, key: &DNSKEY) -> bool {
+    ds.algorithm() == key.algorithm()
+        && key.calculate_key_tag().ok() == Some(ds.key_tag())
+        && ds.covers(zone, key).unwrap_or(false)
 }
 
 /// The NSEC data of a record.
@@ -431,6 +440,25 @@ pub fn denial_records(authority: &[Record], expanded: &[Name]) -> Vec<Record> {
         .collect()
 }
 
+/// What the NSEC or NSEC3 record at `name` itself (in `authority`) says of a DS
+/// NODATA there (RFC 4035 §5.2, RFC 6840 §4.4): Some(true) for the parent side of
+/// a cut (NS, no SOA): an insecure delegation; Some(false) for a name that is no
+/// cut (no NS: its data is the parent's, nothing below it is made insecure) or for
+/// the child's apex (SOA: the child side proves nothing of the parent's DS); None
+/// without a record at the name (an opt-out span or an empty non-terminal).
+pub fn ds_denial_at_cut(zone: &Name, name: &Name, authority: &[Record]) -> Option<bool> {
+    let types: Vec<RecordType> = match authority.iter().filter(|r| r.name == *name).find_map(nsec) {
+        Some(n) => n.type_bit_maps().collect(),
+        None => Nsec3Chain::usable(zone, authority)
+            .ok()
+            .flatten()?
+            .matching(name)?
+            .type_bit_maps()
+            .collect(),
+    };
+    Some(types.contains(&RecordType::NS) && !types.contains(&RecordType::SOA))
+}
+
 /// Whether `authority` (signatures verified by the caller) proves that `name` does
 /// not exist in `zone` (RFC 4035 §5.4 with NSEC, RFC 5155 §8.4 with NSEC3): Ok(true)
 /// proven, Ok(false) not proven, Err(Insecure) for NSEC3 beyond the iteration limit.
@@ -499,7 +527,9 @@ pub fn proves_nodata(
         let types: Vec<RecordType> = types.collect();
         !types.contains(&rtype) && !types.contains(&RecordType::CNAME)
     };
-    if let Some(n) = authority.iter().find(|r| r.name == *name).and_then(nsec) {
+    // The NSEC at the name itself: the first record there may be another (the SOA
+    // of a NODATA at the apex comes before the apex's NSEC).
+    if let Some(n) = authority.iter().filter(|r| r.name == *name).find_map(nsec) {
         return Ok(absent(&mut n.type_bit_maps()));
     }
     let nsecs: Vec<(&Name, &NSEC)> = authority
@@ -687,6 +717,126 @@ mod tests {
             proves_wildcard_expansion(&zone, &n("a.wild.secure.example."), 4, &proof),
             Ok(false)
         );
+    }
+
+    #[test]
+    fn an_apex_nodata_is_proven_by_the_apex_nsec_after_the_soa() {
+        // RFC 4035 §3.1.3.1, §5.4: NODATA at the apex is proven by the NSEC at the
+        // apex, which a server writes after the SOA of the same owner (Deckard's
+        // val_root_ds: `. DS`, answered by the root's own NSEC, RFC 4035 §5.2 and
+        // RFC 6840 §4.4 leave the root's DS to its apex).
+        use hickory_proto::rr::rdata::SOA;
+        let n = |s: &str| Name::from_ascii(s).unwrap();
+        let soa = |zone: &str| {
+            Record::from_rdata(
+                n(zone),
+                300,
+                RData::SOA(SOA::new(n("ns."), n("h."), 1, 2, 3, 4, 5)),
+            )
+        };
+        let nsec = |owner: &str, next: &str, types: &[RecordType]| {
+            Record::from_rdata(
+                n(owner),
+                300,
+                RData::DNSSEC(DNSSECRData::NSEC(NSEC::new(n(next), types.to_vec()))),
+            )
+        };
+        let apex = [RecordType::NS, RecordType::SOA, RecordType::NSEC];
+        let root = [soa("."), nsec(".", "aaa.", &apex)];
+        assert_eq!(
+            proves_nodata(&n("."), &n("."), RecordType::DS, &root),
+            Ok(true)
+        );
+        let zone = [soa("example."), nsec("example.", "www.example.", &apex)];
+        assert_eq!(
+            proves_nodata(&n("example."), &n("example."), RecordType::AAAA, &zone),
+            Ok(true)
+        );
+        // The apex has the type: no NODATA.
+        assert_eq!(
+            proves_nodata(&n("example."), &n("example."), RecordType::NS, &zone),
+            Ok(false)
+        );
+    }
+
+    #[test]
+    fn a_ds_points_at_a_key_by_algorithm_key_tag_and_digest() {
+        // RFC 4035 §5.2: the DS's algorithm and key tag must match the DNSKEY's;
+        // the digest (over the owner and the key's RDATA) is the same whatever
+        // the DS's own fields say.
+        use hickory_proto::dnssec::{Algorithm, DigestType, PublicKeyBuf};
+        let zone = Name::from_ascii("example.").unwrap();
+        let key = DNSKEY::new(
+            true,
+            true,
+            false,
+            PublicKeyBuf::new(
+                vec![3, 1, 0, 1, 0xc5, 0x7a, 0x11, 0x02],
+                Algorithm::RSASHA256,
+            ),
+        );
+        let tag = key.calculate_key_tag().unwrap();
+        let digest = key
+            .to_digest(&zone, DigestType::SHA256)
+            .unwrap()
+            .as_ref()
+            .to_vec();
+        let ds = |tag: u16, algorithm: Algorithm| {
+            DS::new(tag, algorithm, DigestType::SHA256, digest.clone())
+        };
+        assert!(ds_matches(&ds(tag, Algorithm::RSASHA256), &zone, &key));
+        assert!(!ds_matches(
+            &ds(tag, Algorithm::ECDSAP256SHA256),
+            &zone,
+            &key
+        ));
+        assert!(!ds_matches(
+            &ds(tag.wrapping_add(1), Algorithm::RSASHA256),
+            &zone,
+            &key
+        ));
+        let other = Name::from_ascii("example.net.").unwrap();
+        assert!(!ds_matches(&ds(tag, Algorithm::RSASHA256), &other, &key));
+    }
+
+    #[test]
+    fn a_ds_denial_makes_a_delegation_insecure_only_at_a_cut() {
+        // RFC 4035 §5.2: only the parent side of a cut (NS, no DS, no SOA) proves
+        // an insecure delegation; a DS NODATA at an ordinary name (no NS) must not
+        // make the data at and below it insecure (a stripped signature would then
+        // pass), nor may the child's apex (SOA) deny its own DS (RFC 6840 §4.4).
+        let n = |s: &str| Name::from_ascii(s).unwrap();
+        let nsec = |owner: &str, types: &[RecordType]| {
+            Record::from_rdata(
+                n(owner),
+                300,
+                RData::DNSSEC(DNSSECRData::NSEC(NSEC::new(
+                    n("z.example."),
+                    types.to_vec(),
+                ))),
+            )
+        };
+        let zone = n("example.");
+        let cut = [nsec("sub.example.", &[RecordType::NS, RecordType::NSEC])];
+        assert_eq!(
+            ds_denial_at_cut(&zone, &n("sub.example."), &cut),
+            Some(true)
+        );
+        let host = [nsec("www.example.", &[RecordType::A, RecordType::NSEC])];
+        assert_eq!(
+            proves_nodata(&zone, &n("www.example."), RecordType::DS, &host),
+            Ok(true)
+        );
+        assert_eq!(
+            ds_denial_at_cut(&zone, &n("www.example."), &host),
+            Some(false)
+        );
+        let apex = [nsec("sub.example.", &[RecordType::NS, RecordType::SOA])];
+        assert_eq!(
+            ds_denial_at_cut(&zone, &n("sub.example."), &apex),
+            Some(false)
+        );
+        assert_eq!(ds_denial_at_cut(&zone, &n("other.example."), &cut), None);
     }
 
     #[test]

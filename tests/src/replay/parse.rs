@@ -26,6 +26,10 @@ pub struct Scenario {
     pub ranges: Vec<Range>,
     /// The client's steps, in file order.
     pub steps: Vec<Step>,
+    /// Deckard's timing (set by the caller, who knows where the file came from): the
+    /// fake servers answer a QUERY step's questions at that step, where Unbound's
+    /// testbound has moved on to the next step.
+    pub deckard: bool,
 }
 
 /// The configuration part: `server:` options and zone clauses.

@@ -315,7 +315,12 @@ pub fn run(scenario: &Scenario, dnsd: &Path) -> Outcome {
     }
     cmd.arg(dnsd)
         .args(["--config", "dnsd.toml"])
-        .env("RUST_LOG", "warn")
+        // REPLAY_RUST_LOG (debug, say) to see why dnsd answered as it did: its log
+        // lines are added to the traffic printed.
+        .env(
+            "RUST_LOG",
+            std::env::var("REPLAY_RUST_LOG").unwrap_or_else(|_| "warn".into()),
+        )
         .stdin(Stdio::null())
         .stdout(log.try_clone().map_or(Stdio::null(), Stdio::from))
         .stderr(Stdio::from(log));
@@ -345,6 +350,11 @@ pub fn run(scenario: &Scenario, dnsd: &Path) -> Outcome {
         let _ = t.join();
     }
     outcome.traffic = state.log.lock().map(|l| l.clone()).unwrap_or_default();
+    if std::env::var_os("REPLAY_RUST_LOG").is_some() {
+        outcome
+            .traffic
+            .extend(dnsd_log().lines().map(|l| format!("dnsd: {l}")));
+    }
     outcome
 }
 
@@ -359,9 +369,15 @@ fn play(scenario: &Scenario, client: &Netns, state: &Arc<State>) -> Outcome {
     let mut pending = 0usize;
     let mut received: Vec<(u32, Vec<u8>)> = Vec::new();
     for (i, step) in scenario.steps.iter().enumerate() {
-        // testbound answers the resolver's queries at the moment after a QUERY.
+        // testbound answers the resolver's queries at the moment after a QUERY;
+        // Deckard at the QUERY step itself, whose answer it awaits there (its ranges
+        // end there, e.g. `RANGE_BEGIN 0 10` for `STEP 10 QUERY`, `STEP 11
+        // CHECK_ANSWER`): its CHECK_ANSWER steps leave the servers' step alone.
         let now = match step.kind {
-            StepKind::Query => scenario.steps.get(i + 1).map_or(step.n, |s| s.n),
+            StepKind::Query if !scenario.deckard => {
+                scenario.steps.get(i + 1).map_or(step.n, |s| s.n)
+            }
+            StepKind::CheckAnswer if scenario.deckard => state.step.load(Ordering::Relaxed),
             _ => step.n,
         };
         state.step.store(now, Ordering::Relaxed);
