@@ -343,10 +343,15 @@ fn relayed(
         })
     };
     let script = script.replace("PORT", &port.to_string());
+    // libfaketime preloaded as the `faketime` wrapper would, without the wrapper: it
+    // names a semaphore after its PID and leaves it in /dev/shm when the process is
+    // killed, and a later wrapper with the same PID then stops ("sem_open: File
+    // exists"). Without FAKETIME_SHARED no semaphore is made.
     let out = run_with_input(
-        Command::new("faketime")
-            .args(["-f", skew, client])
-            .args(args),
+        Command::new(client)
+            .args(args)
+            .env("LD_PRELOAD", faketime_lib())
+            .env("FAKETIME", skew),
         &script,
     );
     done.store(true, Ordering::Relaxed);
@@ -358,6 +363,16 @@ fn relayed(
         String::from_utf8_lossy(&out.stderr)
     );
     (text, seen)
+}
+
+/// libfaketime, from Debian's multiarch folder of this machine.
+fn faketime_lib() -> std::path::PathBuf {
+    std::fs::read_dir("/usr/lib")
+        .expect("/usr/lib")
+        .flatten()
+        .map(|e| e.path().join("faketime/libfaketime.so.1"))
+        .find(|p| p.exists())
+        .expect("libfaketime (package faketime) installed")
 }
 
 #[test]
