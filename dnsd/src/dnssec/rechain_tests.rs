@@ -7,9 +7,9 @@ use std::fmt::Write as _;
 
 use super::policy::{Denial, Policy};
 use super::rechain::Phase;
-use super::test_support::{n, parse_zone};
+use super::test_support::{n, options, parse_zone};
 use super::tools_tests::{verify_with_tools, verify_with_tools_but};
-use crate::manager::{Manager, ZoneHandle, ZoneOptions};
+use crate::manager::{Manager, ZoneHandle};
 use crate::zone::txn::{Change, Transaction};
 use crate::zone::{Record, Rtype, Zone};
 
@@ -33,13 +33,6 @@ fn zone_text() -> String {
 
 fn now() -> u64 {
     crate::manager::unix_now()
-}
-
-fn options(policy: &Policy) -> ZoneOptions {
-    ZoneOptions {
-        dnssec: Some(policy.clone()),
-        ..ZoneOptions::default()
-    }
 }
 
 fn policy(denial: Denial) -> Policy {

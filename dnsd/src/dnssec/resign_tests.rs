@@ -6,12 +6,12 @@
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use super::test_support::{apex_rdatas, n, parse_zone};
+use super::test_support::{apex_rdatas, n, options, parse_zone};
 use super::tools_tests::verify_with_tools;
 use crate::dnssec::Algorithm;
 use crate::dnssec::policy::{Denial, Policy};
 use crate::dnssec::rdata::RrsigFields;
-use crate::manager::{Manager, ZoneHandle, ZoneOptions};
+use crate::manager::{Manager, ZoneHandle};
 use crate::zone::txn::{Change, Transaction};
 use crate::zone::{Record, Rtype, Zone};
 
@@ -34,13 +34,6 @@ fn zone_text() -> String {
 
 fn now() -> u64 {
     crate::manager::unix_now()
-}
-
-fn options(policy: &Policy) -> ZoneOptions {
-    ZoneOptions {
-        dnssec: Some(policy.clone()),
-        ..ZoneOptions::default()
-    }
 }
 
 fn nsec3() -> Denial {

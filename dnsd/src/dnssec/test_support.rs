@@ -60,3 +60,11 @@ pub(crate) fn answer_ds_check(zone: &crate::manager::ZoneHandle, t: u64, parent:
         }
     }
 }
+
+/// A zone's options signing it under `policy`.
+pub(crate) fn options(policy: &Policy) -> crate::manager::ZoneOptions {
+    crate::manager::ZoneOptions {
+        dnssec: Some(policy.clone()),
+        ..crate::manager::ZoneOptions::default()
+    }
+}

@@ -9,10 +9,10 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::OnceLock;
 
-use super::test_support::{apex_rdatas, n, parse_zone};
+use super::test_support::{apex_rdatas, n, options, parse_zone};
 use crate::dnssec::policy::{Denial, KeyScheme, Policy};
 use crate::dnssec::rdata::RrsigFields;
-use crate::manager::{Manager, ZoneOptions};
+use crate::manager::Manager;
 use crate::zone::txn::{Change, Transaction};
 use crate::zone::{Record, Rtype, Zone};
 
@@ -236,13 +236,6 @@ fn user_changes() -> Vec<Transaction> {
             vec![198, 51, 100, 10],
         )]),
     ]
-}
-
-fn options(policy: &Policy) -> ZoneOptions {
-    ZoneOptions {
-        dnssec: Some(policy.clone()),
-        ..ZoneOptions::default()
-    }
 }
 
 #[test]
