@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use super::policy::{Denial, Policy};
 use super::rechain::Phase;
-use super::test_support::{n, options, parse_zone};
+use super::test_support::{n, options, parse_zone, resigning};
 use super::tools_tests::{verify_with_tools, verify_with_tools_but};
 use crate::manager::{Manager, ZoneHandle};
 use crate::zone::txn::{Change, Transaction};
@@ -51,10 +51,6 @@ fn nsec3(opt_out: bool) -> Denial {
 
 fn phase(zone: &ZoneHandle) -> Option<Phase> {
     zone.with_signer(|s, _| s.denial_phase()).unwrap()
-}
-
-fn resigning(zone: &ZoneHandle) -> bool {
-    zone.with_signer(|s, _| s.resigning()).unwrap()
 }
 
 /// The zone signed under `first`, then the daemon restarted under `second`, batches

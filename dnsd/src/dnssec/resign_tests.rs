@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use super::test_support::{apex_rdatas, n, options, parse_zone};
+use super::test_support::{apex_rdatas, n, options, parse_zone, resigning};
 use super::tools_tests::verify_with_tools;
 use crate::dnssec::Algorithm;
 use crate::dnssec::policy::{Denial, Policy};
@@ -76,10 +76,6 @@ fn set_batch(zone: &ZoneHandle) {
         s.resign_in_background = false;
     })
     .unwrap();
-}
-
-fn resigning(zone: &ZoneHandle) -> bool {
-    zone.with_signer(|s, _| s.resigning()).unwrap()
 }
 
 /// The zone under `first`, loaded, then the daemon restarted under `second` (what a

@@ -68,3 +68,8 @@ pub(crate) fn options(policy: &Policy) -> crate::manager::ZoneOptions {
         ..crate::manager::ZoneOptions::default()
     }
 }
+
+/// Whether a re-sign walk of the (signed, loaded) zone is under way.
+pub(crate) fn resigning(zone: &crate::manager::ZoneHandle) -> bool {
+    zone.with_signer(|s, _| s.resigning()).unwrap()
+}
