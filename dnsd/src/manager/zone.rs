@@ -473,7 +473,7 @@ impl ZoneHandle {
         });
         match result {
             Ok(zone) => {
-                let zone = Arc::new(zone);
+                let zone = Arc::new(compact_if_due(self.apex(), zone));
                 let diff_len = w
                     .journal
                     .last()
@@ -886,6 +886,36 @@ fn sign(
                 w.signer = None;
             }
             Ok((signed.zone, diff.then(signed.diff)))
+        }
+    }
+}
+
+/// `zone`, or the same version in an arena of its own when the nodes that earlier
+/// versions left in the shared arena outweigh its own (`Zone::compaction_due`): every
+/// transaction appends the nodes it rewrites and nothing else frees the ones they
+/// replace, so without this a zone that keeps changing (updates, container records,
+/// signature refreshes, a re-sign walk) would grow for as long as the daemon runs.
+/// A copy that fails (it cannot, for a version this writer made) keeps `zone`, loudly.
+pub(super) fn compact_if_due(apex: &Name, zone: Zone) -> Zone {
+    if !zone.compaction_due() {
+        return zone;
+    }
+    let started = Instant::now();
+    let (live, garbage) = (zone.live_bytes(), zone.garbage_bytes());
+    match crate::zone::ordered::compact(&zone) {
+        Ok(compacted) => {
+            tracing::info!(
+                zone = %apex,
+                live_bytes = live,
+                freed_bytes = garbage,
+                ms = started.elapsed().as_millis() as u64,
+                "zone compacted: the nodes earlier versions replaced are freed with them"
+            );
+            compacted
+        }
+        Err(e) => {
+            tracing::error!(zone = %apex, "cannot compact the zone's arena: {e}");
+            zone
         }
     }
 }

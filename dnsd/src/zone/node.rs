@@ -73,7 +73,6 @@ impl<'z> NodeRef<'z> {
     }
 
     /// The node's blob, exactly.
-    #[cfg(test)]
     pub(crate) fn blob(&self) -> &'z [u8] {
         self.bytes
     }

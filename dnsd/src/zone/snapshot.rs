@@ -460,6 +460,18 @@ impl Zone {
         self.arena.used().saturating_sub(self.live_bytes)
     }
 
+    /// Whether this version's arena holds more octets of nodes that earlier versions
+    /// left behind than of its own, and enough of them to matter (4 MiB): then a copy
+    /// into an arena of its own (`ordered::compact`) frees at least half. Checked after
+    /// each commit, this keeps a zone's arena under twice its live size plus the floor
+    /// however many transactions it takes — a re-sign of every RRSIG, a steady flow of
+    /// updates — at the price of one copy per live size's worth of rewrites.
+    pub fn compaction_due(&self) -> bool {
+        const FLOOR: usize = 4 << 20;
+        let garbage = self.garbage_bytes();
+        garbage > FLOOR && garbage > self.live_bytes
+    }
+
     /// Memory of this version's indexes (shared parts counted in full).
     pub fn index_bytes(&self) -> usize {
         self.names.heap_bytes()
