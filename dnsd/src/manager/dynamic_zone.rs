@@ -130,6 +130,11 @@ mod tests {
             served.garbage_bytes(),
             served.live_bytes()
         );
+        assert!(manager.stats().zone("svc.test.").compactions >= 2);
+        // 24 MB of journal entries: images are written as they pile up, so the entries
+        // kept in memory (every one since the last image) stay bounded too.
+        manager.wait_images();
+        assert!(manager.stats().zone("svc.test.").images_written >= 3);
         let node = served.node(owner.as_wire()).expect("the name is served");
         let rrset = node.rrset(Rtype::TXT).expect("TXT");
         assert_eq!(rrset.rdatas().next(), Some(&txt(3_999).rdata[..]));

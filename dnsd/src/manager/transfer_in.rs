@@ -277,7 +277,7 @@ impl ZoneHandle {
                 meta: Meta::default(),
             },
         )?;
-        let next = Arc::new(super::compact_if_due(self.apex(), next));
+        let next = Arc::new(self.compact_if_due(next));
         self.shared
             .publisher
             .publish(&[(self.apex().clone(), Some(next.clone()))]);

@@ -473,7 +473,7 @@ impl ZoneHandle {
         });
         match result {
             Ok(zone) => {
-                let zone = Arc::new(compact_if_due(self.apex(), zone));
+                let zone = Arc::new(self.compact_if_due(zone));
                 let diff_len = w
                     .journal
                     .last()
@@ -507,10 +507,12 @@ impl ZoneHandle {
     /// meanwhile.
     fn append(&self, w: &mut Writer, entry: Entry) -> Result<(), CommitError> {
         self.note_image(w)?;
-        let bytes = entry.diff.removed.len() + entry.diff.added.len();
         w.journal.append(entry)?;
         w.commits_since_image += 1;
-        w.bytes_since_image += bytes * 32;
+        // The entry's own size: a guess per record (32 octets) let a re-sign's diffs,
+        // RRSIGs of 100 and more octets each, pile up in memory (every entry since the
+        // last image is kept) to three times the zone before an image was due.
+        w.bytes_since_image += w.journal.last_len().unwrap_or(0);
         Ok(())
     }
 
@@ -569,6 +571,37 @@ impl ZoneHandle {
             && !crate::dnssec::timer::drive_in_background(self)
         {
             stage.release_resign();
+        }
+    }
+
+    /// `zone`, or the same version in an arena of its own when the nodes that earlier
+    /// versions left in the shared arena outweigh its own (`Zone::compaction_due`): every
+    /// transaction appends the nodes it rewrites and nothing else frees the ones they
+    /// replace, so without this a zone that keeps changing (updates, container records,
+    /// signature refreshes, a re-sign walk) would grow for as long as the daemon runs.
+    /// A copy that fails (it cannot, for a version this writer made) keeps `zone`, loudly.
+    pub(super) fn compact_if_due(&self, zone: Zone) -> Zone {
+        if !zone.compaction_due() {
+            return zone;
+        }
+        let started = Instant::now();
+        let (live, garbage) = (zone.live_bytes(), zone.garbage_bytes());
+        match crate::zone::ordered::compact(&zone) {
+            Ok(compacted) => {
+                tracing::info!(
+                    zone = %self.apex(),
+                    live_bytes = live,
+                    freed_bytes = garbage,
+                    ms = started.elapsed().as_millis() as u64,
+                    "zone compacted: the nodes earlier versions replaced are freed with them"
+                );
+                self.shared.stats.count_compaction(&self.apex().to_string());
+                compacted
+            }
+            Err(e) => {
+                tracing::error!(zone = %self.apex(), "cannot compact the zone's arena: {e}");
+                zone
+            }
         }
     }
 
@@ -886,36 +919,6 @@ fn sign(
                 w.signer = None;
             }
             Ok((signed.zone, diff.then(signed.diff)))
-        }
-    }
-}
-
-/// `zone`, or the same version in an arena of its own when the nodes that earlier
-/// versions left in the shared arena outweigh its own (`Zone::compaction_due`): every
-/// transaction appends the nodes it rewrites and nothing else frees the ones they
-/// replace, so without this a zone that keeps changing (updates, container records,
-/// signature refreshes, a re-sign walk) would grow for as long as the daemon runs.
-/// A copy that fails (it cannot, for a version this writer made) keeps `zone`, loudly.
-pub(super) fn compact_if_due(apex: &Name, zone: Zone) -> Zone {
-    if !zone.compaction_due() {
-        return zone;
-    }
-    let started = Instant::now();
-    let (live, garbage) = (zone.live_bytes(), zone.garbage_bytes());
-    match crate::zone::ordered::compact(&zone) {
-        Ok(compacted) => {
-            tracing::info!(
-                zone = %apex,
-                live_bytes = live,
-                freed_bytes = garbage,
-                ms = started.elapsed().as_millis() as u64,
-                "zone compacted: the nodes earlier versions replaced are freed with them"
-            );
-            compacted
-        }
-        Err(e) => {
-            tracing::error!(zone = %apex, "cannot compact the zone's arena: {e}");
-            zone
         }
     }
 }

@@ -7,9 +7,7 @@
 
 use std::sync::Arc;
 
-use super::{
-    CommitError, Writer, ZoneHandle, change_type, compact_if_due, sign, sign_whole, with_serial,
-};
+use super::{CommitError, Writer, ZoneHandle, change_type, sign, sign_whole, with_serial};
 use crate::dnssec::stage::is_signer_type;
 use crate::sources::file_diff::{FileChanges, changes_of, file_changes};
 use crate::wire::name::Name;
@@ -239,7 +237,7 @@ impl ZoneHandle {
         })?;
         let (zone, diff) = sign(w, applied.zone, applied.diff, now)?;
         let applied = txn::Applied {
-            zone: compact_if_due(self.apex(), zone),
+            zone: self.compact_if_due(zone),
             diff,
             warnings: Vec::new(),
         };

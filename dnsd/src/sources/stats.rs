@@ -14,6 +14,8 @@
 //!   (control socket, updates, containers, transfers), by outcome;
 //! - `dnsd_zone_images_written_total{zone}`, `dnsd_zone_image_errors_total{zone}`: the
 //!   zone's images written to the state folder, and those that could not be.
+//! - `dnsd_zone_compactions_total{zone}`: copies of the zone into a fresh arena, which
+//!   free the nodes that earlier versions replaced (`Zone::compaction_due`).
 //! - `dnsd_zone_unsaved{zone}`: 1 while a change of the zone's file could not be made
 //!   durable in the state folder (a full disk) and is being retried, else 0.
 
@@ -44,6 +46,8 @@ pub struct ZoneStats {
     pub image_errors: u64,
     /// A change could not be saved and is being retried.
     pub unsaved: bool,
+    /// Copies of the zone into a fresh arena.
+    pub compactions: u64,
 }
 
 /// Every zone's counters, by zone name (apex with its final dot).
@@ -100,6 +104,10 @@ impl ReloadStats {
         });
     }
 
+    pub(crate) fn count_compaction(&self, zone: &str) {
+        self.with(zone, |s| s.compactions += 1);
+    }
+
     pub(crate) fn set_serial(&self, zone: &str, serial: u32) {
         self.with(zone, |s| s.serial = Some(serial));
     }
@@ -125,7 +133,7 @@ impl ReloadStats {
     /// Appends the series to `out` in the Prometheus text format.
     pub fn render(&self, out: &mut String) {
         let zones = self.zones();
-        let series: [Series; 7] = [
+        let series: [Series; 8] = [
             (
                 "dnsd_zone_reloads_total",
                 "counter",
@@ -161,6 +169,12 @@ impl ReloadStats {
                 "counter",
                 "Zone images that could not be written.",
                 |s| Some(s.image_errors),
+            ),
+            (
+                "dnsd_zone_compactions_total",
+                "counter",
+                "Copies of the zone into a fresh arena, freeing what earlier versions replaced.",
+                |s| Some(s.compactions),
             ),
             (
                 "dnsd_zone_unsaved",
@@ -241,6 +255,7 @@ mod tests {
         stats.count_transaction("example.org.", "control", false);
         stats.count_transaction("example.org.", "control", true);
         stats.count_image("example.org.", true);
+        stats.count_compaction("example.org.");
         let mut out = String::new();
         stats.render(&mut out);
         for line in [
@@ -254,6 +269,7 @@ mod tests {
             "dnsd_zone_transactions_total{zone=\"example.org.\",source=\"control\",result=\"refused\"} 1",
             "dnsd_zone_images_written_total{zone=\"example.org.\"} 1",
             "dnsd_zone_image_errors_total{zone=\"example.org.\"} 0",
+            "dnsd_zone_compactions_total{zone=\"example.org.\"} 1",
         ] {
             assert!(out.lines().any(|l| l == line), "{line} missing from\n{out}");
         }

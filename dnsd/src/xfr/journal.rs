@@ -348,6 +348,11 @@ impl Journal {
         self.entries.back().map(|(e, _)| &**e)
     }
 
+    /// The newest entry's size as written (octets of the file it took).
+    pub fn last_len(&self) -> Option<usize> {
+        self.entries.back().map(|(_, len)| *len)
+    }
+
     /// Number of entries in memory.
     pub fn len(&self) -> usize {
         self.entries.len()
