@@ -9,8 +9,9 @@
 //!
 //! Run (as root: the engines in namespaces, as the tests run them):
 //! `cargo build --profile ci -p dnsd && cargo bench --profile ci -p netfabric-tests
-//! --bench container_start` (`-- --starts N --burst M --no-podman`; defaults 100 and
-//! 200). Podman 4.3 keeps netavark's IPAM and aardvark-dns's files in
+//! --bench container_start` (`-- --starts N --burst M --no-podman --baseline PATH`;
+//! defaults 100 and 200; `--baseline`: another dnsd binary, an earlier build, follows
+//! the same engines beside it and is polled at each start too, as "dnsd-base"). Podman 4.3 keeps netavark's IPAM and aardvark-dns's files in
 //! /run/containers/networks whatever its run root: one such Podman at a time.
 //!
 //! Every side is asked by the same client code, polling each 1 ms (a query, its
@@ -183,6 +184,8 @@ struct Side<'a> {
 struct Starts {
     /// When dnsd answered the name.
     dnsd: Vec<f64>,
+    /// When the baseline dnsd answered it (empty without `--baseline`).
+    base: Vec<f64>,
     /// When the engine's own DNS answered it.
     engine: Vec<f64>,
     /// When `docker run` returned.
@@ -196,13 +199,22 @@ struct Starts {
 /// `starts` containers started one after the other on `side`: when dnsd and the
 /// engine's own DNS answered each, when `docker run` returned and when the engine
 /// says the container started (ms after `docker run` began).
-fn sequential(side: &Side, dnsd: &Poller, starts: usize, trace: bool) -> Starts {
+fn sequential(
+    side: &Side,
+    dnsd: &Poller,
+    base: Option<&Poller>,
+    starts: usize,
+    trace: bool,
+) -> Starts {
     let mut out = Starts::default();
     for i in 0..starts {
         let name = format!("{}{i}", side.prefix);
-        dnsd.0
-            .send(vec![format!("{name}.svc.test.")])
-            .expect("poller");
+        for poller in std::iter::once(dnsd).chain(base) {
+            poller
+                .0
+                .send(vec![format!("{name}.svc.test.")])
+                .expect("poller");
+        }
         side.peer
             .0
             .send(vec![(side.peer_name)(&name)])
@@ -219,17 +231,25 @@ fn sequential(side: &Side, dnsd: &Poller, starts: usize, trace: bool) -> Starts 
         let cli = ms(t0.elapsed());
         out.cli.push(cli);
         let started = started_at(side.engine, &name).map(|s| (s - wall) * 1000.0);
+        let b = base.map(|b| b.1.recv().ok().and_then(|b| b[0]));
         match (dnsd.1.recv().ok(), side.peer.1.recv().ok(), started) {
-            (Some(d), Some(e), Some(started)) => match (d[0], e[0]) {
+            (Some(d), Some(e), Some(started)) if b != Some(None) => match (d[0], e[0]) {
                 (Some(d), Some(e)) => {
                     out.dnsd.push(ms(d - t0));
+                    if let Some(Some(b)) = b {
+                        out.base.push(ms(b - t0));
+                    }
                     out.engine.push(ms(e - t0));
                     out.started.push(started);
                     if trace {
                         println!(
-                            "trace {name} at {wall:.6}: cli {cli:.1} ms, dnsd {:.1} ms, engine's DNS {:.1} ms",
+                            "trace {name} at {wall:.6}: cli {cli:.1} ms, started {started:.1} ms, dnsd {:.1} ms, engine's DNS {:.1} ms{}",
                             ms(d - t0),
-                            ms(e - t0)
+                            ms(e - t0),
+                            b.flatten().map_or(String::new(), |b| format!(
+                                ", dnsd-base {:.1} ms",
+                                ms(b - t0)
+                            ))
                         );
                     }
                 }
@@ -248,6 +268,7 @@ fn sequential(side: &Side, dnsd: &Poller, starts: usize, trace: bool) -> Starts 
 fn report(what: &str, peer: &str, starts: usize, result: Starts) {
     let Starts {
         dnsd: mut d_ms,
+        base: mut b_ms,
         engine: mut e_ms,
         cli: mut cli_ms,
         started: mut started_ms,
@@ -258,7 +279,14 @@ fn report(what: &str, peer: &str, starts: usize, result: Starts) {
     let mut diff = paired(&d_ms, &e_ms);
     let mut d_started = paired(&d_ms, &started_ms);
     let mut e_started = paired(&e_ms, &started_ms);
+    let mut base_diff = paired(&b_ms, &e_ms);
+    let mut d_base = paired(&d_ms, &b_ms);
+    let mut b_started = paired(&b_ms, &started_ms);
     for v in [
+        &mut b_ms,
+        &mut base_diff,
+        &mut d_base,
+        &mut b_started,
         &mut d_ms,
         &mut e_ms,
         &mut cli_ms,
@@ -273,7 +301,7 @@ fn report(what: &str, peer: &str, starts: usize, result: Starts) {
         "{what}: container start -> name answered, {starts} starts ({missed} not answered in 120 s):"
     );
     println!("  side                 median ms   p90 ms   p99 ms");
-    for (side, v) in [
+    let mut rows = vec![
         ("dnsd", &d_ms),
         (peer, &e_ms),
         ("docker run returns", &cli_ms),
@@ -281,7 +309,16 @@ fn report(what: &str, peer: &str, starts: usize, result: Starts) {
         ("dnsd - peer, paired", &diff),
         ("dnsd - started", &d_started),
         ("peer - started", &e_started),
-    ] {
+    ];
+    if !b_ms.is_empty() {
+        rows.extend([
+            ("dnsd-base", &b_ms),
+            ("dnsd-base - peer", &base_diff),
+            ("dnsd-base - started", &b_started),
+            ("dnsd - dnsd-base", &d_base),
+        ]);
+    }
+    for (side, v) in rows {
         println!(
             "  {side:<20} {:>9.1} {:>8.1} {:>8.1}",
             percentile(v, 0.5),
@@ -294,6 +331,13 @@ fn report(what: &str, peer: &str, starts: usize, result: Starts) {
         percentile(&d_ms, 0.5) / percentile(&e_ms, 0.5),
         percentile(&d_ms, 0.99) / percentile(&e_ms, 0.99)
     );
+    if !b_ms.is_empty() {
+        println!(
+            "  ratio dnsd-base / {peer}: median {:.2}, p99 {:.2}",
+            percentile(&b_ms, 0.5) / percentile(&e_ms, 0.5),
+            percentile(&b_ms, 0.99) / percentile(&e_ms, 0.99)
+        );
+    }
 }
 
 /// A prober container on `network` of `engine`, and a poller of `server` from its
@@ -332,6 +376,11 @@ fn main() {
     // laid beside dnsd's log (RUST_LOG=dnsd::sources::containers=debug).
     let trace = args.iter().any(|a| a == "--trace");
     let with_podman = !args.iter().any(|a| a == "--no-podman");
+    let baseline = args
+        .iter()
+        .position(|a| a == "--baseline")
+        .and_then(|i| args.get(i + 1))
+        .map(std::path::PathBuf::from);
 
     let docker = Dockerd::start();
     docker.docker_ok(&["network", "create", "--subnet", "198.18.0.0/22", "benchnet"]);
@@ -350,20 +399,32 @@ fn main() {
     let engines: Vec<(&str, &std::path::Path)> =
         engines.iter().map(|(n, s)| (*n, s.as_path())).collect();
     let config = containers_config(state.path(), "", &engines, &networks);
-    let mut dnsd = Dnsd::builder()
-        .log_filter(if trace {
-            "info,dnsd::sources::containers=debug"
-        } else {
-            "info"
-        })
-        .zone("svc.test", ZONE)
-        .metrics()
-        .config(&config)
-        .start();
-    wait_engine_up(&mut dnsd, "docker");
-    if podman.is_some() {
-        wait_engine_up(&mut dnsd, "podman");
-    }
+    let launch = |config: &str, binary: Option<&std::path::Path>| {
+        let mut builder = Dnsd::builder()
+            .log_filter(if trace {
+                "info,dnsd::sources::containers=debug"
+            } else {
+                "info"
+            })
+            .zone("svc.test", ZONE)
+            .metrics()
+            .config(config);
+        if let Some(binary) = binary {
+            builder = builder.binary(binary);
+        }
+        let mut dnsd = builder.start();
+        wait_engine_up(&mut dnsd, "docker");
+        if podman.is_some() {
+            wait_engine_up(&mut dnsd, "podman");
+        }
+        dnsd
+    };
+    let mut dnsd = launch(&config, None);
+    let base_state = tempfile::tempdir().expect("state dir");
+    let base = baseline.as_deref().map(|binary| {
+        let config = containers_config(base_state.path(), "", &engines, &networks);
+        launch(&config, Some(binary))
+    });
     let embedded = prober(
         &docker,
         "benchnet",
@@ -376,6 +437,15 @@ fn main() {
         .send(vec!["prober.svc.test.".into()])
         .expect("poller");
     assert!(to_dnsd.1.recv().expect("poller")[0].is_some());
+    let to_base = base.as_ref().map(|base| {
+        let poller = poller(base.addr, None);
+        poller
+            .0
+            .send(vec!["prober.svc.test.".into()])
+            .expect("poller");
+        assert!(poller.1.recv().expect("poller")[0].is_some());
+        poller
+    });
 
     // Sequential starts, Docker beside its embedded DNS.
     let docker_side = Side {
@@ -385,7 +455,7 @@ fn main() {
         peer: &embedded,
         peer_name: &|n: &str| n.to_string(),
     };
-    let result = sequential(&docker_side, &to_dnsd, starts, trace);
+    let result = sequential(&docker_side, &to_dnsd, to_base.as_ref(), starts, trace);
     report("docker", "docker embedded DNS", starts, result);
 
     // Podman (netavark) beside aardvark-dns, on the network's gateway.
@@ -403,7 +473,7 @@ fn main() {
             peer: &aardvark,
             peer_name: &|n: &str| format!("{n}.dns.podman"),
         };
-        let result = sequential(&podman_side, &to_dnsd, starts, trace);
+        let result = sequential(&podman_side, &to_dnsd, to_base.as_ref(), starts, trace);
         report("podman", "aardvark-dns", starts, result);
     }
 
@@ -423,6 +493,7 @@ fn main() {
             .unwrap_or(0)
     };
     let (serial0, changes0) = (serial(&dnsd), changes(&dnsd));
+    let base_changes0 = base.as_ref().map_or(0, changes);
     let names: Vec<String> = (0..burst).map(|i| format!("b{i}")).collect();
     to_dnsd
         .0
@@ -462,9 +533,20 @@ fn main() {
         "  dnsd: {} zone versions for {burst} containers (serial {serial0} -> {serial1})",
         changes1 - changes0
     );
+    if let Some(base) = &base {
+        println!(
+            "  dnsd-base: {} zone versions for {burst} containers",
+            changes(base) - base_changes0
+        );
+    }
     if trace {
         std::fs::write("/tmp/container_start.dnsd.log", dnsd.log()).expect("write the log");
         println!("dnsd's log: /tmp/container_start.dnsd.log");
+        if let Some(base) = &base {
+            std::fs::write("/tmp/container_start.dnsd-base.log", base.log())
+                .expect("write the log");
+            println!("dnsd-base's log: /tmp/container_start.dnsd-base.log");
+        }
     }
     assert!(dnsd.is_running());
 }

@@ -17,6 +17,10 @@
 //! one container one after the other (events that come meanwhile make one more), so a
 //! container that the engine keeps locked while it starts holds back no other.
 //!
+//! Podman with its `file` events logger hands each reader of its events what was
+//! written only every 250 ms: a Podman engine's stream is read by
+//! [`PODMAN_READERS`] readers at staggered phases, and the copies dropped.
+//!
 //! A container is answered from the moment the engine gives it an address, as
 //! Docker's embedded DNS does, not only once its process runs (`starting`): Docker's
 //! network `connect` event comes as the endpoint is made (~0.4 s before `start`
@@ -91,6 +95,22 @@ const API_VERSION: ClientVersion = ClientVersion {
 /// moment (traced: four under way ended within 0.3 ms of each other), so more at once
 /// only load the engine.
 const POLLS_IN_FLIGHT: usize = 1;
+/// How many readers of the event stream a Podman engine gets. Podman (4.3) with its
+/// `file` events logger (where journald does not run) hands a reader the events
+/// written to its log file only at that reader's next look at the file, every
+/// [`PODMAN_TICK`] from when it subscribed (probed: events arrive in bunches 250 ms
+/// apart, `create` 200 ms late, `init` and `start` together): a container's `create`
+/// reached dnsd 0–250 ms after it was written, often after the start was over, which
+/// made the name answer on average 53 ms after the container started (~60 ms after
+/// `podman run` returned). Five readers subscribed 50 ms apart see every event within
+/// 50 ms of its writing (probed: 1–49 ms), so the `create` comes well before the start
+/// is over (~150 ms after it here), and the inspect it leads to answers as the start
+/// ends. Each event then comes once per reader: all but the first are dropped
+/// ([`Recent`]). A few readers cost Podman a few `stat`s a second.
+const PODMAN_READERS: u32 = 5;
+/// How often a reader of Podman's events log looks at the file (its tail library's
+/// poll interval).
+const PODMAN_TICK: Duration = Duration::from_millis(250);
 const BACKOFF_MIN: Duration = Duration::from_millis(500);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
 
@@ -139,25 +159,40 @@ async fn session(
         .ping()
         .await
         .map_err(|e| (format!("{socket}: {e}"), false))?;
+    let readers = if is_podman(&docker).await {
+        PODMAN_READERS
+    } else {
+        1
+    };
     let since = (crate::manager::unix_now().saturating_sub(2)).to_string();
-    let filters: HashMap<&str, Vec<&str>> = HashMap::from([("type", vec!["container", "network"])]);
-    let mut stream = docker.events(Some(
-        EventsOptionsBuilder::new()
-            .since(&since)
-            .filters(&filters)
-            .build(),
-    ));
-    // Drive the stream at once (so the engine has it before we list), buffering.
+    // Each reader drives its stream at once (the first before we list, so the engine
+    // has it then), buffering; a stream that ends or fails ends the session.
     let (buffer_tx, mut buffer) = mpsc::unbounded_channel();
-    let pump = tokio::spawn(async move {
-        while let Some(item) = stream.next().await {
-            let stop = item.is_err();
-            if buffer_tx.send(item).is_err() || stop {
-                break;
-            }
-        }
-    });
-    let _pump = AbortOnDrop(pump);
+    let _pumps: Vec<AbortOnDrop> = (0..readers)
+        .map(|k| {
+            let (docker, buffer_tx, since) = (docker.clone(), buffer_tx.clone(), since.clone());
+            AbortOnDrop(tokio::spawn(async move {
+                tokio::time::sleep(PODMAN_TICK * k / readers).await;
+                let filters: HashMap<&str, Vec<&str>> =
+                    HashMap::from([("type", vec!["container", "network"])]);
+                let mut stream = docker.events(Some(
+                    EventsOptionsBuilder::new()
+                        .since(&since)
+                        .filters(&filters)
+                        .build(),
+                ));
+                while let Some(item) = stream.next().await {
+                    let stop = item.is_err();
+                    if buffer_tx.send(Some(item)).is_err() || stop {
+                        return;
+                    }
+                }
+                let _ = buffer_tx.send(None);
+            }))
+        })
+        .collect();
+    drop(buffer_tx);
+    let mut recent = Recent::default();
     let listed = docker
         .list_containers(Some(ListContainersOptionsBuilder::new().all(false).build()))
         .await
@@ -213,9 +248,14 @@ async fn session(
             });
         tokio::select! {
             item = buffer.recv() => {
-                let Some(item) = item else { return Ok(()) };
+                let Some(Some(item)) = item else { return Ok(()) };
                 let message = item.map_err(|e| (format!("{socket}: events: {e}"), true))?;
+                if readers > 1 && !recent.first_time(&message) {
+                    continue;
+                }
+                let (action, late_ms) = (message.action.clone().unwrap_or_default(), delivery_ms(&message));
                 let Some(Seen { id, created, signalled, connected }) = container_of(message) else { continue };
+                tracing::debug!(engine = %config.name, container = %id, action, late_ms, "container event");
                 // The endpoint is made: its network shows it now.
                 poll_now |= connected && on_way.contains_key(&id);
                 if signalled && running.contains(&id) {
@@ -234,8 +274,10 @@ async fn session(
                     inspects.push(inspect_one(docker.clone(), id));
                 }
             }
-            Some((id, result)) = inspects.next(), if !inspects.is_empty() => {
-                let event = match result.map_err(|e| (e, true))? {
+            Some((id, result, took)) = inspects.next(), if !inspects.is_empty() => {
+                let result = result.map_err(|e| (e, true))?;
+                tracing::debug!(engine = %config.name, container = %id, took_ms = took.as_secs_f64() * 1e3, state = result.state(), "container inspected");
+                let event = match result {
                     Inspected::Running(c) => {
                         running.insert(id.clone());
                         starting.remove(&id);
@@ -307,6 +349,71 @@ async fn session(
     }
 }
 
+/// Whether the engine is Podman (its version lists a "Podman Engine" component). An
+/// engine that cannot say is taken for Docker: one reader of its events.
+async fn is_podman(docker: &Docker) -> bool {
+    docker.version().await.is_ok_and(|v| {
+        v.components
+            .unwrap_or_default()
+            .iter()
+            .any(|c| c.name.starts_with("Podman"))
+    })
+}
+
+/// How late an event came: from the time the engine stamped on it to now, in ms
+/// (for the debug log; 0 when it has none).
+fn delivery_ms(message: &bollard::models::EventMessage) -> f64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64);
+    message
+        .time_nano
+        .map_or(0.0, |t| now.saturating_sub(t) as f64 / 1e6)
+}
+
+/// The events seen lately, to drop the copies that the other readers of a Podman
+/// engine's events bring ([`PODMAN_READERS`]). An event is known by its type, action,
+/// actor (and the container a network event names) and its time in nanoseconds; the
+/// copies come within a tick of each other (and the replay since the subscription),
+/// so the last [`Recent::KEEP`] are enough.
+#[derive(Default)]
+struct Recent {
+    seen: HashSet<EventKey>,
+    order: std::collections::VecDeque<EventKey>,
+}
+
+/// What identifies one event (see [`Recent`]).
+type EventKey = (String, String, String, String, i64);
+
+impl Recent {
+    const KEEP: usize = 4096;
+
+    /// Whether `message` is seen for the first time (it is remembered then).
+    fn first_time(&mut self, message: &bollard::models::EventMessage) -> bool {
+        let actor = message.actor.as_ref();
+        let key = (
+            message.typ.map(|t| t.to_string()).unwrap_or_default(),
+            message.action.clone().unwrap_or_default(),
+            actor.and_then(|a| a.id.clone()).unwrap_or_default(),
+            actor
+                .and_then(|a| a.attributes.as_ref())
+                .and_then(|a| a.get("container").cloned())
+                .unwrap_or_default(),
+            message.time_nano.unwrap_or_default(),
+        );
+        if !self.seen.insert(key.clone()) {
+            return false;
+        }
+        self.order.push_back(key);
+        if self.order.len() > Self::KEEP
+            && let Some(old) = self.order.pop_front()
+        {
+            self.seen.remove(&old);
+        }
+        true
+    }
+}
+
 /// What an event says of a container whose records it may change.
 struct Seen {
     id: String,
@@ -364,10 +471,11 @@ fn container_of(message: bollard::models::EventMessage) -> Option<Seen> {
     }
 }
 
-/// An inspect of `id`, labelled with it.
-async fn inspect_one(docker: Docker, id: String) -> (String, Result<Inspected, String>) {
+/// An inspect of `id`, labelled with it and how long it took.
+async fn inspect_one(docker: Docker, id: String) -> (String, Result<Inspected, String>, Duration) {
+    let began = std::time::Instant::now();
     let result = inspect(&docker, &id).await;
-    (id, result)
+    (id, result, began.elapsed())
 }
 
 /// Aborts a task when dropped.
@@ -387,6 +495,17 @@ pub(super) enum Inspected {
     Created(Container),
     /// It does not exist, or has stopped.
     Gone,
+}
+
+impl Inspected {
+    /// Its state, for the debug log.
+    fn state(&self) -> &'static str {
+        match self {
+            Inspected::Running(_) => "running",
+            Inspected::Created(_) => "created",
+            Inspected::Gone => "gone",
+        }
+    }
 }
 
 /// The container `id` if it exists and runs; Err when the engine cannot be asked.
@@ -448,4 +567,47 @@ async fn inspect(docker: &Docker, id: &str) -> Result<Inspected, String> {
     } else {
         Inspected::Created(container)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Recent;
+    use bollard::models::{EventActor, EventMessage, EventMessageTypeEnum};
+
+    fn event(action: &str, id: &str, nanos: i64) -> EventMessage {
+        EventMessage {
+            typ: Some(EventMessageTypeEnum::CONTAINER),
+            action: Some(action.into()),
+            actor: Some(EventActor {
+                id: Some(id.into()),
+                attributes: None,
+            }),
+            time_nano: Some(nanos),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_copies_other_readers_bring_are_dropped() {
+        let mut recent = Recent::default();
+        assert!(recent.first_time(&event("create", "c1", 1)));
+        assert!(!recent.first_time(&event("create", "c1", 1)));
+        // Another action, container or time is another event.
+        assert!(recent.first_time(&event("start", "c1", 1)));
+        assert!(recent.first_time(&event("create", "c2", 1)));
+        assert!(recent.first_time(&event("create", "c1", 2)));
+        assert!(!recent.first_time(&event("start", "c1", 1)));
+    }
+
+    #[test]
+    fn only_the_latest_events_are_remembered() {
+        let mut recent = Recent::default();
+        for n in 0..=Recent::KEEP as i64 {
+            assert!(recent.first_time(&event("start", "c", n)));
+        }
+        assert_eq!(recent.seen.len(), Recent::KEEP);
+        // The oldest is forgotten, the newest still known.
+        assert!(recent.first_time(&event("start", "c", 0)));
+        assert!(!recent.first_time(&event("start", "c", Recent::KEEP as i64)));
+    }
 }

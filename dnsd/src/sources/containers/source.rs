@@ -279,9 +279,10 @@ async fn run(
     loop {
         let starting: usize = engines.iter().map(|e| e.pending.starting).sum();
         let leaving: usize = engines.iter().map(|e| e.pending.leaving).sum();
-        if dirty
-            .is_some_and(|since| (starting <= 1 && leaving == 0) || since.elapsed() >= FOLD_WAIT)
+        if let Some(since) = dirty
+            && ((starting <= 1 && leaving == 0) || since.elapsed() >= FOLD_WAIT)
         {
+            let waited = since.elapsed();
             dirty = None;
             publish_engine_stats(&settings, &engines, &stats);
             let all: Vec<Container> = engines
@@ -295,6 +296,7 @@ async fn run(
                 tokio::task::spawn_blocking(move || reconcile(&all, &records, &manager2, &stats2))
                     .await;
             tracing::debug!(
+                waited_ms = waited.as_secs_f64() * 1e3,
                 reconcile_ms = began.elapsed().as_secs_f64() * 1e3,
                 "container records reconciled"
             );
