@@ -8,7 +8,8 @@
 //!   (zone files the primary serves as any zone): a member whose ID changes is
 //!   dropped and transferred again; listed by a second catalog, it stays with the
 //!   first until that one names the second with `coo`, then moves, also when the
-//!   second listed it first; the first catalog dropping it then leaves it served.
+//!   second listed it first (and is read before the first: cat-a before cat-b); the
+//!   first catalog dropping it then leaves it served.
 
 use std::net::SocketAddr;
 
@@ -134,10 +135,10 @@ fn a_member_is_reset_by_a_new_id_and_moves_between_catalogs_with_coo() {
         .zone("m.test", &zone("m.test", 1))
         .zone("n.test", &zone("n.test", 2))
         .zone(
-            "cat-a.invalid",
-            &catalog("cat-a.invalid", 1, &[("m.test", "one", None)]),
+            "cat-b.invalid",
+            &catalog("cat-b.invalid", 1, &[("m.test", "one", None)]),
         )
-        .zone("cat-b.invalid", &catalog("cat-b.invalid", 1, &[]))
+        .zone("cat-a.invalid", &catalog("cat-a.invalid", 1, &[]))
         .config(&format!(
             "{}[xfr]\nallow-transfer = [{{ key = \"{k}\" }}]\n\
              notify = [{{ address = \"198.18.0.2:53\", key = \"{k}\" }}]\n",
@@ -146,7 +147,7 @@ fn a_member_is_reset_by_a_new_id_and_moves_between_catalogs_with_coo() {
         ))
         .start();
     let mut consumed = String::new();
-    for cat in ["cat-a.invalid", "cat-b.invalid"] {
+    for cat in ["cat-b.invalid", "cat-a.invalid"] {
         consumed.push_str(&format!(
             "[zone.\"{cat}\"]\ncatalog = true\n\
              primaries = [{{ address = \"198.18.0.1:53\", key = \"{}\" }}]\n",
@@ -176,7 +177,7 @@ fn a_member_is_reset_by_a_new_id_and_moves_between_catalogs_with_coo() {
         )
     };
     wait(
-        "m.test served from cat-a",
+        "m.test served from cat-b",
         || secondary.soa_serial("m.test.") == Some(1),
         &logs,
     );
@@ -185,73 +186,73 @@ fn a_member_is_reset_by_a_new_id_and_moves_between_catalogs_with_coo() {
     // §5.6: a new ID resets the member: dropped, transferred again.
     write_zone(
         &primary,
-        "cat-a.invalid",
-        &catalog("cat-a.invalid", 2, &[("m.test", "two", None)]),
+        "cat-b.invalid",
+        &catalog("cat-b.invalid", 2, &[("m.test", "two", None)]),
     );
-    wait("m.test reset", || resets("cat-a.invalid") == 1, &logs);
+    wait("m.test reset", || resets("cat-b.invalid") == 1, &logs);
     wait(
         "m.test transferred again and served",
         || transfers() == 2 && secondary.soa_serial("m.test.") == Some(1),
         &logs,
     );
 
-    // §5.5: cat-b lists it too, but cat-a does not hand it over: it stays cat-a's.
+    // §5.5: cat-a lists it too, but cat-b does not hand it over: it stays cat-b's.
     write_zone(
         &primary,
-        "cat-b.invalid",
-        &catalog("cat-b.invalid", 2, &[("m.test", "x", None)]),
+        "cat-a.invalid",
+        &catalog("cat-a.invalid", 2, &[("m.test", "x", None)]),
     );
     wait(
-        "cat-b's claim ignored",
+        "cat-a's claim ignored",
         || {
             said(
                 &secondary.log(),
                 "member belongs to another catalog",
-                "zone=cat-b.invalid. member=m.test.",
+                "zone=cat-a.invalid. member=m.test.",
             ) == 1
         },
         &logs,
     );
-    assert_eq!(resets("cat-b.invalid"), 0, "{}", logs());
-    // cat-a names cat-b with coo: m.test moves (cat-b listed it first).
-    write_zone(
-        &primary,
-        "cat-a.invalid",
-        &catalog(
-            "cat-a.invalid",
-            3,
-            &[("m.test", "two", Some("cat-b.invalid"))],
-        ),
-    );
-    wait(
-        "m.test taken over by cat-b",
-        || resets("cat-b.invalid") == 1,
-        &logs,
-    );
-    wait(
-        "m.test served from cat-b",
-        || transfers() == 3 && secondary.soa_serial("m.test.") == Some(1),
-        &logs,
-    );
-    // cat-a drops it: still served, cat-b's. (cat-b then lists n.test too: once
-    // n.test is served, the consumer has read cat-a's serial 4, served before.)
-    write_zone(&primary, "cat-a.invalid", &catalog("cat-a.invalid", 4, &[]));
-    wait(
-        "cat-a at serial 4 on the VPS",
-        || secondary.soa_serial("cat-a.invalid.") == Some(4),
-        &logs,
-    );
+    assert_eq!(resets("cat-a.invalid"), 0, "{}", logs());
+    // cat-b names cat-a with coo: m.test moves (cat-a listed it first).
     write_zone(
         &primary,
         "cat-b.invalid",
         &catalog(
             "cat-b.invalid",
             3,
+            &[("m.test", "two", Some("cat-a.invalid"))],
+        ),
+    );
+    wait(
+        "m.test taken over by cat-a",
+        || resets("cat-a.invalid") == 1,
+        &logs,
+    );
+    wait(
+        "m.test served from cat-a",
+        || transfers() == 3 && secondary.soa_serial("m.test.") == Some(1),
+        &logs,
+    );
+    // cat-b drops it: still served, cat-a's. (cat-a then lists n.test too: once
+    // n.test is served, the consumer has read cat-b's serial 4, served before.)
+    write_zone(&primary, "cat-b.invalid", &catalog("cat-b.invalid", 4, &[]));
+    wait(
+        "cat-b at serial 4 on the VPS",
+        || secondary.soa_serial("cat-b.invalid.") == Some(4),
+        &logs,
+    );
+    write_zone(
+        &primary,
+        "cat-a.invalid",
+        &catalog(
+            "cat-a.invalid",
+            3,
             &[("m.test", "x", None), ("n.test", "y", None)],
         ),
     );
     wait(
-        "n.test served from cat-b",
+        "n.test served from cat-a",
         || secondary.soa_serial("n.test.") == Some(2),
         &logs,
     );
