@@ -305,6 +305,7 @@ pub struct Spec {
     api: Option<Spanned<dynamic::ApiSpec>>,
     xfr: transfers::XfrSpec,
     key: BTreeMap<String, Spanned<transfers::KeyTableSpec>>,
+    catalog_group: BTreeMap<String, Spanned<transfers::CatalogGroupSpec>>,
     dnssec: dnssec_keys::DnssecSpec,
 }
 
@@ -364,6 +365,7 @@ struct ZoneSpec {
     notify: Option<Vec<Spanned<transfers::RemoteSpec>>>,
     primaries: Option<Vec<Spanned<transfers::RemoteSpec>>>,
     catalog: Option<Spanned<bool>>,
+    catalog_group: Option<Spanned<String>>,
     dnssec: dnssec_keys::DnssecSpec,
 }
 
@@ -699,6 +701,7 @@ pub fn validate(
             notify: &spec.notify,
             primaries: &spec.primaries,
             catalog: &spec.catalog,
+            catalog_group: &spec.catalog_group,
             base: &base,
         };
         let file_span = spec.file.as_ref().map(Spanned::span);
@@ -721,6 +724,7 @@ pub fn validate(
         .then_some(policy);
         zones.insert(apex, options);
     }
+    transfers::catalog_groups(&spec.catalog_group, &base, &mut xfr, &mut problems);
 
     let resolver = resolver_settings(&spec.resolver, &in_file, &mut problems);
     let dynamic = dynamic::dynamic(

@@ -31,6 +31,7 @@ const TOP_KEYS: &[&str] = &[
     "api",
     "xfr",
     "key",
+    "catalog-group",
     "dnssec",
 ];
 const TCP_KEYS: &[&str] = &["idle-timeout-ms", "max-connections"];
@@ -70,6 +71,7 @@ const ZONE_KEYS: &[&str] = &[
     "notify",
     "primaries",
     "catalog",
+    "catalog-group",
     "dnssec",
 ];
 
@@ -121,6 +123,17 @@ pub(super) fn unknown_keys(table: &DeTable<'_>) -> Vec<(Range<usize>, String, St
                     key,
                     &format!("key.{}.", quote_key(name.get_ref())),
                     super::transfers::KEY_KEYS,
+                );
+            }
+        }
+    }
+    if let Some(groups) = sub("catalog-group") {
+        for (name, group) in groups.iter() {
+            if let Some(group) = group.get_ref().as_table() {
+                check(
+                    group,
+                    &format!("catalog-group.{}.", quote_key(name.get_ref())),
+                    super::transfers::CATALOG_GROUP_KEYS,
                 );
             }
         }

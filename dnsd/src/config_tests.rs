@@ -245,11 +245,11 @@ serials = "keep"
     assert_eq!(
         errors(text),
         vec![
-            "dnsd.toml:2: listen-on: unknown key; expected one of listen, zones-dir, state-dir, metrics, log-level, nsid, identity, udp-max-response-size, tcp, udp, rrl, cookies, include, serial, zone, listener, resolver, containers, dynamic-zone, update, api, xfr, key, dnssec",
-            "dnsd.toml:10: zones: unknown key; expected one of listen, zones-dir, state-dir, metrics, log-level, nsid, identity, udp-max-response-size, tcp, udp, rrl, cookies, include, serial, zone, listener, resolver, containers, dynamic-zone, update, api, xfr, key, dnssec",
+            "dnsd.toml:2: listen-on: unknown key; expected one of listen, zones-dir, state-dir, metrics, log-level, nsid, identity, udp-max-response-size, tcp, udp, rrl, cookies, include, serial, zone, listener, resolver, containers, dynamic-zone, update, api, xfr, key, catalog-group, dnssec",
+            "dnsd.toml:10: zones: unknown key; expected one of listen, zones-dir, state-dir, metrics, log-level, nsid, identity, udp-max-response-size, tcp, udp, rrl, cookies, include, serial, zone, listener, resolver, containers, dynamic-zone, update, api, xfr, key, catalog-group, dnssec",
             "dnsd.toml:4: tcp.idle-timeout: unknown key; expected one of idle-timeout-ms, max-connections",
             "dnsd.toml:6: udp.threads: unknown key; expected one of workers",
-            "dnsd.toml:9: zone.\"home.lan\".serials: unknown key; expected one of file, serial, journal-max-entries, journal-max-bytes, allow-transfer, allow-notify, notify, primaries, catalog, dnssec",
+            "dnsd.toml:9: zone.\"home.lan\".serials: unknown key; expected one of file, serial, journal-max-entries, journal-max-bytes, allow-transfer, allow-notify, notify, primaries, catalog, catalog-group, dnssec",
         ]
     );
 }

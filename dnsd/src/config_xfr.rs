@@ -13,6 +13,8 @@
 //! allow-transfer = [{ from = "203.0.113.7", key = "home-vps" }]
 //! notify = [{ address = "203.0.113.7:53", key = "home-vps" }]
 //! catalog = "catalog.invalid"                # RFC 9432: publish the zones served
+//! [zone."home.example.net"]                    # a zone file's zone, listed in the
+//! catalog-group = "signed"                     # catalog with this group (§4.4.2)
 //! [zone."example.net"]
 //! primaries = [{ address = "198.51.100.1:53", key = "home-vps" }]
 //! [zone."example.org"]                         # XoT (RFC 9103), strict TLS
@@ -106,6 +108,21 @@ pub(super) struct KeyTableSpec {
     secret: Option<Spanned<String>>,
 }
 
+/// A `[catalog-group."NAME"]` table: the transfer settings of the members a consumed
+/// catalog puts in group NAME (RFC 9432 §4.4.2), instead of the catalog's own.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub(super) struct CatalogGroupSpec {
+    primaries: Option<Vec<Spanned<RemoteSpec>>>,
+    allow_transfer: Option<Vec<Spanned<AclEntrySpec>>>,
+    allow_notify: Option<Vec<Spanned<AclEntrySpec>>>,
+    notify: Option<Vec<Spanned<RemoteSpec>>>,
+}
+
+/// The keys of a `[catalog-group."NAME"]` table.
+pub(super) const CATALOG_GROUP_KEYS: &[&str] =
+    &["primaries", "allow-transfer", "allow-notify", "notify"];
+
 /// A zone's transfer keys as written (fields of `[zone."NAME"]`).
 pub(super) struct ZoneXfrSpec<'a> {
     pub allow_transfer: &'a Option<Vec<Spanned<AclEntrySpec>>>,
@@ -113,6 +130,7 @@ pub(super) struct ZoneXfrSpec<'a> {
     pub notify: &'a Option<Vec<Spanned<RemoteSpec>>>,
     pub primaries: &'a Option<Vec<Spanned<RemoteSpec>>>,
     pub catalog: &'a Option<Spanned<bool>>,
+    pub catalog_group: &'a Option<Spanned<String>>,
     /// The configuration file's folder (relative `tls-ca-file` paths).
     pub base: &'a Path,
 }
@@ -196,6 +214,7 @@ pub(super) fn settings(
         notify: &spec.notify,
         primaries: &None,
         catalog: &None,
+        catalog_group: &None,
         base: &in_file(""),
     };
     settings.defaults = zone_lists("xfr", &empty, &settings.keys, &ZoneXfr::default(), problems);
@@ -294,6 +313,19 @@ pub(super) fn zone(
             );
         }
     }
+    if let Some(group) = spec.catalog_group {
+        // RFC 9432 §4.4.2: a TXT string, one to 255 octets.
+        let text = group.get_ref();
+        if text.is_empty() || text.len() > 255 {
+            problems.fail(
+                Some(group.span()),
+                format!("{key}.catalog-group"),
+                format!("{text:?}: a group is 1 to 255 octets (a TXT string)"),
+            );
+        } else {
+            zone.catalog_group = Some(text.clone());
+        }
+    }
     if settings.produce_catalog.as_ref() == Some(apex) && zone.is_secondary() {
         problems.fail(
             None,
@@ -312,6 +344,47 @@ pub(super) fn zone(
     }
     if zone != settings.defaults {
         settings.zones.insert(apex.clone(), zone);
+    }
+}
+
+/// Validates the `[catalog-group."NAME"]` tables into `settings.groups`: each a
+/// member template with its own primaries; lists it does not set are `[xfr]`'s.
+pub(super) fn catalog_groups(
+    specs: &BTreeMap<String, Spanned<CatalogGroupSpec>>,
+    base: &Path,
+    settings: &mut XfrSettings,
+    problems: &mut Problems<'_>,
+) {
+    for (name, table) in specs {
+        let key = format!("catalog-group.{}", super::keys::quote_key(name));
+        if name.is_empty() || name.len() > 255 {
+            problems.fail(
+                Some(table.span()),
+                key,
+                "a group is 1 to 255 octets (RFC 9432 §4.4.2: a TXT string)".into(),
+            );
+            continue;
+        }
+        let t = table.get_ref();
+        let lists = ZoneXfrSpec {
+            allow_transfer: &t.allow_transfer,
+            allow_notify: &t.allow_notify,
+            notify: &t.notify,
+            primaries: &t.primaries,
+            catalog: &None,
+            catalog_group: &None,
+            base,
+        };
+        let zone = zone_lists(&key, &lists, &settings.keys, &settings.defaults, problems);
+        if !zone.is_secondary() {
+            problems.fail(
+                Some(table.span()),
+                format!("{key}.primaries"),
+                "the members of a group are secondary zones: it needs `primaries`".into(),
+            );
+            continue;
+        }
+        settings.groups.insert(name.clone(), zone);
     }
 }
 
@@ -371,6 +444,7 @@ fn zone_lists(
         notify: remotes(spec.notify, "notify", &defaults.notify, problems),
         primaries: remotes(spec.primaries, "primaries", &defaults.primaries, problems),
         catalog: false,
+        catalog_group: None,
     }
 }
 

@@ -135,6 +135,28 @@ fn catalogs_produced_and_consumed() {
     assert!(
         errors[0].contains("zone.\"cat.example\".catalog: a consumed catalog is a secondary zone"),
         "{errors:?}"
+    ); // A member's group in the catalog produced (RFC 9432 §4.4.2).
+    let text = "[xfr]\ncatalog = \"catalog.invalid\"\n\
+                [zone.\"home.test\"]\ncatalog-group = \"signed\"\n";
+    let config = validated(text, dir.path()).unwrap();
+    assert_eq!(
+        config
+            .xfr
+            .zone(&name("home.test."))
+            .catalog_group
+            .as_deref(),
+        Some("signed")
+    );
+    let long = "x".repeat(256);
+    let errors = validated(
+        &format!("[zone.\"home.test\"]\ncatalog-group = \"{long}\"\n"),
+        dir.path(),
+    )
+    .unwrap_err();
+    assert!(
+        errors[0].contains("zone.\"home.test\".catalog-group: ")
+            && errors[0].contains("a group is 1 to 255 octets"),
+        "{errors:?}"
     );
 }
 
@@ -171,4 +193,35 @@ fn xot_keys_are_checked() {
     .unwrap();
     let zone = config.xfr.zone(&name("a.example."));
     assert!(zone.primaries[0].tls.is_some());
+}
+
+#[test]
+fn catalog_groups_are_member_templates_with_primaries() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "[key.\"k\"]\nalgorithm = \"hmac-sha256\"\n\
+                secret = \"wKIwXQlxAHk2BlXWmh/B3AuwvIjmH8dZx23o4HYdESA=\"\n\
+                [catalog-group.\"special\"]\n\
+                primaries = [{ address = \"198.51.100.2\", key = \"k\" }]\n";
+    let config = validated(text, dir.path()).unwrap();
+    let group = &config.xfr.groups["special"];
+    assert_eq!(group.primaries[0].address.to_string(), "198.51.100.2:53");
+    assert_eq!(group.primaries[0].key, Some(name("k.")));
+    let errors = validated(
+        "[catalog-group.\"special\"]\nnotify = []\nprimary = []\n",
+        dir.path(),
+    )
+    .unwrap_err();
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("catalog-group.special.primary: unknown key")),
+        "{errors:?}"
+    );
+    let errors = validated("[catalog-group.\"special\"]\nnotify = []\n", dir.path()).unwrap_err();
+    assert!(
+        errors[0].contains(
+            "catalog-group.special.primaries: the members of a group are secondary zones"
+        ),
+        "{errors:?}"
+    );
 }

@@ -4,9 +4,12 @@
 //!   secondary, which is configured with the catalog only, serves it; the file
 //!   removed, the secondary stops serving it; restarted with the primary down, the
 //!   secondary serves the members it had from its state folder at once.
-//! - dnsd → Knot (`catalog-role: interpret`): Knot serves what dnsd's catalog lists.
+//! - dnsd → Knot (`catalog-role: interpret`): Knot serves what dnsd's catalog lists,
+//!   each member with the template its group (RFC 9432 §4.4.2, `catalog-group`)
+//!   names.
 //! - Knot (`catalog-role: generate`) → dnsd: dnsd serves what Knot's catalog lists,
-//!   and drops a member Knot's configuration no longer has.
+//!   reads the group Knot gives a member, and drops a member Knot's configuration no
+//!   longer has.
 
 use std::net::SocketAddr;
 
@@ -221,12 +224,17 @@ fn knot_interprets_the_catalog_dnsd_produces() {
     let primary = Dnsd::builder()
         .in_netns(net.home.clone())
         .listen(SocketAddr::new(HOME, 53))
-        .keep_serials()
         .probe("a.test")
         .zone("a.test", &zone("a.test", 1))
-        .config(&primary_config(&key))
+        .config(&format!(
+            "{}[zone.\"a.test\"]\nserial = \"keep\"\ncatalog-group = \"special\"\n",
+            primary_config(&key)
+        ))
         .start();
+    // Members of group "special" get Knot's template of that name, which writes their
+    // zone file into special/ at once; the others, the default template's (no file).
     let knot = PeerServer::start_knot(Some(net.vps.clone()), SocketAddr::new(VPS, 53), |d| {
+        std::fs::create_dir(d.join("special")).expect("special/");
         let d = d.display();
         format!(
             "{}remote:\n  - id: primary\n    address: 198.18.0.1@53\n    key: {k}\n\
@@ -234,8 +242,11 @@ fn knot_interprets_the_catalog_dnsd_produces() {
              template:\n  - id: default\n    storage: \"{d}\"\n    zonefile-sync: -1\n    \
              journal-content: changes\n    semantic-checks: off\n    master: primary\n    \
              acl: notify\n\
+             \x20 - id: special\n    storage: \"{d}/special\"\n    zonefile-sync: 0\n    \
+             journal-content: changes\n    semantic-checks: off\n    master: primary\n    \
+             acl: notify\n\
              zone:\n  - domain: {CATALOG}.\n    catalog-role: interpret\n    \
-             catalog-template: default\n",
+             catalog-template: [ default, special ]\n",
             key.knot_text(),
             k = key.name
         )
@@ -254,6 +265,14 @@ fn knot_interprets_the_catalog_dnsd_produces() {
         },
         &|| format!("--- dnsd:\n{}\n--- knot:\n{}", primary.log(), knot.log()),
     );
+    // a.test's group picked Knot's "special" template; b.test has none.
+    let special = knot.dir().join("special");
+    wait(
+        "Knot writes a.test (group \"special\") into special/",
+        || special.join("a.test.zone").exists(),
+        &|| format!("--- dnsd:\n{}\n--- knot:\n{}", primary.log(), knot.log()),
+    );
+    assert!(!special.join("b.test.zone").exists(), "b.test has no group");
     std::fs::remove_file(primary.zones_dir().join("a.test.zone")).expect("remove a.test");
     wait(
         "Knot stops serving a.test",
@@ -262,7 +281,8 @@ fn knot_interprets_the_catalog_dnsd_produces() {
     );
 }
 
-/// Knot at home generating a catalog of its zones (`zones`: name, serial).
+/// Knot at home generating a catalog of its zones (`zones`: name, serial); a.test in
+/// group "grp".
 fn knot_producer(key: &TsigKey, zones: &[(&str, u32)]) -> String {
     let mut conf = format!(
         "{}acl:\n  - id: xfr\n    action: transfer\n    key: {k}\n\
@@ -278,6 +298,9 @@ fn knot_producer(key: &TsigKey, zones: &[(&str, u32)]) -> String {
             "  - domain: {name}.\n    file: \"{name}.zone\"\n    acl: xfr\n    notify: vps\n    \
              catalog-role: member\n    catalog-zone: {CATALOG}.\n"
         ));
+        if *name == "a.test" {
+            conf.push_str("    catalog-group: grp\n");
+        }
     }
     conf
 }
@@ -310,6 +333,17 @@ fn dnsd_interprets_the_catalog_knot_generates() {
         "dnsd serves both members of Knot's catalog",
         || secondary.soa_serial("a.test.") == Some(1) && secondary.soa_serial("b.test.") == Some(2),
         &logs,
+    );
+    // The group Knot gave a.test, as dnsd read it (RFC 9432 §4.4.2).
+    assert!(
+        secondary
+            .log()
+            .lines()
+            .any(|l| l.contains("member zone added from the catalog")
+                && l.contains("member=a.test.")
+                && l.contains("groups=[\"grp\"]")),
+        "{}",
+        logs()
     );
     // b.test leaves Knot's configuration (and so its catalog): dnsd drops it.
     let conf_path = knot.dir().join("knot.conf");

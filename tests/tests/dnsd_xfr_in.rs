@@ -4,14 +4,14 @@
 //! (AXFR from NSD 4.6, which has no IXFR out); after each, the zone dnsd serves (its
 //! own AXFR out) equals the primary's file. The primary stopped, dnsd restarted:
 //! it serves the last serial from its state folder at once. Before its first transfer
-//! a secondary zone answers SERVFAIL with EDE 14 Not Ready.
+//! a secondary zone answers SERVFAIL with EDE 14 Not Ready. A wrong secret on dnsd's
+//! side gets nothing from any of the three; primaries are tried in turn; past the
+//! expire with no primary, SERVFAIL until one is back.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use netfabric_tests::dnsd::Dnsd;
-use netfabric_tests::netns::Netns;
 use netfabric_tests::xfr::{
     HOME, HomeVps, PATIENCE, Peer, PeerServer, Role, TsigKey, VPS, canonical, canonical_axfr,
     dig_axfr, zone_text,
@@ -164,18 +164,33 @@ fn dnsd_is_a_secondary_of_bind() {
     secondary_of(Peer::Bind);
 }
 
-/// dnsd holding the right key name with a wrong secret, a secondary of Knot: its SOA
-/// queries get BADSIG from Knot (logged, a refresh failure counted), Knot's NOTIFY
-/// (signed with the real secret) is refused as BADSIG by dnsd and counted, and the
-/// zone is never served (SERVFAIL, Not Ready) nor transferred.
+/// dnsd holding the right key name with a wrong secret, a secondary of Knot, NSD or
+/// BIND: its SOA queries get BADSIG from the primary (logged, a refresh failure
+/// counted), the primary's NOTIFY (signed with the real secret) is refused as BADSIG
+/// by dnsd and counted, and the zone is never served (SERVFAIL, Not Ready) nor
+/// transferred.
 #[test]
 fn dnsd_with_a_wrong_secret_gets_nothing_from_knot() {
+    wrong_secret(Peer::Knot);
+}
+
+#[test]
+fn dnsd_with_a_wrong_secret_gets_nothing_from_nsd() {
+    wrong_secret(Peer::Nsd);
+}
+
+#[test]
+fn dnsd_with_a_wrong_secret_gets_nothing_from_bind() {
+    wrong_secret(Peer::Bind);
+}
+
+fn wrong_secret(kind: Peer) {
     let net = HomeVps::new();
     let key = TsigKey::test("home-vps");
     let vps_addr = SocketAddr::new(VPS, 53);
     let zones = [(ZONE.to_string(), zone_text(1, 20, 0))];
-    let knot = PeerServer::start(
-        Peer::Knot,
+    let primary = PeerServer::start(
+        kind,
         Some(net.home.clone()),
         SocketAddr::new(HOME, 53),
         &Role::Primary {
@@ -198,7 +213,14 @@ fn dnsd_with_a_wrong_secret_gets_nothing_from_knot() {
             SocketAddr::new(HOME, 53),
         ))
         .start();
-    let logs = || format!("--- dnsd:\n{}\n--- knot:\n{}", dnsd.log(), knot.log());
+    let logs = || {
+        format!(
+            "--- dnsd:\n{}\n--- {}:\n{}",
+            dnsd.log(),
+            kind.name(),
+            primary.log()
+        )
+    };
     let start = Instant::now();
     while counter(
         &dnsd,
@@ -214,8 +236,8 @@ fn dnsd_with_a_wrong_secret_gets_nothing_from_knot() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(dnsd.log().contains("BADSIG"), "{}", logs());
-    // Knot's NOTIFY of an edit, signed with the real secret: BADSIG at dnsd.
-    knot.edit(ZONE, &zone_text(2, 20, 1));
+    // The primary's NOTIFY of an edit, signed with the real secret: BADSIG at dnsd.
+    primary.edit(ZONE, &zone_text(2, 20, 1));
     let start = Instant::now();
     while dnsd
         .metric("dnsd_tsig_failures_total{error=\"badsig\"}")
@@ -236,6 +258,51 @@ fn dnsd_with_a_wrong_secret_gets_nothing_from_knot() {
     let out = net.vps.exec(&["dig", "@198.18.0.2", "example.net.", "SOA"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("status: SERVFAIL"), "{text}\n{}", logs());
+}
+
+/// Primaries are tried in turn: the first answers nothing (no server on its port),
+/// the second (Knot) is transferred from; the log names the first and why.
+#[test]
+fn primaries_are_tried_in_turn() {
+    let net = HomeVps::new();
+    let key = TsigKey::test("home-vps");
+    let zones = [(ZONE.to_string(), zone_text(1, 20, 0))];
+    let knot = PeerServer::start(
+        Peer::Knot,
+        Some(net.home.clone()),
+        SocketAddr::new(HOME, 53),
+        &Role::Primary {
+            zones: &zones,
+            notify: None,
+        },
+        Some(&key),
+    );
+    let config = secondary_config(&key, SocketAddr::new(HOME, 53)).replace(
+        "primaries = [{",
+        &format!(
+            "primaries = [{{ address = \"{HOME}:5399\", key = \"{}\" }}, {{",
+            key.name
+        ),
+    );
+    assert!(config.contains(":5399"), "{config}");
+    let dnsd = Dnsd::builder()
+        .in_netns(net.vps.clone())
+        .listen(SocketAddr::new(VPS, 53))
+        .probe(ZONE)
+        .config(&config)
+        .start();
+    assert_eq!(serial(&dnsd), Some(1), "{}\n{}", dnsd.log(), knot.log());
+    let log = dnsd.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("refresh failed") && l.contains("remote=198.18.0.1:5399")),
+        "{log}"
+    );
+    assert!(
+        log.lines()
+            .any(|l| l.contains("transfer in") && l.contains("remote=198.18.0.1:53 ")),
+        "{log}"
+    );
 }
 
 /// A secondary zone whose primary never answers: SERVFAIL with EDE 14 Not Ready
@@ -259,119 +326,6 @@ fn a_secondary_that_never_loaded_answers_not_ready() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("status: SERVFAIL"), "{text}\n{}", dnsd.log());
     assert!(text.contains("EDE: 14"), "{text}");
-}
-
-/// examples/primary.toml and examples/secondary.toml, run as their headers show (from
-/// the repository's root, as they are, two processes on loopback): the secondary
-/// transfers both zones from the primary with the key of examples/xfr.key, and
-/// answers every name of them as the primary does (the names from the primary's own
-/// AXFR, signed with that key by dig).
-#[test]
-fn the_primary_and_secondary_examples_run_from_the_repository_root() {
-    use netfabric_tests::dns::{Query, normalize, udp_exchange};
-    let primary: SocketAddr = "127.0.0.1:5310".parse().unwrap();
-    let secondary: SocketAddr = "127.0.0.1:5311".parse().unwrap();
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    // Both in one namespace of their own: 127.0.0.1:5310 and :5311 are always free
-    // there, and the secondary reaches the primary on loopback as the examples say.
-    let ns = Arc::new(Netns::new("nf-examples"));
-    let start = |example: &str, addr: SocketAddr| {
-        Dnsd::builder()
-            .as_is(
-                &root,
-                &["--config", &format!("examples/{example}")],
-                addr,
-                "home.example.net",
-            )
-            .in_netns(ns.clone())
-            .start()
-    };
-    let primary_dnsd = start("primary.toml", primary);
-    // Started means the secondary answers the zone: transferred, or kept from a run
-    // before this one in its state folder.
-    let secondary_dnsd = start("secondary.toml", secondary);
-    let log = |example: &str| match example {
-        "primary.toml" => primary_dnsd.log(),
-        _ => secondary_dnsd.log(),
-    };
-    let ask = |server: SocketAddr, name: &str, qtype: u16| {
-        ns.run_in(|| {
-            udp_exchange(
-                server,
-                &Query::new(name, qtype).to_bytes(),
-                Duration::from_millis(300),
-            )
-        })
-        .and_then(|r| normalize(&r).ok())
-    };
-    for zone in ["home.example.net.", "100.51.198.in-addr.arpa."] {
-        let started = Instant::now();
-        loop {
-            let (p, s) = (ask(primary, zone, 6), ask(secondary, zone, 6));
-            if p.is_some() && p == s {
-                break;
-            }
-            assert!(
-                started.elapsed() < PATIENCE,
-                "{zone}: primary {p:?}, secondary {s:?}\n--- primary:\n{}\n--- secondary:\n{}",
-                log("primary.toml"),
-                log("secondary.toml")
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let axfr = ns
-            .command(&["dig"])
-            .current_dir(&root)
-            .args([
-                "@127.0.0.1",
-                "-p",
-                "5310",
-                "-k",
-                "examples/xfr.key",
-                "+nocmd",
-            ])
-            .args(["+nostats", "+nocomments", "AXFR", zone])
-            .output()
-            .expect("dig");
-        let text = String::from_utf8_lossy(&axfr.stdout);
-        let mut questions: Vec<(String, u16)> = text
-            .lines()
-            .filter_map(|l| {
-                let f: Vec<&str> = l.split_whitespace().collect();
-                let qtype = match *f.get(3)? {
-                    "SOA" => 6,
-                    "NS" => 2,
-                    "A" => 1,
-                    "AAAA" => 28,
-                    "MX" => 15,
-                    "TXT" => 16,
-                    "PTR" => 12,
-                    "CNAME" => 5,
-                    "SRV" => 33,
-                    "CAA" => 257,
-                    _ => 255,
-                };
-                (qtype != 255).then(|| (f[0].to_string(), qtype))
-            })
-            .collect();
-        questions.sort();
-        questions.dedup();
-        assert!(questions.len() > 3, "the primary's AXFR of {zone}:\n{text}");
-        for (name, qtype) in &questions {
-            assert_eq!(
-                ask(secondary, name, *qtype),
-                ask(primary, name, *qtype),
-                "{name} {qtype}"
-            );
-        }
-    }
-    let secondary_log = log("secondary.toml");
-    // A run before this one left the zones in the state folder (.dnsd-state).
-    assert!(
-        secondary_log.contains("transfer in")
-            || secondary_log.contains("secondary zone served from the state folder"),
-        "{secondary_log}"
-    );
 }
 
 /// The primary gone, a secondary zone serves until the SOA's expire passes with no

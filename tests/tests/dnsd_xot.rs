@@ -8,8 +8,9 @@
 //!   from dnsd (opportunistic) and example.org from BIND's `listen-on tls` (strict:
 //!   SPKI pin; BIND allows the zone only over TLS), each the same as its source;
 //!   the edit on the dnsd primary reaches it by NOTIFY and an IXFR over TLS.
-//! - A primary whose certificate does not carry the configured `tls-name` is not
-//!   transferred from (the zone stays not ready, the log says why).
+//! - A primary whose certificate does not carry the configured `tls-name`, or whose
+//!   public key is not the pinned one, is not transferred from (the zone stays not
+//!   ready, the log says why).
 //! - Over TLS as over TCP, an AXFR without the key, with a wrong secret, or from an
 //!   address allow-transfer does not list is refused, logged and counted.
 
@@ -119,6 +120,7 @@ fn xot_between_dnsd_and_bind_both_ways_with_tsig_acl_and_certificate_checks() {
         .zone("example.net", &zone_for("example.net", 1, 0))
         .zone("example.com", &zone_for("example.com", 1, 0))
         .zone("wrong.example", &zone_for("wrong.example", 1, 0))
+        .zone("pin.example", &zone_for("pin.example", 1, 0))
         .config(&format!(
             "{key_table}[[listener]]\naddress = \"{HOME}:853\"\ntransport = \"dot\"\n\
              certificate = \"{}\"\nkey = \"{}\"\n\
@@ -168,6 +170,10 @@ fn xot_between_dnsd_and_bind_both_ways_with_tsig_acl_and_certificate_checks() {
         },
     );
     let pin = spki_pin(&cert);
+    // The pin of another key than home's.
+    let (other, _) = pki.issue("other", "other.test");
+    let wrong_pin = spki_pin(&other);
+    assert_ne!(pin, wrong_pin);
     let ca_text = ca.display();
     let mut secondary = Dnsd::builder()
         .in_netns(net.vps.clone())
@@ -183,7 +189,9 @@ fn xot_between_dnsd_and_bind_both_ways_with_tsig_acl_and_certificate_checks() {
              [zone.\"example.org\"]\nprimaries = [{{ address = \"{HOME}:8853\", key = \"home-vps\", \
              tls = \"strict\", tls-pin-sha256 = \"{pin}\" }}]\n\
              [zone.\"wrong.example\"]\nprimaries = [{{ address = \"{HOME}:853\", key = \"home-vps\", \
-             tls = \"strict\", tls-ca-file = \"{ca_text}\", tls-name = \"other.test\" }}]\n"
+             tls = \"strict\", tls-ca-file = \"{ca_text}\", tls-name = \"other.test\" }}]\n\
+             [zone.\"pin.example\"]\nprimaries = [{{ address = \"{HOME}:853\", key = \"home-vps\", \
+             tls = \"strict\", tls-pin-sha256 = \"{wrong_pin}\" }}]\n"
         ))
         .start();
     let logs = || {
@@ -287,6 +295,16 @@ fn xot_between_dnsd_and_bind_both_ways_with_tsig_acl_and_certificate_checks() {
     secondary.wait_for("the certificate refused for its name", |d| {
         d.log().contains("not valid for name \"other.test\"")
     });
+    // Nor one whose public key is not the pinned one.
+    secondary.wait_for("the certificate refused for its key", |d| {
+        d.log()
+            .contains("the certificate's public key does not match tls-pin-sha256")
+    });
+    assert!(
+        secondary.soa_serial("pin.example").is_none(),
+        "{}",
+        secondary.log()
+    );
 
     // Over TLS, the zone's ACL and keys hold: refused without the key, with a wrong
     // secret, and from an address not listed (home itself); served with both.

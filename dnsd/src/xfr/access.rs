@@ -85,6 +85,9 @@ pub struct ZoneXfr {
     /// A secondary zone read as a catalog (RFC 9432): its members become secondary
     /// zones with these settings (`catalog_tasks`).
     pub catalog: bool,
+    /// The group the catalog this server produces gives the zone (RFC 9432 §4.4.2),
+    /// if any.
+    pub catalog_group: Option<String>,
 }
 
 impl ZoneXfr {
@@ -154,9 +157,21 @@ pub struct XfrSettings {
     pub timers: TimerBounds,
     /// The catalog zone this server produces (RFC 9432), listing the zones it serves.
     pub produce_catalog: Option<Name>,
-    /// The member zones of consumed catalogs, each with its catalog, whose settings
-    /// it takes: not configured, but learnt at run time (kept across a SIGHUP).
-    pub members: BTreeMap<Name, Name>,
+    /// The member zones of consumed catalogs, each with its catalog and groups:
+    /// not configured, but learnt at run time (kept across a SIGHUP).
+    pub members: BTreeMap<Name, Membership>,
+    /// The settings of catalog members by group (`[catalog-group."NAME"]`).
+    pub groups: BTreeMap<String, ZoneXfr>,
+}
+
+/// What a consumed catalog says of one of its members.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Membership {
+    /// The catalog (lowercased apex).
+    pub catalog: Name,
+    /// Its `group` properties (RFC 9432 §4.4.2): the first with a
+    /// `[catalog-group]` table gives the member its settings, else the catalog does.
+    pub groups: Vec<String>,
 }
 
 impl XfrSettings {
@@ -167,7 +182,10 @@ impl XfrSettings {
     /// from anywhere) exempts nobody by accident.
     pub fn rrl_peers(&self, v4: u8, v6: u8) -> Vec<IpNet> {
         let mut peers = Vec::new();
-        for zone in std::iter::once(&self.defaults).chain(self.zones.values()) {
+        let zones = std::iter::once(&self.defaults)
+            .chain(self.zones.values())
+            .chain(self.groups.values());
+        for zone in zones {
             for remote in zone.primaries.iter().chain(&zone.notify) {
                 peers.push(IpNet::from(remote.address.ip()));
             }
@@ -204,16 +222,25 @@ impl Default for XfrSettings {
             timers: TimerBounds::default(),
             produce_catalog: None,
             members: BTreeMap::new(),
+            groups: BTreeMap::new(),
         }
     }
 }
 
 impl XfrSettings {
-    /// The settings of the zone at `apex` (lowercased).
+    /// The settings of the zone at `apex` (lowercased): its own; a catalog member's
+    /// group's, else its catalog's; else `[xfr]`'s.
     pub fn zone(&self, apex: &Name) -> &ZoneXfr {
         self.zones
             .get(apex)
-            .or_else(|| self.members.get(apex).and_then(|c| self.zones.get(c)))
+            .or_else(|| {
+                let member = self.members.get(apex)?;
+                member
+                    .groups
+                    .iter()
+                    .find_map(|g| self.groups.get(g))
+                    .or_else(|| self.zones.get(&member.catalog))
+            })
             .unwrap_or(&self.defaults)
     }
 
@@ -314,5 +341,48 @@ mod tests {
                 "2001:db8:1::/64"
             ]
         );
+    }
+
+    /// A catalog member takes the settings of the first of its groups that has a
+    /// `[catalog-group]` table, else its catalog's; a zone of its own configuration
+    /// keeps its own.
+    #[test]
+    fn a_member_takes_its_group_s_settings_else_its_catalog_s() {
+        let n = |t: &str| Name::from_text(t, None).unwrap();
+        let with_primary = |a: &str| ZoneXfr {
+            primaries: vec![Remote {
+                address: a.parse().unwrap(),
+                key: None,
+                tls: None,
+            }],
+            ..ZoneXfr::default()
+        };
+        let mut settings = XfrSettings::default();
+        settings
+            .zones
+            .insert(n("catalog.invalid."), with_primary("198.51.100.1:53"));
+        settings
+            .groups
+            .insert("special".into(), with_primary("198.51.100.2:53"));
+        let member = |groups: &[&str]| Membership {
+            catalog: n("catalog.invalid."),
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+        };
+        settings.members.insert(n("a.test."), member(&[]));
+        settings
+            .members
+            .insert(n("b.test."), member(&["unknown", "special"]));
+        settings.members.insert(n("c.test."), member(&["unknown"]));
+        let primary = |zone: &str| {
+            settings
+                .zone(&n(zone))
+                .primaries
+                .first()
+                .map(|p| p.address.to_string())
+        };
+        assert_eq!(primary("a.test.").as_deref(), Some("198.51.100.1:53"));
+        assert_eq!(primary("b.test.").as_deref(), Some("198.51.100.2:53"));
+        assert_eq!(primary("c.test.").as_deref(), Some("198.51.100.1:53"));
+        assert_eq!(primary("other.test."), None);
     }
 }

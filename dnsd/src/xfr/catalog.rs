@@ -6,6 +6,7 @@
 //!  catalog.invalid.               NS   invalid.            (§4.1: never resolved)
 //!  version.catalog.invalid.       TXT  "2"                 (§4.2.1)
 //!  <id>.zones.catalog.invalid.    PTR  example.net.        (§4.2.2, one per member)
+//!  group.<id>.zones.catalog.invalid. TXT "GROUP"           (§4.4.2, if it has one)
 //! ```
 //!
 //! The pure part of both roles: the producer's records for a set of members
@@ -47,13 +48,19 @@ pub enum CatalogError {
 }
 
 /// One member as a catalog lists it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Member {
     /// Its unique ID (the label under `zones`), lowercased.
     pub id: Vec<u8>,
     /// The catalog it is to move to (`coo` property, §5.5), if any.
     pub coo: Option<Name>,
+    /// Its `group` properties (§4.4.2): what the producer says of it, for a consumer
+    /// to pick the member's settings by.
+    pub groups: Vec<String>,
 }
+
+/// The members a producer lists: each zone, with the group it is given, if any.
+pub type Members = BTreeMap<Name, Option<String>>;
 
 /// The unique ID dnsd gives `member` (see the module documentation).
 pub fn member_id(member: &Name) -> String {
@@ -69,8 +76,9 @@ fn zones_name(catalog: &Name) -> Option<Name> {
     catalog.prepend_label(b"zones").ok()
 }
 
-/// The records of a catalog listing `members` (besides its SOA and NS).
-pub fn records(catalog: &Name, members: &BTreeSet<Name>) -> Vec<Record> {
+/// The records of a catalog listing `members` (besides its SOA and NS), each with its
+/// group property (§4.4.2) when it has one.
+pub fn records(catalog: &Name, members: &Members) -> Vec<Record> {
     let mut out = Vec::new();
     if let Ok(owner) = catalog.prepend_label(b"version") {
         out.push(Record {
@@ -83,28 +91,42 @@ pub fn records(catalog: &Name, members: &BTreeSet<Name>) -> Vec<Record> {
     let Some(zones) = zones_name(catalog) else {
         return out;
     };
-    for member in members {
-        if let Ok(owner) = zones.prepend_label(member_id(member).as_bytes()) {
+    for (member, group) in members {
+        let Ok(owner) = zones.prepend_label(member_id(member).as_bytes()) else {
+            continue;
+        };
+        if let Some(group) = group
+            && let Ok(property) = owner.prepend_label(b"group")
+        {
             out.push(Record {
-                owner,
-                rtype: Rtype::PTR,
+                owner: property,
+                rtype: Rtype::TXT,
                 ttl: TTL,
-                rdata: member.to_lowercase().as_wire().into(),
+                rdata: txt_rdata(group),
             });
         }
+        out.push(Record {
+            owner,
+            rtype: Rtype::PTR,
+            ttl: TTL,
+            rdata: member.to_lowercase().as_wire().into(),
+        });
     }
     out
 }
 
+/// A TXT RDATA of one string (`text` is at most 255 octets: the configuration
+/// checks a group's length; a longer one is cut).
 fn txt_rdata(text: &str) -> Box<[u8]> {
-    let mut rdata = vec![text.len() as u8];
-    rdata.extend_from_slice(text.as_bytes());
+    let bytes = &text.as_bytes()[..text.len().min(255)];
+    let mut rdata = vec![bytes.len() as u8];
+    rdata.extend_from_slice(bytes);
     rdata.into()
 }
 
 /// The transaction that makes `current` (the catalog zone as served) list exactly
-/// `members`, with the version record; empty when it already does.
-pub fn changes(current: &Zone, members: &BTreeSet<Name>) -> Transaction {
+/// `members` with their groups, and the version record; empty when it already does.
+pub fn changes(current: &Zone, members: &Members) -> Transaction {
     let catalog = current.apex();
     let want: BTreeSet<(Name, Rtype, Box<[u8]>)> = records(catalog, members)
         .into_iter()
@@ -136,10 +158,10 @@ pub fn changes(current: &Zone, members: &BTreeSet<Name>) -> Transaction {
 }
 
 /// Reads the members of a catalog zone (§4.2.2, §5.5): each PTR at
-/// `<id>.zones.<catalog>`, with the `coo` PTR at `coo.<id>.zones.<catalog>`. A member
-/// listed twice keeps its first ID in canonical order (§4.2.2: a producer must not
-/// list a zone twice; a consumer ignores the duplicates). Other properties
-/// (`group`, custom) are ignored.
+/// `<id>.zones.<catalog>`, with the `coo` PTR at `coo.<id>.zones.<catalog>` and the
+/// `group` TXTs at `group.<id>.zones.<catalog>` (§4.4.2). A member listed twice keeps
+/// its first ID in canonical order (§4.2.2: a producer must not list a zone twice; a
+/// consumer ignores the duplicates). Custom properties are ignored.
 pub fn read(zone: &Zone) -> Result<BTreeMap<Name, Member>, CatalogError> {
     let catalog = zone.apex().to_lowercase();
     let version = catalog
@@ -165,7 +187,24 @@ pub fn read(zone: &Zone) -> Result<BTreeMap<Name, Member>, CatalogError> {
     let mut members: BTreeMap<Name, Member> = BTreeMap::new();
     let mut ids: BTreeMap<Vec<u8>, Name> = BTreeMap::new();
     let mut coos: BTreeMap<Vec<u8>, Name> = BTreeMap::new();
+    let mut groups: BTreeMap<Vec<u8>, Vec<String>> = BTreeMap::new();
     for record in zone.records() {
+        if record.rtype == Rtype::TXT {
+            let owner = record.owner.to_lowercase();
+            let mut labels = owner.labels();
+            if below(&owner, 2)
+                && labels
+                    .next()
+                    .is_some_and(|l| l.eq_ignore_ascii_case(b"group"))
+                && let Some(member_id) = labels.next()
+            {
+                groups
+                    .entry(member_id.to_vec())
+                    .or_default()
+                    .push(txt_text(&record.rdata));
+            }
+            continue;
+        }
         if record.rtype != Rtype::PTR {
             continue;
         }
@@ -182,7 +221,13 @@ pub fn read(zone: &Zone) -> Result<BTreeMap<Name, Member>, CatalogError> {
                 continue;
             }
             ids.insert(id.clone(), target.clone());
-            members.insert(target, Member { id, coo: None });
+            members.insert(
+                target,
+                Member {
+                    id,
+                    ..Member::default()
+                },
+            );
         } else if below(&owner, 2)
             && id.eq_ignore_ascii_case(b"coo")
             && let Some(member_id) = owner.labels().nth(1)
@@ -193,6 +238,12 @@ pub fn read(zone: &Zone) -> Result<BTreeMap<Name, Member>, CatalogError> {
     for (id, coo) in coos {
         if let Some(member) = ids.get(&id).and_then(|m| members.get_mut(m)) {
             member.coo = Some(coo);
+        }
+    }
+    for (id, mut texts) in groups {
+        if let Some(member) = ids.get(&id).and_then(|m| members.get_mut(m)) {
+            texts.sort();
+            member.groups = texts;
         }
     }
     Ok(members)

@@ -3,10 +3,12 @@
 //! consumed catalog (`[zone."NAME"] catalog = true`) into member secondary zones.
 //!
 //! ```text
-//!  producer: zone set swapped ─► zones served (catalogs aside) ─► catalog::changes
+//!  producer: zone set swapped ─► zones served (catalogs aside), each with its
+//!            `catalog-group` ─► catalog::changes
 //!            ─► submit("catalog") ─► journal, served, IXFR out, NOTIFY out
 //!  consumer: consumed catalog's new serial ─► catalog::read ─► catalog::plan
-//!            ─► members: XfrSettings::members (the catalog's primaries, keys, lists)
+//!            ─► members: XfrSettings::members (the primaries, keys and lists of
+//!               the member's `[catalog-group]`, else the catalog's)
 //!               add: Secondaries::spawn   remove / reset: stop (state deleted)
 //! ```
 //!
@@ -22,7 +24,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use tokio::sync::watch;
 
-use super::access::XfrSettings;
+use super::access::{Membership, XfrSettings};
 use super::catalog::{self, Member};
 use super::secondary::Secondaries;
 use crate::manager::dynamic_zone::{ApexSettings, open_dynamic};
@@ -70,12 +72,16 @@ pub fn start_producer(
         loop {
             let settings = shared.load_full();
             let consumed: BTreeSet<&Name> = settings.catalogs().collect();
-            let members: BTreeSet<Name> = manager
+            let members: catalog::Members = manager
                 .zone_set()
                 .load()
                 .zones()
                 .map(|z| z.apex().clone())
                 .filter(|apex| *apex != catalog && !consumed.contains(apex))
+                .map(|apex| {
+                    let group = settings.zone(&apex.to_lowercase()).catalog_group.clone();
+                    (apex, group)
+                })
                 .collect();
             if let Some(current) = handle.zone() {
                 let txn = catalog::changes(&current, &members);
@@ -206,6 +212,9 @@ pub fn start_consumer(
             }
             seen.retain(|c, _| consumed.contains(c));
             listed.retain(|c, _| consumed.contains(c));
+            // A catalog to read again at once: it lists a member that another catalog
+            // hands over to it (`coo`) only since it was read.
+            let mut again = false;
             for catalog in settings.catalogs() {
                 let Some(zone) = set.get(catalog) else {
                     continue;
@@ -237,6 +246,18 @@ pub fn start_consumer(
                         .and_then(|m| m.coo.clone())
                 };
                 let plan = catalog::plan(catalog, &members, &owned, &coo_of);
+                // §5.5: the new owner may have listed the member before this catalog
+                // named it with `coo`: it takes the member over now.
+                for (member, entry) in &members {
+                    if let Some(target) = &entry.coo
+                        && target != catalog
+                        && owned.get(member).is_some_and(|(owner, _)| owner == catalog)
+                        && listed.get(target).is_some_and(|l| l.contains_key(member))
+                        && seen.remove(target).is_some()
+                    {
+                        again = true;
+                    }
+                }
                 for member in &plan.refused {
                     tracing::warn!(zone = %catalog, member = %member, "member belongs to another catalog, which does not hand it over (coo); ignored (RFC 9432 §5.4)");
                 }
@@ -262,14 +283,20 @@ pub fn start_consumer(
                     };
                     shared.rcu(|s| {
                         let mut s = (**s).clone();
-                        s.members.insert(member.clone(), catalog.clone());
+                        s.members.insert(
+                            member.clone(),
+                            Membership {
+                                catalog: catalog.clone(),
+                                groups: entry.groups.clone(),
+                            },
+                        );
                         s
                     });
                     let (stop, task) = if file_zones.contains(&member.to_lowercase()) {
                         tracing::info!(zone = %catalog, member = %member, "member zone added from the catalog; served from its zone file meanwhile");
                         (watch::channel(false).0, None)
                     } else {
-                        tracing::info!(zone = %catalog, member = %member, "member zone added from the catalog");
+                        tracing::info!(zone = %catalog, member = %member, groups = ?entry.groups, "member zone added from the catalog");
                         let (stop, task) = start_member(&secondaries, &templates, catalog, member);
                         (stop, Some(task))
                     };
@@ -283,7 +310,26 @@ pub fn start_consumer(
                         },
                     );
                 }
+                // A member whose groups changed takes its new group's settings from
+                // its next step (`XfrSettings::zone`).
+                for (member, entry) in &members {
+                    let ours = running.get(member).is_some_and(|r| r.catalog == *catalog);
+                    let known = shared.load().members.get(member).map(|m| m.groups.clone());
+                    if ours && known.is_some_and(|g| g != entry.groups) {
+                        shared.rcu(|s| {
+                            let mut s = (**s).clone();
+                            if let Some(m) = s.members.get_mut(member) {
+                                m.groups = entry.groups.clone();
+                            }
+                            s
+                        });
+                        tracing::info!(zone = %catalog, member = %member, groups = ?entry.groups, "member zone's groups changed");
+                    }
+                }
                 listed.insert(catalog.clone(), members);
+            }
+            if again {
+                continue;
             }
             tokio::select! {
                 changed = swaps.changed() => if changed.is_err() { return },

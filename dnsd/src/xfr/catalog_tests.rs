@@ -20,7 +20,7 @@ fn catalog_with(members: &[&str]) -> Zone {
     let mut records = apex_records(&catalog, &settings);
     records.extend(super::records(
         &catalog,
-        &members.iter().map(|m| n(m)).collect(),
+        &members.iter().map(|m| (n(m), None)).collect(),
     ));
     Zone::build(&catalog, records).unwrap()
 }
@@ -44,15 +44,48 @@ fn a_catalog_lists_its_members_with_stable_ids_and_reads_back() {
 #[test]
 fn changes_make_the_catalog_list_exactly_the_members() {
     let zone = catalog_with(&["a.test.", "b.test."]);
-    let want: BTreeSet<Name> = [n("b.test."), n("c.test.")].into();
+    let want: Members = [(n("b.test."), None), (n("c.test."), None)].into();
     let t = changes(&zone, &want);
     assert_eq!(t.changes.len(), 2, "{:?}", t.changes);
     let applied = txn::apply(&zone, &t).unwrap().zone;
     assert_eq!(
         read(&applied).unwrap().into_keys().collect::<BTreeSet<_>>(),
-        want
+        want.keys().cloned().collect()
     );
     assert!(changes(&applied, &want).is_empty());
+}
+
+/// RFC 9432 §4.4.2: a member's group is a TXT at `group.<id>.zones`, read back by a
+/// consumer; a group given, changed or taken away changes only that record.
+#[test]
+fn a_member_group_is_published_changed_and_read_back() {
+    let zone = catalog_with(&["a.test.", "b.test."]);
+    let grouped: Members = [(n("a.test."), Some("signed".into())), (n("b.test."), None)].into();
+    let t = changes(&zone, &grouped);
+    assert_eq!(t.changes.len(), 1, "{:?}", t.changes);
+    let applied = txn::apply(&zone, &t).unwrap().zone;
+    let owner = n(&format!(
+        "group.{}.zones.catalog.invalid.",
+        member_id(&n("a.test."))
+    ));
+    assert!(
+        applied
+            .records()
+            .any(|r| r.owner == owner && r.rtype == Rtype::TXT && &*r.rdata == b"\x06signed"),
+        "{:?}",
+        applied.records().collect::<Vec<_>>()
+    );
+    let members = read(&applied).unwrap();
+    assert_eq!(members[&n("a.test.")].groups, vec!["signed".to_string()]);
+    assert!(members[&n("b.test.")].groups.is_empty());
+    // Another group: one record out, one in; none: the record goes.
+    let regrouped: Members = [(n("a.test."), Some("plain".into())), (n("b.test."), None)].into();
+    assert_eq!(changes(&applied, &regrouped).changes.len(), 2);
+    let ungrouped: Members = [(n("a.test."), None), (n("b.test."), None)].into();
+    let t = changes(&applied, &ungrouped);
+    assert_eq!(t.changes.len(), 1);
+    let back = txn::apply(&applied, &t).unwrap().zone;
+    assert!(read(&back).unwrap()[&n("a.test.")].groups.is_empty());
 }
 
 #[test]
@@ -82,6 +115,7 @@ fn the_plan_adds_removes_resets_and_respects_other_catalogs() {
     let member = |id: &str, coo: Option<&Name>| Member {
         id: id.as_bytes().to_vec(),
         coo: coo.cloned(),
+        groups: Vec::new(),
     };
     let owned: BTreeMap<Name, (Name, Vec<u8>)> = [
         (n("kept.test."), (a.clone(), b"1".to_vec())),

@@ -135,10 +135,24 @@ fn targets(zone: &Zone, settings: &XfrSettings, own: &[SocketAddr]) -> Vec<Remot
             }
         }
     }
-    targets.retain(|t| !own.contains(&t.address));
+    targets.retain(|t| !is_own(t.address, own));
     targets.sort_by_key(|t| t.address);
     targets.dedup_by_key(|t| t.address);
     targets
+}
+
+/// Whether `target` is where we listen ourselves (`own`): one of those addresses, or
+/// the port of a wildcard listener (0.0.0.0, ::) on an address of this host.
+fn is_own(target: SocketAddr, own: &[SocketAddr]) -> bool {
+    own.iter().any(|o| {
+        o.port() == target.port()
+            && (o.ip() == target.ip() || (o.ip().is_unspecified() && is_local(target.ip())))
+    })
+}
+
+/// Whether `ip` is an address of this host: a socket binds to it only then.
+fn is_local(ip: IpAddr) -> bool {
+    ip.is_loopback() || std::net::UdpSocket::bind(SocketAddr::new(ip, 0)).is_ok()
 }
 
 /// Announces the serials `serials` gives for `apex` to `to`, each until acknowledged.
@@ -357,4 +371,75 @@ fn message(zone: &Zone, key: Option<&Arc<Key>>) -> (Vec<u8>, u16, Option<tsig::R
     }
     let verifier = key.map(|k| tsig::sign_request(k, &mut msg, tsig::unix_now()));
     (msg, id, verifier)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::xfr::access::ZoneXfr;
+
+    fn zone() -> Zone {
+        let text = "$ORIGIN example.org.\n$TTL 300\n\
+                    @ SOA ns1 hostmaster 1 3600 600 86400 300\n\
+                    @ NS ns1\n@ NS ns2\n@ NS ns3\n@ NS ns.elsewhere.net.\n\
+                    ns1 A 198.51.100.1\n\
+                    ns2 A 198.51.100.2\nns2 AAAA 2001:db8::2\n\
+                    ns3 A 127.0.0.1\n";
+        crate::zone::load::load_zone_from_bytes(
+            text.as_bytes(),
+            std::path::Path::new("example.org.zone"),
+            &Name::from_text("example.org.", None).unwrap(),
+        )
+        .unwrap()
+        .zone
+    }
+
+    fn settings(notify_ns: bool) -> XfrSettings {
+        XfrSettings {
+            notify_ns,
+            defaults: ZoneXfr {
+                notify: vec![Remote {
+                    address: "203.0.113.9:5300".parse().unwrap(),
+                    key: None,
+                    tls: None,
+                }],
+                ..ZoneXfr::default()
+            },
+            ..XfrSettings::default()
+        }
+    }
+
+    fn addresses(targets: Vec<Remote>) -> Vec<String> {
+        targets.iter().map(|t| t.address.to_string()).collect()
+    }
+
+    /// RFC 1996 §3.6: the notify list, and with `notify-ns` the zone's NS addresses
+    /// (port 53) except MNAME's (the primary) and our own: those we listen on, also
+    /// through a wildcard listener (127.0.0.1 is ours under 0.0.0.0:53).
+    #[test]
+    fn targets_are_the_list_and_the_ns_addresses_but_not_ours() {
+        let zone = zone();
+        let own: Vec<SocketAddr> = vec![
+            "198.51.100.2:53".parse().unwrap(),
+            "0.0.0.0:53".parse().unwrap(),
+        ];
+        assert_eq!(
+            addresses(targets(&zone, &settings(true), &own)),
+            ["203.0.113.9:5300", "[2001:db8::2]:53"]
+        );
+        assert_eq!(
+            addresses(targets(&zone, &settings(false), &own)),
+            ["203.0.113.9:5300"]
+        );
+        // Without ours among them, every NS address but MNAME's.
+        assert_eq!(
+            addresses(targets(&zone, &settings(true), &[])),
+            [
+                "127.0.0.1:53",
+                "198.51.100.2:53",
+                "203.0.113.9:5300",
+                "[2001:db8::2]:53"
+            ]
+        );
+    }
 }
