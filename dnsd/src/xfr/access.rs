@@ -218,7 +218,7 @@ impl Default for XfrSettings {
             write_timeout: DEFAULT_WRITE_TIMEOUT,
             max_transfers_out: DEFAULT_MAX_TRANSFERS_OUT,
             max_transfers_in: DEFAULT_MAX_TRANSFERS_IN,
-            notify_ns: false,
+            notify_ns: true,
             timers: TimerBounds::default(),
             produce_catalog: None,
             members: BTreeMap::new(),
