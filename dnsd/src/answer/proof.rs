@@ -344,7 +344,37 @@ fn nsec3_matching<'z>(zone: &'z Zone, params: (&[u8], u16), lower: &[u8]) -> Opt
 fn nsec3_covering<'z>(zone: &'z Zone, params: (&[u8], u16), lower: &[u8]) -> Option<NodeRef<'z>> {
     let mut label = [0u8; HASH_LABEL];
     hash_label(lower, params, &mut label);
-    zone.nsec3_covering(&label).or_else(|| zone.nsec3_last())
+    // While the zone's NSEC3 parameters change, the records of another chain lie
+    // between those of the one the NSEC3PARAM names (RFC 5155 §7.2: the server's
+    // proofs use that one): the nearest record of this chain, passing over the
+    // other's (a few at most, the chains' hashes being spread evenly); failing that,
+    // as before.
+    let of_chain = |node: &NodeRef<'_>| uses_params(node, params);
+    zone.nsec3_nodes_down_from(&label)
+        .take(OTHER_CHAIN_RECORDS)
+        .find(of_chain)
+        .or_else(|| {
+            zone.nsec3_nodes_down_from(&[b'v'; HASH_LABEL])
+                .take(OTHER_CHAIN_RECORDS)
+                .find(of_chain)
+        })
+        .or_else(|| zone.nsec3_covering(&label).or_else(|| zone.nsec3_last()))
+}
+
+/// NSEC3 records of another chain passed over, at most, looking for one of the
+/// served chain's.
+const OTHER_CHAIN_RECORDS: usize = 64;
+
+/// Whether `node`'s NSEC3 record has the hash parameters `(salt, iterations)` (RFC
+/// 5155 §3.2: algorithm, flags, iterations, salt length, salt).
+fn uses_params(node: &NodeRef<'_>, (salt, iterations): (&[u8], u16)) -> bool {
+    node.rrset(Rtype::NSEC3)
+        .and_then(|r| r.rdatas().next())
+        .is_some_and(|r| {
+            r.get(2..4) == Some(&iterations.to_be_bytes()[..])
+                && r.get(4).map(|&l| usize::from(l)) == Some(salt.len())
+                && r.get(5..5 + salt.len()) == Some(salt)
+        })
 }
 
 #[cfg(test)]

@@ -16,6 +16,8 @@
 //! - `nsec`, `nsec3`: the chains, whole or repaired around changed names.
 //! - `signer`: a version signed whole, or the changes a diff needs; refreshes.
 //! - `resign`: a key or algorithm change signed again in batches, a version each.
+//! - `rechain`: a change of the denial of existence walked in batches, likewise.
+//! - `rrset_changes`: the transaction steps those share (an RRset signed in place).
 //! - `store`: keys in the state folder (0600); `bind_format`: BIND's key files.
 //! - `keyset`: which keys are published and sign at a moment, the CDS, the DS.
 //! - `timeline`: each key's life and the rollovers (a pure core, given the time).
@@ -36,6 +38,7 @@ pub mod policy;
 pub mod rdata;
 pub mod rechain;
 pub mod resign;
+mod rrset_changes;
 pub mod sign;
 pub mod signer;
 pub mod stage;
@@ -57,6 +60,9 @@ mod resign_tests;
 
 #[cfg(test)]
 mod rechain_tests;
+
+#[cfg(test)]
+mod rechain_keys_tests;
 
 #[cfg(test)]
 mod rollover_sim;

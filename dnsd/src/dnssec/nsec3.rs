@@ -146,113 +146,156 @@ impl Params<'_> {
 /// An NSEC3 record to hold: its hash owner and RDATA (None: the record goes).
 pub type Nsec3Change = (Hash, Option<Vec<u8>>);
 
-/// What the chain holds at a hash: the record's flags, next hash and bitmap.
-fn record_at(zone: &Zone, hash: &Hash) -> Option<(u8, Hash, Vec<u8>)> {
-    let owner = hashed_owner(hash, zone.apex().as_wire());
-    let node = zone.node(&owner)?;
-    let rdata = node.rrset(Rtype::NSEC3)?.rdatas().next()?;
-    let (flags, next, bitmap) = nsec3_parts(rdata)?;
-    Some((flags, next.try_into().ok()?, bitmap.to_vec()))
+/// Whether an NSEC3 RDATA is of the chain of `params` (RFC 5155 §3.2: the hash
+/// algorithm, iterations and salt name a chain; the flags do not).
+pub fn of_chain(rdata: &[u8], params: Params<'_>) -> bool {
+    rdata.first() == Some(&1)
+        && rdata.get(2..4) == Some(&params.iterations.to_be_bytes()[..])
+        && rdata.get(4).map(|&l| usize::from(l)) == Some(params.salt.len())
+        && rdata.get(5..5 + params.salt.len()) == Some(params.salt)
 }
 
-/// The hash of an NSEC3 node of the old chain.
-fn node_hash(node: NodeRef<'_>) -> Option<Hash> {
-    hash_of_owner(node.owner())
+/// Whether `node` holds an NSEC3 record of the chain of `params`.
+pub fn node_of_chain(node: &NodeRef<'_>, params: Params<'_>) -> bool {
+    node.rrset(Rtype::NSEC3)
+        .and_then(|r| r.rdatas().next())
+        .is_some_and(|r| of_chain(r, params))
 }
 
-/// The greatest hash of the old chain at or before `hash`, cyclically (the last one
-/// when none is).
-fn old_at_or_before(zone: &Zone, hash: &Hash) -> Option<Hash> {
-    let label = base32hex(hash);
-    match zone.nsec3_covering(&label) {
-        Some(node) => node_hash(node),
-        None => zone.nsec3_covering(&[b'v'; 32]).and_then(node_hash),
-    }
+/// The chain of some parameters as a version holds it (the "old" chain a change is
+/// laid over). The records of another chain (a change of parameters under way,
+/// `rechain`) are passed over, as BIND's `dns_nsec3_addnsec3` does.
+struct OldChain<'z, 'p> {
+    zone: &'z Zone,
+    params: Params<'p>,
+    /// The version holds no record of the chain: nothing to look for (a chain built
+    /// beside another one starts so; every lookup would pass over the other).
+    empty: bool,
 }
 
-/// The hash of the old chain just before `hash` (strictly), cyclically.
-fn old_before(zone: &Zone, hash: &Hash) -> Option<Hash> {
-    let mut lower = *hash;
-    // hash - 1, big-endian; 0 wraps to the largest hash.
-    for b in lower.iter_mut().rev() {
-        let (v, borrow) = b.overflowing_sub(1);
-        *b = v;
-        if !borrow {
-            break;
+/// The last hash label there is: every NSEC3 owner's sorts at or below it.
+const LAST_LABEL: [u8; 32] = [b'v'; 32];
+
+impl<'z, 'p> OldChain<'z, 'p> {
+    fn new(zone: &'z Zone, params: Params<'p>) -> Self {
+        let empty = !zone.nsec3_nodes().any(|n| node_of_chain(&n, params));
+        Self {
+            zone,
+            params,
+            empty,
         }
     }
-    if *hash == [0; 20] {
-        return zone.nsec3_covering(&[b'v'; 32]).and_then(node_hash);
+
+    /// What the chain holds at a hash: the record's flags, next hash and bitmap.
+    fn record_at(&self, hash: &Hash) -> Option<(u8, Hash, Vec<u8>)> {
+        if self.empty {
+            return None;
+        }
+        let owner = hashed_owner(hash, self.zone.apex().as_wire());
+        let node = self.zone.node(&owner)?;
+        let rdata = node.rrset(Rtype::NSEC3)?.rdatas().next()?;
+        if !of_chain(rdata, self.params) {
+            return None;
+        }
+        let (flags, next, bitmap) = nsec3_parts(rdata)?;
+        Some((flags, next.try_into().ok()?, bitmap.to_vec()))
     }
-    old_at_or_before(zone, &lower)
-}
 
-/// The hash of the old chain just after `hash` (strictly), cyclically: the next field
-/// of the old record at or before it.
-fn old_after(zone: &Zone, hash: &Hash) -> Option<Hash> {
-    let at = old_at_or_before(zone, hash)?;
-    record_at(zone, &at).map(|(_, next, _)| next)
-}
+    /// The greatest hash of the chain at or before `hash`, cyclically (the last one
+    /// when none is).
+    fn at_or_before(&self, hash: &Hash) -> Option<Hash> {
+        if self.empty {
+            return None;
+        }
+        let of_chain = |n: &NodeRef<'_>| node_of_chain(n, self.params);
+        self.zone
+            .nsec3_nodes_down_from(&base32hex(hash))
+            .find(of_chain)
+            .or_else(|| self.zone.nsec3_nodes_down_from(&LAST_LABEL).find(of_chain))
+            .and_then(|n| hash_of_owner(n.owner()))
+    }
 
-/// The chain once `leaves` have left and `joins` joined: the member after (`forward`)
-/// or before `hash`, cyclically; None when the chain is empty.
-fn neighbour(
-    zone: &Zone,
-    hash: &Hash,
-    leaves: &BTreeSet<Hash>,
-    joins: &BTreeSet<Hash>,
-    forward: bool,
-) -> Option<Hash> {
-    let step = |h: &Hash| {
-        if forward {
-            old_after(zone, h)
+    /// The hash of the chain just before `hash` (strictly), cyclically.
+    fn before(&self, hash: &Hash) -> Option<Hash> {
+        let mut lower = *hash;
+        // hash - 1, big-endian; 0 wraps to the largest hash.
+        for b in lower.iter_mut().rev() {
+            let (v, borrow) = b.overflowing_sub(1);
+            *b = v;
+            if !borrow {
+                break;
+            }
+        }
+        self.at_or_before(&lower)
+    }
+
+    /// The hash of the chain just after `hash` (strictly), cyclically: the next field
+    /// of the record at or before it.
+    fn after(&self, hash: &Hash) -> Option<Hash> {
+        let at = self.at_or_before(hash)?;
+        self.record_at(&at).map(|(_, next, _)| next)
+    }
+
+    /// The chain once `leaves` have left and `joins` joined: the member after
+    /// (`forward`) or before `hash`, cyclically; None when the chain is empty.
+    fn neighbour(
+        &self,
+        hash: &Hash,
+        leaves: &BTreeSet<Hash>,
+        joins: &BTreeSet<Hash>,
+        forward: bool,
+    ) -> Option<Hash> {
+        let step = |h: &Hash| {
+            if forward {
+                self.after(h)
+            } else {
+                self.before(h)
+            }
+        };
+        let mut old = step(hash);
+        let mut guard = 0;
+        while let Some(h) = old {
+            if !leaves.contains(&h) {
+                break;
+            }
+            guard += 1;
+            if guard > leaves.len() || h == *hash {
+                old = None;
+                break;
+            }
+            old = step(&h);
+        }
+        let joined = if forward {
+            joins
+                .range((std::ops::Bound::Excluded(*hash), std::ops::Bound::Unbounded))
+                .next()
+                .or_else(|| joins.iter().next())
         } else {
-            old_before(zone, h)
-        }
-    };
-    let mut old = step(hash);
-    let mut guard = 0;
-    while let Some(h) = old {
-        if !leaves.contains(&h) {
-            break;
-        }
-        guard += 1;
-        if guard > leaves.len() || h == *hash {
-            old = None;
-            break;
-        }
-        old = step(&h);
-    }
-    let joined = if forward {
-        joins
-            .range((std::ops::Bound::Excluded(*hash), std::ops::Bound::Unbounded))
-            .next()
-            .or_else(|| joins.iter().next())
-    } else {
-        joins
-            .range(..*hash)
-            .next_back()
-            .or_else(|| joins.iter().next_back())
-    };
-    // The nearer one, cyclically: after `hash` the least of those above it (else the
-    // least), before it the greatest of those below it (else the greatest).
-    let nearer = |o: Hash, j: Hash| {
-        if forward {
-            if (o <= *hash, o) <= (j <= *hash, j) {
+            joins
+                .range(..*hash)
+                .next_back()
+                .or_else(|| joins.iter().next_back())
+        };
+        // The nearer one, cyclically: after `hash` the least of those above it (else
+        // the least), before it the greatest of those below it (else the greatest).
+        let nearer = |o: Hash, j: Hash| {
+            if forward {
+                if (o <= *hash, o) <= (j <= *hash, j) {
+                    o
+                } else {
+                    j
+                }
+            } else if (o < *hash, o) >= (j < *hash, j) {
                 o
             } else {
                 j
             }
-        } else if (o < *hash, o) >= (j < *hash, j) {
-            o
-        } else {
-            j
+        };
+        match (old, joined.copied()) {
+            (None, j) => j,
+            (o, None) => o,
+            (Some(o), Some(j)) => Some(nearer(o, j)),
         }
-    };
-    match (old, joined.copied()) {
-        (None, j) => j,
-        (o, None) => o,
-        (Some(o), Some(j)) => Some(nearer(o, j)),
     }
 }
 
@@ -280,6 +323,7 @@ pub fn nsec3_changes(zone: &Zone, changed: &[Vec<u8>], params: Params<'_>) -> Ve
     let mut wanted: BTreeMap<Hash, Option<Vec<u16>>> = BTreeMap::new();
     let mut joins = BTreeSet::new();
     let mut leaves = BTreeSet::new();
+    let old = OldChain::new(zone, params);
     for owner in changed {
         if zone.node(owner).is_some_and(|n| is_nsec3_node(&n)) {
             continue;
@@ -288,7 +332,7 @@ pub fn nsec3_changes(zone: &Zone, changed: &[Vec<u8>], params: Params<'_>) -> Ve
         let want = zone
             .node(owner)
             .and_then(|n| types_beside_nsec(&n, params.opt_out));
-        let have = record_at(zone, &hash);
+        let have = old.record_at(&hash);
         match (&want, &have) {
             (Some(_), None) => {
                 joins.insert(hash);
@@ -304,7 +348,7 @@ pub fn nsec3_changes(zone: &Zone, changed: &[Vec<u8>], params: Params<'_>) -> Ve
     let mut out: BTreeMap<Hash, Option<Vec<u8>>> = BTreeMap::new();
     let mut rewrite: BTreeSet<Hash> = BTreeSet::new();
     for hash in joins.iter().chain(&leaves) {
-        if let Some(previous) = neighbour(zone, hash, &leaves, &joins, false) {
+        if let Some(previous) = old.neighbour(hash, &leaves, &joins, false) {
             rewrite.insert(previous);
         }
     }
@@ -321,8 +365,8 @@ pub fn nsec3_changes(zone: &Zone, changed: &[Vec<u8>], params: Params<'_>) -> Ve
         }
     }
     for hash in rewrite {
-        let next = neighbour(zone, &hash, &leaves, &joins, true).unwrap_or(hash);
-        let have = record_at(zone, &hash);
+        let next = old.neighbour(&hash, &leaves, &joins, true).unwrap_or(hash);
+        let have = old.record_at(&hash);
         let bitmap = match wanted.get(&hash) {
             Some(Some(types)) => {
                 let mut b = Vec::new();

@@ -1,6 +1,8 @@
 //! A change of the denial of existence of a signed zone (NSEC to NSEC3, NSEC3 to
-//! NSEC, NSEC3's Opt-Out turned on or off) walked in bounded batches, each committed
-//! by the zone's manager as a version of its own, like a key change (`resign`).
+//! NSEC, NSEC3's Opt-Out turned on or off, NSEC3's parameters: another salt or
+//! iteration count) walked in bounded batches, each committed by the zone's manager
+//! as a version of its own, like a key change (`resign`). The phases and how a
+//! zone's phase is found are in `rechain_phase.rs`.
 //!
 //! # How (BIND's `zone_nsec3chain`, in phases)
 //! The new chain is built beside the one served, a batch of names at a time in
@@ -13,6 +15,8 @@
 //!  NSEC3 -> NSEC:  BuildNsec ──(apex NSEC in, NSEC3PARAM out)──> DropNsec3 ──> done
 //!  Opt-Out on:     Flags { opt_out: true, flag: true } ──> done
 //!  Opt-Out off:    Flags { opt_out: false, flag: true } ──> Flags { false, false } ──> done
+//!  NSEC3 -> NSEC3 of other parameters:
+//!                  BuildNsec3Beside ──(NSEC3PARAM replaced)──> DropOldNsec3 ──> done
 //! ```
 //!
 //! - `BuildNsec3`: NSEC served. The NSEC3 records join the chain a batch of names at
@@ -32,6 +36,19 @@
 //!   what one record may cover). Turning Opt-Out off first gives every insecure
 //!   delegation its record (the flag still set, so that no record without it covers
 //!   one not yet walked), then clears the flags.
+//! - `BuildNsec3Beside`: the old NSEC3 chain served, its NSEC3PARAM at the apex. The
+//!   policy's chain joins a batch of names at a time as in `BuildNsec3`, its records
+//!   among the old chain's in the hash-ordered index (each chain links only its
+//!   own: `nsec3_changes` passes over the other's records, as BIND's
+//!   `dns_nsec3_addnsec3` does, and so does the answer engine). No NSEC3PARAM names
+//!   it yet. The switch replaces the old NSEC3PARAM by the new one in one version.
+//!   (BIND's `zone_nsec3chain` does the same in two steps: it adds the new chain's
+//!   NSEC3PARAM when the chain is complete, `fixup_nsec3param`, and removes the old
+//!   one when it starts removing the old chain, which may be a later version; both
+//!   chains being whole at that point, either is valid.)
+//! - `DropOldNsec3`: the new chain served. The old chain's records go in hash order,
+//!   from where the last batch stopped, the last one left relinked to the first one
+//!   left.
 //!
 //! While a name holds an NSEC and an NSEC3, its NSEC3 lists NSEC (RFC 5155 §3.2: the
 //! types at the name; what `dnssec-verify` and `kzonecheck` check). Changes made
@@ -49,53 +66,37 @@
 //! NSEC3PARAM with a non-zero flag instead (never used for answers, RFC 5155
 //! §4.1.2) gets "invalid flags in NSEC3PARAM" from `kzonecheck`; every form with a
 //! usable NSEC3PARAM needs the whole NSEC3 chain.
+//! The versions of a change of NSEC3 parameters (`BuildNsec3Beside`,
+//! `DropOldNsec3`: two NSEC3 chains, one NSEC3PARAM) pass `dnssec-verify`, which
+//! checks the chain the NSEC3PARAM names; `ldns-verify-zone` ("original of NSEC3
+//! hashed name could not be found") and `kzonecheck` ("inconsistent NSEC(3) chain")
+//! read every NSEC3 record as one chain and refuse them, as they would BIND's.
 //!
 //! # Restarts
 //! A walk under way is noted in `STATE/dnssec-rechain/ZONE`; a restart finds the phase
 //! again from the zone (`start`) and walks it from the start, names already done
-//! making no change.
+//! making no change. At the last phase's end, `start` is asked once more, so that
+//! what a policy changed during the walk left (records of a third chain) goes too.
 
 use std::path::{Path, PathBuf};
 
 use super::nsec::{nsec_types, wanted_nsec};
 use super::nsec3::{
-    Params, hash_of_owner, is_nsec3_node, nsec3_changes, nsec3_types, with_ancestors,
+    Params, hash_of_owner, is_nsec3_node, node_of_chain, nsec3_changes, with_ancestors,
 };
-use super::policy::{Denial, Policy};
-use super::rdata::nsec3_parts;
-use super::sign::{Scratch, sign_with_all};
-use super::signer::{
-    Chains, Context, SignError, Upkeep, denial_ttl, params, push_nsec3, remove_sigs,
-};
+use super::policy::Policy;
+use super::rdata::{base32hex, nsec3_parts};
+use super::rrset_changes::{DenialRecord, push_removed, push_signed};
+use super::sign::Scratch;
+use super::signer::{Context, SignError, denial_ttl, push_nsec3};
 use crate::wire::name::Name;
 use crate::zone::diff::ZoneDiff;
 use crate::zone::txn::{self, Change, Transaction};
 use crate::zone::{NodeRef, Rtype, Zone};
 
-/// A phase of the walk (see the module documentation).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
-    /// NSEC served; the policy's NSEC3 chain built beside it.
-    BuildNsec3,
-    /// The policy's NSEC3 chain served; the NSEC records go.
-    DropNsec,
-    /// The NSEC3 chain of `iterations` and `opt_out` served; NSEC built beside it.
-    BuildNsec {
-        /// The served chain's iterations.
-        iterations: u16,
-        /// The served chain's Opt-Out.
-        opt_out: bool,
-    },
-    /// NSEC served; the NSEC3 records go.
-    DropNsec3,
-    /// The NSEC3 chain written again with `opt_out`'s members and `flag`.
-    Flags {
-        /// Whether insecure delegations are left out.
-        opt_out: bool,
-        /// The Opt-Out flag written.
-        flag: bool,
-    },
-}
+#[path = "rechain_phase.rs"]
+mod phase;
+pub use phase::{Nsec3Chain, Phase, start};
 
 /// Where a walk stands.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -104,191 +105,6 @@ pub struct Rechain {
     pub phase: Option<Phase>,
     /// The last name walked (lowercased wire form); None: from the start.
     pub after: Option<Vec<u8>>,
-}
-
-/// The NSEC3PARAM at the apex that the answer engine would use: flags 0, SHA-1.
-fn usable_param(zone: &Zone) -> Option<(u16, Vec<u8>)> {
-    let apex = zone.apex_node();
-    let param = apex.rrset(Rtype::NSEC3PARAM)?;
-    param.rdatas().find_map(|r| {
-        let (&alg, &flags) = (r.first()?, r.get(1)?);
-        let iterations = u16::from_be_bytes([*r.get(2)?, *r.get(3)?]);
-        let salt = r.get(5..5 + usize::from(*r.get(4)?))?;
-        (alg == 1 && flags == 0).then(|| (iterations, salt.to_vec()))
-    })
-}
-
-/// The NSEC3 record of `owner` (a name of the zone), if any.
-fn nsec3_of<'z>(zone: &'z Zone, owner: &[u8], p: Params<'_>) -> Option<NodeRef<'z>> {
-    let hash = super::nsec3::nsec3_hash(owner, p.salt, p.iterations);
-    zone.node(&super::nsec3::hashed_owner(&hash, zone.apex().as_wire()))
-        .filter(|n| n.rrset(Rtype::NSEC3).is_some())
-}
-
-/// The phase a walk from `zone` to `policy`'s denial starts with (or, after a
-/// restart, goes on with); None when there is nothing to walk, or when the change is
-/// not one this walk makes (another salt: the zone is then signed whole).
-pub fn start(zone: &Zone, policy: &Policy) -> Option<Phase> {
-    let apex = zone.apex_node();
-    let param = usable_param(zone);
-    match params(policy) {
-        None => match param {
-            Some((iterations, salt)) if salt.is_empty() => {
-                let opt_out = nsec3_of(
-                    zone,
-                    zone.apex().as_wire(),
-                    Params {
-                        salt: &[],
-                        iterations,
-                        opt_out: false,
-                        opt_out_flag: false,
-                    },
-                )
-                .and_then(|n| {
-                    n.rrset(Rtype::NSEC3)?
-                        .rdatas()
-                        .next()
-                        .map(|r| r[1] & 1 == 1)
-                })
-                .unwrap_or(false);
-                Some(Phase::BuildNsec {
-                    iterations,
-                    opt_out,
-                })
-            }
-            Some(_) => None,
-            None => zone
-                .nsec3_nodes()
-                .next()
-                .is_some()
-                .then_some(Phase::DropNsec3),
-        },
-        Some(p) => {
-            let Some((iterations, salt)) = param else {
-                return apex
-                    .rrset(Rtype::NSEC)
-                    .is_some()
-                    .then_some(Phase::BuildNsec3);
-            };
-            if !salt.is_empty() || iterations != p.iterations {
-                return None;
-            }
-            if zone.nodes().any(|n| n.rrset(Rtype::NSEC).is_some()) {
-                return Some(Phase::DropNsec);
-            }
-            let wrong_flag = zone.nsec3_nodes().any(|n| {
-                n.rrset(Rtype::NSEC3)
-                    .and_then(|r| r.rdatas().next())
-                    .is_some_and(|r| r.get(1).copied().unwrap_or(0) & 1 != p.flags())
-            });
-            // Insecure delegations: in the chain without Opt-Out, out of it with.
-            let mut insecure = zone
-                .delegations()
-                .filter(|d| !d.is_below_cut() && nsec3_types(d, true).is_none());
-            if p.opt_out {
-                let extra = insecure.any(|d| nsec3_of(zone, d.owner(), p).is_some());
-                (wrong_flag || extra).then_some(Phase::Flags {
-                    opt_out: true,
-                    flag: true,
-                })
-            } else if insecure.any(|d| nsec3_of(zone, d.owner(), p).is_none()) {
-                Some(Phase::Flags {
-                    opt_out: false,
-                    flag: true,
-                })
-            } else {
-                wrong_flag.then_some(Phase::Flags {
-                    opt_out: false,
-                    flag: false,
-                })
-            }
-        }
-    }
-}
-
-impl Phase {
-    /// The policy whose denial is served during the phase (the apex's NSEC3PARAM
-    /// follows it).
-    pub fn served(self, policy: &Policy) -> Policy {
-        let denial = match self {
-            Phase::BuildNsec3 => Denial::Nsec,
-            Phase::BuildNsec {
-                iterations,
-                opt_out,
-            } => Denial::Nsec3 {
-                iterations,
-                opt_out,
-            },
-            _ => policy.denial,
-        };
-        Policy {
-            denial,
-            ..policy.clone()
-        }
-    }
-
-    /// The chains the phase's versions hold, and how changes keep them.
-    pub fn chains(self, policy: &Policy) -> Chains<'static> {
-        let target = params(policy);
-        match self {
-            Phase::BuildNsec3 => Chains {
-                nsec: Some(Upkeep::Whole),
-                nsec3: target.map(|p| (p, Upkeep::Building)),
-            },
-            Phase::DropNsec => Chains {
-                nsec: Some(Upkeep::Going),
-                nsec3: target.map(|p| (p, Upkeep::Whole)),
-            },
-            Phase::BuildNsec {
-                iterations,
-                opt_out,
-            } => Chains {
-                nsec: Some(Upkeep::Building),
-                nsec3: Some((
-                    Params {
-                        salt: &[],
-                        iterations,
-                        opt_out,
-                        opt_out_flag: opt_out,
-                    },
-                    Upkeep::Whole,
-                )),
-            },
-            Phase::DropNsec3 => Chains {
-                nsec: Some(Upkeep::Whole),
-                nsec3: None,
-            },
-            Phase::Flags { opt_out, flag } => Chains {
-                nsec: None,
-                nsec3: target.map(|p| {
-                    (
-                        Params {
-                            opt_out,
-                            opt_out_flag: flag,
-                            ..p
-                        },
-                        Upkeep::Whole,
-                    )
-                }),
-            },
-        }
-    }
-
-    /// The phase after this one; None: the walk is over.
-    pub fn next(self) -> Option<Phase> {
-        match self {
-            Phase::BuildNsec3 => Some(Phase::DropNsec),
-            Phase::BuildNsec { .. } => Some(Phase::DropNsec3),
-            Phase::Flags {
-                opt_out: false,
-                flag: true,
-            } => Some(Phase::Flags {
-                opt_out: false,
-                flag: false,
-            }),
-            _ => None,
-        }
-    }
 }
 
 /// One batch of a walk: the version it leads to and what it changed (None: no
@@ -336,8 +152,9 @@ fn apply(
     }))
 }
 
-/// The next batch of phase `phase` from `after`: about `limit` signatures made.
-/// `ctx` holds the phase's served policy ([`Phase::served`]).
+/// The next batch of phase `phase` from `after` (a name, or in the phases that
+/// remove NSEC3 records the hash label to go on from): about `limit` signatures
+/// made.
 pub fn batch(
     zone: &Zone,
     ctx: Context<'_>,
@@ -346,19 +163,18 @@ pub fn batch(
     after: Option<&[u8]>,
     limit: usize,
 ) -> Result<Batch, SignError> {
-    let chains = phase.chains(policy);
+    let walked = phase.walked(policy);
     let apex = zone.apex().as_wire().to_vec();
     let mut scratch = Scratch::default();
-    let nsec3 =
-        |z: &Zone, names: &[Vec<u8>], txn: &mut Transaction, s: &mut Scratch| match chains.nsec3 {
-            Some((p, _)) => {
-                let changes = nsec3_changes(z, &with_ancestors(&apex, names), p);
-                push_nsec3(z, changes, ctx, txn, s).map(|_| ())
-            }
-            None => Ok(()),
-        };
+    let nsec3 = |z: &Zone, names: &[Vec<u8>], txn: &mut Transaction, s: &mut Scratch| match walked {
+        Some(p) => {
+            let changes = nsec3_changes(z, &with_ancestors(&apex, names), p);
+            push_nsec3(z, changes, ctx, txn, s).map(|_| ())
+        }
+        None => Ok(()),
+    };
     match phase {
-        Phase::BuildNsec3 | Phase::Flags { .. } => {
+        Phase::BuildNsec3 | Phase::Flags { .. } | Phase::BuildNsec3Beside { .. } => {
             let (names, more) = next_names(zone, after, limit / 2);
             let mut t = Transaction::new();
             nsec3(zone, &names, &mut t, &mut scratch)?;
@@ -380,11 +196,7 @@ pub fn batch(
                 let have = node.rrset(Rtype::NSEC).and_then(|r| r.rdatas().next());
                 if !building {
                     if have.is_some() {
-                        t.push(Change::RemoveRrset {
-                            owner: name.clone(),
-                            rtype: Rtype::NSEC,
-                        });
-                        remove_sigs(&node, &name, Rtype::NSEC, &mut t);
+                        push_removed(&node, &name, Rtype::NSEC, &mut t);
                     }
                     continue;
                 }
@@ -398,32 +210,14 @@ pub fn batch(
                 if have == Some(&want[..]) {
                     continue;
                 }
-                let sigs = sign_with_all(
-                    owner,
-                    Rtype::NSEC,
-                    ttl,
-                    || std::iter::once(&want[..]),
-                    &apex,
-                    ctx.keys,
-                    ctx.policy,
-                    ctx.now,
-                    &mut scratch,
-                )?;
-                remove_sigs(&node, &name, Rtype::NSEC, &mut t);
-                t.push(Change::Replace {
-                    owner: name.clone(),
+                let record = DenialRecord {
+                    wire: owner,
+                    name: &name,
                     rtype: Rtype::NSEC,
                     ttl,
-                    rdatas: vec![want.into()],
-                });
-                for sig in sigs {
-                    t.push(Change::Add(crate::zone::Record {
-                        owner: name.clone(),
-                        rtype: Rtype::RRSIG,
-                        ttl,
-                        rdata: sig,
-                    }));
-                }
+                    rdata: want,
+                };
+                push_signed(record, Some(&node), &apex, ctx, &mut scratch, &mut t)?;
             }
             let first = apply(zone, &t, None)?;
             let z1 = first.as_ref().map_or(zone, |(z, _)| z);
@@ -435,25 +229,42 @@ pub fn batch(
                 after: more.then(|| names.last().cloned()).flatten(),
             })
         }
-        Phase::DropNsec3 => drop_nsec3(zone, ctx, limit),
+        Phase::DropNsec3 => drop_nsec3(zone, ctx, None, after, limit),
+        Phase::DropOldNsec3 { old } => drop_nsec3(zone, ctx, Some(old.params()), after, limit),
     }
 }
 
-/// A batch of `DropNsec3`: the first `limit` NSEC3 records in hash order go, and the
-/// last one left is relinked to the first one left (the records left stay a closed
-/// chain).
-fn drop_nsec3(zone: &Zone, ctx: Context<'_>, limit: usize) -> Result<Batch, SignError> {
+/// The last hash label there is: every NSEC3 owner's sorts at or below it.
+const LAST_LABEL: [u8; 32] = [b'v'; 32];
+
+/// A batch of `DropNsec3` (`only` None: every NSEC3 record goes) or `DropOldNsec3`
+/// (`only`: the records of that chain go, the served chain's records between them
+/// passed over): the first `limit` records from the hash label `after` go, and the
+/// last one of the chain left is relinked to the first one left (the records left
+/// stay a closed chain).
+fn drop_nsec3(
+    zone: &Zone,
+    ctx: Context<'_>,
+    only: Option<Params<'_>>,
+    after: Option<&[u8]>,
+    limit: usize,
+) -> Result<Batch, SignError> {
     let limit = limit.max(1);
-    let nodes: Vec<NodeRef<'_>> = zone.nsec3_nodes().take(limit + 1).collect();
+    let of = |n: &NodeRef<'_>| only.is_none_or(|p| node_of_chain(n, p));
+    let from: Box<dyn Iterator<Item = NodeRef<'_>>> = match after {
+        Some(label) if !label.is_empty() => Box::new(zone.nsec3_nodes_from(label)),
+        _ => Box::new(zone.nsec3_nodes()),
+    };
+    let nodes: Vec<NodeRef<'_>> = from.filter(of).take(limit + 1).collect();
     let mut t = Transaction::new();
     for node in nodes.iter().take(limit) {
         t.push(Change::RemoveName {
             owner: node.owner_name(),
         });
     }
-    let more = nodes.len() > limit;
-    if more
-        && let (Some(first), Some(last)) = (nodes.get(limit), zone.nsec3_last())
+    let first = nodes.get(limit);
+    let last = zone.nsec3_nodes_down_from(&LAST_LABEL).find(of);
+    if let (Some(first), Some(last)) = (first, last)
         && let (Some(first_hash), Some(rdata)) = (
             hash_of_owner(first.owner()),
             last.rrset(Rtype::NSEC3).and_then(|r| r.rdatas().next()),
@@ -474,7 +285,9 @@ fn drop_nsec3(zone: &Zone, ctx: Context<'_>, limit: usize) -> Result<Batch, Sign
     }
     Ok(Batch {
         applied: apply(zone, &t, None)?,
-        after: more.then(Vec::new),
+        after: first
+            .and_then(|n| hash_of_owner(n.owner()))
+            .map(|h| base32hex(&h)),
     })
 }
 

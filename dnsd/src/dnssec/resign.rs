@@ -17,9 +17,10 @@
 //!   DNSKEY"), so that no version has a DNSKEY algorithm without signatures on every
 //!   RRset (what `dnssec-verify` checks).
 //!
-//! A change of the denial of existence (NSEC to NSEC3 and back, NSEC3's Opt-Out) is
-//! walked too, by `rechain`: the new chain built beside the old one, then switched.
-//! A change of both keys and denial at once is signed whole (`signer::sign_full`).
+//! A change of the denial of existence (NSEC to NSEC3 and back, NSEC3's Opt-Out or
+//! parameters) is walked too, by `rechain`: the new chain built beside the old one,
+//! then switched. A change of both keys and denial at once walks the denial first,
+//! then re-signs (`stage`).
 //!
 //! # Restarts
 //! The stage notes a walk in `STATE/dnssec-resign/ZONE` when it starts and deletes it
@@ -33,11 +34,12 @@ use std::path::{Path, PathBuf};
 
 use super::nsec::is_data;
 use super::rdata::RrsigFields;
-use super::sign::{KeySet, Scratch, sign_with_all};
-use super::signer::{Context, SignError, remove_sigs, signable};
+use super::rrset_changes::{remove_sigs, resign_rrset};
+use super::sign::{KeySet, Scratch};
+use super::signer::{Context, SignError, signable};
 use crate::wire::name::Name;
-use crate::zone::txn::{Change, Transaction};
-use crate::zone::{NodeRef, Record, Rtype, Zone};
+use crate::zone::txn::Transaction;
+use crate::zone::{NodeRef, Rtype, Zone};
 
 /// Signatures made per batch by default: about 70 ms of one core with ECDSA P-256 (a
 /// fifth of that with Ed25519), a few hundred KiB of new RRSIGs.
@@ -185,28 +187,18 @@ fn resign_node(
         if sigs.is_some_and(|s| current(ctx, rtype, at_apex, rrset.ttl, s.ttl, s.rdatas())) {
             continue;
         }
-        let new = sign_with_all(
-            node.owner(),
+        let owner = name.get_or_insert_with(|| node.owner_name());
+        made += resign_rrset(
+            node,
+            owner,
             rtype,
             rrset.ttl,
             || rrset.rdatas(),
             apex,
-            ctx.keys,
-            ctx.policy,
-            ctx.now,
+            ctx,
             scratch,
+            txn,
         )?;
-        made += new.len();
-        let owner = name.get_or_insert_with(|| node.owner_name()).clone();
-        remove_sigs(node, &owner, rtype, txn);
-        for rdata in new {
-            txn.push(Change::Add(Record {
-                owner: owner.clone(),
-                rtype: Rtype::RRSIG,
-                ttl: rrset.ttl,
-                rdata,
-            }));
-        }
     }
     // Signatures over what the node no longer holds or signs.
     for sigs in node.rrsets_of(Rtype::RRSIG) {

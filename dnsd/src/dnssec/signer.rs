@@ -25,12 +25,13 @@ use super::nsec::{is_data, nsec_changes};
 use super::nsec3::{self, Params, hashed_owner, is_leftover, nsec3_changes, with_ancestors};
 use super::policy::{Denial, Policy};
 use super::rdata::{RrsigFields, nsec3param_rdata};
-use super::sign::{KeySet, Scratch, sign_with_all};
+use super::rrset_changes::{DenialRecord, push_removed, push_signed, remove_sigs, resign_rrset};
+use super::sign::{KeySet, Scratch};
 use crate::wire::name::Name;
 use crate::zone::diff::ZoneDiff;
 use crate::zone::snapshot::BuildError;
 use crate::zone::txn::{self, Change, Transaction, TxnError};
-use crate::zone::{NodeRef, Record, Rtype, Zone};
+use crate::zone::{NodeRef, Rtype, Zone};
 
 /// Why a version could not be signed; the caller keeps the last signed version.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -183,12 +184,12 @@ pub fn chain_matches(zone: &Zone, policy: &Policy) -> bool {
 /// An apex RRset the signer makes: type, RDATAs (None: none), TTL.
 type Wanted<'a> = (Rtype, Option<&'a Vec<Vec<u8>>>, u32);
 
-/// The changes that give the apex the DNSKEY, CDS, CDNSKEY and NSEC3PARAM RRsets the
-/// key set and policy ask for.
-fn apex_changes(zone: &Zone, ctx: Context<'_>, txn: &mut Transaction) {
+/// The changes that give the apex the DNSKEY, CDS, CDNSKEY RRsets the key set asks
+/// for, and the NSEC3PARAM of the served NSEC3 chain `served` (none: NSEC served).
+fn apex_changes(zone: &Zone, ctx: Context<'_>, served: Option<Params<'_>>, txn: &mut Transaction) {
     let apex = zone.apex_node();
     let ttl = dnskey_ttl(zone, ctx.policy);
-    let param = params(ctx.policy).map(|p| vec![nsec3param_rdata(0, p.iterations, p.salt)]);
+    let param = served.map(|p| vec![nsec3param_rdata(0, p.iterations, p.salt)]);
     let wanted: [Wanted<'_>; 4] = [
         (Rtype::DNSKEY, Some(&ctx.keys.dnskeys), ttl),
         (Rtype(59), Some(&ctx.keys.cds), ttl),
@@ -227,40 +228,6 @@ fn apex_changes(zone: &Zone, ctx: Context<'_>, txn: &mut Transaction) {
                 ttl,
                 rdatas: want.into_iter().map(Box::from).collect(),
             });
-        }
-    }
-}
-
-/// Appends the changes that replace the signatures of (`node`, `rtype`) by `new`.
-fn replace_sigs(
-    node: &NodeRef<'_>,
-    owner: &Name,
-    rtype: Rtype,
-    ttl: u32,
-    new: Vec<Box<[u8]>>,
-    txn: &mut Transaction,
-) {
-    remove_sigs(node, owner, rtype, txn);
-    for rdata in new {
-        txn.push(Change::Add(Record {
-            owner: owner.clone(),
-            rtype: Rtype::RRSIG,
-            ttl,
-            rdata,
-        }));
-    }
-}
-
-/// Appends the changes that remove the signatures of (`node`, `rtype`).
-pub(super) fn remove_sigs(node: &NodeRef<'_>, owner: &Name, rtype: Rtype, txn: &mut Transaction) {
-    if let Some(old) = node.rrsig(rtype) {
-        for rdata in old.rdatas() {
-            txn.push(Change::Remove(Record {
-                owner: owner.clone(),
-                rtype: Rtype::RRSIG,
-                ttl: old.ttl,
-                rdata: rdata.into(),
-            }));
         }
     }
 }
@@ -305,8 +272,21 @@ pub enum Upkeep {
 pub struct Chains<'a> {
     /// The NSEC chain, if the version holds one.
     pub nsec: Option<Upkeep>,
-    /// The NSEC3 chain and its parameters, if the version holds one.
+    /// The NSEC3 chain and its parameters, if the version holds one: whole, it is
+    /// the one served, and the apex's NSEC3PARAM names it.
     pub nsec3: Option<(Params<'a>, Upkeep)>,
+    /// A second NSEC3 chain of other parameters beside it (`rechain`: built, or
+    /// going), never named by the NSEC3PARAM.
+    pub beside: Option<(Params<'a>, Upkeep)>,
+}
+
+impl<'a> Chains<'a> {
+    /// The NSEC3 chain served (the NSEC3PARAM's), if one is.
+    pub fn served_nsec3(&self) -> Option<Params<'a>> {
+        self.nsec3
+            .filter(|(_, upkeep)| *upkeep == Upkeep::Whole)
+            .map(|(p, _)| p)
+    }
 }
 
 impl Chains<'static> {
@@ -316,10 +296,12 @@ impl Chains<'static> {
             None => Chains {
                 nsec: Some(Upkeep::Whole),
                 nsec3: None,
+                beside: None,
             },
             Some(p) => Chains {
                 nsec: None,
                 nsec3: Some((p, Upkeep::Whole)),
+                beside: None,
             },
         }
     }
@@ -353,7 +335,7 @@ pub fn sign_changes_in(
 
     // Step 1: the apex's key RRsets and NSEC3PARAM; leftovers of names without data.
     let mut step1 = Transaction::new();
-    apex_changes(zone, ctx, &mut step1);
+    apex_changes(zone, ctx, chains.served_nsec3(), &mut step1);
     let mut owners: Vec<Vec<u8>> = changed_sets.iter().map(|(o, _)| o.clone()).collect();
     owners.sort_unstable();
     owners.dedup();
@@ -406,18 +388,17 @@ pub fn sign_changes_in(
             if current && !changed_sets.contains(&(owner.clone(), rrset.rtype)) {
                 continue;
             }
-            let new = sign_with_all(
-                node.owner(),
+            resign_rrset(
+                &node,
+                &name,
                 rrset.rtype,
                 rrset.ttl,
                 || rrset.rdatas(),
                 &apex,
-                ctx.keys,
-                ctx.policy,
-                ctx.now,
+                ctx,
                 &mut scratch,
+                &mut step2,
             )?;
-            replace_sigs(&node, &name, rrset.rtype, rrset.ttl, new, &mut step2);
         }
         // Signatures over types the name no longer holds.
         for sigs in node.rrsets_of(Rtype::RRSIG) {
@@ -449,8 +430,15 @@ pub fn sign_changes_in(
             names.extend(nsec_owners);
             names.sort_unstable();
             names.dedup();
-            let changes = nsec3_changes(&zone, &with_ancestors(&apex, &names), p);
+            let around = with_ancestors(&apex, &names);
+            let changes = nsec3_changes(&zone, &around, p);
             push_nsec3(&zone, changes, ctx, &mut txn, &mut scratch)?;
+            // A chain built beside it is repaired around the same names (its
+            // records have other owners: the same transaction holds both).
+            if let Some((beside, Upkeep::Building)) = chains.beside {
+                let changes = nsec3_changes(&zone, &around, beside);
+                push_nsec3(&zone, changes, ctx, &mut txn, &mut scratch)?;
+            }
             (zone, txn)
         }
         _ => (zone.clone(), step2),
@@ -496,32 +484,16 @@ fn nsec_step(
         owners.push(owner.clone());
         match rdata {
             Some(rdata) => {
-                let sigs = sign_with_all(
-                    &owner,
-                    Rtype::NSEC,
-                    ttl,
-                    || std::iter::once(&rdata[..]),
-                    apex,
-                    ctx.keys,
-                    ctx.policy,
-                    ctx.now,
-                    &mut scratch,
-                )?;
-                txn.push(Change::Replace {
-                    owner: name.clone(),
+                let record = DenialRecord {
+                    wire: &owner,
+                    name: &name,
                     rtype: Rtype::NSEC,
                     ttl,
-                    rdatas: vec![rdata.into()],
-                });
-                replace_sigs(&node, &name, Rtype::NSEC, ttl, sigs, txn);
+                    rdata,
+                };
+                push_signed(record, Some(&node), apex, ctx, &mut scratch, txn)?;
             }
-            None => {
-                txn.push(Change::RemoveRrset {
-                    owner: name.clone(),
-                    rtype: Rtype::NSEC,
-                });
-                remove_sigs(&node, &name, Rtype::NSEC, txn);
-            }
+            None => push_removed(&node, &name, Rtype::NSEC, txn),
         }
     }
     Ok(())
@@ -541,41 +513,19 @@ pub(super) fn push_nsec3(
     for (hash, rdata) in changes {
         let wire = hashed_owner(&hash, apex);
         let name = Name::from_wire(&wire).map_err(|_| SignError::OwnerTooLong)?;
-        match rdata {
-            Some(rdata) => {
-                let sigs = sign_with_all(
-                    &wire,
-                    Rtype::NSEC3,
-                    ttl,
-                    || std::iter::once(&rdata[..]),
-                    apex,
-                    ctx.keys,
-                    ctx.policy,
-                    ctx.now,
-                    scratch,
-                )?;
-                made += sigs.len();
-                txn.push(Change::RemoveName {
-                    owner: name.clone(),
-                });
-                txn.push(Change::Replace {
-                    owner: name.clone(),
-                    rtype: Rtype::NSEC3,
-                    ttl,
-                    rdatas: vec![rdata.into()],
-                });
-                for sig in sigs {
-                    txn.push(Change::Add(Record {
-                        owner: name.clone(),
-                        rtype: Rtype::RRSIG,
-                        ttl,
-                        rdata: sig,
-                    }));
-                }
-            }
-            None => {
-                txn.push(Change::RemoveName { owner: name });
-            }
+        // The hashed owner holds the record and its signatures only: all go.
+        txn.push(Change::RemoveName {
+            owner: name.clone(),
+        });
+        if let Some(rdata) = rdata {
+            let record = DenialRecord {
+                wire: &wire,
+                name: &name,
+                rtype: Rtype::NSEC3,
+                ttl,
+                rdata,
+            };
+            made += push_signed(record, None, apex, ctx, scratch, txn)?;
         }
     }
     Ok(made)
@@ -620,18 +570,17 @@ pub fn refresh(zone: &Zone, ctx: Context<'_>) -> Result<(Transaction, Option<u64
                 continue;
             }
             let name = name.get_or_insert_with(|| node.owner_name());
-            let new = sign_with_all(
-                node.owner(),
+            resign_rrset(
+                &node,
+                name,
                 covered,
                 rrset.ttl,
                 || rrset.rdatas(),
                 &apex,
-                ctx.keys,
-                ctx.policy,
-                ctx.now,
+                ctx,
                 &mut scratch,
+                &mut txn,
             )?;
-            replace_sigs(&node, name, covered, rrset.ttl, new, &mut txn);
         }
     }
     Ok((txn, next_due))

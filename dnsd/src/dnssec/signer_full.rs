@@ -41,7 +41,7 @@ pub fn sign_full(zone: &Zone, ctx: Context<'_>) -> Result<Zone, SignError> {
         return Err(SignError::NoKeys);
     }
     let mut step1 = Transaction::new();
-    apex_changes(zone, ctx, &mut step1);
+    apex_changes(zone, ctx, params(ctx.policy), &mut step1);
     // Leftovers (signatures of data that went) would hide an empty non-terminal.
     for node in zone.nodes().filter(is_leftover) {
         step1.push(Change::RemoveName {

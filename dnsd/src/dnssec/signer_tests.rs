@@ -5,6 +5,7 @@ use crate::dnssec::keys::{Algorithm, FLAG_SEP, FLAG_ZONE, KeyPair, key_tag};
 use crate::dnssec::sign::SigningKey;
 use crate::dnssec::sign::tests::verify;
 use crate::test_rng::Rng;
+use crate::zone::Record;
 use crate::zone::canonical;
 
 const NOW: u64 = 1_800_000_000;

@@ -17,11 +17,25 @@
 //! re-sign driver, `timer::resign_in_background`, makes them), so that the walk's
 //! versions go out as the zone's other changes do, in between. A change of the denial
 //! of existence is walked the same way (`rechain`).
+//!
+//! # Keys and denial changed at once
+//! (An algorithm rollover and NSEC to NSEC3 in one policy edit, say.) The denial is
+//! walked first, signed by the keys of the moment as a re-sign signs (a new
+//! algorithm's DNSKEY held back, `resign::walk_keys`), then the re-sign walks what
+//! is left: each walk in batches, never one whole version. This order because the
+//! denial walk removes the old chain: walked second, the re-sign would first sign
+//! again every record of a chain about to go (a signature set per name, for
+//! nothing), while walked first, the new chain's records carry the new keys'
+//! signatures already and the re-sign passes over them without signing. The re-sign
+//! is noted (`STATE/dnssec-resign/ZONE`) as soon as a commit finds the SOA signed by
+//! other keys than the moment's (every commit signs it again), so a restart finds
+//! both walks, the denial's going first.
 
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use super::policy::{Policy, time_text};
+use super::rdata::RrsigFields;
 use super::rechain::{self, Phase, Rechain};
 use super::resign::{self, Resign};
 use super::sign::KeySet;
@@ -262,23 +276,27 @@ impl Stage {
             self.end_rechain();
             return self.unsign(zone, now);
         }
-        if self.resign.is_none()
-            && let Some(phase) = self.rechain_phase(zone, now)?
-        {
+        if let Some(phase) = self.rechain_phase(zone, now)? {
+            // The denial first, the keys after (see the module documentation). Every
+            // commit signs the SOA with the keys of the moment: an SOA signed by
+            // others means the keys changed since the last commit, and their walk
+            // is noted now, to follow this one (a re-sign under way waits for it).
+            if self.resign.is_none() && !signer::signed_by_keys(zone, self.ctx(now)) {
+                self.note_resign(now)?;
+            }
             return self.sign_rechain(zone, diff, phase, now);
         }
         let full = signer::needs_full(zone, self.ctx(now));
         if self.resign.is_none() && full && signer::chain_matches(zone, &self.policy) {
             // Signed already, with the policy's chain: new keys, walked in batches.
-            resign::note_started(&self.state_dir, &self.apex, now)?;
-            tracing::info!(zone = %self.apex, "dnssec: new keys: the zone is signed again in batches, one version each");
-            self.resign = Some(Resign::default());
+            self.note_resign(now)?;
         }
         if self.resign.is_some() {
             if signer::chain_matches(zone, &self.policy) {
                 return self.sign_batch(zone, diff, now);
             }
-            // The denial changes too: signed whole below, which ends the walk.
+            // The denial is not the policy's and is not walked (the zone is signed
+            // by keys dnsd does not hold): signed whole below, which ends the walk.
             self.end_resign();
         }
         let mut signed = signer::sign_diff(zone, diff, self.ctx(now))?;
@@ -295,6 +313,15 @@ impl Stage {
             self.next_refresh = next.unwrap_or(now + 3600);
         }
         Ok(signed)
+    }
+
+    /// Notes (durably) the walk that signs the zone again with the keys of the
+    /// moment (`resign`).
+    fn note_resign(&mut self, now: u64) -> Result<(), SignError> {
+        resign::note_started(&self.state_dir, &self.apex, now)?;
+        tracing::info!(zone = %self.apex, "dnssec: new keys: the zone is signed again in batches, one version each");
+        self.resign = Some(Resign::default());
+        Ok(())
     }
 
     /// Signs what `diff` changed in `zone` and the walk's next batch (see `resign`); at
@@ -350,12 +377,12 @@ impl Stage {
     }
 
     /// The phase of the denial change to walk now, if any: the one under way, found
-    /// again after a restart, or started when the zone, signed with the keys of the
-    /// moment, holds another chain than the policy's. A zone whose keys change too is
-    /// signed whole (its walk, if any, forgotten).
+    /// again after a restart, or started when the zone holds another chain than the
+    /// policy's. The keys may change too (the walk signs with the keys of the
+    /// moment, `resign::walk_keys`); a zone signed by keys dnsd does not hold is
+    /// signed whole instead (its walk, if any, forgotten).
     fn rechain_phase(&mut self, zone: &Zone, now: u64) -> Result<Option<Phase>, SignError> {
-        let keys_ok = signer::signed_by_keys(zone, self.ctx(now));
-        if !keys_ok {
+        if !self.signed_by_known_keys(zone) {
             self.end_rechain();
             return Ok(None);
         }
@@ -388,9 +415,25 @@ impl Stage {
         }
     }
 
+    /// Whether the SOA of `zone` is signed, and only by keys of the zone's key store
+    /// (current or not): the zone's other RRsets are then signed by keys that the
+    /// DNSKEY RRset the signer publishes still holds.
+    fn signed_by_known_keys(&self, zone: &Zone) -> bool {
+        let known = |f: RrsigFields| {
+            self.keys
+                .iter()
+                .any(|k| k.tag == f.key_tag && k.pair.algorithm().number() == f.algorithm)
+        };
+        zone.apex_node()
+            .rrsig(Rtype::SOA)
+            .is_some_and(|s| s.rdatas().all(|r| RrsigFields::parse(r).is_some_and(known)))
+    }
+
     /// Signs what `diff` changed in `zone`, keeping both chains as `phase` says, and
     /// the walk's next batch (see `rechain`); at a phase's end, the version that
-    /// switches to the next one.
+    /// switches to the next one. Signed by the keys of the moment as a re-sign walk
+    /// signs (`resign::walk_keys`: a new algorithm's DNSKEY waits for the re-sign
+    /// that follows).
     fn sign_rechain(
         &mut self,
         zone: &Zone,
@@ -398,10 +441,11 @@ impl Stage {
         phase: Phase,
         now: u64,
     ) -> Result<Signed, SignError> {
-        let served = phase.served(&self.policy);
+        let now_ctx = self.ctx(now);
+        let (keys, _) = resign::walk_keys(zone, now_ctx.keys);
         let ctx = Context {
-            policy: &served,
-            ..self.ctx(now)
+            keys: &keys,
+            ..now_ctx
         };
         let mut signed = signer::sign_changes_in(zone, diff, ctx, phase.chains(&self.policy))?;
         let after = self.rechain.as_ref().and_then(|r| r.after.clone());
@@ -431,14 +475,15 @@ impl Stage {
             removed: Vec::new(),
             added: Vec::new(),
         };
-        match phase.next() {
+        // The next phase; at the last one's end, what the zone may still hold of
+        // another chain (a change of policy made during the walk) goes too.
+        let next = phase
+            .next()
+            .or_else(|| rechain::start(&signed.zone, &self.policy).filter(|p| *p != phase));
+        match next {
             Some(next) => {
-                // The switch: what is served changes in this version.
-                let served = next.served(&self.policy);
-                let ctx = Context {
-                    policy: &served,
-                    ..self.ctx(now)
-                };
+                // The switch, when there is one: what is served changes in this
+                // version.
                 let switch =
                     signer::sign_changes_in(&signed.zone, &empty, ctx, next.chains(&self.policy))?;
                 signed.diff = signed.diff.then(switch.diff);
@@ -453,7 +498,10 @@ impl Stage {
                 tracing::info!(zone = %self.apex, "dnssec: the denial change is done");
                 self.end_rechain();
                 self.next_refresh = 0;
-                self.note_refresh(&signed.zone, now)?;
+                // New keys too: their walk (noted) goes on at the next commit.
+                if self.resign.is_none() {
+                    self.note_refresh(&signed.zone, now)?;
+                }
             }
         }
         Ok(signed)

@@ -414,6 +414,27 @@ impl Zone {
         .map(|r| self.node_at(r))
     }
 
+    /// The NSEC3 nodes from the one [`Zone::nsec3_covering`] gives back to the first,
+    /// in reverse hash order: while NSEC3 parameters change, a zone holds two chains,
+    /// and the nearest record of one is found by passing over the other's.
+    pub fn nsec3_nodes_down_from(&self, hash_label: &[u8]) -> impl Iterator<Item = NodeRef<'_>> {
+        let mut cursor = self
+            .nsec3
+            .seek(|r| first_label(self.name_at(r)).cmp(hash_label));
+        let mut at = cursor
+            .peek()
+            .filter(|&r| first_label(self.name_at(r)) == hash_label);
+        std::iter::from_fn(move || at.take().or_else(|| cursor.prev()))
+            .map(move |r| self.node_at(r))
+    }
+
+    /// The NSEC3 nodes whose hash label is not below `hash_label`, in hash order.
+    pub fn nsec3_nodes_from(&self, hash_label: &[u8]) -> impl Iterator<Item = NodeRef<'_>> {
+        self.nsec3
+            .seek(|r| first_label(self.name_at(r)).cmp(hash_label))
+            .map(move |r| self.node_at(r))
+    }
+
     /// The last NSEC3 node in hash order: it covers the hashes below the first
     /// (RFC 5155 §7.2.1, the chain wraps).
     pub fn nsec3_last(&self) -> Option<NodeRef<'_>> {
