@@ -186,11 +186,15 @@ impl Trust {
             }
             worse(security, &mut verdict);
         }
-        let positive = sets
-            .iter()
-            .any(|(o, t, _, _)| *t == qtype && *o == chain_end(&resolution.answer, qname));
+        let end = chain_end(&resolution.answer, qname);
+        // RRSIG records asked for (RFC 4035 §3.2.1's meta type) are grouped with the
+        // RRsets they cover in `sets`: an answer of them is positive too, no denial.
+        let positive = sets.iter().any(|(o, t, _, _)| *t == qtype && *o == end)
+            || resolution
+                .answer
+                .iter()
+                .any(|r| r.record_type() == qtype && r.name == end);
         if !positive {
-            let end = chain_end(&resolution.answer, qname);
             let security = self.negative_security(it, &end, qtype, resolution).await;
             worse(security, &mut verdict);
         }
