@@ -26,6 +26,9 @@
 //!  │  ├─ optout      NSD  198.51.100.21  NSEC3 opt-out, with an unsigned delegation:
 //!  │  │  └─ sub      NSD  198.51.100.21  unsigned, covered by opt-out       -> insecure
 //!  │  ├─ outofzone   NSD  198.51.100.21  its name server is ns2.plain.lab. (no glue)
+//!  │  ├─ stripneg    NSD  198.51.100.21  signed (NSEC), reached through a relay on
+//!  │  │                                  198.51.100.32 that strips SOA and proofs from
+//!  │  │                                  negative answers                   -> bogus
 //!  │  ├─ lame        NSD  198.51.100.30  which serves no zone (REFUSED)    -> SERVFAIL
 //!  │  └─ timeout     --   198.51.100.31  a socket that never answers       -> SERVFAIL
 //!  └─ lab.           Knot 198.51.100.10  unsigned
@@ -52,6 +55,7 @@ use crate::process::ProcessGuard;
 
 mod resolvers;
 mod servers;
+mod strip;
 mod zones;
 
 use servers::{bind, knot, nsd};
@@ -64,6 +68,8 @@ const BIND: &str = "198.51.100.20";
 const NSD: &str = "198.51.100.21";
 const LAME: &str = "198.51.100.30";
 const SILENT: &str = "198.51.100.31";
+/// The relay that strips negative answers of `stripneg.example.` (`strip.rs`).
+const STRIP: &str = "198.51.100.32";
 /// The server of the private zone `corp.example.` (not delegated: reached only by
 /// forwarding to it, [`MiniInternet::dead_root_hints`]).
 pub const CORP: &str = "198.51.100.40";
@@ -77,13 +83,24 @@ pub struct MiniInternet {
     dir: tempfile::TempDir,
     servers: Vec<ProcessGuard>,
     _silent: UdpSocket,
+    _stripper: strip::Stripper,
 }
 
 impl MiniInternet {
     /// Builds, signs and serves the zones; returns once every server answers.
     pub fn start() -> MiniInternet {
         let ns = Arc::new(Netns::new("nf-inet"));
-        for addr in [ROOT, TLD, BIND, NSD, LAME, SILENT, CORP, RESOLVER_ADDR] {
+        for addr in [
+            ROOT,
+            TLD,
+            BIND,
+            NSD,
+            LAME,
+            SILENT,
+            STRIP,
+            CORP,
+            RESOLVER_ADDR,
+        ] {
             ns.exec_ok(&["ip", "addr", "add", &format!("{addr}/32"), "dev", "lo"]);
         }
         let dir = tempfile::Builder::new()
@@ -147,22 +164,28 @@ impl MiniInternet {
                 .collect()
         };
         servers.push(nsd(&ns, work, "root", ROOT, &zones_of(ROOT)));
-        servers.push(nsd(&ns, work, "leaves", NSD, &zones_of(NSD)));
+        // NSD serves the zones behind the stripping relay too; the relay asks it.
+        let mut leaves = zones_of(NSD);
+        leaves.extend(zones_of(STRIP));
+        servers.push(nsd(&ns, work, "leaves", NSD, &leaves));
         servers.push(nsd(&ns, work, "lame", LAME, &[]));
         servers.push(nsd(&ns, work, "corp", CORP, &zones_of(CORP)));
         servers.push(knot(&ns, work, TLD, &zones_of(TLD)));
         servers.push(bind(&ns, work, BIND, &zones_of(BIND)));
+        let stripper = strip::Stripper::start(&ns, STRIP, NSD);
         let internet = MiniInternet {
             ns,
             dir,
             servers,
             _silent: silent,
+            _stripper: stripper,
         };
         for (name, server) in [
             (".", ROOT),
             ("example.", TLD),
             ("secure.example.", BIND),
             ("nsec3.example.", NSD),
+            ("stripneg.example.", STRIP),
             ("corp.example.", CORP),
         ] {
             internet.wait_for(name, server);

@@ -9,11 +9,13 @@
 //! and the process grew by at most 1.2 × the configured size while it was filled
 //! (RSS before and after, `/proc/PID/smaps_rollup`; after: once dnsd gave back the
 //! pages eviction freed, which it does every few seconds, read for up to 60 s).
-//! Measured (64 MB, 300,000 names): 0.99 × and 1.13 × with the trim; 1.26 × and
-//! 1.29 × without it, 1.36 × with glibc's default arenas and the old per-entry
-//! estimate: the 1.2 × bound sits between, glibc's fragmentation varying by run. The names are
-//! `N.wild.secure.example.` with DO set: each one a validated wildcard answer (RRset,
-//! RRSIG, NSEC proof), one upstream query, one RRset and one rendered answer cached.
+//! Measured (64 MB, 300,000 names; README, 2026-12-07): 1.15 × in two runs (16.2 to
+//! 93.4 MB, 17.9 to 95.3 MB), since a full shard's table is rebuilt at its size
+//! instead of doubled; 1.23-1.24 × before that change, when a full cache's tables
+//! doubled near the end of the flood. The 1.2 × bound sits above, glibc's
+//! fragmentation varying by run. The names are `N.wild.secure.example.` with DO set:
+//! each one a validated wildcard answer (RRset, RRSIG, NSEC proof), one upstream
+//! query, one RRset and one rendered answer cached.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

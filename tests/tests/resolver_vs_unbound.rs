@@ -134,6 +134,12 @@ fn cases() -> Vec<Case> {
     cases.push(case("unknownalg.example.", DNSKEY));
     cases.push(case("www.unknowndigest.example.", A));
     cases.push(case("unknowndigest.example.", DS));
+    // RFC 4035 §5.4: negative answers of a signed zone stripped of their SOA and
+    // NSEC proof on the way (`stripneg.example.`, behind a relay that does so): bogus,
+    // SERVFAIL, never insecure; its positive answers stay secure.
+    cases.push(case("nx.stripneg.example.", A));
+    cases.push(case("www.stripneg.example.", TXT));
+    cases.push(case("www.stripneg.example.", A));
     for name in [
         "www.expired.example.",
         "www.wrongds.example.",
@@ -234,6 +240,9 @@ fn dnsd_resolves_as_unbound_does() {
         ("www.unknownalg.example.", A, 0, false, vec![], None),
         ("www.unknowndigest.example.", A, 0, false, vec![], None),
         ("unknownalg.example.", DS, 0, true, vec![], None),
+        ("nx.stripneg.example.", A, 2, false, vec![12], None),
+        ("www.stripneg.example.", TXT, 2, false, vec![12], None),
+        ("www.stripneg.example.", A, 0, true, vec![], None),
     ] {
         let mut query = Query::new(name, qtype);
         query.rd = true;

@@ -65,15 +65,31 @@ pub const DNAME: u16 = 39;
 const MAX_CHAIN_IN_RESPONSE: usize = 12;
 
 /// Classifies `response` to the question (`qname`, `qtype`) asked of a server of
-/// `zone`.
+/// `zone`, without RD (iterating).
 pub fn classify(zone: &Name, qname: &Name, qtype: RecordType, response: &Message) -> Classified {
-    let mut classified = classify_sections(zone, qname, qtype, response);
-    let positive = match &classified.outcome {
-        Outcome::Answer { signatures, .. } => signatures.iter().any(is_expansion),
-        Outcome::Alias(_) => false,
+    classify_asked(zone, qname, qtype, response, false)
+}
+
+/// [`classify`] for a question asked with RD (`recursion_desired`: of a forwarder),
+/// whose answers come from a resolver: RA on them is expected, not a sign of lameness.
+pub fn classify_asked(
+    zone: &Name,
+    qname: &Name,
+    qtype: RecordType,
+    response: &Message,
+    recursion_desired: bool,
+) -> Classified {
+    let mut classified = classify_sections(zone, qname, qtype, response, recursion_desired);
+    let (positive, alias) = match &classified.outcome {
+        Outcome::Answer { signatures, .. } => (signatures.iter().any(is_expansion), false),
+        Outcome::Alias(_) => (false, true),
         _ => return classified,
     };
-    if positive || classified.chain.iter().any(is_expansion) {
+    // The NSEC/NSEC3 records of a response whose chain is continued elsewhere come
+    // along with it, as Unbound prepends them (`handle_cname_response`): the proofs a
+    // wildcard-expanded CNAME needs, and the denial of a DS at the target's cut that
+    // makes an empty answer beyond it insecure (RFC 4035 §5.2).
+    if positive || alias || classified.chain.iter().any(is_expansion) {
         classified.proof = response
             .authorities
             .iter()
@@ -106,6 +122,7 @@ fn classify_sections(
     qname: &Name,
     qtype: RecordType,
     response: &Message,
+    recursion_desired: bool,
 ) -> Classified {
     let mut chain = Vec::new();
     let in_zone = |name: &Name| zone.zone_of(name);
@@ -249,14 +266,61 @@ fn classify_sections(
             proof: Vec::new(),
         };
     }
-    if response.metadata.authoritative || soa_here {
-        return Classified {
+    match empty_answer(zone, &current, response, soa_here, recursion_desired) {
+        Ok(()) => Classified {
             chain,
             outcome: Outcome::NoData(authority),
             proof: Vec::new(),
+        },
+        Err(why) => lame(chain, why),
+    }
+}
+
+/// Whether a NOERROR response with neither the answer nor a referral for `name` is a
+/// NODATA (Ok) or lame (Err: why), by Unbound's rules (`response_type_from_server`
+/// in iter_resptype.c, on the response with out-of-zone records left out): a SOA
+/// makes it a NODATA (RFC 2308 §2.2); so does an empty answer without AA or SOA
+/// (RFC 2308 §2.2's type 3, which Unbound accepts), unless the server offers
+/// recursion (RA without AA: a resolver answering from its cache, not an authority),
+/// the NS RRset of a zone above the one asked is there (an upward referral: a lame
+/// server, RFC 1034 §4.3.2), or the zone's own NS RRset without AA (a lame server
+/// that holds the zone's delegation from a cache). An answer to a question asked
+/// with RD comes from a resolver: RA there is no fault.
+fn empty_answer(
+    zone: &Name,
+    name: &Name,
+    response: &Message,
+    soa_here: bool,
+    recursion_desired: bool,
+) -> Result<(), &'static str> {
+    let aa = response.metadata.authoritative;
+    let recursive = response.metadata.recursion_available && !aa && !recursion_desired;
+    if soa_here {
+        return match recursive {
+            true => Err("a resolver's NODATA"),
+            false => Ok(()),
         };
     }
-    lame(chain, "neither answer nor referral")
+    let answered_here = response.answers.iter().any(|r| r.name == *name);
+    for ns in response
+        .authorities
+        .iter()
+        .filter(|r| r.record_type() == RecordType::NS)
+    {
+        if ns.name == *zone {
+            if recursive || (!answered_here && !aa && !recursion_desired) {
+                return Err("the zone's NS RRset without AA");
+            }
+            return Ok(());
+        }
+        if ns.name.zone_of(zone) && !answered_here {
+            return Err("upward referral");
+        }
+    }
+    match recursive {
+        true => Err("a resolver's empty answer"),
+        false => Ok(()),
+    }
 }
 
 /// The last CNAME target of `chain`, else `name`: the name the outcome speaks of.

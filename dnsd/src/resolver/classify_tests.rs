@@ -76,8 +76,9 @@ fn an_answer_in_bailiwick() {
 
 #[test]
 fn out_of_bailiwick_records_are_not_believed() {
-    // A server of example. cannot speak for other.: its record is ignored, and with
-    // nothing else the response is lame.
+    // A server of example. cannot speak for other.: its records are ignored, and
+    // what is left is an empty answer without AA or SOA: a NODATA, as Unbound reads
+    // it (its iter_scrub_ns), with nothing of other. in it.
     let r = response(
         ResponseCode::NoError,
         false,
@@ -85,8 +86,63 @@ fn out_of_bailiwick_records_are_not_believed() {
         vec![ns("other.", "ns.evil.")],
         vec![a("ns.evil.", [203, 0, 113, 66])],
     );
-    let c = classify(&name("example."), &name("www.other."), RecordType::A, &r);
-    assert!(matches!(c.outcome, Outcome::Lame(_)), "{c:?}");
+    let c = classify(&name("example."), &name("www.example."), RecordType::A, &r);
+    assert_eq!(c.outcome, Outcome::NoData(vec![]));
+}
+
+#[test]
+fn an_empty_answer_without_soa_is_nodata_unless_a_resolver_or_lame_server_sent_it() {
+    // Unbound's response_type_from_server: an empty NOERROR without AA and SOA is
+    // a NODATA (RFC 2308 §2.2 type 3), but with RA from a server asked without RD
+    // it is a resolver's cache speaking (lame); with the NS RRset of a zone above
+    // the one asked, an upward referral (lame); with the zone's own NS RRset and
+    // no AA, a lame server.
+    let zone = name("example.");
+    let www = name("www.example.");
+    let empty = |aa: bool, ra: bool, authorities: Vec<Record>| {
+        let mut r = response(ResponseCode::NoError, aa, vec![], authorities, vec![]);
+        r.metadata.recursion_available = ra;
+        r
+    };
+    let outcome = |r: &Message, rd: bool| classify_asked(&zone, &www, RecordType::A, r, rd).outcome;
+    let nodata = Outcome::NoData(vec![]);
+    assert_eq!(outcome(&empty(false, false, vec![]), false), nodata);
+    assert!(matches!(
+        outcome(&empty(false, true, vec![]), false),
+        Outcome::Lame(_)
+    ));
+    // Asked with RD (of a forwarder), RA is expected.
+    assert_eq!(outcome(&empty(false, true, vec![]), true), nodata);
+    assert_eq!(outcome(&empty(true, true, vec![]), false), nodata);
+    // A SOA: NODATA, unless a resolver sent it without AA.
+    let with_soa = Outcome::NoData(vec![soa("example.")]);
+    assert_eq!(
+        outcome(&empty(false, false, vec![soa("example.")]), false),
+        with_soa
+    );
+    assert!(matches!(
+        outcome(&empty(false, true, vec![soa("example.")]), false),
+        Outcome::Lame(_)
+    ));
+    // An upward referral: lame, also from a forwarder (Unbound's iter_scrub_ns_fwd).
+    for rd in [false, true] {
+        let upward = empty(false, false, vec![ns(".", "ns.example.")]);
+        assert!(matches!(outcome(&upward, rd), Outcome::Lame(_)), "{rd}");
+    }
+    // The zone's own NS RRset: lame without AA, a NODATA with it.
+    let own = |aa| empty(aa, false, vec![ns("example.", "ns.example.")]);
+    assert!(matches!(outcome(&own(false), false), Outcome::Lame(_)));
+    assert_eq!(
+        outcome(&own(true), false),
+        Outcome::NoData(vec![ns("example.", "ns.example.")])
+    );
+    // An NS RRset beside the name (not a cut above it) says nothing: a NODATA
+    // (Unbound's iter_scrub_ns_side).
+    let side = empty(false, false, vec![ns("mail.example.", "ns.example.")]);
+    assert_eq!(
+        outcome(&side, false),
+        Outcome::NoData(vec![ns("mail.example.", "ns.example.")])
+    );
 }
 
 #[test]
@@ -158,8 +214,8 @@ fn a_referral_keeps_glue_in_bailiwick_only() {
 }
 
 #[test]
-fn an_upward_or_sideways_referral_is_lame() {
-    for owner in ["example.", "other.example."] {
+fn an_upward_referral_is_lame() {
+    for owner in ["example.", "."] {
         let r = response(
             ResponseCode::NoError,
             false,

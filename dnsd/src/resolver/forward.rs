@@ -33,7 +33,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use hickory_proto::rr::{Name, RecordType};
 
-use super::classify::{Classified, Outcome, classify};
+use super::classify::{Classified, Outcome, classify_asked};
 use super::iterator::{Failure, Iterator, MAX_QUERIES, Work};
 use super::upstream::Upstream;
 
@@ -137,7 +137,7 @@ impl<U: Upstream> Iterator<U> {
             let Ok(response) = self.upstream.forward(server, name, rtype).await else {
                 continue;
             };
-            let classified = classify(zone, name, rtype, &response);
+            let classified = classify_asked(zone, name, rtype, &response, true);
             if let Outcome::Lame(why) = classified.outcome {
                 tracing::debug!(%server, %zone, %name, why, "forwarder gave no usable answer");
                 continue;

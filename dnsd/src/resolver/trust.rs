@@ -186,11 +186,15 @@ impl Trust {
             }
             worse(security, &mut verdict);
         }
-        let positive = sets
-            .iter()
-            .any(|(o, t, _, _)| *t == qtype && *o == chain_end(&resolution.answer, qname));
+        let end = chain_end(&resolution.answer, qname);
+        // RRSIG records asked for (RFC 4035 §3.2.1's meta type) are grouped with the
+        // RRsets they cover in `sets`: an answer of them is positive too, no denial.
+        let positive = sets.iter().any(|(o, t, _, _)| *t == qtype && *o == end)
+            || resolution
+                .answer
+                .iter()
+                .any(|r| r.record_type() == qtype && r.name == end);
         if !positive {
-            let end = chain_end(&resolution.answer, qname);
             let security = self.negative_security(it, &end, qtype, resolution).await;
             worse(security, &mut verdict);
         }
@@ -251,7 +255,10 @@ impl Trust {
     }
 
     /// The security of a negative answer: its SOA and proofs verified, and the proof
-    /// itself checked.
+    /// itself checked. The zone that must prove it is the SOA's owner; without a
+    /// SOA (some servers leave it out, and an attacker can strip it), the signer of
+    /// its NSEC/NSEC3 records that holds the name, as Unbound's `val_find_signer`
+    /// takes it; with neither, the zone holding the name ([`Self::unproven`]).
     async fn negative_security<U: Upstream>(
         &self,
         it: &Iterator<U>,
@@ -260,12 +267,12 @@ impl Trust {
         resolution: &Resolution,
     ) -> Security {
         let authority = &resolution.authority;
-        let Some(zone) = authority
+        let soa = authority
             .iter()
             .find(|r| r.record_type() == RecordType::SOA)
-            .map(|r| r.name.clone())
-        else {
-            return Security::Insecure;
+            .map(|r| r.name.clone());
+        let Some(zone) = soa.or_else(|| proof_signer(authority, name)) else {
+            return self.unproven(it, name).await;
         };
         let keys = match self.zone_keys(it, &zone).await {
             Keys::Insecure => return Security::Insecure,
@@ -295,6 +302,31 @@ impl Trust {
             Ok(true) => Security::Secure,
             Ok(false) => Security::Bogus(ede::NSEC_MISSING),
             Err(security) => security,
+        }
+    }
+
+    /// The security of a negative answer about `name` that carries neither a SOA nor
+    /// a signed NSEC/NSEC3 record: judged by the keys of the zone holding `name`
+    /// (the closest cut the iterator knows, or a closer anchor) and the insecure
+    /// delegations known or found below it, as Unbound judges it (no signer: the
+    /// key lookup goes to the name itself, DS by DS). In a signed zone such an answer
+    /// is bogus (RFC 4035 §5.4: a negative answer needs its proof, EDE 12): a server
+    /// or an attacker that strips the SOA and the proof does not make it insecure.
+    async fn unproven<U: Upstream>(&self, it: &Iterator<U>, name: &Name) -> Security {
+        let mut zone = self.zone_of(it, name);
+        if let Some(anchor) = self.closest_anchor(name)
+            && zone.zone_of(&anchor.zone)
+        {
+            // Below the cuts the iterator knows (a forwarded zone): the anchor.
+            zone = anchor.zone.clone();
+        }
+        match self.zone_keys(it, &zone).await {
+            Keys::Insecure => Security::Insecure,
+            Keys::Bogus(code) => Security::Bogus(code),
+            Keys::Secure(_) if self.hidden_insecure_cut(it, &zone, name).await => {
+                Security::Insecure
+            }
+            Keys::Secure(_) => Security::Bogus(ede::NSEC_MISSING),
         }
     }
 
@@ -538,6 +570,24 @@ fn denial_zone(authority: &[Record], child: &Name) -> Option<Name> {
     })
 }
 
+/// The closest zone holding `name` that signed NSEC or NSEC3 records of
+/// `authority` (their RRSIGs' signer): who must prove a negative answer about
+/// `name` that came without a SOA. The signatures are checked by the caller.
+fn proof_signer(authority: &[Record], name: &Name) -> Option<Name> {
+    authority
+        .iter()
+        .filter(|r| {
+            matches!(
+                super::classify::covered_type(r),
+                Some(RecordType::NSEC | RecordType::NSEC3)
+            )
+        })
+        .filter_map(rrsig)
+        .map(|s| s.input().signer_name.to_lowercase())
+        .filter(|signer| signer.zone_of(name))
+        .max_by_key(Name::num_labels)
+}
+
 fn soa_owner(authority: &[Record]) -> Option<Name> {
     authority
         .iter()
@@ -657,6 +707,67 @@ mod tests {
         // Signed by the child itself: no denial by its parent.
         assert_eq!(denial_zone(&[nsec.clone(), sig("unsigned.")], &child), None);
         assert_eq!(denial_zone(&[nsec], &child), None);
+    }
+
+    /// An upstream where every server is silent.
+    struct Silent;
+
+    impl Upstream for Silent {
+        async fn query(
+            &self,
+            _: std::net::IpAddr,
+            _: &Name,
+            _: RecordType,
+        ) -> Result<hickory_proto::op::Message, super::super::upstream::UpstreamError> {
+            Err(super::super::upstream::UpstreamError::Timeout)
+        }
+    }
+
+    #[test]
+    fn a_negative_answer_stripped_of_its_soa_and_proof_in_a_signed_zone_is_bogus() {
+        // RFC 4035 §5.4: a negative answer from a signed zone must come with its
+        // NSEC/NSEC3 proof. An attacker who strips the SOA and the proof must not
+        // get the answer judged insecure: the zone holding the name is signed (its
+        // keys known), so the answer is bogus, as Unbound judges it (no signer: the
+        // keys of the name's zone; no proof: bogus).
+        let n = |s: &str| Name::from_ascii(s).unwrap();
+        let it = Iterator {
+            cache: std::sync::Arc::new(super::super::cache::Cache::new(1 << 20, 0, 86400)),
+            upstream: Silent,
+            hints: Default::default(),
+            clock: || 1000,
+            qname_minimisation: false,
+            forwards: Default::default(),
+            parent_side: Default::default(),
+        };
+        let trust = Trust::new(&[ds_of("example.", 1)], || 0).unwrap();
+        // The anchor's keys, as learnt before (the DNSKEY RRset verified).
+        trust.remember(&n("example."), &Keys::Secure(Vec::new()), 1000);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        for rcode in [ResponseCode::NXDomain, ResponseCode::NoError] {
+            let stripped = Resolution {
+                rcode,
+                answer: Vec::new(),
+                authority: Vec::new(),
+                ede: None,
+            };
+            let verdict =
+                runtime.block_on(trust.judge(&it, &n("nx.example."), RecordType::A, &stripped));
+            assert_eq!(verdict, Security::Bogus(ede::NSEC_MISSING), "{rcode:?}");
+        }
+        // Outside every anchor the same answer is insecure.
+        let stripped = Resolution {
+            rcode: ResponseCode::NXDomain,
+            answer: Vec::new(),
+            authority: Vec::new(),
+            ede: None,
+        };
+        let verdict =
+            runtime.block_on(trust.judge(&it, &n("nx.example.net."), RecordType::A, &stripped));
+        assert_eq!(verdict, Security::Insecure);
     }
 
     #[test]

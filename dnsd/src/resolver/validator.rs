@@ -530,6 +530,16 @@ pub fn proves_nodata(
     // The NSEC at the name itself: the first record there may be another (the SOA
     // of a NODATA at the apex comes before the apex's NSEC).
     if let Some(n) = authority.iter().filter(|r| r.name == *name).find_map(nsec) {
+        let has = |t: RecordType| n.type_bit_maps().any(|x| x == t);
+        if rtype != RecordType::DS && has(RecordType::NS) && !has(RecordType::SOA) {
+            // The parent side of a cut (RFC 4035 §5.4 refers there): no NODATA of the
+            // child's data; without DS the child is unsigned (RFC 4035 §5.2, Unbound's
+            // val_nsec_proves_insecuredelegation), with DS the proof is wrong.
+            return match has(RecordType::DS) {
+                false => Err(Security::Insecure),
+                true => Ok(false),
+            };
+        }
         return Ok(absent(&mut n.type_bit_maps()));
     }
     let nsecs: Vec<(&Name, &NSEC)> = authority

@@ -113,6 +113,8 @@ pub fn shared() -> &'static Verified {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dnssec::sign::tests::hrecord;
+    use crate::resolver::validator::{dnskey, ede, rrsig, verify_rrset};
 
     #[test]
     fn generations_bound_the_set_and_keep_the_newest() {
@@ -131,21 +133,16 @@ mod tests {
         assert!(!set.contains(&[0u8; 32]));
     }
 
-    #[test]
-    fn a_verified_signature_is_remembered_and_a_changed_rrset_still_fails() {
+    /// An A RRset of `rdata` at `signed_owner` signed by a new ECDSA key of `apex`
+    /// (valid 2023-2027): the key as a DNSKEY, the RRSIG's RDATA and the signer's
+    /// name. The one setup of the two tests of the memo below.
+    fn signed_a(apex: &str, signed_owner: &str, rdata: &[u8]) -> (DNSKEY, Vec<u8>, Name) {
         use crate::dnssec::keys::{Algorithm, FLAG_SEP, FLAG_ZONE, KeyPair, key_tag};
-        use crate::dnssec::sign::tests::hrecord;
         use crate::dnssec::sign::{RrsetToSign, Scratch, SigningKey, sign_rrset};
-        use crate::resolver::validator::{dnskey, ede, rrsig, verify_rrset};
         use crate::zone::record::Rtype;
-        use hickory_proto::rr::Name;
         use std::sync::Arc;
 
-        let wire =
-            |t: &str| crate::wire::name::Name::from_text(t, None).map(|n| n.as_wire().to_vec());
-        let (Ok(apex), Ok(owner)) = (wire("example.org."), wire("www.example.org.")) else {
-            panic!("names");
-        };
+        let (apex_wire, owner) = (wire(apex), wire(signed_owner));
         let Ok(pair) = KeyPair::generate(Algorithm::EcdsaP256Sha256) else {
             panic!("key");
         };
@@ -154,33 +151,47 @@ mod tests {
             tag: key_tag(&dnskey_rdata),
             pair: Arc::new(pair),
         };
-        let a1: &[u8] = &[198, 51, 100, 1];
-        let a2: &[u8] = &[198, 51, 100, 2];
         let rrset = RrsetToSign {
             owner: &owner,
             rtype: Rtype::A,
             ttl: 300,
-            rdatas: || [a1].into_iter(),
+            rdatas: || [rdata].into_iter(),
         };
         let Ok(sig) = sign_rrset(
             rrset,
-            &apex,
+            &apex_wire,
             &key,
             (1_700_000_000, 1_800_000_000),
             &mut Scratch::default(),
         ) else {
             panic!("sign");
         };
-        let key_record = hrecord(&apex, 48, 300, &dnskey_rdata);
-        let Some(dnskey) = dnskey(&key_record).cloned() else {
+        let Some(dnskey) = dnskey(&hrecord(&apex_wire, 48, 300, &dnskey_rdata)).cloned() else {
             panic!("not a DNSKEY");
         };
+        let Ok(signer) = Name::from_ascii(apex) else {
+            panic!("name");
+        };
+        (dnskey, sig, signer)
+    }
+
+    /// The wire form of `text`.
+    fn wire(text: &str) -> Vec<u8> {
+        match crate::wire::name::Name::from_text(text, None) {
+            Ok(name) => name.as_wire().to_vec(),
+            Err(_) => panic!("name {text}"),
+        }
+    }
+
+    #[test]
+    fn a_verified_signature_is_remembered_and_a_changed_rrset_still_fails() {
+        let a1: &[u8] = &[198, 51, 100, 1];
+        let a2: &[u8] = &[198, 51, 100, 2];
+        let (dnskey, sig, signer) = signed_a("example.org.", "www.example.org.", a1);
+        let owner = wire("www.example.org.");
         let sigs = vec![hrecord(&owner, 46, 300, &sig)];
         let good = vec![hrecord(&owner, 1, 300, a1)];
         let forged = vec![hrecord(&owner, 1, 300, a2)];
-        let Ok(signer) = Name::from_ascii("example.org.") else {
-            panic!("name");
-        };
         let keys = [dnskey.clone()];
         let now = 1_750_000_000;
         assert_eq!(verify_rrset(&good, &sigs, &keys, &signer, now), Ok(3));
@@ -205,56 +216,9 @@ mod tests {
 
     #[test]
     fn expansions_of_one_wildcard_share_a_digest_and_a_forged_one_still_fails() {
-        use crate::dnssec::keys::{Algorithm, FLAG_SEP, FLAG_ZONE, KeyPair, key_tag};
-        use crate::dnssec::sign::tests::hrecord;
-        use crate::dnssec::sign::{RrsetToSign, Scratch, SigningKey, sign_rrset};
-        use crate::resolver::validator::{dnskey, ede, rrsig, verify_rrset};
-        use crate::zone::record::Rtype;
-        use std::sync::Arc;
-
-        let wire =
-            |t: &str| crate::wire::name::Name::from_text(t, None).map(|n| n.as_wire().to_vec());
-        let names = [
-            "wild.example.net.",
-            "*.wild.example.net.",
-            "a.wild.example.net.",
-        ];
-        let [Ok(apex), Ok(wildcard), Ok(first)] = names.map(wire) else {
-            panic!("names");
-        };
-        let Ok(second) = wire("b.c.wild.example.net.") else {
-            panic!("name");
-        };
-        let Ok(pair) = KeyPair::generate(Algorithm::EcdsaP256Sha256) else {
-            panic!("key");
-        };
-        let dnskey_rdata = pair.dnskey_rdata(FLAG_ZONE | FLAG_SEP);
-        let key = SigningKey {
-            tag: key_tag(&dnskey_rdata),
-            pair: Arc::new(pair),
-        };
         let good: &[u8] = &[198, 51, 100, 7];
-        let rrset = RrsetToSign {
-            owner: &wildcard,
-            rtype: Rtype::A,
-            ttl: 300,
-            rdatas: || [good].into_iter(),
-        };
-        let Ok(sig) = sign_rrset(
-            rrset,
-            &apex,
-            &key,
-            (1_700_000_000, 1_800_000_000),
-            &mut Scratch::default(),
-        ) else {
-            panic!("sign");
-        };
-        let Some(dnskey) = dnskey(&hrecord(&apex, 48, 300, &dnskey_rdata)).cloned() else {
-            panic!("not a DNSKEY");
-        };
-        let Ok(signer) = Name::from_ascii("wild.example.net.") else {
-            panic!("name");
-        };
+        let (dnskey, sig, signer) = signed_a("wild.example.net.", "*.wild.example.net.", good);
+        let (first, second) = (wire("a.wild.example.net."), wire("b.c.wild.example.net."));
         let keys = [dnskey.clone()];
         let now = 1_750_000_000;
         // An expansion: the RRset at the name asked, the wildcard's RRSIG (3 labels).

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::{BIND, CORP, LAME, NSD, ROOT, SILENT, TLD};
+use super::{BIND, CORP, LAME, NSD, ROOT, SILENT, STRIP, TLD};
 
 /// How a zone is signed.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -111,6 +111,7 @@ pub(super) fn zone_defs() -> Vec<ZoneDef> {
                     Some(NSD),
                 ),
                 ("outofzone.example.", "ns2.plain.lab.", None),
+                ("stripneg.example.", "ns.stripneg.example.", Some(STRIP)),
                 ("lame.example.", "ns.lame.example.", Some(LAME)),
                 ("timeout.example.", "ns.timeout.example.", Some(SILENT)),
             ],
@@ -181,6 +182,14 @@ pub(super) fn zone_defs() -> Vec<ZoneDef> {
             NSD,
             Signing::NoWildcardProof { nsec3: true },
             "www A 198.51.100.94\n*.wild A 198.51.100.95\n",
+        ),
+        // Served by NSD through the relay that strips its negative answers' SOA and
+        // proofs (`strip.rs`).
+        leaf(
+            "stripneg.example.",
+            STRIP,
+            Signing::Nsec,
+            "www A 198.51.100.99\n",
         ),
         leaf(
             "ed448.example.",
