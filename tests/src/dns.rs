@@ -616,6 +616,32 @@ pub fn short(server: std::net::SocketAddr, name: &str, qtype: &str) -> Vec<Strin
     lines
 }
 
+/// The questions a zone's AXFR as dig prints it answers: each (owner, type code) of
+/// its records of the common types (SOA, NS, A, AAAA, MX, TXT, PTR, CNAME, SRV, CAA),
+/// once each, in order. A differential test asks them of two servers.
+pub fn axfr_questions(dig_text: &str) -> BTreeSet<(String, u16)> {
+    dig_text
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let qtype = match *f.get(3)? {
+                "SOA" => 6,
+                "NS" => 2,
+                "A" => 1,
+                "AAAA" => 28,
+                "MX" => 15,
+                "TXT" => 16,
+                "PTR" => 12,
+                "CNAME" => 5,
+                "SRV" => 33,
+                "CAA" => 257,
+                _ => return None,
+            };
+            Some((f[0].to_string(), qtype))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -38,24 +38,7 @@ fn write_zone(dnsd: &Dnsd, text: &str) {
 /// AXFR as dig prints it (unsigned, from the VPS, which the primary allows).
 fn questions(net: &HomeVps) -> BTreeSet<(String, u16)> {
     let text = dig_axfr(&net.vps, SocketAddr::new(HOME, 53), ZONE);
-    let set: BTreeSet<(String, u16)> = text
-        .lines()
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            let qtype = match *f.get(3)? {
-                "SOA" => 6,
-                "NS" => 2,
-                "A" => 1,
-                "AAAA" => 28,
-                "MX" => 15,
-                "TXT" => 16,
-                "CNAME" => 5,
-                "SRV" => 33,
-                _ => return None,
-            };
-            Some((f[0].to_string(), qtype))
-        })
-        .collect();
+    let set = netfabric_tests::dns::axfr_questions(&text);
     assert!(set.len() > HOSTS, "the primary's AXFR:\n{text}");
     set
 }

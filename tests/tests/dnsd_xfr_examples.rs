@@ -85,28 +85,7 @@ fn the_primary_and_secondary_examples_run_from_the_repository_root() {
             .output()
             .expect("dig");
         let text = String::from_utf8_lossy(&axfr.stdout);
-        let mut questions: Vec<(String, u16)> = text
-            .lines()
-            .filter_map(|l| {
-                let f: Vec<&str> = l.split_whitespace().collect();
-                let qtype = match *f.get(3)? {
-                    "SOA" => 6,
-                    "NS" => 2,
-                    "A" => 1,
-                    "AAAA" => 28,
-                    "MX" => 15,
-                    "TXT" => 16,
-                    "PTR" => 12,
-                    "CNAME" => 5,
-                    "SRV" => 33,
-                    "CAA" => 257,
-                    _ => 255,
-                };
-                (qtype != 255).then(|| (f[0].to_string(), qtype))
-            })
-            .collect();
-        questions.sort();
-        questions.dedup();
+        let questions = netfabric_tests::dns::axfr_questions(&text);
         assert!(questions.len() > 3, "the primary's AXFR of {zone}:\n{text}");
         for (name, qtype) in &questions {
             assert_eq!(

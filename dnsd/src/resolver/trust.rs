@@ -556,17 +556,7 @@ fn signer_of(sigs: &[Record], owner: &Name) -> Option<Name> {
 /// Their signatures are checked with the parent's keys by the caller.
 fn denial_zone(authority: &[Record], child: &Name) -> Option<Name> {
     soa_owner(authority).or_else(|| {
-        authority
-            .iter()
-            .filter(|r| {
-                matches!(
-                    super::classify::covered_type(r),
-                    Some(RecordType::NSEC | RecordType::NSEC3)
-                )
-            })
-            .filter_map(rrsig)
-            .map(|s| s.input().signer_name.to_lowercase())
-            .find(|signer| signer.zone_of(child) && signer != child)
+        denial_signers(authority).find(|signer| signer.zone_of(child) && signer != child)
     })
 }
 
@@ -574,6 +564,14 @@ fn denial_zone(authority: &[Record], child: &Name) -> Option<Name> {
 /// `authority` (their RRSIGs' signer): who must prove a negative answer about
 /// `name` that came without a SOA. The signatures are checked by the caller.
 fn proof_signer(authority: &[Record], name: &Name) -> Option<Name> {
+    denial_signers(authority)
+        .filter(|signer| signer.zone_of(name))
+        .max_by_key(Name::num_labels)
+}
+
+/// The signers (lowercased) named by the RRSIGs over NSEC and NSEC3 records in
+/// `authority`.
+fn denial_signers(authority: &[Record]) -> impl std::iter::Iterator<Item = Name> + '_ {
     authority
         .iter()
         .filter(|r| {
@@ -584,8 +582,6 @@ fn proof_signer(authority: &[Record], name: &Name) -> Option<Name> {
         })
         .filter_map(rrsig)
         .map(|s| s.input().signer_name.to_lowercase())
-        .filter(|signer| signer.zone_of(name))
-        .max_by_key(Name::num_labels)
 }
 
 fn soa_owner(authority: &[Record]) -> Option<Name> {
