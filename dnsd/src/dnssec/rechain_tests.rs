@@ -255,14 +255,7 @@ fn a_restart_in_the_middle_of_a_denial_change_goes_on_from_where_it_stopped() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
     for stop_in in [Phase::BuildNsec3, Phase::DropNsec] {
-        let _ = std::fs::remove_dir_all(&state);
-        let (manager, zone) = restarted_under(&state, &first, &second);
-        stop_after_three(&zone, stop_in);
-        manager.wait_images();
-        drop(zone);
-        drop(manager);
-        let (_manager, zone) = reopened(&state, &second);
-        assert!(resigning(&zone), "{stop_in:?}: the walk is found again");
+        let (_manager, zone) = stopped_and_reopened(&state, &first, &second, stop_in);
         let mut versions = 0;
         while resigning(&zone) {
             step(
@@ -448,14 +441,7 @@ fn a_restart_in_the_middle_of_an_nsec3_parameter_change_goes_on_from_where_it_st
         Phase::BuildNsec3Beside { served: old },
         Phase::DropOldNsec3 { old },
     ] {
-        let _ = std::fs::remove_dir_all(&state);
-        let (manager, zone) = restarted_under(&state, &first, &second);
-        stop_after_three(&zone, stop_in);
-        manager.wait_images();
-        drop(zone);
-        drop(manager);
-        let (_manager, zone) = reopened(&state, &second);
-        assert!(resigning(&zone), "{stop_in:?}: the walk is found again");
+        let (_manager, zone) = stopped_and_reopened(&state, &first, &second, stop_in);
         assert_eq!(phase(&zone), None, "{stop_in:?}: found at the next commit");
         let mut phases = Vec::new();
         let mut versions = 0;
@@ -485,6 +471,25 @@ fn a_restart_in_the_middle_of_an_nsec3_parameter_change_goes_on_from_where_it_st
 }
 
 /// Commits until three versions of phase `stop_in` are made.
+/// A zone signed under `first` and restarted under `second` (in a fresh `state`),
+/// stopped three versions into `stop_in`, then reopened: the walk must be found again.
+fn stopped_and_reopened(
+    state: &std::path::Path,
+    first: &Policy,
+    second: &Policy,
+    stop_in: Phase,
+) -> (Manager, ZoneHandle) {
+    let _ = std::fs::remove_dir_all(state);
+    let (manager, zone) = restarted_under(state, first, second);
+    stop_after_three(&zone, stop_in);
+    manager.wait_images();
+    drop(zone);
+    drop(manager);
+    let (manager, zone) = reopened(state, second);
+    assert!(resigning(&zone), "{stop_in:?}: the walk is found again");
+    (manager, zone)
+}
+
 pub(super) fn stop_after_three(zone: &ZoneHandle, stop_in: Phase) {
     let mut versions = 0;
     while phase(zone) != Some(stop_in) || versions < 3 {
